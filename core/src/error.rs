@@ -1,0 +1,79 @@
+//! Errors of the core. `Error` has one variant per thing that can go wrong so that
+//! callers (relay, CLI, FFI) can map it to their own, smaller public error types.
+
+use thiserror::Error;
+
+/// Every failure the core can report. Messages are written for the developer who
+/// has to act on them: they say what was wrong and, where it helps, what is allowed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// An argument failed validation (empty title, negative amount, text too long...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The permission policy refused the operation.
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// A workflow transition that the lifecycle does not permit from the current state.
+    #[error("invalid transition: {0}")]
+    InvalidTransition(String),
+    /// No entity with this id in the store.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The device has not enrolled in a space yet.
+    #[error("this device is not enrolled in a space yet (run enroll with an invite first)")]
+    NotEnrolled,
+    /// A signature did not verify or a signer is unknown / revoked.
+    #[error("signature check failed: {0}")]
+    BadSignature(String),
+    /// Bytes from outside (wire message, bundle, stored change) could not be decoded.
+    #[error("malformed data: {0}")]
+    Malformed(String),
+    /// A wire message or bundle of a format version we do not speak.
+    #[error("unsupported format version {found} (this build speaks version {supported})")]
+    UnsupportedVersion { found: u8, supported: u8 },
+    /// The database file is not a Cunwu store or is damaged.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Network failure talking to the relay.
+    #[error("network error: {0}")]
+    Network(String),
+    /// The relay answered with an error status.
+    #[error("relay refused the request ({status}): {reason}")]
+    Relay { status: u16, reason: String },
+    /// A CRDT operation failed.
+    #[error("document error: {0}")]
+    Document(String),
+    /// Filesystem error (bundle files, store directory).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) =>
+            {
+                Error::Database(format!("the file is not a valid Cunwu database or is corrupt ({e})"))
+            }
+            _ => Error::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<automerge::AutomergeError> for Error {
+    fn from(e: automerge::AutomergeError) -> Self {
+        Error::Document(e.to_string())
+    }
+}
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+    pub fn not_allowed(msg: impl Into<String>) -> Self {
+        Error::NotAllowed(msg.into())
+    }
+}

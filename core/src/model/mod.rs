@@ -1,0 +1,109 @@
+//! The domain: notices, service requests, deliberations and ballots.
+//!
+//! Every entity is an append-only list of events inside its own automerge document.
+//! What a screen shows (a notice's current revision, a request's status, a tally) is
+//! *derived* by folding the events in document order. Two people acting offline both
+//! append; automerge orders concurrent appends the same way on every replica, so every
+//! device derives the same state, and nothing anyone did is lost from the history.
+
+pub mod deliberation;
+pub mod notice;
+pub mod request;
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest body, description, comment or answer, in characters.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Most finance lines in one notice revision.
+pub const MAX_FINANCE_LINES: usize = 2_000;
+/// Largest amount of one finance line: 10^12 fen (ten billion yuan).
+pub const MAX_AMOUNT_FEN: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Notice,
+    Request,
+    /// Cadre-only notes on a request (kept apart so the filer never receives them).
+    RequestNotes,
+    Deliberation,
+    /// One member's ballot in one deliberation (kept apart so secret ballots stay with the voter).
+    Ballot,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 5] =
+        [EntityKind::Notice, EntityKind::Request, EntityKind::RequestNotes, EntityKind::Deliberation, EntityKind::Ballot];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Notice => "notice",
+            EntityKind::Request => "request",
+            EntityKind::RequestNotes => "request_notes",
+            EntityKind::Deliberation => "deliberation",
+            EntityKind::Ballot => "ballot",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::Malformed(format!("unknown entity kind {s:?}")))
+    }
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    pub fn from_code(c: u8) -> Result<Self> {
+        Self::ALL.get(c as usize).copied().ok_or_else(|| Error::Malformed(format!("unknown entity kind code {c}")))
+    }
+}
+
+/// One event in an entity's history: who (member id), when (device time, UTC ms), what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event<B> {
+    pub id: String,
+    pub by: String,
+    pub at: i64,
+    #[serde(flatten)]
+    pub body: B,
+}
+
+pub(crate) fn check_title(t: &str) -> Result<()> {
+    if t.trim().is_empty() {
+        return Err(Error::invalid("title must not be empty"));
+    }
+    check_len("title", t, MAX_TITLE_CHARS)
+}
+
+pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
+    if required && t.trim().is_empty() {
+        return Err(Error::invalid(format!("{field} must not be empty")));
+    }
+    check_len(field, t, MAX_TEXT_CHARS)
+}
+
+pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
+    let n = t.chars().count();
+    if n > max {
+        return Err(Error::invalid(format!("{field} is {n} characters; the limit is {max}")));
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD`, checked for shape and plausible month/day.
+pub(crate) fn check_date(field: &str, d: &str) -> Result<()> {
+    let b = d.as_bytes();
+    let ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && d[..4].parse::<u32>().is_ok()
+        && d[5..7].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+        && d[8..].parse::<u32>().is_ok_and(|x| (1..=31).contains(&x));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("{field} {d:?} is not a date of the form YYYY-MM-DD")))
+    }
+}

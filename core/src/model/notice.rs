@@ -1,0 +1,368 @@
+//! Notices (党务 / 村务 / 财务公开): what they contain, how a notice's history folds
+//! into its current state, and the finance arithmetic (totals and closing balance).
+
+use super::{check_date, check_len, check_text, check_title, Event, MAX_AMOUNT_FEN, MAX_FINANCE_LINES};
+use crate::error::{Error, Result};
+use crate::ids::DAY_MS;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An unanswered question shows a reply due date this long after it was asked.
+pub const ANSWER_DUE_MS: i64 = 10 * DAY_MS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Party,
+    Village,
+    Finance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subtype {
+    Resolution,
+    #[serde(alias = "implementation_result")]
+    Implementation,
+    ReliefFunds,
+    SubsidyList,
+    Homestead,
+    LandContract,
+    WorkAllowance,
+    QuarterlyAccounts,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    Monthly,
+    Quarterly,
+    #[default]
+    AdHoc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Period {
+    #[serde(default)]
+    pub kind: PeriodKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Income,
+    Expense,
+}
+
+/// The village collective accounting categories, with the direction each belongs to.
+pub const ACCOUNTS: [(&str, Direction); 8] = [
+    ("经营收入", Direction::Income),
+    ("发包及上交收入", Direction::Income),
+    ("投资收益", Direction::Income),
+    ("补助收入", Direction::Income),
+    ("其他收入", Direction::Income),
+    ("经营支出", Direction::Expense),
+    ("管理费用", Direction::Expense),
+    ("其他支出", Direction::Expense),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinanceLine {
+    pub date: String,
+    pub direction: Direction,
+    pub account: String,
+    pub item: String,
+    pub amount_fen: i64,
+    #[serde(default)]
+    pub payee_or_dept: String,
+    #[serde(default)]
+    pub voucher_no: String,
+}
+
+/// What a revision of a notice says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NoticeContent {
+    pub title: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_balance_fen: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<FinanceLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinanceTotals {
+    pub opening_fen: i64,
+    pub income_fen: i64,
+    pub expense_fen: i64,
+    pub closing_fen: i64,
+}
+
+impl NoticeContent {
+    pub fn validate(&self, category: Category) -> Result<()> {
+        check_title(&self.title)?;
+        check_text("body", &self.body, false)?;
+        if category != Category::Finance && (!self.lines.is_empty() || self.opening_balance_fen.is_some()) {
+            return Err(Error::invalid("only finance notices carry finance lines and an opening balance"));
+        }
+        if self.lines.len() > MAX_FINANCE_LINES {
+            return Err(Error::invalid(format!("{} finance lines; the limit is {MAX_FINANCE_LINES}", self.lines.len())));
+        }
+        if !self.lines.is_empty() && self.opening_balance_fen.is_none() {
+            return Err(Error::invalid("a finance notice with lines needs an opening balance (opening_balance_fen)"));
+        }
+        if let Some(o) = self.opening_balance_fen {
+            if o.abs() > MAX_AMOUNT_FEN * 1000 {
+                return Err(Error::invalid(format!("opening balance {o} fen is out of range")));
+            }
+        }
+        for (i, l) in self.lines.iter().enumerate() {
+            let n = i + 1;
+            check_date(&format!("line {n} date"), &l.date)?;
+            let Some((_, dir)) = ACCOUNTS.iter().find(|(a, _)| *a == l.account) else {
+                return Err(Error::invalid(format!(
+                    "line {n}: unknown account {:?}; expected one of {}",
+                    l.account,
+                    ACCOUNTS.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            if *dir != l.direction {
+                return Err(Error::invalid(format!("line {n}: account {} is not an {:?} account", l.account, l.direction)));
+            }
+            if l.amount_fen <= 0 {
+                return Err(Error::invalid(format!("line {n}: amount must be a positive number of fen, got {}", l.amount_fen)));
+            }
+            if l.amount_fen > MAX_AMOUNT_FEN {
+                return Err(Error::invalid(format!("line {n}: amount {} fen is over the limit of {MAX_AMOUNT_FEN}", l.amount_fen)));
+            }
+            if l.item.trim().is_empty() {
+                return Err(Error::invalid(format!("line {n}: item must not be empty")));
+            }
+            check_len(&format!("line {n} item"), &l.item, 200)?;
+            check_len(&format!("line {n} payee_or_dept"), &l.payee_or_dept, 200)?;
+            check_len(&format!("line {n} voucher_no"), &l.voucher_no, 64)?;
+        }
+        Ok(())
+    }
+
+    /// Totals and closing balance, derived; `None` when the notice has no finance data.
+    pub fn totals(&self) -> Option<FinanceTotals> {
+        let opening = self.opening_balance_fen?;
+        let (mut income, mut expense) = (0i64, 0i64);
+        for l in &self.lines {
+            match l.direction {
+                Direction::Income => income += l.amount_fen,
+                Direction::Expense => expense += l.amount_fen,
+            }
+        }
+        Some(FinanceTotals { opening_fen: opening, income_fen: income, expense_fen: expense, closing_fen: opening + income - expense })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NoticeEvent {
+    Create { category: Category, subtype: Subtype, #[serde(default)] period: Period, content: NoticeContent, publish: bool },
+    EditDraft { content: NoticeContent },
+    Publish {},
+    Correct { content: NoticeContent, reason: String },
+    Withdraw { reason: String },
+    Ask { text: String },
+    Answer { question: String, text: String },
+    Read { revision: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    Draft,
+    Published,
+    Corrected,
+    Withdrawn,
+}
+
+impl NoticeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Draft => "draft",
+            NoticeStatus::Published => "published",
+            NoticeStatus::Corrected => "corrected",
+            NoticeStatus::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// A published revision: what the notice said, who published it, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub number: u32,
+    pub content: NoticeContent,
+    pub by: String,
+    pub at: i64,
+    /// Why it was corrected (empty for the first revision).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub by: String,
+    pub at: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    pub id: String,
+    pub by: String,
+    pub at: i64,
+    pub text: String,
+    pub due_at: i64,
+    pub answers: Vec<Answer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: String,
+    pub category: Category,
+    pub subtype: Subtype,
+    pub period: Period,
+    pub status: NoticeStatus,
+    pub created_by: String,
+    pub created_at: i64,
+    /// The current text: the draft while a draft, else the latest revision.
+    pub content: NoticeContent,
+    pub totals: Option<FinanceTotals>,
+    pub revisions: Vec<Revision>,
+    pub withdrawn_reason: Option<String>,
+    pub questions: Vec<Question>,
+    /// member id → highest revision number read.
+    pub read_by: BTreeMap<String, u32>,
+    pub updated_at: i64,
+}
+
+impl Notice {
+    pub fn current_revision(&self) -> u32 {
+        self.revisions.len() as u32
+    }
+    pub fn published_at(&self) -> Option<i64> {
+        self.revisions.first().map(|r| r.at)
+    }
+    pub fn unanswered(&self) -> usize {
+        self.questions.iter().filter(|q| q.answers.is_empty()).count()
+    }
+
+    /// Fold the event list into the current state. Events that make no sense in the
+    /// state reached so far (a second publish, an answer to no question) are skipped,
+    /// the same way on every device.
+    pub fn fold(id: &str, events: &[Event<NoticeEvent>]) -> Result<Notice> {
+        let first = events.first().ok_or_else(|| Error::Malformed(format!("notice {id} has no events")))?;
+        let NoticeEvent::Create { category, subtype, period, content, publish } = &first.body else {
+            return Err(Error::Malformed(format!("notice {id} does not start with a create event")));
+        };
+        let mut n = Notice {
+            id: id.to_string(),
+            category: *category,
+            subtype: *subtype,
+            period: period.clone(),
+            status: NoticeStatus::Draft,
+            created_by: first.by.clone(),
+            created_at: first.at,
+            content: content.clone(),
+            totals: None,
+            revisions: vec![],
+            withdrawn_reason: None,
+            questions: vec![],
+            read_by: BTreeMap::new(),
+            updated_at: first.at,
+        };
+        if *publish {
+            n.status = NoticeStatus::Published;
+            n.publish(first, String::new());
+        }
+        for e in &events[1..] {
+            n.apply(e);
+        }
+        n.totals = n.content.totals();
+        Ok(n)
+    }
+
+    fn publish(&mut self, e: &Event<NoticeEvent>, reason: String) {
+        self.revisions.push(Revision {
+            number: self.revisions.len() as u32 + 1,
+            content: self.content.clone(),
+            by: e.by.clone(),
+            at: e.at,
+            reason,
+        });
+    }
+
+    /// Whether `e` would change anything when applied now (used by the API to refuse
+    /// meaningless operations with a clear error).
+    pub fn check_applicable(&self, e: &NoticeEvent) -> Result<()> {
+        use NoticeStatus::*;
+        let st = self.status;
+        let bad = |what: &str| Err(Error::InvalidTransition(format!("cannot {what} a notice that is {}", st.as_str())));
+        match e {
+            NoticeEvent::Create { .. } => Err(Error::invalid("notice already exists")),
+            NoticeEvent::EditDraft { .. } if st != Draft => bad("edit the draft of"),
+            NoticeEvent::Publish {} if st != Draft => bad("publish"),
+            NoticeEvent::Correct { .. } if !matches!(st, Published | Corrected) => bad("correct"),
+            NoticeEvent::Withdraw { .. } if st == Withdrawn => bad("withdraw"),
+            NoticeEvent::Ask { .. } if !matches!(st, Published | Corrected) => bad("ask about"),
+            NoticeEvent::Answer { question, .. } if !self.questions.iter().any(|q| &q.id == question) => {
+                Err(Error::NotFound(format!("question {question} on notice {}", self.id)))
+            }
+            NoticeEvent::Read { revision } if *revision == 0 || *revision > self.current_revision() => {
+                Err(Error::invalid(format!("revision {revision} does not exist (latest is {})", self.current_revision())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn apply(&mut self, e: &Event<NoticeEvent>) {
+        if self.check_applicable(&e.body).is_err() {
+            return;
+        }
+        self.updated_at = self.updated_at.max(e.at);
+        match &e.body {
+            NoticeEvent::Create { .. } => {}
+            NoticeEvent::EditDraft { content } => self.content = content.clone(),
+            NoticeEvent::Publish {} => {
+                self.status = NoticeStatus::Published;
+                self.publish(e, String::new());
+            }
+            NoticeEvent::Correct { content, reason } => {
+                self.status = NoticeStatus::Corrected;
+                self.content = content.clone();
+                self.publish(e, reason.clone());
+            }
+            NoticeEvent::Withdraw { reason } => {
+                self.status = NoticeStatus::Withdrawn;
+                self.withdrawn_reason = Some(reason.clone());
+            }
+            NoticeEvent::Ask { text } => self.questions.push(Question {
+                id: e.id.clone(),
+                by: e.by.clone(),
+                at: e.at,
+                text: text.clone(),
+                due_at: e.at + ANSWER_DUE_MS,
+                answers: vec![],
+            }),
+            NoticeEvent::Answer { question, text } => {
+                if let Some(q) = self.questions.iter_mut().find(|q| &q.id == question) {
+                    q.answers.push(Answer { by: e.by.clone(), at: e.at, text: text.clone() });
+                }
+            }
+            NoticeEvent::Read { revision } => {
+                let r = self.read_by.entry(e.by.clone()).or_insert(0);
+                *r = (*r).max(*revision);
+            }
+        }
+    }
+}
+

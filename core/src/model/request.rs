@@ -1,0 +1,330 @@
+//! Service requests (便民服务 / 政务服务 / 公共法律服务) and their lifecycle.
+//!
+//! This module is the one place where the request lifecycle lives. Status is never
+//! stored: it is derived from the append-only list of transitions. Each transition is
+//! applied if the lifecycle allows it from the status reached so far, and otherwise
+//! kept in the history marked as superseded. Automerge orders concurrent appends the
+//! same way everywhere, so two cadres acting offline at once both leave a trace and
+//! every device derives the same status.
+
+use super::{check_len, check_text, check_title, Event};
+use crate::error::{Error, Result};
+use crate::roster::Role;
+use serde::{Deserialize, Serialize};
+
+/// The default catalogue of request kinds; a space may configure its own.
+pub const DEFAULT_KINDS: [&str; 9] = [
+    "social_assistance",
+    "medical_insurance",
+    "social_insurance",
+    "disability",
+    "homestead_building",
+    "certificate",
+    "legal_mediation",
+    "public_facility_repair",
+    "other",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Submitted,
+    Accepted,
+    InProgress,
+    Referred,
+    Resolved,
+    Rejected,
+    Withdrawn,
+    Reopened,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Submitted,
+        Status::Accepted,
+        Status::InProgress,
+        Status::Referred,
+        Status::Resolved,
+        Status::Rejected,
+        Status::Withdrawn,
+        Status::Reopened,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Submitted => "submitted",
+            Status::Accepted => "accepted",
+            Status::InProgress => "in_progress",
+            Status::Referred => "referred",
+            Status::Resolved => "resolved",
+            Status::Rejected => "rejected",
+            Status::Withdrawn => "withdrawn",
+            Status::Reopened => "reopened",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown request status {s:?}; expected one of {}",
+                Status::ALL.map(|x| x.as_str()).join(", ")
+            ))
+        })
+    }
+    pub fn is_open(self) -> bool {
+        !matches!(self, Status::Resolved | Status::Rejected | Status::Withdrawn)
+    }
+}
+
+/// Who may move a request to `to`: the filer withdraws and reopens; cadres and
+/// township officials do the casework.
+pub fn actor_may_transition(to: Status, is_filer: bool, role: Role) -> bool {
+    match to {
+        Status::Withdrawn | Status::Reopened => is_filer,
+        Status::Submitted => false,
+        Status::Accepted | Status::InProgress | Status::Referred | Status::Resolved | Status::Rejected => role.is_staff(),
+    }
+}
+
+/// The lifecycle: which status may follow which.
+pub fn lifecycle_allows(from: Status, to: Status) -> bool {
+    use Status::*;
+    match (from, to) {
+        (Submitted | Reopened, Accepted | Rejected | Referred | Withdrawn) => true,
+        (Accepted, InProgress | Resolved | Rejected | Referred | Withdrawn) => true,
+        (InProgress, Resolved | Rejected | Referred | Withdrawn) => true,
+        (Referred, Accepted | InProgress | Resolved | Rejected | Withdrawn) => true,
+        (Resolved | Rejected, Reopened) => true,
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Material {
+    pub name: String,
+    #[serde(default)]
+    pub provided: bool,
+}
+
+/// An attachment (photo, voice note) referenced by content hash; the bytes travel
+/// separately. Only the reference is in the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub sha256: String,
+    pub mime: String,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RequestEvent {
+    File {
+        kind: String,
+        title: String,
+        description: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        place: Option<Place>,
+        /// The member the request is for (differs from `by` when a cadre files on their behalf).
+        filer: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        materials: Vec<Material>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
+    },
+    EditDescription { description: String },
+    Transition { to: Status, #[serde(default)] note: String },
+    Assign { assignee: String },
+    ExpectBy { date: String },
+    Materials { items: Vec<Material> },
+    Comment { text: String },
+    Rate { stars: u8, #[serde(default)] text: String },
+}
+
+/// Cadre-only notes (kept in their own document, which the filer never receives).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NotesEvent {
+    Open { request: String },
+    Note { text: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    pub from: Status,
+    pub to: Status,
+    pub by: String,
+    pub at: i64,
+    pub note: String,
+    /// False when the lifecycle did not allow it at its place in the history
+    /// (typically a concurrent, conflicting transition by someone else).
+    pub applied: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: String,
+    pub by: String,
+    pub at: i64,
+    pub text: String,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub stars: u8,
+    pub text: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRequest {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub description: String,
+    pub place: Option<Place>,
+    pub filer: String,
+    /// The member who entered it, when a cadre filed on the filer's behalf.
+    pub filed_by: Option<String>,
+    pub created_at: i64,
+    pub status: Status,
+    pub transitions: Vec<TransitionRecord>,
+    pub assignee: Option<String>,
+    pub expected_by: Option<String>,
+    pub materials: Vec<Material>,
+    pub attachments: Vec<Attachment>,
+    pub comments: Vec<Comment>,
+    pub rating: Option<Rating>,
+    pub updated_at: i64,
+}
+
+impl ServiceRequest {
+    pub fn fold(id: &str, events: &[Event<RequestEvent>]) -> Result<ServiceRequest> {
+        let first = events.first().ok_or_else(|| Error::Malformed(format!("request {id} has no events")))?;
+        let RequestEvent::File { kind, title, description, place, filer, materials, attachments } = &first.body else {
+            return Err(Error::Malformed(format!("request {id} does not start with a file event")));
+        };
+        let mut r = ServiceRequest {
+            id: id.into(),
+            kind: kind.clone(),
+            title: title.clone(),
+            description: description.clone(),
+            place: place.clone(),
+            filer: filer.clone(),
+            filed_by: (first.by != *filer).then(|| first.by.clone()),
+            created_at: first.at,
+            status: Status::Submitted,
+            transitions: vec![],
+            assignee: None,
+            expected_by: None,
+            materials: materials.clone(),
+            attachments: attachments.clone(),
+            comments: vec![],
+            rating: None,
+            updated_at: first.at,
+        };
+        for e in &events[1..] {
+            r.updated_at = r.updated_at.max(e.at);
+            match &e.body {
+                RequestEvent::File { .. } => {}
+                RequestEvent::EditDescription { description } => r.description = description.clone(),
+                RequestEvent::Transition { to, note } => {
+                    let applied = lifecycle_allows(r.status, *to);
+                    r.transitions.push(TransitionRecord {
+                        from: r.status,
+                        to: *to,
+                        by: e.by.clone(),
+                        at: e.at,
+                        note: note.clone(),
+                        applied,
+                    });
+                    if applied {
+                        r.status = *to;
+                    }
+                }
+                RequestEvent::Assign { assignee } => r.assignee = Some(assignee.clone()),
+                RequestEvent::ExpectBy { date } => r.expected_by = Some(date.clone()),
+                RequestEvent::Materials { items } => r.materials = items.clone(),
+                RequestEvent::Comment { text } => r.comments.push(Comment {
+                    id: e.id.clone(),
+                    by: e.by.clone(),
+                    at: e.at,
+                    text: text.clone(),
+                    internal: false,
+                }),
+                RequestEvent::Rate { stars, text } => {
+                    if r.status == Status::Resolved {
+                        r.rating = Some(Rating { stars: *stars, text: text.clone(), at: e.at })
+                    }
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Refuse, at the API, what the lifecycle would not apply.
+    pub fn check_applicable(&self, e: &RequestEvent) -> Result<()> {
+        match e {
+            RequestEvent::File { .. } => Err(Error::invalid("request already exists")),
+            RequestEvent::Transition { to, .. } if !lifecycle_allows(self.status, *to) => Err(Error::InvalidTransition(format!(
+                "a request that is {} cannot become {}",
+                self.status.as_str(),
+                to.as_str()
+            ))),
+            RequestEvent::Rate { .. } if self.status != Status::Resolved => {
+                Err(Error::InvalidTransition(format!("only a resolved request can be rated; this one is {}", self.status.as_str())))
+            }
+            RequestEvent::EditDescription { .. } if !self.status.is_open() => {
+                Err(Error::InvalidTransition(format!("the description of a {} request cannot change", self.status.as_str())))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Content checks shared by the API and the policy.
+pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
+    match e {
+        RequestEvent::File { kind, title, description, place, materials, .. } => {
+            if !kinds.iter().any(|k| k == kind) {
+                return Err(Error::invalid(format!("unknown request kind {kind:?}; this space offers {}", kinds.join(", "))));
+            }
+            check_title(title)?;
+            check_text("description", description, false)?;
+            if let Some(p) = place {
+                check_len("place", &p.text, 500)?;
+                if p.lat.is_some_and(|x| !(-90.0..=90.0).contains(&x)) || p.lon.is_some_and(|x| !(-180.0..=180.0).contains(&x)) {
+                    return Err(Error::invalid("place latitude must be within ±90 and longitude within ±180"));
+                }
+            }
+            if materials.len() > 100 {
+                return Err(Error::invalid("at most 100 required materials"));
+            }
+            Ok(())
+        }
+        RequestEvent::EditDescription { description } => check_text("description", description, false),
+        RequestEvent::Transition { note, .. } => check_text("note", note, false),
+        RequestEvent::Comment { text } => check_text("comment", text, true),
+        RequestEvent::Rate { stars, text } => {
+            if !(1..=5).contains(stars) {
+                return Err(Error::invalid(format!("rating must be 1 to 5 stars, got {stars}")));
+            }
+            check_text("rating text", text, false)
+        }
+        RequestEvent::ExpectBy { date } => super::check_date("expected date", date),
+        RequestEvent::Materials { items } => {
+            if items.len() > 100 {
+                return Err(Error::invalid("at most 100 required materials"));
+            }
+            items.iter().try_for_each(|m| check_title(&m.name))
+        }
+        RequestEvent::Assign { .. } => Ok(()),
+    }
+}

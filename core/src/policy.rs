@@ -1,0 +1,365 @@
+//! The permission policy: who may write what, and who may read what. This module is
+//! the one place where those rules live. The relay runs `check_write` on every change
+//! it receives; every device runs it on everything it receives from the relay or from
+//! a bundle, and on its own operations before it stores them. The closest model is
+//! Couchbase Sync Gateway's sync function, applied to CRDT changes.
+//!
+//! A change is judged by what it does to the document: the policy compares the
+//! document before and after the change. The events already there must stay exactly
+//! as they were; the change may only append events, each authored by the member whose
+//! device signed the change, and each allowed for that member's role and for the state
+//! the entity is in.
+
+use crate::doc::parse_events;
+use crate::error::{Error, Result};
+use crate::ids::derived_id;
+use crate::model::deliberation::{ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent, BALLOT_GRACE_MS};
+use crate::model::notice::{Notice, NoticeEvent};
+use crate::model::request::{actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest};
+use crate::model::{check_text, EntityKind, Event};
+use crate::roster::{Member, Role, Roster};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// How far in the future a signed event time may be, against the relay clock.
+pub const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+
+/// Other entities a rule needs to see (a ballot needs its deliberation).
+pub trait Lookup {
+    fn deliberation(&self, id: &str) -> Option<Deliberation>;
+}
+
+impl Lookup for () {
+    fn deliberation(&self, _: &str) -> Option<Deliberation> {
+        None
+    }
+}
+
+pub struct Context<'a> {
+    pub roster: &'a Roster,
+    /// The request kinds this space offers.
+    pub kinds: &'a [String],
+    /// Set on the relay: the time the change arrived (relay clock). Time rules that
+    /// depend on arrival (late ballots, clock skew) and the exact eligibility snapshot
+    /// are enforced there; devices judge by signed times only, so that every device
+    /// reaches the same verdict whenever it receives the change.
+    pub arrival: Option<i64>,
+    pub lookup: &'a dyn Lookup,
+}
+
+fn deny<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Error::NotAllowed(msg.into()))
+}
+
+/// Judge one change by `signer` that turns the document `before` (JSON; `Null` for a
+/// new document) into `after`.
+pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value) -> Result<()> {
+    if signer.revoked {
+        return deny(format!("member {} has been revoked", signer.name));
+    }
+    let (kind, id) = header(after)?;
+    if let Some(obj) = after.as_object() {
+        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "kind" | "id" | "events")) {
+            return deny(format!("a change may not add the root field {k:?}"));
+        }
+    }
+    let before_events: Vec<Value> = if before.is_null() {
+        vec![]
+    } else {
+        let (bk, bid) = header(before)?;
+        if bk != kind || bid != id {
+            return deny("a change may not alter a document's kind or id");
+        }
+        events_of(before)
+    };
+    let after_events = events_of(after);
+    let old: HashMap<&str, &Value> = before_events.iter().map(|e| (event_id(e), e)).collect();
+    let mut seen_old = 0;
+    let mut new = vec![];
+    for e in &after_events {
+        match old.get(event_id(e)) {
+            Some(prev) if *prev == e => seen_old += 1,
+            Some(_) => return deny("a change may not edit an event already recorded"),
+            None => new.push(e.clone()),
+        }
+    }
+    if seen_old != before_events.len() {
+        return deny("a change may not delete an event already recorded");
+    }
+    if new.is_empty() {
+        return deny("the change adds no event");
+    }
+    for e in &new {
+        let by = e.get("by").and_then(Value::as_str).unwrap_or("");
+        if by != signer.id {
+            return deny(format!("an event must be authored by the member who signed it ({}), not {by:?}", signer.name));
+        }
+        let at = e.get("at").and_then(Value::as_i64).ok_or_else(|| Error::NotAllowed("event without a time".into()))?;
+        if let Some(now) = ctx.arrival {
+            if at > now + MAX_CLOCK_SKEW_MS {
+                return deny("event time is in the future");
+            }
+        }
+    }
+    match kind {
+        EntityKind::Notice => check_notice(signer, &id, before_events, new),
+        EntityKind::Request => check_request(ctx, signer, &id, before_events, new),
+        EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new),
+        EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new),
+        EntityKind::Ballot => check_ballot(ctx, signer, &id, new),
+    }
+}
+
+fn header(v: &Value) -> Result<(EntityKind, String)> {
+    let kind = v.get("kind").and_then(Value::as_str).ok_or_else(|| Error::NotAllowed("document has no kind".into()))?;
+    let kind = EntityKind::parse(kind).map_err(|e| Error::NotAllowed(e.to_string()))?;
+    let id = v.get("id").and_then(Value::as_str).ok_or_else(|| Error::NotAllowed("document has no id".into()))?;
+    if !crate::ids::is_id(id) {
+        return deny(format!("document id {id:?} is not 32 hex characters"));
+    }
+    Ok((kind, id.to_string()))
+}
+
+fn events_of(v: &Value) -> Vec<Value> {
+    v.get("events").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+fn event_id(e: &Value) -> &str {
+    e.get("id").and_then(Value::as_str).unwrap_or("")
+}
+
+fn typed<B: serde::de::DeserializeOwned>(events: Vec<Value>) -> Result<Vec<Event<B>>> {
+    parse_events(events).map_err(|e| Error::NotAllowed(format!("unrecognised event: {e}")))
+}
+
+fn is_cadre(m: &Member) -> bool {
+    m.role == Role::Cadre
+}
+
+fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<NoticeEvent>> = typed(before)?;
+    for e in typed::<NoticeEvent>(new)? {
+        let state = if events.is_empty() { None } else { Some(Notice::fold(id, &events)?) };
+        match (&e.body, &state) {
+            (NoticeEvent::Create { category, content, .. }, None) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres publish notices");
+                }
+                content.validate(*category)?;
+            }
+            (NoticeEvent::Create { .. }, Some(_)) => return deny("the notice already exists"),
+            (_, None) => return deny("a notice must start with a create event"),
+            (NoticeEvent::EditDraft { content } | NoticeEvent::Correct { content, .. }, Some(n)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres edit or correct notices");
+                }
+                content.validate(n.category)?;
+            }
+            (NoticeEvent::Publish {} | NoticeEvent::Withdraw { .. }, Some(_)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres publish or withdraw notices");
+                }
+            }
+            (NoticeEvent::Ask { text }, Some(_)) => check_text("question", text, true)?,
+            (NoticeEvent::Answer { text, .. }, Some(_)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres answer questions on notices");
+                }
+                check_text("answer", text, true)?;
+            }
+            (NoticeEvent::Read { .. }, Some(_)) => {}
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+fn check_request(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<RequestEvent>> = typed(before)?;
+    for e in typed::<RequestEvent>(new)? {
+        validate_event(&e.body, ctx.kinds)?;
+        if events.is_empty() {
+            let RequestEvent::File { filer, .. } = &e.body else {
+                return deny("a request must start with a file event");
+            };
+            if *filer != signer.id && !signer.role.is_staff() {
+                return deny("only cadres may file a request on someone else's behalf");
+            }
+            if ctx.roster.member(filer).is_none() {
+                return deny(format!("the filer {filer} is not a member of this space"));
+            }
+        } else {
+            let r = ServiceRequest::fold(id, &events)?;
+            let is_filer = r.filer == signer.id;
+            let staff = signer.role.is_staff();
+            let ok = match &e.body {
+                RequestEvent::File { .. } => return deny("the request already exists"),
+                RequestEvent::Transition { to, .. } => {
+                    if !actor_may_transition(*to, is_filer, signer.role) {
+                        return deny(format!(
+                            "a {} {} may not move a request to {}",
+                            signer.role.as_str(),
+                            if is_filer { "(the filer)" } else { "who is not the filer" },
+                            to.as_str()
+                        ));
+                    }
+                    true
+                }
+                RequestEvent::EditDescription { .. } | RequestEvent::Rate { .. } => is_filer,
+                RequestEvent::Comment { .. } => is_filer || staff,
+                RequestEvent::Assign { .. } | RequestEvent::ExpectBy { .. } | RequestEvent::Materials { .. } => staff,
+            };
+            if !ok {
+                return deny(format!("a {} may not do that to this request", signer.role.as_str()));
+            }
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+pub fn notes_id(request: &str) -> String {
+    derived_id(&["request_notes", request])
+}
+
+fn check_notes(signer: &Member, id: &str, is_new: bool, new: Vec<Value>) -> Result<()> {
+    if !signer.role.is_staff() {
+        return deny("internal notes are for cadres and township officials only");
+    }
+    for (i, e) in typed::<NotesEvent>(new)?.into_iter().enumerate() {
+        match (&e.body, is_new && i == 0) {
+            (NotesEvent::Open { request }, true) => {
+                if notes_id(request) != id {
+                    return deny("internal notes document id does not match its request");
+                }
+            }
+            (NotesEvent::Note { text }, false) => check_text("note", text, true)?,
+            _ => return deny("internal notes start with one open event followed by notes"),
+        }
+    }
+    Ok(())
+}
+
+fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<DeliberationEvent>> = typed(before)?;
+    for e in typed::<DeliberationEvent>(new)? {
+        let state = if events.is_empty() { None } else { Some(Deliberation::fold(id, &events)?) };
+        match (&e.body, &state) {
+            (DeliberationEvent::Create { .. }, None) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres open deliberations");
+                }
+                validate_create(&e.body)?;
+            }
+            (DeliberationEvent::Create { .. }, Some(_)) => return deny("the deliberation already exists"),
+            (_, None) => return deny("a deliberation must start with a create event"),
+            (DeliberationEvent::Open { eligible }, Some(d)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres open voting");
+                }
+                if ctx.arrival.is_some() {
+                    let expected = d.deciding_body.eligible(ctx.roster, d.group.as_deref());
+                    if *eligible != expected {
+                        return deny("the eligibility snapshot does not match the roster");
+                    }
+                } else if let Some(m) = eligible.iter().find(|m| ctx.roster.member(m).is_none()) {
+                    return deny(format!("eligibility snapshot names {m}, who is not a member"));
+                }
+            }
+            (DeliberationEvent::Close {}, Some(_)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres close deliberations");
+                }
+            }
+            (DeliberationEvent::Comment { text }, Some(_)) => check_text("comment", text, true)?,
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Result<()> {
+    for e in typed::<BallotEvent>(new)? {
+        let BallotEvent::Cast { deliberation, option } = &e.body;
+        let Some(d) = ctx.lookup.deliberation(deliberation) else {
+            // On a device this parks the ballot until its deliberation arrives.
+            return Err(Error::NotFound(format!("deliberation {deliberation} of this ballot")));
+        };
+        if ballot_id(&d.id, &signer.id) != id {
+            return deny("a member may only cast their own ballot (ballot id does not belong to the signer)");
+        }
+        if *option as usize >= d.options.len() {
+            return deny(format!("option {option} does not exist (there are {})", d.options.len()));
+        }
+        // Eligibility and the voting window are enforced here on the relay, which sees
+        // the deliberation in log order and knows when the ballot arrived. Devices do
+        // not refuse on them (their view of the deliberation depends on arrival order);
+        // the tally counts only eligible members' ballots cast inside the window, so an
+        // ineligible or late ballot from a tampered phone changes no result anywhere.
+        if let Some(now) = ctx.arrival {
+            if !d.eligible.contains(&signer.id) {
+                return deny(format!("{} is not eligible to vote in this deliberation", signer.name));
+            }
+            if !d.accepts_ballot_at(e.at) {
+                return deny("the ballot was cast when voting was not open");
+            }
+            if now > d.effective_close() + BALLOT_GRACE_MS {
+                return deny("the ballot arrived after the grace period that follows the close");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Who may receive a document. Computed from the document itself (and, for ballots,
+/// its deliberation), so the relay and devices agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Audience {
+    /// Every member of the space (notices, deliberations, recorded ballots with visible results).
+    Space,
+    /// A service request: its filer, whoever filed it for them, cadres and township.
+    Request { filer: String, filed_by: Option<String> },
+    /// Cadres and township officials (internal notes).
+    Staff,
+    /// Only the voter (secret ballots, and ballots whose results are hidden until close;
+    /// the relay publishes the signed tally instead).
+    Voter { member: String },
+}
+
+pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
+    let (kind, id) = header(after)?;
+    let events = events_of(after);
+    Ok(match kind {
+        EntityKind::Notice | EntityKind::Deliberation => Audience::Space,
+        EntityKind::RequestNotes => Audience::Staff,
+        EntityKind::Request => {
+            let r = ServiceRequest::fold(&id, &typed(events)?)?;
+            Audience::Request { filer: r.filer, filed_by: r.filed_by }
+        }
+        EntityKind::Ballot => {
+            let evs: Vec<Event<BallotEvent>> = typed(events)?;
+            let first = evs.first().ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
+            let BallotEvent::Cast { deliberation, .. } = &first.body;
+            match lookup.deliberation(deliberation) {
+                Some(d) if !d.secret && !d.hide_results => Audience::Space,
+                _ => Audience::Voter { member: first.by.clone() },
+            }
+        }
+    })
+}
+
+pub fn may_read(a: &Audience, reader: &Member) -> bool {
+    if reader.revoked {
+        return false;
+    }
+    match a {
+        Audience::Space => true,
+        Audience::Request { filer, filed_by } => {
+            reader.role.is_staff() || *filer == reader.id || filed_by.as_deref() == Some(reader.id.as_str())
+        }
+        Audience::Staff => reader.role.is_staff(),
+        Audience::Voter { member } => *member == reader.id,
+    }
+}

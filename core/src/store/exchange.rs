@@ -1,0 +1,229 @@
+//! Receiving signed data (relay log entries, bundles) and exporting bundles.
+//! Both paths verify batch signatures here, then hand the changes to `merge`, so an
+//! imported bundle is checked exactly like what the relay sends.
+
+use super::merge::MergeReport;
+use super::{local_get, ConnLookup, Store};
+use crate::policy::{self, Audience};
+use crate::doc::change_from_bytes;
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::roster::SignedRoster;
+use crate::wire::{entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry, SignedBatch, SignedTally, VerifiedChange};
+use automerge::ChangeHash;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+
+/// What one receive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiveReport {
+    pub merge: MergeReport,
+    pub tallies: usize,
+    /// Batches whose signature did not verify (from the relay: skipped and reported).
+    pub bad_batches: Vec<String>,
+}
+
+fn record_batch(conn: &Connection, b: &SignedBatch, seq: Option<u64>) -> Result<()> {
+    let pairs = b.pairs()?;
+    let mut flat = Vec::with_capacity(pairs.len() * 48);
+    for (e, h) in &pairs {
+        flat.extend_from_slice(e);
+        flat.extend_from_slice(h);
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO batches(author, signed_at, signature, pairs, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![&b.author[..], b.signed_at, b.signature, flat, seq.map(|s| s as i64)],
+    )?;
+    let id: i64 = conn.query_row("SELECT id FROM batches WHERE signature = ?1", [&b.signature], |r| r.get(0))?;
+    let mut st = conn.prepare_cached("INSERT OR IGNORE INTO change_batches(hash, batch_id) VALUES (?1, ?2)")?;
+    for it in &b.items {
+        if let Item::Change { bytes, .. } = it {
+            st.execute(params![&change_from_bytes(bytes)?.hash().0[..], id])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Take entries from the relay log: verify each batch, merge its changes, store tallies.
+    pub fn receive(&self, entries: &[LogEntry]) -> Result<ReceiveReport> {
+        let mut report = ReceiveReport::default();
+        let mut changes = vec![];
+        let mut tallies = vec![];
+        {
+            let mut conn = self.conn.lock();
+            let tx = conn.transaction()?;
+            for e in entries {
+                match e {
+                    LogEntry::Batch { seq, batch } => match batch.verify(Some(*seq)) {
+                        Ok(v) => {
+                            record_batch(&tx, batch, Some(*seq))?;
+                            changes.extend(v);
+                        }
+                        Err(err) => report.bad_batches.push(format!("batch at {seq}: {err}")),
+                    },
+                    LogEntry::Tally { tally, .. } => tallies.push(tally.clone()),
+                }
+            }
+            tx.commit()?;
+        }
+        report.merge = self.merge(changes)?;
+        report.tallies = self.merge_tallies(&tallies)?.len();
+        Ok(report)
+    }
+
+    /// What this phone holds, for a peer to export only what it lacks.
+    pub fn have(&self) -> Result<Have> {
+        let m = self.membership()?.ok_or(Error::NotEnrolled)?;
+        let mut entities = vec![];
+        let conn = self.conn.lock();
+        let ids: Vec<String> = {
+            let mut s = conn.prepare("SELECT id FROM entities ORDER BY id")?;
+            let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            v
+        };
+        for id in ids {
+            if let Some(doc) = Store::load_doc(&conn, &id)? {
+                entities.push((entity_bytes(&id)?, doc.heads().into_iter().map(|h| h.0).collect()));
+            }
+        }
+        Ok(Have::sign(entity_bytes(&m.space_id)?, &self.key, entities))
+    }
+
+    /// A bundle for a peer. With the peer's signed `Have`: what that phone lacks among
+    /// what its member may read. Without: everything this phone holds that every member
+    /// of the space may read (notices, deliberations, public ballots) — never someone's
+    /// service request or a secret ballot.
+    pub fn export_bundle(&self, peer: Option<&Have>) -> Result<Bundle> {
+        let m = self.membership()?.ok_or(Error::NotEnrolled)?;
+        let roster = self.roster()?;
+        let reader: Option<crate::roster::Member> = match peer {
+            Some(p) => {
+                if entity_hex(&p.space) != m.space_id {
+                    return Err(Error::invalid("the peer's summary is for another space"));
+                }
+                p.verify()?;
+                Some(roster.signer(&hex::encode(p.device), None)?.clone())
+            }
+            None => None,
+        };
+        let peer_heads: HashMap<EntityId, Vec<Hash>> = peer.map(|p| p.entities.iter().cloned().collect()).unwrap_or_default();
+        let me = self.device_id();
+        let conn = self.conn.lock();
+        let ids: Vec<String> = {
+            let mut s = conn.prepare("SELECT id FROM entities ORDER BY id")?;
+            let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            v
+        };
+        // change hash -> (entity, bytes) for everything the peer lacks
+        let mut wanted: HashMap<Hash, (EntityId, Vec<u8>, String)> = HashMap::new();
+        let mut order: Vec<Hash> = vec![];
+        for id in ids {
+            let Some(doc) = Store::load_doc(&conn, &id)? else { continue };
+            let audience = policy::audience(&doc.to_json(), &ConnLookup(&conn))?;
+            let readable = match &reader {
+                Some(r) => policy::may_read(&audience, r),
+                None => audience == Audience::Space,
+            };
+            if !readable {
+                continue;
+            }
+            let e = entity_bytes(&id)?;
+            let have: Vec<ChangeHash> = peer_heads.get(&e).map(|v| v.iter().map(|h| ChangeHash(*h)).collect()).unwrap_or_default();
+            let since = if have.iter().all(|h| doc.has_change(h)) { have } else { vec![] };
+            for c in doc.doc.get_changes(&since) {
+                let h = c.hash().0;
+                order.push(h);
+                wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));
+            }
+        }
+        // group by the batch that carried each change here
+        let mut by_batch: BTreeMap<i64, ()> = BTreeMap::new();
+        let mut own: Vec<Hash> = vec![];
+        for h in &order {
+            let b: Option<i64> =
+                conn.query_row("SELECT batch_id FROM change_batches WHERE hash = ?1", [&h[..]], |r| r.get(0)).optional()?;
+            match b {
+                Some(b) => {
+                    by_batch.insert(b, ());
+                }
+                None if wanted[h].2 == me => own.push(*h),
+                None => {} // someone else's change we hold without its signature cannot be passed on
+            }
+        }
+        let mut batches = vec![];
+        for b in by_batch.keys() {
+            let (author, signed_at, signature, pairs): (Vec<u8>, i64, Vec<u8>, Vec<u8>) = conn.query_row(
+                "SELECT author, signed_at, signature, pairs FROM batches WHERE id = ?1",
+                [b],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            let items = pairs
+                .chunks_exact(48)
+                .map(|ch| {
+                    let e: EntityId = ch[..16].try_into().expect("16 bytes");
+                    let h: Hash = ch[16..].try_into().expect("32 bytes");
+                    match wanted.get(&h) {
+                        Some((_, bytes, _)) => Item::Change { entity: e, bytes: bytes.clone() },
+                        None => Item::Withheld { entity: e, hash: h },
+                    }
+                })
+                .collect();
+            let author: [u8; 32] = author.try_into().map_err(|_| Error::Database("stored batch author is not 32 bytes".into()))?;
+            batches.push(SignedBatch { author, signed_at, items, signature });
+        }
+        if !own.is_empty() {
+            let cs: Vec<(EntityId, automerge::Change)> = own
+                .iter()
+                .map(|h| Ok((wanted[h].0, change_from_bytes(&wanted[h].1)?)))
+                .collect::<Result<_>>()?;
+            for chunk in cs.chunks(512) {
+                batches.push(SignedBatch::sign(&self.key, now_ms(), chunk));
+            }
+        }
+        let roster_raw = local_get(&conn, "roster")?.ok_or(Error::NotEnrolled)?;
+        let roster: SignedRoster = serde_json::from_slice(&roster_raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
+        let tallies: Vec<SignedTally> = {
+            let mut s = conn.prepare("SELECT tally_json, signature FROM tallies")?;
+            let v = s
+                .query_map([], |r| Ok(SignedTally { tally_json: r.get(0)?, signature: r.get(1)? }))?
+                .collect::<rusqlite::Result<_>>()?;
+            v
+        };
+        Ok(Bundle { space: entity_bytes(&m.space_id)?, created_at: now_ms(), roster: Some(roster), batches, tallies })
+    }
+
+    /// Import a bundle. Every signature (roster, batches, tallies) is checked first; if
+    /// any fails, nothing is imported and the error says which part failed.
+    pub fn import_bundle(&self, b: &Bundle) -> Result<ReceiveReport> {
+        let m = self.membership()?.ok_or(Error::NotEnrolled)?;
+        if entity_hex(&b.space) != m.space_id {
+            return Err(Error::invalid("the bundle is for another space"));
+        }
+        if let Some(r) = &b.roster {
+            r.verify(&m.relay_key).map_err(|_| Error::BadSignature("the bundle's roster is not signed by this space's relay".into()))?;
+        }
+        for t in &b.tallies {
+            t.verify(&m.relay_key)?;
+        }
+        let mut changes: Vec<VerifiedChange> = vec![];
+        for (i, batch) in b.batches.iter().enumerate() {
+            let v = batch.verify(None).map_err(|e| Error::BadSignature(format!("bundle batch {}: {e}", i + 1)))?;
+            changes.extend(v);
+        }
+        if let Some(r) = &b.roster {
+            self.install_roster(r)?;
+        }
+        {
+            let mut conn = self.conn.lock();
+            let tx = conn.transaction()?;
+            for batch in &b.batches {
+                record_batch(&tx, batch, None)?;
+            }
+            tx.commit()?;
+        }
+        let merge = self.merge(changes)?;
+        let tallies = self.merge_tallies(&b.tallies)?.len();
+        Ok(ReceiveReport { merge, tallies, bad_batches: vec![] })
+    }
+}

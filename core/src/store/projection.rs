@@ -1,0 +1,164 @@
+//! Projection rows: what lists, counts and search read, derived from a document by
+//! folding its events. Called inside the transaction that stores the change.
+
+use super::search::index_text;
+use crate::doc::EntityDoc;
+use crate::error::Result;
+use crate::model::deliberation::{BallotEvent, Deliberation};
+use crate::model::notice::{Category, Notice};
+use crate::model::request::ServiceRequest;
+use crate::model::EntityKind;
+use rusqlite::{params, Transaction};
+
+fn category_str(c: Category) -> &'static str {
+    match c {
+        Category::Party => "party",
+        Category::Village => "village",
+        Category::Finance => "finance",
+    }
+}
+
+fn json_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
+fn set_search(tx: &Transaction, id: &str, kind: EntityKind, title: &str, body: &str) -> Result<()> {
+    tx.execute("DELETE FROM search WHERE entity_id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO search(title, body, entity_id, kind) VALUES (?1, ?2, ?3, ?4)",
+        params![index_text(title), index_text(body), id, kind.as_str()],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn project(tx: &Transaction, kind: EntityKind, id: &str, doc: &EntityDoc) -> Result<()> {
+    match kind {
+        EntityKind::Notice => {
+            let n = Notice::fold(id, &doc.events()?)?;
+            let t = n.totals;
+            tx.execute(
+                "INSERT OR REPLACE INTO notices(id, category, subtype, status, title, created_by, published_at, updated_at,
+                    revision, income_fen, expense_fen, closing_fen, open_questions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    id,
+                    category_str(n.category),
+                    json_str(&n.subtype),
+                    n.status.as_str(),
+                    n.content.title,
+                    n.created_by,
+                    n.published_at(),
+                    n.updated_at,
+                    n.current_revision(),
+                    t.map(|t| t.income_fen),
+                    t.map(|t| t.expense_fen),
+                    t.map(|t| t.closing_fen),
+                    n.unanswered() as i64,
+                ],
+            )?;
+            for (m, r) in &n.read_by {
+                tx.execute(
+                    "INSERT OR REPLACE INTO receipts(notice_id, member_id, revision) VALUES (?1, ?2, ?3)",
+                    params![id, m, r],
+                )?;
+            }
+            let mut body = n.content.body.clone();
+            for l in &n.content.lines {
+                body.push('\n');
+                body.push_str(&l.item);
+                body.push(' ');
+                body.push_str(&l.payee_or_dept);
+            }
+            for q in &n.questions {
+                body.push('\n');
+                body.push_str(&q.text);
+                for a in &q.answers {
+                    body.push('\n');
+                    body.push_str(&a.text);
+                }
+            }
+            set_search(tx, id, kind, &n.content.title, &body)
+        }
+        EntityKind::Request => {
+            let r = ServiceRequest::fold(id, &doc.events()?)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO requests(id, kind, title, status, filer, filed_by, assignee, created_at, updated_at, rating)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    id,
+                    r.kind,
+                    r.title,
+                    r.status.as_str(),
+                    r.filer,
+                    r.filed_by,
+                    r.assignee,
+                    r.created_at,
+                    r.updated_at,
+                    r.rating.as_ref().map(|x| x.stars)
+                ],
+            )?;
+            let mut body = r.description.clone();
+            if let Some(p) = &r.place {
+                body.push('\n');
+                body.push_str(&p.text);
+            }
+            for c in &r.comments {
+                body.push('\n');
+                body.push_str(&c.text);
+            }
+            set_search(tx, id, kind, &r.title, &body)
+        }
+        EntityKind::Deliberation => {
+            let d = Deliberation::fold(id, &doc.events()?)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO deliberations(id, title, deciding_body, opens_at, closes_at, opened, closed_at, created_by, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id,
+                    d.title,
+                    json_str(&d.deciding_body),
+                    d.opens_at,
+                    d.closes_at,
+                    d.opened_at.is_some(),
+                    d.closed_at,
+                    d.created_by,
+                    d.updated_at
+                ],
+            )?;
+            let mut body = d.body.clone();
+            for c in &d.comments {
+                body.push('\n');
+                body.push_str(&c.text);
+            }
+            set_search(tx, id, kind, &d.title, &body)
+        }
+        EntityKind::Ballot => {
+            let evs = doc.events::<BallotEvent>()?;
+            if let Some(first) = evs.first() {
+                let BallotEvent::Cast { deliberation, .. } = &first.body;
+                let last = evs.iter().map(|e| e.at).max().unwrap_or(first.at);
+                tx.execute(
+                    "INSERT OR REPLACE INTO ballots(id, deliberation_id, voter, last_cast_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, deliberation, first.by, last],
+                )?;
+            }
+            Ok(())
+        }
+        EntityKind::RequestNotes => Ok(()),
+    }
+}
+
+/// Remove every projection row of an entity (it is about to be re-projected or is gone).
+pub(crate) fn remove(tx: &Transaction, id: &str) -> Result<()> {
+    for (t, col) in [
+        ("notices", "id"),
+        ("receipts", "notice_id"),
+        ("requests", "id"),
+        ("deliberations", "id"),
+        ("ballots", "id"),
+        ("search", "entity_id"),
+    ] {
+        tx.execute(&format!("DELETE FROM {t} WHERE {col} = ?1"), [id])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The SQLite schema and its versioned migrations. `PRAGMA user_version` holds the
+//! version; `migrate` brings any older database up to `LATEST`, each step in its own
+//! transaction. Projection tables can always be rebuilt from the documents, so a
+//! migration that changes them marks the store for a projection rebuild.
+
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+
+pub const LATEST: u32 = 2;
+
+const V1: &str = r#"
+CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+
+-- One row per entity: its automerge document, compacted (full history kept).
+CREATE TABLE entities (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    snapshot BLOB,
+    incremental INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+);
+
+-- Changes not yet folded into the entity's snapshot (content-addressed).
+CREATE TABLE changes (
+    hash BLOB PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX changes_entity ON changes(entity_id);
+
+-- Remote changes waiting for dependencies that have not arrived yet.
+CREATE TABLE parked (
+    hash BLOB PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    seq INTEGER,
+    bytes BLOB NOT NULL
+);
+CREATE INDEX parked_entity ON parked(entity_id);
+
+-- Signatures of received batches, kept so this device can pass others' changes on
+-- in bundles with the signatures of the devices that made them.
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    author BLOB NOT NULL,
+    signed_at INTEGER NOT NULL,
+    signature BLOB NOT NULL UNIQUE,
+    pairs BLOB NOT NULL,
+    seq INTEGER
+);
+CREATE TABLE change_batches (
+    hash BLOB PRIMARY KEY,
+    batch_id INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Every change made on this device, and what became of it.
+CREATE TABLE outbox (
+    local_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash BLOB NOT NULL UNIQUE,
+    entity_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'acked', 'rejected')),
+    reason TEXT,
+    bytes BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_state ON outbox(state);
+
+-- Projections: derived from the documents in the same transaction that stores a change.
+CREATE TABLE notices (
+    id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    subtype TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    published_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    income_fen INTEGER,
+    expense_fen INTEGER,
+    closing_fen INTEGER,
+    open_questions INTEGER NOT NULL
+);
+CREATE INDEX notices_list ON notices(category, updated_at DESC);
+CREATE INDEX notices_updated ON notices(updated_at DESC);
+
+CREATE TABLE receipts (
+    notice_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (notice_id, member_id)
+) WITHOUT ROWID;
+
+CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filer TEXT NOT NULL,
+    filed_by TEXT,
+    assignee TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX requests_list ON requests(status, updated_at DESC);
+CREATE INDEX requests_updated ON requests(updated_at DESC);
+CREATE INDEX requests_filer ON requests(filer);
+
+CREATE TABLE deliberations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    deciding_body TEXT NOT NULL,
+    opens_at INTEGER NOT NULL,
+    closes_at INTEGER NOT NULL,
+    opened INTEGER NOT NULL,
+    closed_at INTEGER,
+    created_by TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE ballots (
+    id TEXT PRIMARY KEY,
+    deliberation_id TEXT NOT NULL,
+    voter TEXT NOT NULL,
+    last_cast_at INTEGER NOT NULL
+);
+CREATE INDEX ballots_deliberation ON ballots(deliberation_id);
+
+-- Full-text search: text pre-tokenised into CJK bigrams and Latin words (see search.rs).
+CREATE VIRTUAL TABLE search USING fts5(title, body, entity_id UNINDEXED, kind UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');
+"#;
+
+const V2: &str = r#"
+-- Tallies signed by the relay (secret ballots, hidden results).
+CREATE TABLE tallies (
+    deliberation_id TEXT PRIMARY KEY,
+    tally_json BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+-- The satisfaction rating shows on request lists.
+ALTER TABLE requests ADD COLUMN rating INTEGER;
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2];
+
+pub fn version(conn: &Connection) -> Result<u32> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Migrate to `target` (normally `LATEST`). Refuses a database newer than this build.
+pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
+    let v = version(conn)?;
+    if v > LATEST {
+        return Err(Error::Database(format!(
+            "the database has schema version {v}, newer than this build understands ({LATEST}); update the app"
+        )));
+    }
+    if v == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 {
+            return Err(Error::Database("the file is an SQLite database but not a Cunwu store".into()));
+        }
+    }
+    for step in v..target.min(LATEST) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[step as usize])?;
+        tx.pragma_update(None, "user_version", step + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! What sync needs from the store: the outbox of local changes and their states
+//! (pending → sent → acked | rejected), the relay cursor, the request counter, and
+//! undoing rejected changes so the device returns to what the rest of the space sees.
+
+use super::merge::drop_changes;
+use super::{local_get, local_set, EntityChange, Origin, Store};
+use crate::error::{Error, Result};
+use crate::ids::now_ms;
+use crate::model::EntityKind;
+use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
+use automerge::ChangeHash;
+use rusqlite::params;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeState {
+    Pending,
+    Sent,
+    Acked,
+    Rejected,
+}
+
+impl ChangeState {
+    fn parse(s: &str) -> ChangeState {
+        match s {
+            "sent" => ChangeState::Sent,
+            "acked" => ChangeState::Acked,
+            "rejected" => ChangeState::Rejected,
+            _ => ChangeState::Pending,
+        }
+    }
+}
+
+/// A change made on this device and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalChange {
+    pub hash: String,
+    pub entity_id: String,
+    pub kind: String,
+    pub summary: String,
+    pub state: ChangeState,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Sign the outbox (pending and sent-but-unacknowledged changes) into batches.
+    /// Marks them sent. Retrying a sent change is safe: the relay acks a change it holds.
+    pub fn outgoing_batches(&self) -> Result<Vec<SignedBatch>> {
+        let conn = self.conn.lock();
+        let rows: Vec<(String, Vec<u8>)> = {
+            let mut s = conn.prepare_cached(
+                "SELECT entity_id, bytes FROM outbox WHERE state IN ('pending', 'sent') AND bytes IS NOT NULL ORDER BY local_seq",
+            )?;
+            let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            v
+        };
+        let mut batches = vec![];
+        let mut cur = vec![];
+        let mut size = 0;
+        let now = now_ms();
+        for (e, b) in rows {
+            size += b.len();
+            cur.push((entity_bytes(&e)?, crate::doc::change_from_bytes(&b)?));
+            if size >= BATCH_TARGET_BYTES {
+                batches.push(SignedBatch::sign(&self.key, now, &cur));
+                cur.clear();
+                size = 0;
+            }
+        }
+        if !cur.is_empty() {
+            batches.push(SignedBatch::sign(&self.key, now, &cur));
+        }
+        conn.execute("UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE state = 'pending'", [now])?;
+        Ok(batches)
+    }
+
+    /// The relay holds these changes: they are acked and their outbox bytes dropped.
+    pub fn apply_acks(&self, hashes: &[[u8; 32]]) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        for h in hashes {
+            tx.execute(
+                "UPDATE outbox SET state = 'acked', bytes = NULL, updated_at = ?2 WHERE hash = ?1 AND state != 'rejected'",
+                params![&h[..], now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The relay refused these changes. Each is marked rejected with the reason, and
+    /// its document is rebuilt without it (and without later local changes that
+    /// depend on it, which are rejected too), so the device shows what the rest of the
+    /// space sees. Returns the entities that changed.
+    pub fn apply_rejections(&self, rejections: &[Rejection]) -> Result<Vec<EntityChange>> {
+        if rejections.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let mut by_entity: HashMap<String, HashSet<ChangeHash>> = HashMap::new();
+        let mut reasons: HashMap<ChangeHash, String> = HashMap::new();
+        for r in rejections {
+            let known: Option<String> = tx
+                .query_row("SELECT entity_id FROM outbox WHERE hash = ?1", [&r.hash[..]], |row| row.get(0))
+                .ok();
+            let Some(entity) = known else { continue };
+            by_entity.entry(entity).or_default().insert(ChangeHash(r.hash));
+            reasons.insert(ChangeHash(r.hash), r.reason.clone());
+        }
+        let mut changed = vec![];
+        for (entity, drop) in by_entity {
+            let kind: Option<String> = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [&entity], |r| r.get(0)).ok();
+            let dropped = drop_changes(&tx, &entity, &drop)?;
+            for h in dropped.iter().chain(drop.iter()) {
+                let reason = reasons
+                    .get(h)
+                    .cloned()
+                    .unwrap_or_else(|| "depends on a change the relay rejected".to_string());
+                tx.execute(
+                    "UPDATE outbox SET state = 'rejected', reason = ?2, bytes = NULL, updated_at = ?3 WHERE hash = ?1",
+                    params![&h.0[..], reason, now],
+                )?;
+            }
+            if let Some(k) = kind {
+                changed.push(EntityChange { id: entity, kind: EntityKind::parse(&k)?, origin: Origin::Remote });
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        self.notify(changed.clone());
+        Ok(changed)
+    }
+
+    /// Changes made on this device, newest first, optionally only in one state.
+    pub fn local_changes(&self, state: Option<ChangeState>, limit: u32) -> Result<Vec<LocalChange>> {
+        let conn = self.conn.lock();
+        let st = state.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+        let mut s = conn.prepare_cached(
+            "SELECT hash, entity_id, kind, summary, state, reason, created_at FROM outbox
+             WHERE ?1 IS NULL OR state = ?1 ORDER BY local_seq DESC LIMIT ?2",
+        )?;
+        let rows = s.query_map(params![st, limit.clamp(1, 10_000)], |r| {
+            let h: Vec<u8> = r.get(0)?;
+            let state: String = r.get(4)?;
+            Ok(LocalChange {
+                hash: hex::encode(h),
+                entity_id: r.get(1)?,
+                kind: r.get(2)?,
+                summary: r.get(3)?,
+                state: ChangeState::parse(&state),
+                reason: r.get(5)?,
+                created_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The state of one local change, by hash (hex).
+    pub fn change_state(&self, hash_hex: &str) -> Result<LocalChange> {
+        let h = hex::decode(hash_hex).map_err(|_| Error::invalid(format!("change hash {hash_hex:?} is not hex")))?;
+        self.local_changes(None, 10_000)?
+            .into_iter()
+            .find(|c| hex::decode(&c.hash).ok().as_deref() == Some(&h[..]))
+            .ok_or_else(|| Error::NotFound(format!("local change {hash_hex}")))
+    }
+
+    pub fn cursor(&self) -> Result<u64> {
+        let conn = self.conn.lock();
+        Ok(local_get(&conn, "cursor")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
+    }
+
+    pub fn set_cursor(&self, cursor: u64) -> Result<()> {
+        local_set(&self.conn.lock(), "cursor", &cursor.to_le_bytes())
+    }
+
+    /// The next request counter: strictly increasing across restarts.
+    pub fn next_counter(&self) -> Result<u64> {
+        let conn = self.conn.lock();
+        let cur = local_get(&conn, "counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0);
+        let next = (cur + 1).max(now_ms() as u64);
+        local_set(&conn, "counter", &next.to_le_bytes())?;
+        Ok(next)
+    }
+}

@@ -1,0 +1,246 @@
+//! The device sync client: one HTTP exchange carries the device's unsent signed
+//! changes and its cursor; the answer carries acks, rejections with reasons, the
+//! changes after the cursor this member may read, and the new cursor. Large answers
+//! come in pages; the cursor is stored after each page is applied, so after a cut
+//! connection the next attempt resumes from the last applied page. Changes are
+//! content-addressed, so resending after a cut connection doubles nothing.
+//! reqwest with rustls (no OpenSSL).
+
+use crate::error::{Error, Result};
+use crate::identity::DeviceKey;
+use crate::ids::now_ms;
+use crate::store::{Membership, Store};
+use crate::wire::control::{
+    enroll_message, invite_message, revoke_message, EnrollRequest, EnrollResponse, ErrorBody, InviteRequest, InviteResponse,
+    RevokeRequest,
+};
+use crate::wire::{self, entity_bytes, FrameKind, SignedRequest, SyncRequest, SyncResponse};
+use crate::Role;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bytes of changes asked for per response page.
+pub const PAGE_BYTES: u32 = 1024 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    /// Local changes sent in this sync.
+    pub sent: u32,
+    /// Local changes the relay acknowledged.
+    pub acked: u32,
+    /// Changes from others applied here.
+    pub received: u32,
+    /// Local changes the relay rejected (see `Store::local_changes` for reasons).
+    pub rejected: u32,
+    /// Incoming changes this device refused (signature or policy).
+    pub refused_incoming: u32,
+    pub round_trips: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub cursor: u64,
+    pub rejections: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub page: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub received: u32,
+    pub done: bool,
+}
+
+pub trait ProgressObserver: Send + Sync {
+    fn progress(&self, p: &SyncProgress);
+}
+
+#[derive(Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+}
+
+impl Default for SyncClient {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(60))
+    }
+}
+
+fn net(e: reqwest::Error) -> Error {
+    Error::Network(if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() })
+}
+
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let reason = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+    Err(Error::Relay { status, reason })
+}
+
+fn base(url: &str) -> Result<String> {
+    let u = url.trim_end_matches('/');
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(Error::invalid(format!("relay url {url:?} must start with http:// or https://")));
+    }
+    Ok(u.to_string())
+}
+
+impl SyncClient {
+    pub fn new(timeout: Duration) -> SyncClient {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .expect("http client builds");
+        SyncClient { http }
+    }
+
+    /// Redeem an invite: registers this device's key with the relay and pins the relay key.
+    pub async fn enroll(&self, store: &Store, relay_url: &str, invite: &str, name: &str) -> Result<Membership> {
+        let url = base(relay_url)?;
+        crate::model::check_title(name).map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
+        let device_key = store.device_id();
+        let signature = hex::encode(store.key.sign(&enroll_message(invite, &device_key, name)));
+        let req = EnrollRequest { invite: invite.into(), device_key, name: name.into(), signature };
+        let resp = check(self.http.post(format!("{url}/v1/enroll")).json(&req).send().await.map_err(net)?).await?;
+        let r: EnrollResponse = resp.json().await.map_err(|e| Error::Malformed(format!("enroll answer: {e}")))?;
+        let relay_key = crate::identity::decode_key_hex(&r.relay_key)?;
+        let m = Membership { space_id: r.space_id, space_name: r.space_name, member_id: r.member_id, relay_url: url, relay_key };
+        store.set_membership(&m, &r.roster)?;
+        Ok(m)
+    }
+
+    /// A cadre asks the relay for an invite for a new member with `role`.
+    pub async fn create_invite(&self, store: &Store, role: Role, household: &str, group: &str) -> Result<InviteResponse> {
+        let m = store.membership()?.ok_or(Error::NotEnrolled)?;
+        let mut req = InviteRequest {
+            space_id: m.space_id,
+            device_key: store.device_id(),
+            role,
+            household: household.into(),
+            group: group.into(),
+            nonce: crate::ids::new_id(),
+            signature: String::new(),
+        };
+        req.signature = hex::encode(store.key.sign(&invite_message(&req)));
+        let resp = check(self.http.post(format!("{}/v1/invites", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
+        resp.json().await.map_err(|e| Error::Malformed(format!("invite answer: {e}")))
+    }
+
+    /// A cadre revokes a device (hex key) or a member (id) with all their devices.
+    pub async fn revoke(&self, store: &Store, target: &str) -> Result<()> {
+        let m = store.membership()?.ok_or(Error::NotEnrolled)?;
+        let mut req = RevokeRequest {
+            space_id: m.space_id,
+            device_key: store.device_id(),
+            target: target.into(),
+            nonce: crate::ids::new_id(),
+            signature: String::new(),
+        };
+        req.signature = hex::encode(store.key.sign(&revoke_message(&req)));
+        check(self.http.post(format!("{}/v1/revoke", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
+        Ok(())
+    }
+
+    /// One sync: push the outbox, pull every page after the cursor.
+    pub async fn sync_once(&self, store: &Store, observer: Option<Arc<dyn ProgressObserver>>) -> Result<SyncReport> {
+        let m = store.membership()?.ok_or(Error::NotEnrolled)?;
+        let space = entity_bytes(&m.space_id)?;
+        let mut report = SyncReport::default();
+        let mut batches = store.outgoing_batches()?;
+        report.sent = batches.iter().map(|b| b.items.len() as u32).sum();
+        let mut page = 0;
+        loop {
+            page += 1;
+            let req = SyncRequest {
+                space,
+                device: store.key.public(),
+                counter: store.next_counter()?,
+                sent_at: now_ms(),
+                cursor: store.cursor()?,
+                roster_version: store.roster()?.version,
+                max_page_bytes: PAGE_BYTES,
+                batches: std::mem::take(&mut batches),
+            };
+            let body = wire::encode(FrameKind::SyncRequest, &SignedRequest::sign(&req, &store.key));
+            report.bytes_sent += body.len() as u64;
+            let resp = self
+                .http
+                .post(format!("{}/v1/sync", m.relay_url))
+                .header("content-type", "application/x-cunwu")
+                .body(body)
+                .send()
+                .await
+                .map_err(net)?;
+            let bytes = check(resp).await?.bytes().await.map_err(net)?;
+            report.round_trips += 1;
+            report.bytes_received += bytes.len() as u64;
+            let resp: SyncResponse = wire::decode(FrameKind::SyncResponse, &bytes)?;
+            if let Some(r) = &resp.roster {
+                store.install_roster(r)?;
+            }
+            store.apply_acks(&resp.acks)?;
+            report.acked += resp.acks.len() as u32;
+            let mine_rejected: Vec<_> = resp.rejections.clone();
+            store.apply_rejections(&mine_rejected)?;
+            report.rejected += mine_rejected.len() as u32;
+            report.rejections.extend(mine_rejected.iter().map(|r| r.reason.clone()));
+            let rec = store.receive(&resp.entries)?;
+            report.received += rec.merge.applied as u32;
+            report.refused_incoming += (rec.merge.rejected.len() + rec.bad_batches.len()) as u32;
+            store.set_cursor(resp.cursor)?;
+            report.cursor = resp.cursor;
+            if let Some(o) = &observer {
+                o.progress(&SyncProgress {
+                    page,
+                    bytes_sent: report.bytes_sent,
+                    bytes_received: report.bytes_received,
+                    received: report.received,
+                    done: !resp.more,
+                });
+            }
+            if !resp.more {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// `sync_once`, retried with exponential backoff on network errors (not on a
+    /// refusal by the relay, which would only be refused again).
+    pub async fn sync_with_retry(
+        &self,
+        store: &Store,
+        attempts: u32,
+        observer: Option<Arc<dyn ProgressObserver>>,
+    ) -> Result<SyncReport> {
+        let mut delay = Duration::from_millis(200);
+        let mut last = None;
+        for _ in 0..attempts.max(1) {
+            match self.sync_once(store, observer.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e @ (Error::Network(_) | Error::Malformed(_))) => {
+                    last = Some(e);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(Error::Relay { status, reason }) if status == 429 || status >= 500 => {
+                    last = Some(Error::Relay { status, reason });
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::Network("no attempt made".into())))
+    }
+}
+
+/// For tests: sign arbitrary bytes with a store's device key (used by attack tests to
+/// build forged traffic from a real enrolled device).
+pub fn device_key_of(store: &Store) -> &DeviceKey {
+    &store.key
+}

@@ -1,0 +1,435 @@
+//! The wire format, shared by device and relay (and by bundle files).
+//!
+//! A message is a frame: `b"CWU"`, a version byte, a kind byte, then a zstd frame (with
+//! content checksum) holding the postcard encoding of the message. Changes travel as
+//! automerge's uncompressed change bytes inside *signed batches*: one Ed25519
+//! signature by the authoring device covers the (entity id, change hash) list of the
+//! batch, so a village of thousands of changes carries a few signatures, not one per
+//! change. A relay that may not show a reader some items of a batch replaces them with
+//! `Withheld { entity, hash }`; the signature still verifies. Change hashes make every
+//! transfer idempotent: a retry after a cut connection doubles nothing.
+//!
+//! See docs/WIRE.md for the byte layout and the exchange.
+
+use crate::doc::change_from_bytes;
+use crate::error::{Error, Result};
+use crate::identity::{self, DeviceKey};
+use crate::roster::SignedRoster;
+use automerge::{Change, ChangeHash};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub const MAGIC: &[u8; 3] = b"CWU";
+pub const WIRE_VERSION: u8 = 1;
+/// Refuse to inflate a message beyond this (protects against compression bombs).
+pub const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
+/// The device splits its outbox into batches of about this many change bytes.
+pub const BATCH_TARGET_BYTES: usize = 128 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    SyncRequest = 1,
+    SyncResponse = 2,
+    Bundle = 3,
+    Have = 4,
+}
+
+pub type EntityId = [u8; 16];
+pub type Hash = [u8; 32];
+
+pub fn entity_bytes(id: &str) -> Result<EntityId> {
+    let v = hex::decode(id).map_err(|_| Error::invalid(format!("entity id {id:?} is not hex")))?;
+    v.try_into().map_err(|_| Error::invalid(format!("entity id {id:?} is not 16 bytes")))
+}
+
+pub fn entity_hex(id: &EntityId) -> String {
+    hex::encode(id)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Item {
+    /// A change to entity `entity`: automerge change bytes (uncompressed form).
+    Change { entity: EntityId, bytes: Vec<u8> },
+    /// A change covered by the batch signature that this reader does not receive.
+    Withheld { entity: EntityId, hash: Hash },
+}
+
+impl Item {
+    pub fn entity(&self) -> &EntityId {
+        match self {
+            Item::Change { entity, .. } | Item::Withheld { entity, .. } => entity,
+        }
+    }
+}
+
+/// Changes by one device, signed together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBatch {
+    pub author: [u8; 32],
+    pub signed_at: i64,
+    pub items: Vec<Item>,
+    pub signature: Vec<u8>,
+}
+
+/// A change from a batch whose signature checked, with its decoded automerge change.
+#[derive(Debug, Clone)]
+pub struct VerifiedChange {
+    pub entity: String,
+    pub change: Change,
+    pub author: String,
+    /// Relay log position of the batch (None for bundle data not yet seen by a relay).
+    pub seq: Option<u64>,
+}
+
+impl SignedBatch {
+    /// The (entity, change hash) pairs the signature covers, in order.
+    pub fn pairs(&self) -> Result<Vec<(EntityId, Hash)>> {
+        self.items
+            .iter()
+            .map(|it| match it {
+                Item::Change { entity, bytes } => Ok((*entity, change_from_bytes(bytes)?.hash().0)),
+                Item::Withheld { entity, hash } => Ok((*entity, *hash)),
+            })
+            .collect()
+    }
+
+    pub(crate) fn message(author: &[u8; 32], signed_at: i64, pairs: &[(EntityId, Hash)]) -> Vec<u8> {
+        let mut m = Vec::with_capacity(64 + pairs.len() * 48);
+        m.extend_from_slice(b"cunwu-batch-v1\0");
+        m.extend_from_slice(author);
+        m.extend_from_slice(&signed_at.to_le_bytes());
+        for (e, h) in pairs {
+            m.extend_from_slice(e);
+            m.extend_from_slice(h);
+        }
+        m
+    }
+
+    /// Sign `changes` (entity id, automerge change) by `key`.
+    pub fn sign(key: &DeviceKey, signed_at: i64, changes: &[(EntityId, Change)]) -> SignedBatch {
+        let author = key.public();
+        let pairs: Vec<(EntityId, Hash)> = changes.iter().map(|(e, c)| (*e, c.hash().0)).collect();
+        let signature = key.sign(&Self::message(&author, signed_at, &pairs)).to_vec();
+        let items = changes.iter().map(|(e, c)| Item::Change { entity: *e, bytes: c.raw_bytes().to_vec() }).collect();
+        SignedBatch { author, signed_at, items, signature }
+    }
+
+    /// Decode every change, check that each was made by the batch author (automerge
+    /// actor id = device key) and that the signature covers exactly these changes.
+    pub fn verify(&self, seq: Option<u64>) -> Result<Vec<VerifiedChange>> {
+        let author_hex = hex::encode(self.author);
+        let mut pairs = Vec::with_capacity(self.items.len());
+        let mut out = vec![];
+        for item in &self.items {
+            match item {
+                Item::Change { entity, bytes } => {
+                    let change = change_from_bytes(bytes)?;
+                    if change.actor_id().to_bytes() != self.author {
+                        return Err(Error::BadSignature(format!(
+                            "a change in the batch was made by actor {}, not by the signing device {}",
+                            change.actor_id().to_hex_string(),
+                            crate::roster::short(&author_hex)
+                        )));
+                    }
+                    pairs.push((*entity, change.hash().0));
+                    out.push(VerifiedChange { entity: entity_hex(entity), change, author: author_hex.clone(), seq });
+                }
+                Item::Withheld { entity, hash } => pairs.push((*entity, *hash)),
+            }
+        }
+        identity::verify(&self.author, &Self::message(&self.author, self.signed_at, &pairs), &self.signature)
+            .map_err(|_| Error::BadSignature(format!("batch signature by device {} does not verify", crate::roster::short(&author_hex))))?;
+        Ok(out)
+    }
+
+    /// The same batch with only the items `keep` allows; the others become `Withheld`.
+    pub fn redacted(&self, mut keep: impl FnMut(usize, &Item) -> bool) -> Result<SignedBatch> {
+        let mut items = Vec::with_capacity(self.items.len());
+        for (i, it) in self.items.iter().enumerate() {
+            if keep(i, it) {
+                items.push(it.clone());
+            } else {
+                items.push(match it {
+                    Item::Change { entity, bytes } => Item::Withheld { entity: *entity, hash: change_from_bytes(bytes)?.hash().0 },
+                    w => w.clone(),
+                });
+            }
+        }
+        Ok(SignedBatch { author: self.author, signed_at: self.signed_at, items, signature: self.signature.clone() })
+    }
+}
+
+/// A tally published by the relay (for secret ballots and hidden results).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTally {
+    pub tally_json: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl SignedTally {
+    fn message(json: &[u8]) -> Vec<u8> {
+        let mut m = b"cunwu-tally-v1\0".to_vec();
+        m.extend_from_slice(json);
+        m
+    }
+    pub fn sign(t: &crate::model::deliberation::Tally, relay: &DeviceKey) -> SignedTally {
+        let tally_json = serde_json::to_vec(t).expect("tally serializes");
+        let signature = relay.sign(&Self::message(&tally_json)).to_vec();
+        SignedTally { tally_json, signature }
+    }
+    pub fn verify(&self, relay_public: &[u8]) -> Result<crate::model::deliberation::Tally> {
+        identity::verify(relay_public, &Self::message(&self.tally_json), &self.signature)
+            .map_err(|_| Error::BadSignature("tally is not signed by this space's relay".into()))?;
+        serde_json::from_slice(&self.tally_json).map_err(|e| Error::Malformed(format!("tally: {e}")))
+    }
+}
+
+/// One entry of a space's log as the relay serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogEntry {
+    Batch { seq: u64, batch: SignedBatch },
+    Tally { seq: u64, tally: SignedTally },
+}
+
+impl LogEntry {
+    pub fn seq(&self) -> u64 {
+        match self {
+            LogEntry::Batch { seq, .. } | LogEntry::Tally { seq, .. } => *seq,
+        }
+    }
+}
+
+/// What a device sends: its cursor and the batches it has not had acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub space: EntityId,
+    pub device: [u8; 32],
+    /// Strictly increasing per device; the relay refuses a counter it has seen (replay).
+    pub counter: u64,
+    pub sent_at: i64,
+    pub cursor: u64,
+    pub roster_version: u64,
+    /// Most change bytes the device wants in this response page.
+    pub max_page_bytes: u32,
+    pub batches: Vec<SignedBatch>,
+}
+
+/// The request with the device's signature over its postcard encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRequest {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl SignedRequest {
+    fn message(body: &[u8]) -> Vec<u8> {
+        let mut m = b"cunwu-sync-v1\0".to_vec();
+        m.extend_from_slice(body);
+        m
+    }
+    pub fn sign(req: &SyncRequest, key: &DeviceKey) -> SignedRequest {
+        let body = postcard::to_allocvec(req).expect("request serializes");
+        let signature = key.sign(&Self::message(&body)).to_vec();
+        SignedRequest { body, signature }
+    }
+    /// Decode and check the signature against the device key named inside.
+    pub fn open(&self) -> Result<SyncRequest> {
+        let req: SyncRequest =
+            postcard::from_bytes(&self.body).map_err(|e| Error::Malformed(format!("sync request body: {e}")))?;
+        identity::verify(&req.device, &Self::message(&self.body), &self.signature)
+            .map_err(|_| Error::BadSignature("sync request is not signed by the device it names".into()))?;
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub hash: Hash,
+    pub entity: EntityId,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Hashes of the device's changes the relay holds (accepted now or before).
+    pub acks: Vec<Hash>,
+    pub rejections: Vec<Rejection>,
+    pub entries: Vec<LogEntry>,
+    pub cursor: u64,
+    /// More entries wait after `cursor`: ask again.
+    pub more: bool,
+    pub roster: Option<SignedRoster>,
+    pub server_time: i64,
+}
+
+/// A bundle file: the same signed batches and tallies, for phone-to-phone transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub space: EntityId,
+    pub created_at: i64,
+    pub roster: Option<SignedRoster>,
+    pub batches: Vec<SignedBatch>,
+    pub tallies: Vec<SignedTally>,
+}
+
+/// What a phone already holds, so a peer can export only what it lacks — and only
+/// what the phone's member may read. Signed by the phone's device key, so nobody can
+/// claim to be a cadre to draw other people's requests out of a cadre's phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Have {
+    pub space: EntityId,
+    pub device: [u8; 32],
+    /// Each entity with the heads of its document.
+    pub entities: Vec<(EntityId, Vec<Hash>)>,
+    pub signature: Vec<u8>,
+}
+
+impl Have {
+    fn message(space: &EntityId, device: &[u8; 32], entities: &[(EntityId, Vec<Hash>)]) -> Vec<u8> {
+        let mut m = b"cunwu-have-v1\0".to_vec();
+        m.extend_from_slice(space);
+        m.extend_from_slice(device);
+        m.extend_from_slice(&postcard::to_allocvec(entities).expect("have serializes"));
+        m
+    }
+    pub fn sign(space: EntityId, key: &DeviceKey, entities: Vec<(EntityId, Hash32List)>) -> Have {
+        let device = key.public();
+        let signature = key.sign(&Self::message(&space, &device, &entities)).to_vec();
+        Have { space, device, entities, signature }
+    }
+    pub fn verify(&self) -> Result<()> {
+        identity::verify(&self.device, &Self::message(&self.space, &self.device, &self.entities), &self.signature)
+            .map_err(|_| Error::BadSignature("the peer summary (have) is not signed by the device it names".into()))
+    }
+}
+
+pub type Hash32List = Vec<Hash>;
+
+/// Encode a message as a frame.
+pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
+    let body = postcard::to_allocvec(msg).expect("message serializes");
+    let mut out = Vec::with_capacity(body.len() / 3 + 16);
+    out.extend_from_slice(MAGIC);
+    out.push(WIRE_VERSION);
+    out.push(kind as u8);
+    let mut enc = zstd::stream::Encoder::new(&mut out, 9).expect("zstd encoder");
+    enc.include_checksum(true).expect("zstd checksum flag");
+    std::io::Write::write_all(&mut enc, &body).expect("write to memory");
+    enc.finish().expect("zstd finish");
+    out
+}
+
+/// Decode a frame of the expected kind; every failure is a clear `Malformed` or
+/// `UnsupportedVersion` error.
+pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
+    if bytes.len() < 5 || &bytes[..3] != MAGIC {
+        return Err(Error::Malformed("not a Cunwu message (missing the CWU header)".into()));
+    }
+    if bytes[3] != WIRE_VERSION {
+        return Err(Error::UnsupportedVersion { found: bytes[3], supported: WIRE_VERSION });
+    }
+    if bytes[4] != kind as u8 {
+        return Err(Error::Malformed(format!("expected a message of kind {:?}, got kind {}", kind, bytes[4])));
+    }
+    let mut dec = zstd::stream::Decoder::new(&bytes[5..]).map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
+    let mut body = Vec::new();
+    let n = std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, MAX_DECODED_BYTES as u64 + 1), &mut body)
+        .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
+    if n > MAX_DECODED_BYTES {
+        return Err(Error::Malformed(format!("message inflates beyond {MAX_DECODED_BYTES} bytes")));
+    }
+    let (msg, rest): (T, &[u8]) =
+        postcard::take_from_bytes(&body).map_err(|e| Error::Malformed(format!("message body does not decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Error::Malformed(format!("{} unexpected bytes after the message", rest.len())));
+    }
+    Ok(msg)
+}
+
+pub fn hash_hex(h: &Hash) -> String {
+    hex::encode(h)
+}
+
+pub fn change_hash(h: &Hash) -> ChangeHash {
+    ChangeHash(*h)
+}
+
+/// Control-plane messages (JSON over HTTP): enrolment, invites, revocation.
+pub mod control {
+    use super::*;
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct EnrollRequest {
+        pub invite: String,
+        pub device_key: String,
+        pub name: String,
+        /// Device signature (hex) over `enroll_message(invite, device_key, name)`.
+        pub signature: String,
+    }
+
+    pub fn enroll_message(invite: &str, device_key: &str, name: &str) -> Vec<u8> {
+        format!("cunwu-enroll-v1\0{invite}\0{device_key}\0{name}").into_bytes()
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct EnrollResponse {
+        pub space_id: String,
+        pub space_name: String,
+        pub member_id: String,
+        pub role: crate::roster::Role,
+        pub relay_key: String,
+        pub roster: SignedRoster,
+    }
+
+    /// A cadre asks the relay for an invite; signed by the cadre's device.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct InviteRequest {
+        pub space_id: String,
+        pub device_key: String,
+        pub role: crate::roster::Role,
+        pub household: String,
+        pub group: String,
+        /// Unique per request; the relay refuses a nonce it has seen.
+        pub nonce: String,
+        pub signature: String,
+    }
+
+    pub fn invite_message(r: &InviteRequest) -> Vec<u8> {
+        format!(
+            "cunwu-invite-v1\0{}\0{}\0{}\0{}\0{}\0{}",
+            r.space_id,
+            r.device_key,
+            r.role.as_str(),
+            r.household,
+            r.group,
+            r.nonce
+        )
+        .into_bytes()
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct InviteResponse {
+        pub invite: String,
+        pub expires_at: i64,
+    }
+
+    /// A cadre revokes a device (by key) or a member (by id, all their devices).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct RevokeRequest {
+        pub space_id: String,
+        pub device_key: String,
+        pub target: String,
+        pub nonce: String,
+        pub signature: String,
+    }
+
+    pub fn revoke_message(r: &RevokeRequest) -> Vec<u8> {
+        format!("cunwu-revoke-v1\0{}\0{}\0{}\0{}", r.space_id, r.device_key, r.target, r.nonce).into_bytes()
+    }
+
+    /// The body of every 4xx/5xx answer from the relay.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ErrorBody {
+        pub error: String,
+    }
+}

@@ -1,0 +1,411 @@
+//! Relay storage: the space log, entity documents, roster, invites and replay
+//! counters, in one SQLite file (the embedded default). Everything the service needs
+//! from storage goes through the `Storage` trait, so a PostgreSQL backend for several
+//! relay processes can implement the same operations (see docs/ARCHITECTURE.md).
+//! Each method that writes is one transaction: a crash or SIGTERM never leaves half a
+//! sync behind, and what the relay acked is on disk (synchronous=FULL).
+
+use crate::error::RelayError;
+use cunwu_core::roster::Roster;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+pub type Result<T> = std::result::Result<T, RelayError>;
+
+#[derive(Debug, Clone)]
+pub struct SpaceRecord {
+    pub id: String,
+    pub name: String,
+    pub relay_secret: Vec<u8>,
+    pub roster: Roster,
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteRecord {
+    pub code_hash: String,
+    pub space_id: String,
+    pub role: cunwu_core::Role,
+    pub household: String,
+    pub group: String,
+    pub expires_at: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntityRecord {
+    pub kind: String,
+    pub audience: String,
+    pub ref_id: Option<String>,
+}
+
+/// One accepted change ready to be appended to the log.
+#[derive(Debug, Clone)]
+pub struct AcceptedChange {
+    pub entity: String,
+    pub hash: [u8; 32],
+    pub bytes: Vec<u8>,
+    /// Set when the change creates the entity.
+    pub new_entity: Option<EntityRecord>,
+}
+
+/// A batch as appended to the log: the signed (entity, hash) pairs and the accepted changes.
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    pub author: [u8; 32],
+    pub signed_at: i64,
+    pub signature: Vec<u8>,
+    pub pairs: Vec<u8>,
+    pub changes: Vec<AcceptedChange>,
+}
+
+#[derive(Debug, Clone)]
+pub enum LogRow {
+    Batch { seq: u64, author: [u8; 32], signed_at: i64, signature: Vec<u8>, pairs: Vec<u8>, changes: Vec<(String, [u8; 32], Vec<u8>)> },
+    Tally { seq: u64, deliberation: String, tally_json: Vec<u8>, signature: Vec<u8> },
+}
+
+pub trait Storage: Send + Sync + 'static {
+    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()>;
+    fn space(&self, id: &str) -> Result<Option<SpaceRecord>>;
+    fn save_roster(&self, roster: &Roster) -> Result<()>;
+    fn put_invite(&self, inv: &InviteRecord) -> Result<()>;
+    /// Take an unused, unexpired invite (single use) and save the roster it produced, atomically.
+    fn redeem_invite(&self, code_hash: &str, now: i64, apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>) -> Result<(InviteRecord, Roster)>;
+    /// Record `counter` for `device` if it is above the last one; false for a replay.
+    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool>;
+    /// Record a one-time nonce; false if seen before.
+    fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool>;
+    fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>>;
+    fn entity_changes(&self, space: &str, id: &str) -> Result<Vec<Vec<u8>>>;
+    fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool>;
+    /// Append a batch of accepted changes as one log entry; returns its sequence number.
+    fn append_batch(&self, space: &str, batch: &LogBatch) -> Result<u64>;
+    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64>;
+    /// Log rows after `cursor`, up to about `max_rows` rows.
+    fn read_log(&self, space: &str, cursor: u64, max_rows: u32) -> Result<Vec<LogRow>>;
+    fn last_seq(&self, space: &str) -> Result<u64>;
+    /// Audiences of every entity in the space (for read filtering).
+    fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>>;
+    /// Entities of a kind that reference `ref_id` (the ballots of a deliberation).
+    fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>>;
+    fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>>;
+}
+
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS spaces (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS log (
+    space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
+    signature BLOB NOT NULL, pairs BLOB, deliberation TEXT, tally_json BLOB,
+    PRIMARY KEY (space_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    space_id TEXT NOT NULL, hash BLOB NOT NULL, entity_id TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL, bytes BLOB NOT NULL,
+    PRIMARY KEY (space_id, hash)
+);
+CREATE INDEX IF NOT EXISTS changes_entity ON changes(space_id, entity_id, seq, idx);
+CREATE INDEX IF NOT EXISTS changes_seq ON changes(space_id, seq, idx);
+CREATE TABLE IF NOT EXISTS entities (
+    space_id TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, audience TEXT NOT NULL, ref_id TEXT,
+    PRIMARY KEY (space_id, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entities_ref ON entities(space_id, ref_id);
+"#;
+
+fn db(e: rusqlite::Error) -> RelayError {
+    RelayError::Storage(e.to_string())
+}
+
+impl SqliteStorage {
+    pub fn open(path: &Path) -> Result<SqliteStorage> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| RelayError::Storage(format!("{} is not a relay database: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(SqliteStorage { conn: Mutex::new(conn) })
+    }
+}
+
+fn roster_json(r: &Roster) -> String {
+    serde_json::to_string(r).expect("roster serializes")
+}
+
+fn parse_roster(s: &str) -> Result<Roster> {
+    serde_json::from_str(s).map_err(|e| RelayError::Storage(format!("stored roster: {e}")))
+}
+
+impl Storage for SqliteStorage {
+    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
+        self.conn
+            .lock()
+            .execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, relay_secret, roster_json(roster)],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
+        let c = self.conn.lock();
+        let row: Option<(String, String, Vec<u8>, String)> = c
+            .query_row("SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(db)?;
+        row.map(|(id, name, relay_secret, roster)| Ok(SpaceRecord { id, name, relay_secret, roster: parse_roster(&roster)? }))
+            .transpose()
+    }
+
+    fn save_roster(&self, roster: &Roster) -> Result<()> {
+        self.conn
+            .lock()
+            .execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![roster.space_id, roster_json(roster)])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn put_invite(&self, inv: &InviteRecord) -> Result<()> {
+        self.conn
+            .lock()
+            .execute(
+                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![inv.code_hash, inv.space_id, inv.role.as_str(), inv.household, inv.group, inv.expires_at, inv.created_by],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn redeem_invite(
+        &self,
+        code_hash: &str,
+        now: i64,
+        apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>,
+    ) -> Result<(InviteRecord, Roster)> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        let row: Option<(String, String, String, String, i64, String, Option<i64>)> = tx
+            .query_row(
+                "SELECT space_id, role, household, grp, expires_at, created_by, used_at FROM invites WHERE code_hash = ?1",
+                [code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let Some((space_id, role, household, group, expires_at, created_by, used_at)) = row else {
+            return Err(RelayError::Forbidden("unknown invite code".into()));
+        };
+        if used_at.is_some() {
+            return Err(RelayError::Forbidden("this invite has already been used".into()));
+        }
+        if now > expires_at {
+            return Err(RelayError::Forbidden("this invite has expired".into()));
+        }
+        let inv = InviteRecord {
+            code_hash: code_hash.into(),
+            space_id: space_id.clone(),
+            role: cunwu_core::Role::parse(&role).map_err(|e| RelayError::Storage(e.to_string()))?,
+            household,
+            group,
+            expires_at,
+            created_by,
+        };
+        let roster: String = tx.query_row("SELECT roster FROM spaces WHERE id = ?1", [&space_id], |r| r.get(0)).map_err(db)?;
+        let mut roster = parse_roster(&roster)?;
+        apply(&inv, &mut roster)?;
+        tx.execute("UPDATE invites SET used_at = ?2 WHERE code_hash = ?1", params![code_hash, now]).map_err(db)?;
+        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space_id, roster_json(&roster)]).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok((inv, roster))
+    }
+
+    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+        let n = self
+            .conn
+            .lock()
+            .execute(
+                "INSERT INTO counters(device, counter) VALUES (?1, ?2)
+                 ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
+                params![device, counter as i64],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .lock()
+            .execute("INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)", params![nonce, now])
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
+        self.conn
+            .lock()
+            .query_row("SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2", [space, id], |r| {
+                Ok(EntityRecord { kind: r.get(0)?, audience: r.get(1)?, ref_id: r.get(2)? })
+            })
+            .optional()
+            .map_err(db)
+    }
+
+    fn entity_changes(&self, space: &str, id: &str) -> Result<Vec<Vec<u8>>> {
+        let c = self.conn.lock();
+        let mut s = c
+            .prepare_cached("SELECT bytes FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq, idx")
+            .map_err(db)?;
+        let v = s.query_map([space, id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        Ok(v)
+    }
+
+    fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool> {
+        let c = self.conn.lock();
+        let mut s = c.prepare_cached("SELECT 1 FROM changes WHERE space_id = ?1 AND hash = ?2").map_err(db)?;
+        s.exists(params![space, &hash[..]]).map_err(db)
+    }
+
+    fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        let seq: i64 = tx
+            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
+            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs],
+        )
+        .map_err(db)?;
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(db)?;
+            let mut ent = tx
+                .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(db)?;
+            for (i, ch) in b.changes.iter().enumerate() {
+                ins.execute(params![space, &ch.hash[..], ch.entity, seq, i as i64, ch.bytes]).map_err(db)?;
+                if let Some(e) = &ch.new_entity {
+                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id]).map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(seq as u64)
+    }
+
+    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        let seq: i64 = tx
+            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES (?1, ?2, 'tally', ?3, ?4, ?5)",
+            params![space, seq, signature, deliberation, tally_json],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(seq as u64)
+    }
+
+    fn read_log(&self, space: &str, cursor: u64, max_rows: u32) -> Result<Vec<LogRow>> {
+        let c = self.conn.lock();
+        let mut s = c
+            .prepare_cached(
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json FROM log
+                 WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(db)?;
+        type Row = (i64, String, Option<Vec<u8>>, Option<i64>, Vec<u8>, Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+        let rows: Vec<Row> = s
+            .query_map(params![space, cursor as i64, max_rows], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        let mut ch = c
+            .prepare_cached("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 AND seq = ?2 ORDER BY idx")
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, ty, author, signed_at, signature, pairs, delib, tally) in rows {
+            if ty == "tally" {
+                out.push(LogRow::Tally {
+                    seq: seq as u64,
+                    deliberation: delib.unwrap_or_default(),
+                    tally_json: tally.unwrap_or_default(),
+                    signature,
+                });
+                continue;
+            }
+            let changes: Vec<(String, Vec<u8>, Vec<u8>)> = ch
+                .query_map(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db)?;
+            out.push(LogRow::Batch {
+                seq: seq as u64,
+                author: author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]),
+                signed_at: signed_at.unwrap_or(0),
+                signature,
+                pairs: pairs.unwrap_or_default(),
+                changes: changes.into_iter().map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b)).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn last_seq(&self, space: &str) -> Result<u64> {
+        let n: i64 =
+            self.conn.lock().query_row("SELECT next_seq - 1 FROM spaces WHERE id = ?1", [space], |r| r.get(0)).map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>> {
+        let c = self.conn.lock();
+        let mut s = c.prepare_cached("SELECT id, audience FROM entities WHERE space_id = ?1").map_err(db)?;
+        let v = s
+            .query_map([space], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        Ok(v)
+    }
+
+    fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>> {
+        let c = self.conn.lock();
+        let mut s = c.prepare_cached("SELECT id FROM entities WHERE space_id = ?1 AND ref_id = ?2").map_err(db)?;
+        let v = s.query_map([space, ref_id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        Ok(v)
+    }
+
+    fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .lock()
+            .query_row(
+                "SELECT tally_json FROM log WHERE space_id = ?1 AND type = 'tally' AND deliberation = ?2 ORDER BY seq DESC LIMIT 1",
+                [space, deliberation],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+    }
+}

@@ -1,0 +1,200 @@
+//! `cunwu-relay`: serve, and the admin commands that work on the same database file.
+
+use clap::{Parser, Subcommand};
+use cunwu_relay::{HttpConfig, Limits};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cunwu-relay", version, about = "Cunwu relay: one-round-trip sync for village spaces")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve HTTP (default 127.0.0.1:8700, database ./cunwu-relay.db).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, default_value_t = 32 * 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Sync requests allowed per device per minute.
+        #[arg(long, default_value_t = 120)]
+        rate_per_minute: u32,
+        /// Seconds before a request is answered 408.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        /// Plain-text logs instead of JSON lines.
+        #[arg(long)]
+        plain_logs: bool,
+    },
+    /// Spaces (villages).
+    Space {
+        #[command(subcommand)]
+        cmd: SpaceCmd,
+    },
+    /// Invites.
+    Invite {
+        #[command(subcommand)]
+        cmd: InviteCmd,
+    },
+    /// Revoke a device (by key) or a member (by id) with all their devices.
+    Revoke {
+        #[arg(long)]
+        space: String,
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SpaceCmd {
+    /// Create a space; prints its id and the first cadre invite.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCmd {
+    /// Create an invite for a role in a space.
+    Create {
+        #[arg(long)]
+        space: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        household: String,
+        #[arg(long, default_value = "")]
+        group: String,
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cunwu-relay: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { listen, db, max_body_bytes, rate_per_minute, timeout_secs, plain_logs } => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+            if plain_logs {
+                tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            } else {
+                tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+            }
+            let relay = match cunwu_relay::open(&db, Limits { requests_per_minute: rate_per_minute, ..Limits::default() }) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let res = rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen).await?;
+                tracing::info!(listen = %listener.local_addr()?, db = %db.display(), "relay listening");
+                let cfg = HttpConfig { max_body_bytes, request_timeout: Duration::from_secs(timeout_secs) };
+                cunwu_relay::serve(relay, listener, cfg, shutdown_signal()).await?;
+                tracing::info!("relay stopped");
+                Ok::<_, std::io::Error>(())
+            });
+            match res {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Space { cmd: SpaceCmd::Create { name, db, json } } => {
+            let relay = match cunwu_relay::open(&db, Limits::default()) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            match relay.create_space(&name) {
+                Ok((space_id, invite)) => {
+                    if json {
+                        println!("{}", serde_json::json!({"space_id": space_id, "invite": invite, "name": name}));
+                    } else {
+                        println!("space {name}: {space_id}\nfirst cadre invite: {invite}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Invite { cmd: InviteCmd::Create { space, role, household, group, db, json } } => {
+            let role = match cunwu_core::Role::parse(&role) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            let relay = match cunwu_relay::open(&db, Limits::default()) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            match relay.admin_invite(&space, role, &household, &group) {
+                Ok(invite) => {
+                    if json {
+                        println!("{}", serde_json::json!({"invite": invite, "role": role.as_str()}));
+                    } else {
+                        println!("{invite}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Revoke { space, target, db, json } => {
+            let relay = match cunwu_relay::open(&db, Limits::default()) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            match relay.admin_revoke(&space, &target) {
+                Ok(()) => {
+                    if json {
+                        println!("{}", serde_json::json!({"revoked": target}));
+                    } else {
+                        println!("revoked {target}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal: finishing requests in flight");
+}

@@ -1,0 +1,579 @@
+//! The relay's work, independent of HTTP: accept a device's signed changes after
+//! checking each with the core policy, append them to the space log, and answer with
+//! what this member may read after their cursor. Also enrolment, invites, revocation
+//! and the tallies the relay publishes for secret ballots and hidden results.
+
+use crate::db::{AcceptedChange, EntityRecord, InviteRecord, LogBatch, LogRow, Storage};
+use crate::error::RelayError;
+use crate::metrics::Metrics;
+use automerge::{Automerge, ChangeHash};
+use cunwu_core::doc::EntityDoc;
+use cunwu_core::identity::{self, decode_key_hex, DeviceKey};
+use cunwu_core::ids::{new_id, now_ms, DAY_MS};
+use cunwu_core::model::deliberation::{counted_choice, tally, BallotEvent, Deliberation, BALLOT_GRACE_MS};
+use cunwu_core::model::request::DEFAULT_KINDS;
+use cunwu_core::policy::{self, Audience, Lookup};
+use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
+use cunwu_core::wire::control::*;
+use cunwu_core::wire::{
+    self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedRequest, SignedTally, SyncResponse,
+};
+use cunwu_core::EntityKind;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+pub type Result<T> = std::result::Result<T, RelayError>;
+
+/// Invites expire this long after they are made.
+pub const INVITE_TTL_MS: i64 = 7 * DAY_MS;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_page_bytes: u32,
+    pub requests_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_page_bytes: 4 * 1024 * 1024, requests_per_minute: 120 }
+    }
+}
+
+pub struct Relay {
+    storage: Arc<dyn Storage>,
+    limits: Limits,
+    pub metrics: Metrics,
+    docs: Mutex<HashMap<(String, String), Automerge>>,
+    space_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    rate: Mutex<HashMap<String, (i64, u32)>>,
+    tally_checked: Mutex<HashMap<String, i64>>,
+}
+
+const DOC_CACHE_MAX: usize = 20_000;
+
+fn invite_hash(code: &str) -> String {
+    let norm: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    hex::encode(Sha256::digest(norm.as_bytes()))
+}
+
+fn new_invite_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let raw: String = (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
+}
+
+struct RelayLookup<'a> {
+    relay: &'a Relay,
+    space: &'a str,
+}
+
+impl Lookup for RelayLookup<'_> {
+    fn deliberation(&self, id: &str) -> Option<Deliberation> {
+        let doc = self.relay.load_doc(self.space, id).ok()??;
+        let d = EntityDoc { doc };
+        if d.header()?.0 != EntityKind::Deliberation {
+            return None;
+        }
+        Deliberation::fold(id, &d.events().ok()?).ok()
+    }
+}
+
+fn bad_sig(e: cunwu_core::Error) -> RelayError {
+    RelayError::Unauthorized(e.to_string())
+}
+
+impl Relay {
+    pub fn new(storage: Arc<dyn Storage>, limits: Limits) -> Relay {
+        Relay {
+            storage,
+            limits,
+            metrics: Metrics::default(),
+            docs: Mutex::new(HashMap::new()),
+            space_locks: Mutex::new(HashMap::new()),
+            rate: Mutex::new(HashMap::new()),
+            tally_checked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {
+        self.space_locks.lock().entry(space.to_string()).or_default().clone()
+    }
+
+    fn load_doc(&self, space: &str, entity: &str) -> Result<Option<Automerge>> {
+        let key = (space.to_string(), entity.to_string());
+        if let Some(d) = self.docs.lock().get(&key) {
+            return Ok(Some(d.clone()));
+        }
+        let changes = self.storage.entity_changes(space, entity)?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice())).map_err(|e| RelayError::Storage(e.to_string()))?;
+        self.cache_doc(key, d.doc.clone());
+        Ok(Some(d.doc))
+    }
+
+    fn cache_doc(&self, key: (String, String), doc: Automerge) {
+        let mut c = self.docs.lock();
+        if c.len() >= DOC_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(key, doc);
+    }
+
+    fn check_rate(&self, device: &str, now: i64) -> Result<()> {
+        let mut r = self.rate.lock();
+        let e = r.entry(device.to_string()).or_insert((now, 0));
+        if now - e.0 >= 60_000 {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        if e.1 > self.limits.requests_per_minute {
+            self.metrics.rate_limited.inc();
+            return Err(RelayError::TooMany(format!(
+                "more than {} requests a minute from this device; retry in {} s",
+                self.limits.requests_per_minute,
+                (60_000 - (now - e.0)) / 1000 + 1
+            )));
+        }
+        Ok(())
+    }
+
+    // ---- admin -------------------------------------------------------------------
+
+    /// Create a space with its relay key and the first cadre invite.
+    pub fn create_space(&self, name: &str) -> Result<(String, String)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(RelayError::BadRequest("space name must be 1 to 100 characters".into()));
+        }
+        let id = new_id();
+        let key = DeviceKey::generate();
+        let roster = Roster { space_id: id.clone(), space_name: name.into(), version: 1, members: vec![], devices: vec![] };
+        self.storage.create_space(&id, name, &key.secret_bytes(), &roster)?;
+        let invite = self.make_invite(&id, Role::Cadre, "", "", "admin", now_ms())?;
+        Ok((id, invite))
+    }
+
+    pub fn admin_invite(&self, space: &str, role: Role, household: &str, group: &str) -> Result<String> {
+        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        self.make_invite(space, role, household, group, "admin", now_ms())
+    }
+
+    fn make_invite(&self, space: &str, role: Role, household: &str, group: &str, by: &str, now: i64) -> Result<String> {
+        let code = new_invite_code();
+        self.storage.put_invite(&InviteRecord {
+            code_hash: invite_hash(&code),
+            space_id: space.into(),
+            role,
+            household: household.into(),
+            group: group.into(),
+            expires_at: now + INVITE_TTL_MS,
+            created_by: by.into(),
+        })?;
+        Ok(code)
+    }
+
+    /// Revoke a device (hex key) or a member (id) — admin or cadre.
+    fn revoke_in(&self, space: &str, target: &str) -> Result<Roster> {
+        let lock = self.space_lock(space);
+        let _g = lock.lock();
+        let rec = self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        let mut roster = rec.roster;
+        let from = self.storage.last_seq(space)? + 1;
+        let mut hit = false;
+        for d in roster.devices.iter_mut() {
+            if (d.key == target || d.member == target) && d.revoked_at_seq.is_none() {
+                d.revoked_at_seq = Some(from);
+                hit = true;
+            }
+        }
+        if let Some(m) = roster.members.iter_mut().find(|m| m.id == target) {
+            m.revoked = true;
+            hit = true;
+        }
+        if !hit {
+            return Err(RelayError::NotFound(format!("no device or member {target} to revoke")));
+        }
+        roster.version += 1;
+        self.storage.save_roster(&roster)?;
+        Ok(roster)
+    }
+
+    pub fn admin_revoke(&self, space: &str, target: &str) -> Result<()> {
+        self.revoke_in(space, target).map(|_| ())
+    }
+
+    // ---- control plane -------------------------------------------------------------
+
+    pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {
+        let key = decode_key_hex(&req.device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+        let sig = hex::decode(&req.signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        identity::verify(&key, &enroll_message(&req.invite, &req.device_key, &req.name), &sig).map_err(bad_sig)?;
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(RelayError::BadRequest("name must be 1 to 100 characters".into()));
+        }
+        let device_hex = hex::encode(key);
+        let member_id = new_id();
+        let (inv, roster) = self.storage.redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
+            if roster.device(&device_hex).is_some() {
+                return Err(RelayError::Conflict("this device is already enrolled".into()));
+            }
+            roster.members.push(Member {
+                id: member_id.clone(),
+                name: name.to_string(),
+                role: inv.role,
+                household: inv.household.clone(),
+                group: inv.group.clone(),
+                migrant: false,
+                household_rep: false,
+                party: inv.role == Role::PartyMember,
+                revoked: false,
+            });
+            roster.devices.push(DeviceEntry { key: device_hex.clone(), member: member_id.clone(), revoked_at_seq: None });
+            roster.version += 1;
+            Ok(())
+        })?;
+        let space = self.storage.space(&inv.space_id)?.ok_or_else(|| RelayError::Storage("space vanished".into()))?;
+        let relay_key = DeviceKey::from_secret(&space.relay_secret)?;
+        tracing::info!(space = %space.id, role = inv.role.as_str(), "device enrolled");
+        Ok(EnrollResponse {
+            space_id: space.id,
+            space_name: space.name,
+            member_id,
+            role: inv.role,
+            relay_key: hex::encode(relay_key.public()),
+            roster: SignedRoster::sign(&roster, &relay_key),
+        })
+    }
+
+    /// The cadre behind a signed control request (invite, revoke), after the checks.
+    fn cadre_of(&self, space: &str, device_key: &str, msg: &[u8], signature: &str, nonce: &str, now: i64) -> Result<Member> {
+        let key = decode_key_hex(device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+        let sig = hex::decode(signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        identity::verify(&key, msg, &sig).map_err(bad_sig)?;
+        let rec = self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        let m = rec.roster.signer(device_key, None)?.clone();
+        if m.role != Role::Cadre {
+            return Err(RelayError::Forbidden(format!("only cadres may do this; {} is a {}", m.name, m.role.as_str())));
+        }
+        if nonce.len() < 16 || !self.storage.use_nonce(nonce, now)? {
+            return Err(RelayError::Conflict("this request was already used (replayed nonce)".into()));
+        }
+        Ok(m)
+    }
+
+    pub fn create_invite(&self, req: &InviteRequest, now: i64) -> Result<InviteResponse> {
+        let m = self.cadre_of(&req.space_id, &req.device_key, &invite_message(req), &req.signature, &req.nonce, now)?;
+        if req.role == Role::Township {
+            return Err(RelayError::Forbidden("township officials are invited by the relay admin".into()));
+        }
+        let invite = self.make_invite(&req.space_id, req.role, &req.household, &req.group, &m.id, now)?;
+        Ok(InviteResponse { invite, expires_at: now + INVITE_TTL_MS })
+    }
+
+    pub fn revoke(&self, req: &RevokeRequest, now: i64) -> Result<()> {
+        self.cadre_of(&req.space_id, &req.device_key, &revoke_message(req), &req.signature, &req.nonce, now)?;
+        self.revoke_in(&req.space_id, &req.target).map(|_| ())
+    }
+
+    // ---- sync ------------------------------------------------------------------------
+
+    /// One sync exchange: a framed `SignedRequest` in, a framed `SyncResponse` out.
+    pub fn sync(&self, body: &[u8], now: i64) -> Result<Vec<u8>> {
+        let signed: SignedRequest = wire::decode(FrameKind::SyncRequest, body)?;
+        let req = signed.open().map_err(|e| match e {
+            cunwu_core::Error::BadSignature(m) => RelayError::Unauthorized(m),
+            other => other.into(),
+        })?;
+        let space_id = entity_hex(&req.space);
+        let device_hex = hex::encode(req.device);
+        self.check_rate(&device_hex, now)?;
+        let rec = self.storage.space(&space_id)?.ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
+        let member = match rec.roster.signer(&device_hex, None) {
+            Ok(m) => m.clone(),
+            Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
+            Err(e) => return Err(RelayError::Forbidden(e.to_string())),
+        };
+        if !self.storage.advance_counter(&device_hex, req.counter)? {
+            return Err(RelayError::Conflict(
+                "replayed or out-of-order sync request (its counter is not above the last one seen)".into(),
+            ));
+        }
+        let lock = self.space_lock(&space_id);
+        let guard = lock.lock();
+        let mut acks = vec![];
+        let mut rejections = vec![];
+        let mut needs_tally = false;
+        for batch in &req.batches {
+            let (a, r, t) = self.accept_batch(&space_id, &rec.roster, &member, &req.device, batch, now)?;
+            acks.extend(a);
+            rejections.extend(r);
+            needs_tally |= t;
+        }
+        self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
+        drop(guard);
+        self.metrics.changes_accepted.add(acks.len() as u64);
+        self.metrics.changes_rejected.add(rejections.len() as u64);
+        let (entries, cursor, more) = self.read_for(&space_id, &member, &req.device, req.cursor, req.max_page_bytes)?;
+        let roster = if rec.roster.version > req.roster_version {
+            let current = self.storage.space(&space_id)?.map(|s| s.roster).unwrap_or(rec.roster.clone());
+            Some(SignedRoster::sign(&current, &DeviceKey::from_secret(&rec.relay_secret)?))
+        } else {
+            None
+        };
+        let resp = SyncResponse { acks, rejections, entries, cursor, more, roster, server_time: now };
+        Ok(wire::encode(FrameKind::SyncResponse, &resp))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn accept_batch(
+        &self,
+        space: &str,
+        roster: &Roster,
+        member: &Member,
+        device: &[u8; 32],
+        batch: &SignedBatch,
+        now: i64,
+    ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
+        let mut acks = vec![];
+        let mut rejections = vec![];
+        let reject_all = |reason: String, rejections: &mut Vec<Rejection>| -> Result<()> {
+            for (e, h) in batch.pairs().unwrap_or_default() {
+                rejections.push(Rejection { hash: h, entity: e, reason: reason.clone() });
+            }
+            Ok(())
+        };
+        if &batch.author != device {
+            reject_all("a device may only send changes it signed itself".into(), &mut rejections)?;
+            return Ok((acks, rejections, false));
+        }
+        let verified = match batch.verify(None) {
+            Ok(v) => v,
+            Err(e) => {
+                reject_all(e.to_string(), &mut rejections)?;
+                return Ok((acks, rejections, false));
+            }
+        };
+        let kinds: Vec<String> = DEFAULT_KINDS.iter().map(|s| s.to_string()).collect();
+        let mut accepted: Vec<AcceptedChange> = vec![];
+        let mut seen: HashSet<ChangeHash> = HashSet::new();
+        let mut rejected: HashSet<ChangeHash> = HashSet::new();
+        let mut touched: Vec<(String, String)> = vec![];
+        let mut needs_tally = false;
+        for vc in verified {
+            let hash = vc.change.hash();
+            let eid = wire::entity_bytes(&vc.entity)?;
+            if seen.contains(&hash) || self.storage.has_change(space, &hash.0)? {
+                acks.push(hash.0);
+                continue;
+            }
+            let reject = |reason: String| Rejection { hash: hash.0, entity: eid, reason };
+            if let Some(dep) = vc.change.deps().iter().find(|d| rejected.contains(d)) {
+                rejections.push(reject(format!("depends on change {dep} which was rejected")));
+                rejected.insert(hash);
+                continue;
+            }
+            let mut doc = EntityDoc { doc: self.load_doc(space, &vc.entity)?.unwrap_or_default() };
+            let missing = doc.missing_deps(&vc.change);
+            if !missing.is_empty() {
+                rejections.push(reject(format!(
+                    "depends on {} change(s) the relay does not have (first: {}); send changes in order",
+                    missing.len(),
+                    missing[0]
+                )));
+                rejected.insert(hash);
+                continue;
+            }
+            let before = if doc.header().is_some() { doc.to_json() } else { Value::Null };
+            if doc.apply(vec![vc.change.clone()]).is_err() {
+                rejections.push(reject("the change does not apply to the document".into()));
+                rejected.insert(hash);
+                continue;
+            }
+            let header = doc.header();
+            let verdict = match &header {
+                None => Err(cunwu_core::Error::NotAllowed("the change does not produce a valid entity document".into())),
+                Some((_, id)) if *id != vc.entity => {
+                    Err(cunwu_core::Error::NotAllowed(format!("document id {id} does not match entity {}", vc.entity)))
+                }
+                Some(_) => {
+                    let after = doc.to_json();
+                    let ctx = policy::Context { roster, kinds: &kinds, arrival: Some(now), lookup: &RelayLookup { relay: self, space } };
+                    policy::check_write(&ctx, member, &before, &after).map(|_| after)
+                }
+            };
+            let after = match verdict {
+                Ok(a) => a,
+                Err(e) => {
+                    rejections.push(reject(e.to_string()));
+                    rejected.insert(hash);
+                    continue;
+                }
+            };
+            let (kind, _) = header.expect("checked above");
+            let new_entity = if before.is_null() {
+                let audience = policy::audience(&after, &RelayLookup { relay: self, space })?;
+                let ref_id = match kind {
+                    EntityKind::Ballot => first_field(&after, "deliberation"),
+                    EntityKind::Deliberation => {
+                        let hidden = first_bool(&after, "secret") || first_bool(&after, "hide_results");
+                        hidden.then(|| "tally".to_string())
+                    }
+                    EntityKind::RequestNotes => first_field(&after, "request"),
+                    _ => None,
+                };
+                Some(EntityRecord { kind: kind.as_str().into(), audience: serde_json::to_string(&audience).expect("json"), ref_id })
+            } else {
+                None
+            };
+            if kind == EntityKind::Deliberation || kind == EntityKind::Ballot {
+                needs_tally = true;
+            }
+            self.cache_doc((space.to_string(), vc.entity.clone()), doc.doc);
+            touched.push((space.to_string(), vc.entity.clone()));
+            seen.insert(hash);
+            acks.push(hash.0);
+            accepted.push(AcceptedChange { entity: vc.entity, hash: hash.0, bytes: vc.change.raw_bytes().to_vec(), new_entity });
+        }
+        if !accepted.is_empty() {
+            let mut pairs = vec![];
+            for (e, h) in batch.pairs()? {
+                pairs.extend_from_slice(&e);
+                pairs.extend_from_slice(&h);
+            }
+            let lb = LogBatch { author: batch.author, signed_at: batch.signed_at, signature: batch.signature.clone(), pairs, changes: accepted };
+            if let Err(e) = self.storage.append_batch(space, &lb) {
+                // the cache holds changes that were not stored: forget them
+                let mut c = self.docs.lock();
+                for k in touched {
+                    c.remove(&k);
+                }
+                return Err(e);
+            }
+        }
+        Ok((acks, rejections, needs_tally))
+    }
+
+    /// Publish a signed tally for each closed deliberation with secret ballots or hidden
+    /// results whose counts changed. Checked when ballots or deliberations change, and
+    /// at most every 10 s otherwise (deadlines pass without any write).
+    fn publish_tallies(&self, space: &str, relay_secret: &[u8], forced: bool, now: i64) -> Result<()> {
+        {
+            let mut t = self.tally_checked.lock();
+            let last = t.get(space).copied().unwrap_or(0);
+            if !forced && now - last < 10_000 {
+                return Ok(());
+            }
+            t.insert(space.to_string(), now);
+        }
+        let relay_key = DeviceKey::from_secret(relay_secret)?;
+        for did in self.storage.referencing(space, "tally")? {
+            let Some(doc) = self.load_doc(space, &did)? else { continue };
+            let doc = EntityDoc { doc };
+            let Ok(d) = doc.events().and_then(|e| Deliberation::fold(&did, &e)) else { continue };
+            if now < d.effective_close() {
+                continue;
+            }
+            let mut choices = BTreeMap::new();
+            for bid in self.storage.referencing(space, &did)? {
+                let Some(b) = self.load_doc(space, &bid)? else { continue };
+                let b = EntityDoc { doc: b };
+                let evs = b.events::<BallotEvent>()?;
+                if let (Some(first), Some(c)) = (evs.first(), counted_choice(&d, &evs)) {
+                    choices.insert(first.by.clone(), c);
+                }
+            }
+            let mut t = tally(&d, &choices, now);
+            t.final_result = now > d.effective_close() + BALLOT_GRACE_MS;
+            let signed = SignedTally::sign(&t, &relay_key);
+            let prev = self.storage.tallied(space, &did)?;
+            if prev.as_deref() != Some(&signed.tally_json[..]) {
+                self.storage.append_tally(space, &did, &signed.tally_json, &signed.signature)?;
+                tracing::info!(space, deliberation = %did, participants = t.participants, "tally published");
+            }
+        }
+        Ok(())
+    }
+
+    /// The log after `cursor` as this member may read it, up to about `max_bytes`.
+    fn read_for(&self, space: &str, member: &Member, device: &[u8; 32], cursor: u64, max_bytes: u32) -> Result<(Vec<LogEntry>, u64, bool)> {
+        let budget = max_bytes.clamp(16 * 1024, self.limits.max_page_bytes) as usize;
+        let audiences = self.storage.audiences(space)?;
+        let mut aud_cache: HashMap<String, bool> = HashMap::new();
+        let mut may = |entity: &str| -> bool {
+            *aud_cache.entry(entity.to_string()).or_insert_with(|| {
+                audiences
+                    .get(entity)
+                    .and_then(|a| serde_json::from_str::<Audience>(a).ok())
+                    .is_some_and(|a| policy::may_read(&a, member))
+            })
+        };
+        let mut entries = vec![];
+        let mut cur = cursor;
+        let mut size = 0usize;
+        let last = self.storage.last_seq(space)?;
+        'outer: while cur < last {
+            let rows = self.storage.read_log(space, cur, 256)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                match row {
+                    LogRow::Tally { seq, deliberation, tally_json, signature } => {
+                        if may(&deliberation) {
+                            size += tally_json.len();
+                            entries.push(LogEntry::Tally { seq, tally: SignedTally { tally_json, signature } });
+                        }
+                        cur = seq;
+                    }
+                    LogRow::Batch { seq, author, signed_at, signature, pairs, changes } => {
+                        let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
+                            changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
+                        if &author != device {
+                            let mut items = vec![];
+                            let mut any = false;
+                            for ch in pairs.chunks_exact(48) {
+                                let e: [u8; 16] = ch[..16].try_into().expect("16");
+                                let h: [u8; 32] = ch[16..].try_into().expect("32");
+                                match bytes_of.remove(&h) {
+                                    Some((eid, b)) if may(&eid) => {
+                                        size += b.len() + 48;
+                                        any = true;
+                                        items.push(Item::Change { entity: e, bytes: b });
+                                    }
+                                    _ => items.push(Item::Withheld { entity: e, hash: h }),
+                                }
+                            }
+                            if any {
+                                entries.push(LogEntry::Batch { seq, batch: SignedBatch { author, signed_at, items, signature } });
+                            }
+                        }
+                        cur = seq;
+                    }
+                }
+                if size >= budget {
+                    break 'outer;
+                }
+            }
+        }
+        Ok((entries, cur, cur < last))
+    }
+}
+
+fn first_field(after: &Value, key: &str) -> Option<String> {
+    after.get("events")?.get(0)?.get(key)?.as_str().map(String::from)
+}
+
+fn first_bool(after: &Value, key: &str) -> bool {
+    after.get("events").and_then(|e| e.get(0)).and_then(|e| e.get(key)).and_then(Value::as_bool).unwrap_or(false)
+}
+
+
+
