@@ -35,6 +35,7 @@ impl LocalSpace {
             household_rep: false,
             party: role == Role::PartyMember,
             revoked: false,
+            joined_version: self.roster.version + 1,
         });
         self.roster.version += 1;
         id

@@ -254,14 +254,24 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
             }
             (DeliberationEvent::Create { .. }, Some(_)) => return deny("the deliberation already exists"),
             (_, None) => return deny("a deliberation must start with a create event"),
-            (DeliberationEvent::Open { eligible }, Some(d)) => {
+            (DeliberationEvent::Open { eligible, roster_version }, Some(d)) => {
                 if !is_cadre(signer) {
                     return deny("only cadres open voting");
                 }
                 if ctx.arrival.is_some() {
+                    // The snapshot was taken offline from the roster version the cadre's
+                    // phone held: it must name no one the deciding body excludes, and leave
+                    // out no eligible member that roster version already listed.
                     let expected = d.deciding_body.eligible(ctx.roster, d.group.as_deref());
-                    if *eligible != expected {
-                        return deny("the eligibility snapshot does not match the roster");
+                    if let Some(m) = eligible.iter().find(|m| {
+                        !expected.contains(m) && !ctx.roster.member(m).is_some_and(|x| x.revoked)
+                    }) {
+                        return deny(format!("the eligibility snapshot names {m}, who is not eligible for this deciding body"));
+                    }
+                    if let Some(m) = expected.iter().find(|m| {
+                        !eligible.contains(m) && ctx.roster.member(m).is_some_and(|x| x.joined_version <= *roster_version)
+                    }) {
+                        return deny(format!("the eligibility snapshot leaves out the eligible member {m}"));
                     }
                 } else if let Some(m) = eligible.iter().find(|m| ctx.roster.member(m).is_none()) {
                     return deny(format!("eligibility snapshot names {m}, who is not a member"));

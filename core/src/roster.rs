@@ -59,6 +59,9 @@ pub struct Member {
     pub party: bool,
     #[serde(default)]
     pub revoked: bool,
+    /// The roster version that first listed this member.
+    #[serde(default)]
+    pub joined_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

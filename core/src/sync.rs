@@ -67,7 +67,14 @@ impl Default for SyncClient {
 }
 
 fn net(e: reqwest::Error) -> Error {
-    Error::Network(if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() })
+    let mut msg = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    Error::Network(msg)
 }
 
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {

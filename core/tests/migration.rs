@@ -38,6 +38,7 @@ fn version_1_database_upgrades_and_keeps_its_data() {
                 household_rep: true,
                 party: false,
                 revoked: false,
+                joined_version: 1,
             }],
             devices: vec![DeviceEntry { key: device.id(), member: member.into(), revoked_at_seq: None }],
         };

@@ -235,6 +235,7 @@ impl Relay {
                 household_rep: false,
                 party: inv.role == Role::PartyMember,
                 revoked: false,
+                joined_version: roster.version + 1,
             });
             roster.devices.push(DeviceEntry { key: device_hex.clone(), member: member_id.clone(), revoked_at_seq: None });
             roster.version += 1;

@@ -88,8 +88,13 @@ pub enum DeliberationEvent {
         opens_at: i64,
         closes_at: i64,
     },
-    /// Voting opens with the eligibility snapshot taken now.
-    Open { eligible: Vec<String> },
+    /// Voting opens with the eligibility snapshot taken now, from the roster version
+    /// the opening device held.
+    Open {
+        eligible: Vec<String>,
+        #[serde(default)]
+        roster_version: u64,
+    },
     Comment { text: String },
     Close {},
 }
@@ -179,7 +184,7 @@ impl Deliberation {
             d.updated_at = d.updated_at.max(e.at);
             match &e.body {
                 DeliberationEvent::Create { .. } => {}
-                DeliberationEvent::Open { eligible } => {
+                DeliberationEvent::Open { eligible, .. } => {
                     if d.opened_at.is_none() && d.closed_at.is_none() && d.deciding_body != DecidingBody::ConsultationOnly {
                         d.opened_at = Some(e.at);
                         d.eligible = eligible.clone();

@@ -101,9 +101,9 @@ impl Store {
         let hash = change.hash().0;
         Store::store_change(&tx, kind, id, &doc, &hash, change.raw_bytes(), now)?;
         tx.execute(
-            "INSERT INTO outbox(hash, entity_id, kind, summary, state, bytes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?6)",
-            params![&hash[..], id, kind.as_str(), summary, change.raw_bytes(), now],
+            "INSERT INTO outbox(hash, entity_id, kind, summary, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            params![&hash[..], id, kind.as_str(), summary, now],
         )?;
         tx.commit()?;
         drop(conn);
@@ -324,8 +324,9 @@ impl Store {
     /// Open voting, with the eligibility snapshot taken from the roster now.
     pub fn open_voting(&self, id: &str) -> Result<()> {
         let d = self.deliberation(id)?;
-        let eligible = d.deciding_body.eligible(&self.roster()?, d.group.as_deref());
-        self.deliberation_event(id, DeliberationEvent::Open { eligible })
+        let roster = self.roster()?;
+        let eligible = d.deciding_body.eligible(&roster, d.group.as_deref());
+        self.deliberation_event(id, DeliberationEvent::Open { eligible, roster_version: roster.version })
     }
 
     pub fn comment_deliberation(&self, id: &str, text: &str) -> Result<()> {

@@ -257,7 +257,9 @@ impl Store {
              ON CONFLICT(id) DO NOTHING",
             params![id, kind.as_str(), at],
         )?;
-        let added = tx.execute("INSERT OR IGNORE INTO changes(hash, entity_id, bytes) VALUES (?1, ?2, ?3)", params![hash, id, bytes])?;
+        // automerge's own compressed form (DEFLATE for changes over 256 bytes); loads back the same
+        let stored = crate::doc::change_from_bytes(bytes)?.bytes().into_owned();
+        let added = tx.execute("INSERT OR IGNORE INTO changes(hash, entity_id, bytes) VALUES (?1, ?2, ?3)", params![hash, id, stored])?;
         let n: i64 = tx.query_row(
             "UPDATE entities SET incremental = incremental + ?2, updated_at = max(updated_at, ?3) WHERE id = ?1 RETURNING incremental",
             params![id, added as i64, at],

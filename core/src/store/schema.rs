@@ -62,7 +62,6 @@ CREATE TABLE outbox (
     summary TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'acked', 'rejected')),
     reason TEXT,
-    bytes BLOB,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -130,7 +129,7 @@ CREATE TABLE ballots (
 CREATE INDEX ballots_deliberation ON ballots(deliberation_id);
 
 -- Full-text search: text pre-tokenised into CJK bigrams and Latin words (see search.rs).
-CREATE VIRTUAL TABLE search USING fts5(title, body, entity_id UNINDEXED, kind UNINDEXED, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE search USING fts5(title, body, entity_id UNINDEXED, kind UNINDEXED, tokenize = 'unicode61 remove_diacritics 2', detail = 'column');
 "#;
 
 const V2: &str = r#"

@@ -4,9 +4,10 @@
 //! two-character words such as 低保 or 修路. So text is tokenised here before it
 //! reaches FTS5: each run of CJK characters becomes its overlapping bigrams, Latin
 //! letters and digits become lowercase words. A query is tokenised the same way and
-//! each CJK run becomes a phrase of its bigrams, so "低保" matches the bigram 低保 and
-//! "低保金" matches the adjacent bigrams 低保 保金. Ranking is FTS5's bm25 with the title
-//! weighted above the body.
+//! every bigram must match, so "低保" matches the bigram 低保 and "低保金" the bigrams
+//! 低保 and 保金. The index keeps no positions (detail=column: a third of the size), so
+//! a long query may also match text that has its bigrams apart; ranking (FTS5's bm25,
+//! title weighted above body) puts the closer matches first.
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -81,7 +82,7 @@ pub fn match_expr(query: &str) -> Option<String> {
     for r in runs(query) {
         match r {
             Run::Cjk(cs) if cs.len() == 1 => terms.push(format!("\"{}\"*", cs[0])),
-            Run::Cjk(cs) => terms.push(format!("\"{}\"", bigrams(&cs).join(" "))),
+            Run::Cjk(cs) => terms.extend(bigrams(&cs).into_iter().map(|b| format!("\"{b}\""))),
             Run::Word(w) => terms.push(format!("\"{w}\"*")),
         }
     }
@@ -99,7 +100,7 @@ mod tests {
     fn bigrams_and_words() {
         assert_eq!(index_text("申请低保WiFi修路2026"), "申请 请低 低保 wifi 修路 2026");
         assert_eq!(match_expr("低保"), Some("\"低保\"".into()));
-        assert_eq!(match_expr("低保金 wifi"), Some("\"低保 保金\" AND \"wifi\"*".into()));
+        assert_eq!(match_expr("低保金 wifi"), Some("\"低保\" AND \"保金\" AND \"wifi\"*".into()));
         assert_eq!(match_expr("  ，。 "), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::model::EntityKind;
 use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
-use automerge::ChangeHash;
+use automerge::{ChangeHash, ReadDoc};
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -52,18 +52,28 @@ impl Store {
         let conn = self.conn.lock();
         let rows: Vec<(String, Vec<u8>)> = {
             let mut s = conn.prepare_cached(
-                "SELECT entity_id, bytes FROM outbox WHERE state IN ('pending', 'sent') AND bytes IS NOT NULL ORDER BY local_seq",
+                "SELECT entity_id, hash FROM outbox WHERE state IN ('pending', 'sent') ORDER BY local_seq",
             )?;
             let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
             v
         };
+        // the change bytes live in the entity's document (incremental row or snapshot)
+        let mut docs: std::collections::HashMap<String, crate::doc::EntityDoc> = std::collections::HashMap::new();
         let mut batches = vec![];
         let mut cur = vec![];
         let mut size = 0;
         let now = now_ms();
-        for (e, b) in rows {
-            size += b.len();
-            cur.push((entity_bytes(&e)?, crate::doc::change_from_bytes(&b)?));
+        for (e, h) in rows {
+            if !docs.contains_key(&e) {
+                let Some(d) = Store::load_doc(&conn, &e)? else { continue };
+                docs.insert(e.clone(), d);
+            }
+            let hash = ChangeHash(h.try_into().map_err(|_| Error::Database("outbox hash is not 32 bytes".into()))?);
+            let Some(change) = docs[&e].doc.get_change_by_hash(&hash).cloned() else {
+                return Err(Error::Database(format!("outbox change {hash} is missing from its document {e}")));
+            };
+            size += change.raw_bytes().len();
+            cur.push((entity_bytes(&e)?, change));
             if size >= BATCH_TARGET_BYTES {
                 batches.push(SignedBatch::sign(&self.key, now, &cur));
                 cur.clear();
@@ -84,7 +94,7 @@ impl Store {
         let now = now_ms();
         for h in hashes {
             tx.execute(
-                "UPDATE outbox SET state = 'acked', bytes = NULL, updated_at = ?2 WHERE hash = ?1 AND state != 'rejected'",
+                "UPDATE outbox SET state = 'acked', updated_at = ?2 WHERE hash = ?1 AND state != 'rejected'",
                 params![&h[..], now],
             )?;
         }
@@ -123,7 +133,7 @@ impl Store {
                     .cloned()
                     .unwrap_or_else(|| "depends on a change the relay rejected".to_string());
                 tx.execute(
-                    "UPDATE outbox SET state = 'rejected', reason = ?2, bytes = NULL, updated_at = ?3 WHERE hash = ?1",
+                    "UPDATE outbox SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE hash = ?1",
                     params![&h.0[..], reason, now],
                 )?;
             }
