@@ -10,7 +10,8 @@
 //! device signed the change, and each allowed for that member's role and for the state
 //! the entity is in.
 
-use crate::doc::parse_events;
+use crate::doc::{parse_events, EntityDoc};
+use automerge::Change;
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
 use crate::model::deliberation::{ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent, BALLOT_GRACE_MS};
@@ -28,6 +29,15 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
 /// Other entities a rule needs to see (a ballot needs its deliberation).
 pub trait Lookup {
     fn deliberation(&self, id: &str) -> Option<Deliberation>;
+    /// The latest signed cast time among the ballots held for a deliberation.
+    fn latest_ballot_at(&self, _deliberation: &str) -> Option<i64> {
+        None
+    }
+    /// Whether the relay has published the final tally of a deliberation (the vote
+    /// and its grace period are over: no ballot can count any more).
+    fn vote_final(&self, _deliberation: &str) -> bool {
+        false
+    }
 }
 
 impl Lookup for () {
@@ -45,6 +55,9 @@ pub struct Context<'a> {
     /// are enforced there; devices judge by signed times only, so that every device
     /// reaches the same verdict whenever it receives the change.
     pub arrival: Option<i64>,
+    /// On the relay: the newest roster version it has delivered to the signing device.
+    /// An eligibility snapshot taken from an older roster is refused.
+    pub roster_floor: Option<u64>,
     pub lookup: &'a dyn Lookup,
 }
 
@@ -52,12 +65,66 @@ fn deny<T>(msg: impl Into<String>) -> Result<T> {
     Err(Error::NotAllowed(msg.into()))
 }
 
-/// Judge one change by `signer` that turns the document `before` (JSON; `Null` for a
-/// new document) into `after`.
-pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value) -> Result<()> {
-    if signer.revoked {
-        return deny(format!("member {} has been revoked", signer.name));
+/// Judge one automerge change by `signer` to the entity document `doc` (empty for a
+/// new entity), for entity `entity`. Every path that takes a change — a local
+/// operation, a merge on a phone, the relay — comes through here. Returns the
+/// document with the change applied; `doc` is left as it was when the change is refused.
+///
+/// Besides `check_write` on the merged state, the change is judged as its author saw
+/// the document (at the change's dependencies): there its events must only be appended
+/// at the end, and a change to an existing document may not write its root (`kind`,
+/// `id`, `events`), so nobody can slip an event ahead of the create event or swap the
+/// event list for a reordered copy.
+pub fn check_change(ctx: &Context, signer: &Member, doc: &EntityDoc, entity: &str, change: &Change) -> Result<EntityDoc> {
+    let existing = doc.header().is_some();
+    if existing && touches_root(change) {
+        return deny("a change may not rewrite the root of an existing document");
     }
+    let before = if existing { doc.to_json() } else { Value::Null };
+    let mut after = EntityDoc { doc: doc.doc.clone() };
+    after.apply(vec![change.clone()]).map_err(|e| Error::NotAllowed(format!("the change does not apply: {e}")))?;
+    let Some((_, id)) = after.header() else {
+        return deny("the change does not produce a valid entity document");
+    };
+    if id != entity {
+        return deny(format!("document id {id} does not match the entity {entity} it was sent for"));
+    }
+    let after_json = after.to_json();
+    // the author's view, when it differs from the merged state
+    if existing && change.deps() != doc.heads().as_slice() {
+        let mut view = EntityDoc {
+            doc: doc.doc.fork_at(change.deps()).map_err(|e| Error::NotAllowed(format!("unknown dependencies: {e}")))?,
+        };
+        let seen = view.events_json();
+        view.apply(vec![change.clone()])?;
+        let now = view.events_json();
+        if now.len() < seen.len() || now[..seen.len()] != seen[..] {
+            return deny("events may only be appended after those the author had seen");
+        }
+    } else if existing {
+        let seen = events_of(&before);
+        let now = events_of(&after_json);
+        if now.len() < seen.len() || now[..seen.len()] != seen[..] {
+            return deny("events may only be appended at the end");
+        }
+    }
+    check_write(ctx, signer, &before, &after_json)?;
+    Ok(after)
+}
+
+fn touches_root(change: &Change) -> bool {
+    change
+        .decode()
+        .operations
+        .iter()
+        .any(|op| serde_json::to_value(&op.obj).ok().as_ref().and_then(Value::as_str) == Some("_root"))
+}
+
+/// Judge one change by `signer` that turns the document `before` (JSON; `Null` for a
+/// new document) into `after` (both the merged state).
+pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value) -> Result<()> {
+    // Revocation is judged by `Roster::signer` at the change's log position: what a
+    // member did before being revoked stays valid on every phone, new ones included.
     let (kind, id) = header(after)?;
     if let Some(obj) = after.as_object() {
         if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "kind" | "id" | "events")) {
@@ -103,12 +170,22 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         }
     }
     match kind {
-        EntityKind::Notice => check_notice(signer, &id, before_events, new),
-        EntityKind::Request => check_request(ctx, signer, &id, before_events, new),
-        EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new),
-        EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new),
-        EntityKind::Ballot => check_ballot(ctx, signer, &id, new),
+        EntityKind::Notice => check_notice(signer, &id, before_events, new)?,
+        EntityKind::Request => check_request(ctx, signer, &id, before_events, new)?,
+        EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new)?,
+        EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
+        EntityKind::Ballot => check_ballot(ctx, signer, &id, new)?,
     }
+    // whatever the merge order, the whole document must still fold
+    let all = events_of(after);
+    match kind {
+        EntityKind::Notice => Notice::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::Request => ServiceRequest::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::Deliberation => Deliberation::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::RequestNotes => typed::<NotesEvent>(all).map(|_| ()),
+        EntityKind::Ballot => typed::<BallotEvent>(all).map(|_| ()),
+    }
+    .map_err(|e| Error::NotAllowed(format!("the document would no longer be valid: {e}")))
 }
 
 fn header(v: &Value) -> Result<(EntityKind, String)> {
@@ -206,7 +283,8 @@ fn check_request(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, n
                     }
                     true
                 }
-                RequestEvent::EditDescription { .. } | RequestEvent::Rate { .. } => is_filer,
+                RequestEvent::EditDescription { .. } => is_filer && r.status.is_open(),
+                RequestEvent::Rate { .. } => is_filer,
                 RequestEvent::Comment { .. } => is_filer || staff,
                 RequestEvent::Assign { .. } | RequestEvent::ExpectBy { .. } | RequestEvent::Materials { .. } => staff,
             };
@@ -259,6 +337,12 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
                     return deny("only cadres open voting");
                 }
                 if ctx.arrival.is_some() {
+                    if *roster_version > ctx.roster.version {
+                        return deny(format!("the snapshot claims roster version {roster_version}, which the relay never issued"));
+                    }
+                    if ctx.roster_floor.is_some_and(|f| *roster_version < f) {
+                        return deny("the eligibility snapshot was taken from an older roster than this device already holds; sync and open voting again");
+                    }
                     // The snapshot was taken offline from the roster version the cadre's
                     // phone held: it must name no one the deciding body excludes, and leave
                     // out no eligible member that roster version already listed.
@@ -281,6 +365,12 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
                 if !is_cadre(signer) {
                     return deny("only cadres close deliberations");
                 }
+                // A close takes effect at its signed time (a cadre may close a meeting
+                // offline); but a close dated before ballots the relay already accepted
+                // would void them, so the relay refuses it.
+                if ctx.arrival.is_some() && ctx.lookup.latest_ballot_at(id).is_some_and(|b| e.at <= b) {
+                    return deny("a close cannot be dated before ballots already cast; sync and close again");
+                }
             }
             (DeliberationEvent::Comment { text }, Some(_)) => check_text("comment", text, true)?,
         }
@@ -298,6 +388,9 @@ fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Re
         };
         if ballot_id(&d.id, &signer.id) != id {
             return deny("a member may only cast their own ballot (ballot id does not belong to the signer)");
+        }
+        if ctx.arrival.is_none() && ctx.lookup.vote_final(&d.id) {
+            return deny("the vote is over and the relay has published its final result");
         }
         if *option as usize >= d.options.len() {
             return deny(format!("option {option} does not exist (there are {})", d.options.len()));

@@ -90,6 +90,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Entities of a kind that reference `ref_id` (the ballots of a deliberation).
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>>;
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>>;
+    /// The newest roster version delivered to a device (0 if none).
+    fn roster_sent(&self, device: &str) -> Result<u64>;
+    /// Record a roster version delivered to a device (only ever raises it).
+    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()>;
 }
 
 pub struct SqliteStorage {
@@ -105,6 +109,7 @@ CREATE TABLE IF NOT EXISTS invites (
     expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS roster_sent (device TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
@@ -407,5 +412,27 @@ impl Storage for SqliteStorage {
             )
             .optional()
             .map_err(db)
+    }
+
+    fn roster_sent(&self, device: &str) -> Result<u64> {
+        let v: Option<i64> = self
+            .conn
+            .lock()
+            .query_row("SELECT version FROM roster_sent WHERE device = ?1", [device], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+        self.conn
+            .lock()
+            .execute(
+                "INSERT INTO roster_sent(device, version) VALUES (?1, ?2)
+                 ON CONFLICT(device) DO UPDATE SET version = max(version, excluded.version)",
+                params![device, version as i64],
+            )
+            .map_err(db)?;
+        Ok(())
     }
 }

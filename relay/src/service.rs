@@ -81,6 +81,15 @@ impl Lookup for RelayLookup<'_> {
         }
         Deliberation::fold(id, &d.events().ok()?).ok()
     }
+
+    fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
+        let ids = self.relay.storage.referencing(self.space, deliberation).ok()?;
+        ids.iter()
+            .filter_map(|b| self.relay.load_doc(self.space, b).ok().flatten())
+            .filter_map(|doc| EntityDoc { doc }.events::<BallotEvent>().ok())
+            .flat_map(|evs| evs.into_iter().map(|e| e.at))
+            .max()
+    }
 }
 
 fn bad_sig(e: cunwu_core::Error) -> RelayError {
@@ -128,6 +137,9 @@ impl Relay {
 
     fn check_rate(&self, device: &str, now: i64) -> Result<()> {
         let mut r = self.rate.lock();
+        if r.len() > 100_000 {
+            r.retain(|_, (start, _)| now - *start < 60_000);
+        }
         let e = r.entry(device.to_string()).or_insert((now, 0));
         if now - e.0 >= 60_000 {
             *e = (now, 0);
@@ -242,6 +254,7 @@ impl Relay {
             Ok(())
         })?;
         let space = self.storage.space(&inv.space_id)?.ok_or_else(|| RelayError::Storage("space vanished".into()))?;
+        self.storage.set_roster_sent(&device_hex, roster.version)?;
         let relay_key = DeviceKey::from_secret(&space.relay_secret)?;
         tracing::info!(space = %space.id, role = inv.role.as_str(), "device enrolled");
         Ok(EnrollResponse {
@@ -295,7 +308,6 @@ impl Relay {
         })?;
         let space_id = entity_hex(&req.space);
         let device_hex = hex::encode(req.device);
-        self.check_rate(&device_hex, now)?;
         let rec = self.storage.space(&space_id)?.ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
         let member = match rec.roster.signer(&device_hex, None) {
             Ok(m) => m.clone(),
@@ -307,13 +319,16 @@ impl Relay {
                 "replayed or out-of-order sync request (its counter is not above the last one seen)".into(),
             ));
         }
+        // counted only for fresh requests, so replaying a captured one cannot lock a device out
+        self.check_rate(&device_hex, now)?;
+        let roster_floor = self.storage.roster_sent(&device_hex)?;
         let lock = self.space_lock(&space_id);
         let guard = lock.lock();
         let mut acks = vec![];
         let mut rejections = vec![];
         let mut needs_tally = false;
         for batch in &req.batches {
-            let (a, r, t) = self.accept_batch(&space_id, &rec.roster, &member, &req.device, batch, now)?;
+            let (a, r, t) = self.accept_batch(&space_id, &rec.roster, &member, &req.device, batch, roster_floor, now)?;
             acks.extend(a);
             rejections.extend(r);
             needs_tally |= t;
@@ -325,8 +340,15 @@ impl Relay {
         let (entries, cursor, more) = self.read_for(&space_id, &member, &req.device, req.cursor, req.max_page_bytes)?;
         let roster = if rec.roster.version > req.roster_version {
             let current = self.storage.space(&space_id)?.map(|s| s.roster).unwrap_or(rec.roster.clone());
+            if current.version > roster_floor {
+                self.storage.set_roster_sent(&device_hex, current.version)?;
+            }
             Some(SignedRoster::sign(&current, &DeviceKey::from_secret(&rec.relay_secret)?))
         } else {
+            let held = req.roster_version.min(rec.roster.version);
+            if held > roster_floor {
+                self.storage.set_roster_sent(&device_hex, held)?;
+            }
             None
         };
         let resp = SyncResponse { acks, rejections, entries, cursor, more, roster, server_time: now };
@@ -341,6 +363,7 @@ impl Relay {
         member: &Member,
         device: &[u8; 32],
         batch: &SignedBatch,
+        roster_floor: u64,
         now: i64,
     ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
         let mut acks = vec![];
@@ -381,7 +404,7 @@ impl Relay {
                 rejected.insert(hash);
                 continue;
             }
-            let mut doc = EntityDoc { doc: self.load_doc(space, &vc.entity)?.unwrap_or_default() };
+            let doc = EntityDoc { doc: self.load_doc(space, &vc.entity)?.unwrap_or_default() };
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
                 rejections.push(reject(format!(
@@ -392,40 +415,31 @@ impl Relay {
                 rejected.insert(hash);
                 continue;
             }
-            let before = if doc.header().is_some() { doc.to_json() } else { Value::Null };
-            if doc.apply(vec![vc.change.clone()]).is_err() {
-                rejections.push(reject("the change does not apply to the document".into()));
-                rejected.insert(hash);
-                continue;
-            }
-            let header = doc.header();
-            let verdict = match &header {
-                None => Err(cunwu_core::Error::NotAllowed("the change does not produce a valid entity document".into())),
-                Some((_, id)) if *id != vc.entity => {
-                    Err(cunwu_core::Error::NotAllowed(format!("document id {id} does not match entity {}", vc.entity)))
-                }
-                Some(_) => {
-                    let after = doc.to_json();
-                    let ctx = policy::Context { roster, kinds: &kinds, arrival: Some(now), lookup: &RelayLookup { relay: self, space } };
-                    policy::check_write(&ctx, member, &before, &after).map(|_| after)
-                }
+            let is_new = doc.header().is_none();
+            let ctx = policy::Context {
+                roster,
+                kinds: &kinds,
+                arrival: Some(now),
+                roster_floor: Some(roster_floor),
+                lookup: &RelayLookup { relay: self, space },
             };
-            let after = match verdict {
-                Ok(a) => a,
+            let doc = match policy::check_change(&ctx, member, &doc, &vc.entity, &vc.change) {
+                Ok(after) => after,
                 Err(e) => {
                     rejections.push(reject(e.to_string()));
                     rejected.insert(hash);
                     continue;
                 }
             };
-            let (kind, _) = header.expect("checked above");
-            let new_entity = if before.is_null() {
+            let after = doc.to_json();
+            let (kind, _) = doc.header().expect("checked by the policy");
+            let new_entity = if is_new {
                 let audience = policy::audience(&after, &RelayLookup { relay: self, space })?;
                 let ref_id = match kind {
                     EntityKind::Ballot => first_field(&after, "deliberation"),
+                    // the relay publishes a signed tally for every vote once it closes
                     EntityKind::Deliberation => {
-                        let hidden = first_bool(&after, "secret") || first_bool(&after, "hide_results");
-                        hidden.then(|| "tally".to_string())
+                        (first_field(&after, "deciding_body").as_deref() != Some("consultation_only")).then(|| "tally".to_string())
                     }
                     EntityKind::RequestNotes => first_field(&after, "request"),
                     _ => None,
@@ -572,9 +586,6 @@ fn first_field(after: &Value, key: &str) -> Option<String> {
     after.get("events")?.get(0)?.get(key)?.as_str().map(String::from)
 }
 
-fn first_bool(after: &Value, key: &str) -> bool {
-    after.get("events").and_then(|e| e.get(0)).and_then(|e| e.get(key)).and_then(Value::as_bool).unwrap_or(false)
-}
 
 
 

@@ -84,19 +84,15 @@ impl Store {
         let now = now_ms();
         let event = event_value(body, &me.id, now);
         let summary = summary_of(kind, &event);
-        let before = doc.as_ref().map(|d| d.to_json()).unwrap_or(Value::Null);
         let actor = self.key.public();
+        let base = doc.as_ref().map(|d| EntityDoc { doc: d.doc.clone() }).unwrap_or_else(EntityDoc::empty);
         let change = match &mut doc {
             Some(d) => d.append(&actor, &event, now)?,
-            None => {
-                let (d, c) = EntityDoc::create(&actor, kind, id, &event, now)?;
-                doc = Some(d);
-                c
-            }
+            None => EntityDoc::create(&actor, kind, id, &event, now)?.1,
         };
-        let doc = doc.expect("document exists now");
+        // the same check every other phone and the relay will run on this change
         let kinds = self.request_kinds();
-        policy::check_write(&policy_ctx(&roster, &kinds, &ConnLookup(&conn)), &me, &before, &doc.to_json())?;
+        let doc = policy::check_change(&policy_ctx(&roster, &kinds, &ConnLookup(&conn)), &me, &base, id, &change)?;
         let tx = conn.transaction()?;
         let hash = change.hash().0;
         Store::store_change(&tx, kind, id, &doc, &hash, change.raw_bytes(), now)?;

@@ -11,7 +11,7 @@ use crate::policy;
 use crate::roster::Roster;
 use crate::wire::{SignedTally, VerifiedChange};
 use automerge::ChangeHash;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -113,12 +113,12 @@ impl Store {
     }
 }
 
-fn entity_kind(tx: &Transaction, id: &str) -> Result<EntityKind> {
+fn entity_kind(tx: &Connection, id: &str) -> Result<EntityKind> {
     let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
     EntityKind::parse(&k)
 }
 
-fn take_parked(tx: &Transaction, entity: &str) -> Result<Vec<VerifiedChange>> {
+fn take_parked(tx: &Connection, entity: &str) -> Result<Vec<VerifiedChange>> {
     let rows: Vec<(Vec<u8>, String, Option<i64>)> = {
         let mut s = tx.prepare_cached("SELECT bytes, author, seq FROM parked WHERE entity_id = ?1")?;
         let v = s.query_map([entity], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
@@ -132,7 +132,7 @@ fn take_parked(tx: &Transaction, entity: &str) -> Result<Vec<VerifiedChange>> {
         .collect()
 }
 
-fn take_parked_ballots(tx: &Transaction) -> Result<Vec<VerifiedChange>> {
+fn take_parked_ballots(tx: &Connection) -> Result<Vec<VerifiedChange>> {
     let ids: Vec<String> = {
         let mut s = tx.prepare_cached("SELECT DISTINCT entity_id FROM parked")?;
         let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
@@ -145,7 +145,7 @@ fn take_parked_ballots(tx: &Transaction) -> Result<Vec<VerifiedChange>> {
     Ok(out)
 }
 
-fn merge_one(tx: &Transaction, roster: &Roster, kinds: &[String], c: &VerifiedChange) -> Result<Verdict> {
+fn merge_one(tx: &Connection, roster: &Roster, kinds: &[String], c: &VerifiedChange) -> Result<Verdict> {
     let mut doc = Store::load_doc(tx, &c.entity)?.unwrap_or_else(EntityDoc::empty);
     let hash = c.change.hash();
     if doc.has_change(&hash) {
@@ -158,23 +158,25 @@ fn merge_one(tx: &Transaction, roster: &Roster, kinds: &[String], c: &VerifiedCh
         Ok(m) => m.clone(),
         Err(e) => return Ok(Verdict::Reject(e.to_string())),
     };
-    let before = if doc.header().is_some() { doc.to_json() } else { Value::Null };
-    doc.apply(vec![c.change.clone()])?;
-    let Some((kind, id)) = doc.header() else {
-        return Ok(Verdict::Reject("the change does not produce a valid entity document".into()));
-    };
-    if id != c.entity {
-        return Ok(Verdict::Reject(format!("document id {id} does not match the entity id {} it was sent for", c.entity)));
-    }
-    let after = doc.to_json();
-    match policy::check_write(&policy_ctx(roster, kinds, &ConnLookup(tx)), &signer, &before, &after) {
-        Ok(()) => {}
+    doc = match policy::check_change(&policy_ctx(roster, kinds, &ConnLookup(tx)), &signer, &doc, &c.entity, &c.change) {
+        Ok(after) => after,
         Err(Error::NotFound(_)) => return Ok(Verdict::Park),
         Err(e) => return Ok(Verdict::Reject(e.to_string())),
+    };
+    let (kind, _) = doc.header().expect("checked by the policy");
+    let at = after_time(&doc.to_json());
+    // one bad change must never abort the whole merge: store it under a savepoint
+    tx.execute_batch("SAVEPOINT merge_one")?;
+    match Store::store_change(tx, kind, &c.entity, &doc, &hash.0, c.change.raw_bytes(), at) {
+        Ok(()) => {
+            tx.execute_batch("RELEASE merge_one")?;
+            Ok(Verdict::Applied)
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO merge_one; RELEASE merge_one")?;
+            Ok(Verdict::Reject(format!("could not be stored: {e}")))
+        }
     }
-    let at = after_time(&after);
-    Store::store_change(tx, kind, &c.entity, &doc, &hash.0, c.change.raw_bytes(), at)?;
-    Ok(Verdict::Applied)
 }
 
 fn after_time(after: &Value) -> i64 {
@@ -187,7 +189,7 @@ fn after_time(after: &Value) -> i64 {
 
 /// Rebuild an entity's document without `drop` and every change that depends on
 /// them; returns every hash removed. An entity left with no change disappears.
-pub(crate) fn drop_changes(tx: &Transaction, entity: &str, drop: &HashSet<ChangeHash>) -> Result<HashSet<ChangeHash>> {
+pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeHash>) -> Result<HashSet<ChangeHash>> {
     let Some(doc) = Store::load_doc(tx, entity)? else { return Ok(HashSet::new()) };
     let all = doc.all_changes();
     let mut dropped: HashSet<ChangeHash> = HashSet::new();

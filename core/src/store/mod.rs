@@ -28,7 +28,7 @@ use crate::model::EntityKind;
 use crate::policy::{self, Lookup};
 use crate::roster::{Member, Roster, SignedRoster};
 use parking_lot::Mutex;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -244,7 +244,7 @@ impl Store {
 
     /// Store a change to an entity (new or existing) and refresh its projections.
     pub(crate) fn store_change(
-        tx: &Transaction,
+        tx: &Connection,
         kind: EntityKind,
         id: &str,
         doc: &EntityDoc,
@@ -273,7 +273,7 @@ impl Store {
 
     /// Replace an entity's incremental changes by one snapshot of the whole document
     /// (history included).
-    pub(crate) fn compact_entity(tx: &Transaction, id: &str, doc: &EntityDoc) -> Result<()> {
+    pub(crate) fn compact_entity(tx: &Connection, id: &str, doc: &EntityDoc) -> Result<()> {
         tx.execute("UPDATE entities SET snapshot = ?2, incremental = 0 WHERE id = ?1", params![id, doc.save()])?;
         tx.execute("DELETE FROM changes WHERE entity_id = ?1", [id])?;
         Ok(())
@@ -362,8 +362,18 @@ impl Lookup for ConnLookup<'_> {
         }
         Deliberation::fold(id, &doc.events().ok()?).ok()
     }
+
+    fn vote_final(&self, deliberation: &str) -> bool {
+        let json: Option<Vec<u8>> = self
+            .0
+            .query_row("SELECT tally_json FROM tallies WHERE deliberation_id = ?1", [deliberation], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten();
+        json.and_then(|j| serde_json::from_slice::<crate::model::deliberation::Tally>(&j).ok()).is_some_and(|t| t.final_result)
+    }
 }
 
 pub(crate) fn policy_ctx<'a>(roster: &'a Roster, kinds: &'a [String], lookup: &'a dyn Lookup) -> policy::Context<'a> {
-    policy::Context { roster, kinds, arrival: None, lookup }
+    policy::Context { roster, kinds, arrival: None, roster_floor: None, lookup }
 }

@@ -8,7 +8,7 @@ use crate::model::deliberation::{BallotEvent, Deliberation};
 use crate::model::notice::{Category, Notice};
 use crate::model::request::ServiceRequest;
 use crate::model::EntityKind;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 
 fn category_str(c: Category) -> &'static str {
     match c {
@@ -22,7 +22,7 @@ fn json_str<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-fn set_search(tx: &Transaction, id: &str, kind: EntityKind, title: &str, body: &str) -> Result<()> {
+fn set_search(tx: &Connection, id: &str, kind: EntityKind, title: &str, body: &str) -> Result<()> {
     tx.execute("DELETE FROM search WHERE entity_id = ?1", [id])?;
     tx.execute(
         "INSERT INTO search(title, body, entity_id, kind) VALUES (?1, ?2, ?3, ?4)",
@@ -31,7 +31,7 @@ fn set_search(tx: &Transaction, id: &str, kind: EntityKind, title: &str, body: &
     Ok(())
 }
 
-pub(crate) fn project(tx: &Transaction, kind: EntityKind, id: &str, doc: &EntityDoc) -> Result<()> {
+pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityDoc) -> Result<()> {
     match kind {
         EntityKind::Notice => {
             let n = Notice::fold(id, &doc.events()?)?;
@@ -149,7 +149,7 @@ pub(crate) fn project(tx: &Transaction, kind: EntityKind, id: &str, doc: &Entity
 }
 
 /// Remove every projection row of an entity (it is about to be re-projected or is gone).
-pub(crate) fn remove(tx: &Transaction, id: &str) -> Result<()> {
+pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
     for (t, col) in [
         ("notices", "id"),
         ("receipts", "notice_id"),

@@ -1,0 +1,1209 @@
+//! The adversarial suite (issue 4): attacks against a REAL relay process over real
+//! HTTP, each asserting both the rejection (status code, or the change hash among the
+//! response's `rejections` with a reason naming the rule, and never among its `acks`
+//! nor in the relay's database) and that no honest device's state changed (every
+//! honest device syncs after the attack and shows exactly what it showed before).
+//!
+//! The honest API refuses most of these on the phone already, so the attacks forge
+//! traffic the way a tampered app would: automerge changes built by hand with the
+//! attacker's own enrolled device key as actor, batches signed with
+//! `SignedBatch::sign`, requests signed and framed by hand and POSTed as raw bytes.
+//!
+//! Each test starts its own relay (`cunwu_tests::harness::RelayProcess`) with a cadre,
+//! an attacker (a resident whose app is tampered with) and an honest bystander
+//! resident. docs/SECURITY.md maps every test to the rule that stops it.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Change, ObjId, ObjType, ReadDoc, Value as AmValue, ROOT};
+use cunwu_core::doc::EntityDoc;
+use cunwu_core::identity::DeviceKey;
+use cunwu_core::ids::{new_event_id, new_id, now_ms, DAY_MS};
+use cunwu_core::model::deliberation::{ballot_id, BallotEvent, DecidingBody, Tally};
+use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
+use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
+use cunwu_core::policy::notes_id;
+use cunwu_core::roster::{Roster, SignedRoster};
+use cunwu_core::store::{
+    DeliberationSummary, NewDeliberation, NewNotice, NewRequest, NoticeFilter, NoticeSummary, RequestFilter, RequestSummary,
+};
+use cunwu_core::wire::{self, entity_bytes, Bundle, FrameKind, Item, LogEntry, SignedBatch, SyncResponse};
+use cunwu_core::{EntityKind, Error, Role};
+use cunwu_tests::harness::{http_get, post_raw, post_sync, signed_sync_body, Device, HttpReply, RelayProcess};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+// ---- the village ---------------------------------------------------------------------------
+
+struct Village {
+    relay: RelayProcess,
+    space: String,
+    /// The first cadre invite (already redeemed by `cadre`).
+    cadre_invite: String,
+    cadre: Device,
+    /// A resident whose app has been tampered with.
+    attacker: Device,
+    /// An honest resident.
+    bystander: Device,
+}
+
+/// Everything an honest phone shows: lists, every document it holds, tallies, roster.
+#[derive(Debug, PartialEq)]
+struct View {
+    notices: Vec<NoticeSummary>,
+    requests: Vec<RequestSummary>,
+    deliberations: Vec<DeliberationSummary>,
+    docs: BTreeMap<String, Value>,
+    tallies: BTreeMap<String, Tally>,
+    roster: Roster,
+}
+
+fn view(d: &Device) -> View {
+    let s = &d.store;
+    let all = NoticeFilter { limit: 500, ..Default::default() };
+    let mut docs = BTreeMap::new();
+    let mut tallies = BTreeMap::new();
+    for (id, kind) in s.entity_ids().unwrap() {
+        docs.insert(id.clone(), s.document_json(&id).unwrap());
+        if kind == EntityKind::Deliberation {
+            tallies.insert(id.clone(), s.tally(&id).unwrap());
+        }
+    }
+    View {
+        notices: s.list_notices(&all).unwrap(),
+        requests: s.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap(),
+        deliberations: s.list_deliberations(500, 0).unwrap(),
+        docs,
+        tallies,
+        roster: s.roster().unwrap(),
+    }
+}
+
+impl Village {
+    async fn new() -> Village {
+        Self::on(RelayProcess::start()).await
+    }
+
+    async fn on(relay: RelayProcess) -> Village {
+        let (space, cadre_invite) = relay.create_space("青石村");
+        let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+        let attacker = Device::enroll(&relay, &relay.invite_with(&space, Role::Resident, "H07", "三组"), "赵四").await;
+        let bystander = Device::enroll(&relay, &relay.invite_with(&space, Role::Resident, "H05", "二组"), "王秀英").await;
+        let v = Village { relay, space, cadre_invite, cadre, attacker, bystander };
+        v.settle().await;
+        v
+    }
+
+    fn honest(&self) -> [&Device; 2] {
+        [&self.cadre, &self.bystander]
+    }
+
+    /// Sync everyone (twice round) so every phone holds what it may read.
+    async fn settle(&self) {
+        for _ in 0..2 {
+            for d in [&self.attacker, &self.cadre, &self.bystander] {
+                d.sync().await.unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
+            }
+        }
+    }
+
+    /// Bring every phone up to date and record what the honest ones show.
+    async fn snapshot(&self) -> Vec<View> {
+        self.settle().await;
+        self.honest().iter().map(|d| view(d)).collect()
+    }
+
+    /// The same, syncing only the honest phones (when the attacker can no longer sync).
+    async fn snapshot_honest(&self) -> Vec<View> {
+        for _ in 0..2 {
+            for d in self.honest() {
+                d.sync().await.unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
+            }
+        }
+        self.honest().iter().map(|d| view(d)).collect()
+    }
+
+    /// After an attack: every honest phone syncs, receives nothing, refuses nothing
+    /// and shows exactly what it showed before.
+    async fn assert_honest_unchanged(&self, before: &[View]) {
+        self.assert_unchanged(&self.honest(), before).await
+    }
+
+    async fn assert_unchanged(&self, devices: &[&Device], before: &[View]) {
+        for (d, b) in devices.iter().zip(before) {
+            let r = d.sync().await.unwrap_or_else(|e| panic!("{} cannot sync after the attack: {e}", d.name));
+            assert_eq!((r.received, r.refused_incoming, r.rejected), (0, 0, 0), "{}: {r:?}", d.name);
+            assert_eq!(&view(d), b, "{}'s state changed", d.name);
+        }
+    }
+
+    async fn push(&self, dev: &Device, batches: Vec<SignedBatch>) -> SyncResponse {
+        dev.push_raw(&self.relay, batches).await.sync_response()
+    }
+
+    fn stored(&self, c: &Change) -> bool {
+        let n: i64 = self
+            .relay
+            .sql()
+            .query_row("SELECT count(*) FROM changes WHERE hash = ?1", [&c.hash().0[..]], |r| r.get(0))
+            .unwrap();
+        n > 0
+    }
+
+    /// The change is rejected with a reason containing `keyword`, not acked, not stored.
+    fn assert_rejected(&self, resp: &SyncResponse, c: &Change, keyword: &str) {
+        let h = c.hash().0;
+        assert!(!resp.acks.contains(&h), "the relay acked the forged change; rejections: {:?}", resp.rejections);
+        let r = resp
+            .rejections
+            .iter()
+            .find(|r| r.hash == h)
+            .unwrap_or_else(|| panic!("change {} is not among the rejections {:?}", c.hash(), resp.rejections));
+        assert!(r.reason.contains(keyword), "rejection reason {:?} does not mention {keyword:?}", r.reason);
+        assert!(!self.stored(c), "the relay stored the forged change");
+    }
+
+    async fn published_notice(&self) -> String {
+        let id = self.cadre.store.post_notice(notice("关于修路的通知", "下周一开始修路")).unwrap();
+        self.settle().await;
+        id
+    }
+
+    /// A request filed (honestly) by `filer`, synced everywhere.
+    async fn request_by(&self, filer: &Device) -> String {
+        let id = filer
+            .store
+            .file_request(NewRequest {
+                kind: "social_assistance".into(),
+                title: "申请低保".into(),
+                description: "家中困难，丈夫因病不能劳动".into(),
+                place: None,
+                on_behalf_of: None,
+                materials: vec![],
+            })
+            .unwrap();
+        self.settle().await;
+        id
+    }
+
+    /// A deliberation with voting open for an hour, synced everywhere.
+    async fn open_vote(&self, body: DecidingBody) -> String {
+        let now = now_ms();
+        let id = self
+            .cadre
+            .store
+            .create_deliberation(NewDeliberation {
+                title: "村道硬化方案".into(),
+                body: "是否同意用一事一议资金硬化村道".into(),
+                deciding_body: body,
+                options: vec!["同意".into(), "反对".into()],
+                group: None,
+                secret: false,
+                hide_results: false,
+                opens_at: now,
+                closes_at: now + 3600 * 1000,
+            })
+            .unwrap();
+        self.cadre.store.open_voting(&id).unwrap();
+        self.settle().await;
+        id
+    }
+}
+
+fn notice(title: &str, body: &str) -> NewNotice {
+    NewNotice {
+        category: Category::Village,
+        subtype: Subtype::Other,
+        period: Period::default(),
+        title: title.into(),
+        body: body.into(),
+        opening_balance_fen: None,
+        lines: vec![],
+        publish: true,
+    }
+}
+
+// ---- forging -------------------------------------------------------------------------------------
+
+/// An event as the app would write it: the body plus id, author and time.
+fn ev<B: Serialize>(body: &B, by: &str, at: i64) -> Value {
+    let mut v = serde_json::to_value(body).unwrap();
+    let m = v.as_object_mut().unwrap();
+    m.insert("id".into(), Value::String(new_event_id()));
+    m.insert("by".into(), Value::String(by.into()));
+    m.insert("at".into(), Value::from(at));
+    v
+}
+
+/// A new document whose first change is made by `actor` (any 32 bytes: the attacker
+/// can name whatever actor it likes, only the signature ties it to a key).
+fn forge_new(actor: &[u8; 32], kind: EntityKind, id: &str, event: Value) -> Change {
+    EntityDoc::create(actor, kind, id, &event, now_ms()).unwrap().1
+}
+
+/// The document of `entity` as `holder`'s phone stores it (snapshot plus incremental
+/// changes, read straight from its SQLite file): what a tampered app on that phone
+/// has to work with.
+fn doc_held_by(holder: &Device, entity: &str) -> EntityDoc {
+    let c = holder.sql();
+    let snapshot: Option<Vec<u8>> = c
+        .query_row("SELECT snapshot FROM entities WHERE id = ?1", [entity], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{} holds no entity {entity}: {e}", holder.name));
+    let mut st = c.prepare("SELECT bytes FROM changes WHERE entity_id = ?1 ORDER BY rowid").unwrap();
+    let changes: Vec<Vec<u8>> = st.query_map([entity], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    EntityDoc::load(snapshot.as_deref(), changes.iter().map(|b| b.as_slice())).unwrap()
+}
+
+/// Append an event at the end of the event list, as `dev`.
+fn forge_append(doc: &mut EntityDoc, dev: &Device, event: Value) -> Change {
+    doc.append(&dev.key().public(), &event, now_ms()).unwrap()
+}
+
+/// Any hand-made edit of the document, as `dev`: `f` gets the transaction and the
+/// event list.
+fn forge_edit(doc: &mut EntityDoc, dev: &Device, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &ObjId)) -> Change {
+    doc.doc.set_actor(ActorId::from(&dev.key().public()[..]));
+    let list = match doc.doc.get(ROOT, "events").unwrap() {
+        Some((AmValue::Object(ObjType::List), id)) => id,
+        other => panic!("no event list: {other:?}"),
+    };
+    let mut tx = doc.doc.transaction();
+    f(&mut tx, &list);
+    let (h, _) = tx.commit();
+    doc.doc.get_change_by_hash(&h.expect("the edit made a change")).cloned().unwrap()
+}
+
+fn batch(key: &DeviceKey, changes: &[(&str, &Change)]) -> SignedBatch {
+    let cs: Vec<_> = changes.iter().map(|(e, c)| (entity_bytes(e).unwrap(), (*c).clone())).collect();
+    SignedBatch::sign(key, now_ms(), &cs)
+}
+
+fn content(title: &str, body: &str) -> NoticeContent {
+    NoticeContent { title: title.into(), body: body.into(), opening_balance_fen: None, lines: vec![] }
+}
+
+/// A finance notice naming the attacker as a relief recipient.
+fn forged_notice_create() -> NoticeEvent {
+    NoticeEvent::Create {
+        category: Category::Finance,
+        subtype: Subtype::ReliefFunds,
+        period: Period::default(),
+        content: content("低保名单公示", "本季度低保户：赵四"),
+        publish: true,
+    }
+}
+
+// ---- notices ----------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_publish_a_notice() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let id = new_id();
+    let me = v.attacker.member_id();
+    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    v.assert_rejected(&resp, &c, "only cadres publish notices");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_append_an_edit_or_correction_to_a_notice() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let correct = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消，款项另作他用"), reason: "更正".into() };
+    let c1 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&correct, &me, now_ms()));
+    let draft = NoticeEvent::EditDraft { content: content("关于修路的通知", "修路取消") };
+    let c2 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&draft, &me, now_ms()));
+    let withdraw = NoticeEvent::Withdraw { reason: "撤回".into() };
+    let c3 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&withdraw, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c1), (&nid, &c2), (&nid, &c3)])]).await;
+    v.assert_rejected(&resp, &c1, "only cadres edit or correct notices");
+    v.assert_rejected(&resp, &c2, "only cadres edit or correct notices");
+    v.assert_rejected(&resp, &c3, "only cadres publish or withdraw notices");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_rewrite_a_notice_body_in_place() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    // Overwrite the body inside the cadre's create event.
+    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
+        let (_, first) = tx.get(list, 0).unwrap().unwrap();
+        let (_, content) = tx.get(&first, "content").unwrap().unwrap();
+        tx.put(&content, "body", "修路取消，款项另作他用").unwrap();
+    });
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "may only be appended");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_delete_a_recorded_event() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let qid = v.bystander.store.ask_question(&nid, "哪天开始修？").unwrap();
+    v.settle().await;
+    v.cadre.store.answer_question(&nid, &qid, "下周一").unwrap();
+    let before = v.snapshot().await;
+    // Delete the cadre's answer (the last event).
+    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
+        let n = tx.length(list);
+        tx.delete(list, n - 1).unwrap();
+    });
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "may only be appended");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_time_far_in_the_future_is_rejected() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let ask = NoticeEvent::Ask { text: "为什么不修我家门口？".into() };
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms() + DAY_MS));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "in the future");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// BUG: the policy checks that old events are unchanged and new events allowed, but
+/// not WHERE a new event sits in the list. An event inserted before the create event
+/// passes the relay, and every honest phone then fails to fold the notice and cannot
+/// sync any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_insert_an_event_ahead_of_a_notice_create() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
+        let e = tx.insert_object(list, 0, ObjType::Map).unwrap();
+        tx.put(&e, "type", "ask").unwrap();
+        tx.put(&e, "text", "插在最前面的问题").unwrap();
+        tx.put(&e, "id", new_event_id()).unwrap();
+        tx.put(&e, "by", me.as_str()).unwrap();
+        tx.put(&e, "at", now_ms()).unwrap();
+    });
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// BUG (same root cause): a filer replaces the event list of their request by a copy
+/// with the cadre's transitions reordered, so the derived status changes without any
+/// event being edited or deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filer_cannot_reorder_recorded_transitions() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.attacker).await;
+    v.cadre.store.transition_request(&rid, Status::Accepted, "受理").unwrap();
+    v.cadre.store.transition_request(&rid, Status::Rejected, "不符合条件").unwrap();
+    v.settle().await;
+    assert_eq!(v.cadre.store.request(&rid).unwrap().status, Status::Rejected);
+    let before = v.snapshot().await;
+    // Put a fresh list at the root: file, (my own) comment, then the cadre's two
+    // transitions in the opposite order. Every old event is present and unchanged.
+    let mut doc = doc_held_by(&v.attacker, &rid);
+    let mut events = doc.events_json();
+    let me = v.attacker.member_id();
+    let (accepted, rejected) = (events[1].clone(), events[2].clone());
+    events.truncate(1);
+    events.push(ev(&RequestEvent::Comment { text: "请再考虑".into() }, &me, now_ms()));
+    events.push(rejected);
+    events.push(accepted);
+    let c = forge_edit(&mut doc, &v.attacker, |tx, _| {
+        let list = tx.put_object(ROOT, "events", ObjType::List).unwrap();
+        for (i, e) in events.iter().enumerate() {
+            let m = tx.insert_object(&list, i, ObjType::Map).unwrap();
+            for (k, val) in e.as_object().unwrap() {
+                match val {
+                    Value::String(s) => tx.put(&m, k.as_str(), s.as_str()).unwrap(),
+                    Value::Number(n) => tx.put(&m, k.as_str(), n.as_i64().unwrap()).unwrap(),
+                    other => panic!("unexpected field {k}: {other}"),
+                }
+            }
+        }
+    });
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "");
+    v.assert_honest_unchanged(&before).await;
+}
+
+// ---- service requests ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_change_another_members_request() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.bystander).await;
+    let before = v.snapshot().await;
+    // The attacker got hold of the request's changes (say, from a lost cadre phone).
+    let me = v.attacker.member_id();
+    let withdraw = RequestEvent::Transition { to: Status::Withdrawn, note: "不办了".into() };
+    let c1 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&withdraw, &me, now_ms()));
+    let edit = RequestEvent::EditDescription { description: "我没有困难".into() };
+    let c2 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&edit, &me, now_ms()));
+    let comment = RequestEvent::Comment { text: "她家不困难".into() };
+    let c3 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&comment, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c1), (&rid, &c2), (&rid, &c3)])]).await;
+    v.assert_rejected(&resp, &c1, "who is not the filer may not move a request to withdrawn");
+    v.assert_rejected(&resp, &c2, "may not do that to this request");
+    v.assert_rejected(&resp, &c3, "may not do that to this request");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filer_cannot_move_own_request_to_resolved() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.attacker).await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let resolve = RequestEvent::Transition { to: Status::Resolved, note: "已解决".into() };
+    let c1 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&resolve, &me, now_ms()));
+    let accept = RequestEvent::Transition { to: Status::Accepted, note: String::new() };
+    let c2 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&accept, &me, now_ms()));
+    let assign = RequestEvent::Assign { assignee: me.clone() };
+    let c3 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&assign, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c1), (&rid, &c2), (&rid, &c3)])]).await;
+    v.assert_rejected(&resp, &c1, "(the filer) may not move a request to resolved");
+    v.assert_rejected(&resp, &c2, "(the filer) may not move a request to accepted");
+    v.assert_rejected(&resp, &c3, "may not do that to this request");
+    v.assert_honest_unchanged(&before).await;
+    assert_eq!(v.cadre.store.request(&rid).unwrap().status, Status::Submitted);
+}
+
+/// BUG (lower severity): the policy lets the filer edit the description whatever the
+/// request's state; the API refuses it once resolved, and the fold applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filer_cannot_rewrite_a_resolved_request() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.attacker).await;
+    v.cadre.store.transition_request(&rid, Status::Accepted, "").unwrap();
+    v.cadre.store.transition_request(&rid, Status::Resolved, "已发放").unwrap();
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let edit = RequestEvent::EditDescription { description: "从未收到任何款项".into() };
+    let c = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&edit, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_write_internal_notes() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.attacker).await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let nid = notes_id(&rid);
+    let c = forge_new(&v.attacker.key().public(), EntityKind::RequestNotes, &nid, ev(&NotesEvent::Open { request: rid.clone() }, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "internal notes are for cadres");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_read_another_residents_private_request() {
+    let v = Village::new().await;
+    let notice = v.published_notice().await;
+    let rid = v.request_by(&v.bystander).await;
+    v.cadre.store.comment_request(&rid, "核实过，情况属实", true).unwrap();
+    v.settle().await;
+    let nid = notes_id(&rid);
+    assert!(v.cadre.store.request(&rid).is_ok());
+    let before = v.snapshot().await;
+    // The tampered app asks for the whole log from the start.
+    let body = v.attacker.sync_body(vec![], 0);
+    let resp = post_sync(&v.relay.url(), body).await.sync_response();
+    let mut got = vec![];
+    for e in &resp.entries {
+        if let LogEntry::Batch { batch, .. } = e {
+            for it in &batch.items {
+                if let Item::Change { entity, .. } = it {
+                    got.push(wire::entity_hex(entity));
+                }
+            }
+        }
+    }
+    assert!(got.contains(&notice), "the attacker should still receive the public log: {got:?}");
+    assert!(!got.contains(&rid) && !got.contains(&nid), "the relay sent a private document to another resident: {got:?}");
+    // nor did it reach the attacker's phone by honest sync, and the filer never gets
+    // the cadres' internal notes
+    assert!(matches!(v.attacker.store.request(&rid), Err(Error::NotFound(_))));
+    assert!(matches!(v.attacker.store.document_json(&nid), Err(Error::NotFound(_))));
+    assert!(matches!(v.bystander.store.document_json(&nid), Err(Error::NotFound(_))));
+    assert_eq!(v.bystander.store.request(&rid).unwrap().comments.len(), 0);
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_draw_private_requests_out_of_a_cadre_phone() {
+    let v = Village::new().await;
+    let notice = v.published_notice().await;
+    let rid = v.request_by(&v.bystander).await;
+    let before = v.snapshot().await;
+    let carried = |b: &Bundle| -> Vec<String> {
+        b.batches
+            .iter()
+            .flat_map(|b| b.items.iter())
+            .filter_map(|it| match it {
+                Item::Change { entity, .. } => Some(wire::entity_hex(entity)),
+                _ => None,
+            })
+            .collect()
+    };
+    // 1. the attacker hands the cadre its (honestly signed) summary and asks for a
+    // bundle: the cadre's phone exports only what a resident may read
+    let have = wire::Have::sign(entity_bytes(&v.space).unwrap(), v.attacker.key(), vec![]);
+    let b = v.cadre.store.export_bundle(Some(&have)).unwrap();
+    assert!(carried(&b).contains(&notice));
+    assert!(!carried(&b).contains(&rid), "a cadre phone exported another resident's request");
+    // 2. a summary that names the cadre's own device, signed by the attacker
+    let mut forged = have.clone();
+    forged.device = v.cadre.key().public();
+    assert!(matches!(v.cadre.store.export_bundle(Some(&forged)), Err(Error::BadSignature(_))));
+    // 3. no summary at all: only what the whole space may read
+    let b = v.cadre.store.export_bundle(None).unwrap();
+    assert!(!carried(&b).contains(&rid));
+    v.assert_honest_unchanged(&before).await;
+}
+
+// ---- ballots --------------------------------------------------------------------------------------------
+
+fn cast(deliberation: &str, option: u32) -> BallotEvent {
+    BallotEvent::Cast { deliberation: deliberation.into(), option }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_cannot_vote_twice() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    v.attacker.store.cast_ballot(&d, 0).unwrap();
+    let before = v.snapshot().await;
+    assert_eq!(v.cadre.store.tally(&d).unwrap().counts, vec![1, 0]);
+    let me = v.attacker.member_id();
+    let key = v.attacker.key().public();
+    // a second ballot document under a fresh id
+    let other = new_id();
+    let c1 = forge_new(&key, EntityKind::Ballot, &other, ev(&cast(&d, 0), &me, now_ms()));
+    // a second document under the attacker's own ballot id (a concurrent "create")
+    let own = ballot_id(&d, &me);
+    let c2 = forge_new(&key, EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&other, &c1)]), batch(v.attacker.key(), &[(&own, &c2)])]).await;
+    v.assert_rejected(&resp, &c1, "ballot id does not belong to the signer");
+    v.assert_rejected(&resp, &c2, "may not rewrite the root");
+    v.assert_honest_unchanged(&before).await;
+    let t = v.cadre.store.tally(&d).unwrap();
+    assert_eq!((t.participants, t.counts.clone()), (1, vec![1, 0]), "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_cannot_vote_for_another_member() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let victim = v.bystander.member_id();
+    let key = v.attacker.key().public();
+    let theirs = ballot_id(&d, &victim);
+    // the victim's ballot id, authored by the attacker
+    let c1 = forge_new(&key, EntityKind::Ballot, &theirs, ev(&cast(&d, 1), &me, now_ms()));
+    // the victim's ballot id, claiming the victim authored it
+    let c2 = forge_new(&key, EntityKind::Ballot, &theirs, ev(&cast(&d, 1), &victim, now_ms() + 1));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&theirs, &c1)]), batch(v.attacker.key(), &[(&theirs, &c2)])]).await;
+    v.assert_rejected(&resp, &c1, "ballot id does not belong to the signer");
+    v.assert_rejected(&resp, &c2, "must be authored by the member who signed it");
+    v.assert_honest_unchanged(&before).await;
+    assert_eq!(v.cadre.store.tally(&d).unwrap().participants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ballot_cast_after_the_close_is_rejected() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    v.cadre.store.close_deliberation(&d).unwrap();
+    let before = v.snapshot().await;
+    let closed = v.cadre.store.deliberation(&d).unwrap().effective_close();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let me = v.attacker.member_id();
+    let at = now_ms().max(closed + 1);
+    let own = ballot_id(&d, &me);
+    // the signed cast time is after the close (still well inside the grace period)
+    let c = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, at));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])]).await;
+    v.assert_rejected(&resp, &c, "voting was not open");
+    v.assert_honest_unchanged(&before).await;
+    assert_eq!(v.cadre.store.tally(&d).unwrap().participants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ineligible_member_cannot_vote() {
+    let v = Village::new().await;
+    // villager representatives decide: residents are not eligible
+    let d = v.open_vote(DecidingBody::VillagerReps).await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    assert!(!v.cadre.store.deliberation(&d).unwrap().eligible.contains(&me));
+    let own = ballot_id(&d, &me);
+    let c = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])]).await;
+    v.assert_rejected(&resp, &c, "not eligible");
+    v.assert_honest_unchanged(&before).await;
+    assert_eq!(v.cadre.store.tally(&d).unwrap().participants, 0);
+}
+
+/// BUG: phones accept ballots from bundles by their signed time alone. A ballot the
+/// relay refuses (it arrives after the close and the grace period) still changes the
+/// tally an honest phone shows when a tampered phone hands it over in a bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_backdated_ballot_in_a_bundle_does_not_change_an_honest_tally() {
+    let v = Village::new().await;
+    let now = now_ms();
+    // A vote that opened 4 h ago and closed 3 h ago (past the 2 h grace period). The
+    // cadre's phone cannot open a vote in the past through its API, so this setup
+    // step signs the cadre's open event by hand ("three hours have passed").
+    let d = v
+        .cadre
+        .store
+        .create_deliberation(NewDeliberation {
+            title: "旧的表决".into(),
+            body: String::new(),
+            deciding_body: DecidingBody::VillagersMeeting,
+            options: vec!["同意".into(), "反对".into()],
+            group: None,
+            secret: false,
+            hide_results: false,
+            opens_at: now - 4 * 3600 * 1000,
+            closes_at: now - 3 * 3600 * 1000,
+        })
+        .unwrap();
+    v.settle().await;
+    let roster = v.cadre.store.roster().unwrap();
+    let eligible = DecidingBody::VillagersMeeting.eligible(&roster, None);
+    let open = cunwu_core::model::deliberation::DeliberationEvent::Open { eligible, roster_version: roster.version };
+    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&open, &v.cadre.member_id(), now - 4 * 3600 * 1000 + 1000));
+    assert!(v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await.acks.contains(&c.hash().0));
+    let before = v.snapshot().await;
+    assert_eq!(v.bystander.store.tally(&d).unwrap().participants, 0);
+    // the attacker's ballot, signed as if cast inside the window
+    let me = v.attacker.member_id();
+    let own = ballot_id(&d, &me);
+    let b = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 1), &me, now - 3 * 3600 * 1000 - 60_000));
+    // the relay refuses it
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &b)])]).await;
+    v.assert_rejected(&resp, &b, "grace period");
+    // a bundle must not count it either
+    let bundle = Bundle {
+        space: entity_bytes(&v.space).unwrap(),
+        created_at: now_ms(),
+        roster: None,
+        batches: vec![batch(v.attacker.key(), &[(&own, &b)])],
+        tallies: vec![],
+    };
+    let relay_count = v.bystander.store.tally(&d).unwrap();
+    let _ = v.bystander.store.import_bundle(&bundle);
+    assert_eq!(v.bystander.store.tally(&d).unwrap(), relay_count, "the bundle changed the result this phone shows");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// BUG: the policy bounds a close event's signed time only from above (clock skew), so
+/// a tampered cadre app can backdate the close and void ballots already cast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cadre_cannot_backdate_the_close_to_discard_cast_ballots() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    let opened = v.cadre.store.deliberation(&d).unwrap().opened_at.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    v.bystander.store.cast_ballot(&d, 1).unwrap();
+    v.attacker.store.cast_ballot(&d, 1).unwrap();
+    // here the residents are honest and the cadre's app is the tampered one
+    let residents = [&v.bystander, &v.attacker];
+    v.settle().await;
+    let before: Vec<View> = residents.iter().map(|d| view(d)).collect();
+    assert_eq!(v.bystander.store.tally(&d).unwrap().counts, vec![0, 2]);
+    let close = cunwu_core::model::deliberation::DeliberationEvent::Close {};
+    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&close, &v.cadre.member_id(), opened + 1));
+    let resp = v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await;
+    v.assert_rejected(&resp, &c, "");
+    v.assert_unchanged(&residents, &before).await;
+}
+
+/// BUG: the roster version an eligibility snapshot claims to come from is taken on
+/// trust, so a tampered cadre app claims version 0 and leaves out whoever it likes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cadre_cannot_leave_eligible_members_out_of_a_vote() {
+    let v = Village::new().await;
+    let now = now_ms();
+    let d = v
+        .cadre
+        .store
+        .create_deliberation(NewDeliberation {
+            title: "村道硬化方案".into(),
+            body: String::new(),
+            deciding_body: DecidingBody::VillagersMeeting,
+            options: vec!["同意".into(), "反对".into()],
+            group: None,
+            secret: false,
+            hide_results: false,
+            opens_at: now,
+            closes_at: now + 3600 * 1000,
+        })
+        .unwrap();
+    v.settle().await;
+    let residents = [&v.bystander, &v.attacker];
+    let before: Vec<View> = residents.iter().map(|d| view(d)).collect();
+    // only the cadre may vote, "according to roster version 0"
+    let open = cunwu_core::model::deliberation::DeliberationEvent::Open { eligible: vec![v.cadre.member_id()], roster_version: 0 };
+    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&open, &v.cadre.member_id(), now_ms()));
+    let resp = v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await;
+    v.assert_rejected(&resp, &c, "older roster");
+    v.assert_unchanged(&residents, &before).await;
+}
+
+// ---- identity and signatures ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unenrolled_key_is_refused() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let stranger = Device::new("外人");
+    let id = new_id();
+    // claims to be the cadre in the event; signs with its own, unknown key
+    let c = forge_new(&stranger.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &v.cadre.member_id(), now_ms()));
+    let body = signed_sync_body(stranger.key(), &v.space, now_ms() as u64, 0, 0, vec![batch(stranger.key(), &[(&id, &c)])]);
+    let r = post_sync(&v.relay.url(), body).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    assert!(r.error().contains("not enrolled"), "{}", r.error());
+    assert!(!v.stored(&c));
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_device_is_refused() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    v.relay.revoke(&v.space, &v.attacker.device_id());
+    let before = v.snapshot_honest().await;
+    assert!(v.bystander.store.roster().unwrap().device(&v.attacker.device_id()).unwrap().revoked_at_seq.is_some());
+    let me = v.attacker.member_id();
+    // 1. straight to the relay
+    let ask = NoticeEvent::Ask { text: "我还能提问吗？".into() };
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
+    let r = v.attacker.push_raw(&v.relay, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    assert_eq!(r.status, 403, "{}", r.error());
+    assert!(r.error().contains("revoked"), "{}", r.error());
+    assert!(!v.stored(&c));
+    // the honest client on the lost phone is refused too
+    match v.attacker.sync().await {
+        Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("revoked"), "{reason}"),
+        other => panic!("a revoked device synced: {other:?}"),
+    }
+    // 2. phone to phone: the lost phone (which never learnt of its revocation) makes a
+    // change and hands a bundle to an honest phone that has the new roster
+    v.attacker.store.ask_question(&nid, "蓝牙传过来的问题").unwrap();
+    let b = v.attacker.store.export_bundle(None).unwrap();
+    let rep = v.bystander.store.import_bundle(&Bundle { roster: None, ..b }).unwrap();
+    assert_eq!(rep.merge.applied, 0, "{rep:?}");
+    assert!(rep.merge.rejected.iter().any(|(_, _, why)| why.contains("revoked")), "{rep:?}");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// BUG: revoking a member must keep what the relay accepted from them before (the
+/// roster says so: `revoked_at_seq`), but `policy::check_write` refuses every change
+/// by a member flagged `revoked`, so a phone that syncs after the revocation drops
+/// that member's earlier, accepted changes and disagrees with older phones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_member_keeps_what_was_accepted_before() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    v.attacker.store.ask_question(&nid, "撤销之前提的问题").unwrap();
+    v.settle().await;
+    v.relay.revoke(&v.space, &v.attacker.member_id());
+    // a phone that joins now
+    let newcomer = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Resident), "新来的").await;
+    let before = v.snapshot_honest().await;
+    assert_eq!(v.bystander.store.notice(&nid).unwrap().questions.len(), 1);
+    let r = newcomer.sync().await.unwrap();
+    assert_eq!(r.refused_incoming, 0, "{r:?}");
+    assert_eq!(newcomer.store.document_json(&nid).unwrap(), v.bystander.store.document_json(&nid).unwrap());
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_signatures_are_rejected() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let ask = NoticeEvent::Ask { text: "这个问题本身是允许的".into() };
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
+    // a batch whose signature has one bit flipped
+    let mut b = batch(v.attacker.key(), &[(&nid, &c)]);
+    b.signature[10] ^= 0x01;
+    let resp = v.push(&v.attacker, vec![b]).await;
+    v.assert_rejected(&resp, &c, "does not verify");
+    // a request whose own signature is broken
+    let mut body = v.attacker.sync_body(vec![], 0);
+    let mut signed: wire::SignedRequest = wire::decode(FrameKind::SyncRequest, &body).unwrap();
+    signed.signature[0] ^= 0x80;
+    body = wire::encode(FrameKind::SyncRequest, &signed);
+    let r = post_sync(&v.relay.url(), body).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    assert!(r.error().contains("not signed by the device it names"), "{}", r.error());
+    // a signature of the wrong length
+    let mut b2 = batch(v.attacker.key(), &[(&nid, &c)]);
+    b2.signature.truncate(63);
+    let resp = v.push(&v.attacker, vec![b2]).await;
+    v.assert_rejected(&resp, &c, "does not verify");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_cannot_speak_for_another_device() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let cadre_member = v.cadre.member_id();
+    let corr = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消"), reason: "更正".into() };
+    // 1. a request naming the cadre's device, signed by the attacker
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&corr, &cadre_member, now_ms()));
+    let mut req: cunwu_core::wire::SyncRequest =
+        postcard::from_bytes(&wire::decode::<wire::SignedRequest>(FrameKind::SyncRequest, &v.attacker.sync_body(vec![], 0)).unwrap().body)
+            .unwrap();
+    req.device = v.cadre.key().public();
+    req.batches = vec![batch(v.attacker.key(), &[(&nid, &c)])];
+    let body = wire::encode(FrameKind::SyncRequest, &wire::SignedRequest::sign(&req, v.attacker.key()));
+    let r = post_sync(&v.relay.url(), body).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    assert!(r.error().contains("not signed by the device it names"), "{}", r.error());
+    // 2. a change whose automerge actor is the cadre's key, in a batch the attacker signs
+    let mut doc = doc_held_by(&v.attacker, &nid);
+    let c2 = doc.append(&v.cadre.key().public(), &ev(&corr, &cadre_member, now_ms()), now_ms()).unwrap();
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c2)])]).await;
+    v.assert_rejected(&resp, &c2, "not by the signing device");
+    // 3. a batch whose author field names the cadre (signature by the attacker)
+    let mut b3 = batch(v.attacker.key(), &[(&nid, &c2)]);
+    b3.author = v.cadre.key().public();
+    let resp = v.push(&v.attacker, vec![b3]).await;
+    v.assert_rejected(&resp, &c2, "only send changes it signed itself");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_signature_over_another_change_is_rejected() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    // the attacker signs a harmless question...
+    let ask = NoticeEvent::Ask { text: "无害的问题".into() };
+    let harmless = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
+    // ...and ships a withdrawal of the notice under that signature
+    let withdraw = NoticeEvent::Withdraw { reason: "撤回".into() };
+    let evil = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&withdraw, &me, now_ms()));
+    let mut b = batch(v.attacker.key(), &[(&nid, &harmless)]);
+    b.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: evil.raw_bytes().to_vec() };
+    let resp = v.push(&v.attacker, vec![b]).await;
+    v.assert_rejected(&resp, &evil, "does not verify");
+    assert!(!v.stored(&harmless));
+    // and the cadre's genuine signed batch (which the attacker holds) carrying the
+    // attacker's change instead of the cadre's
+    let bundle = v.attacker.store.export_bundle(None).unwrap();
+    let mut cadre_batch = bundle.batches.iter().find(|b| b.author == v.cadre.key().public()).unwrap().clone();
+    cadre_batch.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: evil.raw_bytes().to_vec() };
+    let resp = v.push(&v.attacker, vec![cadre_batch]).await;
+    v.assert_rejected(&resp, &evil, "signed itself");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_sync_request_is_refused() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    // an honest request from the bystander, captured on the wire
+    v.bystander.store.ask_question(&nid, "修路期间怎么出行？").unwrap();
+    let batches = v.bystander.store.outgoing_batches().unwrap();
+    let captured = v.bystander.sync_body(batches, 0);
+    let first = post_sync(&v.relay.url(), captured.clone()).await.sync_response();
+    assert_eq!(first.acks.len(), 1);
+    let before = v.snapshot().await;
+    let log_len: i64 = v.relay.sql().query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
+    // the same bytes again
+    let r = post_sync(&v.relay.url(), captured.clone()).await;
+    assert_eq!(r.status, 409, "{}", r.error());
+    assert!(r.error().contains("replayed"), "{}", r.error());
+    // an older counter, freshly signed (as a rolled-back phone would send)
+    let old: wire::SyncRequest =
+        postcard::from_bytes(&wire::decode::<wire::SignedRequest>(FrameKind::SyncRequest, &captured).unwrap().body).unwrap();
+    let body = signed_sync_body(v.bystander.key(), &v.space, old.counter - 1, 0, 0, vec![]);
+    let r = post_sync(&v.relay.url(), body).await;
+    assert_eq!(r.status, 409, "{}", r.error());
+    let log_after: i64 = v.relay.sql().query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
+    assert_eq!(log_len, log_after);
+    v.assert_honest_unchanged(&before).await;
+}
+
+// ---- invites ------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_invite_is_refused() {
+    let v = Village::new().await;
+    let invite = v.relay.invite(&v.space, Role::Resident);
+    let first = Device::enroll(&v.relay, &invite, "李梅").await;
+    let before = v.snapshot().await;
+    assert!(before[0].roster.device(&first.device_id()).is_some());
+    let thief = Device::new("小偷");
+    for code in [&invite, &v.cadre_invite] {
+        match thief.try_enroll(&v.relay, code).await {
+            Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("already been used"), "{reason}"),
+            other => panic!("a used invite was accepted again: {other:?}"),
+        }
+    }
+    assert!(thief.store.membership().unwrap().is_none());
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_invite_is_refused() {
+    let v = Village::new().await;
+    let invite = v.relay.invite(&v.space, Role::Cadre);
+    let before = v.snapshot().await;
+    // Seven days pass: move this invite's expiry into the past in the relay's database.
+    let n = v
+        .relay
+        .sql()
+        .execute("UPDATE invites SET expires_at = ?1 WHERE used_at IS NULL AND space_id = ?2", rusqlite::params![now_ms() - 1, v.space])
+        .unwrap();
+    assert_eq!(n, 1);
+    let late = Device::new("迟到的人");
+    match late.try_enroll(&v.relay, &invite).await {
+        Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("expired"), "{reason}"),
+        other => panic!("an expired invite was accepted: {other:?}"),
+    }
+    assert!(late.store.membership().unwrap().is_none());
+    v.assert_honest_unchanged(&before).await;
+}
+
+// ---- bundles and tampered phones ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundle_carrying_a_forged_change_is_refused() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let cadre_member = v.cadre.member_id();
+    let space = entity_bytes(&v.space).unwrap();
+    let corr = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消，钱已分给赵四"), reason: "更正".into() };
+    // a "cadre" correction: actor = the cadre's key, batch signed by the attacker
+    let forged = doc_held_by(&v.attacker, &nid).append(&v.cadre.key().public(), &ev(&corr, &cadre_member, now_ms()), now_ms()).unwrap();
+    let import = |b: Bundle| {
+        let path = v.bystander.dir().join(format!("{}.cwb", new_id()));
+        std::fs::write(&path, wire::encode(FrameKind::Bundle, &b)).unwrap();
+        cunwu_core::bundle::import(&v.bystander.store, &path)
+    };
+    let bundle = |batches| Bundle { space, created_at: now_ms(), roster: None, batches, tallies: vec![] };
+    // 1. forged authorship
+    let e = import(bundle(vec![batch(v.attacker.key(), &[(&nid, &forged)])])).unwrap_err();
+    assert!(matches!(&e, Error::BadSignature(m) if m.contains("not by the signing device")), "{e}");
+    // 2. the cadre's genuine batch, its change swapped for the forged one
+    let mut genuine = v.attacker.store.export_bundle(None).unwrap().batches.into_iter().find(|b| b.author == v.cadre.key().public()).unwrap();
+    genuine.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: forged.raw_bytes().to_vec() };
+    let e = import(bundle(vec![genuine])).unwrap_err();
+    assert!(matches!(&e, Error::BadSignature(m) if m.contains("does not verify")), "{e}");
+    // 3. correctly signed by the attacker, but a resident may not publish
+    let id = new_id();
+    let me = v.attacker.member_id();
+    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    let rep = import(bundle(vec![batch(v.attacker.key(), &[(&id, &c)])])).unwrap();
+    assert_eq!(rep.merge.applied, 0, "{rep:?}");
+    assert!(rep.merge.rejected.iter().any(|(e, _, why)| *e == id && why.contains("only cadres publish notices")), "{rep:?}");
+    // 4. a bundle file cut short
+    let path = v.bystander.dir().join("cut.cwb");
+    let bytes = wire::encode(FrameKind::Bundle, &bundle(vec![batch(v.attacker.key(), &[(&id, &c)])]));
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(cunwu_core::bundle::import(&v.bystander.store, &path), Err(Error::Malformed(_))));
+    v.assert_honest_unchanged(&before).await;
+}
+
+fn local_roster(d: &Device) -> SignedRoster {
+    let raw: Vec<u8> = d.sql().query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| r.get(0)).unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+fn set_local(d: &Device, key: &str, value: &[u8]) {
+    d.sql().execute("UPDATE local SET value = ?2 WHERE key = ?1", rusqlite::params![key, value]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_roster_in_the_local_database_cannot_raise_a_role() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    // Rewrite the attacker's own role to cadre inside the relay-signed roster.
+    let mut signed = local_roster(&v.attacker);
+    let mut roster: Roster = serde_json::from_slice(&signed.roster_json).unwrap();
+    roster.members.iter_mut().find(|m| m.id == me).unwrap().role = Role::Cadre;
+    signed.roster_json = serde_json::to_vec(&roster).unwrap();
+    set_local(&v.attacker, "roster", &serde_json::to_vec(&signed).unwrap());
+    // the phone itself no longer trusts its roster
+    assert!(matches!(v.attacker.store.roster(), Err(Error::BadSignature(_))));
+    assert!(matches!(v.attacker.store.me(), Err(Error::BadSignature(_))));
+    assert!(v.attacker.store.post_notice(notice("假通知", "假的")).is_err());
+    // what the tampered app forges anyway is refused by the relay...
+    let id = new_id();
+    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    v.assert_rejected(&resp, &c, "only cadres publish notices");
+    // ...and a bundle carrying the edited roster (the app cannot even export one any
+    // more: it is built by hand) is refused whole by an honest phone
+    assert!(v.attacker.store.export_bundle(None).is_err());
+    let b = Bundle {
+        space: entity_bytes(&v.space).unwrap(),
+        created_at: now_ms(),
+        roster: Some(signed),
+        batches: vec![batch(v.attacker.key(), &[(&id, &c)])],
+        tallies: vec![],
+    };
+    let e = v.bystander.store.import_bundle(&b).unwrap_err();
+    assert!(e.to_string().contains("not signed by this space's relay"), "{e}");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_claiming_a_higher_role_in_its_database_cannot_put_anything_on_an_honest_phone() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    // The attacker becomes its own "relay": a roster naming it cadre, signed with a key
+    // it made, and that key pinned in place of the relay's.
+    let fake_relay = DeviceKey::generate();
+    let mut roster = v.attacker.store.roster().unwrap();
+    roster.members.iter_mut().find(|m| m.id == me).unwrap().role = Role::Cadre;
+    set_local(&v.attacker, "relay_key", &fake_relay.public());
+    set_local(&v.attacker, "roster", &serde_json::to_vec(&SignedRoster::sign(&roster, &fake_relay)).unwrap());
+    assert_eq!(v.attacker.store.me().unwrap().role, Role::Cadre);
+    // the tampered phone happily publishes locally
+    let nid = v.attacker.store.post_notice(notice("低保名单公示", "本季度低保户：赵四")).unwrap();
+    let hash = v.attacker.store.local_changes(None, 10).unwrap().into_iter().find(|c| c.entity_id == nid).unwrap().hash;
+    // 1. its bundle as exported: refused whole (roster not signed by the relay)
+    let path = v.attacker.dir().join("out.cwb");
+    cunwu_core::bundle::export(&v.attacker.store, &path, None).unwrap();
+    let e = cunwu_core::bundle::import(&v.bystander.store, &path).unwrap_err();
+    assert!(matches!(&e, Error::BadSignature(m) if m.contains("not signed by this space's relay")), "{e}");
+    // 2. the same bundle without its roster: the notice is refused by the policy
+    let b = cunwu_core::bundle::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let rep = v.bystander.store.import_bundle(&Bundle { roster: None, ..b }).unwrap();
+    assert!(rep.merge.rejected.iter().any(|(e, h, why)| *e == nid && *h == hash && why.contains("only cadres publish notices")), "{rep:?}");
+    assert_eq!(rep.merge.applied, 0, "{rep:?}");
+    // 3. the relay
+    let batches = v.attacker.store.outgoing_batches().unwrap();
+    let resp = v.push(&v.attacker, batches).await;
+    let rej = resp.rejections.iter().find(|r| hex::encode(r.hash) == hash).expect("rejected");
+    assert!(rej.reason.contains("only cadres publish notices"), "{}", rej.reason);
+    assert!(resp.acks.is_empty());
+    // and the tampered phone's own sync takes the notice back off it
+    let rep = v.attacker.sync().await.unwrap();
+    assert!(rep.rejected >= 1, "{rep:?}");
+    assert!(v.attacker.store.notice(&nid).is_err());
+    v.assert_honest_unchanged(&before).await;
+}
+
+// ---- protocol ------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_with_missing_dependencies_is_rejected() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.attacker, &nid);
+    let a = forge_append(&mut doc, &v.attacker, ev(&NoticeEvent::Ask { text: "第一问".into() }, &me, now_ms()));
+    let b = forge_append(&mut doc, &v.attacker, ev(&NoticeEvent::Ask { text: "第二问".into() }, &me, now_ms()));
+    assert_eq!(b.deps(), &[a.hash()]);
+    // send only the second
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &b)])]).await;
+    v.assert_rejected(&resp, &b, "does not have");
+    // a change naming a dependency that exists nowhere, on a brand-new entity
+    let id = new_id();
+    let mut fresh = EntityDoc::empty();
+    let ghost = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    fresh.apply(vec![ghost.clone()]).unwrap();
+    let c = forge_append(&mut fresh, &v.attacker, ev(&NoticeEvent::Ask { text: "?".into() }, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    v.assert_rejected(&resp, &c, "does not have");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_input_is_refused() {
+    let v = Village::on(RelayProcess::start_with(&["--max-body-bytes", "1000000"])).await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    // a body over the relay's limit: a frame header and 1.2 MB of incompressible bytes
+    let mut body = b"CWU\x01\x01".to_vec();
+    body.extend((0..1_200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let r = post_sync(&v.relay.url(), body).await;
+    assert_eq!(r.status, 413, "{}", r.error());
+    // a well-formed change with a question over the text limit
+    let me = v.attacker.member_id();
+    let long = "问".repeat(cunwu_core::model::MAX_TEXT_CHARS + 1);
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&NoticeEvent::Ask { text: long }, &me, now_ms()));
+    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    v.assert_rejected(&resp, &c, "the limit is");
+    // the relay is still up and serving
+    assert_eq!(http_get(v.relay.addr(), "/healthz", Duration::from_secs(5)).unwrap().0, 200);
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_refused() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let url = v.relay.url();
+    let valid = v.attacker.sync_body(vec![], 0);
+    let expect_400 = |r: HttpReply, keyword: &str, what: &str| {
+        assert_eq!(r.status, 400, "{what}: {} {}", r.status, r.error());
+        assert!(r.error().contains(keyword), "{what}: {:?} does not mention {keyword:?}", r.error());
+    };
+    // random bytes
+    let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 7) as u8).collect();
+    expect_400(post_sync(&url, noise).await, "not a Cunwu message", "random bytes");
+    // empty body
+    expect_400(post_sync(&url, vec![]).await, "not a Cunwu message", "empty body");
+    // a valid frame cut short
+    expect_400(post_sync(&url, valid[..valid.len() / 2].to_vec()).await, "truncated or corrupt", "truncated frame");
+    // a future wire version
+    let mut wrong_version = valid.clone();
+    wrong_version[3] = 99;
+    expect_400(post_sync(&url, wrong_version).await, "version", "wrong version byte");
+    // a frame of another kind (a bundle)
+    let mut wrong_kind = valid.clone();
+    wrong_kind[4] = FrameKind::Bundle as u8;
+    expect_400(post_sync(&url, wrong_kind).await, "kind", "wrong frame kind");
+    // a correct frame around bytes that are not a request
+    expect_400(post_sync(&url, wire::encode(FrameKind::SyncRequest, &vec![7u8; 50])).await, "does not decode", "garbage body");
+    // control plane: JSON that is not an enrolment
+    let r = post_raw(&url, "/v1/enroll", "application/json", b"{\"invite\": 5".to_vec()).await;
+    assert_eq!(r.status, 400, "{}", r.error());
+    // a signed batch carrying bytes that are not an automerge change: nothing is acked
+    // or stored
+    let me = v.attacker.member_id();
+    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms()));
+    let mut b = batch(v.attacker.key(), &[(&nid, &c)]);
+    b.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3] };
+    let resp = v.push(&v.attacker, vec![b]).await;
+    assert!(resp.acks.is_empty(), "{resp:?}");
+    assert!(!v.stored(&c));
+    // the relay is still up, and the attacker's honest client still works
+    assert_eq!(http_get(v.relay.addr(), "/healthz", Duration::from_secs(5)).unwrap().0, 200);
+    v.attacker.sync().await.unwrap();
+    v.assert_honest_unchanged(&before).await;
+}
