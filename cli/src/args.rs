@@ -1,0 +1,350 @@
+//! The command line, as clap derive types. One device per `--home DIR`; `--json`
+//! is global, so every command can print machine-readable output on stdout.
+//!
+//! The names here are a contract: scripts outside the repository call them.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cunwu",
+    version,
+    about = "Cunwu (村务): one village-governance device on the command line",
+    long_about = "Cunwu (村务): one village-governance device on the command line.\n\n\
+        Each --home DIR is one device (its store is DIR/cunwu.db). Everything works offline;\n\
+        `cunwu sync` exchanges changes with the relay, `cunwu bundle` with a nearby device.\n\
+        Times are shown in China Standard Time (UTC+8); amounts in yuan (stored as fen).\n\
+        Ids may be abbreviated to any unique prefix."
+)]
+pub struct Cli {
+    /// The device directory [default: $CUNWU_HOME, else ./.cunwu]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print JSON on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join a space by redeeming an invite code at the relay
+    Enroll(EnrollArgs),
+    /// This device: membership, counts, pending and rejected changes
+    Status,
+    /// Members of the space (from the signed roster)
+    Members,
+    /// Notices: party affairs, village affairs, finances
+    #[command(subcommand)]
+    Notice(NoticeCmd),
+    /// Service requests
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Deliberations and votes
+    #[command(subcommand)]
+    Deliberation(DeliberationCmd),
+    /// Full-text search over notices, requests and deliberations
+    Search(SearchArgs),
+    /// Exchange changes with the relay
+    Sync(SyncArgs),
+    /// Phone-to-phone transfer as a file
+    #[command(subcommand)]
+    Bundle(BundleCmd),
+    /// Invites (cadres)
+    #[command(subcommand)]
+    Invite(InviteCmd),
+    /// Run a whole village in this process: relay, cadre, resident, migrant
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// Relay URL, e.g. http://127.0.0.1:8080
+    #[arg(long)]
+    pub relay: String,
+    /// Invite code from a cadre or the relay admin
+    #[arg(long)]
+    pub invite: String,
+    /// Your name as the village knows it
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Finance lines and opening balance, shared by `notice post` and `notice correct`.
+#[derive(Debug, Args, Default)]
+pub struct FinanceArgs {
+    /// Opening balance in fen (finance notices with lines)
+    #[arg(long, value_name = "FEN", allow_hyphen_values = true)]
+    pub opening_balance_fen: Option<i64>,
+    /// A finance line: 'date,income|expense,account,item,amount_fen[,payee[,voucher]]' (repeatable)
+    #[arg(long = "line", value_name = "LINE")]
+    pub lines: Vec<String>,
+    /// A JSON file holding an array of finance lines
+    /// ({date, direction, account, item, amount_fen, payee_or_dept, voucher_no})
+    #[arg(long, value_name = "FILE")]
+    pub lines_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticeCmd {
+    /// Post a notice (cadres); published at once unless --draft
+    Post(NoticePostArgs),
+    /// List notices, newest first
+    List {
+        /// party, village or finance
+        #[arg(long)]
+        category: Option<String>,
+        /// draft, published, corrected or withdrawn
+        #[arg(long)]
+        status: Option<String>,
+        /// Only notices this member has not read
+        #[arg(long)]
+        unread: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A notice: current text, totals, revisions, questions, who read it
+    Show { id: String },
+    /// Publish a draft (cadres)
+    Publish { id: String },
+    /// Publish a corrected revision; the earlier ones stay readable (cadres)
+    Correct {
+        id: String,
+        /// New title [default: unchanged]
+        #[arg(long)]
+        title: Option<String>,
+        /// New body [default: unchanged]
+        #[arg(long)]
+        body: Option<String>,
+        /// Why it was corrected
+        #[arg(long)]
+        reason: String,
+        /// Replaces the finance data when given
+        #[command(flatten)]
+        finance: FinanceArgs,
+    },
+    /// Withdraw a notice (cadres)
+    Withdraw {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask a question about a notice
+    Ask { id: String, text: String },
+    /// Answer a question on a notice (cadres)
+    Answer { id: String, question_id: String, text: String },
+    /// Mark the current revision read
+    Read { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct NoticePostArgs {
+    /// party, village or finance
+    #[arg(long)]
+    pub category: String,
+    /// resolution, implementation, relief_funds, subsidy_list, homestead, land_contract,
+    /// work_allowance, quarterly_accounts or other
+    #[arg(long, default_value = "other")]
+    pub subtype: String,
+    #[arg(long)]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub body: String,
+    /// monthly, quarterly or ad_hoc
+    #[arg(long, default_value = "ad_hoc")]
+    pub period: String,
+    /// First day of the period (YYYY-MM-DD)
+    #[arg(long)]
+    pub period_start: Option<String>,
+    /// Last day of the period (YYYY-MM-DD)
+    #[arg(long)]
+    pub period_end: Option<String>,
+    /// Keep it as a draft instead of publishing
+    #[arg(long)]
+    pub draft: bool,
+    #[command(flatten)]
+    pub finance: FinanceArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCmd {
+    /// File a service request
+    File(RequestFileArgs),
+    /// List the requests this device may see, most recently updated first
+    List {
+        /// submitted, accepted, in_progress, referred, resolved, rejected, withdrawn, reopened
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only requests filed by or for me
+        #[arg(long)]
+        mine: bool,
+        /// Only requests assigned to this member (id or name)
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only requests that are not resolved, rejected or withdrawn
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A request: status, every transition (superseded ones too), comments
+    Show { id: String },
+    /// Move a request to another status
+    Transition {
+        id: String,
+        /// accepted, in_progress, referred, resolved, rejected (cadres); withdrawn, reopened (filer)
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Assign a request to a member (cadres)
+    Assign {
+        id: String,
+        /// Member id or name
+        #[arg(long)]
+        to: String,
+    },
+    /// Comment on a request
+    Comment {
+        id: String,
+        text: String,
+        /// Internal note that the filer never receives (cadres)
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Rate a resolved request (filer)
+    Rate {
+        id: String,
+        #[arg(long)]
+        stars: u8,
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RequestFileArgs {
+    /// social_assistance, medical_insurance, social_insurance, disability, homestead_building,
+    /// certificate, legal_mediation, public_facility_repair or other
+    #[arg(long)]
+    pub kind: String,
+    #[arg(long)]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Where (free text)
+    #[arg(long)]
+    pub place: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub lat: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub lon: Option<f64>,
+    /// File on behalf of this member (cadres; id or name)
+    #[arg(long = "for", value_name = "MEMBER")]
+    pub on_behalf_of: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliberationCmd {
+    /// Create a deliberation and open its vote (cadres; a consultation is only created)
+    Open(DeliberationOpenArgs),
+    /// List deliberations
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A deliberation with its options, comments and tally
+    Show { id: String },
+    /// Open voting on an existing deliberation (e.g. after the relay rejected an opening
+    /// made with an out-of-date roster; sync first)
+    Start { id: String },
+    /// Cast (or re-cast) your ballot
+    Vote {
+        id: String,
+        /// Option label, or its index as shown by `deliberation show`
+        #[arg(long)]
+        option: String,
+    },
+    /// Comment during the discussion
+    Comment { id: String, text: String },
+    /// Close the vote now (cadres)
+    Close { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DeliberationOpenArgs {
+    #[arg(long)]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub body: String,
+    /// villagers_meeting, villager_reps, household_reps, party_members, group_meeting or consultation_only
+    #[arg(long)]
+    pub body_kind: String,
+    /// An option to vote on (repeat; at least two for a vote)
+    #[arg(long = "option")]
+    pub options: Vec<String>,
+    /// Secret ballot: only the relay's signed tally is shared
+    #[arg(long)]
+    pub secret: bool,
+    /// Results hidden until the close
+    #[arg(long)]
+    pub hide_results: bool,
+    /// How long the vote stays open
+    #[arg(long, default_value_t = 72.0)]
+    pub closes_in_hours: f64,
+    /// The group, for a group meeting
+    #[arg(long)]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to find, e.g. 低保 or 修路
+    pub query: String,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Attempts on network errors (with backoff)
+    #[arg(long, default_value_t = 3)]
+    pub attempts: u32,
+    /// Per-request timeout in seconds
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCmd {
+    /// Write what this device holds (or what a peer lacks) to FILE
+    Export {
+        file: PathBuf,
+        /// The peer's summary from `bundle have`: export only what it lacks
+        #[arg(long = "for", value_name = "HAVE_FILE")]
+        have: Option<PathBuf>,
+    },
+    /// Check and merge a bundle file
+    Import { file: PathBuf },
+    /// Write this device's summary, for a peer to export only what it lacks
+    Have { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCmd {
+    /// Ask the relay for an invite code (cadres)
+    Create {
+        /// resident, villager_rep, party_member or cadre
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        household: String,
+        #[arg(long, default_value = "")]
+        group: String,
+    },
+}

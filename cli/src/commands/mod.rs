@@ -1,0 +1,32 @@
+//! One module per command family; `run` dispatches the parsed command line.
+
+mod deliberation;
+mod device;
+mod notice;
+mod parse;
+mod request;
+mod search;
+mod sync;
+
+pub use deliberation::visible_tally;
+
+use crate::args::{Cli, Command};
+use crate::context::Ctx;
+use crate::error::CliResult;
+
+pub fn run(cli: Cli) -> CliResult<()> {
+    let ctx = Ctx::new(cli.home, cli.json);
+    match cli.command {
+        Command::Enroll(a) => device::enroll(&ctx, a),
+        Command::Status => device::status(&ctx),
+        Command::Members => device::members(&ctx),
+        Command::Invite(c) => device::invite(&ctx, c),
+        Command::Notice(c) => notice::run(&ctx, c),
+        Command::Request(c) => request::run(&ctx, c),
+        Command::Deliberation(c) => deliberation::run(&ctx, c),
+        Command::Search(a) => search::run(&ctx, a),
+        Command::Sync(a) => sync::sync(&ctx, a),
+        Command::Bundle(c) => sync::bundle(&ctx, c),
+        Command::Demo => crate::demo::run(ctx.json),
+    }
+}

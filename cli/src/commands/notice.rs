@@ -1,0 +1,344 @@
+//! `cunwu notice …`: post (with finance lines), list, show (current text, totals,
+//! revision history, questions with due dates, who read it), publish, correct,
+//! withdraw, ask, answer, read.
+
+use super::parse::{date, enum_value, finance_line, finance_lines_json, CATEGORIES, NOTICE_STATUSES, PERIODS, SUBTYPES};
+use crate::args::{FinanceArgs, NoticeCmd, NoticePostArgs};
+use crate::context::{member_names, name_of, resolve, Ctx};
+use crate::error::{CliError, CliResult};
+use crate::output::{clip, print_json, say, short, time, yuan, Table};
+use cunwu_core::ids::now_ms;
+use cunwu_core::model::notice::{Category, Direction, FinanceLine, Notice, NoticeContent, Period, PeriodKind, Subtype};
+use cunwu_core::store::{NewNotice, NoticeFilter};
+use cunwu_core::{EntityKind, Store};
+use serde_json::json;
+
+pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
+    match cmd {
+        NoticeCmd::Post(a) => post(ctx, a),
+        NoticeCmd::List { category, status, unread, limit } => list(ctx, category, status, unread, limit),
+        NoticeCmd::Show { id } => show(ctx, &id),
+        NoticeCmd::Publish { id } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            store.publish_notice(&id)?;
+            done(ctx, &store, &id, "published")
+        }
+        NoticeCmd::Correct { id, title, body, reason, finance } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let mut content = store.notice(&id)?.content;
+            if let Some(t) = title {
+                content.title = t;
+            }
+            if let Some(b) = body {
+                content.body = b;
+            }
+            if let Some((opening, lines)) = finance_data(&finance)? {
+                content.opening_balance_fen = opening.or(content.opening_balance_fen);
+                content.lines = lines;
+            }
+            store.correct_notice(&id, content, &reason)?;
+            done(ctx, &store, &id, "corrected")
+        }
+        NoticeCmd::Withdraw { id, reason } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            store.withdraw_notice(&id, &reason)?;
+            done(ctx, &store, &id, "withdrawn")
+        }
+        NoticeCmd::Ask { id, text } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let q = store.ask_question(&id, &text)?;
+            let due = store.notice(&id)?.questions.iter().find(|x| x.id == q).map(|x| x.due_at);
+            if ctx.json {
+                return print_json(&json!({ "notice": id, "question_id": q, "due_at": due }));
+            }
+            say(format!("question {q} asked on notice {}", short(&id)));
+            if let Some(d) = due {
+                say(format!("a reply is due by {}", time(d)));
+            }
+            Ok(())
+        }
+        NoticeCmd::Answer { id, question_id, text } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let n = store.notice(&id)?;
+            let qp = question_id.trim().to_ascii_lowercase();
+            let found: Vec<_> = n.questions.iter().filter(|q| !qp.is_empty() && q.id.starts_with(&qp)).collect();
+            let q = match found.len() {
+                1 => found[0].id.clone(),
+                0 => return Err(CliError::usage(format!("notice {} has no question {question_id}", short(&id)))),
+                _ => return Err(CliError::usage(format!("several questions start with {question_id}; type more of the id"))),
+            };
+            store.answer_question(&id, &q, &text)?;
+            if ctx.json {
+                return print_json(&json!({ "notice": id, "question_id": q, "answered": true }));
+            }
+            say(format!("answered question {} on notice {}", short(&q), short(&id)));
+            Ok(())
+        }
+        NoticeCmd::Read { id } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let rev = store.mark_read(&id)?;
+            if ctx.json {
+                return print_json(&json!({ "notice": id, "revision": rev, "read": true }));
+            }
+            say(format!("marked revision {rev} of notice {} read", short(&id)));
+            Ok(())
+        }
+    }
+}
+
+/// The opening balance and lines given on the command line, if any were.
+fn finance_data(f: &FinanceArgs) -> CliResult<Option<(Option<i64>, Vec<FinanceLine>)>> {
+    if f.opening_balance_fen.is_none() && f.lines.is_empty() && f.lines_json.is_none() {
+        return Ok(None);
+    }
+    let mut lines = match &f.lines_json {
+        Some(p) => finance_lines_json(p)?,
+        None => vec![],
+    };
+    for (i, l) in f.lines.iter().enumerate() {
+        lines.push(finance_line(i + 1, l)?);
+    }
+    Ok(Some((f.opening_balance_fen, lines)))
+}
+
+fn post(ctx: &Ctx, a: NoticePostArgs) -> CliResult<()> {
+    let category: Category = enum_value("category", &a.category, CATEGORIES)?;
+    let subtype: Subtype = enum_value("subtype", &a.subtype, SUBTYPES)?;
+    let kind: PeriodKind = enum_value("period", &a.period, PERIODS)?;
+    let period = Period {
+        kind,
+        start: a.period_start.as_deref().map(|d| date("--period-start", d)).transpose()?,
+        end: a.period_end.as_deref().map(|d| date("--period-end", d)).transpose()?,
+    };
+    let (opening_balance_fen, lines) = finance_data(&a.finance)?.unwrap_or((None, vec![]));
+    let store = ctx.store()?;
+    let id = store.post_notice(NewNotice {
+        category,
+        subtype,
+        period,
+        title: a.title,
+        body: a.body,
+        opening_balance_fen,
+        lines,
+        publish: !a.draft,
+    })?;
+    done(ctx, &store, &id, if a.draft { "saved as a draft" } else { "published" })
+}
+
+/// Report a successful write.
+fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
+    let n = store.notice(id)?;
+    if ctx.json {
+        return print_json(&json!({
+            "id": id,
+            "title": n.content.title,
+            "status": n.status,
+            "revision": n.current_revision(),
+        }));
+    }
+    say(format!("notice {id} {what}: {}", n.content.title));
+    say("it reaches the village at the next `cunwu sync`");
+    Ok(())
+}
+
+fn list(ctx: &Ctx, category: Option<String>, status: Option<String>, unread: bool, limit: u32) -> CliResult<()> {
+    if let Some(c) = &category {
+        enum_value::<Category>("category", c, CATEGORIES)?;
+    }
+    if let Some(s) = &status {
+        if !NOTICE_STATUSES.contains(&s.as_str()) {
+            return Err(CliError::usage(format!("unknown notice status {s:?}; expected one of {}", NOTICE_STATUSES.join(", "))));
+        }
+    }
+    let store = ctx.store()?;
+    let rows = store.list_notices(&NoticeFilter {
+        category: category.map(|c| c.trim().to_ascii_lowercase()),
+        status,
+        unread_only: unread,
+        limit,
+        offset: 0,
+    })?;
+    if ctx.json {
+        return print_json(&rows);
+    }
+    if rows.is_empty() {
+        say("no notices");
+        return Ok(());
+    }
+    let mut t = Table::new(&["ID", "CATEGORY", "STATUS", "REV", "PUBLISHED", "BALANCE", "Q", "READ", "TITLE"]);
+    for n in &rows {
+        t.row(vec![
+            short(&n.id).into(),
+            n.category.clone(),
+            n.status.clone(),
+            n.revision.to_string(),
+            n.published_at.map(time).unwrap_or_else(|| "-".into()),
+            n.closing_fen.map(yuan).unwrap_or_default(),
+            if n.open_questions > 0 { n.open_questions.to_string() } else { String::new() },
+            if n.read {
+                "✓".into()
+            } else if n.revision > 0 {
+                "new".into()
+            } else {
+                String::new()
+            },
+            clip(&n.title, 48),
+        ]);
+    }
+    t.print();
+    Ok(())
+}
+
+fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
+    let store = ctx.store()?;
+    let id = resolve(&store, EntityKind::Notice, id)?;
+    let n = store.notice(&id)?;
+    let names = member_names(&store);
+    if ctx.json {
+        let mut v = serde_json::to_value(&n).expect("notice serializes");
+        v["title"] = json!(n.content.title);
+        v["body"] = json!(n.content.body);
+        v["revision"] = json!(n.current_revision());
+        v["read_by_names"] = json!(n
+            .read_by
+            .iter()
+            .map(|(m, r)| json!({"member": m, "name": name_of(&names, m), "revision": r}))
+            .collect::<Vec<_>>());
+        if let Some(t) = &n.totals {
+            v["totals_yuan"] = json!({
+                "opening": yuan(t.opening_fen), "income": yuan(t.income_fen),
+                "expense": yuan(t.expense_fen), "closing": yuan(t.closing_fen),
+            });
+        }
+        return print_json(&v);
+    }
+    print_notice(&n, &names);
+    Ok(())
+}
+
+fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
+    let now = now_ms();
+    say(&n.content.title);
+    say("=".repeat(crate::output::width(&n.content.title).clamp(4, 60)));
+    let period = match (&n.period.start, &n.period.end) {
+        (Some(s), Some(e)) => format!(" · {s} – {e}"),
+        (Some(s), None) => format!(" · from {s}"),
+        _ => String::new(),
+    };
+    let json_name = |v: serde_json::Value| v.as_str().unwrap_or("").to_string();
+    say(format!(
+        "id {} · {} / {} · {}{}",
+        n.id,
+        json_name(json!(n.category)),
+        json_name(json!(n.subtype)),
+        json_name(json!(n.period.kind)),
+        period
+    ));
+    let mut st = format!("status {} · revision {}", n.status.as_str(), n.current_revision());
+    if let Some(p) = n.published_at() {
+        st += &format!(" · first published {} by {}", time(p), name_of(names, &n.created_by));
+    } else {
+        st += &format!(" · drafted {} by {}", time(n.created_at), name_of(names, &n.created_by));
+    }
+    say(st);
+    if let Some(r) = &n.withdrawn_reason {
+        say(format!("WITHDRAWN: {r}"));
+    }
+    if !n.content.body.is_empty() {
+        say("");
+        say(&n.content.body);
+    }
+    if !n.content.lines.is_empty() {
+        say("");
+        say("Finance lines");
+        let mut t = Table::new(&["  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER"]);
+        for l in &n.content.lines {
+            t.row(vec![
+                format!("  {}", l.date),
+                if l.direction == Direction::Income { "收入".into() } else { "支出".into() },
+                l.account.clone(),
+                clip(&l.item, 36),
+                yuan(if l.direction == Direction::Income { l.amount_fen } else { -l.amount_fen }),
+                clip(&l.payee_or_dept, 20),
+                l.voucher_no.clone(),
+            ]);
+        }
+        t.print();
+    }
+    if let Some(t) = &n.totals {
+        say("");
+        say(format!(
+            "opening {} · income {} · expense {} · closing {}",
+            yuan(t.opening_fen),
+            yuan(t.income_fen),
+            yuan(t.expense_fen),
+            yuan(t.closing_fen)
+        ));
+    }
+    if !n.revisions.is_empty() {
+        say("");
+        say("Revisions");
+        for (i, r) in n.revisions.iter().enumerate() {
+            let mut line = format!("  #{} {} by {}", r.number, time(r.at), name_of(names, &r.by));
+            if !r.reason.is_empty() {
+                line += &format!(" — correction: {}", r.reason);
+            }
+            say(line);
+            let prev = i.checked_sub(1).map(|j| &n.revisions[j].content);
+            if let Some(p) = prev {
+                show_diff(p, &r.content);
+            }
+        }
+    }
+    if !n.questions.is_empty() {
+        say("");
+        say("Questions");
+        for q in &n.questions {
+            let state = if !q.answers.is_empty() {
+                "answered".to_string()
+            } else if now > q.due_at {
+                format!("OVERDUE since {}", time(q.due_at))
+            } else {
+                format!("reply due {}", time(q.due_at))
+            };
+            say(format!("  [{}] {} {}: {}  ({state})", short(&q.id), name_of(names, &q.by), time(q.at), q.text));
+            for a in &q.answers {
+                say(format!("      ↳ {} {}: {}", name_of(names, &a.by), time(a.at), a.text));
+            }
+        }
+    }
+    say("");
+    if n.read_by.is_empty() {
+        say("read by: nobody yet");
+    } else {
+        let who: Vec<String> = n
+            .read_by
+            .iter()
+            .map(|(m, r)| if *r >= n.current_revision() { name_of(names, m) } else { format!("{} (rev {r})", name_of(names, m)) })
+            .collect();
+        say(format!("read by ({}): {}", who.len(), who.join(", ")));
+    }
+}
+
+/// What a correction changed, in one or two lines.
+fn show_diff(old: &NoticeContent, new: &NoticeContent) {
+    if old.title != new.title {
+        say(format!("      title was: {}", old.title));
+    }
+    if old.body != new.body {
+        say(format!("      body was: {}", clip(&old.body, 70)));
+    }
+    match (old.totals(), new.totals()) {
+        (Some(a), Some(b)) if a != b => {
+            say(format!("      closing balance was {} (now {})", yuan(a.closing_fen), yuan(b.closing_fen)))
+        }
+        _ if old.lines != new.lines => say(format!("      finance lines changed ({} → {})", old.lines.len(), new.lines.len())),
+        _ => {}
+    }
+}

@@ -1,0 +1,431 @@
+//! `cunwu demo`: a whole village in one process. An in-process relay on a temporary
+//! SQLite file; a cadre (陈建国), a resident in the village (王秀英) and a migrant
+//! resident working in 东莞 (李明), each a real device with its own store, enrolled by
+//! invite. Each works offline, then they sync; the cadre answers and opens a vote;
+//! they vote and sync again. It prints each device's view and checks that all three
+//! agree ("converged: yes"), exiting 1 if they do not.
+
+use crate::commands::visible_tally;
+use crate::context::member_names;
+use crate::corpus::{self, DemoRequest};
+use crate::error::{CliError, CliResult};
+use crate::output::{bytes, print_json, say, short, yuan};
+use cunwu_core::ids::now_ms;
+use cunwu_core::model::deliberation::{DecidingBody, Tally};
+use cunwu_core::model::request::{Place, Status};
+use cunwu_core::store::{NewDeliberation, NewRequest, NoticeFilter, RequestFilter};
+use cunwu_core::sync::SyncClient;
+use cunwu_core::{Role, Store};
+use serde::Serialize;
+use serde_json::json;
+use std::time::Instant;
+
+const SPACE: &str = "青石村";
+const CADRE: &str = "陈建国";
+const RESIDENT: &str = "王秀英";
+const MIGRANT: &str = "李明";
+const MIGRANT_CITY: &str = "东莞";
+
+struct Device {
+    name: &'static str,
+    label: String,
+    store: Store,
+}
+
+/// Narration: printed as it happens in text mode, collected for `--json`.
+struct Log {
+    json: bool,
+    lines: Vec<String>,
+}
+
+impl Log {
+    fn say(&mut self, s: impl Into<String>) {
+        let s = s.into();
+        if !self.json {
+            say(&s);
+        }
+        self.lines.push(s);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct NoticeView {
+    id: String,
+    title: String,
+    status: String,
+    revision: u32,
+    closing_fen: Option<i64>,
+    questions: usize,
+    answered: usize,
+    read_by: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RequestView {
+    id: String,
+    title: String,
+    status: String,
+    kind: String,
+    filer: String,
+    comments: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct DeliberationView {
+    id: String,
+    title: String,
+    status: String,
+    options: Vec<String>,
+    tally: Option<Tally>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DeviceView {
+    name: String,
+    role: String,
+    member_id: String,
+    device_id: String,
+    notices: Vec<NoticeView>,
+    requests: Vec<RequestView>,
+    deliberations: Vec<DeliberationView>,
+    pending_changes: u32,
+    rejected_changes: u32,
+}
+
+fn fail(e: impl std::fmt::Display) -> CliError {
+    CliError::failure(format!("demo: {e}"))
+}
+
+pub fn run(json: bool) -> CliResult<()> {
+    let started = Instant::now();
+    let rt = crate::context::runtime()?;
+    rt.block_on(run_async(json, started))
+}
+
+async fn run_async(json: bool, started: Instant) -> CliResult<()> {
+    let mut log = Log { json, lines: vec![] };
+    let content = corpus::load(RESIDENT, MIGRANT);
+    let dir = tempfile::Builder::new().prefix("cunwu-demo-").tempdir().map_err(fail)?;
+    let relay = cunwu_relay::spawn(&dir.path().join("relay.db")).await.map_err(fail)?;
+    let url = relay.url();
+    log.say(format!("Cunwu demo — {SPACE}"));
+    log.say(format!("content: {}", content.source));
+    log.say(format!("relay:   in-process at {url} on {}", dir.path().join("relay.db").display()));
+
+    // ---- enrolment ------------------------------------------------------------------
+    let (space, cadre_invite) = relay.relay.create_space(SPACE).map_err(fail)?;
+    let client = SyncClient::default();
+    let open = |n: &str| Store::open(dir.path().join(n).join(crate::context::STORE_FILE));
+    let cadre = Device { name: CADRE, label: "cadre, 村党支部书记".into(), store: open("cadre")? };
+    let resident = Device { name: RESIDENT, label: "resident, 二组".into(), store: open("resident")? };
+    let migrant =
+        Device { name: MIGRANT, label: format!("resident, migrant working in {MIGRANT_CITY}"), store: open("migrant")? };
+    client.enroll(&cadre.store, &url, &cadre_invite, CADRE).await?;
+    let resident_invite = relay.relay.admin_invite(&space, Role::Resident, "H05", "二组").map_err(fail)?;
+    client.enroll(&resident.store, &url, &resident_invite, RESIDENT).await?;
+    // The cadre invites the migrant through the relay, as a cadre's phone would.
+    let migrant_invite = client.create_invite(&cadre.store, Role::Resident, "H13", "一组").await?;
+    client.enroll(&migrant.store, &url, &migrant_invite.invite, MIGRANT).await?;
+    log.say("");
+    log.say("1. enrolment (invite codes redeemed at the relay)");
+    for d in [&cadre, &resident, &migrant] {
+        log.say(format!("   {} ({}) · device {}", d.name, d.label, short(&d.store.device_id())));
+    }
+    let devices = [&cadre, &resident, &migrant];
+
+    // ---- offline work ---------------------------------------------------------------
+    log.say("");
+    log.say("2. offline work (no sync yet)");
+    let fin = cadre.store.post_notice(content.finance.clone())?;
+    let closing = cadre.store.notice(&fin)?.totals.map(|t| yuan(t.closing_fen)).unwrap_or_default();
+    log.say(format!(
+        "   [{CADRE}] posts finance notice 「{}」 ({} lines, closing balance {closing})",
+        content.finance.title,
+        content.finance.lines.len()
+    ));
+    cadre.store.post_notice(content.village.clone())?;
+    log.say(format!("   [{CADRE}] posts village notice 「{}」", content.village.title));
+    let low = file(&resident.store, &content.low_income)?;
+    log.say(format!("   [{RESIDENT}] files request 「{}」 ({})", content.low_income.title, content.low_income.kind));
+    let mig = file(&migrant.store, &content.migrant)?;
+    log.say(format!("   [{MIGRANT}] files request 「{}」 ({}) from {MIGRANT_CITY}", content.migrant.title, content.migrant.kind));
+
+    log.say("");
+    log.say("3. everyone syncs");
+    sync_round(&client, &devices, &mut log).await?;
+
+    // ---- reading and asking, offline --------------------------------------------------
+    log.say("");
+    log.say("4. offline again: residents read; the migrant asks about the accounts");
+    for d in [&resident, &migrant] {
+        for n in d.store.list_notices(&NoticeFilter { unread_only: true, ..Default::default() })? {
+            d.store.mark_read(&n.id)?;
+        }
+    }
+    log.say(format!("   [{RESIDENT}] and [{MIGRANT}] mark both notices read"));
+    let q = migrant.store.ask_question(&fin, &content.question)?;
+    log.say(format!("   [{MIGRANT}] asks: {}", content.question));
+    sync_round(&client, &devices, &mut log).await?;
+
+    // ---- the cadre works ----------------------------------------------------------
+    log.say("");
+    log.say("5. the cadre handles the requests, answers, and opens a vote for the whole village");
+    cadre.store.transition_request(&low, Status::Accepted, "已受理，请准备身份证、户口簿和收入情况说明")?;
+    cadre.store.transition_request(&mig, Status::Accepted, "已转驻村律师，律师将电话联系你")?;
+    cadre.store.comment_request(&mig, "请把劳动合同和工资条拍照发给村里", false)?;
+    log.say(format!("   [{CADRE}] accepts 「{}」 and 「{}」", content.low_income.title, content.migrant.title));
+    cadre.store.answer_question(&fin, &q, &content.answer)?;
+    log.say(format!("   [{CADRE}] answers: {}", content.answer));
+    let now = now_ms();
+    let vote = cadre.store.create_deliberation(NewDeliberation {
+        title: content.vote_title.clone(),
+        body: content.vote_body.clone(),
+        deciding_body: DecidingBody::VillagersMeeting,
+        options: content.vote_options.clone(),
+        group: None,
+        secret: false,
+        hide_results: false,
+        opens_at: now,
+        closes_at: now + 72 * 3_600_000,
+    })?;
+    cadre.store.open_voting(&vote)?;
+    let eligible = cadre.store.deliberation(&vote)?.eligible.len();
+    log.say(format!("   [{CADRE}] opens villagers' meeting vote 「{}」 ({eligible} eligible)", content.vote_title));
+    sync_round(&client, &devices, &mut log).await?;
+
+    // ---- votes ----------------------------------------------------------------------
+    log.say("");
+    log.say("6. the residents vote (offline), then sync; the cadre closes the vote");
+    resident.store.cast_ballot(&vote, 0)?;
+    migrant.store.cast_ballot(&vote, 0)?;
+    log.say(format!("   [{RESIDENT}] and [{MIGRANT}] vote 「{}」", content.vote_options[0]));
+    sync_round(&client, &devices, &mut log).await?;
+    cadre.store.close_deliberation(&vote)?;
+    log.say(format!("   [{CADRE}] closes the vote"));
+    sync_round(&client, &devices, &mut log).await?;
+
+    // ---- the converged view ---------------------------------------------------------
+    let views: Vec<DeviceView> = devices.iter().map(|d| view(d)).collect::<CliResult<_>>()?;
+    log.say("");
+    log.say("7. what each device shows");
+    for v in &views {
+        print_view(v, &mut log);
+    }
+    let problems = convergence_problems(&views, &devices)?;
+    relay.stop().await;
+    let converged = problems.is_empty();
+    let elapsed = started.elapsed();
+    if json {
+        print_json(&json!({
+            "space": SPACE,
+            "relay_url": url,
+            "content_source": content.source,
+            "steps": log.lines,
+            "devices": views,
+            "converged": converged,
+            "problems": problems,
+            "elapsed_ms": elapsed.as_millis() as u64,
+        }))?;
+    } else {
+        say("");
+        for p in &problems {
+            say(format!("  ✗ {p}"));
+        }
+        say(format!("converged: {}", if converged { "yes" } else { "NO" }));
+        say(format!("({:.1} s)", elapsed.as_secs_f64()));
+    }
+    if converged {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!("the devices did not converge ({} difference(s))", problems.len())))
+    }
+}
+
+fn file(store: &Store, r: &DemoRequest) -> CliResult<String> {
+    Ok(store.file_request(NewRequest {
+        kind: r.kind.clone(),
+        title: r.title.clone(),
+        description: r.description.clone(),
+        place: r.place.clone().map(|text| Place { text, lat: None, lon: None }),
+        on_behalf_of: None,
+        materials: vec![],
+    })?)
+}
+
+/// Sync every device, then all but the last again, so that everyone holds what anyone
+/// sent in this round. One line per device.
+async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> CliResult<()> {
+    let mut totals = vec![(0u32, 0u32, 0u32, 0u32, 0u64, 0u64); devices.len()];
+    for pass in 0..2 {
+        for (i, d) in devices.iter().enumerate() {
+            if pass == 1 && i + 1 == devices.len() {
+                continue;
+            }
+            let r = client.sync_once(&d.store, None).await?;
+            let t = &mut totals[i];
+            t.0 += r.sent;
+            t.1 += r.received;
+            t.2 += r.rejected;
+            t.3 += r.round_trips;
+            t.4 += r.bytes_sent;
+            t.5 += r.bytes_received;
+            for why in &r.rejections {
+                log.say(format!("   [{}] REJECTED by the relay: {why}", d.name));
+            }
+        }
+    }
+    for (d, t) in devices.iter().zip(&totals) {
+        log.say(format!(
+            "   sync [{}] sent {}, received {}, rejected {} · {} round trip(s), {} up, {} down",
+            d.name,
+            t.0,
+            t.1,
+            t.2,
+            t.3,
+            bytes(t.4),
+            bytes(t.5)
+        ));
+    }
+    Ok(())
+}
+
+fn view(d: &Device) -> CliResult<DeviceView> {
+    let s = &d.store;
+    let me = s.me()?;
+    let names = member_names(s);
+    let notices = s
+        .list_notices(&NoticeFilter { limit: 500, ..Default::default() })?
+        .into_iter()
+        .map(|n| {
+            let full = s.notice(&n.id)?;
+            Ok(NoticeView {
+                questions: full.questions.len(),
+                answered: full.questions.iter().filter(|q| !q.answers.is_empty()).count(),
+                read_by: full.read_by.len(),
+                id: n.id,
+                title: n.title,
+                status: n.status,
+                revision: n.revision,
+                closing_fen: n.closing_fen,
+            })
+        })
+        .collect::<CliResult<Vec<_>>>()?;
+    let requests = s
+        .list_requests(&RequestFilter { limit: 500, ..Default::default() })?
+        .into_iter()
+        .map(|r| {
+            let full = s.request(&r.id)?;
+            Ok(RequestView {
+                comments: full.comments.iter().filter(|c| !c.internal).count(),
+                filer: names.get(&r.filer).cloned().unwrap_or(r.filer),
+                id: r.id,
+                title: r.title,
+                status: r.status,
+                kind: r.kind,
+            })
+        })
+        .collect::<CliResult<Vec<_>>>()?;
+    let deliberations = s
+        .list_deliberations(500, 0)?
+        .into_iter()
+        .map(|x| {
+            let full = s.deliberation(&x.id)?;
+            Ok(DeliberationView {
+                tally: visible_tally(s, &full)?.ok(),
+                id: x.id,
+                title: x.title,
+                status: x.status,
+                options: full.options,
+            })
+        })
+        .collect::<CliResult<Vec<_>>>()?;
+    let counts = s.counts()?;
+    Ok(DeviceView {
+        name: me.name,
+        role: me.role.as_str().into(),
+        member_id: me.id,
+        device_id: s.device_id(),
+        notices,
+        requests,
+        deliberations,
+        pending_changes: counts.pending_changes,
+        rejected_changes: counts.rejected_changes,
+    })
+}
+
+fn print_view(v: &DeviceView, log: &mut Log) {
+    log.say(format!("   ── {} ({}) ──", v.name, v.role));
+    for n in &v.notices {
+        let mut line = format!("   notice   [{} r{}] {}", n.status, n.revision, n.title);
+        if let Some(c) = n.closing_fen {
+            line += &format!(" · closing {}", yuan(c));
+        }
+        if n.questions > 0 {
+            line += &format!(" · {} question(s), {} answered", n.questions, n.answered);
+        }
+        line += &format!(" · read by {}", n.read_by);
+        log.say(line);
+    }
+    for r in &v.requests {
+        log.say(format!("   request  [{}] {} — filed by {} · {} comment(s)", r.status, r.title, r.filer, r.comments));
+    }
+    for d in &v.deliberations {
+        let tally = match &d.tally {
+            Some(t) => {
+                let counts: Vec<String> = d.options.iter().zip(&t.counts).map(|(o, c)| format!("{o} {c}")).collect();
+                let decided =
+                    t.decided.and_then(|i| d.options.get(i as usize)).map(|o| format!(" · decided: {o}")).unwrap_or_default();
+                format!("{} · {}/{} took part{decided}", counts.join(" / "), t.participants, t.eligible)
+            }
+            None => "no tally".into(),
+        };
+        log.say(format!("   vote     [{}] {} — {tally}", d.status, d.title));
+    }
+    log.say(format!("   outbox   {} pending, {} rejected", v.pending_changes, v.rejected_changes));
+}
+
+/// Everything on which the devices should agree, with what differs.
+fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<Vec<String>> {
+    let mut out = vec![];
+    let cadre = &views[0];
+    for v in &views[1..] {
+        if v.notices != cadre.notices {
+            out.push(format!("{}'s notices differ from {}'s", v.name, cadre.name));
+        }
+        if v.deliberations != cadre.deliberations {
+            out.push(format!("{}'s deliberations or tally differ from {}'s", v.name, cadre.name));
+        }
+        // A resident sees exactly their own requests, as the cadre sees them.
+        let theirs: Vec<&RequestView> = cadre.requests.iter().filter(|r| r.filer == v.name).collect();
+        if v.requests.iter().collect::<Vec<_>>() != theirs || theirs.is_empty() {
+            out.push(format!("{}'s requests differ from what {} sees of them", v.name, cadre.name));
+        }
+    }
+    for v in views {
+        if v.pending_changes > 0 || v.rejected_changes > 0 {
+            out.push(format!("{} still has {} pending and {} rejected change(s)", v.name, v.pending_changes, v.rejected_changes));
+        }
+    }
+    if cadre.requests.len() != 2 {
+        out.push(format!("{} sees {} requests, expected 2", cadre.name, cadre.requests.len()));
+    }
+    if cadre.notices.len() != 2 {
+        out.push(format!("{} sees {} notices, expected 2", cadre.name, cadre.notices.len()));
+    }
+    match cadre.deliberations.first().and_then(|d| d.tally.as_ref()) {
+        Some(t) if t.final_result && t.participants == 2 && t.decided == Some(0) => {}
+        other => out.push(format!("unexpected tally: {other:?}")),
+    }
+    // The documents themselves, byte for byte as JSON, for what everyone may read.
+    let shared: Vec<String> =
+        cadre.notices.iter().map(|n| n.id.clone()).chain(cadre.deliberations.iter().map(|d| d.id.clone())).collect();
+    for id in &shared {
+        let reference = devices[0].store.document_json(id)?;
+        for d in &devices[1..] {
+            if d.store.document_json(id)? != reference {
+                out.push(format!("document {} differs on {}'s device", short(id), d.name));
+            }
+        }
+    }
+    Ok(out)
+}
