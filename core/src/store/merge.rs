@@ -206,8 +206,8 @@ pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeH
     }
     if keep.is_empty() {
         tx.execute("DELETE FROM changes WHERE entity_id = ?1", [entity])?;
-        tx.execute("DELETE FROM entities WHERE id = ?1", [entity])?;
         projection::remove(tx, entity)?;
+        tx.execute("DELETE FROM entities WHERE id = ?1", [entity])?;
         return Ok(dropped);
     }
     let mut fresh = EntityDoc::empty();

@@ -301,9 +301,10 @@ impl Store {
     pub fn rebuild_projections(&self) -> Result<()> {
         let mut c = self.conn.lock();
         let tx = c.transaction()?;
-        for t in ["notices", "receipts", "requests", "deliberations", "ballots", "search"] {
+        for t in ["notices", "receipts", "requests", "deliberations", "ballots"] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
+        tx.execute("INSERT INTO search(search) VALUES ('delete-all')", [])?;
         let ids: Vec<(String, String)> = {
             let mut s = tx.prepare("SELECT id, kind FROM entities")?;
             let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;

@@ -260,12 +260,13 @@ impl Store {
         let (l, _) = page(limit, 0);
         let c = self.conn.lock();
         let mut s = c.prepare_cached(&format!(
-            "SELECT s.entity_id, s.kind, coalesce(n.title, r.title, d.title, ''), bm25(search, 10.0, 1.0) AS rank
-             FROM search s
-             LEFT JOIN notices n ON n.id = s.entity_id
-             LEFT JOIN requests r ON r.id = s.entity_id
-             LEFT JOIN deliberations d ON d.id = s.entity_id
-             WHERE search MATCH ?1 ORDER BY rank LIMIT {l}"
+            "SELECT e.id, e.kind, coalesce(n.title, r.title, d.title, ''), s.rank
+             FROM (SELECT rowid, rank FROM search WHERE search MATCH ?1 ORDER BY rank LIMIT {l}) s
+             JOIN entities e ON e.n = s.rowid
+             LEFT JOIN notices n ON n.id = e.id
+             LEFT JOIN requests r ON r.id = e.id
+             LEFT JOIN deliberations d ON d.id = e.id
+             ORDER BY s.rank"
         ))?;
         let rows = s.query_map([expr], |r| Ok(SearchHit { id: r.get(0)?, kind: r.get(1)?, title: r.get(2)?, rank: r.get(3)? }))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

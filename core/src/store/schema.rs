@@ -13,7 +13,8 @@ CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 
 -- One row per entity: its automerge document, compacted (full history kept).
 CREATE TABLE entities (
-    id TEXT PRIMARY KEY,
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     snapshot BLOB,
     incremental INTEGER NOT NULL DEFAULT 0,
@@ -107,6 +108,8 @@ CREATE TABLE requests (
 CREATE INDEX requests_list ON requests(status, updated_at DESC);
 CREATE INDEX requests_updated ON requests(updated_at DESC);
 CREATE INDEX requests_filer ON requests(filer);
+CREATE INDEX requests_filed_by ON requests(filed_by);
+CREATE INDEX requests_assignee ON requests(assignee, status);
 
 CREATE TABLE deliberations (
     id TEXT PRIMARY KEY,
@@ -129,7 +132,10 @@ CREATE TABLE ballots (
 CREATE INDEX ballots_deliberation ON ballots(deliberation_id);
 
 -- Full-text search: text pre-tokenised into CJK bigrams and Latin words (see search.rs).
-CREATE VIRTUAL TABLE search USING fts5(title, body, entity_id UNINDEXED, kind UNINDEXED, tokenize = 'unicode61 remove_diacritics 2', detail = 'column');
+-- Contentless (the text lives in the documents), one row per entity: rowid = entities.n.
+CREATE VIRTUAL TABLE search USING fts5(title, body, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2', detail = 'column');
+INSERT INTO search(search, rank) VALUES ('rank', 'bm25(10.0, 1.0)');
 "#;
 
 const V2: &str = r#"
