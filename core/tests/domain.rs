@@ -336,3 +336,23 @@ fn search_finds_two_character_words_and_mixed_text() {
     assert!(v.resident.search("医保", 10).unwrap().is_empty());
     let _ = NoticeContent::default();
 }
+
+#[test]
+fn observers_learn_of_local_edits_and_merges() {
+    use cunwu_core::store::{EntityChange, Origin};
+    use std::sync::{Arc, Mutex};
+    let v = village();
+    let seen: Arc<Mutex<Vec<EntityChange>>> = Arc::default();
+    let s2 = seen.clone();
+    let sub = v.resident.subscribe(Arc::new(move |c: &[EntityChange]| s2.lock().unwrap().extend_from_slice(c)));
+    let rid = v.resident.file_request(request("路灯")).unwrap();
+    let nid = v.cadre.post_notice(finance_notice(vec![])).unwrap();
+    exchange(&v.cadre, &v.resident);
+    let got = seen.lock().unwrap().clone();
+    assert!(got.iter().any(|c| c.id == rid && c.origin == Origin::Local && c.kind == cunwu_core::EntityKind::Request), "{got:?}");
+    assert!(got.iter().any(|c| c.id == nid && c.origin == Origin::Remote && c.kind == cunwu_core::EntityKind::Notice), "{got:?}");
+    v.resident.unsubscribe(sub);
+    let n = seen.lock().unwrap().len();
+    v.resident.file_request(request("又一个")).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), n, "no callbacks after unsubscribe");
+}

@@ -54,5 +54,21 @@ async fn cadre_and_resident_see_each_other() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].id, rid);
     assert_eq!(cadre.search("低保", 10).unwrap()[0].id, rid);
+    // the resident's phone can show who published the notice, and check it offline
+    let p = resident.provenance(&nid).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].member_name.as_deref(), Some("陈建国"));
+    assert_eq!(p[0].role, Some(Role::Cadre));
+    assert!(p[0].signature_verified, "{p:?}");
+    assert!(cadre.provenance(&nid).unwrap()[0].signature_verified, "own changes");
+    // a stored signature altered on disk no longer verifies
     relay.stop().await;
+    drop(resident);
+    let conn = rusqlite::Connection::open(dir.path().join("resident.db")).unwrap();
+    conn.execute("UPDATE batches SET signature = zeroblob(64)", []).unwrap();
+    drop(conn);
+    let resident = Store::open(dir.path().join("resident.db")).unwrap();
+    let p = resident.provenance(&nid).unwrap();
+    assert!(!p[0].signature_verified);
+    assert!(p[0].problem.as_deref().unwrap_or("").contains("signature"), "{p:?}");
 }

@@ -227,3 +227,80 @@ impl Store {
         Ok(ReceiveReport { merge, tallies, bad_batches: vec![] })
     }
 }
+
+/// Who made a change of an entity, and whether that can be checked here and now,
+/// without a network: the change's automerge actor is a device key, the device
+/// belongs to a member in the relay-signed roster, and the batch signature the
+/// change arrived under (kept in `batches`) still verifies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provenance {
+    pub change: String,
+    pub device: String,
+    pub member_id: Option<String>,
+    pub member_name: Option<String>,
+    pub role: Option<crate::Role>,
+    /// The author's signed time of the change (UTC ms, from the automerge change).
+    pub time_ms: i64,
+    pub signature_verified: bool,
+    /// Why the signature could not be checked, when it could not.
+    pub problem: Option<String>,
+}
+
+impl Store {
+    /// The authorship of every change of an entity, oldest first (a notice shows who
+    /// published it and that the signature checks).
+    pub fn provenance(&self, entity_id: &str) -> Result<Vec<Provenance>> {
+        let roster = self.roster().ok();
+        let me = self.device_id();
+        let conn = self.conn.lock();
+        let doc = Store::load_doc(&conn, entity_id)?.ok_or_else(|| Error::NotFound(format!("entity {entity_id}")))?;
+        let mut out = vec![];
+        for c in doc.all_changes() {
+            let device = c.actor_id().to_hex_string();
+            let member = roster.as_ref().and_then(|r| r.device(&device).and_then(|d| r.member(&d.member)).cloned());
+            let batch: Option<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = conn
+                .query_row(
+                    "SELECT b.author, b.signed_at, b.signature, b.pairs FROM change_batches cb JOIN batches b ON b.id = cb.batch_id
+                     WHERE cb.hash = ?1",
+                    [&c.hash().0[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let (verified, problem) = match batch {
+                Some((author, signed_at, signature, pairs)) => {
+                    let author: [u8; 32] = author.try_into().unwrap_or([0; 32]);
+                    let pairs: Vec<(EntityId, Hash)> = pairs
+                        .chunks_exact(48)
+                        .map(|ch| (ch[..16].try_into().expect("16"), ch[16..].try_into().expect("32")))
+                        .collect();
+                    let covered = pairs.iter().any(|(_, h)| *h == c.hash().0);
+                    let msg = SignedBatch::message(&author, signed_at, &pairs);
+                    if hex::encode(author) != device {
+                        (false, Some("the batch was signed by another device than the change's author".to_string()))
+                    } else if !covered {
+                        (false, Some("the signature does not cover this change".to_string()))
+                    } else {
+                        match crate::identity::verify(&author, &msg, &signature) {
+                            Ok(()) => (true, None),
+                            Err(e) => (false, Some(e.to_string())),
+                        }
+                    }
+                }
+                // made on this device: its own key, no batch needed to know that
+                None if device == me => (true, None),
+                None => (false, Some("no signature is held for this change".to_string())),
+            };
+            out.push(Provenance {
+                change: c.hash().to_string(),
+                device,
+                member_id: member.as_ref().map(|m| m.id.clone()),
+                member_name: member.as_ref().map(|m| m.name.clone()),
+                role: member.as_ref().map(|m| m.role),
+                time_ms: c.timestamp() * 1000,
+                signature_verified: verified,
+                problem,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -14,7 +14,7 @@ pub mod search;
 mod sync_state;
 
 pub use actions::*;
-pub use exchange::ReceiveReport;
+pub use exchange::{Provenance, ReceiveReport};
 pub use merge::MergeReport;
 pub use queries::*;
 pub use sync_state::*;
