@@ -210,6 +210,7 @@ fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
             .iter()
             .map(|(m, r)| json!({"member": m, "name": name_of(&names, m), "revision": r}))
             .collect::<Vec<_>>());
+        v["provenance"] = json!(store.provenance(&id)?);
         if let Some(t) = &n.totals {
             v["totals_yuan"] = json!({
                 "opening": yuan(t.opening_fen), "income": yuan(t.income_fen),
@@ -219,6 +220,16 @@ fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
         return print_json(&v);
     }
     print_notice(&n, &names);
+    // who published it, checked offline against the signatures this phone holds
+    if let Some(p) = store.provenance(&id)?.first() {
+        say(format!(
+            "published by {} ({}) from device {} · signature {}",
+            p.member_name.as_deref().unwrap_or("an unknown member"),
+            p.role.map(|r| r.as_str()).unwrap_or("?"),
+            &p.device[..12],
+            if p.signature_verified { "verified".to_string() } else { format!("NOT verified: {}", p.problem.as_deref().unwrap_or("")) }
+        ));
+    }
     Ok(())
 }
 
