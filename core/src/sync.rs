@@ -154,6 +154,9 @@ impl SyncClient {
 
     /// One sync: push the outbox, pull every page after the cursor.
     pub async fn sync_once(&self, store: &Store, observer: Option<Arc<dyn ProgressObserver>>) -> Result<SyncReport> {
+        // overlapping syncs of one store would send the outbox twice and could move
+        // the cursor backwards; the second waits for the first
+        let _one_at_a_time = store.sync_lock.lock().await;
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let space = entity_bytes(&m.space_id)?;
         let mut report = SyncReport::default();

@@ -79,6 +79,8 @@ pub struct Store {
     path: PathBuf,
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
     next_observer: AtomicU64,
+    /// One sync of this store at a time (foreground, background loop, WorkManager).
+    pub(crate) sync_lock: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn local_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
@@ -126,6 +128,7 @@ impl Store {
             path,
             observers: Mutex::new(vec![]),
             next_observer: AtomicU64::new(1),
+            sync_lock: tokio::sync::Mutex::new(()),
         };
         if local_get(&store.conn.lock(), "rebuild_projections")?.is_some() {
             store.rebuild_projections()?;

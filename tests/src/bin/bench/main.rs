@@ -47,8 +47,28 @@ pub fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Benchmarks measure the release relay: unless CUNWU_RELAY_BIN says otherwise, build
+/// and use target/release/cunwu-relay (the test harness defaults to the debug build).
+fn use_release_relay() {
+    if std::env::var_os("CUNWU_RELAY_BIN").is_some() {
+        return;
+    }
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = std::process::Command::new("cargo")
+        .args(["build", "--release", "-p", "cunwu-relay"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the release relay failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or(root.join("target"));
+    std::env::set_var("CUNWU_RELAY_BIN", target.join("release/cunwu-relay"));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("sync" | "relay-load")) {
+        use_release_relay();
+    }
     match args.first().map(String::as_str) {
         Some("store") => store_bench::run(&args[1..]),
         Some("store-measure") => store_bench::measure(&args[1..]),

@@ -1,0 +1,27 @@
+//! cunwu-ffi: the mobile face of cunwu-core, generated into Kotlin (Android), Swift
+//! (iOS) and Python by uniffi from the proc-macros in this crate (no UDL).
+//!
+//! It is deliberately thin: every exported method converts its records and delegates
+//! to `cunwu_core` in a line. What lives here and nowhere else is what only an FFI
+//! needs: the records (`records`), one public error enum mapped from core's richer
+//! one (`error`), observer callback interfaces, the shared handle per store file
+//! (`store`), and the tokio runtime behind the async network calls (`sync`).
+//! docs/MOBILE.md shows how apps use it.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod records;
+mod store;
+mod sync;
+
+pub use error::CunwuError;
+pub use records::*;
+pub use store::{CunwuStore, StoreObserver};
+pub use sync::{sync_once, BackgroundSync, SyncObserver};
+
+/// The version of this library (the workspace version of cunwu-ffi).
+#[uniffi::export]
+pub fn cunwu_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}

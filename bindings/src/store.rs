@@ -1,0 +1,276 @@
+//! `CunwuStore`, the object an app holds: one per store file, every method a line
+//! that converts records and delegates to `cunwu_core::Store`. Everything here is
+//! synchronous (a local SQLite transaction, milliseconds); network work is in `sync`.
+//!
+//! Opening the same path twice in one process returns handles to the same core store,
+//! so a WorkManager / BGTaskScheduler job (`syncOnce(path)`) and the app's screens
+//! share one connection and the screens' observers hear what the job merged.
+
+use crate::error::{CunwuError, Result};
+use crate::records::*;
+use cunwu_core::Store;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Weak};
+
+/// Told which entities changed, after the change is committed: by this device
+/// (origin Local) or by sync or a bundle (origin Remote). Called on the thread that
+/// made the change, possibly a background sync thread: hop to the UI thread yourself.
+#[uniffi::export(callback_interface)]
+pub trait StoreObserver: Send + Sync {
+    fn entities_changed(&self, changes: Vec<EntityChange>);
+}
+
+/// Adapts a foreign observer to core's `Observer`. A foreign observer that throws
+/// does not fail or undo the write that it was told about.
+struct ObserverAdapter(Box<dyn StoreObserver>);
+
+impl cunwu_core::store::Observer for ObserverAdapter {
+    fn entities_changed(&self, changes: &[cunwu_core::store::EntityChange]) {
+        let list = changes.iter().map(EntityChange::from).collect();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.entities_changed(list)));
+    }
+}
+
+/// Stores open in this process, by absolute path.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = LazyLock::new(Default::default);
+
+/// The open core store for `path`, opening it if no handle in this process holds it.
+pub(crate) fn open_shared(path: &str) -> Result<Arc<Store>> {
+    let key = std::path::absolute(path).map_err(|e| CunwuError::Storage(format!("store path {path:?}: {e}")))?;
+    let mut open = OPEN.lock();
+    if let Some(s) = open.get(&key).and_then(Weak::upgrade) {
+        return Ok(s);
+    }
+    let s = Arc::new(Store::open(&key)?);
+    open.retain(|_, w| w.strong_count() > 0);
+    open.insert(key, Arc::downgrade(&s));
+    Ok(s)
+}
+
+/// A device's store: one SQLite file holding this phone's identity, membership,
+/// documents, outbox and list tables. Safe to share between threads.
+#[derive(uniffi::Object)]
+pub struct CunwuStore {
+    pub(crate) inner: Arc<Store>,
+}
+
+#[uniffi::export]
+impl CunwuStore {
+    /// Open (or create) the store at `path`. On Android use
+    /// `File(context.noBackupFilesDir, "cunwu.db").path`; on iOS
+    /// `CunwuPaths.defaultStore()`. Both keep the file out of backups: it holds this
+    /// device's private key, which must not be restored onto another phone.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>> {
+        Ok(Arc::new(CunwuStore { inner: open_shared(&path)? }))
+    }
+
+    // ---- identity and space ------------------------------------------------------
+
+    /// This device's id (hex of its Ed25519 public key).
+    pub fn device_id(&self) -> String {
+        self.inner.device_id()
+    }
+
+    pub fn path(&self) -> String {
+        self.inner.path().display().to_string()
+    }
+
+    /// The space this device joined, or null before `enroll`.
+    pub fn membership(&self) -> Result<Option<Membership>> {
+        Ok(self.inner.membership()?.map(Into::into))
+    }
+
+    /// The member this device acts for.
+    pub fn me(&self) -> Result<Member> {
+        Ok(self.inner.me()?.into())
+    }
+
+    pub fn roster(&self) -> Result<Roster> {
+        Ok(self.inner.roster()?.into())
+    }
+
+    /// The request kinds this space offers (`social_assistance`, `certificate`, ...).
+    pub fn request_kinds(&self) -> Vec<String> {
+        self.inner.request_kinds()
+    }
+
+    // ---- observers -----------------------------------------------------------------
+
+    /// Be told of every committed change; returns an id for `unsubscribe`.
+    pub fn subscribe(&self, observer: Box<dyn StoreObserver>) -> u64 {
+        self.inner.subscribe(Arc::new(ObserverAdapter(observer)))
+    }
+
+    pub fn unsubscribe(&self, subscription: u64) {
+        self.inner.unsubscribe(subscription)
+    }
+
+    // ---- notices -------------------------------------------------------------------
+
+    /// Post a notice (cadres); returns its id.
+    pub fn post_notice(&self, notice: NewNotice) -> Result<String> {
+        Ok(self.inner.post_notice(notice.into())?)
+    }
+
+    pub fn notice(&self, id: String) -> Result<Notice> {
+        Ok(self.inner.notice(&id)?.into())
+    }
+
+    pub fn edit_notice_draft(&self, id: String, content: NoticeContent) -> Result<()> {
+        Ok(self.inner.edit_notice_draft(&id, content.into())?)
+    }
+
+    pub fn publish_notice(&self, id: String) -> Result<()> {
+        Ok(self.inner.publish_notice(&id)?)
+    }
+
+    /// Publish a corrected revision; earlier revisions stay readable.
+    pub fn correct_notice(&self, id: String, content: NoticeContent, reason: String) -> Result<()> {
+        Ok(self.inner.correct_notice(&id, content.into(), &reason)?)
+    }
+
+    pub fn withdraw_notice(&self, id: String, reason: String) -> Result<()> {
+        Ok(self.inner.withdraw_notice(&id, &reason)?)
+    }
+
+    /// Ask a question on a notice; returns the question id.
+    pub fn ask_question(&self, notice_id: String, text: String) -> Result<String> {
+        Ok(self.inner.ask_question(&notice_id, &text)?)
+    }
+
+    pub fn answer_question(&self, notice_id: String, question_id: String, text: String) -> Result<()> {
+        Ok(self.inner.answer_question(&notice_id, &question_id, &text)?)
+    }
+
+    /// Mark the current revision read; returns its number.
+    pub fn mark_read(&self, notice_id: String) -> Result<u32> {
+        Ok(self.inner.mark_read(&notice_id)?)
+    }
+
+    pub fn list_notices(&self, filter: NoticeFilter) -> Result<Vec<NoticeSummary>> {
+        convert(self.inner.list_notices(&filter.into())?)
+    }
+
+    // ---- service requests ----------------------------------------------------------
+
+    /// File a service request; returns its id.
+    pub fn file_request(&self, request: NewRequest) -> Result<String> {
+        Ok(self.inner.file_request(request.into())?)
+    }
+
+    /// The request as this device sees it (cadres also see internal comments).
+    pub fn request(&self, id: String) -> Result<ServiceRequest> {
+        Ok(self.inner.request(&id)?.into())
+    }
+
+    /// Move a request along its lifecycle (cadres accept/resolve; the filer withdraws/reopens).
+    pub fn transition_request(&self, id: String, to: RequestStatus, note: String) -> Result<()> {
+        Ok(self.inner.transition_request(&id, to.into(), &note)?)
+    }
+
+    /// Comment on a request; `internal` comments are for cadres only.
+    pub fn comment_request(&self, id: String, text: String, internal: bool) -> Result<()> {
+        Ok(self.inner.comment_request(&id, &text, internal)?)
+    }
+
+    pub fn assign_request(&self, id: String, assignee_member_id: String) -> Result<()> {
+        Ok(self.inner.assign_request(&id, &assignee_member_id)?)
+    }
+
+    /// Expected completion date, `YYYY-MM-DD`.
+    pub fn set_request_expected(&self, id: String, date: String) -> Result<()> {
+        Ok(self.inner.set_request_expected(&id, &date)?)
+    }
+
+    pub fn set_request_materials(&self, id: String, materials: Vec<Material>) -> Result<()> {
+        Ok(self.inner.set_request_materials(&id, materials.into_iter().map(Into::into).collect())?)
+    }
+
+    pub fn edit_request_description(&self, id: String, description: String) -> Result<()> {
+        Ok(self.inner.edit_request_description(&id, &description)?)
+    }
+
+    /// Rate a resolved request, 1 to 5 stars.
+    pub fn rate_request(&self, id: String, stars: u8, text: String) -> Result<()> {
+        Ok(self.inner.rate_request(&id, stars, &text)?)
+    }
+
+    pub fn list_requests(&self, filter: RequestFilter) -> Result<Vec<RequestSummary>> {
+        convert(self.inner.list_requests(&filter.into())?)
+    }
+
+    // ---- deliberations -------------------------------------------------------------
+
+    /// Create a deliberation (cadres); returns its id.
+    pub fn create_deliberation(&self, deliberation: NewDeliberation) -> Result<String> {
+        Ok(self.inner.create_deliberation(deliberation.into())?)
+    }
+
+    pub fn deliberation(&self, id: String) -> Result<Deliberation> {
+        Ok(self.inner.deliberation(&id)?.into())
+    }
+
+    /// Open voting; eligibility is snapshotted from the roster now.
+    pub fn open_voting(&self, id: String) -> Result<()> {
+        Ok(self.inner.open_voting(&id)?)
+    }
+
+    pub fn comment_deliberation(&self, id: String, text: String) -> Result<()> {
+        Ok(self.inner.comment_deliberation(&id, &text)?)
+    }
+
+    pub fn close_deliberation(&self, id: String) -> Result<()> {
+        Ok(self.inner.close_deliberation(&id)?)
+    }
+
+    /// Cast (or re-cast) this member's ballot; the last one before the close counts.
+    pub fn cast_ballot(&self, deliberation_id: String, option: u32) -> Result<()> {
+        Ok(self.inner.cast_ballot(&deliberation_id, option)?)
+    }
+
+    /// This member's counted ballot, if any.
+    pub fn my_ballot(&self, deliberation_id: String) -> Result<Option<Ballot>> {
+        Ok(self.inner.my_ballot(&deliberation_id)?.map(|option| Ballot { deliberation_id, option }))
+    }
+
+    pub fn tally(&self, deliberation_id: String) -> Result<Tally> {
+        Ok(self.inner.tally(&deliberation_id)?.into())
+    }
+
+    #[uniffi::method(default(limit = 0, offset = 0))]
+    pub fn list_deliberations(&self, limit: u32, offset: u32) -> Result<Vec<DeliberationSummary>> {
+        convert(self.inner.list_deliberations(limit, offset)?)
+    }
+
+    // ---- badges, search, outbox, bundles -------------------------------------------
+
+    pub fn counts(&self) -> Result<Counts> {
+        Ok(self.inner.counts()?.into())
+    }
+
+    /// Full-text search (finds two-character words such as 低保 or 修路). `limit` 0: 50.
+    #[uniffi::method(default(limit = 0))]
+    pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
+        convert(self.inner.search(&query, limit)?)
+    }
+
+    /// Changes made on this device, newest first, optionally only those in `state`.
+    #[uniffi::method(default(state = None, limit = 100))]
+    pub fn local_changes(&self, state: Option<ChangeState>, limit: u32) -> Result<Vec<LocalChange>> {
+        convert(self.inner.local_changes(state.map(Into::into), limit)?)
+    }
+
+    /// Write everything this device holds to a bundle file (share sheet, Bluetooth,
+    /// SD card) for a phone with no signal; returns its size in bytes.
+    pub fn export_bundle(&self, path: String) -> Result<u64> {
+        Ok(cunwu_core::bundle::export(&self.inner, path.as_ref(), None)?)
+    }
+
+    /// Import a bundle file; it is checked exactly like what the relay sends.
+    pub fn import_bundle(&self, path: String) -> Result<ImportReport> {
+        Ok(cunwu_core::bundle::import(&self.inner, path.as_ref())?.into())
+    }
+}
