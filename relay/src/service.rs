@@ -39,7 +39,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_page_bytes: 4 * 1024 * 1024, requests_per_minute: 120 }
+        Limits { max_page_bytes: 8 * 1024 * 1024, requests_per_minute: 120 }
     }
 }
 
@@ -520,6 +520,9 @@ impl Relay {
     /// The log after `cursor` as this member may read it, up to about `max_bytes`.
     fn read_for(&self, space: &str, member: &Member, device: &[u8; 32], cursor: u64, max_bytes: u32) -> Result<(Vec<LogEntry>, u64, bool)> {
         let budget = max_bytes.clamp(16 * 1024, self.limits.max_page_bytes) as usize;
+        // read the end of the log first: every entity created at or before `last` is
+        // then in the audience snapshot taken after it (another sync may append meanwhile)
+        let last = self.storage.last_seq(space)?;
         let audiences = self.storage.audiences(space)?;
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
@@ -533,13 +536,18 @@ impl Relay {
         let mut entries = vec![];
         let mut cur = cursor;
         let mut size = 0usize;
-        let last = self.storage.last_seq(space)?;
         'outer: while cur < last {
             let rows = self.storage.read_log(space, cur, 256)?;
             if rows.is_empty() {
                 break;
             }
             for row in rows {
+                let row_seq = match &row {
+                    LogRow::Tally { seq, .. } | LogRow::Batch { seq, .. } => *seq,
+                };
+                if row_seq > last {
+                    break 'outer;
+                }
                 match row {
                     LogRow::Tally { seq, deliberation, tally_json, signature } => {
                         if may(&deliberation) {
