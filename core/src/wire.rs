@@ -314,6 +314,8 @@ pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
     out.push(kind as u8);
     let mut enc = zstd::stream::Encoder::new(&mut out, 9).expect("zstd encoder");
     enc.include_checksum(true).expect("zstd checksum flag");
+    // sizes the compression context to the message (a small message gets a small one)
+    enc.set_pledged_src_size(Some(body.len() as u64)).expect("zstd pledged size");
     std::io::Write::write_all(&mut enc, &body).expect("write to memory");
     enc.finish().expect("zstd finish");
     out
@@ -331,12 +333,23 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
     if bytes[4] != kind as u8 {
         return Err(Error::Malformed(format!("expected a message of kind {:?}, got kind {}", kind, bytes[4])));
     }
-    let mut dec = zstd::stream::Decoder::new(&bytes[5..]).map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
+    let z = &bytes[5..];
+    // one zstd frame with its content checksum, so corruption is always detected
+    if z.len() < 5 || z[..4] != [0x28, 0xB5, 0x2F, 0xFD] || z[4] & 0x04 == 0 {
+        return Err(Error::Malformed("the body is not a checksummed zstd frame".into()));
+    }
+    // a compression bomb is refused after inflating a bounded amount: Cunwu's messages
+    // compress far less than 64:1
+    let limit = MAX_DECODED_BYTES.min(1024 * 1024 + 64 * z.len());
+    let mut dec = zstd::stream::Decoder::new(z).map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
     let mut body = Vec::new();
-    let n = std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, MAX_DECODED_BYTES as u64 + 1), &mut body)
+    let n = std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, limit as u64 + 1), &mut body)
         .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
-    if n > MAX_DECODED_BYTES {
-        return Err(Error::Malformed(format!("message inflates beyond {MAX_DECODED_BYTES} bytes")));
+    if n > limit {
+        return Err(Error::Malformed(format!(
+            "message inflates beyond {limit} bytes ({} compressed): refused as a compression bomb",
+            z.len()
+        )));
     }
     let (msg, rest): (T, &[u8]) =
         postcard::take_from_bytes(&body).map_err(|e| Error::Malformed(format!("message body does not decode: {e}")))?;
@@ -431,5 +444,43 @@ pub mod control {
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct ErrorBody {
         pub error: String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_of(body: &[u8], checksum: bool) -> Vec<u8> {
+        let mut out = b"CWU".to_vec();
+        out.push(WIRE_VERSION);
+        out.push(FrameKind::Bundle as u8);
+        let mut enc = zstd::stream::Encoder::new(&mut out, 3).unwrap();
+        enc.include_checksum(checksum).unwrap();
+        std::io::Write::write_all(&mut enc, body).unwrap();
+        enc.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn compression_bombs_are_refused_cheaply() {
+        let bomb = frame_of(&vec![0u8; 64 * 1024 * 1024], true);
+        assert!(bomb.len() < 10_000);
+        let e = decode::<Bundle>(FrameKind::Bundle, &bomb).unwrap_err();
+        assert!(e.to_string().contains("compression bomb"), "{e}");
+    }
+
+    #[test]
+    fn frames_without_a_checksum_or_of_another_version_are_refused() {
+        let b = Bundle { space: [1; 16], created_at: 5, roster: None, batches: vec![], tallies: vec![] };
+        let ok = encode(FrameKind::Bundle, &b);
+        assert_eq!(decode::<Bundle>(FrameKind::Bundle, &ok).unwrap(), b);
+        let no_sum = frame_of(&postcard::to_allocvec(&b).unwrap(), false);
+        assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum).unwrap_err().to_string().contains("checksummed"));
+        let mut v2 = ok.clone();
+        v2[3] = 2;
+        assert!(matches!(decode::<Bundle>(FrameKind::Bundle, &v2), Err(Error::UnsupportedVersion { found: 2, .. })));
+        assert!(decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(), "truncated");
+        assert!(decode::<Have>(FrameKind::Have, &ok).unwrap_err().to_string().contains("kind"));
     }
 }

@@ -51,6 +51,9 @@ pub struct Relay {
     space_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     rate: Mutex<HashMap<String, (i64, u32)>>,
     tally_checked: Mutex<HashMap<String, i64>>,
+    /// Who may read each entity, per space (loaded once, kept up to date on accept;
+    /// an entity missing here is looked up in storage).
+    audiences: Mutex<HashMap<String, HashMap<String, Audience>>>,
 }
 
 const DOC_CACHE_MAX: usize = 20_000;
@@ -106,6 +109,7 @@ impl Relay {
             space_locks: Mutex::new(HashMap::new()),
             rate: Mutex::new(HashMap::new()),
             tally_checked: Mutex::new(HashMap::new()),
+            audiences: Mutex::new(HashMap::new()),
         }
     }
 
@@ -472,6 +476,13 @@ impl Relay {
                 }
                 return Err(e);
             }
+            if let Some(m) = self.audiences.lock().get_mut(space) {
+                for ch in &lb.changes {
+                    if let Some(a) = ch.new_entity.as_ref().and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok()) {
+                        m.insert(ch.entity.clone(), a);
+                    }
+                }
+            }
         }
         Ok((acks, rejections, needs_tally))
     }
@@ -523,15 +534,39 @@ impl Relay {
         // read the end of the log first: every entity created at or before `last` is
         // then in the audience snapshot taken after it (another sync may append meanwhile)
         let last = self.storage.last_seq(space)?;
-        let audiences = self.storage.audiences(space)?;
+        if !self.audiences.lock().contains_key(space) {
+            let all: HashMap<String, Audience> = self
+                .storage
+                .audiences(space)?
+                .into_iter()
+                .filter_map(|(e, a)| serde_json::from_str::<Audience>(&a).ok().map(|a| (e, a)))
+                .collect();
+            self.audiences.lock().entry(space.to_string()).or_insert(all);
+        }
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
-            *aud_cache.entry(entity.to_string()).or_insert_with(|| {
-                audiences
-                    .get(entity)
-                    .and_then(|a| serde_json::from_str::<Audience>(a).ok())
-                    .is_some_and(|a| policy::may_read(&a, member))
-            })
+            if let Some(v) = aud_cache.get(entity) {
+                return *v;
+            }
+            let known = self.audiences.lock().get(space).and_then(|m| m.get(entity).cloned());
+            let audience = match known {
+                Some(a) => Some(a),
+                // created after the cache was filled and not yet added to it
+                None => self
+                    .storage
+                    .entity(space, entity)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
+                    .inspect(|a| {
+                        if let Some(m) = self.audiences.lock().get_mut(space) {
+                            m.insert(entity.to_string(), a.clone());
+                        }
+                    }),
+            };
+            let ok = audience.is_some_and(|a| policy::may_read(&a, member));
+            aud_cache.insert(entity.to_string(), ok);
+            ok
         };
         let mut entries = vec![];
         let mut cur = cursor;
