@@ -36,7 +36,7 @@ struct Village {
 }
 
 async fn build_village(notices: usize, requests: usize, deliberations: usize) -> Village {
-    let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000", "--plain-logs"]);
+    let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
     let (space, invite) = relay.create_space("青石村");
     let c = corpus::load();
     let cadre = Device::enroll(&relay, &invite, "陈建国").await;
@@ -218,7 +218,7 @@ pub fn relay_load(args: &[String]) {
     let changes = arg(args, "--changes", 5);
     let concurrency = arg(args, "--concurrency", 64);
     rt().block_on(async move {
-        let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000", "--plain-logs"]);
+        let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
         let (space, invite) = relay.create_space("青石村");
         let cadre = Device::enroll(&relay, &invite, "陈建国").await;
         let c = corpus::load();
