@@ -7,7 +7,6 @@ use crate::identity::DeviceKey;
 use crate::ids::new_id;
 use crate::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use crate::store::{Membership, Store};
-use crate::wire::SignedBatch;
 
 pub struct LocalSpace {
     pub relay_key: DeviceKey,
@@ -77,10 +76,4 @@ impl LocalSpace {
         }
         Ok(())
     }
-}
-
-/// Every change a store holds, as batches signed by... their authors cannot be
-/// re-signed here, so this returns the store's own outbox batches (its own changes).
-pub fn own_batches(store: &Store) -> Result<Vec<SignedBatch>> {
-    store.outgoing_batches()
 }
