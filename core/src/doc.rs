@@ -89,6 +89,25 @@ impl EntityDoc {
         parse_events(self.events_json())
     }
 
+    /// The deliberation this document holds, if it is a valid deliberation document.
+    pub fn deliberation(&self) -> Option<crate::model::deliberation::Deliberation> {
+        let (kind, id) = self.header()?;
+        if kind != EntityKind::Deliberation {
+            return None;
+        }
+        crate::model::deliberation::Deliberation::fold(&id, &self.events().ok()?).ok()
+    }
+
+    /// For a ballot document: its voter and the option that counts in `d`, if any.
+    pub fn ballot_choice(&self, d: &crate::model::deliberation::Deliberation) -> Result<Option<(String, u32)>> {
+        use crate::model::deliberation::{counted_choice, BallotEvent};
+        if self.header().map(|h| h.0) != Some(EntityKind::Ballot) {
+            return Ok(None);
+        }
+        let evs = self.events::<BallotEvent>()?;
+        Ok(evs.first().zip(counted_choice(d, &evs)).map(|(first, c)| (first.by.clone(), c)))
+    }
+
     /// Start a new entity document: root header and its first event, as one change by `actor`.
     pub fn create(actor: &[u8], kind: EntityKind, id: &str, first: &Value, time_ms: i64) -> Result<(EntityDoc, Change)> {
         let mut doc = Automerge::new().with_actor(ActorId::from(actor));

@@ -3,7 +3,7 @@
 
 use cunwu_core::local_space::LocalSpace;
 use cunwu_core::model::deliberation::DecidingBody;
-use cunwu_core::model::notice::{Category, Direction, FinanceLine, NoticeContent, NoticeStatus, Period, PeriodKind, Subtype};
+use cunwu_core::model::notice::{Category, Direction, FinanceLine, NoticeStatus, Period, PeriodKind, Subtype};
 use cunwu_core::model::request::Status;
 use cunwu_core::store::{NewDeliberation, NewNotice, NewRequest, NoticeFilter, RequestFilter};
 use cunwu_core::{Error, Role, Store};
@@ -334,7 +334,6 @@ fn search_finds_two_character_words_and_mixed_text() {
     assert_eq!(v.resident.search("修路", 10).unwrap()[0].title, "村口修路坑洼");
     assert_eq!(v.resident.search("wifi", 10).unwrap()[0].title, "WiFi信号差");
     assert!(v.resident.search("医保", 10).unwrap().is_empty());
-    let _ = NoticeContent::default();
 }
 
 #[test]

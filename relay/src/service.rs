@@ -10,7 +10,7 @@ use automerge::{Automerge, ChangeHash};
 use cunwu_core::doc::EntityDoc;
 use cunwu_core::identity::{self, decode_key_hex, DeviceKey};
 use cunwu_core::ids::{new_id, now_ms, DAY_MS};
-use cunwu_core::model::deliberation::{counted_choice, tally, BallotEvent, Deliberation, BALLOT_GRACE_MS};
+use cunwu_core::model::deliberation::{tally, BallotEvent, Deliberation, BALLOT_GRACE_MS};
 use cunwu_core::model::request::DEFAULT_KINDS;
 use cunwu_core::policy::{self, Audience, Lookup};
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
@@ -77,12 +77,7 @@ struct RelayLookup<'a> {
 
 impl Lookup for RelayLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        let doc = self.relay.load_doc(self.space, id).ok()??;
-        let d = EntityDoc { doc };
-        if d.header()?.0 != EntityKind::Deliberation {
-            return None;
-        }
-        Deliberation::fold(id, &d.events().ok()?).ok()
+        EntityDoc { doc: self.relay.load_doc(self.space, id).ok()?? }.deliberation()
     }
 
     fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
@@ -502,18 +497,15 @@ impl Relay {
         let relay_key = DeviceKey::from_secret(relay_secret)?;
         for did in self.storage.referencing(space, "tally")? {
             let Some(doc) = self.load_doc(space, &did)? else { continue };
-            let doc = EntityDoc { doc };
-            let Ok(d) = doc.events().and_then(|e| Deliberation::fold(&did, &e)) else { continue };
+            let Some(d) = (EntityDoc { doc }).deliberation() else { continue };
             if now < d.effective_close() {
                 continue;
             }
             let mut choices = BTreeMap::new();
             for bid in self.storage.referencing(space, &did)? {
                 let Some(b) = self.load_doc(space, &bid)? else { continue };
-                let b = EntityDoc { doc: b };
-                let evs = b.events::<BallotEvent>()?;
-                if let (Some(first), Some(c)) = (evs.first(), counted_choice(&d, &evs)) {
-                    choices.insert(first.by.clone(), c);
+                if let Some((voter, c)) = (EntityDoc { doc: b }).ballot_choice(&d)? {
+                    choices.insert(voter, c);
                 }
             }
             let mut t = tally(&d, &choices, now);

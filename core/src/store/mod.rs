@@ -360,11 +360,7 @@ pub(crate) struct ConnLookup<'a>(pub &'a Connection);
 
 impl Lookup for ConnLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        let doc = Store::load_doc(self.0, id).ok()??;
-        if doc.header()?.0 != EntityKind::Deliberation {
-            return None;
-        }
-        Deliberation::fold(id, &doc.events().ok()?).ok()
+        Store::load_doc(self.0, id).ok()??.deliberation()
     }
 
     fn vote_final(&self, deliberation: &str) -> bool {

@@ -7,7 +7,6 @@ use super::{local_get, Store};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::model::deliberation::{counted_choice, tally, BallotEvent, Tally};
-use crate::model::EntityKind;
 use crate::wire::SignedTally;
 use rusqlite::{params_from_iter, types::Value as Sql, OptionalExtension};
 use serde::Serialize;
@@ -295,12 +294,8 @@ impl Store {
         let mut choices = BTreeMap::new();
         for id in ids {
             let Some(doc) = Store::load_doc(&c, &id)? else { continue };
-            if doc.header().map(|h| h.0) != Some(EntityKind::Ballot) {
-                continue;
-            }
-            let evs = doc.events::<BallotEvent>()?;
-            if let (Some(first), Some(choice)) = (evs.first(), counted_choice(&d, &evs)) {
-                choices.insert(first.by.clone(), choice);
+            if let Some((voter, choice)) = doc.ballot_choice(&d)? {
+                choices.insert(voter, choice);
             }
         }
         Ok(tally(&d, &choices, now_ms()))
