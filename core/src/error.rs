@@ -29,7 +29,7 @@ pub enum Error {
     #[error("malformed data: {0}")]
     Malformed(String),
     /// A wire message or bundle of a format version we do not speak.
-    #[error("unsupported format version {found} (this build speaks version {supported})")]
+    #[error("unsupported format version {found} (this build reads versions 1 to {supported}; update the app or relay that wrote it)")]
     UnsupportedVersion { found: u8, supported: u8 },
     /// The database file is not a Cunwu store or is damaged.
     #[error("database error: {0}")]

@@ -19,7 +19,10 @@ use automerge::{Change, ChangeHash};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 3] = b"CWU";
-pub const WIRE_VERSION: u8 = 1;
+/// The version this build writes. Version 2 added the `Created` item form; a version 1
+/// message is a valid version 2 message, so both are read.
+pub const WIRE_VERSION: u8 = 2;
+pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// Refuse to inflate a message beyond this (protects against compression bombs).
 pub const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
 /// The device splits its outbox into batches of about this many change bytes.
@@ -46,7 +49,17 @@ pub fn entity_hex(id: &EntityId) -> String {
     hex::encode(id)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One item of a signed batch.
+///
+/// On the wire an item is one of three forms (see docs/WIRE.md): `Change { entity,
+/// bytes }`, `Withheld { entity, hash }`, and — since wire version 2 — `Created {
+/// bytes }`, a change that creates its document: it has no dependencies and writes the
+/// document's header, whose `id` names the entity, so the 16-byte entity id is not sent
+/// again. The encoder uses `Created` exactly when [`created_entity`] of the bytes gives
+/// back the item's entity, and the decoder turns it back into `Change` with that
+/// entity, so the rest of the code only ever sees `Change` and `Withheld`, and the batch
+/// signature (over entity ids and change hashes) is the same in both forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     /// A change to entity `entity`: automerge change bytes (uncompressed form).
     Change { entity: EntityId, bytes: Vec<u8> },
@@ -60,6 +73,108 @@ impl Item {
             Item::Change { entity, .. } | Item::Withheld { entity, .. } => entity,
         }
     }
+}
+
+/// The entity a creation change makes: the change has no dependencies and, applied to
+/// an empty document, yields a valid header whose `id` is 32 hex digits. `None` for
+/// every other change (and for bytes that are not a change).
+pub fn created_entity(bytes: &[u8]) -> Option<EntityId> {
+    let change = change_from_bytes(bytes).ok()?;
+    if !change.deps().is_empty() {
+        return None;
+    }
+    let doc = crate::doc::EntityDoc::load(None, [bytes]).ok()?;
+    let (_, id) = doc.header()?;
+    entity_bytes(&id).ok()
+}
+
+/// A cheap test that rules most non-creation changes out before [`created_entity`]
+/// decodes them: automerge's change chunk starts with magic, checksum, chunk type and
+/// length, then the number of dependencies; and a creation change holds the entity id
+/// as text.
+fn may_be_creation_of(bytes: &[u8], entity: &EntityId) -> bool {
+    fn uleb(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    if bytes.len() < 10 || bytes[8] != 1 {
+        return false;
+    }
+    let mut at = 9;
+    if uleb(bytes, &mut at).is_none() || uleb(bytes, &mut at) != Some(0) {
+        return false;
+    }
+    let hex = entity_hex(entity);
+    bytes.windows(hex.len()).any(|w| w == hex.as_bytes())
+}
+
+/// The wire forms of [`Item`] (postcard encodes the variant index, so order matters:
+/// append new forms, never reorder).
+#[derive(Serialize)]
+enum ItemOut<'a> {
+    Change { entity: &'a EntityId, bytes: &'a [u8] },
+    Withheld { entity: &'a EntityId, hash: &'a Hash },
+    Created { bytes: &'a [u8] },
+}
+
+#[derive(Deserialize)]
+enum ItemIn {
+    Change { entity: EntityId, bytes: Vec<u8> },
+    Withheld { entity: EntityId, hash: Hash },
+    Created { bytes: Vec<u8> },
+}
+
+impl Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Item::Change { entity, bytes } if may_be_creation_of(bytes, entity) && created_entity(bytes) == Some(*entity) => {
+                ItemOut::Created { bytes }.serialize(s)
+            }
+            Item::Change { entity, bytes } => ItemOut::Change { entity, bytes }.serialize(s),
+            Item::Withheld { entity, hash } => ItemOut::Withheld { entity, hash }.serialize(s),
+        }
+    }
+}
+
+thread_local! {
+    /// The reason the last item failed to decode on this thread (postcard drops the
+    /// text of custom serde errors; `decode` puts it back into its error).
+    static ITEM_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match ItemIn::deserialize(d)? {
+            ItemIn::Change { entity, bytes } => Item::Change { entity, bytes },
+            ItemIn::Withheld { entity, hash } => Item::Withheld { entity, hash },
+            ItemIn::Created { bytes } => match created_entity(&bytes) {
+                Some(entity) => Item::Change { entity, bytes },
+                None => {
+                    let why = "a created item is not a change that creates a document (it must have no \
+                               dependencies and set the document's kind and 32-hex-digit id)";
+                    ITEM_ERROR.with(|e| *e.borrow_mut() = Some(why.to_string()));
+                    return Err(serde::de::Error::custom(why));
+                }
+            },
+        })
+    }
+}
+
+/// postcard-decode `bytes` as a `T`, with the reason a created item was refused.
+fn postcard_take<'a, T: DeserializeOwned>(bytes: &'a [u8], what: &str) -> Result<(T, &'a [u8])> {
+    ITEM_ERROR.with(|e| e.borrow_mut().take());
+    postcard::take_from_bytes(bytes).map_err(|e| {
+        let why = ITEM_ERROR.with(|x| x.borrow_mut().take()).unwrap_or_else(|| e.to_string());
+        Error::Malformed(format!("{what} does not decode: {why}"))
+    })
 }
 
 /// Changes by one device, signed together.
@@ -234,8 +349,10 @@ impl SignedRequest {
     }
     /// Decode and check the signature against the device key named inside.
     pub fn open(&self) -> Result<SyncRequest> {
-        let req: SyncRequest =
-            postcard::from_bytes(&self.body).map_err(|e| Error::Malformed(format!("sync request body: {e}")))?;
+        let (req, rest): (SyncRequest, _) = postcard_take(&self.body, "sync request body")?;
+        if !rest.is_empty() {
+            return Err(Error::Malformed(format!("{} unexpected bytes after the sync request body", rest.len())));
+        }
         identity::verify(&req.device, &Self::message(&self.body), &self.signature)
             .map_err(|_| Error::BadSignature("sync request is not signed by the device it names".into()))?;
         Ok(req)
@@ -327,7 +444,7 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
     if bytes.len() < 5 || &bytes[..3] != MAGIC {
         return Err(Error::Malformed("not a Cunwu message (missing the CWU header)".into()));
     }
-    if bytes[3] != WIRE_VERSION {
+    if !(OLDEST_READABLE_VERSION..=WIRE_VERSION).contains(&bytes[3]) {
         return Err(Error::UnsupportedVersion { found: bytes[3], supported: WIRE_VERSION });
     }
     if bytes[4] != kind as u8 {
@@ -351,8 +468,7 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
             z.len()
         )));
     }
-    let (msg, rest): (T, &[u8]) =
-        postcard::take_from_bytes(&body).map_err(|e| Error::Malformed(format!("message body does not decode: {e}")))?;
+    let (msg, rest): (T, &[u8]) = postcard_take(&body, "message body")?;
     if !rest.is_empty() {
         return Err(Error::Malformed(format!("{} unexpected bytes after the message", rest.len())));
     }
@@ -477,10 +593,80 @@ mod tests {
         assert_eq!(decode::<Bundle>(FrameKind::Bundle, &ok).unwrap(), b);
         let no_sum = frame_of(&postcard::to_allocvec(&b).unwrap(), false);
         assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum).unwrap_err().to_string().contains("checksummed"));
-        let mut v2 = ok.clone();
-        v2[3] = 2;
-        assert!(matches!(decode::<Bundle>(FrameKind::Bundle, &v2), Err(Error::UnsupportedVersion { found: 2, .. })));
+        let mut v3 = ok.clone();
+        v3[3] = WIRE_VERSION + 1;
+        assert!(matches!(decode::<Bundle>(FrameKind::Bundle, &v3), Err(Error::UnsupportedVersion { found: 3, .. })));
+        // a version 1 message (no created items) still reads
+        let mut v1 = ok.clone();
+        v1[3] = 1;
+        assert_eq!(decode::<Bundle>(FrameKind::Bundle, &v1).unwrap(), b);
         assert!(decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(), "truncated");
         assert!(decode::<Have>(FrameKind::Have, &ok).unwrap_err().to_string().contains("kind"));
+    }
+
+    fn notice_changes() -> (EntityId, Change, Change) {
+        use crate::doc::EntityDoc;
+        use crate::model::EntityKind;
+        let id = "0123456789abcdef0123456789abcdef";
+        let first = serde_json::json!({"id": "e1", "type": "posted", "title": "修路公示", "body": "村道硬化"});
+        let (mut doc, created) = EntityDoc::create(&[7; 32], EntityKind::Notice, id, &first, 1_700_000_000_000).unwrap();
+        let next = doc.append(&[7; 32], &serde_json::json!({"id": "e2", "type": "read"}), 1_700_000_000_001).unwrap();
+        (entity_bytes(id).unwrap(), created, next)
+    }
+
+    fn item_body(it: &Item) -> Vec<u8> {
+        postcard::to_allocvec(it).unwrap()
+    }
+
+    #[test]
+    fn creation_changes_travel_without_their_entity_id() {
+        let (entity, created, next) = notice_changes();
+        assert_eq!(created_entity(created.raw_bytes()), Some(entity));
+        assert_eq!(created_entity(next.raw_bytes()), None, "a change with dependencies creates nothing");
+        let c = Item::Change { entity, bytes: created.raw_bytes().to_vec() };
+        let body = item_body(&c);
+        assert_eq!(body[0], 2, "written as the Created form");
+        assert!(body.len() < created.raw_bytes().len() + 4, "no 16-byte entity id on the wire");
+        assert_eq!(postcard::from_bytes::<Item>(&body).unwrap(), c, "read back as a change to the same entity");
+        let n = Item::Change { entity, bytes: next.raw_bytes().to_vec() };
+        assert_eq!(item_body(&n)[0], 0, "a later change keeps its entity id");
+        assert_eq!(postcard::from_bytes::<Item>(&item_body(&n)).unwrap(), n);
+        // a change sent for another entity than the one it creates keeps the claimed id,
+        // so the signature and the policy judge exactly what the sender claimed
+        let lie = Item::Change { entity: [9; 16], bytes: created.raw_bytes().to_vec() };
+        assert_eq!(item_body(&lie)[0], 0);
+        assert_eq!(postcard::from_bytes::<Item>(&item_body(&lie)).unwrap(), lie);
+    }
+
+    #[test]
+    fn a_created_item_that_creates_nothing_is_refused_with_the_reason() {
+        let (_, _, next) = notice_changes();
+        // a bundle written by hand, with a Created item holding a change with dependencies
+        #[derive(Serialize)]
+        struct RawBatch<'a> {
+            author: [u8; 32],
+            signed_at: i64,
+            items: Vec<ItemOut<'a>>,
+            signature: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        struct RawBundle<'a> {
+            space: EntityId,
+            created_at: i64,
+            roster: Option<SignedRoster>,
+            batches: Vec<RawBatch<'a>>,
+            tallies: Vec<SignedTally>,
+        }
+        let items = vec![ItemOut::Created { bytes: next.raw_bytes() }];
+        let raw = RawBundle {
+            space: [1; 16],
+            created_at: 5,
+            roster: None,
+            batches: vec![RawBatch { author: [7; 32], signed_at: 1, items, signature: vec![0; 64] }],
+            tallies: vec![],
+        };
+        let body = postcard::to_allocvec(&raw).unwrap();
+        let e = decode::<Bundle>(FrameKind::Bundle, &frame_of(&body, true)).unwrap_err();
+        assert!(e.to_string().contains("created item is not a change that creates a document"), "{e}");
     }
 }

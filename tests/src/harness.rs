@@ -253,6 +253,22 @@ impl RelayProcess {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// CPU time (user + system) the relay process has used so far, from
+    /// `/proc/PID/stat` (Linux); `None` elsewhere or when it is not running.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // fields after the command name (which may hold spaces) start at ") "
+        let rest = &stat[stat.rfind(") ")? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        let hz = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(100);
+        Some(Duration::from_millis(ticks * 1000 / hz))
+    }
+
     /// `http://127.0.0.1:PORT` (what devices enroll with).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr())

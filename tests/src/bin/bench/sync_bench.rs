@@ -19,7 +19,7 @@ use cunwu_tests::harness::{Device, RelayProcess};
 use cunwu_tests::proxy::{Impairment, Proxy};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const TWO_G_BYTES_PER_SEC: f64 = 32_000.0;
 const TWO_G_RTT: f64 = 0.4;
@@ -238,6 +238,7 @@ pub fn relay_load(args: &[String]) {
         }
         eprintln!("{devices} devices enrolled and primed in {:.1} s", t.elapsed().as_secs_f64());
         let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let cpu_before = relay.cpu_time();
         let t = Instant::now();
         let mut tasks = vec![];
         for d in phones.iter().cloned() {
@@ -257,6 +258,7 @@ pub fn relay_load(args: &[String]) {
             acked += a;
         }
         let total = t.elapsed();
+        let relay_cpu = relay.cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
         lat.sort();
         let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
         assert_eq!(acked as usize, devices * changes, "every change acked");
@@ -267,6 +269,10 @@ pub fn relay_load(args: &[String]) {
         println!("| p50 sync latency | {:.1} ms |", p(0.5).as_secs_f64() * 1000.0);
         println!("| p99 sync latency | {:.1} ms |", p(0.99).as_secs_f64() * 1000.0);
         println!("| wall time | {:.1} s |", total.as_secs_f64());
-        let _ = Duration::ZERO;
+        if let Some(cpu) = relay_cpu {
+            let per_sync = cpu.as_secs_f64() / devices as f64;
+            println!("| relay process CPU (user + system) | {:.1} s = {:.1} ms per sync ({:.0}% of the wall time on one core) |", cpu.as_secs_f64(), per_sync * 1000.0, 100.0 * cpu.as_secs_f64() / total.as_secs_f64());
+            println!("| syncs per second one relay core could serve at that cost (computed) | {:.0} |", 1.0 / per_sync);
+        }
     });
 }
