@@ -54,6 +54,9 @@ pub struct Relay {
     /// Who may read each entity, per space (loaded once, kept up to date on accept;
     /// an entity missing here is looked up in storage).
     audiences: Mutex<HashMap<String, HashMap<String, Audience>>>,
+    /// The signed roster of each space at its latest version: signed once per version,
+    /// not once per sync (a village roster is ~200 KB of JSON to hash).
+    signed_rosters: Mutex<HashMap<String, (u64, SignedRoster)>>,
 }
 
 const DOC_CACHE_MAX: usize = 20_000;
@@ -105,7 +108,19 @@ impl Relay {
             rate: Mutex::new(HashMap::new()),
             tally_checked: Mutex::new(HashMap::new()),
             audiences: Mutex::new(HashMap::new()),
+            signed_rosters: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn signed_roster(&self, space: &str, roster: &Roster, relay_secret: &[u8]) -> Result<SignedRoster> {
+        if let Some((v, signed)) = self.signed_rosters.lock().get(space) {
+            if *v == roster.version {
+                return Ok(signed.clone());
+            }
+        }
+        let signed = SignedRoster::sign(roster, &DeviceKey::from_secret(relay_secret)?);
+        self.signed_rosters.lock().insert(space.to_string(), (roster.version, signed.clone()));
+        Ok(signed)
     }
 
     fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {
@@ -342,7 +357,7 @@ impl Relay {
             if current.version > roster_floor {
                 self.storage.set_roster_sent(&device_hex, current.version)?;
             }
-            Some(SignedRoster::sign(&current, &DeviceKey::from_secret(&rec.relay_secret)?))
+            Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
         } else {
             let held = req.roster_version.min(rec.roster.version);
             if held > roster_floor {
@@ -564,7 +579,8 @@ impl Relay {
         let mut cur = cursor;
         let mut size = 0usize;
         'outer: while cur < last {
-            let rows = self.storage.read_log(space, cur, 256)?;
+            // change bytes are loaded only for what this reader may see (not its own)
+            let rows = self.storage.read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
             if rows.is_empty() {
                 break;
             }
