@@ -1,7 +1,7 @@
 //! Relay storage: the space log, entity documents, roster, invites and replay
 //! counters, in one SQLite file (the embedded default). Everything the service needs
-//! from storage goes through the `Storage` trait, so a PostgreSQL backend for several
-//! relay processes can implement the same operations (see docs/ARCHITECTURE.md).
+//! from storage goes through the `Storage` trait, which the PostgreSQL backend for
+//! several relay processes (`pg.rs`) implements too (see docs/ARCHITECTURE.md).
 //! Each method that writes is one transaction: a crash or SIGTERM never leaves half a
 //! sync behind, and what the relay acked is on disk (synchronous=FULL).
 
@@ -66,9 +66,13 @@ pub enum LogRow {
 }
 
 pub trait Storage: Send + Sync + 'static {
+    /// Take a space for appending to its log (see [`SpaceGuard`]).
+    fn lock_space(&self, space: &str) -> Result<SpaceGuard>;
     fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()>;
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>>;
-    fn save_roster(&self, roster: &Roster) -> Result<()>;
+    /// Read a space's roster, let `apply` change it and store it, in one transaction
+    /// (nothing is stored when `apply` fails).
+    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster>;
     fn put_invite(&self, inv: &InviteRecord) -> Result<()>;
     /// Take an unused, unexpired invite (single use) and save the roster it produced, atomically.
     fn redeem_invite(&self, code_hash: &str, now: i64, apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>) -> Result<(InviteRecord, Roster)>;
@@ -105,12 +109,34 @@ pub struct SqliteStorage {
     conn: Mutex<Connection>,
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
-    /// Parsed rosters by space, with the stored text they were parsed from: every sync
-    /// reads its space's roster, and parsing a village's roster costs more than the
-    /// rest of a small sync. Compared against the stored text on every read, so a
-    /// roster written by another process (the admin commands) is never served stale.
-    rosters: Mutex<std::collections::HashMap<String, (String, Roster)>>,
+    rosters: RosterCache,
 }
+
+/// Parsed rosters by space, with the stored text they were parsed from: every sync
+/// reads its space's roster, and parsing a village's roster costs more than the rest
+/// of a small sync. Checked against the stored text on every read, so a roster written
+/// by another process (the admin commands, another relay node) is never served stale.
+#[derive(Default)]
+pub(crate) struct RosterCache(Mutex<std::collections::HashMap<String, (String, Roster)>>);
+
+impl RosterCache {
+    pub(crate) fn parse(&self, space: &str, text: String) -> Result<Roster> {
+        if let Some((t, r)) = self.0.lock().get(space) {
+            if *t == text {
+                return Ok(r.clone());
+            }
+        }
+        let r = parse_roster(&text)?;
+        self.0.lock().insert(space.to_string(), (text, r.clone()));
+        Ok(r)
+    }
+}
+
+/// Held while a relay extends a space's log; dropping it releases the space. The
+/// SQLite storage has one writing relay process (the relay also holds an in-process
+/// lock), so its guard is empty; PostgreSQL holds an advisory lock, so that several
+/// relay processes serving one space append in turn.
+pub struct SpaceGuard(#[allow(dead_code)] pub(crate) Option<Box<dyn Send>>);
 
 /// A reader connection borrowed from the pool, returned on drop.
 struct Reader<'a> {
@@ -136,7 +162,8 @@ impl Drop for Reader<'_> {
     }
 }
 
-const SCHEMA: &str = r#"
+/// The relay tables, in SQLite's dialect; `pg.rs` derives the PostgreSQL ones from it.
+pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS spaces (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1
 );
@@ -183,7 +210,7 @@ impl SqliteStorage {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![]),
-            rosters: Mutex::new(Default::default()),
+            rosters: RosterCache::default(),
         })
     }
 
@@ -202,15 +229,19 @@ impl SqliteStorage {
     }
 }
 
-fn roster_json(r: &Roster) -> String {
+pub(crate) fn roster_json(r: &Roster) -> String {
     serde_json::to_string(r).expect("roster serializes")
 }
 
-fn parse_roster(s: &str) -> Result<Roster> {
+pub(crate) fn parse_roster(s: &str) -> Result<Roster> {
     serde_json::from_str(s).map_err(|e| RelayError::Storage(format!("stored roster: {e}")))
 }
 
 impl Storage for SqliteStorage {
+    fn lock_space(&self, _space: &str) -> Result<SpaceGuard> {
+        Ok(SpaceGuard(None))
+    }
+
     fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
         self.conn
             .lock()
@@ -231,24 +262,23 @@ impl Storage for SqliteStorage {
             .optional()
             .map_err(db)?;
         let Some((id, name, relay_secret, text)) = row else { return Ok(None) };
-        let cached = self.rosters.lock().get(&id).filter(|(t, _)| *t == text).map(|(_, r)| r.clone());
-        let roster = match cached {
-            Some(r) => r,
-            None => {
-                let r = parse_roster(&text)?;
-                self.rosters.lock().insert(id.clone(), (text, r.clone()));
-                r
-            }
-        };
+        let roster = self.rosters.parse(&id, text)?;
         Ok(Some(SpaceRecord { id, name, relay_secret, roster }))
     }
 
-    fn save_roster(&self, roster: &Roster) -> Result<()> {
-        self.conn
-            .lock()
-            .execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![roster.space_id, roster_json(roster)])
-            .map_err(db)?;
-        Ok(())
+    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let text: String = tx
+            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| r.get(0))
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        let mut roster = parse_roster(&text)?;
+        apply(&mut roster)?;
+        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space, roster_json(&roster)]).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(roster)
     }
 
     fn put_invite(&self, inv: &InviteRecord) -> Result<()> {

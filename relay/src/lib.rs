@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod pg;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -18,10 +19,14 @@ pub use error::RelayError;
 pub use http::HttpConfig;
 pub use service::{Limits, Relay};
 
-/// Open the relay on an SQLite file (created when missing).
+/// Open the relay on `db`: an SQLite file (created when missing), or a PostgreSQL
+/// database when `db` is a `postgres://` URL (tables created when missing).
 pub fn open(db: &Path, limits: Limits) -> Result<Arc<Relay>, RelayError> {
-    let storage = db::SqliteStorage::open(db)?;
-    Ok(Arc::new(Relay::new(Arc::new(storage), limits)))
+    let storage: Arc<dyn db::Storage> = match db.to_str().filter(|s| pg::is_url(s)) {
+        Some(url) => Arc::new(pg::PgStorage::open(url)?),
+        None => Arc::new(db::SqliteStorage::open(db)?),
+    };
+    Ok(Arc::new(Relay::new(storage, limits)))
 }
 
 /// Serve until `shutdown` resolves; requests in flight finish first.

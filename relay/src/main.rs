@@ -15,10 +15,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Serve HTTP (default 127.0.0.1:8700, database ./cunwu-relay.db).
+    /// Serve HTTP (default 127.0.0.1:8700, database ./cunwu-relay.db; `--db postgres://…`
+    /// for PostgreSQL).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8700")]
         listen: String,
+        /// SQLite file, or a PostgreSQL URL (postgres://user@host/db) so that several
+        /// relay processes serve the same spaces.
         #[arg(long, default_value = "cunwu-relay.db")]
         db: PathBuf,
         /// Largest request body accepted, in bytes.
@@ -50,6 +53,8 @@ enum Cmd {
         space: String,
         #[arg(long)]
         target: String,
+        /// SQLite file, or a PostgreSQL URL (postgres://user@host/db) so that several
+        /// relay processes serve the same spaces.
         #[arg(long, default_value = "cunwu-relay.db")]
         db: PathBuf,
         #[arg(long)]
@@ -63,6 +68,8 @@ enum SpaceCmd {
     Create {
         #[arg(long)]
         name: String,
+        /// SQLite file, or a PostgreSQL URL (postgres://user@host/db) so that several
+        /// relay processes serve the same spaces.
         #[arg(long, default_value = "cunwu-relay.db")]
         db: PathBuf,
         #[arg(long)]
@@ -82,6 +89,8 @@ enum InviteCmd {
         household: String,
         #[arg(long, default_value = "")]
         group: String,
+        /// SQLite file, or a PostgreSQL URL (postgres://user@host/db) so that several
+        /// relay processes serve the same spaces.
         #[arg(long, default_value = "cunwu-relay.db")]
         db: PathBuf,
         #[arg(long)]
@@ -111,7 +120,7 @@ fn main() -> ExitCode {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
             let res = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
-                tracing::info!(listen = %listener.local_addr()?, db = %db.display(), "relay listening");
+                tracing::info!(listen = %listener.local_addr()?, db = %cunwu_relay::pg::redact(&db.to_string_lossy()), "relay listening");
                 let cfg = HttpConfig { max_body_bytes, request_timeout: Duration::from_secs(timeout_secs) };
                 cunwu_relay::serve(relay, listener, cfg, shutdown_signal()).await?;
                 tracing::info!("relay stopped");

@@ -57,6 +57,10 @@ pub struct Relay {
     /// The signed roster of each space at its latest version: signed once per version,
     /// not once per sync (a village roster is ~200 KB of JSON to hash).
     signed_rosters: Mutex<HashMap<String, (u64, SignedRoster)>>,
+    /// Per space, the log end this process's document cache reflects. Another relay
+    /// process sharing the database (PostgreSQL) may have appended since: then the
+    /// cached documents of that space are dropped (`hold_space`).
+    log_seen: Mutex<HashMap<String, u64>>,
 }
 
 const DOC_CACHE_MAX: usize = 20_000;
@@ -109,6 +113,7 @@ impl Relay {
             tally_checked: Mutex::new(HashMap::new()),
             audiences: Mutex::new(HashMap::new()),
             signed_rosters: Mutex::new(HashMap::new()),
+            log_seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,6 +126,19 @@ impl Relay {
         let signed = SignedRoster::sign(roster, &DeviceKey::from_secret(relay_secret)?);
         self.signed_rosters.lock().insert(space.to_string(), (roster.version, signed.clone()));
         Ok(signed)
+    }
+
+    /// Take the space in storage (across relay processes) once the in-process lock is
+    /// held, and forget cached documents another process may have extended.
+    fn hold_space(&self, space: &str) -> Result<crate::db::SpaceGuard> {
+        let guard = self.storage.lock_space(space)?;
+        let last = self.storage.last_seq(space)?;
+        let mut seen = self.log_seen.lock();
+        if seen.get(space) != Some(&last) {
+            self.docs.lock().retain(|(s, _), _| s != space);
+            seen.insert(space.to_string(), last);
+        }
+        Ok(guard)
     }
 
     fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {
@@ -209,26 +227,29 @@ impl Relay {
     fn revoke_in(&self, space: &str, target: &str) -> Result<Roster> {
         let lock = self.space_lock(space);
         let _g = lock.lock();
-        let rec = self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
-        let mut roster = rec.roster;
+        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        let _held = self.hold_space(space)?;
         let from = self.storage.last_seq(space)? + 1;
-        let mut hit = false;
-        for d in roster.devices.iter_mut() {
-            if (d.key == target || d.member == target) && d.revoked_at_seq.is_none() {
-                d.revoked_at_seq = Some(from);
+        // read, change and write the roster in one transaction: an enrolment on
+        // another thread or relay node cannot slip in between and be lost
+        self.storage.update_roster(space, &mut |roster| {
+            let mut hit = false;
+            for d in roster.devices.iter_mut() {
+                if (d.key == target || d.member == target) && d.revoked_at_seq.is_none() {
+                    d.revoked_at_seq = Some(from);
+                    hit = true;
+                }
+            }
+            if let Some(m) = roster.members.iter_mut().find(|m| m.id == target) {
+                m.revoked = true;
                 hit = true;
             }
-        }
-        if let Some(m) = roster.members.iter_mut().find(|m| m.id == target) {
-            m.revoked = true;
-            hit = true;
-        }
-        if !hit {
-            return Err(RelayError::NotFound(format!("no device or member {target} to revoke")));
-        }
-        roster.version += 1;
-        self.storage.save_roster(&roster)?;
-        Ok(roster)
+            if !hit {
+                return Err(RelayError::NotFound(format!("no device or member {target} to revoke")));
+            }
+            roster.version += 1;
+            Ok(())
+        })
     }
 
     pub fn admin_revoke(&self, space: &str, target: &str) -> Result<()> {
@@ -338,6 +359,7 @@ impl Relay {
         let roster_floor = self.storage.roster_sent(&device_hex)?;
         let lock = self.space_lock(&space_id);
         let guard = lock.lock();
+        let held = self.hold_space(&space_id)?;
         let mut acks = vec![];
         let mut rejections = vec![];
         let mut needs_tally = false;
@@ -348,6 +370,7 @@ impl Relay {
             needs_tally |= t;
         }
         self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
+        drop(held);
         drop(guard);
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
@@ -478,7 +501,11 @@ impl Relay {
                 pairs.extend_from_slice(&h);
             }
             let lb = LogBatch { author: batch.author, signed_at: batch.signed_at, signature: batch.signature.clone(), pairs, changes: accepted };
-            if let Err(e) = self.storage.append_batch(space, &lb) {
+            let appended = self.storage.append_batch(space, &lb);
+            if let Ok(seq) = &appended {
+                self.log_seen.lock().insert(space.to_string(), *seq);
+            }
+            if let Err(e) = appended {
                 // the cache holds changes that were not stored: forget them
                 let mut c = self.docs.lock();
                 for k in touched {
@@ -528,7 +555,8 @@ impl Relay {
             let signed = SignedTally::sign(&t, &relay_key);
             let prev = self.storage.tallied(space, &did)?;
             if prev.as_deref() != Some(&signed.tally_json[..]) {
-                self.storage.append_tally(space, &did, &signed.tally_json, &signed.signature)?;
+                let seq = self.storage.append_tally(space, &did, &signed.tally_json, &signed.signature)?;
+                self.log_seen.lock().insert(space.to_string(), seq);
                 tracing::info!(space, deliberation = %did, participants = t.participants, "tally published");
             }
         }

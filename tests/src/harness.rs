@@ -16,11 +16,19 @@
 //! port, and `start` returns only once `GET /healthz` answers (bounded wait; on
 //! failure the panic message carries the relay's log). The child is killed on drop.
 //!
-//! Admin helpers run the same binary's admin commands on the same database file
-//! while the server runs (SQLite WAL): [`RelayProcess::create_space`],
-//! [`RelayProcess::invite`], [`RelayProcess::revoke`]. [`RelayProcess::sql`] opens
-//! the relay database for inspection (or deliberate tampering, e.g. expiring an
-//! invite). [`RelayProcess::kill_hard`] (SIGKILL), [`RelayProcess::stop`] (SIGTERM,
+//! Admin helpers run the same binary's admin commands on the same database
+//! while the server runs: [`RelayProcess::create_space`],
+//! [`RelayProcess::invite`], [`RelayProcess::revoke`]. [`RelayProcess::query_i64`],
+//! [`RelayProcess::execute`], [`RelayProcess::change_rows`] and
+//! [`RelayProcess::has_change`] inspect the relay database (or tamper with it, e.g.
+//! expiring an invite) on either backend.
+//!
+//! # Storage backends
+//!
+//! By default the relay runs on an SQLite file. With `CUNWU_TEST_POSTGRES` set to a
+//! PostgreSQL URL (`scripts/postgres.sh start` prints one; `scripts/test.sh` does it),
+//! every relay gets a fresh database on that server instead, so the same suites run
+//! against both storage backends. [`RelayProcess::kill_hard`] (SIGKILL), [`RelayProcess::stop`] (SIGTERM,
 //! graceful) and [`RelayProcess::restart`] (same db, same port, so enrolled devices
 //! keep working) serve crash and restart tests.
 //!
@@ -150,7 +158,12 @@ pub fn relay_binary() -> PathBuf {
 pub struct RelayProcess {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The `--db` argument: a file path, or a PostgreSQL URL.
     db: PathBuf,
+    /// PostgreSQL: (server URL, name of this relay's database).
+    pg: Option<(String, String)>,
+    /// Drop the PostgreSQL database with this process (false for a second node).
+    owns_db: bool,
     port: u16,
     bin: PathBuf,
     extra: Vec<String>,
@@ -178,6 +191,38 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Res
     Ok((status, body))
 }
 
+/// The PostgreSQL server the tests use, when `CUNWU_TEST_POSTGRES` is set.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("CUNWU_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+}
+
+/// `url` with its database name replaced by `name`.
+fn database_url(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let host_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[host_end..].find('/') {
+        Some(slash) => &base[..host_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Run `f` on a blocking PostgreSQL connection, on a thread of its own (the tests run
+/// inside tokio, where the blocking client may not start its runtime).
+fn with_pg<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send) -> Result<T, postgres::Error> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+            f(&mut c)
+        })
+        .join()
+        .expect("postgres helper thread")
+    })
+}
+
 impl RelayProcess {
     /// Start a relay with default settings.
     pub fn start() -> RelayProcess {
@@ -187,22 +232,56 @@ impl RelayProcess {
     /// Start a relay with extra `serve` arguments, e.g. `["--max-body-bytes", "1000000"]`.
     pub fn start_with(extra_args: &[&str]) -> RelayProcess {
         let dir = tempfile::tempdir().expect("relay temp dir");
-        let db = dir.path().join("relay.db");
+        let (db, pg) = match postgres_server() {
+            Some(server) => {
+                let name = format!("cunwu_test_{}", cunwu_core::ids::new_id());
+                with_pg(&server, |c| c.batch_execute(&format!("CREATE DATABASE {name}")))
+                    .unwrap_or_else(|e| panic!("create test database on {server}: {e}"));
+                (PathBuf::from(database_url(&server, &name)), Some((server, name)))
+            }
+            None => (dir.path().join("relay.db"), None),
+        };
         let mut r = RelayProcess {
             child: None,
             dir,
             db,
+            pg,
+            owns_db: true,
             port: 0,
             bin: relay_binary(),
             extra: extra_args.iter().map(|s| s.to_string()).collect(),
         };
+        r.start_on_free_port();
+        r
+    }
+
+    /// Another relay process on the same PostgreSQL database (a second node behind a
+    /// load balancer). Panics on SQLite, whose file has one serving process.
+    pub fn second_node(&self) -> RelayProcess {
+        assert!(self.pg.is_some(), "a second relay node needs PostgreSQL storage (CUNWU_TEST_POSTGRES)");
+        let mut r = RelayProcess {
+            child: None,
+            dir: tempfile::tempdir().expect("relay temp dir"),
+            db: self.db.clone(),
+            pg: self.pg.clone(),
+            owns_db: false,
+            port: 0,
+            bin: self.bin.clone(),
+            extra: self.extra.clone(),
+        };
+        r.start_on_free_port();
+        r
+    }
+
+    fn start_on_free_port(&mut self) {
+        let r = self;
         // Another process may grab the port between our probe and the relay's bind:
         // try a few ports.
         let mut last = String::new();
         for _ in 0..5 {
             r.port = free_port();
             match r.spawn_and_wait() {
-                Ok(()) => return r,
+                Ok(()) => return,
                 Err(e) => last = e,
             }
         }
@@ -382,17 +461,91 @@ impl RelayProcess {
         self.admin(&["revoke", "--space", space, "--target", target]);
     }
 
-    /// A connection to the relay's SQLite file (for inspection or deliberate tampering).
-    pub fn sql(&self) -> rusqlite::Connection {
+    /// Which storage the relay runs on: "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        if self.pg.is_some() { "postgres" } else { "sqlite" }
+    }
+
+    fn sqlite(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(&self.db).expect("open relay db");
         c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
         c
+    }
+
+    fn pg_url(&self) -> Option<String> {
+        self.pg.as_ref().map(|_| self.db.to_string_lossy().into_owned())
+    }
+
+    /// One integer from a query without parameters (the SQL both backends speak).
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        match self.pg_url() {
+            Some(url) => with_pg(&url, |c| c.query_one(sql, &[]).map(|r| r.get::<_, i64>(0))),
+            None => Ok(self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Run a statement without parameters; the number of rows it changed.
+    pub fn execute(&self, sql: &str) -> u64 {
+        match self.pg_url() {
+            Some(url) => with_pg(&url, |c| c.execute(sql, &[])),
+            None => Ok(self.sqlite().execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Whether the relay stored the change with this hash.
+    pub fn has_change(&self, hash: &[u8]) -> bool {
+        let h = hex::encode(hash);
+        let lit = if self.pg.is_some() { format!("decode('{h}', 'hex')") } else { format!("X'{h}'") };
+        self.query_i64(&format!("SELECT count(*) FROM changes WHERE hash = {lit}")) > 0
+    }
+
+    /// Rows of three columns from a query without parameters, on either backend.
+    fn rows3<A, B, C>(&self, sql: &str) -> Vec<(A, B, C)>
+    where
+        A: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> + Send,
+        B: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> + Send,
+        C: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> + Send,
+    {
+        match self.pg_url() {
+            Some(url) => with_pg(&url, |c| Ok(c.query(sql, &[])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())),
+            None => {
+                let c = self.sqlite();
+                let mut s = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                Ok(s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap())
+            }
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Every stored change of a space in log order: (entity, hash, bytes).
+    pub fn change_rows(&self, space: &str) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        assert!(space.bytes().all(|b| b.is_ascii_hexdigit()), "space id {space:?}");
+        self.rows3(&format!("SELECT entity_id, hash, bytes FROM changes WHERE space_id = '{space}' ORDER BY seq, idx"))
+    }
+
+    /// Every entity of a space: (id, kind, audience JSON).
+    pub fn entity_rows(&self, space: &str) -> Vec<(String, String, String)> {
+        assert!(space.bytes().all(|b| b.is_ascii_hexdigit()), "space id {space:?}");
+        self.rows3(&format!("SELECT id, kind, audience FROM entities WHERE space_id = '{space}'"))
+    }
+
+    /// The database is consistent: SQLite's `integrity_check` (PostgreSQL keeps its own).
+    pub fn integrity_ok(&self) -> bool {
+        match self.pg {
+            Some(_) => self.query_i64("SELECT count(*) FROM log") >= 0,
+            None => self.sqlite().query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)).unwrap() == "ok",
+        }
     }
 }
 
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill_hard();
+        if let (Some((server, name)), true) = (&self.pg, self.owns_db) {
+            let _ = with_pg(server, |c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+        }
     }
 }
 

@@ -78,10 +78,7 @@ struct RelayView {
 }
 
 fn relay_view(relay: &RelayProcess, space: &str) -> RelayView {
-    let c = relay.sql();
-    let mut s = c.prepare("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 ORDER BY seq, idx").unwrap();
-    let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
-        s.query_map([space], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let rows = relay.change_rows(space);
     let mut by_entity: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
     let mut hashes: BTreeMap<String, usize> = BTreeMap::new();
     for (e, h, b) in &rows {
@@ -96,9 +93,7 @@ fn relay_view(relay: &RelayProcess, space: &str) -> RelayView {
             (e.clone(), d.to_json())
         })
         .collect();
-    let mut s = c.prepare("SELECT id, kind, audience FROM entities WHERE space_id = ?1").unwrap();
-    let ents: Vec<(String, String, String)> =
-        s.query_map([space], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let ents = relay.entity_rows(space);
     let mut kinds = BTreeMap::new();
     let mut audiences = BTreeMap::new();
     for (id, kind, aud) in ents {
@@ -110,12 +105,11 @@ fn relay_view(relay: &RelayProcess, space: &str) -> RelayView {
 
 /// Total change rows and distinct hashes in the relay (all spaces).
 fn relay_change_counts(relay: &RelayProcess) -> (i64, i64) {
-    relay.sql().query_row("SELECT count(*), count(DISTINCT hash) FROM changes", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+    (relay.query_i64("SELECT count(*) FROM changes"), relay.query_i64("SELECT count(DISTINCT hash) FROM changes"))
 }
 
 fn relay_has_change(relay: &RelayProcess, hash_hex: &str) -> bool {
-    let h = hex::decode(hash_hex).unwrap();
-    relay.sql().query_row("SELECT count(*) FROM changes WHERE hash = ?1", [&h], |r| r.get::<_, i64>(0)).unwrap() > 0
+    relay.has_change(&hex::decode(hash_hex).unwrap())
 }
 
 fn acked_hashes(d: &Device) -> Vec<String> {
@@ -541,6 +535,31 @@ async fn churn(
     }
 }
 
+/// Every device churns (device `k` does `what(k)`) for `how_long`, all at once; the
+/// stats of each, counting its `setup_ops` too.
+async fn churn_all(
+    devices: &[(Arc<Device>, Who, usize)],
+    c: &Arc<Corpus>,
+    how_long: Duration,
+    what: impl Fn(usize) -> Churn,
+) -> Vec<Arc<ChurnStats>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = vec![];
+    let mut stats = vec![];
+    for (k, (d, who, setup_ops)) in devices.iter().enumerate() {
+        let s = Arc::new(ChurnStats::default());
+        s.ops.store(*setup_ops, Ordering::Relaxed);
+        stats.push(s.clone());
+        tasks.push(tokio::spawn(churn(d.clone(), *who, what(k), stop.clone(), s, c.clone(), k * 10_000)));
+    }
+    tokio::time::sleep(how_long).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("a churn task panicked");
+    }
+    stats
+}
+
 /// A cadre and two residents with notices and requests already synced everywhere.
 async fn churn_village(relay: &RelayProcess, c: &Corpus) -> (String, Vec<(Arc<Device>, Who, usize)>) {
     let (space, cadre_invite) = relay.create_space("青石村");
@@ -636,8 +655,7 @@ async fn relay_sigkill_mid_traffic_loses_nothing_acked() {
         assert_all_acked(d, s.ops.load(Ordering::Relaxed), &view);
         assert_matches_relay(d, &view);
     }
-    let integrity: String = relay.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(integrity, "ok");
+    assert!(relay.integrity_ok(), "relay database integrity");
 }
 
 // ---- 3. a cut download resumes from the last page --------------------------------------------
@@ -751,7 +769,7 @@ async fn retry_after_cut_doubles_nothing() {
     assert_matches_relay(&cadre, &view);
     assert_matches_relay(&resident, &view);
     // the log has one batch per accepted upload, not one per attempt
-    let batches: i64 = relay.sql().query_row("SELECT count(*) FROM log WHERE type = 'batch'", [], |r| r.get(0)).unwrap();
+    let batches = relay.query_i64("SELECT count(*) FROM log WHERE type = 'batch'");
     assert_eq!(batches, 4);
 }
 
@@ -819,16 +837,9 @@ async fn graceful_shutdown_finishes_in_flight_sync() {
     eprintln!("SIGTERM after {up_at_term} bytes up; the sync: {}; proxy {:?}", short(&outcome), proxy.stats());
 
     // the database is whole, and holds every change the device saw acked
-    let integrity: String = relay.sql().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(integrity, "ok");
-    let orphans: i64 = relay
-        .sql()
-        .query_row(
-            "SELECT count(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM log l WHERE l.space_id = c.space_id AND l.seq = c.seq)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    assert!(relay.integrity_ok(), "relay database integrity");
+    let orphans = relay
+        .query_i64("SELECT count(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM log l WHERE l.space_id = c.space_id AND l.seq = c.seq)");
     assert_eq!(orphans, 0, "changes without their log batch");
     let acked = acked_hashes(&cadre);
     for h in &acked {
@@ -883,25 +894,53 @@ async fn concurrent_new_documents_reach_every_reader() {
         d.sync().await.unwrap();
         devices.push((Arc::new(d), Who::Cadre, 0));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = vec![];
-    let mut stats = vec![];
-    for (k, (d, who, setup_ops)) in devices.iter().enumerate() {
-        let s = Arc::new(ChurnStats::default());
-        s.ops.store(*setup_ops, Ordering::Relaxed);
-        stats.push(s.clone());
-        tasks.push(tokio::spawn(churn(d.clone(), *who, Churn::NewDocuments, stop.clone(), s, c.clone(), k * 10_000)));
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("a churn task panicked");
-    }
+    let stats = churn_all(&devices, &c, Duration::from_secs(3), |_| Churn::NewDocuments).await;
     let devs: Vec<&Device> = devices.iter().map(|(d, _, _)| d.as_ref()).collect();
     sync_until_quiet(&devs, 6).await;
     let view = relay_view(&relay, &space);
     let total: usize = stats.iter().map(|s| s.ops.load(Ordering::Relaxed)).sum();
     assert_nothing_doubled(&relay, &view, total);
+    for ((d, _, _), s) in devices.iter().zip(&stats) {
+        assert_all_acked(d, s.ops.load(Ordering::Relaxed), &view);
+    }
+    for d in &devs {
+        assert_matches_relay(d, &view);
+    }
+}
+
+/// Two relay processes on one PostgreSQL database (nodes behind a load balancer): a
+/// cadre and a resident on each, posting, filing and commenting on the same documents
+/// at once. Every change is accepted (a node judging against a document the other node
+/// has extended would refuse it as missing dependencies), nothing is doubled, and every
+/// device ends with exactly what it may read. Runs when `CUNWU_TEST_POSTGRES` is set
+/// (`scripts/test.sh` sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relay_nodes_on_one_postgres_database_converge() {
+    if cunwu_tests::harness::postgres_server().is_none() {
+        eprintln!("skipped: CUNWU_TEST_POSTGRES is not set (scripts/test.sh sets it)");
+        return;
+    }
+    let c = Arc::new(corpus::load());
+    let a = relay();
+    assert_eq!(a.backend(), "postgres");
+    let b = a.second_node();
+    let (space, mut devices) = churn_village(&a, &c).await;
+    // the second resident and a new cadre (enrolled at node B) use node B
+    route(&devices[2].0, &b.url());
+    let cadre_b = Device::enroll(&b, &b.invite(&space, Role::Cadre), "干部乙").await;
+    cadre_b.sync().await.unwrap();
+    devices.push((Arc::new(cadre_b), Who::Cadre, 0));
+    let what = |k: usize| if k % 2 == 0 { Churn::NewDocuments } else { Churn::ExistingDocuments };
+    let stats = churn_all(&devices, &c, Duration::from_secs(4), what).await;
+    for s in &stats {
+        assert_eq!(s.failed.load(Ordering::Relaxed), 0, "a sync failed on a healthy link");
+    }
+    let devs: Vec<&Device> = devices.iter().map(|(d, _, _)| d.as_ref()).collect();
+    sync_until_quiet(&devs, 6).await;
+    let view = relay_view(&a, &space);
+    let total: usize = stats.iter().map(|s| s.ops.load(Ordering::Relaxed)).sum();
+    assert!(total > 40, "too little traffic to mean anything: {total} changes");
+    assert_nothing_doubled(&a, &view, total);
     for ((d, _, _), s) in devices.iter().zip(&stats) {
         assert_all_acked(d, s.ops.load(Ordering::Relaxed), &view);
     }

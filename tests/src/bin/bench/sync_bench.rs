@@ -66,13 +66,10 @@ async fn build_village(notices: usize, requests: usize, deliberations: usize) ->
 /// Raw automerge change bytes a cadre may read (everything), zstd-compressed the way
 /// the wire compresses (level 9), and the documents they make.
 fn raw_changes(relay: &RelayProcess, space: &str) -> (usize, usize, HashMap<String, Automerge>) {
-    let conn = relay.sql();
-    let mut s = conn.prepare("SELECT entity_id, bytes FROM changes WHERE space_id = ?1 ORDER BY seq, idx").unwrap();
-    let rows: Vec<(String, Vec<u8>)> =
-        s.query_map([space], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let rows = relay.change_rows(space);
     let mut all = vec![];
     let mut docs: HashMap<String, Automerge> = HashMap::new();
-    for (e, b) in &rows {
+    for (e, _, b) in &rows {
         all.extend_from_slice(b);
         docs.entry(e.clone()).or_default().apply_changes([automerge::Change::from_bytes(b.clone()).unwrap()]).unwrap();
     }

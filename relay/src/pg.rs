@@ -1,0 +1,434 @@
+//! Relay storage in PostgreSQL, for several relay processes serving the same spaces
+//! behind a load balancer (`cunwu-relay serve --db postgres://…`). The same `Storage`
+//! operations and tables as the SQLite file (`db.rs`), with two differences that let
+//! relay nodes share a database:
+//!
+//! - `lock_space` takes a session advisory lock on the space, held while a relay checks
+//!   and appends a sync's changes: log positions are handed out and committed in order
+//!   across nodes, so a reader that sees position N has every position before it.
+//! - The relay's in-memory document cache is checked against the log end after the
+//!   lock is taken (`service.rs`), so a node never judges a change against a document
+//!   another node has since extended.
+//!
+//! Connections come from a small pool; each write method is one transaction.
+
+use crate::db::{parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
+use crate::error::RelayError;
+use cunwu_core::roster::Roster;
+use parking_lot::Mutex;
+use postgres::{Client, NoTls};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The same tables as the SQLite storage (`db::SCHEMA`, the one place they are
+/// defined), in PostgreSQL's types: 64-bit integers, BYTEA, no `WITHOUT ROWID`.
+fn schema() -> String {
+    crate::db::SCHEMA.replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA").replace(") WITHOUT ROWID;", ");")
+}
+
+/// Serializes schema creation when several relay nodes start at once.
+const SCHEMA_LOCK: i64 = 0x6375_6e77_7500_0001;
+
+fn pg(e: postgres::Error) -> RelayError {
+    RelayError::Storage(format!("postgresql: {e}"))
+}
+
+pub struct PgStorage {
+    url: String,
+    pool: Arc<Mutex<Vec<Client>>>,
+    rosters: RosterCache,
+}
+
+/// A pooled connection, returned on drop unless it broke.
+struct Conn {
+    client: Option<Client>,
+    pool: Arc<Mutex<Vec<Client>>>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            let mut pool = self.pool.lock();
+            if !c.is_closed() && pool.len() < 16 {
+                pool.push(c);
+            }
+        }
+    }
+}
+
+/// The advisory lock key of a space: 64 bits of a hash of its id.
+fn space_key(space: &str) -> i64 {
+    let h = Sha256::digest(format!("cunwu-space\0{space}").as_bytes());
+    i64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+}
+
+/// Whether `db` names a PostgreSQL database rather than an SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+impl PgStorage {
+    /// Connect and create the tables when missing.
+    pub fn open(url: &str) -> Result<PgStorage> {
+        let s = PgStorage { url: url.to_string(), pool: Arc::new(Mutex::new(vec![])), rosters: RosterCache::default() };
+        let mut c = s.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).map_err(pg)?;
+        tx.batch_execute(&schema()).map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        drop(c);
+        Ok(s)
+    }
+
+    fn conn(&self) -> Result<Conn> {
+        let pooled = self.pool.lock().pop();
+        let client = match pooled {
+            Some(c) => c,
+            None => Client::connect(&self.url, NoTls).map_err(|e| {
+                RelayError::Storage(format!("cannot connect to PostgreSQL at {}: {e}", redact(&self.url)))
+            })?,
+        };
+        Ok(Conn { client: Some(client), pool: self.pool.clone() })
+    }
+
+    fn append_seq(tx: &mut postgres::Transaction<'_>, space: &str) -> Result<i64> {
+        let row = tx
+            .query_opt("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq - 1", &[&space])
+            .map_err(pg)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        Ok(row.get(0))
+    }
+}
+
+/// The URL without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..s + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+struct AdvisoryLock {
+    conn: Option<Conn>,
+    key: i64,
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            if c.execute("SELECT pg_advisory_unlock($1)", &[&self.key]).is_err() {
+                // a connection that could not unlock must not go back to the pool
+                if let Some(client) = c.client.take() {
+                    drop(client);
+                }
+            }
+        }
+    }
+}
+
+impl Storage for PgStorage {
+    fn lock_space(&self, space: &str) -> Result<SpaceGuard> {
+        let mut c = self.conn()?;
+        let key = space_key(space);
+        c.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(pg)?;
+        Ok(SpaceGuard(Some(Box::new(AdvisoryLock { conn: Some(c), key }))))
+    }
+
+    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, $2, $3, $4)",
+                &[&id, &name, &relay_secret, &roster_json(roster)],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
+        let row = self.conn()?.query_opt("SELECT id, name, relay_secret, roster FROM spaces WHERE id = $1", &[&id]).map_err(pg)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.get(0);
+        let roster = self.rosters.parse(&id, row.get(3))?;
+        Ok(Some(SpaceRecord { id, name: row.get(1), relay_secret: row.get(2), roster }))
+    }
+
+    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let row = tx.query_opt("SELECT roster FROM spaces WHERE id = $1 FOR UPDATE", &[&space]).map_err(pg)?;
+        let row = row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        let mut roster = parse_roster(row.get(0))?;
+        apply(&mut roster)?;
+        tx.execute("UPDATE spaces SET roster = $2 WHERE id = $1", &[&space, &roster_json(&roster)]).map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok(roster)
+    }
+
+    fn put_invite(&self, inv: &InviteRecord) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&inv.code_hash, &inv.space_id, &inv.role.as_str(), &inv.household, &inv.group, &inv.expires_at, &inv.created_by],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn redeem_invite(
+        &self,
+        code_hash: &str,
+        now: i64,
+        apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>,
+    ) -> Result<(InviteRecord, Roster)> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let row = tx
+            .query_opt(
+                "SELECT space_id, role, household, grp, expires_at, created_by, used_at FROM invites WHERE code_hash = $1 FOR UPDATE",
+                &[&code_hash],
+            )
+            .map_err(pg)?;
+        let Some(row) = row else {
+            return Err(RelayError::Forbidden("unknown invite code".into()));
+        };
+        if row.get::<_, Option<i64>>(6).is_some() {
+            return Err(RelayError::Forbidden("this invite has already been used".into()));
+        }
+        let expires_at: i64 = row.get(4);
+        if now > expires_at {
+            return Err(RelayError::Forbidden("this invite has expired".into()));
+        }
+        let space_id: String = row.get(0);
+        let role: String = row.get(1);
+        let inv = InviteRecord {
+            code_hash: code_hash.into(),
+            space_id: space_id.clone(),
+            role: cunwu_core::Role::parse(&role).map_err(|e| RelayError::Storage(e.to_string()))?,
+            household: row.get(2),
+            group: row.get(3),
+            expires_at,
+            created_by: row.get(5),
+        };
+        let text: String = tx.query_one("SELECT roster FROM spaces WHERE id = $1 FOR UPDATE", &[&space_id]).map_err(pg)?.get(0);
+        let mut roster = parse_roster(&text)?;
+        apply(&inv, &mut roster)?;
+        tx.execute("UPDATE invites SET used_at = $2 WHERE code_hash = $1", &[&code_hash, &now]).map_err(pg)?;
+        tx.execute("UPDATE spaces SET roster = $2 WHERE id = $1", &[&space_id, &roster_json(&roster)]).map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok((inv, roster))
+    }
+
+    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+        // like the SQLite storage: no wait for the WAL flush of this one write
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(pg)?;
+        let n = tx
+            .execute(
+                "INSERT INTO counters(device, counter) VALUES ($1, $2)
+                 ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
+                &[&device, &(counter as i64)],
+            )
+            .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
+        let n = self
+            .conn()?
+            .execute("INSERT INTO nonces(nonce, at) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&nonce, &now])
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT kind, audience, ref_id FROM entities WHERE space_id = $1 AND id = $2", &[&space, &id])
+            .map_err(pg)?;
+        Ok(row.map(|r| EntityRecord { kind: r.get(0), audience: r.get(1), ref_id: r.get(2) }))
+    }
+
+    fn entity_changes(&self, space: &str, id: &str) -> Result<Vec<Vec<u8>>> {
+        let rows = self
+            .conn()?
+            .query("SELECT bytes FROM changes WHERE space_id = $1 AND entity_id = $2 ORDER BY seq, idx", &[&space, &id])
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT 1 FROM changes WHERE space_id = $1 AND hash = $2", &[&space, &&hash[..]])
+            .map_err(pg)?;
+        Ok(row.is_some())
+    }
+
+    fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let seq = Self::append_seq(&mut tx, space)?;
+        tx.execute(
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ($1, $2, 'batch', $3, $4, $5, $6)",
+            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs],
+        )
+        .map_err(pg)?;
+        let ins = tx
+            .prepare("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ($1, $2, $3, $4, $5, $6)")
+            .map_err(pg)?;
+        let ent = tx
+            .prepare("INSERT INTO entities(space_id, id, kind, audience, ref_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .map_err(pg)?;
+        for (i, ch) in b.changes.iter().enumerate() {
+            tx.execute(&ins, &[&space, &&ch.hash[..], &ch.entity, &seq, &(i as i64), &ch.bytes]).map_err(pg)?;
+            if let Some(e) = &ch.new_entity {
+                tx.execute(&ent, &[&space, &ch.entity, &e.kind, &e.audience, &e.ref_id]).map_err(pg)?;
+            }
+        }
+        tx.commit().map_err(pg)?;
+        Ok(seq as u64)
+    }
+
+    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let seq = Self::append_seq(&mut tx, space)?;
+        tx.execute(
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES ($1, $2, 'tally', $3, $4, $5)",
+            &[&space, &seq, &signature, &deliberation, &tally_json],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok(seq as u64)
+    }
+
+    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>> {
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json FROM log
+                 WHERE space_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&space, &(cursor as i64), &i64::from(max_rows)],
+            )
+            .map_err(pg)?;
+        let ch = c.prepare("SELECT entity_id, hash, bytes FROM changes WHERE space_id = $1 AND seq = $2 ORDER BY idx").map_err(pg)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let ty: String = r.get(1);
+            if ty == "tally" {
+                out.push(LogRow::Tally {
+                    seq: seq as u64,
+                    deliberation: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                    tally_json: r.get::<_, Option<Vec<u8>>>(7).unwrap_or_default(),
+                    signature: r.get(4),
+                });
+                continue;
+            }
+            let author: [u8; 32] = r.get::<_, Option<Vec<u8>>>(2).and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
+            let pairs: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default();
+            let any_wanted = pairs.chunks_exact(48).any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let mut changes = vec![];
+            if any_wanted {
+                for row in c.query(&ch, &[&space, &seq]).map_err(pg)? {
+                    let entity: String = row.get(0);
+                    if wanted(&author, &entity) {
+                        let hash: Vec<u8> = row.get(1);
+                        changes.push((entity, hash.try_into().unwrap_or([0; 32]), row.get(2)));
+                    }
+                }
+            }
+            out.push(LogRow::Batch { seq: seq as u64, author, signed_at: r.get::<_, Option<i64>>(3).unwrap_or(0), signature: r.get(4), pairs, changes });
+        }
+        Ok(out)
+    }
+
+    fn last_seq(&self, space: &str) -> Result<u64> {
+        let row = self.conn()?.query_opt("SELECT next_seq - 1 FROM spaces WHERE id = $1", &[&space]).map_err(pg)?;
+        let row = row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn audiences(&self, space: &str) -> Result<HashMap<String, String>> {
+        let rows = self.conn()?.query("SELECT id, audience FROM entities WHERE space_id = $1", &[&space]).map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>> {
+        let rows = self.conn()?.query("SELECT id FROM entities WHERE space_id = $1 AND ref_id = $2", &[&space, &ref_id]).map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT tally_json FROM log WHERE space_id = $1 AND type = 'tally' AND deliberation = $2 ORDER BY seq DESC LIMIT 1",
+                &[&space, &deliberation],
+            )
+            .map_err(pg)?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
+    fn roster_sent(&self, device: &str) -> Result<u64> {
+        let row = self.conn()?.query_opt("SELECT version FROM roster_sent WHERE device = $1", &[&device]).map_err(pg)?;
+        Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
+    }
+
+    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO roster_sent(device, version) VALUES ($1, $2)
+                 ON CONFLICT(device) DO UPDATE SET version = GREATEST(roster_sent.version, excluded.version)",
+                &[&device, &(version as i64)],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_files_and_passwords_stay_out_of_messages() {
+        assert!(is_url("postgres://relay@db.county.example/cunwu"));
+        assert!(is_url("postgresql://relay@10.0.0.5:5432/cunwu"));
+        assert!(!is_url("cunwu-relay.db") && !is_url("/var/lib/cunwu/postgres.db"));
+        assert_eq!(redact("postgres://relay:s3cret@db:5432/cunwu"), "postgres://relay:***@db:5432/cunwu");
+        assert_eq!(redact("postgres://relay@db/cunwu"), "postgres://relay@db/cunwu");
+        assert_ne!(space_key("a"), space_key("b"));
+        assert_eq!(space_key("dd9b82c77738a7dd5a4172c060c3412d"), space_key("dd9b82c77738a7dd5a4172c060c3412d"));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_clear_error_without_the_password() {
+        let Err(e) = PgStorage::open("postgres://relay:s3cret@127.0.0.1:1/cunwu") else { panic!("connected to port 1") };
+        let msg = e.to_string();
+        assert!(msg.contains("cannot connect to PostgreSQL at postgres://relay:***@127.0.0.1:1/cunwu"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
+}
