@@ -229,6 +229,17 @@ impl SqliteStorage {
     }
 }
 
+/// An invite is single use and expires (both storages redeem through this rule).
+pub(crate) fn invite_usable(used_at: Option<i64>, expires_at: i64, now: i64) -> Result<()> {
+    if used_at.is_some() {
+        return Err(RelayError::Forbidden("this invite has already been used".into()));
+    }
+    if now > expires_at {
+        return Err(RelayError::Forbidden("this invite has expired".into()));
+    }
+    Ok(())
+}
+
 pub(crate) fn roster_json(r: &Roster) -> String {
     serde_json::to_string(r).expect("roster serializes")
 }
@@ -311,12 +322,7 @@ impl Storage for SqliteStorage {
         let Some((space_id, role, household, group, expires_at, created_by, used_at)) = row else {
             return Err(RelayError::Forbidden("unknown invite code".into()));
         };
-        if used_at.is_some() {
-            return Err(RelayError::Forbidden("this invite has already been used".into()));
-        }
-        if now > expires_at {
-            return Err(RelayError::Forbidden("this invite has expired".into()));
-        }
+        invite_usable(used_at, expires_at, now)?;
         let inv = InviteRecord {
             code_hash: code_hash.into(),
             space_id: space_id.clone(),

@@ -12,7 +12,7 @@
 //!
 //! Connections come from a small pool; each write method is one transaction.
 
-use crate::db::{parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
+use crate::db::{invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
 use parking_lot::Mutex;
@@ -211,13 +211,8 @@ impl Storage for PgStorage {
         let Some(row) = row else {
             return Err(RelayError::Forbidden("unknown invite code".into()));
         };
-        if row.get::<_, Option<i64>>(6).is_some() {
-            return Err(RelayError::Forbidden("this invite has already been used".into()));
-        }
         let expires_at: i64 = row.get(4);
-        if now > expires_at {
-            return Err(RelayError::Forbidden("this invite has expired".into()));
-        }
+        invite_usable(row.get(6), expires_at, now)?;
         let space_id: String = row.get(0);
         let role: String = row.get(1);
         let inv = InviteRecord {
