@@ -1,5 +1,5 @@
 //! Relay storage: the space log, entity documents, roster, invites and replay
-//! counters, in one SQLite file (the embedded default). Everything the service needs
+//! counters (per space and device), in one SQLite file (the embedded default). Everything the service needs
 //! from storage goes through the `Storage` trait, which the PostgreSQL backend for
 //! several relay processes (`pg.rs`) implements too (see docs/ARCHITECTURE.md).
 //! Each method that writes is one transaction: a crash or SIGTERM never leaves half a
@@ -76,8 +76,12 @@ pub trait Storage: Send + Sync + 'static {
     fn put_invite(&self, inv: &InviteRecord) -> Result<()>;
     /// Take an unused, unexpired invite (single use) and save the roster it produced, atomically.
     fn redeem_invite(&self, code_hash: &str, now: i64, apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>) -> Result<(InviteRecord, Roster)>;
-    /// Record `counter` for `device` if it is above the last one; false for a replay.
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool>;
+    /// Record `counter` for `device` in `space` if it is above the last one; false
+    /// for a replay. Counters are kept per (space, device): one key enrolled in two
+    /// spaces has two independent counters.
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool>;
+    /// The last counter recorded for `device` in `space` (0 if none).
+    fn counter(&self, space: &str, device: &str) -> Result<u64>;
     /// Record a one-time nonce; false if seen before.
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool>;
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>>;
@@ -97,10 +101,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Entities of a kind that reference `ref_id` (the ballots of a deliberation).
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>>;
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>>;
-    /// The newest roster version delivered to a device (0 if none).
-    fn roster_sent(&self, device: &str) -> Result<u64>;
-    /// Record a roster version delivered to a device (only ever raises it).
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()>;
+    /// The newest roster version of `space` delivered to a device (0 if none).
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64>;
+    /// Record a roster version of `space` delivered to a device (only ever raises it).
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()>;
 }
 
 /// One writer connection, and a pool of reader connections (WAL: readers never wait
@@ -171,8 +175,12 @@ CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
     expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER
 );
-CREATE TABLE IF NOT EXISTS counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS roster_sent (device TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_counters (
+    space_id TEXT NOT NULL, device TEXT NOT NULL, counter INTEGER NOT NULL, PRIMARY KEY (space_id, device)
+);
+CREATE TABLE IF NOT EXISTS roster_floors (
+    space_id TEXT NOT NULL, device TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (space_id, device)
+);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
@@ -193,19 +201,73 @@ CREATE INDEX IF NOT EXISTS entities_ref ON entities(space_id, ref_id);
 CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE type = 'tally';
 "#;
 
+/// The relay schema's version: `PRAGMA user_version` in SQLite, the `schema_version`
+/// table in PostgreSQL. Databases written before versions existed are version 0.
+///
+/// 1. Replay counters and roster floors are kept per (space, device): the per-device
+///    tables `counters` and `roster_sent` become `sync_counters` and `roster_floors`,
+///    each old row copied to every space whose roster lists the device, and a counter
+///    beyond `MAX_COUNTER_AHEAD_MS` of the migration's clock lowered to that bound (an
+///    old relay recorded any counter, which could lock a device out for years).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
+/// one transaction (several processes may open the file at once: the version is read
+/// again inside it).
+fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if version < 1 {
+        let exists = |t: &str| -> Result<bool> {
+            tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [t], |r| r.get::<_, i64>(0))
+                .map(|n| n > 0)
+                .map_err(db)
+        };
+        if exists("counters")? {
+            tx.execute(
+                "INSERT OR IGNORE INTO sync_counters(space_id, device, counter)
+                 SELECT s.id, c.device, min(c.counter, ?1) FROM counters c, spaces s, json_each(s.roster, '$.devices') d
+                 WHERE json_extract(d.value, '$.key') = c.device",
+                [now + crate::service::MAX_COUNTER_AHEAD_MS],
+            )
+            .map_err(db)?;
+            tx.execute("DROP TABLE counters", []).map_err(db)?;
+        }
+        if exists("roster_sent")? {
+            tx.execute(
+                "INSERT OR IGNORE INTO roster_floors(space_id, device, version)
+                 SELECT s.id, r.device, r.version FROM roster_sent r, spaces s, json_each(s.roster, '$.devices') d
+                 WHERE json_extract(d.value, '$.key') = r.device",
+                [],
+            )
+            .map_err(db)?;
+            tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db)?;
+    tx.commit().map_err(db)?;
+    tracing::info!(from = version, to = SCHEMA_VERSION, "relay database migrated");
+    Ok(())
+}
+
 fn db(e: rusqlite::Error) -> RelayError {
     RelayError::Storage(e.to_string())
 }
 
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<SqliteStorage> {
-        let conn = Connection::open(path).map_err(db)?;
+        let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
         conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
             .map_err(|e| RelayError::Storage(format!("{} is not a relay database: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        migrate_sqlite(&mut conn, cunwu_core::ids::now_ms())?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -238,6 +300,12 @@ pub(crate) fn invite_usable(used_at: Option<i64>, expires_at: i64, now: i64) -> 
         return Err(RelayError::Forbidden("this invite has expired".into()));
     }
     Ok(())
+}
+
+/// A counter as stored (a signed 64-bit column in both backends). Counters above
+/// `i64::MAX` never reach storage: the relay refuses them as far beyond its clock.
+pub(crate) fn counter_sql(counter: u64) -> i64 {
+    i64::try_from(counter).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn roster_json(r: &Roster) -> String {
@@ -341,7 +409,7 @@ impl Storage for SqliteStorage {
         Ok((inv, roster))
     }
 
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool> {
         // Written without its own fsync (`synchronous=NORMAL` for this one statement;
         // WAL): it survives a crash of the process and reaches the disk with the next
         // durable commit; only an OS crash or power cut could roll back the last
@@ -351,12 +419,21 @@ impl Storage for SqliteStorage {
         let c = self.conn.lock();
         c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         let n = c.execute(
-            "INSERT INTO counters(device, counter) VALUES (?1, ?2)
-             ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
-            params![device, counter as i64],
+            "INSERT INTO sync_counters(space_id, device, counter) VALUES (?1, ?2, ?3)
+             ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
+            params![space, device, counter_sql(counter)],
         );
         c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         Ok(n.map_err(db)? == 1)
+    }
+
+    fn counter(&self, space: &str, device: &str) -> Result<u64> {
+        let v: Option<i64> = self
+            .reader()?
+            .query_row("SELECT counter FROM sync_counters WHERE space_id = ?1 AND device = ?2", [space, device], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(v.unwrap_or(0).max(0) as u64)
     }
 
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
@@ -527,22 +604,22 @@ impl Storage for SqliteStorage {
             .map_err(db)
     }
 
-    fn roster_sent(&self, device: &str) -> Result<u64> {
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row("SELECT version FROM roster_sent WHERE device = ?1", [device], |r| r.get(0))
+            .query_row("SELECT version FROM roster_floors WHERE space_id = ?1 AND device = ?2", [space, device], |r| r.get(0))
             .optional()
             .map_err(db)?;
         Ok(v.unwrap_or(0) as u64)
     }
 
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()> {
         self.conn
             .lock()
             .execute(
-                "INSERT INTO roster_sent(device, version) VALUES (?1, ?2)
-                 ON CONFLICT(device) DO UPDATE SET version = max(version, excluded.version)",
-                params![device, version as i64],
+                "INSERT INTO roster_floors(space_id, device, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET version = max(version, excluded.version)",
+                params![space, device, version as i64],
             )
             .map_err(db)?;
         Ok(())

@@ -1,36 +1,89 @@
-//! The HTTP face of the relay (axum): routes, body-size limit, request timeout,
-//! JSON error bodies, metrics and graceful shutdown. Handlers only decode and encode;
-//! the work is in `service`.
+//! The HTTP face of the relay (axum): routes, body-size limit, body-read deadline,
+//! request timeout, the bound on concurrent sync work (503 + Retry-After past it),
+//! JSON error bodies and metrics. Handlers only decode and encode; the work is in
+//! `service`. Connections (header-read timeout, connection cap, graceful shutdown)
+//! are `crate::serve`'s.
 
 use crate::error::RelayError;
 use crate::service::Relay;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cunwu_core::ids::now_ms;
-use cunwu_core::wire::control::{EnrollRequest, InviteRequest, RevokeRequest};
+use cunwu_core::wire::control::{EnrollRequest, InviteRequest, RevokeRequest, RotateRequest};
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
+/// The relay's HTTP knobs (each a flag of `cunwu-relay serve`).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
+    /// Largest request body accepted (413 past it).
     pub max_body_bytes: usize,
+    /// A request not answered within this is answered 408.
     pub request_timeout: Duration,
+    /// A connection waiting for a request's headers, new or kept alive between
+    /// requests, is closed after this: idle and slow-header connections cost a slot
+    /// for this long at most.
+    pub header_timeout: Duration,
+    /// A request body must have arrived within this (408 otherwise): a client
+    /// trickling its body holds a connection no longer.
+    pub body_timeout: Duration,
+    /// Connections served at once. Past the cap, new connections wait in the
+    /// kernel's accept queue (in arrival order) until a slot frees, which the
+    /// header timeout guarantees within seconds. Lowered at start to what the
+    /// open-file limit allows.
+    pub max_connections: usize,
+    /// Syncs decoded and worked on at once: each may inflate up to the decoded-size
+    /// limit, so this bounds the memory a flood of large bodies can take.
+    pub sync_workers: usize,
+    /// How long a sync waits for a worker before it is answered 503 (Retry-After).
+    pub sync_queue_wait: Duration,
+}
+
+/// About twice the cores: sync work is CPU (signatures, automerge) plus fsyncs.
+pub fn default_sync_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 32 * 1024 * 1024, request_timeout: Duration::from_secs(60) }
+        HttpConfig {
+            max_body_bytes: 32 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            sync_workers: default_sync_workers(),
+            sync_queue_wait: Duration::from_secs(2),
+        }
     }
 }
 
-type AppState = Arc<Relay>;
+#[derive(Clone)]
+struct AppState {
+    relay: Arc<Relay>,
+    /// Permits for sync work (`HttpConfig::sync_workers`).
+    sync_slots: Arc<Semaphore>,
+    sync_queue_wait: Duration,
+}
+
+#[derive(Clone, Copy)]
+struct BodyRules {
+    max_bytes: usize,
+    timeout: Duration,
+}
 
 pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
+    let state =
+        AppState { relay, sync_slots: Arc::new(Semaphore::new(cfg.sync_workers.max(1))), sync_queue_wait: cfg.sync_queue_wait };
+    let body = BodyRules { max_bytes: cfg.max_body_bytes, timeout: cfg.body_timeout };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -38,13 +91,44 @@ pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/invites", post(invite))
         .route("/v1/revoke", post(revoke))
+        .route("/v1/rotate", post(rotate))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(body, read_body_in_time))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
-        .with_state(relay)
+        .with_state(state)
 }
 
-async fn metrics(State(r): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], r.metrics.render()).into_response()
+/// Read the whole request body within `BodyRules::timeout` and `max_bytes` before
+/// any handler runs: a body trickled byte by byte is answered 408 and its connection
+/// freed, one over the limit 413 without reading the rest.
+async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > rules.max_bytes as u64) {
+        return too_large(rules.max_bytes);
+    }
+    let limited = http_body_util::Limited::new(body, rules.max_bytes);
+    let bytes = match tokio::time::timeout(rules.timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(rules.max_bytes),
+        Ok(Err(e)) => return RelayError::BadRequest(format!("reading the request body: {e}")).into_response(),
+        Err(_) => {
+            return RelayError::Timeout(format!(
+                "the request body did not arrive within {} s; send it at once",
+                rules.timeout.as_secs_f32()
+            ))
+            .into_response()
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn too_large(max: usize) -> Response {
+    RelayError::TooLarge(format!("request body is larger than this relay's limit of {max} bytes")).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.relay.metrics.render()).into_response()
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, RelayError> {
@@ -55,11 +139,29 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RelayError> +
     tokio::task::spawn_blocking(f).await.map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
 }
 
-async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
+async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
+    let r = s.relay.clone();
     r.metrics.bytes_in.add(body.len() as u64);
+    // a bounded number of syncs decode and work at once; the others wait briefly
+    let permit = match tokio::time::timeout(s.sync_queue_wait, s.sync_slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            r.metrics.sync_errors.inc();
+            return RelayError::Unavailable(format!(
+                "the relay is busy with other syncs (none free within {} s); retry shortly",
+                s.sync_queue_wait.as_secs_f32()
+            ))
+            .into_response();
+        }
+    };
     let relay = r.clone();
-    let out = blocking(move || relay.sync(&body, now_ms())).await;
+    let out = blocking(move || {
+        let out = relay.sync(&body, now_ms());
+        drop(permit);
+        out
+    })
+    .await;
     r.metrics.sync_latency.observe(started.elapsed());
     match out {
         Ok(bytes) => {
@@ -74,7 +176,8 @@ async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn enroll(State(r): State<AppState>, body: Result<Json<EnrollRequest>, JsonRejection>) -> Response {
+async fn enroll(State(s): State<AppState>, body: Result<Json<EnrollRequest>, JsonRejection>) -> Response {
+    let r = s.relay;
     let out = match json_body(body) {
         Ok(req) => {
             let relay = r.clone();
@@ -91,7 +194,8 @@ async fn enroll(State(r): State<AppState>, body: Result<Json<EnrollRequest>, Jso
     }
 }
 
-async fn invite(State(r): State<AppState>, body: Result<Json<InviteRequest>, JsonRejection>) -> Response {
+async fn invite(State(s): State<AppState>, body: Result<Json<InviteRequest>, JsonRejection>) -> Response {
+    let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.create_invite(&req, now_ms())).await {
             Ok(resp) => Json(resp).into_response(),
@@ -101,10 +205,22 @@ async fn invite(State(r): State<AppState>, body: Result<Json<InviteRequest>, Jso
     }
 }
 
-async fn revoke(State(r): State<AppState>, body: Result<Json<RevokeRequest>, JsonRejection>) -> Response {
+async fn revoke(State(s): State<AppState>, body: Result<Json<RevokeRequest>, JsonRejection>) -> Response {
+    let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.revoke(&req, now_ms())).await {
             Ok(()) => Json(serde_json::json!({"revoked": true})).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn rotate(State(s): State<AppState>, body: Result<Json<RotateRequest>, JsonRejection>) -> Response {
+    let r = s.relay;
+    match json_body(body) {
+        Ok(req) => match blocking(move || r.rotate(&req, now_ms())).await {
+            Ok(resp) => Json(resp).into_response(),
             Err(e) => e.into_response(),
         },
         Err(e) => e.into_response(),

@@ -12,7 +12,7 @@
 //!
 //! Connections come from a small pool; each write method is one transaction.
 
-use crate::db::{invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
+use crate::db::{counter_sql, invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
 use parking_lot::Mutex;
@@ -25,6 +25,47 @@ use std::sync::Arc;
 /// defined), in PostgreSQL's types: 64-bit integers, BYTEA, no `WITHOUT ROWID`.
 fn schema() -> String {
     crate::db::SCHEMA.replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA").replace(") WITHOUT ROWID;", ");")
+}
+
+/// Bring a database written by an older relay to `db::SCHEMA_VERSION` (the steps are
+/// listed there), inside the transaction that holds `SCHEMA_LOCK`.
+fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)").map_err(pg)?;
+    let version: i64 = tx.query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[]).map_err(pg)?.get(0);
+    if version >= crate::db::SCHEMA_VERSION {
+        return Ok(());
+    }
+    let exists = |tx: &mut postgres::Transaction<'_>, t: &str| -> Result<bool> {
+        Ok(tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t]).map_err(pg)?.get(0))
+    };
+    if version < 1 {
+        if exists(tx, "counters")? {
+            tx.execute(
+                "INSERT INTO sync_counters(space_id, device, counter)
+                 SELECT s.id, c.device, LEAST(c.counter, $1) FROM counters c
+                 JOIN spaces s ON true JOIN LATERAL jsonb_array_elements(s.roster::jsonb -> 'devices') d ON d ->> 'key' = c.device
+                 ON CONFLICT DO NOTHING",
+                &[&(now + crate::service::MAX_COUNTER_AHEAD_MS)],
+            )
+            .map_err(pg)?;
+            tx.batch_execute("DROP TABLE counters").map_err(pg)?;
+        }
+        if exists(tx, "roster_sent")? {
+            tx.execute(
+                "INSERT INTO roster_floors(space_id, device, version)
+                 SELECT s.id, r.device, r.version FROM roster_sent r
+                 JOIN spaces s ON true JOIN LATERAL jsonb_array_elements(s.roster::jsonb -> 'devices') d ON d ->> 'key' = r.device
+                 ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .map_err(pg)?;
+            tx.batch_execute("DROP TABLE roster_sent").map_err(pg)?;
+        }
+    }
+    tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
+    tx.execute("INSERT INTO schema_version(version) VALUES ($1)", &[&crate::db::SCHEMA_VERSION]).map_err(pg)?;
+    tracing::info!(from = version, to = crate::db::SCHEMA_VERSION, "relay database migrated");
+    Ok(())
 }
 
 /// Serializes schema creation when several relay nodes start at once.
@@ -89,6 +130,7 @@ impl PgStorage {
         let mut tx = c.transaction().map_err(pg)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).map_err(pg)?;
         tx.batch_execute(&schema()).map_err(pg)?;
+        migrate(&mut tx, cunwu_core::ids::now_ms())?;
         tx.commit().map_err(pg)?;
         drop(c);
         Ok(s)
@@ -233,20 +275,28 @@ impl Storage for PgStorage {
         Ok((inv, roster))
     }
 
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool> {
         // like the SQLite storage: no wait for the WAL flush of this one write
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
         tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(pg)?;
         let n = tx
             .execute(
-                "INSERT INTO counters(device, counter) VALUES ($1, $2)
-                 ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
-                &[&device, &(counter as i64)],
+                "INSERT INTO sync_counters(space_id, device, counter) VALUES ($1, $2, $3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
+                &[&space, &device, &counter_sql(counter)],
             )
             .map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok(n == 1)
+    }
+
+    fn counter(&self, space: &str, device: &str) -> Result<u64> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT counter FROM sync_counters WHERE space_id = $1 AND device = $2", &[&space, &device])
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
     }
 
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
@@ -387,17 +437,20 @@ impl Storage for PgStorage {
         Ok(row.and_then(|r| r.get(0)))
     }
 
-    fn roster_sent(&self, device: &str) -> Result<u64> {
-        let row = self.conn()?.query_opt("SELECT version FROM roster_sent WHERE device = $1", &[&device]).map_err(pg)?;
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT version FROM roster_floors WHERE space_id = $1 AND device = $2", &[&space, &device])
+            .map_err(pg)?;
         Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
     }
 
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO roster_sent(device, version) VALUES ($1, $2)
-                 ON CONFLICT(device) DO UPDATE SET version = GREATEST(roster_sent.version, excluded.version)",
-                &[&device, &(version as i64)],
+                "INSERT INTO roster_floors(space_id, device, version) VALUES ($1, $2, $3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET version = GREATEST(roster_floors.version, excluded.version)",
+                &[&space, &device, &(version as i64)],
             )
             .map_err(pg)?;
         Ok(())
