@@ -291,14 +291,21 @@ impl SyncClient {
     /// (`Store::open`) to sign with it.
     pub async fn rotate_key(&self, store: &Store) -> Result<String> {
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
-        self.sync_once(store, None).await?;
-        let unsent = store.unsent_changes()?;
-        if unsent > 0 {
-            return Err(Error::invalid(format!(
-                "{unsent} local change(s) are not acknowledged by the relay yet; sync until they are, then rotate the key"
-            )));
-        }
-        let new = store.pending_device_key()?;
+        let new = match store.pending_device_key()? {
+            // begun before: the relay may already have revoked the old key, so no sync
+            // with it first (the outbox was empty when the rotation began)
+            Some(k) => k,
+            None => {
+                self.sync_once(store, None).await?;
+                let unsent = store.unsent_changes()?;
+                if unsent > 0 {
+                    return Err(Error::invalid(format!(
+                        "{unsent} local change(s) are not acknowledged by the relay yet; sync until they are, then rotate the key"
+                    )));
+                }
+                store.begin_key_rotation()?
+            }
+        };
         let mut req = RotateRequest {
             space_id: m.space_id,
             old_key: store.device_id(),

@@ -625,3 +625,87 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use cunwu_core::roster::DeviceEntry;
+
+    /// The tables of a relay written before schema versions (per-device counters and
+    /// roster floors), with one space whose roster lists `device`.
+    pub(crate) fn old_roster(space: &str, device: &str) -> String {
+        let roster = Roster {
+            space_id: space.into(),
+            space_name: "青石村".into(),
+            version: 3,
+            members: vec![],
+            devices: vec![DeviceEntry { key: device.into(), member: "m1".into(), revoked_at_seq: None }],
+        };
+        roster_json(&roster)
+    }
+
+    #[test]
+    fn a_database_written_by_the_old_schema_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let now = cunwu_core::ids::now_ms();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1);
+                 CREATE TABLE counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+                 CREATE TABLE roster_sent (device TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                 CREATE TABLE nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);",
+            )
+            .unwrap();
+            c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s1', 'a', X'00', ?1)", [old_roster("s1", "d1")])
+                .unwrap();
+            c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s2', 'b', X'00', ?1)", [old_roster("s2", "d2")])
+                .unwrap();
+            // d1 synced normally; d2's phone once sent a counter five years ahead
+            c.execute("INSERT INTO counters VALUES ('d1', ?1), ('d2', ?2), ('gone', 7)", [now - 1000, now + 5 * 365 * 86_400_000])
+                .unwrap();
+            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", []).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), (now - 1000) as u64);
+        assert_eq!(s.counter("s2", "d1").unwrap(), 0, "a counter goes only to the spaces that list the device");
+        let d2 = s.counter("s2", "d2").unwrap() as i64;
+        assert!(d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS, "not lowered: {d2}");
+        assert!(d2 >= now + crate::service::MAX_COUNTER_AHEAD_MS - 1000, "{d2}");
+        assert_eq!(s.roster_sent("s1", "d1").unwrap(), 3);
+        assert_eq!(s.roster_sent("s2", "d2").unwrap(), 2);
+        assert_eq!(s.roster_sent("s1", "d2").unwrap(), 0);
+        // the old tables are gone, the version is recorded, the new rules apply
+        let c = s.conn.lock();
+        let old: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('counters', 'roster_sent')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(old, 0);
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(c);
+        assert!(!s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap(), "migrated counter still protects");
+        assert!(s.advance_counter("s1", "d1", now as u64).unwrap());
+        drop(s);
+        // opening again changes nothing
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), now as u64);
+    }
+
+    #[test]
+    fn counters_and_roster_floors_are_per_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("r.db")).unwrap();
+        assert!(s.advance_counter("a", "k", 100).unwrap());
+        assert!(s.advance_counter("b", "k", 50).unwrap(), "space b has its own counter");
+        assert!(!s.advance_counter("a", "k", 100).unwrap());
+        assert_eq!((s.counter("a", "k").unwrap(), s.counter("b", "k").unwrap()), (100, 50));
+        s.set_roster_sent("a", "k", 5).unwrap();
+        s.set_roster_sent("a", "k", 4).unwrap();
+        assert_eq!((s.roster_sent("a", "k").unwrap(), s.roster_sent("b", "k").unwrap()), (5, 0));
+        // a counter beyond i64 is stored as the largest one, never wrapped negative
+        assert!(s.advance_counter("c", "k", u64::MAX).unwrap());
+        assert_eq!(s.counter("c", "k").unwrap(), i64::MAX as u64);
+    }
+}

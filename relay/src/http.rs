@@ -81,8 +81,11 @@ struct BodyRules {
 }
 
 pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
-    let state =
-        AppState { relay, sync_slots: Arc::new(Semaphore::new(cfg.sync_workers.max(1))), sync_queue_wait: cfg.sync_queue_wait };
+    router_with(relay, cfg, Arc::new(Semaphore::new(cfg.sync_workers.max(1))))
+}
+
+fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>) -> Router {
+    let state = AppState { relay, sync_slots, sync_queue_wait: cfg.sync_queue_wait };
     let body = BodyRules { max_bytes: cfg.max_body_bytes, timeout: cfg.body_timeout };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -224,5 +227,65 @@ async fn rotate(State(s): State<AppState>, body: Result<Json<RotateRequest>, Jso
             Err(e) => e.into_response(),
         },
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::SqliteStorage;
+    use crate::service::Limits;
+    use tower::Service;
+
+    async fn call(app: &Router, req: axum::http::Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let resp = app.clone().call(req).await.expect("infallible");
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn relay(dir: &tempfile::TempDir) -> Arc<Relay> {
+        Arc::new(Relay::new(Arc::new(SqliteStorage::open(&dir.path().join("r.db")).unwrap()), Limits::default()))
+    }
+
+    fn post_sync(body: &'static [u8]) -> axum::http::Request<Body> {
+        axum::http::Request::post("/v1/sync").body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn syncs_past_the_work_bound_wait_briefly_then_get_503_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = HttpConfig { sync_workers: 1, sync_queue_wait: Duration::from_millis(100), ..HttpConfig::default() };
+        let slots = Arc::new(Semaphore::new(1));
+        let app = router_with(relay(&dir), &cfg, slots.clone());
+        // the only worker is busy
+        let busy = slots.clone().try_acquire_owned().unwrap();
+        let started = Instant::now();
+        let (status, headers, body) = call(&app, post_sync(b"not a frame")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(started.elapsed() >= Duration::from_millis(100), "it waited for a worker first");
+        assert_eq!(headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
+        assert!(body.contains("busy"), "{body}");
+        // the health check never waits for sync workers
+        let (status, _, _) = call(&app, axum::http::Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        // once the worker is free, the same request is worked on (and refused for what it is)
+        drop(busy);
+        let (status, _, body) = call(&app, post_sync(b"not a frame")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(relay(&dir), &HttpConfig { max_body_bytes: 1000, ..HttpConfig::default() });
+        let req = axum::http::Request::post("/v1/sync").header(header::CONTENT_LENGTH, "5000000").body(Body::empty()).unwrap();
+        let (status, _, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(body.contains("limit of 1000 bytes"), "{body}");
+        // a body over the limit without a declared length is cut off at the limit
+        let big = axum::http::Request::post("/v1/sync").body(Body::from(vec![0u8; 5000])).unwrap();
+        let (status, _, body) = call(&app, big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     }
 }

@@ -472,6 +472,58 @@ mod tests {
         assert_eq!(space_key("dd9b82c77738a7dd5a4172c060c3412d"), space_key("dd9b82c77738a7dd5a4172c060c3412d"));
     }
 
+    /// A database written by the relay before schema versions is migrated on open:
+    /// counters and roster floors move to (space, device) keys. Runs when
+    /// `CUNWU_TEST_POSTGRES` names a server (`scripts/postgres.sh start`).
+    #[test]
+    fn a_database_written_by_the_old_schema_is_migrated_on_open() {
+        let Some(server) = std::env::var("CUNWU_TEST_POSTGRES").ok().filter(|s| !s.is_empty()) else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        let name = format!("cunwu_migrate_{}", cunwu_core::ids::new_id());
+        Client::connect(&server, NoTls).unwrap().batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
+        let url = format!("{base}/{name}");
+        let now = cunwu_core::ids::now_ms();
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            c.batch_execute(
+                "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BYTEA NOT NULL, roster TEXT NOT NULL, next_seq BIGINT NOT NULL DEFAULT 1);
+                 CREATE TABLE counters (device TEXT PRIMARY KEY, counter BIGINT NOT NULL);
+                 CREATE TABLE roster_sent (device TEXT PRIMARY KEY, version BIGINT NOT NULL);",
+            )
+            .unwrap();
+            for (space, device) in [("s1", "d1"), ("s2", "d2")] {
+                let roster = crate::db::tests::old_roster(space, device);
+                c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, 'x', '\\x00', $2)", &[&space, &roster])
+                    .unwrap();
+            }
+            let ahead = now + 5 * 365 * 86_400_000;
+            c.execute("INSERT INTO counters VALUES ('d1', $1), ('d2', $2)", &[&(now - 1000), &ahead]).unwrap();
+            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", &[]).unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), (now - 1000) as u64);
+        assert_eq!(s.counter("s2", "d1").unwrap(), 0);
+        let d2 = s.counter("s2", "d2").unwrap() as i64;
+        assert!(d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS, "not lowered: {d2}");
+        assert_eq!((s.roster_sent("s1", "d1").unwrap(), s.roster_sent("s2", "d2").unwrap()), (3, 2));
+        let mut c = s.conn().unwrap();
+        let old: i64 = c.query_one("SELECT count(*) FROM pg_tables WHERE tablename IN ('counters', 'roster_sent')", &[]).unwrap().get(0);
+        assert_eq!(old, 0);
+        let v: i64 = c.query_one("SELECT max(version) FROM schema_version", &[]).unwrap().get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        drop(c);
+        assert!(!s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap());
+        assert!(s.advance_counter("s1", "d1", now as u64).unwrap());
+        drop(s);
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), now as u64, "opening again changes nothing");
+        drop(s);
+        let _ = Client::connect(&server, NoTls).and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
     #[test]
     fn an_unreachable_server_is_a_clear_error_without_the_password() {
         let Err(e) = PgStorage::open("postgres://relay:s3cret@127.0.0.1:1/cunwu") else { panic!("connected to port 1") };

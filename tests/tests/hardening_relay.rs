@@ -17,7 +17,7 @@ use cunwu_core::store::{NewNotice, NoticeFilter};
 use cunwu_core::sync::{SyncClient, SyncReport};
 use cunwu_core::wire::control::ErrorBody;
 use cunwu_core::{Role, Store};
-use cunwu_tests::harness::{http_get, post_sync, signed_sync_body, HttpReply, RelayProcess};
+use cunwu_tests::harness::{http_get, post_raw, post_sync, signed_sync_body, HttpReply, RelayProcess};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -390,4 +390,60 @@ async fn a_rotated_key_syncs_the_old_key_is_refused_and_old_changes_still_verify
         let p = resident.store().provenance(id).unwrap();
         assert!(p.iter().all(|p| p.signature_verified), "{id}: {p:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_whose_answer_was_lost_completes_when_asked_again_and_a_replay_changes_nothing() {
+    use cunwu_core::wire::control::{rotate_message, RotateRequest};
+    let relay = RelayProcess::start();
+    let (space, mut cadre) = honest_village(&relay).await;
+    cadre.sync().await.expect("first sync");
+    let store = cadre.store();
+    let old = cunwu_core::sync::device_key_of(store);
+    // the phone began a rotation and the relay took it, but the answer never came back
+    let new = store.begin_key_rotation().unwrap();
+    let mut req = RotateRequest {
+        space_id: space.clone(),
+        old_key: old.id(),
+        new_key: new.id(),
+        nonce: cunwu_core::ids::new_id(),
+        old_signature: String::new(),
+        new_signature: String::new(),
+    };
+    let msg = rotate_message(&req);
+    req.old_signature = hex::encode(old.sign(&msg));
+    req.new_signature = hex::encode(new.sign(&msg));
+    let sent = serde_json::to_vec(&req).unwrap();
+    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", sent.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.error());
+    // the same request again (a replay): refused, nothing changes
+    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", sent).await;
+    assert_eq!(r.status, 409, "{}", r.error());
+    // a rotation with a key of nobody's: refused
+    let stranger = cunwu_core::identity::DeviceKey::generate();
+    let other = cunwu_core::identity::DeviceKey::generate();
+    let mut forged =
+        RotateRequest { old_key: stranger.id(), new_key: other.id(), nonce: cunwu_core::ids::new_id(), ..req.clone() };
+    let msg = rotate_message(&forged);
+    forged.old_signature = hex::encode(stranger.sign(&msg));
+    forged.new_signature = hex::encode(other.sign(&msg));
+    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", serde_json::to_vec(&forged).unwrap()).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    // a request signed by the old key only: refused
+    let mut half = RotateRequest { new_key: other.id(), nonce: cunwu_core::ids::new_id(), ..req.clone() };
+    let msg = rotate_message(&half);
+    half.old_signature = hex::encode(old.sign(&msg));
+    half.new_signature = hex::encode(stranger.sign(&msg));
+    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", serde_json::to_vec(&half).unwrap()).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    assert!(r.error().contains("new key"), "{}", r.error());
+    // the phone asks again: the rotation completes with the key the relay took
+    let id = cadre.client.rotate_key(cadre.store()).await.expect("rotation completes");
+    assert_eq!(id, new.id());
+    cadre.reopen();
+    cadre.post_notice("新钥匙");
+    let r = cadre.sync().await.expect("the new key syncs");
+    assert_eq!(r.acked, 1, "{r:?}");
+    let roster = cadre.store().roster().unwrap();
+    assert_eq!(roster.devices.iter().filter(|d| d.revoked_at_seq.is_none()).count(), 1, "{roster:?}");
 }

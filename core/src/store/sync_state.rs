@@ -219,10 +219,15 @@ impl Store {
         Ok(n as u32)
     }
 
-    /// The key this device rotates to (`SyncClient::rotate_key`): generated once and
-    /// kept until the rotation is done, so an answer lost on the way can be asked for
-    /// again with the same key.
-    pub fn pending_device_key(&self) -> Result<DeviceKey> {
+    /// The key this device is rotating to, if a rotation was begun and not finished
+    /// (`SyncClient::rotate_key`): the relay may already have taken it.
+    pub fn pending_device_key(&self) -> Result<Option<DeviceKey>> {
+        local_get(&self.conn.lock(), "pending_device_secret")?.map(|s| DeviceKey::from_secret(&s)).transpose()
+    }
+
+    /// Begin a key rotation: the new key, generated once and kept until the rotation
+    /// is done, so an answer lost on the way can be asked for again with the same key.
+    pub fn begin_key_rotation(&self) -> Result<DeviceKey> {
         let conn = self.conn.lock();
         if let Some(s) = local_get(&conn, "pending_device_secret")? {
             return DeviceKey::from_secret(&s);
