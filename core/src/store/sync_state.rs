@@ -261,3 +261,51 @@ impl Store {
 fn stored_counter(conn: &rusqlite::Connection) -> Result<u64> {
     Ok(local_get(conn, "counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_follows_the_clock_and_continues_from_the_one_the_relay_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        let before = now_ms() as u64;
+        let a = store.next_counter().unwrap();
+        assert!(a >= before);
+        assert!(store.next_counter().unwrap() > a);
+        // a phone whose clock once ran years ahead: the relay names a lower counter
+        let years = a + 5 * 365 * 86_400_000;
+        store.adopt_counter(years).unwrap();
+        assert_eq!(store.next_counter().unwrap(), years + 1);
+        assert_eq!(store.adopt_counter(a + 10).unwrap(), a + 10);
+        let next = store.next_counter().unwrap();
+        assert!(next > a + 10 && next < years, "{next}");
+        // a counter at the top of the range does not wrap
+        store.adopt_counter(u64::MAX).unwrap();
+        assert_eq!(store.next_counter().unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn a_key_rotation_keeps_its_new_key_until_done_and_takes_effect_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let old = store.device_id();
+        assert!(store.pending_device_key().unwrap().is_none());
+        let new = store.begin_key_rotation().unwrap();
+        assert_eq!(store.begin_key_rotation().unwrap().id(), new.id(), "the same key when asked again");
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.pending_device_key().unwrap().map(|k| k.id()), Some(new.id()), "kept across a restart");
+        assert_eq!(store.device_id(), old);
+        assert!(store.key_is_current().unwrap());
+        store.replace_device_key(&new).unwrap();
+        assert!(!store.key_is_current().unwrap(), "the open store still holds the old key");
+        assert!(store.pending_device_key().unwrap().is_none());
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.device_id(), new.id());
+        assert!(store.key_is_current().unwrap());
+    }
+}
