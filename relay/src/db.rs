@@ -221,6 +221,7 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    let mut moved = false;
     if version < 1 {
         let exists = |t: &str| -> Result<bool> {
             tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [t], |r| r.get::<_, i64>(0))
@@ -228,6 +229,7 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
                 .map_err(db)
         };
         if exists("counters")? {
+            moved = true;
             tx.execute(
                 "INSERT OR IGNORE INTO sync_counters(space_id, device, counter)
                  SELECT s.id, c.device, min(c.counter, ?1) FROM counters c, spaces s, json_each(s.roster, '$.devices') d
@@ -238,6 +240,7 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             tx.execute("DROP TABLE counters", []).map_err(db)?;
         }
         if exists("roster_sent")? {
+            moved = true;
             tx.execute(
                 "INSERT OR IGNORE INTO roster_floors(space_id, device, version)
                  SELECT s.id, r.device, r.version FROM roster_sent r, spaces s, json_each(s.roster, '$.devices') d
@@ -250,7 +253,9 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db)?;
     tx.commit().map_err(db)?;
-    tracing::info!(from = version, to = SCHEMA_VERSION, "relay database migrated");
+    if moved {
+        tracing::info!(from = version, to = SCHEMA_VERSION, "relay database migrated");
+    }
     Ok(())
 }
 

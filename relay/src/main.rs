@@ -27,7 +27,7 @@ enum Cmd {
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = 32 * 1024 * 1024)]
         max_body_bytes: usize,
-        /// Sync requests allowed per device per minute.
+        /// Sync requests allowed per device and space per minute.
         #[arg(long, default_value_t = 120)]
         rate_per_minute: u32,
         /// Seconds before a request is answered 408.

@@ -38,8 +38,10 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
     let exists = |tx: &mut postgres::Transaction<'_>, t: &str| -> Result<bool> {
         Ok(tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t]).map_err(pg)?.get(0))
     };
+    let mut moved = false;
     if version < 1 {
         if exists(tx, "counters")? {
+            moved = true;
             tx.execute(
                 "INSERT INTO sync_counters(space_id, device, counter)
                  SELECT s.id, c.device, LEAST(c.counter, $1) FROM counters c
@@ -51,6 +53,7 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
             tx.batch_execute("DROP TABLE counters").map_err(pg)?;
         }
         if exists(tx, "roster_sent")? {
+            moved = true;
             tx.execute(
                 "INSERT INTO roster_floors(space_id, device, version)
                  SELECT s.id, r.device, r.version FROM roster_sent r
@@ -64,7 +67,9 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute("INSERT INTO schema_version(version) VALUES ($1)", &[&crate::db::SCHEMA_VERSION]).map_err(pg)?;
-    tracing::info!(from = version, to = crate::db::SCHEMA_VERSION, "relay database migrated");
+    if moved {
+        tracing::info!(from = version, to = crate::db::SCHEMA_VERSION, "relay database migrated");
+    }
     Ok(())
 }
 
