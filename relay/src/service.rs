@@ -420,8 +420,9 @@ impl Relay {
             let expected = self.storage.counter(space, device)? + 1;
             return Err(RelayError::Counter {
                 reason: format!(
-                    "sync counter {counter} is more than a day beyond the relay's clock ({now} ms) and was not recorded; \
-                     is this phone's clock right? The relay expects a counter from {expected}"
+                    "sync counter {counter} is more than {} h beyond the relay's clock ({now} ms) and was not recorded; \
+                     is this phone's clock right? The relay expects a counter from {expected}",
+                    MAX_COUNTER_AHEAD_MS / 3_600_000
                 ),
                 expected,
             });
