@@ -1,5 +1,5 @@
-//! The HTTP face of the relay (axum): routes, body-size limit, body-read deadline,
-//! request timeout, the bound on concurrent sync work (503 + Retry-After past it),
+//! The HTTP face of the relay (axum): routes, body-size limit, body-read deadline and
+//! memory budget, request timeout, the bound on concurrent sync work (503 + Retry-After past it),
 //! JSON error bodies and metrics. Handlers only decode and encode; the work is in
 //! `service`. Connections (header-read timeout, connection cap, graceful shutdown)
 //! are `crate::serve`'s.
@@ -45,6 +45,10 @@ pub struct HttpConfig {
     pub sync_workers: usize,
     /// How long a sync waits for a worker before it is answered 503 (Retry-After).
     pub sync_queue_wait: Duration,
+    /// Bytes of request bodies held in memory at once, over all connections: a flood
+    /// of large bodies is slowed down, then answered 503, instead of taking the
+    /// machine's memory (connections × body limit could be far more).
+    pub body_memory_bytes: usize,
 }
 
 /// About twice the cores: sync work is CPU (signatures, automerge) plus fsyncs.
@@ -62,6 +66,7 @@ impl Default for HttpConfig {
             max_connections: 4096,
             sync_workers: default_sync_workers(),
             sync_queue_wait: Duration::from_secs(2),
+            body_memory_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -74,19 +79,23 @@ struct AppState {
     sync_queue_wait: Duration,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct BodyRules {
     max_bytes: usize,
     timeout: Duration,
+    /// Bytes of request bodies held in memory at once, over all connections
+    /// (`HttpConfig::body_memory_bytes`); one permit per byte received.
+    memory: Arc<Semaphore>,
 }
 
 pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
-    router_with(relay, cfg, Arc::new(Semaphore::new(cfg.sync_workers.max(1))))
+    let memory = Arc::new(Semaphore::new(cfg.body_memory_bytes.clamp(1, Semaphore::MAX_PERMITS)));
+    router_with(relay, cfg, Arc::new(Semaphore::new(cfg.sync_workers.max(1))), memory)
 }
 
-fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>) -> Router {
+fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>, memory: Arc<Semaphore>) -> Router {
     let state = AppState { relay, sync_slots, sync_queue_wait: cfg.sync_queue_wait };
-    let body = BodyRules { max_bytes: cfg.max_body_bytes, timeout: cfg.body_timeout };
+    let body = BodyRules { max_bytes: cfg.max_body_bytes, timeout: cfg.body_timeout, memory };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -103,27 +112,54 @@ fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>) 
 
 /// Read the whole request body within `BodyRules::timeout` and `max_bytes` before
 /// any handler runs: a body trickled byte by byte is answered 408 and its connection
-/// freed, one over the limit 413 without reading the rest.
+/// freed, one over the limit 413 without reading the rest. Every byte read is charged
+/// to the relay-wide body memory budget until the answer is made: past the budget,
+/// reading waits (the client is slowed down), and a body still short of memory at its
+/// deadline is answered 503.
 async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > rules.max_bytes as u64) {
         return too_large(rules.max_bytes);
     }
-    let limited = http_body_util::Limited::new(body, rules.max_bytes);
-    let bytes = match tokio::time::timeout(rules.timeout, limited.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(rules.max_bytes),
-        Ok(Err(e)) => return RelayError::BadRequest(format!("reading the request body: {e}")).into_response(),
-        Err(_) => {
-            return RelayError::Timeout(format!(
-                "the request body did not arrive within {} s; send it at once",
-                rules.timeout.as_secs_f32()
-            ))
+    let deadline = tokio::time::Instant::now() + rules.timeout;
+    let late = || {
+        RelayError::Timeout(format!("the request body did not arrive within {} s; send it at once", rules.timeout.as_secs_f32()))
             .into_response()
-        }
     };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n.min(64 * 1024) as usize));
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return late(),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return RelayError::BadRequest(format!("reading the request body: {e}")).into_response(),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if bytes.len() + data.len() > rules.max_bytes {
+            return too_large(rules.max_bytes);
+        }
+        if !data.is_empty() {
+            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            match tokio::time::timeout_at(deadline, rules.memory.clone().acquire_many_owned(n)).await {
+                Ok(Ok(p)) => match held.as_mut() {
+                    Some(h) => h.merge(p),
+                    None => held = Some(p),
+                },
+                _ => {
+                    return RelayError::Unavailable(
+                        "the relay holds too many request bodies in memory right now; retry shortly".into(),
+                    )
+                    .into_response()
+                }
+            }
+        }
+        bytes.extend_from_slice(&data);
+    }
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    drop(held);
+    resp
 }
 
 fn too_large(max: usize) -> Response {
@@ -257,7 +293,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = HttpConfig { sync_workers: 1, sync_queue_wait: Duration::from_millis(100), ..HttpConfig::default() };
         let slots = Arc::new(Semaphore::new(1));
-        let app = router_with(relay(&dir), &cfg, slots.clone());
+        let app = router_with(relay(&dir), &cfg, slots.clone(), Arc::new(Semaphore::new(1 << 20)));
         // the only worker is busy
         let busy = slots.clone().try_acquire_owned().unwrap();
         let started = Instant::now();
@@ -287,5 +323,26 @@ mod tests {
         let big = axum::http::Request::post("/v1/sync").body(Body::from(vec![0u8; 5000])).unwrap();
         let (status, _, body) = call(&app, big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_memory_budget_wait_then_get_503_and_the_budget_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = relay(&dir);
+        let cfg = HttpConfig { body_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+        let memory = Arc::new(Semaphore::new(10_000));
+        let app = router_with(relay, &cfg, Arc::new(Semaphore::new(4)), memory.clone());
+        let post = |n: usize| axum::http::Request::post("/v1/sync").body(Body::from(vec![7u8; n])).unwrap();
+        // other bodies hold 8000 of the 10000 bytes: a 5000-byte body cannot be held
+        let others = memory.clone().try_acquire_many_owned(8000).unwrap();
+        let resp = app.clone().call(post(5000)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
+        assert_eq!(memory.available_permits(), 2000, "nothing of the refused body stays charged");
+        // once memory is free the same body is read (and refused for what it is)
+        drop(others);
+        let resp = app.clone().call(post(5000)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(memory.available_permits(), 10_000, "released after the answer");
     }
 }

@@ -50,6 +50,10 @@ enum Cmd {
         /// Milliseconds a sync waits for a worker before it is answered 503.
         #[arg(long, default_value_t = 2000)]
         sync_queue_wait_ms: u64,
+        /// MiB of request bodies held in memory at once, over all connections
+        /// (past it, reading slows down, then 503).
+        #[arg(long, default_value_t = 1024)]
+        body_memory_mb: usize,
         /// Plain-text logs instead of JSON lines.
         #[arg(long)]
         plain_logs: bool,
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
             max_connections,
             sync_workers,
             sync_queue_wait_ms,
+            body_memory_mb,
             plain_logs,
         } => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
                 max_connections: cunwu_relay::connection_cap(max_connections, nofile),
                 sync_workers: sync_workers.unwrap_or_else(cunwu_relay::http::default_sync_workers).max(1),
                 sync_queue_wait: Duration::from_millis(sync_queue_wait_ms),
+                body_memory_bytes: body_memory_mb.max(1).saturating_mul(1024 * 1024).max(max_body_bytes),
             };
             if cfg.max_connections < max_connections {
                 tracing::warn!(asked = max_connections, cap = cfg.max_connections, nofile, "connection cap lowered to fit the open-file limit");
