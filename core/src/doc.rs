@@ -8,7 +8,10 @@
 use crate::error::{Error, Result};
 use crate::model::{EntityKind, Event};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value as AmValue, ROOT};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value as AmValue,
+    ROOT,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -23,9 +26,13 @@ pub fn change_from_bytes(bytes: &[u8]) -> Result<Change> {
 
 impl EntityDoc {
     /// Build from a compacted snapshot (if any) plus incremental changes.
-    pub fn load<'a>(snapshot: Option<&[u8]>, changes: impl IntoIterator<Item = &'a [u8]>) -> Result<EntityDoc> {
+    pub fn load<'a>(
+        snapshot: Option<&[u8]>,
+        changes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<EntityDoc> {
         let mut doc = match snapshot {
-            Some(s) => Automerge::load(s).map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
+            Some(s) => Automerge::load(s)
+                .map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
             None => Automerge::new(),
         };
         let mut cs = vec![];
@@ -37,7 +44,9 @@ impl EntityDoc {
     }
 
     pub fn empty() -> EntityDoc {
-        EntityDoc { doc: Automerge::new() }
+        EntityDoc {
+            doc: Automerge::new(),
+        }
     }
 
     pub fn heads(&self) -> Vec<ChangeHash> {
@@ -50,7 +59,11 @@ impl EntityDoc {
 
     /// Hashes of changes referenced as dependencies that this document lacks.
     pub fn missing_deps(&self, c: &Change) -> Vec<ChangeHash> {
-        c.deps().iter().filter(|d| !self.has_change(d)).copied().collect()
+        c.deps()
+            .iter()
+            .filter(|d| !self.has_change(d))
+            .copied()
+            .collect()
     }
 
     /// The whole document as JSON.
@@ -78,9 +91,9 @@ impl EntityDoc {
 
     pub fn events_json(&self) -> Vec<Value> {
         match self.doc.get(ROOT, "events") {
-            Ok(Some((AmValue::Object(ObjType::List), list))) => {
-                (0..self.doc.length(&list)).map(|i| prop_to_json(&self.doc, &list, i)).collect()
-            }
+            Ok(Some((AmValue::Object(ObjType::List), list))) => (0..self.doc.length(&list))
+                .map(|i| prop_to_json(&self.doc, &list, i))
+                .collect(),
             _ => vec![],
         }
     }
@@ -99,17 +112,29 @@ impl EntityDoc {
     }
 
     /// For a ballot document: its voter and the option that counts in `d`, if any.
-    pub fn ballot_choice(&self, d: &crate::model::deliberation::Deliberation) -> Result<Option<(String, u32)>> {
+    pub fn ballot_choice(
+        &self,
+        d: &crate::model::deliberation::Deliberation,
+    ) -> Result<Option<(String, u32)>> {
         use crate::model::deliberation::{counted_choice, BallotEvent};
         if self.header().map(|h| h.0) != Some(EntityKind::Ballot) {
             return Ok(None);
         }
         let evs = self.events::<BallotEvent>()?;
-        Ok(evs.first().zip(counted_choice(d, &evs)).map(|(first, c)| (first.by.clone(), c)))
+        Ok(evs
+            .first()
+            .zip(counted_choice(d, &evs))
+            .map(|(first, c)| (first.by.clone(), c)))
     }
 
     /// Start a new entity document: root header and its first event, as one change by `actor`.
-    pub fn create(actor: &[u8], kind: EntityKind, id: &str, first: &Value, time_ms: i64) -> Result<(EntityDoc, Change)> {
+    pub fn create(
+        actor: &[u8],
+        kind: EntityKind,
+        id: &str,
+        first: &Value,
+        time_ms: i64,
+    ) -> Result<(EntityDoc, Change)> {
         let mut doc = Automerge::new().with_actor(ActorId::from(actor));
         let mut tx = doc.transaction();
         tx.put(ROOT, "kind", kind.as_str())?;
@@ -118,7 +143,10 @@ impl EntityDoc {
         insert_json(&mut tx, &list, 0, first)?;
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time_ms / 1000));
         let hash = hash.ok_or_else(|| Error::Document("empty change".into()))?;
-        let change = doc.get_change_by_hash(&hash).cloned().ok_or_else(|| Error::Document("change vanished".into()))?;
+        let change = doc
+            .get_change_by_hash(&hash)
+            .cloned()
+            .ok_or_else(|| Error::Document("change vanished".into()))?;
         Ok((EntityDoc { doc }, change))
     }
 
@@ -134,7 +162,10 @@ impl EntityDoc {
         insert_json(&mut tx, &list, len, event)?;
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time_ms / 1000));
         let hash = hash.ok_or_else(|| Error::Document("empty change".into()))?;
-        self.doc.get_change_by_hash(&hash).cloned().ok_or_else(|| Error::Document("change vanished".into()))
+        self.doc
+            .get_change_by_hash(&hash)
+            .cloned()
+            .ok_or_else(|| Error::Document("change vanished".into()))
     }
 
     /// Apply changes received from elsewhere (already checked by the caller).
@@ -157,7 +188,9 @@ pub fn parse_events<B: DeserializeOwned>(events: Vec<Value>) -> Result<Vec<Event
     events
         .into_iter()
         .enumerate()
-        .map(|(i, v)| serde_json::from_value(v).map_err(|e| Error::Malformed(format!("event {i}: {e}"))))
+        .map(|(i, v)| {
+            serde_json::from_value(v).map_err(|e| Error::Malformed(format!("event {i}: {e}")))
+        })
         .collect()
 }
 
@@ -166,7 +199,9 @@ fn scalar_to_json(s: &ScalarValue) -> Value {
         ScalarValue::Str(s) => Value::String(s.to_string()),
         ScalarValue::Int(i) => Value::from(*i),
         ScalarValue::Uint(u) => Value::from(*u),
-        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         ScalarValue::Boolean(b) => Value::Bool(*b),
         ScalarValue::Timestamp(t) => Value::from(*t),
         ScalarValue::Counter(c) => Value::from(i64::from(c)),
@@ -194,7 +229,11 @@ fn obj_to_json(doc: &Automerge, obj: &ObjId) -> Value {
             }
             Value::Object(m)
         }
-        Ok(ObjType::List) => Value::Array((0..doc.length(obj)).map(|i| prop_to_json(doc, obj, i)).collect()),
+        Ok(ObjType::List) => Value::Array(
+            (0..doc.length(obj))
+                .map(|i| prop_to_json(doc, obj, i))
+                .collect(),
+        ),
         Ok(ObjType::Text) => Value::String(doc.text(obj).unwrap_or_default()),
         Err(_) => Value::Null,
     }
@@ -225,7 +264,11 @@ fn fill_object<T: Transactable>(tx: &mut T, obj: &ObjId, v: &Value) -> Result<()
                 match json_scalar(v) {
                     Some(s) => tx.put(obj, k.as_str(), s)?,
                     None => {
-                        let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+                        let t = if v.is_array() {
+                            ObjType::List
+                        } else {
+                            ObjType::Map
+                        };
                         let child = tx.put_object(obj, k.as_str(), t)?;
                         fill_object(tx, &child, v)?;
                     }
@@ -246,7 +289,11 @@ fn insert_json<T: Transactable>(tx: &mut T, list: &ObjId, idx: usize, v: &Value)
     match json_scalar(v) {
         Some(s) => tx.insert(list, idx, s)?,
         None => {
-            let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+            let t = if v.is_array() {
+                ObjType::List
+            } else {
+                ObjType::Map
+            };
             let child = tx.insert_object(list, idx, t)?;
             fill_object(tx, &child, v)?;
         }

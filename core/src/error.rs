@@ -54,9 +54,14 @@ impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
             rusqlite::Error::SqliteFailure(f, _)
-                if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) =>
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
             {
-                Error::Database(format!("the file is not a valid Cunwu database or is corrupt ({e})"))
+                Error::Database(format!(
+                    "the file is not a valid Cunwu database or is corrupt ({e})"
+                ))
             }
             _ => Error::Database(e.to_string()),
         }

@@ -30,7 +30,9 @@ pub fn derived_id(parts: &[&str]) -> String {
 }
 
 pub fn is_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    s.len() == 32
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 /// Current UTC time in milliseconds.

@@ -11,8 +11,8 @@ use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::store::{Membership, Store};
 use crate::wire::control::{
-    enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse, ErrorBody, InviteRequest,
-    InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
+    enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse,
+    ErrorBody, InviteRequest, InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
 };
 use crate::wire::{self, entity_bytes, FrameKind, SignedRequest, SyncRequest, SyncResponse};
 use crate::Role;
@@ -71,7 +71,11 @@ impl Default for SyncClient {
 }
 
 fn net(e: reqwest::Error) -> Error {
-    let mut msg = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
+    let mut msg = if e.is_timeout() {
+        format!("timed out: {e}")
+    } else {
+        e.to_string()
+    };
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg.push_str(": ");
@@ -82,25 +86,35 @@ fn net(e: reqwest::Error) -> Error {
 }
 
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
-    refusal(resp).await.map_err(|(status, body)| Error::Relay { status, reason: body.error })
+    refusal(resp).await.map_err(|(status, body)| Error::Relay {
+        status,
+        reason: body.error,
+    })
 }
 
 /// A successful answer, or the relay's status and error body (its text as `error`
 /// when it is not an `ErrorBody`).
-async fn refusal(resp: reqwest::Response) -> std::result::Result<reqwest::Response, (u16, ErrorBody)> {
+async fn refusal(
+    resp: reqwest::Response,
+) -> std::result::Result<reqwest::Response, (u16, ErrorBody)> {
     if resp.status().is_success() {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody { error: text, expected_counter: None });
+    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
+        error: text,
+        expected_counter: None,
+    });
     Err((status, body))
 }
 
 fn base(url: &str) -> Result<String> {
     let u = url.trim_end_matches('/');
     if !(u.starts_with("http://") || u.starts_with("https://")) {
-        return Err(Error::invalid(format!("relay url {url:?} must start with http:// or https://")));
+        return Err(Error::invalid(format!(
+            "relay url {url:?} must start with http:// or https://"
+        )));
     }
     Ok(u.to_string())
 }
@@ -115,7 +129,10 @@ impl SyncClient {
             .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("http client builds");
-        SyncClient { http, page_bytes: PAGE_BYTES }
+        SyncClient {
+            http,
+            page_bytes: PAGE_BYTES,
+        }
     }
 
     /// Ask for smaller (or larger) response pages than `PAGE_BYTES`.
@@ -125,22 +142,57 @@ impl SyncClient {
     }
 
     /// Redeem an invite: registers this device's key with the relay and pins the relay key.
-    pub async fn enroll(&self, store: &Store, relay_url: &str, invite: &str, name: &str) -> Result<Membership> {
+    pub async fn enroll(
+        &self,
+        store: &Store,
+        relay_url: &str,
+        invite: &str,
+        name: &str,
+    ) -> Result<Membership> {
         let url = base(relay_url)?;
-        crate::model::check_title(name).map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
+        crate::model::check_title(name)
+            .map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
         let device_key = store.device_id();
         let signature = hex::encode(store.key.sign(&enroll_message(invite, &device_key, name)));
-        let req = EnrollRequest { invite: invite.into(), device_key, name: name.into(), signature };
-        let resp = check(self.http.post(format!("{url}/v1/enroll")).json(&req).send().await.map_err(net)?).await?;
-        let r: EnrollResponse = resp.json().await.map_err(|e| Error::Malformed(format!("enroll answer: {e}")))?;
+        let req = EnrollRequest {
+            invite: invite.into(),
+            device_key,
+            name: name.into(),
+            signature,
+        };
+        let resp = check(
+            self.http
+                .post(format!("{url}/v1/enroll"))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        let r: EnrollResponse = resp
+            .json()
+            .await
+            .map_err(|e| Error::Malformed(format!("enroll answer: {e}")))?;
         let relay_key = crate::identity::decode_key_hex(&r.relay_key)?;
-        let m = Membership { space_id: r.space_id, space_name: r.space_name, member_id: r.member_id, relay_url: url, relay_key };
+        let m = Membership {
+            space_id: r.space_id,
+            space_name: r.space_name,
+            member_id: r.member_id,
+            relay_url: url,
+            relay_key,
+        };
         store.set_membership(&m, &r.roster)?;
         Ok(m)
     }
 
     /// A cadre asks the relay for an invite for a new member with `role`.
-    pub async fn create_invite(&self, store: &Store, role: Role, household: &str, group: &str) -> Result<InviteResponse> {
+    pub async fn create_invite(
+        &self,
+        store: &Store,
+        role: Role,
+        household: &str,
+        group: &str,
+    ) -> Result<InviteResponse> {
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let mut req = InviteRequest {
             space_id: m.space_id,
@@ -152,8 +204,18 @@ impl SyncClient {
             signature: String::new(),
         };
         req.signature = hex::encode(store.key.sign(&invite_message(&req)));
-        let resp = check(self.http.post(format!("{}/v1/invites", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
-        resp.json().await.map_err(|e| Error::Malformed(format!("invite answer: {e}")))
+        let resp = check(
+            self.http
+                .post(format!("{}/v1/invites", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        resp.json()
+            .await
+            .map_err(|e| Error::Malformed(format!("invite answer: {e}")))
     }
 
     /// A cadre revokes a device (hex key) or a member (id) with all their devices.
@@ -167,17 +229,31 @@ impl SyncClient {
             signature: String::new(),
         };
         req.signature = hex::encode(store.key.sign(&revoke_message(&req)));
-        check(self.http.post(format!("{}/v1/revoke", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
+        check(
+            self.http
+                .post(format!("{}/v1/revoke", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
         Ok(())
     }
 
     /// One sync: push the outbox, pull every page after the cursor.
-    pub async fn sync_once(&self, store: &Store, observer: Option<Arc<dyn ProgressObserver>>) -> Result<SyncReport> {
+    pub async fn sync_once(
+        &self,
+        store: &Store,
+        observer: Option<Arc<dyn ProgressObserver>>,
+    ) -> Result<SyncReport> {
         // overlapping syncs of one store would send the outbox twice and could move
         // the cursor backwards; the second waits for the first
         let _one_at_a_time = store.sync_lock.lock().await;
         if !store.key_is_current()? {
-            return Err(Error::invalid("this device's key was rotated: reopen the store to sign with the new key"));
+            return Err(Error::invalid(
+                "this device's key was rotated: reopen the store to sign with the new key",
+            ));
         }
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let space = entity_bytes(&m.space_id)?;
@@ -198,7 +274,10 @@ impl SyncClient {
                 max_page_bytes: self.page_bytes,
                 batches,
             };
-            Ok(wire::encode(FrameKind::SyncRequest, &SignedRequest::sign(&req, &store.key)))
+            Ok(wire::encode(
+                FrameKind::SyncRequest,
+                &SignedRequest::sign(&req, &store.key),
+            ))
         };
         let url = format!("{}/v1/sync", m.relay_url);
         let cursor = store.cursor()?;
@@ -209,18 +288,31 @@ impl SyncClient {
             // the relay refused the counter (this phone was restored from a backup, or
             // its clock once ran ahead) and says which it expects: continue from
             // there, once; a second refusal is returned
-            Err((409, ErrorBody { expected_counter: Some(expected), .. })) => {
+            Err((
+                409,
+                ErrorBody {
+                    expected_counter: Some(expected),
+                    ..
+                },
+            )) => {
                 let body = request(cursor, batches, Some(store.adopt_counter(expected)?))?;
                 report.bytes_sent += body.len() as u64;
                 Self::post_sync(self.http.clone(), url.clone(), body).await?
             }
-            Err((status, body)) => return Err(Error::Relay { status, reason: body.error }),
+            Err((status, body)) => {
+                return Err(Error::Relay {
+                    status,
+                    reason: body.error,
+                })
+            }
         };
         let mut in_flight = tokio::spawn(async move { Ok(first) });
         let mut page = 0;
         loop {
             page += 1;
-            let bytes = in_flight.await.map_err(|e| Error::Network(format!("sync task failed: {e}")))??;
+            let bytes = in_flight
+                .await
+                .map_err(|e| Error::Network(format!("sync task failed: {e}")))??;
             report.round_trips += 1;
             report.bytes_received += bytes.len() as u64;
             let resp: SyncResponse = wire::decode(FrameKind::SyncResponse, &bytes)?;
@@ -228,7 +320,11 @@ impl SyncClient {
             let next = if resp.more {
                 let body = request(resp.cursor, vec![], None)?;
                 report.bytes_sent += body.len() as u64;
-                Some(tokio::spawn(Self::post_sync(self.http.clone(), url.clone(), body)))
+                Some(tokio::spawn(Self::post_sync(
+                    self.http.clone(),
+                    url.clone(),
+                    body,
+                )))
             } else {
                 None
             };
@@ -239,7 +335,9 @@ impl SyncClient {
             report.acked += resp.acks.len() as u32;
             store.apply_rejections(&resp.rejections)?;
             report.rejected += resp.rejections.len() as u32;
-            report.rejections.extend(resp.rejections.iter().map(|r| r.reason.clone()));
+            report
+                .rejections
+                .extend(resp.rejections.iter().map(|r| r.reason.clone()));
             let rec = store.receive(&resp.entries)?;
             report.received += rec.merge.applied as u32;
             report.refused_incoming += (rec.merge.rejected.len() + rec.bad_batches.len()) as u32;
@@ -265,7 +363,12 @@ impl SyncClient {
 
     /// One POST of a framed sync request; the answer's body, or the relay's refusal.
     async fn post_sync(http: reqwest::Client, url: String, body: Vec<u8>) -> Result<Vec<u8>> {
-        Self::post_sync_raw(http, url, body).await?.map_err(|(status, body)| Error::Relay { status, reason: body.error })
+        Self::post_sync_raw(http, url, body)
+            .await?
+            .map_err(|(status, body)| Error::Relay {
+                status,
+                reason: body.error,
+            })
     }
 
     /// One POST of a framed sync request: Ok(answer body), or Ok(Err(the relay's
@@ -275,7 +378,13 @@ impl SyncClient {
         url: String,
         body: Vec<u8>,
     ) -> Result<std::result::Result<Vec<u8>, (u16, ErrorBody)>> {
-        let resp = http.post(url).header("content-type", "application/x-cunwu").body(body).send().await.map_err(net)?;
+        let resp = http
+            .post(url)
+            .header("content-type", "application/x-cunwu")
+            .body(body)
+            .send()
+            .await
+            .map_err(net)?;
         match refusal(resp).await {
             Ok(r) => Ok(Ok(r.bytes().await.map_err(net)?.to_vec())),
             Err(e) => Ok(Err(e)),
@@ -317,18 +426,31 @@ impl SyncClient {
         let msg = rotate_message(&req);
         req.old_signature = hex::encode(store.key.sign(&msg));
         req.new_signature = hex::encode(new.sign(&msg));
-        let resp = check(self.http.post(format!("{}/v1/rotate", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
-        let r: RotateResponse = resp.json().await.map_err(|e| Error::Malformed(format!("rotate answer: {e}")))?;
+        let resp = check(
+            self.http
+                .post(format!("{}/v1/rotate", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        let r: RotateResponse = resp
+            .json()
+            .await
+            .map_err(|e| Error::Malformed(format!("rotate answer: {e}")))?;
         store.install_roster(&r.roster)?;
         let roster = store.roster()?;
         if !matches!(roster.device(&new.id()), Some(d) if d.revoked_at_seq.is_none()) {
-            return Err(Error::Malformed("the relay's roster does not name the new key".into()));
+            return Err(Error::Malformed(
+                "the relay's roster does not name the new key".into(),
+            ));
         }
         store.replace_device_key(&new)?;
         Ok(new.id())
     }
 
-/// `sync_once`, retried with exponential backoff on network errors (not on a
+    /// `sync_once`, retried with exponential backoff on network errors (not on a
     /// refusal by the relay, which would only be refused again).
     pub async fn sync_with_retry(
         &self,

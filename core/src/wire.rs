@@ -42,7 +42,8 @@ pub type Hash = [u8; 32];
 
 pub fn entity_bytes(id: &str) -> Result<EntityId> {
     let v = hex::decode(id).map_err(|_| Error::invalid(format!("entity id {id:?} is not hex")))?;
-    v.try_into().map_err(|_| Error::invalid(format!("entity id {id:?} is not 16 bytes")))
+    v.try_into()
+        .map_err(|_| Error::invalid(format!("entity id {id:?} is not 16 bytes")))
 }
 
 pub fn entity_hex(id: &EntityId) -> String {
@@ -99,9 +100,17 @@ fn may_be_creation_of(bytes: &[u8], entity: &EntityId) -> bool {
 /// append new forms, never reorder).
 #[derive(Serialize)]
 enum ItemOut<'a> {
-    Change { entity: &'a EntityId, bytes: &'a [u8] },
-    Withheld { entity: &'a EntityId, hash: &'a Hash },
-    Created { bytes: &'a [u8] },
+    Change {
+        entity: &'a EntityId,
+        bytes: &'a [u8],
+    },
+    Withheld {
+        entity: &'a EntityId,
+        hash: &'a Hash,
+    },
+    Created {
+        bytes: &'a [u8],
+    },
 }
 
 #[derive(Deserialize)]
@@ -114,7 +123,9 @@ enum ItemIn {
 impl Serialize for Item {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
-            Item::Change { entity, bytes } if may_be_creation_of(bytes, entity) && created_entity(bytes) == Some(*entity) => {
+            Item::Change { entity, bytes }
+                if may_be_creation_of(bytes, entity) && created_entity(bytes) == Some(*entity) =>
+            {
                 ItemOut::Created { bytes }.serialize(s)
             }
             Item::Change { entity, bytes } => ItemOut::Change { entity, bytes }.serialize(s),
@@ -137,7 +148,8 @@ impl<'de> Deserialize<'de> for Item {
             ItemIn::Created { bytes } => match created_entity(&bytes) {
                 Some(entity) => Item::Change { entity, bytes },
                 None => {
-                    let why = "a created item is not a change that creates a document (it must have no \
+                    let why =
+                        "a created item is not a change that creates a document (it must have no \
                                dependencies and set the document's kind and 32-hex-digit id)";
                     ITEM_ERROR.with(|e| *e.borrow_mut() = Some(why.to_string()));
                     return Err(serde::de::Error::custom(why));
@@ -151,7 +163,9 @@ impl<'de> Deserialize<'de> for Item {
 fn postcard_take<'a, T: DeserializeOwned>(bytes: &'a [u8], what: &str) -> Result<(T, &'a [u8])> {
     ITEM_ERROR.with(|e| e.borrow_mut().take());
     postcard::take_from_bytes(bytes).map_err(|e| {
-        let why = ITEM_ERROR.with(|x| x.borrow_mut().take()).unwrap_or_else(|| e.to_string());
+        let why = ITEM_ERROR
+            .with(|x| x.borrow_mut().take())
+            .unwrap_or_else(|| e.to_string());
         Error::Malformed(format!("{what} does not decode: {why}"))
     })
 }
@@ -187,7 +201,11 @@ impl SignedBatch {
             .collect()
     }
 
-    pub(crate) fn message(author: &[u8; 32], signed_at: i64, pairs: &[(EntityId, Hash)]) -> Vec<u8> {
+    pub(crate) fn message(
+        author: &[u8; 32],
+        signed_at: i64,
+        pairs: &[(EntityId, Hash)],
+    ) -> Vec<u8> {
         let mut m = Vec::with_capacity(64 + pairs.len() * 48);
         m.extend_from_slice(b"cunwu-batch-v1\0");
         m.extend_from_slice(author);
@@ -203,9 +221,22 @@ impl SignedBatch {
     pub fn sign(key: &DeviceKey, signed_at: i64, changes: &[(EntityId, Change)]) -> SignedBatch {
         let author = key.public();
         let pairs: Vec<(EntityId, Hash)> = changes.iter().map(|(e, c)| (*e, c.hash().0)).collect();
-        let signature = key.sign(&Self::message(&author, signed_at, &pairs)).to_vec();
-        let items = changes.iter().map(|(e, c)| Item::Change { entity: *e, bytes: c.raw_bytes().to_vec() }).collect();
-        SignedBatch { author, signed_at, items, signature }
+        let signature = key
+            .sign(&Self::message(&author, signed_at, &pairs))
+            .to_vec();
+        let items = changes
+            .iter()
+            .map(|(e, c)| Item::Change {
+                entity: *e,
+                bytes: c.raw_bytes().to_vec(),
+            })
+            .collect();
+        SignedBatch {
+            author,
+            signed_at,
+            items,
+            signature,
+        }
     }
 
     /// Decode every change, check that each was made by the batch author (automerge
@@ -226,13 +257,27 @@ impl SignedBatch {
                         )));
                     }
                     pairs.push((*entity, change.hash().0));
-                    out.push(VerifiedChange { entity: entity_hex(entity), change, author: author_hex.clone(), seq });
+                    out.push(VerifiedChange {
+                        entity: entity_hex(entity),
+                        change,
+                        author: author_hex.clone(),
+                        seq,
+                    });
                 }
                 Item::Withheld { entity, hash } => pairs.push((*entity, *hash)),
             }
         }
-        identity::verify(&self.author, &Self::message(&self.author, self.signed_at, &pairs), &self.signature)
-            .map_err(|_| Error::BadSignature(format!("batch signature by device {} does not verify", crate::roster::short(&author_hex))))?;
+        identity::verify(
+            &self.author,
+            &Self::message(&self.author, self.signed_at, &pairs),
+            &self.signature,
+        )
+        .map_err(|_| {
+            Error::BadSignature(format!(
+                "batch signature by device {} does not verify",
+                crate::roster::short(&author_hex)
+            ))
+        })?;
         Ok(out)
     }
 
@@ -244,12 +289,20 @@ impl SignedBatch {
                 items.push(it.clone());
             } else {
                 items.push(match it {
-                    Item::Change { entity, bytes } => Item::Withheld { entity: *entity, hash: change_from_bytes(bytes)?.hash().0 },
+                    Item::Change { entity, bytes } => Item::Withheld {
+                        entity: *entity,
+                        hash: change_from_bytes(bytes)?.hash().0,
+                    },
                     w => w.clone(),
                 });
             }
         }
-        Ok(SignedBatch { author: self.author, signed_at: self.signed_at, items, signature: self.signature.clone() })
+        Ok(SignedBatch {
+            author: self.author,
+            signed_at: self.signed_at,
+            items,
+            signature: self.signature.clone(),
+        })
     }
 }
 
@@ -269,12 +322,20 @@ impl SignedTally {
     pub fn sign(t: &crate::model::deliberation::Tally, relay: &DeviceKey) -> SignedTally {
         let tally_json = serde_json::to_vec(t).expect("tally serializes");
         let signature = relay.sign(&Self::message(&tally_json)).to_vec();
-        SignedTally { tally_json, signature }
+        SignedTally {
+            tally_json,
+            signature,
+        }
     }
     pub fn verify(&self, relay_public: &[u8]) -> Result<crate::model::deliberation::Tally> {
-        identity::verify(relay_public, &Self::message(&self.tally_json), &self.signature)
-            .map_err(|_| Error::BadSignature("tally is not signed by this space's relay".into()))?;
-        serde_json::from_slice(&self.tally_json).map_err(|e| Error::Malformed(format!("tally: {e}")))
+        identity::verify(
+            relay_public,
+            &Self::message(&self.tally_json),
+            &self.signature,
+        )
+        .map_err(|_| Error::BadSignature("tally is not signed by this space's relay".into()))?;
+        serde_json::from_slice(&self.tally_json)
+            .map_err(|e| Error::Malformed(format!("tally: {e}")))
     }
 }
 
@@ -330,10 +391,14 @@ impl SignedRequest {
     pub fn open(&self) -> Result<SyncRequest> {
         let (req, rest): (SyncRequest, _) = postcard_take(&self.body, "sync request body")?;
         if !rest.is_empty() {
-            return Err(Error::Malformed(format!("{} unexpected bytes after the sync request body", rest.len())));
+            return Err(Error::Malformed(format!(
+                "{} unexpected bytes after the sync request body",
+                rest.len()
+            )));
         }
-        identity::verify(&req.device, &Self::message(&self.body), &self.signature)
-            .map_err(|_| Error::BadSignature("sync request is not signed by the device it names".into()))?;
+        identity::verify(&req.device, &Self::message(&self.body), &self.signature).map_err(
+            |_| Error::BadSignature("sync request is not signed by the device it names".into()),
+        )?;
         Ok(req)
     }
 }
@@ -390,12 +455,27 @@ impl Have {
     }
     pub fn sign(space: EntityId, key: &DeviceKey, entities: Vec<(EntityId, Hash32List)>) -> Have {
         let device = key.public();
-        let signature = key.sign(&Self::message(&space, &device, &entities)).to_vec();
-        Have { space, device, entities, signature }
+        let signature = key
+            .sign(&Self::message(&space, &device, &entities))
+            .to_vec();
+        Have {
+            space,
+            device,
+            entities,
+            signature,
+        }
     }
     pub fn verify(&self) -> Result<()> {
-        identity::verify(&self.device, &Self::message(&self.space, &self.device, &self.entities), &self.signature)
-            .map_err(|_| Error::BadSignature("the peer summary (have) is not signed by the device it names".into()))
+        identity::verify(
+            &self.device,
+            &Self::message(&self.space, &self.device, &self.entities),
+            &self.signature,
+        )
+        .map_err(|_| {
+            Error::BadSignature(
+                "the peer summary (have) is not signed by the device it names".into(),
+            )
+        })
     }
 }
 
@@ -411,7 +491,8 @@ pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
     let mut enc = zstd::stream::Encoder::new(&mut out, 9).expect("zstd encoder");
     enc.include_checksum(true).expect("zstd checksum flag");
     // sizes the compression context to the message (a small message gets a small one)
-    enc.set_pledged_src_size(Some(body.len() as u64)).expect("zstd pledged size");
+    enc.set_pledged_src_size(Some(body.len() as u64))
+        .expect("zstd pledged size");
     std::io::Write::write_all(&mut enc, &body).expect("write to memory");
     enc.finish().expect("zstd finish");
     out
@@ -421,26 +502,40 @@ pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
 /// `UnsupportedVersion` error.
 pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
     if bytes.len() < 5 || &bytes[..3] != MAGIC {
-        return Err(Error::Malformed("not a Cunwu message (missing the CWU header)".into()));
+        return Err(Error::Malformed(
+            "not a Cunwu message (missing the CWU header)".into(),
+        ));
     }
     if !(OLDEST_READABLE_VERSION..=WIRE_VERSION).contains(&bytes[3]) {
-        return Err(Error::UnsupportedVersion { found: bytes[3], supported: WIRE_VERSION });
+        return Err(Error::UnsupportedVersion {
+            found: bytes[3],
+            supported: WIRE_VERSION,
+        });
     }
     if bytes[4] != kind as u8 {
-        return Err(Error::Malformed(format!("expected a message of kind {:?}, got kind {}", kind, bytes[4])));
+        return Err(Error::Malformed(format!(
+            "expected a message of kind {:?}, got kind {}",
+            kind, bytes[4]
+        )));
     }
     let z = &bytes[5..];
     // one zstd frame with its content checksum, so corruption is always detected
     if z.len() < 5 || z[..4] != [0x28, 0xB5, 0x2F, 0xFD] || z[4] & 0x04 == 0 {
-        return Err(Error::Malformed("the body is not a checksummed zstd frame".into()));
+        return Err(Error::Malformed(
+            "the body is not a checksummed zstd frame".into(),
+        ));
     }
     // a compression bomb is refused after inflating a bounded amount: Cunwu's messages
     // compress far less than 64:1
     let limit = MAX_DECODED_BYTES.min(1024 * 1024 + 64 * z.len());
-    let mut dec = zstd::stream::Decoder::new(z).map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
+    let mut dec = zstd::stream::Decoder::new(z)
+        .map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
     let mut body = Vec::new();
-    let n = std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, limit as u64 + 1), &mut body)
-        .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
+    let n = std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut dec, limit as u64 + 1),
+        &mut body,
+    )
+    .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
     if n > limit {
         return Err(Error::Malformed(format!(
             "message inflates beyond {limit} bytes ({} compressed): refused as a compression bomb",
@@ -449,7 +544,10 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
     }
     let (msg, rest): (T, &[u8]) = postcard_take(&body, "message body")?;
     if !rest.is_empty() {
-        return Err(Error::Malformed(format!("{} unexpected bytes after the message", rest.len())));
+        return Err(Error::Malformed(format!(
+            "{} unexpected bytes after the message",
+            rest.len()
+        )));
     }
     Ok(msg)
 }
@@ -532,7 +630,11 @@ pub mod control {
     }
 
     pub fn revoke_message(r: &RevokeRequest) -> Vec<u8> {
-        format!("cunwu-revoke-v1\0{}\0{}\0{}\0{}", r.space_id, r.device_key, r.target, r.nonce).into_bytes()
+        format!(
+            "cunwu-revoke-v1\0{}\0{}\0{}\0{}",
+            r.space_id, r.device_key, r.target, r.nonce
+        )
+        .into_bytes()
     }
 
     /// A device replaces its key (a phone moved to new hardware, a key that may have
@@ -556,7 +658,11 @@ pub mod control {
     }
 
     pub fn rotate_message(r: &RotateRequest) -> Vec<u8> {
-        format!("cunwu-rotate-v1\0{}\0{}\0{}\0{}", r.space_id, r.old_key, r.new_key, r.nonce).into_bytes()
+        format!(
+            "cunwu-rotate-v1\0{}\0{}\0{}\0{}",
+            r.space_id, r.old_key, r.new_key, r.nonce
+        )
+        .into_bytes()
     }
 
     /// The relay's answer to a rotation: the roster naming the new key.
@@ -602,20 +708,38 @@ mod tests {
 
     #[test]
     fn frames_without_a_checksum_or_of_another_version_are_refused() {
-        let b = Bundle { space: [1; 16], created_at: 5, roster: None, batches: vec![], tallies: vec![] };
+        let b = Bundle {
+            space: [1; 16],
+            created_at: 5,
+            roster: None,
+            batches: vec![],
+            tallies: vec![],
+        };
         let ok = encode(FrameKind::Bundle, &b);
         assert_eq!(decode::<Bundle>(FrameKind::Bundle, &ok).unwrap(), b);
         let no_sum = frame_of(&postcard::to_allocvec(&b).unwrap(), false);
-        assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum).unwrap_err().to_string().contains("checksummed"));
+        assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum)
+            .unwrap_err()
+            .to_string()
+            .contains("checksummed"));
         let mut v3 = ok.clone();
         v3[3] = WIRE_VERSION + 1;
-        assert!(matches!(decode::<Bundle>(FrameKind::Bundle, &v3), Err(Error::UnsupportedVersion { found: 3, .. })));
+        assert!(matches!(
+            decode::<Bundle>(FrameKind::Bundle, &v3),
+            Err(Error::UnsupportedVersion { found: 3, .. })
+        ));
         // a version 1 message (no created items) still reads
         let mut v1 = ok.clone();
         v1[3] = 1;
         assert_eq!(decode::<Bundle>(FrameKind::Bundle, &v1).unwrap(), b);
-        assert!(decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(), "truncated");
-        assert!(decode::<Have>(FrameKind::Have, &ok).unwrap_err().to_string().contains("kind"));
+        assert!(
+            decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(),
+            "truncated"
+        );
+        assert!(decode::<Have>(FrameKind::Have, &ok)
+            .unwrap_err()
+            .to_string()
+            .contains("kind"));
     }
 
     fn notice_changes() -> (EntityId, Change, Change) {
@@ -623,8 +747,15 @@ mod tests {
         use crate::model::EntityKind;
         let id = "0123456789abcdef0123456789abcdef";
         let first = serde_json::json!({"id": "e1", "type": "posted", "title": "修路公示", "body": "村道硬化"});
-        let (mut doc, created) = EntityDoc::create(&[7; 32], EntityKind::Notice, id, &first, 1_700_000_000_000).unwrap();
-        let next = doc.append(&[7; 32], &serde_json::json!({"id": "e2", "type": "read"}), 1_700_000_000_001).unwrap();
+        let (mut doc, created) =
+            EntityDoc::create(&[7; 32], EntityKind::Notice, id, &first, 1_700_000_000_000).unwrap();
+        let next = doc
+            .append(
+                &[7; 32],
+                &serde_json::json!({"id": "e2", "type": "read"}),
+                1_700_000_000_001,
+            )
+            .unwrap();
         (entity_bytes(id).unwrap(), created, next)
     }
 
@@ -636,18 +767,38 @@ mod tests {
     fn creation_changes_travel_without_their_entity_id() {
         let (entity, created, next) = notice_changes();
         assert_eq!(created_entity(created.raw_bytes()), Some(entity));
-        assert_eq!(created_entity(next.raw_bytes()), None, "a change with dependencies creates nothing");
-        let c = Item::Change { entity, bytes: created.raw_bytes().to_vec() };
+        assert_eq!(
+            created_entity(next.raw_bytes()),
+            None,
+            "a change with dependencies creates nothing"
+        );
+        let c = Item::Change {
+            entity,
+            bytes: created.raw_bytes().to_vec(),
+        };
         let body = item_body(&c);
         assert_eq!(body[0], 2, "written as the Created form");
-        assert!(body.len() < created.raw_bytes().len() + 4, "no 16-byte entity id on the wire");
-        assert_eq!(postcard::from_bytes::<Item>(&body).unwrap(), c, "read back as a change to the same entity");
-        let n = Item::Change { entity, bytes: next.raw_bytes().to_vec() };
+        assert!(
+            body.len() < created.raw_bytes().len() + 4,
+            "no 16-byte entity id on the wire"
+        );
+        assert_eq!(
+            postcard::from_bytes::<Item>(&body).unwrap(),
+            c,
+            "read back as a change to the same entity"
+        );
+        let n = Item::Change {
+            entity,
+            bytes: next.raw_bytes().to_vec(),
+        };
         assert_eq!(item_body(&n)[0], 0, "a later change keeps its entity id");
         assert_eq!(postcard::from_bytes::<Item>(&item_body(&n)).unwrap(), n);
         // a change sent for another entity than the one it creates keeps the claimed id,
         // so the signature and the policy judge exactly what the sender claimed
-        let lie = Item::Change { entity: [9; 16], bytes: created.raw_bytes().to_vec() };
+        let lie = Item::Change {
+            entity: [9; 16],
+            bytes: created.raw_bytes().to_vec(),
+        };
         assert_eq!(item_body(&lie)[0], 0);
         assert_eq!(postcard::from_bytes::<Item>(&item_body(&lie)).unwrap(), lie);
     }
@@ -671,16 +822,27 @@ mod tests {
             batches: Vec<RawBatch<'a>>,
             tallies: Vec<SignedTally>,
         }
-        let items = vec![ItemOut::Created { bytes: next.raw_bytes() }];
+        let items = vec![ItemOut::Created {
+            bytes: next.raw_bytes(),
+        }];
         let raw = RawBundle {
             space: [1; 16],
             created_at: 5,
             roster: None,
-            batches: vec![RawBatch { author: [7; 32], signed_at: 1, items, signature: vec![0; 64] }],
+            batches: vec![RawBatch {
+                author: [7; 32],
+                signed_at: 1,
+                items,
+                signature: vec![0; 64],
+            }],
             tallies: vec![],
         };
         let body = postcard::to_allocvec(&raw).unwrap();
         let e = decode::<Bundle>(FrameKind::Bundle, &frame_of(&body, true)).unwrap_err();
-        assert!(e.to_string().contains("created item is not a change that creates a document"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("created item is not a change that creates a document"),
+            "{e}"
+        );
     }
 }

@@ -61,21 +61,48 @@ pub struct LogBatch {
 
 #[derive(Debug, Clone)]
 pub enum LogRow {
-    Batch { seq: u64, author: [u8; 32], signed_at: i64, signature: Vec<u8>, pairs: Vec<u8>, changes: Vec<(String, [u8; 32], Vec<u8>)> },
-    Tally { seq: u64, deliberation: String, tally_json: Vec<u8>, signature: Vec<u8> },
+    Batch {
+        seq: u64,
+        author: [u8; 32],
+        signed_at: i64,
+        signature: Vec<u8>,
+        pairs: Vec<u8>,
+        changes: Vec<(String, [u8; 32], Vec<u8>)>,
+    },
+    Tally {
+        seq: u64,
+        deliberation: String,
+        tally_json: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 pub trait Storage: Send + Sync + 'static {
     /// Take a space for appending to its log (see [`SpaceGuard`]).
     fn lock_space(&self, space: &str) -> Result<SpaceGuard>;
-    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()>;
+    fn create_space(
+        &self,
+        id: &str,
+        name: &str,
+        relay_secret: &[u8],
+        roster: &Roster,
+    ) -> Result<()>;
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>>;
     /// Read a space's roster, let `apply` change it and store it, in one transaction
     /// (nothing is stored when `apply` fails).
-    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster>;
+    fn update_roster(
+        &self,
+        space: &str,
+        apply: &mut dyn FnMut(&mut Roster) -> Result<()>,
+    ) -> Result<Roster>;
     fn put_invite(&self, inv: &InviteRecord) -> Result<()>;
     /// Take an unused, unexpired invite (single use) and save the roster it produced, atomically.
-    fn redeem_invite(&self, code_hash: &str, now: i64, apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>) -> Result<(InviteRecord, Roster)>;
+    fn redeem_invite(
+        &self,
+        code_hash: &str,
+        now: i64,
+        apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>,
+    ) -> Result<(InviteRecord, Roster)>;
     /// Record `counter` for `device` in `space` if it is above the last one; false
     /// for a replay. Counters are kept per (space, device): one key enrolled in two
     /// spaces has two independent counters.
@@ -89,12 +116,24 @@ pub trait Storage: Send + Sync + 'static {
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool>;
     /// Append a batch of accepted changes as one log entry; returns its sequence number.
     fn append_batch(&self, space: &str, batch: &LogBatch) -> Result<u64>;
-    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64>;
+    fn append_tally(
+        &self,
+        space: &str,
+        deliberation: &str,
+        tally_json: &[u8],
+        signature: &[u8],
+    ) -> Result<u64>;
     /// Log rows after `cursor`, up to about `max_rows` rows. A batch row carries the
     /// bytes of the changes `wanted(author, entity)` accepts only (the reader may not
     /// see the others, and loading them is most of the cost of a sync that walks
     /// other members' private requests).
-    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>>;
+    fn read_log(
+        &self,
+        space: &str,
+        cursor: u64,
+        max_rows: u32,
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>>;
     fn last_seq(&self, space: &str) -> Result<u64>;
     /// Audiences of every entity in the space (for read filtering).
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>>;
@@ -215,18 +254,28 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// one transaction (several processes may open the file at once: the version is read
 /// again inside it).
 fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
     let mut moved = false;
     if version < 1 {
         let exists = |t: &str| -> Result<bool> {
-            tx.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [t], |r| r.get::<_, i64>(0))
-                .map(|n| n > 0)
-                .map_err(db)
+            tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [t],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(db)
         };
         if exists("counters")? {
             moved = true;
@@ -251,10 +300,15 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
         }
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(db)?;
     tx.commit().map_err(db)?;
     if moved {
-        tracing::info!(from = version, to = SCHEMA_VERSION, "relay database migrated");
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            "relay database migrated"
+        );
     }
     Ok(())
 }
@@ -266,11 +320,16 @@ fn db(e: rusqlite::Error) -> RelayError {
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<SqliteStorage> {
         let mut conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db)?;
         conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| RelayError::Storage(format!("{} is not a relay database: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+            .map_err(|e| {
+                RelayError::Storage(format!("{} is not a relay database: {e}", path.display()))
+            })?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         migrate_sqlite(&mut conn, cunwu_core::ids::now_ms())?;
         Ok(SqliteStorage {
@@ -287,19 +346,25 @@ impl SqliteStorage {
             Some(c) => c,
             None => {
                 let c = Connection::open(&self.path).map_err(db)?;
-                c.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+                c.busy_timeout(std::time::Duration::from_secs(30))
+                    .map_err(db)?;
                 c.pragma_update(None, "query_only", true).map_err(db)?;
                 c
             }
         };
-        Ok(Reader { conn: Some(conn), pool: &self.readers })
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
     }
 }
 
 /// An invite is single use and expires (both storages redeem through this rule).
 pub(crate) fn invite_usable(used_at: Option<i64>, expires_at: i64, now: i64) -> Result<()> {
     if used_at.is_some() {
-        return Err(RelayError::Forbidden("this invite has already been used".into()));
+        return Err(RelayError::Forbidden(
+            "this invite has already been used".into(),
+        ));
     }
     if now > expires_at {
         return Err(RelayError::Forbidden("this invite has expired".into()));
@@ -326,7 +391,13 @@ impl Storage for SqliteStorage {
         Ok(SpaceGuard(None))
     }
 
-    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
+    fn create_space(
+        &self,
+        id: &str,
+        name: &str,
+        relay_secret: &[u8],
+        roster: &Roster,
+    ) -> Result<()> {
         self.conn
             .lock()
             .execute(
@@ -340,27 +411,48 @@ impl Storage for SqliteStorage {
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
         let c = self.reader()?;
         let row: Option<(String, String, Vec<u8>, String)> = c
-            .query_row("SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, text)) = row else { return Ok(None) };
+        let Some((id, name, relay_secret, text)) = row else {
+            return Ok(None);
+        };
         let roster = self.rosters.parse(&id, text)?;
-        Ok(Some(SpaceRecord { id, name, relay_secret, roster }))
+        Ok(Some(SpaceRecord {
+            id,
+            name,
+            relay_secret,
+            roster,
+        }))
     }
 
-    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster> {
+    fn update_roster(
+        &self,
+        space: &str,
+        apply: &mut dyn FnMut(&mut Roster) -> Result<()>,
+    ) -> Result<Roster> {
         let mut c = self.conn.lock();
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let text: String = tx
-            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| r.get(0))
+            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?
             .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         let mut roster = parse_roster(&text)?;
         apply(&mut roster)?;
-        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space, roster_json(&roster)]).map_err(db)?;
+        tx.execute(
+            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
+            params![space, roster_json(&roster)],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(roster)
     }
@@ -405,11 +497,25 @@ impl Storage for SqliteStorage {
             expires_at,
             created_by,
         };
-        let roster: String = tx.query_row("SELECT roster FROM spaces WHERE id = ?1", [&space_id], |r| r.get(0)).map_err(db)?;
+        let roster: String = tx
+            .query_row(
+                "SELECT roster FROM spaces WHERE id = ?1",
+                [&space_id],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
         let mut roster = parse_roster(&roster)?;
         apply(&inv, &mut roster)?;
-        tx.execute("UPDATE invites SET used_at = ?2 WHERE code_hash = ?1", params![code_hash, now]).map_err(db)?;
-        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space_id, roster_json(&roster)]).map_err(db)?;
+        tx.execute(
+            "UPDATE invites SET used_at = ?2 WHERE code_hash = ?1",
+            params![code_hash, now],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
+            params![space_id, roster_json(&roster)],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok((inv, roster))
     }
@@ -435,7 +541,11 @@ impl Storage for SqliteStorage {
     fn counter(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row("SELECT counter FROM sync_counters WHERE space_id = ?1 AND device = ?2", [space, device], |r| r.get(0))
+            .query_row(
+                "SELECT counter FROM sync_counters WHERE space_id = ?1 AND device = ?2",
+                [space, device],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db)?;
         Ok(v.unwrap_or(0).max(0) as u64)
@@ -445,16 +555,27 @@ impl Storage for SqliteStorage {
         let n = self
             .conn
             .lock()
-            .execute("INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)", params![nonce, now])
+            .execute(
+                "INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)",
+                params![nonce, now],
+            )
             .map_err(db)?;
         Ok(n == 1)
     }
 
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         self.reader()?
-            .query_row("SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2", [space, id], |r| {
-                Ok(EntityRecord { kind: r.get(0)?, audience: r.get(1)?, ref_id: r.get(2)? })
-            })
+            .query_row(
+                "SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2",
+                [space, id],
+                |r| {
+                    Ok(EntityRecord {
+                        kind: r.get(0)?,
+                        audience: r.get(1)?,
+                        ref_id: r.get(2)?,
+                    })
+                },
+            )
             .optional()
             .map_err(db)
     }
@@ -464,13 +585,19 @@ impl Storage for SqliteStorage {
         let mut s = c
             .prepare_cached("SELECT bytes FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq, idx")
             .map_err(db)?;
-        let v = s.query_map([space, id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        let v = s
+            .query_map([space, id], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
         Ok(v)
     }
 
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT 1 FROM changes WHERE space_id = ?1 AND hash = ?2").map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT 1 FROM changes WHERE space_id = ?1 AND hash = ?2")
+            .map_err(db)?;
         s.exists(params![space, &hash[..]]).map_err(db)
     }
 
@@ -478,7 +605,11 @@ impl Storage for SqliteStorage {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let seq: i64 = tx
-            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .query_row(
+                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+                [space],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
@@ -493,9 +624,18 @@ impl Storage for SqliteStorage {
                 .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(db)?;
             for (i, ch) in b.changes.iter().enumerate() {
-                ins.execute(params![space, &ch.hash[..], ch.entity, seq, i as i64, ch.bytes]).map_err(db)?;
+                ins.execute(params![
+                    space,
+                    &ch.hash[..],
+                    ch.entity,
+                    seq,
+                    i as i64,
+                    ch.bytes
+                ])
+                .map_err(db)?;
                 if let Some(e) = &ch.new_entity {
-                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id]).map_err(db)?;
+                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
+                        .map_err(db)?;
                 }
             }
         }
@@ -503,11 +643,21 @@ impl Storage for SqliteStorage {
         Ok(seq as u64)
     }
 
-    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64> {
+    fn append_tally(
+        &self,
+        space: &str,
+        deliberation: &str,
+        tally_json: &[u8],
+        signature: &[u8],
+    ) -> Result<u64> {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let seq: i64 = tx
-            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .query_row(
+                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+                [space],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES (?1, ?2, 'tally', ?3, ?4, ?5)",
@@ -518,7 +668,13 @@ impl Storage for SqliteStorage {
         Ok(seq as u64)
     }
 
-    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>> {
+    fn read_log(
+        &self,
+        space: &str,
+        cursor: u64,
+        max_rows: u32,
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>> {
         let c = self.reader()?;
         let mut s = c
             .prepare_cached(
@@ -526,10 +682,28 @@ impl Storage for SqliteStorage {
                  WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(db)?;
-        type Row = (i64, String, Option<Vec<u8>>, Option<i64>, Vec<u8>, Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+        type Row = (
+            i64,
+            String,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Vec<u8>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+        );
         let rows: Vec<Row> = s
             .query_map(params![space, cursor as i64, max_rows], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
             })
             .map_err(db)?
             .collect::<rusqlite::Result<_>>()
@@ -550,15 +724,20 @@ impl Storage for SqliteStorage {
             }
             let author: [u8; 32] = author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
             let pairs = pairs.unwrap_or_default();
-            let any_wanted = pairs.chunks_exact(48).any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let any_wanted = pairs
+                .chunks_exact(48)
+                .any(|p| wanted(&author, &hex::encode(&p[..16])));
             let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
-                ch.query_map(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(db)?
-                    .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
-                        r.as_ref().map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
-                    })
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(db)?
+                ch.query_map(params![space, seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db)?
+                .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
+                    r.as_ref()
+                        .map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
+                })
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db)?
             } else {
                 vec![]
             };
@@ -568,21 +747,32 @@ impl Storage for SqliteStorage {
                 signed_at: signed_at.unwrap_or(0),
                 signature,
                 pairs,
-                changes: changes.into_iter().map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b)).collect(),
+                changes: changes
+                    .into_iter()
+                    .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
+                    .collect(),
             });
         }
         Ok(out)
     }
 
     fn last_seq(&self, space: &str) -> Result<u64> {
-        let n: i64 =
-            self.reader()?.query_row("SELECT next_seq - 1 FROM spaces WHERE id = ?1", [space], |r| r.get(0)).map_err(db)?;
+        let n: i64 = self
+            .reader()?
+            .query_row(
+                "SELECT next_seq - 1 FROM spaces WHERE id = ?1",
+                [space],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
         Ok(n as u64)
     }
 
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT id, audience FROM entities WHERE space_id = ?1").map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT id, audience FROM entities WHERE space_id = ?1")
+            .map_err(db)?;
         let v = s
             .query_map([space], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(db)?
@@ -593,8 +783,14 @@ impl Storage for SqliteStorage {
 
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT id FROM entities WHERE space_id = ?1 AND ref_id = ?2").map_err(db)?;
-        let v = s.query_map([space, ref_id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT id FROM entities WHERE space_id = ?1 AND ref_id = ?2")
+            .map_err(db)?;
+        let v = s
+            .query_map([space, ref_id], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
         Ok(v)
     }
 
@@ -612,7 +808,11 @@ impl Storage for SqliteStorage {
     fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row("SELECT version FROM roster_floors WHERE space_id = ?1 AND device = ?2", [space, device], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM roster_floors WHERE space_id = ?1 AND device = ?2",
+                [space, device],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db)?;
         Ok(v.unwrap_or(0) as u64)
@@ -644,7 +844,11 @@ pub(crate) mod tests {
             space_name: "青石村".into(),
             version: 3,
             members: vec![],
-            devices: vec![DeviceEntry { key: device.into(), member: "m1".into(), revoked_at_seq: None }],
+            devices: vec![DeviceEntry {
+                key: device.into(),
+                member: "m1".into(),
+                revoked_at_seq: None,
+            }],
         };
         roster_json(&roster)
     }
@@ -663,34 +867,63 @@ pub(crate) mod tests {
                  CREATE TABLE nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);",
             )
             .unwrap();
-            c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s1', 'a', X'00', ?1)", [old_roster("s1", "d1")])
-                .unwrap();
-            c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s2', 'b', X'00', ?1)", [old_roster("s2", "d2")])
-                .unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s1', 'a', X'00', ?1)",
+                [old_roster("s1", "d1")],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s2', 'b', X'00', ?1)",
+                [old_roster("s2", "d2")],
+            )
+            .unwrap();
             // d1 synced normally; d2's phone once sent a counter five years ahead
-            c.execute("INSERT INTO counters VALUES ('d1', ?1), ('d2', ?2), ('gone', 7)", [now - 1000, now + 5 * 365 * 86_400_000])
+            c.execute(
+                "INSERT INTO counters VALUES ('d1', ?1), ('d2', ?2), ('gone', 7)",
+                [now - 1000, now + 5 * 365 * 86_400_000],
+            )
+            .unwrap();
+            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", [])
                 .unwrap();
-            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", []).unwrap();
         }
         let s = SqliteStorage::open(&path).unwrap();
         assert_eq!(s.counter("s1", "d1").unwrap(), (now - 1000) as u64);
-        assert_eq!(s.counter("s2", "d1").unwrap(), 0, "a counter goes only to the spaces that list the device");
+        assert_eq!(
+            s.counter("s2", "d1").unwrap(),
+            0,
+            "a counter goes only to the spaces that list the device"
+        );
         let d2 = s.counter("s2", "d2").unwrap() as i64;
-        assert!(d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS, "not lowered: {d2}");
-        assert!(d2 >= now + crate::service::MAX_COUNTER_AHEAD_MS - 1000, "{d2}");
+        assert!(
+            d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
+            "not lowered: {d2}"
+        );
+        assert!(
+            d2 >= now + crate::service::MAX_COUNTER_AHEAD_MS - 1000,
+            "{d2}"
+        );
         assert_eq!(s.roster_sent("s1", "d1").unwrap(), 3);
         assert_eq!(s.roster_sent("s2", "d2").unwrap(), 2);
         assert_eq!(s.roster_sent("s1", "d2").unwrap(), 0);
         // the old tables are gone, the version is recorded, the new rules apply
         let c = s.conn.lock();
         let old: i64 = c
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name IN ('counters', 'roster_sent')", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('counters', 'roster_sent')",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(old, 0);
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         drop(c);
-        assert!(!s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap(), "migrated counter still protects");
+        assert!(
+            !s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap(),
+            "migrated counter still protects"
+        );
         assert!(s.advance_counter("s1", "d1", now as u64).unwrap());
         drop(s);
         // opening again changes nothing
@@ -703,12 +936,24 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStorage::open(&dir.path().join("r.db")).unwrap();
         assert!(s.advance_counter("a", "k", 100).unwrap());
-        assert!(s.advance_counter("b", "k", 50).unwrap(), "space b has its own counter");
+        assert!(
+            s.advance_counter("b", "k", 50).unwrap(),
+            "space b has its own counter"
+        );
         assert!(!s.advance_counter("a", "k", 100).unwrap());
-        assert_eq!((s.counter("a", "k").unwrap(), s.counter("b", "k").unwrap()), (100, 50));
+        assert_eq!(
+            (s.counter("a", "k").unwrap(), s.counter("b", "k").unwrap()),
+            (100, 50)
+        );
         s.set_roster_sent("a", "k", 5).unwrap();
         s.set_roster_sent("a", "k", 4).unwrap();
-        assert_eq!((s.roster_sent("a", "k").unwrap(), s.roster_sent("b", "k").unwrap()), (5, 0));
+        assert_eq!(
+            (
+                s.roster_sent("a", "k").unwrap(),
+                s.roster_sent("b", "k").unwrap()
+            ),
+            (5, 0)
+        );
         // a counter beyond i64 is stored as the largest one, never wrapped negative
         assert!(s.advance_counter("c", "k", u64::MAX).unwrap());
         assert_eq!(s.counter("c", "k").unwrap(), i64::MAX as u64);

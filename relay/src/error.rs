@@ -60,7 +60,9 @@ impl From<cunwu_core::Error> for RelayError {
     fn from(e: cunwu_core::Error) -> Self {
         use cunwu_core::Error as E;
         match e {
-            E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => RelayError::BadRequest(e.to_string()),
+            E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => {
+                RelayError::BadRequest(e.to_string())
+            }
             E::BadSignature(_) => RelayError::Unauthorized(e.to_string()),
             E::NotAllowed(_) => RelayError::Forbidden(e.to_string()),
             E::NotFound(_) => RelayError::NotFound(e.to_string()),
@@ -81,11 +83,20 @@ impl IntoResponse for RelayError {
             RelayError::Counter { expected, .. } => Some(*expected),
             _ => None,
         };
-        let body = axum::Json(ErrorBody { error: self.to_string(), expected_counter });
+        let body = axum::Json(ErrorBody {
+            error: self.to_string(),
+            expected_counter,
+        });
         match self {
-            RelayError::Unavailable(_) => {
-                (status, [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())], body).into_response()
-            }
+            RelayError::Unavailable(_) => (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    RETRY_AFTER_SECS.to_string(),
+                )],
+                body,
+            )
+                .into_response(),
             _ => (status, body).into_response(),
         }
     }

@@ -53,7 +53,10 @@ pub struct HttpConfig {
 
 /// About twice the cores: sync work is CPU (signatures, automerge) plus fsyncs.
 pub fn default_sync_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * 2
 }
 
 impl Default for HttpConfig {
@@ -89,13 +92,33 @@ struct BodyRules {
 }
 
 pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
-    let memory = Arc::new(Semaphore::new(cfg.body_memory_bytes.clamp(1, Semaphore::MAX_PERMITS)));
-    router_with(relay, cfg, Arc::new(Semaphore::new(cfg.sync_workers.max(1))), memory)
+    let memory = Arc::new(Semaphore::new(
+        cfg.body_memory_bytes.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    router_with(
+        relay,
+        cfg,
+        Arc::new(Semaphore::new(cfg.sync_workers.max(1))),
+        memory,
+    )
 }
 
-fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>, memory: Arc<Semaphore>) -> Router {
-    let state = AppState { relay, sync_slots, sync_queue_wait: cfg.sync_queue_wait };
-    let body = BodyRules { max_bytes: cfg.max_body_bytes, timeout: cfg.body_timeout, memory };
+fn router_with(
+    relay: Arc<Relay>,
+    cfg: &HttpConfig,
+    sync_slots: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+) -> Router {
+    let state = AppState {
+        relay,
+        sync_slots,
+        sync_queue_wait: cfg.sync_queue_wait,
+    };
+    let body = BodyRules {
+        max_bytes: cfg.max_body_bytes,
+        timeout: cfg.body_timeout,
+        memory,
+    };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -105,8 +128,14 @@ fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>, 
         .route("/v1/revoke", post(revoke))
         .route("/v1/rotate", post(rotate))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(body, read_body_in_time))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            body,
+            read_body_in_time,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout,
+        ))
         .with_state(state)
 }
 
@@ -118,14 +147,21 @@ fn router_with(relay: Arc<Relay>, cfg: &HttpConfig, sync_slots: Arc<Semaphore>, 
 /// deadline is answered 503.
 async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
     let (parts, mut body) = req.into_parts();
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > rules.max_bytes as u64) {
         return too_large(rules.max_bytes);
     }
     let deadline = tokio::time::Instant::now() + rules.timeout;
     let late = || {
-        RelayError::Timeout(format!("the request body did not arrive within {} s; send it at once", rules.timeout.as_secs_f32()))
-            .into_response()
+        RelayError::Timeout(format!(
+            "the request body did not arrive within {} s; send it at once",
+            rules.timeout.as_secs_f32()
+        ))
+        .into_response()
     };
     let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n.min(64 * 1024) as usize));
     let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
@@ -133,49 +169,69 @@ async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: N
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return late(),
             Ok(None) => break,
-            Ok(Some(Err(e))) => return RelayError::BadRequest(format!("reading the request body: {e}")).into_response(),
+            Ok(Some(Err(e))) => {
+                return RelayError::BadRequest(format!("reading the request body: {e}"))
+                    .into_response()
+            }
             Ok(Some(Ok(frame))) => frame,
         };
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         if bytes.len() + data.len() > rules.max_bytes {
             return too_large(rules.max_bytes);
         }
         if !data.is_empty() {
             let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            match tokio::time::timeout_at(deadline, rules.memory.clone().acquire_many_owned(n)).await {
+            match tokio::time::timeout_at(deadline, rules.memory.clone().acquire_many_owned(n))
+                .await
+            {
                 Ok(Ok(p)) => match held.as_mut() {
                     Some(h) => h.merge(p),
                     None => held = Some(p),
                 },
-                _ => {
-                    return RelayError::Unavailable(
-                        "the relay holds too many request bodies in memory right now; retry shortly".into(),
-                    )
-                    .into_response()
-                }
+                _ => return RelayError::Unavailable(
+                    "the relay holds too many request bodies in memory right now; retry shortly"
+                        .into(),
+                )
+                .into_response(),
             }
         }
         bytes.extend_from_slice(&data);
     }
-    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     drop(held);
     resp
 }
 
 fn too_large(max: usize) -> Response {
-    RelayError::TooLarge(format!("request body is larger than this relay's limit of {max} bytes")).into_response()
+    RelayError::TooLarge(format!(
+        "request body is larger than this relay's limit of {max} bytes"
+    ))
+    .into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.relay.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.relay.metrics.render(),
+    )
+        .into_response()
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, RelayError> {
-    body.map(|Json(t)| t).map_err(|e| RelayError::BadRequest(format!("request body: {}", e.body_text())))
+    body.map(|Json(t)| t)
+        .map_err(|e| RelayError::BadRequest(format!("request body: {}", e.body_text())))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RelayError> + Send + 'static) -> Result<T, RelayError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RelayError> + Send + 'static,
+) -> Result<T, RelayError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
 }
 
 async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
@@ -183,17 +239,18 @@ async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
     let r = s.relay.clone();
     r.metrics.bytes_in.add(body.len() as u64);
     // a bounded number of syncs decode and work at once; the others wait briefly
-    let permit = match tokio::time::timeout(s.sync_queue_wait, s.sync_slots.clone().acquire_owned()).await {
-        Ok(Ok(p)) => p,
-        _ => {
-            r.metrics.sync_errors.inc();
-            return RelayError::Unavailable(format!(
-                "the relay is busy with other syncs (none free within {} s); retry shortly",
-                s.sync_queue_wait.as_secs_f32()
-            ))
-            .into_response();
-        }
-    };
+    let permit =
+        match tokio::time::timeout(s.sync_queue_wait, s.sync_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                r.metrics.sync_errors.inc();
+                return RelayError::Unavailable(format!(
+                    "the relay is busy with other syncs (none free within {} s); retry shortly",
+                    s.sync_queue_wait.as_secs_f32()
+                ))
+                .into_response();
+            }
+        };
     let relay = r.clone();
     let out = blocking(move || {
         let out = relay.sync(&body, now_ms());
@@ -206,7 +263,12 @@ async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
         Ok(bytes) => {
             r.metrics.syncs.inc();
             r.metrics.bytes_out.add(bytes.len() as u64);
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-cunwu")], bytes).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-cunwu")],
+                bytes,
+            )
+                .into_response()
         }
         Err(e) => {
             r.metrics.sync_errors.inc();
@@ -215,7 +277,10 @@ async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn enroll(State(s): State<AppState>, body: Result<Json<EnrollRequest>, JsonRejection>) -> Response {
+async fn enroll(
+    State(s): State<AppState>,
+    body: Result<Json<EnrollRequest>, JsonRejection>,
+) -> Response {
     let r = s.relay;
     let out = match json_body(body) {
         Ok(req) => {
@@ -233,7 +298,10 @@ async fn enroll(State(s): State<AppState>, body: Result<Json<EnrollRequest>, Jso
     }
 }
 
-async fn invite(State(s): State<AppState>, body: Result<Json<InviteRequest>, JsonRejection>) -> Response {
+async fn invite(
+    State(s): State<AppState>,
+    body: Result<Json<InviteRequest>, JsonRejection>,
+) -> Response {
     let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.create_invite(&req, now_ms())).await {
@@ -244,7 +312,10 @@ async fn invite(State(s): State<AppState>, body: Result<Json<InviteRequest>, Jso
     }
 }
 
-async fn revoke(State(s): State<AppState>, body: Result<Json<RevokeRequest>, JsonRejection>) -> Response {
+async fn revoke(
+    State(s): State<AppState>,
+    body: Result<Json<RevokeRequest>, JsonRejection>,
+) -> Response {
     let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.revoke(&req, now_ms())).await {
@@ -255,7 +326,10 @@ async fn revoke(State(s): State<AppState>, body: Result<Json<RevokeRequest>, Jso
     }
 }
 
-async fn rotate(State(s): State<AppState>, body: Result<Json<RotateRequest>, JsonRejection>) -> Response {
+async fn rotate(
+    State(s): State<AppState>,
+    body: Result<Json<RotateRequest>, JsonRejection>,
+) -> Response {
     let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.rotate(&req, now_ms())).await {
@@ -273,37 +347,72 @@ mod tests {
     use crate::service::Limits;
     use tower::Service;
 
-    async fn call(app: &Router, req: axum::http::Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    async fn call(
+        app: &Router,
+        req: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let resp = app.clone().call(req).await.expect("infallible");
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.unwrap().to_bytes();
-        (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     fn relay(dir: &tempfile::TempDir) -> Arc<Relay> {
-        Arc::new(Relay::new(Arc::new(SqliteStorage::open(&dir.path().join("r.db")).unwrap()), Limits::default()))
+        Arc::new(Relay::new(
+            Arc::new(SqliteStorage::open(&dir.path().join("r.db")).unwrap()),
+            Limits::default(),
+        ))
     }
 
     fn post_sync(body: &'static [u8]) -> axum::http::Request<Body> {
-        axum::http::Request::post("/v1/sync").body(Body::from(body)).unwrap()
+        axum::http::Request::post("/v1/sync")
+            .body(Body::from(body))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn syncs_past_the_work_bound_wait_briefly_then_get_503_with_retry_after() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = HttpConfig { sync_workers: 1, sync_queue_wait: Duration::from_millis(100), ..HttpConfig::default() };
+        let cfg = HttpConfig {
+            sync_workers: 1,
+            sync_queue_wait: Duration::from_millis(100),
+            ..HttpConfig::default()
+        };
         let slots = Arc::new(Semaphore::new(1));
-        let app = router_with(relay(&dir), &cfg, slots.clone(), Arc::new(Semaphore::new(1 << 20)));
+        let app = router_with(
+            relay(&dir),
+            &cfg,
+            slots.clone(),
+            Arc::new(Semaphore::new(1 << 20)),
+        );
         // the only worker is busy
         let busy = slots.clone().try_acquire_owned().unwrap();
         let started = Instant::now();
         let (status, headers, body) = call(&app, post_sync(b"not a frame")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(started.elapsed() >= Duration::from_millis(100), "it waited for a worker first");
-        assert_eq!(headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "it waited for a worker first"
+        );
+        assert_eq!(
+            headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
         assert!(body.contains("busy"), "{body}");
         // the health check never waits for sync workers
-        let (status, _, _) = call(&app, axum::http::Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        let (status, _, _) = call(
+            &app,
+            axum::http::Request::get("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         // once the worker is free, the same request is worked on (and refused for what it is)
         drop(busy);
@@ -314,13 +423,24 @@ mod tests {
     #[tokio::test]
     async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
         let dir = tempfile::tempdir().unwrap();
-        let app = router(relay(&dir), &HttpConfig { max_body_bytes: 1000, ..HttpConfig::default() });
-        let req = axum::http::Request::post("/v1/sync").header(header::CONTENT_LENGTH, "5000000").body(Body::empty()).unwrap();
+        let app = router(
+            relay(&dir),
+            &HttpConfig {
+                max_body_bytes: 1000,
+                ..HttpConfig::default()
+            },
+        );
+        let req = axum::http::Request::post("/v1/sync")
+            .header(header::CONTENT_LENGTH, "5000000")
+            .body(Body::empty())
+            .unwrap();
         let (status, _, body) = call(&app, req).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
         assert!(body.contains("limit of 1000 bytes"), "{body}");
         // a body over the limit without a declared length is cut off at the limit
-        let big = axum::http::Request::post("/v1/sync").body(Body::from(vec![0u8; 5000])).unwrap();
+        let big = axum::http::Request::post("/v1/sync")
+            .body(Body::from(vec![0u8; 5000]))
+            .unwrap();
         let (status, _, body) = call(&app, big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     }
@@ -329,20 +449,40 @@ mod tests {
     async fn bodies_past_the_memory_budget_wait_then_get_503_and_the_budget_comes_back() {
         let dir = tempfile::tempdir().unwrap();
         let relay = relay(&dir);
-        let cfg = HttpConfig { body_timeout: Duration::from_millis(300), ..HttpConfig::default() };
+        let cfg = HttpConfig {
+            body_timeout: Duration::from_millis(300),
+            ..HttpConfig::default()
+        };
         let memory = Arc::new(Semaphore::new(10_000));
         let app = router_with(relay, &cfg, Arc::new(Semaphore::new(4)), memory.clone());
-        let post = |n: usize| axum::http::Request::post("/v1/sync").body(Body::from(vec![7u8; n])).unwrap();
+        let post = |n: usize| {
+            axum::http::Request::post("/v1/sync")
+                .body(Body::from(vec![7u8; n]))
+                .unwrap()
+        };
         // other bodies hold 8000 of the 10000 bytes: a 5000-byte body cannot be held
         let others = memory.clone().try_acquire_many_owned(8000).unwrap();
         let resp = app.clone().call(post(5000)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(resp.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
-        assert_eq!(memory.available_permits(), 2000, "nothing of the refused body stays charged");
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        assert_eq!(
+            memory.available_permits(),
+            2000,
+            "nothing of the refused body stays charged"
+        );
         // once memory is free the same body is read (and refused for what it is)
         drop(others);
         let resp = app.clone().call(post(5000)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(memory.available_permits(), 10_000, "released after the answer");
+        assert_eq!(
+            memory.available_permits(),
+            10_000,
+            "released after the answer"
+        );
     }
 }

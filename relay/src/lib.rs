@@ -50,7 +50,10 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_timeout)
+        .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         // take a slot before accepting: past the cap, connections wait in the backlog
@@ -102,7 +105,9 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
 /// less a reserve for the database, logs and the blocking pool's files.
 pub fn connection_cap(asked: usize, nofile: u64) -> usize {
     let room = nofile.saturating_sub(128).max(16);
-    asked.min(usize::try_from(room).unwrap_or(usize::MAX)).max(1)
+    asked
+        .min(usize::try_from(room).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 /// A relay running inside this process on a loopback port.
@@ -129,12 +134,21 @@ impl RunningRelay {
 
 pub async fn spawn(db: &Path) -> Result<RunningRelay, RelayError> {
     let relay = open(db, Limits::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| RelayError::Storage(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| RelayError::Storage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| RelayError::Storage(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RelayError::Storage(e.to_string()))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let r = relay.clone();
     let handle = tokio::spawn(serve(r, listener, HttpConfig::default(), async {
         let _ = rx.await;
     }));
-    Ok(RunningRelay { addr, relay, stop: Some(tx), handle: Some(handle) })
+    Ok(RunningRelay {
+        addr,
+        relay,
+        stop: Some(tx),
+        handle: Some(handle),
+    })
 }

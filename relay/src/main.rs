@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "cunwu-relay", version, about = "Cunwu relay: one-round-trip sync for village spaces")]
+#[command(
+    name = "cunwu-relay",
+    version,
+    about = "Cunwu relay: one-round-trip sync for village spaces"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -141,17 +145,27 @@ fn main() -> ExitCode {
             body_memory_mb,
             plain_logs,
         } => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into());
             if plain_logs {
-                tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+                tracing_subscriber::fmt()
+                    .with_env_filter(filter)
+                    .with_writer(std::io::stderr)
+                    .init();
             } else {
-                tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+                tracing_subscriber::fmt()
+                    .json()
+                    .with_env_filter(filter)
+                    .with_writer(std::io::stderr)
+                    .init();
             }
             let nofile = match cunwu_relay::raise_open_file_limit() {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not raise the open-file limit");
-                    rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+                    rlimit::getrlimit(rlimit::Resource::NOFILE)
+                        .map(|(soft, _)| soft)
+                        .unwrap_or(1024)
                 }
             };
             let cfg = HttpConfig {
@@ -160,18 +174,37 @@ fn main() -> ExitCode {
                 header_timeout: Duration::from_secs(header_timeout_secs.max(1)),
                 body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
                 max_connections: cunwu_relay::connection_cap(max_connections, nofile),
-                sync_workers: sync_workers.unwrap_or_else(cunwu_relay::http::default_sync_workers).max(1),
+                sync_workers: sync_workers
+                    .unwrap_or_else(cunwu_relay::http::default_sync_workers)
+                    .max(1),
                 sync_queue_wait: Duration::from_millis(sync_queue_wait_ms),
-                body_memory_bytes: body_memory_mb.max(1).saturating_mul(1024 * 1024).max(max_body_bytes),
+                body_memory_bytes: body_memory_mb
+                    .max(1)
+                    .saturating_mul(1024 * 1024)
+                    .max(max_body_bytes),
             };
             if cfg.max_connections < max_connections {
-                tracing::warn!(asked = max_connections, cap = cfg.max_connections, nofile, "connection cap lowered to fit the open-file limit");
+                tracing::warn!(
+                    asked = max_connections,
+                    cap = cfg.max_connections,
+                    nofile,
+                    "connection cap lowered to fit the open-file limit"
+                );
             }
-            let relay = match cunwu_relay::open(&db, Limits { requests_per_minute: rate_per_minute, ..Limits::default() }) {
+            let relay = match cunwu_relay::open(
+                &db,
+                Limits {
+                    requests_per_minute: rate_per_minute,
+                    ..Limits::default()
+                },
+            ) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
             let res = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 tracing::info!(
@@ -191,7 +224,9 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Space { cmd: SpaceCmd::Create { name, db, json } } => {
+        Cmd::Space {
+            cmd: SpaceCmd::Create { name, db, json },
+        } => {
             let relay = match cunwu_relay::open(&db, Limits::default()) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -199,7 +234,10 @@ fn main() -> ExitCode {
             match relay.create_space(&name) {
                 Ok((space_id, invite)) => {
                     if json {
-                        println!("{}", serde_json::json!({"space_id": space_id, "invite": invite, "name": name}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"space_id": space_id, "invite": invite, "name": name})
+                        );
                     } else {
                         println!("space {name}: {space_id}\nfirst cadre invite: {invite}");
                     }
@@ -208,7 +246,17 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Invite { cmd: InviteCmd::Create { space, role, household, group, db, json } } => {
+        Cmd::Invite {
+            cmd:
+                InviteCmd::Create {
+                    space,
+                    role,
+                    household,
+                    group,
+                    db,
+                    json,
+                },
+        } => {
             let role = match cunwu_core::Role::parse(&role) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -220,7 +268,10 @@ fn main() -> ExitCode {
             match relay.admin_invite(&space, role, &household, &group) {
                 Ok(invite) => {
                     if json {
-                        println!("{}", serde_json::json!({"invite": invite, "role": role.as_str()}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"invite": invite, "role": role.as_str()})
+                        );
                     } else {
                         println!("{invite}");
                     }
@@ -229,7 +280,12 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Revoke { space, target, db, json } => {
+        Cmd::Revoke {
+            space,
+            target,
+            db,
+            json,
+        } => {
             let relay = match cunwu_relay::open(&db, Limits::default()) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -255,7 +311,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

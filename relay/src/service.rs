@@ -16,7 +16,8 @@ use cunwu_core::policy::{self, Audience, Lookup};
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_core::wire::control::*;
 use cunwu_core::wire::{
-    self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedRequest, SignedTally, SyncResponse,
+    self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedRequest,
+    SignedTally, SyncResponse,
 };
 use cunwu_core::EntityKind;
 use parking_lot::Mutex;
@@ -44,7 +45,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_page_bytes: 8 * 1024 * 1024, requests_per_minute: 120 }
+        Limits {
+            max_page_bytes: 8 * 1024 * 1024,
+            requests_per_minute: 120,
+        }
     }
 }
 
@@ -72,14 +76,20 @@ pub struct Relay {
 const DOC_CACHE_MAX: usize = 20_000;
 
 fn invite_hash(code: &str) -> String {
-    let norm: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    let norm: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     hex::encode(Sha256::digest(norm.as_bytes()))
 }
 
 fn new_invite_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    let raw: String = (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let raw: String = (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
 }
 
@@ -90,11 +100,18 @@ struct RelayLookup<'a> {
 
 impl Lookup for RelayLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        EntityDoc { doc: self.relay.load_doc(self.space, id).ok()?? }.deliberation()
+        EntityDoc {
+            doc: self.relay.load_doc(self.space, id).ok()??,
+        }
+        .deliberation()
     }
 
     fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
-        let ids = self.relay.storage.referencing(self.space, deliberation).ok()?;
+        let ids = self
+            .relay
+            .storage
+            .referencing(self.space, deliberation)
+            .ok()?;
         ids.iter()
             .filter_map(|b| self.relay.load_doc(self.space, b).ok().flatten())
             .filter_map(|doc| EntityDoc { doc }.events::<BallotEvent>().ok())
@@ -123,14 +140,21 @@ impl Relay {
         }
     }
 
-    fn signed_roster(&self, space: &str, roster: &Roster, relay_secret: &[u8]) -> Result<SignedRoster> {
+    fn signed_roster(
+        &self,
+        space: &str,
+        roster: &Roster,
+        relay_secret: &[u8],
+    ) -> Result<SignedRoster> {
         if let Some((v, signed)) = self.signed_rosters.lock().get(space) {
             if *v == roster.version {
                 return Ok(signed.clone());
             }
         }
         let signed = SignedRoster::sign(roster, &DeviceKey::from_secret(relay_secret)?);
-        self.signed_rosters.lock().insert(space.to_string(), (roster.version, signed.clone()));
+        self.signed_rosters
+            .lock()
+            .insert(space.to_string(), (roster.version, signed.clone()));
         Ok(signed)
     }
 
@@ -148,7 +172,11 @@ impl Relay {
     }
 
     fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {
-        self.space_locks.lock().entry(space.to_string()).or_default().clone()
+        self.space_locks
+            .lock()
+            .entry(space.to_string())
+            .or_default()
+            .clone()
     }
 
     fn load_doc(&self, space: &str, entity: &str) -> Result<Option<Automerge>> {
@@ -160,7 +188,8 @@ impl Relay {
         if changes.is_empty() {
             return Ok(None);
         }
-        let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice())).map_err(|e| RelayError::Storage(e.to_string()))?;
+        let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice()))
+            .map_err(|e| RelayError::Storage(e.to_string()))?;
         self.cache_doc(key, d.doc.clone());
         Ok(Some(d.doc))
     }
@@ -178,7 +207,9 @@ impl Relay {
         if r.len() > 100_000 {
             r.retain(|_, (start, _)| now - *start < 60_000);
         }
-        let e = r.entry((space.to_string(), device.to_string())).or_insert((now, 0));
+        let e = r
+            .entry((space.to_string(), device.to_string()))
+            .or_insert((now, 0));
         if now - e.0 >= 60_000 {
             *e = (now, 0);
         }
@@ -200,22 +231,47 @@ impl Relay {
     pub fn create_space(&self, name: &str) -> Result<(String, String)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(RelayError::BadRequest("space name must be 1 to 100 characters".into()));
+            return Err(RelayError::BadRequest(
+                "space name must be 1 to 100 characters".into(),
+            ));
         }
         let id = new_id();
         let key = DeviceKey::generate();
-        let roster = Roster { space_id: id.clone(), space_name: name.into(), version: 1, members: vec![], devices: vec![] };
-        self.storage.create_space(&id, name, &key.secret_bytes(), &roster)?;
+        let roster = Roster {
+            space_id: id.clone(),
+            space_name: name.into(),
+            version: 1,
+            members: vec![],
+            devices: vec![],
+        };
+        self.storage
+            .create_space(&id, name, &key.secret_bytes(), &roster)?;
         let invite = self.make_invite(&id, Role::Cadre, "", "", "admin", now_ms())?;
         Ok((id, invite))
     }
 
-    pub fn admin_invite(&self, space: &str, role: Role, household: &str, group: &str) -> Result<String> {
-        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+    pub fn admin_invite(
+        &self,
+        space: &str,
+        role: Role,
+        household: &str,
+        group: &str,
+    ) -> Result<String> {
+        self.storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         self.make_invite(space, role, household, group, "admin", now_ms())
     }
 
-    fn make_invite(&self, space: &str, role: Role, household: &str, group: &str, by: &str, now: i64) -> Result<String> {
+    fn make_invite(
+        &self,
+        space: &str,
+        role: Role,
+        household: &str,
+        group: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<String> {
         let code = new_invite_code();
         self.storage.put_invite(&InviteRecord {
             code_hash: invite_hash(&code),
@@ -233,7 +289,9 @@ impl Relay {
     fn revoke_in(&self, space: &str, target: &str) -> Result<Roster> {
         let lock = self.space_lock(space);
         let _g = lock.lock();
-        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        self.storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
         let _held = self.hold_space(space)?;
         let from = self.storage.last_seq(space)? + 1;
         // read, change and write the roster in one transaction: an enrolment on
@@ -251,7 +309,9 @@ impl Relay {
                 hit = true;
             }
             if !hit {
-                return Err(RelayError::NotFound(format!("no device or member {target} to revoke")));
+                return Err(RelayError::NotFound(format!(
+                    "no device or member {target} to revoke"
+                )));
             }
             roster.version += 1;
             Ok(())
@@ -265,37 +325,58 @@ impl Relay {
     // ---- control plane -------------------------------------------------------------
 
     pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {
-        let key = decode_key_hex(&req.device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
-        let sig = hex::decode(&req.signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
-        identity::verify(&key, &enroll_message(&req.invite, &req.device_key, &req.name), &sig).map_err(bad_sig)?;
+        let key =
+            decode_key_hex(&req.device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+        let sig = hex::decode(&req.signature)
+            .map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        identity::verify(
+            &key,
+            &enroll_message(&req.invite, &req.device_key, &req.name),
+            &sig,
+        )
+        .map_err(bad_sig)?;
         let name = req.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(RelayError::BadRequest("name must be 1 to 100 characters".into()));
+            return Err(RelayError::BadRequest(
+                "name must be 1 to 100 characters".into(),
+            ));
         }
         let device_hex = hex::encode(key);
         let member_id = new_id();
-        let (inv, roster) = self.storage.redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
-            if roster.device(&device_hex).is_some() {
-                return Err(RelayError::Conflict("this device is already enrolled".into()));
-            }
-            roster.members.push(Member {
-                id: member_id.clone(),
-                name: name.to_string(),
-                role: inv.role,
-                household: inv.household.clone(),
-                group: inv.group.clone(),
-                migrant: false,
-                household_rep: false,
-                party: inv.role == Role::PartyMember,
-                revoked: false,
-                joined_version: roster.version + 1,
-            });
-            roster.devices.push(DeviceEntry { key: device_hex.clone(), member: member_id.clone(), revoked_at_seq: None });
-            roster.version += 1;
-            Ok(())
-        })?;
-        let space = self.storage.space(&inv.space_id)?.ok_or_else(|| RelayError::Storage("space vanished".into()))?;
-        self.storage.set_roster_sent(&space.id, &device_hex, roster.version)?;
+        let (inv, roster) =
+            self.storage
+                .redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
+                    if roster.device(&device_hex).is_some() {
+                        return Err(RelayError::Conflict(
+                            "this device is already enrolled".into(),
+                        ));
+                    }
+                    roster.members.push(Member {
+                        id: member_id.clone(),
+                        name: name.to_string(),
+                        role: inv.role,
+                        household: inv.household.clone(),
+                        group: inv.group.clone(),
+                        migrant: false,
+                        household_rep: false,
+                        party: inv.role == Role::PartyMember,
+                        revoked: false,
+                        joined_version: roster.version + 1,
+                    });
+                    roster.devices.push(DeviceEntry {
+                        key: device_hex.clone(),
+                        member: member_id.clone(),
+                        revoked_at_seq: None,
+                    });
+                    roster.version += 1;
+                    Ok(())
+                })?;
+        let space = self
+            .storage
+            .space(&inv.space_id)?
+            .ok_or_else(|| RelayError::Storage("space vanished".into()))?;
+        self.storage
+            .set_roster_sent(&space.id, &device_hex, roster.version)?;
         let relay_key = DeviceKey::from_secret(&space.relay_secret)?;
         tracing::info!(space = %space.id, role = inv.role.as_str(), "device enrolled");
         Ok(EnrollResponse {
@@ -309,32 +390,76 @@ impl Relay {
     }
 
     /// The cadre behind a signed control request (invite, revoke), after the checks.
-    fn cadre_of(&self, space: &str, device_key: &str, msg: &[u8], signature: &str, nonce: &str, now: i64) -> Result<Member> {
+    fn cadre_of(
+        &self,
+        space: &str,
+        device_key: &str,
+        msg: &[u8],
+        signature: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<Member> {
         let key = decode_key_hex(device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
-        let sig = hex::decode(signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        let sig = hex::decode(signature)
+            .map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
         identity::verify(&key, msg, &sig).map_err(bad_sig)?;
-        let rec = self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        let rec = self
+            .storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
         let m = rec.roster.signer(device_key, None)?.clone();
         if m.role != Role::Cadre {
-            return Err(RelayError::Forbidden(format!("only cadres may do this; {} is a {}", m.name, m.role.as_str())));
+            return Err(RelayError::Forbidden(format!(
+                "only cadres may do this; {} is a {}",
+                m.name,
+                m.role.as_str()
+            )));
         }
         if nonce.len() < 16 || !self.storage.use_nonce(nonce, now)? {
-            return Err(RelayError::Conflict("this request was already used (replayed nonce)".into()));
+            return Err(RelayError::Conflict(
+                "this request was already used (replayed nonce)".into(),
+            ));
         }
         Ok(m)
     }
 
     pub fn create_invite(&self, req: &InviteRequest, now: i64) -> Result<InviteResponse> {
-        let m = self.cadre_of(&req.space_id, &req.device_key, &invite_message(req), &req.signature, &req.nonce, now)?;
+        let m = self.cadre_of(
+            &req.space_id,
+            &req.device_key,
+            &invite_message(req),
+            &req.signature,
+            &req.nonce,
+            now,
+        )?;
         if req.role == Role::Township {
-            return Err(RelayError::Forbidden("township officials are invited by the relay admin".into()));
+            return Err(RelayError::Forbidden(
+                "township officials are invited by the relay admin".into(),
+            ));
         }
-        let invite = self.make_invite(&req.space_id, req.role, &req.household, &req.group, &m.id, now)?;
-        Ok(InviteResponse { invite, expires_at: now + INVITE_TTL_MS })
+        let invite = self.make_invite(
+            &req.space_id,
+            req.role,
+            &req.household,
+            &req.group,
+            &m.id,
+            now,
+        )?;
+        Ok(InviteResponse {
+            invite,
+            expires_at: now + INVITE_TTL_MS,
+        })
     }
 
     pub fn revoke(&self, req: &RevokeRequest, now: i64) -> Result<()> {
-        self.cadre_of(&req.space_id, &req.device_key, &revoke_message(req), &req.signature, &req.nonce, now)?;
+        self.cadre_of(
+            &req.space_id,
+            &req.device_key,
+            &revoke_message(req),
+            &req.signature,
+            &req.nonce,
+            now,
+        )?;
         self.revoke_in(&req.space_id, &req.target).map(|_| ())
     }
 
@@ -345,32 +470,54 @@ impl Relay {
     /// answer was lost) answers the same roster and changes nothing.
     pub fn rotate(&self, req: &RotateRequest, now: i64) -> Result<RotateResponse> {
         let msg = rotate_message(req);
-        for (key, sig, which) in [(&req.old_key, &req.old_signature, "old"), (&req.new_key, &req.new_signature, "new")] {
-            let k = decode_key_hex(key).map_err(|e| RelayError::BadRequest(format!("{which} key: {e}")))?;
-            let sig = hex::decode(sig).map_err(|_| RelayError::BadRequest(format!("{which} key's signature is not hex")))?;
-            identity::verify(&k, &msg, &sig)
-                .map_err(|_| RelayError::Unauthorized(format!("the rotation request is not signed by its {which} key")))?;
+        for (key, sig, which) in [
+            (&req.old_key, &req.old_signature, "old"),
+            (&req.new_key, &req.new_signature, "new"),
+        ] {
+            let k = decode_key_hex(key)
+                .map_err(|e| RelayError::BadRequest(format!("{which} key: {e}")))?;
+            let sig = hex::decode(sig).map_err(|_| {
+                RelayError::BadRequest(format!("{which} key's signature is not hex"))
+            })?;
+            identity::verify(&k, &msg, &sig).map_err(|_| {
+                RelayError::Unauthorized(format!(
+                    "the rotation request is not signed by its {which} key"
+                ))
+            })?;
         }
         if req.old_key == req.new_key {
-            return Err(RelayError::BadRequest("the new key must differ from the old one".into()));
+            return Err(RelayError::BadRequest(
+                "the new key must differ from the old one".into(),
+            ));
         }
-        let rec = self
-            .storage
-            .space(&req.space_id)?
-            .ok_or_else(|| RelayError::NotFound(format!("no space {} on this relay", req.space_id)))?;
+        let rec = self.storage.space(&req.space_id)?.ok_or_else(|| {
+            RelayError::NotFound(format!("no space {} on this relay", req.space_id))
+        })?;
         let member = match rec.roster.device(&req.old_key) {
             Some(d) => d.member.clone(),
-            None => return Err(RelayError::Unauthorized("the old key is not enrolled in this space".into())),
+            None => {
+                return Err(RelayError::Unauthorized(
+                    "the old key is not enrolled in this space".into(),
+                ))
+            }
         };
         if req.nonce.len() < 16 || !self.storage.use_nonce(&req.nonce, now)? {
-            return Err(RelayError::Conflict("this request was already used (replayed nonce)".into()));
+            return Err(RelayError::Conflict(
+                "this request was already used (replayed nonce)".into(),
+            ));
         }
         let roster = self.rotate_in(&req.space_id, &req.old_key, &req.new_key, &member)?;
         // the new key inherits the old one's roster floor (eligibility snapshots)
-        let floor = self.storage.roster_sent(&req.space_id, &req.old_key)?.max(roster.version);
-        self.storage.set_roster_sent(&req.space_id, &req.new_key, floor)?;
+        let floor = self
+            .storage
+            .roster_sent(&req.space_id, &req.old_key)?
+            .max(roster.version);
+        self.storage
+            .set_roster_sent(&req.space_id, &req.new_key, floor)?;
         tracing::info!(space = %req.space_id, member = %member, "device key rotated");
-        Ok(RotateResponse { roster: self.signed_roster(&req.space_id, &roster, &rec.relay_secret)? })
+        Ok(RotateResponse {
+            roster: self.signed_roster(&req.space_id, &roster, &rec.relay_secret)?,
+        })
     }
 
     fn rotate_in(&self, space: &str, old: &str, new: &str, member: &str) -> Result<Roster> {
@@ -380,12 +527,16 @@ impl Relay {
         let from = self.storage.last_seq(space)? + 1;
         let mut unchanged = None;
         let roster = self.storage.update_roster(space, &mut |roster| {
-            let new_entry = roster.device(new).map(|d| (d.member.clone(), d.revoked_at_seq));
+            let new_entry = roster
+                .device(new)
+                .map(|d| (d.member.clone(), d.revoked_at_seq));
             if roster.members.iter().any(|m| m.id == member && m.revoked) {
                 return Err(RelayError::Forbidden("this member is revoked".into()));
             }
             let Some(old_entry) = roster.devices.iter_mut().find(|d| d.key == old) else {
-                return Err(RelayError::Unauthorized("the old key is not enrolled in this space".into()));
+                return Err(RelayError::Unauthorized(
+                    "the old key is not enrolled in this space".into(),
+                ));
             };
             if old_entry.revoked_at_seq.is_some() {
                 // done before with this very key (the answer was lost): nothing to change
@@ -393,13 +544,21 @@ impl Relay {
                     unchanged = Some(roster.clone());
                     return Err(RelayError::Conflict("already rotated".into()));
                 }
-                return Err(RelayError::Forbidden("the old key is revoked; a revoked device cannot rotate its key".into()));
+                return Err(RelayError::Forbidden(
+                    "the old key is revoked; a revoked device cannot rotate its key".into(),
+                ));
             }
             if new_entry.is_some() {
-                return Err(RelayError::Conflict("the new key is already enrolled in this space".into()));
+                return Err(RelayError::Conflict(
+                    "the new key is already enrolled in this space".into(),
+                ));
             }
             old_entry.revoked_at_seq = Some(from);
-            roster.devices.push(DeviceEntry { key: new.to_string(), member: member.to_string(), revoked_at_seq: None });
+            roster.devices.push(DeviceEntry {
+                key: new.to_string(),
+                member: member.to_string(),
+                revoked_at_seq: None,
+            });
             roster.version += 1;
             Ok(())
         });
@@ -451,7 +610,10 @@ impl Relay {
         })?;
         let space_id = entity_hex(&req.space);
         let device_hex = hex::encode(req.device);
-        let rec = self.storage.space(&space_id)?.ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
+        let rec = self
+            .storage
+            .space(&space_id)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
         let member = match rec.roster.signer(&device_hex, None) {
             Ok(m) => m.clone(),
             Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
@@ -468,7 +630,15 @@ impl Relay {
         let mut rejections = vec![];
         let mut needs_tally = false;
         for batch in &req.batches {
-            let (a, r, t) = self.accept_batch(&space_id, &rec.roster, &member, &req.device, batch, roster_floor, now)?;
+            let (a, r, t) = self.accept_batch(
+                &space_id,
+                &rec.roster,
+                &member,
+                &req.device,
+                batch,
+                roster_floor,
+                now,
+            )?;
             acks.extend(a);
             rejections.extend(r);
             needs_tally |= t;
@@ -478,11 +648,22 @@ impl Relay {
         drop(guard);
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
-        let (entries, cursor, more) = self.read_for(&space_id, &member, &req.device, req.cursor, req.max_page_bytes)?;
+        let (entries, cursor, more) = self.read_for(
+            &space_id,
+            &member,
+            &req.device,
+            req.cursor,
+            req.max_page_bytes,
+        )?;
         let roster = if rec.roster.version > req.roster_version {
-            let current = self.storage.space(&space_id)?.map(|s| s.roster).unwrap_or(rec.roster.clone());
+            let current = self
+                .storage
+                .space(&space_id)?
+                .map(|s| s.roster)
+                .unwrap_or(rec.roster.clone());
             if current.version > roster_floor {
-                self.storage.set_roster_sent(&space_id, &device_hex, current.version)?;
+                self.storage
+                    .set_roster_sent(&space_id, &device_hex, current.version)?;
             }
             Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
         } else {
@@ -492,7 +673,15 @@ impl Relay {
             }
             None
         };
-        let resp = SyncResponse { acks, rejections, entries, cursor, more, roster, server_time: now };
+        let resp = SyncResponse {
+            acks,
+            rejections,
+            entries,
+            cursor,
+            more,
+            roster,
+            server_time: now,
+        };
         Ok(wire::encode(FrameKind::SyncResponse, &resp))
     }
 
@@ -511,12 +700,19 @@ impl Relay {
         let mut rejections = vec![];
         let reject_all = |reason: String, rejections: &mut Vec<Rejection>| -> Result<()> {
             for (e, h) in batch.pairs().unwrap_or_default() {
-                rejections.push(Rejection { hash: h, entity: e, reason: reason.clone() });
+                rejections.push(Rejection {
+                    hash: h,
+                    entity: e,
+                    reason: reason.clone(),
+                });
             }
             Ok(())
         };
         if &batch.author != device {
-            reject_all("a device may only send changes it signed itself".into(), &mut rejections)?;
+            reject_all(
+                "a device may only send changes it signed itself".into(),
+                &mut rejections,
+            )?;
             return Ok((acks, rejections, false));
         }
         let verified = match batch.verify(None) {
@@ -539,13 +735,21 @@ impl Relay {
                 acks.push(hash.0);
                 continue;
             }
-            let reject = |reason: String| Rejection { hash: hash.0, entity: eid, reason };
+            let reject = |reason: String| Rejection {
+                hash: hash.0,
+                entity: eid,
+                reason,
+            };
             if let Some(dep) = vc.change.deps().iter().find(|d| rejected.contains(d)) {
-                rejections.push(reject(format!("depends on change {dep} which was rejected")));
+                rejections.push(reject(format!(
+                    "depends on change {dep} which was rejected"
+                )));
                 rejected.insert(hash);
                 continue;
             }
-            let doc = EntityDoc { doc: self.load_doc(space, &vc.entity)?.unwrap_or_default() };
+            let doc = EntityDoc {
+                doc: self.load_doc(space, &vc.entity)?.unwrap_or_default(),
+            };
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
                 rejections.push(reject(format!(
@@ -579,13 +783,17 @@ impl Relay {
                 let ref_id = match kind {
                     EntityKind::Ballot => first_field(&after, "deliberation"),
                     // the relay publishes a signed tally for every vote once it closes
-                    EntityKind::Deliberation => {
-                        (first_field(&after, "deciding_body").as_deref() != Some("consultation_only")).then(|| "tally".to_string())
-                    }
+                    EntityKind::Deliberation => (first_field(&after, "deciding_body").as_deref()
+                        != Some("consultation_only"))
+                    .then(|| "tally".to_string()),
                     EntityKind::RequestNotes => first_field(&after, "request"),
                     _ => None,
                 };
-                Some(EntityRecord { kind: kind.as_str().into(), audience: serde_json::to_string(&audience).expect("json"), ref_id })
+                Some(EntityRecord {
+                    kind: kind.as_str().into(),
+                    audience: serde_json::to_string(&audience).expect("json"),
+                    ref_id,
+                })
             } else {
                 None
             };
@@ -596,7 +804,12 @@ impl Relay {
             touched.push((space.to_string(), vc.entity.clone()));
             seen.insert(hash);
             acks.push(hash.0);
-            accepted.push(AcceptedChange { entity: vc.entity, hash: hash.0, bytes: vc.change.raw_bytes().to_vec(), new_entity });
+            accepted.push(AcceptedChange {
+                entity: vc.entity,
+                hash: hash.0,
+                bytes: vc.change.raw_bytes().to_vec(),
+                new_entity,
+            });
         }
         if !accepted.is_empty() {
             let mut pairs = vec![];
@@ -604,7 +817,13 @@ impl Relay {
                 pairs.extend_from_slice(&e);
                 pairs.extend_from_slice(&h);
             }
-            let lb = LogBatch { author: batch.author, signed_at: batch.signed_at, signature: batch.signature.clone(), pairs, changes: accepted };
+            let lb = LogBatch {
+                author: batch.author,
+                signed_at: batch.signed_at,
+                signature: batch.signature.clone(),
+                pairs,
+                changes: accepted,
+            };
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {
                 self.log_seen.lock().insert(space.to_string(), *seq);
@@ -619,7 +838,11 @@ impl Relay {
             }
             if let Some(m) = self.audiences.lock().get_mut(space) {
                 for ch in &lb.changes {
-                    if let Some(a) = ch.new_entity.as_ref().and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok()) {
+                    if let Some(a) = ch
+                        .new_entity
+                        .as_ref()
+                        .and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok())
+                    {
                         m.insert(ch.entity.clone(), a);
                     }
                 }
@@ -631,7 +854,13 @@ impl Relay {
     /// Publish a signed tally for each closed deliberation with secret ballots or hidden
     /// results whose counts changed. Checked when ballots or deliberations change, and
     /// at most every 10 s otherwise (deadlines pass without any write).
-    fn publish_tallies(&self, space: &str, relay_secret: &[u8], forced: bool, now: i64) -> Result<()> {
+    fn publish_tallies(
+        &self,
+        space: &str,
+        relay_secret: &[u8],
+        forced: bool,
+        now: i64,
+    ) -> Result<()> {
         {
             let mut t = self.tally_checked.lock();
             let last = t.get(space).copied().unwrap_or(0);
@@ -642,14 +871,20 @@ impl Relay {
         }
         let relay_key = DeviceKey::from_secret(relay_secret)?;
         for did in self.storage.referencing(space, "tally")? {
-            let Some(doc) = self.load_doc(space, &did)? else { continue };
-            let Some(d) = (EntityDoc { doc }).deliberation() else { continue };
+            let Some(doc) = self.load_doc(space, &did)? else {
+                continue;
+            };
+            let Some(d) = (EntityDoc { doc }).deliberation() else {
+                continue;
+            };
             if now < d.effective_close() {
                 continue;
             }
             let mut choices = BTreeMap::new();
             for bid in self.storage.referencing(space, &did)? {
-                let Some(b) = self.load_doc(space, &bid)? else { continue };
+                let Some(b) = self.load_doc(space, &bid)? else {
+                    continue;
+                };
                 if let Some((voter, c)) = (EntityDoc { doc: b }).ballot_choice(&d)? {
                     choices.insert(voter, c);
                 }
@@ -659,7 +894,12 @@ impl Relay {
             let signed = SignedTally::sign(&t, &relay_key);
             let prev = self.storage.tallied(space, &did)?;
             if prev.as_deref() != Some(&signed.tally_json[..]) {
-                let seq = self.storage.append_tally(space, &did, &signed.tally_json, &signed.signature)?;
+                let seq = self.storage.append_tally(
+                    space,
+                    &did,
+                    &signed.tally_json,
+                    &signed.signature,
+                )?;
                 self.log_seen.lock().insert(space.to_string(), seq);
                 tracing::info!(space, deliberation = %did, participants = t.participants, "tally published");
             }
@@ -668,7 +908,14 @@ impl Relay {
     }
 
     /// The log after `cursor` as this member may read it, up to about `max_bytes`.
-    fn read_for(&self, space: &str, member: &Member, device: &[u8; 32], cursor: u64, max_bytes: u32) -> Result<(Vec<LogEntry>, u64, bool)> {
+    fn read_for(
+        &self,
+        space: &str,
+        member: &Member,
+        device: &[u8; 32],
+        cursor: u64,
+        max_bytes: u32,
+    ) -> Result<(Vec<LogEntry>, u64, bool)> {
         let budget = max_bytes.clamp(16 * 1024, self.limits.max_page_bytes) as usize;
         // read the end of the log first: every entity created at or before `last` is
         // then in the audience snapshot taken after it (another sync may append meanwhile)
@@ -680,14 +927,21 @@ impl Relay {
                 .into_iter()
                 .filter_map(|(e, a)| serde_json::from_str::<Audience>(&a).ok().map(|a| (e, a)))
                 .collect();
-            self.audiences.lock().entry(space.to_string()).or_insert(all);
+            self.audiences
+                .lock()
+                .entry(space.to_string())
+                .or_insert(all);
         }
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
             if let Some(v) = aud_cache.get(entity) {
                 return *v;
             }
-            let known = self.audiences.lock().get(space).and_then(|m| m.get(entity).cloned());
+            let known = self
+                .audiences
+                .lock()
+                .get(space)
+                .and_then(|m| m.get(entity).cloned());
             let audience = match known {
                 Some(a) => Some(a),
                 // created after the cache was filled and not yet added to it
@@ -712,7 +966,9 @@ impl Relay {
         let mut size = 0usize;
         'outer: while cur < last {
             // change bytes are loaded only for what this reader may see (not its own)
-            let rows = self.storage.read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
+            let rows = self
+                .storage
+                .read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
             if rows.is_empty() {
                 break;
             }
@@ -724,14 +980,32 @@ impl Relay {
                     break 'outer;
                 }
                 match row {
-                    LogRow::Tally { seq, deliberation, tally_json, signature } => {
+                    LogRow::Tally {
+                        seq,
+                        deliberation,
+                        tally_json,
+                        signature,
+                    } => {
                         if may(&deliberation) {
                             size += tally_json.len();
-                            entries.push(LogEntry::Tally { seq, tally: SignedTally { tally_json, signature } });
+                            entries.push(LogEntry::Tally {
+                                seq,
+                                tally: SignedTally {
+                                    tally_json,
+                                    signature,
+                                },
+                            });
                         }
                         cur = seq;
                     }
-                    LogRow::Batch { seq, author, signed_at, signature, pairs, changes } => {
+                    LogRow::Batch {
+                        seq,
+                        author,
+                        signed_at,
+                        signature,
+                        pairs,
+                        changes,
+                    } => {
                         let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
                             changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
                         if &author != device {
@@ -744,13 +1018,24 @@ impl Relay {
                                     Some((eid, b)) if may(&eid) => {
                                         size += b.len() + 48;
                                         any = true;
-                                        items.push(Item::Change { entity: e, bytes: b });
+                                        items.push(Item::Change {
+                                            entity: e,
+                                            bytes: b,
+                                        });
                                     }
                                     _ => items.push(Item::Withheld { entity: e, hash: h }),
                                 }
                             }
                             if any {
-                                entries.push(LogEntry::Batch { seq, batch: SignedBatch { author, signed_at, items, signature } });
+                                entries.push(LogEntry::Batch {
+                                    seq,
+                                    batch: SignedBatch {
+                                        author,
+                                        signed_at,
+                                        items,
+                                        signature,
+                                    },
+                                });
                             }
                         }
                         cur = seq;
@@ -766,9 +1051,10 @@ impl Relay {
 }
 
 fn first_field(after: &Value, key: &str) -> Option<String> {
-    after.get("events")?.get(0)?.get(key)?.as_str().map(String::from)
+    after
+        .get("events")?
+        .get(0)?
+        .get(key)?
+        .as_str()
+        .map(String::from)
 }
-
-
-
-

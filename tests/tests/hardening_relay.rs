@@ -17,7 +17,9 @@ use cunwu_core::store::{NewNotice, NoticeFilter};
 use cunwu_core::sync::{SyncClient, SyncReport};
 use cunwu_core::wire::control::ErrorBody;
 use cunwu_core::{Role, Store};
-use cunwu_tests::harness::{http_get, post_raw, post_sync, signed_sync_body, HttpReply, RelayProcess};
+use cunwu_tests::harness::{
+    http_get, post_raw, post_sync, signed_sync_body, HttpReply, RelayProcess,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -38,7 +40,12 @@ impl Phone {
     fn new(name: &str) -> Phone {
         let dir = tempfile::tempdir().expect("phone dir");
         let store = Store::open(dir.path().join("store.db")).expect("open store");
-        Phone { name: name.into(), dir, store: Some(store), client: SyncClient::new(Duration::from_secs(30)) }
+        Phone {
+            name: name.into(),
+            dir,
+            store: Some(store),
+            client: SyncClient::new(Duration::from_secs(30)),
+        }
     }
 
     /// A fresh phone that holds the same device key as `other` (one key enrolled in
@@ -48,7 +55,11 @@ impl Phone {
         let secret = cunwu_core::sync::device_key_of(other.store()).secret_bytes();
         p.store = None;
         let c = rusqlite::Connection::open(p.path()).expect("open phone db");
-        c.execute("UPDATE local SET value = ?1 WHERE key = 'device_secret'", [&secret[..]]).expect("set key");
+        c.execute(
+            "UPDATE local SET value = ?1 WHERE key = 'device_secret'",
+            [&secret[..]],
+        )
+        .expect("set key");
         drop(c);
         p.reopen();
         assert_eq!(p.store().device_id(), other.store().device_id());
@@ -83,7 +94,8 @@ impl Phone {
     fn backup(&self) -> PathBuf {
         let to = self.dir.path().join("backup.db");
         let c = rusqlite::Connection::open(self.path()).expect("open phone db");
-        c.execute("VACUUM INTO ?1", [to.to_str().expect("utf-8 path")]).expect("back up");
+        c.execute("VACUUM INTO ?1", [to.to_str().expect("utf-8 path")])
+            .expect("back up");
         to
     }
 
@@ -117,13 +129,26 @@ impl Phone {
         let s = self.store();
         let key = cunwu_core::sync::device_key_of(s);
         let space = s.membership().unwrap().unwrap().space_id;
-        let body = signed_sync_body(key, &space, counter, s.cursor().unwrap(), s.roster().unwrap().version, vec![]);
+        let body = signed_sync_body(
+            key,
+            &space,
+            counter,
+            s.cursor().unwrap(),
+            s.roster().unwrap().version,
+            vec![],
+        );
         post_sync(&relay.url(), body).await
     }
 }
 
 fn error_body(r: &HttpReply) -> ErrorBody {
-    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("status {}: not an error body ({e}): {}", r.status, r.error()))
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| {
+        panic!(
+            "status {}: not an error body ({e}): {}",
+            r.status,
+            r.error()
+        )
+    })
 }
 
 /// The counter the relay recorded for `device` in `space` (0 if none).
@@ -139,9 +164,11 @@ fn recorded_counter(relay: &RelayProcess, space: &str, device: &str) -> i64 {
 fn open_junk(relay: &RelayProcess, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
-            let mut s = TcpStream::connect_timeout(&relay.addr(), Duration::from_secs(5)).expect("connect");
+            let mut s =
+                TcpStream::connect_timeout(&relay.addr(), Duration::from_secs(5)).expect("connect");
             if i % 2 == 1 {
-                s.write_all(b"POST /v1/sync HTTP/1.1\r\n").expect("write half a request");
+                s.write_all(b"POST /v1/sync HTTP/1.1\r\n")
+                    .expect("write half a request");
             }
             s
         })
@@ -156,13 +183,18 @@ fn count_closed(conns: &mut [TcpStream], deadline: Instant) -> usize {
             if closed[i] {
                 continue;
             }
-            s.set_read_timeout(Some(Duration::from_millis(5))).expect("read timeout");
+            s.set_read_timeout(Some(Duration::from_millis(5)))
+                .expect("read timeout");
             let mut buf = [0u8; 512];
             match s.read(&mut buf) {
                 Ok(0) => closed[i] = true,
                 // an answer (e.g. 408) is fine: the close follows
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => closed[i] = true,
             }
         }
@@ -183,7 +215,8 @@ async fn honest_village(relay: &RelayProcess) -> (String, Phone) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_header_connections_are_closed_while_honest_syncs_get_through() {
-    let relay = RelayProcess::start_with(&["--header-timeout-secs", "2", "--max-connections", "400"]);
+    let relay =
+        RelayProcess::start_with(&["--header-timeout-secs", "2", "--max-connections", "400"]);
     let (_space, cadre) = honest_village(&relay).await;
     cadre.sync().await.expect("first sync");
     let opened = Instant::now();
@@ -191,23 +224,39 @@ async fn idle_and_slow_header_connections_are_closed_while_honest_syncs_get_thro
     // while they are open, an honest phone syncs and the health check answers at once
     cadre.post_notice("停水通知");
     let t = Instant::now();
-    let r = cadre.sync().await.expect("honest sync among idle connections");
+    let r = cadre
+        .sync()
+        .await
+        .expect("honest sync among idle connections");
     assert_eq!(r.acked, 1, "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "honest sync took {:?}", t.elapsed());
-    let (status, _) = http_get(relay.addr(), "/healthz", Duration::from_secs(2)).expect("healthz among idle connections");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "honest sync took {:?}",
+        t.elapsed()
+    );
+    let (status, _) = http_get(relay.addr(), "/healthz", Duration::from_secs(2))
+        .expect("healthz among idle connections");
     assert_eq!(status, 200);
     // every junk connection is closed by the relay within the header timeout (+ slack)
     let closed = count_closed(&mut junk, opened + Duration::from_secs(5));
-    assert_eq!(closed, junk.len(), "{} of {} idle/slow-header connections still open after 5 s", junk.len() - closed, junk.len());
+    assert_eq!(
+        closed,
+        junk.len(),
+        "{} of {} idle/slow-header connections still open after 5 s",
+        junk.len() - closed,
+        junk.len()
+    );
     // and the relay is still up and serving
-    let (status, _) = http_get(relay.addr(), "/healthz", Duration::from_secs(2)).expect("healthz after");
+    let (status, _) =
+        http_get(relay.addr(), "/healthz", Duration::from_secs(2)).expect("healthz after");
     assert_eq!(status, 200);
     cadre.sync().await.expect("sync after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_wait_their_turn_and_an_honest_sync_still_gets_in() {
-    let relay = RelayProcess::start_with(&["--header-timeout-secs", "2", "--max-connections", "64"]);
+    let relay =
+        RelayProcess::start_with(&["--header-timeout-secs", "2", "--max-connections", "64"]);
     let (_space, cadre) = honest_village(&relay).await;
     cadre.sync().await.expect("first sync");
     // more junk than the cap: 64 are served (and time out), the rest wait in the backlog
@@ -215,13 +264,26 @@ async fn connections_over_the_cap_wait_their_turn_and_an_honest_sync_still_gets_
     let mut junk = open_junk(&relay, 150);
     cadre.post_notice("开会通知");
     let t = Instant::now();
-    let r = cadre.sync().await.expect("honest sync with the cap full of junk");
+    let r = cadre
+        .sync()
+        .await
+        .expect("honest sync with the cap full of junk");
     assert_eq!(r.acked, 1, "{r:?}");
     // its connection waits at most for the slots held by junk to time out
-    assert!(t.elapsed() < Duration::from_secs(8), "honest sync took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "honest sync took {:?}",
+        t.elapsed()
+    );
     let closed = count_closed(&mut junk, opened + Duration::from_secs(12));
-    assert_eq!(closed, junk.len(), "{} junk connections still open", junk.len() - closed);
-    let (status, _) = http_get(relay.addr(), "/healthz", Duration::from_secs(2)).expect("healthz after");
+    assert_eq!(
+        closed,
+        junk.len(),
+        "{} junk connections still open",
+        junk.len() - closed
+    );
+    let (status, _) =
+        http_get(relay.addr(), "/healthz", Duration::from_secs(2)).expect("healthz after");
     assert_eq!(status, 200);
 }
 
@@ -258,10 +320,16 @@ async fn a_body_trickled_byte_by_byte_is_cut_off_at_the_body_timeout() {
     .await
     .unwrap();
     let took = started.elapsed();
-    assert!(answer.starts_with("HTTP/1.1 408"), "expected a 408 for the trickled body, got {answer:?} after {took:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "expected a 408 for the trickled body, got {answer:?} after {took:?}"
+    );
     assert!(answer.contains("did not arrive within"), "{answer}");
     assert!(took < Duration::from_secs(5), "cut off only after {took:?}");
-    cadre.sync().await.expect("the relay still serves honest syncs");
+    cadre
+        .sync()
+        .await
+        .expect("the relay still serves honest syncs");
 }
 
 // ---- principle 9: replay protection cannot lock a device out -------------------------
@@ -277,16 +345,28 @@ async fn a_counter_years_ahead_is_refused_unrecorded_and_the_phone_syncs_again()
     // one signed request from a phone whose clock ran five years ahead
     let ahead = (now_ms() + 5 * YEAR_MS) as u64;
     let r = cadre.post_with_counter(&relay, ahead).await;
-    assert_eq!(r.status, 409, "a counter five years ahead was taken: {}", r.error());
+    assert_eq!(
+        r.status,
+        409,
+        "a counter five years ahead was taken: {}",
+        r.error()
+    );
     let body = error_body(&r);
     assert_eq!(body.expected_counter, Some(before as u64 + 1), "{body:?}");
-    assert!(body.error.contains("beyond the relay's clock"), "{}", body.error);
+    assert!(
+        body.error.contains("beyond the relay's clock"),
+        "{}",
+        body.error
+    );
     // nothing was recorded
     assert_eq!(recorded_counter(&relay, &space, &device), before);
     // the phone itself kept counting from that clock: it still syncs
     cadre.store().adopt_counter(ahead).unwrap();
     cadre.post_notice("五年后的时钟");
-    let r = cadre.sync().await.expect("the phone whose clock ran ahead syncs again");
+    let r = cadre
+        .sync()
+        .await
+        .expect("the phone whose clock ran ahead syncs again");
     assert_eq!(r.acked, 1, "{r:?}");
     assert!(recorded_counter(&relay, &space, &device) < now_ms() + DAY_MS + 60_000);
     cadre.sync().await.expect("and keeps syncing");
@@ -303,8 +383,14 @@ async fn a_phone_restored_from_a_backup_syncs_again() {
     cadre.post_notice("备份之后");
     cadre.sync().await.expect("sync after the backup");
     let hour_ahead = (now_ms() + 3_600_000) as u64;
-    assert_eq!(cadre.post_with_counter(&relay, hour_ahead).await.status, 200);
-    assert_eq!(recorded_counter(&relay, &space, &cadre.store().device_id()), hour_ahead as i64);
+    assert_eq!(
+        cadre.post_with_counter(&relay, hour_ahead).await.status,
+        200
+    );
+    assert_eq!(
+        recorded_counter(&relay, &space, &cadre.store().device_id()),
+        hour_ahead as i64
+    );
     // the phone is restored from the backup: its counter went back
     cadre.restore(&backup);
     cadre.post_notice("恢复之后");
@@ -323,9 +409,17 @@ async fn a_counter_refusal_names_the_counter_the_relay_expects() {
     assert_eq!(r.status, 409, "{}", r.error());
     let body = error_body(&r);
     assert_eq!(body.expected_counter, Some(last as u64 + 1), "{body:?}");
-    assert!(body.error.contains(&format!("expects a counter from {}", last + 1)), "{}", body.error);
+    assert!(
+        body.error
+            .contains(&format!("expects a counter from {}", last + 1)),
+        "{}",
+        body.error
+    );
     // a replayed request is refused the same way and records nothing
-    assert_eq!(recorded_counter(&relay, &space, &cadre.store().device_id()), last);
+    assert_eq!(
+        recorded_counter(&relay, &space, &cadre.store().device_id()),
+        last
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,12 +435,24 @@ async fn one_key_enrolled_in_two_spaces_keeps_separate_counters() {
     in_a.sync().await.expect("sync in A");
     let counter_a = recorded_counter(&relay, &space_a, &device);
     // in space B this key has sent nothing yet: a counter below A's is fresh there
-    let r = in_b.post_with_counter(&relay, counter_a as u64 - 1000).await;
-    assert_eq!(r.status, 200, "space B judged the counter by space A's: {}", r.error());
-    assert_eq!(recorded_counter(&relay, &space_b, &device), counter_a - 1000);
+    let r = in_b
+        .post_with_counter(&relay, counter_a as u64 - 1000)
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "space B judged the counter by space A's: {}",
+        r.error()
+    );
+    assert_eq!(
+        recorded_counter(&relay, &space_b, &device),
+        counter_a - 1000
+    );
     assert_eq!(recorded_counter(&relay, &space_a, &device), counter_a);
     // roster floors are per space too
-    let floors = relay.query_i64(&format!("SELECT count(*) FROM roster_floors WHERE device = '{device}'"));
+    let floors = relay.query_i64(&format!(
+        "SELECT count(*) FROM roster_floors WHERE device = '{device}'"
+    ));
     assert_eq!(floors, 2);
     in_a.sync().await.expect("A again");
     in_b.sync().await.expect("B again");
@@ -358,10 +464,16 @@ async fn a_rotated_key_syncs_the_old_key_is_refused_and_old_changes_still_verify
     let (space, mut cadre) = honest_village(&relay).await;
     let before = cadre.post_notice("换钥匙之前");
     cadre.sync().await.expect("sync before rotation");
-    let old =
-        cunwu_core::identity::DeviceKey::from_secret(&cunwu_core::sync::device_key_of(cadre.store()).secret_bytes()).unwrap();
+    let old = cunwu_core::identity::DeviceKey::from_secret(
+        &cunwu_core::sync::device_key_of(cadre.store()).secret_bytes(),
+    )
+    .unwrap();
     let member = cadre.store().membership().unwrap().unwrap().member_id;
-    let new_id = cadre.client.rotate_key(cadre.store()).await.expect("rotate");
+    let new_id = cadre
+        .client
+        .rotate_key(cadre.store())
+        .await
+        .expect("rotate");
     assert_ne!(new_id, old.id());
     // until reopened, the store refuses to sign with the retired key
     let e = cadre.sync().await.unwrap_err();
@@ -376,15 +488,30 @@ async fn a_rotated_key_syncs_the_old_key_is_refused_and_old_changes_still_verify
     assert_eq!(new_entry.member, member);
     assert!(roster.device(&old.id()).unwrap().revoked_at_seq.is_some());
     // the old key is refused
-    let body = signed_sync_body(&old, &space, now_ms() as u64 + 10_000, 0, roster.version, vec![]);
+    let body = signed_sync_body(
+        &old,
+        &space,
+        now_ms() as u64 + 10_000,
+        0,
+        roster.version,
+        vec![],
+    );
     let r = post_sync(&relay.url(), body).await;
     assert_eq!(r.status, 403, "the old key still syncs: {}", r.error());
     // a new phone pulls the village: both notices, the old one still verifying
     let resident = Phone::new("王秀英");
-    resident.enroll(&relay, &relay.invite(&space, Role::Resident)).await;
+    resident
+        .enroll(&relay, &relay.invite(&space, Role::Resident))
+        .await;
     let r = resident.sync().await.expect("new phone syncs");
     assert_eq!(r.refused_incoming, 0, "{r:?}");
-    let ids: Vec<String> = resident.store().list_notices(&NoticeFilter::default()).unwrap().into_iter().map(|n| n.id).collect();
+    let ids: Vec<String> = resident
+        .store()
+        .list_notices(&NoticeFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
     assert!(ids.contains(&before) && ids.contains(&after), "{ids:?}");
     for id in [&before, &after] {
         let p = resident.store().provenance(id).unwrap();
@@ -393,7 +520,8 @@ async fn a_rotated_key_syncs_the_old_key_is_refused_and_old_changes_still_verify
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotation_whose_answer_was_lost_completes_when_asked_again_and_a_replay_changes_nothing() {
+async fn a_rotation_whose_answer_was_lost_completes_when_asked_again_and_a_replay_changes_nothing()
+{
     use cunwu_core::wire::control::{rotate_message, RotateRequest};
     let relay = RelayProcess::start();
     let (space, mut cadre) = honest_village(&relay).await;
@@ -422,28 +550,60 @@ async fn a_rotation_whose_answer_was_lost_completes_when_asked_again_and_a_repla
     // a rotation with a key of nobody's: refused
     let stranger = cunwu_core::identity::DeviceKey::generate();
     let other = cunwu_core::identity::DeviceKey::generate();
-    let mut forged =
-        RotateRequest { old_key: stranger.id(), new_key: other.id(), nonce: cunwu_core::ids::new_id(), ..req.clone() };
+    let mut forged = RotateRequest {
+        old_key: stranger.id(),
+        new_key: other.id(),
+        nonce: cunwu_core::ids::new_id(),
+        ..req.clone()
+    };
     let msg = rotate_message(&forged);
     forged.old_signature = hex::encode(stranger.sign(&msg));
     forged.new_signature = hex::encode(other.sign(&msg));
-    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", serde_json::to_vec(&forged).unwrap()).await;
+    let r = post_raw(
+        &relay.url(),
+        "/v1/rotate",
+        "application/json",
+        serde_json::to_vec(&forged).unwrap(),
+    )
+    .await;
     assert_eq!(r.status, 401, "{}", r.error());
     // a request signed by the old key only: refused
-    let mut half = RotateRequest { new_key: other.id(), nonce: cunwu_core::ids::new_id(), ..req.clone() };
+    let mut half = RotateRequest {
+        new_key: other.id(),
+        nonce: cunwu_core::ids::new_id(),
+        ..req.clone()
+    };
     let msg = rotate_message(&half);
     half.old_signature = hex::encode(old.sign(&msg));
     half.new_signature = hex::encode(stranger.sign(&msg));
-    let r = post_raw(&relay.url(), "/v1/rotate", "application/json", serde_json::to_vec(&half).unwrap()).await;
+    let r = post_raw(
+        &relay.url(),
+        "/v1/rotate",
+        "application/json",
+        serde_json::to_vec(&half).unwrap(),
+    )
+    .await;
     assert_eq!(r.status, 401, "{}", r.error());
     assert!(r.error().contains("new key"), "{}", r.error());
     // the phone asks again: the rotation completes with the key the relay took
-    let id = cadre.client.rotate_key(cadre.store()).await.expect("rotation completes");
+    let id = cadre
+        .client
+        .rotate_key(cadre.store())
+        .await
+        .expect("rotation completes");
     assert_eq!(id, new.id());
     cadre.reopen();
     cadre.post_notice("新钥匙");
     let r = cadre.sync().await.expect("the new key syncs");
     assert_eq!(r.acked, 1, "{r:?}");
     let roster = cadre.store().roster().unwrap();
-    assert_eq!(roster.devices.iter().filter(|d| d.revoked_at_seq.is_none()).count(), 1, "{roster:?}");
+    assert_eq!(
+        roster
+            .devices
+            .iter()
+            .filter(|d| d.revoked_at_seq.is_none())
+            .count(),
+        1,
+        "{roster:?}"
+    );
 }

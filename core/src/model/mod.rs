@@ -35,8 +35,13 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 5] =
-        [EntityKind::Notice, EntityKind::Request, EntityKind::RequestNotes, EntityKind::Deliberation, EntityKind::Ballot];
+    pub const ALL: [EntityKind; 5] = [
+        EntityKind::Notice,
+        EntityKind::Request,
+        EntityKind::RequestNotes,
+        EntityKind::Deliberation,
+        EntityKind::Ballot,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             EntityKind::Notice => "notice",
@@ -56,7 +61,10 @@ impl EntityKind {
         self as u8
     }
     pub fn from_code(c: u8) -> Result<Self> {
-        Self::ALL.get(c as usize).copied().ok_or_else(|| Error::Malformed(format!("unknown entity kind code {c}")))
+        Self::ALL
+            .get(c as usize)
+            .copied()
+            .ok_or_else(|| Error::Malformed(format!("unknown entity kind code {c}")))
     }
 }
 
@@ -87,7 +95,9 @@ pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
 pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
     let n = t.chars().count();
     if n > max {
-        return Err(Error::invalid(format!("{field} is {n} characters; the limit is {max}")));
+        return Err(Error::invalid(format!(
+            "{field} is {n} characters; the limit is {max}"
+        )));
     }
     Ok(())
 }
@@ -104,6 +114,8 @@ pub(crate) fn check_date(field: &str, d: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{field} {d:?} is not a date of the form YYYY-MM-DD")))
+        Err(Error::invalid(format!(
+            "{field} {d:?} is not a date of the form YYYY-MM-DD"
+        )))
     }
 }

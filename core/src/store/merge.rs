@@ -58,7 +58,11 @@ impl Store {
                         report.applied += 1;
                         let kind = entity_kind(&tx, &c.entity)?;
                         if !changed.iter().any(|x| x.id == c.entity) {
-                            changed.push(EntityChange { id: c.entity.clone(), kind, origin: Origin::Remote });
+                            changed.push(EntityChange {
+                                id: c.entity.clone(),
+                                kind,
+                                origin: Origin::Remote,
+                            });
                         }
                         // a new deliberation may unpark ballots
                         if kind == EntityKind::Deliberation {
@@ -68,7 +72,11 @@ impl Store {
                     Verdict::Duplicate => report.duplicates += 1,
                     Verdict::Park => waiting.push(c),
                     Verdict::Reject(reason) => {
-                        report.rejected.push((c.entity.clone(), c.change.hash().to_string(), reason));
+                        report.rejected.push((
+                            c.entity.clone(),
+                            c.change.hash().to_string(),
+                            reason,
+                        ));
                     }
                 }
             }
@@ -105,7 +113,11 @@ impl Store {
                 "INSERT OR REPLACE INTO tallies(deliberation_id, tally_json, signature) VALUES (?1, ?2, ?3)",
                 params![tally.deliberation, t.tally_json, t.signature],
             )?;
-            out.push(EntityChange { id: tally.deliberation, kind: EntityKind::Deliberation, origin: Origin::Remote });
+            out.push(EntityChange {
+                id: tally.deliberation,
+                kind: EntityKind::Deliberation,
+                origin: Origin::Remote,
+            });
         }
         drop(conn);
         self.notify(out.clone());
@@ -114,20 +126,30 @@ impl Store {
 }
 
 fn entity_kind(tx: &Connection, id: &str) -> Result<EntityKind> {
-    let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
+    let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
     EntityKind::parse(&k)
 }
 
 fn take_parked(tx: &Connection, entity: &str) -> Result<Vec<VerifiedChange>> {
     let rows: Vec<(Vec<u8>, String, Option<i64>)> = {
-        let mut s = tx.prepare_cached("SELECT bytes, author, seq FROM parked WHERE entity_id = ?1")?;
-        let v = s.query_map([entity], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut s =
+            tx.prepare_cached("SELECT bytes, author, seq FROM parked WHERE entity_id = ?1")?;
+        let v = s
+            .query_map([entity], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     tx.execute("DELETE FROM parked WHERE entity_id = ?1", [entity])?;
     rows.into_iter()
         .map(|(b, author, seq)| {
-            Ok(VerifiedChange { entity: entity.to_string(), change: change_from_bytes(&b)?, author, seq: seq.map(|s| s as u64) })
+            Ok(VerifiedChange {
+                entity: entity.to_string(),
+                change: change_from_bytes(&b)?,
+                author,
+                seq: seq.map(|s| s as u64),
+            })
         })
         .collect()
 }
@@ -135,7 +157,9 @@ fn take_parked(tx: &Connection, entity: &str) -> Result<Vec<VerifiedChange>> {
 fn take_parked_ballots(tx: &Connection) -> Result<Vec<VerifiedChange>> {
     let ids: Vec<String> = {
         let mut s = tx.prepare_cached("SELECT DISTINCT entity_id FROM parked")?;
-        let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     let mut out = vec![];
@@ -145,7 +169,12 @@ fn take_parked_ballots(tx: &Connection) -> Result<Vec<VerifiedChange>> {
     Ok(out)
 }
 
-fn merge_one(tx: &Connection, roster: &Roster, kinds: &[String], c: &VerifiedChange) -> Result<Verdict> {
+fn merge_one(
+    tx: &Connection,
+    roster: &Roster,
+    kinds: &[String],
+    c: &VerifiedChange,
+) -> Result<Verdict> {
     let mut doc = Store::load_doc(tx, &c.entity)?.unwrap_or_else(EntityDoc::empty);
     let hash = c.change.hash();
     if doc.has_change(&hash) {
@@ -158,7 +187,13 @@ fn merge_one(tx: &Connection, roster: &Roster, kinds: &[String], c: &VerifiedCha
         Ok(m) => m.clone(),
         Err(e) => return Ok(Verdict::Reject(e.to_string())),
     };
-    doc = match policy::check_change(&policy_ctx(roster, kinds, &ConnLookup(tx)), &signer, &doc, &c.entity, &c.change) {
+    doc = match policy::check_change(
+        &policy_ctx(roster, kinds, &ConnLookup(tx)),
+        &signer,
+        &doc,
+        &c.entity,
+        &c.change,
+    ) {
         Ok(after) => after,
         Err(Error::NotFound(_)) => return Ok(Verdict::Park),
         Err(e) => return Ok(Verdict::Reject(e.to_string())),
@@ -183,14 +218,24 @@ fn after_time(after: &Value) -> i64 {
     after
         .get("events")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().filter_map(|e| e.get("at").and_then(Value::as_i64)).max())
+        .and_then(|a| {
+            a.iter()
+                .filter_map(|e| e.get("at").and_then(Value::as_i64))
+                .max()
+        })
         .unwrap_or(0)
 }
 
 /// Rebuild an entity's document without `drop` and every change that depends on
 /// them; returns every hash removed. An entity left with no change disappears.
-pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeHash>) -> Result<HashSet<ChangeHash>> {
-    let Some(doc) = Store::load_doc(tx, entity)? else { return Ok(HashSet::new()) };
+pub(crate) fn drop_changes(
+    tx: &Connection,
+    entity: &str,
+    drop: &HashSet<ChangeHash>,
+) -> Result<HashSet<ChangeHash>> {
+    let Some(doc) = Store::load_doc(tx, entity)? else {
+        return Ok(HashSet::new());
+    };
     let all = doc.all_changes();
     let mut dropped: HashSet<ChangeHash> = HashSet::new();
     let mut keep = vec![];
@@ -212,10 +257,12 @@ pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeH
     }
     let mut fresh = EntityDoc::empty();
     fresh.apply(keep)?;
-    let kind = fresh.header().map(|h| h.0).ok_or_else(|| Error::Document("rebuilt document lost its header".into()))?;
+    let kind = fresh
+        .header()
+        .map(|h| h.0)
+        .ok_or_else(|| Error::Document("rebuilt document lost its header".into()))?;
     Store::compact_entity(tx, entity, &fresh)?;
     projection::remove(tx, entity)?;
     projection::project(tx, kind, entity, &fresh)?;
     Ok(dropped)
 }
-

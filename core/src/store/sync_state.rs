@@ -56,23 +56,33 @@ impl Store {
             let mut s = conn.prepare_cached(
                 "SELECT entity_id, hash FROM outbox WHERE state IN ('pending', 'sent') ORDER BY local_seq",
             )?;
-            let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         // the change bytes live in the entity's document (incremental row or snapshot)
-        let mut docs: std::collections::HashMap<String, crate::doc::EntityDoc> = std::collections::HashMap::new();
+        let mut docs: std::collections::HashMap<String, crate::doc::EntityDoc> =
+            std::collections::HashMap::new();
         let mut batches = vec![];
         let mut cur = vec![];
         let mut size = 0;
         let now = now_ms();
         for (e, h) in rows {
             if !docs.contains_key(&e) {
-                let Some(d) = Store::load_doc(&conn, &e)? else { continue };
+                let Some(d) = Store::load_doc(&conn, &e)? else {
+                    continue;
+                };
                 docs.insert(e.clone(), d);
             }
-            let hash = ChangeHash(h.try_into().map_err(|_| Error::Database("outbox hash is not 32 bytes".into()))?);
+            let hash = ChangeHash(
+                h.try_into()
+                    .map_err(|_| Error::Database("outbox hash is not 32 bytes".into()))?,
+            );
             let Some(change) = docs[&e].doc.get_change_by_hash(&hash).cloned() else {
-                return Err(Error::Database(format!("outbox change {hash} is missing from its document {e}")));
+                return Err(Error::Database(format!(
+                    "outbox change {hash} is missing from its document {e}"
+                )));
             };
             size += change.raw_bytes().len();
             cur.push((entity_bytes(&e)?, change));
@@ -85,7 +95,10 @@ impl Store {
         if !cur.is_empty() {
             batches.push(SignedBatch::sign(&self.key, now, &cur));
         }
-        conn.execute("UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE state = 'pending'", [now])?;
+        conn.execute(
+            "UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE state = 'pending'",
+            [now],
+        )?;
         Ok(batches)
     }
 
@@ -119,15 +132,26 @@ impl Store {
         let mut reasons: HashMap<ChangeHash, String> = HashMap::new();
         for r in rejections {
             let known: Option<String> = tx
-                .query_row("SELECT entity_id FROM outbox WHERE hash = ?1", [&r.hash[..]], |row| row.get(0))
+                .query_row(
+                    "SELECT entity_id FROM outbox WHERE hash = ?1",
+                    [&r.hash[..]],
+                    |row| row.get(0),
+                )
                 .ok();
             let Some(entity) = known else { continue };
-            by_entity.entry(entity).or_default().insert(ChangeHash(r.hash));
+            by_entity
+                .entry(entity)
+                .or_default()
+                .insert(ChangeHash(r.hash));
             reasons.insert(ChangeHash(r.hash), r.reason.clone());
         }
         let mut changed = vec![];
         for (entity, drop) in by_entity {
-            let kind: Option<String> = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [&entity], |r| r.get(0)).ok();
+            let kind: Option<String> = tx
+                .query_row("SELECT kind FROM entities WHERE id = ?1", [&entity], |r| {
+                    r.get(0)
+                })
+                .ok();
             let dropped = drop_changes(&tx, &entity, &drop)?;
             for h in dropped.iter().chain(drop.iter()) {
                 let reason = reasons
@@ -140,7 +164,11 @@ impl Store {
                 )?;
             }
             if let Some(k) = kind {
-                changed.push(EntityChange { id: entity, kind: EntityKind::parse(&k)?, origin: Origin::Remote });
+                changed.push(EntityChange {
+                    id: entity,
+                    kind: EntityKind::parse(&k)?,
+                    origin: Origin::Remote,
+                });
             }
         }
         tx.commit()?;
@@ -150,9 +178,18 @@ impl Store {
     }
 
     /// Changes made on this device, newest first, optionally only in one state.
-    pub fn local_changes(&self, state: Option<ChangeState>, limit: u32) -> Result<Vec<LocalChange>> {
+    pub fn local_changes(
+        &self,
+        state: Option<ChangeState>,
+        limit: u32,
+    ) -> Result<Vec<LocalChange>> {
         let conn = self.conn.lock();
-        let st = state.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+        let st = state.map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        });
         let mut s = conn.prepare_cached(
             "SELECT hash, entity_id, kind, summary, state, reason, created_at FROM outbox
              WHERE ?1 IS NULL OR state = ?1 ORDER BY local_seq DESC LIMIT ?2",
@@ -175,7 +212,8 @@ impl Store {
 
     /// The state of one local change, by hash (hex).
     pub fn change_state(&self, hash_hex: &str) -> Result<LocalChange> {
-        let h = hex::decode(hash_hex).map_err(|_| Error::invalid(format!("change hash {hash_hex:?} is not hex")))?;
+        let h = hex::decode(hash_hex)
+            .map_err(|_| Error::invalid(format!("change hash {hash_hex:?} is not hex")))?;
         self.local_changes(None, 10_000)?
             .into_iter()
             .find(|c| hex::decode(&c.hash).ok().as_deref() == Some(&h[..]))
@@ -184,7 +222,9 @@ impl Store {
 
     pub fn cursor(&self) -> Result<u64> {
         let conn = self.conn.lock();
-        Ok(local_get(&conn, "cursor")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
+        Ok(local_get(&conn, "cursor")?
+            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
     }
 
     pub fn set_cursor(&self, cursor: u64) -> Result<()> {
@@ -214,15 +254,20 @@ impl Store {
 
     /// Local changes the relay has not acknowledged or rejected yet.
     pub fn unsent_changes(&self) -> Result<u32> {
-        let n: i64 =
-            self.conn.lock().query_row("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')", [], |r| r.get(0))?;
+        let n: i64 = self.conn.lock().query_row(
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(n as u32)
     }
 
     /// The key this device is rotating to, if a rotation was begun and not finished
     /// (`SyncClient::rotate_key`): the relay may already have taken it.
     pub fn pending_device_key(&self) -> Result<Option<DeviceKey>> {
-        local_get(&self.conn.lock(), "pending_device_secret")?.map(|s| DeviceKey::from_secret(&s)).transpose()
+        local_get(&self.conn.lock(), "pending_device_secret")?
+            .map(|s| DeviceKey::from_secret(&s))
+            .transpose()
     }
 
     /// Begin a key rotation: the new key, generated once and kept until the rotation
@@ -259,7 +304,9 @@ impl Store {
 }
 
 fn stored_counter(conn: &rusqlite::Connection) -> Result<u64> {
-    Ok(local_get(conn, "counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
+    Ok(local_get(conn, "counter")?
+        .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -294,14 +341,25 @@ mod tests {
         let old = store.device_id();
         assert!(store.pending_device_key().unwrap().is_none());
         let new = store.begin_key_rotation().unwrap();
-        assert_eq!(store.begin_key_rotation().unwrap().id(), new.id(), "the same key when asked again");
+        assert_eq!(
+            store.begin_key_rotation().unwrap().id(),
+            new.id(),
+            "the same key when asked again"
+        );
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.pending_device_key().unwrap().map(|k| k.id()), Some(new.id()), "kept across a restart");
+        assert_eq!(
+            store.pending_device_key().unwrap().map(|k| k.id()),
+            Some(new.id()),
+            "kept across a restart"
+        );
         assert_eq!(store.device_id(), old);
         assert!(store.key_is_current().unwrap());
         store.replace_device_key(&new).unwrap();
-        assert!(!store.key_is_current().unwrap(), "the open store still holds the old key");
+        assert!(
+            !store.key_is_current().unwrap(),
+            "the open store still holds the old key"
+        );
         assert!(store.pending_device_key().unwrap().is_none());
         drop(store);
         let store = Store::open(&path).unwrap();
