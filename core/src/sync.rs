@@ -11,8 +11,8 @@ use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::store::{Membership, Store};
 use crate::wire::control::{
-    enroll_message, invite_message, revoke_message, EnrollRequest, EnrollResponse, ErrorBody,
-    InviteRequest, InviteResponse, RevokeRequest,
+    enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse,
+    ErrorBody, InviteRequest, InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
 };
 use crate::wire::{
     self, entity_bytes, FrameKind, Item, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
@@ -90,15 +90,27 @@ fn net(e: reqwest::Error) -> Error {
 }
 
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
+    refusal(resp).await.map_err(|(status, body)| Error::Relay {
+        status,
+        reason: body.error,
+    })
+}
+
+/// A successful answer, or the relay's status and error body (its text as `error`
+/// when it is not an `ErrorBody`).
+async fn refusal(
+    resp: reqwest::Response,
+) -> std::result::Result<reqwest::Response, (u16, ErrorBody)> {
     if resp.status().is_success() {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    let reason = serde_json::from_str::<ErrorBody>(&text)
-        .map(|b| b.error)
-        .unwrap_or(text);
-    Err(Error::Relay { status, reason })
+    let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
+        error: text,
+        expected_counter: None,
+    });
+    Err((status, body))
 }
 
 fn base(url: &str) -> Result<String> {
@@ -116,6 +128,9 @@ impl SyncClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(15))
+            // below the relay's header timeout (10 s by default), after which it
+            // closes idle connections: a pooled connection is not reused as it closes
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .expect("http client builds");
         SyncClient {
@@ -239,6 +254,11 @@ impl SyncClient {
         // overlapping syncs of one store would send the outbox twice and could move
         // the cursor backwards; the second waits for the first
         let _one_at_a_time = store.sync_lock.lock().await;
+        if !store.key_is_current()? {
+            return Err(Error::invalid(
+                "this device's key was rotated: reopen the store to sign with the new key",
+            ));
+        }
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let space = entity_bytes(&m.space_id)?;
         let mut report = SyncReport::default();
@@ -247,11 +267,14 @@ impl SyncClient {
         // no request carries more than MAX_UPLOAD_BYTES of changes (the relay's cap on a
         // request is twice that): the rest rides on the following requests of this sync
         let mut uploads = split_uploads(batches);
-        let request = |cursor: u64, batches| -> Result<Vec<u8>> {
+        let request = |cursor: u64, batches, counter: Option<u64>| -> Result<Vec<u8>> {
             let req = SyncRequest {
                 space,
                 device: store.key.public(),
-                counter: store.next_counter()?,
+                counter: match counter {
+                    Some(c) => c,
+                    None => store.next_counter()?,
+                },
                 sent_at: now_ms(),
                 cursor,
                 roster_version: store.roster()?.version,
@@ -261,9 +284,34 @@ impl SyncClient {
             Ok(SealedRequest::seal(&req, &store.key))
         };
         let url = format!("{}/v1/sync", m.relay_url);
-        let body = request(store.cursor()?, uploads.pop_front().unwrap_or_default())?;
+        let cursor = store.cursor()?;
+        let first_upload = uploads.pop_front().unwrap_or_default();
+        let body = request(cursor, first_upload.clone(), None)?;
         report.bytes_sent += body.len() as u64;
-        let mut in_flight = tokio::spawn(Self::post_sync(self.http.clone(), url.clone(), body));
+        let first = match Self::post_sync_raw(self.http.clone(), url.clone(), body).await? {
+            Ok(bytes) => bytes,
+            // the relay refused the counter (this phone was restored from a backup, or
+            // its clock once ran ahead) and says which it expects: continue from
+            // there, once; a second refusal is returned
+            Err((
+                409,
+                ErrorBody {
+                    expected_counter: Some(expected),
+                    ..
+                },
+            )) => {
+                let body = request(cursor, first_upload, Some(store.adopt_counter(expected)?))?;
+                report.bytes_sent += body.len() as u64;
+                Self::post_sync(self.http.clone(), url.clone(), body).await?
+            }
+            Err((status, body)) => {
+                return Err(Error::Relay {
+                    status,
+                    reason: body.error,
+                })
+            }
+        };
+        let mut in_flight = tokio::spawn(async move { Ok(first) });
         let mut page = 0;
         loop {
             page += 1;
@@ -275,7 +323,7 @@ impl SyncClient {
             let resp: SyncResponse = wire::decode(FrameKind::SyncResponse, &bytes)?;
             // ask for the next page now, so the network works while this page is applied
             let next = if resp.more || !uploads.is_empty() {
-                let body = request(resp.cursor, uploads.pop_front().unwrap_or_default())?;
+                let body = request(resp.cursor, uploads.pop_front().unwrap_or_default(), None)?;
                 report.bytes_sent += body.len() as u64;
                 Some(tokio::spawn(Self::post_sync(
                     self.http.clone(),
@@ -320,6 +368,21 @@ impl SyncClient {
 
     /// One POST of a framed sync request; the answer's body, or the relay's refusal.
     async fn post_sync(http: reqwest::Client, url: String, body: Vec<u8>) -> Result<Vec<u8>> {
+        Self::post_sync_raw(http, url, body)
+            .await?
+            .map_err(|(status, body)| Error::Relay {
+                status,
+                reason: body.error,
+            })
+    }
+
+    /// One POST of a framed sync request: Ok(answer body), or Ok(Err(the relay's
+    /// status and error body)); Err on a network failure.
+    async fn post_sync_raw(
+        http: reqwest::Client,
+        url: String,
+        body: Vec<u8>,
+    ) -> Result<std::result::Result<Vec<u8>, (u16, ErrorBody)>> {
         let resp = http
             .post(url)
             .header("content-type", "application/x-cunwu")
@@ -327,7 +390,69 @@ impl SyncClient {
             .send()
             .await
             .map_err(net)?;
-        Ok(check(resp).await?.bytes().await.map_err(net)?.to_vec())
+        match refusal(resp).await {
+            Ok(r) => Ok(Ok(r.bytes().await.map_err(net)?.to_vec())),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Replace this device's key: the relay revokes the old key from its next log
+    /// position (changes it signed before stay valid everywhere) and enrols the new
+    /// key for the same member. Local changes are synced first (they name the old key
+    /// as their author, so they must reach the relay before it is revoked). The new
+    /// key is kept in the store before the request is sent, so a lost answer is
+    /// recovered by calling this again. Returns the new device id; reopen the store
+    /// (`Store::open`) to sign with it.
+    pub async fn rotate_key(&self, store: &Store) -> Result<String> {
+        let m = store.membership()?.ok_or(Error::NotEnrolled)?;
+        let new = match store.pending_device_key()? {
+            // begun before: the relay may already have revoked the old key, so no sync
+            // with it first (the outbox was empty when the rotation began)
+            Some(k) => k,
+            None => {
+                self.sync_once(store, None).await?;
+                let unsent = store.unsent_changes()?;
+                if unsent > 0 {
+                    return Err(Error::invalid(format!(
+                        "{unsent} local change(s) are not acknowledged by the relay yet; sync until they are, then rotate the key"
+                    )));
+                }
+                store.begin_key_rotation()?
+            }
+        };
+        let mut req = RotateRequest {
+            space_id: m.space_id,
+            old_key: store.device_id(),
+            new_key: new.id(),
+            nonce: crate::ids::new_id(),
+            old_signature: String::new(),
+            new_signature: String::new(),
+        };
+        let msg = rotate_message(&req);
+        req.old_signature = hex::encode(store.key.sign(&msg));
+        req.new_signature = hex::encode(new.sign(&msg));
+        let resp = check(
+            self.http
+                .post(format!("{}/v1/rotate", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        let r: RotateResponse = resp
+            .json()
+            .await
+            .map_err(|e| Error::Malformed(format!("rotate answer: {e}")))?;
+        store.install_roster(&r.roster)?;
+        let roster = store.roster()?;
+        if !matches!(roster.device(&new.id()), Some(d) if d.revoked_at_seq.is_none()) {
+            return Err(Error::Malformed(
+                "the relay's roster does not name the new key".into(),
+            ));
+        }
+        store.replace_device_key(&new)?;
+        Ok(new.id())
     }
 
     /// `sync_once`, retried with exponential backoff on network errors (not on a

@@ -791,10 +791,49 @@ pub mod control {
         .into_bytes()
     }
 
-    /// The body of every 4xx/5xx answer from the relay.
+    /// A device replaces its key (a phone moved to new hardware, a key that may have
+    /// leaked). Signed by BOTH keys over `rotate_message`: the old key shows the
+    /// request comes from the enrolled device, the new key that its holder has it.
+    /// The relay marks the old key revoked from the next log position (what it signed
+    /// before stays valid), adds the new key for the same member and bumps the roster
+    /// version. `nonce` is unique per request; the relay refuses one it has seen.
     #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct RotateRequest {
+        pub space_id: String,
+        /// Hex of the enrolled (old) device key.
+        pub old_key: String,
+        /// Hex of the key that replaces it.
+        pub new_key: String,
+        pub nonce: String,
+        /// Old key's signature (hex) over `rotate_message`.
+        pub old_signature: String,
+        /// New key's signature (hex) over `rotate_message`.
+        pub new_signature: String,
+    }
+
+    pub fn rotate_message(r: &RotateRequest) -> Vec<u8> {
+        format!(
+            "cunwu-rotate-v1\0{}\0{}\0{}\0{}",
+            r.space_id, r.old_key, r.new_key, r.nonce
+        )
+        .into_bytes()
+    }
+
+    /// The relay's answer to a rotation: the roster naming the new key.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct RotateResponse {
+        pub roster: SignedRoster,
+    }
+
+    /// The body of every 4xx/5xx answer from the relay.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
     pub struct ErrorBody {
         pub error: String,
+        /// On a refused sync counter (409): the lowest counter the relay will accept
+        /// from this device in this space. Absent otherwise (and from older relays);
+        /// older clients ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub expected_counter: Option<u64>,
     }
 }
 

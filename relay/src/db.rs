@@ -1,5 +1,5 @@
 //! Relay storage: the space log, entity documents, roster, invites and replay
-//! counters, in one SQLite file (the embedded default). Everything the service needs
+//! counters (per space and device), in one SQLite file (the embedded default). Everything the service needs
 //! from storage goes through the `Storage` trait, which the PostgreSQL backend for
 //! several relay processes (`pg.rs`) implements too (see docs/ARCHITECTURE.md).
 //! Each method that writes is one transaction: a crash or SIGTERM never leaves half a
@@ -103,8 +103,12 @@ pub trait Storage: Send + Sync + 'static {
         now: i64,
         apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>,
     ) -> Result<(InviteRecord, Roster)>;
-    /// Record `counter` for `device` if it is above the last one; false for a replay.
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool>;
+    /// Record `counter` for `device` in `space` if it is above the last one; false
+    /// for a replay. Counters are kept per (space, device): one key enrolled in two
+    /// spaces has two independent counters.
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool>;
+    /// The last counter recorded for `device` in `space` (0 if none).
+    fn counter(&self, space: &str, device: &str) -> Result<u64>;
     /// Record a one-time nonce; false if seen before.
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool>;
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>>;
@@ -136,10 +140,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Entities of a kind that reference `ref_id` (the ballots of a deliberation).
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>>;
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>>;
-    /// The newest roster version delivered to a device (0 if none).
-    fn roster_sent(&self, device: &str) -> Result<u64>;
-    /// Record a roster version delivered to a device (only ever raises it).
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()>;
+    /// The newest roster version of `space` delivered to a device (0 if none).
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64>;
+    /// Record a roster version of `space` delivered to a device (only ever raises it).
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()>;
 }
 
 /// One writer connection, and a pool of reader connections (WAL: readers never wait
@@ -210,8 +214,12 @@ CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
     expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER
 );
-CREATE TABLE IF NOT EXISTS counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS roster_sent (device TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_counters (
+    space_id TEXT NOT NULL, device TEXT NOT NULL, counter INTEGER NOT NULL, PRIMARY KEY (space_id, device)
+);
+CREATE TABLE IF NOT EXISTS roster_floors (
+    space_id TEXT NOT NULL, device TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (space_id, device)
+);
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
@@ -232,13 +240,86 @@ CREATE INDEX IF NOT EXISTS entities_ref ON entities(space_id, ref_id);
 CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE type = 'tally';
 "#;
 
+/// The relay schema's version: `PRAGMA user_version` in SQLite, the `schema_version`
+/// table in PostgreSQL. Databases written before versions existed are version 0.
+///
+/// 1. Replay counters and roster floors are kept per (space, device): the per-device
+///    tables `counters` and `roster_sent` become `sync_counters` and `roster_floors`,
+///    each old row copied to every space whose roster lists the device, and a counter
+///    beyond `MAX_COUNTER_AHEAD_MS` of the migration's clock lowered to that bound (an
+///    old relay recorded any counter, which could lock a device out for years).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
+/// one transaction (several processes may open the file at once: the version is read
+/// again inside it).
+fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    let mut moved = false;
+    if version < 1 {
+        let exists = |t: &str| -> Result<bool> {
+            tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [t],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(db)
+        };
+        if exists("counters")? {
+            moved = true;
+            tx.execute(
+                "INSERT OR IGNORE INTO sync_counters(space_id, device, counter)
+                 SELECT s.id, c.device, min(c.counter, ?1) FROM counters c, spaces s, json_each(s.roster, '$.devices') d
+                 WHERE json_extract(d.value, '$.key') = c.device",
+                [now + crate::service::MAX_COUNTER_AHEAD_MS],
+            )
+            .map_err(db)?;
+            tx.execute("DROP TABLE counters", []).map_err(db)?;
+        }
+        if exists("roster_sent")? {
+            moved = true;
+            tx.execute(
+                "INSERT OR IGNORE INTO roster_floors(space_id, device, version)
+                 SELECT s.id, r.device, r.version FROM roster_sent r, spaces s, json_each(s.roster, '$.devices') d
+                 WHERE json_extract(d.value, '$.key') = r.device",
+                [],
+            )
+            .map_err(db)?;
+            tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(db)?;
+    tx.commit().map_err(db)?;
+    if moved {
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            "relay database migrated"
+        );
+    }
+    Ok(())
+}
+
 fn db(e: rusqlite::Error) -> RelayError {
     RelayError::Storage(e.to_string())
 }
 
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<SqliteStorage> {
-        let conn = Connection::open(path).map_err(db)?;
+        let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db)?;
         conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
@@ -250,6 +331,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        migrate_sqlite(&mut conn, cunwu_core::ids::now_ms())?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -288,6 +370,12 @@ pub(crate) fn invite_usable(used_at: Option<i64>, expires_at: i64, now: i64) -> 
         return Err(RelayError::Forbidden("this invite has expired".into()));
     }
     Ok(())
+}
+
+/// A counter as stored (a signed 64-bit column in both backends). Counters above
+/// `i64::MAX` never reach storage: the relay refuses them as far beyond its clock.
+pub(crate) fn counter_sql(counter: u64) -> i64 {
+    i64::try_from(counter).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn roster_json(r: &Roster) -> String {
@@ -432,7 +520,7 @@ impl Storage for SqliteStorage {
         Ok((inv, roster))
     }
 
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool> {
         // Written without its own fsync (`synchronous=NORMAL` for this one statement;
         // WAL): it survives a crash of the process and reaches the disk with the next
         // durable commit; only an OS crash or power cut could roll back the last
@@ -442,12 +530,25 @@ impl Storage for SqliteStorage {
         let c = self.conn.lock();
         c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         let n = c.execute(
-            "INSERT INTO counters(device, counter) VALUES (?1, ?2)
-             ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
-            params![device, counter as i64],
+            "INSERT INTO sync_counters(space_id, device, counter) VALUES (?1, ?2, ?3)
+             ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
+            params![space, device, counter_sql(counter)],
         );
         c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         Ok(n.map_err(db)? == 1)
+    }
+
+    fn counter(&self, space: &str, device: &str) -> Result<u64> {
+        let v: Option<i64> = self
+            .reader()?
+            .query_row(
+                "SELECT counter FROM sync_counters WHERE space_id = ?1 AND device = ?2",
+                [space, device],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(v.unwrap_or(0).max(0) as u64)
     }
 
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
@@ -704,12 +805,12 @@ impl Storage for SqliteStorage {
             .map_err(db)
     }
 
-    fn roster_sent(&self, device: &str) -> Result<u64> {
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
             .query_row(
-                "SELECT version FROM roster_sent WHERE device = ?1",
-                [device],
+                "SELECT version FROM roster_floors WHERE space_id = ?1 AND device = ?2",
+                [space, device],
                 |r| r.get(0),
             )
             .optional()
@@ -717,15 +818,144 @@ impl Storage for SqliteStorage {
         Ok(v.unwrap_or(0) as u64)
     }
 
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()> {
         self.conn
             .lock()
             .execute(
-                "INSERT INTO roster_sent(device, version) VALUES (?1, ?2)
-                 ON CONFLICT(device) DO UPDATE SET version = max(version, excluded.version)",
-                params![device, version as i64],
+                "INSERT INTO roster_floors(space_id, device, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET version = max(version, excluded.version)",
+                params![space, device, version as i64],
             )
             .map_err(db)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use cunwu_core::roster::DeviceEntry;
+
+    /// The tables of a relay written before schema versions (per-device counters and
+    /// roster floors), with one space whose roster lists `device`.
+    pub(crate) fn old_roster(space: &str, device: &str) -> String {
+        let roster = Roster {
+            space_id: space.into(),
+            space_name: "青石村".into(),
+            version: 3,
+            members: vec![],
+            devices: vec![DeviceEntry {
+                key: device.into(),
+                member: "m1".into(),
+                revoked_at_seq: None,
+            }],
+        };
+        roster_json(&roster)
+    }
+
+    #[test]
+    fn a_database_written_by_the_old_schema_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let now = cunwu_core::ids::now_ms();
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1);
+                 CREATE TABLE counters (device TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+                 CREATE TABLE roster_sent (device TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                 CREATE TABLE nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s1', 'a', X'00', ?1)",
+                [old_roster("s1", "d1")],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ('s2', 'b', X'00', ?1)",
+                [old_roster("s2", "d2")],
+            )
+            .unwrap();
+            // d1 synced normally; d2's phone once sent a counter five years ahead
+            c.execute(
+                "INSERT INTO counters VALUES ('d1', ?1), ('d2', ?2), ('gone', 7)",
+                [now - 1000, now + 5 * 365 * 86_400_000],
+            )
+            .unwrap();
+            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", [])
+                .unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), (now - 1000) as u64);
+        assert_eq!(
+            s.counter("s2", "d1").unwrap(),
+            0,
+            "a counter goes only to the spaces that list the device"
+        );
+        let d2 = s.counter("s2", "d2").unwrap() as i64;
+        assert!(
+            d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
+            "not lowered: {d2}"
+        );
+        assert!(
+            d2 >= now + crate::service::MAX_COUNTER_AHEAD_MS - 1000,
+            "{d2}"
+        );
+        assert_eq!(s.roster_sent("s1", "d1").unwrap(), 3);
+        assert_eq!(s.roster_sent("s2", "d2").unwrap(), 2);
+        assert_eq!(s.roster_sent("s1", "d2").unwrap(), 0);
+        // the old tables are gone, the version is recorded, the new rules apply
+        let c = s.conn.lock();
+        let old: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('counters', 'roster_sent')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        drop(c);
+        assert!(
+            !s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap(),
+            "migrated counter still protects"
+        );
+        assert!(s.advance_counter("s1", "d1", now as u64).unwrap());
+        drop(s);
+        // opening again changes nothing
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), now as u64);
+    }
+
+    #[test]
+    fn counters_and_roster_floors_are_per_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("r.db")).unwrap();
+        assert!(s.advance_counter("a", "k", 100).unwrap());
+        assert!(
+            s.advance_counter("b", "k", 50).unwrap(),
+            "space b has its own counter"
+        );
+        assert!(!s.advance_counter("a", "k", 100).unwrap());
+        assert_eq!(
+            (s.counter("a", "k").unwrap(), s.counter("b", "k").unwrap()),
+            (100, 50)
+        );
+        s.set_roster_sent("a", "k", 5).unwrap();
+        s.set_roster_sent("a", "k", 4).unwrap();
+        assert_eq!(
+            (
+                s.roster_sent("a", "k").unwrap(),
+                s.roster_sent("b", "k").unwrap()
+            ),
+            (5, 0)
+        );
+        // a counter beyond i64 is stored as the largest one, never wrapped negative
+        assert!(s.advance_counter("c", "k", u64::MAX).unwrap());
+        assert_eq!(s.counter("c", "k").unwrap(), i64::MAX as u64);
     }
 }

@@ -4,6 +4,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cunwu_core::wire::control::ErrorBody;
 
+/// Seconds a client is asked to wait after a 503 (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("{0}")]
@@ -18,12 +21,19 @@ pub enum RelayError {
     Conflict(String),
     #[error("{0}")]
     TooMany(String),
-    /// A body beyond a documented bound (413).
-    #[error("{0}")]
-    TooLarge(String),
-    /// The relay cannot do this now; retry later (503).
+    /// A sync counter the relay will not take (a replay, or one far beyond its
+    /// clock): 409, with the lowest counter it will accept in `ErrorBody`.
+    #[error("{reason}")]
+    Counter { reason: String, expected: u64 },
+    /// The relay is too busy right now: 503 with a Retry-After of `RETRY_AFTER_SECS`.
     #[error("{0}")]
     Unavailable(String),
+    /// A request body over a limit (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A request body that did not arrive in time (408).
+    #[error("{0}")]
+    Timeout(String),
     #[error("storage: {0}")]
     Storage(String),
 }
@@ -37,8 +47,10 @@ impl RelayError {
             RelayError::NotFound(_) => StatusCode::NOT_FOUND,
             RelayError::Conflict(_) => StatusCode::CONFLICT,
             RelayError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::Counter { .. } => StatusCode::CONFLICT,
             RelayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             RelayError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,12 +80,25 @@ impl IntoResponse for RelayError {
         } else {
             tracing::info!(status = status.as_u16(), reason = %self, "request refused");
         }
-        (
-            status,
-            axum::Json(ErrorBody {
-                error: self.to_string(),
-            }),
-        )
-            .into_response()
+        let expected_counter = match &self {
+            RelayError::Counter { expected, .. } => Some(*expected),
+            _ => None,
+        };
+        let body = axum::Json(ErrorBody {
+            error: self.to_string(),
+            expected_counter,
+        });
+        match self {
+            RelayError::Unavailable(_) => (
+                status,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    RETRY_AFTER_SECS.to_string(),
+                )],
+                body,
+            )
+                .into_response(),
+            _ => (status, body).into_response(),
+        }
     }
 }

@@ -1,25 +1,62 @@
-//! The HTTP face of the relay (axum): routes, body-size limit, request timeout,
-//! JSON error bodies, metrics and graceful shutdown. Handlers only decode and encode;
-//! the work is in `service`.
+//! The HTTP face of the relay (axum): routes, body-size limit, body-read deadline and
+//! memory budget, request timeout, the bound on concurrent sync work (503 + Retry-After past it),
+//! JSON error bodies and metrics. Handlers only decode and encode; the work is in
+//! `service`. Connections (header-read timeout, connection cap, graceful shutdown)
+//! are `crate::serve`'s.
 
 use crate::error::RelayError;
 use crate::service::Relay;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cunwu_core::ids::now_ms;
-use cunwu_core::wire::control::{EnrollRequest, InviteRequest, RevokeRequest};
+use cunwu_core::wire::control::{EnrollRequest, InviteRequest, RevokeRequest, RotateRequest};
+use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
+/// The relay's HTTP knobs (each a flag of `cunwu-relay serve`).
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
+    /// Largest request body accepted (413 past it).
     pub max_body_bytes: usize,
+    /// A request not answered within this is answered 408.
     pub request_timeout: Duration,
+    /// A connection waiting for a request's headers, new or kept alive between
+    /// requests, is closed after this: idle and slow-header connections cost a slot
+    /// for this long at most.
+    pub header_timeout: Duration,
+    /// A request body must have arrived within this (408 otherwise): a client
+    /// trickling its body holds a connection no longer.
+    pub body_timeout: Duration,
+    /// Connections served at once. Past the cap, new connections wait in the
+    /// kernel's accept queue (in arrival order) until a slot frees, which the
+    /// header timeout guarantees within seconds. Lowered at start to what the
+    /// open-file limit allows.
+    pub max_connections: usize,
+    /// Syncs decoded and worked on at once: each may inflate up to the decoded-size
+    /// limit, so this bounds the memory a flood of large bodies can take.
+    pub sync_workers: usize,
+    /// How long a sync waits for a worker before it is answered 503 (Retry-After).
+    pub sync_queue_wait: Duration,
+    /// Bytes of request bodies held in memory at once, over all connections: a flood
+    /// of large bodies is slowed down, then answered 503, instead of taking the
+    /// machine's memory (connections × body limit could be far more).
+    pub body_memory_bytes: usize,
+}
+
+/// About twice the cores: sync work is CPU (signatures, automerge) plus fsyncs.
+pub fn default_sync_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * 2
 }
 
 impl Default for HttpConfig {
@@ -27,13 +64,61 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            sync_workers: default_sync_workers(),
+            sync_queue_wait: Duration::from_secs(2),
+            body_memory_bytes: 1024 * 1024 * 1024,
         }
     }
 }
 
-type AppState = Arc<Relay>;
+#[derive(Clone)]
+struct AppState {
+    relay: Arc<Relay>,
+    /// Permits for sync work (`HttpConfig::sync_workers`).
+    sync_slots: Arc<Semaphore>,
+    sync_queue_wait: Duration,
+}
+
+#[derive(Clone)]
+struct BodyRules {
+    max_bytes: usize,
+    timeout: Duration,
+    /// Bytes of request bodies held in memory at once, over all connections
+    /// (`HttpConfig::body_memory_bytes`); one permit per byte received.
+    memory: Arc<Semaphore>,
+}
 
 pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
+    let memory = Arc::new(Semaphore::new(
+        cfg.body_memory_bytes.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    router_with(
+        relay,
+        cfg,
+        Arc::new(Semaphore::new(cfg.sync_workers.max(1))),
+        memory,
+    )
+}
+
+fn router_with(
+    relay: Arc<Relay>,
+    cfg: &HttpConfig,
+    sync_slots: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+) -> Router {
+    let state = AppState {
+        relay,
+        sync_slots,
+        sync_queue_wait: cfg.sync_queue_wait,
+    };
+    let body = BodyRules {
+        max_bytes: cfg.max_body_bytes,
+        timeout: cfg.body_timeout,
+        memory,
+    };
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -41,18 +126,97 @@ pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/invites", post(invite))
         .route("/v1/revoke", post(revoke))
+        .route("/v1/rotate", post(rotate))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            body,
+            read_body_in_time,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,
         ))
-        .with_state(relay)
+        .with_state(state)
 }
 
-async fn metrics(State(r): State<AppState>) -> Response {
+/// Read the whole request body within `BodyRules::timeout` and `max_bytes` before
+/// any handler runs: a body trickled byte by byte is answered 408 and its connection
+/// freed, one over the limit 413 without reading the rest. Every byte read is charged
+/// to the relay-wide body memory budget until the answer is made: past the budget,
+/// reading waits (the client is slowed down), and a body still short of memory at its
+/// deadline is answered 503.
+async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: Next) -> Response {
+    let (parts, mut body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > rules.max_bytes as u64) {
+        return too_large(rules.max_bytes);
+    }
+    let deadline = tokio::time::Instant::now() + rules.timeout;
+    let late = || {
+        RelayError::Timeout(format!(
+            "the request body did not arrive within {} s; send it at once",
+            rules.timeout.as_secs_f32()
+        ))
+        .into_response()
+    };
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n.min(64 * 1024) as usize));
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return late(),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return RelayError::BadRequest(format!("reading the request body: {e}"))
+                    .into_response()
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > rules.max_bytes {
+            return too_large(rules.max_bytes);
+        }
+        if !data.is_empty() {
+            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            match tokio::time::timeout_at(deadline, rules.memory.clone().acquire_many_owned(n))
+                .await
+            {
+                Ok(Ok(p)) => match held.as_mut() {
+                    Some(h) => h.merge(p),
+                    None => held = Some(p),
+                },
+                _ => return RelayError::Unavailable(
+                    "the relay holds too many request bodies in memory right now; retry shortly"
+                        .into(),
+                )
+                .into_response(),
+            }
+        }
+        bytes.extend_from_slice(&data);
+    }
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    drop(held);
+    resp
+}
+
+fn too_large(max: usize) -> Response {
+    RelayError::TooLarge(format!(
+        "request body is larger than this relay's limit of {max} bytes"
+    ))
+    .into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        r.metrics.render(),
+        s.relay.metrics.render(),
     )
         .into_response()
 }
@@ -70,11 +234,30 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
 }
 
-async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
+async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
+    let r = s.relay.clone();
     r.metrics.bytes_in.add(body.len() as u64);
+    // a bounded number of syncs decode and work at once; the others wait briefly
+    let permit =
+        match tokio::time::timeout(s.sync_queue_wait, s.sync_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                r.metrics.sync_errors.inc();
+                return RelayError::Unavailable(format!(
+                    "the relay is busy with other syncs (none free within {} s); retry shortly",
+                    s.sync_queue_wait.as_secs_f32()
+                ))
+                .into_response();
+            }
+        };
     let relay = r.clone();
-    let out = blocking(move || relay.sync(&body, now_ms())).await;
+    let out = blocking(move || {
+        let out = relay.sync(&body, now_ms());
+        drop(permit);
+        out
+    })
+    .await;
     r.metrics.sync_latency.observe(started.elapsed());
     match out {
         Ok(bytes) => {
@@ -95,9 +278,10 @@ async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
 }
 
 async fn enroll(
-    State(r): State<AppState>,
+    State(s): State<AppState>,
     body: Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Response {
+    let r = s.relay;
     let out = match json_body(body) {
         Ok(req) => {
             let relay = r.clone();
@@ -115,9 +299,10 @@ async fn enroll(
 }
 
 async fn invite(
-    State(r): State<AppState>,
+    State(s): State<AppState>,
     body: Result<Json<InviteRequest>, JsonRejection>,
 ) -> Response {
+    let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.create_invite(&req, now_ms())).await {
             Ok(resp) => Json(resp).into_response(),
@@ -128,14 +313,176 @@ async fn invite(
 }
 
 async fn revoke(
-    State(r): State<AppState>,
+    State(s): State<AppState>,
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> Response {
+    let r = s.relay;
     match json_body(body) {
         Ok(req) => match blocking(move || r.revoke(&req, now_ms())).await {
             Ok(()) => Json(serde_json::json!({"revoked": true})).into_response(),
             Err(e) => e.into_response(),
         },
         Err(e) => e.into_response(),
+    }
+}
+
+async fn rotate(
+    State(s): State<AppState>,
+    body: Result<Json<RotateRequest>, JsonRejection>,
+) -> Response {
+    let r = s.relay;
+    match json_body(body) {
+        Ok(req) => match blocking(move || r.rotate(&req, now_ms())).await {
+            Ok(resp) => Json(resp).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::SqliteStorage;
+    use crate::service::Limits;
+    use tower::Service;
+
+    async fn call(
+        app: &Router,
+        req: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let resp = app.clone().call(req).await.expect("infallible");
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn relay(dir: &tempfile::TempDir) -> Arc<Relay> {
+        Arc::new(Relay::new(
+            Arc::new(SqliteStorage::open(&dir.path().join("r.db")).unwrap()),
+            Limits::default(),
+        ))
+    }
+
+    fn post_sync(body: &'static [u8]) -> axum::http::Request<Body> {
+        axum::http::Request::post("/v1/sync")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn syncs_past_the_work_bound_wait_briefly_then_get_503_with_retry_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = HttpConfig {
+            sync_workers: 1,
+            sync_queue_wait: Duration::from_millis(100),
+            ..HttpConfig::default()
+        };
+        let slots = Arc::new(Semaphore::new(1));
+        let app = router_with(
+            relay(&dir),
+            &cfg,
+            slots.clone(),
+            Arc::new(Semaphore::new(1 << 20)),
+        );
+        // the only worker is busy
+        let busy = slots.clone().try_acquire_owned().unwrap();
+        let started = Instant::now();
+        let (status, headers, body) = call(&app, post_sync(b"not a frame")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "it waited for a worker first"
+        );
+        assert_eq!(
+            headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        assert!(body.contains("busy"), "{body}");
+        // the health check never waits for sync workers
+        let (status, _, _) = call(
+            &app,
+            axum::http::Request::get("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        // once the worker is free, the same request is worked on (and refused for what it is)
+        drop(busy);
+        let (status, _, body) = call(&app, post_sync(b"not a frame")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(
+            relay(&dir),
+            &HttpConfig {
+                max_body_bytes: 1000,
+                ..HttpConfig::default()
+            },
+        );
+        let req = axum::http::Request::post("/v1/sync")
+            .header(header::CONTENT_LENGTH, "5000000")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(body.contains("limit of 1000 bytes"), "{body}");
+        // a body over the limit without a declared length is cut off at the limit
+        let big = axum::http::Request::post("/v1/sync")
+            .body(Body::from(vec![0u8; 5000]))
+            .unwrap();
+        let (status, _, body) = call(&app, big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_memory_budget_wait_then_get_503_and_the_budget_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let relay = relay(&dir);
+        let cfg = HttpConfig {
+            body_timeout: Duration::from_millis(300),
+            ..HttpConfig::default()
+        };
+        let memory = Arc::new(Semaphore::new(10_000));
+        let app = router_with(relay, &cfg, Arc::new(Semaphore::new(4)), memory.clone());
+        let post = |n: usize| {
+            axum::http::Request::post("/v1/sync")
+                .body(Body::from(vec![7u8; n]))
+                .unwrap()
+        };
+        // other bodies hold 8000 of the 10000 bytes: a 5000-byte body cannot be held
+        let others = memory.clone().try_acquire_many_owned(8000).unwrap();
+        let resp = app.clone().call(post(5000)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        assert_eq!(
+            memory.available_permits(),
+            2000,
+            "nothing of the refused body stays charged"
+        );
+        // once memory is free the same body is read (and refused for what it is)
+        drop(others);
+        let resp = app.clone().call(post(5000)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            memory.available_permits(),
+            10_000,
+            "released after the answer"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! every incoming change with the same policy the phones run (cunwu-core), keeps the
 //! space log, and serves each member what they may read, in one round trip.
 //!
-//! `serve` runs it on a listener; `spawn` runs it in-process (the CLI demo, tests).
+//! `serve` runs it on a listener with bounded connections; `spawn` runs it
+//! in-process (the CLI demo, tests).
 
 pub mod db;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod service;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use error::RelayError;
 pub use http::HttpConfig;
@@ -29,17 +31,83 @@ pub fn open(db: &Path, limits: Limits) -> Result<Arc<Relay>, RelayError> {
     Ok(Arc::new(Relay::new(storage, limits)))
 }
 
-/// Serve until `shutdown` resolves; requests in flight finish first.
+/// Serve until `shutdown` resolves; requests in flight finish first (for at most the
+/// request timeout), idle connections are closed at once.
+///
+/// Connections are bounded: at most `cfg.max_connections` are served at once (the
+/// rest wait in the kernel's accept queue, in arrival order), and a connection
+/// waiting for a request's headers (new, or idle between keep-alive requests) is
+/// closed after `cfg.header_timeout`, so idle and slow-header connections from
+/// nobody in particular free their slot within seconds and honest syncs get in.
 pub async fn serve(
     relay: Arc<Relay>,
     listener: tokio::net::TcpListener,
     cfg: HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let app = http::router(relay, &cfg);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        // take a slot before accepting: past the cap, connections wait in the backlog
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the connection semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    // out of file descriptors, a connection reset before accept, ...:
+                    // keep serving the connections already open
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(cfg.request_timeout + Duration::from_secs(1)) => {
+            tracing::warn!("shutdown: connections still open after the request timeout are dropped");
+        }
+    }
+    Ok(())
+}
+
+/// Raise this process's open-file limit (RLIMIT_NOFILE) to its hard limit, so the
+/// connection cap, not the default soft limit (often 1024), bounds what the relay
+/// serves. Returns the limit now in force.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// The connection cap that the open-file limit `nofile` allows: what is asked for,
+/// less a reserve for the database, logs and the blocking pool's files.
+pub fn connection_cap(asked: usize, nofile: u64) -> usize {
+    let room = nofile.saturating_sub(128).max(16);
+    asked
+        .min(usize::try_from(room).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 /// A relay running inside this process on a loopback port.

@@ -31,12 +31,33 @@ enum Cmd {
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = 32 * 1024 * 1024)]
         max_body_bytes: usize,
-        /// Sync requests allowed per device per minute.
+        /// Sync requests allowed per device and space per minute.
         #[arg(long, default_value_t = 120)]
         rate_per_minute: u32,
         /// Seconds before a request is answered 408.
         #[arg(long, default_value_t = 60)]
         timeout_secs: u64,
+        /// Seconds a connection may wait for a request's headers (new, or idle
+        /// between keep-alive requests) before it is closed.
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Seconds a request body may take to arrive before it is answered 408.
+        #[arg(long, default_value_t = 30)]
+        body_timeout_secs: u64,
+        /// Connections served at once (more wait in the accept queue); lowered to
+        /// what the open-file limit allows.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: usize,
+        /// Syncs worked on at once (default: twice the cores).
+        #[arg(long)]
+        sync_workers: Option<usize>,
+        /// Milliseconds a sync waits for a worker before it is answered 503.
+        #[arg(long, default_value_t = 2000)]
+        sync_queue_wait_ms: u64,
+        /// MiB of request bodies held in memory at once, over all connections
+        /// (past it, reading slows down, then 503).
+        #[arg(long, default_value_t = 1024)]
+        body_memory_mb: usize,
         /// Plain-text logs instead of JSON lines.
         #[arg(long)]
         plain_logs: bool,
@@ -116,6 +137,12 @@ fn main() -> ExitCode {
             max_body_bytes,
             rate_per_minute,
             timeout_secs,
+            header_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            sync_workers,
+            sync_queue_wait_ms,
+            body_memory_mb,
             plain_logs,
         } => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -131,6 +158,38 @@ fn main() -> ExitCode {
                     .with_env_filter(filter)
                     .with_writer(std::io::stderr)
                     .init();
+            }
+            let nofile = match cunwu_relay::raise_open_file_limit() {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not raise the open-file limit");
+                    rlimit::getrlimit(rlimit::Resource::NOFILE)
+                        .map(|(soft, _)| soft)
+                        .unwrap_or(1024)
+                }
+            };
+            let cfg = HttpConfig {
+                max_body_bytes,
+                request_timeout: Duration::from_secs(timeout_secs),
+                header_timeout: Duration::from_secs(header_timeout_secs.max(1)),
+                body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
+                max_connections: cunwu_relay::connection_cap(max_connections, nofile),
+                sync_workers: sync_workers
+                    .unwrap_or_else(cunwu_relay::http::default_sync_workers)
+                    .max(1),
+                sync_queue_wait: Duration::from_millis(sync_queue_wait_ms),
+                body_memory_bytes: body_memory_mb
+                    .max(1)
+                    .saturating_mul(1024 * 1024)
+                    .max(max_body_bytes),
+            };
+            if cfg.max_connections < max_connections {
+                tracing::warn!(
+                    asked = max_connections,
+                    cap = cfg.max_connections,
+                    nofile,
+                    "connection cap lowered to fit the open-file limit"
+                );
             }
             let relay = match cunwu_relay::open(
                 &db,
@@ -148,8 +207,14 @@ fn main() -> ExitCode {
                 .expect("tokio runtime");
             let res = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
-                tracing::info!(listen = %listener.local_addr()?, db = %cunwu_relay::pg::redact(&db.to_string_lossy()), "relay listening");
-                let cfg = HttpConfig { max_body_bytes, request_timeout: Duration::from_secs(timeout_secs) };
+                tracing::info!(
+                    listen = %listener.local_addr()?,
+                    db = %cunwu_relay::pg::redact(&db.to_string_lossy()),
+                    max_connections = cfg.max_connections,
+                    sync_workers = cfg.sync_workers,
+                    nofile,
+                    "relay listening"
+                );
                 cunwu_relay::serve(relay, listener, cfg, shutdown_signal()).await?;
                 tracing::info!("relay stopped");
                 Ok::<_, std::io::Error>(())

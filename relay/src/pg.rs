@@ -13,8 +13,8 @@
 //! Connections come from a small pool; each write method is one transaction.
 
 use crate::db::{
-    invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result,
-    RosterCache, SpaceGuard, SpaceRecord, Storage,
+    counter_sql, invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch,
+    LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage,
 };
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
@@ -31,6 +31,67 @@ fn schema() -> String {
         .replace("INTEGER", "BIGINT")
         .replace("BLOB", "BYTEA")
         .replace(") WITHOUT ROWID;", ");")
+}
+
+/// Bring a database written by an older relay to `db::SCHEMA_VERSION` (the steps are
+/// listed there), inside the transaction that holds `SCHEMA_LOCK`.
+fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .map_err(pg)?;
+    let version: i64 = tx
+        .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])
+        .map_err(pg)?
+        .get(0);
+    if version >= crate::db::SCHEMA_VERSION {
+        return Ok(());
+    }
+    let exists = |tx: &mut postgres::Transaction<'_>, t: &str| -> Result<bool> {
+        Ok(tx
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
+            .map_err(pg)?
+            .get(0))
+    };
+    let mut moved = false;
+    if version < 1 {
+        if exists(tx, "counters")? {
+            moved = true;
+            tx.execute(
+                "INSERT INTO sync_counters(space_id, device, counter)
+                 SELECT s.id, c.device, LEAST(c.counter, $1) FROM counters c
+                 JOIN spaces s ON true JOIN LATERAL jsonb_array_elements(s.roster::jsonb -> 'devices') d ON d ->> 'key' = c.device
+                 ON CONFLICT DO NOTHING",
+                &[&(now + crate::service::MAX_COUNTER_AHEAD_MS)],
+            )
+            .map_err(pg)?;
+            tx.batch_execute("DROP TABLE counters").map_err(pg)?;
+        }
+        if exists(tx, "roster_sent")? {
+            moved = true;
+            tx.execute(
+                "INSERT INTO roster_floors(space_id, device, version)
+                 SELECT s.id, r.device, r.version FROM roster_sent r
+                 JOIN spaces s ON true JOIN LATERAL jsonb_array_elements(s.roster::jsonb -> 'devices') d ON d ->> 'key' = r.device
+                 ON CONFLICT DO NOTHING",
+                &[],
+            )
+            .map_err(pg)?;
+            tx.batch_execute("DROP TABLE roster_sent").map_err(pg)?;
+        }
+    }
+    tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
+    tx.execute(
+        "INSERT INTO schema_version(version) VALUES ($1)",
+        &[&crate::db::SCHEMA_VERSION],
+    )
+    .map_err(pg)?;
+    if moved {
+        tracing::info!(
+            from = version,
+            to = crate::db::SCHEMA_VERSION,
+            "relay database migrated"
+        );
+    }
+    Ok(())
 }
 
 /// Serializes schema creation when several relay nodes start at once.
@@ -100,6 +161,7 @@ impl PgStorage {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(pg)?;
         tx.batch_execute(&schema()).map_err(pg)?;
+        migrate(&mut tx, cunwu_core::ids::now_ms())?;
         tx.commit().map_err(pg)?;
         drop(c);
         Ok(s)
@@ -304,7 +366,7 @@ impl Storage for PgStorage {
         Ok((inv, roster))
     }
 
-    fn advance_counter(&self, device: &str, counter: u64) -> Result<bool> {
+    fn advance_counter(&self, space: &str, device: &str, counter: u64) -> Result<bool> {
         // like the SQLite storage: no wait for the WAL flush of this one write
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
@@ -312,13 +374,24 @@ impl Storage for PgStorage {
             .map_err(pg)?;
         let n = tx
             .execute(
-                "INSERT INTO counters(device, counter) VALUES ($1, $2)
-                 ON CONFLICT(device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > counters.counter",
-                &[&device, &(counter as i64)],
+                "INSERT INTO sync_counters(space_id, device, counter) VALUES ($1, $2, $3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
+                &[&space, &device, &counter_sql(counter)],
             )
             .map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok(n == 1)
+    }
+
+    fn counter(&self, space: &str, device: &str) -> Result<u64> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT counter FROM sync_counters WHERE space_id = $1 AND device = $2",
+                &[&space, &device],
+            )
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
     }
 
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
@@ -524,23 +597,23 @@ impl Storage for PgStorage {
         Ok(row.and_then(|r| r.get(0)))
     }
 
-    fn roster_sent(&self, device: &str) -> Result<u64> {
+    fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
         let row = self
             .conn()?
             .query_opt(
-                "SELECT version FROM roster_sent WHERE device = $1",
-                &[&device],
+                "SELECT version FROM roster_floors WHERE space_id = $1 AND device = $2",
+                &[&space, &device],
             )
             .map_err(pg)?;
         Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
     }
 
-    fn set_roster_sent(&self, device: &str, version: u64) -> Result<()> {
+    fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO roster_sent(device, version) VALUES ($1, $2)
-                 ON CONFLICT(device) DO UPDATE SET version = GREATEST(roster_sent.version, excluded.version)",
-                &[&device, &(version as i64)],
+                "INSERT INTO roster_floors(space_id, device, version) VALUES ($1, $2, $3)
+                 ON CONFLICT(space_id, device) DO UPDATE SET version = GREATEST(roster_floors.version, excluded.version)",
+                &[&space, &device, &(version as i64)],
             )
             .map_err(pg)?;
         Ok(())
@@ -569,6 +642,92 @@ mod tests {
             space_key("dd9b82c77738a7dd5a4172c060c3412d"),
             space_key("dd9b82c77738a7dd5a4172c060c3412d")
         );
+    }
+
+    /// A database written by the relay before schema versions is migrated on open:
+    /// counters and roster floors move to (space, device) keys. Runs when
+    /// `CUNWU_TEST_POSTGRES` names a server (`scripts/postgres.sh start`).
+    #[test]
+    fn a_database_written_by_the_old_schema_is_migrated_on_open() {
+        let Some(server) = std::env::var("CUNWU_TEST_POSTGRES")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        let name = format!("cunwu_migrate_{}", cunwu_core::ids::new_id());
+        Client::connect(&server, NoTls)
+            .unwrap()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
+        let url = format!("{base}/{name}");
+        let now = cunwu_core::ids::now_ms();
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            c.batch_execute(
+                "CREATE TABLE spaces (id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BYTEA NOT NULL, roster TEXT NOT NULL, next_seq BIGINT NOT NULL DEFAULT 1);
+                 CREATE TABLE counters (device TEXT PRIMARY KEY, counter BIGINT NOT NULL);
+                 CREATE TABLE roster_sent (device TEXT PRIMARY KEY, version BIGINT NOT NULL);",
+            )
+            .unwrap();
+            for (space, device) in [("s1", "d1"), ("s2", "d2")] {
+                let roster = crate::db::tests::old_roster(space, device);
+                c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, 'x', '\\x00', $2)", &[&space, &roster])
+                    .unwrap();
+            }
+            let ahead = now + 5 * 365 * 86_400_000;
+            c.execute(
+                "INSERT INTO counters VALUES ('d1', $1), ('d2', $2)",
+                &[&(now - 1000), &ahead],
+            )
+            .unwrap();
+            c.execute("INSERT INTO roster_sent VALUES ('d1', 3), ('d2', 2)", &[])
+                .unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(s.counter("s1", "d1").unwrap(), (now - 1000) as u64);
+        assert_eq!(s.counter("s2", "d1").unwrap(), 0);
+        let d2 = s.counter("s2", "d2").unwrap() as i64;
+        assert!(
+            d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
+            "not lowered: {d2}"
+        );
+        assert_eq!(
+            (
+                s.roster_sent("s1", "d1").unwrap(),
+                s.roster_sent("s2", "d2").unwrap()
+            ),
+            (3, 2)
+        );
+        let mut c = s.conn().unwrap();
+        let old: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE tablename IN ('counters', 'roster_sent')",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(old, 0);
+        let v: i64 = c
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        drop(c);
+        assert!(!s.advance_counter("s1", "d1", (now - 2000) as u64).unwrap());
+        assert!(s.advance_counter("s1", "d1", now as u64).unwrap());
+        drop(s);
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(
+            s.counter("s1", "d1").unwrap(),
+            now as u64,
+            "opening again changes nothing"
+        );
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
     #[test]

@@ -32,6 +32,11 @@ pub type Result<T> = std::result::Result<T, RelayError>;
 /// Invites expire this long after they are made.
 pub const INVITE_TTL_MS: i64 = 7 * DAY_MS;
 
+/// A sync counter more than this beyond the relay's clock is refused and not
+/// recorded: phones count from their clock (`Store::next_counter`), and recording a
+/// counter years ahead would lock the device out until the relay's clock caught up.
+pub const MAX_COUNTER_AHEAD_MS: i64 = DAY_MS;
+
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_page_bytes: u32,
@@ -58,7 +63,8 @@ pub struct Relay {
     pub metrics: Metrics,
     docs: Mutex<HashMap<(String, String), Automerge>>,
     space_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    rate: Mutex<HashMap<String, (i64, u32)>>,
+    /// Requests per (space, device) in the current minute: (minute start, count).
+    rate: Mutex<HashMap<(String, String), (i64, u32)>>,
     tally_checked: Mutex<HashMap<String, i64>>,
     /// Who may read each entity, per space (loaded once, kept up to date on accept;
     /// an entity missing here is looked up in storage).
@@ -201,12 +207,14 @@ impl Relay {
         c.insert(key, doc);
     }
 
-    fn check_rate(&self, device: &str, now: i64) -> Result<()> {
+    fn check_rate(&self, space: &str, device: &str, now: i64) -> Result<()> {
         let mut r = self.rate.lock();
         if r.len() > 100_000 {
             r.retain(|_, (start, _)| now - *start < 60_000);
         }
-        let e = r.entry(device.to_string()).or_insert((now, 0));
+        let e = r
+            .entry((space.to_string(), device.to_string()))
+            .or_insert((now, 0));
         if now - e.0 >= 60_000 {
             *e = (now, 0);
         }
@@ -214,7 +222,7 @@ impl Relay {
         if e.1 > self.limits.requests_per_minute {
             self.metrics.rate_limited.inc();
             return Err(RelayError::TooMany(format!(
-                "more than {} requests a minute from this device; retry in {} s",
+                "more than {} requests a minute from this device in this space; retry in {} s",
                 self.limits.requests_per_minute,
                 (60_000 - (now - e.0)) / 1000 + 1
             )));
@@ -372,7 +380,8 @@ impl Relay {
             .storage
             .space(&inv.space_id)?
             .ok_or_else(|| RelayError::Storage("space vanished".into()))?;
-        self.storage.set_roster_sent(&device_hex, roster.version)?;
+        self.storage
+            .set_roster_sent(&space.id, &device_hex, roster.version)?;
         let relay_key = DeviceKey::from_secret(&space.relay_secret)?;
         tracing::info!(space = %space.id, role = inv.role.as_str(), "device enrolled");
         Ok(EnrollResponse {
@@ -459,6 +468,142 @@ impl Relay {
         self.revoke_in(&req.space_id, &req.target).map(|_| ())
     }
 
+    /// A device replaces its key: both keys signed the request; the old key is revoked
+    /// from the next log position (what it signed before stays valid, so its changes
+    /// still verify on every phone), the new key is added for the same member, and
+    /// the roster version is bumped. Asking again for a rotation already done (the
+    /// answer was lost) answers the same roster and changes nothing.
+    pub fn rotate(&self, req: &RotateRequest, now: i64) -> Result<RotateResponse> {
+        let msg = rotate_message(req);
+        for (key, sig, which) in [
+            (&req.old_key, &req.old_signature, "old"),
+            (&req.new_key, &req.new_signature, "new"),
+        ] {
+            let k = decode_key_hex(key)
+                .map_err(|e| RelayError::BadRequest(format!("{which} key: {e}")))?;
+            let sig = hex::decode(sig).map_err(|_| {
+                RelayError::BadRequest(format!("{which} key's signature is not hex"))
+            })?;
+            identity::verify(&k, &msg, &sig).map_err(|_| {
+                RelayError::Unauthorized(format!(
+                    "the rotation request is not signed by its {which} key"
+                ))
+            })?;
+        }
+        if req.old_key == req.new_key {
+            return Err(RelayError::BadRequest(
+                "the new key must differ from the old one".into(),
+            ));
+        }
+        let rec = self.storage.space(&req.space_id)?.ok_or_else(|| {
+            RelayError::NotFound(format!("no space {} on this relay", req.space_id))
+        })?;
+        let member = match rec.roster.device(&req.old_key) {
+            Some(d) => d.member.clone(),
+            None => {
+                return Err(RelayError::Unauthorized(
+                    "the old key is not enrolled in this space".into(),
+                ))
+            }
+        };
+        if req.nonce.len() < 16 || !self.storage.use_nonce(&req.nonce, now)? {
+            return Err(RelayError::Conflict(
+                "this request was already used (replayed nonce)".into(),
+            ));
+        }
+        let roster = self.rotate_in(&req.space_id, &req.old_key, &req.new_key, &member)?;
+        // the new key inherits the old one's roster floor (eligibility snapshots)
+        let floor = self
+            .storage
+            .roster_sent(&req.space_id, &req.old_key)?
+            .max(roster.version);
+        self.storage
+            .set_roster_sent(&req.space_id, &req.new_key, floor)?;
+        tracing::info!(space = %req.space_id, member = %member, "device key rotated");
+        Ok(RotateResponse {
+            roster: self.signed_roster(&req.space_id, &roster, &rec.relay_secret)?,
+        })
+    }
+
+    fn rotate_in(&self, space: &str, old: &str, new: &str, member: &str) -> Result<Roster> {
+        let lock = self.space_lock(space);
+        let _g = lock.lock();
+        let _held = self.hold_space(space)?;
+        let from = self.storage.last_seq(space)? + 1;
+        let mut unchanged = None;
+        let roster = self.storage.update_roster(space, &mut |roster| {
+            let new_entry = roster
+                .device(new)
+                .map(|d| (d.member.clone(), d.revoked_at_seq));
+            if roster.members.iter().any(|m| m.id == member && m.revoked) {
+                return Err(RelayError::Forbidden("this member is revoked".into()));
+            }
+            let Some(old_entry) = roster.devices.iter_mut().find(|d| d.key == old) else {
+                return Err(RelayError::Unauthorized(
+                    "the old key is not enrolled in this space".into(),
+                ));
+            };
+            if old_entry.revoked_at_seq.is_some() {
+                // done before with this very key (the answer was lost): nothing to change
+                if new_entry == Some((member.to_string(), None)) {
+                    unchanged = Some(roster.clone());
+                    return Err(RelayError::Conflict("already rotated".into()));
+                }
+                return Err(RelayError::Forbidden(
+                    "the old key is revoked; a revoked device cannot rotate its key".into(),
+                ));
+            }
+            if new_entry.is_some() {
+                return Err(RelayError::Conflict(
+                    "the new key is already enrolled in this space".into(),
+                ));
+            }
+            old_entry.revoked_at_seq = Some(from);
+            roster.devices.push(DeviceEntry {
+                key: new.to_string(),
+                member: member.to_string(),
+                revoked_at_seq: None,
+            });
+            roster.version += 1;
+            Ok(())
+        });
+        match unchanged {
+            Some(r) => Ok(r),
+            None => roster,
+        }
+    }
+
+    /// The replay rule for sync counters, per (space, device): a counter must be above
+    /// the last one recorded and at most `MAX_COUNTER_AHEAD_MS` beyond the relay's
+    /// clock. A refusal records nothing and names the lowest counter the relay would
+    /// take (`RelayError::Counter`), so an honest phone restored from a backup, or one
+    /// whose clock ran ahead, can continue from there (`SyncClient::sync_once`).
+    fn check_counter(&self, space: &str, device: &str, counter: u64, now: i64) -> Result<()> {
+        let bound = now.saturating_add(MAX_COUNTER_AHEAD_MS).max(0) as u64;
+        if counter > bound {
+            let expected = self.storage.counter(space, device)? + 1;
+            return Err(RelayError::Counter {
+                reason: format!(
+                    "sync counter {counter} is more than {} h beyond the relay's clock ({now} ms) and was not recorded; \
+                     is this phone's clock right? The relay expects a counter from {expected}",
+                    MAX_COUNTER_AHEAD_MS / 3_600_000
+                ),
+                expected,
+            });
+        }
+        if !self.storage.advance_counter(space, device, counter)? {
+            let expected = self.storage.counter(space, device)? + 1;
+            return Err(RelayError::Counter {
+                reason: format!(
+                    "replayed or out-of-order sync request: counter {counter} is not above the last one seen; \
+                     the relay expects a counter from {expected}"
+                ),
+                expected,
+            });
+        }
+        Ok(())
+    }
+
     // ---- sync ------------------------------------------------------------------------
 
     /// One sync exchange: a sealed request (`wire::SealedRequest`) in, a framed
@@ -498,14 +643,10 @@ impl Relay {
                 wire::MAX_REQUEST_OPS
             )));
         }
-        if !self.storage.advance_counter(&device_hex, req.counter)? {
-            return Err(RelayError::Conflict(
-                "replayed or out-of-order sync request (its counter is not above the last one seen)".into(),
-            ));
-        }
+        self.check_counter(&space_id, &device_hex, req.counter, now)?;
         // counted only for fresh requests, so replaying a captured one cannot lock a device out
-        self.check_rate(&device_hex, now)?;
-        let roster_floor = self.storage.roster_sent(&device_hex)?;
+        self.check_rate(&space_id, &device_hex, now)?;
+        let roster_floor = self.storage.roster_sent(&space_id, &device_hex)?;
         // the space is locked one batch at a time, so one large upload never keeps the
         // village's other phones waiting for long
         let lock = self.space_lock(&space_id);
@@ -554,13 +695,14 @@ impl Relay {
                 .map(|s| s.roster)
                 .unwrap_or(rec.roster.clone());
             if current.version > roster_floor {
-                self.storage.set_roster_sent(&device_hex, current.version)?;
+                self.storage
+                    .set_roster_sent(&space_id, &device_hex, current.version)?;
             }
             Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
         } else {
             let held = req.roster_version.min(rec.roster.version);
             if held > roster_floor {
-                self.storage.set_roster_sent(&device_hex, held)?;
+                self.storage.set_roster_sent(&space_id, &device_hex, held)?;
             }
             None
         };

@@ -1,10 +1,12 @@
 //! What sync needs from the store: the outbox of local changes and their states
-//! (pending → sent → acked | rejected), the relay cursor, the request counter, and
+//! (pending → sent → acked | rejected), the relay cursor, the request counter (and
+//! continuing from the one the relay expects), the device-key rotation state, and
 //! undoing rejected changes so the device returns to what the rest of the space sees.
 
 use super::merge::drop_changes;
 use super::{local_get, local_set, EntityChange, Origin, Store};
 use crate::error::{Error, Result};
+use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::model::EntityKind;
 use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
@@ -264,14 +266,139 @@ impl Store {
         local_set(&self.conn.lock(), "cursor", &cursor.to_le_bytes())
     }
 
-    /// The next request counter: strictly increasing across restarts.
+    /// The next request counter: strictly increasing across restarts, and at least
+    /// the current time in ms (`max(last + 1, now)`), so a phone restored from a
+    /// backup, whose stored counter went back, still counts above what the relay saw.
     pub fn next_counter(&self) -> Result<u64> {
         let conn = self.conn.lock();
-        let cur = local_get(&conn, "counter")?
-            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
-            .unwrap_or(0);
-        let next = (cur + 1).max(now_ms() as u64);
+        let cur = stored_counter(&conn)?;
+        let next = cur.saturating_add(1).max(now_ms().max(0) as u64);
         local_set(&conn, "counter", &next.to_le_bytes())?;
         Ok(next)
+    }
+
+    /// The relay refused a counter and named the lowest it accepts (`expected`, in
+    /// `ErrorBody::expected_counter`): continue from there. This raises the counter
+    /// of a phone restored from a backup, and lowers that of one whose clock once ran
+    /// far ahead (the relay never recorded those counters). Returns the counter to
+    /// send now; `next_counter` continues above it.
+    pub fn adopt_counter(&self, expected: u64) -> Result<u64> {
+        local_set(&self.conn.lock(), "counter", &expected.to_le_bytes())?;
+        Ok(expected)
+    }
+
+    /// Local changes the relay has not acknowledged or rejected yet.
+    pub fn unsent_changes(&self) -> Result<u32> {
+        let n: i64 = self.conn.lock().query_row(
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32)
+    }
+
+    /// The key this device is rotating to, if a rotation was begun and not finished
+    /// (`SyncClient::rotate_key`): the relay may already have taken it.
+    pub fn pending_device_key(&self) -> Result<Option<DeviceKey>> {
+        local_get(&self.conn.lock(), "pending_device_secret")?
+            .map(|s| DeviceKey::from_secret(&s))
+            .transpose()
+    }
+
+    /// Begin a key rotation: the new key, generated once and kept until the rotation
+    /// is done, so an answer lost on the way can be asked for again with the same key.
+    pub fn begin_key_rotation(&self) -> Result<DeviceKey> {
+        let conn = self.conn.lock();
+        if let Some(s) = local_get(&conn, "pending_device_secret")? {
+            return DeviceKey::from_secret(&s);
+        }
+        let k = DeviceKey::generate();
+        local_set(&conn, "pending_device_secret", &k.secret_bytes())?;
+        Ok(k)
+    }
+
+    /// Make `new` this device's key (after the relay replaced it in the roster). The
+    /// key of an open store does not change: reopen it (`Store::open`) to sign with
+    /// the new key; until then `key_is_current` is false and `sync_once` refuses.
+    pub fn replace_device_key(&self, new: &DeviceKey) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        local_set(&tx, "device_secret", &new.secret_bytes())?;
+        local_set(&tx, "retired_device_secret", &self.key.secret_bytes())?;
+        tx.execute("DELETE FROM local WHERE key = 'pending_device_secret'", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether this open store signs with the key stored in it (false after
+    /// `replace_device_key`, until the store is reopened).
+    pub fn key_is_current(&self) -> Result<bool> {
+        let stored = local_get(&self.conn.lock(), "device_secret")?;
+        Ok(stored.as_deref() == Some(&self.key.secret_bytes()[..]))
+    }
+}
+
+fn stored_counter(conn: &rusqlite::Connection) -> Result<u64> {
+    Ok(local_get(conn, "counter")?
+        .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_follows_the_clock_and_continues_from_the_one_the_relay_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        let before = now_ms() as u64;
+        let a = store.next_counter().unwrap();
+        assert!(a >= before);
+        assert!(store.next_counter().unwrap() > a);
+        // a phone whose clock once ran years ahead: the relay names a lower counter
+        let years = a + 5 * 365 * 86_400_000;
+        store.adopt_counter(years).unwrap();
+        assert_eq!(store.next_counter().unwrap(), years + 1);
+        assert_eq!(store.adopt_counter(a + 10).unwrap(), a + 10);
+        let next = store.next_counter().unwrap();
+        assert!(next > a + 10 && next < years, "{next}");
+        // a counter at the top of the range does not wrap
+        store.adopt_counter(u64::MAX).unwrap();
+        assert_eq!(store.next_counter().unwrap(), u64::MAX);
+    }
+
+    #[test]
+    fn a_key_rotation_keeps_its_new_key_until_done_and_takes_effect_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).unwrap();
+        let old = store.device_id();
+        assert!(store.pending_device_key().unwrap().is_none());
+        let new = store.begin_key_rotation().unwrap();
+        assert_eq!(
+            store.begin_key_rotation().unwrap().id(),
+            new.id(),
+            "the same key when asked again"
+        );
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.pending_device_key().unwrap().map(|k| k.id()),
+            Some(new.id()),
+            "kept across a restart"
+        );
+        assert_eq!(store.device_id(), old);
+        assert!(store.key_is_current().unwrap());
+        store.replace_device_key(&new).unwrap();
+        assert!(
+            !store.key_is_current().unwrap(),
+            "the open store still holds the old key"
+        );
+        assert!(store.pending_device_key().unwrap().is_none());
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.device_id(), new.id());
+        assert!(store.key_is_current().unwrap());
     }
 }
