@@ -65,12 +65,22 @@ impl Store {
         let now = now_ms();
         for (e, h) in rows {
             if !docs.contains_key(&e) {
-                let Some(d) = Store::load_doc(&conn, &e)? else { continue };
+                let d = match Store::load_doc(&conn, &e) {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    // a damaged entity never stops the sync (heal.rs): set aside, fetched again
+                    Err(err) => {
+                        super::heal::quarantine_now(&conn, &e, &format!("stored document does not load ({err})"), &self.device_id())?;
+                        continue;
+                    }
+                };
                 docs.insert(e.clone(), d);
             }
             let hash = ChangeHash(h.try_into().map_err(|_| Error::Database("outbox hash is not 32 bytes".into()))?);
             let Some(change) = docs[&e].doc.get_change_by_hash(&hash).cloned() else {
-                return Err(Error::Database(format!("outbox change {hash} is missing from its document {e}")));
+                // can never be sent: reported as rejected with the reason (heal.rs)
+                super::heal::mark_lost(&conn, &hash.0)?;
+                continue;
             };
             size += change.raw_bytes().len();
             cur.push((entity_bytes(&e)?, change));
@@ -180,8 +190,20 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("local change {hash_hex}")))
     }
 
+    /// Where the next sync starts in the relay log. After a damaged entity was
+    /// quarantined (or `repair`), a full pull was requested: this then returns 0 and
+    /// stores 0, so the relay sends everything again (merge is idempotent) and the
+    /// quarantined entities are re-created from it. A request made while a sync is
+    /// under way survives that sync's cursor updates and takes effect on the next one.
     pub fn cursor(&self) -> Result<u64> {
-        let conn = self.conn.lock();
+        let mut conn = self.conn.lock();
+        if local_get(&conn, super::heal::FULL_PULL_KEY)?.is_some() {
+            let tx = conn.transaction()?;
+            local_set(&tx, "cursor", &0u64.to_le_bytes())?;
+            tx.execute("DELETE FROM local WHERE key = ?1", [super::heal::FULL_PULL_KEY])?;
+            tx.commit()?;
+            return Ok(0);
+        }
         Ok(local_get(&conn, "cursor")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
     }
 
