@@ -494,3 +494,36 @@ fn check_in(tx: &Connection, me: &str) -> Result<IntegrityReport> {
     r.full_pull_requested = super::local_get(tx, FULL_PULL_KEY)?.is_some();
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[test]
+    fn a_full_pull_request_restarts_the_next_sync_from_cursor_zero_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("s.db")).unwrap();
+        s.set_cursor(42).unwrap();
+        assert_eq!(s.cursor().unwrap(), 42);
+        super::request_full_pull(&s.conn.lock()).unwrap();
+        assert!(s.full_pull_requested().unwrap());
+        // a sync that was under way stores its cursor: the request survives it
+        s.set_cursor(50).unwrap();
+        assert_eq!(s.cursor().unwrap(), 0, "the next sync starts from 0");
+        assert!(!s.full_pull_requested().unwrap(), "once");
+        s.set_cursor(7).unwrap();
+        assert_eq!(s.cursor().unwrap(), 7);
+    }
+
+    #[test]
+    fn integrity_check_of_a_fresh_store_is_ok_and_repair_is_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("s.db")).unwrap();
+        let r = s.check_integrity().unwrap();
+        assert!(r.is_ok(), "{:?}", r.problems());
+        let fixed = s.repair().unwrap();
+        assert!(fixed.quarantined.is_empty() && fixed.lost.is_empty() && fixed.outbox_restored == 0, "{fixed:?}");
+        assert!(fixed.after.is_ok());
+        assert!(s.quarantined().unwrap().is_empty());
+    }
+}

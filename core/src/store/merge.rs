@@ -345,11 +345,6 @@ fn merge_one(
     me: &str,
     report: &mut MergeReport,
 ) -> Result<Verdict> {
-    // the signer first: an unknown or revoked device's change is refused, never parked
-    let signer = match roster.signer(&c.author, c.seq) {
-        Ok(m) => m.clone(),
-        Err(e) => return Ok(Verdict::Reject(e.to_string())),
-    };
     let mut doc = match Store::load_doc(tx, &c.entity) {
         Ok(d) => d.unwrap_or_else(EntityDoc::empty),
         Err(e) => {
@@ -363,6 +358,11 @@ fn merge_one(
     if doc.has_change(&hash) {
         return Ok(Verdict::Duplicate);
     }
+    // the signer before parking: an unknown or revoked device's change is refused, never parked
+    let signer = match roster.signer(&c.author, c.seq) {
+        Ok(m) => m.clone(),
+        Err(e) => return Ok(Verdict::Reject(e.to_string())),
+    };
     let missing = doc.missing_deps(&c.change);
     if let Some((d, why)) = missing.iter().find_map(|d| refused.get(d).map(|r| (d, r))) {
         return Ok(Verdict::Reject(format!("depends on change {d}, which was refused: {why}")));
@@ -437,4 +437,34 @@ pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeH
     projection::remove(tx, entity)?;
     projection::project(tx, kind, entity, &fresh)?;
     Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(as_of: u64, final_result: bool) -> Tally {
+        Tally {
+            deliberation: "d".into(),
+            eligible: 3,
+            participants: 1,
+            counts: vec![1, 0],
+            quorum_met: false,
+            decided: None,
+            final_result,
+            roll: Default::default(),
+            as_of,
+        }
+    }
+
+    #[test]
+    fn tallies_only_move_forward() {
+        assert!(tally_supersedes(&t(5, false), &t(4, false)), "newer replaces older");
+        assert!(!tally_supersedes(&t(4, false), &t(5, false)), "older never replaces newer");
+        assert!(!tally_supersedes(&t(4, false), &t(4, false)), "the same position changes nothing");
+        assert!(tally_supersedes(&t(4, true), &t(4, false)), "final replaces non-final at the same position");
+        assert!(!tally_supersedes(&t(9, false), &t(4, true)), "non-final never replaces final, whatever position it claims");
+        assert!(!tally_supersedes(&t(3, true), &t(4, true)), "an older final does not replace a newer one");
+        assert!(tally_supersedes(&t(1, false), &t(0, false)), "tallies signed before as_of existed (0) give way");
+    }
 }
