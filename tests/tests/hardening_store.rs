@@ -381,6 +381,27 @@ async fn a_corrupt_stored_change_or_snapshot_is_quarantined_and_fetched_again() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phones_own_changes_in_a_damaged_entity_are_kept_and_put_back() {
+    let v = Village::new().await;
+    let (a, _b) = v.some_notices().await;
+    // one question acknowledged by the relay (which never sends a device its own
+    // changes back), one still waiting to be sent
+    v.phone.store.ask_question(&a, "施工期间怎么出行？").unwrap();
+    v.phone.sync().await.unwrap();
+    v.phone.store.ask_question(&a, "晚上施工吗？").unwrap();
+    // the cadre's first stored change of the notice is damaged on the phone
+    garble(&v.phone, "SELECT bytes AS b, rowid AS r FROM changes WHERE entity_id = ?1 ORDER BY rowid LIMIT 1", &a);
+    v.village_moves_on(&[&a]).await;
+    v.phone.sync().await.expect("a damaged entity with unsent changes never stops the sync");
+    assert!(v.phone.store.quarantined().unwrap().iter().any(|x| x.entity_id == a));
+    v.assert_phone_matches_peer().await;
+    let doc = v.peer.store.document_json(&a).unwrap().to_string();
+    assert!(doc.contains("施工期间怎么出行") && doc.contains("晚上施工吗"), "both questions reached the village: {doc}");
+    let unsent = v.phone.store.local_changes(None, 100).unwrap();
+    assert!(unsent.iter().all(|c| c.state == cunwu_core::store::ChangeState::Acked), "{unsent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_garbled_parked_row_is_dropped_and_reported_never_fatal() {
     let v = Village::new().await;
     // the cadre writes a notice and corrects it while offline; a bundle carries only

@@ -36,7 +36,7 @@ pub fn repair(ctx: &Ctx) -> CliResult<()> {
         say(format!("dropped {} unreadable waiting change(s); the relay will send them again", r.parked_dropped));
     }
     if r.restored > 0 {
-        say(format!("put {} entity(ies) with kept local changes back together", r.restored));
+        say(format!("put {} kept local change(s) back into their documents", r.restored));
     }
     say("lists and search rebuilt from the documents");
     say("the next `cunwu sync` fetches everything again from the relay (nothing is sent twice)");

@@ -228,8 +228,8 @@ pub(crate) fn mark_lost(conn: &Connection, hash: &[u8]) -> Result<()> {
 }
 
 /// Put kept local changes back into their documents once what they build on is there
-/// again. Returns the entities that changed.
-pub(crate) fn restore_kept(tx: &Connection, report: &mut MergeReport) -> Result<Vec<String>> {
+/// again. Returns (entity, change) of every change put back.
+pub(crate) fn restore_kept(tx: &Connection, report: &mut MergeReport) -> Result<Vec<(String, ChangeHash)>> {
     let mut changed = vec![];
     loop {
         let rows: Vec<(Vec<u8>, String, Vec<u8>)> = {
@@ -266,9 +266,7 @@ pub(crate) fn restore_kept(tx: &Connection, report: &mut MergeReport) -> Result<
                     tx.execute("DELETE FROM kept_changes WHERE hash = ?1", [&h])?;
                     tx.execute_batch("RELEASE restore_kept")?;
                     progress = true;
-                    if !changed.contains(&entity) {
-                        changed.push(entity);
-                    }
+                    changed.push((entity, c.hash()));
                 }
                 Err(_) => tx.execute_batch("ROLLBACK TO restore_kept; RELEASE restore_kept")?,
             }
@@ -367,8 +365,13 @@ impl Store {
                 record_quarantine(&tx, &entity, &format!("parked change {h} {why}: dropped"), now)?;
                 out.parked_dropped += 1;
             }
-            changed.extend(restore_kept(&tx, &mut merge)?);
-            out.restored = changed.len();
+            let restored = restore_kept(&tx, &mut merge)?;
+            out.restored = restored.len();
+            for (e, _) in restored {
+                if !changed.contains(&e) {
+                    changed.push(e);
+                }
+            }
             request_full_pull(&tx)?;
             local_set(&tx, "rebuild_projections", &[1])?;
             tx.commit()?;

@@ -120,11 +120,21 @@ impl Store {
                     }
                 }
             }
+            // local changes saved from a damaged entity go back once the relay re-sent
+            // what they build on; what waits for them gets its chance
+            for (id, h) in heal::restore_kept(&tx, &mut report)? {
+                progress = true;
+                if !changed.iter().any(|x| x.id == id) {
+                    changed.push(EntityChange { id: id.clone(), kind: entity_kind(&tx, &id)?, origin: Origin::Remote });
+                }
+                waiting.extend(take_waiting(&tx, &[wait_change(&h), wait_entity(&id)], &mut report)?);
+            }
             queue = waiting;
             if !progress || queue.is_empty() {
                 break;
             }
         }
+        let mut budget = ParkBudget::default();
         let mut seen = HashSet::new();
         for c in queue {
             let hash = c.change.hash();
@@ -132,7 +142,7 @@ impl Store {
                 continue;
             }
             let w = waits.remove(&hash).unwrap_or_else(|| vec![wait_entity(&c.entity)]);
-            match park(&tx, &c, &w, now)? {
+            match park(&tx, &c, &w, now, &mut budget)? {
                 Parked::Already => report.parked += 1,
                 Parked::New if c.seq.is_none() || report.quarantined.iter().any(|(e, _)| *e == c.entity) => report.parked += 1,
                 Parked::New => {
@@ -151,15 +161,6 @@ impl Store {
                     report.quarantined.push((c.entity.clone(), reason));
                 }
                 Parked::Full(reason) => report.rejected.push((c.entity.clone(), hash.to_string(), reason)),
-            }
-        }
-        // local changes saved from a damaged entity go back once the relay re-sent
-        // what they build on
-        for id in heal::restore_kept(&tx, &mut report)? {
-            if !changed.iter().any(|x| x.id == id) {
-                if let Ok(kind) = entity_kind(&tx, &id) {
-                    changed.push(EntityChange { id, kind, origin: Origin::Remote });
-                }
             }
         }
         tx.commit()?;
@@ -217,8 +218,15 @@ enum Parked {
     Full(String),
 }
 
+/// Parked rows counted once per merge (total, and per signer as met).
+#[derive(Default)]
+struct ParkBudget {
+    total: Option<i64>,
+    by_signer: HashMap<String, i64>,
+}
+
 /// Park a change (signer already checked) with what it waits for, within the caps.
-fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64) -> Result<Parked> {
+fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64, budget: &mut ParkBudget) -> Result<Parked> {
     let hash = c.change.hash();
     let held: i64 = tx.query_row("SELECT count(*) FROM parked WHERE hash = ?1", [&hash.0[..]], |r| r.get(0))?;
     if held > 0 {
@@ -227,14 +235,20 @@ fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64) -> Resu
         }
         return Ok(Parked::Already);
     }
-    let by_signer: i64 = tx.query_row("SELECT count(*) FROM parked WHERE author = ?1", [&c.author], |r| r.get(0))?;
+    let by_signer = match budget.by_signer.get(&c.author) {
+        Some(n) => *n,
+        None => tx.query_row("SELECT count(*) FROM parked WHERE author = ?1", [&c.author], |r| r.get(0))?,
+    };
     if by_signer >= MAX_PARKED_PER_SIGNER {
         return Ok(Parked::Full(format!(
             "not kept: {by_signer} changes by this device already wait for changes that have not arrived \
              (limit {MAX_PARKED_PER_SIGNER}); it can be received again once those arrive"
         )));
     }
-    let total: i64 = tx.query_row("SELECT count(*) FROM parked", [], |r| r.get(0))?;
+    let total = match budget.total {
+        Some(n) => n,
+        None => tx.query_row("SELECT count(*) FROM parked", [], |r| r.get(0))?,
+    };
     if total >= MAX_PARKED_TOTAL {
         return Ok(Parked::Full(format!(
             "not kept: {total} changes already wait for changes that have not arrived (limit {MAX_PARKED_TOTAL}); \
@@ -248,6 +262,8 @@ fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64) -> Resu
     for w in waits {
         tx.execute("INSERT OR IGNORE INTO parked_waits(waits_for, hash) VALUES (?1, ?2)", params![w, &hash.0[..]])?;
     }
+    budget.total = Some(total + 1);
+    budget.by_signer.insert(c.author.clone(), by_signer + 1);
     Ok(Parked::New)
 }
 
