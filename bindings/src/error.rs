@@ -42,7 +42,9 @@ impl From<Core> for CunwuError {
     fn from(e: Core) -> Self {
         let msg = e.to_string();
         match e {
-            Core::Invalid(_) | Core::InvalidTransition(_) => CunwuError::InvalidInput(msg),
+            Core::Invalid(_) | Core::InvalidTransition(_) | Core::TooLarge(_) => {
+                CunwuError::InvalidInput(msg)
+            }
             Core::NotAllowed(_) => CunwuError::NotAllowed(msg),
             Core::NotFound(_) => CunwuError::NotFound(msg),
             Core::NotEnrolled => CunwuError::NotEnrolled(msg),
@@ -54,9 +56,10 @@ impl From<Core> for CunwuError {
                 _ => CunwuError::Network(msg),
             },
             Core::Database(_) | Core::Io(_) => CunwuError::Storage(msg),
-            Core::BadSignature(_) | Core::Malformed(_) | Core::UnsupportedVersion { .. } | Core::Document(_) => {
-                CunwuError::Internal(msg)
-            }
+            Core::BadSignature(_)
+            | Core::Malformed(_)
+            | Core::UnsupportedVersion { .. }
+            | Core::Document(_) => CunwuError::Internal(msg),
         }
     }
 }
@@ -80,17 +83,52 @@ mod tests {
     #[test]
     fn core_errors_map_to_few_readable_variants() {
         let cases: Vec<(Core, IsVariant)> = vec![
-            (Core::invalid("title must not be empty"), |e| matches!(e, CunwuError::InvalidInput(_))),
-            (Core::InvalidTransition("resolved cannot become accepted".into()), |e| matches!(e, CunwuError::InvalidInput(_))),
-            (Core::not_allowed("only cadres publish notices"), |e| matches!(e, CunwuError::NotAllowed(_))),
-            (Core::NotFound("notice 00".into()), |e| matches!(e, CunwuError::NotFound(_))),
-            (Core::NotEnrolled, |e| matches!(e, CunwuError::NotEnrolled(_))),
-            (Core::Network("connection refused".into()), |e| matches!(e, CunwuError::Network(_))),
-            (Core::Relay { status: 503, reason: "busy".into() }, |e| matches!(e, CunwuError::Network(_))),
-            (Core::Relay { status: 403, reason: "invite already used".into() }, |e| matches!(e, CunwuError::NotAllowed(_))),
-            (Core::Relay { status: 422, reason: "bad name".into() }, |e| matches!(e, CunwuError::InvalidInput(_))),
-            (Core::Database("disk full".into()), |e| matches!(e, CunwuError::Storage(_))),
-            (Core::BadSignature("roster".into()), |e| matches!(e, CunwuError::Internal(_))),
+            (Core::invalid("title must not be empty"), |e| {
+                matches!(e, CunwuError::InvalidInput(_))
+            }),
+            (
+                Core::InvalidTransition("resolved cannot become accepted".into()),
+                |e| matches!(e, CunwuError::InvalidInput(_)),
+            ),
+            (Core::not_allowed("only cadres publish notices"), |e| {
+                matches!(e, CunwuError::NotAllowed(_))
+            }),
+            (Core::NotFound("notice 00".into()), |e| {
+                matches!(e, CunwuError::NotFound(_))
+            }),
+            (Core::NotEnrolled, |e| {
+                matches!(e, CunwuError::NotEnrolled(_))
+            }),
+            (Core::Network("connection refused".into()), |e| {
+                matches!(e, CunwuError::Network(_))
+            }),
+            (
+                Core::Relay {
+                    status: 503,
+                    reason: "busy".into(),
+                },
+                |e| matches!(e, CunwuError::Network(_)),
+            ),
+            (
+                Core::Relay {
+                    status: 403,
+                    reason: "invite already used".into(),
+                },
+                |e| matches!(e, CunwuError::NotAllowed(_)),
+            ),
+            (
+                Core::Relay {
+                    status: 422,
+                    reason: "bad name".into(),
+                },
+                |e| matches!(e, CunwuError::InvalidInput(_)),
+            ),
+            (Core::Database("disk full".into()), |e| {
+                matches!(e, CunwuError::Storage(_))
+            }),
+            (Core::BadSignature("roster".into()), |e| {
+                matches!(e, CunwuError::Internal(_))
+            }),
         ];
         for (core, expected) in cases {
             let text = core.to_string();

@@ -19,7 +19,9 @@ where
     B: TryFrom<A>,
     CunwuError: From<B::Error>,
 {
-    v.into_iter().map(|a| B::try_from(a).map_err(CunwuError::from)).collect()
+    v.into_iter()
+        .map(|a| B::try_from(a).map_err(CunwuError::from))
+        .collect()
 }
 
 fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
@@ -28,7 +30,10 @@ fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
 
 /// The snake_case name core stores in projection rows (`"in_progress"`).
 fn wire_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// The enum a projection row's snake_case name stands for.
@@ -56,8 +61,8 @@ macro_rules! mirror_enum {
 
 use cd::{DecidingBody as CoreDecidingBody, Phase as CorePhase};
 use cn::{
-    Category as CoreCategory, Direction as CoreDirection, NoticeStatus as CoreNoticeStatus, PeriodKind as CorePeriodKind,
-    Subtype as CoreSubtype,
+    Category as CoreCategory, Direction as CoreDirection, NoticeStatus as CoreNoticeStatus,
+    PeriodKind as CorePeriodKind, Subtype as CoreSubtype,
 };
 use cr::Status as CoreStatus;
 use cs::{ChangeState as CoreChangeState, Origin as CoreOrigin};
@@ -69,26 +74,69 @@ mirror_enum!(
 );
 mirror_enum!(
     NoticeSubtype = CoreSubtype {
-        Resolution, Implementation, ReliefFunds, SubsidyList, Homestead, LandContract, WorkAllowance, QuarterlyAccounts, Other
+        Resolution,
+        Implementation,
+        ReliefFunds,
+        SubsidyList,
+        Homestead,
+        LandContract,
+        WorkAllowance,
+        QuarterlyAccounts,
+        Other
     }
 );
-mirror_enum!(PeriodKind = CorePeriodKind { Monthly, Quarterly, AdHoc });
+mirror_enum!(
+    PeriodKind = CorePeriodKind {
+        Monthly,
+        Quarterly,
+        AdHoc
+    }
+);
 mirror_enum!(
     /// Whether a finance line is money in or money out.
     Direction = CoreDirection { Income, Expense }
 );
-mirror_enum!(NoticeStatus = CoreNoticeStatus { Draft, Published, Corrected, Withdrawn });
+mirror_enum!(
+    NoticeStatus = CoreNoticeStatus {
+        Draft,
+        Published,
+        Corrected,
+        Withdrawn
+    }
+);
 mirror_enum!(
     /// A service request's status, derived from its transitions.
     RequestStatus = CoreStatus { Submitted, Accepted, InProgress, Referred, Resolved, Rejected, Withdrawn, Reopened }
 );
-mirror_enum!(Role = CoreRole { Resident, VillagerRep, PartyMember, Cadre, Township });
+mirror_enum!(
+    Role = CoreRole {
+        Resident,
+        VillagerRep,
+        PartyMember,
+        Cadre,
+        Township
+    }
+);
 mirror_enum!(
     /// Who decides a deliberation; fixes eligibility and quorum.
     DecidingBody = CoreDecidingBody { VillagersMeeting, VillagerReps, HouseholdReps, PartyMembers, GroupMeeting, ConsultationOnly }
 );
-mirror_enum!(DeliberationPhase = CorePhase { Discussion, Voting, Closed });
-mirror_enum!(EntityKind = CoreEntityKind { Notice, Request, RequestNotes, Deliberation, Ballot });
+mirror_enum!(
+    DeliberationPhase = CorePhase {
+        Discussion,
+        Voting,
+        Closed
+    }
+);
+mirror_enum!(
+    EntityKind = CoreEntityKind {
+        Notice,
+        Request,
+        RequestNotes,
+        Deliberation,
+        Ballot
+    }
+);
 mirror_enum!(
     /// Whether a change was made on this device or arrived from elsewhere (sync, bundle).
     ChangeOrigin = CoreOrigin { Local, Remote }
@@ -110,7 +158,11 @@ pub struct EntityChange {
 
 impl From<&cs::EntityChange> for EntityChange {
     fn from(c: &cs::EntityChange) -> Self {
-        EntityChange { id: c.id.clone(), kind: c.kind.into(), origin: c.origin.into() }
+        EntityChange {
+            id: c.id.clone(),
+            kind: c.kind.into(),
+            origin: c.origin.into(),
+        }
     }
 }
 
@@ -125,7 +177,12 @@ pub struct Membership {
 
 impl From<cs::Membership> for Membership {
     fn from(m: cs::Membership) -> Self {
-        Membership { space_id: m.space_id, space_name: m.space_name, member_id: m.member_id, relay_url: m.relay_url }
+        Membership {
+            space_id: m.space_id,
+            space_name: m.space_name,
+            member_id: m.member_id,
+            relay_url: m.relay_url,
+        }
     }
 }
 
@@ -169,7 +226,12 @@ pub struct Roster {
 
 impl From<cunwu_core::Roster> for Roster {
     fn from(r: cunwu_core::Roster) -> Self {
-        Roster { space_id: r.space_id, space_name: r.space_name, version: r.version, members: map(r.members) }
+        Roster {
+            space_id: r.space_id,
+            space_name: r.space_name,
+            version: r.version,
+            members: map(r.members),
+        }
     }
 }
 
@@ -182,7 +244,10 @@ pub struct Invite {
 
 impl From<cunwu_core::wire::control::InviteResponse> for Invite {
     fn from(i: cunwu_core::wire::control::InviteResponse) -> Self {
-        Invite { code: i.invite, expires_at: i.expires_at }
+        Invite {
+            code: i.invite,
+            expires_at: i.expires_at,
+        }
     }
 }
 
@@ -200,13 +265,21 @@ pub struct Period {
 
 impl From<cn::Period> for Period {
     fn from(p: cn::Period) -> Self {
-        Period { kind: p.kind.into(), start: p.start, end: p.end }
+        Period {
+            kind: p.kind.into(),
+            start: p.start,
+            end: p.end,
+        }
     }
 }
 
 impl From<Period> for cn::Period {
     fn from(p: Period) -> Self {
-        cn::Period { kind: p.kind.into(), start: p.start, end: p.end }
+        cn::Period {
+            kind: p.kind.into(),
+            start: p.start,
+            end: p.end,
+        }
     }
 }
 
@@ -267,13 +340,23 @@ pub struct NoticeContent {
 
 impl From<cn::NoticeContent> for NoticeContent {
     fn from(c: cn::NoticeContent) -> Self {
-        NoticeContent { title: c.title, body: c.body, opening_balance_fen: c.opening_balance_fen, lines: map(c.lines) }
+        NoticeContent {
+            title: c.title,
+            body: c.body,
+            opening_balance_fen: c.opening_balance_fen,
+            lines: map(c.lines),
+        }
     }
 }
 
 impl From<NoticeContent> for cn::NoticeContent {
     fn from(c: NoticeContent) -> Self {
-        cn::NoticeContent { title: c.title, body: c.body, opening_balance_fen: c.opening_balance_fen, lines: map(c.lines) }
+        cn::NoticeContent {
+            title: c.title,
+            body: c.body,
+            opening_balance_fen: c.opening_balance_fen,
+            lines: map(c.lines),
+        }
     }
 }
 
@@ -320,7 +403,12 @@ pub struct FinanceTotals {
 
 impl From<cn::FinanceTotals> for FinanceTotals {
     fn from(t: cn::FinanceTotals) -> Self {
-        FinanceTotals { opening_fen: t.opening_fen, income_fen: t.income_fen, expense_fen: t.expense_fen, closing_fen: t.closing_fen }
+        FinanceTotals {
+            opening_fen: t.opening_fen,
+            income_fen: t.income_fen,
+            expense_fen: t.expense_fen,
+            closing_fen: t.closing_fen,
+        }
     }
 }
 
@@ -337,7 +425,13 @@ pub struct Revision {
 
 impl From<cn::Revision> for Revision {
     fn from(r: cn::Revision) -> Self {
-        Revision { number: r.number, content: r.content.into(), by: r.by, at: r.at, reason: r.reason }
+        Revision {
+            number: r.number,
+            content: r.content.into(),
+            by: r.by,
+            at: r.at,
+            reason: r.reason,
+        }
     }
 }
 
@@ -367,7 +461,15 @@ impl From<cn::Question> for Question {
             at: q.at,
             text: q.text,
             due_at: q.due_at,
-            answers: q.answers.into_iter().map(|a| Answer { by: a.by, at: a.at, text: a.text }).collect(),
+            answers: q
+                .answers
+                .into_iter()
+                .map(|a| Answer {
+                    by: a.by,
+                    at: a.at,
+                    text: a.text,
+                })
+                .collect(),
         }
     }
 }
@@ -434,7 +536,9 @@ impl From<NoticeFilter> for cs::NoticeFilter {
     fn from(f: NoticeFilter) -> Self {
         cs::NoticeFilter {
             category: f.category.map(|c| wire_name(&CoreCategory::from(c))),
-            status: f.status.map(|s| CoreNoticeStatus::from(s).as_str().to_string()),
+            status: f
+                .status
+                .map(|s| CoreNoticeStatus::from(s).as_str().to_string()),
             unread_only: f.unread_only,
             limit: f.limit,
             offset: f.offset,
@@ -491,13 +595,21 @@ pub struct Place {
 
 impl From<cr::Place> for Place {
     fn from(p: cr::Place) -> Self {
-        Place { text: p.text, lat: p.lat, lon: p.lon }
+        Place {
+            text: p.text,
+            lat: p.lat,
+            lon: p.lon,
+        }
     }
 }
 
 impl From<Place> for cr::Place {
     fn from(p: Place) -> Self {
-        cr::Place { text: p.text, lat: p.lat, lon: p.lon }
+        cr::Place {
+            text: p.text,
+            lat: p.lat,
+            lon: p.lon,
+        }
     }
 }
 
@@ -511,13 +623,19 @@ pub struct Material {
 
 impl From<cr::Material> for Material {
     fn from(m: cr::Material) -> Self {
-        Material { name: m.name, provided: m.provided }
+        Material {
+            name: m.name,
+            provided: m.provided,
+        }
     }
 }
 
 impl From<Material> for cr::Material {
     fn from(m: Material) -> Self {
-        cr::Material { name: m.name, provided: m.provided }
+        cr::Material {
+            name: m.name,
+            provided: m.provided,
+        }
     }
 }
 
@@ -563,7 +681,14 @@ pub struct Transition {
 
 impl From<cr::TransitionRecord> for Transition {
     fn from(t: cr::TransitionRecord) -> Self {
-        Transition { from: t.from.into(), to: t.to.into(), by: t.by, at: t.at, note: t.note, applied: t.applied }
+        Transition {
+            from: t.from.into(),
+            to: t.to.into(),
+            by: t.by,
+            at: t.at,
+            note: t.note,
+            applied: t.applied,
+        }
     }
 }
 
@@ -579,7 +704,13 @@ pub struct Comment {
 
 impl From<cr::Comment> for Comment {
     fn from(c: cr::Comment) -> Self {
-        Comment { id: c.id, by: c.by, at: c.at, text: c.text, internal: c.internal }
+        Comment {
+            id: c.id,
+            by: c.by,
+            at: c.at,
+            text: c.text,
+            internal: c.internal,
+        }
     }
 }
 
@@ -636,9 +767,21 @@ impl From<cr::ServiceRequest> for ServiceRequest {
             assignee: r.assignee,
             expected_by: r.expected_by,
             materials: map(r.materials),
-            attachments: r.attachments.into_iter().map(|a| Attachment { sha256: a.sha256, mime: a.mime, bytes: a.bytes }).collect(),
+            attachments: r
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    sha256: a.sha256,
+                    mime: a.mime,
+                    bytes: a.bytes,
+                })
+                .collect(),
             comments: map(r.comments),
-            rating: r.rating.map(|x| Rating { stars: x.stars, text: x.text, at: x.at }),
+            rating: r.rating.map(|x| Rating {
+                stars: x.stars,
+                text: x.text,
+                at: x.at,
+            }),
             updated_at: r.updated_at,
         }
     }
@@ -805,7 +948,12 @@ impl From<cd::Deliberation> for Deliberation {
             comments: d
                 .comments
                 .into_iter()
-                .map(|c| DeliberationComment { id: c.id, by: c.by, at: c.at, text: c.text })
+                .map(|c| DeliberationComment {
+                    id: c.id,
+                    by: c.by,
+                    at: c.at,
+                    text: c.text,
+                })
                 .collect(),
             updated_at: d.updated_at,
             phase,
@@ -922,7 +1070,12 @@ pub struct SearchHit {
 impl TryFrom<cs::SearchHit> for SearchHit {
     type Error = CunwuError;
     fn try_from(h: cs::SearchHit) -> Result<Self> {
-        Ok(SearchHit { id: h.id, kind: CoreEntityKind::parse(&h.kind)?.into(), title: h.title, rank: h.rank })
+        Ok(SearchHit {
+            id: h.id,
+            kind: CoreEntityKind::parse(&h.kind)?.into(),
+            title: h.title,
+            rank: h.rank,
+        })
     }
 }
 
@@ -1005,7 +1158,13 @@ pub struct SyncProgress {
 
 impl From<&cunwu_core::sync::SyncProgress> for SyncProgress {
     fn from(p: &cunwu_core::sync::SyncProgress) -> Self {
-        SyncProgress { page: p.page, bytes_sent: p.bytes_sent, bytes_received: p.bytes_received, received: p.received, done: p.done }
+        SyncProgress {
+            page: p.page,
+            bytes_sent: p.bytes_sent,
+            bytes_received: p.bytes_received,
+            received: p.received,
+            done: p.done,
+        }
     }
 }
 
@@ -1027,7 +1186,12 @@ impl From<cs::ReceiveReport> for ImportReport {
             applied: m.applied as u32,
             duplicates: m.duplicates as u32,
             parked: m.parked as u32,
-            refused: m.rejected.into_iter().map(|(id, _, why)| format!("{id}: {why}")).chain(r.bad_batches).collect(),
+            refused: m
+                .rejected
+                .into_iter()
+                .map(|(id, _, why)| format!("{id}: {why}"))
+                .chain(r.bad_batches)
+                .collect(),
         }
     }
 }

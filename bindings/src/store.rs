@@ -29,7 +29,9 @@ struct ObserverAdapter(Box<dyn StoreObserver>);
 impl cunwu_core::store::Observer for ObserverAdapter {
     fn entities_changed(&self, changes: &[cunwu_core::store::EntityChange]) {
         let list = changes.iter().map(EntityChange::from).collect();
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.0.entities_changed(list)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.0.entities_changed(list)
+        }));
     }
 }
 
@@ -38,7 +40,8 @@ static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = LazyLock::new(Defa
 
 /// The open core store for `path`, opening it if no handle in this process holds it.
 pub(crate) fn open_shared(path: &str) -> Result<Arc<Store>> {
-    let key = std::path::absolute(path).map_err(|e| CunwuError::Storage(format!("store path {path:?}: {e}")))?;
+    let key = std::path::absolute(path)
+        .map_err(|e| CunwuError::Storage(format!("store path {path:?}: {e}")))?;
     let mut open = OPEN.lock();
     if let Some(s) = open.get(&key).and_then(Weak::upgrade) {
         return Ok(s);
@@ -64,7 +67,9 @@ impl CunwuStore {
     /// device's private key, which must not be restored onto another phone.
     #[uniffi::constructor]
     pub fn open(path: String) -> Result<Arc<Self>> {
-        Ok(Arc::new(CunwuStore { inner: open_shared(&path)? }))
+        Ok(Arc::new(CunwuStore {
+            inner: open_shared(&path)?,
+        }))
     }
 
     // ---- identity and space ------------------------------------------------------
@@ -141,8 +146,15 @@ impl CunwuStore {
         Ok(self.inner.ask_question(&notice_id, &text)?)
     }
 
-    pub fn answer_question(&self, notice_id: String, question_id: String, text: String) -> Result<()> {
-        Ok(self.inner.answer_question(&notice_id, &question_id, &text)?)
+    pub fn answer_question(
+        &self,
+        notice_id: String,
+        question_id: String,
+        text: String,
+    ) -> Result<()> {
+        Ok(self
+            .inner
+            .answer_question(&notice_id, &question_id, &text)?)
     }
 
     /// Mark the current revision read; returns its number.
@@ -186,7 +198,9 @@ impl CunwuStore {
     }
 
     pub fn set_request_materials(&self, id: String, materials: Vec<Material>) -> Result<()> {
-        Ok(self.inner.set_request_materials(&id, materials.into_iter().map(Into::into).collect())?)
+        Ok(self
+            .inner
+            .set_request_materials(&id, materials.into_iter().map(Into::into).collect())?)
     }
 
     pub fn edit_request_description(&self, id: String, description: String) -> Result<()> {
@@ -233,7 +247,13 @@ impl CunwuStore {
 
     /// This member's counted ballot, if any.
     pub fn my_ballot(&self, deliberation_id: String) -> Result<Option<Ballot>> {
-        Ok(self.inner.my_ballot(&deliberation_id)?.map(|option| Ballot { deliberation_id, option }))
+        Ok(self
+            .inner
+            .my_ballot(&deliberation_id)?
+            .map(|option| Ballot {
+                deliberation_id,
+                option,
+            }))
     }
 
     pub fn tally(&self, deliberation_id: String) -> Result<Tally> {
@@ -259,14 +279,22 @@ impl CunwuStore {
 
     /// Changes made on this device, newest first, optionally only those in `state`.
     #[uniffi::method(default(state = None, limit = 100))]
-    pub fn local_changes(&self, state: Option<ChangeState>, limit: u32) -> Result<Vec<LocalChange>> {
+    pub fn local_changes(
+        &self,
+        state: Option<ChangeState>,
+        limit: u32,
+    ) -> Result<Vec<LocalChange>> {
         convert(self.inner.local_changes(state.map(Into::into), limit)?)
     }
 
     /// Write everything this device holds to a bundle file (share sheet, Bluetooth,
     /// SD card) for a phone with no signal; returns its size in bytes.
     pub fn export_bundle(&self, path: String) -> Result<u64> {
-        Ok(cunwu_core::bundle::export(&self.inner, path.as_ref(), None)?)
+        Ok(cunwu_core::bundle::export(
+            &self.inner,
+            path.as_ref(),
+            None,
+        )?)
     }
 
     /// Import a bundle file; it is checked exactly like what the relay sends.
@@ -306,9 +334,17 @@ impl From<cunwu_core::store::RepairReport> for RepairReport {
     fn from(r: cunwu_core::store::RepairReport) -> Self {
         RepairReport {
             problems: r.before.problems(),
-            quarantined: r.quarantined.into_iter().map(|(e, why)| format!("{e}: {why}")).collect(),
+            quarantined: r
+                .quarantined
+                .into_iter()
+                .map(|(e, why)| format!("{e}: {why}"))
+                .collect(),
             outbox_restored: r.outbox_restored as u32,
-            lost: r.lost.into_iter().map(|(h, why)| format!("{h}: {why}")).collect(),
+            lost: r
+                .lost
+                .into_iter()
+                .map(|(h, why)| format!("{h}: {why}"))
+                .collect(),
             full_pull_requested: r.full_pull_requested,
             remaining: r.after.problems(),
         }

@@ -33,8 +33,13 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 static CLIENT: LazyLock<SyncClient> = LazyLock::new(SyncClient::default);
 
 /// Run `f` on the crate's runtime; the caller's executor just awaits the handle.
-async fn on_runtime<T: Send + 'static>(f: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
-    RUNTIME.spawn(f).await.map_err(|e| CunwuError::Internal(format!("sync task failed: {e}")))?
+async fn on_runtime<T: Send + 'static>(
+    f: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    RUNTIME
+        .spawn(f)
+        .await
+        .map_err(|e| CunwuError::Internal(format!("sync task failed: {e}")))?
 }
 
 /// Told how a sync goes. Every sync it watches ends with exactly one call to
@@ -62,8 +67,14 @@ impl ProgressObserver for ProgressAdapter {
 }
 
 /// One sync (`attempts` > 1: with retries), reported to the observer.
-async fn observed_sync(store: Arc<Store>, attempts: u32, obs: Option<Arc<dyn SyncObserver>>) -> Result<SyncReport> {
-    let progress = obs.clone().map(|o| Arc::new(ProgressAdapter(o)) as Arc<dyn ProgressObserver>);
+async fn observed_sync(
+    store: Arc<Store>,
+    attempts: u32,
+    obs: Option<Arc<dyn SyncObserver>>,
+) -> Result<SyncReport> {
+    let progress = obs
+        .clone()
+        .map(|o| Arc::new(ProgressAdapter(o)) as Arc<dyn ProgressObserver>);
     let result = match attempts {
         0 | 1 => CLIENT.sync_once(&store, progress).await,
         n => CLIENT.sync_with_retry(&store, n, progress).await,
@@ -81,22 +92,44 @@ async fn observed_sync(store: Arc<Store>, attempts: u32, obs: Option<Arc<dyn Syn
 impl CunwuStore {
     /// Join a space: redeem `invite` at the relay, which registers this device's key;
     /// the relay's key is pinned from now on.
-    pub async fn enroll(&self, relay_url: String, invite: String, name: String) -> Result<Membership> {
+    pub async fn enroll(
+        &self,
+        relay_url: String,
+        invite: String,
+        name: String,
+    ) -> Result<Membership> {
         let s = self.inner.clone();
-        on_runtime(async move { Ok(CLIENT.enroll(&s, &relay_url, &invite, &name).await?.into()) }).await
+        on_runtime(async move { Ok(CLIENT.enroll(&s, &relay_url, &invite, &name).await?.into()) })
+            .await
     }
 
     /// One sync now: send the outbox, receive what others did. One attempt; a
     /// `CunwuError.Network` leaves everything in the outbox for the next sync.
     #[uniffi::method(default(observer = None))]
     pub async fn sync(&self, observer: Option<Box<dyn SyncObserver>>) -> Result<SyncReport> {
-        on_runtime(observed_sync(self.inner.clone(), 1, observer.map(Arc::from))).await
+        on_runtime(observed_sync(
+            self.inner.clone(),
+            1,
+            observer.map(Arc::from),
+        ))
+        .await
     }
 
     /// A cadre asks the relay for an invite code for a new member.
-    pub async fn create_invite(&self, role: Role, household: String, group: String) -> Result<Invite> {
+    pub async fn create_invite(
+        &self,
+        role: Role,
+        household: String,
+        group: String,
+    ) -> Result<Invite> {
         let s = self.inner.clone();
-        on_runtime(async move { Ok(CLIENT.create_invite(&s, role.into(), &household, &group).await?.into()) }).await
+        on_runtime(async move {
+            Ok(CLIENT
+                .create_invite(&s, role.into(), &household, &group)
+                .await?
+                .into())
+        })
+        .await
     }
 
     /// A cadre revokes a device (hex key) or a member (id, with all their devices).
@@ -109,8 +142,16 @@ impl CunwuStore {
     /// the handle is stopped or dropped. For syncs while the app is not running use
     /// `syncOnce` from WorkManager / BGTaskScheduler.
     #[uniffi::method(default(observer = None))]
-    pub fn start_background_sync(&self, interval_secs: u64, observer: Option<Box<dyn SyncObserver>>) -> Arc<BackgroundSync> {
-        BackgroundSync::start(self.inner.clone(), Duration::from_secs(interval_secs.max(1)), observer.map(Arc::from))
+    pub fn start_background_sync(
+        &self,
+        interval_secs: u64,
+        observer: Option<Box<dyn SyncObserver>>,
+    ) -> Arc<BackgroundSync> {
+        BackgroundSync::start(
+            self.inner.clone(),
+            Duration::from_secs(interval_secs.max(1)),
+            observer.map(Arc::from),
+        )
     }
 }
 

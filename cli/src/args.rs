@@ -136,7 +136,11 @@ pub enum NoticeCmd {
     /// Ask a question about a notice
     Ask { id: String, text: String },
     /// Answer a question on a notice (cadres)
-    Answer { id: String, question_id: String, text: String },
+    Answer {
+        id: String,
+        question_id: String,
+        text: String,
+    },
     /// Mark the current revision read
     Read { id: String },
 }

@@ -19,7 +19,11 @@ impl Ctx {
     /// `--home`, else `$CUNWU_HOME`, else `./.cunwu`.
     pub fn new(home: Option<PathBuf>, json: bool) -> Ctx {
         let home = home
-            .or_else(|| std::env::var_os("CUNWU_HOME").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| {
+                std::env::var_os("CUNWU_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
             .unwrap_or_else(|| PathBuf::from(".cunwu"));
         Ctx { home, json }
     }
@@ -34,7 +38,9 @@ impl Ctx {
 
     /// Open the store, creating the directory and file when missing (enroll).
     pub fn create_store(&self) -> CliResult<Store> {
-        Store::open(self.store_path()).map_err(|e| CliError::failure(format!("cannot open {}: {e}", self.store_path().display())))
+        Store::open(self.store_path()).map_err(|e| {
+            CliError::failure(format!("cannot open {}: {e}", self.store_path().display()))
+        })
     }
 
     /// Open the store of an enrolled device; a missing store is a usage error.
@@ -73,28 +79,44 @@ pub fn resolve(store: &Store, kind: EntityKind, typed: &str) -> CliResult<String
         other => other.as_str(),
     };
     if p.is_empty() || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(CliError::usage(format!("{typed:?} is not a {what} id (ids are hexadecimal)")));
+        return Err(CliError::usage(format!(
+            "{typed:?} is not a {what} id (ids are hexadecimal)"
+        )));
     }
     if cunwu_core::ids::is_id(&p) {
         return Ok(p);
     }
-    let matches: Vec<String> =
-        store.entity_ids()?.into_iter().filter(|(id, k)| *k == kind && id.starts_with(&p)).map(|(id, _)| id).collect();
+    let matches: Vec<String> = store
+        .entity_ids()?
+        .into_iter()
+        .filter(|(id, k)| *k == kind && id.starts_with(&p))
+        .map(|(id, _)| id)
+        .collect();
     match matches.len() {
         1 => Ok(matches.into_iter().next().expect("one match")),
-        0 => Err(CliError::usage(format!("no {what} on this device has an id starting with {p}"))),
-        n => Err(CliError::usage(format!("{n} {what}s have ids starting with {p}; type more of the id"))),
+        0 => Err(CliError::usage(format!(
+            "no {what} on this device has an id starting with {p}"
+        ))),
+        n => Err(CliError::usage(format!(
+            "{n} {what}s have ids starting with {p}; type more of the id"
+        ))),
     }
 }
 
 /// Member id → name, from the signed roster.
 pub fn member_names(store: &Store) -> HashMap<String, String> {
-    store.roster().map(|r| r.members.into_iter().map(|m| (m.id, m.name)).collect()).unwrap_or_default()
+    store
+        .roster()
+        .map(|r| r.members.into_iter().map(|m| (m.id, m.name)).collect())
+        .unwrap_or_default()
 }
 
 /// A name for a member id (the short id when the roster does not know it).
 pub fn name_of(names: &HashMap<String, String>, id: &str) -> String {
-    names.get(id).cloned().unwrap_or_else(|| crate::output::short(id).to_string())
+    names
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| crate::output::short(id).to_string())
 }
 
 /// A member by id, id prefix or exact name.
@@ -109,13 +131,24 @@ pub fn resolve_member(store: &Store, typed: &str) -> CliResult<String> {
         return Ok(by_name[0].id.clone());
     }
     if by_name.len() > 1 {
-        return Err(CliError::usage(format!("{} members are named {t}; use the member id (see `cunwu members`)", by_name.len())));
+        return Err(CliError::usage(format!(
+            "{} members are named {t}; use the member id (see `cunwu members`)",
+            by_name.len()
+        )));
     }
     let lower = t.to_ascii_lowercase();
-    let by_prefix: Vec<_> = roster.members.iter().filter(|m| !lower.is_empty() && m.id.starts_with(&lower)).collect();
+    let by_prefix: Vec<_> = roster
+        .members
+        .iter()
+        .filter(|m| !lower.is_empty() && m.id.starts_with(&lower))
+        .collect();
     match by_prefix.len() {
         1 => Ok(by_prefix[0].id.clone()),
-        0 => Err(CliError::usage(format!("no member {t:?} in this space (see `cunwu members`)"))),
-        n => Err(CliError::usage(format!("{n} members have ids starting with {t}; type more of the id"))),
+        0 => Err(CliError::usage(format!(
+            "no member {t:?} in this space (see `cunwu members`)"
+        ))),
+        n => Err(CliError::usage(format!(
+            "{n} members have ids starting with {t}; type more of the id"
+        ))),
     }
 }

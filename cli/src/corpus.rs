@@ -42,7 +42,10 @@ fn candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("CUNWU_CORPUS").filter(|p| !p.is_empty()) {
         out.push(PathBuf::from(p));
     }
-    let rel = [Path::new("../shared/data").join(CORPUS), Path::new("shared/data").join(CORPUS)];
+    let rel = [
+        Path::new("../shared/data").join(CORPUS),
+        Path::new("shared/data").join(CORPUS),
+    ];
     if let Ok(cwd) = std::env::current_dir() {
         out.extend(rel.iter().map(|r| cwd.join(r)));
     }
@@ -51,17 +54,25 @@ fn candidates() -> Vec<PathBuf> {
             out.extend(rel.iter().map(|r| a.join(r)));
         }
     }
-    out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join("shared/data").join(CORPUS));
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join("shared/data")
+            .join(CORPUS),
+    );
     out
 }
 
 /// The corpus JSON and its path, if one is found and parses.
 fn find_corpus() -> Option<(PathBuf, Value)> {
-    candidates().into_iter().filter(|p| p.is_file()).find_map(|p| {
-        let v: Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
-        v.get("notices")?.as_array()?;
-        Some((std::fs::canonicalize(&p).unwrap_or(p), v))
-    })
+    candidates()
+        .into_iter()
+        .filter(|p| p.is_file())
+        .find_map(|p| {
+            let v: Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+            v.get("notices")?.as_array()?;
+            Some((std::fs::canonicalize(&p).unwrap_or(p), v))
+        })
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -71,12 +82,21 @@ fn s(v: &Value, k: &str) -> String {
 fn notice_from(v: &Value) -> Option<NewNotice> {
     Some(NewNotice {
         category: serde_json::from_value(v.get("category")?.clone()).ok()?,
-        subtype: v.get("subtype").and_then(|x| serde_json::from_value(x.clone()).ok()).unwrap_or(Subtype::Other),
-        period: v.get("period").and_then(|x| serde_json::from_value(x.clone()).ok()).unwrap_or_default(),
+        subtype: v
+            .get("subtype")
+            .and_then(|x| serde_json::from_value(x.clone()).ok())
+            .unwrap_or(Subtype::Other),
+        period: v
+            .get("period")
+            .and_then(|x| serde_json::from_value(x.clone()).ok())
+            .unwrap_or_default(),
         title: s(v, "title"),
         body: s(v, "body"),
         opening_balance_fen: v.get("opening_balance_fen").and_then(Value::as_i64),
-        lines: v.get("lines").and_then(|x| serde_json::from_value::<Vec<FinanceLine>>(x.clone()).ok()).unwrap_or_default(),
+        lines: v
+            .get("lines")
+            .and_then(|x| serde_json::from_value::<Vec<FinanceLine>>(x.clone()).ok())
+            .unwrap_or_default(),
         publish: true,
     })
 }
@@ -84,66 +104,114 @@ fn notice_from(v: &Value) -> Option<NewNotice> {
 /// A corpus request, with the corpus member who wrote it renamed to `as_name`.
 fn request_from(v: &Value, corpus: &Value, as_name: &str) -> DemoRequest {
     let mut description = s(v, "description");
-    for m in corpus.get("members").and_then(Value::as_array).into_iter().flatten() {
+    for m in corpus
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let n = s(m, "name");
         if !n.is_empty() {
             description = description.replace(&n, as_name);
         }
     }
     let place = Some(s(v, "location")).filter(|p| !p.is_empty());
-    DemoRequest { kind: s(v, "kind"), title: s(v, "title"), description, place }
+    DemoRequest {
+        kind: s(v, "kind"),
+        title: s(v, "title"),
+        description,
+        place,
+    }
 }
 
 fn question_for(finance: &NewNotice) -> (String, String) {
     match finance.lines.first() {
         Some(l) => (
-            format!("请问“{}”这笔款项是否已经全部到账？有没有凭证可以查看？", l.item),
+            format!(
+                "请问“{}”这笔款项是否已经全部到账？有没有凭证可以查看？",
+                l.item
+            ),
             format!(
                 "已于{}全部入账，凭证号{}，原始凭证在村部财务室，欢迎随时查阅。",
                 l.date,
-                if l.voucher_no.is_empty() { "见账簿" } else { &l.voucher_no }
+                if l.voucher_no.is_empty() {
+                    "见账簿"
+                } else {
+                    &l.voucher_no
+                }
             ),
         ),
-        None => ("这笔钱具体用在哪里了？".into(), "已在村部公开栏张贴明细，欢迎查阅。".into()),
+        None => (
+            "这笔钱具体用在哪里了？".into(),
+            "已在村部公开栏张贴明细，欢迎查阅。".into(),
+        ),
     }
 }
 
 pub fn load(resident: &str, migrant: &str) -> DemoContent {
     let mut c = built_in(resident, migrant);
-    let Some((path, corpus)) = find_corpus() else { return c };
-    let notices = corpus.get("notices").and_then(Value::as_array).cloned().unwrap_or_default();
-    let requests = corpus.get("requests").and_then(Value::as_array).cloned().unwrap_or_default();
-    let delibs = corpus.get("deliberations").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some((path, corpus)) = find_corpus() else {
+        return c;
+    };
+    let notices = corpus
+        .get("notices")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let requests = corpus
+        .get("requests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let delibs = corpus
+        .get("deliberations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut used = false;
-    if let Some(n) = notices
-        .iter()
-        .filter_map(notice_from)
-        .find(|n| n.category == Category::Finance && !n.lines.is_empty() && n.opening_balance_fen.is_some())
-    {
+    if let Some(n) = notices.iter().filter_map(notice_from).find(|n| {
+        n.category == Category::Finance && !n.lines.is_empty() && n.opening_balance_fen.is_some()
+    }) {
         c.finance = n;
         used = true;
     }
-    if let Some(n) = notices.iter().filter_map(notice_from).find(|n| n.category == Category::Village) {
+    if let Some(n) = notices
+        .iter()
+        .filter_map(notice_from)
+        .find(|n| n.category == Category::Village)
+    {
         c.village = n;
+        used = true;
+    }
+    if let Some(r) = requests.iter().find(|r| {
+        s(r, "kind") == "social_assistance"
+            && format!("{}{}", s(r, "title"), s(r, "description")).contains("低保")
+    }) {
+        c.low_income = request_from(r, &corpus, resident);
         used = true;
     }
     if let Some(r) = requests
         .iter()
-        .find(|r| s(r, "kind") == "social_assistance" && format!("{}{}", s(r, "title"), s(r, "description")).contains("低保"))
+        .find(|r| s(r, "description").contains("东莞"))
     {
-        c.low_income = request_from(r, &corpus, resident);
-        used = true;
-    }
-    if let Some(r) = requests.iter().find(|r| s(r, "description").contains("东莞")) {
         c.migrant = request_from(r, &corpus, migrant);
         used = true;
     }
     if let Some(d) = delibs.iter().find(|d| {
-        s(d, "deciding_body") == "villagers_meeting" && d.get("options").and_then(Value::as_array).is_some_and(|o| o.len() >= 2)
+        s(d, "deciding_body") == "villagers_meeting"
+            && d.get("options")
+                .and_then(Value::as_array)
+                .is_some_and(|o| o.len() >= 2)
     }) {
         c.vote_title = s(d, "title");
         c.vote_body = s(d, "body");
-        c.vote_options = d["options"].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
+        c.vote_options = d["options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect();
         used = true;
     }
     let (q, a) = question_for(&c.finance);
@@ -156,20 +224,29 @@ pub fn load(resident: &str, migrant: &str) -> DemoContent {
 }
 
 fn built_in(resident: &str, _migrant: &str) -> DemoContent {
-    let line =
-        |date: &str, direction: &str, account: &str, item: &str, amount_fen: i64, payee: &str, voucher: &str| FinanceLine {
-            date: date.into(),
-            direction: serde_json::from_value(Value::String(direction.into())).expect("direction"),
-            account: account.into(),
-            item: item.into(),
-            amount_fen,
-            payee_or_dept: payee.into(),
-            voucher_no: voucher.into(),
-        };
+    let line = |date: &str,
+                direction: &str,
+                account: &str,
+                item: &str,
+                amount_fen: i64,
+                payee: &str,
+                voucher: &str| FinanceLine {
+        date: date.into(),
+        direction: serde_json::from_value(Value::String(direction.into())).expect("direction"),
+        account: account.into(),
+        item: item.into(),
+        amount_fen,
+        payee_or_dept: payee.into(),
+        voucher_no: voucher.into(),
+    };
     let finance = NewNotice {
         category: Category::Finance,
         subtype: Subtype::QuarterlyAccounts,
-        period: Period { kind: PeriodKind::Quarterly, start: Some("2026-07-01".into()), end: Some("2026-09-30".into()) },
+        period: Period {
+            kind: PeriodKind::Quarterly,
+            start: Some("2026-07-01".into()),
+            end: Some("2026-09-30".into()),
+        },
         title: "青石村2026年第三季度财务收支公开".into(),
         body: "现将本村2026年7月至9月集体财务收支情况公开如下，如有疑问请于10日内提出。".into(),
         opening_balance_fen: Some(18_643_250),
@@ -183,8 +260,24 @@ fn built_in(resident: &str, _migrant: &str) -> DemoContent {
                 "云山县林丰合作社",
                 "记-2026-071",
             ),
-            line("2026-07-18", "expense", "管理费用", "村干部7月误工补贴", 1_240_000, "村委会", "记-2026-072"),
-            line("2026-08-02", "income", "补助收入", "县财政美丽乡村建设补助资金", 15_000_000, "云山县财政局", "记-2026-081"),
+            line(
+                "2026-07-18",
+                "expense",
+                "管理费用",
+                "村干部7月误工补贴",
+                1_240_000,
+                "村委会",
+                "记-2026-072",
+            ),
+            line(
+                "2026-08-02",
+                "income",
+                "补助收入",
+                "县财政美丽乡村建设补助资金",
+                15_000_000,
+                "云山县财政局",
+                "记-2026-081",
+            ),
         ],
         publish: true,
     };

@@ -103,33 +103,71 @@ pub fn run(json: bool) -> CliResult<()> {
 }
 
 async fn run_async(json: bool, started: Instant) -> CliResult<()> {
-    let mut log = Log { json, lines: vec![] };
+    let mut log = Log {
+        json,
+        lines: vec![],
+    };
     let content = corpus::load(RESIDENT, MIGRANT);
-    let dir = tempfile::Builder::new().prefix("cunwu-demo-").tempdir().map_err(fail)?;
-    let relay = cunwu_relay::spawn(&dir.path().join("relay.db")).await.map_err(fail)?;
+    let dir = tempfile::Builder::new()
+        .prefix("cunwu-demo-")
+        .tempdir()
+        .map_err(fail)?;
+    let relay = cunwu_relay::spawn(&dir.path().join("relay.db"))
+        .await
+        .map_err(fail)?;
     let url = relay.url();
     log.say(format!("Cunwu demo — {SPACE}"));
     log.say(format!("content: {}", content.source));
-    log.say(format!("relay:   in-process at {url} on {}", dir.path().join("relay.db").display()));
+    log.say(format!(
+        "relay:   in-process at {url} on {}",
+        dir.path().join("relay.db").display()
+    ));
 
     // ---- enrolment ------------------------------------------------------------------
     let (space, cadre_invite) = relay.relay.create_space(SPACE).map_err(fail)?;
     let client = SyncClient::default();
     let open = |n: &str| Store::open(dir.path().join(n).join(crate::context::STORE_FILE));
-    let cadre = Device { name: CADRE, label: "cadre, 村党支部书记".into(), store: open("cadre")? };
-    let resident = Device { name: RESIDENT, label: "resident, 二组".into(), store: open("resident")? };
-    let migrant =
-        Device { name: MIGRANT, label: format!("resident, migrant working in {MIGRANT_CITY}"), store: open("migrant")? };
-    client.enroll(&cadre.store, &url, &cadre_invite, CADRE).await?;
-    let resident_invite = relay.relay.admin_invite(&space, Role::Resident, "H05", "二组").map_err(fail)?;
-    client.enroll(&resident.store, &url, &resident_invite, RESIDENT).await?;
+    let cadre = Device {
+        name: CADRE,
+        label: "cadre, 村党支部书记".into(),
+        store: open("cadre")?,
+    };
+    let resident = Device {
+        name: RESIDENT,
+        label: "resident, 二组".into(),
+        store: open("resident")?,
+    };
+    let migrant = Device {
+        name: MIGRANT,
+        label: format!("resident, migrant working in {MIGRANT_CITY}"),
+        store: open("migrant")?,
+    };
+    client
+        .enroll(&cadre.store, &url, &cadre_invite, CADRE)
+        .await?;
+    let resident_invite = relay
+        .relay
+        .admin_invite(&space, Role::Resident, "H05", "二组")
+        .map_err(fail)?;
+    client
+        .enroll(&resident.store, &url, &resident_invite, RESIDENT)
+        .await?;
     // The cadre invites the migrant through the relay, as a cadre's phone would.
-    let migrant_invite = client.create_invite(&cadre.store, Role::Resident, "H13", "一组").await?;
-    client.enroll(&migrant.store, &url, &migrant_invite.invite, MIGRANT).await?;
+    let migrant_invite = client
+        .create_invite(&cadre.store, Role::Resident, "H13", "一组")
+        .await?;
+    client
+        .enroll(&migrant.store, &url, &migrant_invite.invite, MIGRANT)
+        .await?;
     log.say("");
     log.say("1. enrolment (invite codes redeemed at the relay)");
     for d in [&cadre, &resident, &migrant] {
-        log.say(format!("   {} ({}) · device {}", d.name, d.label, short(&d.store.device_id())));
+        log.say(format!(
+            "   {} ({}) · device {}",
+            d.name,
+            d.label,
+            short(&d.store.device_id())
+        ));
     }
     let devices = [&cadre, &resident, &migrant];
 
@@ -137,18 +175,32 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     log.say("");
     log.say("2. offline work (no sync yet)");
     let fin = cadre.store.post_notice(content.finance.clone())?;
-    let closing = cadre.store.notice(&fin)?.totals.map(|t| yuan(t.closing_fen)).unwrap_or_default();
+    let closing = cadre
+        .store
+        .notice(&fin)?
+        .totals
+        .map(|t| yuan(t.closing_fen))
+        .unwrap_or_default();
     log.say(format!(
         "   [{CADRE}] posts finance notice 「{}」 ({} lines, closing balance {closing})",
         content.finance.title,
         content.finance.lines.len()
     ));
     cadre.store.post_notice(content.village.clone())?;
-    log.say(format!("   [{CADRE}] posts village notice 「{}」", content.village.title));
+    log.say(format!(
+        "   [{CADRE}] posts village notice 「{}」",
+        content.village.title
+    ));
     let low = file(&resident.store, &content.low_income)?;
-    log.say(format!("   [{RESIDENT}] files request 「{}」 ({})", content.low_income.title, content.low_income.kind));
+    log.say(format!(
+        "   [{RESIDENT}] files request 「{}」 ({})",
+        content.low_income.title, content.low_income.kind
+    ));
     let mig = file(&migrant.store, &content.migrant)?;
-    log.say(format!("   [{MIGRANT}] files request 「{}」 ({}) from {MIGRANT_CITY}", content.migrant.title, content.migrant.kind));
+    log.say(format!(
+        "   [{MIGRANT}] files request 「{}」 ({}) from {MIGRANT_CITY}",
+        content.migrant.title, content.migrant.kind
+    ));
 
     log.say("");
     log.say("3. everyone syncs");
@@ -158,11 +210,16 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     log.say("");
     log.say("4. offline again: residents read; the migrant asks about the accounts");
     for d in [&resident, &migrant] {
-        for n in d.store.list_notices(&NoticeFilter { unread_only: true, ..Default::default() })? {
+        for n in d.store.list_notices(&NoticeFilter {
+            unread_only: true,
+            ..Default::default()
+        })? {
             d.store.mark_read(&n.id)?;
         }
     }
-    log.say(format!("   [{RESIDENT}] and [{MIGRANT}] mark both notices read"));
+    log.say(format!(
+        "   [{RESIDENT}] and [{MIGRANT}] mark both notices read"
+    ));
     let q = migrant.store.ask_question(&fin, &content.question)?;
     log.say(format!("   [{MIGRANT}] asks: {}", content.question));
     sync_round(&client, &devices, &mut log).await?;
@@ -170,10 +227,21 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     // ---- the cadre works ----------------------------------------------------------
     log.say("");
     log.say("5. the cadre handles the requests, answers, and opens a vote for the whole village");
-    cadre.store.transition_request(&low, Status::Accepted, "已受理，请准备身份证、户口簿和收入情况说明")?;
-    cadre.store.transition_request(&mig, Status::Accepted, "已转驻村律师，律师将电话联系你")?;
-    cadre.store.comment_request(&mig, "请把劳动合同和工资条拍照发给村里", false)?;
-    log.say(format!("   [{CADRE}] accepts 「{}」 and 「{}」", content.low_income.title, content.migrant.title));
+    cadre.store.transition_request(
+        &low,
+        Status::Accepted,
+        "已受理，请准备身份证、户口簿和收入情况说明",
+    )?;
+    cadre
+        .store
+        .transition_request(&mig, Status::Accepted, "已转驻村律师，律师将电话联系你")?;
+    cadre
+        .store
+        .comment_request(&mig, "请把劳动合同和工资条拍照发给村里", false)?;
+    log.say(format!(
+        "   [{CADRE}] accepts 「{}」 and 「{}」",
+        content.low_income.title, content.migrant.title
+    ));
     cadre.store.answer_question(&fin, &q, &content.answer)?;
     log.say(format!("   [{CADRE}] answers: {}", content.answer));
     let now = now_ms();
@@ -190,7 +258,10 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     })?;
     cadre.store.open_voting(&vote)?;
     let eligible = cadre.store.deliberation(&vote)?.eligible.len();
-    log.say(format!("   [{CADRE}] opens villagers' meeting vote 「{}」 ({eligible} eligible)", content.vote_title));
+    log.say(format!(
+        "   [{CADRE}] opens villagers' meeting vote 「{}」 ({eligible} eligible)",
+        content.vote_title
+    ));
     sync_round(&client, &devices, &mut log).await?;
 
     // ---- votes ----------------------------------------------------------------------
@@ -198,7 +269,10 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     log.say("6. the residents vote (offline), then sync; the cadre closes the vote");
     resident.store.cast_ballot(&vote, 0)?;
     migrant.store.cast_ballot(&vote, 0)?;
-    log.say(format!("   [{RESIDENT}] and [{MIGRANT}] vote 「{}」", content.vote_options[0]));
+    log.say(format!(
+        "   [{RESIDENT}] and [{MIGRANT}] vote 「{}」",
+        content.vote_options[0]
+    ));
     sync_round(&client, &devices, &mut log).await?;
     cadre.store.close_deliberation(&vote)?;
     log.say(format!("   [{CADRE}] closes the vote"));
@@ -231,13 +305,19 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         for p in &problems {
             say(format!("  ✗ {p}"));
         }
-        say(format!("converged: {}", if converged { "yes" } else { "NO" }));
+        say(format!(
+            "converged: {}",
+            if converged { "yes" } else { "NO" }
+        ));
         say(format!("({:.1} s)", elapsed.as_secs_f64()));
     }
     if converged {
         Ok(())
     } else {
-        Err(CliError::failure(format!("the devices did not converge ({} difference(s))", problems.len())))
+        Err(CliError::failure(format!(
+            "the devices did not converge ({} difference(s))",
+            problems.len()
+        )))
     }
 }
 
@@ -246,7 +326,11 @@ fn file(store: &Store, r: &DemoRequest) -> CliResult<String> {
         kind: r.kind.clone(),
         title: r.title.clone(),
         description: r.description.clone(),
-        place: r.place.clone().map(|text| Place { text, lat: None, lon: None }),
+        place: r.place.clone().map(|text| Place {
+            text,
+            lat: None,
+            lon: None,
+        }),
         on_behalf_of: None,
         materials: vec![],
     })?)
@@ -294,13 +378,20 @@ fn view(d: &Device) -> CliResult<DeviceView> {
     let me = s.me()?;
     let names = member_names(s);
     let notices = s
-        .list_notices(&NoticeFilter { limit: 500, ..Default::default() })?
+        .list_notices(&NoticeFilter {
+            limit: 500,
+            ..Default::default()
+        })?
         .into_iter()
         .map(|n| {
             let full = s.notice(&n.id)?;
             Ok(NoticeView {
                 questions: full.questions.len(),
-                answered: full.questions.iter().filter(|q| !q.answers.is_empty()).count(),
+                answered: full
+                    .questions
+                    .iter()
+                    .filter(|q| !q.answers.is_empty())
+                    .count(),
                 read_by: full.read_by.len(),
                 id: n.id,
                 title: n.title,
@@ -311,7 +402,10 @@ fn view(d: &Device) -> CliResult<DeviceView> {
         })
         .collect::<CliResult<Vec<_>>>()?;
     let requests = s
-        .list_requests(&RequestFilter { limit: 500, ..Default::default() })?
+        .list_requests(&RequestFilter {
+            limit: 500,
+            ..Default::default()
+        })?
         .into_iter()
         .map(|r| {
             let full = s.request(&r.id)?;
@@ -367,21 +461,40 @@ fn print_view(v: &DeviceView, log: &mut Log) {
         log.say(line);
     }
     for r in &v.requests {
-        log.say(format!("   request  [{}] {} — filed by {} · {} comment(s)", r.status, r.title, r.filer, r.comments));
+        log.say(format!(
+            "   request  [{}] {} — filed by {} · {} comment(s)",
+            r.status, r.title, r.filer, r.comments
+        ));
     }
     for d in &v.deliberations {
         let tally = match &d.tally {
             Some(t) => {
-                let counts: Vec<String> = d.options.iter().zip(&t.counts).map(|(o, c)| format!("{o} {c}")).collect();
-                let decided =
-                    t.decided.and_then(|i| d.options.get(i as usize)).map(|o| format!(" · decided: {o}")).unwrap_or_default();
-                format!("{} · {}/{} took part{decided}", counts.join(" / "), t.participants, t.eligible)
+                let counts: Vec<String> = d
+                    .options
+                    .iter()
+                    .zip(&t.counts)
+                    .map(|(o, c)| format!("{o} {c}"))
+                    .collect();
+                let decided = t
+                    .decided
+                    .and_then(|i| d.options.get(i as usize))
+                    .map(|o| format!(" · decided: {o}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} · {}/{} took part{decided}",
+                    counts.join(" / "),
+                    t.participants,
+                    t.eligible
+                )
             }
             None => "no tally".into(),
         };
         log.say(format!("   vote     [{}] {} — {tally}", d.status, d.title));
     }
-    log.say(format!("   outbox   {} pending, {} rejected", v.pending_changes, v.rejected_changes));
+    log.say(format!(
+        "   outbox   {} pending, {} rejected",
+        v.pending_changes, v.rejected_changes
+    ));
 }
 
 /// Everything on which the devices should agree, with what differs.
@@ -393,24 +506,45 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
             out.push(format!("{}'s notices differ from {}'s", v.name, cadre.name));
         }
         if v.deliberations != cadre.deliberations {
-            out.push(format!("{}'s deliberations or tally differ from {}'s", v.name, cadre.name));
+            out.push(format!(
+                "{}'s deliberations or tally differ from {}'s",
+                v.name, cadre.name
+            ));
         }
         // A resident sees exactly their own requests, as the cadre sees them.
-        let theirs: Vec<&RequestView> = cadre.requests.iter().filter(|r| r.filer == v.name).collect();
+        let theirs: Vec<&RequestView> = cadre
+            .requests
+            .iter()
+            .filter(|r| r.filer == v.name)
+            .collect();
         if v.requests.iter().collect::<Vec<_>>() != theirs || theirs.is_empty() {
-            out.push(format!("{}'s requests differ from what {} sees of them", v.name, cadre.name));
+            out.push(format!(
+                "{}'s requests differ from what {} sees of them",
+                v.name, cadre.name
+            ));
         }
     }
     for v in views {
         if v.pending_changes > 0 || v.rejected_changes > 0 {
-            out.push(format!("{} still has {} pending and {} rejected change(s)", v.name, v.pending_changes, v.rejected_changes));
+            out.push(format!(
+                "{} still has {} pending and {} rejected change(s)",
+                v.name, v.pending_changes, v.rejected_changes
+            ));
         }
     }
     if cadre.requests.len() != 2 {
-        out.push(format!("{} sees {} requests, expected 2", cadre.name, cadre.requests.len()));
+        out.push(format!(
+            "{} sees {} requests, expected 2",
+            cadre.name,
+            cadre.requests.len()
+        ));
     }
     if cadre.notices.len() != 2 {
-        out.push(format!("{} sees {} notices, expected 2", cadre.name, cadre.notices.len()));
+        out.push(format!(
+            "{} sees {} notices, expected 2",
+            cadre.name,
+            cadre.notices.len()
+        ));
     }
     match cadre.deliberations.first().and_then(|d| d.tally.as_ref()) {
         // closed; the relay's tally becomes final once the late-ballot grace period is over
@@ -418,13 +552,21 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
         other => out.push(format!("unexpected tally: {other:?}")),
     }
     // The documents themselves, byte for byte as JSON, for what everyone may read.
-    let shared: Vec<String> =
-        cadre.notices.iter().map(|n| n.id.clone()).chain(cadre.deliberations.iter().map(|d| d.id.clone())).collect();
+    let shared: Vec<String> = cadre
+        .notices
+        .iter()
+        .map(|n| n.id.clone())
+        .chain(cadre.deliberations.iter().map(|d| d.id.clone()))
+        .collect();
     for id in &shared {
         let reference = devices[0].store.document_json(id)?;
         for d in &devices[1..] {
             if d.store.document_json(id)? != reference {
-                out.push(format!("document {} differs on {}'s device", short(id), d.name));
+                out.push(format!(
+                    "document {} differs on {}'s device",
+                    short(id),
+                    d.name
+                ));
             }
         }
     }

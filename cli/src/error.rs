@@ -36,7 +36,11 @@ impl CliError {
                 | CoreError::NotFound(_)
                 | CoreError::NotEnrolled => 2,
                 // The relay refused what we asked (bad invite code, not a cadre...).
-                CoreError::Relay { status, .. } if (400..500).contains(status) && *status != 429 => 2,
+                CoreError::Relay { status, .. }
+                    if (400..500).contains(status) && *status != 429 =>
+                {
+                    2
+                }
                 _ => 1,
             },
         }

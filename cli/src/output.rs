@@ -7,7 +7,8 @@ use std::io::Write;
 
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(v: &T) -> CliResult<()> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth a message.
     let _ = writeln!(out, "{s}");
@@ -42,7 +43,11 @@ pub fn time(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", sod / 3600, (sod % 3600) / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        sod / 3600,
+        (sod % 3600) / 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
@@ -113,7 +118,9 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Table {
-        Table { rows: vec![headers.iter().map(|h| h.to_string()).collect()] }
+        Table {
+            rows: vec![headers.iter().map(|h| h.to_string()).collect()],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -122,8 +129,16 @@ impl Table {
 
     pub fn render(&self) -> String {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> =
-            (0..cols).map(|i| self.rows.iter().filter_map(|r| r.get(i)).map(|c| width(c)).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..cols)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|c| width(c))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         let mut out = String::new();
         for r in &self.rows {
             let mut line = String::new();

@@ -9,7 +9,13 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_cunwu");
 
 fn cunwu(home: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg("--home").arg(home).args(args).env_remove("CUNWU_HOME").output().expect("cunwu runs")
+    Command::new(BIN)
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("CUNWU_HOME")
+        .output()
+        .expect("cunwu runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -21,17 +27,40 @@ fn json(home: &Path, args: &[&str]) -> Value {
     let mut a = args.to_vec();
     a.push("--json");
     let out = cunwu(home, &a);
-    assert!(out.status.success(), "cunwu {args:?} failed ({:?}): {}", out.status.code(), text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("cunwu {args:?} printed no JSON ({e}): {}", text(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "cunwu {args:?} failed ({:?}): {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "cunwu {args:?} printed no JSON ({e}): {}",
+            text(&out.stdout)
+        )
+    })
 }
 
 fn assert_usage_error(out: &Output, needle: &str) {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "expected exit 2, stderr: {err}");
-    assert!(err.starts_with("cunwu: "), "stderr should start with `cunwu: `: {err}");
-    assert!(err.contains(needle), "stderr should mention {needle:?}: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "no panic for bad input: {err}");
-    assert!(out.stdout.is_empty(), "nothing on stdout for an error: {}", text(&out.stdout));
+    assert!(
+        err.starts_with("cunwu: "),
+        "stderr should start with `cunwu: `: {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "stderr should mention {needle:?}: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "no panic for bad input: {err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout for an error: {}",
+        text(&out.stdout)
+    );
 }
 
 /// A relay inside the test process, a space, and enrolled homes.
@@ -44,11 +73,22 @@ struct Village {
 
 impl Village {
     fn new() -> Village {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let relay = rt.block_on(cunwu_relay::spawn(&dir.path().join("relay.db"))).unwrap();
+        let relay = rt
+            .block_on(cunwu_relay::spawn(&dir.path().join("relay.db")))
+            .unwrap();
         let (space, _) = relay.relay.create_space("青石村").unwrap();
-        Village { rt, relay: Some(relay), space, dir }
+        Village {
+            rt,
+            relay: Some(relay),
+            space,
+            dir,
+        }
     }
 
     fn url(&self) -> String {
@@ -61,9 +101,26 @@ impl Village {
 
     /// Enrol a new home with an admin invite for `role`; returns its path.
     fn enroll(&self, home: &str, name: &str, role: Role) -> std::path::PathBuf {
-        let invite = self.relay.as_ref().unwrap().relay.admin_invite(&self.space, role, "H01", "一组").unwrap();
+        let invite = self
+            .relay
+            .as_ref()
+            .unwrap()
+            .relay
+            .admin_invite(&self.space, role, "H01", "一组")
+            .unwrap();
         let h = self.home(home);
-        let v = json(&h, &["enroll", "--relay", &self.url(), "--invite", &invite, "--name", name]);
+        let v = json(
+            &h,
+            &[
+                "enroll",
+                "--relay",
+                &self.url(),
+                "--invite",
+                &invite,
+                "--name",
+                name,
+            ],
+        );
         assert_eq!(v["name"], name);
         assert_eq!(v["role"], role.as_str());
         h
@@ -80,47 +137,110 @@ impl Drop for Village {
 
 fn sync(home: &Path) -> Value {
     let v = json(home, &["sync"]);
-    for k in ["sent", "received", "rejected", "round_trips", "bytes_sent", "bytes_received"] {
+    for k in [
+        "sent",
+        "received",
+        "rejected",
+        "round_trips",
+        "bytes_sent",
+        "bytes_received",
+    ] {
         assert!(v[k].is_u64(), "sync --json lacks a numeric {k:?}: {v}");
     }
     v
 }
 
 fn post_village_notice(home: &Path, title: &str) -> Value {
-    json(home, &["notice", "post", "--category", "village", "--title", title, "--body", "下周一开始修路，请沿线村民配合。"])
+    json(
+        home,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "village",
+            "--title",
+            title,
+            "--body",
+            "下周一开始修路，请沿线村民配合。",
+        ],
+    )
 }
 
 #[test]
 fn demo_converges() {
     let out = Command::new(BIN).arg("demo").output().unwrap();
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "demo failed: {}\n{stdout}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed: {}\n{stdout}",
+        text(&out.stderr)
+    );
     assert!(stdout.contains("converged: yes"), "{stdout}");
     for who in ["陈建国", "王秀英", "李明"] {
-        assert!(stdout.contains(who), "demo output should show {who}: {stdout}");
+        assert!(
+            stdout.contains(who),
+            "demo output should show {who}: {stdout}"
+        );
     }
-    assert!(stdout.contains("低保") || stdout.contains("最低生活保障"), "{stdout}");
+    assert!(
+        stdout.contains("低保") || stdout.contains("最低生活保障"),
+        "{stdout}"
+    );
 
     let out = Command::new(BIN).args(["demo", "--json"]).output().unwrap();
-    assert!(out.status.success(), "demo --json failed: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo --json failed: {}",
+        text(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("demo --json prints one JSON object");
     assert_eq!(v["converged"], true);
     let devices = v["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 3);
     let notices: Vec<&Value> = devices.iter().map(|d| &d["notices"]).collect();
-    assert!(notices.iter().all(|n| *n == notices[0]), "every device shows the same notices");
+    assert!(
+        notices.iter().all(|n| *n == notices[0]),
+        "every device shows the same notices"
+    );
     assert_eq!(notices[0].as_array().unwrap().len(), 2);
-    assert!(devices.iter().all(|d| d["deliberations"][0]["tally"]["participants"] == 2));
-    assert_eq!(devices[0]["requests"].as_array().unwrap().len(), 2, "the cadre sees both requests");
-    assert_eq!(devices[1]["requests"].as_array().unwrap().len(), 1, "a resident sees only their own");
+    assert!(devices
+        .iter()
+        .all(|d| d["deliberations"][0]["tally"]["participants"] == 2));
+    assert_eq!(
+        devices[0]["requests"].as_array().unwrap().len(),
+        2,
+        "the cadre sees both requests"
+    );
+    assert_eq!(
+        devices[1]["requests"].as_array().unwrap().len(),
+        1,
+        "a resident sees only their own"
+    );
 }
 
 #[test]
 fn two_homes_sync_through_a_relay() {
     let v = Village::new();
-    let cadre_invite = v.relay.as_ref().unwrap().relay.admin_invite(&v.space, Role::Cadre, "", "").unwrap();
+    let cadre_invite = v
+        .relay
+        .as_ref()
+        .unwrap()
+        .relay
+        .admin_invite(&v.space, Role::Cadre, "", "")
+        .unwrap();
     let cadre = v.home("cadre");
-    let e = json(&cadre, &["enroll", "--relay", &v.url(), "--invite", &cadre_invite, "--name", "陈建国"]);
+    let e = json(
+        &cadre,
+        &[
+            "enroll",
+            "--relay",
+            &v.url(),
+            "--invite",
+            &cadre_invite,
+            "--name",
+            "陈建国",
+        ],
+    );
     assert_eq!(e["space_name"], "青石村");
     let resident = v.enroll("resident", "王秀英", Role::Resident);
 
@@ -148,12 +268,22 @@ fn two_homes_sync_through_a_relay() {
             "2026-07-18,expense,管理费用,误工补贴,1240000",
         ],
     );
-    let rid =
-        json(&resident, &["request", "file", "--kind", "social_assistance", "--title", "申请低保", "--description", "家中困难"])
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let rid = json(
+        &resident,
+        &[
+            "request",
+            "file",
+            "--kind",
+            "social_assistance",
+            "--title",
+            "申请低保",
+            "--description",
+            "家中困难",
+        ],
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let s1 = sync(&cadre);
     assert_eq!(s1["sent"], 2);
@@ -174,11 +304,17 @@ fn two_homes_sync_through_a_relay() {
             assert!(n[k].is_string(), "notice list entry lacks {k:?}: {n}");
         }
     }
-    let road = list.iter().find(|n| n["id"] == id.as_str()).expect("the cadre's notice reached the resident");
+    let road = list
+        .iter()
+        .find(|n| n["id"] == id.as_str())
+        .expect("the cadre's notice reached the resident");
     assert_eq!(road["title"], "关于修路的通知");
     assert_eq!(road["status"], "published");
 
-    let shown = json(&resident, &["notice", "show", &fin["id"].as_str().unwrap()[..8]]);
+    let shown = json(
+        &resident,
+        &["notice", "show", &fin["id"].as_str().unwrap()[..8]],
+    );
     assert_eq!(shown["totals"]["closing_fen"], 18643250 + 3600000 - 1240000);
     assert_eq!(shown["totals_yuan"]["closing"], "¥210,032.50");
 
@@ -192,13 +328,30 @@ fn two_homes_sync_through_a_relay() {
     assert_eq!(hits[0]["id"], rid.as_str());
 
     // The request's life, seen by both.
-    json(&cadre, &["request", "transition", &rid, "--to", "accepted", "--note", "已受理"]);
-    json(&cadre, &["request", "comment", &rid, "核实收入", "--internal"]);
+    json(
+        &cadre,
+        &[
+            "request",
+            "transition",
+            &rid,
+            "--to",
+            "accepted",
+            "--note",
+            "已受理",
+        ],
+    );
+    json(
+        &cadre,
+        &["request", "comment", &rid, "核实收入", "--internal"],
+    );
     sync(&cadre);
     sync(&resident);
     let r = json(&resident, &["request", "show", &rid]);
     assert_eq!(r["status"], "accepted");
-    assert!(r["comments"].as_array().unwrap().is_empty(), "internal notes never reach the filer");
+    assert!(
+        r["comments"].as_array().unwrap().is_empty(),
+        "internal notes never reach the filer"
+    );
     let dl = json(&resident, &["deliberation", "list"]);
     assert!(dl.as_array().unwrap().is_empty());
 }
@@ -207,11 +360,36 @@ fn two_homes_sync_through_a_relay() {
 fn a_resident_may_not_post_a_notice() {
     let v = Village::new();
     let resident = v.enroll("resident", "王秀英", Role::Resident);
-    let out = cunwu(&resident, &["notice", "post", "--category", "village", "--title", "居民发的通知", "--body", "x"]);
+    let out = cunwu(
+        &resident,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "village",
+            "--title",
+            "居民发的通知",
+            "--body",
+            "x",
+        ],
+    );
     assert_usage_error(&out, "not allowed");
-    assert!(text(&out.stderr).contains("only cadres"), "{}", text(&out.stderr));
-    assert!(json(&resident, &["notice", "list"]).as_array().unwrap().is_empty(), "nothing was stored");
-    assert_usage_error(&cunwu(&resident, &["invite", "create", "--role", "resident"]), "not allowed");
+    assert!(
+        text(&out.stderr).contains("only cadres"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        json(&resident, &["notice", "list"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing was stored"
+    );
+    assert_usage_error(
+        &cunwu(&resident, &["invite", "create", "--role", "resident"]),
+        "not allowed",
+    );
 }
 
 #[test]
@@ -219,11 +397,35 @@ fn bad_input_exits_2_with_a_message() {
     let v = Village::new();
     let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
     assert_usage_error(
-        &cunwu(&cadre, &["notice", "post", "--category", "village", "--title", "", "--body", "x"]),
+        &cunwu(
+            &cadre,
+            &[
+                "notice",
+                "post",
+                "--category",
+                "village",
+                "--title",
+                "",
+                "--body",
+                "x",
+            ],
+        ),
         "title must not be empty",
     );
-    assert_usage_error(&cunwu(&cadre, &["notice", "post", "--category", "village", "--title", "   "]), "title must not be empty");
-    assert_usage_error(&cunwu(&cadre, &["notice", "post", "--category", "money", "--title", "t"]), "unknown category");
+    assert_usage_error(
+        &cunwu(
+            &cadre,
+            &["notice", "post", "--category", "village", "--title", "   "],
+        ),
+        "title must not be empty",
+    );
+    assert_usage_error(
+        &cunwu(
+            &cadre,
+            &["notice", "post", "--category", "money", "--title", "t"],
+        ),
+        "unknown category",
+    );
     assert_usage_error(
         &cunwu(
             &cadre,
@@ -242,10 +444,22 @@ fn bad_input_exits_2_with_a_message() {
         ),
         "--line 1",
     );
-    assert_usage_error(&cunwu(&cadre, &["request", "file", "--kind", "spaceship", "--title", "t"]), "unknown request kind");
-    assert_usage_error(&cunwu(&cadre, &["request", "list", "--status", "lost"]), "unknown request status");
+    assert_usage_error(
+        &cunwu(
+            &cadre,
+            &["request", "file", "--kind", "spaceship", "--title", "t"],
+        ),
+        "unknown request kind",
+    );
+    assert_usage_error(
+        &cunwu(&cadre, &["request", "list", "--status", "lost"]),
+        "unknown request status",
+    );
     assert_usage_error(&cunwu(&cadre, &["notice", "show", "0123"]), "no notice");
-    assert_usage_error(&cunwu(&v.home("nobody"), &["notice", "list"]), "no Cunwu device");
+    assert_usage_error(
+        &cunwu(&v.home("nobody"), &["notice", "list"]),
+        "no Cunwu device",
+    );
     // A mistyped command line is a usage error too (clap).
     assert_eq!(cunwu(&cadre, &["notice", "frob"]).status.code(), Some(2));
     // Nothing above left a change behind.
@@ -261,7 +475,18 @@ fn rejected_changes_are_shown_with_their_reason() {
     sync(&cadre);
     let d = json(
         &cadre,
-        &["deliberation", "open", "--title", "修订村规民约", "--body-kind", "villagers_meeting", "--option", "同意", "--option", "不同意"],
+        &[
+            "deliberation",
+            "open",
+            "--title",
+            "修订村规民约",
+            "--body-kind",
+            "villagers_meeting",
+            "--option",
+            "同意",
+            "--option",
+            "不同意",
+        ],
     );
     let did = d["id"].as_str().unwrap().to_string();
     assert_eq!(d["status"], "voting");
@@ -271,7 +496,10 @@ fn rejected_changes_are_shown_with_their_reason() {
     // relay then refuses a close dated before a ballot it has already accepted.
     json(&cadre, &["deliberation", "close", &did]);
     std::thread::sleep(std::time::Duration::from_millis(20));
-    json(&resident, &["deliberation", "vote", &did, "--option", "同意"]);
+    json(
+        &resident,
+        &["deliberation", "vote", &did, "--option", "同意"],
+    );
     assert_eq!(sync(&resident)["rejected"], 0);
     let s = sync(&cadre);
     assert_eq!(s["rejected"], 1, "{s}");
@@ -279,12 +507,21 @@ fn rejected_changes_are_shown_with_their_reason() {
     let rejected = st["rejected_changes"].as_array().unwrap();
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["entity_id"], did.as_str());
-    assert!(rejected[0]["reason"].as_str().unwrap().contains("close"), "{st}");
+    assert!(
+        rejected[0]["reason"].as_str().unwrap().contains("close"),
+        "{st}"
+    );
     // The device went back to what the space sees, and the cadre can close it again.
-    assert_eq!(json(&cadre, &["deliberation", "show", &did])["status"], "voting");
+    assert_eq!(
+        json(&cadre, &["deliberation", "show", &did])["status"],
+        "voting"
+    );
     json(&cadre, &["deliberation", "close", &did]);
     assert_eq!(sync(&cadre)["rejected"], 0);
-    assert_eq!(json(&cadre, &["deliberation", "show", &did])["status"], "closed");
+    assert_eq!(
+        json(&cadre, &["deliberation", "show", &did])["status"],
+        "closed"
+    );
 }
 
 #[test]
@@ -293,11 +530,23 @@ fn bundles_carry_changes_between_homes_without_the_relay() {
     let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
     let resident = v.enroll("resident", "王秀英", Role::Resident);
     sync(&cadre);
-    let id = post_village_notice(&cadre, "防汛紧急通知")["id"].as_str().unwrap().to_string();
+    let id = post_village_notice(&cadre, "防汛紧急通知")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let have = v.dir.path().join("resident.have");
     let bundle = v.dir.path().join("to-resident.bundle");
     json(&resident, &["bundle", "have", have.to_str().unwrap()]);
-    let e = json(&cadre, &["bundle", "export", bundle.to_str().unwrap(), "--for", have.to_str().unwrap()]);
+    let e = json(
+        &cadre,
+        &[
+            "bundle",
+            "export",
+            bundle.to_str().unwrap(),
+            "--for",
+            have.to_str().unwrap(),
+        ],
+    );
     assert!(e["bytes"].as_u64().unwrap() > 0);
     let i = json(&resident, &["bundle", "import", bundle.to_str().unwrap()]);
     assert_eq!(i["applied"], 1, "{i}");
@@ -307,5 +556,9 @@ fn bundles_carry_changes_between_homes_without_the_relay() {
     std::fs::write(&bundle, b"not a bundle").unwrap();
     let out = cunwu(&resident, &["bundle", "import", bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).starts_with("cunwu: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("cunwu: "),
+        "{}",
+        text(&out.stderr)
+    );
 }

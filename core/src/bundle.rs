@@ -15,7 +15,10 @@ pub const MAX_BUNDLE_BYTES: u64 = 512 * 1024 * 1024;
 fn read_limited(path: &Path) -> Result<Vec<u8>> {
     let len = std::fs::metadata(path)?.len();
     if len > MAX_BUNDLE_BYTES {
-        return Err(Error::invalid(format!("{} is {len} bytes; bundles are limited to {MAX_BUNDLE_BYTES}", path.display())));
+        return Err(Error::invalid(format!(
+            "{} is {len} bytes; bundles are limited to {MAX_BUNDLE_BYTES}",
+            path.display()
+        )));
     }
     Ok(std::fs::read(path)?)
 }

@@ -4,40 +4,390 @@
 //! are immutable maps appended at the end of the list; the domain modules fold them
 //! into current state. This module knows automerge; the rest of the core mostly sees
 //! JSON events and domain structs.
+//!
+//! It also reads a change *without applying it* ([`inspect_change`], [`creation_id`]):
+//! the budgets of a change (operations, bytes, nesting, string length, events) and the
+//! shape every Cunwu change has (it only adds: new maps, lists and plain values inside
+//! what it creates, and new events at the end of the list) are checked on the
+//! operations, before automerge or the JSON mapping ever sees the change. Every
+//! document a device or relay holds has therefore passed them, which is what bounds
+//! the recursion of [`EntityDoc::to_json`].
 
 use crate::error::{Error, Result};
-use crate::model::{EntityKind, Event};
+use crate::model::{
+    EntityKind, Event, MAX_CHANGE_BYTES, MAX_DEPTH, MAX_EVENTS_PER_CHANGE, MAX_OPS_PER_CHANGE,
+    MAX_STRING_BYTES,
+};
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value as AmValue, ROOT};
+use automerge::{
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value as AmValue,
+    ROOT,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 pub struct EntityDoc {
     pub doc: Automerge,
 }
 
-/// A change as stored and shipped: automerge's uncompressed change bytes.
+/// A change as stored and shipped: automerge's uncompressed change bytes. Parsing
+/// checks the bytes and computes the hash; it applies nothing. Larger than
+/// [`MAX_CHANGE_BYTES`] is refused before parsing.
 pub fn change_from_bytes(bytes: &[u8]) -> Result<Change> {
+    if bytes.len() > MAX_CHANGE_BYTES {
+        return Err(Error::TooLarge(format!(
+            "a change of {} bytes; the limit is {MAX_CHANGE_BYTES}",
+            bytes.len()
+        )));
+    }
+    precheck_change(bytes)?;
     Change::try_from(bytes).map_err(|e| Error::Malformed(format!("not an automerge change: {e}")))
+}
+
+/// A change as this device or relay stored it itself (the phone keeps automerge's
+/// DEFLATE form of incremental changes): not input from elsewhere, so compressed chunks
+/// are read. Everything that arrives from outside goes through [`change_from_bytes`].
+pub fn stored_change(bytes: &[u8]) -> Result<Change> {
+    Change::try_from(bytes)
+        .map_err(|e| Error::Database(format!("a stored change does not parse: {e}")))
+}
+
+/// What automerge's parser would expand, bounded before it runs: automerge inflates a
+/// DEFLATE-compressed change chunk without limit and visits every operation that the
+/// run-length encoded columns describe, so a few hundred bytes could cost gigabytes or
+/// seconds. Cunwu only ever writes uncompressed change chunks, and the number of
+/// operations is the number of values in the `action` column (automerge stops there),
+/// counted here from its run lengths without decoding anything else.
+fn precheck_change(b: &[u8]) -> Result<()> {
+    let bad = |why: &str| Error::Malformed(format!("not an automerge change: {why}"));
+    if b.len() < 10 || b[..4] != [0x85, 0x6f, 0x4a, 0x83] {
+        return Err(bad("missing the chunk header"));
+    }
+    if b[8] != 1 {
+        return Err(bad("only uncompressed change chunks are accepted"));
+    }
+    let mut r = Reader { b, at: 9 };
+    r.uleb()?; // chunk length
+    let deps = r.uleb()?;
+    r.skip(
+        deps.checked_mul(32)
+            .ok_or_else(|| bad("too many dependencies"))?,
+    )?;
+    let actor = r.uleb()?;
+    r.skip(actor)?;
+    r.uleb()?; // seq
+    r.uleb()?; // start op
+    r.uleb()?; // time (signed; its length is all that matters here)
+    let msg = r.uleb()?;
+    r.skip(msg)?;
+    let others = r.uleb()?;
+    for _ in 0..others.min(b.len() as u64) {
+        let n = r.uleb()?;
+        r.skip(n)?;
+    }
+    let ncols = r.uleb()?;
+    let mut cols = vec![];
+    for _ in 0..ncols.min(b.len() as u64) {
+        cols.push((r.uleb()?, r.uleb()?));
+    }
+    let mut data = r.at;
+    for (spec, len) in cols {
+        let len = usize::try_from(len).map_err(|_| bad("column too long"))?;
+        let end = data
+            .checked_add(len)
+            .filter(|e| *e <= b.len())
+            .ok_or_else(|| bad("column beyond the chunk"))?;
+        // the action column: id 4, unsigned integers, run-length encoded (spec 0x42)
+        if spec == 0x42 {
+            let mut c = Reader {
+                b: &b[..end],
+                at: data,
+            };
+            let mut ops: u64 = 0;
+            while c.at < end {
+                let run = c.sleb()?;
+                let n = if run > 0 {
+                    c.uleb()?;
+                    run as u64
+                } else if run < 0 {
+                    for _ in 0..run.unsigned_abs().min(end as u64) {
+                        c.uleb()?;
+                    }
+                    run.unsigned_abs()
+                } else {
+                    c.uleb()?
+                };
+                ops = ops.saturating_add(n);
+                if ops > MAX_OPS_PER_CHANGE as u64 {
+                    return Err(Error::TooLarge(format!(
+                        "a change of more than {MAX_OPS_PER_CHANGE} operations (the limit)"
+                    )));
+                }
+            }
+        }
+        data = end;
+    }
+    Ok(())
+}
+
+/// LEB128 reading over a byte slice, every step checked against its end.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Result<u8> {
+        let v = *self
+            .b
+            .get(self.at)
+            .ok_or_else(|| Error::Malformed("not an automerge change: cut short".into()))?;
+        self.at += 1;
+        Ok(v)
+    }
+    fn uleb(&mut self) -> Result<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let x = self.byte()?;
+            v |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(Error::Malformed(
+            "not an automerge change: a number is too long".into(),
+        ))
+    }
+    fn sleb(&mut self) -> Result<i64> {
+        let mut v: i64 = 0;
+        let mut shift = 0;
+        loop {
+            let x = self.byte()?;
+            v |= i64::from(x & 0x7f) << shift;
+            shift += 7;
+            if x & 0x80 == 0 {
+                if shift < 64 && x & 0x40 != 0 {
+                    v |= -1i64 << shift;
+                }
+                return Ok(v);
+            }
+            if shift >= 63 {
+                return Err(Error::Malformed(
+                    "not an automerge change: a number is too long".into(),
+                ));
+            }
+        }
+    }
+    fn skip(&mut self, n: u64) -> Result<()> {
+        let n = usize::try_from(n)
+            .map_err(|_| Error::Malformed("not an automerge change: length too large".into()))?;
+        self.at = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| {
+                Error::Malformed("not an automerge change: a field runs beyond the chunk".into())
+            })?;
+        Ok(())
+    }
+}
+
+/// What a change does to its document, read from its operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeShape {
+    /// Whether the change writes the root: it creates the document.
+    pub creates: bool,
+    /// How many events it appends.
+    pub new_events: usize,
+}
+
+fn too_large<T>(msg: String) -> Result<T> {
+    Err(Error::TooLarge(msg))
+}
+
+fn refuse<T>(msg: &str) -> Result<T> {
+    Err(Error::NotAllowed(msg.to_string()))
+}
+
+/// Check `change` against the budgets of a change and the shape of every Cunwu
+/// change, on its operations and without applying it, for the document `doc` it is
+/// sent for (empty for a new entity). The rules, each cheap and local to one op:
+/// - at most [`MAX_CHANGE_BYTES`] bytes and [`MAX_OPS_PER_CHANGE`] operations;
+/// - nothing is overwritten or deleted (no operation has a predecessor);
+/// - only maps, lists and plain values (string, number, boolean, null) are made:
+///   no text objects, counters, marks, deletions or byte values;
+/// - a change writes the root only when the document is new; otherwise it writes
+///   only at the end of the event list and inside objects it makes itself;
+/// - lists are only appended to, maps only given new keys;
+/// - nothing nests deeper than [`MAX_DEPTH`], no string is longer than
+///   [`MAX_STRING_BYTES`], at most [`MAX_EVENTS_PER_CHANGE`] events are added.
+pub fn inspect_change(doc: &EntityDoc, change: &Change) -> Result<ChangeShape> {
+    if change.raw_bytes().len() > MAX_CHANGE_BYTES {
+        return too_large(format!(
+            "a change of {} bytes; the limit is {MAX_CHANGE_BYTES}",
+            change.raw_bytes().len()
+        ));
+    }
+    if change.len() > MAX_OPS_PER_CHANGE {
+        return too_large(format!(
+            "a change of {} operations; the limit is {MAX_OPS_PER_CHANGE}",
+            change.len()
+        ));
+    }
+    let events_list = match doc.doc.get(ROOT, "events") {
+        Ok(Some((AmValue::Object(ObjType::List), id))) => Some(id.to_string()),
+        _ => None,
+    };
+    let existing = events_list.is_some() || doc.doc.get(ROOT, "id").ok().flatten().is_some();
+    let actor = change.actor_id().to_hex_string();
+    let start = change.start_op().get();
+    // objects made by this change: op counter -> (depth, list?)
+    let mut made: HashMap<u64, (usize, bool)> = HashMap::new();
+    let mut shape = ChangeShape {
+        creates: false,
+        new_events: 0,
+    };
+    for (i, op) in change.decode().operations.iter().enumerate() {
+        if !op.pred.is_empty() {
+            return refuse("a change may not overwrite or delete anything: events are immutable and may only be appended");
+        }
+        let obj = op.obj.to_string();
+        let (depth, is_list) = if obj == "_root" {
+            if existing {
+                return refuse("a change may not rewrite the root of an existing document");
+            }
+            shape.creates = true;
+            (0, false)
+        } else if events_list.as_deref() == Some(obj.as_str()) {
+            (1, true)
+        } else {
+            let here = obj
+                .split_once('@')
+                .filter(|(_, a)| *a == actor)
+                .and_then(|(c, _)| c.parse::<u64>().ok())
+                .and_then(|c| made.get(&c).copied());
+            match here {
+                Some(d) => d,
+                None => {
+                    return refuse(
+                        "a change may only write inside objects it makes itself, apart from appending to the event list",
+                    )
+                }
+            }
+        };
+        if is_list != op.insert || (!is_list && !op.key.is_map_key()) {
+            return refuse("lists may only be appended to and maps only given new keys");
+        }
+        if is_list && depth == 1 {
+            shape.new_events += 1;
+        }
+        match (op.obj_type(), is_put(&op.action)) {
+            (Some(t @ (ObjType::Map | ObjType::List)), _) => {
+                if depth + 1 > MAX_DEPTH {
+                    return too_large(format!("the change nests objects deeper than {MAX_DEPTH} levels"));
+                }
+                made.insert(start + i as u64, (depth + 1, t == ObjType::List));
+            }
+            (None, true) => match op.primitive_value() {
+                Some(ScalarValue::Str(v)) if v.len() > MAX_STRING_BYTES => {
+                    return too_large(format!("a string of {} bytes; the limit is {MAX_STRING_BYTES}", v.len()));
+                }
+                Some(
+                    ScalarValue::Str(_)
+                    | ScalarValue::Int(_)
+                    | ScalarValue::Uint(_)
+                    | ScalarValue::F64(_)
+                    | ScalarValue::Boolean(_)
+                    | ScalarValue::Null,
+                ) => {}
+                _ => return refuse("a change may only add plain values (no counters, timestamps or bytes)"),
+            },
+            _ => {
+                return refuse(
+                    "a change may only add maps, lists and plain values (no deletions, counters, text objects or marks)",
+                )
+            }
+        }
+    }
+    if shape.new_events > MAX_EVENTS_PER_CHANGE {
+        return refuse(&format!(
+            "a change appends {} events; the limit is {MAX_EVENTS_PER_CHANGE} (one event per change)",
+            shape.new_events
+        ));
+    }
+    Ok(shape)
+}
+
+/// Whether an operation's action is a put of a value (automerge's legacy `OpType` is
+/// not nameable from outside the crate; its Debug form starts with the variant name,
+/// and only those first bytes are formatted).
+fn is_put(action: &impl std::fmt::Debug) -> bool {
+    struct Head([u8; 4], usize);
+    impl std::fmt::Write for Head {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for b in s.bytes() {
+                if self.1 == 4 {
+                    return Err(std::fmt::Error);
+                }
+                self.0[self.1] = b;
+                self.1 += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut h = Head([0; 4], 0);
+    let _ = std::fmt::write(&mut h, format_args!("{action:?}"));
+    &h.0 == b"Put("
+}
+
+/// The id a creation change gives its document, read from its operations without
+/// applying it: the change has no dependencies and writes a 32-hex-digit string to the
+/// root key `id` exactly once. `None` for any other change.
+pub fn creation_id(change: &Change) -> Option<String> {
+    if !change.deps().is_empty()
+        || change.len() > MAX_OPS_PER_CHANGE
+        || change.raw_bytes().len() > MAX_CHANGE_BYTES
+    {
+        return None;
+    }
+    let mut id = None;
+    for op in change.decode().operations {
+        if op.obj.to_string() == "_root" && op.key == "id".into() {
+            match (is_put(&op.action), op.primitive_value(), &id) {
+                (true, Some(ScalarValue::Str(s)), None) if crate::ids::is_id(&s) => {
+                    id = Some(s.to_string())
+                }
+                _ => return None,
+            }
+        }
+    }
+    id
 }
 
 impl EntityDoc {
     /// Build from a compacted snapshot (if any) plus incremental changes.
-    pub fn load<'a>(snapshot: Option<&[u8]>, changes: impl IntoIterator<Item = &'a [u8]>) -> Result<EntityDoc> {
+    pub fn load<'a>(
+        snapshot: Option<&[u8]>,
+        changes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<EntityDoc> {
         let mut doc = match snapshot {
-            Some(s) => Automerge::load(s).map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
+            Some(s) => Automerge::load(s)
+                .map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
             None => Automerge::new(),
         };
         let mut cs = vec![];
         for c in changes {
-            cs.push(change_from_bytes(c)?);
+            cs.push(stored_change(c)?);
         }
         doc.apply_changes(cs)?;
         Ok(EntityDoc { doc })
     }
 
     pub fn empty() -> EntityDoc {
-        EntityDoc { doc: Automerge::new() }
+        EntityDoc {
+            doc: Automerge::new(),
+        }
     }
 
     pub fn heads(&self) -> Vec<ChangeHash> {
@@ -50,12 +400,17 @@ impl EntityDoc {
 
     /// Hashes of changes referenced as dependencies that this document lacks.
     pub fn missing_deps(&self, c: &Change) -> Vec<ChangeHash> {
-        c.deps().iter().filter(|d| !self.has_change(d)).copied().collect()
+        c.deps()
+            .iter()
+            .filter(|d| !self.has_change(d))
+            .copied()
+            .collect()
     }
 
-    /// The whole document as JSON.
+    /// The whole document as JSON (objects nested deeper than [`MAX_DEPTH`] read as
+    /// null: no accepted change makes them, and the recursion stays bounded).
     pub fn to_json(&self) -> Value {
-        obj_to_json(&self.doc, &ROOT)
+        obj_to_json(&self.doc, &ROOT, 0)
     }
 
     pub fn header(&self) -> Option<(EntityKind, String)> {
@@ -78,9 +433,9 @@ impl EntityDoc {
 
     pub fn events_json(&self) -> Vec<Value> {
         match self.doc.get(ROOT, "events") {
-            Ok(Some((AmValue::Object(ObjType::List), list))) => {
-                (0..self.doc.length(&list)).map(|i| prop_to_json(&self.doc, &list, i)).collect()
-            }
+            Ok(Some((AmValue::Object(ObjType::List), list))) => (0..self.doc.length(&list))
+                .map(|i| prop_to_json(&self.doc, &list, i, 2))
+                .collect(),
             _ => vec![],
         }
     }
@@ -99,17 +454,29 @@ impl EntityDoc {
     }
 
     /// For a ballot document: its voter and the option that counts in `d`, if any.
-    pub fn ballot_choice(&self, d: &crate::model::deliberation::Deliberation) -> Result<Option<(String, u32)>> {
+    pub fn ballot_choice(
+        &self,
+        d: &crate::model::deliberation::Deliberation,
+    ) -> Result<Option<(String, u32)>> {
         use crate::model::deliberation::{counted_choice, BallotEvent};
         if self.header().map(|h| h.0) != Some(EntityKind::Ballot) {
             return Ok(None);
         }
         let evs = self.events::<BallotEvent>()?;
-        Ok(evs.first().zip(counted_choice(d, &evs)).map(|(first, c)| (first.by.clone(), c)))
+        Ok(evs
+            .first()
+            .zip(counted_choice(d, &evs))
+            .map(|(first, c)| (first.by.clone(), c)))
     }
 
     /// Start a new entity document: root header and its first event, as one change by `actor`.
-    pub fn create(actor: &[u8], kind: EntityKind, id: &str, first: &Value, time_ms: i64) -> Result<(EntityDoc, Change)> {
+    pub fn create(
+        actor: &[u8],
+        kind: EntityKind,
+        id: &str,
+        first: &Value,
+        time_ms: i64,
+    ) -> Result<(EntityDoc, Change)> {
         let mut doc = Automerge::new().with_actor(ActorId::from(actor));
         let mut tx = doc.transaction();
         tx.put(ROOT, "kind", kind.as_str())?;
@@ -118,7 +485,10 @@ impl EntityDoc {
         insert_json(&mut tx, &list, 0, first)?;
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time_ms / 1000));
         let hash = hash.ok_or_else(|| Error::Document("empty change".into()))?;
-        let change = doc.get_change_by_hash(&hash).cloned().ok_or_else(|| Error::Document("change vanished".into()))?;
+        let change = doc
+            .get_change_by_hash(&hash)
+            .cloned()
+            .ok_or_else(|| Error::Document("change vanished".into()))?;
         Ok((EntityDoc { doc }, change))
     }
 
@@ -134,7 +504,10 @@ impl EntityDoc {
         insert_json(&mut tx, &list, len, event)?;
         let (hash, _) = tx.commit_with(CommitOptions::default().with_time(time_ms / 1000));
         let hash = hash.ok_or_else(|| Error::Document("empty change".into()))?;
-        self.doc.get_change_by_hash(&hash).cloned().ok_or_else(|| Error::Document("change vanished".into()))
+        self.doc
+            .get_change_by_hash(&hash)
+            .cloned()
+            .ok_or_else(|| Error::Document("change vanished".into()))
     }
 
     /// Apply changes received from elsewhere (already checked by the caller).
@@ -157,7 +530,9 @@ pub fn parse_events<B: DeserializeOwned>(events: Vec<Value>) -> Result<Vec<Event
     events
         .into_iter()
         .enumerate()
-        .map(|(i, v)| serde_json::from_value(v).map_err(|e| Error::Malformed(format!("event {i}: {e}"))))
+        .map(|(i, v)| {
+            serde_json::from_value(v).map_err(|e| Error::Malformed(format!("event {i}: {e}")))
+        })
         .collect()
 }
 
@@ -166,7 +541,9 @@ fn scalar_to_json(s: &ScalarValue) -> Value {
         ScalarValue::Str(s) => Value::String(s.to_string()),
         ScalarValue::Int(i) => Value::from(*i),
         ScalarValue::Uint(u) => Value::from(*u),
-        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         ScalarValue::Boolean(b) => Value::Bool(*b),
         ScalarValue::Timestamp(t) => Value::from(*t),
         ScalarValue::Counter(c) => Value::from(i64::from(c)),
@@ -176,25 +553,38 @@ fn scalar_to_json(s: &ScalarValue) -> Value {
     }
 }
 
-fn prop_to_json<P: Into<automerge::Prop>>(doc: &Automerge, obj: &ObjId, prop: P) -> Value {
+/// `depth` is that of the value read (the root is 0).
+fn prop_to_json<P: Into<automerge::Prop>>(
+    doc: &Automerge,
+    obj: &ObjId,
+    prop: P,
+    depth: usize,
+) -> Value {
     match doc.get(obj, prop) {
         Ok(Some((AmValue::Scalar(s), _))) => scalar_to_json(&s),
-        Ok(Some((AmValue::Object(_), id))) => obj_to_json(doc, &id),
+        Ok(Some((AmValue::Object(_), id))) => obj_to_json(doc, &id, depth),
         _ => Value::Null,
     }
 }
 
-fn obj_to_json(doc: &Automerge, obj: &ObjId) -> Value {
+fn obj_to_json(doc: &Automerge, obj: &ObjId, depth: usize) -> Value {
+    if depth > MAX_DEPTH {
+        return Value::Null;
+    }
     match doc.object_type(obj) {
         Ok(ObjType::Map) | Ok(ObjType::Table) => {
             let mut m = Map::new();
             for k in doc.keys(obj) {
-                let v = prop_to_json(doc, obj, k.as_str());
+                let v = prop_to_json(doc, obj, k.as_str(), depth + 1);
                 m.insert(k, v);
             }
             Value::Object(m)
         }
-        Ok(ObjType::List) => Value::Array((0..doc.length(obj)).map(|i| prop_to_json(doc, obj, i)).collect()),
+        Ok(ObjType::List) => Value::Array(
+            (0..doc.length(obj))
+                .map(|i| prop_to_json(doc, obj, i, depth + 1))
+                .collect(),
+        ),
         Ok(ObjType::Text) => Value::String(doc.text(obj).unwrap_or_default()),
         Err(_) => Value::Null,
     }
@@ -225,7 +615,11 @@ fn fill_object<T: Transactable>(tx: &mut T, obj: &ObjId, v: &Value) -> Result<()
                 match json_scalar(v) {
                     Some(s) => tx.put(obj, k.as_str(), s)?,
                     None => {
-                        let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+                        let t = if v.is_array() {
+                            ObjType::List
+                        } else {
+                            ObjType::Map
+                        };
                         let child = tx.put_object(obj, k.as_str(), t)?;
                         fill_object(tx, &child, v)?;
                     }
@@ -246,10 +640,316 @@ fn insert_json<T: Transactable>(tx: &mut T, list: &ObjId, idx: usize, v: &Value)
     match json_scalar(v) {
         Some(s) => tx.insert(list, idx, s)?,
         None => {
-            let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+            let t = if v.is_array() {
+                ObjType::List
+            } else {
+                ObjType::Map
+            };
             let child = tx.insert_object(list, idx, t)?;
             fill_object(tx, &child, v)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::notice::{
+        Category, Direction, FinanceLine, NoticeContent, NoticeEvent, Period, Subtype,
+    };
+    use serde_json::json;
+
+    const ACTOR: [u8; 32] = [7; 32];
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn notice() -> (EntityDoc, Change) {
+        let first = json!({"id": "e1", "by": "m", "at": 1, "type": "posted", "title": "修路公示", "body": "村道硬化"});
+        EntityDoc::create(&ACTOR, EntityKind::Notice, ID, &first, 1_700_000_000_000).unwrap()
+    }
+
+    /// A hand-made change to `doc` by `f` (what a tampered app can send).
+    fn forge(
+        doc: &EntityDoc,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &ObjId),
+    ) -> Change {
+        let mut d = doc.doc.fork().with_actor(ActorId::from(&ACTOR[..]));
+        let list = match d.get(ROOT, "events").unwrap() {
+            Some((AmValue::Object(ObjType::List), id)) => id,
+            _ => panic!("no event list"),
+        };
+        let mut tx = d.transaction();
+        f(&mut tx, &list);
+        let (h, _) = tx.commit();
+        d.get_change_by_hash(&h.unwrap()).cloned().unwrap()
+    }
+
+    #[test]
+    fn honest_changes_pass_the_inspection() {
+        let (mut doc, created) = notice();
+        assert_eq!(
+            inspect_change(&EntityDoc::empty(), &created).unwrap(),
+            ChangeShape {
+                creates: true,
+                new_events: 1
+            }
+        );
+        let before = EntityDoc {
+            doc: doc.doc.fork(),
+        };
+        let next = doc.append(&ACTOR, &json!({"id": "e2", "by": "m", "at": 2, "type": "read", "nested": {"a": [1, {"b": 2}]}}), 2).unwrap();
+        assert_eq!(
+            inspect_change(&before, &next).unwrap(),
+            ChangeShape {
+                creates: false,
+                new_events: 1
+            }
+        );
+        assert_eq!(creation_id(&created).as_deref(), Some(ID));
+        assert_eq!(creation_id(&next), None);
+    }
+
+    #[test]
+    fn the_largest_legitimate_finance_notice_fits_the_budgets() {
+        let line = |i: usize| FinanceLine {
+            date: "2026-11-30".into(),
+            direction: if i & 1 == 0 {
+                Direction::Income
+            } else {
+                Direction::Expense
+            },
+            account: if i & 1 == 0 {
+                "其他收入"
+            } else {
+                "其他支出"
+            }
+            .into(),
+            item: "项".repeat(200),
+            amount_fen: 1_000_000_000_000,
+            payee_or_dept: "单".repeat(200),
+            voucher_no: "9".repeat(64),
+        };
+        let content = NoticeContent {
+            title: "题".repeat(crate::model::MAX_TITLE_CHARS),
+            body: "文".repeat(crate::model::MAX_TEXT_CHARS),
+            opening_balance_fen: Some(0),
+            lines: (0..crate::model::MAX_FINANCE_LINES).map(line).collect(),
+        };
+        content.validate(Category::Finance).unwrap();
+        let ev = NoticeEvent::Create {
+            category: Category::Finance,
+            subtype: Subtype::Other,
+            period: Period::default(),
+            content,
+            publish: true,
+        };
+        let mut v = serde_json::to_value(&ev).unwrap();
+        v.as_object_mut().unwrap().extend([
+            ("id".into(), json!("e1")),
+            ("by".into(), json!("m")),
+            ("at".into(), json!(1)),
+        ]);
+        let (_, c) = EntityDoc::create(&ACTOR, EntityKind::Notice, ID, &v, 1).unwrap();
+        assert!(
+            c.raw_bytes().len() <= MAX_CHANGE_BYTES,
+            "{} bytes",
+            c.raw_bytes().len()
+        );
+        assert!(c.len() <= MAX_OPS_PER_CHANGE, "{} ops", c.len());
+        change_from_bytes(c.raw_bytes()).unwrap();
+        inspect_change(&EntityDoc::empty(), &c).unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_is_applied() {
+        let (doc, _) = notice();
+        // an event nested 2,000 maps deep: a few KB, and enough to overflow the stack of
+        // any recursive reader
+        let c = forge(&doc, |tx, list| {
+            let mut obj = tx.insert_object(list, 1, ObjType::Map).unwrap();
+            for _ in 0..2000 {
+                obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
+            }
+        });
+        assert!(c.raw_bytes().len() < 16 * 1024, "{}", c.raw_bytes().len());
+        let e = inspect_change(&doc, &c).unwrap_err();
+        assert!(
+            matches!(e, Error::TooLarge(_)) && e.to_string().contains("deeper than"),
+            "{e}"
+        );
+    }
+
+    /// `change` with its action column replaced by `col` (chunk checksum left stale:
+    /// the pre-check must refuse before automerge would even look at it).
+    fn with_action_column(change: &[u8], col: &[u8]) -> Vec<u8> {
+        let mut r = Reader { b: change, at: 9 };
+        r.uleb().unwrap();
+        let body_start = r.at;
+        let deps = r.uleb().unwrap();
+        r.skip(deps * 32).unwrap();
+        let n = r.uleb().unwrap();
+        r.skip(n).unwrap();
+        r.uleb().unwrap();
+        r.uleb().unwrap();
+        r.uleb().unwrap();
+        let n = r.uleb().unwrap();
+        r.skip(n).unwrap();
+        let others = r.uleb().unwrap();
+        for _ in 0..others {
+            let n = r.uleb().unwrap();
+            r.skip(n).unwrap();
+        }
+        let meta_start = r.at;
+        let ncols = r.uleb().unwrap();
+        let cols: Vec<(u64, u64)> = (0..ncols)
+            .map(|_| (r.uleb().unwrap(), r.uleb().unwrap()))
+            .collect();
+        let mut data = r.at;
+        let leb = |mut v: u64, out: &mut Vec<u8>| loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        };
+        let mut body = change[body_start..meta_start].to_vec();
+        let mut cols_data = vec![];
+        leb(ncols, &mut body);
+        for (spec, len) in cols {
+            let bytes = &change[data..data + len as usize];
+            data += len as usize;
+            let bytes = if spec == 0x42 { col } else { bytes };
+            leb(spec, &mut body);
+            leb(bytes.len() as u64, &mut body);
+            cols_data.extend_from_slice(bytes);
+        }
+        body.extend(cols_data);
+        body.extend_from_slice(&change[data..]);
+        let mut out = change[..9].to_vec();
+        leb(body.len() as u64, &mut out);
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn run_length_bombs_are_refused_before_automerge_parses_them() {
+        let (doc, _) = notice();
+        let c = forge(&doc, |tx, list| {
+            let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+            tx.put(&ev, "a", 1i64).unwrap();
+        });
+        // the action column says "a billion operations" in six bytes
+        let bomb = with_action_column(c.raw_bytes(), &[0x80, 0x94, 0xeb, 0xdc, 0x03, 0x01]);
+        assert!(bomb.len() < 1024, "{} bytes", bomb.len());
+        let e = change_from_bytes(&bomb).unwrap_err();
+        assert!(
+            matches!(e, Error::TooLarge(_)) && e.to_string().contains("operations"),
+            "{e}"
+        );
+        // (refused by the count, not by anything else the rebuilding could have broken)
+        // more operations than the budget, made by automerge's own encoder
+        let big = forge(&doc, |tx, list| {
+            let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+            let l = tx.put_object(&ev, "l", ObjType::List).unwrap();
+            for i in 0..(MAX_OPS_PER_CHANGE + 10) {
+                tx.insert(&l, i, 1i64).unwrap();
+            }
+        });
+        assert!(change_from_bytes(big.raw_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("operations"));
+        // a compressed chunk is refused without being inflated
+        let mut compressed = c.raw_bytes().to_vec();
+        compressed[8] = 2;
+        assert!(change_from_bytes(&compressed)
+            .unwrap_err()
+            .to_string()
+            .contains("uncompressed"));
+    }
+
+    #[test]
+    fn only_additions_of_plain_data_are_accepted() {
+        let (doc, _) = notice();
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "text objects",
+                forge(&doc, |tx, list| {
+                    let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+                    tx.put_object(&ev, "t", ObjType::Text).unwrap();
+                }),
+            ),
+            (
+                "counters",
+                forge(&doc, |tx, list| {
+                    let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+                    tx.put(&ev, "c", ScalarValue::counter(1)).unwrap();
+                }),
+            ),
+            (
+                "overwrite or delete",
+                forge(&doc, |tx, list| {
+                    tx.delete(list, 0).unwrap();
+                }),
+            ),
+            (
+                "one event per change",
+                forge(&doc, |tx, list| {
+                    tx.insert_object(list, 1, ObjType::Map).unwrap();
+                    tx.insert_object(list, 2, ObjType::Map).unwrap();
+                }),
+            ),
+            (
+                "rewrite the root",
+                forge(&doc, |tx, _| {
+                    tx.put(ROOT, "extra", "ballot").unwrap();
+                }),
+            ),
+            (
+                "inside objects it makes itself",
+                forge(&doc, |tx, list| {
+                    let (_, first) = tx.get(list, 0).unwrap().unwrap();
+                    tx.put(&first, "extra", "x").unwrap();
+                }),
+            ),
+            (
+                "string of",
+                forge(&doc, |tx, list| {
+                    let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+                    tx.put(&ev, "s", "长".repeat(MAX_STRING_BYTES / 3 + 1))
+                        .unwrap();
+                }),
+            ),
+        ];
+        for (want, c) in cases {
+            let e = inspect_change(&doc, &c).unwrap_err().to_string();
+            assert!(e.contains(want), "expected {want:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn json_of_a_document_is_bounded_in_depth() {
+        // a document nested deeper than any accepted change makes (built locally, as a
+        // damaged store could hold) reads as null below the bound instead of recursing
+        let (mut doc, _) = notice();
+        let mut d = doc.doc.fork().with_actor(ActorId::from(&ACTOR[..]));
+        let list = match d.get(ROOT, "events").unwrap() {
+            Some((AmValue::Object(ObjType::List), id)) => id,
+            _ => unreachable!(),
+        };
+        let mut tx = d.transaction();
+        let mut obj = tx.insert_object(&list, 1, ObjType::Map).unwrap();
+        for _ in 0..50_000 {
+            obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
+        }
+        tx.commit();
+        doc.doc = d;
+        let handle = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || doc.to_json().to_string().len())
+            .unwrap();
+        assert!(handle.join().unwrap() < 1000);
+    }
 }

@@ -31,6 +31,9 @@ pub enum Error {
     /// A wire message or bundle of a format version we do not speak.
     #[error("unsupported format version {found} (this build reads versions 1 to {supported}; update the app or relay that wrote it)")]
     UnsupportedVersion { found: u8, supported: u8 },
+    /// Input beyond a documented bound (inflated size, operations, nesting, text).
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The database file is not a Cunwu store or is damaged.
     #[error("database error: {0}")]
     Database(String),
@@ -54,9 +57,14 @@ impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
             rusqlite::Error::SqliteFailure(f, _)
-                if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) =>
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+                ) =>
             {
-                Error::Database(format!("the file is not a valid Cunwu database or is corrupt ({e})"))
+                Error::Database(format!(
+                    "the file is not a valid Cunwu database or is corrupt ({e})"
+                ))
             }
             _ => Error::Database(e.to_string()),
         }

@@ -14,13 +14,20 @@ pub struct DeviceKey {
 
 impl DeviceKey {
     pub fn generate() -> Self {
-        DeviceKey { key: SigningKey::generate(&mut rand::rngs::OsRng) }
+        DeviceKey {
+            key: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
     }
     pub fn from_secret(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Error::Malformed(format!("device secret key must be 32 bytes, got {}", bytes.len())))?;
-        Ok(DeviceKey { key: SigningKey::from_bytes(&arr) })
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+            Error::Malformed(format!(
+                "device secret key must be 32 bytes, got {}",
+                bytes.len()
+            ))
+        })?;
+        Ok(DeviceKey {
+            key: SigningKey::from_bytes(&arr),
+        })
     }
     pub fn secret_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
@@ -39,18 +46,20 @@ impl DeviceKey {
 
 /// Verify `sig` over `msg` by the public key `public` (32 bytes).
 pub fn verify(public: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
-    let pk: [u8; 32] = public
-        .try_into()
-        .map_err(|_| Error::BadSignature(format!("public key must be 32 bytes, got {}", public.len())))?;
-    let vk = VerifyingKey::from_bytes(&pk).map_err(|e| Error::BadSignature(format!("invalid public key: {e}")))?;
-    let sig: [u8; 64] = sig
-        .try_into()
-        .map_err(|_| Error::BadSignature(format!("signature must be 64 bytes, got {}", sig.len())))?;
+    let pk: [u8; 32] = public.try_into().map_err(|_| {
+        Error::BadSignature(format!("public key must be 32 bytes, got {}", public.len()))
+    })?;
+    let vk = VerifyingKey::from_bytes(&pk)
+        .map_err(|e| Error::BadSignature(format!("invalid public key: {e}")))?;
+    let sig: [u8; 64] = sig.try_into().map_err(|_| {
+        Error::BadSignature(format!("signature must be 64 bytes, got {}", sig.len()))
+    })?;
     vk.verify(msg, &Signature::from_bytes(&sig))
         .map_err(|_| Error::BadSignature("signature does not match the signed bytes".into()))
 }
 
 pub fn decode_key_hex(s: &str) -> Result<[u8; 32]> {
     let v = hex::decode(s).map_err(|_| Error::invalid(format!("key {s:?} is not hex")))?;
-    v.try_into().map_err(|_| Error::invalid(format!("key {s:?} is not 32 bytes")))
+    v.try_into()
+        .map_err(|_| Error::invalid(format!("key {s:?} is not 32 bytes")))
 }

@@ -17,7 +17,13 @@ impl LocalSpace {
     pub fn new(name: &str) -> LocalSpace {
         LocalSpace {
             relay_key: DeviceKey::generate(),
-            roster: Roster { space_id: new_id(), space_name: name.into(), version: 1, members: vec![], devices: vec![] },
+            roster: Roster {
+                space_id: new_id(),
+                space_name: name.into(),
+                version: 1,
+                members: vec![],
+                devices: vec![],
+            },
         }
     }
 
@@ -42,7 +48,11 @@ impl LocalSpace {
 
     /// Register the store's device for `member` and enrol every given store in the new roster.
     pub fn enroll(&mut self, store: &Store, member: &str) -> Result<()> {
-        self.roster.devices.push(DeviceEntry { key: store.device_id(), member: member.into(), revoked_at_seq: None });
+        self.roster.devices.push(DeviceEntry {
+            key: store.device_id(),
+            member: member.into(),
+            revoked_at_seq: None,
+        });
         self.roster.version += 1;
         store.set_membership(&self.membership(member), &self.signed())
     }

@@ -11,14 +11,18 @@
 //! the entity is in.
 
 use crate::doc::{parse_events, EntityDoc};
-use automerge::Change;
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
-use crate::model::deliberation::{ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent, BALLOT_GRACE_MS};
+use crate::model::deliberation::{
+    ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent, BALLOT_GRACE_MS,
+};
 use crate::model::notice::{Notice, NoticeEvent};
-use crate::model::request::{actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest};
+use crate::model::request::{
+    actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest,
+};
 use crate::model::{check_text, EntityKind, Event};
 use crate::roster::{Member, Role, Roster};
+use automerge::Change;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -70,64 +74,90 @@ fn deny<T>(msg: impl Into<String>) -> Result<T> {
 /// operation, a merge on a phone, the relay — comes through here. Returns the
 /// document with the change applied; `doc` is left as it was when the change is refused.
 ///
-/// Besides `check_write` on the merged state, the change is judged as its author saw
-/// the document (at the change's dependencies): there its events must only be appended
-/// at the end, and a change to an existing document may not write its root (`kind`,
-/// `id`, `events`), so nobody can slip an event ahead of the create event or swap the
-/// event list for a reordered copy.
-pub fn check_change(ctx: &Context, signer: &Member, doc: &EntityDoc, entity: &str, change: &Change) -> Result<EntityDoc> {
+/// In this order, so that hostile input costs little:
+/// 1. **Shape and budgets, on the operations, before anything is applied**
+///    (`doc::inspect_change`): bytes, operations, nesting, string length, one event per
+///    change, nothing overwritten or deleted, the root written only by the creation.
+/// 2. **The id is bound to its kind**: a derived id (a member's ballot, a request's
+///    internal notes; `ids::is_derived`) holds only the document its derivation names,
+///    checked in `check_ballot` / `check_notes`; a notice, request or deliberation may
+///    not be created under a derived id.
+/// 3. **Judged as its author saw the document**: the rules of `check_write`, those that
+///    depend on the entity's state included ("edits only while open"), are applied to
+///    the document at the change's own dependencies, never to whatever this replica
+///    happens to hold besides. Every replica therefore reaches the same verdict in
+///    whatever order changes arrive. Where the merged order puts an event after a state
+///    in which it no longer applies, the fold records it as not applied (a superseded
+///    transition, an edit after closing), the same way everywhere.
+pub fn check_change(
+    ctx: &Context,
+    signer: &Member,
+    doc: &EntityDoc,
+    entity: &str,
+    change: &Change,
+) -> Result<EntityDoc> {
+    crate::doc::inspect_change(doc, change)?;
     let existing = doc.header().is_some();
-    if existing && touches_root(change) {
-        return deny("a change may not rewrite the root of an existing document");
-    }
-    let before = if existing { doc.to_json() } else { Value::Null };
-    let mut after = EntityDoc { doc: doc.doc.clone() };
-    after.apply(vec![change.clone()]).map_err(|e| Error::NotAllowed(format!("the change does not apply: {e}")))?;
-    let Some((_, id)) = after.header() else {
+    let mut after = EntityDoc {
+        doc: doc.doc.clone(),
+    };
+    after
+        .apply(vec![change.clone()])
+        .map_err(|e| Error::NotAllowed(format!("the change does not apply: {e}")))?;
+    let Some((kind, id)) = after.header() else {
         return deny("the change does not produce a valid entity document");
     };
     if id != entity {
-        return deny(format!("document id {id} does not match the entity {entity} it was sent for"));
+        return deny(format!(
+            "document id {id} does not match the entity {entity} it was sent for"
+        ));
     }
-    let after_json = after.to_json();
-    // the author's view, when it differs from the merged state
-    if existing && change.deps() != doc.heads().as_slice() {
+    if !existing
+        && crate::ids::is_derived(&id)
+        && !matches!(kind, EntityKind::Ballot | EntityKind::RequestNotes)
+    {
+        return deny(format!(
+            "the id {id} is reserved for a document others can derive (a ballot or internal notes); a {} needs a random id",
+            kind.as_str()
+        ));
+    }
+    // the document as the author saw it, and with the change
+    let (seen, with_change) = if existing && change.deps() != doc.heads().as_slice() {
         let mut view = EntityDoc {
-            doc: doc.doc.fork_at(change.deps()).map_err(|e| Error::NotAllowed(format!("unknown dependencies: {e}")))?,
+            doc: doc
+                .doc
+                .fork_at(change.deps())
+                .map_err(|e| Error::NotAllowed(format!("unknown dependencies: {e}")))?,
         };
-        let seen = view.events_json();
+        let seen = view.to_json();
         view.apply(vec![change.clone()])?;
-        let now = view.events_json();
-        if now.len() < seen.len() || now[..seen.len()] != seen[..] {
-            return deny("events may only be appended after those the author had seen");
-        }
+        (seen, view.to_json())
     } else if existing {
-        let seen = events_of(&before);
-        let now = events_of(&after_json);
-        if now.len() < seen.len() || now[..seen.len()] != seen[..] {
-            return deny("events may only be appended at the end");
-        }
+        (doc.to_json(), after.to_json())
+    } else {
+        (Value::Null, after.to_json())
+    };
+    let seen_events = events_of(&seen);
+    let now_events = events_of(&with_change);
+    if now_events.len() < seen_events.len() || now_events[..seen_events.len()] != seen_events[..] {
+        return deny("events may only be appended after those the author had seen");
     }
-    check_write(ctx, signer, &before, &after_json)?;
+    check_write(ctx, signer, &seen, &with_change)?;
     Ok(after)
 }
 
-fn touches_root(change: &Change) -> bool {
-    change
-        .decode()
-        .operations
-        .iter()
-        .any(|op| serde_json::to_value(&op.obj).ok().as_ref().and_then(Value::as_str) == Some("_root"))
-}
-
 /// Judge one change by `signer` that turns the document `before` (JSON; `Null` for a
-/// new document) into `after` (both the merged state).
+/// new document) into `after`: both as the change's author saw the document (see
+/// `check_change`).
 pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value) -> Result<()> {
     // Revocation is judged by `Roster::signer` at the change's log position: what a
     // member did before being revoked stays valid on every phone, new ones included.
     let (kind, id) = header(after)?;
     if let Some(obj) = after.as_object() {
-        if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "kind" | "id" | "events")) {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "kind" | "id" | "events"))
+        {
             return deny(format!("a change may not add the root field {k:?}"));
         }
     }
@@ -160,9 +190,15 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
     for e in &new {
         let by = e.get("by").and_then(Value::as_str).unwrap_or("");
         if by != signer.id {
-            return deny(format!("an event must be authored by the member who signed it ({}), not {by:?}", signer.name));
+            return deny(format!(
+                "an event must be authored by the member who signed it ({}), not {by:?}",
+                signer.name
+            ));
         }
-        let at = e.get("at").and_then(Value::as_i64).ok_or_else(|| Error::NotAllowed("event without a time".into()))?;
+        let at = e
+            .get("at")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::NotAllowed("event without a time".into()))?;
         if let Some(now) = ctx.arrival {
             if at > now + MAX_CLOCK_SKEW_MS {
                 return deny("event time is in the future");
@@ -189,9 +225,15 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
 }
 
 fn header(v: &Value) -> Result<(EntityKind, String)> {
-    let kind = v.get("kind").and_then(Value::as_str).ok_or_else(|| Error::NotAllowed("document has no kind".into()))?;
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::NotAllowed("document has no kind".into()))?;
     let kind = EntityKind::parse(kind).map_err(|e| Error::NotAllowed(e.to_string()))?;
-    let id = v.get("id").and_then(Value::as_str).ok_or_else(|| Error::NotAllowed("document has no id".into()))?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::NotAllowed("document has no id".into()))?;
     if !crate::ids::is_id(id) {
         return deny(format!("document id {id:?} is not 32 hex characters"));
     }
@@ -199,7 +241,10 @@ fn header(v: &Value) -> Result<(EntityKind, String)> {
 }
 
 fn events_of(v: &Value) -> Vec<Value> {
-    v.get("events").and_then(Value::as_array).cloned().unwrap_or_default()
+    v.get("events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn event_id(e: &Value) -> &str {
@@ -217,9 +262,18 @@ fn is_cadre(m: &Member) -> bool {
 fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
     let mut events: Vec<Event<NoticeEvent>> = typed(before)?;
     for e in typed::<NoticeEvent>(new)? {
-        let state = if events.is_empty() { None } else { Some(Notice::fold(id, &events)?) };
+        let state = if events.is_empty() {
+            None
+        } else {
+            Some(Notice::fold(id, &events)?)
+        };
         match (&e.body, &state) {
-            (NoticeEvent::Create { category, content, .. }, None) => {
+            (
+                NoticeEvent::Create {
+                    category, content, ..
+                },
+                None,
+            ) => {
                 if !is_cadre(signer) {
                     return deny("only cadres publish notices");
                 }
@@ -227,7 +281,10 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
             }
             (NoticeEvent::Create { .. }, Some(_)) => return deny("the notice already exists"),
             (_, None) => return deny("a notice must start with a create event"),
-            (NoticeEvent::EditDraft { content } | NoticeEvent::Correct { content, .. }, Some(n)) => {
+            (
+                NoticeEvent::EditDraft { content } | NoticeEvent::Correct { content, .. },
+                Some(n),
+            ) => {
                 if !is_cadre(signer) {
                     return deny("only cadres edit or correct notices");
                 }
@@ -252,7 +309,13 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
     Ok(())
 }
 
-fn check_request(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+fn check_request(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
     let mut events: Vec<Event<RequestEvent>> = typed(before)?;
     for e in typed::<RequestEvent>(new)? {
         validate_event(&e.body, ctx.kinds)?;
@@ -277,7 +340,11 @@ fn check_request(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, n
                         return deny(format!(
                             "a {} {} may not move a request to {}",
                             signer.role.as_str(),
-                            if is_filer { "(the filer)" } else { "who is not the filer" },
+                            if is_filer {
+                                "(the filer)"
+                            } else {
+                                "who is not the filer"
+                            },
                             to.as_str()
                         ));
                     }
@@ -286,10 +353,15 @@ fn check_request(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, n
                 RequestEvent::EditDescription { .. } => is_filer && r.status.is_open(),
                 RequestEvent::Rate { .. } => is_filer,
                 RequestEvent::Comment { .. } => is_filer || staff,
-                RequestEvent::Assign { .. } | RequestEvent::ExpectBy { .. } | RequestEvent::Materials { .. } => staff,
+                RequestEvent::Assign { .. }
+                | RequestEvent::ExpectBy { .. }
+                | RequestEvent::Materials { .. } => staff,
             };
             if !ok {
-                return deny(format!("a {} may not do that to this request", signer.role.as_str()));
+                return deny(format!(
+                    "a {} may not do that to this request",
+                    signer.role.as_str()
+                ));
             }
         }
         events.push(e);
@@ -319,10 +391,20 @@ fn check_notes(signer: &Member, id: &str, is_new: bool, new: Vec<Value>) -> Resu
     Ok(())
 }
 
-fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+fn check_deliberation(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
     let mut events: Vec<Event<DeliberationEvent>> = typed(before)?;
     for e in typed::<DeliberationEvent>(new)? {
-        let state = if events.is_empty() { None } else { Some(Deliberation::fold(id, &events)?) };
+        let state = if events.is_empty() {
+            None
+        } else {
+            Some(Deliberation::fold(id, &events)?)
+        };
         match (&e.body, &state) {
             (DeliberationEvent::Create { .. }, None) => {
                 if !is_cadre(signer) {
@@ -330,9 +412,17 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
                 }
                 validate_create(&e.body)?;
             }
-            (DeliberationEvent::Create { .. }, Some(_)) => return deny("the deliberation already exists"),
+            (DeliberationEvent::Create { .. }, Some(_)) => {
+                return deny("the deliberation already exists")
+            }
             (_, None) => return deny("a deliberation must start with a create event"),
-            (DeliberationEvent::Open { eligible, roster_version }, Some(d)) => {
+            (
+                DeliberationEvent::Open {
+                    eligible,
+                    roster_version,
+                },
+                Some(d),
+            ) => {
                 if !is_cadre(signer) {
                     return deny("only cadres open voting");
                 }
@@ -353,12 +443,20 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
                         return deny(format!("the eligibility snapshot names {m}, who is not eligible for this deciding body"));
                     }
                     if let Some(m) = expected.iter().find(|m| {
-                        !eligible.contains(m) && ctx.roster.member(m).is_some_and(|x| x.joined_version <= *roster_version)
+                        !eligible.contains(m)
+                            && ctx
+                                .roster
+                                .member(m)
+                                .is_some_and(|x| x.joined_version <= *roster_version)
                     }) {
-                        return deny(format!("the eligibility snapshot leaves out the eligible member {m}"));
+                        return deny(format!(
+                            "the eligibility snapshot leaves out the eligible member {m}"
+                        ));
                     }
                 } else if let Some(m) = eligible.iter().find(|m| ctx.roster.member(m).is_none()) {
-                    return deny(format!("eligibility snapshot names {m}, who is not a member"));
+                    return deny(format!(
+                        "eligibility snapshot names {m}, who is not a member"
+                    ));
                 }
             }
             (DeliberationEvent::Close {}, Some(_)) => {
@@ -368,8 +466,12 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
                 // A close takes effect at its signed time (a cadre may close a meeting
                 // offline); but a close dated before ballots the relay already accepted
                 // would void them, so the relay refuses it.
-                if ctx.arrival.is_some() && ctx.lookup.latest_ballot_at(id).is_some_and(|b| e.at <= b) {
-                    return deny("a close cannot be dated before ballots already cast; sync and close again");
+                if ctx.arrival.is_some()
+                    && ctx.lookup.latest_ballot_at(id).is_some_and(|b| e.at <= b)
+                {
+                    return deny(
+                        "a close cannot be dated before ballots already cast; sync and close again",
+                    );
                 }
             }
             (DeliberationEvent::Comment { text }, Some(_)) => check_text("comment", text, true)?,
@@ -381,19 +483,31 @@ fn check_deliberation(ctx: &Context, signer: &Member, id: &str, before: Vec<Valu
 
 fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Result<()> {
     for e in typed::<BallotEvent>(new)? {
-        let BallotEvent::Cast { deliberation, option } = &e.body;
+        let BallotEvent::Cast {
+            deliberation,
+            option,
+        } = &e.body;
+        // the id binds the ballot to its deliberation and voter: judged before anything
+        // else, so a ballot under someone else's id is refused at once, never parked
+        if ballot_id(deliberation, &signer.id) != id {
+            return deny(
+                "a member may only cast their own ballot (ballot id does not belong to the signer)",
+            );
+        }
         let Some(d) = ctx.lookup.deliberation(deliberation) else {
             // On a device this parks the ballot until its deliberation arrives.
-            return Err(Error::NotFound(format!("deliberation {deliberation} of this ballot")));
+            return Err(Error::NotFound(format!(
+                "deliberation {deliberation} of this ballot"
+            )));
         };
-        if ballot_id(&d.id, &signer.id) != id {
-            return deny("a member may only cast their own ballot (ballot id does not belong to the signer)");
-        }
         if ctx.arrival.is_none() && ctx.lookup.vote_final(&d.id) {
             return deny("the vote is over and the relay has published its final result");
         }
         if *option as usize >= d.options.len() {
-            return deny(format!("option {option} does not exist (there are {})", d.options.len()));
+            return deny(format!(
+                "option {option} does not exist (there are {})",
+                d.options.len()
+            ));
         }
         // Eligibility and the voting window are enforced here on the relay, which sees
         // the deliberation in log order and knows when the ballot arrived. Devices do
@@ -402,7 +516,10 @@ fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Re
         // ineligible or late ballot from a tampered phone changes no result anywhere.
         if let Some(now) = ctx.arrival {
             if !d.eligible.contains(&signer.id) {
-                return deny(format!("{} is not eligible to vote in this deliberation", signer.name));
+                return deny(format!(
+                    "{} is not eligible to vote in this deliberation",
+                    signer.name
+                ));
             }
             if !d.accepts_ballot_at(e.at) {
                 return deny("the ballot was cast when voting was not open");
@@ -423,7 +540,10 @@ pub enum Audience {
     /// Every member of the space (notices, deliberations, recorded ballots with visible results).
     Space,
     /// A service request: its filer, whoever filed it for them, cadres and township.
-    Request { filer: String, filed_by: Option<String> },
+    Request {
+        filer: String,
+        filed_by: Option<String>,
+    },
     /// Cadres and township officials (internal notes).
     Staff,
     /// Only the voter (secret ballots, and ballots whose results are hidden until close;
@@ -439,15 +559,22 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
         EntityKind::RequestNotes => Audience::Staff,
         EntityKind::Request => {
             let r = ServiceRequest::fold(&id, &typed(events)?)?;
-            Audience::Request { filer: r.filer, filed_by: r.filed_by }
+            Audience::Request {
+                filer: r.filer,
+                filed_by: r.filed_by,
+            }
         }
         EntityKind::Ballot => {
             let evs: Vec<Event<BallotEvent>> = typed(events)?;
-            let first = evs.first().ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
+            let first = evs
+                .first()
+                .ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
             let BallotEvent::Cast { deliberation, .. } = &first.body;
             match lookup.deliberation(deliberation) {
                 Some(d) if !d.secret && !d.hide_results => Audience::Space,
-                _ => Audience::Voter { member: first.by.clone() },
+                _ => Audience::Voter {
+                    member: first.by.clone(),
+                },
             }
         }
     })
@@ -460,7 +587,9 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
     match a {
         Audience::Space => true,
         Audience::Request { filer, filed_by } => {
-            reader.role.is_staff() || *filer == reader.id || filed_by.as_deref() == Some(reader.id.as_str())
+            reader.role.is_staff()
+                || *filer == reader.id
+                || filed_by.as_deref() == Some(reader.id.as_str())
         }
         Audience::Staff => reader.role.is_staff(),
         Audience::Voter { member } => *member == reader.id,

@@ -18,7 +18,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Resident, Role::VillagerRep, Role::PartyMember, Role::Cadre, Role::Township];
+    pub const ALL: [Role; 5] = [
+        Role::Resident,
+        Role::VillagerRep,
+        Role::PartyMember,
+        Role::Cadre,
+        Role::Township,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Resident => "resident",
@@ -95,17 +101,23 @@ impl Roster {
     /// The member a device acts for, if the device may sign at log position `seq`
     /// (`None` = now, for changes that have no relay position yet).
     pub fn signer(&self, key_hex: &str, seq: Option<u64>) -> Result<&Member> {
-        let dev = self
-            .device(key_hex)
-            .ok_or_else(|| Error::BadSignature(format!("device {} is not enrolled in this space", short(key_hex))))?;
+        let dev = self.device(key_hex).ok_or_else(|| {
+            Error::BadSignature(format!(
+                "device {} is not enrolled in this space",
+                short(key_hex)
+            ))
+        })?;
         if let Some(r) = dev.revoked_at_seq {
             if seq.is_none_or(|s| s >= r) {
-                return Err(Error::NotAllowed(format!("device {} was revoked", short(key_hex))));
+                return Err(Error::NotAllowed(format!(
+                    "device {} was revoked",
+                    short(key_hex)
+                )));
             }
         }
-        let m = self
-            .member(&dev.member)
-            .ok_or_else(|| Error::BadSignature(format!("device {} names unknown member", short(key_hex))))?;
+        let m = self.member(&dev.member).ok_or_else(|| {
+            Error::BadSignature(format!("device {} names unknown member", short(key_hex)))
+        })?;
         if m.revoked && dev.revoked_at_seq.is_none() {
             return Err(Error::NotAllowed(format!("member {} was revoked", m.name)));
         }
@@ -128,7 +140,10 @@ impl SignedRoster {
     pub fn sign(roster: &Roster, relay_key: &DeviceKey) -> SignedRoster {
         let roster_json = serde_json::to_vec(roster).expect("roster serializes");
         let signature = relay_key.sign(&Self::message(&roster_json)).to_vec();
-        SignedRoster { roster_json, signature }
+        SignedRoster {
+            roster_json,
+            signature,
+        }
     }
     fn message(json: &[u8]) -> Vec<u8> {
         let mut m = b"cunwu-roster-v1\0".to_vec();
@@ -137,8 +152,13 @@ impl SignedRoster {
     }
     /// Check the relay signature against the pinned relay key and decode.
     pub fn verify(&self, relay_public: &[u8]) -> Result<Roster> {
-        identity::verify(relay_public, &Self::message(&self.roster_json), &self.signature)
-            .map_err(|_| Error::BadSignature("roster is not signed by this space's relay".into()))?;
-        serde_json::from_slice(&self.roster_json).map_err(|e| Error::Malformed(format!("roster: {e}")))
+        identity::verify(
+            relay_public,
+            &Self::message(&self.roster_json),
+            &self.signature,
+        )
+        .map_err(|_| Error::BadSignature("roster is not signed by this space's relay".into()))?;
+        serde_json::from_slice(&self.roster_json)
+            .map_err(|e| Error::Malformed(format!("roster: {e}")))
     }
 }

@@ -11,12 +11,16 @@ use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::store::{Membership, Store};
 use crate::wire::control::{
-    enroll_message, invite_message, revoke_message, EnrollRequest, EnrollResponse, ErrorBody, InviteRequest, InviteResponse,
-    RevokeRequest,
+    enroll_message, invite_message, revoke_message, EnrollRequest, EnrollResponse, ErrorBody,
+    InviteRequest, InviteResponse, RevokeRequest,
 };
-use crate::wire::{self, entity_bytes, FrameKind, SignedRequest, SyncRequest, SyncResponse};
+use crate::wire::{
+    self, entity_bytes, FrameKind, Item, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
+    MAX_UPLOAD_BYTES,
+};
 use crate::Role;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +75,11 @@ impl Default for SyncClient {
 }
 
 fn net(e: reqwest::Error) -> Error {
-    let mut msg = if e.is_timeout() { format!("timed out: {e}") } else { e.to_string() };
+    let mut msg = if e.is_timeout() {
+        format!("timed out: {e}")
+    } else {
+        e.to_string()
+    };
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg.push_str(": ");
@@ -87,14 +95,18 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
     }
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    let reason = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error).unwrap_or(text);
+    let reason = serde_json::from_str::<ErrorBody>(&text)
+        .map(|b| b.error)
+        .unwrap_or(text);
     Err(Error::Relay { status, reason })
 }
 
 fn base(url: &str) -> Result<String> {
     let u = url.trim_end_matches('/');
     if !(u.starts_with("http://") || u.starts_with("https://")) {
-        return Err(Error::invalid(format!("relay url {url:?} must start with http:// or https://")));
+        return Err(Error::invalid(format!(
+            "relay url {url:?} must start with http:// or https://"
+        )));
     }
     Ok(u.to_string())
 }
@@ -106,7 +118,10 @@ impl SyncClient {
             .connect_timeout(Duration::from_secs(15))
             .build()
             .expect("http client builds");
-        SyncClient { http, page_bytes: PAGE_BYTES }
+        SyncClient {
+            http,
+            page_bytes: PAGE_BYTES,
+        }
     }
 
     /// Ask for smaller (or larger) response pages than `PAGE_BYTES`.
@@ -116,22 +131,57 @@ impl SyncClient {
     }
 
     /// Redeem an invite: registers this device's key with the relay and pins the relay key.
-    pub async fn enroll(&self, store: &Store, relay_url: &str, invite: &str, name: &str) -> Result<Membership> {
+    pub async fn enroll(
+        &self,
+        store: &Store,
+        relay_url: &str,
+        invite: &str,
+        name: &str,
+    ) -> Result<Membership> {
         let url = base(relay_url)?;
-        crate::model::check_title(name).map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
+        crate::model::check_title(name)
+            .map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
         let device_key = store.device_id();
         let signature = hex::encode(store.key.sign(&enroll_message(invite, &device_key, name)));
-        let req = EnrollRequest { invite: invite.into(), device_key, name: name.into(), signature };
-        let resp = check(self.http.post(format!("{url}/v1/enroll")).json(&req).send().await.map_err(net)?).await?;
-        let r: EnrollResponse = resp.json().await.map_err(|e| Error::Malformed(format!("enroll answer: {e}")))?;
+        let req = EnrollRequest {
+            invite: invite.into(),
+            device_key,
+            name: name.into(),
+            signature,
+        };
+        let resp = check(
+            self.http
+                .post(format!("{url}/v1/enroll"))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        let r: EnrollResponse = resp
+            .json()
+            .await
+            .map_err(|e| Error::Malformed(format!("enroll answer: {e}")))?;
         let relay_key = crate::identity::decode_key_hex(&r.relay_key)?;
-        let m = Membership { space_id: r.space_id, space_name: r.space_name, member_id: r.member_id, relay_url: url, relay_key };
+        let m = Membership {
+            space_id: r.space_id,
+            space_name: r.space_name,
+            member_id: r.member_id,
+            relay_url: url,
+            relay_key,
+        };
         store.set_membership(&m, &r.roster)?;
         Ok(m)
     }
 
     /// A cadre asks the relay for an invite for a new member with `role`.
-    pub async fn create_invite(&self, store: &Store, role: Role, household: &str, group: &str) -> Result<InviteResponse> {
+    pub async fn create_invite(
+        &self,
+        store: &Store,
+        role: Role,
+        household: &str,
+        group: &str,
+    ) -> Result<InviteResponse> {
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let mut req = InviteRequest {
             space_id: m.space_id,
@@ -143,8 +193,18 @@ impl SyncClient {
             signature: String::new(),
         };
         req.signature = hex::encode(store.key.sign(&invite_message(&req)));
-        let resp = check(self.http.post(format!("{}/v1/invites", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
-        resp.json().await.map_err(|e| Error::Malformed(format!("invite answer: {e}")))
+        let resp = check(
+            self.http
+                .post(format!("{}/v1/invites", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
+        resp.json()
+            .await
+            .map_err(|e| Error::Malformed(format!("invite answer: {e}")))
     }
 
     /// A cadre revokes a device (hex key) or a member (id) with all their devices.
@@ -158,12 +218,24 @@ impl SyncClient {
             signature: String::new(),
         };
         req.signature = hex::encode(store.key.sign(&revoke_message(&req)));
-        check(self.http.post(format!("{}/v1/revoke", m.relay_url)).json(&req).send().await.map_err(net)?).await?;
+        check(
+            self.http
+                .post(format!("{}/v1/revoke", m.relay_url))
+                .json(&req)
+                .send()
+                .await
+                .map_err(net)?,
+        )
+        .await?;
         Ok(())
     }
 
     /// One sync: push the outbox, pull every page after the cursor.
-    pub async fn sync_once(&self, store: &Store, observer: Option<Arc<dyn ProgressObserver>>) -> Result<SyncReport> {
+    pub async fn sync_once(
+        &self,
+        store: &Store,
+        observer: Option<Arc<dyn ProgressObserver>>,
+    ) -> Result<SyncReport> {
         // overlapping syncs of one store would send the outbox twice and could move
         // the cursor backwards; the second waits for the first
         let _one_at_a_time = store.sync_lock.lock().await;
@@ -172,6 +244,9 @@ impl SyncClient {
         let mut report = SyncReport::default();
         let batches = store.outgoing_batches()?;
         report.sent = batches.iter().map(|b| b.items.len() as u32).sum();
+        // no request carries more than MAX_UPLOAD_BYTES of changes (the relay's cap on a
+        // request is twice that): the rest rides on the following requests of this sync
+        let mut uploads = split_uploads(batches);
         let request = |cursor: u64, batches| -> Result<Vec<u8>> {
             let req = SyncRequest {
                 space,
@@ -183,24 +258,30 @@ impl SyncClient {
                 max_page_bytes: self.page_bytes,
                 batches,
             };
-            Ok(wire::encode(FrameKind::SyncRequest, &SignedRequest::sign(&req, &store.key)))
+            Ok(SealedRequest::seal(&req, &store.key))
         };
         let url = format!("{}/v1/sync", m.relay_url);
-        let body = request(store.cursor()?, batches)?;
+        let body = request(store.cursor()?, uploads.pop_front().unwrap_or_default())?;
         report.bytes_sent += body.len() as u64;
         let mut in_flight = tokio::spawn(Self::post_sync(self.http.clone(), url.clone(), body));
         let mut page = 0;
         loop {
             page += 1;
-            let bytes = in_flight.await.map_err(|e| Error::Network(format!("sync task failed: {e}")))??;
+            let bytes = in_flight
+                .await
+                .map_err(|e| Error::Network(format!("sync task failed: {e}")))??;
             report.round_trips += 1;
             report.bytes_received += bytes.len() as u64;
             let resp: SyncResponse = wire::decode(FrameKind::SyncResponse, &bytes)?;
             // ask for the next page now, so the network works while this page is applied
-            let next = if resp.more {
-                let body = request(resp.cursor, vec![])?;
+            let next = if resp.more || !uploads.is_empty() {
+                let body = request(resp.cursor, uploads.pop_front().unwrap_or_default())?;
                 report.bytes_sent += body.len() as u64;
-                Some(tokio::spawn(Self::post_sync(self.http.clone(), url.clone(), body)))
+                Some(tokio::spawn(Self::post_sync(
+                    self.http.clone(),
+                    url.clone(),
+                    body,
+                )))
             } else {
                 None
             };
@@ -211,7 +292,9 @@ impl SyncClient {
             report.acked += resp.acks.len() as u32;
             store.apply_rejections(&resp.rejections)?;
             report.rejected += resp.rejections.len() as u32;
-            report.rejections.extend(resp.rejections.iter().map(|r| r.reason.clone()));
+            report
+                .rejections
+                .extend(resp.rejections.iter().map(|r| r.reason.clone()));
             let rec = store.receive(&resp.entries)?;
             report.received += rec.merge.applied as u32;
             report.refused_incoming += (rec.merge.rejected.len() + rec.bad_batches.len()) as u32;
@@ -236,12 +319,18 @@ impl SyncClient {
     }
 
     /// One POST of a framed sync request; the answer's body, or the relay's refusal.
-async fn post_sync(http: reqwest::Client, url: String, body: Vec<u8>) -> Result<Vec<u8>> {
-    let resp = http.post(url).header("content-type", "application/x-cunwu").body(body).send().await.map_err(net)?;
-    Ok(check(resp).await?.bytes().await.map_err(net)?.to_vec())
-}
+    async fn post_sync(http: reqwest::Client, url: String, body: Vec<u8>) -> Result<Vec<u8>> {
+        let resp = http
+            .post(url)
+            .header("content-type", "application/x-cunwu")
+            .body(body)
+            .send()
+            .await
+            .map_err(net)?;
+        Ok(check(resp).await?.bytes().await.map_err(net)?.to_vec())
+    }
 
-/// `sync_once`, retried with exponential backoff on network errors (not on a
+    /// `sync_once`, retried with exponential backoff on network errors (not on a
     /// refusal by the relay, which would only be refused again).
     pub async fn sync_with_retry(
         &self,
@@ -269,6 +358,37 @@ async fn post_sync(http: reqwest::Client, url: String, body: Vec<u8>) -> Result<
         }
         Err(last.unwrap_or(Error::Network("no attempt made".into())))
     }
+}
+
+/// Group signed batches into the uploads of successive requests, in order, each
+/// holding at most [`MAX_UPLOAD_BYTES`] of change bytes (a larger batch goes alone).
+pub fn split_uploads(batches: Vec<SignedBatch>) -> VecDeque<Vec<SignedBatch>> {
+    let size = |b: &SignedBatch| -> usize {
+        b.items
+            .iter()
+            .map(|i| {
+                if let Item::Change { bytes, .. } = i {
+                    bytes.len() + 16
+                } else {
+                    48
+                }
+            })
+            .sum()
+    };
+    let mut out: VecDeque<Vec<SignedBatch>> = VecDeque::new();
+    let mut used = 0;
+    for b in batches {
+        let n = size(&b);
+        match out.back_mut() {
+            Some(last) if used + n <= MAX_UPLOAD_BYTES => last.push(b),
+            _ => {
+                out.push_back(vec![b]);
+                used = 0;
+            }
+        }
+        used += n;
+    }
+    out
 }
 
 /// For tests: sign arbitrary bytes with a store's device key (used by attack tests to

@@ -17,16 +17,45 @@ use crate::identity::{self, DeviceKey};
 use crate::roster::SignedRoster;
 use automerge::{Change, ChangeHash};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::Digest;
 
 pub const MAGIC: &[u8; 3] = b"CWU";
-/// The version this build writes. Version 2 added the `Created` item form; a version 1
-/// message is a valid version 2 message, so both are read.
-pub const WIRE_VERSION: u8 = 2;
+/// The version this build writes. Version 2 added the `Created` item form; version 3
+/// seals sync requests outside the compression (see [`SealedRequest`]). Messages of
+/// other kinds are the same in versions 1 to 3, so all three are read; a sync request
+/// must be version 3.
+pub const WIRE_VERSION: u8 = 3;
 pub const OLDEST_READABLE_VERSION: u8 = 1;
-/// Refuse to inflate a message beyond this (protects against compression bombs).
+/// The oldest version of a sync request the relay reads: before version 3 the request
+/// was signed inside its compressed body, so checking who sent it meant inflating and
+/// parsing it first.
+pub const OLDEST_SYNC_REQUEST_VERSION: u8 = 3;
+/// The most a bundle file may inflate to. Every limit on inflated size is absolute,
+/// never a compression ratio: honest pages of repetitive Chinese text compress far
+/// beyond any ratio one could pick.
 pub const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
+/// The most a sync request may inflate to. Devices keep well below it: they send at
+/// most [`MAX_UPLOAD_BYTES`] of changes per request.
+pub const MAX_REQUEST_DECODED_BYTES: usize = 8 * 1024 * 1024;
+/// The most a relay's answer may inflate to (a page is at most 8 MiB of changes).
+pub const MAX_RESPONSE_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// The most a peer summary (`Have`) may inflate to.
+pub const MAX_HAVE_DECODED_BYTES: usize = 16 * 1024 * 1024;
 /// The device splits its outbox into batches of about this many change bytes.
 pub const BATCH_TARGET_BYTES: usize = 128 * 1024;
+/// A device sends at most this many change bytes in one sync request; more waits for
+/// the next request of the same sync.
+pub const MAX_UPLOAD_BYTES: usize = 4 * 1024 * 1024;
+
+/// The absolute limit on what a frame of `kind` may inflate to.
+pub fn decoded_limit(kind: FrameKind) -> usize {
+    match kind {
+        FrameKind::SyncRequest => MAX_REQUEST_DECODED_BYTES,
+        FrameKind::SyncResponse => MAX_RESPONSE_DECODED_BYTES,
+        FrameKind::Bundle => MAX_DECODED_BYTES,
+        FrameKind::Have => MAX_HAVE_DECODED_BYTES,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -42,7 +71,8 @@ pub type Hash = [u8; 32];
 
 pub fn entity_bytes(id: &str) -> Result<EntityId> {
     let v = hex::decode(id).map_err(|_| Error::invalid(format!("entity id {id:?} is not hex")))?;
-    v.try_into().map_err(|_| Error::invalid(format!("entity id {id:?} is not 16 bytes")))
+    v.try_into()
+        .map_err(|_| Error::invalid(format!("entity id {id:?} is not 16 bytes")))
 }
 
 pub fn entity_hex(id: &EntityId) -> String {
@@ -75,17 +105,15 @@ impl Item {
     }
 }
 
-/// The entity a creation change makes: the change has no dependencies and, applied to
-/// an empty document, yields a valid header whose `id` is 32 hex digits. `None` for
-/// every other change (and for bytes that are not a change).
+/// The entity a creation change makes, read from the change's operations without
+/// applying it (the wire decoder never applies a change): no dependencies, and exactly
+/// one write of a 32-hex-digit id to the root key `id` (see `doc::creation_id`). `None`
+/// for every other change, and for bytes that are not a change. Whether the change
+/// really creates a valid document of that id is the policy's judgement, made after
+/// the signatures are checked.
 pub fn created_entity(bytes: &[u8]) -> Option<EntityId> {
     let change = change_from_bytes(bytes).ok()?;
-    if !change.deps().is_empty() {
-        return None;
-    }
-    let doc = crate::doc::EntityDoc::load(None, [bytes]).ok()?;
-    let (_, id) = doc.header()?;
-    entity_bytes(&id).ok()
+    entity_bytes(&crate::doc::creation_id(&change)?).ok()
 }
 
 /// A cheap test that rules most other changes out before [`created_entity`] decodes
@@ -99,9 +127,17 @@ fn may_be_creation_of(bytes: &[u8], entity: &EntityId) -> bool {
 /// append new forms, never reorder).
 #[derive(Serialize)]
 enum ItemOut<'a> {
-    Change { entity: &'a EntityId, bytes: &'a [u8] },
-    Withheld { entity: &'a EntityId, hash: &'a Hash },
-    Created { bytes: &'a [u8] },
+    Change {
+        entity: &'a EntityId,
+        bytes: &'a [u8],
+    },
+    Withheld {
+        entity: &'a EntityId,
+        hash: &'a Hash,
+    },
+    Created {
+        bytes: &'a [u8],
+    },
 }
 
 #[derive(Deserialize)]
@@ -114,7 +150,9 @@ enum ItemIn {
 impl Serialize for Item {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
-            Item::Change { entity, bytes } if may_be_creation_of(bytes, entity) && created_entity(bytes) == Some(*entity) => {
+            Item::Change { entity, bytes }
+                if may_be_creation_of(bytes, entity) && created_entity(bytes) == Some(*entity) =>
+            {
                 ItemOut::Created { bytes }.serialize(s)
             }
             Item::Change { entity, bytes } => ItemOut::Change { entity, bytes }.serialize(s),
@@ -137,8 +175,9 @@ impl<'de> Deserialize<'de> for Item {
             ItemIn::Created { bytes } => match created_entity(&bytes) {
                 Some(entity) => Item::Change { entity, bytes },
                 None => {
-                    let why = "a created item is not a change that creates a document (it must have no \
-                               dependencies and set the document's kind and 32-hex-digit id)";
+                    let why =
+                        "a created item is not a change that creates a document (it must have no \
+                               dependencies and set the document's 32-hex-digit id once)";
                     ITEM_ERROR.with(|e| *e.borrow_mut() = Some(why.to_string()));
                     return Err(serde::de::Error::custom(why));
                 }
@@ -151,7 +190,9 @@ impl<'de> Deserialize<'de> for Item {
 fn postcard_take<'a, T: DeserializeOwned>(bytes: &'a [u8], what: &str) -> Result<(T, &'a [u8])> {
     ITEM_ERROR.with(|e| e.borrow_mut().take());
     postcard::take_from_bytes(bytes).map_err(|e| {
-        let why = ITEM_ERROR.with(|x| x.borrow_mut().take()).unwrap_or_else(|| e.to_string());
+        let why = ITEM_ERROR
+            .with(|x| x.borrow_mut().take())
+            .unwrap_or_else(|| e.to_string());
         Error::Malformed(format!("{what} does not decode: {why}"))
     })
 }
@@ -176,18 +217,23 @@ pub struct VerifiedChange {
 }
 
 impl SignedBatch {
-    /// The (entity, change hash) pairs the signature covers, in order.
+    /// The (entity, change hash) pairs the signature covers, in order. Computed from
+    /// the bytes without parsing any change ([`change_hash_of`]).
     pub fn pairs(&self) -> Result<Vec<(EntityId, Hash)>> {
         self.items
             .iter()
             .map(|it| match it {
-                Item::Change { entity, bytes } => Ok((*entity, change_from_bytes(bytes)?.hash().0)),
+                Item::Change { entity, bytes } => Ok((*entity, change_hash_of(bytes)?)),
                 Item::Withheld { entity, hash } => Ok((*entity, *hash)),
             })
             .collect()
     }
 
-    pub(crate) fn message(author: &[u8; 32], signed_at: i64, pairs: &[(EntityId, Hash)]) -> Vec<u8> {
+    pub(crate) fn message(
+        author: &[u8; 32],
+        signed_at: i64,
+        pairs: &[(EntityId, Hash)],
+    ) -> Vec<u8> {
         let mut m = Vec::with_capacity(64 + pairs.len() * 48);
         m.extend_from_slice(b"cunwu-batch-v1\0");
         m.extend_from_slice(author);
@@ -203,36 +249,66 @@ impl SignedBatch {
     pub fn sign(key: &DeviceKey, signed_at: i64, changes: &[(EntityId, Change)]) -> SignedBatch {
         let author = key.public();
         let pairs: Vec<(EntityId, Hash)> = changes.iter().map(|(e, c)| (*e, c.hash().0)).collect();
-        let signature = key.sign(&Self::message(&author, signed_at, &pairs)).to_vec();
-        let items = changes.iter().map(|(e, c)| Item::Change { entity: *e, bytes: c.raw_bytes().to_vec() }).collect();
-        SignedBatch { author, signed_at, items, signature }
+        let signature = key
+            .sign(&Self::message(&author, signed_at, &pairs))
+            .to_vec();
+        let items = changes
+            .iter()
+            .map(|(e, c)| Item::Change {
+                entity: *e,
+                bytes: c.raw_bytes().to_vec(),
+            })
+            .collect();
+        SignedBatch {
+            author,
+            signed_at,
+            items,
+            signature,
+        }
     }
 
-    /// Decode every change, check that each was made by the batch author (automerge
-    /// actor id = device key) and that the signature covers exactly these changes.
+    /// Check the signature over the batch's (entity, hash) pairs first — computed from
+    /// the bytes, nothing parsed yet — and only then parse each change, confirm that its
+    /// hash is the one signed and that it was made by the batch author (automerge actor
+    /// id = device key).
     pub fn verify(&self, seq: Option<u64>) -> Result<Vec<VerifiedChange>> {
         let author_hex = hex::encode(self.author);
-        let mut pairs = Vec::with_capacity(self.items.len());
+        let pairs = self.pairs()?;
+        identity::verify(
+            &self.author,
+            &Self::message(&self.author, self.signed_at, &pairs),
+            &self.signature,
+        )
+        .map_err(|_| {
+            Error::BadSignature(format!(
+                "batch signature by device {} does not verify",
+                crate::roster::short(&author_hex)
+            ))
+        })?;
         let mut out = vec![];
-        for item in &self.items {
-            match item {
-                Item::Change { entity, bytes } => {
-                    let change = change_from_bytes(bytes)?;
-                    if change.actor_id().to_bytes() != self.author {
-                        return Err(Error::BadSignature(format!(
-                            "a change in the batch was made by actor {}, not by the signing device {}",
-                            change.actor_id().to_hex_string(),
-                            crate::roster::short(&author_hex)
-                        )));
-                    }
-                    pairs.push((*entity, change.hash().0));
-                    out.push(VerifiedChange { entity: entity_hex(entity), change, author: author_hex.clone(), seq });
+        for (item, (_, signed_hash)) in self.items.iter().zip(&pairs) {
+            if let Item::Change { entity, bytes } = item {
+                let change = change_from_bytes(bytes)?;
+                if change.hash().0 != *signed_hash {
+                    return Err(Error::Malformed(
+                        "a change's bytes are not in automerge's canonical form".into(),
+                    ));
                 }
-                Item::Withheld { entity, hash } => pairs.push((*entity, *hash)),
+                if change.actor_id().to_bytes() != self.author {
+                    return Err(Error::BadSignature(format!(
+                        "a change in the batch was made by actor {}, not by the signing device {}",
+                        change.actor_id().to_hex_string(),
+                        crate::roster::short(&author_hex)
+                    )));
+                }
+                out.push(VerifiedChange {
+                    entity: entity_hex(entity),
+                    change,
+                    author: author_hex.clone(),
+                    seq,
+                });
             }
         }
-        identity::verify(&self.author, &Self::message(&self.author, self.signed_at, &pairs), &self.signature)
-            .map_err(|_| Error::BadSignature(format!("batch signature by device {} does not verify", crate::roster::short(&author_hex))))?;
         Ok(out)
     }
 
@@ -244,13 +320,34 @@ impl SignedBatch {
                 items.push(it.clone());
             } else {
                 items.push(match it {
-                    Item::Change { entity, bytes } => Item::Withheld { entity: *entity, hash: change_from_bytes(bytes)?.hash().0 },
+                    Item::Change { entity, bytes } => Item::Withheld {
+                        entity: *entity,
+                        hash: change_hash_of(bytes)?,
+                    },
                     w => w.clone(),
                 });
             }
         }
-        Ok(SignedBatch { author: self.author, signed_at: self.signed_at, items, signature: self.signature.clone() })
+        Ok(SignedBatch {
+            author: self.author,
+            signed_at: self.signed_at,
+            items,
+            signature: self.signature.clone(),
+        })
     }
+}
+
+/// The automerge hash of an uncompressed change chunk, computed from its bytes without
+/// parsing them: SHA-256 over the chunk type, length and data (automerge's definition).
+/// A chunk whose length is not minimally encoded gets another hash here than from
+/// automerge; `SignedBatch::verify` refuses it when it parses the change.
+pub fn change_hash_of(bytes: &[u8]) -> Result<Hash> {
+    if bytes.len() < 10 || bytes[..4] != [0x85, 0x6f, 0x4a, 0x83] || bytes[8] != 1 {
+        return Err(Error::Malformed(
+            "not an automerge change: missing the header of an uncompressed change chunk".into(),
+        ));
+    }
+    Ok(sha2::Sha256::digest(&bytes[8..]).into())
 }
 
 /// A tally published by the relay (for secret ballots and hidden results).
@@ -269,12 +366,20 @@ impl SignedTally {
     pub fn sign(t: &crate::model::deliberation::Tally, relay: &DeviceKey) -> SignedTally {
         let tally_json = serde_json::to_vec(t).expect("tally serializes");
         let signature = relay.sign(&Self::message(&tally_json)).to_vec();
-        SignedTally { tally_json, signature }
+        SignedTally {
+            tally_json,
+            signature,
+        }
     }
     pub fn verify(&self, relay_public: &[u8]) -> Result<crate::model::deliberation::Tally> {
-        identity::verify(relay_public, &Self::message(&self.tally_json), &self.signature)
-            .map_err(|_| Error::BadSignature("tally is not signed by this space's relay".into()))?;
-        serde_json::from_slice(&self.tally_json).map_err(|e| Error::Malformed(format!("tally: {e}")))
+        identity::verify(
+            relay_public,
+            &Self::message(&self.tally_json),
+            &self.signature,
+        )
+        .map_err(|_| Error::BadSignature("tally is not signed by this space's relay".into()))?;
+        serde_json::from_slice(&self.tally_json)
+            .map_err(|e| Error::Malformed(format!("tally: {e}")))
     }
 }
 
@@ -308,32 +413,114 @@ pub struct SyncRequest {
     pub batches: Vec<SignedBatch>,
 }
 
-/// The request with the device's signature over its postcard encoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedRequest {
-    pub body: Vec<u8>,
-    pub signature: Vec<u8>,
+/// A sync request as it travels: the frame header names the space and the device and
+/// carries the device's Ed25519 signature over the *compressed* body, so the relay
+/// checks who sent it — enrolled in that space, not revoked, signature valid — before
+/// it inflates or parses a byte of it.
+///
+/// Layout (wire version 3): `"CWU"`, 3, kind 1, space (16 bytes), device key (32),
+/// signature (64), then a checksummed zstd frame of the postcard `SyncRequest`. The
+/// signature covers `"cunwu-sync-v3\0"`, space, device key and the zstd bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRequest<'a> {
+    pub space: EntityId,
+    pub device: [u8; 32],
+    pub signature: [u8; 64],
+    /// The zstd frame, as received.
+    pub payload: &'a [u8],
 }
 
-impl SignedRequest {
-    fn message(body: &[u8]) -> Vec<u8> {
-        let mut m = b"cunwu-sync-v1\0".to_vec();
-        m.extend_from_slice(body);
+const SEALED_HEADER: usize = 5 + 16 + 32 + 64;
+
+impl<'a> SealedRequest<'a> {
+    fn message(space: &EntityId, device: &[u8; 32], payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::with_capacity(64 + payload.len());
+        m.extend_from_slice(b"cunwu-sync-v3\0");
+        m.extend_from_slice(space);
+        m.extend_from_slice(device);
+        m.extend_from_slice(payload);
         m
     }
-    pub fn sign(req: &SyncRequest, key: &DeviceKey) -> SignedRequest {
-        let body = postcard::to_allocvec(req).expect("request serializes");
-        let signature = key.sign(&Self::message(&body)).to_vec();
-        SignedRequest { body, signature }
+
+    /// Encode and sign `req` by `key` as a complete frame.
+    pub fn seal(req: &SyncRequest, key: &DeviceKey) -> Vec<u8> {
+        Self::seal_body(
+            &req.space,
+            key,
+            &postcard::to_allocvec(req).expect("request serializes"),
+        )
     }
-    /// Decode and check the signature against the device key named inside.
-    pub fn open(&self) -> Result<SyncRequest> {
-        let (req, rest): (SyncRequest, _) = postcard_take(&self.body, "sync request body")?;
-        if !rest.is_empty() {
-            return Err(Error::Malformed(format!("{} unexpected bytes after the sync request body", rest.len())));
+
+    /// Compress and sign `body` (the postcard bytes of a request) by `key` for `space`.
+    pub fn seal_body(space: &EntityId, key: &DeviceKey, body: &[u8]) -> Vec<u8> {
+        let payload = compress(body);
+        let device = key.public();
+        let signature = key.sign(&Self::message(space, &device, &payload));
+        let mut out = Vec::with_capacity(SEALED_HEADER + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.push(WIRE_VERSION);
+        out.push(FrameKind::SyncRequest as u8);
+        out.extend_from_slice(space);
+        out.extend_from_slice(&device);
+        out.extend_from_slice(&signature);
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Read the header of a sealed request: nothing is inflated or verified yet.
+    pub fn read(frame: &'a [u8]) -> Result<SealedRequest<'a>> {
+        check_frame_header(frame, FrameKind::SyncRequest)?;
+        if frame[3] < OLDEST_SYNC_REQUEST_VERSION {
+            return Err(Error::Malformed(format!(
+                "a sync request of wire version {} is no longer accepted: since version {OLDEST_SYNC_REQUEST_VERSION} the \
+                 device signs it outside the compression; update the app",
+                frame[3]
+            )));
         }
-        identity::verify(&req.device, &Self::message(&self.body), &self.signature)
-            .map_err(|_| Error::BadSignature("sync request is not signed by the device it names".into()))?;
+        if frame.len() < SEALED_HEADER + 5 {
+            return Err(Error::Malformed(format!(
+                "a sync request is at least {} bytes (header, space, device, signature, body); this one is {}",
+                SEALED_HEADER + 5,
+                frame.len()
+            )));
+        }
+        Ok(SealedRequest {
+            space: frame[5..21].try_into().expect("16"),
+            device: frame[21..53].try_into().expect("32"),
+            signature: frame[53..117].try_into().expect("64"),
+            payload: &frame[SEALED_HEADER..],
+        })
+    }
+
+    /// Check the signature against the device key the header names.
+    pub fn verify(&self) -> Result<()> {
+        identity::verify(
+            &self.device,
+            &Self::message(&self.space, &self.device, self.payload),
+            &self.signature,
+        )
+        .map_err(|_| {
+            Error::BadSignature("sync request is not signed by the device it names".into())
+        })
+    }
+
+    /// Verify, then inflate (at most [`MAX_REQUEST_DECODED_BYTES`]) and decode the
+    /// request; its space and device must be the ones the header names.
+    pub fn open(&self) -> Result<SyncRequest> {
+        self.verify()?;
+        let body = inflate(self.payload, MAX_REQUEST_DECODED_BYTES)?;
+        let (req, rest): (SyncRequest, _) = postcard_take(&body, "sync request body")?;
+        if !rest.is_empty() {
+            return Err(Error::Malformed(format!(
+                "{} unexpected bytes after the sync request body",
+                rest.len()
+            )));
+        }
+        if req.space != self.space || req.device != self.device {
+            return Err(Error::Malformed(
+                "the sync request body names another space or device than its header".into(),
+            ));
+        }
         Ok(req)
     }
 }
@@ -390,12 +577,27 @@ impl Have {
     }
     pub fn sign(space: EntityId, key: &DeviceKey, entities: Vec<(EntityId, Hash32List)>) -> Have {
         let device = key.public();
-        let signature = key.sign(&Self::message(&space, &device, &entities)).to_vec();
-        Have { space, device, entities, signature }
+        let signature = key
+            .sign(&Self::message(&space, &device, &entities))
+            .to_vec();
+        Have {
+            space,
+            device,
+            entities,
+            signature,
+        }
     }
     pub fn verify(&self) -> Result<()> {
-        identity::verify(&self.device, &Self::message(&self.space, &self.device, &self.entities), &self.signature)
-            .map_err(|_| Error::BadSignature("the peer summary (have) is not signed by the device it names".into()))
+        identity::verify(
+            &self.device,
+            &Self::message(&self.space, &self.device, &self.entities),
+            &self.signature,
+        )
+        .map_err(|_| {
+            Error::BadSignature(
+                "the peer summary (have) is not signed by the device it names".into(),
+            )
+        })
     }
 }
 
@@ -404,52 +606,97 @@ pub type Hash32List = Vec<Hash>;
 /// Encode a message as a frame.
 pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
     let body = postcard::to_allocvec(msg).expect("message serializes");
-    let mut out = Vec::with_capacity(body.len() / 3 + 16);
+    let z = compress(&body);
+    let mut out = Vec::with_capacity(z.len() + 5);
     out.extend_from_slice(MAGIC);
     out.push(WIRE_VERSION);
     out.push(kind as u8);
+    out.extend_from_slice(&z);
+    out
+}
+
+/// One checksummed zstd frame of `body`.
+fn compress(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / 3 + 16);
     let mut enc = zstd::stream::Encoder::new(&mut out, 9).expect("zstd encoder");
     enc.include_checksum(true).expect("zstd checksum flag");
     // sizes the compression context to the message (a small message gets a small one)
-    enc.set_pledged_src_size(Some(body.len() as u64)).expect("zstd pledged size");
-    std::io::Write::write_all(&mut enc, &body).expect("write to memory");
+    enc.set_pledged_src_size(Some(body.len() as u64))
+        .expect("zstd pledged size");
+    std::io::Write::write_all(&mut enc, body).expect("write to memory");
     enc.finish().expect("zstd finish");
     out
 }
 
-/// Decode a frame of the expected kind; every failure is a clear `Malformed` or
-/// `UnsupportedVersion` error.
-pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
+fn check_frame_header(bytes: &[u8], kind: FrameKind) -> Result<()> {
     if bytes.len() < 5 || &bytes[..3] != MAGIC {
-        return Err(Error::Malformed("not a Cunwu message (missing the CWU header)".into()));
+        return Err(Error::Malformed(
+            "not a Cunwu message (missing the CWU header)".into(),
+        ));
     }
     if !(OLDEST_READABLE_VERSION..=WIRE_VERSION).contains(&bytes[3]) {
-        return Err(Error::UnsupportedVersion { found: bytes[3], supported: WIRE_VERSION });
+        return Err(Error::UnsupportedVersion {
+            found: bytes[3],
+            supported: WIRE_VERSION,
+        });
     }
     if bytes[4] != kind as u8 {
-        return Err(Error::Malformed(format!("expected a message of kind {:?}, got kind {}", kind, bytes[4])));
+        return Err(Error::Malformed(format!(
+            "expected a message of kind {:?}, got kind {}",
+            kind, bytes[4]
+        )));
     }
-    let z = &bytes[5..];
+    Ok(())
+}
+
+/// Inflate one checksummed zstd frame, refusing to produce more than `limit` bytes.
+/// The decoder's window is capped too, so a frame cannot make it reserve more memory
+/// than the limit allows.
+fn inflate(z: &[u8], limit: usize) -> Result<Vec<u8>> {
     // one zstd frame with its content checksum, so corruption is always detected
     if z.len() < 5 || z[..4] != [0x28, 0xB5, 0x2F, 0xFD] || z[4] & 0x04 == 0 {
-        return Err(Error::Malformed("the body is not a checksummed zstd frame".into()));
+        return Err(Error::Malformed(
+            "the body is not a checksummed zstd frame".into(),
+        ));
     }
-    // a compression bomb is refused after inflating a bounded amount: Cunwu's messages
-    // compress far less than 64:1
-    let limit = MAX_DECODED_BYTES.min(1024 * 1024 + 64 * z.len());
-    let mut dec = zstd::stream::Decoder::new(z).map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
+    let mut dec = zstd::stream::Decoder::new(z)
+        .map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
+    // 2^27 = 128 MiB is zstd's default cap; a request needs far less
+    let window_log = (usize::BITS - limit.max(1 << 20).leading_zeros()).min(27);
+    dec.window_log_max(window_log)
+        .map_err(|e| Error::Malformed(format!("compressed body: {e}")))?;
     let mut body = Vec::new();
-    let n = std::io::Read::read_to_end(&mut std::io::Read::take(&mut dec, limit as u64 + 1), &mut body)
-        .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
+    let n = std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut dec, limit as u64 + 1),
+        &mut body,
+    )
+    .map_err(|e| Error::Malformed(format!("compressed body is truncated or corrupt: {e}")))?;
     if n > limit {
-        return Err(Error::Malformed(format!(
-            "message inflates beyond {limit} bytes ({} compressed): refused as a compression bomb",
+        return Err(Error::TooLarge(format!(
+            "message inflates beyond {limit} bytes ({} compressed), the most this kind of message may hold",
             z.len()
         )));
     }
+    Ok(body)
+}
+
+/// Decode a frame of the expected kind; every failure is a clear `Malformed`,
+/// `TooLarge` or `UnsupportedVersion` error. A sync request is read with
+/// [`SealedRequest`] instead.
+pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
+    check_frame_header(bytes, kind)?;
+    if kind == FrameKind::SyncRequest {
+        return Err(Error::Malformed(
+            "a sync request is read with SealedRequest::read, not decode".into(),
+        ));
+    }
+    let body = inflate(&bytes[5..], decoded_limit(kind))?;
     let (msg, rest): (T, &[u8]) = postcard_take(&body, "message body")?;
     if !rest.is_empty() {
-        return Err(Error::Malformed(format!("{} unexpected bytes after the message", rest.len())));
+        return Err(Error::Malformed(format!(
+            "{} unexpected bytes after the message",
+            rest.len()
+        )));
     }
     Ok(msg)
 }
@@ -532,7 +779,11 @@ pub mod control {
     }
 
     pub fn revoke_message(r: &RevokeRequest) -> Vec<u8> {
-        format!("cunwu-revoke-v1\0{}\0{}\0{}\0{}", r.space_id, r.device_key, r.target, r.nonce).into_bytes()
+        format!(
+            "cunwu-revoke-v1\0{}\0{}\0{}\0{}",
+            r.space_id, r.device_key, r.target, r.nonce
+        )
+        .into_bytes()
     }
 
     /// The body of every 4xx/5xx answer from the relay.
@@ -561,26 +812,62 @@ mod tests {
     fn compression_bombs_are_refused_cheaply() {
         let bomb = frame_of(&vec![0u8; 64 * 1024 * 1024], true);
         assert!(bomb.len() < 10_000);
-        let e = decode::<Bundle>(FrameKind::Bundle, &bomb).unwrap_err();
-        assert!(e.to_string().contains("compression bomb"), "{e}");
+        // a bundle may inflate to 256 MiB, so this one decodes as far as its body...
+        let e = decode::<Bundle>(FrameKind::Bundle, &bomb)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not decode") || e.contains("unexpected bytes"),
+            "{e}"
+        );
+        // ...while a relay answer of the same bytes is refused at its absolute bound
+        let mut as_response = bomb.clone();
+        as_response[4] = FrameKind::SyncResponse as u8;
+        let bomb = frame_of(&vec![0u8; MAX_RESPONSE_DECODED_BYTES + 1], true);
+        let mut as_response2 = bomb.clone();
+        as_response2[4] = FrameKind::SyncResponse as u8;
+        let e = decode::<SyncResponse>(FrameKind::SyncResponse, &as_response2).unwrap_err();
+        assert!(
+            matches!(e, Error::TooLarge(_)) && e.to_string().contains("inflates beyond"),
+            "{e}"
+        );
+        assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &as_response).is_err());
     }
 
     #[test]
     fn frames_without_a_checksum_or_of_another_version_are_refused() {
-        let b = Bundle { space: [1; 16], created_at: 5, roster: None, batches: vec![], tallies: vec![] };
+        let b = Bundle {
+            space: [1; 16],
+            created_at: 5,
+            roster: None,
+            batches: vec![],
+            tallies: vec![],
+        };
         let ok = encode(FrameKind::Bundle, &b);
         assert_eq!(decode::<Bundle>(FrameKind::Bundle, &ok).unwrap(), b);
         let no_sum = frame_of(&postcard::to_allocvec(&b).unwrap(), false);
-        assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum).unwrap_err().to_string().contains("checksummed"));
+        assert!(decode::<Bundle>(FrameKind::Bundle, &no_sum)
+            .unwrap_err()
+            .to_string()
+            .contains("checksummed"));
         let mut v3 = ok.clone();
         v3[3] = WIRE_VERSION + 1;
-        assert!(matches!(decode::<Bundle>(FrameKind::Bundle, &v3), Err(Error::UnsupportedVersion { found: 3, .. })));
+        assert!(matches!(
+            decode::<Bundle>(FrameKind::Bundle, &v3),
+            Err(Error::UnsupportedVersion { found: 4, .. })
+        ));
         // a version 1 message (no created items) still reads
         let mut v1 = ok.clone();
         v1[3] = 1;
         assert_eq!(decode::<Bundle>(FrameKind::Bundle, &v1).unwrap(), b);
-        assert!(decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(), "truncated");
-        assert!(decode::<Have>(FrameKind::Have, &ok).unwrap_err().to_string().contains("kind"));
+        assert!(
+            decode::<Bundle>(FrameKind::Bundle, &ok[..ok.len() - 3]).is_err(),
+            "truncated"
+        );
+        assert!(decode::<Have>(FrameKind::Have, &ok)
+            .unwrap_err()
+            .to_string()
+            .contains("kind"));
     }
 
     fn notice_changes() -> (EntityId, Change, Change) {
@@ -588,8 +875,15 @@ mod tests {
         use crate::model::EntityKind;
         let id = "0123456789abcdef0123456789abcdef";
         let first = serde_json::json!({"id": "e1", "type": "posted", "title": "修路公示", "body": "村道硬化"});
-        let (mut doc, created) = EntityDoc::create(&[7; 32], EntityKind::Notice, id, &first, 1_700_000_000_000).unwrap();
-        let next = doc.append(&[7; 32], &serde_json::json!({"id": "e2", "type": "read"}), 1_700_000_000_001).unwrap();
+        let (mut doc, created) =
+            EntityDoc::create(&[7; 32], EntityKind::Notice, id, &first, 1_700_000_000_000).unwrap();
+        let next = doc
+            .append(
+                &[7; 32],
+                &serde_json::json!({"id": "e2", "type": "read"}),
+                1_700_000_000_001,
+            )
+            .unwrap();
         (entity_bytes(id).unwrap(), created, next)
     }
 
@@ -601,18 +895,38 @@ mod tests {
     fn creation_changes_travel_without_their_entity_id() {
         let (entity, created, next) = notice_changes();
         assert_eq!(created_entity(created.raw_bytes()), Some(entity));
-        assert_eq!(created_entity(next.raw_bytes()), None, "a change with dependencies creates nothing");
-        let c = Item::Change { entity, bytes: created.raw_bytes().to_vec() };
+        assert_eq!(
+            created_entity(next.raw_bytes()),
+            None,
+            "a change with dependencies creates nothing"
+        );
+        let c = Item::Change {
+            entity,
+            bytes: created.raw_bytes().to_vec(),
+        };
         let body = item_body(&c);
         assert_eq!(body[0], 2, "written as the Created form");
-        assert!(body.len() < created.raw_bytes().len() + 4, "no 16-byte entity id on the wire");
-        assert_eq!(postcard::from_bytes::<Item>(&body).unwrap(), c, "read back as a change to the same entity");
-        let n = Item::Change { entity, bytes: next.raw_bytes().to_vec() };
+        assert!(
+            body.len() < created.raw_bytes().len() + 4,
+            "no 16-byte entity id on the wire"
+        );
+        assert_eq!(
+            postcard::from_bytes::<Item>(&body).unwrap(),
+            c,
+            "read back as a change to the same entity"
+        );
+        let n = Item::Change {
+            entity,
+            bytes: next.raw_bytes().to_vec(),
+        };
         assert_eq!(item_body(&n)[0], 0, "a later change keeps its entity id");
         assert_eq!(postcard::from_bytes::<Item>(&item_body(&n)).unwrap(), n);
         // a change sent for another entity than the one it creates keeps the claimed id,
         // so the signature and the policy judge exactly what the sender claimed
-        let lie = Item::Change { entity: [9; 16], bytes: created.raw_bytes().to_vec() };
+        let lie = Item::Change {
+            entity: [9; 16],
+            bytes: created.raw_bytes().to_vec(),
+        };
         assert_eq!(item_body(&lie)[0], 0);
         assert_eq!(postcard::from_bytes::<Item>(&item_body(&lie)).unwrap(), lie);
     }
@@ -636,16 +950,27 @@ mod tests {
             batches: Vec<RawBatch<'a>>,
             tallies: Vec<SignedTally>,
         }
-        let items = vec![ItemOut::Created { bytes: next.raw_bytes() }];
+        let items = vec![ItemOut::Created {
+            bytes: next.raw_bytes(),
+        }];
         let raw = RawBundle {
             space: [1; 16],
             created_at: 5,
             roster: None,
-            batches: vec![RawBatch { author: [7; 32], signed_at: 1, items, signature: vec![0; 64] }],
+            batches: vec![RawBatch {
+                author: [7; 32],
+                signed_at: 1,
+                items,
+                signature: vec![0; 64],
+            }],
             tallies: vec![],
         };
         let body = postcard::to_allocvec(&raw).unwrap();
         let e = decode::<Bundle>(FrameKind::Bundle, &frame_of(&body, true)).unwrap_err();
-        assert!(e.to_string().contains("created item is not a change that creates a document"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("created item is not a change that creates a document"),
+            "{e}"
+        );
     }
 }

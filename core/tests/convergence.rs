@@ -47,13 +47,20 @@ fn exchange(a: &Store, b: &Store, seed: u64) {
     let bundle = a.export_bundle(Some(&b.have().unwrap())).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut batches = bundle.batches.clone();
-    let dups: Vec<_> = batches.iter().filter(|_| rng.gen_bool(0.3)).cloned().collect();
+    let dups: Vec<_> = batches
+        .iter()
+        .filter(|_| rng.gen_bool(0.3))
+        .cloned()
+        .collect();
     batches.extend(dups);
     batches.shuffle(&mut rng);
     let parts = rng.gen_range(1..=3);
     let per = batches.len().div_ceil(parts).max(1);
     for chunk in batches.chunks(per) {
-        let part = Bundle { batches: chunk.to_vec(), ..bundle.clone() };
+        let part = Bundle {
+            batches: chunk.to_vec(),
+            ..bundle.clone()
+        };
         b.import_bundle(&part).unwrap();
     }
 }
@@ -74,12 +81,20 @@ fn setup() -> Replicas {
     let dir = tempfile::tempdir().unwrap();
     let mut space = LocalSpace::new("青石村");
     let roles = [Role::Cadre, Role::Cadre, Role::Resident, Role::VillagerRep];
-    let stores: Vec<Store> = (0..roles.len()).map(|i| Store::open(dir.path().join(format!("r{i}.db"))).unwrap()).collect();
+    let stores: Vec<Store> = (0..roles.len())
+        .map(|i| Store::open(dir.path().join(format!("r{i}.db"))).unwrap())
+        .collect();
     for (i, (s, r)) in stores.iter().zip(roles).enumerate() {
         space.join(s, &format!("成员{i}"), r).unwrap();
     }
     space.publish(&stores.iter().collect::<Vec<_>>()).unwrap();
-    Replicas { _dir: dir, stores, notices: vec![], requests: vec![], deliberations: vec![] }
+    Replicas {
+        _dir: dir,
+        stores,
+        notices: vec![],
+        requests: vec![],
+        deliberations: vec![],
+    }
 }
 
 fn run(r: &mut Replicas, ops: &[Op]) {
@@ -178,7 +193,11 @@ fn settle(r: &Replicas, seed: u64) {
         for a in 0..r.stores.len() {
             for b in 0..r.stores.len() {
                 if a != b {
-                    exchange(&r.stores[a], &r.stores[b], seed ^ (round * 97 + a as u64 * 13 + b as u64));
+                    exchange(
+                        &r.stores[a],
+                        &r.stores[b],
+                        seed ^ (round * 97 + a as u64 * 13 + b as u64),
+                    );
                 }
             }
         }
@@ -186,32 +205,73 @@ fn settle(r: &Replicas, seed: u64) {
 }
 
 fn check(r: &Replicas) {
-    let ids: Vec<Vec<String>> = r.stores.iter().map(|s| s.entity_ids().unwrap().into_iter().map(|(i, _)| i).collect()).collect();
+    let ids: Vec<Vec<String>> = r
+        .stores
+        .iter()
+        .map(|s| {
+            s.entity_ids()
+                .unwrap()
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
     // identical documents wherever two replicas hold the same entity
     for (i, a) in r.stores.iter().enumerate() {
         for (j, b) in r.stores.iter().enumerate().skip(i + 1) {
             for id in ids[i].iter().filter(|x| ids[j].contains(x)) {
-                assert_eq!(a.document_json(id).unwrap(), b.document_json(id).unwrap(), "entity {id} differs between {i} and {j}");
+                assert_eq!(
+                    a.document_json(id).unwrap(),
+                    b.document_json(id).unwrap(),
+                    "entity {id} differs between {i} and {j}"
+                );
             }
         }
     }
     // the two cadres may read everything: identical sets and projections
     assert_eq!(ids[0], ids[1]);
-    let strip = |v: Vec<cunwu_core::store::NoticeSummary>| v.into_iter().map(|mut n| { n.read = false; n }).collect::<Vec<_>>();
-    let all = |s: &Store| strip(s.list_notices(&NoticeFilter { limit: 500, ..Default::default() }).unwrap());
+    let strip = |v: Vec<cunwu_core::store::NoticeSummary>| {
+        v.into_iter()
+            .map(|mut n| {
+                n.read = false;
+                n
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = |s: &Store| {
+        strip(
+            s.list_notices(&NoticeFilter {
+                limit: 500,
+                ..Default::default()
+            })
+            .unwrap(),
+        )
+    };
     for s in &r.stores[1..] {
         assert_eq!(all(&r.stores[0]), all(s), "notice projections differ");
     }
-    let reqs = |s: &Store| s.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap();
+    let reqs = |s: &Store| {
+        s.list_requests(&RequestFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .unwrap()
+    };
     assert_eq!(reqs(&r.stores[0]), reqs(&r.stores[1]));
     for s in &r.stores[2..] {
         // members see exactly their own requests, with the same rows the cadres see
         let mine = reqs(s);
         let me = s.me().unwrap().id;
-        let expected: Vec<_> = reqs(&r.stores[0]).into_iter().filter(|x| x.filer == me).collect();
+        let expected: Vec<_> = reqs(&r.stores[0])
+            .into_iter()
+            .filter(|x| x.filer == me)
+            .collect();
         assert_eq!(mine, expected);
         for q in &mine {
-            assert_eq!(s.request(&q.id).unwrap().status, r.stores[0].request(&q.id).unwrap().status);
+            assert_eq!(
+                s.request(&q.id).unwrap().status,
+                r.stores[0].request(&q.id).unwrap().status
+            );
         }
     }
     for d in &r.deliberations {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 #[test]
 #[ignore = "run by crash_loses_nothing_that_returned as a child process"]
 fn crash_child() {
-    let Ok(path) = std::env::var("CUNWU_CRASH_DB") else { return };
+    let Ok(path) = std::env::var("CUNWU_CRASH_DB") else {
+        return;
+    };
     let store = Store::open(&path).unwrap();
     let out = std::io::stdout();
     for i in 0.. {
@@ -62,7 +64,13 @@ fn crash_loses_nothing_that_returned() {
     let mut confirmed: Vec<(String, String)> = vec![];
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("CUNWU_CRASH_DB", &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -101,17 +109,41 @@ fn crash_loses_nothing_that_returned() {
                 confirmed.push((k.to_string(), id.to_string()));
             }
         }
-        assert!(seen >= 20, "the child wrote only {seen} operations in round {round}");
+        assert!(
+            seen >= 20,
+            "the child wrote only {seen} operations in round {round}"
+        );
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
-    let notices: Vec<String> =
-        store.list_notices(&NoticeFilter { limit: 500, ..Default::default() }).unwrap().into_iter().map(|n| n.id).collect();
-    let requests: Vec<String> =
-        store.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap().into_iter().map(|n| n.id).collect();
+    let notices: Vec<String> = store
+        .list_notices(&NoticeFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    let requests: Vec<String> = store
+        .list_requests(&RequestFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
     for (k, id) in &confirmed {
-        let present = if k == "notice" { notices.contains(id) } else { requests.contains(id) };
-        assert!(present, "{k} {id} returned before the crash but is missing after it");
+        let present = if k == "notice" {
+            notices.contains(id)
+        } else {
+            requests.contains(id)
+        };
+        assert!(
+            present,
+            "{k} {id} returned before the crash but is missing after it"
+        );
         if k == "notice" {
             store.notice(id).unwrap();
         } else {

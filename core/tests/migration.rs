@@ -41,7 +41,11 @@ fn version_1_database_upgrades_and_keeps_its_data() {
                 revoked: false,
                 joined_version: 1,
             }],
-            devices: vec![DeviceEntry { key: device.id(), member: member.into(), revoked_at_seq: None }],
+            devices: vec![DeviceEntry {
+                key: device.id(),
+                member: member.into(),
+                revoked_at_seq: None,
+            }],
         };
         let signed = SignedRoster::sign(&roster, &relay);
         for (k, v) in [
@@ -53,13 +57,26 @@ fn version_1_database_upgrades_and_keeps_its_data() {
             ("relay_key", relay.public().to_vec()),
             ("roster", serde_json::to_vec(&signed).unwrap()),
         ] {
-            conn.execute("INSERT INTO local(key, value) VALUES (?1, ?2)", params![k, v]).unwrap();
+            conn.execute(
+                "INSERT INTO local(key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )
+            .unwrap();
         }
         let file = json!({"id": "e1", "by": member, "at": 1_780_000_000_000i64, "type": "file", "kind": "social_assistance",
                           "title": "申请低保", "description": "家中困难", "filer": member});
-        let (mut doc, c1) = EntityDoc::create(&device.public(), cunwu_core::EntityKind::Request, request_id, &file, 1_780_000_000_000).unwrap();
+        let (mut doc, c1) = EntityDoc::create(
+            &device.public(),
+            cunwu_core::EntityKind::Request,
+            request_id,
+            &file,
+            1_780_000_000_000,
+        )
+        .unwrap();
         let comment = json!({"id": "e2", "by": member, "at": 1_780_000_100_000i64, "type": "comment", "text": "补充了户口本"});
-        let c2 = doc.append(&device.public(), &comment, 1_780_000_100_000).unwrap();
+        let c2 = doc
+            .append(&device.public(), &comment, 1_780_000_100_000)
+            .unwrap();
         conn.execute(
             "INSERT INTO entities(id, kind, snapshot, incremental, updated_at) VALUES (?1, 'request', NULL, 2, 0)",
             [request_id],
@@ -84,7 +101,9 @@ fn version_1_database_upgrades_and_keeps_its_data() {
         .unwrap();
         // a change parked by version 1 (before parked rows said what they wait for)
         let later = json!({"id": "e3", "by": member, "at": 1_780_000_200_000i64, "type": "comment", "text": "又补充了材料"});
-        let c3 = doc.append(&device.public(), &later, 1_780_000_200_000).unwrap();
+        let c3 = doc
+            .append(&device.public(), &later, 1_780_000_200_000)
+            .unwrap();
         conn.execute(
             "INSERT INTO parked(hash, entity_id, author, seq, bytes) VALUES (?1, ?2, ?3, NULL, ?4)",
             params![&c3.hash().0[..], request_id, device.id(), c3.raw_bytes()],
@@ -97,25 +116,45 @@ fn version_1_database_upgrades_and_keeps_its_data() {
     let listed = store.list_requests(&RequestFilter::default()).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].title, "申请低保");
-    assert_eq!(listed[0].rating, None, "the version 2 column exists and was filled from the document");
-    assert_eq!(listed[0].updated_at, 1_780_000_100_000, "projection rebuilt from the document, not kept from v1");
+    assert_eq!(
+        listed[0].rating, None,
+        "the version 2 column exists and was filled from the document"
+    );
+    assert_eq!(
+        listed[0].updated_at, 1_780_000_100_000,
+        "projection rebuilt from the document, not kept from v1"
+    );
     let r = store.request(request_id).unwrap();
     assert_eq!(r.comments.len(), 1);
     assert_eq!(store.me().unwrap().name, "王秀英");
     assert_eq!(store.device_id(), device.id(), "the device key survived");
-    assert_eq!(store.search("户口", 5).unwrap().len(), 1, "search index rebuilt");
+    assert_eq!(
+        store.search("户口", 5).unwrap().len(),
+        1,
+        "search index rebuilt"
+    );
     assert_eq!(store.integrity_check().unwrap(), "ok");
     // version 3: the old parked row waits for its entity and expires, counted from the upgrade
     let (waits, parked_at): (String, i64) = conn
-        .query_row("SELECT w.waits_for, p.parked_at FROM parked p JOIN parked_waits w ON w.hash = p.hash", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT w.waits_for, p.parked_at FROM parked p JOIN parked_waits w ON w.hash = p.hash",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!(waits, format!("entity:{request_id}"));
-    assert!((parked_at - cunwu_core::ids::now_ms()).abs() < 60_000, "parked_at {parked_at} is the upgrade time");
+    assert!(
+        (parked_at - cunwu_core::ids::now_ms()).abs() < 60_000,
+        "parked_at {parked_at} is the upgrade time"
+    );
     let report = store.check_integrity().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems());
-    assert_eq!(conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    assert_eq!(
+        conn.query_row("SELECT count(*) FROM quarantine", [], |r| r
+            .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
 }
 
 #[test]
@@ -123,7 +162,10 @@ fn a_database_newer_than_this_build_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.db");
     drop(Store::open(&path).unwrap());
-    Connection::open(&path).unwrap().pragma_update(None, "user_version", schema::LATEST + 1).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", schema::LATEST + 1)
+        .unwrap();
     let e = Store::open(&path).err().expect("refused");
     assert!(e.to_string().contains("newer than this build"), "{e}");
 }
@@ -132,7 +174,8 @@ fn a_database_newer_than_this_build_is_refused() {
 fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("garbage.db");
-    let junk = b"this is not a database at all, just some bytes that a broken download left behind".repeat(100);
+    let junk = b"this is not a database at all, just some bytes that a broken download left behind"
+        .repeat(100);
     std::fs::write(&path, &junk).unwrap();
     let e = Store::open(&path).err().expect("refused");
     assert!(matches!(e, cunwu_core::Error::Database(_)), "{e}");
@@ -140,7 +183,10 @@ fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
     assert_eq!(std::fs::read(&path).unwrap(), junk, "the file is untouched");
     // another application's SQLite database
     let other = dir.path().join("other.db");
-    Connection::open(&other).unwrap().execute_batch("CREATE TABLE contacts(name TEXT);").unwrap();
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE contacts(name TEXT);")
+        .unwrap();
     let e = Store::open(&other).err().expect("refused");
     assert!(e.to_string().contains("not a Cunwu store"), "{e}");
 }

@@ -61,21 +61,48 @@ pub struct LogBatch {
 
 #[derive(Debug, Clone)]
 pub enum LogRow {
-    Batch { seq: u64, author: [u8; 32], signed_at: i64, signature: Vec<u8>, pairs: Vec<u8>, changes: Vec<(String, [u8; 32], Vec<u8>)> },
-    Tally { seq: u64, deliberation: String, tally_json: Vec<u8>, signature: Vec<u8> },
+    Batch {
+        seq: u64,
+        author: [u8; 32],
+        signed_at: i64,
+        signature: Vec<u8>,
+        pairs: Vec<u8>,
+        changes: Vec<(String, [u8; 32], Vec<u8>)>,
+    },
+    Tally {
+        seq: u64,
+        deliberation: String,
+        tally_json: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 pub trait Storage: Send + Sync + 'static {
     /// Take a space for appending to its log (see [`SpaceGuard`]).
     fn lock_space(&self, space: &str) -> Result<SpaceGuard>;
-    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()>;
+    fn create_space(
+        &self,
+        id: &str,
+        name: &str,
+        relay_secret: &[u8],
+        roster: &Roster,
+    ) -> Result<()>;
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>>;
     /// Read a space's roster, let `apply` change it and store it, in one transaction
     /// (nothing is stored when `apply` fails).
-    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster>;
+    fn update_roster(
+        &self,
+        space: &str,
+        apply: &mut dyn FnMut(&mut Roster) -> Result<()>,
+    ) -> Result<Roster>;
     fn put_invite(&self, inv: &InviteRecord) -> Result<()>;
     /// Take an unused, unexpired invite (single use) and save the roster it produced, atomically.
-    fn redeem_invite(&self, code_hash: &str, now: i64, apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>) -> Result<(InviteRecord, Roster)>;
+    fn redeem_invite(
+        &self,
+        code_hash: &str,
+        now: i64,
+        apply: &mut dyn FnMut(&InviteRecord, &mut Roster) -> Result<()>,
+    ) -> Result<(InviteRecord, Roster)>;
     /// Record `counter` for `device` if it is above the last one; false for a replay.
     fn advance_counter(&self, device: &str, counter: u64) -> Result<bool>;
     /// Record a one-time nonce; false if seen before.
@@ -85,12 +112,24 @@ pub trait Storage: Send + Sync + 'static {
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool>;
     /// Append a batch of accepted changes as one log entry; returns its sequence number.
     fn append_batch(&self, space: &str, batch: &LogBatch) -> Result<u64>;
-    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64>;
+    fn append_tally(
+        &self,
+        space: &str,
+        deliberation: &str,
+        tally_json: &[u8],
+        signature: &[u8],
+    ) -> Result<u64>;
     /// Log rows after `cursor`, up to about `max_rows` rows. A batch row carries the
     /// bytes of the changes `wanted(author, entity)` accepts only (the reader may not
     /// see the others, and loading them is most of the cost of a sync that walks
     /// other members' private requests).
-    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>>;
+    fn read_log(
+        &self,
+        space: &str,
+        cursor: u64,
+        max_rows: u32,
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>>;
     fn last_seq(&self, space: &str) -> Result<u64>;
     /// Audiences of every entity in the space (for read filtering).
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>>;
@@ -200,11 +239,16 @@ fn db(e: rusqlite::Error) -> RelayError {
 impl SqliteStorage {
     pub fn open(path: &Path) -> Result<SqliteStorage> {
         let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(db)?;
         conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
-            .map_err(|e| RelayError::Storage(format!("{} is not a relay database: {e}", path.display())))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+            .map_err(|e| {
+                RelayError::Storage(format!("{} is not a relay database: {e}", path.display()))
+            })?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
@@ -220,19 +264,25 @@ impl SqliteStorage {
             Some(c) => c,
             None => {
                 let c = Connection::open(&self.path).map_err(db)?;
-                c.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+                c.busy_timeout(std::time::Duration::from_secs(30))
+                    .map_err(db)?;
                 c.pragma_update(None, "query_only", true).map_err(db)?;
                 c
             }
         };
-        Ok(Reader { conn: Some(conn), pool: &self.readers })
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
     }
 }
 
 /// An invite is single use and expires (both storages redeem through this rule).
 pub(crate) fn invite_usable(used_at: Option<i64>, expires_at: i64, now: i64) -> Result<()> {
     if used_at.is_some() {
-        return Err(RelayError::Forbidden("this invite has already been used".into()));
+        return Err(RelayError::Forbidden(
+            "this invite has already been used".into(),
+        ));
     }
     if now > expires_at {
         return Err(RelayError::Forbidden("this invite has expired".into()));
@@ -253,7 +303,13 @@ impl Storage for SqliteStorage {
         Ok(SpaceGuard(None))
     }
 
-    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
+    fn create_space(
+        &self,
+        id: &str,
+        name: &str,
+        relay_secret: &[u8],
+        roster: &Roster,
+    ) -> Result<()> {
         self.conn
             .lock()
             .execute(
@@ -267,27 +323,48 @@ impl Storage for SqliteStorage {
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
         let c = self.reader()?;
         let row: Option<(String, String, Vec<u8>, String)> = c
-            .query_row("SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, text)) = row else { return Ok(None) };
+        let Some((id, name, relay_secret, text)) = row else {
+            return Ok(None);
+        };
         let roster = self.rosters.parse(&id, text)?;
-        Ok(Some(SpaceRecord { id, name, relay_secret, roster }))
+        Ok(Some(SpaceRecord {
+            id,
+            name,
+            relay_secret,
+            roster,
+        }))
     }
 
-    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster> {
+    fn update_roster(
+        &self,
+        space: &str,
+        apply: &mut dyn FnMut(&mut Roster) -> Result<()>,
+    ) -> Result<Roster> {
         let mut c = self.conn.lock();
-        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
         let text: String = tx
-            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| r.get(0))
+            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?
             .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         let mut roster = parse_roster(&text)?;
         apply(&mut roster)?;
-        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space, roster_json(&roster)]).map_err(db)?;
+        tx.execute(
+            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
+            params![space, roster_json(&roster)],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(roster)
     }
@@ -332,11 +409,25 @@ impl Storage for SqliteStorage {
             expires_at,
             created_by,
         };
-        let roster: String = tx.query_row("SELECT roster FROM spaces WHERE id = ?1", [&space_id], |r| r.get(0)).map_err(db)?;
+        let roster: String = tx
+            .query_row(
+                "SELECT roster FROM spaces WHERE id = ?1",
+                [&space_id],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
         let mut roster = parse_roster(&roster)?;
         apply(&inv, &mut roster)?;
-        tx.execute("UPDATE invites SET used_at = ?2 WHERE code_hash = ?1", params![code_hash, now]).map_err(db)?;
-        tx.execute("UPDATE spaces SET roster = ?2 WHERE id = ?1", params![space_id, roster_json(&roster)]).map_err(db)?;
+        tx.execute(
+            "UPDATE invites SET used_at = ?2 WHERE code_hash = ?1",
+            params![code_hash, now],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
+            params![space_id, roster_json(&roster)],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok((inv, roster))
     }
@@ -363,16 +454,27 @@ impl Storage for SqliteStorage {
         let n = self
             .conn
             .lock()
-            .execute("INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)", params![nonce, now])
+            .execute(
+                "INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)",
+                params![nonce, now],
+            )
             .map_err(db)?;
         Ok(n == 1)
     }
 
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         self.reader()?
-            .query_row("SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2", [space, id], |r| {
-                Ok(EntityRecord { kind: r.get(0)?, audience: r.get(1)?, ref_id: r.get(2)? })
-            })
+            .query_row(
+                "SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2",
+                [space, id],
+                |r| {
+                    Ok(EntityRecord {
+                        kind: r.get(0)?,
+                        audience: r.get(1)?,
+                        ref_id: r.get(2)?,
+                    })
+                },
+            )
             .optional()
             .map_err(db)
     }
@@ -382,13 +484,19 @@ impl Storage for SqliteStorage {
         let mut s = c
             .prepare_cached("SELECT bytes FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq, idx")
             .map_err(db)?;
-        let v = s.query_map([space, id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        let v = s
+            .query_map([space, id], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
         Ok(v)
     }
 
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT 1 FROM changes WHERE space_id = ?1 AND hash = ?2").map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT 1 FROM changes WHERE space_id = ?1 AND hash = ?2")
+            .map_err(db)?;
         s.exists(params![space, &hash[..]]).map_err(db)
     }
 
@@ -396,7 +504,11 @@ impl Storage for SqliteStorage {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let seq: i64 = tx
-            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .query_row(
+                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+                [space],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
@@ -411,9 +523,18 @@ impl Storage for SqliteStorage {
                 .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(db)?;
             for (i, ch) in b.changes.iter().enumerate() {
-                ins.execute(params![space, &ch.hash[..], ch.entity, seq, i as i64, ch.bytes]).map_err(db)?;
+                ins.execute(params![
+                    space,
+                    &ch.hash[..],
+                    ch.entity,
+                    seq,
+                    i as i64,
+                    ch.bytes
+                ])
+                .map_err(db)?;
                 if let Some(e) = &ch.new_entity {
-                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id]).map_err(db)?;
+                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
+                        .map_err(db)?;
                 }
             }
         }
@@ -421,11 +542,21 @@ impl Storage for SqliteStorage {
         Ok(seq as u64)
     }
 
-    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64> {
+    fn append_tally(
+        &self,
+        space: &str,
+        deliberation: &str,
+        tally_json: &[u8],
+        signature: &[u8],
+    ) -> Result<u64> {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let seq: i64 = tx
-            .query_row("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1", [space], |r| r.get(0))
+            .query_row(
+                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+                [space],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES (?1, ?2, 'tally', ?3, ?4, ?5)",
@@ -436,7 +567,13 @@ impl Storage for SqliteStorage {
         Ok(seq as u64)
     }
 
-    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>> {
+    fn read_log(
+        &self,
+        space: &str,
+        cursor: u64,
+        max_rows: u32,
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>> {
         let c = self.reader()?;
         let mut s = c
             .prepare_cached(
@@ -444,10 +581,28 @@ impl Storage for SqliteStorage {
                  WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(db)?;
-        type Row = (i64, String, Option<Vec<u8>>, Option<i64>, Vec<u8>, Option<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+        type Row = (
+            i64,
+            String,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Vec<u8>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<Vec<u8>>,
+        );
         let rows: Vec<Row> = s
             .query_map(params![space, cursor as i64, max_rows], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
             })
             .map_err(db)?
             .collect::<rusqlite::Result<_>>()
@@ -468,15 +623,20 @@ impl Storage for SqliteStorage {
             }
             let author: [u8; 32] = author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
             let pairs = pairs.unwrap_or_default();
-            let any_wanted = pairs.chunks_exact(48).any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let any_wanted = pairs
+                .chunks_exact(48)
+                .any(|p| wanted(&author, &hex::encode(&p[..16])));
             let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
-                ch.query_map(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .map_err(db)?
-                    .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
-                        r.as_ref().map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
-                    })
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(db)?
+                ch.query_map(params![space, seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(db)?
+                .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
+                    r.as_ref()
+                        .map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
+                })
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db)?
             } else {
                 vec![]
             };
@@ -486,21 +646,32 @@ impl Storage for SqliteStorage {
                 signed_at: signed_at.unwrap_or(0),
                 signature,
                 pairs,
-                changes: changes.into_iter().map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b)).collect(),
+                changes: changes
+                    .into_iter()
+                    .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
+                    .collect(),
             });
         }
         Ok(out)
     }
 
     fn last_seq(&self, space: &str) -> Result<u64> {
-        let n: i64 =
-            self.reader()?.query_row("SELECT next_seq - 1 FROM spaces WHERE id = ?1", [space], |r| r.get(0)).map_err(db)?;
+        let n: i64 = self
+            .reader()?
+            .query_row(
+                "SELECT next_seq - 1 FROM spaces WHERE id = ?1",
+                [space],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
         Ok(n as u64)
     }
 
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT id, audience FROM entities WHERE space_id = ?1").map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT id, audience FROM entities WHERE space_id = ?1")
+            .map_err(db)?;
         let v = s
             .query_map([space], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(db)?
@@ -511,8 +682,14 @@ impl Storage for SqliteStorage {
 
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>> {
         let c = self.reader()?;
-        let mut s = c.prepare_cached("SELECT id FROM entities WHERE space_id = ?1 AND ref_id = ?2").map_err(db)?;
-        let v = s.query_map([space, ref_id], |r| r.get(0)).map_err(db)?.collect::<rusqlite::Result<_>>().map_err(db)?;
+        let mut s = c
+            .prepare_cached("SELECT id FROM entities WHERE space_id = ?1 AND ref_id = ?2")
+            .map_err(db)?;
+        let v = s
+            .query_map([space, ref_id], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
         Ok(v)
     }
 
@@ -530,7 +707,11 @@ impl Storage for SqliteStorage {
     fn roster_sent(&self, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row("SELECT version FROM roster_sent WHERE device = ?1", [device], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM roster_sent WHERE device = ?1",
+                [device],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db)?;
         Ok(v.unwrap_or(0) as u64)

@@ -18,6 +18,12 @@ pub enum RelayError {
     Conflict(String),
     #[error("{0}")]
     TooMany(String),
+    /// A body beyond a documented bound (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// The relay cannot do this now; retry later (503).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage: {0}")]
     Storage(String),
 }
@@ -31,6 +37,8 @@ impl RelayError {
             RelayError::NotFound(_) => StatusCode::NOT_FOUND,
             RelayError::Conflict(_) => StatusCode::CONFLICT,
             RelayError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RelayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,10 +48,13 @@ impl From<cunwu_core::Error> for RelayError {
     fn from(e: cunwu_core::Error) -> Self {
         use cunwu_core::Error as E;
         match e {
-            E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => RelayError::BadRequest(e.to_string()),
+            E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => {
+                RelayError::BadRequest(e.to_string())
+            }
             E::BadSignature(_) => RelayError::Unauthorized(e.to_string()),
             E::NotAllowed(_) => RelayError::Forbidden(e.to_string()),
             E::NotFound(_) => RelayError::NotFound(e.to_string()),
+            E::TooLarge(_) => RelayError::TooLarge(e.to_string()),
             other => RelayError::Storage(other.to_string()),
         }
     }
@@ -57,6 +68,12 @@ impl IntoResponse for RelayError {
         } else {
             tracing::info!(status = status.as_u16(), reason = %self, "request refused");
         }
-        (status, axum::Json(ErrorBody { error: self.to_string() })).into_response()
+        (
+            status,
+            axum::Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }

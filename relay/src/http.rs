@@ -24,7 +24,10 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 32 * 1024 * 1024, request_timeout: Duration::from_secs(60) }
+        HttpConfig {
+            max_body_bytes: 32 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -39,20 +42,32 @@ pub fn router(relay: Arc<Relay>, cfg: &HttpConfig) -> Router {
         .route("/v1/invites", post(invite))
         .route("/v1/revoke", post(revoke))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, cfg.request_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout,
+        ))
         .with_state(relay)
 }
 
 async fn metrics(State(r): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], r.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        r.metrics.render(),
+    )
+        .into_response()
 }
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, RelayError> {
-    body.map(|Json(t)| t).map_err(|e| RelayError::BadRequest(format!("request body: {}", e.body_text())))
+    body.map(|Json(t)| t)
+        .map_err(|e| RelayError::BadRequest(format!("request body: {}", e.body_text())))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RelayError> + Send + 'static) -> Result<T, RelayError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RelayError> + Send + 'static,
+) -> Result<T, RelayError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
 }
 
 async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
@@ -65,7 +80,12 @@ async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
         Ok(bytes) => {
             r.metrics.syncs.inc();
             r.metrics.bytes_out.add(bytes.len() as u64);
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/x-cunwu")], bytes).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-cunwu")],
+                bytes,
+            )
+                .into_response()
         }
         Err(e) => {
             r.metrics.sync_errors.inc();
@@ -74,7 +94,10 @@ async fn sync(State(r): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn enroll(State(r): State<AppState>, body: Result<Json<EnrollRequest>, JsonRejection>) -> Response {
+async fn enroll(
+    State(r): State<AppState>,
+    body: Result<Json<EnrollRequest>, JsonRejection>,
+) -> Response {
     let out = match json_body(body) {
         Ok(req) => {
             let relay = r.clone();
@@ -91,7 +114,10 @@ async fn enroll(State(r): State<AppState>, body: Result<Json<EnrollRequest>, Jso
     }
 }
 
-async fn invite(State(r): State<AppState>, body: Result<Json<InviteRequest>, JsonRejection>) -> Response {
+async fn invite(
+    State(r): State<AppState>,
+    body: Result<Json<InviteRequest>, JsonRejection>,
+) -> Response {
     match json_body(body) {
         Ok(req) => match blocking(move || r.create_invite(&req, now_ms())).await {
             Ok(resp) => Json(resp).into_response(),
@@ -101,7 +127,10 @@ async fn invite(State(r): State<AppState>, body: Result<Json<InviteRequest>, Jso
     }
 }
 
-async fn revoke(State(r): State<AppState>, body: Result<Json<RevokeRequest>, JsonRejection>) -> Response {
+async fn revoke(
+    State(r): State<AppState>,
+    body: Result<Json<RevokeRequest>, JsonRejection>,
+) -> Response {
     match json_body(body) {
         Ok(req) => match blocking(move || r.revoke(&req, now_ms())).await {
             Ok(()) => Json(serde_json::json!({"revoked": true})).into_response(),

@@ -37,7 +37,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = http::router(relay, &cfg);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A relay running inside this process on a loopback port.
@@ -64,12 +66,21 @@ impl RunningRelay {
 
 pub async fn spawn(db: &Path) -> Result<RunningRelay, RelayError> {
     let relay = open(db, Limits::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| RelayError::Storage(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| RelayError::Storage(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| RelayError::Storage(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RelayError::Storage(e.to_string()))?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let r = relay.clone();
     let handle = tokio::spawn(serve(r, listener, HttpConfig::default(), async {
         let _ = rx.await;
     }));
-    Ok(RunningRelay { addr, relay, stop: Some(tx), handle: Some(handle) })
+    Ok(RunningRelay {
+        addr,
+        relay,
+        stop: Some(tx),
+        handle: Some(handle),
+    })
 }

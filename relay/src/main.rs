@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "cunwu-relay", version, about = "Cunwu relay: one-round-trip sync for village spaces")]
+#[command(
+    name = "cunwu-relay",
+    version,
+    about = "Cunwu relay: one-round-trip sync for village spaces"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,18 +110,42 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { listen, db, max_body_bytes, rate_per_minute, timeout_secs, plain_logs } => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        Cmd::Serve {
+            listen,
+            db,
+            max_body_bytes,
+            rate_per_minute,
+            timeout_secs,
+            plain_logs,
+        } => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into());
             if plain_logs {
-                tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+                tracing_subscriber::fmt()
+                    .with_env_filter(filter)
+                    .with_writer(std::io::stderr)
+                    .init();
             } else {
-                tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+                tracing_subscriber::fmt()
+                    .json()
+                    .with_env_filter(filter)
+                    .with_writer(std::io::stderr)
+                    .init();
             }
-            let relay = match cunwu_relay::open(&db, Limits { requests_per_minute: rate_per_minute, ..Limits::default() }) {
+            let relay = match cunwu_relay::open(
+                &db,
+                Limits {
+                    requests_per_minute: rate_per_minute,
+                    ..Limits::default()
+                },
+            ) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
             let res = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 tracing::info!(listen = %listener.local_addr()?, db = %cunwu_relay::pg::redact(&db.to_string_lossy()), "relay listening");
@@ -131,7 +159,9 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Space { cmd: SpaceCmd::Create { name, db, json } } => {
+        Cmd::Space {
+            cmd: SpaceCmd::Create { name, db, json },
+        } => {
             let relay = match cunwu_relay::open(&db, Limits::default()) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -139,7 +169,10 @@ fn main() -> ExitCode {
             match relay.create_space(&name) {
                 Ok((space_id, invite)) => {
                     if json {
-                        println!("{}", serde_json::json!({"space_id": space_id, "invite": invite, "name": name}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"space_id": space_id, "invite": invite, "name": name})
+                        );
                     } else {
                         println!("space {name}: {space_id}\nfirst cadre invite: {invite}");
                     }
@@ -148,7 +181,17 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Invite { cmd: InviteCmd::Create { space, role, household, group, db, json } } => {
+        Cmd::Invite {
+            cmd:
+                InviteCmd::Create {
+                    space,
+                    role,
+                    household,
+                    group,
+                    db,
+                    json,
+                },
+        } => {
             let role = match cunwu_core::Role::parse(&role) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -160,7 +203,10 @@ fn main() -> ExitCode {
             match relay.admin_invite(&space, role, &household, &group) {
                 Ok(invite) => {
                     if json {
-                        println!("{}", serde_json::json!({"invite": invite, "role": role.as_str()}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"invite": invite, "role": role.as_str()})
+                        );
                     } else {
                         println!("{invite}");
                     }
@@ -169,7 +215,12 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Revoke { space, target, db, json } => {
+        Cmd::Revoke {
+            space,
+            target,
+            db,
+            json,
+        } => {
             let relay = match cunwu_relay::open(&db, Limits::default()) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -195,7 +246,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

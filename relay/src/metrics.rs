@@ -36,7 +36,8 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
@@ -58,25 +59,69 @@ impl Metrics {
         let mut s = String::new();
         let counters = [
             ("cunwu_syncs_total", "Sync exchanges answered", &self.syncs),
-            ("cunwu_sync_errors_total", "Sync exchanges refused or failed", &self.sync_errors),
-            ("cunwu_changes_accepted_total", "Changes accepted or acknowledged", &self.changes_accepted),
-            ("cunwu_changes_rejected_total", "Changes rejected by the policy or signature checks", &self.changes_rejected),
-            ("cunwu_bytes_in_total", "Sync request bytes received", &self.bytes_in),
-            ("cunwu_bytes_out_total", "Sync response bytes sent", &self.bytes_out),
-            ("cunwu_rate_limited_total", "Requests refused by the per-device rate limit", &self.rate_limited),
-            ("cunwu_enrollments_total", "Devices enrolled", &self.enrollments),
+            (
+                "cunwu_sync_errors_total",
+                "Sync exchanges refused or failed",
+                &self.sync_errors,
+            ),
+            (
+                "cunwu_changes_accepted_total",
+                "Changes accepted or acknowledged",
+                &self.changes_accepted,
+            ),
+            (
+                "cunwu_changes_rejected_total",
+                "Changes rejected by the policy or signature checks",
+                &self.changes_rejected,
+            ),
+            (
+                "cunwu_bytes_in_total",
+                "Sync request bytes received",
+                &self.bytes_in,
+            ),
+            (
+                "cunwu_bytes_out_total",
+                "Sync response bytes sent",
+                &self.bytes_out,
+            ),
+            (
+                "cunwu_rate_limited_total",
+                "Requests refused by the per-device rate limit",
+                &self.rate_limited,
+            ),
+            (
+                "cunwu_enrollments_total",
+                "Devices enrolled",
+                &self.enrollments,
+            ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.get());
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.get()
+            );
         }
         let h = &self.sync_latency;
-        let _ = writeln!(s, "# HELP cunwu_sync_seconds Sync handling time\n# TYPE cunwu_sync_seconds histogram");
+        let _ = writeln!(
+            s,
+            "# HELP cunwu_sync_seconds Sync handling time\n# TYPE cunwu_sync_seconds histogram"
+        );
         for (i, b) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(s, "cunwu_sync_seconds_bucket{{le=\"{}\"}} {}", *b as f64 / 1000.0, h.buckets[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "cunwu_sync_seconds_bucket{{le=\"{}\"}} {}",
+                *b as f64 / 1000.0,
+                h.buckets[i].load(Ordering::Relaxed)
+            );
         }
         let n = h.count.load(Ordering::Relaxed);
         let _ = writeln!(s, "cunwu_sync_seconds_bucket{{le=\"+Inf\"}} {n}");
-        let _ = writeln!(s, "cunwu_sync_seconds_sum {}", h.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "cunwu_sync_seconds_sum {}",
+            h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(s, "cunwu_sync_seconds_count {n}");
         s
     }

@@ -12,7 +12,10 @@
 //!
 //! Connections come from a small pool; each write method is one transaction.
 
-use crate::db::{invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage};
+use crate::db::{
+    invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch, LogRow, Result,
+    RosterCache, SpaceGuard, SpaceRecord, Storage,
+};
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
 use parking_lot::Mutex;
@@ -24,7 +27,10 @@ use std::sync::Arc;
 /// The same tables as the SQLite storage (`db::SCHEMA`, the one place they are
 /// defined), in PostgreSQL's types: 64-bit integers, BYTEA, no `WITHOUT ROWID`.
 fn schema() -> String {
-    crate::db::SCHEMA.replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA").replace(") WITHOUT ROWID;", ");")
+    crate::db::SCHEMA
+        .replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+        .replace(") WITHOUT ROWID;", ");")
 }
 
 /// Serializes schema creation when several relay nodes start at once.
@@ -84,10 +90,15 @@ pub fn is_url(db: &str) -> bool {
 impl PgStorage {
     /// Connect and create the tables when missing.
     pub fn open(url: &str) -> Result<PgStorage> {
-        let s = PgStorage { url: url.to_string(), pool: Arc::new(Mutex::new(vec![])), rosters: RosterCache::default() };
+        let s = PgStorage {
+            url: url.to_string(),
+            pool: Arc::new(Mutex::new(vec![])),
+            rosters: RosterCache::default(),
+        };
         let mut c = s.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+            .map_err(pg)?;
         tx.batch_execute(&schema()).map_err(pg)?;
         tx.commit().map_err(pg)?;
         drop(c);
@@ -99,15 +110,24 @@ impl PgStorage {
         let client = match pooled {
             Some(c) => c,
             None => Client::connect(&self.url, NoTls).map_err(|e| {
-                RelayError::Storage(format!("cannot connect to PostgreSQL at {}: {e}", redact(&self.url)))
+                RelayError::Storage(format!(
+                    "cannot connect to PostgreSQL at {}: {e}",
+                    redact(&self.url)
+                ))
             })?,
         };
-        Ok(Conn { client: Some(client), pool: self.pool.clone() })
+        Ok(Conn {
+            client: Some(client),
+            pool: self.pool.clone(),
+        })
     }
 
     fn append_seq(tx: &mut postgres::Transaction<'_>, space: &str) -> Result<i64> {
         let row = tx
-            .query_opt("UPDATE spaces SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq - 1", &[&space])
+            .query_opt(
+                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq - 1",
+                &[&space],
+            )
             .map_err(pg)?
             .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         Ok(row.get(0))
@@ -136,7 +156,9 @@ struct AdvisoryLock {
 impl Drop for AdvisoryLock {
     fn drop(&mut self) {
         if let Some(mut c) = self.conn.take() {
-            if c.execute("SELECT pg_advisory_unlock($1)", &[&self.key]).is_err() {
+            if c.execute("SELECT pg_advisory_unlock($1)", &[&self.key])
+                .is_err()
+            {
                 // a connection that could not unlock must not go back to the pool
                 if let Some(client) = c.client.take() {
                     drop(client);
@@ -150,11 +172,21 @@ impl Storage for PgStorage {
     fn lock_space(&self, space: &str) -> Result<SpaceGuard> {
         let mut c = self.conn()?;
         let key = space_key(space);
-        c.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(pg)?;
-        Ok(SpaceGuard(Some(Box::new(AdvisoryLock { conn: Some(c), key }))))
+        c.execute("SELECT pg_advisory_lock($1)", &[&key])
+            .map_err(pg)?;
+        Ok(SpaceGuard(Some(Box::new(AdvisoryLock {
+            conn: Some(c),
+            key,
+        }))))
     }
 
-    fn create_space(&self, id: &str, name: &str, relay_secret: &[u8], roster: &Roster) -> Result<()> {
+    fn create_space(
+        &self,
+        id: &str,
+        name: &str,
+        relay_secret: &[u8],
+        roster: &Roster,
+    ) -> Result<()> {
         self.conn()?
             .execute(
                 "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, $2, $3, $4)",
@@ -165,21 +197,46 @@ impl Storage for PgStorage {
     }
 
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
-        let row = self.conn()?.query_opt("SELECT id, name, relay_secret, roster FROM spaces WHERE id = $1", &[&id]).map_err(pg)?;
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = $1",
+                &[&id],
+            )
+            .map_err(pg)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.get(0);
         let roster = self.rosters.parse(&id, row.get(3))?;
-        Ok(Some(SpaceRecord { id, name: row.get(1), relay_secret: row.get(2), roster }))
+        Ok(Some(SpaceRecord {
+            id,
+            name: row.get(1),
+            relay_secret: row.get(2),
+            roster,
+        }))
     }
 
-    fn update_roster(&self, space: &str, apply: &mut dyn FnMut(&mut Roster) -> Result<()>) -> Result<Roster> {
+    fn update_roster(
+        &self,
+        space: &str,
+        apply: &mut dyn FnMut(&mut Roster) -> Result<()>,
+    ) -> Result<Roster> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
-        let row = tx.query_opt("SELECT roster FROM spaces WHERE id = $1 FOR UPDATE", &[&space]).map_err(pg)?;
-        let row = row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        let row = tx
+            .query_opt(
+                "SELECT roster FROM spaces WHERE id = $1 FOR UPDATE",
+                &[&space],
+            )
+            .map_err(pg)?;
+        let row =
+            row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         let mut roster = parse_roster(row.get(0))?;
         apply(&mut roster)?;
-        tx.execute("UPDATE spaces SET roster = $2 WHERE id = $1", &[&space, &roster_json(&roster)]).map_err(pg)?;
+        tx.execute(
+            "UPDATE spaces SET roster = $2 WHERE id = $1",
+            &[&space, &roster_json(&roster)],
+        )
+        .map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok(roster)
     }
@@ -224,11 +281,25 @@ impl Storage for PgStorage {
             expires_at,
             created_by: row.get(5),
         };
-        let text: String = tx.query_one("SELECT roster FROM spaces WHERE id = $1 FOR UPDATE", &[&space_id]).map_err(pg)?.get(0);
+        let text: String = tx
+            .query_one(
+                "SELECT roster FROM spaces WHERE id = $1 FOR UPDATE",
+                &[&space_id],
+            )
+            .map_err(pg)?
+            .get(0);
         let mut roster = parse_roster(&text)?;
         apply(&inv, &mut roster)?;
-        tx.execute("UPDATE invites SET used_at = $2 WHERE code_hash = $1", &[&code_hash, &now]).map_err(pg)?;
-        tx.execute("UPDATE spaces SET roster = $2 WHERE id = $1", &[&space_id, &roster_json(&roster)]).map_err(pg)?;
+        tx.execute(
+            "UPDATE invites SET used_at = $2 WHERE code_hash = $1",
+            &[&code_hash, &now],
+        )
+        .map_err(pg)?;
+        tx.execute(
+            "UPDATE spaces SET roster = $2 WHERE id = $1",
+            &[&space_id, &roster_json(&roster)],
+        )
+        .map_err(pg)?;
         tx.commit().map_err(pg)?;
         Ok((inv, roster))
     }
@@ -237,7 +308,8 @@ impl Storage for PgStorage {
         // like the SQLite storage: no wait for the WAL flush of this one write
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off").map_err(pg)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .map_err(pg)?;
         let n = tx
             .execute(
                 "INSERT INTO counters(device, counter) VALUES ($1, $2)
@@ -252,7 +324,10 @@ impl Storage for PgStorage {
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool> {
         let n = self
             .conn()?
-            .execute("INSERT INTO nonces(nonce, at) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&nonce, &now])
+            .execute(
+                "INSERT INTO nonces(nonce, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&nonce, &now],
+            )
             .map_err(pg)?;
         Ok(n == 1)
     }
@@ -260,9 +335,16 @@ impl Storage for PgStorage {
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         let row = self
             .conn()?
-            .query_opt("SELECT kind, audience, ref_id FROM entities WHERE space_id = $1 AND id = $2", &[&space, &id])
+            .query_opt(
+                "SELECT kind, audience, ref_id FROM entities WHERE space_id = $1 AND id = $2",
+                &[&space, &id],
+            )
             .map_err(pg)?;
-        Ok(row.map(|r| EntityRecord { kind: r.get(0), audience: r.get(1), ref_id: r.get(2) }))
+        Ok(row.map(|r| EntityRecord {
+            kind: r.get(0),
+            audience: r.get(1),
+            ref_id: r.get(2),
+        }))
     }
 
     fn entity_changes(&self, space: &str, id: &str) -> Result<Vec<Vec<u8>>> {
@@ -276,7 +358,10 @@ impl Storage for PgStorage {
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool> {
         let row = self
             .conn()?
-            .query_opt("SELECT 1 FROM changes WHERE space_id = $1 AND hash = $2", &[&space, &&hash[..]])
+            .query_opt(
+                "SELECT 1 FROM changes WHERE space_id = $1 AND hash = $2",
+                &[&space, &&hash[..]],
+            )
             .map_err(pg)?;
         Ok(row.is_some())
     }
@@ -297,16 +382,34 @@ impl Storage for PgStorage {
             .prepare("INSERT INTO entities(space_id, id, kind, audience, ref_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
             .map_err(pg)?;
         for (i, ch) in b.changes.iter().enumerate() {
-            tx.execute(&ins, &[&space, &&ch.hash[..], &ch.entity, &seq, &(i as i64), &ch.bytes]).map_err(pg)?;
+            tx.execute(
+                &ins,
+                &[
+                    &space,
+                    &&ch.hash[..],
+                    &ch.entity,
+                    &seq,
+                    &(i as i64),
+                    &ch.bytes,
+                ],
+            )
+            .map_err(pg)?;
             if let Some(e) = &ch.new_entity {
-                tx.execute(&ent, &[&space, &ch.entity, &e.kind, &e.audience, &e.ref_id]).map_err(pg)?;
+                tx.execute(&ent, &[&space, &ch.entity, &e.kind, &e.audience, &e.ref_id])
+                    .map_err(pg)?;
             }
         }
         tx.commit().map_err(pg)?;
         Ok(seq as u64)
     }
 
-    fn append_tally(&self, space: &str, deliberation: &str, tally_json: &[u8], signature: &[u8]) -> Result<u64> {
+    fn append_tally(
+        &self,
+        space: &str,
+        deliberation: &str,
+        tally_json: &[u8],
+        signature: &[u8],
+    ) -> Result<u64> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
         let seq = Self::append_seq(&mut tx, space)?;
@@ -319,7 +422,13 @@ impl Storage for PgStorage {
         Ok(seq as u64)
     }
 
-    fn read_log(&self, space: &str, cursor: u64, max_rows: u32, wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool) -> Result<Vec<LogRow>> {
+    fn read_log(
+        &self,
+        space: &str,
+        cursor: u64,
+        max_rows: u32,
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>> {
         let mut c = self.conn()?;
         let rows = c
             .query(
@@ -342,9 +451,14 @@ impl Storage for PgStorage {
                 });
                 continue;
             }
-            let author: [u8; 32] = r.get::<_, Option<Vec<u8>>>(2).and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
+            let author: [u8; 32] = r
+                .get::<_, Option<Vec<u8>>>(2)
+                .and_then(|a| a.try_into().ok())
+                .unwrap_or([0; 32]);
             let pairs: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default();
-            let any_wanted = pairs.chunks_exact(48).any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let any_wanted = pairs
+                .chunks_exact(48)
+                .any(|p| wanted(&author, &hex::encode(&p[..16])));
             let mut changes = vec![];
             if any_wanted {
                 for row in c.query(&ch, &[&space, &seq]).map_err(pg)? {
@@ -355,24 +469,47 @@ impl Storage for PgStorage {
                     }
                 }
             }
-            out.push(LogRow::Batch { seq: seq as u64, author, signed_at: r.get::<_, Option<i64>>(3).unwrap_or(0), signature: r.get(4), pairs, changes });
+            out.push(LogRow::Batch {
+                seq: seq as u64,
+                author,
+                signed_at: r.get::<_, Option<i64>>(3).unwrap_or(0),
+                signature: r.get(4),
+                pairs,
+                changes,
+            });
         }
         Ok(out)
     }
 
     fn last_seq(&self, space: &str) -> Result<u64> {
-        let row = self.conn()?.query_opt("SELECT next_seq - 1 FROM spaces WHERE id = $1", &[&space]).map_err(pg)?;
-        let row = row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        let row = self
+            .conn()?
+            .query_opt("SELECT next_seq - 1 FROM spaces WHERE id = $1", &[&space])
+            .map_err(pg)?;
+        let row =
+            row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     fn audiences(&self, space: &str) -> Result<HashMap<String, String>> {
-        let rows = self.conn()?.query("SELECT id, audience FROM entities WHERE space_id = $1", &[&space]).map_err(pg)?;
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id, audience FROM entities WHERE space_id = $1",
+                &[&space],
+            )
+            .map_err(pg)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn referencing(&self, space: &str, ref_id: &str) -> Result<Vec<String>> {
-        let rows = self.conn()?.query("SELECT id FROM entities WHERE space_id = $1 AND ref_id = $2", &[&space, &ref_id]).map_err(pg)?;
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT id FROM entities WHERE space_id = $1 AND ref_id = $2",
+                &[&space, &ref_id],
+            )
+            .map_err(pg)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
@@ -388,7 +525,13 @@ impl Storage for PgStorage {
     }
 
     fn roster_sent(&self, device: &str) -> Result<u64> {
-        let row = self.conn()?.query_opt("SELECT version FROM roster_sent WHERE device = $1", &[&device]).map_err(pg)?;
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT version FROM roster_sent WHERE device = $1",
+                &[&device],
+            )
+            .map_err(pg)?;
         Ok(row.map(|r| r.get::<_, i64>(0)).unwrap_or(0) as u64)
     }
 
@@ -413,17 +556,31 @@ mod tests {
         assert!(is_url("postgres://relay@db.county.example/cunwu"));
         assert!(is_url("postgresql://relay@10.0.0.5:5432/cunwu"));
         assert!(!is_url("cunwu-relay.db") && !is_url("/var/lib/cunwu/postgres.db"));
-        assert_eq!(redact("postgres://relay:s3cret@db:5432/cunwu"), "postgres://relay:***@db:5432/cunwu");
-        assert_eq!(redact("postgres://relay@db/cunwu"), "postgres://relay@db/cunwu");
+        assert_eq!(
+            redact("postgres://relay:s3cret@db:5432/cunwu"),
+            "postgres://relay:***@db:5432/cunwu"
+        );
+        assert_eq!(
+            redact("postgres://relay@db/cunwu"),
+            "postgres://relay@db/cunwu"
+        );
         assert_ne!(space_key("a"), space_key("b"));
-        assert_eq!(space_key("dd9b82c77738a7dd5a4172c060c3412d"), space_key("dd9b82c77738a7dd5a4172c060c3412d"));
+        assert_eq!(
+            space_key("dd9b82c77738a7dd5a4172c060c3412d"),
+            space_key("dd9b82c77738a7dd5a4172c060c3412d")
+        );
     }
 
     #[test]
     fn an_unreachable_server_is_a_clear_error_without_the_password() {
-        let Err(e) = PgStorage::open("postgres://relay:s3cret@127.0.0.1:1/cunwu") else { panic!("connected to port 1") };
+        let Err(e) = PgStorage::open("postgres://relay:s3cret@127.0.0.1:1/cunwu") else {
+            panic!("connected to port 1")
+        };
         let msg = e.to_string();
-        assert!(msg.contains("cannot connect to PostgreSQL at postgres://relay:***@127.0.0.1:1/cunwu"), "{msg}");
+        assert!(
+            msg.contains("cannot connect to PostgreSQL at postgres://relay:***@127.0.0.1:1/cunwu"),
+            "{msg}"
+        );
         assert!(!msg.contains("s3cret"), "{msg}");
     }
 }

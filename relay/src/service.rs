@@ -16,7 +16,7 @@ use cunwu_core::policy::{self, Audience, Lookup};
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_core::wire::control::*;
 use cunwu_core::wire::{
-    self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedRequest, SignedTally, SyncResponse,
+    self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedTally, SyncResponse,
 };
 use cunwu_core::EntityKind;
 use parking_lot::Mutex;
@@ -25,6 +25,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub type Result<T> = std::result::Result<T, RelayError>;
 
@@ -35,11 +36,19 @@ pub const INVITE_TTL_MS: i64 = 7 * DAY_MS;
 pub struct Limits {
     pub max_page_bytes: u32,
     pub requests_per_minute: u32,
+    /// How long the relay works on one sync's uploads before it cuts the sync (less
+    /// than the HTTP request timeout, so the work stops when the answer could no
+    /// longer be delivered). Nothing half done is kept: batches are atomic.
+    pub sync_budget: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_page_bytes: 8 * 1024 * 1024, requests_per_minute: 120 }
+        Limits {
+            max_page_bytes: 8 * 1024 * 1024,
+            requests_per_minute: 120,
+            sync_budget: Duration::from_secs(20),
+        }
     }
 }
 
@@ -66,14 +75,20 @@ pub struct Relay {
 const DOC_CACHE_MAX: usize = 20_000;
 
 fn invite_hash(code: &str) -> String {
-    let norm: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    let norm: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     hex::encode(Sha256::digest(norm.as_bytes()))
 }
 
 fn new_invite_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    let raw: String = (0..12).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let raw: String = (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
 }
 
@@ -84,11 +99,18 @@ struct RelayLookup<'a> {
 
 impl Lookup for RelayLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        EntityDoc { doc: self.relay.load_doc(self.space, id).ok()?? }.deliberation()
+        EntityDoc {
+            doc: self.relay.load_doc(self.space, id).ok()??,
+        }
+        .deliberation()
     }
 
     fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
-        let ids = self.relay.storage.referencing(self.space, deliberation).ok()?;
+        let ids = self
+            .relay
+            .storage
+            .referencing(self.space, deliberation)
+            .ok()?;
         ids.iter()
             .filter_map(|b| self.relay.load_doc(self.space, b).ok().flatten())
             .filter_map(|doc| EntityDoc { doc }.events::<BallotEvent>().ok())
@@ -117,14 +139,21 @@ impl Relay {
         }
     }
 
-    fn signed_roster(&self, space: &str, roster: &Roster, relay_secret: &[u8]) -> Result<SignedRoster> {
+    fn signed_roster(
+        &self,
+        space: &str,
+        roster: &Roster,
+        relay_secret: &[u8],
+    ) -> Result<SignedRoster> {
         if let Some((v, signed)) = self.signed_rosters.lock().get(space) {
             if *v == roster.version {
                 return Ok(signed.clone());
             }
         }
         let signed = SignedRoster::sign(roster, &DeviceKey::from_secret(relay_secret)?);
-        self.signed_rosters.lock().insert(space.to_string(), (roster.version, signed.clone()));
+        self.signed_rosters
+            .lock()
+            .insert(space.to_string(), (roster.version, signed.clone()));
         Ok(signed)
     }
 
@@ -142,7 +171,11 @@ impl Relay {
     }
 
     fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {
-        self.space_locks.lock().entry(space.to_string()).or_default().clone()
+        self.space_locks
+            .lock()
+            .entry(space.to_string())
+            .or_default()
+            .clone()
     }
 
     fn load_doc(&self, space: &str, entity: &str) -> Result<Option<Automerge>> {
@@ -154,7 +187,8 @@ impl Relay {
         if changes.is_empty() {
             return Ok(None);
         }
-        let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice())).map_err(|e| RelayError::Storage(e.to_string()))?;
+        let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice()))
+            .map_err(|e| RelayError::Storage(e.to_string()))?;
         self.cache_doc(key, d.doc.clone());
         Ok(Some(d.doc))
     }
@@ -194,22 +228,47 @@ impl Relay {
     pub fn create_space(&self, name: &str) -> Result<(String, String)> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(RelayError::BadRequest("space name must be 1 to 100 characters".into()));
+            return Err(RelayError::BadRequest(
+                "space name must be 1 to 100 characters".into(),
+            ));
         }
         let id = new_id();
         let key = DeviceKey::generate();
-        let roster = Roster { space_id: id.clone(), space_name: name.into(), version: 1, members: vec![], devices: vec![] };
-        self.storage.create_space(&id, name, &key.secret_bytes(), &roster)?;
+        let roster = Roster {
+            space_id: id.clone(),
+            space_name: name.into(),
+            version: 1,
+            members: vec![],
+            devices: vec![],
+        };
+        self.storage
+            .create_space(&id, name, &key.secret_bytes(), &roster)?;
         let invite = self.make_invite(&id, Role::Cadre, "", "", "admin", now_ms())?;
         Ok((id, invite))
     }
 
-    pub fn admin_invite(&self, space: &str, role: Role, household: &str, group: &str) -> Result<String> {
-        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+    pub fn admin_invite(
+        &self,
+        space: &str,
+        role: Role,
+        household: &str,
+        group: &str,
+    ) -> Result<String> {
+        self.storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
         self.make_invite(space, role, household, group, "admin", now_ms())
     }
 
-    fn make_invite(&self, space: &str, role: Role, household: &str, group: &str, by: &str, now: i64) -> Result<String> {
+    fn make_invite(
+        &self,
+        space: &str,
+        role: Role,
+        household: &str,
+        group: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<String> {
         let code = new_invite_code();
         self.storage.put_invite(&InviteRecord {
             code_hash: invite_hash(&code),
@@ -227,7 +286,9 @@ impl Relay {
     fn revoke_in(&self, space: &str, target: &str) -> Result<Roster> {
         let lock = self.space_lock(space);
         let _g = lock.lock();
-        self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        self.storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
         let _held = self.hold_space(space)?;
         let from = self.storage.last_seq(space)? + 1;
         // read, change and write the roster in one transaction: an enrolment on
@@ -245,7 +306,9 @@ impl Relay {
                 hit = true;
             }
             if !hit {
-                return Err(RelayError::NotFound(format!("no device or member {target} to revoke")));
+                return Err(RelayError::NotFound(format!(
+                    "no device or member {target} to revoke"
+                )));
             }
             roster.version += 1;
             Ok(())
@@ -259,36 +322,56 @@ impl Relay {
     // ---- control plane -------------------------------------------------------------
 
     pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {
-        let key = decode_key_hex(&req.device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
-        let sig = hex::decode(&req.signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
-        identity::verify(&key, &enroll_message(&req.invite, &req.device_key, &req.name), &sig).map_err(bad_sig)?;
+        let key =
+            decode_key_hex(&req.device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
+        let sig = hex::decode(&req.signature)
+            .map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        identity::verify(
+            &key,
+            &enroll_message(&req.invite, &req.device_key, &req.name),
+            &sig,
+        )
+        .map_err(bad_sig)?;
         let name = req.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(RelayError::BadRequest("name must be 1 to 100 characters".into()));
+            return Err(RelayError::BadRequest(
+                "name must be 1 to 100 characters".into(),
+            ));
         }
         let device_hex = hex::encode(key);
         let member_id = new_id();
-        let (inv, roster) = self.storage.redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
-            if roster.device(&device_hex).is_some() {
-                return Err(RelayError::Conflict("this device is already enrolled".into()));
-            }
-            roster.members.push(Member {
-                id: member_id.clone(),
-                name: name.to_string(),
-                role: inv.role,
-                household: inv.household.clone(),
-                group: inv.group.clone(),
-                migrant: false,
-                household_rep: false,
-                party: inv.role == Role::PartyMember,
-                revoked: false,
-                joined_version: roster.version + 1,
-            });
-            roster.devices.push(DeviceEntry { key: device_hex.clone(), member: member_id.clone(), revoked_at_seq: None });
-            roster.version += 1;
-            Ok(())
-        })?;
-        let space = self.storage.space(&inv.space_id)?.ok_or_else(|| RelayError::Storage("space vanished".into()))?;
+        let (inv, roster) =
+            self.storage
+                .redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
+                    if roster.device(&device_hex).is_some() {
+                        return Err(RelayError::Conflict(
+                            "this device is already enrolled".into(),
+                        ));
+                    }
+                    roster.members.push(Member {
+                        id: member_id.clone(),
+                        name: name.to_string(),
+                        role: inv.role,
+                        household: inv.household.clone(),
+                        group: inv.group.clone(),
+                        migrant: false,
+                        household_rep: false,
+                        party: inv.role == Role::PartyMember,
+                        revoked: false,
+                        joined_version: roster.version + 1,
+                    });
+                    roster.devices.push(DeviceEntry {
+                        key: device_hex.clone(),
+                        member: member_id.clone(),
+                        revoked_at_seq: None,
+                    });
+                    roster.version += 1;
+                    Ok(())
+                })?;
+        let space = self
+            .storage
+            .space(&inv.space_id)?
+            .ok_or_else(|| RelayError::Storage("space vanished".into()))?;
         self.storage.set_roster_sent(&device_hex, roster.version)?;
         let relay_key = DeviceKey::from_secret(&space.relay_secret)?;
         tracing::info!(space = %space.id, role = inv.role.as_str(), "device enrolled");
@@ -303,52 +386,103 @@ impl Relay {
     }
 
     /// The cadre behind a signed control request (invite, revoke), after the checks.
-    fn cadre_of(&self, space: &str, device_key: &str, msg: &[u8], signature: &str, nonce: &str, now: i64) -> Result<Member> {
+    fn cadre_of(
+        &self,
+        space: &str,
+        device_key: &str,
+        msg: &[u8],
+        signature: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<Member> {
         let key = decode_key_hex(device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
-        let sig = hex::decode(signature).map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
+        let sig = hex::decode(signature)
+            .map_err(|_| RelayError::BadRequest("signature is not hex".into()))?;
         identity::verify(&key, msg, &sig).map_err(bad_sig)?;
-        let rec = self.storage.space(space)?.ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
+        let rec = self
+            .storage
+            .space(space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
         let m = rec.roster.signer(device_key, None)?.clone();
         if m.role != Role::Cadre {
-            return Err(RelayError::Forbidden(format!("only cadres may do this; {} is a {}", m.name, m.role.as_str())));
+            return Err(RelayError::Forbidden(format!(
+                "only cadres may do this; {} is a {}",
+                m.name,
+                m.role.as_str()
+            )));
         }
         if nonce.len() < 16 || !self.storage.use_nonce(nonce, now)? {
-            return Err(RelayError::Conflict("this request was already used (replayed nonce)".into()));
+            return Err(RelayError::Conflict(
+                "this request was already used (replayed nonce)".into(),
+            ));
         }
         Ok(m)
     }
 
     pub fn create_invite(&self, req: &InviteRequest, now: i64) -> Result<InviteResponse> {
-        let m = self.cadre_of(&req.space_id, &req.device_key, &invite_message(req), &req.signature, &req.nonce, now)?;
+        let m = self.cadre_of(
+            &req.space_id,
+            &req.device_key,
+            &invite_message(req),
+            &req.signature,
+            &req.nonce,
+            now,
+        )?;
         if req.role == Role::Township {
-            return Err(RelayError::Forbidden("township officials are invited by the relay admin".into()));
+            return Err(RelayError::Forbidden(
+                "township officials are invited by the relay admin".into(),
+            ));
         }
-        let invite = self.make_invite(&req.space_id, req.role, &req.household, &req.group, &m.id, now)?;
-        Ok(InviteResponse { invite, expires_at: now + INVITE_TTL_MS })
+        let invite = self.make_invite(
+            &req.space_id,
+            req.role,
+            &req.household,
+            &req.group,
+            &m.id,
+            now,
+        )?;
+        Ok(InviteResponse {
+            invite,
+            expires_at: now + INVITE_TTL_MS,
+        })
     }
 
     pub fn revoke(&self, req: &RevokeRequest, now: i64) -> Result<()> {
-        self.cadre_of(&req.space_id, &req.device_key, &revoke_message(req), &req.signature, &req.nonce, now)?;
+        self.cadre_of(
+            &req.space_id,
+            &req.device_key,
+            &revoke_message(req),
+            &req.signature,
+            &req.nonce,
+            now,
+        )?;
         self.revoke_in(&req.space_id, &req.target).map(|_| ())
     }
 
     // ---- sync ------------------------------------------------------------------------
 
-    /// One sync exchange: a framed `SignedRequest` in, a framed `SyncResponse` out.
+    /// One sync exchange: a sealed request (`wire::SealedRequest`) in, a framed
+    /// `SyncResponse` out.
+    ///
+    /// Who sent it is settled before any work: the header names the space and the
+    /// device, the device must be enrolled there and not revoked, and its signature
+    /// over the still-compressed body must verify. Only then is the body inflated (to
+    /// an absolute bound) and decoded, and only after that is any change parsed.
     pub fn sync(&self, body: &[u8], now: i64) -> Result<Vec<u8>> {
-        let signed: SignedRequest = wire::decode(FrameKind::SyncRequest, body)?;
-        let req = signed.open().map_err(|e| match e {
-            cunwu_core::Error::BadSignature(m) => RelayError::Unauthorized(m),
-            other => other.into(),
-        })?;
-        let space_id = entity_hex(&req.space);
-        let device_hex = hex::encode(req.device);
-        let rec = self.storage.space(&space_id)?.ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
+        let deadline = Instant::now() + self.limits.sync_budget;
+        let sealed = wire::SealedRequest::read(body)?;
+        let space_id = entity_hex(&sealed.space);
+        let device_hex = hex::encode(sealed.device);
+        let rec = self
+            .storage
+            .space(&space_id)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
         let member = match rec.roster.signer(&device_hex, None) {
             Ok(m) => m.clone(),
             Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
             Err(e) => return Err(RelayError::Forbidden(e.to_string())),
         };
+        let req = sealed.open()?;
         if !self.storage.advance_counter(&device_hex, req.counter)? {
             return Err(RelayError::Conflict(
                 "replayed or out-of-order sync request (its counter is not above the last one seen)".into(),
@@ -357,26 +491,49 @@ impl Relay {
         // counted only for fresh requests, so replaying a captured one cannot lock a device out
         self.check_rate(&device_hex, now)?;
         let roster_floor = self.storage.roster_sent(&device_hex)?;
+        // the space is locked one batch at a time, so one large upload never keeps the
+        // village's other phones waiting for long
         let lock = self.space_lock(&space_id);
-        let guard = lock.lock();
-        let held = self.hold_space(&space_id)?;
         let mut acks = vec![];
         let mut rejections = vec![];
         let mut needs_tally = false;
         for batch in &req.batches {
-            let (a, r, t) = self.accept_batch(&space_id, &rec.roster, &member, &req.device, batch, roster_floor, now)?;
+            let _guard = lock.lock();
+            let _held = self.hold_space(&space_id)?;
+            let (a, r, t) = self.accept_batch(
+                &space_id,
+                &rec.roster,
+                &member,
+                &req.device,
+                batch,
+                roster_floor,
+                now,
+                deadline,
+            )?;
             acks.extend(a);
             rejections.extend(r);
             needs_tally |= t;
         }
-        self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
-        drop(held);
-        drop(guard);
+        {
+            let _guard = lock.lock();
+            let _held = self.hold_space(&space_id)?;
+            self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
+        }
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
-        let (entries, cursor, more) = self.read_for(&space_id, &member, &req.device, req.cursor, req.max_page_bytes)?;
+        let (entries, cursor, more) = self.read_for(
+            &space_id,
+            &member,
+            &req.device,
+            req.cursor,
+            req.max_page_bytes,
+        )?;
         let roster = if rec.roster.version > req.roster_version {
-            let current = self.storage.space(&space_id)?.map(|s| s.roster).unwrap_or(rec.roster.clone());
+            let current = self
+                .storage
+                .space(&space_id)?
+                .map(|s| s.roster)
+                .unwrap_or(rec.roster.clone());
             if current.version > roster_floor {
                 self.storage.set_roster_sent(&device_hex, current.version)?;
             }
@@ -388,7 +545,15 @@ impl Relay {
             }
             None
         };
-        let resp = SyncResponse { acks, rejections, entries, cursor, more, roster, server_time: now };
+        let resp = SyncResponse {
+            acks,
+            rejections,
+            entries,
+            cursor,
+            more,
+            roster,
+            server_time: now,
+        };
         Ok(wire::encode(FrameKind::SyncResponse, &resp))
     }
 
@@ -402,17 +567,25 @@ impl Relay {
         batch: &SignedBatch,
         roster_floor: u64,
         now: i64,
+        deadline: Instant,
     ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
         let mut acks = vec![];
         let mut rejections = vec![];
         let reject_all = |reason: String, rejections: &mut Vec<Rejection>| -> Result<()> {
             for (e, h) in batch.pairs().unwrap_or_default() {
-                rejections.push(Rejection { hash: h, entity: e, reason: reason.clone() });
+                rejections.push(Rejection {
+                    hash: h,
+                    entity: e,
+                    reason: reason.clone(),
+                });
             }
             Ok(())
         };
         if &batch.author != device {
-            reject_all("a device may only send changes it signed itself".into(), &mut rejections)?;
+            reject_all(
+                "a device may only send changes it signed itself".into(),
+                &mut rejections,
+            )?;
             return Ok((acks, rejections, false));
         }
         let verified = match batch.verify(None) {
@@ -428,20 +601,49 @@ impl Relay {
         let mut rejected: HashSet<ChangeHash> = HashSet::new();
         let mut touched: Vec<(String, String)> = vec![];
         let mut needs_tally = false;
+        // readers of this batch: every document in it must have the same audience, so a
+        // reader receives a batch whole or not at all and never learns the id, author
+        // or time of a document they may not read
+        let mut batch_audience: Option<Audience> = None;
+        let forget = |touched: &[(String, String)]| {
+            let mut c = self.docs.lock();
+            for k in touched {
+                c.remove(k);
+            }
+        };
         for vc in verified {
+            if Instant::now() > deadline {
+                // nothing of this batch is stored; batches before it are, and are acked
+                // again when the device retries
+                forget(&touched);
+                self.metrics.sync_errors.inc();
+                return Err(RelayError::Unavailable(format!(
+                    "the sync took longer than its budget of {} s and was cut; changes acked before are kept, send the rest again",
+                    self.limits.sync_budget.as_secs()
+                )));
+            }
             let hash = vc.change.hash();
             let eid = wire::entity_bytes(&vc.entity)?;
             if seen.contains(&hash) || self.storage.has_change(space, &hash.0)? {
                 acks.push(hash.0);
                 continue;
             }
-            let reject = |reason: String| Rejection { hash: hash.0, entity: eid, reason };
+            let known_audience = self.audience_of(space, &vc.entity);
+            let reject = |reason: String| Rejection {
+                hash: hash.0,
+                entity: eid,
+                reason,
+            };
             if let Some(dep) = vc.change.deps().iter().find(|d| rejected.contains(d)) {
-                rejections.push(reject(format!("depends on change {dep} which was rejected")));
+                rejections.push(reject(format!(
+                    "depends on change {dep} which was rejected"
+                )));
                 rejected.insert(hash);
                 continue;
             }
-            let doc = EntityDoc { doc: self.load_doc(space, &vc.entity)?.unwrap_or_default() };
+            let doc = EntityDoc {
+                doc: self.load_doc(space, &vc.entity)?.unwrap_or_default(),
+            };
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
                 rejections.push(reject(format!(
@@ -470,18 +672,49 @@ impl Relay {
             };
             let after = doc.to_json();
             let (kind, _) = doc.header().expect("checked by the policy");
+            let audience = match known_audience {
+                Some(a) => a,
+                None => policy::audience(&after, &RelayLookup { relay: self, space })?,
+            };
+            match &batch_audience {
+                Some(a) if *a != audience => {
+                    // refuse every change of the batch the relay does not already hold
+                    forget(&touched);
+                    acks.retain(|h| !seen.contains(&ChangeHash(*h)));
+                    let reason = "a batch may only hold documents with the same readers (the app signs one batch per \
+                                  audience); this one mixes them";
+                    let held: HashSet<[u8; 32]> = acks.iter().copied().collect();
+                    let refused = batch
+                        .pairs()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|(_, h)| !held.contains(h));
+                    let rejections = refused
+                        .map(|(e, h)| Rejection {
+                            hash: h,
+                            entity: e,
+                            reason: reason.into(),
+                        })
+                        .collect();
+                    return Ok((acks, rejections, false));
+                }
+                _ => batch_audience = Some(audience.clone()),
+            }
             let new_entity = if is_new {
-                let audience = policy::audience(&after, &RelayLookup { relay: self, space })?;
                 let ref_id = match kind {
                     EntityKind::Ballot => first_field(&after, "deliberation"),
                     // the relay publishes a signed tally for every vote once it closes
-                    EntityKind::Deliberation => {
-                        (first_field(&after, "deciding_body").as_deref() != Some("consultation_only")).then(|| "tally".to_string())
-                    }
+                    EntityKind::Deliberation => (first_field(&after, "deciding_body").as_deref()
+                        != Some("consultation_only"))
+                    .then(|| "tally".to_string()),
                     EntityKind::RequestNotes => first_field(&after, "request"),
                     _ => None,
                 };
-                Some(EntityRecord { kind: kind.as_str().into(), audience: serde_json::to_string(&audience).expect("json"), ref_id })
+                Some(EntityRecord {
+                    kind: kind.as_str().into(),
+                    audience: serde_json::to_string(&audience).expect("json"),
+                    ref_id,
+                })
             } else {
                 None
             };
@@ -492,7 +725,12 @@ impl Relay {
             touched.push((space.to_string(), vc.entity.clone()));
             seen.insert(hash);
             acks.push(hash.0);
-            accepted.push(AcceptedChange { entity: vc.entity, hash: hash.0, bytes: vc.change.raw_bytes().to_vec(), new_entity });
+            accepted.push(AcceptedChange {
+                entity: vc.entity,
+                hash: hash.0,
+                bytes: vc.change.raw_bytes().to_vec(),
+                new_entity,
+            });
         }
         if !accepted.is_empty() {
             let mut pairs = vec![];
@@ -500,22 +738,29 @@ impl Relay {
                 pairs.extend_from_slice(&e);
                 pairs.extend_from_slice(&h);
             }
-            let lb = LogBatch { author: batch.author, signed_at: batch.signed_at, signature: batch.signature.clone(), pairs, changes: accepted };
+            let lb = LogBatch {
+                author: batch.author,
+                signed_at: batch.signed_at,
+                signature: batch.signature.clone(),
+                pairs,
+                changes: accepted,
+            };
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {
                 self.log_seen.lock().insert(space.to_string(), *seq);
             }
             if let Err(e) = appended {
                 // the cache holds changes that were not stored: forget them
-                let mut c = self.docs.lock();
-                for k in touched {
-                    c.remove(&k);
-                }
+                forget(&touched);
                 return Err(e);
             }
             if let Some(m) = self.audiences.lock().get_mut(space) {
                 for ch in &lb.changes {
-                    if let Some(a) = ch.new_entity.as_ref().and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok()) {
+                    if let Some(a) = ch
+                        .new_entity
+                        .as_ref()
+                        .and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok())
+                    {
                         m.insert(ch.entity.clone(), a);
                     }
                 }
@@ -524,10 +769,33 @@ impl Relay {
         Ok((acks, rejections, needs_tally))
     }
 
+    /// Who may read an entity the relay already holds (`None` for a new one).
+    fn audience_of(&self, space: &str, entity: &str) -> Option<Audience> {
+        if let Some(a) = self
+            .audiences
+            .lock()
+            .get(space)
+            .and_then(|m| m.get(entity).cloned())
+        {
+            return Some(a);
+        }
+        self.storage
+            .entity(space, entity)
+            .ok()
+            .flatten()
+            .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
+    }
+
     /// Publish a signed tally for each closed deliberation with secret ballots or hidden
     /// results whose counts changed. Checked when ballots or deliberations change, and
     /// at most every 10 s otherwise (deadlines pass without any write).
-    fn publish_tallies(&self, space: &str, relay_secret: &[u8], forced: bool, now: i64) -> Result<()> {
+    fn publish_tallies(
+        &self,
+        space: &str,
+        relay_secret: &[u8],
+        forced: bool,
+        now: i64,
+    ) -> Result<()> {
         {
             let mut t = self.tally_checked.lock();
             let last = t.get(space).copied().unwrap_or(0);
@@ -538,14 +806,20 @@ impl Relay {
         }
         let relay_key = DeviceKey::from_secret(relay_secret)?;
         for did in self.storage.referencing(space, "tally")? {
-            let Some(doc) = self.load_doc(space, &did)? else { continue };
-            let Some(d) = (EntityDoc { doc }).deliberation() else { continue };
+            let Some(doc) = self.load_doc(space, &did)? else {
+                continue;
+            };
+            let Some(d) = (EntityDoc { doc }).deliberation() else {
+                continue;
+            };
             if now < d.effective_close() {
                 continue;
             }
             let mut choices = BTreeMap::new();
             for bid in self.storage.referencing(space, &did)? {
-                let Some(b) = self.load_doc(space, &bid)? else { continue };
+                let Some(b) = self.load_doc(space, &bid)? else {
+                    continue;
+                };
                 if let Some((voter, c)) = (EntityDoc { doc: b }).ballot_choice(&d)? {
                     choices.insert(voter, c);
                 }
@@ -555,10 +829,25 @@ impl Relay {
             // signed with the log end it was computed at (phones keep the newest); a
             // new position alone is no reason to publish again
             t.as_of = self.storage.last_seq(space)?;
-            let prev = self.storage.tallied(space, &did)?.and_then(|j| serde_json::from_slice::<Tally>(&j).ok());
-            if prev.map(|p| Tally { as_of: t.as_of, ..p }).as_ref() != Some(&t) {
+            let prev = self
+                .storage
+                .tallied(space, &did)?
+                .and_then(|j| serde_json::from_slice::<Tally>(&j).ok());
+            if prev
+                .map(|p| Tally {
+                    as_of: t.as_of,
+                    ..p
+                })
+                .as_ref()
+                != Some(&t)
+            {
                 let signed = SignedTally::sign(&t, &relay_key);
-                let seq = self.storage.append_tally(space, &did, &signed.tally_json, &signed.signature)?;
+                let seq = self.storage.append_tally(
+                    space,
+                    &did,
+                    &signed.tally_json,
+                    &signed.signature,
+                )?;
                 self.log_seen.lock().insert(space.to_string(), seq);
                 tracing::info!(space, deliberation = %did, participants = t.participants, "tally published");
             }
@@ -567,7 +856,14 @@ impl Relay {
     }
 
     /// The log after `cursor` as this member may read it, up to about `max_bytes`.
-    fn read_for(&self, space: &str, member: &Member, device: &[u8; 32], cursor: u64, max_bytes: u32) -> Result<(Vec<LogEntry>, u64, bool)> {
+    fn read_for(
+        &self,
+        space: &str,
+        member: &Member,
+        device: &[u8; 32],
+        cursor: u64,
+        max_bytes: u32,
+    ) -> Result<(Vec<LogEntry>, u64, bool)> {
         let budget = max_bytes.clamp(16 * 1024, self.limits.max_page_bytes) as usize;
         // read the end of the log first: every entity created at or before `last` is
         // then in the audience snapshot taken after it (another sync may append meanwhile)
@@ -579,14 +875,21 @@ impl Relay {
                 .into_iter()
                 .filter_map(|(e, a)| serde_json::from_str::<Audience>(&a).ok().map(|a| (e, a)))
                 .collect();
-            self.audiences.lock().entry(space.to_string()).or_insert(all);
+            self.audiences
+                .lock()
+                .entry(space.to_string())
+                .or_insert(all);
         }
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
             if let Some(v) = aud_cache.get(entity) {
                 return *v;
             }
-            let known = self.audiences.lock().get(space).and_then(|m| m.get(entity).cloned());
+            let known = self
+                .audiences
+                .lock()
+                .get(space)
+                .and_then(|m| m.get(entity).cloned());
             let audience = match known {
                 Some(a) => Some(a),
                 // created after the cache was filled and not yet added to it
@@ -611,7 +914,9 @@ impl Relay {
         let mut size = 0usize;
         'outer: while cur < last {
             // change bytes are loaded only for what this reader may see (not its own)
-            let rows = self.storage.read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
+            let rows = self
+                .storage
+                .read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
             if rows.is_empty() {
                 break;
             }
@@ -623,14 +928,32 @@ impl Relay {
                     break 'outer;
                 }
                 match row {
-                    LogRow::Tally { seq, deliberation, tally_json, signature } => {
+                    LogRow::Tally {
+                        seq,
+                        deliberation,
+                        tally_json,
+                        signature,
+                    } => {
                         if may(&deliberation) {
                             size += tally_json.len();
-                            entries.push(LogEntry::Tally { seq, tally: SignedTally { tally_json, signature } });
+                            entries.push(LogEntry::Tally {
+                                seq,
+                                tally: SignedTally {
+                                    tally_json,
+                                    signature,
+                                },
+                            });
                         }
                         cur = seq;
                     }
-                    LogRow::Batch { seq, author, signed_at, signature, pairs, changes } => {
+                    LogRow::Batch {
+                        seq,
+                        author,
+                        signed_at,
+                        signature,
+                        pairs,
+                        changes,
+                    } => {
                         let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
                             changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
                         if &author != device {
@@ -643,13 +966,24 @@ impl Relay {
                                     Some((eid, b)) if may(&eid) => {
                                         size += b.len() + 48;
                                         any = true;
-                                        items.push(Item::Change { entity: e, bytes: b });
+                                        items.push(Item::Change {
+                                            entity: e,
+                                            bytes: b,
+                                        });
                                     }
                                     _ => items.push(Item::Withheld { entity: e, hash: h }),
                                 }
                             }
                             if any {
-                                entries.push(LogEntry::Batch { seq, batch: SignedBatch { author, signed_at, items, signature } });
+                                entries.push(LogEntry::Batch {
+                                    seq,
+                                    batch: SignedBatch {
+                                        author,
+                                        signed_at,
+                                        items,
+                                        signature,
+                                    },
+                                });
                             }
                         }
                         cur = seq;
@@ -665,9 +999,10 @@ impl Relay {
 }
 
 fn first_field(after: &Value, key: &str) -> Option<String> {
-    after.get("events")?.get(0)?.get(key)?.as_str().map(String::from)
+    after
+        .get("events")?
+        .get(0)?
+        .get(key)?
+        .as_str()
+        .map(String::from)
 }
-
-
-
-

@@ -100,8 +100,10 @@ pub fn path() -> PathBuf {
 
 pub fn load() -> Corpus {
     let p = path();
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read the corpus at {}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("corpus {} does not parse: {e}", p.display()))
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("cannot read the corpus at {}: {e}", p.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("corpus {} does not parse: {e}", p.display()))
 }
 
 impl Corpus {
@@ -109,8 +111,16 @@ impl Corpus {
     pub fn notice(&self, i: usize) -> NewNotice {
         let n = &self.notices[i % self.notices.len()];
         let round = i / self.notices.len();
-        let suffix = if round == 0 { String::new() } else { format!("（第{}期）", round + 1) };
-        let period = n.period.as_ref().map(|p| Period { kind: p.kind.unwrap_or_default(), start: p.start.clone(), end: p.end.clone() });
+        let suffix = if round == 0 {
+            String::new()
+        } else {
+            format!("（第{}期）", round + 1)
+        };
+        let period = n.period.as_ref().map(|p| Period {
+            kind: p.kind.unwrap_or_default(),
+            start: p.start.clone(),
+            end: p.end.clone(),
+        });
         NewNotice {
             category: n.category,
             subtype: n.subtype,
@@ -140,9 +150,20 @@ impl Corpus {
         let round = i / self.requests.len();
         NewRequest {
             kind: r.kind.clone(),
-            title: if round == 0 { r.title.clone() } else { format!("{}（{}）", r.title, round + 1) },
+            title: if round == 0 {
+                r.title.clone()
+            } else {
+                format!("{}（{}）", r.title, round + 1)
+            },
             description: r.description.clone(),
-            place: r.location.as_ref().map(|t| cunwu_core::model::request::Place { text: t.clone(), lat: None, lon: None }),
+            place: r
+                .location
+                .as_ref()
+                .map(|t| cunwu_core::model::request::Place {
+                    text: t.clone(),
+                    lat: None,
+                    lon: None,
+                }),
             on_behalf_of: None,
             materials: vec![],
         }
@@ -151,13 +172,22 @@ impl Corpus {
     pub fn deliberation(&self, i: usize, now: i64) -> NewDeliberation {
         let d = &self.deliberations[i % self.deliberations.len()];
         let round = i / self.deliberations.len();
-        let options = if d.deciding_body == DecidingBody::ConsultationOnly { vec![] } else { d.options.clone() };
+        let options = if d.deciding_body == DecidingBody::ConsultationOnly {
+            vec![]
+        } else {
+            d.options.clone()
+        };
         NewDeliberation {
-            title: if round == 0 { d.title.clone() } else { format!("{}（{}）", d.title, round + 1) },
+            title: if round == 0 {
+                d.title.clone()
+            } else {
+                format!("{}（{}）", d.title, round + 1)
+            },
             body: d.body.clone(),
             deciding_body: d.deciding_body,
             options,
-            group: (d.deciding_body == DecidingBody::GroupMeeting).then(|| self.space.groups.first().cloned().unwrap_or("一组".into())),
+            group: (d.deciding_body == DecidingBody::GroupMeeting)
+                .then(|| self.space.groups.first().cloned().unwrap_or("一组".into())),
             secret: false,
             hide_results: false,
             opens_at: now - 60_000,

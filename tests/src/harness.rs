@@ -61,7 +61,9 @@ use cunwu_core::ids::now_ms;
 use cunwu_core::store::Membership;
 use cunwu_core::sync::{device_key_of, SyncClient, SyncReport};
 use cunwu_core::wire::control::ErrorBody;
-use cunwu_core::wire::{self, entity_bytes, FrameKind, SignedBatch, SignedRequest, SyncRequest, SyncResponse};
+use cunwu_core::wire::{
+    self, entity_bytes, FrameKind, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
+};
 use cunwu_core::{Role, Store};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -77,11 +79,16 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn newest_mtime(dir: &Path, newest: &mut SystemTime) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -95,7 +102,9 @@ fn newest_mtime(dir: &Path, newest: &mut SystemTime) {
 }
 
 fn binary_is_stale(bin: &Path) -> bool {
-    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else { return true };
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return true;
+    };
     let root = workspace_root();
     let mut newest = SystemTime::UNIX_EPOCH;
     for d in ["core/src", "relay/src"] {
@@ -119,14 +128,26 @@ pub fn relay_binary() -> PathBuf {
             return p;
         }
         let root = workspace_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() { target } else { root.join(target) };
-        let bin = target.join("debug").join(format!("cunwu-relay{}", std::env::consts::EXE_SUFFIX));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
+        let bin = target
+            .join("debug")
+            .join(format!("cunwu-relay{}", std::env::consts::EXE_SUFFIX));
         if binary_is_stale(&bin) {
-            eprintln!("harness: building cunwu-relay ({} is missing or older than the sources)", bin.display());
+            eprintln!(
+                "harness: building cunwu-relay ({} is missing or older than the sources)",
+                bin.display()
+            );
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "cunwu-relay", "--bin", "cunwu-relay"]).current_dir(&root);
+            cmd.args(["build", "-p", "cunwu-relay", "--bin", "cunwu-relay"])
+                .current_dir(&root);
             // Drop what cargo sets for the running test binary: some of it reaches
             // build scripts and would make this build (and the next normal one)
             // recompile dependencies for nothing.
@@ -137,7 +158,11 @@ pub fn relay_binary() -> PathBuf {
                     || k.starts_with("CARGO_MANIFEST_")
                     || matches!(
                         k.as_str(),
-                        "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR" | "OUT_DIR"
+                        "CARGO_CRATE_NAME"
+                            | "CARGO_PRIMARY_PACKAGE"
+                            | "CARGO_TARGET_TMPDIR"
+                            | "CARGO_RUSTC_CURRENT_DIR"
+                            | "OUT_DIR"
                     );
                 if per_crate {
                     cmd.env_remove(&k);
@@ -146,7 +171,11 @@ pub fn relay_binary() -> PathBuf {
             let st = cmd.status().expect("run cargo build -p cunwu-relay");
             assert!(st.success(), "cargo build -p cunwu-relay failed");
         }
-        assert!(bin.is_file(), "relay binary {} not found after building", bin.display());
+        assert!(
+            bin.is_file(),
+            "relay binary {} not found after building",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -179,7 +208,10 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Res
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let status = buf
@@ -187,18 +219,25 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Res
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {buf:?}")))?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
 /// The PostgreSQL server the tests use, when `CUNWU_TEST_POSTGRES` is set.
 pub fn postgres_server() -> Option<String> {
-    std::env::var("CUNWU_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+    std::env::var("CUNWU_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// `url` with its database name replaced by `name`.
 fn database_url(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let host_end = base.find("://").map(|i| i + 3).unwrap_or(0);
     let base = match base[host_end..].find('/') {
         Some(slash) => &base[..host_end + slash],
@@ -212,7 +251,10 @@ fn database_url(url: &str, name: &str) -> String {
 
 /// Run `f` on a blocking PostgreSQL connection, on a thread of its own (the tests run
 /// inside tokio, where the blocking client may not start its runtime).
-fn with_pg<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send) -> Result<T, postgres::Error> {
+fn with_pg<T: Send>(
+    url: &str,
+    f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
+) -> Result<T, postgres::Error> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut c = postgres::Client::connect(url, postgres::NoTls)?;
@@ -235,9 +277,14 @@ impl RelayProcess {
         let (db, pg) = match postgres_server() {
             Some(server) => {
                 let name = format!("cunwu_test_{}", cunwu_core::ids::new_id());
-                with_pg(&server, |c| c.batch_execute(&format!("CREATE DATABASE {name}")))
-                    .unwrap_or_else(|e| panic!("create test database on {server}: {e}"));
-                (PathBuf::from(database_url(&server, &name)), Some((server, name)))
+                with_pg(&server, |c| {
+                    c.batch_execute(&format!("CREATE DATABASE {name}"))
+                })
+                .unwrap_or_else(|e| panic!("create test database on {server}: {e}"));
+                (
+                    PathBuf::from(database_url(&server, &name)),
+                    Some((server, name)),
+                )
             }
             None => (dir.path().join("relay.db"), None),
         };
@@ -258,7 +305,10 @@ impl RelayProcess {
     /// Another relay process on the same PostgreSQL database (a second node behind a
     /// load balancer). Panics on SQLite, whose file has one serving process.
     pub fn second_node(&self) -> RelayProcess {
-        assert!(self.pg.is_some(), "a second relay node needs PostgreSQL storage (CUNWU_TEST_POSTGRES)");
+        assert!(
+            self.pg.is_some(),
+            "a second relay node needs PostgreSQL storage (CUNWU_TEST_POSTGRES)"
+        );
         let mut r = RelayProcess {
             child: None,
             dir: tempfile::tempdir().expect("relay temp dir"),
@@ -309,11 +359,16 @@ impl RelayProcess {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn");
         }
-        let mut child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", self.bin.display()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", self.bin.display()))?;
         let deadline = Instant::now() + HEALTH_TIMEOUT;
         loop {
             if let Ok(Some(st)) = child.try_wait() {
-                return Err(format!("relay exited with {st} before answering /healthz; log:\n{}", self.log()));
+                return Err(format!(
+                    "relay exited with {st} before answering /healthz; log:\n{}",
+                    self.log()
+                ));
             }
             if let Ok((200, _)) = http_get(self.addr(), "/healthz", Duration::from_millis(500)) {
                 self.child = Some(child);
@@ -322,7 +377,10 @@ impl RelayProcess {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("relay did not answer /healthz within {HEALTH_TIMEOUT:?}; log:\n{}", self.log()));
+                return Err(format!(
+                    "relay did not answer /healthz within {HEALTH_TIMEOUT:?}; log:\n{}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -341,7 +399,10 @@ impl RelayProcess {
         let rest = &stat[stat.rfind(") ")? + 2..];
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-        let hz = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()
+        let hz = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(100);
@@ -388,8 +449,13 @@ impl RelayProcess {
 
     /// SIGTERM and wait (bounded) for a graceful exit; SIGKILL after 10 s.
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else { return };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = c.try_wait() {
@@ -434,14 +500,21 @@ impl RelayProcess {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("cunwu-relay {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "cunwu-relay {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// `space create`: (space id, first cadre invite).
     pub fn create_space(&self, name: &str) -> (String, String) {
         let v = self.admin(&["space", "create", "--name", name]);
-        (v["space_id"].as_str().expect("space_id").to_string(), v["invite"].as_str().expect("invite").to_string())
+        (
+            v["space_id"].as_str().expect("space_id").to_string(),
+            v["invite"].as_str().expect("invite").to_string(),
+        )
     }
 
     /// `invite create` for `role` (no household or group).
@@ -451,7 +524,16 @@ impl RelayProcess {
 
     pub fn invite_with(&self, space: &str, role: Role, household: &str, group: &str) -> String {
         let v = self.admin(&[
-            "invite", "create", "--space", space, "--role", role.as_str(), "--household", household, "--group", group,
+            "invite",
+            "create",
+            "--space",
+            space,
+            "--role",
+            role.as_str(),
+            "--household",
+            household,
+            "--group",
+            group,
         ]);
         v["invite"].as_str().expect("invite").to_string()
     }
@@ -463,24 +545,34 @@ impl RelayProcess {
 
     /// Which storage the relay runs on: "sqlite" or "postgres".
     pub fn backend(&self) -> &'static str {
-        if self.pg.is_some() { "postgres" } else { "sqlite" }
+        if self.pg.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
     }
 
     fn sqlite(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(&self.db).expect("open relay db");
-        c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
         c
     }
 
     fn pg_url(&self) -> Option<String> {
-        self.pg.as_ref().map(|_| self.db.to_string_lossy().into_owned())
+        self.pg
+            .as_ref()
+            .map(|_| self.db.to_string_lossy().into_owned())
     }
 
     /// One integer from a query without parameters (the SQL both backends speak).
     pub fn query_i64(&self, sql: &str) -> i64 {
         match self.pg_url() {
             Some(url) => with_pg(&url, |c| c.query_one(sql, &[]).map(|r| r.get::<_, i64>(0))),
-            None => Ok(self.sqlite().query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))),
+            None => Ok(self
+                .sqlite()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
@@ -489,7 +581,10 @@ impl RelayProcess {
     pub fn execute(&self, sql: &str) -> u64 {
         match self.pg_url() {
             Some(url) => with_pg(&url, |c| c.execute(sql, &[])),
-            None => Ok(self.sqlite().execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64),
+            None => Ok(self
+                .sqlite()
+                .execute(sql, [])
+                .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
@@ -497,7 +592,11 @@ impl RelayProcess {
     /// Whether the relay stored the change with this hash.
     pub fn has_change(&self, hash: &[u8]) -> bool {
         let h = hex::encode(hash);
-        let lit = if self.pg.is_some() { format!("decode('{h}', 'hex')") } else { format!("X'{h}'") };
+        let lit = if self.pg.is_some() {
+            format!("decode('{h}', 'hex')")
+        } else {
+            format!("X'{h}'")
+        };
         self.query_i64(&format!("SELECT count(*) FROM changes WHERE hash = {lit}")) > 0
     }
 
@@ -509,11 +608,19 @@ impl RelayProcess {
         C: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> + Send,
     {
         match self.pg_url() {
-            Some(url) => with_pg(&url, |c| Ok(c.query(sql, &[])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())),
+            Some(url) => with_pg(&url, |c| {
+                Ok(c.query(sql, &[])?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect())
+            }),
             None => {
                 let c = self.sqlite();
                 let mut s = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                Ok(s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap())
+                Ok(s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap())
             }
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -521,21 +628,34 @@ impl RelayProcess {
 
     /// Every stored change of a space in log order: (entity, hash, bytes).
     pub fn change_rows(&self, space: &str) -> Vec<(String, Vec<u8>, Vec<u8>)> {
-        assert!(space.bytes().all(|b| b.is_ascii_hexdigit()), "space id {space:?}");
+        assert!(
+            space.bytes().all(|b| b.is_ascii_hexdigit()),
+            "space id {space:?}"
+        );
         self.rows3(&format!("SELECT entity_id, hash, bytes FROM changes WHERE space_id = '{space}' ORDER BY seq, idx"))
     }
 
     /// Every entity of a space: (id, kind, audience JSON).
     pub fn entity_rows(&self, space: &str) -> Vec<(String, String, String)> {
-        assert!(space.bytes().all(|b| b.is_ascii_hexdigit()), "space id {space:?}");
-        self.rows3(&format!("SELECT id, kind, audience FROM entities WHERE space_id = '{space}'"))
+        assert!(
+            space.bytes().all(|b| b.is_ascii_hexdigit()),
+            "space id {space:?}"
+        );
+        self.rows3(&format!(
+            "SELECT id, kind, audience FROM entities WHERE space_id = '{space}'"
+        ))
     }
 
     /// The database is consistent: SQLite's `integrity_check` (PostgreSQL keeps its own).
     pub fn integrity_ok(&self) -> bool {
         match self.pg {
             Some(_) => self.query_i64("SELECT count(*) FROM log") >= 0,
-            None => self.sqlite().query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)).unwrap() == "ok",
+            None => {
+                self.sqlite()
+                    .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                    .unwrap()
+                    == "ok"
+            }
         }
     }
 }
@@ -544,7 +664,9 @@ impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill_hard();
         if let (Some((server, name)), true) = (&self.pg, self.owns_db) {
-            let _ = with_pg(server, |c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+            let _ = with_pg(server, |c| {
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            });
         }
     }
 }
@@ -564,19 +686,32 @@ impl Device {
     pub fn new(name: &str) -> Device {
         let dir = tempfile::tempdir().expect("device temp dir");
         let store = Store::open(dir.path().join("store.db")).expect("open store");
-        Device { name: name.into(), store, client: SyncClient::new(Duration::from_secs(30)), dir }
+        Device {
+            name: name.into(),
+            store,
+            client: SyncClient::new(Duration::from_secs(30)),
+            dir,
+        }
     }
 
     /// A fresh device that redeems `invite` at `relay`; panics if enrolment fails.
     pub async fn enroll(relay: &RelayProcess, invite: &str, name: &str) -> Device {
         let d = Device::new(name);
-        d.try_enroll(relay, invite).await.unwrap_or_else(|e| panic!("enrol {name}: {e}"));
+        d.try_enroll(relay, invite)
+            .await
+            .unwrap_or_else(|e| panic!("enrol {name}: {e}"));
         d
     }
 
     /// Redeem `invite` with this device (the relay's answer, refusals included).
-    pub async fn try_enroll(&self, relay: &RelayProcess, invite: &str) -> cunwu_core::Result<Membership> {
-        self.client.enroll(&self.store, &relay.url(), invite, &self.name).await
+    pub async fn try_enroll(
+        &self,
+        relay: &RelayProcess,
+        invite: &str,
+    ) -> cunwu_core::Result<Membership> {
+        self.client
+            .enroll(&self.store, &relay.url(), invite, &self.name)
+            .await
     }
 
     /// One real sync through `SyncClient::sync_once`.
@@ -603,7 +738,10 @@ impl Device {
     }
 
     pub fn membership(&self) -> Membership {
-        self.store.membership().expect("membership").expect("device is enrolled")
+        self.store
+            .membership()
+            .expect("membership")
+            .expect("device is enrolled")
     }
 
     pub fn dir(&self) -> &Path {
@@ -617,7 +755,8 @@ impl Device {
     /// A second connection to this device's SQLite file (for tampering tests).
     pub fn sql(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.db_path()).expect("open device db");
-        c.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        c.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
         c
     }
 
@@ -626,7 +765,14 @@ impl Device {
     pub fn sync_body(&self, batches: Vec<SignedBatch>, cursor: u64) -> Vec<u8> {
         let counter = self.store.next_counter().expect("counter");
         let roster_version = self.store.roster().map(|r| r.version).unwrap_or(0);
-        signed_sync_body(self.key(), &self.space_id(), counter, cursor, roster_version, batches)
+        signed_sync_body(
+            self.key(),
+            &self.space_id(),
+            counter,
+            cursor,
+            roster_version,
+            batches,
+        )
     }
 
     /// POST `batches` to the relay as this device (cursor = the store's cursor).
@@ -657,7 +803,14 @@ pub fn signed_sync_body(
         max_page_bytes: cunwu_core::sync::PAGE_BYTES,
         batches,
     };
-    wire::encode(FrameKind::SyncRequest, &SignedRequest::sign(&req, key))
+    SealedRequest::seal(&req, key)
+}
+
+/// The request inside a sealed sync body (its signature checked).
+pub fn open_sync_body(body: &[u8]) -> SyncRequest {
+    SealedRequest::read(body)
+        .and_then(|s| s.open())
+        .expect("a sealed sync request")
 }
 
 /// What the relay answered to a raw POST.
@@ -670,7 +823,13 @@ pub struct HttpReply {
 impl HttpReply {
     /// The decoded `SyncResponse` (panics unless the status is 200 and it decodes).
     pub fn sync_response(&self) -> SyncResponse {
-        assert_eq!(self.status, 200, "expected 200, got {}: {}", self.status, self.error());
+        assert_eq!(
+            self.status,
+            200,
+            "expected 200, got {}: {}",
+            self.status,
+            self.error()
+        );
         wire::decode(FrameKind::SyncResponse, &self.body).expect("decode SyncResponse")
     }
 
@@ -685,7 +844,10 @@ impl HttpReply {
 /// A fresh client per call: a pooled connection must not outlive the tokio runtime of
 /// the test that opened it.
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 /// POST raw bytes to `<url>/v1/sync`.
@@ -719,14 +881,18 @@ mod tests {
         let url = relay.url();
         relay.kill_hard();
         assert!(!relay.is_running());
-        assert!(matches!(cadre.sync().await, Err(cunwu_core::Error::Network(_))));
+        assert!(matches!(
+            cadre.sync().await,
+            Err(cunwu_core::Error::Network(_))
+        ));
         relay.restart();
         assert_eq!(relay.url(), url);
         cadre.sync().await.unwrap();
         relay.stop();
         assert!(!relay.is_running());
         relay.restart();
-        let resident = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "王秀英").await;
+        let resident =
+            Device::enroll(&relay, &relay.invite(&space, Role::Resident), "王秀英").await;
         resident.sync().await.unwrap();
         assert_eq!(resident.space_id(), space);
         // a raw request round trip

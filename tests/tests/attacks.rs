@@ -24,11 +24,17 @@ use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
 use cunwu_core::roster::{Roster, SignedRoster};
 use cunwu_core::store::{
-    DeliberationSummary, NewDeliberation, NewNotice, NewRequest, NoticeFilter, NoticeSummary, RequestFilter, RequestSummary,
+    DeliberationSummary, NewDeliberation, NewNotice, NewRequest, NoticeFilter, NoticeSummary,
+    RequestFilter, RequestSummary,
 };
-use cunwu_core::wire::{self, entity_bytes, Bundle, FrameKind, Item, LogEntry, SignedBatch, SyncResponse};
+use cunwu_core::wire::{
+    self, entity_bytes, Bundle, FrameKind, Item, LogEntry, SignedBatch, SyncResponse,
+};
 use cunwu_core::{EntityKind, Error, Role};
-use cunwu_tests::harness::{http_get, post_raw, post_sync, signed_sync_body, Device, HttpReply, RelayProcess};
+use cunwu_tests::harness::{
+    http_get, open_sync_body, post_raw, post_sync, signed_sync_body, Device, HttpReply,
+    RelayProcess,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -61,7 +67,10 @@ struct View {
 
 fn view(d: &Device) -> View {
     let s = &d.store;
-    let all = NoticeFilter { limit: 500, ..Default::default() };
+    let all = NoticeFilter {
+        limit: 500,
+        ..Default::default()
+    };
     let mut docs = BTreeMap::new();
     let mut tallies = BTreeMap::new();
     for (id, kind) in s.entity_ids().unwrap() {
@@ -72,7 +81,12 @@ fn view(d: &Device) -> View {
     }
     View {
         notices: s.list_notices(&all).unwrap(),
-        requests: s.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap(),
+        requests: s
+            .list_requests(&RequestFilter {
+                limit: 500,
+                ..Default::default()
+            })
+            .unwrap(),
         deliberations: s.list_deliberations(500, 0).unwrap(),
         docs,
         tallies,
@@ -88,9 +102,26 @@ impl Village {
     async fn on(relay: RelayProcess) -> Village {
         let (space, cadre_invite) = relay.create_space("青石村");
         let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
-        let attacker = Device::enroll(&relay, &relay.invite_with(&space, Role::Resident, "H07", "三组"), "赵四").await;
-        let bystander = Device::enroll(&relay, &relay.invite_with(&space, Role::Resident, "H05", "二组"), "王秀英").await;
-        let v = Village { relay, space, cadre_invite, cadre, attacker, bystander };
+        let attacker = Device::enroll(
+            &relay,
+            &relay.invite_with(&space, Role::Resident, "H07", "三组"),
+            "赵四",
+        )
+        .await;
+        let bystander = Device::enroll(
+            &relay,
+            &relay.invite_with(&space, Role::Resident, "H05", "二组"),
+            "王秀英",
+        )
+        .await;
+        let v = Village {
+            relay,
+            space,
+            cadre_invite,
+            cadre,
+            attacker,
+            bystander,
+        };
         v.settle().await;
         v
     }
@@ -103,7 +134,9 @@ impl Village {
     async fn settle(&self) {
         for _ in 0..2 {
             for d in [&self.attacker, &self.cadre, &self.bystander] {
-                d.sync().await.unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
+                d.sync()
+                    .await
+                    .unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
             }
         }
     }
@@ -118,7 +151,9 @@ impl Village {
     async fn snapshot_honest(&self) -> Vec<View> {
         for _ in 0..2 {
             for d in self.honest() {
-                d.sync().await.unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
+                d.sync()
+                    .await
+                    .unwrap_or_else(|e| panic!("{} sync: {e}", d.name));
             }
         }
         self.honest().iter().map(|d| view(d)).collect()
@@ -132,8 +167,16 @@ impl Village {
 
     async fn assert_unchanged(&self, devices: &[&Device], before: &[View]) {
         for (d, b) in devices.iter().zip(before) {
-            let r = d.sync().await.unwrap_or_else(|e| panic!("{} cannot sync after the attack: {e}", d.name));
-            assert_eq!((r.received, r.refused_incoming, r.rejected), (0, 0, 0), "{}: {r:?}", d.name);
+            let r = d
+                .sync()
+                .await
+                .unwrap_or_else(|e| panic!("{} cannot sync after the attack: {e}", d.name));
+            assert_eq!(
+                (r.received, r.refused_incoming, r.rejected),
+                (0, 0, 0),
+                "{}: {r:?}",
+                d.name
+            );
             assert_eq!(&view(d), b, "{}'s state changed", d.name);
         }
     }
@@ -149,18 +192,36 @@ impl Village {
     /// The change is rejected with a reason containing `keyword`, not acked, not stored.
     fn assert_rejected(&self, resp: &SyncResponse, c: &Change, keyword: &str) {
         let h = c.hash().0;
-        assert!(!resp.acks.contains(&h), "the relay acked the forged change; rejections: {:?}", resp.rejections);
+        assert!(
+            !resp.acks.contains(&h),
+            "the relay acked the forged change; rejections: {:?}",
+            resp.rejections
+        );
         let r = resp
             .rejections
             .iter()
             .find(|r| r.hash == h)
-            .unwrap_or_else(|| panic!("change {} is not among the rejections {:?}", c.hash(), resp.rejections));
-        assert!(r.reason.contains(keyword), "rejection reason {:?} does not mention {keyword:?}", r.reason);
+            .unwrap_or_else(|| {
+                panic!(
+                    "change {} is not among the rejections {:?}",
+                    c.hash(),
+                    resp.rejections
+                )
+            });
+        assert!(
+            r.reason.contains(keyword),
+            "rejection reason {:?} does not mention {keyword:?}",
+            r.reason
+        );
         assert!(!self.stored(c), "the relay stored the forged change");
     }
 
     async fn published_notice(&self) -> String {
-        let id = self.cadre.store.post_notice(notice("关于修路的通知", "下周一开始修路")).unwrap();
+        let id = self
+            .cadre
+            .store
+            .post_notice(notice("关于修路的通知", "下周一开始修路"))
+            .unwrap();
         self.settle().await;
         id
     }
@@ -234,7 +295,9 @@ fn ev<B: Serialize>(body: &B, by: &str, at: i64) -> Value {
 /// A new document whose first change is made by `actor` (any 32 bytes: the attacker
 /// can name whatever actor it likes, only the signature ties it to a key).
 fn forge_new(actor: &[u8; 32], kind: EntityKind, id: &str, event: Value) -> Change {
-    EntityDoc::create(actor, kind, id, &event, now_ms()).unwrap().1
+    EntityDoc::create(actor, kind, id, &event, now_ms())
+        .unwrap()
+        .1
 }
 
 /// The document of `entity` as `holder`'s phone stores it (snapshot plus incremental
@@ -243,10 +306,20 @@ fn forge_new(actor: &[u8; 32], kind: EntityKind, id: &str, event: Value) -> Chan
 fn doc_held_by(holder: &Device, entity: &str) -> EntityDoc {
     let c = holder.sql();
     let snapshot: Option<Vec<u8>> = c
-        .query_row("SELECT snapshot FROM entities WHERE id = ?1", [entity], |r| r.get(0))
+        .query_row(
+            "SELECT snapshot FROM entities WHERE id = ?1",
+            [entity],
+            |r| r.get(0),
+        )
         .unwrap_or_else(|e| panic!("{} holds no entity {entity}: {e}", holder.name));
-    let mut st = c.prepare("SELECT bytes FROM changes WHERE entity_id = ?1 ORDER BY rowid").unwrap();
-    let changes: Vec<Vec<u8>> = st.query_map([entity], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let mut st = c
+        .prepare("SELECT bytes FROM changes WHERE entity_id = ?1 ORDER BY rowid")
+        .unwrap();
+    let changes: Vec<Vec<u8>> = st
+        .query_map([entity], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     EntityDoc::load(snapshot.as_deref(), changes.iter().map(|b| b.as_slice())).unwrap()
 }
 
@@ -257,7 +330,11 @@ fn forge_append(doc: &mut EntityDoc, dev: &Device, event: Value) -> Change {
 
 /// Any hand-made edit of the document, as `dev`: `f` gets the transaction and the
 /// event list.
-fn forge_edit(doc: &mut EntityDoc, dev: &Device, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &ObjId)) -> Change {
+fn forge_edit(
+    doc: &mut EntityDoc,
+    dev: &Device,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &ObjId),
+) -> Change {
     doc.doc.set_actor(ActorId::from(&dev.key().public()[..]));
     let list = match doc.doc.get(ROOT, "events").unwrap() {
         Some((AmValue::Object(ObjType::List), id)) => id,
@@ -266,16 +343,27 @@ fn forge_edit(doc: &mut EntityDoc, dev: &Device, f: impl FnOnce(&mut automerge::
     let mut tx = doc.doc.transaction();
     f(&mut tx, &list);
     let (h, _) = tx.commit();
-    doc.doc.get_change_by_hash(&h.expect("the edit made a change")).cloned().unwrap()
+    doc.doc
+        .get_change_by_hash(&h.expect("the edit made a change"))
+        .cloned()
+        .unwrap()
 }
 
 fn batch(key: &DeviceKey, changes: &[(&str, &Change)]) -> SignedBatch {
-    let cs: Vec<_> = changes.iter().map(|(e, c)| (entity_bytes(e).unwrap(), (*c).clone())).collect();
+    let cs: Vec<_> = changes
+        .iter()
+        .map(|(e, c)| (entity_bytes(e).unwrap(), (*c).clone()))
+        .collect();
     SignedBatch::sign(key, now_ms(), &cs)
 }
 
 fn content(title: &str, body: &str) -> NoticeContent {
-    NoticeContent { title: title.into(), body: body.into(), opening_balance_fen: None, lines: vec![] }
+    NoticeContent {
+        title: title.into(),
+        body: body.into(),
+        opening_balance_fen: None,
+        lines: vec![],
+    }
 }
 
 /// A finance notice naming the attacker as a relief recipient.
@@ -297,8 +385,15 @@ async fn resident_cannot_publish_a_notice() {
     let before = v.snapshot().await;
     let id = new_id();
     let me = v.attacker.member_id();
-    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&forged_notice_create(), &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "only cadres publish notices");
     v.assert_honest_unchanged(&before).await;
 }
@@ -309,13 +404,40 @@ async fn resident_cannot_append_an_edit_or_correction_to_a_notice() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let correct = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消，款项另作他用"), reason: "更正".into() };
-    let c1 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&correct, &me, now_ms()));
-    let draft = NoticeEvent::EditDraft { content: content("关于修路的通知", "修路取消") };
-    let c2 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&draft, &me, now_ms()));
-    let withdraw = NoticeEvent::Withdraw { reason: "撤回".into() };
-    let c3 = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&withdraw, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c1), (&nid, &c2), (&nid, &c3)])]).await;
+    let correct = NoticeEvent::Correct {
+        content: content("关于修路的通知", "修路取消，款项另作他用"),
+        reason: "更正".into(),
+    };
+    let c1 = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&correct, &me, now_ms()),
+    );
+    let draft = NoticeEvent::EditDraft {
+        content: content("关于修路的通知", "修路取消"),
+    };
+    let c2 = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&draft, &me, now_ms()),
+    );
+    let withdraw = NoticeEvent::Withdraw {
+        reason: "撤回".into(),
+    };
+    let c3 = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&withdraw, &me, now_ms()),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(
+                v.attacker.key(),
+                &[(&nid, &c1), (&nid, &c2), (&nid, &c3)],
+            )],
+        )
+        .await;
     v.assert_rejected(&resp, &c1, "only cadres edit or correct notices");
     v.assert_rejected(&resp, &c2, "only cadres edit or correct notices");
     v.assert_rejected(&resp, &c3, "only cadres publish or withdraw notices");
@@ -328,12 +450,18 @@ async fn resident_cannot_rewrite_a_notice_body_in_place() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     // Overwrite the body inside the cadre's create event.
-    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
-        let (_, first) = tx.get(list, 0).unwrap().unwrap();
-        let (_, content) = tx.get(&first, "content").unwrap().unwrap();
-        tx.put(&content, "body", "修路取消，款项另作他用").unwrap();
-    });
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let c = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let (_, first) = tx.get(list, 0).unwrap().unwrap();
+            let (_, content) = tx.get(&first, "content").unwrap().unwrap();
+            tx.put(&content, "body", "修路取消，款项另作他用").unwrap();
+        },
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "may only be appended");
     v.assert_honest_unchanged(&before).await;
 }
@@ -342,16 +470,26 @@ async fn resident_cannot_rewrite_a_notice_body_in_place() {
 async fn resident_cannot_delete_a_recorded_event() {
     let v = Village::new().await;
     let nid = v.published_notice().await;
-    let qid = v.bystander.store.ask_question(&nid, "哪天开始修？").unwrap();
+    let qid = v
+        .bystander
+        .store
+        .ask_question(&nid, "哪天开始修？")
+        .unwrap();
     v.settle().await;
     v.cadre.store.answer_question(&nid, &qid, "下周一").unwrap();
     let before = v.snapshot().await;
     // Delete the cadre's answer (the last event).
-    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
-        let n = tx.length(list);
-        tx.delete(list, n - 1).unwrap();
-    });
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let c = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let n = tx.length(list);
+            tx.delete(list, n - 1).unwrap();
+        },
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "may only be appended");
     v.assert_honest_unchanged(&before).await;
 }
@@ -362,9 +500,17 @@ async fn event_time_far_in_the_future_is_rejected() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let ask = NoticeEvent::Ask { text: "为什么不修我家门口？".into() };
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms() + DAY_MS));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let ask = NoticeEvent::Ask {
+        text: "为什么不修我家门口？".into(),
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&ask, &me, now_ms() + DAY_MS),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "in the future");
     v.assert_honest_unchanged(&before).await;
 }
@@ -379,15 +525,21 @@ async fn resident_cannot_insert_an_event_ahead_of_a_notice_create() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let c = forge_edit(&mut doc_held_by(&v.attacker, &nid), &v.attacker, |tx, list| {
-        let e = tx.insert_object(list, 0, ObjType::Map).unwrap();
-        tx.put(&e, "type", "ask").unwrap();
-        tx.put(&e, "text", "插在最前面的问题").unwrap();
-        tx.put(&e, "id", new_event_id()).unwrap();
-        tx.put(&e, "by", me.as_str()).unwrap();
-        tx.put(&e, "at", now_ms()).unwrap();
-    });
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let c = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let e = tx.insert_object(list, 0, ObjType::Map).unwrap();
+            tx.put(&e, "type", "ask").unwrap();
+            tx.put(&e, "text", "插在最前面的问题").unwrap();
+            tx.put(&e, "id", new_event_id()).unwrap();
+            tx.put(&e, "by", me.as_str()).unwrap();
+            tx.put(&e, "at", now_ms()).unwrap();
+        },
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "");
     v.assert_honest_unchanged(&before).await;
 }
@@ -399,10 +551,19 @@ async fn resident_cannot_insert_an_event_ahead_of_a_notice_create() {
 async fn filer_cannot_reorder_recorded_transitions() {
     let v = Village::new().await;
     let rid = v.request_by(&v.attacker).await;
-    v.cadre.store.transition_request(&rid, Status::Accepted, "受理").unwrap();
-    v.cadre.store.transition_request(&rid, Status::Rejected, "不符合条件").unwrap();
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Accepted, "受理")
+        .unwrap();
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Rejected, "不符合条件")
+        .unwrap();
     v.settle().await;
-    assert_eq!(v.cadre.store.request(&rid).unwrap().status, Status::Rejected);
+    assert_eq!(
+        v.cadre.store.request(&rid).unwrap().status,
+        Status::Rejected
+    );
     let before = v.snapshot().await;
     // Put a fresh list at the root: file, (my own) comment, then the cadre's two
     // transitions in the opposite order. Every old event is present and unchanged.
@@ -411,7 +572,13 @@ async fn filer_cannot_reorder_recorded_transitions() {
     let me = v.attacker.member_id();
     let (accepted, rejected) = (events[1].clone(), events[2].clone());
     events.truncate(1);
-    events.push(ev(&RequestEvent::Comment { text: "请再考虑".into() }, &me, now_ms()));
+    events.push(ev(
+        &RequestEvent::Comment {
+            text: "请再考虑".into(),
+        },
+        &me,
+        now_ms(),
+    ));
     events.push(rejected);
     events.push(accepted);
     let c = forge_edit(&mut doc, &v.attacker, |tx, _| {
@@ -427,7 +594,9 @@ async fn filer_cannot_reorder_recorded_transitions() {
             }
         }
     });
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])]).await;
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "");
     v.assert_honest_unchanged(&before).await;
 }
@@ -441,14 +610,45 @@ async fn resident_cannot_change_another_members_request() {
     let before = v.snapshot().await;
     // The attacker got hold of the request's changes (say, from a lost cadre phone).
     let me = v.attacker.member_id();
-    let withdraw = RequestEvent::Transition { to: Status::Withdrawn, note: "不办了".into() };
-    let c1 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&withdraw, &me, now_ms()));
-    let edit = RequestEvent::EditDescription { description: "我没有困难".into() };
-    let c2 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&edit, &me, now_ms()));
-    let comment = RequestEvent::Comment { text: "她家不困难".into() };
-    let c3 = forge_append(&mut doc_held_by(&v.bystander, &rid), &v.attacker, ev(&comment, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c1), (&rid, &c2), (&rid, &c3)])]).await;
-    v.assert_rejected(&resp, &c1, "who is not the filer may not move a request to withdrawn");
+    let withdraw = RequestEvent::Transition {
+        to: Status::Withdrawn,
+        note: "不办了".into(),
+    };
+    let c1 = forge_append(
+        &mut doc_held_by(&v.bystander, &rid),
+        &v.attacker,
+        ev(&withdraw, &me, now_ms()),
+    );
+    let edit = RequestEvent::EditDescription {
+        description: "我没有困难".into(),
+    };
+    let c2 = forge_append(
+        &mut doc_held_by(&v.bystander, &rid),
+        &v.attacker,
+        ev(&edit, &me, now_ms()),
+    );
+    let comment = RequestEvent::Comment {
+        text: "她家不困难".into(),
+    };
+    let c3 = forge_append(
+        &mut doc_held_by(&v.bystander, &rid),
+        &v.attacker,
+        ev(&comment, &me, now_ms()),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(
+                v.attacker.key(),
+                &[(&rid, &c1), (&rid, &c2), (&rid, &c3)],
+            )],
+        )
+        .await;
+    v.assert_rejected(
+        &resp,
+        &c1,
+        "who is not the filer may not move a request to withdrawn",
+    );
     v.assert_rejected(&resp, &c2, "may not do that to this request");
     v.assert_rejected(&resp, &c3, "may not do that to this request");
     v.assert_honest_unchanged(&before).await;
@@ -460,18 +660,49 @@ async fn filer_cannot_move_own_request_to_resolved() {
     let rid = v.request_by(&v.attacker).await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let resolve = RequestEvent::Transition { to: Status::Resolved, note: "已解决".into() };
-    let c1 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&resolve, &me, now_ms()));
-    let accept = RequestEvent::Transition { to: Status::Accepted, note: String::new() };
-    let c2 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&accept, &me, now_ms()));
-    let assign = RequestEvent::Assign { assignee: me.clone() };
-    let c3 = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&assign, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c1), (&rid, &c2), (&rid, &c3)])]).await;
+    let resolve = RequestEvent::Transition {
+        to: Status::Resolved,
+        note: "已解决".into(),
+    };
+    let c1 = forge_append(
+        &mut doc_held_by(&v.attacker, &rid),
+        &v.attacker,
+        ev(&resolve, &me, now_ms()),
+    );
+    let accept = RequestEvent::Transition {
+        to: Status::Accepted,
+        note: String::new(),
+    };
+    let c2 = forge_append(
+        &mut doc_held_by(&v.attacker, &rid),
+        &v.attacker,
+        ev(&accept, &me, now_ms()),
+    );
+    let assign = RequestEvent::Assign {
+        assignee: me.clone(),
+    };
+    let c3 = forge_append(
+        &mut doc_held_by(&v.attacker, &rid),
+        &v.attacker,
+        ev(&assign, &me, now_ms()),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(
+                v.attacker.key(),
+                &[(&rid, &c1), (&rid, &c2), (&rid, &c3)],
+            )],
+        )
+        .await;
     v.assert_rejected(&resp, &c1, "(the filer) may not move a request to resolved");
     v.assert_rejected(&resp, &c2, "(the filer) may not move a request to accepted");
     v.assert_rejected(&resp, &c3, "may not do that to this request");
     v.assert_honest_unchanged(&before).await;
-    assert_eq!(v.cadre.store.request(&rid).unwrap().status, Status::Submitted);
+    assert_eq!(
+        v.cadre.store.request(&rid).unwrap().status,
+        Status::Submitted
+    );
 }
 
 /// BUG (lower severity): the policy lets the filer edit the description whatever the
@@ -480,13 +711,27 @@ async fn filer_cannot_move_own_request_to_resolved() {
 async fn filer_cannot_rewrite_a_resolved_request() {
     let v = Village::new().await;
     let rid = v.request_by(&v.attacker).await;
-    v.cadre.store.transition_request(&rid, Status::Accepted, "").unwrap();
-    v.cadre.store.transition_request(&rid, Status::Resolved, "已发放").unwrap();
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Accepted, "")
+        .unwrap();
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Resolved, "已发放")
+        .unwrap();
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let edit = RequestEvent::EditDescription { description: "从未收到任何款项".into() };
-    let c = forge_append(&mut doc_held_by(&v.attacker, &rid), &v.attacker, ev(&edit, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])]).await;
+    let edit = RequestEvent::EditDescription {
+        description: "从未收到任何款项".into(),
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &rid),
+        &v.attacker,
+        ev(&edit, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "");
     v.assert_honest_unchanged(&before).await;
 }
@@ -498,8 +743,21 @@ async fn resident_cannot_write_internal_notes() {
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
     let nid = notes_id(&rid);
-    let c = forge_new(&v.attacker.key().public(), EntityKind::RequestNotes, &nid, ev(&NotesEvent::Open { request: rid.clone() }, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::RequestNotes,
+        &nid,
+        ev(
+            &NotesEvent::Open {
+                request: rid.clone(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "internal notes are for cadres");
     v.assert_honest_unchanged(&before).await;
 }
@@ -509,7 +767,10 @@ async fn resident_cannot_read_another_residents_private_request() {
     let v = Village::new().await;
     let notice = v.published_notice().await;
     let rid = v.request_by(&v.bystander).await;
-    v.cadre.store.comment_request(&rid, "核实过，情况属实", true).unwrap();
+    v.cadre
+        .store
+        .comment_request(&rid, "核实过，情况属实", true)
+        .unwrap();
     v.settle().await;
     let nid = notes_id(&rid);
     assert!(v.cadre.store.request(&rid).is_ok());
@@ -527,13 +788,28 @@ async fn resident_cannot_read_another_residents_private_request() {
             }
         }
     }
-    assert!(got.contains(&notice), "the attacker should still receive the public log: {got:?}");
-    assert!(!got.contains(&rid) && !got.contains(&nid), "the relay sent a private document to another resident: {got:?}");
+    assert!(
+        got.contains(&notice),
+        "the attacker should still receive the public log: {got:?}"
+    );
+    assert!(
+        !got.contains(&rid) && !got.contains(&nid),
+        "the relay sent a private document to another resident: {got:?}"
+    );
     // nor did it reach the attacker's phone by honest sync, and the filer never gets
     // the cadres' internal notes
-    assert!(matches!(v.attacker.store.request(&rid), Err(Error::NotFound(_))));
-    assert!(matches!(v.attacker.store.document_json(&nid), Err(Error::NotFound(_))));
-    assert!(matches!(v.bystander.store.document_json(&nid), Err(Error::NotFound(_))));
+    assert!(matches!(
+        v.attacker.store.request(&rid),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        v.attacker.store.document_json(&nid),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        v.bystander.store.document_json(&nid),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(v.bystander.store.request(&rid).unwrap().comments.len(), 0);
     v.assert_honest_unchanged(&before).await;
 }
@@ -559,11 +835,17 @@ async fn resident_cannot_draw_private_requests_out_of_a_cadre_phone() {
     let have = wire::Have::sign(entity_bytes(&v.space).unwrap(), v.attacker.key(), vec![]);
     let b = v.cadre.store.export_bundle(Some(&have)).unwrap();
     assert!(carried(&b).contains(&notice));
-    assert!(!carried(&b).contains(&rid), "a cadre phone exported another resident's request");
+    assert!(
+        !carried(&b).contains(&rid),
+        "a cadre phone exported another resident's request"
+    );
     // 2. a summary that names the cadre's own device, signed by the attacker
     let mut forged = have.clone();
     forged.device = v.cadre.key().public();
-    assert!(matches!(v.cadre.store.export_bundle(Some(&forged)), Err(Error::BadSignature(_))));
+    assert!(matches!(
+        v.cadre.store.export_bundle(Some(&forged)),
+        Err(Error::BadSignature(_))
+    ));
     // 3. no summary at all: only what the whole space may read
     let b = v.cadre.store.export_bundle(None).unwrap();
     assert!(!carried(&b).contains(&rid));
@@ -573,7 +855,10 @@ async fn resident_cannot_draw_private_requests_out_of_a_cadre_phone() {
 // ---- ballots --------------------------------------------------------------------------------------------
 
 fn cast(deliberation: &str, option: u32) -> BallotEvent {
-    BallotEvent::Cast { deliberation: deliberation.into(), option }
+    BallotEvent::Cast {
+        deliberation: deliberation.into(),
+        option,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,11 +872,29 @@ async fn member_cannot_vote_twice() {
     let key = v.attacker.key().public();
     // a second ballot document under a fresh id
     let other = new_id();
-    let c1 = forge_new(&key, EntityKind::Ballot, &other, ev(&cast(&d, 0), &me, now_ms()));
+    let c1 = forge_new(
+        &key,
+        EntityKind::Ballot,
+        &other,
+        ev(&cast(&d, 0), &me, now_ms()),
+    );
     // a second document under the attacker's own ballot id (a concurrent "create")
     let own = ballot_id(&d, &me);
-    let c2 = forge_new(&key, EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&other, &c1)]), batch(v.attacker.key(), &[(&own, &c2)])]).await;
+    let c2 = forge_new(
+        &key,
+        EntityKind::Ballot,
+        &own,
+        ev(&cast(&d, 0), &me, now_ms()),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![
+                batch(v.attacker.key(), &[(&other, &c1)]),
+                batch(v.attacker.key(), &[(&own, &c2)]),
+            ],
+        )
+        .await;
     v.assert_rejected(&resp, &c1, "ballot id does not belong to the signer");
     v.assert_rejected(&resp, &c2, "may not rewrite the root");
     v.assert_honest_unchanged(&before).await;
@@ -609,10 +912,28 @@ async fn member_cannot_vote_for_another_member() {
     let key = v.attacker.key().public();
     let theirs = ballot_id(&d, &victim);
     // the victim's ballot id, authored by the attacker
-    let c1 = forge_new(&key, EntityKind::Ballot, &theirs, ev(&cast(&d, 1), &me, now_ms()));
+    let c1 = forge_new(
+        &key,
+        EntityKind::Ballot,
+        &theirs,
+        ev(&cast(&d, 1), &me, now_ms()),
+    );
     // the victim's ballot id, claiming the victim authored it
-    let c2 = forge_new(&key, EntityKind::Ballot, &theirs, ev(&cast(&d, 1), &victim, now_ms() + 1));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&theirs, &c1)]), batch(v.attacker.key(), &[(&theirs, &c2)])]).await;
+    let c2 = forge_new(
+        &key,
+        EntityKind::Ballot,
+        &theirs,
+        ev(&cast(&d, 1), &victim, now_ms() + 1),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![
+                batch(v.attacker.key(), &[(&theirs, &c1)]),
+                batch(v.attacker.key(), &[(&theirs, &c2)]),
+            ],
+        )
+        .await;
     v.assert_rejected(&resp, &c1, "ballot id does not belong to the signer");
     v.assert_rejected(&resp, &c2, "must be authored by the member who signed it");
     v.assert_honest_unchanged(&before).await;
@@ -631,8 +952,15 @@ async fn ballot_cast_after_the_close_is_rejected() {
     let at = now_ms().max(closed + 1);
     let own = ballot_id(&d, &me);
     // the signed cast time is after the close (still well inside the grace period)
-    let c = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, at));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])]).await;
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Ballot,
+        &own,
+        ev(&cast(&d, 0), &me, at),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "voting was not open");
     v.assert_honest_unchanged(&before).await;
     assert_eq!(v.cadre.store.tally(&d).unwrap().participants, 0);
@@ -645,10 +973,23 @@ async fn ineligible_member_cannot_vote() {
     let d = v.open_vote(DecidingBody::VillagerReps).await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    assert!(!v.cadre.store.deliberation(&d).unwrap().eligible.contains(&me));
+    assert!(!v
+        .cadre
+        .store
+        .deliberation(&d)
+        .unwrap()
+        .eligible
+        .contains(&me));
     let own = ballot_id(&d, &me);
-    let c = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 0), &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])]).await;
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Ballot,
+        &own,
+        ev(&cast(&d, 0), &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "not eligible");
     v.assert_honest_unchanged(&before).await;
     assert_eq!(v.cadre.store.tally(&d).unwrap().participants, 0);
@@ -682,17 +1023,35 @@ async fn late_backdated_ballot_in_a_bundle_does_not_change_an_honest_tally() {
     v.settle().await;
     let roster = v.cadre.store.roster().unwrap();
     let eligible = DecidingBody::VillagersMeeting.eligible(&roster, None);
-    let open = cunwu_core::model::deliberation::DeliberationEvent::Open { eligible, roster_version: roster.version };
-    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&open, &v.cadre.member_id(), now - 4 * 3600 * 1000 + 1000));
-    assert!(v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await.acks.contains(&c.hash().0));
+    let open = cunwu_core::model::deliberation::DeliberationEvent::Open {
+        eligible,
+        roster_version: roster.version,
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.cadre, &d),
+        &v.cadre,
+        ev(&open, &v.cadre.member_id(), now - 4 * 3600 * 1000 + 1000),
+    );
+    assert!(v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
+        .await
+        .acks
+        .contains(&c.hash().0));
     let before = v.snapshot().await;
     assert_eq!(v.bystander.store.tally(&d).unwrap().participants, 0);
     // the attacker's ballot, signed as if cast inside the window
     let me = v.attacker.member_id();
     let own = ballot_id(&d, &me);
-    let b = forge_new(&v.attacker.key().public(), EntityKind::Ballot, &own, ev(&cast(&d, 1), &me, now - 3 * 3600 * 1000 - 60_000));
+    let b = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Ballot,
+        &own,
+        ev(&cast(&d, 1), &me, now - 3 * 3600 * 1000 - 60_000),
+    );
     // the relay refuses it
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &b)])]).await;
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&own, &b)])])
+        .await;
     v.assert_rejected(&resp, &b, "grace period");
     // a bundle must not count it either
     let bundle = Bundle {
@@ -704,7 +1063,11 @@ async fn late_backdated_ballot_in_a_bundle_does_not_change_an_honest_tally() {
     };
     let relay_count = v.bystander.store.tally(&d).unwrap();
     let _ = v.bystander.store.import_bundle(&bundle);
-    assert_eq!(v.bystander.store.tally(&d).unwrap(), relay_count, "the bundle changed the result this phone shows");
+    assert_eq!(
+        v.bystander.store.tally(&d).unwrap(),
+        relay_count,
+        "the bundle changed the result this phone shows"
+    );
     v.assert_honest_unchanged(&before).await;
 }
 
@@ -724,8 +1087,14 @@ async fn cadre_cannot_backdate_the_close_to_discard_cast_ballots() {
     let before: Vec<View> = residents.iter().map(|d| view(d)).collect();
     assert_eq!(v.bystander.store.tally(&d).unwrap().counts, vec![0, 2]);
     let close = cunwu_core::model::deliberation::DeliberationEvent::Close {};
-    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&close, &v.cadre.member_id(), opened + 1));
-    let resp = v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await;
+    let c = forge_append(
+        &mut doc_held_by(&v.cadre, &d),
+        &v.cadre,
+        ev(&close, &v.cadre.member_id(), opened + 1),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "");
     v.assert_unchanged(&residents, &before).await;
 }
@@ -755,9 +1124,18 @@ async fn cadre_cannot_leave_eligible_members_out_of_a_vote() {
     let residents = [&v.bystander, &v.attacker];
     let before: Vec<View> = residents.iter().map(|d| view(d)).collect();
     // only the cadre may vote, "according to roster version 0"
-    let open = cunwu_core::model::deliberation::DeliberationEvent::Open { eligible: vec![v.cadre.member_id()], roster_version: 0 };
-    let c = forge_append(&mut doc_held_by(&v.cadre, &d), &v.cadre, ev(&open, &v.cadre.member_id(), now_ms()));
-    let resp = v.push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])]).await;
+    let open = cunwu_core::model::deliberation::DeliberationEvent::Open {
+        eligible: vec![v.cadre.member_id()],
+        roster_version: 0,
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.cadre, &d),
+        &v.cadre,
+        ev(&open, &v.cadre.member_id(), now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "older roster");
     v.assert_unchanged(&residents, &before).await;
 }
@@ -771,8 +1149,20 @@ async fn unenrolled_key_is_refused() {
     let stranger = Device::new("外人");
     let id = new_id();
     // claims to be the cadre in the event; signs with its own, unknown key
-    let c = forge_new(&stranger.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &v.cadre.member_id(), now_ms()));
-    let body = signed_sync_body(stranger.key(), &v.space, now_ms() as u64, 0, 0, vec![batch(stranger.key(), &[(&id, &c)])]);
+    let c = forge_new(
+        &stranger.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&forged_notice_create(), &v.cadre.member_id(), now_ms()),
+    );
+    let body = signed_sync_body(
+        stranger.key(),
+        &v.space,
+        now_ms() as u64,
+        0,
+        0,
+        vec![batch(stranger.key(), &[(&id, &c)])],
+    );
     let r = post_sync(&v.relay.url(), body).await;
     assert_eq!(r.status, 401, "{}", r.error());
     assert!(r.error().contains("not enrolled"), "{}", r.error());
@@ -786,27 +1176,60 @@ async fn revoked_device_is_refused() {
     let nid = v.published_notice().await;
     v.relay.revoke(&v.space, &v.attacker.device_id());
     let before = v.snapshot_honest().await;
-    assert!(v.bystander.store.roster().unwrap().device(&v.attacker.device_id()).unwrap().revoked_at_seq.is_some());
+    assert!(v
+        .bystander
+        .store
+        .roster()
+        .unwrap()
+        .device(&v.attacker.device_id())
+        .unwrap()
+        .revoked_at_seq
+        .is_some());
     let me = v.attacker.member_id();
     // 1. straight to the relay
-    let ask = NoticeEvent::Ask { text: "我还能提问吗？".into() };
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
-    let r = v.attacker.push_raw(&v.relay, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let ask = NoticeEvent::Ask {
+        text: "我还能提问吗？".into(),
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&ask, &me, now_ms()),
+    );
+    let r = v
+        .attacker
+        .push_raw(&v.relay, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     assert_eq!(r.status, 403, "{}", r.error());
     assert!(r.error().contains("revoked"), "{}", r.error());
     assert!(!v.stored(&c));
     // the honest client on the lost phone is refused too
     match v.attacker.sync().await {
-        Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("revoked"), "{reason}"),
+        Err(Error::Relay {
+            status: 403,
+            reason,
+        }) => assert!(reason.contains("revoked"), "{reason}"),
         other => panic!("a revoked device synced: {other:?}"),
     }
     // 2. phone to phone: the lost phone (which never learnt of its revocation) makes a
     // change and hands a bundle to an honest phone that has the new roster
-    v.attacker.store.ask_question(&nid, "蓝牙传过来的问题").unwrap();
+    v.attacker
+        .store
+        .ask_question(&nid, "蓝牙传过来的问题")
+        .unwrap();
     let b = v.attacker.store.export_bundle(None).unwrap();
-    let rep = v.bystander.store.import_bundle(&Bundle { roster: None, ..b }).unwrap();
+    let rep = v
+        .bystander
+        .store
+        .import_bundle(&Bundle { roster: None, ..b })
+        .unwrap();
     assert_eq!(rep.merge.applied, 0, "{rep:?}");
-    assert!(rep.merge.rejected.iter().any(|(_, _, why)| why.contains("revoked")), "{rep:?}");
+    assert!(
+        rep.merge
+            .rejected
+            .iter()
+            .any(|(_, _, why)| why.contains("revoked")),
+        "{rep:?}"
+    );
     v.assert_honest_unchanged(&before).await;
 }
 
@@ -818,16 +1241,27 @@ async fn revoked_device_is_refused() {
 async fn revoking_a_member_keeps_what_was_accepted_before() {
     let v = Village::new().await;
     let nid = v.published_notice().await;
-    v.attacker.store.ask_question(&nid, "撤销之前提的问题").unwrap();
+    v.attacker
+        .store
+        .ask_question(&nid, "撤销之前提的问题")
+        .unwrap();
     v.settle().await;
     v.relay.revoke(&v.space, &v.attacker.member_id());
     // a phone that joins now
-    let newcomer = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Resident), "新来的").await;
+    let newcomer = Device::enroll(
+        &v.relay,
+        &v.relay.invite(&v.space, Role::Resident),
+        "新来的",
+    )
+    .await;
     let before = v.snapshot_honest().await;
     assert_eq!(v.bystander.store.notice(&nid).unwrap().questions.len(), 1);
     let r = newcomer.sync().await.unwrap();
     assert_eq!(r.refused_incoming, 0, "{r:?}");
-    assert_eq!(newcomer.store.document_json(&nid).unwrap(), v.bystander.store.document_json(&nid).unwrap());
+    assert_eq!(
+        newcomer.store.document_json(&nid).unwrap(),
+        v.bystander.store.document_json(&nid).unwrap()
+    );
     v.assert_honest_unchanged(&before).await;
 }
 
@@ -837,8 +1271,14 @@ async fn forged_signatures_are_rejected() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
-    let ask = NoticeEvent::Ask { text: "这个问题本身是允许的".into() };
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
+    let ask = NoticeEvent::Ask {
+        text: "这个问题本身是允许的".into(),
+    };
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&ask, &me, now_ms()),
+    );
     // a batch whose signature has one bit flipped
     let mut b = batch(v.attacker.key(), &[(&nid, &c)]);
     b.signature[10] ^= 0x01;
@@ -846,12 +1286,14 @@ async fn forged_signatures_are_rejected() {
     v.assert_rejected(&resp, &c, "does not verify");
     // a request whose own signature is broken
     let mut body = v.attacker.sync_body(vec![], 0);
-    let mut signed: wire::SignedRequest = wire::decode(FrameKind::SyncRequest, &body).unwrap();
-    signed.signature[0] ^= 0x80;
-    body = wire::encode(FrameKind::SyncRequest, &signed);
+    body[5 + 16 + 32] ^= 0x80; // the first byte of the sealed request's signature
     let r = post_sync(&v.relay.url(), body).await;
     assert_eq!(r.status, 401, "{}", r.error());
-    assert!(r.error().contains("not signed by the device it names"), "{}", r.error());
+    assert!(
+        r.error().contains("not signed by the device it names"),
+        "{}",
+        r.error()
+    );
     // a signature of the wrong length
     let mut b2 = batch(v.attacker.key(), &[(&nid, &c)]);
     b2.signature.truncate(63);
@@ -866,22 +1308,41 @@ async fn device_cannot_speak_for_another_device() {
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
     let cadre_member = v.cadre.member_id();
-    let corr = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消"), reason: "更正".into() };
+    let corr = NoticeEvent::Correct {
+        content: content("关于修路的通知", "修路取消"),
+        reason: "更正".into(),
+    };
     // 1. a request naming the cadre's device, signed by the attacker
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&corr, &cadre_member, now_ms()));
-    let mut req: cunwu_core::wire::SyncRequest =
-        postcard::from_bytes(&wire::decode::<wire::SignedRequest>(FrameKind::SyncRequest, &v.attacker.sync_body(vec![], 0)).unwrap().body)
-            .unwrap();
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&corr, &cadre_member, now_ms()),
+    );
+    let mut req = open_sync_body(&v.attacker.sync_body(vec![], 0));
     req.device = v.cadre.key().public();
     req.batches = vec![batch(v.attacker.key(), &[(&nid, &c)])];
-    let body = wire::encode(FrameKind::SyncRequest, &wire::SignedRequest::sign(&req, v.attacker.key()));
+    // sealed by the attacker, with the cadre's device key written into the header
+    let mut body = wire::SealedRequest::seal(&req, v.attacker.key());
+    body[5 + 16..5 + 16 + 32].copy_from_slice(&v.cadre.key().public());
     let r = post_sync(&v.relay.url(), body).await;
     assert_eq!(r.status, 401, "{}", r.error());
-    assert!(r.error().contains("not signed by the device it names"), "{}", r.error());
+    assert!(
+        r.error().contains("not signed by the device it names"),
+        "{}",
+        r.error()
+    );
     // 2. a change whose automerge actor is the cadre's key, in a batch the attacker signs
     let mut doc = doc_held_by(&v.attacker, &nid);
-    let c2 = doc.append(&v.cadre.key().public(), &ev(&corr, &cadre_member, now_ms()), now_ms()).unwrap();
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c2)])]).await;
+    let c2 = doc
+        .append(
+            &v.cadre.key().public(),
+            &ev(&corr, &cadre_member, now_ms()),
+            now_ms(),
+        )
+        .unwrap();
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c2)])])
+        .await;
     v.assert_rejected(&resp, &c2, "not by the signing device");
     // 3. a batch whose author field names the cadre (signature by the attacker)
     let mut b3 = batch(v.attacker.key(), &[(&nid, &c2)]);
@@ -898,21 +1359,44 @@ async fn valid_signature_over_another_change_is_rejected() {
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
     // the attacker signs a harmless question...
-    let ask = NoticeEvent::Ask { text: "无害的问题".into() };
-    let harmless = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&ask, &me, now_ms()));
+    let ask = NoticeEvent::Ask {
+        text: "无害的问题".into(),
+    };
+    let harmless = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&ask, &me, now_ms()),
+    );
     // ...and ships a withdrawal of the notice under that signature
-    let withdraw = NoticeEvent::Withdraw { reason: "撤回".into() };
-    let evil = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&withdraw, &me, now_ms()));
+    let withdraw = NoticeEvent::Withdraw {
+        reason: "撤回".into(),
+    };
+    let evil = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&withdraw, &me, now_ms()),
+    );
     let mut b = batch(v.attacker.key(), &[(&nid, &harmless)]);
-    b.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: evil.raw_bytes().to_vec() };
+    b.items[0] = Item::Change {
+        entity: entity_bytes(&nid).unwrap(),
+        bytes: evil.raw_bytes().to_vec(),
+    };
     let resp = v.push(&v.attacker, vec![b]).await;
     v.assert_rejected(&resp, &evil, "does not verify");
     assert!(!v.stored(&harmless));
     // and the cadre's genuine signed batch (which the attacker holds) carrying the
     // attacker's change instead of the cadre's
     let bundle = v.attacker.store.export_bundle(None).unwrap();
-    let mut cadre_batch = bundle.batches.iter().find(|b| b.author == v.cadre.key().public()).unwrap().clone();
-    cadre_batch.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: evil.raw_bytes().to_vec() };
+    let mut cadre_batch = bundle
+        .batches
+        .iter()
+        .find(|b| b.author == v.cadre.key().public())
+        .unwrap()
+        .clone();
+    cadre_batch.items[0] = Item::Change {
+        entity: entity_bytes(&nid).unwrap(),
+        bytes: evil.raw_bytes().to_vec(),
+    };
     let resp = v.push(&v.attacker, vec![cadre_batch]).await;
     v.assert_rejected(&resp, &evil, "signed itself");
     v.assert_honest_unchanged(&before).await;
@@ -923,10 +1407,15 @@ async fn replayed_sync_request_is_refused() {
     let v = Village::new().await;
     let nid = v.published_notice().await;
     // an honest request from the bystander, captured on the wire
-    v.bystander.store.ask_question(&nid, "修路期间怎么出行？").unwrap();
+    v.bystander
+        .store
+        .ask_question(&nid, "修路期间怎么出行？")
+        .unwrap();
     let batches = v.bystander.store.outgoing_batches().unwrap();
     let captured = v.bystander.sync_body(batches, 0);
-    let first = post_sync(&v.relay.url(), captured.clone()).await.sync_response();
+    let first = post_sync(&v.relay.url(), captured.clone())
+        .await
+        .sync_response();
     assert_eq!(first.acks.len(), 1);
     let before = v.snapshot().await;
     let log_len = v.relay.query_i64("SELECT count(*) FROM log");
@@ -935,8 +1424,7 @@ async fn replayed_sync_request_is_refused() {
     assert_eq!(r.status, 409, "{}", r.error());
     assert!(r.error().contains("replayed"), "{}", r.error());
     // an older counter, freshly signed (as a rolled-back phone would send)
-    let old: wire::SyncRequest =
-        postcard::from_bytes(&wire::decode::<wire::SignedRequest>(FrameKind::SyncRequest, &captured).unwrap().body).unwrap();
+    let old = open_sync_body(&captured);
     let body = signed_sync_body(v.bystander.key(), &v.space, old.counter - 1, 0, 0, vec![]);
     let r = post_sync(&v.relay.url(), body).await;
     assert_eq!(r.status, 409, "{}", r.error());
@@ -957,7 +1445,10 @@ async fn reused_invite_is_refused() {
     let thief = Device::new("小偷");
     for code in [&invite, &v.cadre_invite] {
         match thief.try_enroll(&v.relay, code).await {
-            Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("already been used"), "{reason}"),
+            Err(Error::Relay {
+                status: 403,
+                reason,
+            }) => assert!(reason.contains("already been used"), "{reason}"),
             other => panic!("a used invite was accepted again: {other:?}"),
         }
     }
@@ -971,13 +1462,18 @@ async fn expired_invite_is_refused() {
     let invite = v.relay.invite(&v.space, Role::Cadre);
     let before = v.snapshot().await;
     // Seven days pass: move this invite's expiry into the past in the relay's database.
-    let n = v
-        .relay
-        .execute(&format!("UPDATE invites SET expires_at = {} WHERE used_at IS NULL AND space_id = '{}'", now_ms() - 1, v.space));
+    let n = v.relay.execute(&format!(
+        "UPDATE invites SET expires_at = {} WHERE used_at IS NULL AND space_id = '{}'",
+        now_ms() - 1,
+        v.space
+    ));
     assert_eq!(n, 1);
     let late = Device::new("迟到的人");
     match late.try_enroll(&v.relay, &invite).await {
-        Err(Error::Relay { status: 403, reason }) => assert!(reason.contains("expired"), "{reason}"),
+        Err(Error::Relay {
+            status: 403,
+            reason,
+        }) => assert!(reason.contains("expired"), "{reason}"),
         other => panic!("an expired invite was accepted: {other:?}"),
     }
     assert!(late.store.membership().unwrap().is_none());
@@ -993,45 +1489,104 @@ async fn bundle_carrying_a_forged_change_is_refused() {
     let before = v.snapshot().await;
     let cadre_member = v.cadre.member_id();
     let space = entity_bytes(&v.space).unwrap();
-    let corr = NoticeEvent::Correct { content: content("关于修路的通知", "修路取消，钱已分给赵四"), reason: "更正".into() };
+    let corr = NoticeEvent::Correct {
+        content: content("关于修路的通知", "修路取消，钱已分给赵四"),
+        reason: "更正".into(),
+    };
     // a "cadre" correction: actor = the cadre's key, batch signed by the attacker
-    let forged = doc_held_by(&v.attacker, &nid).append(&v.cadre.key().public(), &ev(&corr, &cadre_member, now_ms()), now_ms()).unwrap();
+    let forged = doc_held_by(&v.attacker, &nid)
+        .append(
+            &v.cadre.key().public(),
+            &ev(&corr, &cadre_member, now_ms()),
+            now_ms(),
+        )
+        .unwrap();
     let import = |b: Bundle| {
         let path = v.bystander.dir().join(format!("{}.cwb", new_id()));
         std::fs::write(&path, wire::encode(FrameKind::Bundle, &b)).unwrap();
         cunwu_core::bundle::import(&v.bystander.store, &path)
     };
-    let bundle = |batches| Bundle { space, created_at: now_ms(), roster: None, batches, tallies: vec![] };
+    let bundle = |batches| Bundle {
+        space,
+        created_at: now_ms(),
+        roster: None,
+        batches,
+        tallies: vec![],
+    };
     // 1. forged authorship
     let e = import(bundle(vec![batch(v.attacker.key(), &[(&nid, &forged)])])).unwrap_err();
-    assert!(matches!(&e, Error::BadSignature(m) if m.contains("not by the signing device")), "{e}");
+    assert!(
+        matches!(&e, Error::BadSignature(m) if m.contains("not by the signing device")),
+        "{e}"
+    );
     // 2. the cadre's genuine batch, its change swapped for the forged one
-    let mut genuine = v.attacker.store.export_bundle(None).unwrap().batches.into_iter().find(|b| b.author == v.cadre.key().public()).unwrap();
-    genuine.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: forged.raw_bytes().to_vec() };
+    let mut genuine = v
+        .attacker
+        .store
+        .export_bundle(None)
+        .unwrap()
+        .batches
+        .into_iter()
+        .find(|b| b.author == v.cadre.key().public())
+        .unwrap();
+    genuine.items[0] = Item::Change {
+        entity: entity_bytes(&nid).unwrap(),
+        bytes: forged.raw_bytes().to_vec(),
+    };
     let e = import(bundle(vec![genuine])).unwrap_err();
-    assert!(matches!(&e, Error::BadSignature(m) if m.contains("does not verify")), "{e}");
+    assert!(
+        matches!(&e, Error::BadSignature(m) if m.contains("does not verify")),
+        "{e}"
+    );
     // 3. correctly signed by the attacker, but a resident may not publish
     let id = new_id();
     let me = v.attacker.member_id();
-    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&forged_notice_create(), &me, now_ms()),
+    );
     let rep = import(bundle(vec![batch(v.attacker.key(), &[(&id, &c)])])).unwrap();
     assert_eq!(rep.merge.applied, 0, "{rep:?}");
-    assert!(rep.merge.rejected.iter().any(|(e, _, why)| *e == id && why.contains("only cadres publish notices")), "{rep:?}");
+    assert!(
+        rep.merge
+            .rejected
+            .iter()
+            .any(|(e, _, why)| *e == id && why.contains("only cadres publish notices")),
+        "{rep:?}"
+    );
     // 4. a bundle file cut short
     let path = v.bystander.dir().join("cut.cwb");
-    let bytes = wire::encode(FrameKind::Bundle, &bundle(vec![batch(v.attacker.key(), &[(&id, &c)])]));
+    let bytes = wire::encode(
+        FrameKind::Bundle,
+        &bundle(vec![batch(v.attacker.key(), &[(&id, &c)])]),
+    );
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(cunwu_core::bundle::import(&v.bystander.store, &path), Err(Error::Malformed(_))));
+    assert!(matches!(
+        cunwu_core::bundle::import(&v.bystander.store, &path),
+        Err(Error::Malformed(_))
+    ));
     v.assert_honest_unchanged(&before).await;
 }
 
 fn local_roster(d: &Device) -> SignedRoster {
-    let raw: Vec<u8> = d.sql().query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| r.get(0)).unwrap();
+    let raw: Vec<u8> = d
+        .sql()
+        .query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     serde_json::from_slice(&raw).unwrap()
 }
 
 fn set_local(d: &Device, key: &str, value: &[u8]) {
-    d.sql().execute("UPDATE local SET value = ?2 WHERE key = ?1", rusqlite::params![key, value]).unwrap();
+    d.sql()
+        .execute(
+            "UPDATE local SET value = ?2 WHERE key = ?1",
+            rusqlite::params![key, value],
+        )
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1046,13 +1601,27 @@ async fn editing_the_roster_in_the_local_database_cannot_raise_a_role() {
     signed.roster_json = serde_json::to_vec(&roster).unwrap();
     set_local(&v.attacker, "roster", &serde_json::to_vec(&signed).unwrap());
     // the phone itself no longer trusts its roster
-    assert!(matches!(v.attacker.store.roster(), Err(Error::BadSignature(_))));
+    assert!(matches!(
+        v.attacker.store.roster(),
+        Err(Error::BadSignature(_))
+    ));
     assert!(matches!(v.attacker.store.me(), Err(Error::BadSignature(_))));
-    assert!(v.attacker.store.post_notice(notice("假通知", "假的")).is_err());
+    assert!(v
+        .attacker
+        .store
+        .post_notice(notice("假通知", "假的"))
+        .is_err());
     // what the tampered app forges anyway is refused by the relay...
     let id = new_id();
-    let c = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&forged_notice_create(), &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "only cadres publish notices");
     // ...and a bundle carrying the edited roster (the app cannot even export one any
     // more: it is built by hand) is refused whole by an honest phone
@@ -1065,7 +1634,10 @@ async fn editing_the_roster_in_the_local_database_cannot_raise_a_role() {
         tallies: vec![],
     };
     let e = v.bystander.store.import_bundle(&b).unwrap_err();
-    assert!(e.to_string().contains("not signed by this space's relay"), "{e}");
+    assert!(
+        e.to_string().contains("not signed by this space's relay"),
+        "{e}"
+    );
     v.assert_honest_unchanged(&before).await;
 }
 
@@ -1080,26 +1652,62 @@ async fn phone_claiming_a_higher_role_in_its_database_cannot_put_anything_on_an_
     let mut roster = v.attacker.store.roster().unwrap();
     roster.members.iter_mut().find(|m| m.id == me).unwrap().role = Role::Cadre;
     set_local(&v.attacker, "relay_key", &fake_relay.public());
-    set_local(&v.attacker, "roster", &serde_json::to_vec(&SignedRoster::sign(&roster, &fake_relay)).unwrap());
+    set_local(
+        &v.attacker,
+        "roster",
+        &serde_json::to_vec(&SignedRoster::sign(&roster, &fake_relay)).unwrap(),
+    );
     assert_eq!(v.attacker.store.me().unwrap().role, Role::Cadre);
     // the tampered phone happily publishes locally
-    let nid = v.attacker.store.post_notice(notice("低保名单公示", "本季度低保户：赵四")).unwrap();
-    let hash = v.attacker.store.local_changes(None, 10).unwrap().into_iter().find(|c| c.entity_id == nid).unwrap().hash;
+    let nid = v
+        .attacker
+        .store
+        .post_notice(notice("低保名单公示", "本季度低保户：赵四"))
+        .unwrap();
+    let hash = v
+        .attacker
+        .store
+        .local_changes(None, 10)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.entity_id == nid)
+        .unwrap()
+        .hash;
     // 1. its bundle as exported: refused whole (roster not signed by the relay)
     let path = v.attacker.dir().join("out.cwb");
     cunwu_core::bundle::export(&v.attacker.store, &path, None).unwrap();
     let e = cunwu_core::bundle::import(&v.bystander.store, &path).unwrap_err();
-    assert!(matches!(&e, Error::BadSignature(m) if m.contains("not signed by this space's relay")), "{e}");
+    assert!(
+        matches!(&e, Error::BadSignature(m) if m.contains("not signed by this space's relay")),
+        "{e}"
+    );
     // 2. the same bundle without its roster: the notice is refused by the policy
     let b = cunwu_core::bundle::decode(&std::fs::read(&path).unwrap()).unwrap();
-    let rep = v.bystander.store.import_bundle(&Bundle { roster: None, ..b }).unwrap();
-    assert!(rep.merge.rejected.iter().any(|(e, h, why)| *e == nid && *h == hash && why.contains("only cadres publish notices")), "{rep:?}");
+    let rep = v
+        .bystander
+        .store
+        .import_bundle(&Bundle { roster: None, ..b })
+        .unwrap();
+    assert!(
+        rep.merge.rejected.iter().any(|(e, h, why)| *e == nid
+            && *h == hash
+            && why.contains("only cadres publish notices")),
+        "{rep:?}"
+    );
     assert_eq!(rep.merge.applied, 0, "{rep:?}");
     // 3. the relay
     let batches = v.attacker.store.outgoing_batches().unwrap();
     let resp = v.push(&v.attacker, batches).await;
-    let rej = resp.rejections.iter().find(|r| hex::encode(r.hash) == hash).expect("rejected");
-    assert!(rej.reason.contains("only cadres publish notices"), "{}", rej.reason);
+    let rej = resp
+        .rejections
+        .iter()
+        .find(|r| hex::encode(r.hash) == hash)
+        .expect("rejected");
+    assert!(
+        rej.reason.contains("only cadres publish notices"),
+        "{}",
+        rej.reason
+    );
     assert!(resp.acks.is_empty());
     // and the tampered phone's own sync takes the notice back off it
     let rep = v.attacker.sync().await.unwrap();
@@ -1117,19 +1725,52 @@ async fn change_with_missing_dependencies_is_rejected() {
     let before = v.snapshot().await;
     let me = v.attacker.member_id();
     let mut doc = doc_held_by(&v.attacker, &nid);
-    let a = forge_append(&mut doc, &v.attacker, ev(&NoticeEvent::Ask { text: "第一问".into() }, &me, now_ms()));
-    let b = forge_append(&mut doc, &v.attacker, ev(&NoticeEvent::Ask { text: "第二问".into() }, &me, now_ms()));
+    let a = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &NoticeEvent::Ask {
+                text: "第一问".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let b = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &NoticeEvent::Ask {
+                text: "第二问".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
     assert_eq!(b.deps(), &[a.hash()]);
     // send only the second
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &b)])]).await;
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &b)])])
+        .await;
     v.assert_rejected(&resp, &b, "does not have");
     // a change naming a dependency that exists nowhere, on a brand-new entity
     let id = new_id();
     let mut fresh = EntityDoc::empty();
-    let ghost = forge_new(&v.attacker.key().public(), EntityKind::Notice, &id, ev(&forged_notice_create(), &me, now_ms()));
+    let ghost = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&forged_notice_create(), &me, now_ms()),
+    );
     fresh.apply(vec![ghost.clone()]).unwrap();
-    let c = forge_append(&mut fresh, &v.attacker, ev(&NoticeEvent::Ask { text: "?".into() }, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])]).await;
+    let c = forge_append(
+        &mut fresh,
+        &v.attacker,
+        ev(&NoticeEvent::Ask { text: "?".into() }, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "does not have");
     v.assert_honest_unchanged(&before).await;
 }
@@ -1147,11 +1788,22 @@ async fn oversized_input_is_refused() {
     // a well-formed change with a question over the text limit
     let me = v.attacker.member_id();
     let long = "问".repeat(cunwu_core::model::MAX_TEXT_CHARS + 1);
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&NoticeEvent::Ask { text: long }, &me, now_ms()));
-    let resp = v.push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])]).await;
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&NoticeEvent::Ask { text: long }, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
     v.assert_rejected(&resp, &c, "the limit is");
     // the relay is still up and serving
-    assert_eq!(http_get(v.relay.addr(), "/healthz", Duration::from_secs(5)).unwrap().0, 200);
+    assert_eq!(
+        http_get(v.relay.addr(), "/healthz", Duration::from_secs(5))
+            .unwrap()
+            .0,
+        200
+    );
     v.assert_honest_unchanged(&before).await;
 }
 
@@ -1164,39 +1816,485 @@ async fn malformed_input_is_refused() {
     let valid = v.attacker.sync_body(vec![], 0);
     let expect_400 = |r: HttpReply, keyword: &str, what: &str| {
         assert_eq!(r.status, 400, "{what}: {} {}", r.status, r.error());
-        assert!(r.error().contains(keyword), "{what}: {:?} does not mention {keyword:?}", r.error());
+        assert!(
+            r.error().contains(keyword),
+            "{what}: {:?} does not mention {keyword:?}",
+            r.error()
+        );
     };
     // random bytes
-    let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 7) as u8).collect();
-    expect_400(post_sync(&url, noise).await, "not a Cunwu message", "random bytes");
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 7) as u8)
+        .collect();
+    expect_400(
+        post_sync(&url, noise).await,
+        "not a Cunwu message",
+        "random bytes",
+    );
     // empty body
-    expect_400(post_sync(&url, vec![]).await, "not a Cunwu message", "empty body");
-    // a valid frame cut short
-    expect_400(post_sync(&url, valid[..valid.len() / 2].to_vec()).await, "truncated or corrupt", "truncated frame");
+    expect_400(
+        post_sync(&url, vec![]).await,
+        "not a Cunwu message",
+        "empty body",
+    );
+    // a valid frame cut short: inside the header, and inside the body (which the
+    // signature no longer covers, so nothing is inflated)
+    expect_400(
+        post_sync(&url, valid[..60].to_vec()).await,
+        "at least",
+        "frame cut inside its header",
+    );
+    let cut = post_sync(&url, valid[..valid.len() - 3].to_vec()).await;
+    assert_eq!(cut.status, 401, "truncated body: {}", cut.error());
+    assert!(
+        cut.error().contains("not signed by the device it names"),
+        "{}",
+        cut.error()
+    );
     // a future wire version
     let mut wrong_version = valid.clone();
     wrong_version[3] = 99;
-    expect_400(post_sync(&url, wrong_version).await, "version", "wrong version byte");
+    expect_400(
+        post_sync(&url, wrong_version).await,
+        "version",
+        "wrong version byte",
+    );
     // a frame of another kind (a bundle)
     let mut wrong_kind = valid.clone();
     wrong_kind[4] = FrameKind::Bundle as u8;
-    expect_400(post_sync(&url, wrong_kind).await, "kind", "wrong frame kind");
+    expect_400(
+        post_sync(&url, wrong_kind).await,
+        "kind",
+        "wrong frame kind",
+    );
     // a correct frame around bytes that are not a request
-    expect_400(post_sync(&url, wire::encode(FrameKind::SyncRequest, &vec![7u8; 50])).await, "does not decode", "garbage body");
+    let garbage = wire::SealedRequest::seal_body(
+        &entity_bytes(&v.space).unwrap(),
+        v.attacker.key(),
+        &[7u8; 50],
+    );
+    expect_400(
+        post_sync(&url, garbage).await,
+        "does not decode",
+        "garbage body",
+    );
     // control plane: JSON that is not an enrolment
-    let r = post_raw(&url, "/v1/enroll", "application/json", b"{\"invite\": 5".to_vec()).await;
+    let r = post_raw(
+        &url,
+        "/v1/enroll",
+        "application/json",
+        b"{\"invite\": 5".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 400, "{}", r.error());
     // a signed batch carrying bytes that are not an automerge change: nothing is acked
     // or stored
     let me = v.attacker.member_id();
-    let c = forge_append(&mut doc_held_by(&v.attacker, &nid), &v.attacker, ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms()));
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms()),
+    );
     let mut b = batch(v.attacker.key(), &[(&nid, &c)]);
-    b.items[0] = Item::Change { entity: entity_bytes(&nid).unwrap(), bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3] };
+    b.items[0] = Item::Change {
+        entity: entity_bytes(&nid).unwrap(),
+        bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+    };
     let resp = v.push(&v.attacker, vec![b]).await;
     assert!(resp.acks.is_empty(), "{resp:?}");
     assert!(!v.stored(&c));
     // the relay is still up, and the attacker's honest client still works
-    assert_eq!(http_get(v.relay.addr(), "/healthz", Duration::from_secs(5)).unwrap().0, 200);
+    assert_eq!(
+        http_get(v.relay.addr(), "/healthz", Duration::from_secs(5))
+            .unwrap()
+            .0,
+        200
+    );
     v.attacker.sync().await.unwrap();
     v.assert_honest_unchanged(&before).await;
+}
+
+// ---- hardening (issue 9): what decoding, merging and judging cost, and in what order -------------
+
+/// A request filed by `filer` under `id`, as a tampered app would create it.
+fn forged_request(filer: &Device, id: &str) -> Change {
+    let file = RequestEvent::File {
+        kind: "social_assistance".into(),
+        title: "占位".into(),
+        description: "占位".into(),
+        place: None,
+        filer: filer.member_id(),
+        materials: vec![],
+        attachments: vec![],
+    };
+    forge_new(
+        &filer.key().public(),
+        EntityKind::Request,
+        id,
+        ev(&file, &filer.member_id(), now_ms()),
+    )
+}
+
+fn assert_relay_up(v: &Village) {
+    assert_eq!(
+        http_get(v.relay.addr(), "/healthz", Duration::from_secs(5))
+            .unwrap()
+            .0,
+        200,
+        "the relay is down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_change_does_not_crash_the_relay() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    // a question event that nests 3,000 maps deep: about 6 KB, enough to overflow the
+    // stack of any recursive reader of the document
+    let c = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let n = tx.length(list);
+            let e = tx.insert_object(list, n, ObjType::Map).unwrap();
+            for (k, val) in ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms())
+                .as_object()
+                .unwrap()
+            {
+                match val {
+                    Value::String(s) => tx.put(&e, k.as_str(), s.as_str()).unwrap(),
+                    Value::Number(n) => tx.put(&e, k.as_str(), n.as_i64().unwrap()).unwrap(),
+                    _ => {}
+                }
+            }
+            let mut obj = tx.put_object(&e, "x", ObjType::Map).unwrap();
+            for _ in 0..3000 {
+                obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
+            }
+        },
+    );
+    assert!(
+        c.raw_bytes().len() < 16 * 1024,
+        "{} bytes",
+        c.raw_bytes().len()
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c)])])
+        .await;
+    v.assert_rejected(&resp, &c, "deeper than");
+    assert_relay_up(&v);
+    // the same event, two of them in one change, or 50,000 operations: refused by budget
+    let two = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let n = tx.length(list);
+            tx.insert_object(list, n, ObjType::Map).unwrap();
+            tx.insert_object(list, n + 1, ObjType::Map).unwrap();
+        },
+    );
+    let many = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let n = tx.length(list);
+            let e = tx.insert_object(list, n, ObjType::Map).unwrap();
+            let l = tx.put_object(&e, "l", ObjType::List).unwrap();
+            for i in 0..50_000 {
+                tx.insert(&l, i, 1i64).unwrap();
+            }
+        },
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![
+                batch(v.attacker.key(), &[(&nid, &two)]),
+                batch(v.attacker.key(), &[(&nid, &many)]),
+            ],
+        )
+        .await;
+    v.assert_rejected(&resp, &two, "one event per change");
+    v.assert_rejected(&resp, &many, "operations");
+    assert_relay_up(&v);
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_can_take_a_ballot_or_notes_id_first() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    let rid = v.request_by(&v.bystander).await;
+    let before = v.snapshot().await;
+    // the attacker computes the bystander's ballot id and the notes id of their request
+    // and files requests of its own under them, before their owners use them
+    let ballot = ballot_id(&d, &v.bystander.member_id());
+    let notes = notes_id(&rid);
+    let c1 = forged_request(&v.attacker, &ballot);
+    let c2 = forged_request(&v.attacker, &notes);
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![
+                batch(v.attacker.key(), &[(&ballot, &c1)]),
+                batch(v.attacker.key(), &[(&notes, &c2)]),
+            ],
+        )
+        .await;
+    v.assert_rejected(&resp, &c1, "reserved for a document others can derive");
+    v.assert_rejected(&resp, &c2, "reserved for a document others can derive");
+    v.assert_honest_unchanged(&before).await;
+    // the rightful owners still can: the bystander's ballot counts, the cadre's notes arrive
+    v.bystander.store.cast_ballot(&d, 1).unwrap();
+    v.cadre
+        .store
+        .comment_request(&rid, "已核实家庭情况", true)
+        .unwrap();
+    for dev in [&v.bystander, &v.cadre] {
+        let r = dev.sync().await.unwrap();
+        assert_eq!(r.rejected, 0, "{}: {r:?}", dev.name);
+    }
+    v.settle().await;
+    let t = v.cadre.store.tally(&d).unwrap();
+    assert_eq!((t.participants, t.counts.clone()), (1, vec![0, 1]), "{t:?}");
+    assert!(v.cadre.store.document_json(&notes).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_racing_a_resolution_leaves_every_phone_the_same() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.bystander).await;
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Accepted, "已受理")
+        .unwrap();
+    v.settle().await;
+    // offline, at the same time: the cadre resolves, the filer edits the description
+    v.cadre
+        .store
+        .transition_request(&rid, Status::Resolved, "已办结")
+        .unwrap();
+    v.bystander
+        .store
+        .edit_request_description(&rid, "补充：孩子在读小学")
+        .unwrap();
+    // the filer's edit reaches the relay first (judged where the filer made it: open)
+    let r = v.bystander.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    // the cadre's phone receives the edit on top of its own resolution, and must not
+    // refuse what the relay accepted
+    let r = v.cadre.sync().await.unwrap();
+    assert_eq!((r.rejected, r.refused_incoming), (0, 0), "cadre: {r:?}");
+    v.settle().await;
+    let docs: Vec<Value> = [&v.cadre, &v.bystander]
+        .iter()
+        .map(|d| d.store.document_json(&rid).unwrap())
+        .collect();
+    assert_eq!(
+        docs[0], docs[1],
+        "the cadre's and the filer's documents differ"
+    );
+    let fresh = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Cadre), "新村干部").await;
+    fresh.sync().await.unwrap();
+    assert_eq!(
+        fresh.store.document_json(&rid).unwrap(),
+        docs[0],
+        "a new phone differs"
+    );
+    let summaries: Vec<_> = [&v.cadre, &v.bystander, &fresh]
+        .iter()
+        .map(|d| {
+            d.store
+                .list_requests(&RequestFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(summaries[0], summaries[2]);
+    assert_eq!(summaries[0][0].status, summaries[1][0].status);
+    assert_eq!(summaries[0][0].status, Status::Resolved.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_learn_nothing_of_documents_they_may_not_read() {
+    let v = Village::new().await;
+    let rid = v.request_by(&v.attacker).await;
+    // one sync of the cadre carries a public notice, a reply to the attacker's request
+    // and an internal note on it: three audiences
+    let nid = v
+        .cadre
+        .store
+        .post_notice(notice("秋收通知", "请各户做好准备"))
+        .unwrap();
+    v.cadre
+        .store
+        .comment_request(&rid, "请补充材料", false)
+        .unwrap();
+    v.cadre
+        .store
+        .comment_request(&rid, "注意核实", true)
+        .unwrap();
+    v.cadre.sync().await.unwrap();
+    let resp = v.bystander.push_raw(&v.relay, vec![]).await.sync_response();
+    assert_eq!(
+        resp.entries.len(),
+        1,
+        "only the notice's batch reaches the bystander: {:?}",
+        resp.entries.len()
+    );
+    let hidden = [
+        entity_bytes(&rid).unwrap(),
+        entity_bytes(&notes_id(&rid)).unwrap(),
+    ];
+    for e in &resp.entries {
+        if let LogEntry::Batch { batch, .. } = e {
+            for it in &batch.items {
+                assert!(
+                    matches!(it, Item::Change { .. }),
+                    "a withheld item reached a reader: {it:?}"
+                );
+                assert!(
+                    !hidden.contains(it.entity()),
+                    "a private entity id reached a reader"
+                );
+            }
+        }
+    }
+    // a tampered app that mixes audiences in one batch is refused as a whole
+    v.attacker.sync().await.unwrap();
+    let me = v.attacker.member_id();
+    let q = forge_append(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms()),
+    );
+    let c = forge_append(
+        &mut doc_held_by(&v.attacker, &rid),
+        &v.attacker,
+        ev(
+            &RequestEvent::Comment {
+                text: "补充".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&nid, &q), (&rid, &c)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &c, "same readers");
+    v.assert_rejected(&resp, &q, "same readers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_are_refused_before_anything_is_inflated() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let space = entity_bytes(&v.space).unwrap();
+    // a zstd bomb of 2 GiB of zeros in about 60 KB
+    let bomb = {
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        enc.include_checksum(true).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..2048 {
+            std::io::Write::write_all(&mut enc, &zeros).unwrap();
+        }
+        enc.finish().unwrap()
+    };
+    assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
+    let frame = |device: &DeviceKey, sign_with: &DeviceKey| {
+        let mut f = wire::SealedRequest::seal_body(&space, sign_with, b"x");
+        f.truncate(5 + 16);
+        f.extend_from_slice(&device.public());
+        // a signature by `sign_with` over another payload: valid-looking, never valid here
+        f.extend_from_slice(&sign_with.sign(b"something else"));
+        f.extend_from_slice(&bomb);
+        f
+    };
+    // someone who is not enrolled
+    let stranger = DeviceKey::generate();
+    let r = post_sync(&v.relay.url(), frame(&stranger, &stranger)).await;
+    assert!(matches!(r.status, 401 | 403), "{} {}", r.status, r.error());
+    // someone naming an enrolled device (device keys are no secret) without its key
+    let r = post_sync(&v.relay.url(), frame(v.bystander.key(), &stranger)).await;
+    assert_eq!(r.status, 401, "{}", r.error());
+    assert!(
+        r.error().contains("not signed by the device it names"),
+        "{}",
+        r.error()
+    );
+    // an enrolled device that signs its bomb: inflated only to the absolute bound
+    let signed = wire::SealedRequest::seal_body(&space, v.attacker.key(), b"");
+    let mut f = signed[..5 + 16 + 32].to_vec();
+    let mut msg = b"cunwu-sync-v3\0".to_vec();
+    msg.extend_from_slice(&space);
+    msg.extend_from_slice(&v.attacker.key().public());
+    msg.extend_from_slice(&bomb);
+    f.extend_from_slice(&v.attacker.key().sign(&msg));
+    f.extend_from_slice(&bomb);
+    let r = post_sync(&v.relay.url(), f).await;
+    assert_eq!(r.status, 413, "{}", r.error());
+    assert!(r.error().contains("inflates beyond"), "{}", r.error());
+    assert_relay_up(&v);
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repetitive_honest_text_is_never_taken_for_a_compression_bomb() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    // one resident asks the same long question again and again (honest, if tiresome):
+    // the page that carries them compresses far beyond 64:1
+    let q = "请问村道什么时候修好？家里老人出行不便。".repeat(600);
+    for _ in 0..60 {
+        v.bystander.store.ask_question(&nid, &q).unwrap();
+    }
+    let r = v.bystander.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    // a new phone pulls the village, and the cadre's phone the questions
+    let fresh = Device::enroll(
+        &v.relay,
+        &v.relay.invite(&v.space, Role::Resident),
+        "新村民",
+    )
+    .await;
+    let r = fresh.sync().await.unwrap();
+    let ratio = 60.0 * q.len() as f64 / r.bytes_received as f64;
+    assert!(
+        ratio > 64.0,
+        "the page compresses only {ratio:.0}:1; the test needs more repetition"
+    );
+    v.cadre.sync().await.unwrap();
+    assert_eq!(fresh.store.notice(&nid).unwrap().questions.len(), 60);
+    assert_eq!(v.cadre.store.notice(&nid).unwrap().questions.len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_outbox_is_sent_in_requests_the_relay_accepts() {
+    let v = Village::new().await;
+    // about 10 MB of long notices made offline: more than one request may carry
+    let body = "本村二〇二六年度村级财务收支明细及说明。".repeat(950);
+    let mut ids = vec![];
+    for i in 0..170 {
+        ids.push(
+            v.cadre
+                .store
+                .post_notice(notice(&format!("公示第{i}号"), &body))
+                .unwrap(),
+        );
+    }
+    let r = v.cadre.sync().await.unwrap();
+    assert_eq!((r.rejected, r.acked as usize), (0, ids.len()), "{r:?}");
+    assert!(r.round_trips >= 3, "{r:?}");
+    v.bystander.sync().await.unwrap();
+    for id in &ids {
+        assert!(v.bystander.store.notice(id).is_ok());
+    }
 }

@@ -46,8 +46,12 @@ fn relay() -> RelayProcess {
 
 /// The signed roster the device holds (what `set_membership` wants back).
 fn signed_roster_of(d: &Device) -> SignedRoster {
-    let raw: Vec<u8> =
-        d.sql().query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| r.get(0)).expect("stored roster");
+    let raw: Vec<u8> = d
+        .sql()
+        .query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| {
+            r.get(0)
+        })
+        .expect("stored roster");
     serde_json::from_slice(&raw).expect("stored roster parses")
 }
 
@@ -55,11 +59,18 @@ fn signed_roster_of(d: &Device) -> SignedRoster {
 fn route(d: &Device, url: &str) {
     let mut m = d.membership();
     m.relay_url = url.to_string();
-    d.store.set_membership(&m, &signed_roster_of(d)).expect("re-route the device");
+    d.store
+        .set_membership(&m, &signed_roster_of(d))
+        .expect("re-route the device");
 }
 
 /// A device enrolled at the relay and routed through a fresh proxy with `link`.
-async fn enroll_behind_proxy(relay: &RelayProcess, invite: &str, name: &str, link: Impairment) -> (Device, Proxy) {
+async fn enroll_behind_proxy(
+    relay: &RelayProcess,
+    invite: &str,
+    name: &str,
+    link: Impairment,
+) -> (Device, Proxy) {
     let d = Device::enroll(relay, invite, name).await;
     let p = Proxy::start(relay.addr(), link).await;
     route(&d, &p.url());
@@ -98,14 +109,26 @@ fn relay_view(relay: &RelayProcess, space: &str) -> RelayView {
     let mut audiences = BTreeMap::new();
     for (id, kind, aud) in ents {
         kinds.insert(id.clone(), kind);
-        audiences.insert(id, serde_json::from_str::<Audience>(&aud).expect("stored audience parses"));
+        audiences.insert(
+            id,
+            serde_json::from_str::<Audience>(&aud).expect("stored audience parses"),
+        );
     }
-    RelayView { docs, kinds, audiences, hashes, rows: rows.len() }
+    RelayView {
+        docs,
+        kinds,
+        audiences,
+        hashes,
+        rows: rows.len(),
+    }
 }
 
 /// Total change rows and distinct hashes in the relay (all spaces).
 fn relay_change_counts(relay: &RelayProcess) -> (i64, i64) {
-    (relay.query_i64("SELECT count(*) FROM changes"), relay.query_i64("SELECT count(DISTINCT hash) FROM changes"))
+    (
+        relay.query_i64("SELECT count(*) FROM changes"),
+        relay.query_i64("SELECT count(DISTINCT hash) FROM changes"),
+    )
 }
 
 fn relay_has_change(relay: &RelayProcess, hash_hex: &str) -> bool {
@@ -113,15 +136,31 @@ fn relay_has_change(relay: &RelayProcess, hash_hex: &str) -> bool {
 }
 
 fn acked_hashes(d: &Device) -> Vec<String> {
-    d.store.local_changes(Some(ChangeState::Acked), 10_000).unwrap().into_iter().map(|c| c.hash).collect()
+    d.store
+        .local_changes(Some(ChangeState::Acked), 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.hash)
+        .collect()
 }
 
 /// The device holds exactly what its member may read on the relay, and each of those
 /// documents equals the relay's.
 fn assert_matches_relay(d: &Device, view: &RelayView) {
     let me = d.store.me().unwrap();
-    let expected: BTreeSet<String> = view.audiences.iter().filter(|(_, a)| may_read(a, &me)).map(|(id, _)| id.clone()).collect();
-    let held: BTreeSet<String> = d.store.entity_ids().unwrap().into_iter().map(|(id, _)| id).collect();
+    let expected: BTreeSet<String> = view
+        .audiences
+        .iter()
+        .filter(|(_, a)| may_read(a, &me))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let held: BTreeSet<String> = d
+        .store
+        .entity_ids()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let missing: Vec<_> = expected.difference(&held).collect();
     let extra: Vec<_> = held.difference(&expected).collect();
     assert!(
@@ -132,8 +171,15 @@ fn assert_matches_relay(d: &Device, view: &RelayView) {
     );
     for id in &held {
         let mine = d.store.document_json(id).unwrap();
-        let theirs = view.docs.get(id).unwrap_or_else(|| panic!("the relay has no changes for {id}"));
-        assert_eq!(&mine, theirs, "{}'s document {id} differs from the relay's", d.name);
+        let theirs = view
+            .docs
+            .get(id)
+            .unwrap_or_else(|| panic!("the relay has no changes for {id}"));
+        assert_eq!(
+            &mine, theirs,
+            "{}'s document {id} differs from the relay's",
+            d.name
+        );
     }
 }
 
@@ -141,13 +187,40 @@ fn assert_matches_relay(d: &Device, view: &RelayView) {
 /// holds each of them exactly once.
 fn assert_all_acked(d: &Device, ops: usize, view: &RelayView) {
     let all = d.store.local_changes(None, 10_000).unwrap();
-    let not_acked: Vec<_> = all.iter().filter(|c| c.state != ChangeState::Acked).collect();
-    assert!(not_acked.is_empty(), "{} has changes that are not acked: {not_acked:#?}", d.name);
-    assert_eq!(all.len(), ops, "{}: {} local changes for {ops} successful operations", d.name, all.len());
-    let acked = d.store.local_changes(Some(ChangeState::Acked), 10_000).unwrap();
-    assert_eq!(acked.len(), ops, "{}: {} acked changes for {ops} successful operations", d.name, acked.len());
+    let not_acked: Vec<_> = all
+        .iter()
+        .filter(|c| c.state != ChangeState::Acked)
+        .collect();
+    assert!(
+        not_acked.is_empty(),
+        "{} has changes that are not acked: {not_acked:#?}",
+        d.name
+    );
+    assert_eq!(
+        all.len(),
+        ops,
+        "{}: {} local changes for {ops} successful operations",
+        d.name,
+        all.len()
+    );
+    let acked = d
+        .store
+        .local_changes(Some(ChangeState::Acked), 10_000)
+        .unwrap();
+    assert_eq!(
+        acked.len(),
+        ops,
+        "{}: {} acked changes for {ops} successful operations",
+        d.name,
+        acked.len()
+    );
     let counts = d.store.counts().unwrap();
-    assert_eq!((counts.pending_changes, counts.rejected_changes), (0, 0), "{}: {counts:?}", d.name);
+    assert_eq!(
+        (counts.pending_changes, counts.rejected_changes),
+        (0, 0),
+        "{}: {counts:?}",
+        d.name
+    );
     for c in &all {
         assert_eq!(
             view.hashes.get(&c.hash).copied(),
@@ -165,7 +238,10 @@ fn assert_nothing_doubled(relay: &RelayProcess, view: &RelayView, total_ops: usi
     let (rows, distinct) = relay_change_counts(relay);
     assert_eq!(rows, distinct, "the relay holds some change more than once");
     assert_eq!(rows as usize, view.rows);
-    assert_eq!(rows as usize, total_ops, "the relay holds {rows} changes; the devices made {total_ops}");
+    assert_eq!(
+        rows as usize, total_ops,
+        "the relay holds {rows} changes; the devices made {total_ops}"
+    );
 }
 
 /// Sync every device (on a healed link) until a whole round moves nothing.
@@ -173,9 +249,22 @@ async fn sync_until_quiet(devices: &[&Device], max_rounds: usize) {
     for round in 1..=max_rounds {
         let mut quiet = true;
         for d in devices {
-            let r = d.sync().await.unwrap_or_else(|e| panic!("{}: sync on a healed link failed in round {round}: {e}", d.name));
-            assert_eq!(r.rejected, 0, "{}: the relay rejected changes: {:?}", d.name, r.rejections);
-            assert_eq!(r.refused_incoming, 0, "{}: refused incoming changes: {r:?}", d.name);
+            let r = d.sync().await.unwrap_or_else(|e| {
+                panic!(
+                    "{}: sync on a healed link failed in round {round}: {e}",
+                    d.name
+                )
+            });
+            assert_eq!(
+                r.rejected, 0,
+                "{}: the relay rejected changes: {:?}",
+                d.name, r.rejections
+            );
+            assert_eq!(
+                r.refused_incoming, 0,
+                "{}: refused incoming changes: {r:?}",
+                d.name
+            );
             if r.sent > 0 || r.received > 0 {
                 quiet = false;
             }
@@ -188,7 +277,10 @@ async fn sync_until_quiet(devices: &[&Device], max_rounds: usize) {
 }
 
 fn notice_filter() -> NoticeFilter {
-    NoticeFilter { limit: 500, ..Default::default() }
+    NoticeFilter {
+        limit: 500,
+        ..Default::default()
+    }
 }
 
 fn small_notice(i: usize) -> NewNotice {
@@ -225,8 +317,9 @@ struct Phone {
 /// A random bad link: latency, maybe a bandwidth cap, maybe cuts mid-response (at a
 /// random point, FIN or reset), maybe a stall.
 fn random_link(rng: &mut StdRng, base_latency: u64) -> Impairment {
-    let mut imp =
-        Impairment::none().with_latency(Duration::from_millis(base_latency + rng.gen_range(0..40))).with_seed(rng.gen());
+    let mut imp = Impairment::none()
+        .with_latency(Duration::from_millis(base_latency + rng.gen_range(0..40)))
+        .with_seed(rng.gen());
     if rng.gen_bool(0.4) {
         imp = imp.with_bandwidth(Some(rng.gen_range(16_000..400_000)));
     }
@@ -238,7 +331,10 @@ fn random_link(rng: &mut StdRng, base_latency: u64) -> Impairment {
         imp.cut_with_reset = rng.gen_bool(0.3);
     }
     if rng.gen_bool(0.25) {
-        imp = imp.with_stall(Duration::from_millis(rng.gen_range(50..300)), rng.gen_range(0..4096));
+        imp = imp.with_stall(
+            Duration::from_millis(rng.gen_range(50..300)),
+            rng.gen_range(0..4096),
+        );
     }
     imp
 }
@@ -252,14 +348,22 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, c: &Corpus, serial: &mut usize) 
     let notices = s.list_notices(&notice_filter()).unwrap();
     let result: Result<String, cunwu_core::Error> = match p.who {
         Who::Cadre => {
-            let requests = s.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap();
+            let requests = s
+                .list_requests(&RequestFilter {
+                    limit: 500,
+                    ..Default::default()
+                })
+                .unwrap();
             let movable: Vec<(String, Vec<Status>)> = requests
                 .iter()
                 .filter_map(|r| {
                     let from = Status::parse(&r.status).ok()?;
                     let to: Vec<Status> = Status::ALL
                         .into_iter()
-                        .filter(|t| lifecycle_allows(from, *t) && actor_may_transition(*t, false, Role::Cadre))
+                        .filter(|t| {
+                            lifecycle_allows(from, *t)
+                                && actor_may_transition(*t, false, Role::Cadre)
+                        })
                         .collect();
                     (!to.is_empty()).then(|| (r.id.clone(), to))
                 })
@@ -269,40 +373,53 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, c: &Corpus, serial: &mut usize) 
                 .filter(|n| n.open_questions > 0)
                 .flat_map(|n| {
                     let full = s.notice(&n.id).unwrap();
-                    full.questions.into_iter().filter(|q| q.answers.is_empty()).map(move |q| (n.id.clone(), q.id))
+                    full.questions
+                        .into_iter()
+                        .filter(|q| q.answers.is_empty())
+                        .map(move |q| (n.id.clone(), q.id))
                 })
                 .collect();
             match rng.gen_range(0..10) {
                 0..=2 if !movable.is_empty() => {
                     let (id, to) = &movable[rng.gen_range(0..movable.len())];
                     let to = to[rng.gen_range(0..to.len())];
-                    s.transition_request(id, to, &format!("第{n}次处理")).map(|_| format!("transition {id} → {}", to.as_str()))
+                    s.transition_request(id, to, &format!("第{n}次处理"))
+                        .map(|_| format!("transition {id} → {}", to.as_str()))
                 }
                 3..=4 if !questions.is_empty() => {
                     let (nid, qid) = &questions[rng.gen_range(0..questions.len())];
-                    s.answer_question(nid, qid, &format!("答复{n}：请到村委会咨询。")).map(|_| format!("answer {qid} on {nid}"))
+                    s.answer_question(nid, qid, &format!("答复{n}：请到村委会咨询。"))
+                        .map(|_| format!("answer {qid} on {nid}"))
                 }
                 5 => s
                     .create_deliberation(c.deliberation(n, cunwu_core::ids::now_ms()))
                     .map(|id| format!("create deliberation {id}")),
-                _ => s.post_notice(small_notice(n)).map(|id| format!("post notice {id}")),
+                _ => s
+                    .post_notice(small_notice(n))
+                    .map(|id| format!("post notice {id}")),
             }
         }
         Who::Resident => {
-            let unread: Vec<_> = notices.iter().filter(|n| !n.read && n.revision > 0).collect();
+            let unread: Vec<_> = notices
+                .iter()
+                .filter(|n| !n.read && n.revision > 0)
+                .collect();
             let delibs = s.list_deliberations(500, 0).unwrap();
             match rng.gen_range(0..10) {
                 0..=2 if !unread.is_empty() => {
                     let id = &unread[rng.gen_range(0..unread.len())].id;
-                    s.mark_read(id).map(|rev| format!("mark read {id} rev {rev}"))
+                    s.mark_read(id)
+                        .map(|rev| format!("mark read {id} rev {rev}"))
                 }
                 3..=4 if !notices.is_empty() => {
                     let id = &notices[rng.gen_range(0..notices.len())].id;
-                    s.ask_question(id, &format!("问题{n}：这件事什么时候办？")).map(|q| format!("ask {q} on {id}"))
+                    s.ask_question(id, &format!("问题{n}：这件事什么时候办？"))
+                        .map(|q| format!("ask {q} on {id}"))
                 }
                 5 if !delibs.is_empty() => {
                     let id = &delibs[rng.gen_range(0..delibs.len())].id;
-                    s.comment_deliberation(id, &format!("意见{n}：同意。")).map(|_| format!("comment on deliberation {id}"))
+                    s.comment_deliberation(id, &format!("意见{n}：同意。"))
+                        .map(|_| format!("comment on deliberation {id}"))
                 }
                 _ => {
                     let mut r = c.request(n);
@@ -327,7 +444,10 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, c: &Corpus, serial: &mut usize) 
 fn short(r: &Result<SyncReport, cunwu_core::Error>) -> String {
     match r {
         Ok(r) => {
-            format!("ok sent {} acked {} received {} trips {} cursor {}", r.sent, r.acked, r.received, r.round_trips, r.cursor)
+            format!(
+                "ok sent {} acked {} received {} trips {} cursor {}",
+                r.sent, r.acked, r.received, r.round_trips, r.cursor
+            )
         }
         Err(e) => format!("error: {e}"),
     }
@@ -346,14 +466,38 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
     let (space, cadre_invite) = relay.create_space("青石村");
     let mut phones = vec![];
     let (d, p) = enroll_behind_proxy(&relay, &cadre_invite, "陈建国", Impairment::none()).await;
-    phones.push(Phone { dev: d, proxy: p, who: Who::Cadre, online: true, ops: 0, filed: vec![], base_latency: 5 });
+    phones.push(Phone {
+        dev: d,
+        proxy: p,
+        who: Who::Cadre,
+        online: true,
+        ops: 0,
+        filed: vec![],
+        base_latency: 5,
+    });
     let inv = relay.invite_with(&space, Role::Resident, "H03", "一组");
     let (d, p) = enroll_behind_proxy(&relay, &inv, "林国栋", Impairment::none()).await;
-    phones.push(Phone { dev: d, proxy: p, who: Who::Resident, online: true, ops: 0, filed: vec![], base_latency: 20 });
+    phones.push(Phone {
+        dev: d,
+        proxy: p,
+        who: Who::Resident,
+        online: true,
+        ops: 0,
+        filed: vec![],
+        base_latency: 20,
+    });
     // a migrant worker in a city far away: a longer link
     let inv = relay.invite_with(&space, Role::Resident, "H09", "三组");
     let (d, p) = enroll_behind_proxy(&relay, &inv, "马文军", Impairment::none()).await;
-    phones.push(Phone { dev: d, proxy: p, who: Who::Resident, online: true, ops: 0, filed: vec![], base_latency: 80 });
+    phones.push(Phone {
+        dev: d,
+        proxy: p,
+        who: Who::Resident,
+        online: true,
+        ops: 0,
+        filed: vec![],
+        base_latency: 80,
+    });
 
     let mut serial = 0usize;
     let mut trace: Vec<String> = vec![];
@@ -366,7 +510,8 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
             0 => {
                 p.online = !p.online;
                 if p.online {
-                    p.proxy.set_impairment(random_link(&mut rng, p.base_latency));
+                    p.proxy
+                        .set_impairment(random_link(&mut rng, p.base_latency));
                     "goes online".to_string()
                 } else {
                     p.proxy.set_impairment(Impairment::offline());
@@ -375,7 +520,11 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
             }
             1..=4 => random_edit(p, &mut rng, &c, &mut serial),
             _ => {
-                let link = if p.online { random_link(&mut rng, p.base_latency) } else { Impairment::offline() };
+                let link = if p.online {
+                    random_link(&mut rng, p.base_latency)
+                } else {
+                    Impairment::offline()
+                };
                 p.proxy.set_impairment(link);
                 let r = p.dev.sync().await;
                 if r.is_ok() {
@@ -384,7 +533,11 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
                     failed_syncs += 1;
                 }
                 if let Ok(rep) = &r {
-                    assert_eq!(rep.rejected, 0, "{}: the relay rejected changes: {:?}", p.dev.name, rep.rejections);
+                    assert_eq!(
+                        rep.rejected, 0,
+                        "{}: the relay rejected changes: {:?}",
+                        p.dev.name, rep.rejections
+                    );
                 }
                 format!("sync via {link:?}: {}", short(&r))
             }
@@ -399,11 +552,23 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
     for p in phones.iter_mut() {
         let what = random_edit(p, &mut rng, &c, &mut serial);
         let cut = rng.gen_range(0..140);
-        let imp = Impairment { cut_with_reset: rng.gen_bool(0.5), ..Impairment::none().with_cut_after(cut) };
-        p.proxy.set_impairment(imp.with_latency(Duration::from_millis(p.base_latency)));
+        let imp = Impairment {
+            cut_with_reset: rng.gen_bool(0.5),
+            ..Impairment::none().with_cut_after(cut)
+        };
+        p.proxy
+            .set_impairment(imp.with_latency(Duration::from_millis(p.base_latency)));
         let r = p.dev.sync().await;
-        eprintln!("final cut {} after {cut} bytes: {what}; sync: {}", p.dev.name, short(&r));
-        assert!(r.is_err(), "{}: a sync whose answer was cut after {cut} bytes succeeded", p.dev.name);
+        eprintln!(
+            "final cut {} after {cut} bytes: {what}; sync: {}",
+            p.dev.name,
+            short(&r)
+        );
+        assert!(
+            r.is_err(),
+            "{}: a sync whose answer was cut after {cut} bytes succeeded",
+            p.dev.name
+        );
     }
     eprintln!("{ok_syncs} syncs succeeded, {failed_syncs} failed during the random phase");
 
@@ -423,13 +588,22 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
         assert_matches_relay(&p.dev, &view);
         // the rule spelled out: cadres hold everything, residents every notice and
         // deliberation and only their own requests
-        let held: BTreeSet<String> = p.dev.store.entity_ids().unwrap().into_iter().map(|(id, _)| id).collect();
+        let held: BTreeSet<String> = p
+            .dev
+            .store
+            .entity_ids()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let expected: BTreeSet<String> = match p.who {
             Who::Cadre => view.kinds.keys().cloned().collect(),
             Who::Resident => view
                 .kinds
                 .iter()
-                .filter(|(id, k)| k.as_str() != EntityKind::Request.as_str() || p.filed.contains(id))
+                .filter(|(id, k)| {
+                    k.as_str() != EntityKind::Request.as_str() || p.filed.contains(id)
+                })
                 .map(|(id, _)| id.clone())
                 .collect(),
         };
@@ -437,18 +611,32 @@ async fn randomized_offline_edits_converge_through_a_bad_link() {
         let mine: BTreeSet<String> = p
             .dev
             .store
-            .list_requests(&RequestFilter { limit: 500, ..Default::default() })
+            .list_requests(&RequestFilter {
+                limit: 500,
+                ..Default::default()
+            })
             .unwrap()
             .into_iter()
             .map(|r| r.id)
             .collect();
         if p.who == Who::Resident {
-            assert_eq!(mine, p.filed.iter().cloned().collect(), "{} lists other people's requests", p.dev.name);
+            assert_eq!(
+                mine,
+                p.filed.iter().cloned().collect(),
+                "{} lists other people's requests",
+                p.dev.name
+            );
         }
     }
-    let stats: Vec<_> = phones.iter().map(|p| (p.dev.name.clone(), p.proxy.stats())).collect();
+    let stats: Vec<_> = phones
+        .iter()
+        .map(|p| (p.dev.name.clone(), p.proxy.stats()))
+        .collect();
     eprintln!("proxy stats: {stats:?}");
-    assert!(stats.iter().map(|(_, s)| s.cuts).sum::<u64>() > 0, "no connection was cut (seed {seed})");
+    assert!(
+        stats.iter().map(|(_, s)| s.cuts).sum::<u64>() > 0,
+        "no connection was cut (seed {seed})"
+    );
 }
 
 // ---- 2. SIGKILL of the relay mid-traffic ---------------------------------------------------
@@ -489,10 +677,17 @@ async fn churn(
         let n = base + i;
         let s = &d.store;
         let notices = s.list_notices(&notice_filter()).unwrap();
-        let requests = s.list_requests(&RequestFilter { limit: 500, ..Default::default() }).unwrap();
+        let requests = s
+            .list_requests(&RequestFilter {
+                limit: 500,
+                ..Default::default()
+            })
+            .unwrap();
         let mut results: Vec<Result<(), cunwu_core::Error>> = vec![];
         match (who, what) {
-            (Who::Cadre, Churn::NewDocuments) => results.push(s.post_notice(small_notice(n)).map(|_| ())),
+            (Who::Cadre, Churn::NewDocuments) => {
+                results.push(s.post_notice(small_notice(n)).map(|_| ()))
+            }
             (Who::Resident, Churn::NewDocuments) => {
                 let mut r = c.request(n);
                 r.title = format!("{}（{n}）", r.title);
@@ -500,12 +695,20 @@ async fn churn(
             }
             (Who::Cadre, Churn::ExistingDocuments) => {
                 if let Some(r) = requests.get(i % requests.len().max(1)) {
-                    results.push(s.comment_request(&r.id, &format!("回复{n}：已收到，正在处理。"), false));
+                    results.push(s.comment_request(
+                        &r.id,
+                        &format!("回复{n}：已收到，正在处理。"),
+                        false,
+                    ));
                 }
             }
             (Who::Resident, Churn::ExistingDocuments) => {
                 if let Some(r) = requests.get(i % requests.len().max(1)) {
-                    results.push(s.comment_request(&r.id, &format!("补充{n}：请尽快处理。"), false));
+                    results.push(s.comment_request(
+                        &r.id,
+                        &format!("补充{n}：请尽快处理。"),
+                        false,
+                    ));
                 }
                 if let Some(nt) = notices.iter().find(|n| !n.read) {
                     results.push(s.mark_read(&nt.id).map(|_| ()));
@@ -513,7 +716,10 @@ async fn churn(
             }
         }
         if let Some(nt) = notices.get(i % notices.len().max(1)) {
-            results.push(s.ask_question(&nt.id, &format!("问题{n}：什么时候开始？")).map(|_| ()));
+            results.push(
+                s.ask_question(&nt.id, &format!("问题{n}：什么时候开始？"))
+                    .map(|_| ()),
+            );
         }
         for r in results {
             r.unwrap_or_else(|e| panic!("{}: a local edit failed: {e}", d.name));
@@ -550,7 +756,15 @@ async fn churn_all(
         let s = Arc::new(ChurnStats::default());
         s.ops.store(*setup_ops, Ordering::Relaxed);
         stats.push(s.clone());
-        tasks.push(tokio::spawn(churn(d.clone(), *who, what(k), stop.clone(), s, c.clone(), k * 10_000)));
+        tasks.push(tokio::spawn(churn(
+            d.clone(),
+            *who,
+            what(k),
+            stop.clone(),
+            s,
+            c.clone(),
+            k * 10_000,
+        )));
     }
     tokio::time::sleep(how_long).await;
     stop.store(true, Ordering::Relaxed);
@@ -561,11 +775,24 @@ async fn churn_all(
 }
 
 /// A cadre and two residents with notices and requests already synced everywhere.
-async fn churn_village(relay: &RelayProcess, c: &Corpus) -> (String, Vec<(Arc<Device>, Who, usize)>) {
+async fn churn_village(
+    relay: &RelayProcess,
+    c: &Corpus,
+) -> (String, Vec<(Arc<Device>, Who, usize)>) {
     let (space, cadre_invite) = relay.create_space("青石村");
     let cadre = Device::enroll(relay, &cadre_invite, "陈建国").await;
-    let r1 = Device::enroll(relay, &relay.invite_with(&space, Role::Resident, "H03", "一组"), "林国栋").await;
-    let r2 = Device::enroll(relay, &relay.invite_with(&space, Role::Resident, "H09", "三组"), "马文军").await;
+    let r1 = Device::enroll(
+        relay,
+        &relay.invite_with(&space, Role::Resident, "H03", "一组"),
+        "林国栋",
+    )
+    .await;
+    let r2 = Device::enroll(
+        relay,
+        &relay.invite_with(&space, Role::Resident, "H09", "三组"),
+        "马文军",
+    )
+    .await;
     for i in 0..4 {
         cadre.store.post_notice(small_notice(i)).unwrap();
     }
@@ -577,7 +804,14 @@ async fn churn_village(relay: &RelayProcess, c: &Corpus) -> (String, Vec<(Arc<De
     for d in [&cadre, &r1, &r2, &cadre, &r1, &r2] {
         d.sync().await.unwrap();
     }
-    (space, vec![(Arc::new(cadre), Who::Cadre, 4), (Arc::new(r1), Who::Resident, 2), (Arc::new(r2), Who::Resident, 2)])
+    (
+        space,
+        vec![
+            (Arc::new(cadre), Who::Cadre, 4),
+            (Arc::new(r1), Who::Resident, 2),
+            (Arc::new(r2), Who::Resident, 2),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,7 +830,15 @@ async fn relay_sigkill_mid_traffic_loses_nothing_acked() {
         let s = Arc::new(ChurnStats::default());
         s.ops.store(*setup_ops, Ordering::Relaxed);
         stats.push(s.clone());
-        tasks.push(tokio::spawn(churn(d.clone(), *who, Churn::ExistingDocuments, stop.clone(), s, c.clone(), k * 10_000)));
+        tasks.push(tokio::spawn(churn(
+            d.clone(),
+            *who,
+            Churn::ExistingDocuments,
+            stop.clone(),
+            s,
+            c.clone(),
+            k * 10_000,
+        )));
     }
 
     let mut acked_before_kills: BTreeMap<String, String> = BTreeMap::new();
@@ -604,17 +846,29 @@ async fn relay_sigkill_mid_traffic_loses_nothing_acked() {
         // let traffic flow until every device has synced twice since the last restart
         let t0 = Instant::now();
         let ok_at_start: Vec<usize> = stats.iter().map(|s| s.ok.load(Ordering::Relaxed)).collect();
-        while stats.iter().zip(&ok_at_start).any(|(s, o)| s.ok.load(Ordering::Relaxed) < o + 2) {
+        while stats
+            .iter()
+            .zip(&ok_at_start)
+            .any(|(s, o)| s.ok.load(Ordering::Relaxed) < o + 2)
+        {
             if tasks.iter().any(|t| t.is_finished()) {
                 break; // a churn task panicked: the join below reports it
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "devices made no progress with the relay up");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "devices made no progress with the relay up"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // SIGKILL while some device has a sync under way
         let t0 = Instant::now();
-        while !stats.iter().any(|s| s.in_flight.load(Ordering::SeqCst)) && !tasks.iter().any(|t| t.is_finished()) {
-            assert!(t0.elapsed() < Duration::from_secs(30), "no sync was ever in flight");
+        while !stats.iter().any(|s| s.in_flight.load(Ordering::SeqCst))
+            && !tasks.iter().any(|t| t.is_finished())
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no sync was ever in flight"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         tokio::task::block_in_place(|| relay.kill_hard());
@@ -629,8 +883,14 @@ async fn relay_sigkill_mid_traffic_loses_nothing_acked() {
         eprintln!("kill {kill}: {snapshot} changes acked before the SIGKILL");
         tokio::time::sleep(Duration::from_millis(200)).await; // devices hit a dead relay
         tokio::task::block_in_place(|| relay.restart());
-        let lost: Vec<_> = acked_before_kills.iter().filter(|(h, _)| !relay_has_change(&relay, h)).collect();
-        assert!(lost.is_empty(), "after SIGKILL {kill} the relay lost acked changes: {lost:?}");
+        let lost: Vec<_> = acked_before_kills
+            .iter()
+            .filter(|(h, _)| !relay_has_change(&relay, h))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "after SIGKILL {kill} the relay lost acked changes: {lost:?}"
+        );
     }
     // a last stretch of traffic on the restarted relay
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -640,14 +900,21 @@ async fn relay_sigkill_mid_traffic_loses_nothing_acked() {
     }
     let failed: usize = stats.iter().map(|s| s.failed.load(Ordering::Relaxed)).sum();
     let ok: usize = stats.iter().map(|s| s.ok.load(Ordering::Relaxed)).sum();
-    eprintln!("{ok} syncs succeeded, {failed} failed; {} acked changes checked", acked_before_kills.len());
+    eprintln!(
+        "{ok} syncs succeeded, {failed} failed; {} acked changes checked",
+        acked_before_kills.len()
+    );
     assert!(failed > 0, "no sync ever hit the dead relay");
 
     let devs: Vec<&Device> = devices.iter().map(|(d, _, _)| d.as_ref()).collect();
     sync_until_quiet(&devs, 6).await;
     let view = relay_view(&relay, &space);
     for h in acked_before_kills.keys() {
-        assert_eq!(view.hashes.get(h).copied(), Some(1), "acked change {h} is not in the relay exactly once");
+        assert_eq!(
+            view.hashes.get(h).copied(),
+            Some(1),
+            "acked change {h} is not in the relay exactly once"
+        );
     }
     let total: usize = stats.iter().map(|s| s.ops.load(Ordering::Relaxed)).sum();
     assert_nothing_doubled(&relay, &view, total);
@@ -673,23 +940,38 @@ async fn cut_connection_resumes_from_last_page() {
     }
     let up = cadre.sync().await.unwrap();
     assert_eq!(up.acked as usize, n, "{up:?}");
-    eprintln!("{n} notices posted and uploaded in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "{n} notices posted and uploaded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
 
     // a fresh phone for reference: the whole village from scratch, straight to the relay
     // pages of 512 KiB (the default is larger) so that this village needs several: the
     // next page is requested while one is applied, so the cut must hit a later page
-    let mut reference = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "何玉珍").await;
+    let mut reference =
+        Device::enroll(&relay, &relay.invite(&space, Role::Resident), "何玉珍").await;
     reference.client = reference.client.clone().with_page_bytes(512 << 10);
     let full = reference.sync().await.unwrap();
     eprintln!("full sync from scratch: {full:?}");
-    assert!(full.round_trips >= 2, "the village should need several pages: {full:?}");
+    assert!(
+        full.round_trips >= 2,
+        "the village should need several pages: {full:?}"
+    );
     assert_eq!(full.received as usize, n);
 
     // the new phone on a capped link; once its first page is applied, the link cuts the
     // response in flight (once)
     // slow enough that the next page (requested while this one is applied) is still in flight
-    let link = Impairment::none().with_bandwidth(Some(30_000)).with_latency(Duration::from_millis(100));
-    let (mut phone, proxy) = enroll_behind_proxy(&relay, &relay.invite(&space, Role::Resident), "罗翠花", link).await;
+    let link = Impairment::none()
+        .with_bandwidth(Some(30_000))
+        .with_latency(Duration::from_millis(100));
+    let (mut phone, proxy) = enroll_behind_proxy(
+        &relay,
+        &relay.invite(&space, Role::Resident),
+        "罗翠花",
+        link,
+    )
+    .await;
     phone.client = phone.client.clone().with_page_bytes(512 << 10);
     let done = AtomicBool::new(false);
     let sync = async {
@@ -708,26 +990,60 @@ async fn cut_connection_resumes_from_last_page() {
         false
     };
     let (first, armed) = tokio::join!(sync, monitor);
-    assert!(armed, "the sync finished before its first page was applied: {first:?}");
+    assert!(
+        armed,
+        "the sync finished before its first page was applied: {first:?}"
+    );
     let err = first.expect_err("the cut sync should fail");
     let cursor = phone.store.cursor().unwrap();
-    eprintln!("cut sync: {err}; cursor {cursor} of {}; proxy {:?}", full.cursor, proxy.stats());
-    assert!(cursor > 0 && cursor < full.cursor, "cursor after the cut: {cursor} (full: {})", full.cursor);
+    eprintln!(
+        "cut sync: {err}; cursor {cursor} of {}; proxy {:?}",
+        full.cursor,
+        proxy.stats()
+    );
+    assert!(
+        cursor > 0 && cursor < full.cursor,
+        "cursor after the cut: {cursor} (full: {})",
+        full.cursor
+    );
     let partial = phone.store.entity_ids().unwrap().len();
-    assert!(partial > 0 && partial < n, "the phone holds {partial} of {n} notices after the cut");
+    assert!(
+        partial > 0 && partial < n,
+        "the phone holds {partial} of {n} notices after the cut"
+    );
 
     proxy.set_impairment(link);
     let resumed = phone.sync().await.unwrap();
     eprintln!("resumed sync: {resumed:?}");
-    assert!(resumed.round_trips < full.round_trips, "resumed {resumed:?} vs full {full:?}");
-    assert!(resumed.bytes_received < full.bytes_received, "resumed {resumed:?} vs full {full:?}");
-    assert_eq!(resumed.received as usize + partial, n, "every notice arrives once across the two syncs");
+    assert!(
+        resumed.round_trips < full.round_trips,
+        "resumed {resumed:?} vs full {full:?}"
+    );
+    assert!(
+        resumed.bytes_received < full.bytes_received,
+        "resumed {resumed:?} vs full {full:?}"
+    );
+    assert_eq!(
+        resumed.received as usize + partial,
+        n,
+        "every notice arrives once across the two syncs"
+    );
     assert_eq!(resumed.cursor, full.cursor);
 
     let view = relay_view(&relay, &space);
     assert_matches_relay(&phone, &view);
     assert_matches_relay(&reference, &view);
-    assert_eq!(phone.store.list_notices(&NoticeFilter { limit: 500, ..Default::default() }).unwrap().len(), 500);
+    assert_eq!(
+        phone
+            .store
+            .list_notices(&NoticeFilter {
+                limit: 500,
+                ..Default::default()
+            })
+            .unwrap()
+            .len(),
+        500
+    );
 }
 
 // ---- 4. a retry after a cut ack doubles nothing ---------------------------------------------
@@ -736,31 +1052,65 @@ async fn cut_connection_resumes_from_last_page() {
 async fn retry_after_cut_doubles_nothing() {
     let relay = relay();
     let (space, cadre_invite) = relay.create_space("青石村");
-    let (cadre, proxy) = enroll_behind_proxy(&relay, &cadre_invite, "陈建国", Impairment::none()).await;
+    let (cadre, proxy) =
+        enroll_behind_proxy(&relay, &cadre_invite, "陈建国", Impairment::none()).await;
     let resident = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "王秀英").await;
     let mut made = 0;
     // cut points: before the status line, inside the headers, inside the body; FIN and reset
-    for (round, (cut, reset)) in [(0u64, false), (12, false), (130, true), (200, false)].into_iter().enumerate() {
+    for (round, (cut, reset)) in [(0u64, false), (12, false), (130, true), (200, false)]
+        .into_iter()
+        .enumerate()
+    {
         for k in 0..5 {
-            cadre.store.post_notice(small_notice(round * 10 + k)).unwrap();
+            cadre
+                .store
+                .post_notice(small_notice(round * 10 + k))
+                .unwrap();
             made += 1;
         }
-        let ids: Vec<String> = cadre.store.local_changes(None, 10_000).unwrap().into_iter().map(|c| c.hash).collect();
-        proxy.set_impairment(Impairment { cut_with_reset: reset, ..Impairment::none().with_cut_after(cut) });
+        let ids: Vec<String> = cadre
+            .store
+            .local_changes(None, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.hash)
+            .collect();
+        proxy.set_impairment(Impairment {
+            cut_with_reset: reset,
+            ..Impairment::none().with_cut_after(cut)
+        });
         let r = cadre.sync().await;
         assert!(r.is_err(), "round {round}: the cut sync succeeded: {r:?}");
         // the relay took the changes; the device never saw the ack
         for h in &ids {
-            assert!(relay_has_change(&relay, h), "round {round}: change {h} did not reach the relay");
+            assert!(
+                relay_has_change(&relay, h),
+                "round {round}: change {h} did not reach the relay"
+            );
         }
-        let unacked = cadre.store.local_changes(Some(ChangeState::Sent), 10_000).unwrap();
-        assert_eq!(unacked.len(), 5, "round {round}: the new changes should be sent but unacked");
+        let unacked = cadre
+            .store
+            .local_changes(Some(ChangeState::Sent), 10_000)
+            .unwrap();
+        assert_eq!(
+            unacked.len(),
+            5,
+            "round {round}: the new changes should be sent but unacked"
+        );
         // the retry on a good link
         proxy.set_impairment(Impairment::none());
         let r = cadre.sync().await.unwrap();
-        assert_eq!((r.sent, r.acked, r.rejected), (5, 5, 0), "round {round}: {r:?}");
+        assert_eq!(
+            (r.sent, r.acked, r.rejected),
+            (5, 5, 0),
+            "round {round}: {r:?}"
+        );
         let (rows, distinct) = relay_change_counts(&relay);
-        assert_eq!((rows, distinct), (made as i64, made as i64), "round {round}");
+        assert_eq!(
+            (rows, distinct),
+            (made as i64, made as i64),
+            "round {round}"
+        );
     }
     resident.sync().await.unwrap();
     let view = relay_view(&relay, &space);
@@ -782,22 +1132,46 @@ async fn stall_and_2g_link_still_syncs() {
     let (space, cadre_invite) = relay.create_space("青石村");
     let link = Impairment::two_g().with_stall(Duration::from_millis(1500), 600);
     let (cadre, pc) = enroll_behind_proxy(&relay, &cadre_invite, "陈建国", link).await;
-    let (resident, pr) = enroll_behind_proxy(&relay, &relay.invite(&space, Role::Resident), "黄小燕", link).await;
+    let (resident, pr) = enroll_behind_proxy(
+        &relay,
+        &relay.invite(&space, Role::Resident),
+        "黄小燕",
+        link,
+    )
+    .await;
     for i in 0..4 {
         cadre.store.post_notice(c.notice(i)).unwrap();
     }
     for i in 0..2 {
         resident.store.file_request(c.request(i)).unwrap();
     }
-    let a = cadre.client.sync_with_retry(&cadre.store, 4, None).await.unwrap();
+    let a = cadre
+        .client
+        .sync_with_retry(&cadre.store, 4, None)
+        .await
+        .unwrap();
     assert_eq!(a.acked, 4, "{a:?}");
-    let b = resident.client.sync_with_retry(&resident.store, 4, None).await.unwrap();
+    let b = resident
+        .client
+        .sync_with_retry(&resident.store, 4, None)
+        .await
+        .unwrap();
     assert_eq!((b.acked, b.received), (2, 4), "{b:?}");
-    let id = resident.store.list_notices(&notice_filter()).unwrap()[0].id.clone();
+    let id = resident.store.list_notices(&notice_filter()).unwrap()[0]
+        .id
+        .clone();
     resident.store.mark_read(&id).unwrap();
-    let b2 = resident.client.sync_with_retry(&resident.store, 4, None).await.unwrap();
+    let b2 = resident
+        .client
+        .sync_with_retry(&resident.store, 4, None)
+        .await
+        .unwrap();
     assert_eq!(b2.acked, 1, "{b2:?}");
-    let a2 = cadre.client.sync_with_retry(&cadre.store, 4, None).await.unwrap();
+    let a2 = cadre
+        .client
+        .sync_with_retry(&cadre.store, 4, None)
+        .await
+        .unwrap();
     assert_eq!(a2.received, 3, "{a2:?}");
     let view = relay_view(&relay, &space);
     assert_nothing_doubled(&relay, &view, 7);
@@ -805,7 +1179,10 @@ async fn stall_and_2g_link_still_syncs() {
     assert_all_acked(&resident, 3, &view);
     assert_matches_relay(&cadre, &view);
     assert_matches_relay(&resident, &view);
-    assert!(pc.stats().bytes_down > 0 && pr.stats().bytes_down > 0, "the devices synced around the proxy");
+    assert!(
+        pc.stats().bytes_down > 0 && pr.stats().bytes_down > 0,
+        "the devices synced around the proxy"
+    );
 }
 
 // ---- 6. SIGTERM with a sync in flight ---------------------------------------------------------
@@ -816,7 +1193,9 @@ async fn graceful_shutdown_finishes_in_flight_sync() {
     let mut relay = relay();
     let (space, cadre_invite) = relay.create_space("青石村");
     // a slow uplink: the upload takes a while
-    let link = Impairment::none().with_bandwidth(Some(20_000)).with_latency(Duration::from_millis(20));
+    let link = Impairment::none()
+        .with_bandwidth(Some(20_000))
+        .with_latency(Duration::from_millis(20));
     let (cadre, proxy) = enroll_behind_proxy(&relay, &cadre_invite, "陈建国", link).await;
     let n = 200;
     for i in 0..n {
@@ -828,13 +1207,20 @@ async fn graceful_shutdown_finishes_in_flight_sync() {
     // SIGTERM once the upload is under way
     let t0 = Instant::now();
     while proxy.stats().bytes_up < 4_000 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the upload did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the upload did not start"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let up_at_term = proxy.stats().bytes_up;
     tokio::task::block_in_place(|| relay.stop());
     let outcome = sync.await.unwrap();
-    eprintln!("SIGTERM after {up_at_term} bytes up; the sync: {}; proxy {:?}", short(&outcome), proxy.stats());
+    eprintln!(
+        "SIGTERM after {up_at_term} bytes up; the sync: {}; proxy {:?}",
+        short(&outcome),
+        proxy.stats()
+    );
 
     // the database is whole, and holds every change the device saw acked
     assert!(relay.integrity_ok(), "relay database integrity");
@@ -843,7 +1229,10 @@ async fn graceful_shutdown_finishes_in_flight_sync() {
     assert_eq!(orphans, 0, "changes without their log batch");
     let acked = acked_hashes(&cadre);
     for h in &acked {
-        assert!(relay_has_change(&relay, h), "acked change {h} is missing after SIGTERM");
+        assert!(
+            relay_has_change(&relay, h),
+            "acked change {h} is missing after SIGTERM"
+        );
     }
     let (rows, _) = relay_change_counts(&relay);
     match &outcome {
@@ -853,10 +1242,17 @@ async fn graceful_shutdown_finishes_in_flight_sync() {
             assert_eq!(rows as usize, n);
         }
         Err(_) => {
-            assert!(acked.is_empty(), "the sync failed, yet {} changes are acked", acked.len());
+            assert!(
+                acked.is_empty(),
+                "the sync failed, yet {} changes are acked",
+                acked.len()
+            );
             assert_eq!(cadre.store.counts().unwrap().pending_changes as usize, n);
             // one upload: all its changes or none
-            assert!(rows == 0 || rows as usize == n, "the relay holds {rows} of {n} changes of one upload");
+            assert!(
+                rows == 0 || rows as usize == n,
+                "the relay holds {rows} of {n} changes of one upload"
+            );
         }
     }
 
@@ -890,11 +1286,19 @@ async fn concurrent_new_documents_reach_every_reader() {
     let relay = relay();
     let (space, mut devices) = churn_village(&relay, &c).await;
     for k in 0..2 {
-        let d = Device::enroll(&relay, &relay.invite(&space, Role::Cadre), &format!("干部{k}")).await;
+        let d = Device::enroll(
+            &relay,
+            &relay.invite(&space, Role::Cadre),
+            &format!("干部{k}"),
+        )
+        .await;
         d.sync().await.unwrap();
         devices.push((Arc::new(d), Who::Cadre, 0));
     }
-    let stats = churn_all(&devices, &c, Duration::from_secs(3), |_| Churn::NewDocuments).await;
+    let stats = churn_all(&devices, &c, Duration::from_secs(3), |_| {
+        Churn::NewDocuments
+    })
+    .await;
     let devs: Vec<&Device> = devices.iter().map(|(d, _, _)| d.as_ref()).collect();
     sync_until_quiet(&devs, 6).await;
     let view = relay_view(&relay, &space);
@@ -930,16 +1334,29 @@ async fn two_relay_nodes_on_one_postgres_database_converge() {
     let cadre_b = Device::enroll(&b, &b.invite(&space, Role::Cadre), "干部乙").await;
     cadre_b.sync().await.unwrap();
     devices.push((Arc::new(cadre_b), Who::Cadre, 0));
-    let what = |k: usize| if k % 2 == 0 { Churn::NewDocuments } else { Churn::ExistingDocuments };
+    let what = |k: usize| {
+        if k % 2 == 0 {
+            Churn::NewDocuments
+        } else {
+            Churn::ExistingDocuments
+        }
+    };
     let stats = churn_all(&devices, &c, Duration::from_secs(4), what).await;
     for s in &stats {
-        assert_eq!(s.failed.load(Ordering::Relaxed), 0, "a sync failed on a healthy link");
+        assert_eq!(
+            s.failed.load(Ordering::Relaxed),
+            0,
+            "a sync failed on a healthy link"
+        );
     }
     let devs: Vec<&Device> = devices.iter().map(|(d, _, _)| d.as_ref()).collect();
     sync_until_quiet(&devs, 6).await;
     let view = relay_view(&a, &space);
     let total: usize = stats.iter().map(|s| s.ops.load(Ordering::Relaxed)).sum();
-    assert!(total > 40, "too little traffic to mean anything: {total} changes");
+    assert!(
+        total > 40,
+        "too little traffic to mean anything: {total} changes"
+    );
     assert_nothing_doubled(&a, &view, total);
     for ((d, _, _), s) in devices.iter().zip(&stats) {
         assert_all_acked(d, s.ops.load(Ordering::Relaxed), &view);

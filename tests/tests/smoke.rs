@@ -8,14 +8,25 @@ use cunwu_core::{Role, Store};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cadre_and_resident_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = cunwu_relay::spawn(&dir.path().join("relay.db")).await.unwrap();
+    let relay = cunwu_relay::spawn(&dir.path().join("relay.db"))
+        .await
+        .unwrap();
     let (space, cadre_invite) = relay.relay.create_space("青石村").unwrap();
-    let resident_invite = relay.relay.admin_invite(&space, Role::Resident, "H05", "二组").unwrap();
+    let resident_invite = relay
+        .relay
+        .admin_invite(&space, Role::Resident, "H05", "二组")
+        .unwrap();
     let client = SyncClient::default();
     let cadre = Store::open(dir.path().join("cadre.db")).unwrap();
     let resident = Store::open(dir.path().join("resident.db")).unwrap();
-    client.enroll(&cadre, &relay.url(), &cadre_invite, "陈建国").await.unwrap();
-    client.enroll(&resident, &relay.url(), &resident_invite, "王秀英").await.unwrap();
+    client
+        .enroll(&cadre, &relay.url(), &cadre_invite, "陈建国")
+        .await
+        .unwrap();
+    client
+        .enroll(&resident, &relay.url(), &resident_invite, "王秀英")
+        .await
+        .unwrap();
     let nid = cadre
         .post_notice(NewNotice {
             category: Category::Village,
@@ -60,15 +71,22 @@ async fn cadre_and_resident_see_each_other() {
     assert_eq!(p[0].member_name.as_deref(), Some("陈建国"));
     assert_eq!(p[0].role, Some(Role::Cadre));
     assert!(p[0].signature_verified, "{p:?}");
-    assert!(cadre.provenance(&nid).unwrap()[0].signature_verified, "own changes");
+    assert!(
+        cadre.provenance(&nid).unwrap()[0].signature_verified,
+        "own changes"
+    );
     // a stored signature altered on disk no longer verifies
     relay.stop().await;
     drop(resident);
     let conn = rusqlite::Connection::open(dir.path().join("resident.db")).unwrap();
-    conn.execute("UPDATE batches SET signature = zeroblob(64)", []).unwrap();
+    conn.execute("UPDATE batches SET signature = zeroblob(64)", [])
+        .unwrap();
     drop(conn);
     let resident = Store::open(dir.path().join("resident.db")).unwrap();
     let p = resident.provenance(&nid).unwrap();
     assert!(!p[0].signature_verified);
-    assert!(p[0].problem.as_deref().unwrap_or("").contains("signature"), "{p:?}");
+    assert!(
+        p[0].problem.as_deref().unwrap_or("").contains("signature"),
+        "{p:?}"
+    );
 }

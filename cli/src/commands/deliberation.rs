@@ -51,9 +51,14 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
             let idx = option_index(&d, &option)?;
             store.cast_ballot(&id, idx)?;
             if ctx.json {
-                return print_json(&json!({ "deliberation": id, "option": idx, "label": d.options[idx as usize] }));
+                return print_json(
+                    &json!({ "deliberation": id, "option": idx, "label": d.options[idx as usize] }),
+                );
             }
-            say(format!("ballot cast for [{idx}] {} in {}", d.options[idx as usize], d.title));
+            say(format!(
+                "ballot cast for [{idx}] {} in {}",
+                d.options[idx as usize], d.title
+            ));
             say("you may vote again until the close; your last ballot counts");
             Ok(())
         }
@@ -89,17 +94,33 @@ fn option_index(d: &Deliberation, typed: &str) -> CliResult<u32> {
             return Ok(i);
         }
     }
-    let list: Vec<String> = d.options.iter().enumerate().map(|(i, o)| format!("[{i}] {o}")).collect();
+    let list: Vec<String> = d
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("[{i}] {o}"))
+        .collect();
     if list.is_empty() {
-        return Err(CliError::usage(format!("{} is a consultation; it has no options to vote on", d.title)));
+        return Err(CliError::usage(format!(
+            "{} is a consultation; it has no options to vote on",
+            d.title
+        )));
     }
-    Err(CliError::usage(format!("no option {t:?}; choose one of {}", list.join(", "))))
+    Err(CliError::usage(format!(
+        "no option {t:?}; choose one of {}",
+        list.join(", ")
+    )))
 }
 
 fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
     let body_kind: DecidingBody = enum_value("deciding body", &a.body_kind, BODIES)?;
-    if !a.closes_in_hours.is_finite() || a.closes_in_hours <= 0.0 || a.closes_in_hours > 24.0 * 366.0 {
-        return Err(CliError::usage("--closes-in-hours must be more than 0 and at most a year"));
+    if !a.closes_in_hours.is_finite()
+        || a.closes_in_hours <= 0.0
+        || a.closes_in_hours > 24.0 * 366.0
+    {
+        return Err(CliError::usage(
+            "--closes-in-hours must be more than 0 and at most a year",
+        ));
     }
     let store = ctx.store()?;
     let now = now_ms();
@@ -121,7 +142,11 @@ fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
         ctx,
         &store,
         &id,
-        if body_kind == DecidingBody::ConsultationOnly { "is open for comments" } else { "is open for voting" },
+        if body_kind == DecidingBody::ConsultationOnly {
+            "is open for comments"
+        } else {
+            "is open for voting"
+        },
     )
 }
 
@@ -129,11 +154,17 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let d = store.deliberation(id)?;
     let status = d.phase(now_ms()).as_str();
     if ctx.json {
-        return print_json(&json!({ "id": id, "title": d.title, "status": status, "eligible": d.eligible.len() }));
+        return print_json(
+            &json!({ "id": id, "title": d.title, "status": status, "eligible": d.eligible.len() }),
+        );
     }
     say(format!("deliberation {id} {what}: {}", d.title));
     if d.opened_at.is_some() && d.closed_at.is_none() {
-        say(format!("{} eligible voters · closes {}", d.eligible.len(), time(d.closes_at)));
+        say(format!(
+            "{} eligible voters · closes {}",
+            d.eligible.len(),
+            time(d.closes_at)
+        ));
         if what == "is open for voting" {
             say("eligibility comes from this device's roster: if members joined since your last sync, the relay");
             say("will reject the opening (see `cunwu status`); then sync and run `cunwu deliberation start ID`");
@@ -178,7 +209,10 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     }
     say(&d.title);
     say("=".repeat(crate::output::width(&d.title).clamp(4, 60)));
-    let body = serde_json::to_value(d.deciding_body).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let body = serde_json::to_value(d.deciding_body)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let mut line = format!("id {} · {body}", d.id);
     if let Some(g) = &d.group {
         line += &format!(" ({g})");
@@ -195,7 +229,11 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
         d.phase(now).as_str(),
         name_of(&names, &d.created_by),
         time(d.created_at),
-        if d.phase(now) == Phase::Closed { "closed" } else { "closes" },
+        if d.phase(now) == Phase::Closed {
+            "closed"
+        } else {
+            "closes"
+        },
         time(d.effective_close())
     ));
     if !d.body.is_empty() {
@@ -206,8 +244,17 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
         say("");
         say("Options");
         for (i, o) in d.options.iter().enumerate() {
-            let count = tally.as_ref().ok().and_then(|t| t.counts.get(i)).map(|c| format!("  {c} vote(s)")).unwrap_or_default();
-            let me = if mine == Some(i as u32) { "  ← your ballot" } else { "" };
+            let count = tally
+                .as_ref()
+                .ok()
+                .and_then(|t| t.counts.get(i))
+                .map(|c| format!("  {c} vote(s)"))
+                .unwrap_or_default();
+            let me = if mine == Some(i as u32) {
+                "  ← your ballot"
+            } else {
+                ""
+            };
             say(format!("  [{i}] {o}{count}{me}"));
         }
     }
@@ -215,7 +262,10 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     match &tally {
         Ok(t) => {
             let decided = match t.decided {
-                Some(i) => format!("decided: {}", d.options.get(i as usize).map(String::as_str).unwrap_or("?")),
+                Some(i) => format!(
+                    "decided: {}",
+                    d.options.get(i as usize).map(String::as_str).unwrap_or("?")
+                ),
                 None if t.quorum_met => "no option has a majority".into(),
                 None => "quorum not met".into(),
             };
@@ -224,14 +274,25 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
                 t.participants,
                 t.eligible,
                 if t.quorum_met { "met" } else { "not met" },
-                if t.final_result { " (final)" } else { " (so far)" }
+                if t.final_result {
+                    " (final)"
+                } else {
+                    " (so far)"
+                }
             ));
             if !t.roll.is_empty() {
                 let roll: Vec<String> = t
                     .roll
                     .iter()
                     .map(|(m, o)| {
-                        format!("{}→{}", name_of(&names, m), d.options.get(*o as usize).map(String::as_str).unwrap_or("?"))
+                        format!(
+                            "{}→{}",
+                            name_of(&names, m),
+                            d.options
+                                .get(*o as usize)
+                                .map(String::as_str)
+                                .unwrap_or("?")
+                        )
                     })
                     .collect();
                 say(format!("roll: {}", roll.join(", ")));
@@ -243,7 +304,12 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
         say("");
         say("Comments");
         for c in &d.comments {
-            say(format!("  {} {}: {}", time(c.at), name_of(&names, &c.by), c.text));
+            say(format!(
+                "  {} {}: {}",
+                time(c.at),
+                name_of(&names, &c.by),
+                c.text
+            ));
         }
     }
     Ok(())

@@ -21,7 +21,12 @@ pub fn enroll(ctx: &Ctx, a: EnrollArgs) -> CliResult<()> {
         )));
     }
     let rt = runtime()?;
-    let m = rt.block_on(SyncClient::default().enroll(&store, &a.relay, a.invite.trim(), a.name.trim()))?;
+    let m = rt.block_on(SyncClient::default().enroll(
+        &store,
+        &a.relay,
+        a.invite.trim(),
+        a.name.trim(),
+    ))?;
     let me = store.me()?;
     if ctx.json {
         return print_json(&json!({
@@ -34,8 +39,17 @@ pub fn enroll(ctx: &Ctx, a: EnrollArgs) -> CliResult<()> {
             "relay_url": m.relay_url,
         }));
     }
-    say(format!("enrolled in {} as {} ({})", m.space_name, me.name, me.role.as_str()));
-    say(format!("member id {}  device {}", m.member_id, short(&store.device_id())));
+    say(format!(
+        "enrolled in {} as {} ({})",
+        m.space_name,
+        me.name,
+        me.role.as_str()
+    ));
+    say(format!(
+        "member id {}  device {}",
+        m.member_id,
+        short(&store.device_id())
+    ));
     say("run `cunwu sync` to fetch what the village has published");
     Ok(())
 }
@@ -45,24 +59,38 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
         if ctx.json {
             return print_json(&json!({ "home": ctx.home, "enrolled": false }));
         }
-        say(format!("no Cunwu device in {} (run `cunwu enroll` first)", ctx.home.display()));
+        say(format!(
+            "no Cunwu device in {} (run `cunwu enroll` first)",
+            ctx.home.display()
+        ));
         return Ok(());
     }
     let store = ctx.create_store()?;
     let Some(m) = store.membership()? else {
         if ctx.json {
-            return print_json(&json!({ "home": ctx.home, "enrolled": false, "device_id": store.device_id() }));
+            return print_json(
+                &json!({ "home": ctx.home, "enrolled": false, "device_id": store.device_id() }),
+            );
         }
-        say(format!("device {} in {} is not enrolled yet (run `cunwu enroll`)", short(&store.device_id()), ctx.home.display()));
+        say(format!(
+            "device {} in {} is not enrolled yet (run `cunwu enroll`)",
+            short(&store.device_id()),
+            ctx.home.display()
+        ));
         return Ok(());
     };
     let me = store.me()?;
     let roster = store.roster()?;
     let counts = store.counts()?;
     let changes = store.local_changes(None, 10_000)?;
-    let pending: Vec<&LocalChange> =
-        changes.iter().filter(|c| matches!(c.state, ChangeState::Pending | ChangeState::Sent)).collect();
-    let rejected: Vec<&LocalChange> = changes.iter().filter(|c| c.state == ChangeState::Rejected).collect();
+    let pending: Vec<&LocalChange> = changes
+        .iter()
+        .filter(|c| matches!(c.state, ChangeState::Pending | ChangeState::Sent))
+        .collect();
+    let rejected: Vec<&LocalChange> = changes
+        .iter()
+        .filter(|c| c.state == ChangeState::Rejected)
+        .collect();
     if ctx.json {
         return print_json(&json!({
             "home": ctx.home,
@@ -82,22 +110,49 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
             "rejected_changes": rejected,
         }));
     }
-    say(format!("space     {} ({})", m.space_name, short(&m.space_id)));
-    say(format!("member    {} — {} ({})", me.name, me.role.as_str(), m.member_id));
+    say(format!(
+        "space     {} ({})",
+        m.space_name,
+        short(&m.space_id)
+    ));
+    say(format!(
+        "member    {} — {} ({})",
+        me.name,
+        me.role.as_str(),
+        m.member_id
+    ));
     say(format!("device    {}", store.device_id()));
-    say(format!("relay     {}", if m.relay_url.is_empty() { "(none)" } else { &m.relay_url }));
+    say(format!(
+        "relay     {}",
+        if m.relay_url.is_empty() {
+            "(none)"
+        } else {
+            &m.relay_url
+        }
+    ));
     say(format!(
         "counts    {} unread notices · {} open requests ({} mine, {} assigned to me) · {} votes to cast",
         counts.unread_notices, counts.open_requests, counts.my_open_requests, counts.assigned_to_me, counts.open_votes_not_cast
     ));
-    say(format!("pending   {} change(s) not yet acknowledged by the relay", pending.len()));
+    say(format!(
+        "pending   {} change(s) not yet acknowledged by the relay",
+        pending.len()
+    ));
     for c in &pending {
-        say(format!("          · {} {} ({})", c.summary, short(&c.entity_id), time(c.created_at)));
+        say(format!(
+            "          · {} {} ({})",
+            c.summary,
+            short(&c.entity_id),
+            time(c.created_at)
+        ));
     }
     if rejected.is_empty() {
         say("rejected  none");
     } else {
-        say(format!("rejected  {} change(s) refused by the relay and undone on this device:", rejected.len()));
+        say(format!(
+            "rejected  {} change(s) refused by the relay and undone on this device:",
+            rejected.len()
+        ));
         for c in &rejected {
             say(format!(
                 "          ✗ {} {} ({}): {}",
@@ -146,7 +201,12 @@ pub fn members(ctx: &Ctx) -> CliResult<()> {
             m.role.as_str().into(),
             m.household.clone(),
             m.group.clone(),
-            roster.devices.iter().filter(|d| d.member == m.id).count().to_string(),
+            roster
+                .devices
+                .iter()
+                .filter(|d| d.member == m.id)
+                .count()
+                .to_string(),
             flags.join(","),
         ]);
     }
@@ -155,14 +215,21 @@ pub fn members(ctx: &Ctx) -> CliResult<()> {
 }
 
 pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
-    let InviteCmd::Create { role, household, group } = c;
+    let InviteCmd::Create {
+        role,
+        household,
+        group,
+    } = c;
     let role = Role::parse(role.trim())?;
     let store = ctx.store()?;
     let me = store.me()?;
     if me.role != Role::Cadre {
-        return Err(
-            cunwu_core::Error::not_allowed(format!("only cadres create invites; {} is a {}", me.name, me.role.as_str())).into()
-        );
+        return Err(cunwu_core::Error::not_allowed(format!(
+            "only cadres create invites; {} is a {}",
+            me.name,
+            me.role.as_str()
+        ))
+        .into());
     }
     let rt = runtime()?;
     let r = rt.block_on(SyncClient::default().create_invite(&store, role, &household, &group))?;

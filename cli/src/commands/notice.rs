@@ -2,13 +2,18 @@
 //! revision history, questions with due dates, who read it), publish, correct,
 //! withdraw, ask, answer, read.
 
-use super::parse::{date, enum_value, finance_line, finance_lines_json, CATEGORIES, NOTICE_STATUSES, PERIODS, SUBTYPES};
+use super::parse::{
+    date, enum_value, finance_line, finance_lines_json, CATEGORIES, NOTICE_STATUSES, PERIODS,
+    SUBTYPES,
+};
 use crate::args::{FinanceArgs, NoticeCmd, NoticePostArgs};
 use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
 use crate::output::{clip, print_json, say, short, time, yuan, Table};
 use cunwu_core::ids::now_ms;
-use cunwu_core::model::notice::{Category, Direction, FinanceLine, Notice, NoticeContent, Period, PeriodKind, Subtype};
+use cunwu_core::model::notice::{
+    Category, Direction, FinanceLine, Notice, NoticeContent, Period, PeriodKind, Subtype,
+};
 use cunwu_core::store::{NewNotice, NoticeFilter};
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
@@ -16,7 +21,12 @@ use serde_json::json;
 pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
     match cmd {
         NoticeCmd::Post(a) => post(ctx, a),
-        NoticeCmd::List { category, status, unread, limit } => list(ctx, category, status, unread, limit),
+        NoticeCmd::List {
+            category,
+            status,
+            unread,
+            limit,
+        } => list(ctx, category, status, unread, limit),
         NoticeCmd::Show { id } => show(ctx, &id),
         NoticeCmd::Publish { id } => {
             let store = ctx.store()?;
@@ -24,7 +34,13 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             store.publish_notice(&id)?;
             done(ctx, &store, &id, "published")
         }
-        NoticeCmd::Correct { id, title, body, reason, finance } => {
+        NoticeCmd::Correct {
+            id,
+            title,
+            body,
+            reason,
+            finance,
+        } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
             let mut content = store.notice(&id)?.content;
@@ -51,7 +67,12 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
             let q = store.ask_question(&id, &text)?;
-            let due = store.notice(&id)?.questions.iter().find(|x| x.id == q).map(|x| x.due_at);
+            let due = store
+                .notice(&id)?
+                .questions
+                .iter()
+                .find(|x| x.id == q)
+                .map(|x| x.due_at);
             if ctx.json {
                 return print_json(&json!({ "notice": id, "question_id": q, "due_at": due }));
             }
@@ -61,22 +82,43 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             }
             Ok(())
         }
-        NoticeCmd::Answer { id, question_id, text } => {
+        NoticeCmd::Answer {
+            id,
+            question_id,
+            text,
+        } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
             let n = store.notice(&id)?;
             let qp = question_id.trim().to_ascii_lowercase();
-            let found: Vec<_> = n.questions.iter().filter(|q| !qp.is_empty() && q.id.starts_with(&qp)).collect();
+            let found: Vec<_> = n
+                .questions
+                .iter()
+                .filter(|q| !qp.is_empty() && q.id.starts_with(&qp))
+                .collect();
             let q = match found.len() {
                 1 => found[0].id.clone(),
-                0 => return Err(CliError::usage(format!("notice {} has no question {question_id}", short(&id)))),
-                _ => return Err(CliError::usage(format!("several questions start with {question_id}; type more of the id"))),
+                0 => {
+                    return Err(CliError::usage(format!(
+                        "notice {} has no question {question_id}",
+                        short(&id)
+                    )))
+                }
+                _ => {
+                    return Err(CliError::usage(format!(
+                        "several questions start with {question_id}; type more of the id"
+                    )))
+                }
             };
             store.answer_question(&id, &q, &text)?;
             if ctx.json {
                 return print_json(&json!({ "notice": id, "question_id": q, "answered": true }));
             }
-            say(format!("answered question {} on notice {}", short(&q), short(&id)));
+            say(format!(
+                "answered question {} on notice {}",
+                short(&q),
+                short(&id)
+            ));
             Ok(())
         }
         NoticeCmd::Read { id } => {
@@ -86,7 +128,10 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "notice": id, "revision": rev, "read": true }));
             }
-            say(format!("marked revision {rev} of notice {} read", short(&id)));
+            say(format!(
+                "marked revision {rev} of notice {} read",
+                short(&id)
+            ));
             Ok(())
         }
     }
@@ -113,8 +158,16 @@ fn post(ctx: &Ctx, a: NoticePostArgs) -> CliResult<()> {
     let kind: PeriodKind = enum_value("period", &a.period, PERIODS)?;
     let period = Period {
         kind,
-        start: a.period_start.as_deref().map(|d| date("--period-start", d)).transpose()?,
-        end: a.period_end.as_deref().map(|d| date("--period-end", d)).transpose()?,
+        start: a
+            .period_start
+            .as_deref()
+            .map(|d| date("--period-start", d))
+            .transpose()?,
+        end: a
+            .period_end
+            .as_deref()
+            .map(|d| date("--period-end", d))
+            .transpose()?,
     };
     let (opening_balance_fen, lines) = finance_data(&a.finance)?.unwrap_or((None, vec![]));
     let store = ctx.store()?;
@@ -128,7 +181,16 @@ fn post(ctx: &Ctx, a: NoticePostArgs) -> CliResult<()> {
         lines,
         publish: !a.draft,
     })?;
-    done(ctx, &store, &id, if a.draft { "saved as a draft" } else { "published" })
+    done(
+        ctx,
+        &store,
+        &id,
+        if a.draft {
+            "saved as a draft"
+        } else {
+            "published"
+        },
+    )
 }
 
 /// Report a successful write.
@@ -147,13 +209,22 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     Ok(())
 }
 
-fn list(ctx: &Ctx, category: Option<String>, status: Option<String>, unread: bool, limit: u32) -> CliResult<()> {
+fn list(
+    ctx: &Ctx,
+    category: Option<String>,
+    status: Option<String>,
+    unread: bool,
+    limit: u32,
+) -> CliResult<()> {
     if let Some(c) = &category {
         enum_value::<Category>("category", c, CATEGORIES)?;
     }
     if let Some(s) = &status {
         if !NOTICE_STATUSES.contains(&s.as_str()) {
-            return Err(CliError::usage(format!("unknown notice status {s:?}; expected one of {}", NOTICE_STATUSES.join(", "))));
+            return Err(CliError::usage(format!(
+                "unknown notice status {s:?}; expected one of {}",
+                NOTICE_STATUSES.join(", ")
+            )));
         }
     }
     let store = ctx.store()?;
@@ -171,7 +242,17 @@ fn list(ctx: &Ctx, category: Option<String>, status: Option<String>, unread: boo
         say("no notices");
         return Ok(());
     }
-    let mut t = Table::new(&["ID", "CATEGORY", "STATUS", "REV", "PUBLISHED", "BALANCE", "Q", "READ", "TITLE"]);
+    let mut t = Table::new(&[
+        "ID",
+        "CATEGORY",
+        "STATUS",
+        "REV",
+        "PUBLISHED",
+        "BALANCE",
+        "Q",
+        "READ",
+        "TITLE",
+    ]);
     for n in &rows {
         t.row(vec![
             short(&n.id).into(),
@@ -180,7 +261,11 @@ fn list(ctx: &Ctx, category: Option<String>, status: Option<String>, unread: boo
             n.revision.to_string(),
             n.published_at.map(time).unwrap_or_else(|| "-".into()),
             n.closing_fen.map(yuan).unwrap_or_default(),
-            if n.open_questions > 0 { n.open_questions.to_string() } else { String::new() },
+            if n.open_questions > 0 {
+                n.open_questions.to_string()
+            } else {
+                String::new()
+            },
             if n.read {
                 "✓".into()
             } else if n.revision > 0 {
@@ -227,7 +312,11 @@ fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
             p.member_name.as_deref().unwrap_or("an unknown member"),
             p.role.map(|r| r.as_str()).unwrap_or("?"),
             &p.device[..12],
-            if p.signature_verified { "verified".to_string() } else { format!("NOT verified: {}", p.problem.as_deref().unwrap_or("")) }
+            if p.signature_verified {
+                "verified".to_string()
+            } else {
+                format!("NOT verified: {}", p.problem.as_deref().unwrap_or(""))
+            }
         ));
     }
     Ok(())
@@ -251,11 +340,23 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
         json_name(json!(n.period.kind)),
         period
     ));
-    let mut st = format!("status {} · revision {}", n.status.as_str(), n.current_revision());
+    let mut st = format!(
+        "status {} · revision {}",
+        n.status.as_str(),
+        n.current_revision()
+    );
     if let Some(p) = n.published_at() {
-        st += &format!(" · first published {} by {}", time(p), name_of(names, &n.created_by));
+        st += &format!(
+            " · first published {} by {}",
+            time(p),
+            name_of(names, &n.created_by)
+        );
     } else {
-        st += &format!(" · drafted {} by {}", time(n.created_at), name_of(names, &n.created_by));
+        st += &format!(
+            " · drafted {} by {}",
+            time(n.created_at),
+            name_of(names, &n.created_by)
+        );
     }
     say(st);
     if let Some(r) = &n.withdrawn_reason {
@@ -268,14 +369,24 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     if !n.content.lines.is_empty() {
         say("");
         say("Finance lines");
-        let mut t = Table::new(&["  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER"]);
+        let mut t = Table::new(&[
+            "  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER",
+        ]);
         for l in &n.content.lines {
             t.row(vec![
                 format!("  {}", l.date),
-                if l.direction == Direction::Income { "收入".into() } else { "支出".into() },
+                if l.direction == Direction::Income {
+                    "收入".into()
+                } else {
+                    "支出".into()
+                },
                 l.account.clone(),
                 clip(&l.item, 36),
-                yuan(if l.direction == Direction::Income { l.amount_fen } else { -l.amount_fen }),
+                yuan(if l.direction == Direction::Income {
+                    l.amount_fen
+                } else {
+                    -l.amount_fen
+                }),
                 clip(&l.payee_or_dept, 20),
                 l.voucher_no.clone(),
             ]);
@@ -296,7 +407,12 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
         say("");
         say("Revisions");
         for (i, r) in n.revisions.iter().enumerate() {
-            let mut line = format!("  #{} {} by {}", r.number, time(r.at), name_of(names, &r.by));
+            let mut line = format!(
+                "  #{} {} by {}",
+                r.number,
+                time(r.at),
+                name_of(names, &r.by)
+            );
             if !r.reason.is_empty() {
                 line += &format!(" — correction: {}", r.reason);
             }
@@ -318,9 +434,20 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
             } else {
                 format!("reply due {}", time(q.due_at))
             };
-            say(format!("  [{}] {} {}: {}  ({state})", short(&q.id), name_of(names, &q.by), time(q.at), q.text));
+            say(format!(
+                "  [{}] {} {}: {}  ({state})",
+                short(&q.id),
+                name_of(names, &q.by),
+                time(q.at),
+                q.text
+            ));
             for a in &q.answers {
-                say(format!("      ↳ {} {}: {}", name_of(names, &a.by), time(a.at), a.text));
+                say(format!(
+                    "      ↳ {} {}: {}",
+                    name_of(names, &a.by),
+                    time(a.at),
+                    a.text
+                ));
             }
         }
     }
@@ -331,7 +458,13 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
         let who: Vec<String> = n
             .read_by
             .iter()
-            .map(|(m, r)| if *r >= n.current_revision() { name_of(names, m) } else { format!("{} (rev {r})", name_of(names, m)) })
+            .map(|(m, r)| {
+                if *r >= n.current_revision() {
+                    name_of(names, m)
+                } else {
+                    format!("{} (rev {r})", name_of(names, m))
+                }
+            })
             .collect();
         say(format!("read by ({}): {}", who.len(), who.join(", ")));
     }
@@ -346,10 +479,16 @@ fn show_diff(old: &NoticeContent, new: &NoticeContent) {
         say(format!("      body was: {}", clip(&old.body, 70)));
     }
     match (old.totals(), new.totals()) {
-        (Some(a), Some(b)) if a != b => {
-            say(format!("      closing balance was {} (now {})", yuan(a.closing_fen), yuan(b.closing_fen)))
-        }
-        _ if old.lines != new.lines => say(format!("      finance lines changed ({} → {})", old.lines.len(), new.lines.len())),
+        (Some(a), Some(b)) if a != b => say(format!(
+            "      closing balance was {} (now {})",
+            yuan(a.closing_fen),
+            yuan(b.closing_fen)
+        )),
+        _ if old.lines != new.lines => say(format!(
+            "      finance lines changed ({} → {})",
+            old.lines.len(),
+            new.lines.len()
+        )),
         _ => {}
     }
 }

@@ -9,8 +9,12 @@ use std::path::Path;
 /// Parse a snake_case enum name through its serde representation.
 pub fn enum_value<T: DeserializeOwned>(what: &str, s: &str, allowed: &[&str]) -> CliResult<T> {
     let norm = s.trim().to_ascii_lowercase().replace('-', "_");
-    serde_json::from_value(serde_json::Value::String(norm))
-        .map_err(|_| CliError::usage(format!("unknown {what} {s:?}; expected one of {}", allowed.join(", "))))
+    serde_json::from_value(serde_json::Value::String(norm)).map_err(|_| {
+        CliError::usage(format!(
+            "unknown {what} {s:?}; expected one of {}",
+            allowed.join(", ")
+        ))
+    })
 }
 
 pub const CATEGORIES: &[&str] = &["party", "village", "finance"];
@@ -27,8 +31,14 @@ pub const SUBTYPES: &[&str] = &[
 ];
 pub const PERIODS: &[&str] = &["monthly", "quarterly", "ad_hoc"];
 pub const NOTICE_STATUSES: &[&str] = &["draft", "published", "corrected", "withdrawn"];
-pub const BODIES: &[&str] =
-    &["villagers_meeting", "villager_reps", "household_reps", "party_members", "group_meeting", "consultation_only"];
+pub const BODIES: &[&str] = &[
+    "villagers_meeting",
+    "villager_reps",
+    "household_reps",
+    "party_members",
+    "group_meeting",
+    "consultation_only",
+];
 
 /// `YYYY-MM-DD` with a plausible month and day.
 pub fn date(what: &str, d: &str) -> CliResult<String> {
@@ -43,7 +53,9 @@ pub fn date(what: &str, d: &str) -> CliResult<String> {
     if ok {
         Ok(d.to_string())
     } else {
-        Err(CliError::usage(format!("{what} {d:?} is not a date of the form YYYY-MM-DD")))
+        Err(CliError::usage(format!(
+            "{what} {d:?} is not a date of the form YYYY-MM-DD"
+        )))
     }
 }
 
@@ -60,9 +72,15 @@ pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
     let direction = match f[1] {
         "income" | "收入" => Direction::Income,
         "expense" | "支出" => Direction::Expense,
-        other => return Err(bad(format!("direction {other:?} must be income or expense"))),
+        other => {
+            return Err(bad(format!(
+                "direction {other:?} must be income or expense"
+            )))
+        }
     };
-    let amount_fen = f[4].parse::<i64>().map_err(|_| bad(format!("amount {:?} must be a whole number of fen", f[4])))?;
+    let amount_fen = f[4]
+        .parse::<i64>()
+        .map_err(|_| bad(format!("amount {:?} must be a whole number of fen", f[4])))?;
     Ok(FinanceLine {
         date: date("date", f[0]).map_err(|e| bad(e.to_string()))?,
         direction,
@@ -76,7 +94,8 @@ pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
 
 /// A JSON file holding an array of finance lines.
 pub fn finance_lines_json(path: &Path) -> CliResult<Vec<FinanceLine>> {
-    let raw = std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let raw = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_slice(&raw).map_err(|e| {
         CliError::usage(format!(
             "{} is not a JSON array of finance lines ({{date, direction, account, item, amount_fen, payee_or_dept, voucher_no}}): {e}",
@@ -92,7 +111,11 @@ mod tests {
 
     #[test]
     fn lines_and_enums() {
-        let l = finance_line(1, "2026-07-05,income,发包及上交收入,山林承包费,3600000,林丰合作社,记-071").unwrap();
+        let l = finance_line(
+            1,
+            "2026-07-05,income,发包及上交收入,山林承包费,3600000,林丰合作社,记-071",
+        )
+        .unwrap();
         assert_eq!(l.amount_fen, 3_600_000);
         assert_eq!(l.direction, Direction::Income);
         assert_eq!(l.voucher_no, "记-071");

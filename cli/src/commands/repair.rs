@@ -24,19 +24,30 @@ pub fn repair(ctx: &Ctx) -> CliResult<()> {
         }
     }
     for (e, why) in &r.quarantined {
-        say(format!("quarantined entity {e} ({why}); it will be fetched again from the relay"));
+        say(format!(
+            "quarantined entity {e} ({why}); it will be fetched again from the relay"
+        ));
     }
     if r.outbox_restored > 0 {
-        say(format!("{} local change(s) had lost their outbox row and will be sent with the next sync", r.outbox_restored));
+        say(format!(
+            "{} local change(s) had lost their outbox row and will be sent with the next sync",
+            r.outbox_restored
+        ));
     }
     for (h, why) in &r.lost {
         say(format!("local change {h} can never be sent: {why}"));
     }
     if r.parked_dropped > 0 {
-        say(format!("dropped {} unreadable waiting change(s); the relay will send them again", r.parked_dropped));
+        say(format!(
+            "dropped {} unreadable waiting change(s); the relay will send them again",
+            r.parked_dropped
+        ));
     }
     if r.restored > 0 {
-        say(format!("put {} kept local change(s) back into their documents", r.restored));
+        say(format!(
+            "put {} kept local change(s) back into their documents",
+            r.restored
+        ));
     }
     say("lists and search rebuilt from the documents");
     say("the next `cunwu sync` fetches everything again from the relay (nothing is sent twice)");
@@ -44,7 +55,10 @@ pub fn repair(ctx: &Ctx) -> CliResult<()> {
     if left.is_empty() {
         say("after repair: no damage left");
     } else {
-        say(format!("after repair, {} problem(s) remain until the next sync:", left.len()));
+        say(format!(
+            "after repair, {} problem(s) remain until the next sync:",
+            left.len()
+        ));
         for p in &left {
             say(format!("  · {p}"));
         }

@@ -14,8 +14,17 @@ use std::collections::HashMap;
 pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
     match cmd {
         RequestCmd::File(a) => file(ctx, a),
-        RequestCmd::List { status, kind, mine, assignee, open, limit } => {
-            let status = status.map(|s| Status::parse(s.trim()).map(|s| s.as_str().to_string())).transpose()?;
+        RequestCmd::List {
+            status,
+            kind,
+            mine,
+            assignee,
+            open,
+            limit,
+        } => {
+            let status = status
+                .map(|s| Status::parse(s.trim()).map(|s| s.as_str().to_string()))
+                .transpose()?;
             let store = ctx.store()?;
             let assignee = assignee.map(|a| resolve_member(&store, &a)).transpose()?;
             let rows = store.list_requests(&RequestFilter {
@@ -35,14 +44,19 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 return Ok(());
             }
             let names = member_names(&store);
-            let mut t = Table::new(&["ID", "KIND", "STATUS", "FILER", "ASSIGNEE", "UPDATED", "TITLE"]);
+            let mut t = Table::new(&[
+                "ID", "KIND", "STATUS", "FILER", "ASSIGNEE", "UPDATED", "TITLE",
+            ]);
             for r in &rows {
                 t.row(vec![
                     short(&r.id).into(),
                     r.kind.clone(),
                     r.status.clone(),
                     name_of(&names, &r.filer),
-                    r.assignee.as_deref().map(|a| name_of(&names, a)).unwrap_or_default(),
+                    r.assignee
+                        .as_deref()
+                        .map(|a| name_of(&names, a))
+                        .unwrap_or_default(),
                     time(r.updated_at),
                     clip(&r.title, 48),
                 ]);
@@ -72,13 +86,27 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             let id = resolve(&store, EntityKind::Request, &id)?;
             let who = resolve_member(&store, &to)?;
             store.assign_request(&id, &who)?;
-            done(ctx, &store, &id, &format!("assigned to {}", name_of(&member_names(&store), &who)))
+            done(
+                ctx,
+                &store,
+                &id,
+                &format!("assigned to {}", name_of(&member_names(&store), &who)),
+            )
         }
         RequestCmd::Comment { id, text, internal } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Request, &id)?;
             store.comment_request(&id, &text, internal)?;
-            done(ctx, &store, &id, if internal { "has a new internal note" } else { "has a new comment" })
+            done(
+                ctx,
+                &store,
+                &id,
+                if internal {
+                    "has a new internal note"
+                } else {
+                    "has a new comment"
+                },
+            )
         }
         RequestCmd::Rate { id, stars, text } => {
             let store = ctx.store()?;
@@ -93,9 +121,16 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
     let store = ctx.store()?;
     let place = match (a.place, a.lat, a.lon) {
         (None, None, None) => None,
-        (text, lat, lon) => Some(Place { text: text.unwrap_or_default(), lat, lon }),
+        (text, lat, lon) => Some(Place {
+            text: text.unwrap_or_default(),
+            lat,
+            lon,
+        }),
     };
-    let on_behalf_of = a.on_behalf_of.map(|m| resolve_member(&store, &m)).transpose()?;
+    let on_behalf_of = a
+        .on_behalf_of
+        .map(|m| resolve_member(&store, &m))
+        .transpose()?;
     let id = store.file_request(NewRequest {
         kind: a.kind.trim().to_string(),
         title: a.title,
@@ -110,7 +145,9 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let r = store.request(id)?;
     if ctx.json {
-        return print_json(&json!({ "id": id, "title": r.title, "status": r.status, "kind": r.kind }));
+        return print_json(
+            &json!({ "id": id, "title": r.title, "status": r.status, "kind": r.kind }),
+        );
     }
     say(format!("request {id} {what}: {}", r.title));
     Ok(())
@@ -119,8 +156,17 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
 fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
     say(&r.title);
     say("=".repeat(crate::output::width(&r.title).clamp(4, 60)));
-    say(format!("id {} · {} · status {}", r.id, r.kind, r.status.as_str()));
-    let mut who = format!("filed {} by {}", time(r.created_at), name_of(names, &r.filer));
+    say(format!(
+        "id {} · {} · status {}",
+        r.id,
+        r.kind,
+        r.status.as_str()
+    ));
+    let mut who = format!(
+        "filed {} by {}",
+        time(r.created_at),
+        name_of(names, &r.filer)
+    );
     if let Some(b) = &r.filed_by {
         who += &format!(" (entered by {})", name_of(names, b));
     }
@@ -144,14 +190,28 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
     }
     if !r.materials.is_empty() {
         say("");
-        let m: Vec<String> = r.materials.iter().map(|m| format!("{}{}", if m.provided { "✓" } else { "☐" }, m.name)).collect();
+        let m: Vec<String> = r
+            .materials
+            .iter()
+            .map(|m| format!("{}{}", if m.provided { "✓" } else { "☐" }, m.name))
+            .collect();
         say(format!("materials: {}", m.join("  ")));
     }
     say("");
     say("History");
-    say(format!("  {} {}: submitted", time(r.created_at), name_of(names, r.filed_by.as_deref().unwrap_or(&r.filer))));
+    say(format!(
+        "  {} {}: submitted",
+        time(r.created_at),
+        name_of(names, r.filed_by.as_deref().unwrap_or(&r.filer))
+    ));
     for t in &r.transitions {
-        let mut line = format!("  {} {}: {} → {}", time(t.at), name_of(names, &t.by), t.from.as_str(), t.to.as_str());
+        let mut line = format!(
+            "  {} {}: {} → {}",
+            time(t.at),
+            name_of(names, &t.by),
+            t.from.as_str(),
+            t.to.as_str()
+        );
         if !t.note.is_empty() {
             line += &format!(" — {}", t.note);
         }
@@ -165,12 +225,18 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
         say("Comments");
         for c in &r.comments {
             let tag = if c.internal { " [internal]" } else { "" };
-            say(format!("  {} {}{tag}: {}", time(c.at), name_of(names, &c.by), c.text));
+            say(format!(
+                "  {} {}{tag}: {}",
+                time(c.at),
+                name_of(names, &c.by),
+                c.text
+            ));
         }
     }
     if let Some(rt) = &r.rating {
         say("");
-        let stars = "★".repeat(rt.stars as usize) + &"☆".repeat(5usize.saturating_sub(rt.stars as usize));
+        let stars =
+            "★".repeat(rt.stars as usize) + &"☆".repeat(5usize.saturating_sub(rt.stars as usize));
         say(format!("rating {stars} {}", rt.text));
     }
 }

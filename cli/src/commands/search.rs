@@ -12,9 +12,18 @@ use serde_json::json;
 /// The status of a hit, as its list would show it.
 fn status_of(store: &Store, kind: &str, id: &str) -> String {
     match kind {
-        "notice" => store.notice(id).map(|n| n.status.as_str().to_string()).unwrap_or_default(),
-        "request" => store.request(id).map(|r| r.status.as_str().to_string()).unwrap_or_default(),
-        "deliberation" => store.deliberation(id).map(|d| d.phase(now_ms()).as_str().to_string()).unwrap_or_default(),
+        "notice" => store
+            .notice(id)
+            .map(|n| n.status.as_str().to_string())
+            .unwrap_or_default(),
+        "request" => store
+            .request(id)
+            .map(|r| r.status.as_str().to_string())
+            .unwrap_or_default(),
+        "deliberation" => store
+            .deliberation(id)
+            .map(|d| d.phase(now_ms()).as_str().to_string())
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -36,7 +45,12 @@ pub fn run(ctx: &Ctx, a: SearchArgs) -> CliResult<()> {
     let mut t = Table::new(&["ID", "KIND", "STATUS", "TITLE"]);
     for r in &rows {
         let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-        t.row(vec![short(&s("id")).into(), s("kind"), s("status"), clip(&s("title"), 56)]);
+        t.row(vec![
+            short(&s("id")).into(),
+            s("kind"),
+            s("status"),
+            clip(&s("title"), 56),
+        ]);
     }
     t.print();
     Ok(())

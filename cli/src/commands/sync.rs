@@ -35,8 +35,9 @@ impl ProgressObserver for TerminalProgress {
 pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
     let store = ctx.store()?;
     let m = store.membership()?.ok_or(cunwu_core::Error::NotEnrolled)?;
-    let observer: Option<Arc<dyn ProgressObserver>> =
-        (!ctx.json && std::io::stdout().is_terminal()).then(|| Arc::new(TerminalProgress) as Arc<dyn ProgressObserver>);
+    let observer: Option<Arc<dyn ProgressObserver>> = (!ctx.json
+        && std::io::stdout().is_terminal())
+    .then(|| Arc::new(TerminalProgress) as Arc<dyn ProgressObserver>);
     if observer.is_some() {
         eprint!("sync: contacting {} …", m.relay_url);
     }
@@ -53,8 +54,11 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         )),
         other => other.into(),
     })?;
-    let pending =
-        store.local_changes(None, 10_000)?.iter().filter(|c| matches!(c.state, ChangeState::Pending | ChangeState::Sent)).count();
+    let pending = store
+        .local_changes(None, 10_000)?
+        .iter()
+        .filter(|c| matches!(c.state, ChangeState::Pending | ChangeState::Sent))
+        .count();
     if ctx.json {
         let mut v = serde_json::to_value(&report).expect("report serializes");
         v["pending"] = json!(pending);
@@ -73,14 +77,20 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         bytes(report.bytes_received)
     ));
     if report.rejected > 0 {
-        say(format!("the relay REJECTED {} of your change(s); they were undone on this device:", report.rejected));
+        say(format!(
+            "the relay REJECTED {} of your change(s); they were undone on this device:",
+            report.rejected
+        ));
         for r in &report.rejections {
             say(format!("  ✗ {r}"));
         }
         say("(`cunwu status` lists every rejected change with its reason)");
     }
     if report.refused_incoming > 0 {
-        say(format!("{} incoming change(s) failed this device's checks and were not applied", report.refused_incoming));
+        say(format!(
+            "{} incoming change(s) failed this device's checks and were not applied",
+            report.refused_incoming
+        ));
     }
     Ok(())
 }
@@ -92,19 +102,29 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
             let have = have.map(|h| bundle::read_have(&h)).transpose()?;
             let n = bundle::export(&store, &file, have.as_ref())?;
             if ctx.json {
-                return print_json(&json!({ "file": file, "bytes": n, "incremental": have.is_some() }));
+                return print_json(
+                    &json!({ "file": file, "bytes": n, "incremental": have.is_some() }),
+                );
             }
             say(format!(
                 "wrote {} to {}{}",
                 bytes(n),
                 file.display(),
-                if have.is_some() { " (only what the peer lacks)" } else { "" }
+                if have.is_some() {
+                    " (only what the peer lacks)"
+                } else {
+                    ""
+                }
             ));
         }
         BundleCmd::Import { file } => {
             let r = bundle::import(&store, &file)?;
-            let rejected: Vec<_> =
-                r.merge.rejected.iter().map(|(e, h, why)| json!({ "entity": e, "hash": h, "reason": why })).collect();
+            let rejected: Vec<_> = r
+                .merge
+                .rejected
+                .iter()
+                .map(|(e, h, why)| json!({ "entity": e, "hash": h, "reason": why }))
+                .collect();
             if ctx.json {
                 return print_json(&json!({
                     "file": file,
@@ -134,7 +154,11 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "file": file, "bytes": n }));
             }
-            say(format!("wrote this device's summary ({}) to {}", bytes(n), file.display()));
+            say(format!(
+                "wrote this device's summary ({}) to {}",
+                bytes(n),
+                file.display()
+            ));
             say("give it to the other device: `cunwu bundle export OUT --for THIS_FILE` there");
         }
     }

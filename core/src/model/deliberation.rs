@@ -36,32 +36,48 @@ impl DecidingBody {
             // more than half of the adult villagers (household-rep meetings are their own body)
             DecidingBody::VillagersMeeting | DecidingBody::PartyMembers => 2 * p > e,
             // at least two thirds take part
-            DecidingBody::VillagerReps | DecidingBody::HouseholdReps | DecidingBody::GroupMeeting => 3 * p >= 2 * e,
+            DecidingBody::VillagerReps
+            | DecidingBody::HouseholdReps
+            | DecidingBody::GroupMeeting => 3 * p >= 2 * e,
             DecidingBody::ConsultationOnly => false,
         }
     }
 
     /// The members eligible to vote, from the roster, in roster order.
     pub fn eligible(self, roster: &Roster, group: Option<&str>) -> Vec<String> {
-        let live = roster.members.iter().filter(|m| !m.revoked && m.role != Role::Township);
+        let live = roster
+            .members
+            .iter()
+            .filter(|m| !m.revoked && m.role != Role::Township);
         match self {
             DecidingBody::VillagersMeeting => live.map(|m| m.id.clone()).collect(),
-            DecidingBody::VillagerReps => {
-                live.filter(|m| matches!(m.role, Role::VillagerRep | Role::Cadre)).map(|m| m.id.clone()).collect()
-            }
-            DecidingBody::PartyMembers => {
-                live.filter(|m| m.party || m.role == Role::PartyMember).map(|m| m.id.clone()).collect()
-            }
-            DecidingBody::GroupMeeting => {
-                live.filter(|m| group.is_some_and(|g| m.group == g)).map(|m| m.id.clone()).collect()
-            }
+            DecidingBody::VillagerReps => live
+                .filter(|m| matches!(m.role, Role::VillagerRep | Role::Cadre))
+                .map(|m| m.id.clone())
+                .collect(),
+            DecidingBody::PartyMembers => live
+                .filter(|m| m.party || m.role == Role::PartyMember)
+                .map(|m| m.id.clone())
+                .collect(),
+            DecidingBody::GroupMeeting => live
+                .filter(|m| group.is_some_and(|g| m.group == g))
+                .map(|m| m.id.clone())
+                .collect(),
             DecidingBody::HouseholdReps => {
                 let mut seen = BTreeSet::new();
                 let members: Vec<_> = live.collect();
                 let mut out = vec![];
                 // the flagged representative of each household, else its first member
-                for m in members.iter().filter(|m| m.household_rep).chain(members.iter()) {
-                    let h = if m.household.is_empty() { &m.id } else { &m.household };
+                for m in members
+                    .iter()
+                    .filter(|m| m.household_rep)
+                    .chain(members.iter())
+                {
+                    let h = if m.household.is_empty() {
+                        &m.id
+                    } else {
+                        &m.household
+                    };
                     if seen.insert(h.clone()) {
                         out.push(m.id.clone());
                     }
@@ -95,7 +111,9 @@ pub enum DeliberationEvent {
         #[serde(default)]
         roster_version: u64,
     },
-    Comment { text: String },
+    Comment {
+        text: String,
+    },
     Close {},
 }
 
@@ -155,11 +173,24 @@ pub struct Deliberation {
 
 impl Deliberation {
     pub fn fold(id: &str, events: &[Event<DeliberationEvent>]) -> Result<Deliberation> {
-        let first = events.first().ok_or_else(|| Error::Malformed(format!("deliberation {id} has no events")))?;
-        let DeliberationEvent::Create { title, body, deciding_body, options, group, secret, hide_results, opens_at, closes_at } =
-            &first.body
+        let first = events
+            .first()
+            .ok_or_else(|| Error::Malformed(format!("deliberation {id} has no events")))?;
+        let DeliberationEvent::Create {
+            title,
+            body,
+            deciding_body,
+            options,
+            group,
+            secret,
+            hide_results,
+            opens_at,
+            closes_at,
+        } = &first.body
         else {
-            return Err(Error::Malformed(format!("deliberation {id} does not start with a create event")));
+            return Err(Error::Malformed(format!(
+                "deliberation {id} does not start with a create event"
+            )));
         };
         let mut d = Deliberation {
             id: id.into(),
@@ -185,14 +216,20 @@ impl Deliberation {
             match &e.body {
                 DeliberationEvent::Create { .. } => {}
                 DeliberationEvent::Open { eligible, .. } => {
-                    if d.opened_at.is_none() && d.closed_at.is_none() && d.deciding_body != DecidingBody::ConsultationOnly {
+                    if d.opened_at.is_none()
+                        && d.closed_at.is_none()
+                        && d.deciding_body != DecidingBody::ConsultationOnly
+                    {
                         d.opened_at = Some(e.at);
                         d.eligible = eligible.clone();
                     }
                 }
-                DeliberationEvent::Comment { text } => {
-                    d.comments.push(DComment { id: e.id.clone(), by: e.by.clone(), at: e.at, text: text.clone() })
-                }
+                DeliberationEvent::Comment { text } => d.comments.push(DComment {
+                    id: e.id.clone(),
+                    by: e.by.clone(),
+                    at: e.at,
+                    text: text.clone(),
+                }),
                 DeliberationEvent::Close {} => {
                     if d.closed_at.is_none() {
                         d.closed_at = Some(e.at.min(d.closes_at));
@@ -235,18 +272,27 @@ impl Deliberation {
     pub fn check_applicable(&self, e: &DeliberationEvent, now: i64) -> Result<()> {
         match e {
             DeliberationEvent::Create { .. } => Err(Error::invalid("deliberation already exists")),
-            DeliberationEvent::Open { .. } if self.deciding_body == DecidingBody::ConsultationOnly => {
-                Err(Error::InvalidTransition("a consultation collects comments only; it has no vote to open".into()))
+            DeliberationEvent::Open { .. }
+                if self.deciding_body == DecidingBody::ConsultationOnly =>
+            {
+                Err(Error::InvalidTransition(
+                    "a consultation collects comments only; it has no vote to open".into(),
+                ))
             }
-            DeliberationEvent::Open { .. } if self.opened_at.is_some() || self.phase(now) == Phase::Closed => {
-                Err(Error::InvalidTransition(format!("voting cannot open: the deliberation is {}", self.phase(now).as_str())))
+            DeliberationEvent::Open { .. }
+                if self.opened_at.is_some() || self.phase(now) == Phase::Closed =>
+            {
+                Err(Error::InvalidTransition(format!(
+                    "voting cannot open: the deliberation is {}",
+                    self.phase(now).as_str()
+                )))
             }
-            DeliberationEvent::Close {} if self.closed_at.is_some() => {
-                Err(Error::InvalidTransition("the deliberation is already closed".into()))
-            }
-            DeliberationEvent::Comment { .. } if self.phase(now) == Phase::Closed => {
-                Err(Error::InvalidTransition("the deliberation is closed to comments".into()))
-            }
+            DeliberationEvent::Close {} if self.closed_at.is_some() => Err(
+                Error::InvalidTransition("the deliberation is already closed".into()),
+            ),
+            DeliberationEvent::Comment { .. } if self.phase(now) == Phase::Closed => Err(
+                Error::InvalidTransition("the deliberation is closed to comments".into()),
+            ),
             _ => Ok(()),
         }
     }
@@ -257,7 +303,17 @@ pub fn ballot_id(deliberation: &str, member: &str) -> String {
 }
 
 pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
-    if let DeliberationEvent::Create { title, body, deciding_body, options, group, opens_at, closes_at, .. } = e {
+    if let DeliberationEvent::Create {
+        title,
+        body,
+        deciding_body,
+        options,
+        group,
+        opens_at,
+        closes_at,
+        ..
+    } = e
+    {
         check_title(title)?;
         check_text("body", body, false)?;
         if *deciding_body != DecidingBody::ConsultationOnly && options.len() < 2 {
@@ -267,12 +323,16 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
             return Err(Error::invalid("at most 50 options"));
         }
         for o in options {
-            check_title(o).map_err(|_| Error::invalid("each option needs a non-empty label of at most 200 characters"))?;
+            check_title(o).map_err(|_| {
+                Error::invalid("each option needs a non-empty label of at most 200 characters")
+            })?;
         }
         if closes_at <= opens_at {
             return Err(Error::invalid("closes_at must be after opens_at"));
         }
-        if *deciding_body == DecidingBody::GroupMeeting && group.as_deref().is_none_or(str::is_empty) {
+        if *deciding_body == DecidingBody::GroupMeeting
+            && group.as_deref().is_none_or(str::is_empty)
+        {
             return Err(Error::invalid("a group meeting names its group"));
         }
     }
@@ -284,8 +344,13 @@ pub fn counted_choice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option
     events
         .iter()
         .filter(|e| {
-            let BallotEvent::Cast { deliberation, option } = &e.body;
-            deliberation == &d.id && (*option as usize) < d.options.len() && d.accepts_ballot_at(e.at)
+            let BallotEvent::Cast {
+                deliberation,
+                option,
+            } = &e.body;
+            deliberation == &d.id
+                && (*option as usize) < d.options.len()
+                && d.accepts_ballot_at(e.at)
         })
         .last()
         .map(|e| match &e.body {
@@ -331,9 +396,14 @@ pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tal
             }
         }
     }
-    let quorum_met = d.deciding_body.quorum_met(participants as usize, eligible.len());
+    let quorum_met = d
+        .deciding_body
+        .quorum_met(participants as usize, eligible.len());
     let decided = if quorum_met {
-        counts.iter().position(|c| 2 * (*c as u64) > participants as u64).map(|i| i as u32)
+        counts
+            .iter()
+            .position(|c| 2 * (*c as u64) > participants as u64)
+            .map(|i| i as u32)
     } else {
         None
     };

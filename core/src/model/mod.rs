@@ -22,6 +22,22 @@ pub const MAX_FINANCE_LINES: usize = 2_000;
 /// Largest amount of one finance line: 10^12 fen (ten billion yuan).
 pub const MAX_AMOUNT_FEN: i64 = 1_000_000_000_000;
 
+// Budgets of one change, checked on its operations before it is applied (policy,
+// `doc::inspect_change`). They admit the largest legitimate event — a finance notice
+// revision of `MAX_FINANCE_LINES` lines with every text at its limit — and no more.
+
+/// Most automerge operations in one change.
+pub const MAX_OPS_PER_CHANGE: usize = 40_000;
+/// Most bytes of one change (automerge's uncompressed change form).
+pub const MAX_CHANGE_BYTES: usize = 4 * 1024 * 1024;
+/// Most events one change may append (the app makes exactly one).
+pub const MAX_EVENTS_PER_CHANGE: usize = 1;
+/// Deepest nesting of a document: root 0, event list 1, event 2, content 3, finance
+/// lines 4, a line 5 (a few levels to spare).
+pub const MAX_DEPTH: usize = 8;
+/// Longest string value in bytes (the longest text, 4 bytes a character).
+pub const MAX_STRING_BYTES: usize = 4 * MAX_TEXT_CHARS;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
@@ -35,8 +51,13 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 5] =
-        [EntityKind::Notice, EntityKind::Request, EntityKind::RequestNotes, EntityKind::Deliberation, EntityKind::Ballot];
+    pub const ALL: [EntityKind; 5] = [
+        EntityKind::Notice,
+        EntityKind::Request,
+        EntityKind::RequestNotes,
+        EntityKind::Deliberation,
+        EntityKind::Ballot,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             EntityKind::Notice => "notice",
@@ -56,7 +77,10 @@ impl EntityKind {
         self as u8
     }
     pub fn from_code(c: u8) -> Result<Self> {
-        Self::ALL.get(c as usize).copied().ok_or_else(|| Error::Malformed(format!("unknown entity kind code {c}")))
+        Self::ALL
+            .get(c as usize)
+            .copied()
+            .ok_or_else(|| Error::Malformed(format!("unknown entity kind code {c}")))
     }
 }
 
@@ -87,7 +111,9 @@ pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
 pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
     let n = t.chars().count();
     if n > max {
-        return Err(Error::invalid(format!("{field} is {n} characters; the limit is {max}")));
+        return Err(Error::invalid(format!(
+            "{field} is {n} characters; the limit is {max}"
+        )));
     }
     Ok(())
 }
@@ -104,6 +130,8 @@ pub(crate) fn check_date(field: &str, d: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{field} {d:?} is not a date of the form YYYY-MM-DD")))
+        Err(Error::invalid(format!(
+            "{field} {d:?} is not a date of the form YYYY-MM-DD"
+        )))
     }
 }

@@ -1,7 +1,9 @@
 //! Notices (党务 / 村务 / 财务公开): what they contain, how a notice's history folds
 //! into its current state, and the finance arithmetic (totals and closing balance).
 
-use super::{check_date, check_len, check_text, check_title, Event, MAX_AMOUNT_FEN, MAX_FINANCE_LINES};
+use super::{
+    check_date, check_len, check_text, check_title, Event, MAX_AMOUNT_FEN, MAX_FINANCE_LINES,
+};
 use crate::error::{Error, Result};
 use crate::ids::DAY_MS;
 use serde::{Deserialize, Serialize};
@@ -107,18 +109,29 @@ impl NoticeContent {
     pub fn validate(&self, category: Category) -> Result<()> {
         check_title(&self.title)?;
         check_text("body", &self.body, false)?;
-        if category != Category::Finance && (!self.lines.is_empty() || self.opening_balance_fen.is_some()) {
-            return Err(Error::invalid("only finance notices carry finance lines and an opening balance"));
+        if category != Category::Finance
+            && (!self.lines.is_empty() || self.opening_balance_fen.is_some())
+        {
+            return Err(Error::invalid(
+                "only finance notices carry finance lines and an opening balance",
+            ));
         }
         if self.lines.len() > MAX_FINANCE_LINES {
-            return Err(Error::invalid(format!("{} finance lines; the limit is {MAX_FINANCE_LINES}", self.lines.len())));
+            return Err(Error::invalid(format!(
+                "{} finance lines; the limit is {MAX_FINANCE_LINES}",
+                self.lines.len()
+            )));
         }
         if !self.lines.is_empty() && self.opening_balance_fen.is_none() {
-            return Err(Error::invalid("a finance notice with lines needs an opening balance (opening_balance_fen)"));
+            return Err(Error::invalid(
+                "a finance notice with lines needs an opening balance (opening_balance_fen)",
+            ));
         }
         if let Some(o) = self.opening_balance_fen {
             if o.abs() > MAX_AMOUNT_FEN * 1000 {
-                return Err(Error::invalid(format!("opening balance {o} fen is out of range")));
+                return Err(Error::invalid(format!(
+                    "opening balance {o} fen is out of range"
+                )));
             }
         }
         for (i, l) in self.lines.iter().enumerate() {
@@ -132,13 +145,22 @@ impl NoticeContent {
                 )));
             };
             if *dir != l.direction {
-                return Err(Error::invalid(format!("line {n}: account {} is not an {:?} account", l.account, l.direction)));
+                return Err(Error::invalid(format!(
+                    "line {n}: account {} is not an {:?} account",
+                    l.account, l.direction
+                )));
             }
             if l.amount_fen <= 0 {
-                return Err(Error::invalid(format!("line {n}: amount must be a positive number of fen, got {}", l.amount_fen)));
+                return Err(Error::invalid(format!(
+                    "line {n}: amount must be a positive number of fen, got {}",
+                    l.amount_fen
+                )));
             }
             if l.amount_fen > MAX_AMOUNT_FEN {
-                return Err(Error::invalid(format!("line {n}: amount {} fen is over the limit of {MAX_AMOUNT_FEN}", l.amount_fen)));
+                return Err(Error::invalid(format!(
+                    "line {n}: amount {} fen is over the limit of {MAX_AMOUNT_FEN}",
+                    l.amount_fen
+                )));
             }
             if l.item.trim().is_empty() {
                 return Err(Error::invalid(format!("line {n}: item must not be empty")));
@@ -160,21 +182,47 @@ impl NoticeContent {
                 Direction::Expense => expense += l.amount_fen,
             }
         }
-        Some(FinanceTotals { opening_fen: opening, income_fen: income, expense_fen: expense, closing_fen: opening + income - expense })
+        Some(FinanceTotals {
+            opening_fen: opening,
+            income_fen: income,
+            expense_fen: expense,
+            closing_fen: opening + income - expense,
+        })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NoticeEvent {
-    Create { category: Category, subtype: Subtype, #[serde(default)] period: Period, content: NoticeContent, publish: bool },
-    EditDraft { content: NoticeContent },
+    Create {
+        category: Category,
+        subtype: Subtype,
+        #[serde(default)]
+        period: Period,
+        content: NoticeContent,
+        publish: bool,
+    },
+    EditDraft {
+        content: NoticeContent,
+    },
     Publish {},
-    Correct { content: NoticeContent, reason: String },
-    Withdraw { reason: String },
-    Ask { text: String },
-    Answer { question: String, text: String },
-    Read { revision: u32 },
+    Correct {
+        content: NoticeContent,
+        reason: String,
+    },
+    Withdraw {
+        reason: String,
+    },
+    Ask {
+        text: String,
+    },
+    Answer {
+        question: String,
+        text: String,
+    },
+    Read {
+        revision: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,16 +301,30 @@ impl Notice {
         self.revisions.first().map(|r| r.at)
     }
     pub fn unanswered(&self) -> usize {
-        self.questions.iter().filter(|q| q.answers.is_empty()).count()
+        self.questions
+            .iter()
+            .filter(|q| q.answers.is_empty())
+            .count()
     }
 
     /// Fold the event list into the current state. Events that make no sense in the
     /// state reached so far (a second publish, an answer to no question) are skipped,
     /// the same way on every device.
     pub fn fold(id: &str, events: &[Event<NoticeEvent>]) -> Result<Notice> {
-        let first = events.first().ok_or_else(|| Error::Malformed(format!("notice {id} has no events")))?;
-        let NoticeEvent::Create { category, subtype, period, content, publish } = &first.body else {
-            return Err(Error::Malformed(format!("notice {id} does not start with a create event")));
+        let first = events
+            .first()
+            .ok_or_else(|| Error::Malformed(format!("notice {id} has no events")))?;
+        let NoticeEvent::Create {
+            category,
+            subtype,
+            period,
+            content,
+            publish,
+        } = &first.body
+        else {
+            return Err(Error::Malformed(format!(
+                "notice {id} does not start with a create event"
+            )));
         };
         let mut n = Notice {
             id: id.to_string(),
@@ -306,7 +368,12 @@ impl Notice {
     pub fn check_applicable(&self, e: &NoticeEvent) -> Result<()> {
         use NoticeStatus::*;
         let st = self.status;
-        let bad = |what: &str| Err(Error::InvalidTransition(format!("cannot {what} a notice that is {}", st.as_str())));
+        let bad = |what: &str| {
+            Err(Error::InvalidTransition(format!(
+                "cannot {what} a notice that is {}",
+                st.as_str()
+            )))
+        };
         match e {
             NoticeEvent::Create { .. } => Err(Error::invalid("notice already exists")),
             NoticeEvent::EditDraft { .. } if st != Draft => bad("edit the draft of"),
@@ -314,11 +381,21 @@ impl Notice {
             NoticeEvent::Correct { .. } if !matches!(st, Published | Corrected) => bad("correct"),
             NoticeEvent::Withdraw { .. } if st == Withdrawn => bad("withdraw"),
             NoticeEvent::Ask { .. } if !matches!(st, Published | Corrected) => bad("ask about"),
-            NoticeEvent::Answer { question, .. } if !self.questions.iter().any(|q| &q.id == question) => {
-                Err(Error::NotFound(format!("question {question} on notice {}", self.id)))
+            NoticeEvent::Answer { question, .. }
+                if !self.questions.iter().any(|q| &q.id == question) =>
+            {
+                Err(Error::NotFound(format!(
+                    "question {question} on notice {}",
+                    self.id
+                )))
             }
-            NoticeEvent::Read { revision } if *revision == 0 || *revision > self.current_revision() => {
-                Err(Error::invalid(format!("revision {revision} does not exist (latest is {})", self.current_revision())))
+            NoticeEvent::Read { revision }
+                if *revision == 0 || *revision > self.current_revision() =>
+            {
+                Err(Error::invalid(format!(
+                    "revision {revision} does not exist (latest is {})",
+                    self.current_revision()
+                )))
             }
             _ => Ok(()),
         }
@@ -355,7 +432,11 @@ impl Notice {
             }),
             NoticeEvent::Answer { question, text } => {
                 if let Some(q) = self.questions.iter_mut().find(|q| &q.id == question) {
-                    q.answers.push(Answer { by: e.by.clone(), at: e.at, text: text.clone() });
+                    q.answers.push(Answer {
+                        by: e.by.clone(),
+                        at: e.at,
+                        text: text.clone(),
+                    });
                 }
             }
             NoticeEvent::Read { revision } => {
@@ -365,4 +446,3 @@ impl Notice {
         }
     }
 }
-

@@ -62,15 +62,21 @@ impl Status {
         }
     }
     pub fn parse(s: &str) -> Result<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            Error::invalid(format!(
-                "unknown request status {s:?}; expected one of {}",
-                Status::ALL.map(|x| x.as_str()).join(", ")
-            ))
-        })
+        Status::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown request status {s:?}; expected one of {}",
+                    Status::ALL.map(|x| x.as_str()).join(", ")
+                ))
+            })
     }
     pub fn is_open(self) -> bool {
-        !matches!(self, Status::Resolved | Status::Rejected | Status::Withdrawn)
+        !matches!(
+            self,
+            Status::Resolved | Status::Rejected | Status::Withdrawn
+        )
     }
 }
 
@@ -80,7 +86,11 @@ pub fn actor_may_transition(to: Status, is_filer: bool, role: Role) -> bool {
     match to {
         Status::Withdrawn | Status::Reopened => is_filer,
         Status::Submitted => false,
-        Status::Accepted | Status::InProgress | Status::Referred | Status::Resolved | Status::Rejected => role.is_staff(),
+        Status::Accepted
+        | Status::InProgress
+        | Status::Referred
+        | Status::Resolved
+        | Status::Rejected => role.is_staff(),
     }
 }
 
@@ -138,13 +148,31 @@ pub enum RequestEvent {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<Attachment>,
     },
-    EditDescription { description: String },
-    Transition { to: Status, #[serde(default)] note: String },
-    Assign { assignee: String },
-    ExpectBy { date: String },
-    Materials { items: Vec<Material> },
-    Comment { text: String },
-    Rate { stars: u8, #[serde(default)] text: String },
+    EditDescription {
+        description: String,
+    },
+    Transition {
+        to: Status,
+        #[serde(default)]
+        note: String,
+    },
+    Assign {
+        assignee: String,
+    },
+    ExpectBy {
+        date: String,
+    },
+    Materials {
+        items: Vec<Material>,
+    },
+    Comment {
+        text: String,
+    },
+    Rate {
+        stars: u8,
+        #[serde(default)]
+        text: String,
+    },
 }
 
 /// Cadre-only notes (kept in their own document, which the filer never receives).
@@ -207,9 +235,22 @@ pub struct ServiceRequest {
 
 impl ServiceRequest {
     pub fn fold(id: &str, events: &[Event<RequestEvent>]) -> Result<ServiceRequest> {
-        let first = events.first().ok_or_else(|| Error::Malformed(format!("request {id} has no events")))?;
-        let RequestEvent::File { kind, title, description, place, filer, materials, attachments } = &first.body else {
-            return Err(Error::Malformed(format!("request {id} does not start with a file event")));
+        let first = events
+            .first()
+            .ok_or_else(|| Error::Malformed(format!("request {id} has no events")))?;
+        let RequestEvent::File {
+            kind,
+            title,
+            description,
+            place,
+            filer,
+            materials,
+            attachments,
+        } = &first.body
+        else {
+            return Err(Error::Malformed(format!(
+                "request {id} does not start with a file event"
+            )));
         };
         let mut r = ServiceRequest {
             id: id.into(),
@@ -234,7 +275,12 @@ impl ServiceRequest {
             r.updated_at = r.updated_at.max(e.at);
             match &e.body {
                 RequestEvent::File { .. } => {}
-                RequestEvent::EditDescription { description } => r.description = description.clone(),
+                // an edit that the merged order puts after the request closed (the filer
+                // edited offline while a cadre resolved it) is kept in history, not applied
+                RequestEvent::EditDescription { description } if r.status.is_open() => {
+                    r.description = description.clone()
+                }
+                RequestEvent::EditDescription { .. } => {}
                 RequestEvent::Transition { to, note } => {
                     let applied = lifecycle_allows(r.status, *to);
                     r.transitions.push(TransitionRecord {
@@ -261,7 +307,11 @@ impl ServiceRequest {
                 }),
                 RequestEvent::Rate { stars, text } => {
                     if r.status == Status::Resolved {
-                        r.rating = Some(Rating { stars: *stars, text: text.clone(), at: e.at })
+                        r.rating = Some(Rating {
+                            stars: *stars,
+                            text: text.clone(),
+                            at: e.at,
+                        })
                     }
                 }
             }
@@ -273,16 +323,24 @@ impl ServiceRequest {
     pub fn check_applicable(&self, e: &RequestEvent) -> Result<()> {
         match e {
             RequestEvent::File { .. } => Err(Error::invalid("request already exists")),
-            RequestEvent::Transition { to, .. } if !lifecycle_allows(self.status, *to) => Err(Error::InvalidTransition(format!(
-                "a request that is {} cannot become {}",
-                self.status.as_str(),
-                to.as_str()
-            ))),
+            RequestEvent::Transition { to, .. } if !lifecycle_allows(self.status, *to) => {
+                Err(Error::InvalidTransition(format!(
+                    "a request that is {} cannot become {}",
+                    self.status.as_str(),
+                    to.as_str()
+                )))
+            }
             RequestEvent::Rate { .. } if self.status != Status::Resolved => {
-                Err(Error::InvalidTransition(format!("only a resolved request can be rated; this one is {}", self.status.as_str())))
+                Err(Error::InvalidTransition(format!(
+                    "only a resolved request can be rated; this one is {}",
+                    self.status.as_str()
+                )))
             }
             RequestEvent::EditDescription { .. } if !self.status.is_open() => {
-                Err(Error::InvalidTransition(format!("the description of a {} request cannot change", self.status.as_str())))
+                Err(Error::InvalidTransition(format!(
+                    "the description of a {} request cannot change",
+                    self.status.as_str()
+                )))
             }
             _ => Ok(()),
         }
@@ -292,16 +350,30 @@ impl ServiceRequest {
 /// Content checks shared by the API and the policy.
 pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
     match e {
-        RequestEvent::File { kind, title, description, place, materials, .. } => {
+        RequestEvent::File {
+            kind,
+            title,
+            description,
+            place,
+            materials,
+            ..
+        } => {
             if !kinds.iter().any(|k| k == kind) {
-                return Err(Error::invalid(format!("unknown request kind {kind:?}; this space offers {}", kinds.join(", "))));
+                return Err(Error::invalid(format!(
+                    "unknown request kind {kind:?}; this space offers {}",
+                    kinds.join(", ")
+                )));
             }
             check_title(title)?;
             check_text("description", description, false)?;
             if let Some(p) = place {
                 check_len("place", &p.text, 500)?;
-                if p.lat.is_some_and(|x| !(-90.0..=90.0).contains(&x)) || p.lon.is_some_and(|x| !(-180.0..=180.0).contains(&x)) {
-                    return Err(Error::invalid("place latitude must be within ±90 and longitude within ±180"));
+                if p.lat.is_some_and(|x| !(-90.0..=90.0).contains(&x))
+                    || p.lon.is_some_and(|x| !(-180.0..=180.0).contains(&x))
+                {
+                    return Err(Error::invalid(
+                        "place latitude must be within ±90 and longitude within ±180",
+                    ));
                 }
             }
             if materials.len() > 100 {
@@ -309,12 +381,16 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
             }
             Ok(())
         }
-        RequestEvent::EditDescription { description } => check_text("description", description, false),
+        RequestEvent::EditDescription { description } => {
+            check_text("description", description, false)
+        }
         RequestEvent::Transition { note, .. } => check_text("note", note, false),
         RequestEvent::Comment { text } => check_text("comment", text, true),
         RequestEvent::Rate { stars, text } => {
             if !(1..=5).contains(stars) {
-                return Err(Error::invalid(format!("rating must be 1 to 5 stars, got {stars}")));
+                return Err(Error::invalid(format!(
+                    "rating must be 1 to 5 stars, got {stars}"
+                )));
             }
             check_text("rating text", text, false)
         }

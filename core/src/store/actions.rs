@@ -7,9 +7,15 @@ use super::{me_of, policy_ctx, roster_of, ConnLookup, EntityChange, Origin, Stor
 use crate::doc::EntityDoc;
 use crate::error::{Error, Result};
 use crate::ids::{new_event_id, new_id, now_ms};
-use crate::model::deliberation::{ballot_id, validate_create, DecidingBody, Deliberation, DeliberationEvent};
-use crate::model::notice::{Category, FinanceLine, Notice, NoticeContent, NoticeEvent, Period, Subtype};
-use crate::model::request::{validate_event, Material, NotesEvent, Place, RequestEvent, ServiceRequest, Status};
+use crate::model::deliberation::{
+    ballot_id, validate_create, DecidingBody, Deliberation, DeliberationEvent,
+};
+use crate::model::notice::{
+    Category, FinanceLine, Notice, NoticeContent, NoticeEvent, Period, Subtype,
+};
+use crate::model::request::{
+    validate_event, Material, NotesEvent, Place, RequestEvent, ServiceRequest, Status,
+};
 use crate::model::{check_text, EntityKind};
 use crate::policy::{self, notes_id};
 use rusqlite::params;
@@ -63,7 +69,11 @@ fn event_value<B: Serialize>(body: &B, by: &str, at: i64) -> Value {
 }
 
 fn summary_of(kind: EntityKind, body: &Value) -> String {
-    format!("{} {}", kind.as_str(), body.get("type").and_then(Value::as_str).unwrap_or("change"))
+    format!(
+        "{} {}",
+        kind.as_str(),
+        body.get("type").and_then(Value::as_str).unwrap_or("change")
+    )
 }
 
 impl Store {
@@ -85,14 +95,23 @@ impl Store {
         let event = event_value(body, &me.id, now);
         let summary = summary_of(kind, &event);
         let actor = self.key.public();
-        let base = doc.as_ref().map(|d| EntityDoc { doc: d.doc.clone() }).unwrap_or_else(EntityDoc::empty);
+        let base = doc
+            .as_ref()
+            .map(|d| EntityDoc { doc: d.doc.clone() })
+            .unwrap_or_else(EntityDoc::empty);
         let change = match &mut doc {
             Some(d) => d.append(&actor, &event, now)?,
             None => EntityDoc::create(&actor, kind, id, &event, now)?.1,
         };
         // the same check every other phone and the relay will run on this change
         let kinds = self.request_kinds();
-        let doc = policy::check_change(&policy_ctx(&roster, &kinds, &ConnLookup(&conn)), &me, &base, id, &change)?;
+        let doc = policy::check_change(
+            &policy_ctx(&roster, &kinds, &ConnLookup(&conn)),
+            &me,
+            &base,
+            id,
+            &change,
+        )?;
         let tx = conn.transaction()?;
         let hash = change.hash().0;
         Store::store_change(&tx, kind, id, &doc, &hash, change.raw_bytes(), now)?;
@@ -103,31 +122,56 @@ impl Store {
         )?;
         tx.commit()?;
         drop(conn);
-        self.notify(vec![EntityChange { id: id.to_string(), kind, origin: Origin::Local }]);
+        self.notify(vec![EntityChange {
+            id: id.to_string(),
+            kind,
+            origin: Origin::Local,
+        }]);
         Ok(())
     }
 
-    fn load_typed<T>(&self, id: &str, kind: EntityKind, fold: impl FnOnce(&EntityDoc) -> Result<T>) -> Result<T> {
+    fn load_typed<T>(
+        &self,
+        id: &str,
+        kind: EntityKind,
+        fold: impl FnOnce(&EntityDoc) -> Result<T>,
+    ) -> Result<T> {
         let conn = self.conn.lock();
-        let doc = Store::load_doc(&conn, id)?.ok_or_else(|| Error::NotFound(format!("{} {id}", kind.as_str())))?;
+        let doc = Store::load_doc(&conn, id)?
+            .ok_or_else(|| Error::NotFound(format!("{} {id}", kind.as_str())))?;
         match doc.header() {
             Some((k, _)) if k == kind => fold(&doc),
             _ => Err(Error::NotFound(format!("{} {id}", kind.as_str()))),
         }
     }
 
-    fn existing<T>(doc: Option<&EntityDoc>, what: &str, id: &str, fold: impl FnOnce(&EntityDoc) -> Result<T>) -> Result<T> {
+    fn existing<T>(
+        doc: Option<&EntityDoc>,
+        what: &str,
+        id: &str,
+        fold: impl FnOnce(&EntityDoc) -> Result<T>,
+    ) -> Result<T> {
         fold(doc.ok_or_else(|| Error::NotFound(format!("{what} {id}")))?)
     }
 
     // ---- notices -------------------------------------------------------------------
 
     pub fn post_notice(&self, n: NewNotice) -> Result<String> {
-        let content =
-            NoticeContent { title: n.title, body: n.body, opening_balance_fen: n.opening_balance_fen, lines: n.lines };
+        let content = NoticeContent {
+            title: n.title,
+            body: n.body,
+            opening_balance_fen: n.opening_balance_fen,
+            lines: n.lines,
+        };
         content.validate(n.category)?;
         let id = new_id();
-        let ev = NoticeEvent::Create { category: n.category, subtype: n.subtype, period: n.period, content, publish: n.publish };
+        let ev = NoticeEvent::Create {
+            category: n.category,
+            subtype: n.subtype,
+            period: n.period,
+            content,
+            publish: n.publish,
+        };
         self.write_event(EntityKind::Notice, &id, &ev, |_| Ok(()))?;
         Ok(id)
     }
@@ -138,7 +182,9 @@ impl Store {
 
     fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {
         self.write_event(EntityKind::Notice, id, &ev, |d| {
-            Self::existing(d, "notice", id, |d| Notice::fold(id, &d.events()?)?.check_applicable(&ev))
+            Self::existing(d, "notice", id, |d| {
+                Notice::fold(id, &d.events()?)?.check_applicable(&ev)
+            })
         })
     }
 
@@ -155,12 +201,23 @@ impl Store {
     pub fn correct_notice(&self, id: &str, content: NoticeContent, reason: &str) -> Result<()> {
         content.validate(self.notice(id)?.category)?;
         check_text("reason", reason, true)?;
-        self.notice_event(id, NoticeEvent::Correct { content, reason: reason.into() })
+        self.notice_event(
+            id,
+            NoticeEvent::Correct {
+                content,
+                reason: reason.into(),
+            },
+        )
     }
 
     pub fn withdraw_notice(&self, id: &str, reason: &str) -> Result<()> {
         check_text("reason", reason, true)?;
-        self.notice_event(id, NoticeEvent::Withdraw { reason: reason.into() })
+        self.notice_event(
+            id,
+            NoticeEvent::Withdraw {
+                reason: reason.into(),
+            },
+        )
     }
 
     /// Ask a question on a notice; returns the question id.
@@ -169,14 +226,23 @@ impl Store {
         self.notice_event(notice_id, NoticeEvent::Ask { text: text.into() })?;
         let me = self.me()?.id;
         let n = self.notice(notice_id)?;
-        n.questions.iter().rev().find(|q| q.by == me && q.text == text).map(|q| q.id.clone()).ok_or_else(|| {
-            Error::Document("question vanished after it was asked".into())
-        })
+        n.questions
+            .iter()
+            .rev()
+            .find(|q| q.by == me && q.text == text)
+            .map(|q| q.id.clone())
+            .ok_or_else(|| Error::Document("question vanished after it was asked".into()))
     }
 
     pub fn answer_question(&self, notice_id: &str, question_id: &str, text: &str) -> Result<()> {
         check_text("answer", text, true)?;
-        self.notice_event(notice_id, NoticeEvent::Answer { question: question_id.into(), text: text.into() })
+        self.notice_event(
+            notice_id,
+            NoticeEvent::Answer {
+                question: question_id.into(),
+                text: text.into(),
+            },
+        )
     }
 
     /// Record that this member has read the current revision; returns it. Does
@@ -185,7 +251,9 @@ impl Store {
         let n = self.notice(notice_id)?;
         let rev = n.current_revision();
         if rev == 0 {
-            return Err(Error::InvalidTransition("a draft cannot be marked read".into()));
+            return Err(Error::InvalidTransition(
+                "a draft cannot be marked read".into(),
+            ));
         }
         let me = self.me()?.id;
         if n.read_by.get(&me).is_some_and(|r| *r >= rev) {
@@ -221,12 +289,20 @@ impl Store {
     /// The request as this device sees it; cadres also see internal notes, merged
     /// into the comments with `internal: true`.
     pub fn request(&self, id: &str) -> Result<ServiceRequest> {
-        let mut r = self.load_typed(id, EntityKind::Request, |d| ServiceRequest::fold(id, &d.events()?))?;
+        let mut r = self.load_typed(id, EntityKind::Request, |d| {
+            ServiceRequest::fold(id, &d.events()?)
+        })?;
         let conn = self.conn.lock();
         if let Some(doc) = Store::load_doc(&conn, &notes_id(id))? {
             for e in doc.events::<NotesEvent>()? {
                 if let NotesEvent::Note { text } = e.body {
-                    r.comments.push(crate::model::request::Comment { id: e.id, by: e.by, at: e.at, text, internal: true });
+                    r.comments.push(crate::model::request::Comment {
+                        id: e.id,
+                        by: e.by,
+                        at: e.at,
+                        text,
+                        internal: true,
+                    });
                 }
             }
             r.comments.sort_by_key(|c| c.at);
@@ -237,19 +313,32 @@ impl Store {
     fn request_event(&self, id: &str, ev: RequestEvent) -> Result<()> {
         validate_event(&ev, &self.request_kinds())?;
         self.write_event(EntityKind::Request, id, &ev, |d| {
-            Self::existing(d, "request", id, |d| ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev))
+            Self::existing(d, "request", id, |d| {
+                ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev)
+            })
         })
     }
 
     pub fn transition_request(&self, id: &str, to: Status, note: &str) -> Result<()> {
-        self.request_event(id, RequestEvent::Transition { to, note: note.into() })
+        self.request_event(
+            id,
+            RequestEvent::Transition {
+                to,
+                note: note.into(),
+            },
+        )
     }
 
     pub fn assign_request(&self, id: &str, assignee: &str) -> Result<()> {
         if self.roster()?.member(assignee).is_none() {
             return Err(Error::NotFound(format!("member {assignee}")));
         }
-        self.request_event(id, RequestEvent::Assign { assignee: assignee.into() })
+        self.request_event(
+            id,
+            RequestEvent::Assign {
+                assignee: assignee.into(),
+            },
+        )
     }
 
     pub fn set_request_expected(&self, id: &str, date: &str) -> Result<()> {
@@ -261,11 +350,22 @@ impl Store {
     }
 
     pub fn edit_request_description(&self, id: &str, description: &str) -> Result<()> {
-        self.request_event(id, RequestEvent::EditDescription { description: description.into() })
+        self.request_event(
+            id,
+            RequestEvent::EditDescription {
+                description: description.into(),
+            },
+        )
     }
 
     pub fn rate_request(&self, id: &str, stars: u8, text: &str) -> Result<()> {
-        self.request_event(id, RequestEvent::Rate { stars, text: text.into() })
+        self.request_event(
+            id,
+            RequestEvent::Rate {
+                stars,
+                text: text.into(),
+            },
+        )
     }
 
     /// A comment on a request: public (filer and cadres) or internal (cadres only,
@@ -277,14 +377,26 @@ impl Store {
         check_text("comment", text, true)?;
         self.request(id)?;
         if !self.me()?.role.is_staff() {
-            return Err(Error::not_allowed("internal comments are for cadres and township officials only"));
+            return Err(Error::not_allowed(
+                "internal comments are for cadres and township officials only",
+            ));
         }
         let nid = notes_id(id);
         let exists = Store::load_doc(&self.conn.lock(), &nid)?.is_some();
         if !exists {
-            self.write_event(EntityKind::RequestNotes, &nid, &NotesEvent::Open { request: id.into() }, |_| Ok(()))?;
+            self.write_event(
+                EntityKind::RequestNotes,
+                &nid,
+                &NotesEvent::Open { request: id.into() },
+                |_| Ok(()),
+            )?;
         }
-        self.write_event(EntityKind::RequestNotes, &nid, &NotesEvent::Note { text: text.into() }, |_| Ok(()))
+        self.write_event(
+            EntityKind::RequestNotes,
+            &nid,
+            &NotesEvent::Note { text: text.into() },
+            |_| Ok(()),
+        )
     }
 
     // ---- deliberations -------------------------------------------------------------
@@ -308,12 +420,16 @@ impl Store {
     }
 
     pub fn deliberation(&self, id: &str) -> Result<Deliberation> {
-        self.load_typed(id, EntityKind::Deliberation, |d| Deliberation::fold(id, &d.events()?))
+        self.load_typed(id, EntityKind::Deliberation, |d| {
+            Deliberation::fold(id, &d.events()?)
+        })
     }
 
     fn deliberation_event(&self, id: &str, ev: DeliberationEvent) -> Result<()> {
         self.write_event(EntityKind::Deliberation, id, &ev, |d| {
-            Self::existing(d, "deliberation", id, |d| Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms()))
+            Self::existing(d, "deliberation", id, |d| {
+                Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())
+            })
         })
     }
 
@@ -322,7 +438,13 @@ impl Store {
         let d = self.deliberation(id)?;
         let roster = self.roster()?;
         let eligible = d.deciding_body.eligible(&roster, d.group.as_deref());
-        self.deliberation_event(id, DeliberationEvent::Open { eligible, roster_version: roster.version })
+        self.deliberation_event(
+            id,
+            DeliberationEvent::Open {
+                eligible,
+                roster_version: roster.version,
+            },
+        )
     }
 
     pub fn comment_deliberation(&self, id: &str, text: &str) -> Result<()> {
@@ -340,16 +462,28 @@ impl Store {
         let me = self.me()?;
         let now = now_ms();
         if !d.accepts_ballot_at(now) {
-            return Err(Error::InvalidTransition(format!("voting is not open (the deliberation is {})", d.phase(now).as_str())));
+            return Err(Error::InvalidTransition(format!(
+                "voting is not open (the deliberation is {})",
+                d.phase(now).as_str()
+            )));
         }
         if !d.eligible.contains(&me.id) {
-            return Err(Error::not_allowed(format!("{} is not eligible to vote in this deliberation", me.name)));
+            return Err(Error::not_allowed(format!(
+                "{} is not eligible to vote in this deliberation",
+                me.name
+            )));
         }
         if option as usize >= d.options.len() {
-            return Err(Error::invalid(format!("option {option} does not exist; choose 0 to {}", d.options.len() - 1)));
+            return Err(Error::invalid(format!(
+                "option {option} does not exist; choose 0 to {}",
+                d.options.len() - 1
+            )));
         }
         let bid = ballot_id(deliberation_id, &me.id);
-        let ev = crate::model::deliberation::BallotEvent::Cast { deliberation: deliberation_id.into(), option };
+        let ev = crate::model::deliberation::BallotEvent::Cast {
+            deliberation: deliberation_id.into(),
+            option,
+        };
         self.write_event(EntityKind::Ballot, &bid, &ev, |_| Ok(()))
     }
 }

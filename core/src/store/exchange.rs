@@ -4,12 +4,15 @@
 
 use super::merge::MergeReport;
 use super::{local_get, ConnLookup, Store};
-use crate::policy::{self, Audience};
 use crate::doc::change_from_bytes;
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
+use crate::policy::{self, Audience};
 use crate::roster::SignedRoster;
-use crate::wire::{entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry, SignedBatch, SignedTally, VerifiedChange};
+use crate::wire::{
+    entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry, SignedBatch,
+    SignedTally, VerifiedChange,
+};
 use automerge::ChangeHash;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -34,8 +37,13 @@ fn record_batch(conn: &Connection, b: &SignedBatch, seq: Option<u64>) -> Result<
         "INSERT OR IGNORE INTO batches(author, signed_at, signature, pairs, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![&b.author[..], b.signed_at, b.signature, flat, seq.map(|s| s as i64)],
     )?;
-    let id: i64 = conn.query_row("SELECT id FROM batches WHERE signature = ?1", [&b.signature], |r| r.get(0))?;
-    let mut st = conn.prepare_cached("INSERT OR IGNORE INTO change_batches(hash, batch_id) VALUES (?1, ?2)")?;
+    let id: i64 = conn.query_row(
+        "SELECT id FROM batches WHERE signature = ?1",
+        [&b.signature],
+        |r| r.get(0),
+    )?;
+    let mut st = conn
+        .prepare_cached("INSERT OR IGNORE INTO change_batches(hash, batch_id) VALUES (?1, ?2)")?;
     for it in &b.items {
         if let Item::Change { bytes, .. } = it {
             st.execute(params![&change_from_bytes(bytes)?.hash().0[..], id])?;
@@ -79,12 +87,17 @@ impl Store {
         let conn = self.conn.lock();
         let ids: Vec<String> = {
             let mut s = conn.prepare("SELECT id FROM entities ORDER BY id")?;
-            let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         for id in ids {
             if let Some(doc) = Store::load_doc(&conn, &id)? {
-                entities.push((entity_bytes(&id)?, doc.heads().into_iter().map(|h| h.0).collect()));
+                entities.push((
+                    entity_bytes(&id)?,
+                    doc.heads().into_iter().map(|h| h.0).collect(),
+                ));
             }
         }
         Ok(Have::sign(entity_bytes(&m.space_id)?, &self.key, entities))
@@ -107,19 +120,25 @@ impl Store {
             }
             None => None,
         };
-        let peer_heads: HashMap<EntityId, Vec<Hash>> = peer.map(|p| p.entities.iter().cloned().collect()).unwrap_or_default();
+        let peer_heads: HashMap<EntityId, Vec<Hash>> = peer
+            .map(|p| p.entities.iter().cloned().collect())
+            .unwrap_or_default();
         let me = self.device_id();
         let conn = self.conn.lock();
         let ids: Vec<String> = {
             let mut s = conn.prepare("SELECT id FROM entities ORDER BY id")?;
-            let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         // change hash -> (entity, bytes) for everything the peer lacks
         let mut wanted: HashMap<Hash, (EntityId, Vec<u8>, String)> = HashMap::new();
         let mut order: Vec<Hash> = vec![];
         for id in ids {
-            let Some(doc) = Store::load_doc(&conn, &id)? else { continue };
+            let Some(doc) = Store::load_doc(&conn, &id)? else {
+                continue;
+            };
             let audience = policy::audience(&doc.to_json(), &ConnLookup(&conn))?;
             let readable = match &reader {
                 Some(r) => policy::may_read(&audience, r),
@@ -129,8 +148,15 @@ impl Store {
                 continue;
             }
             let e = entity_bytes(&id)?;
-            let have: Vec<ChangeHash> = peer_heads.get(&e).map(|v| v.iter().map(|h| ChangeHash(*h)).collect()).unwrap_or_default();
-            let since = if have.iter().all(|h| doc.has_change(h)) { have } else { vec![] };
+            let have: Vec<ChangeHash> = peer_heads
+                .get(&e)
+                .map(|v| v.iter().map(|h| ChangeHash(*h)).collect())
+                .unwrap_or_default();
+            let since = if have.iter().all(|h| doc.has_change(h)) {
+                have
+            } else {
+                vec![]
+            };
             for c in doc.doc.get_changes(&since) {
                 let h = c.hash().0;
                 order.push(h);
@@ -141,8 +167,13 @@ impl Store {
         let mut by_batch: BTreeMap<i64, ()> = BTreeMap::new();
         let mut own: Vec<Hash> = vec![];
         for h in &order {
-            let b: Option<i64> =
-                conn.query_row("SELECT batch_id FROM change_batches WHERE hash = ?1", [&h[..]], |r| r.get(0)).optional()?;
+            let b: Option<i64> = conn
+                .query_row(
+                    "SELECT batch_id FROM change_batches WHERE hash = ?1",
+                    [&h[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
             match b {
                 Some(b) => {
                     by_batch.insert(b, ());
@@ -153,24 +184,35 @@ impl Store {
         }
         let mut batches = vec![];
         for b in by_batch.keys() {
-            let (author, signed_at, signature, pairs): (Vec<u8>, i64, Vec<u8>, Vec<u8>) = conn.query_row(
-                "SELECT author, signed_at, signature, pairs FROM batches WHERE id = ?1",
-                [b],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+            let (author, signed_at, signature, pairs): (Vec<u8>, i64, Vec<u8>, Vec<u8>) = conn
+                .query_row(
+                    "SELECT author, signed_at, signature, pairs FROM batches WHERE id = ?1",
+                    [b],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
             let items = pairs
                 .chunks_exact(48)
                 .map(|ch| {
                     let e: EntityId = ch[..16].try_into().expect("16 bytes");
                     let h: Hash = ch[16..].try_into().expect("32 bytes");
                     match wanted.get(&h) {
-                        Some((_, bytes, _)) => Item::Change { entity: e, bytes: bytes.clone() },
+                        Some((_, bytes, _)) => Item::Change {
+                            entity: e,
+                            bytes: bytes.clone(),
+                        },
                         None => Item::Withheld { entity: e, hash: h },
                     }
                 })
                 .collect();
-            let author: [u8; 32] = author.try_into().map_err(|_| Error::Database("stored batch author is not 32 bytes".into()))?;
-            batches.push(SignedBatch { author, signed_at, items, signature });
+            let author: [u8; 32] = author
+                .try_into()
+                .map_err(|_| Error::Database("stored batch author is not 32 bytes".into()))?;
+            batches.push(SignedBatch {
+                author,
+                signed_at,
+                items,
+                signature,
+            });
         }
         if !own.is_empty() {
             let cs: Vec<(EntityId, automerge::Change)> = own
@@ -182,15 +224,27 @@ impl Store {
             }
         }
         let roster_raw = local_get(&conn, "roster")?.ok_or(Error::NotEnrolled)?;
-        let roster: SignedRoster = serde_json::from_slice(&roster_raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
+        let roster: SignedRoster = serde_json::from_slice(&roster_raw)
+            .map_err(|e| Error::Database(format!("stored roster: {e}")))?;
         let tallies: Vec<SignedTally> = {
             let mut s = conn.prepare("SELECT tally_json, signature FROM tallies")?;
             let v = s
-                .query_map([], |r| Ok(SignedTally { tally_json: r.get(0)?, signature: r.get(1)? }))?
+                .query_map([], |r| {
+                    Ok(SignedTally {
+                        tally_json: r.get(0)?,
+                        signature: r.get(1)?,
+                    })
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             v
         };
-        Ok(Bundle { space: entity_bytes(&m.space_id)?, created_at: now_ms(), roster: Some(roster), batches, tallies })
+        Ok(Bundle {
+            space: entity_bytes(&m.space_id)?,
+            created_at: now_ms(),
+            roster: Some(roster),
+            batches,
+            tallies,
+        })
     }
 
     /// Import a bundle. Every signature (roster, batches, tallies) is checked first; if
@@ -201,14 +255,20 @@ impl Store {
             return Err(Error::invalid("the bundle is for another space"));
         }
         if let Some(r) = &b.roster {
-            r.verify(&m.relay_key).map_err(|_| Error::BadSignature("the bundle's roster is not signed by this space's relay".into()))?;
+            r.verify(&m.relay_key).map_err(|_| {
+                Error::BadSignature(
+                    "the bundle's roster is not signed by this space's relay".into(),
+                )
+            })?;
         }
         for t in &b.tallies {
             t.verify(&m.relay_key)?;
         }
         let mut changes: Vec<VerifiedChange> = vec![];
         for (i, batch) in b.batches.iter().enumerate() {
-            let v = batch.verify(None).map_err(|e| Error::BadSignature(format!("bundle batch {}: {e}", i + 1)))?;
+            let v = batch
+                .verify(None)
+                .map_err(|e| Error::BadSignature(format!("bundle batch {}: {e}", i + 1)))?;
             changes.extend(v);
         }
         if let Some(r) = &b.roster {
@@ -224,7 +284,11 @@ impl Store {
         }
         let merge = self.merge(changes)?;
         let tallies = self.merge_tallies(&b.tallies)?.len();
-        Ok(ReceiveReport { merge, tallies, bad_batches: vec![] })
+        Ok(ReceiveReport {
+            merge,
+            tallies,
+            bad_batches: vec![],
+        })
     }
 }
 
@@ -256,11 +320,14 @@ impl Store {
         let roster = self.roster().ok();
         let me = self.device_id();
         let conn = self.conn.lock();
-        let doc = Store::load_doc(&conn, entity_id)?.ok_or_else(|| Error::NotFound(format!("entity {entity_id}")))?;
+        let doc = Store::load_doc(&conn, entity_id)?
+            .ok_or_else(|| Error::NotFound(format!("entity {entity_id}")))?;
         let mut out = vec![];
         for c in doc.all_changes() {
             let device = c.actor_id().to_hex_string();
-            let member = roster.as_ref().and_then(|r| r.device(&device).and_then(|d| r.member(&d.member)).cloned());
+            let member = roster
+                .as_ref()
+                .and_then(|r| r.device(&device).and_then(|d| r.member(&d.member)).cloned());
             let batch: Option<BatchRow> = conn
                 .query_row(
                     "SELECT b.author, b.signed_at, b.signature, b.pairs FROM change_batches cb JOIN batches b ON b.id = cb.batch_id
@@ -274,14 +341,28 @@ impl Store {
                     let author: [u8; 32] = author.try_into().unwrap_or([0; 32]);
                     let pairs: Vec<(EntityId, Hash)> = pairs
                         .chunks_exact(48)
-                        .map(|ch| (ch[..16].try_into().expect("16"), ch[16..].try_into().expect("32")))
+                        .map(|ch| {
+                            (
+                                ch[..16].try_into().expect("16"),
+                                ch[16..].try_into().expect("32"),
+                            )
+                        })
                         .collect();
                     let covered = pairs.iter().any(|(_, h)| *h == c.hash().0);
                     let msg = SignedBatch::message(&author, signed_at, &pairs);
                     if hex::encode(author) != device {
-                        (false, Some("the batch was signed by another device than the change's author".to_string()))
+                        (
+                            false,
+                            Some(
+                                "the batch was signed by another device than the change's author"
+                                    .to_string(),
+                            ),
+                        )
                     } else if !covered {
-                        (false, Some("the signature does not cover this change".to_string()))
+                        (
+                            false,
+                            Some("the signature does not cover this change".to_string()),
+                        )
                     } else {
                         match crate::identity::verify(&author, &msg, &signature) {
                             Ok(()) => (true, None),
@@ -291,7 +372,10 @@ impl Store {
                 }
                 // made on this device: its own key, no batch needed to know that
                 None if device == me => (true, None),
-                None => (false, Some("no signature is held for this change".to_string())),
+                None => (
+                    false,
+                    Some("no signature is held for this change".to_string()),
+                ),
             };
             out.push(Provenance {
                 change: c.hash().to_string(),

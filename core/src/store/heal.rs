@@ -71,16 +71,35 @@ impl IntegrityReport {
 
     /// Every problem as one line of plain words.
     pub fn problems(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.sqlite.iter().filter(|l| *l != "ok").map(|l| format!("sqlite: {l}")).collect();
-        out.extend(self.damaged_entities.iter().map(|(e, p)| format!("entity {e}: {p}")));
-        out.extend(self.projections.iter().map(|(e, p)| format!("entity {e}: {p}")));
-        out.extend(self.outbox_missing_change.iter().map(|(h, p)| format!("local change {h}: {p}")));
+        let mut out: Vec<String> = self
+            .sqlite
+            .iter()
+            .filter(|l| *l != "ok")
+            .map(|l| format!("sqlite: {l}"))
+            .collect();
         out.extend(
-            self.changes_without_outbox
+            self.damaged_entities
                 .iter()
-                .map(|(h, e)| format!("local change {h} of entity {e} has no outbox row (it would never be sent)")),
+                .map(|(e, p)| format!("entity {e}: {p}")),
         );
-        out.extend(self.garbled_parked.iter().map(|(h, p)| format!("parked change {h}: {p}")));
+        out.extend(
+            self.projections
+                .iter()
+                .map(|(e, p)| format!("entity {e}: {p}")),
+        );
+        out.extend(
+            self.outbox_missing_change
+                .iter()
+                .map(|(h, p)| format!("local change {h}: {p}")),
+        );
+        out.extend(self.changes_without_outbox.iter().map(|(h, e)| {
+            format!("local change {h} of entity {e} has no outbox row (it would never be sent)")
+        }));
+        out.extend(
+            self.garbled_parked
+                .iter()
+                .map(|(h, p)| format!("parked change {h}: {p}")),
+        );
         out
     }
 }
@@ -105,8 +124,16 @@ pub struct RepairReport {
     pub after: IntegrityReport,
 }
 
-pub(crate) fn record_quarantine(tx: &Connection, entity: &str, reason: &str, at: i64) -> Result<()> {
-    tx.execute("INSERT INTO quarantine(entity_id, reason, at) VALUES (?1, ?2, ?3)", params![entity, reason, at])?;
+pub(crate) fn record_quarantine(
+    tx: &Connection,
+    entity: &str,
+    reason: &str,
+    at: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO quarantine(entity_id, reason, at) VALUES (?1, ?2, ?3)",
+        params![entity, reason, at],
+    )?;
     tracing::warn!(entity, reason, "quarantined");
     Ok(())
 }
@@ -119,8 +146,14 @@ pub(crate) fn request_full_pull(tx: &Connection) -> Result<()> {
 /// incremental row, each on its own (one bad row does not spoil the others).
 fn salvage(tx: &Connection, entity: &str) -> Result<HashMap<ChangeHash, automerge::Change>> {
     let mut out = HashMap::new();
-    let snap: Option<Option<Vec<u8>>> =
-        tx.query_row("SELECT snapshot FROM entities WHERE id = ?1", [entity], |r| r.get(0)).optional().unwrap_or(None);
+    let snap: Option<Option<Vec<u8>>> = tx
+        .query_row(
+            "SELECT snapshot FROM entities WHERE id = ?1",
+            [entity],
+            |r| r.get(0),
+        )
+        .optional()
+        .unwrap_or(None);
     if let Some(Some(s)) = snap {
         if let Ok(doc) = Automerge::load(&s) {
             for c in doc.get_changes(&[]) {
@@ -130,11 +163,15 @@ fn salvage(tx: &Connection, entity: &str) -> Result<HashMap<ChangeHash, automerg
     }
     let rows: Vec<Vec<u8>> = {
         let mut s = tx.prepare("SELECT bytes FROM changes WHERE entity_id = ?1")?;
-        let v = s.query_map([entity], |r| r.get(0))?.filter_map(|r| r.ok()).collect();
+        let v = s
+            .query_map([entity], |r| r.get(0))?
+            .filter_map(|r| r.ok())
+            .collect();
         v
     };
     for b in rows {
-        if let Ok(c) = change_from_bytes(&b) {
+        // stored rows are in automerge's DEFLATE form (written by this device)
+        if let Ok(c) = crate::doc::stored_change(&b) {
             out.insert(c.hash(), c);
         }
     }
@@ -142,17 +179,28 @@ fn salvage(tx: &Connection, entity: &str) -> Result<HashMap<ChangeHash, automerg
 }
 
 /// Quarantine one damaged entity (see the module docs). `me` is this device's id.
-pub(crate) fn quarantine(tx: &Connection, entity: &str, reason: &str, me: &str, report: &mut MergeReport) -> Result<()> {
+pub(crate) fn quarantine(
+    tx: &Connection,
+    entity: &str,
+    reason: &str,
+    me: &str,
+    report: &mut MergeReport,
+) -> Result<()> {
     let now = now_ms();
     let salvaged = salvage(tx, entity)?;
     // this device's changes of the entity, by outbox state
     let outbox: Vec<(Vec<u8>, String)> = {
         let mut s = tx.prepare("SELECT hash, state FROM outbox WHERE entity_id = ?1")?;
-        let v = s.query_map([entity], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([entity], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     let state: HashMap<Vec<u8>, String> = outbox.into_iter().collect();
-    let mut own: Vec<&automerge::Change> = salvaged.values().filter(|c| c.actor_id().to_hex_string() == me).collect();
+    let mut own: Vec<&automerge::Change> = salvaged
+        .values()
+        .filter(|c| c.actor_id().to_hex_string() == me)
+        .collect();
     // lost: own changes (by the outbox) that no longer read, and own changes built on them
     let mut lost: HashSet<ChangeHash> = state
         .keys()
@@ -200,48 +248,58 @@ pub(crate) fn quarantine(tx: &Connection, entity: &str, reason: &str, me: &str, 
     tx.execute("DELETE FROM entities WHERE id = ?1", [entity])?;
     record_quarantine(tx, entity, reason, now)?;
     request_full_pull(tx)?;
-    report.quarantined.push((entity.to_string(), reason.to_string()));
+    report
+        .quarantined
+        .push((entity.to_string(), reason.to_string()));
     Ok(())
 }
 
 /// Quarantine outside a merge (the outbox meets a damaged entity): its own transaction.
-pub(crate) fn quarantine_now(conn: &Connection, entity: &str, reason: &str, me: &str) -> Result<()> {
+pub(crate) fn quarantine_now(
+    conn: &Connection,
+    entity: &str,
+    reason: &str,
+    me: &str,
+) -> Result<()> {
     let tx = conn.unchecked_transaction()?;
     quarantine(&tx, entity, reason, me, &mut MergeReport::default())?;
     tx.commit()?;
     Ok(())
 }
 
-/// A pending change of this device is not in its document any more: it can never be
-/// sent. Reported as rejected with a reason saying so (never silently kept pending).
-pub(crate) fn mark_lost(conn: &Connection, hash: &[u8]) -> Result<()> {
-    conn.execute(
-        "UPDATE outbox SET state = 'rejected', reason = ?2, updated_at = ?3
-         WHERE hash = ?1 AND state IN ('pending', 'sent') AND hash NOT IN (SELECT hash FROM kept_changes)",
-        params![
-            hash,
-            "made on this device and lost from the store before the relay acknowledged it: it can never be sent",
-            now_ms()
-        ],
-    )?;
-    Ok(())
+/// Whether a change of this device is kept aside from a damaged entity (it will be
+/// put back and sent; not lost).
+pub(crate) fn is_kept(conn: &Connection, hash: &[u8]) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM kept_changes WHERE hash = ?1",
+        [hash],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
 }
 
 /// Put kept local changes back into their documents once what they build on is there
 /// again. Returns (entity, change) of every change put back.
-pub(crate) fn restore_kept(tx: &Connection, report: &mut MergeReport) -> Result<Vec<(String, ChangeHash)>> {
+pub(crate) fn restore_kept(
+    tx: &Connection,
+    report: &mut MergeReport,
+) -> Result<Vec<(String, ChangeHash)>> {
     let mut changed = vec![];
     loop {
         let rows: Vec<(Vec<u8>, String, Vec<u8>)> = {
             let mut s = tx.prepare_cached("SELECT hash, entity_id, bytes FROM kept_changes")?;
-            let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         let mut progress = false;
         for (h, entity, bytes) in rows {
             let Ok(c) = change_from_bytes(&bytes) else {
                 tx.execute("DELETE FROM kept_changes WHERE hash = ?1", [&h])?;
-                report.lost.push((hex::encode(&h), "a kept local change no longer reads".into()));
+                report.lost.push((
+                    hex::encode(&h),
+                    "a kept local change no longer reads".into(),
+                ));
                 continue;
             };
             let Ok(doc) = Store::load_doc(tx, &entity) else {
@@ -280,8 +338,13 @@ pub(crate) fn restore_kept(tx: &Connection, report: &mut MergeReport) -> Result<
 /// Projection rows of an entity, as text (for comparing).
 fn projection_rows(tx: &Connection, id: &str) -> Result<Vec<String>> {
     let mut out = vec![];
-    for (t, col) in [("notices", "id"), ("receipts", "notice_id"), ("requests", "id"), ("deliberations", "id"), ("ballots", "id")]
-    {
+    for (t, col) in [
+        ("notices", "id"),
+        ("receipts", "notice_id"),
+        ("requests", "id"),
+        ("deliberations", "id"),
+        ("ballots", "id"),
+    ] {
         let mut s = tx.prepare(&format!("SELECT * FROM {t} WHERE {col} = ?1 ORDER BY 1, 2"))?;
         let n = s.column_count();
         let rows = s.query_map([id], |r| {
@@ -330,8 +393,10 @@ impl Store {
             }
             let now = now_ms();
             for (h, e) in &out.before.changes_without_outbox {
-                let kind: String =
-                    tx.query_row("SELECT kind FROM entities WHERE id = ?1", [e], |r| r.get(0)).optional()?.unwrap_or_default();
+                let kind: String = tx
+                    .query_row("SELECT kind FROM entities WHERE id = ?1", [e], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_default();
                 let hash = hex::decode(h).unwrap_or_default();
                 out.outbox_restored += tx.execute(
                     "INSERT OR IGNORE INTO outbox(hash, entity_id, kind, summary, state, created_at, updated_at)
@@ -342,7 +407,11 @@ impl Store {
             // outbox rows whose change is gone and not kept aside: can never be sent
             for (h, _) in &out.before.outbox_missing_change {
                 let hash = hex::decode(h).unwrap_or_default();
-                let kept: i64 = tx.query_row("SELECT count(*) FROM kept_changes WHERE hash = ?1", [&hash], |r| r.get(0))?;
+                let kept: i64 = tx.query_row(
+                    "SELECT count(*) FROM kept_changes WHERE hash = ?1",
+                    [&hash],
+                    |r| r.get(0),
+                )?;
                 if kept > 0 {
                     continue;
                 }
@@ -358,11 +427,20 @@ impl Store {
             for (h, why) in &out.before.garbled_parked {
                 let hash = hex::decode(h).unwrap_or_default();
                 let entity: String = tx
-                    .query_row("SELECT entity_id FROM parked WHERE hash = ?1", [&hash], |r| r.get(0))
+                    .query_row(
+                        "SELECT entity_id FROM parked WHERE hash = ?1",
+                        [&hash],
+                        |r| r.get(0),
+                    )
                     .optional()?
                     .unwrap_or_default();
                 drop_parked(&tx, &hash)?;
-                record_quarantine(&tx, &entity, &format!("parked change {h} {why}: dropped"), now)?;
+                record_quarantine(
+                    &tx,
+                    &entity,
+                    &format!("parked change {h} {why}: dropped"),
+                    now,
+                )?;
                 out.parked_dropped += 1;
             }
             let restored = restore_kept(&tx, &mut merge)?;
@@ -384,10 +462,19 @@ impl Store {
         out.after = self.check_integrity()?;
         let mut note = vec![];
         for id in changed {
-            let kind: Option<String> =
-                self.conn.lock().query_row("SELECT kind FROM entities WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
+            let kind: Option<String> = self
+                .conn
+                .lock()
+                .query_row("SELECT kind FROM entities WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             if let Some(k) = kind.and_then(|k| EntityKind::parse(&k).ok()) {
-                note.push(EntityChange { id, kind: k, origin: super::Origin::Remote });
+                note.push(EntityChange {
+                    id,
+                    kind: k,
+                    origin: super::Origin::Remote,
+                });
             }
         }
         self.notify(note);
@@ -397,8 +484,15 @@ impl Store {
     /// The quarantine log, newest first.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>> {
         let c = self.conn.lock();
-        let mut s = c.prepare("SELECT entity_id, reason, at FROM quarantine ORDER BY n DESC LIMIT 1000")?;
-        let rows = s.query_map([], |r| Ok(Quarantined { entity_id: r.get(0)?, reason: r.get(1)?, at: r.get(2)? }))?;
+        let mut s =
+            c.prepare("SELECT entity_id, reason, at FROM quarantine ORDER BY n DESC LIMIT 1000")?;
+        let rows = s.query_map([], |r| {
+            Ok(Quarantined {
+                entity_id: r.get(0)?,
+                reason: r.get(1)?,
+                at: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -412,11 +506,15 @@ fn check_in(tx: &Connection, me: &str) -> Result<IntegrityReport> {
     let mut r = IntegrityReport::default();
     {
         let mut s = tx.prepare("PRAGMA integrity_check")?;
-        r.sqlite = s.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
+        r.sqlite = s
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
     }
     let ids: Vec<(String, String)> = {
         let mut s = tx.prepare("SELECT id, kind FROM entities ORDER BY id")?;
-        let v = s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     let mut docs: HashMap<String, EntityDoc> = HashMap::new();
@@ -430,11 +528,15 @@ fn check_in(tx: &Connection, me: &str) -> Result<IntegrityReport> {
             }
         };
         let Ok(kind) = EntityKind::parse(&kind) else {
-            r.damaged_entities.push((id, format!("unknown kind {kind:?}")));
+            r.damaged_entities
+                .push((id, format!("unknown kind {kind:?}")));
             continue;
         };
         if doc.header().map(|h| h.0) != Some(kind) {
-            r.damaged_entities.push((id, format!("its document does not say it is a {}", kind.as_str())));
+            r.damaged_entities.push((
+                id,
+                format!("its document does not say it is a {}", kind.as_str()),
+            ));
             continue;
         }
         // the projection it should have: computed under a savepoint, then undone
@@ -446,15 +548,24 @@ fn check_in(tx: &Connection, me: &str) -> Result<IntegrityReport> {
         tx.execute_batch("ROLLBACK TO check_projection; RELEASE check_projection")?;
         match fresh {
             Ok(f) if f == held => {}
-            Ok(f) if held.is_empty() && !f.is_empty() => r.projections.push((id.clone(), "its list row is missing".into())),
-            Ok(_) => r.projections.push((id.clone(), "its list row does not match its document".into())),
-            Err(e) => r.damaged_entities.push((id.clone(), format!("its document does not fold: {e}"))),
+            Ok(f) if held.is_empty() && !f.is_empty() => r
+                .projections
+                .push((id.clone(), "its list row is missing".into())),
+            Ok(_) => r.projections.push((
+                id.clone(),
+                "its list row does not match its document".into(),
+            )),
+            Err(e) => r
+                .damaged_entities
+                .push((id.clone(), format!("its document does not fold: {e}"))),
         }
         docs.insert(id, doc);
     }
     let outbox: Vec<(Vec<u8>, String, String)> = {
         let mut s = tx.prepare("SELECT hash, entity_id, state FROM outbox")?;
-        let v = s.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     let listed: HashSet<Vec<u8>> = outbox.iter().map(|(h, _, _)| h.clone()).collect();
@@ -463,37 +574,55 @@ fn check_in(tx: &Connection, me: &str) -> Result<IntegrityReport> {
         if !(state == "pending" || state == "sent") || damaged.contains(e) {
             continue;
         }
-        let present =
-            <[u8; 32]>::try_from(&h[..]).ok().is_some_and(|a| docs.get(e).is_some_and(|d| d.has_change(&ChangeHash(a))));
+        let present = <[u8; 32]>::try_from(&h[..])
+            .ok()
+            .is_some_and(|a| docs.get(e).is_some_and(|d| d.has_change(&ChangeHash(a))));
         if !present {
-            let kept: i64 = tx.query_row("SELECT count(*) FROM kept_changes WHERE hash = ?1", [h], |row| row.get(0))?;
+            let kept: i64 = tx.query_row(
+                "SELECT count(*) FROM kept_changes WHERE hash = ?1",
+                [h],
+                |row| row.get(0),
+            )?;
             if kept == 0 {
-                r.outbox_missing_change
-                    .push((hex::encode(h), format!("not {state} yet, and missing from its document {e}: it cannot be sent")));
+                r.outbox_missing_change.push((
+                    hex::encode(h),
+                    format!(
+                        "not {state} yet, and missing from its document {e}: it cannot be sent"
+                    ),
+                ));
             }
         }
     }
     for (id, doc) in &docs {
         for c in doc.all_changes() {
             if c.actor_id().to_hex_string() == me && !listed.contains(&c.hash().0[..]) {
-                r.changes_without_outbox.push((c.hash().to_string(), id.clone()));
+                r.changes_without_outbox
+                    .push((c.hash().to_string(), id.clone()));
             }
         }
     }
     r.changes_without_outbox.sort();
     let parked: Vec<(Vec<u8>, Vec<u8>)> = {
         let mut s = tx.prepare("SELECT hash, bytes FROM parked")?;
-        let v = s.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     for (h, b) in parked {
         match change_from_bytes(&b) {
             Ok(c) if c.hash().0[..] == h[..] => {}
-            Ok(_) => r.garbled_parked.push((hex::encode(&h), "does not match its hash".into())),
-            Err(e) => r.garbled_parked.push((hex::encode(&h), format!("does not read ({e})"))),
+            Ok(_) => r
+                .garbled_parked
+                .push((hex::encode(&h), "does not match its hash".into())),
+            Err(e) => r
+                .garbled_parked
+                .push((hex::encode(&h), format!("does not read ({e})"))),
         }
     }
-    r.kept_changes = tx.query_row("SELECT count(*) FROM kept_changes", [], |row| row.get::<_, i64>(0))? as usize;
+    r.kept_changes = tx.query_row("SELECT count(*) FROM kept_changes", [], |row| {
+        row.get::<_, i64>(0)
+    })? as usize;
     r.full_pull_requested = super::local_get(tx, FULL_PULL_KEY)?.is_some();
     Ok(r)
 }
@@ -525,7 +654,10 @@ mod tests {
         let r = s.check_integrity().unwrap();
         assert!(r.is_ok(), "{:?}", r.problems());
         let fixed = s.repair().unwrap();
-        assert!(fixed.quarantined.is_empty() && fixed.lost.is_empty() && fixed.outbox_restored == 0, "{fixed:?}");
+        assert!(
+            fixed.quarantined.is_empty() && fixed.lost.is_empty() && fixed.outbox_restored == 0,
+            "{fixed:?}"
+        );
         assert!(fixed.after.is_ok());
         assert!(s.quarantined().unwrap().is_empty());
     }

@@ -98,11 +98,19 @@ impl Store {
                         waits.remove(&hash);
                         let kind = entity_kind(&tx, &c.entity)?;
                         if !changed.iter().any(|x| x.id == c.entity) {
-                            changed.push(EntityChange { id: c.entity.clone(), kind, origin: Origin::Remote });
+                            changed.push(EntityChange {
+                                id: c.entity.clone(),
+                                kind,
+                                origin: Origin::Remote,
+                            });
                         }
                         // exactly what waits for this change, or for this entity (a
                         // ballot for its deliberation; rows parked by older versions)
-                        waiting.extend(take_waiting(&tx, &[wait_change(&hash), wait_entity(&c.entity)], &mut report)?);
+                        waiting.extend(take_waiting(
+                            &tx,
+                            &[wait_change(&hash), wait_entity(&c.entity)],
+                            &mut report,
+                        )?);
                     }
                     Verdict::Duplicate => report.duplicates += 1,
                     Verdict::Park(w) => {
@@ -111,7 +119,9 @@ impl Store {
                     }
                     Verdict::Reject(reason) => {
                         waits.remove(&hash);
-                        report.rejected.push((c.entity.clone(), hash.to_string(), reason.clone()));
+                        report
+                            .rejected
+                            .push((c.entity.clone(), hash.to_string(), reason.clone()));
                         refused.insert(hash, reason);
                         // what was parked waiting for it will never apply: judge it now
                         let dependents = take_waiting(&tx, &[wait_change(&hash)], &mut report)?;
@@ -125,9 +135,17 @@ impl Store {
             for (id, h) in heal::restore_kept(&tx, &mut report)? {
                 progress = true;
                 if !changed.iter().any(|x| x.id == id) {
-                    changed.push(EntityChange { id: id.clone(), kind: entity_kind(&tx, &id)?, origin: Origin::Remote });
+                    changed.push(EntityChange {
+                        id: id.clone(),
+                        kind: entity_kind(&tx, &id)?,
+                        origin: Origin::Remote,
+                    });
                 }
-                waiting.extend(take_waiting(&tx, &[wait_change(&h), wait_entity(&id)], &mut report)?);
+                waiting.extend(take_waiting(
+                    &tx,
+                    &[wait_change(&h), wait_entity(&id)],
+                    &mut report,
+                )?);
             }
             queue = waiting;
             if !progress || queue.is_empty() {
@@ -141,10 +159,17 @@ impl Store {
             if !seen.insert(hash) {
                 continue;
             }
-            let w = waits.remove(&hash).unwrap_or_else(|| vec![wait_entity(&c.entity)]);
+            let w = waits
+                .remove(&hash)
+                .unwrap_or_else(|| vec![wait_entity(&c.entity)]);
             match park(&tx, &c, &w, now, &mut budget)? {
                 Parked::Already => report.parked += 1,
-                Parked::New if c.seq.is_none() || report.quarantined.iter().any(|(e, _)| *e == c.entity) => report.parked += 1,
+                Parked::New
+                    if c.seq.is_none()
+                        || report.quarantined.iter().any(|(e, _)| *e == c.entity) =>
+                {
+                    report.parked += 1
+                }
                 Parked::New => {
                     report.parked += 1;
                     // The relay serves an entity's changes in log order and accepted
@@ -160,7 +185,11 @@ impl Store {
                     heal::request_full_pull(&tx)?;
                     report.quarantined.push((c.entity.clone(), reason));
                 }
-                Parked::Full(reason) => report.rejected.push((c.entity.clone(), hash.to_string(), reason)),
+                Parked::Full(reason) => {
+                    report
+                        .rejected
+                        .push((c.entity.clone(), hash.to_string(), reason))
+                }
             }
         }
         tx.commit()?;
@@ -178,7 +207,11 @@ impl Store {
         for t in tallies {
             let tally = t.verify(&m.relay_key)?;
             let held: Option<Vec<u8>> = conn
-                .query_row("SELECT tally_json FROM tallies WHERE deliberation_id = ?1", [&tally.deliberation], |r| r.get(0))
+                .query_row(
+                    "SELECT tally_json FROM tallies WHERE deliberation_id = ?1",
+                    [&tally.deliberation],
+                    |r| r.get(0),
+                )
                 .optional()?;
             // a stored tally that no longer parses is replaced by any signed one
             let held = held.and_then(|j| serde_json::from_slice::<Tally>(&j).ok());
@@ -189,7 +222,11 @@ impl Store {
                 "INSERT OR REPLACE INTO tallies(deliberation_id, tally_json, signature) VALUES (?1, ?2, ?3)",
                 params![tally.deliberation, t.tally_json, t.signature],
             )?;
-            out.push(EntityChange { id: tally.deliberation, kind: EntityKind::Deliberation, origin: Origin::Remote });
+            out.push(EntityChange {
+                id: tally.deliberation,
+                kind: EntityKind::Deliberation,
+                origin: Origin::Remote,
+            });
         }
         drop(conn);
         self.notify(out.clone());
@@ -208,7 +245,9 @@ pub(crate) fn tally_supersedes(new: &Tally, held: &Tally) -> bool {
 }
 
 fn entity_kind(tx: &Connection, id: &str) -> Result<EntityKind> {
-    let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
+    let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
     EntityKind::parse(&k)
 }
 
@@ -226,18 +265,35 @@ struct ParkBudget {
 }
 
 /// Park a change (signer already checked) with what it waits for, within the caps.
-fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64, budget: &mut ParkBudget) -> Result<Parked> {
+fn park(
+    tx: &Connection,
+    c: &VerifiedChange,
+    waits: &[String],
+    now: i64,
+    budget: &mut ParkBudget,
+) -> Result<Parked> {
     let hash = c.change.hash();
-    let held: i64 = tx.query_row("SELECT count(*) FROM parked WHERE hash = ?1", [&hash.0[..]], |r| r.get(0))?;
+    let held: i64 = tx.query_row(
+        "SELECT count(*) FROM parked WHERE hash = ?1",
+        [&hash.0[..]],
+        |r| r.get(0),
+    )?;
     if held > 0 {
         for w in waits {
-            tx.execute("INSERT OR IGNORE INTO parked_waits(waits_for, hash) VALUES (?1, ?2)", params![w, &hash.0[..]])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO parked_waits(waits_for, hash) VALUES (?1, ?2)",
+                params![w, &hash.0[..]],
+            )?;
         }
         return Ok(Parked::Already);
     }
     let by_signer = match budget.by_signer.get(&c.author) {
         Some(n) => *n,
-        None => tx.query_row("SELECT count(*) FROM parked WHERE author = ?1", [&c.author], |r| r.get(0))?,
+        None => tx.query_row(
+            "SELECT count(*) FROM parked WHERE author = ?1",
+            [&c.author],
+            |r| r.get(0),
+        )?,
     };
     if by_signer >= MAX_PARKED_PER_SIGNER {
         return Ok(Parked::Full(format!(
@@ -260,7 +316,10 @@ fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64, budget:
         params![&hash.0[..], c.entity, c.author, c.seq.map(|s| s as i64), c.change.raw_bytes(), now],
     )?;
     for w in waits {
-        tx.execute("INSERT OR IGNORE INTO parked_waits(waits_for, hash) VALUES (?1, ?2)", params![w, &hash.0[..]])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO parked_waits(waits_for, hash) VALUES (?1, ?2)",
+            params![w, &hash.0[..]],
+        )?;
     }
     budget.total = Some(total + 1);
     budget.by_signer.insert(c.author.clone(), by_signer + 1);
@@ -271,12 +330,20 @@ fn park(tx: &Connection, c: &VerifiedChange, waits: &[String], now: i64, budget:
 fn expire_parked(tx: &Connection, now: i64, report: &mut MergeReport) -> Result<()> {
     let old: Vec<(Vec<u8>, String)> = {
         let mut s = tx.prepare_cached("SELECT hash, entity_id FROM parked WHERE parked_at < ?1")?;
-        let v = s.query_map([now - PARKED_TTL_MS], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let v = s
+            .query_map([now - PARKED_TTL_MS], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         v
     };
     for (h, e) in old {
         drop_parked(tx, &h)?;
-        report.dropped_parked.push((e, format!("change {} expired after waiting 30 days for its dependencies", hex::encode(&h))));
+        report.dropped_parked.push((
+            e,
+            format!(
+                "change {} expired after waiting 30 days for its dependencies",
+                hex::encode(&h)
+            ),
+        ));
     }
     Ok(())
 }
@@ -293,7 +360,11 @@ type ParkedRow = (Vec<u8>, String, Vec<u8>, String, Option<i64>);
 /// Take out of parking every change waiting for any of `keys`. A stored row that no
 /// longer reads is dropped, recorded and reported, and a full pull is requested (the
 /// relay sends it again): never fatal.
-fn take_waiting(tx: &Connection, keys: &[String], report: &mut MergeReport) -> Result<Vec<VerifiedChange>> {
+fn take_waiting(
+    tx: &Connection,
+    keys: &[String],
+    report: &mut MergeReport,
+) -> Result<Vec<VerifiedChange>> {
     let mut rows: Vec<ParkedRow> = vec![];
     {
         let mut s = tx.prepare_cached(
@@ -302,7 +373,9 @@ fn take_waiting(tx: &Connection, keys: &[String], report: &mut MergeReport) -> R
         )?;
         for k in keys {
             let v: Vec<_> = s
-                .query_map([k], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .query_map([k], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             rows.extend(v);
         }
@@ -315,9 +388,12 @@ fn take_waiting(tx: &Connection, keys: &[String], report: &mut MergeReport) -> R
         }
         drop_parked(tx, &h)?;
         match change_from_bytes(&bytes) {
-            Ok(change) if change.hash().0[..] == h[..] => {
-                out.push(VerifiedChange { entity, change, author, seq: seq.map(|s| s as u64) })
-            }
+            Ok(change) if change.hash().0[..] == h[..] => out.push(VerifiedChange {
+                entity,
+                change,
+                author,
+                seq: seq.map(|s| s as u64),
+            }),
             other => {
                 let why = match other {
                     Err(e) => e.to_string(),
@@ -336,14 +412,20 @@ fn take_waiting(tx: &Connection, keys: &[String], report: &mut MergeReport) -> R
 
 /// Deliberations a ballot change refers to that this phone does not hold.
 fn ballot_needs(tx: &Connection, doc: &EntityDoc, c: &automerge::Change) -> Vec<String> {
-    let mut fork = EntityDoc { doc: doc.doc.fork() };
+    let mut fork = EntityDoc {
+        doc: doc.doc.fork(),
+    };
     if fork.apply(vec![c.clone()]).is_err() {
         return vec![];
     }
     let mut out: Vec<String> = fork
         .events_json()
         .iter()
-        .filter_map(|e| e.get("deliberation").and_then(Value::as_str).map(String::from))
+        .filter_map(|e| {
+            e.get("deliberation")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .filter(|d| ConnLookup(tx).deliberation(d).is_none())
         .collect();
     out.sort();
@@ -381,19 +463,31 @@ fn merge_one(
     };
     let missing = doc.missing_deps(&c.change);
     if let Some((d, why)) = missing.iter().find_map(|d| refused.get(d).map(|r| (d, r))) {
-        return Ok(Verdict::Reject(format!("depends on change {d}, which was refused: {why}")));
+        return Ok(Verdict::Reject(format!(
+            "depends on change {d}, which was refused: {why}"
+        )));
     }
     if !missing.is_empty() {
         return Ok(Verdict::Park(missing.iter().map(wait_change).collect()));
     }
-    doc = match policy::check_change(&policy_ctx(roster, kinds, &ConnLookup(tx)), &signer, &doc, &c.entity, &c.change) {
+    doc = match policy::check_change(
+        &policy_ctx(roster, kinds, &ConnLookup(tx)),
+        &signer,
+        &doc,
+        &c.entity,
+        &c.change,
+    ) {
         Ok(after) => after,
         Err(Error::NotFound(what)) => {
             let needs = ballot_needs(tx, &doc, &c.change);
             if needs.is_empty() {
-                return Ok(Verdict::Reject(format!("refers to something this phone does not hold: {what}")));
+                return Ok(Verdict::Reject(format!(
+                    "refers to something this phone does not hold: {what}"
+                )));
             }
-            return Ok(Verdict::Park(needs.iter().map(|d| wait_entity(d)).collect()));
+            return Ok(Verdict::Park(
+                needs.iter().map(|d| wait_entity(d)).collect(),
+            ));
         }
         Err(e) => return Ok(Verdict::Reject(e.to_string())),
     };
@@ -417,13 +511,21 @@ fn after_time(after: &Value) -> i64 {
     after
         .get("events")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().filter_map(|e| e.get("at").and_then(Value::as_i64)).max())
+        .and_then(|a| {
+            a.iter()
+                .filter_map(|e| e.get("at").and_then(Value::as_i64))
+                .max()
+        })
         .unwrap_or(0)
 }
 
 /// Rebuild an entity's document without `drop` and every change that depends on
 /// them; returns every hash removed. An entity left with no change disappears.
-pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeHash>) -> Result<HashSet<ChangeHash>> {
+pub(crate) fn drop_changes(
+    tx: &Connection,
+    entity: &str,
+    drop: &HashSet<ChangeHash>,
+) -> Result<HashSet<ChangeHash>> {
     let Some(doc) = Store::load_doc(tx, entity)? else {
         return Ok(HashSet::new());
     };
@@ -448,7 +550,10 @@ pub(crate) fn drop_changes(tx: &Connection, entity: &str, drop: &HashSet<ChangeH
     }
     let mut fresh = EntityDoc::empty();
     fresh.apply(keep)?;
-    let kind = fresh.header().map(|h| h.0).ok_or_else(|| Error::Document("rebuilt document lost its header".into()))?;
+    let kind = fresh
+        .header()
+        .map(|h| h.0)
+        .ok_or_else(|| Error::Document("rebuilt document lost its header".into()))?;
     Store::compact_entity(tx, entity, &fresh)?;
     projection::remove(tx, entity)?;
     projection::project(tx, kind, entity, &fresh)?;
@@ -475,12 +580,33 @@ mod tests {
 
     #[test]
     fn tallies_only_move_forward() {
-        assert!(tally_supersedes(&t(5, false), &t(4, false)), "newer replaces older");
-        assert!(!tally_supersedes(&t(4, false), &t(5, false)), "older never replaces newer");
-        assert!(!tally_supersedes(&t(4, false), &t(4, false)), "the same position changes nothing");
-        assert!(tally_supersedes(&t(4, true), &t(4, false)), "final replaces non-final at the same position");
-        assert!(!tally_supersedes(&t(9, false), &t(4, true)), "non-final never replaces final, whatever position it claims");
-        assert!(!tally_supersedes(&t(3, true), &t(4, true)), "an older final does not replace a newer one");
-        assert!(tally_supersedes(&t(1, false), &t(0, false)), "tallies signed before as_of existed (0) give way");
+        assert!(
+            tally_supersedes(&t(5, false), &t(4, false)),
+            "newer replaces older"
+        );
+        assert!(
+            !tally_supersedes(&t(4, false), &t(5, false)),
+            "older never replaces newer"
+        );
+        assert!(
+            !tally_supersedes(&t(4, false), &t(4, false)),
+            "the same position changes nothing"
+        );
+        assert!(
+            tally_supersedes(&t(4, true), &t(4, false)),
+            "final replaces non-final at the same position"
+        );
+        assert!(
+            !tally_supersedes(&t(9, false), &t(4, true)),
+            "non-final never replaces final, whatever position it claims"
+        );
+        assert!(
+            !tally_supersedes(&t(3, true), &t(4, true)),
+            "an older final does not replace a newer one"
+        );
+        assert!(
+            tally_supersedes(&t(1, false), &t(0, false)),
+            "tallies signed before as_of existed (0) give way"
+        );
     }
 }

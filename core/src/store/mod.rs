@@ -86,17 +86,27 @@ pub struct Store {
 }
 
 pub(crate) fn local_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
-    Ok(conn.query_row("SELECT value FROM local WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM local WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 pub(crate) fn local_set(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
-    conn.execute("INSERT OR REPLACE INTO local(key, value) VALUES (?1, ?2)", params![key, value])?;
+    conn.execute(
+        "INSERT OR REPLACE INTO local(key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
     Ok(())
 }
 
 fn local_str(conn: &Connection, key: &str) -> Result<Option<String>> {
     local_get(conn, key)?
-        .map(|v| String::from_utf8(v).map_err(|_| Error::Database(format!("local value {key} is not text"))))
+        .map(|v| {
+            String::from_utf8(v)
+                .map_err(|_| Error::Database(format!("local value {key} is not text")))
+        })
         .transpose()
 }
 
@@ -161,7 +171,12 @@ impl Store {
         if changes.is_empty() {
             return;
         }
-        let obs: Vec<_> = self.observers.lock().iter().map(|(_, o)| o.clone()).collect();
+        let obs: Vec<_> = self
+            .observers
+            .lock()
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect();
         for o in obs {
             o.entities_changed(&changes);
         }
@@ -171,14 +186,18 @@ impl Store {
 
     pub fn membership(&self) -> Result<Option<Membership>> {
         let c = self.conn.lock();
-        let Some(space_id) = local_str(&c, "space_id")? else { return Ok(None) };
+        let Some(space_id) = local_str(&c, "space_id")? else {
+            return Ok(None);
+        };
         let key = local_get(&c, "relay_key")?.ok_or(Error::NotEnrolled)?;
         Ok(Some(Membership {
             space_id,
             space_name: local_str(&c, "space_name")?.unwrap_or_default(),
             member_id: local_str(&c, "member_id")?.ok_or(Error::NotEnrolled)?,
             relay_url: local_str(&c, "relay_url")?.unwrap_or_default(),
-            relay_key: key.try_into().map_err(|_| Error::Database("stored relay key is not 32 bytes".into()))?,
+            relay_key: key
+                .try_into()
+                .map_err(|_| Error::Database("stored relay key is not 32 bytes".into()))?,
         }))
     }
 
@@ -189,8 +208,12 @@ impl Store {
         if r.space_id != m.space_id {
             return Err(Error::BadSignature("roster is for another space".into()));
         }
-        if r.device(&self.device_id()).is_none_or(|d| d.member != m.member_id) {
-            return Err(Error::invalid("the roster does not list this device for this member"));
+        if r.device(&self.device_id())
+            .is_none_or(|d| d.member != m.member_id)
+        {
+            return Err(Error::invalid(
+                "the roster does not list this device for this member",
+            ));
         }
         let mut c = self.conn.lock();
         let tx = c.transaction()?;
@@ -199,7 +222,11 @@ impl Store {
         local_set(&tx, "member_id", m.member_id.as_bytes())?;
         local_set(&tx, "relay_url", m.relay_url.as_bytes())?;
         local_set(&tx, "relay_key", &m.relay_key)?;
-        local_set(&tx, "roster", &serde_json::to_vec(roster).expect("roster json"))?;
+        local_set(
+            &tx,
+            "roster",
+            &serde_json::to_vec(roster).expect("roster json"),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -215,7 +242,11 @@ impl Store {
         if new.version <= cur.version {
             return Ok(false);
         }
-        local_set(&self.conn.lock(), "roster", &serde_json::to_vec(signed).expect("roster json"))?;
+        local_set(
+            &self.conn.lock(),
+            "roster",
+            &serde_json::to_vec(signed).expect("roster json"),
+        )?;
         Ok(true)
     }
 
@@ -239,11 +270,17 @@ impl Store {
     // ---- documents ---------------------------------------------------------------
 
     pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<EntityDoc>> {
-        let snap: Option<Option<Vec<u8>>> =
-            conn.query_row("SELECT snapshot FROM entities WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let snap: Option<Option<Vec<u8>>> = conn
+            .query_row("SELECT snapshot FROM entities WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let Some(snap) = snap else { return Ok(None) };
-        let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE entity_id = ?1 ORDER BY rowid")?;
-        let rows: Vec<Vec<u8>> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT bytes FROM changes WHERE entity_id = ?1 ORDER BY rowid")?;
+        let rows: Vec<Vec<u8>> = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         let doc = EntityDoc::load(snap.as_deref(), rows.iter().map(|v| v.as_slice()))?;
         // every stored change was applied when it was stored: one that now waits for
         // a dependency means a stored change is missing (a damaged entity, see heal.rs)
@@ -275,7 +312,10 @@ impl Store {
         )?;
         // automerge's own compressed form (DEFLATE for changes over 256 bytes); loads back the same
         let stored = crate::doc::change_from_bytes(bytes)?.bytes().into_owned();
-        let added = tx.execute("INSERT OR IGNORE INTO changes(hash, entity_id, bytes) VALUES (?1, ?2, ?3)", params![hash, id, stored])?;
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO changes(hash, entity_id, bytes) VALUES (?1, ?2, ?3)",
+            params![hash, id, stored],
+        )?;
         let n: i64 = tx.query_row(
             "UPDATE entities SET incremental = incremental + ?2, updated_at = max(updated_at, ?3) WHERE id = ?1 RETURNING incremental",
             params![id, added as i64, at],
@@ -290,7 +330,10 @@ impl Store {
     /// Replace an entity's incremental changes by one snapshot of the whole document
     /// (history included).
     pub(crate) fn compact_entity(tx: &Connection, id: &str, doc: &EntityDoc) -> Result<()> {
-        tx.execute("UPDATE entities SET snapshot = ?2, incremental = 0 WHERE id = ?1", params![id, doc.save()])?;
+        tx.execute(
+            "UPDATE entities SET snapshot = ?2, incremental = 0 WHERE id = ?1",
+            params![id, doc.save()],
+        )?;
         tx.execute("DELETE FROM changes WHERE entity_id = ?1", [id])?;
         Ok(())
     }
@@ -301,7 +344,9 @@ impl Store {
         let tx = c.transaction()?;
         let ids: Vec<String> = {
             let mut s = tx.prepare("SELECT id FROM entities WHERE incremental > 0")?;
-            let v = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         for id in &ids {
@@ -317,13 +362,21 @@ impl Store {
     pub fn rebuild_projections(&self) -> Result<()> {
         let mut c = self.conn.lock();
         let tx = c.transaction()?;
-        for t in ["notices", "receipts", "requests", "deliberations", "ballots"] {
+        for t in [
+            "notices",
+            "receipts",
+            "requests",
+            "deliberations",
+            "ballots",
+        ] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
         tx.execute("INSERT INTO search(search) VALUES ('delete-all')", [])?;
         let ids: Vec<(String, String)> = {
             let mut s = tx.prepare("SELECT id, kind FROM entities")?;
-            let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         for (id, kind) in ids {
@@ -338,28 +391,38 @@ impl Store {
 
     /// Run SQLite's integrity check (for tests and diagnostics).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.conn.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .lock()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
     /// The whole document of an entity as JSON (for debugging and convergence tests).
     pub fn document_json(&self, id: &str) -> Result<Value> {
         let c = self.conn.lock();
-        Ok(Self::load_doc(&c, id)?.ok_or_else(|| Error::NotFound(format!("entity {id}")))?.to_json())
+        Ok(Self::load_doc(&c, id)?
+            .ok_or_else(|| Error::NotFound(format!("entity {id}")))?
+            .to_json())
     }
 
     /// Ids and kinds of every entity in the store.
     pub fn entity_ids(&self) -> Result<Vec<(String, EntityKind)>> {
         let c = self.conn.lock();
         let mut s = c.prepare("SELECT id, kind FROM entities ORDER BY id")?;
-        let rows: Vec<(String, String)> = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-        rows.into_iter().map(|(i, k)| Ok((i, EntityKind::parse(&k)?))).collect()
+        let rows: Vec<(String, String)> = s
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(|(i, k)| Ok((i, EntityKind::parse(&k)?)))
+            .collect()
     }
 }
 
 pub(crate) fn roster_of(c: &Connection) -> Result<Roster> {
     let key = local_get(c, "relay_key")?.ok_or(Error::NotEnrolled)?;
     let raw = local_get(c, "roster")?.ok_or(Error::NotEnrolled)?;
-    let signed: SignedRoster = serde_json::from_slice(&raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
+    let signed: SignedRoster =
+        serde_json::from_slice(&raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
     signed.verify(&key)
 }
 
@@ -379,14 +442,29 @@ impl Lookup for ConnLookup<'_> {
     fn vote_final(&self, deliberation: &str) -> bool {
         let json: Option<Vec<u8>> = self
             .0
-            .query_row("SELECT tally_json FROM tallies WHERE deliberation_id = ?1", [deliberation], |r| r.get(0))
+            .query_row(
+                "SELECT tally_json FROM tallies WHERE deliberation_id = ?1",
+                [deliberation],
+                |r| r.get(0),
+            )
             .optional()
             .ok()
             .flatten();
-        json.and_then(|j| serde_json::from_slice::<crate::model::deliberation::Tally>(&j).ok()).is_some_and(|t| t.final_result)
+        json.and_then(|j| serde_json::from_slice::<crate::model::deliberation::Tally>(&j).ok())
+            .is_some_and(|t| t.final_result)
     }
 }
 
-pub(crate) fn policy_ctx<'a>(roster: &'a Roster, kinds: &'a [String], lookup: &'a dyn Lookup) -> policy::Context<'a> {
-    policy::Context { roster, kinds, arrival: None, roster_floor: None, lookup }
+pub(crate) fn policy_ctx<'a>(
+    roster: &'a Roster,
+    kinds: &'a [String],
+    lookup: &'a dyn Lookup,
+) -> policy::Context<'a> {
+    policy::Context {
+        roster,
+        kinds,
+        arrival: None,
+        roster_floor: None,
+        lookup,
+    }
 }

@@ -19,13 +19,19 @@ fn category_str(c: Category) -> &'static str {
 }
 
 fn json_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn set_search(tx: &Connection, id: &str, _kind: EntityKind, title: &str, body: &str) -> Result<()> {
     let n: i64 = tx.query_row("SELECT n FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
     tx.execute("DELETE FROM search WHERE rowid = ?1", [n])?;
-    tx.execute("INSERT INTO search(rowid, title, body) VALUES (?1, ?2, ?3)", params![n, index_text(title), index_text(body)])?;
+    tx.execute(
+        "INSERT INTO search(rowid, title, body) VALUES (?1, ?2, ?3)",
+        params![n, index_text(title), index_text(body)],
+    )?;
     Ok(())
 }
 
@@ -148,9 +154,18 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
 
 /// Remove every projection row of an entity (it is about to be re-projected or is gone).
 pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
-    for (t, col) in [("notices", "id"), ("receipts", "notice_id"), ("requests", "id"), ("deliberations", "id"), ("ballots", "id")] {
+    for (t, col) in [
+        ("notices", "id"),
+        ("receipts", "notice_id"),
+        ("requests", "id"),
+        ("deliberations", "id"),
+        ("ballots", "id"),
+    ] {
         tx.execute(&format!("DELETE FROM {t} WHERE {col} = ?1"), [id])?;
     }
-    tx.execute("DELETE FROM search WHERE rowid = (SELECT n FROM entities WHERE id = ?1)", [id])?;
+    tx.execute(
+        "DELETE FROM search WHERE rowid = (SELECT n FROM entities WHERE id = ?1)",
+        [id],
+    )?;
     Ok(())
 }

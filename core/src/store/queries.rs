@@ -232,8 +232,11 @@ impl Store {
         let me = self.my_member_id()?;
         let now = now_ms();
         let c = self.conn.lock();
-        let q = |sql: &str| -> Result<u32> { Ok(c.query_row(sql, [&me], |r| r.get::<_, i64>(0))? as u32) };
-        let q0 = |sql: &str| -> Result<u32> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u32) };
+        let q = |sql: &str| -> Result<u32> {
+            Ok(c.query_row(sql, [&me], |r| r.get::<_, i64>(0))? as u32)
+        };
+        let q0 =
+            |sql: &str| -> Result<u32> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u32) };
         Ok(Counts {
             unread_notices: q("SELECT count(*) FROM notices n LEFT JOIN receipts r ON r.notice_id = n.id AND r.member_id = ?1
                                WHERE n.status IN ('published', 'corrected') AND coalesce(r.revision, 0) < n.revision")?,
@@ -255,7 +258,9 @@ impl Store {
     /// Ranked full-text search over titles, bodies, comments and questions.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
         crate::model::check_len("query", query, 200)?;
-        let Some(expr) = match_expr(query) else { return Ok(vec![]) };
+        let Some(expr) = match_expr(query) else {
+            return Ok(vec![]);
+        };
         let (l, _) = page(limit, 0);
         let c = self.conn.lock();
         let mut s = c.prepare_cached(&format!(
@@ -267,7 +272,14 @@ impl Store {
              LEFT JOIN deliberations d ON d.id = e.id
              ORDER BY s.rank"
         ))?;
-        let rows = s.query_map([expr], |r| Ok(SearchHit { id: r.get(0)?, kind: r.get(1)?, title: r.get(2)?, rank: r.get(3)? }))?;
+        let rows = s.query_map([expr], |r| {
+            Ok(SearchHit {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                title: r.get(2)?,
+                rank: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -278,22 +290,32 @@ impl Store {
         let d = self.deliberation(deliberation_id)?;
         let c = self.conn.lock();
         let signed: Option<(Vec<u8>, Vec<u8>)> = c
-            .query_row("SELECT tally_json, signature FROM tallies WHERE deliberation_id = ?1", [deliberation_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT tally_json, signature FROM tallies WHERE deliberation_id = ?1",
+                [deliberation_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         if let Some((tally_json, signature)) = signed {
             let key = local_get(&c, "relay_key")?.ok_or(Error::NotEnrolled)?;
-            return SignedTally { tally_json, signature }.verify(&key);
+            return SignedTally {
+                tally_json,
+                signature,
+            }
+            .verify(&key);
         }
         let ids: Vec<String> = {
             let mut s = c.prepare_cached("SELECT id FROM ballots WHERE deliberation_id = ?1")?;
-            let v = s.query_map([deliberation_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([deliberation_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         let mut choices = BTreeMap::new();
         for id in ids {
-            let Some(doc) = Store::load_doc(&c, &id)? else { continue };
+            let Some(doc) = Store::load_doc(&c, &id)? else {
+                continue;
+            };
             if let Some((voter, choice)) = doc.ballot_choice(&d)? {
                 choices.insert(voter, choice);
             }
@@ -306,7 +328,9 @@ impl Store {
         let d = self.deliberation(deliberation_id)?;
         let me = self.my_member_id()?;
         let c = self.conn.lock();
-        let Some(doc) = Store::load_doc(&c, &d.ballot_id(&me))? else { return Ok(None) };
+        let Some(doc) = Store::load_doc(&c, &d.ballot_id(&me))? else {
+            return Ok(None);
+        };
         Ok(counted_choice(&d, &doc.events::<BallotEvent>()?))
     }
 }

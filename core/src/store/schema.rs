@@ -200,7 +200,9 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     if v == 0 {
         let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
         if tables > 0 {
-            return Err(Error::Database("the file is an SQLite database but not a Cunwu store".into()));
+            return Err(Error::Database(
+                "the file is an SQLite database but not a Cunwu store".into(),
+            ));
         }
     }
     for step in v..target.min(LATEST) {

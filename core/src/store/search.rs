@@ -98,9 +98,15 @@ mod tests {
     use super::*;
     #[test]
     fn bigrams_and_words() {
-        assert_eq!(index_text("申请低保WiFi修路2026"), "申请 请低 低保 wifi 修路 2026");
+        assert_eq!(
+            index_text("申请低保WiFi修路2026"),
+            "申请 请低 低保 wifi 修路 2026"
+        );
         assert_eq!(match_expr("低保"), Some("\"低保\"".into()));
-        assert_eq!(match_expr("低保金 wifi"), Some("\"低保\" AND \"保金\" AND \"wifi\"*".into()));
+        assert_eq!(
+            match_expr("低保金 wifi"),
+            Some("\"低保\" AND \"保金\" AND \"wifi\"*".into())
+        );
         assert_eq!(match_expr("  ，。 "), None);
     }
 }

@@ -45,55 +45,113 @@ pub struct LocalChange {
     pub created_at: i64,
 }
 
+/// Changes waiting to be signed into one batch: the audience they share (as JSON),
+/// the changes, and their size in bytes.
+type AudienceGroup = (
+    String,
+    Vec<(crate::wire::EntityId, automerge::Change)>,
+    usize,
+);
+
 impl Store {
     /// Sign the outbox (pending and sent-but-unacknowledged changes) into batches.
     /// Marks them sent. Retrying a sent change is safe: the relay acks a change it holds.
+    ///
+    /// One batch holds documents of one audience only (the relay refuses a batch that
+    /// mixes them): a reader then receives a batch whole or not at all, and learns
+    /// nothing of documents they may not read. A change whose bytes this phone no longer
+    /// holds (a damaged or missing document) can never be sent: it is marked rejected
+    /// with the reason instead of stopping the sync.
     pub fn outgoing_batches(&self) -> Result<Vec<SignedBatch>> {
         let conn = self.conn.lock();
         let rows: Vec<(String, Vec<u8>)> = {
             let mut s = conn.prepare_cached(
                 "SELECT entity_id, hash FROM outbox WHERE state IN ('pending', 'sent') ORDER BY local_seq",
             )?;
-            let v = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             v
         };
         // the change bytes live in the entity's document (incremental row or snapshot)
-        let mut docs: std::collections::HashMap<String, crate::doc::EntityDoc> = std::collections::HashMap::new();
+        let mut docs: HashMap<String, Option<(crate::doc::EntityDoc, String)>> = HashMap::new();
+        // changes waiting to be signed, one group per audience, in order of first appearance
+        let mut groups: Vec<AudienceGroup> = vec![];
         let mut batches = vec![];
-        let mut cur = vec![];
-        let mut size = 0;
+        let mut lost: Vec<(Vec<u8>, String)> = vec![];
         let now = now_ms();
         for (e, h) in rows {
-            if !docs.contains_key(&e) {
-                let d = match Store::load_doc(&conn, &e) {
-                    Ok(Some(d)) => d,
-                    Ok(None) => continue,
-                    // a damaged entity never stops the sync (heal.rs): set aside, fetched again
+            let entry = docs.entry(e.clone()).or_insert_with(|| {
+                let doc = match Store::load_doc(&conn, &e) {
+                    Ok(d) => d?,
+                    // a damaged entity never stops the sync (heal.rs): it is set aside and
+                    // fetched again; this device's changes that still read are kept and
+                    // sent once they are put back
                     Err(err) => {
-                        super::heal::quarantine_now(&conn, &e, &format!("stored document does not load ({err})"), &self.device_id())?;
-                        continue;
+                        let why = format!("stored document does not load ({err})");
+                        if let Err(q) =
+                            super::heal::quarantine_now(&conn, &e, &why, &self.device_id())
+                        {
+                            tracing::warn!(entity = %e, error = %q, "could not quarantine");
+                        }
+                        return None;
                     }
                 };
-                docs.insert(e.clone(), d);
-            }
-            let hash = ChangeHash(h.try_into().map_err(|_| Error::Database("outbox hash is not 32 bytes".into()))?);
-            let Some(change) = docs[&e].doc.get_change_by_hash(&hash).cloned() else {
-                // can never be sent: reported as rejected with the reason (heal.rs)
-                super::heal::mark_lost(&conn, &hash.0)?;
+                let audience =
+                    crate::policy::audience(&doc.to_json(), &super::ConnLookup(&conn)).ok()?;
+                Some((
+                    doc,
+                    serde_json::to_string(&audience).expect("audience serializes"),
+                ))
+            });
+            let Some((doc, audience)) = entry else {
+                if super::heal::is_kept(&conn, &h)? {
+                    continue;
+                }
+                lost.push((h, format!("its document {e} is missing or damaged on this phone; the change cannot be sent")));
                 continue;
             };
-            size += change.raw_bytes().len();
-            cur.push((entity_bytes(&e)?, change));
-            if size >= BATCH_TARGET_BYTES {
-                batches.push(SignedBatch::sign(&self.key, now, &cur));
-                cur.clear();
-                size = 0;
+            let Some(change) = <[u8; 32]>::try_from(&h[..])
+                .ok()
+                .and_then(|h| doc.doc.get_change_by_hash(&ChangeHash(h)).cloned())
+            else {
+                if super::heal::is_kept(&conn, &h)? {
+                    continue;
+                }
+                lost.push((h, format!("the change is missing from its document {e} on this phone; it cannot be sent")));
+                continue;
+            };
+            let g = match groups.iter().position(|g| g.0 == *audience) {
+                Some(g) => g,
+                None => {
+                    groups.push((audience.clone(), vec![], 0));
+                    groups.len() - 1
+                }
+            };
+            groups[g].2 += change.raw_bytes().len();
+            groups[g].1.push((entity_bytes(&e)?, change));
+            if groups[g].2 >= BATCH_TARGET_BYTES {
+                batches.push(SignedBatch::sign(&self.key, now, &groups[g].1));
+                groups[g].1.clear();
+                groups[g].2 = 0;
             }
         }
-        if !cur.is_empty() {
-            batches.push(SignedBatch::sign(&self.key, now, &cur));
+        for (_, cur, _) in groups {
+            if !cur.is_empty() {
+                batches.push(SignedBatch::sign(&self.key, now, &cur));
+            }
         }
-        conn.execute("UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE state = 'pending'", [now])?;
+        for (h, reason) in &lost {
+            conn.execute(
+                "UPDATE outbox SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE hash = ?1",
+                params![h, reason, now],
+            )?;
+            tracing::warn!(reason, "outbox change cannot be sent");
+        }
+        conn.execute(
+            "UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE state = 'pending'",
+            [now],
+        )?;
         Ok(batches)
     }
 
@@ -127,15 +185,26 @@ impl Store {
         let mut reasons: HashMap<ChangeHash, String> = HashMap::new();
         for r in rejections {
             let known: Option<String> = tx
-                .query_row("SELECT entity_id FROM outbox WHERE hash = ?1", [&r.hash[..]], |row| row.get(0))
+                .query_row(
+                    "SELECT entity_id FROM outbox WHERE hash = ?1",
+                    [&r.hash[..]],
+                    |row| row.get(0),
+                )
                 .ok();
             let Some(entity) = known else { continue };
-            by_entity.entry(entity).or_default().insert(ChangeHash(r.hash));
+            by_entity
+                .entry(entity)
+                .or_default()
+                .insert(ChangeHash(r.hash));
             reasons.insert(ChangeHash(r.hash), r.reason.clone());
         }
         let mut changed = vec![];
         for (entity, drop) in by_entity {
-            let kind: Option<String> = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [&entity], |r| r.get(0)).ok();
+            let kind: Option<String> = tx
+                .query_row("SELECT kind FROM entities WHERE id = ?1", [&entity], |r| {
+                    r.get(0)
+                })
+                .ok();
             let dropped = drop_changes(&tx, &entity, &drop)?;
             for h in dropped.iter().chain(drop.iter()) {
                 let reason = reasons
@@ -148,7 +217,11 @@ impl Store {
                 )?;
             }
             if let Some(k) = kind {
-                changed.push(EntityChange { id: entity, kind: EntityKind::parse(&k)?, origin: Origin::Remote });
+                changed.push(EntityChange {
+                    id: entity,
+                    kind: EntityKind::parse(&k)?,
+                    origin: Origin::Remote,
+                });
             }
         }
         tx.commit()?;
@@ -158,9 +231,18 @@ impl Store {
     }
 
     /// Changes made on this device, newest first, optionally only in one state.
-    pub fn local_changes(&self, state: Option<ChangeState>, limit: u32) -> Result<Vec<LocalChange>> {
+    pub fn local_changes(
+        &self,
+        state: Option<ChangeState>,
+        limit: u32,
+    ) -> Result<Vec<LocalChange>> {
         let conn = self.conn.lock();
-        let st = state.map(|s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default());
+        let st = state.map(|s| {
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        });
         let mut s = conn.prepare_cached(
             "SELECT hash, entity_id, kind, summary, state, reason, created_at FROM outbox
              WHERE ?1 IS NULL OR state = ?1 ORDER BY local_seq DESC LIMIT ?2",
@@ -183,7 +265,8 @@ impl Store {
 
     /// The state of one local change, by hash (hex).
     pub fn change_state(&self, hash_hex: &str) -> Result<LocalChange> {
-        let h = hex::decode(hash_hex).map_err(|_| Error::invalid(format!("change hash {hash_hex:?} is not hex")))?;
+        let h = hex::decode(hash_hex)
+            .map_err(|_| Error::invalid(format!("change hash {hash_hex:?} is not hex")))?;
         self.local_changes(None, 10_000)?
             .into_iter()
             .find(|c| hex::decode(&c.hash).ok().as_deref() == Some(&h[..]))
@@ -200,11 +283,16 @@ impl Store {
         if local_get(&conn, super::heal::FULL_PULL_KEY)?.is_some() {
             let tx = conn.transaction()?;
             local_set(&tx, "cursor", &0u64.to_le_bytes())?;
-            tx.execute("DELETE FROM local WHERE key = ?1", [super::heal::FULL_PULL_KEY])?;
+            tx.execute(
+                "DELETE FROM local WHERE key = ?1",
+                [super::heal::FULL_PULL_KEY],
+            )?;
             tx.commit()?;
             return Ok(0);
         }
-        Ok(local_get(&conn, "cursor")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0))
+        Ok(local_get(&conn, "cursor")?
+            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
     }
 
     pub fn set_cursor(&self, cursor: u64) -> Result<()> {
@@ -214,7 +302,9 @@ impl Store {
     /// The next request counter: strictly increasing across restarts.
     pub fn next_counter(&self) -> Result<u64> {
         let conn = self.conn.lock();
-        let cur = local_get(&conn, "counter")?.map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8]))).unwrap_or(0);
+        let cur = local_get(&conn, "counter")?
+            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+            .unwrap_or(0);
         let next = (cur + 1).max(now_ms() as u64);
         local_set(&conn, "counter", &next.to_le_bytes())?;
         Ok(next)

@@ -43,7 +43,15 @@ pub fn ms(d: Duration) -> String {
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -60,13 +68,18 @@ fn use_release_relay() {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the release relay failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or(root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or(root.join("target"));
     std::env::set_var("CUNWU_RELAY_BIN", target.join("release/cunwu-relay"));
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), Some("sync" | "relay-load")) {
+    if matches!(
+        args.first().map(String::as_str),
+        Some("sync" | "relay-load")
+    ) {
         use_release_relay();
     }
     match args.first().map(String::as_str) {

@@ -24,7 +24,14 @@ pub fn run(args: &[String]) {
         .members
         .iter()
         .filter(|m| m.role != "cadre" && m.role != "township")
-        .map(|m| space.add_member(&m.name, Role::parse(&m.role).unwrap_or(Role::Resident), &m.household, &m.group))
+        .map(|m| {
+            space.add_member(
+                &m.name,
+                Role::parse(&m.role).unwrap_or(Role::Resident),
+                &m.household,
+                &m.group,
+            )
+        })
         .collect();
     let other = Store::open(dir.path().join("other.db")).unwrap();
     space.join(&other, "刘芳", Role::Cadre).unwrap();
@@ -47,22 +54,37 @@ pub fn run(args: &[String]) {
         phone.mark_read(id).unwrap();
     }
     let _ = me;
-    eprintln!("built {notices} notices, {requests} requests, {deliberations} deliberations in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "built {notices} notices, {requests} requests, {deliberations} deliberations in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     // 1,000 changes made elsewhere, to be applied as one remote merge
-    other.import_bundle(&phone.export_bundle(Some(&other.have().unwrap())).unwrap()).unwrap();
+    other
+        .import_bundle(&phone.export_bundle(Some(&other.have().unwrap())).unwrap())
+        .unwrap();
     for (i, id) in notice_ids.iter().take(500).enumerate() {
-        other.ask_question(id, &format!("请问第{i}项支出的明细在哪里可以查看？")).unwrap();
+        other
+            .ask_question(id, &format!("请问第{i}项支出的明细在哪里可以查看？"))
+            .unwrap();
     }
     for i in 0..500 {
         other.file_request(c.request(i)).unwrap();
     }
     let remote = other.export_bundle(Some(&phone.have().unwrap())).unwrap();
     let remote_path = dir.path().join("remote.bundle");
-    std::fs::write(&remote_path, cunwu_core::wire::encode(cunwu_core::wire::FrameKind::Bundle, &remote)).unwrap();
+    std::fs::write(
+        &remote_path,
+        cunwu_core::wire::encode(cunwu_core::wire::FrameKind::Bundle, &remote),
+    )
+    .unwrap();
     drop(phone);
     drop(other);
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["store-measure", phone_path.to_str().unwrap(), remote_path.to_str().unwrap()])
+        .args([
+            "store-measure",
+            phone_path.to_str().unwrap(),
+            remote_path.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -75,8 +97,22 @@ pub fn measure(args: &[String]) {
     let remote_path = &args[1];
     let open = median(5, || Store::open(path).unwrap());
     let store = Store::open(path).unwrap();
-    let first_page = median(21, || store.list_notices(&NoticeFilter { limit: 50, ..Default::default() }).unwrap());
-    let first_requests = median(21, || store.list_requests(&RequestFilter { limit: 50, ..Default::default() }).unwrap());
+    let first_page = median(21, || {
+        store
+            .list_notices(&NoticeFilter {
+                limit: 50,
+                ..Default::default()
+            })
+            .unwrap()
+    });
+    let first_requests = median(21, || {
+        store
+            .list_requests(&RequestFilter {
+                limit: 50,
+                ..Default::default()
+            })
+            .unwrap()
+    });
     let unread = median(21, || store.counts().unwrap());
     let search = median(21, || store.search("低保", 20).unwrap());
     let search2 = median(21, || store.search("修路", 20).unwrap());
@@ -84,7 +120,8 @@ pub fn measure(args: &[String]) {
     let counts = store.counts().unwrap();
     // bytes on disk per entity against the zstd-compressed JSON of each entity
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
     drop(conn);
     let disk = std::fs::metadata(path).unwrap().len();
     let ids = store.entity_ids().unwrap();
@@ -92,9 +129,15 @@ pub fn measure(args: &[String]) {
     let mut json_raw = 0usize;
     for (id, kind) in &ids {
         let v = match kind {
-            cunwu_core::EntityKind::Notice => serde_json::to_vec(&store.notice(id).unwrap()).unwrap(),
-            cunwu_core::EntityKind::Request => serde_json::to_vec(&store.request(id).unwrap()).unwrap(),
-            cunwu_core::EntityKind::Deliberation => serde_json::to_vec(&store.deliberation(id).unwrap()).unwrap(),
+            cunwu_core::EntityKind::Notice => {
+                serde_json::to_vec(&store.notice(id).unwrap()).unwrap()
+            }
+            cunwu_core::EntityKind::Request => {
+                serde_json::to_vec(&store.request(id).unwrap()).unwrap()
+            }
+            cunwu_core::EntityKind::Deliberation => {
+                serde_json::to_vec(&store.deliberation(id).unwrap()).unwrap()
+            }
             _ => continue,
         };
         json_raw += v.len();
@@ -102,25 +145,71 @@ pub fn measure(args: &[String]) {
     }
     let n = ids.len();
     let mut bytes = vec![];
-    std::fs::File::open(remote_path).unwrap().read_to_end(&mut bytes).unwrap();
-    let bundle: cunwu_core::wire::Bundle = cunwu_core::wire::decode(cunwu_core::wire::FrameKind::Bundle, &bytes).unwrap();
-    let changes: usize = bundle.batches.iter().map(|b| b.items.iter().filter(|i| matches!(i, cunwu_core::wire::Item::Change { .. })).count()).sum();
+    std::fs::File::open(remote_path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let bundle: cunwu_core::wire::Bundle =
+        cunwu_core::wire::decode(cunwu_core::wire::FrameKind::Bundle, &bytes).unwrap();
+    let changes: usize = bundle
+        .batches
+        .iter()
+        .map(|b| {
+            b.items
+                .iter()
+                .filter(|i| matches!(i, cunwu_core::wire::Item::Change { .. }))
+                .count()
+        })
+        .sum();
     let t = Instant::now();
     let report = store.import_bundle(&bundle).unwrap();
     let apply = t.elapsed();
     assert_eq!(report.merge.applied, 1000, "{report:?}");
     let rss = peak_rss_kib();
-    let ok = |d: std::time::Duration, limit_ms: f64| if d.as_secs_f64() * 1000.0 < limit_ms { "met" } else { "NOT met" };
+    let ok = |d: std::time::Duration, limit_ms: f64| {
+        if d.as_secs_f64() * 1000.0 < limit_ms {
+            "met"
+        } else {
+            "NOT met"
+        }
+    };
     println!("| measure | result | target |");
     println!("|---|---|---|");
     println!("| entities in the store | {n} | |");
-    println!("| open the store | {} | < 200 ms: {} |", ms(open), ok(open, 200.0));
-    println!("| first page of 50 notices | {} | < 5 ms: {} |", ms(first_page), ok(first_page, 5.0));
-    println!("| first page of 50 requests | {} | < 5 ms: {} |", ms(first_requests), ok(first_requests, 5.0));
-    println!("| badge counts (unread notices = {}) | {} | |", counts.unread_notices, ms(unread));
-    println!("| search 低保 ({hits} hits, top 20) | {} | < 20 ms: {} |", ms(search), ok(search, 20.0));
-    println!("| search 修路 | {} | < 20 ms: {} |", ms(search2), ok(search2, 20.0));
-    println!("| apply {changes} remote changes (one merge) | {} | |", ms(apply));
+    println!(
+        "| open the store | {} | < 200 ms: {} |",
+        ms(open),
+        ok(open, 200.0)
+    );
+    println!(
+        "| first page of 50 notices | {} | < 5 ms: {} |",
+        ms(first_page),
+        ok(first_page, 5.0)
+    );
+    println!(
+        "| first page of 50 requests | {} | < 5 ms: {} |",
+        ms(first_requests),
+        ok(first_requests, 5.0)
+    );
+    println!(
+        "| badge counts (unread notices = {}) | {} | |",
+        counts.unread_notices,
+        ms(unread)
+    );
+    println!(
+        "| search 低保 ({hits} hits, top 20) | {} | < 20 ms: {} |",
+        ms(search),
+        ok(search, 20.0)
+    );
+    println!(
+        "| search 修路 | {} | < 20 ms: {} |",
+        ms(search2),
+        ok(search2, 20.0)
+    );
+    println!(
+        "| apply {changes} remote changes (one merge) | {} | |",
+        ms(apply)
+    );
     println!(
         "| bytes on disk per entity | {:.0} B (file {:.1} MB) | |",
         disk as f64 / n as f64,
@@ -132,5 +221,9 @@ pub fn measure(args: &[String]) {
         json_raw as f64 / n as f64,
         disk as f64 / json_zstd as f64
     );
-    println!("| peak RSS of the measuring process | {:.1} MB | < 80 MB: {} |", rss as f64 / 1024.0, if rss < 80 * 1024 { "met" } else { "NOT met" });
+    println!(
+        "| peak RSS of the measuring process | {:.1} MB | < 80 MB: {} |",
+        rss as f64 / 1024.0,
+        if rss < 80 * 1024 { "met" } else { "NOT met" }
+    );
 }

@@ -25,7 +25,11 @@ const TWO_G_BYTES_PER_SEC: f64 = 32_000.0;
 const TWO_G_RTT: f64 = 0.4;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 struct Village {
@@ -41,8 +45,18 @@ async fn build_village(notices: usize, requests: usize, deliberations: usize) ->
     let c = corpus::load();
     let cadre = Device::enroll(&relay, &invite, "陈建国").await;
     let mut residents = vec![];
-    for m in c.members.iter().filter(|m| m.role == "resident" || m.role == "villager_rep").take(10) {
-        let inv = relay.invite_with(&space, Role::parse(&m.role).unwrap(), &m.household, &m.group);
+    for m in c
+        .members
+        .iter()
+        .filter(|m| m.role == "resident" || m.role == "villager_rep")
+        .take(10)
+    {
+        let inv = relay.invite_with(
+            &space,
+            Role::parse(&m.role).unwrap(),
+            &m.household,
+            &m.group,
+        );
         residents.push(Device::enroll(&relay, &inv, &m.name).await);
     }
     let now = cunwu_core::ids::now_ms();
@@ -50,17 +64,28 @@ async fn build_village(notices: usize, requests: usize, deliberations: usize) ->
         cadre.store.post_notice(c.notice(i)).unwrap();
     }
     for i in 0..deliberations {
-        cadre.store.create_deliberation(c.deliberation(i, now)).unwrap();
+        cadre
+            .store
+            .create_deliberation(c.deliberation(i, now))
+            .unwrap();
     }
     for i in 0..requests {
-        residents[i % residents.len()].store.file_request(c.request(i)).unwrap();
+        residents[i % residents.len()]
+            .store
+            .file_request(c.request(i))
+            .unwrap();
     }
     cadre.sync().await.unwrap();
     for r in &residents {
         r.sync().await.unwrap();
     }
     cadre.sync().await.unwrap();
-    Village { relay, space, cadre, residents }
+    Village {
+        relay,
+        space,
+        cadre,
+        residents,
+    }
 }
 
 /// Raw automerge change bytes a cadre may read (everything), zstd-compressed the way
@@ -71,9 +96,16 @@ fn raw_changes(relay: &RelayProcess, space: &str) -> (usize, usize, HashMap<Stri
     let mut docs: HashMap<String, Automerge> = HashMap::new();
     for (e, _, b) in &rows {
         all.extend_from_slice(b);
-        docs.entry(e.clone()).or_default().apply_changes([automerge::Change::from_bytes(b.clone()).unwrap()]).unwrap();
+        docs.entry(e.clone())
+            .or_default()
+            .apply_changes([automerge::Change::from_bytes(b.clone()).unwrap()])
+            .unwrap();
     }
-    (all.len(), zstd::bulk::compress(&all, 9).unwrap().len(), docs)
+    (
+        all.len(),
+        zstd::bulk::compress(&all, 9).unwrap().len(),
+        docs,
+    )
 }
 
 /// automerge's per-document sync protocol between `full` and `have`: (messages, bytes, rounds).
@@ -88,14 +120,16 @@ fn am_sync(full: &Automerge, have: &Automerge) -> (usize, usize, usize) {
             let e = m.encode();
             bytes += e.len();
             msgs += 1;
-            a.receive_sync_message(&mut sa, amsync::Message::decode(&e).unwrap()).unwrap();
+            a.receive_sync_message(&mut sa, amsync::Message::decode(&e).unwrap())
+                .unwrap();
             progressed = true;
         }
         if let Some(m) = a.generate_sync_message(&mut sa) {
             let e = m.encode();
             bytes += e.len();
             msgs += 1;
-            b.receive_sync_message(&mut sb, amsync::Message::decode(&e).unwrap()).unwrap();
+            b.receive_sync_message(&mut sb, amsync::Message::decode(&e).unwrap())
+                .unwrap();
             progressed = true;
         }
         if !progressed {
@@ -107,7 +141,10 @@ fn am_sync(full: &Automerge, have: &Automerge) -> (usize, usize, usize) {
     (msgs, bytes, rounds)
 }
 
-fn baseline(docs: &HashMap<String, Automerge>, have: &HashMap<String, Automerge>) -> (usize, usize, usize) {
+fn baseline(
+    docs: &HashMap<String, Automerge>,
+    have: &HashMap<String, Automerge>,
+) -> (usize, usize, usize) {
     let empty = Automerge::new();
     let (mut m, mut b, mut r) = (0, 0, 0);
     for (id, d) in docs {
@@ -206,7 +243,11 @@ pub fn run(args: &[String]) {
 
 fn signed_roster_of(d: &Device) -> cunwu_core::roster::SignedRoster {
     let conn = d.sql();
-    let raw: Vec<u8> = conn.query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| r.get(0)).unwrap();
+    let raw: Vec<u8> = conn
+        .query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     serde_json::from_slice(&raw).unwrap()
 }
 
