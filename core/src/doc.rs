@@ -41,7 +41,7 @@ pub fn change_from_bytes(bytes: &[u8]) -> Result<Change> {
             bytes.len()
         )));
     }
-    precheck_change(bytes)?;
+    change_ops(bytes)?;
     Change::try_from(bytes).map_err(|e| Error::Malformed(format!("not an automerge change: {e}")))
 }
 
@@ -59,7 +59,12 @@ pub fn stored_change(bytes: &[u8]) -> Result<Change> {
 /// seconds. Cunwu only ever writes uncompressed change chunks, and the number of
 /// operations is the number of values in the `action` column (automerge stops there),
 /// counted here from its run lengths without decoding anything else.
-fn precheck_change(b: &[u8]) -> Result<()> {
+///
+/// Returns the number of operations. It may not exceed [`MAX_OPS_PER_CHANGE`], nor one
+/// operation per two bytes of the change (plus a few): honest changes spend several
+/// bytes on every operation, and that is what keeps the cost of applying a change in
+/// proportion to its size on the wire.
+pub fn change_ops(b: &[u8]) -> Result<u64> {
     let bad = |why: &str| Error::Malformed(format!("not an automerge change: {why}"));
     if b.len() < 10 || b[..4] != [0x85, 0x6f, 0x4a, 0x83] {
         return Err(bad("missing the chunk header"));
@@ -125,10 +130,18 @@ fn precheck_change(b: &[u8]) -> Result<()> {
                     )));
                 }
             }
+            let most = b.len() as u64 / 2 + 64;
+            if ops > most {
+                return Err(Error::TooLarge(format!(
+                    "a change of {} bytes with {ops} operations; at most one operation per two bytes is accepted",
+                    b.len()
+                )));
+            }
+            return Ok(ops);
         }
         data = end;
     }
-    Ok(())
+    Ok(0)
 }
 
 /// LEB128 reading over a byte slice, every step checked against its end.
@@ -861,6 +874,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("operations"));
+        // fewer operations than the budget, but far more than its bytes could honestly
+        // hold: applying them would cost out of proportion to the size on the wire
+        let dense = forge(&doc, |tx, list| {
+            let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
+            let l = tx.put_object(&ev, "l", ObjType::List).unwrap();
+            for i in 0..20_000 {
+                tx.insert(&l, i, 1i64).unwrap();
+            }
+        });
+        let e = change_from_bytes(dense.raw_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one operation per two bytes"), "{e}");
         // a compressed chunk is refused without being inflated
         let mut compressed = c.raw_bytes().to_vec();
         compressed[8] = 2;

@@ -16,7 +16,7 @@ use crate::wire::control::{
 };
 use crate::wire::{
     self, entity_bytes, FrameKind, Item, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
-    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_BYTES, MAX_UPLOAD_OPS,
 };
 use crate::Role;
 use serde::Serialize;
@@ -363,30 +363,31 @@ impl SyncClient {
 /// Group signed batches into the uploads of successive requests, in order, each
 /// holding at most [`MAX_UPLOAD_BYTES`] of change bytes (a larger batch goes alone).
 pub fn split_uploads(batches: Vec<SignedBatch>) -> VecDeque<Vec<SignedBatch>> {
-    let size = |b: &SignedBatch| -> usize {
-        b.items
-            .iter()
-            .map(|i| {
-                if let Item::Change { bytes, .. } = i {
-                    bytes.len() + 16
-                } else {
-                    48
-                }
-            })
-            .sum()
+    // (bytes, operations) of a batch
+    let size = |b: &SignedBatch| -> (usize, u64) {
+        b.items.iter().fold((0, 0), |(n, ops), i| match i {
+            Item::Change { bytes, .. } => (
+                n + bytes.len() + 16,
+                ops + crate::doc::change_ops(bytes).unwrap_or(0),
+            ),
+            Item::Withheld { .. } => (n + 48, ops),
+        })
     };
     let mut out: VecDeque<Vec<SignedBatch>> = VecDeque::new();
-    let mut used = 0;
+    let (mut used, mut used_ops) = (0, 0);
     for b in batches {
-        let n = size(&b);
+        let (n, ops) = size(&b);
         match out.back_mut() {
-            Some(last) if used + n <= MAX_UPLOAD_BYTES => last.push(b),
+            Some(last) if used + n <= MAX_UPLOAD_BYTES && used_ops + ops <= MAX_UPLOAD_OPS => {
+                last.push(b)
+            }
             _ => {
                 out.push_back(vec![b]);
-                used = 0;
+                (used, used_ops) = (0, 0);
             }
         }
         used += n;
+        used_ops += ops;
     }
     out
 }

@@ -33,7 +33,7 @@ pub const OLDEST_SYNC_REQUEST_VERSION: u8 = 3;
 /// The most a bundle file may inflate to. Every limit on inflated size is absolute,
 /// never a compression ratio: honest pages of repetitive Chinese text compress far
 /// beyond any ratio one could pick.
-pub const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 /// The most a sync request may inflate to. Devices keep well below it: they send at
 /// most [`MAX_UPLOAD_BYTES`] of changes per request.
 pub const MAX_REQUEST_DECODED_BYTES: usize = 8 * 1024 * 1024;
@@ -46,6 +46,11 @@ pub const BATCH_TARGET_BYTES: usize = 128 * 1024;
 /// A device sends at most this many change bytes in one sync request; more waits for
 /// the next request of the same sync.
 pub const MAX_UPLOAD_BYTES: usize = 4 * 1024 * 1024;
+/// A device sends at most this many automerge operations in one sync request.
+pub const MAX_UPLOAD_OPS: u64 = 100_000;
+/// The relay refuses a sync request carrying more operations than this (twice what a
+/// device sends), before judging any of them: what a sync may cost is bounded.
+pub const MAX_REQUEST_OPS: u64 = 2 * MAX_UPLOAD_OPS;
 
 /// The absolute limit on what a frame of `kind` may inflate to.
 pub fn decoded_limit(kind: FrameKind) -> usize {

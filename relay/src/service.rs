@@ -483,6 +483,21 @@ impl Relay {
             Err(e) => return Err(RelayError::Forbidden(e.to_string())),
         };
         let req = sealed.open()?;
+        // what judging this request may cost, counted before any change is judged
+        let mut ops: u64 = 0;
+        for b in &req.batches {
+            for it in &b.items {
+                if let Item::Change { bytes, .. } = it {
+                    ops += cunwu_core::doc::change_ops(bytes).unwrap_or(0);
+                }
+            }
+        }
+        if ops > wire::MAX_REQUEST_OPS {
+            return Err(RelayError::TooLarge(format!(
+                "the request carries {ops} automerge operations; the limit is {} (the app splits its uploads)",
+                wire::MAX_REQUEST_OPS
+            )));
+        }
         if !self.storage.advance_counter(&device_hex, req.counter)? {
             return Err(RelayError::Conflict(
                 "replayed or out-of-order sync request (its counter is not above the last one seen)".into(),
@@ -497,6 +512,9 @@ impl Relay {
         let mut acks = vec![];
         let mut rejections = vec![];
         let mut needs_tally = false;
+        // changes refused earlier in this request, with the reason: a change repeated in
+        // a request is judged once
+        let mut refused: HashMap<ChangeHash, String> = HashMap::new();
         for batch in &req.batches {
             let _guard = lock.lock();
             let _held = self.hold_space(&space_id)?;
@@ -509,6 +527,7 @@ impl Relay {
                 roster_floor,
                 now,
                 deadline,
+                &mut refused,
             )?;
             acks.extend(a);
             rejections.extend(r);
@@ -568,6 +587,7 @@ impl Relay {
         roster_floor: u64,
         now: i64,
         deadline: Instant,
+        refused: &mut HashMap<ChangeHash, String>,
     ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
         let mut acks = vec![];
         let mut rejections = vec![];
@@ -598,7 +618,7 @@ impl Relay {
         let kinds: Vec<String> = DEFAULT_KINDS.iter().map(|s| s.to_string()).collect();
         let mut accepted: Vec<AcceptedChange> = vec![];
         let mut seen: HashSet<ChangeHash> = HashSet::new();
-        let mut rejected: HashSet<ChangeHash> = HashSet::new();
+
         let mut touched: Vec<(String, String)> = vec![];
         let mut needs_tally = false;
         // readers of this batch: every document in it must have the same audience, so a
@@ -634,11 +654,22 @@ impl Relay {
                 entity: eid,
                 reason,
             };
-            if let Some(dep) = vc.change.deps().iter().find(|d| rejected.contains(d)) {
-                rejections.push(reject(format!(
-                    "depends on change {dep} which was rejected"
-                )));
-                rejected.insert(hash);
+            if let Some(reason) = refused.get(&hash) {
+                rejections.push(reject(reason.clone()));
+                continue;
+            }
+            let rejected = |reason: String,
+                            rejections: &mut Vec<Rejection>,
+                            refused: &mut HashMap<ChangeHash, String>| {
+                refused.insert(hash, reason.clone());
+                rejections.push(reject(reason));
+            };
+            if let Some(dep) = vc.change.deps().iter().find(|d| refused.contains_key(d)) {
+                rejected(
+                    format!("depends on change {dep} which was rejected"),
+                    &mut rejections,
+                    refused,
+                );
                 continue;
             }
             let doc = EntityDoc {
@@ -646,12 +677,15 @@ impl Relay {
             };
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
-                rejections.push(reject(format!(
-                    "depends on {} change(s) the relay does not have (first: {}); send changes in order",
-                    missing.len(),
-                    missing[0]
-                )));
-                rejected.insert(hash);
+                rejected(
+                    format!(
+                        "depends on {} change(s) the relay does not have (first: {}); send changes in order",
+                        missing.len(),
+                        missing[0]
+                    ),
+                    &mut rejections,
+                    refused,
+                );
                 continue;
             }
             let is_new = doc.header().is_none();
@@ -665,8 +699,7 @@ impl Relay {
             let doc = match policy::check_change(&ctx, member, &doc, &vc.entity, &vc.change) {
                 Ok(after) => after,
                 Err(e) => {
-                    rejections.push(reject(e.to_string()));
-                    rejected.insert(hash);
+                    rejected(e.to_string(), &mut rejections, refused);
                     continue;
                 }
             };

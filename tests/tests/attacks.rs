@@ -2298,3 +2298,112 @@ async fn a_large_outbox_is_sent_in_requests_the_relay_accepts() {
         assert!(v.bystander.store.notice(id).is_ok());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_syncs_on_a_512_kib_stack_whatever_the_relay_accepted() {
+    use cunwu_core::model::notice::{Direction, FinanceLine};
+    let v = Village::new().await;
+    // the largest finance notice the policy admits
+    let lines = (0..cunwu_core::model::MAX_FINANCE_LINES)
+        .map(|i| FinanceLine {
+            date: "2026-11-30".into(),
+            direction: if i & 1 == 0 {
+                Direction::Income
+            } else {
+                Direction::Expense
+            },
+            account: if i & 1 == 0 {
+                "其他收入"
+            } else {
+                "其他支出"
+            }
+            .into(),
+            item: format!("第{i}笔 村道硬化工程款"),
+            amount_fen: 1_000 + i as i64,
+            payee_or_dept: "青石村建筑队".into(),
+            voucher_no: format!("记-{i}"),
+        })
+        .collect();
+    let big = NewNotice {
+        category: Category::Finance,
+        subtype: Subtype::Other,
+        period: Period::default(),
+        title: "2026年11月财务公开".into(),
+        body: "明细如下".into(),
+        opening_balance_fen: Some(0),
+        lines,
+        publish: true,
+    };
+    let nid = v.cadre.store.post_notice(big).unwrap();
+    v.settle().await;
+    // and the deepest question a tampered app can get accepted: nested to the limit
+    let me = v.attacker.member_id();
+    let deep = forge_edit(
+        &mut doc_held_by(&v.attacker, &nid),
+        &v.attacker,
+        |tx, list| {
+            let n = tx.length(list);
+            let e = tx.insert_object(list, n, ObjType::Map).unwrap();
+            for (k, val) in ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms())
+                .as_object()
+                .unwrap()
+            {
+                match val {
+                    Value::String(s) => tx.put(&e, k.as_str(), s.as_str()).unwrap(),
+                    Value::Number(n) => tx.put(&e, k.as_str(), n.as_i64().unwrap()).unwrap(),
+                    _ => {}
+                }
+            }
+            let mut obj = tx.put_object(&e, "x", ObjType::Map).unwrap();
+            for _ in 0..(cunwu_core::model::MAX_DEPTH - 4) {
+                obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
+            }
+        },
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &deep)])])
+        .await;
+    assert_eq!(resp.acks, vec![deep.hash().0], "{:?}", resp.rejections);
+    // a new phone, all of whose work runs on a thread with a 512 KiB stack (what the
+    // mobile bindings may be called on)
+    let fresh = Device::enroll(
+        &v.relay,
+        &v.relay.invite(&v.space, Role::Resident),
+        "新村民",
+    )
+    .await;
+    let nid2 = nid.clone();
+    let worker = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let r = rt.block_on(fresh.sync()).unwrap();
+            let n = fresh.store.notice(&nid2).unwrap();
+            let json = fresh.store.document_json(&nid2).unwrap();
+            let listed = fresh
+                .store
+                .list_notices(&NoticeFilter {
+                    limit: 50,
+                    ..Default::default()
+                })
+                .unwrap();
+            (
+                r.refused_incoming,
+                n.content.lines.len(),
+                n.questions.len(),
+                json.to_string().len() > 100_000,
+                listed.len(),
+            )
+        })
+        .unwrap();
+    let (refused, lines, questions, big_json, listed) =
+        worker.join().expect("the phone crashed on a 512 KiB stack");
+    assert_eq!(
+        (refused, lines, questions, big_json),
+        (0, cunwu_core::model::MAX_FINANCE_LINES, 1, true)
+    );
+    assert!(listed >= 1);
+}

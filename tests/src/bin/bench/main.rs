@@ -5,7 +5,9 @@
 //!   cargo run --release -p cunwu-tests --bin bench -- store   [--notices N --requests N --deliberations N]
 //!   cargo run --release -p cunwu-tests --bin bench -- sync    [--notices N --requests N --deliberations N] [--no-2g]
 //!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N]
+//!   cargo run --release -p cunwu-tests --bin bench -- hostile [--repeat N]
 
+mod hostile_bench;
 mod store_bench;
 mod sync_bench;
 
@@ -78,7 +80,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(
         args.first().map(String::as_str),
-        Some("sync" | "relay-load")
+        Some("sync" | "relay-load" | "hostile")
     ) {
         use_release_relay();
     }
@@ -87,8 +89,9 @@ fn main() {
         Some("store-measure") => store_bench::measure(&args[1..]),
         Some("sync") => sync_bench::run(&args[1..]),
         Some("relay-load") => sync_bench::relay_load(&args[1..]),
+        Some("hostile") => hostile_bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: bench store|sync|relay-load [options] (see the top of tests/src/bin/bench.rs)");
+            eprintln!("usage: bench store|sync|relay-load|hostile [options] (see the top of tests/src/bin/bench.rs)");
             std::process::exit(2);
         }
     }
