@@ -301,4 +301,52 @@ impl CunwuStore {
     pub fn import_bundle(&self, path: String) -> Result<ImportReport> {
         Ok(cunwu_core::bundle::import(&self.inner, path.as_ref())?.into())
     }
+
+    // ---- healing -------------------------------------------------------------------
+
+    /// Check the store for damage and fix it: damaged entities are set aside and
+    /// fetched again by the next sync (which pulls everything again from the relay),
+    /// missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
+    /// (e.g. from a "repair" button in settings); nothing the relay holds is lost.
+    pub fn repair(&self) -> Result<RepairReport> {
+        Ok(self.inner.repair()?.into())
+    }
+}
+
+/// What `CunwuStore.repair()` found and did, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RepairReport {
+    /// Every problem the integrity check found (empty: no damage).
+    pub problems: Vec<String>,
+    /// "entity id: reason" of entities set aside to be fetched again.
+    pub quarantined: Vec<String>,
+    /// Local changes whose outbox row was re-derived (they will be sent).
+    pub outbox_restored: u32,
+    /// "change hash: reason" of local changes that can never be sent.
+    pub lost: Vec<String>,
+    /// The next sync fetches everything again from the relay.
+    pub full_pull_requested: bool,
+    /// Problems left after the repair (they clear with the next sync).
+    pub remaining: Vec<String>,
+}
+
+impl From<cunwu_core::store::RepairReport> for RepairReport {
+    fn from(r: cunwu_core::store::RepairReport) -> Self {
+        RepairReport {
+            problems: r.before.problems(),
+            quarantined: r
+                .quarantined
+                .into_iter()
+                .map(|(e, why)| format!("{e}: {why}"))
+                .collect(),
+            outbox_restored: r.outbox_restored as u32,
+            lost: r
+                .lost
+                .into_iter()
+                .map(|(h, why)| format!("{h}: {why}"))
+                .collect(),
+            full_pull_requested: r.full_pull_requested,
+            remaining: r.after.problems(),
+        }
+    }
 }

@@ -55,6 +55,8 @@ pub enum Command {
     /// Invites (cadres)
     #[command(subcommand)]
     Invite(InviteCmd),
+    /// Check the store for damage, fix it, and fetch damaged parts again on the next sync
+    Repair,
     /// Run a whole village in this process: relay, cadre, resident, migrant
     Demo,
 }

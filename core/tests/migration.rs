@@ -1,6 +1,7 @@
 //! A database written at schema version 1 opens with today's code: it is upgraded in
 //! place, its documents are intact and the projections (including columns that did not
-//! exist in version 1) are rebuilt from them.
+//! exist in version 1) are rebuilt from them; a change it had parked is kept and, from
+//! version 3 on, says what it waits for and when it was parked.
 
 use cunwu_core::doc::EntityDoc;
 use cunwu_core::identity::DeviceKey;
@@ -87,10 +88,25 @@ fn version_1_database_upgrades_and_keeps_its_data() {
                 params![&c.hash().0[..], request_id, c.raw_bytes()],
             )
             .unwrap();
+            conn.execute(
+                "INSERT INTO outbox(hash, entity_id, kind, summary, state, created_at, updated_at) VALUES (?1, ?2, 'request', '', 'acked', 0, 0)",
+                params![&c.hash().0[..], request_id],
+            )
+            .unwrap();
         }
         conn.execute(
             "INSERT INTO requests(id, kind, title, status, filer, created_at, updated_at) VALUES (?1, 'social_assistance', '申请低保', 'submitted', ?2, 0, 0)",
             params![request_id, member],
+        )
+        .unwrap();
+        // a change parked by version 1 (before parked rows said what they wait for)
+        let later = json!({"id": "e3", "by": member, "at": 1_780_000_200_000i64, "type": "comment", "text": "又补充了材料"});
+        let c3 = doc
+            .append(&device.public(), &later, 1_780_000_200_000)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO parked(hash, entity_id, author, seq, bytes) VALUES (?1, ?2, ?3, NULL, ?4)",
+            params![&c3.hash().0[..], request_id, device.id(), c3.raw_bytes()],
         )
         .unwrap();
     }
@@ -118,6 +134,27 @@ fn version_1_database_upgrades_and_keeps_its_data() {
         "search index rebuilt"
     );
     assert_eq!(store.integrity_check().unwrap(), "ok");
+    // version 3: the old parked row waits for its entity and expires, counted from the upgrade
+    let (waits, parked_at): (String, i64) = conn
+        .query_row(
+            "SELECT w.waits_for, p.parked_at FROM parked p JOIN parked_waits w ON w.hash = p.hash",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(waits, format!("entity:{request_id}"));
+    assert!(
+        (parked_at - cunwu_core::ids::now_ms()).abs() < 60_000,
+        "parked_at {parked_at} is the upgrade time"
+    );
+    let report = store.check_integrity().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems());
+    assert_eq!(
+        conn.query_row("SELECT count(*) FROM quarantine", [], |r| r
+            .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
 }
 
 #[test]

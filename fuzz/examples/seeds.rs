@@ -122,6 +122,7 @@ fn main() {
         decided: None,
         final_result: false,
         roll: [("m-bob".to_string(), 1)].into_iter().collect(),
+        as_of: 0,
     };
     let signed_tally = SignedTally::sign(&tally, relay_key());
 

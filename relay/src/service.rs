@@ -10,7 +10,7 @@ use automerge::{Automerge, ChangeHash};
 use cunwu_core::doc::EntityDoc;
 use cunwu_core::identity::{self, decode_key_hex, DeviceKey};
 use cunwu_core::ids::{new_id, now_ms, DAY_MS};
-use cunwu_core::model::deliberation::{tally, BallotEvent, Deliberation, BALLOT_GRACE_MS};
+use cunwu_core::model::deliberation::{tally, BallotEvent, Deliberation, Tally, BALLOT_GRACE_MS};
 use cunwu_core::model::request::DEFAULT_KINDS;
 use cunwu_core::policy::{self, Audience, Lookup};
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
@@ -1001,9 +1001,22 @@ impl Relay {
             }
             let mut t = tally(&d, &choices, now);
             t.final_result = now > d.effective_close() + BALLOT_GRACE_MS;
-            let signed = SignedTally::sign(&t, &relay_key);
-            let prev = self.storage.tallied(space, &did)?;
-            if prev.as_deref() != Some(&signed.tally_json[..]) {
+            // signed with the log end it was computed at (phones keep the newest); a
+            // new position alone is no reason to publish again
+            t.as_of = self.storage.last_seq(space)?;
+            let prev = self
+                .storage
+                .tallied(space, &did)?
+                .and_then(|j| serde_json::from_slice::<Tally>(&j).ok());
+            if prev
+                .map(|p| Tally {
+                    as_of: t.as_of,
+                    ..p
+                })
+                .as_ref()
+                != Some(&t)
+            {
+                let signed = SignedTally::sign(&t, &relay_key);
                 let seq = self.storage.append_tally(
                     space,
                     &did,

@@ -4,6 +4,7 @@ mod deliberation;
 mod device;
 mod notice;
 mod parse;
+mod repair;
 mod request;
 mod search;
 mod sync;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Search(a) => search::run(&ctx, a),
         Command::Sync(a) => sync::sync(&ctx, a),
         Command::Bundle(c) => sync::bundle(&ctx, c),
+        Command::Repair => repair::repair(&ctx),
         Command::Demo => crate::demo::run(ctx.json),
     }
 }

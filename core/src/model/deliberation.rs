@@ -372,6 +372,12 @@ pub struct Tally {
     pub final_result: bool,
     /// For recorded (non-secret) ballots: member id → option. Empty for secret ballots.
     pub roll: BTreeMap<String, u32>,
+    /// The relay's log end when it computed this tally (inside the signature), so a
+    /// phone keeps the newest and an old signed tally replayed later never replaces
+    /// it. 0 in tallies signed before this field existed and in tallies counted on
+    /// the phone.
+    #[serde(default)]
+    pub as_of: u64,
 }
 
 /// Count ballots (`member → counted option`) under the deciding body's rules. Only
@@ -410,5 +416,6 @@ pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tal
         decided,
         final_result: d.phase(now) == Phase::Closed,
         roll,
+        as_of: 0,
     }
 }

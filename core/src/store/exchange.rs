@@ -292,6 +292,9 @@ impl Store {
     }
 }
 
+/// A stored batch: author, signed_at, signature, pairs.
+type BatchRow = (Vec<u8>, i64, Vec<u8>, Vec<u8>);
+
 /// Who made a change of an entity, and whether that can be checked here and now,
 /// without a network: the change's automerge actor is a device key, the device
 /// belongs to a member in the relay-signed roster, and the batch signature the
@@ -325,7 +328,7 @@ impl Store {
             let member = roster
                 .as_ref()
                 .and_then(|r| r.device(&device).and_then(|d| r.member(&d.member)).cloned());
-            let batch: Option<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = conn
+            let batch: Option<BatchRow> = conn
                 .query_row(
                     "SELECT b.author, b.signed_at, b.signature, b.pairs FROM change_batches cb JOIN batches b ON b.id = cb.batch_id
                      WHERE cb.hash = ?1",

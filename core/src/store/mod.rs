@@ -6,6 +6,7 @@
 
 mod actions;
 mod exchange;
+mod heal;
 mod merge;
 mod projection;
 mod queries;
@@ -15,7 +16,8 @@ mod sync_state;
 
 pub use actions::*;
 pub use exchange::{Provenance, ReceiveReport};
-pub use merge::MergeReport;
+pub use heal::{IntegrityReport, Quarantined, RepairReport};
+pub use merge::{MergeReport, MAX_PARKED_PER_SIGNER, MAX_PARKED_TOTAL, PARKED_TTL_MS};
 pub use queries::*;
 pub use sync_state::*;
 
@@ -279,7 +281,18 @@ impl Store {
         let rows: Vec<Vec<u8>> = stmt
             .query_map([id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        EntityDoc::load(snap.as_deref(), rows.iter().map(|v| v.as_slice())).map(Some)
+        let doc = EntityDoc::load(snap.as_deref(), rows.iter().map(|v| v.as_slice()))?;
+        // every stored change was applied when it was stored: one that now waits for
+        // a dependency means a stored change is missing (a damaged entity, see heal.rs)
+        let missing = automerge::ReadDoc::get_missing_deps(&doc.doc, &[]);
+        if !missing.is_empty() {
+            return Err(Error::Database(format!(
+                "stored document of entity {id} lacks {} change(s) its other changes depend on (first: {})",
+                missing.len(),
+                missing[0]
+            )));
+        }
+        Ok(Some(doc))
     }
 
     /// Store a change to an entity (new or existing) and refresh its projections.

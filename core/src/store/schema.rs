@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -150,7 +150,40 @@ ALTER TABLE requests ADD COLUMN rating INTEGER;
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2];
+const V3: &str = r#"
+-- Parking is bounded: when a change was parked (it expires) and exactly what it
+-- waits for ('change:<hash hex>' = a missing dependency, 'entity:<id>' = the
+-- deliberation a ballot needs), so applying a change retries only what it unblocks.
+ALTER TABLE parked ADD COLUMN parked_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX parked_author ON parked(author);
+CREATE TABLE parked_waits (
+    waits_for TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (waits_for, hash)
+) WITHOUT ROWID;
+CREATE INDEX parked_waits_hash ON parked_waits(hash);
+-- Rows parked by an older version waited for "any change of their entity"; they
+-- keep that, and expire like new ones (counted from this upgrade).
+INSERT OR IGNORE INTO parked_waits(waits_for, hash) SELECT 'entity:' || entity_id, hash FROM parked;
+UPDATE parked SET parked_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+
+-- A phone heals: damaged entities are removed, recorded here, and fetched again.
+CREATE TABLE quarantine (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    entity_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+-- Local changes not yet acknowledged by the relay, saved from a damaged entity
+-- until the entity is fetched again and they can be put back.
+CREATE TABLE kept_changes (
+    hash BLOB PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)

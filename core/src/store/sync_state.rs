@@ -84,7 +84,21 @@ impl Store {
         let now = now_ms();
         for (e, h) in rows {
             let entry = docs.entry(e.clone()).or_insert_with(|| {
-                let doc = Store::load_doc(&conn, &e).ok().flatten()?;
+                let doc = match Store::load_doc(&conn, &e) {
+                    Ok(d) => d?,
+                    // a damaged entity never stops the sync (heal.rs): it is set aside and
+                    // fetched again; this device's changes that still read are kept and
+                    // sent once they are put back
+                    Err(err) => {
+                        let why = format!("stored document does not load ({err})");
+                        if let Err(q) =
+                            super::heal::quarantine_now(&conn, &e, &why, &self.device_id())
+                        {
+                            tracing::warn!(entity = %e, error = %q, "could not quarantine");
+                        }
+                        return None;
+                    }
+                };
                 let audience =
                     crate::policy::audience(&doc.to_json(), &super::ConnLookup(&conn)).ok()?;
                 Some((
@@ -93,6 +107,9 @@ impl Store {
                 ))
             });
             let Some((doc, audience)) = entry else {
+                if super::heal::is_kept(&conn, &h)? {
+                    continue;
+                }
                 lost.push((h, format!("its document {e} is missing or damaged on this phone; the change cannot be sent")));
                 continue;
             };
@@ -100,6 +117,9 @@ impl Store {
                 .ok()
                 .and_then(|h| doc.doc.get_change_by_hash(&ChangeHash(h)).cloned())
             else {
+                if super::heal::is_kept(&conn, &h)? {
+                    continue;
+                }
                 lost.push((h, format!("the change is missing from its document {e} on this phone; it cannot be sent")));
                 continue;
             };
@@ -255,8 +275,23 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("local change {hash_hex}")))
     }
 
+    /// Where the next sync starts in the relay log. After a damaged entity was
+    /// quarantined (or `repair`), a full pull was requested: this then returns 0 and
+    /// stores 0, so the relay sends everything again (merge is idempotent) and the
+    /// quarantined entities are re-created from it. A request made while a sync is
+    /// under way survives that sync's cursor updates and takes effect on the next one.
     pub fn cursor(&self) -> Result<u64> {
-        let conn = self.conn.lock();
+        let mut conn = self.conn.lock();
+        if local_get(&conn, super::heal::FULL_PULL_KEY)?.is_some() {
+            let tx = conn.transaction()?;
+            local_set(&tx, "cursor", &0u64.to_le_bytes())?;
+            tx.execute(
+                "DELETE FROM local WHERE key = ?1",
+                [super::heal::FULL_PULL_KEY],
+            )?;
+            tx.commit()?;
+            return Ok(0);
+        }
         Ok(local_get(&conn, "cursor")?
             .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
             .unwrap_or(0))
