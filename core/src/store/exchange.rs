@@ -135,6 +135,9 @@ impl Store {
         // change hash -> (entity, bytes) for everything the peer lacks
         let mut wanted: HashMap<Hash, (EntityId, Vec<u8>, String)> = HashMap::new();
         let mut order: Vec<Hash> = vec![];
+        // who may read each entity (as JSON), so this phone's own changes are signed one
+        // batch per audience, as for the relay
+        let mut audience_of: HashMap<EntityId, String> = HashMap::new();
         for id in ids {
             let Some(doc) = Store::load_doc(&conn, &id)? else {
                 continue;
@@ -161,6 +164,9 @@ impl Store {
                 let h = c.hash().0;
                 order.push(h);
                 wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));
+                audience_of.entry(e).or_insert_with(|| {
+                    serde_json::to_string(&audience).expect("audience serializes")
+                });
             }
         }
         // group by the batch that carried each change here
@@ -219,8 +225,18 @@ impl Store {
                 .iter()
                 .map(|h| Ok((wanted[h].0, change_from_bytes(&wanted[h].1)?)))
                 .collect::<Result<_>>()?;
-            for chunk in cs.chunks(512) {
-                batches.push(SignedBatch::sign(&self.key, now_ms(), chunk));
+            let mut groups: Vec<(&String, Vec<(EntityId, automerge::Change)>)> = vec![];
+            for (e, c) in cs {
+                let a = &audience_of[&e];
+                match groups.iter_mut().find(|g| g.0 == a) {
+                    Some(g) => g.1.push((e, c)),
+                    None => groups.push((a, vec![(e, c)])),
+                }
+            }
+            for (_, group) in groups {
+                for chunk in group.chunks(512) {
+                    batches.push(SignedBatch::sign(&self.key, now_ms(), chunk));
+                }
             }
         }
         let roster_raw = local_get(&conn, "roster")?.ok_or(Error::NotEnrolled)?;
