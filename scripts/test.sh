@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+echo "== format and lints (cargo fmt --check, clippy -D warnings)"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 echo "== build (debug, shared by every phase)"
 cargo build --workspace --all-targets --locked
 
@@ -19,7 +23,7 @@ cargo test --workspace --locked
 echo "== relay suites again, on PostgreSQL storage (a throwaway server: scripts/postgres.sh)"
 pg_url=$(bash scripts/postgres.sh start)
 trap 'bash scripts/postgres.sh stop' EXIT
-CUNWU_TEST_POSTGRES="$pg_url" cargo test --locked -p cunwu-tests --test attacks --test network
+CUNWU_TEST_POSTGRES="$pg_url" cargo test --locked -p cunwu-tests --test attacks --test network --test hardening_relay --test hardening_store
 
 echo "== bindings: Python (pytest) and Kotlin on the JVM (mvn test)"
 bash scripts/test-bindings.sh

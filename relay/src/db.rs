@@ -77,6 +77,10 @@ pub enum LogRow {
     },
 }
 
+/// An invite as read from the `invites` table: space, role, household, group,
+/// expiry, creator, when it was used.
+type InviteRow = (String, String, String, String, i64, String, Option<i64>);
+
 pub trait Storage: Send + Sync + 'static {
     /// Take a space for appending to its log (see [`SpaceGuard`]).
     fn lock_space(&self, space: &str) -> Result<SpaceGuard>;
@@ -476,7 +480,7 @@ impl Storage for SqliteStorage {
     ) -> Result<(InviteRecord, Roster)> {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
-        let row: Option<(String, String, String, String, i64, String, Option<i64>)> = tx
+        let row: Option<InviteRow> = tx
             .query_row(
                 "SELECT space_id, role, household, grp, expires_at, created_by, used_at FROM invites WHERE code_hash = ?1",
                 [code_hash],

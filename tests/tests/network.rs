@@ -1335,7 +1335,7 @@ async fn two_relay_nodes_on_one_postgres_database_converge() {
     cadre_b.sync().await.unwrap();
     devices.push((Arc::new(cadre_b), Who::Cadre, 0));
     let what = |k: usize| {
-        if k % 2 == 0 {
+        if k & 1 == 0 {
             Churn::NewDocuments
         } else {
             Churn::ExistingDocuments

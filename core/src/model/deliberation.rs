@@ -343,7 +343,8 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
 pub fn counted_choice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option<u32> {
     events
         .iter()
-        .filter(|e| {
+        .rev()
+        .find(|e| {
             let BallotEvent::Cast {
                 deliberation,
                 option,
@@ -352,7 +353,6 @@ pub fn counted_choice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option
                 && (*option as usize) < d.options.len()
                 && d.accepts_ballot_at(e.at)
         })
-        .last()
         .map(|e| match &e.body {
             BallotEvent::Cast { option, .. } => *option,
         })

@@ -97,14 +97,21 @@ pub fn actor_may_transition(to: Status, is_filer: bool, role: Role) -> bool {
 /// The lifecycle: which status may follow which.
 pub fn lifecycle_allows(from: Status, to: Status) -> bool {
     use Status::*;
-    match (from, to) {
-        (Submitted | Reopened, Accepted | Rejected | Referred | Withdrawn) => true,
-        (Accepted, InProgress | Resolved | Rejected | Referred | Withdrawn) => true,
-        (InProgress, Resolved | Rejected | Referred | Withdrawn) => true,
-        (Referred, Accepted | InProgress | Resolved | Rejected | Withdrawn) => true,
-        (Resolved | Rejected, Reopened) => true,
-        _ => false,
-    }
+    matches!(
+        (from, to),
+        (
+            Submitted | Reopened,
+            Accepted | Rejected | Referred | Withdrawn
+        ) | (
+            Accepted,
+            InProgress | Resolved | Rejected | Referred | Withdrawn
+        ) | (InProgress, Resolved | Rejected | Referred | Withdrawn)
+            | (
+                Referred,
+                Accepted | InProgress | Resolved | Rejected | Withdrawn
+            )
+            | (Resolved | Rejected, Reopened)
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -279,7 +279,7 @@ pub fn relay_load(args: &[String]) {
         let cpu_before = relay.cpu_time();
         let t = Instant::now();
         let mut tasks = vec![];
-        for d in phones.iter().cloned() {
+        for d in phones.clone() {
             let sem = sem.clone();
             tasks.push(tokio::spawn(async move {
                 let _p = sem.acquire().await.unwrap();
