@@ -21,10 +21,16 @@ use tokio::sync::{watch, Notify};
 /// Attempts (with backoff, on network errors only) for background and one-shot syncs.
 const ATTEMPTS: u32 = 3;
 
+/// The stack of the threads that run sync and merge (512 KiB).
+const SYNC_THREAD_STACK: usize = 512 * 1024;
+
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("cunwu-net")
+        // what iOS gives a secondary thread: sync and merge must fit in it (the depth of
+        // every document is bounded by the policy, see core's doc.rs)
+        .thread_stack_size(SYNC_THREAD_STACK)
         .enable_all()
         .build()
         .expect("cunwu: cannot start the tokio runtime")

@@ -97,51 +97,82 @@ pub fn change_ops(b: &[u8]) -> Result<u64> {
         cols.push((r.uleb()?, r.uleb()?));
     }
     let mut data = r.at;
+    let mut ops: u64 = 0;
     for (spec, len) in cols {
         let len = usize::try_from(len).map_err(|_| bad("column too long"))?;
         let end = data
             .checked_add(len)
             .filter(|e| *e <= b.len())
             .ok_or_else(|| bad("column beyond the chunk"))?;
-        // the action column: id 4, unsigned integers, run-length encoded (spec 0x42)
+        // the action column: id 4, unsigned integers, run-length encoded (spec 0x42):
+        // as many values as operations
         if spec == 0x42 {
-            let mut c = Reader {
-                b: &b[..end],
-                at: data,
-            };
-            let mut ops: u64 = 0;
-            while c.at < end {
-                let run = c.sleb()?;
-                let n = if run > 0 {
-                    c.uleb()?;
-                    run as u64
-                } else if run < 0 {
-                    for _ in 0..run.unsigned_abs().min(end as u64) {
-                        c.uleb()?;
-                    }
-                    run.unsigned_abs()
-                } else {
-                    c.uleb()?
-                };
+            rle_values(&b[..end], data, |_, n| {
                 ops = ops.saturating_add(n);
                 if ops > MAX_OPS_PER_CHANGE as u64 {
                     return Err(Error::TooLarge(format!(
                         "a change of more than {MAX_OPS_PER_CHANGE} operations (the limit)"
                     )));
                 }
-            }
-            let most = b.len() as u64 / 2 + 64;
-            if ops > most {
-                return Err(Error::TooLarge(format!(
-                    "a change of {} bytes with {ops} operations; at most one operation per two bytes is accepted",
-                    b.len()
-                )));
-            }
-            return Ok(ops);
+                Ok(())
+            })?;
+        }
+        // an actor column (type 1) names actors by index into this change's actor list;
+        // automerge panics on an index the change does not list
+        if spec & 0x0f == 1 {
+            rle_values(&b[..end], data, |v, _| {
+                if v > others {
+                    return Err(bad("an operation names an actor the change does not list"));
+                }
+                Ok(())
+            })?;
+        }
+        // a group column (type 0: the predecessor counts, id 7) makes automerge expand a
+        // list per operation as long as the value says; Cunwu's changes overwrite
+        // nothing, so every count must be zero
+        if spec & 0x0f == 0 {
+            rle_values(&b[..end], data, |v, _| {
+                if v > 0 {
+                    return Err(Error::NotAllowed(
+                        "a change may not overwrite or delete anything: events are immutable and may only be appended"
+                            .into(),
+                    ));
+                }
+                Ok(())
+            })?;
         }
         data = end;
     }
-    Ok(0)
+    let most = b.len() as u64 / 2 + 64;
+    if ops > most {
+        return Err(Error::TooLarge(format!(
+            "a change of {} bytes with {ops} operations; at most one operation per two bytes is accepted",
+            b.len()
+        )));
+    }
+    Ok(ops)
+}
+
+/// Walk the run-length encoded unsigned integers of one column (`b[at..]`), calling
+/// `f(value, count)` for each run (a null run has value 0), without expanding it.
+fn rle_values(b: &[u8], at: usize, mut f: impl FnMut(u64, u64) -> Result<()>) -> Result<()> {
+    let mut c = Reader { b, at };
+    while c.at < b.len() {
+        let run = c.sleb()?;
+        if run > 0 {
+            let v = c.uleb()?;
+            f(v, run as u64)?;
+        } else if run < 0 {
+            for _ in 0..run.unsigned_abs().min(b.len() as u64) {
+                let v = c.uleb()?;
+                f(v, 1)?;
+            }
+        } else {
+            let nulls = c.uleb()?;
+            f(0, nulls)?;
+        }
+    }
+    Ok(())
 }
 
 /// LEB128 reading over a byte slice, every step checked against its end.

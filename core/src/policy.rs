@@ -25,7 +25,6 @@ use crate::roster::{Member, Role, Roster};
 use automerge::Change;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// How far in the future a signed event time may be, against the relay clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
@@ -171,19 +170,17 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         events_of(before)
     };
     let after_events = events_of(after);
-    let old: HashMap<&str, &Value> = before_events.iter().map(|e| (event_id(e), e)).collect();
-    let mut seen_old = 0;
-    let mut new = vec![];
-    for e in &after_events {
-        match old.get(event_id(e)) {
-            Some(prev) if *prev == e => seen_old += 1,
-            Some(_) => return deny("a change may not edit an event already recorded"),
-            None => new.push(e.clone()),
-        }
-    }
-    if seen_old != before_events.len() {
+    // by position, never by event id: two events may carry the same id (a tampered app
+    // can append one concurrently with another), and keying by id would then refuse
+    // every later change to the document
+    let n = before_events.len();
+    if after_events.len() < n {
         return deny("a change may not delete an event already recorded");
     }
+    if after_events[..n] != before_events[..] {
+        return deny("a change may not edit an event already recorded");
+    }
+    let new: Vec<Value> = after_events[n..].to_vec();
     if new.is_empty() {
         return deny("the change adds no event");
     }
@@ -245,10 +242,6 @@ fn events_of(v: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
-}
-
-fn event_id(e: &Value) -> &str {
-    e.get("id").and_then(Value::as_str).unwrap_or("")
 }
 
 fn typed<B: serde::de::DeserializeOwned>(events: Vec<Value>) -> Result<Vec<Event<B>>> {

@@ -788,11 +788,19 @@ impl Relay {
             }
             let hash = vc.change.hash();
             let eid = wire::entity_bytes(&vc.entity)?;
+            let known_audience = self.audience_of(space, &vc.entity);
             if seen.contains(&hash) || self.storage.has_change(space, &hash.0)? {
+                // held already: acked, but its audience still counts for the batch, or a
+                // held private change could ride in a public batch and be named to readers
+                if let Some(a) = &known_audience {
+                    if batch_audience.as_ref().is_some_and(|b| b != a) {
+                        return Ok(self.refuse_mixed_batch(batch, &touched, acks, &seen));
+                    }
+                    batch_audience.get_or_insert_with(|| a.clone());
+                }
                 acks.push(hash.0);
                 continue;
             }
-            let known_audience = self.audience_of(space, &vc.entity);
             let reject = |reason: String| Rejection {
                 hash: hash.0,
                 entity: eid,
@@ -855,25 +863,7 @@ impl Relay {
             };
             match &batch_audience {
                 Some(a) if *a != audience => {
-                    // refuse every change of the batch the relay does not already hold
-                    forget(&touched);
-                    acks.retain(|h| !seen.contains(&ChangeHash(*h)));
-                    let reason = "a batch may only hold documents with the same readers (the app signs one batch per \
-                                  audience); this one mixes them";
-                    let held: HashSet<[u8; 32]> = acks.iter().copied().collect();
-                    let refused = batch
-                        .pairs()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|(_, h)| !held.contains(h));
-                    let rejections = refused
-                        .map(|(e, h)| Rejection {
-                            hash: h,
-                            entity: e,
-                            reason: reason.into(),
-                        })
-                        .collect();
-                    return Ok((acks, rejections, false));
+                    return Ok(self.refuse_mixed_batch(batch, &touched, acks, &seen));
                 }
                 _ => batch_audience = Some(audience.clone()),
             }
@@ -944,6 +934,34 @@ impl Relay {
             }
         }
         Ok((acks, rejections, needs_tally))
+    }
+
+    /// A batch whose documents have different audiences: every change of it the relay
+    /// does not already hold is refused (and forgotten by the document cache).
+    fn refuse_mixed_batch(
+        &self,
+        batch: &SignedBatch,
+        touched: &[(String, String)],
+        mut acks: Vec<[u8; 32]>,
+        accepted: &HashSet<ChangeHash>,
+    ) -> (Vec<[u8; 32]>, Vec<Rejection>, bool) {
+        let mut c = self.docs.lock();
+        for k in touched {
+            c.remove(k);
+        }
+        drop(c);
+        acks.retain(|h| !accepted.contains(&ChangeHash(*h)));
+        let held: HashSet<[u8; 32]> = acks.iter().copied().collect();
+        let reason = "a batch may only hold documents with the same readers (the app signs one batch per audience); \
+                      this one mixes them";
+        let rejections = batch
+            .pairs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, h)| !held.contains(h))
+            .map(|(e, h)| Rejection { hash: h, entity: e, reason: reason.into() })
+            .collect();
+        (acks, rejections, false)
     }
 
     /// Who may read an entity the relay already holds (`None` for a new one).

@@ -2407,3 +2407,297 @@ async fn a_phone_syncs_on_a_512_kib_stack_whatever_the_relay_accepted() {
     );
     assert!(listed >= 1);
 }
+
+// ---- found by the red-team reading of the hardening (issue 9) ---------------------------------------
+//
+// Byte-level rewriting of change chunks, as a tampered app can do it.
+
+fn rt_leb(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+}
+fn rt_sleb(mut v: i64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        let done = (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0);
+        out.push(if done { b } else { b | 0x80 });
+        if done {
+            break;
+        }
+    }
+}
+fn rt_uleb(b: &[u8], at: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut s = 0;
+    loop {
+        let x = b[*at];
+        *at += 1;
+        v |= u64::from(x & 0x7f) << s;
+        s += 7;
+        if x & 0x80 == 0 {
+            return v;
+        }
+    }
+}
+
+/// `change` re-encoded with its columns rewritten by `f` (sorted by spec), with a valid
+/// chunk length and checksum: exactly what a tampered app can send.
+fn rt_rewrite_columns(change: &[u8], f: impl FnOnce(&mut Vec<(u64, Vec<u8>)>)) -> Vec<u8> {
+    let b = change;
+    let mut at = 9;
+    rt_uleb(b, &mut at);
+    let body_start = at;
+    let deps = rt_uleb(b, &mut at);
+    at += 32 * deps as usize;
+    let n = rt_uleb(b, &mut at);
+    at += n as usize;
+    rt_uleb(b, &mut at);
+    rt_uleb(b, &mut at);
+    rt_uleb(b, &mut at);
+    let n = rt_uleb(b, &mut at);
+    at += n as usize;
+    let others = rt_uleb(b, &mut at);
+    for _ in 0..others {
+        let n = rt_uleb(b, &mut at);
+        at += n as usize;
+    }
+    let meta_start = at;
+    let ncols = rt_uleb(b, &mut at);
+    let specs: Vec<(u64, u64)> = (0..ncols)
+        .map(|_| (rt_uleb(b, &mut at), rt_uleb(b, &mut at)))
+        .collect();
+    let mut data = at;
+    let mut cols = vec![];
+    for (spec, len) in specs {
+        cols.push((spec, b[data..data + len as usize].to_vec()));
+        data += len as usize;
+    }
+    f(&mut cols);
+    cols.sort_by_key(|c| c.0);
+    let mut body = b[body_start..meta_start].to_vec();
+    rt_leb(cols.len() as u64, &mut body);
+    for (spec, bytes) in &cols {
+        rt_leb(*spec, &mut body);
+        rt_leb(bytes.len() as u64, &mut body);
+    }
+    for (_, bytes) in &cols {
+        body.extend_from_slice(bytes);
+    }
+    body.extend_from_slice(&b[data..]);
+    let mut out = b[..9].to_vec();
+    rt_leb(body.len() as u64, &mut out);
+    out.extend(body);
+    let h = wire::change_hash_of(&out).unwrap();
+    out[4..8].copy_from_slice(&h[..4]);
+    out
+}
+
+/// A one-operation change whose single op claims `n` predecessors: three RLE runs of a
+/// few bytes each (pred count n, n x actor 0, n x counter delta +1).
+fn rt_pred_bomb(change: &[u8], n: u64) -> Vec<u8> {
+    rt_rewrite_columns(change, |cols| {
+        cols.retain(|c| !matches!(c.0, 0x70 | 0x71 | 0x73));
+        // every op has 0 preds except the last one, which has n
+        let ops = cunwu_core::doc::change_ops(change).unwrap();
+        let mut num = vec![];
+        if ops > 1 {
+            rt_sleb(ops as i64 - 1, &mut num);
+            rt_leb(0, &mut num);
+        }
+        rt_sleb(1, &mut num);
+        rt_leb(n, &mut num);
+        let mut actor = vec![];
+        rt_sleb(n as i64, &mut actor);
+        rt_leb(0, &mut actor);
+        let mut ctr = vec![];
+        rt_sleb(n as i64, &mut ctr);
+        rt_sleb(1, &mut ctr);
+        cols.push((0x70, num));
+        cols.push((0x71, actor));
+        cols.push((0x73, ctr));
+    })
+}
+
+/// A signed batch over raw change bytes (no parse needed to sign).
+fn rt_batch_raw(key: &DeviceKey, items: &[(&str, Vec<u8>)]) -> SignedBatch {
+    let author = key.public();
+    let signed_at = now_ms();
+    let mut m = b"cunwu-batch-v1\0".to_vec();
+    m.extend_from_slice(&author);
+    m.extend_from_slice(&signed_at.to_le_bytes());
+    let mut out = vec![];
+    for (e, bytes) in items {
+        let eb = entity_bytes(e).unwrap();
+        m.extend_from_slice(&eb);
+        m.extend_from_slice(&wire::change_hash_of(bytes).unwrap());
+        out.push(wire::Item::Change {
+            entity: eb,
+            bytes: bytes.clone(),
+        });
+    }
+    SignedBatch {
+        author,
+        signed_at,
+        items: out,
+        signature: key.sign(&m).to_vec(),
+    }
+}
+
+/// `change` with its dependencies replaced by `deps` (hash and checksum recomputed).
+fn rt_with_deps(change: &[u8], deps: &[automerge::ChangeHash]) -> Vec<u8> {
+    let b = change;
+    let mut at = 9;
+    rt_uleb(b, &mut at);
+    let body_start = at;
+    let n = rt_uleb(b, &mut at);
+    at += 32 * n as usize;
+    let mut body = vec![];
+    rt_leb(deps.len() as u64, &mut body);
+    for d in deps {
+        body.extend_from_slice(&d.0);
+    }
+    let _ = body_start;
+    body.extend_from_slice(&b[at..]);
+    let mut out = b[..9].to_vec();
+    rt_leb(body.len() as u64, &mut out);
+    out.extend(body);
+    let h = wire::change_hash_of(&out).unwrap();
+    out[4..8].copy_from_slice(&h[..4]);
+    out
+}
+
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predecessor_list_bomb_is_refused_before_automerge_expands_it() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let id = new_id();
+    let me = v.attacker.member_id();
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&NoticeEvent::Read { revision: 0 }, &me, now_ms()),
+    );
+    // 8 changes of about 200 bytes, each claiming millions of predecessors (three
+    // run-length encoded runs): automerge's parser would build each list in full
+    let items: Vec<(&str, Vec<u8>)> = (0..8)
+        .map(|i| (id.as_str(), rt_pred_bomb(c.raw_bytes(), 3_000_000 + i)))
+        .collect();
+    assert!(items.iter().all(|i| i.1.len() < 1024));
+    let e = cunwu_core::doc::change_from_bytes(&items[0].1).unwrap_err();
+    assert!(e.to_string().contains("may not overwrite"), "{e}");
+    let body = v.attacker.sync_body(
+        vec![rt_batch_raw(v.attacker.key(), &items)],
+        v.attacker.store.cursor().unwrap(),
+    );
+    let r = post_sync(&v.relay.url(), body).await.sync_response();
+    assert!(r.acks.is_empty(), "{r:?}");
+    assert_eq!(r.rejections.len(), 8);
+    assert!(r.rejections.iter().all(|x| x.reason.contains("may not overwrite")), "{:?}", r.rejections);
+    assert_relay_up(&v);
+    v.assert_honest_unchanged(&before).await;
+    // and a stranger's bundle of the same is refused while it is decoded, before any
+    // signature is looked at
+    let stranger = DeviceKey::generate();
+    let mut b = rt_batch_raw(&stranger, &items);
+    b.signature = vec![0; 64];
+    let file = wire::encode(
+        FrameKind::Bundle,
+        &Bundle { space: entity_bytes(&new_id()).unwrap(), created_at: 1, roster: None, batches: vec![b], tallies: vec![] },
+    );
+    // (decoding parses no change; the signature is checked before any is parsed)
+    let decoded = cunwu_core::bundle::decode(&file).unwrap();
+    assert!(matches!(decoded.batches[0].verify(None), Err(Error::BadSignature(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_events_with_one_id_do_not_freeze_a_notice() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let me = v.attacker.member_id();
+    let mut d = doc_held_by(&v.attacker, &nid);
+    let creation_heads = d.heads();
+    // 1. an honest-looking question, id X
+    let q1 = ev(&NoticeEvent::Ask { text: "什么时候修？".into() }, &me, now_ms());
+    let c1 = forge_append(&mut d, &v.attacker, q1.clone());
+    // 2. a second question with the same id X but other text, claiming to have seen only
+    //    the creation (so in "the author's view" it is a plain append of a new id)
+    let mut q2 = q1.clone();
+    q2["text"] = Value::from("谁负责？");
+    let c2 = forge_edit(&mut d, &v.attacker, |tx, list| {
+        let m = tx.insert_object(list, 1, ObjType::Map).unwrap();
+        for (k, val) in q2.as_object().unwrap() {
+            match val {
+                Value::String(s) => tx.put(&m, k.as_str(), s.as_str()).unwrap(),
+                Value::Number(n) => tx.put(&m, k.as_str(), n.as_i64().unwrap()).unwrap(),
+                _ => unreachable!(),
+            }
+        }
+    });
+    let c2 = cunwu_core::doc::change_from_bytes(&rt_with_deps(c2.raw_bytes(), &creation_heads))
+        .unwrap();
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c1), (&nid, &c2)])])
+        .await;
+    eprintln!("acks {} rejections {:?}", resp.acks.len(), resp.rejections);
+    v.settle().await;
+    // now the cadre tries to withdraw (or correct, or answer) the notice
+    let r = v.cadre.store.withdraw_notice(&nid, "信息有误");
+    eprintln!("cadre withdraw: {r:?}");
+    let r2 = v.bystander.store.ask_question(&nid, "请问具体时间？");
+    eprintln!("bystander ask: {r2:?}");
+    for d in [&v.cadre, &v.bystander] {
+        let rep = d.sync().await;
+        eprintln!("{} sync: {rep:?}", d.name);
+    }
+    assert!(r.is_ok() && r2.is_ok(), "honest members can no longer act on the notice: {r:?} {r2:?}");
+    v.settle().await;
+    // every honest phone holds the same document (the attacker's own phone never stored
+    // what it pushed by hand)
+    assert_eq!(v.cadre.store.document_json(&nid).unwrap(), v.bystander.store.document_json(&nid).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_relay_holds_cannot_ride_in_a_batch_of_another_audience() {
+    let v = Village::new().await;
+    let nid = v.published_notice().await;
+    let rid = v.request_by(&v.attacker).await; // private: attacker + staff
+    let held = doc_held_by(&v.attacker, &rid).doc.get_changes(&[])[0].clone();
+    let mut nd = doc_held_by(&v.attacker, &nid);
+    let read = forge_append(
+        &mut nd,
+        &v.attacker,
+        ev(&NoticeEvent::Read { revision: 1 }, &v.attacker.member_id(), now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &held), (&nid, &read)])])
+        .await;
+    eprintln!("acks {} rejections {:?}", resp.acks.len(), resp.rejections);
+    let reply = post_sync(&v.relay.url(), v.bystander.sync_body(vec![], v.bystander.store.cursor().unwrap())).await;
+    let leaked: Vec<String> = reply
+        .sync_response()
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            LogEntry::Batch { batch, .. } => Some(batch.items.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|it| match it {
+            wire::Item::Withheld { entity, .. } => Some(hex::encode(entity)),
+            _ => None,
+        })
+        .collect();
+    eprintln!("bystander sees withheld entities {leaked:?}; private request {rid}");
+    assert!(!leaked.contains(&rid), "a resident learned the id of a private request");
+    assert!(resp.rejections.iter().any(|r| r.reason.contains("same readers")), "{:?}", resp.rejections);
+}

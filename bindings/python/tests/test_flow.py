@@ -253,3 +253,51 @@ def test_background_sync_and_sync_once(village, tmp_path):
 
     handle.stop()
     assert wait_until(lambda: not handle.is_running(), 10)
+
+
+def test_the_largest_finance_notice_syncs_and_reads_on_512_kib_threads(village):
+    """Sync runs on the bindings' own 512 KiB threads; the reads below run on a Python
+    thread of 512 KiB too (iOS gives secondary threads that much)."""
+    cadre, resident = village
+    lines = [
+        cw.FinanceLine(
+            date="2026-11-30",
+            direction=cw.Direction.INCOME if i % 2 == 0 else cw.Direction.EXPENSE,
+            account="其他收入" if i % 2 == 0 else "其他支出",
+            item=f"第{i}笔 村道硬化工程款",
+            amount_fen=1000 + i,
+        )
+        for i in range(2000)
+    ]
+    notice_id = cadre.post_notice(
+        cw.NewNotice(
+            category=cw.NoticeCategory.FINANCE,
+            subtype=cw.NoticeSubtype.OTHER,
+            title="2026年11月财务公开",
+            body="明细如下",
+            opening_balance_fen=0,
+            lines=lines,
+        )
+    )
+    assert run(cadre.sync()).acked == 1
+    out = {}
+
+    def on_small_stack():
+        try:
+            report = run(resident.sync())
+            notice = resident.notice(notice_id)
+            out["result"] = (report.refused_incoming, len(notice.content.lines), len(resident.list_notices(cw.NoticeFilter())))
+        except BaseException as e:  # surfaced below
+            out["error"] = e
+
+    old = threading.stack_size(512 * 1024)
+    try:
+        t = threading.Thread(target=on_small_stack)
+        t.start()
+        t.join(timeout=120)
+    finally:
+        threading.stack_size(old)
+    assert "error" not in out, out.get("error")
+    refused, n_lines, listed = out["result"]
+    assert (refused, n_lines) == (0, 2000)
+    assert listed >= 1

@@ -885,6 +885,8 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -988,6 +990,8 @@ internal interface UniffiLib : Library {
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_rate_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`stars`: Byte,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request_kinds(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1212,6 +1216,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_rate_request(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_repair(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds(
@@ -1379,6 +1385,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_rate_request() != 43764.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request() != 34603.toShort()) {
@@ -2295,6 +2304,14 @@ public interface CunwuStoreInterface {
     fun `rateRequest`(`id`: kotlin.String, `stars`: kotlin.UByte, `text`: kotlin.String)
     
     /**
+     * Check the store for damage and fix it: damaged entities are set aside and
+     * fetched again by the next sync (which pulls everything again from the relay),
+     * missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
+     * (e.g. from a "repair" button in settings); nothing the relay holds is lost.
+     */
+    fun `repair`(): RepairReport
+    
+    /**
      * The request as this device sees it (cadres also see internal comments).
      */
     fun `request`(`id`: kotlin.String): ServiceRequest
@@ -2928,6 +2945,25 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 }
     }
     
+    
+
+    
+    /**
+     * Check the store for damage and fix it: damaged entities are set aside and
+     * fetched again by the next sync (which pulls everything again from the relay),
+     * missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
+     * (e.g. from a "repair" button in settings); nothing the relay holds is lost.
+     */
+    @Throws(CunwuException::class)override fun `repair`(): RepairReport {
+            return FfiConverterTypeRepairReport.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_repair(
+        it, _status)
+}
+    }
+    )
+    }
     
 
     
@@ -4642,6 +4678,75 @@ public object FfiConverterTypeRating: FfiConverterRustBuffer<Rating> {
             FfiConverterUByte.write(value.`stars`, buf)
             FfiConverterString.write(value.`text`, buf)
             FfiConverterLong.write(value.`at`, buf)
+    }
+}
+
+
+
+/**
+ * What `CunwuStore.repair()` found and did, in plain words.
+ */
+data class RepairReport (
+    /**
+     * Every problem the integrity check found (empty: no damage).
+     */
+    val `problems`: List<kotlin.String>, 
+    /**
+     * "entity id: reason" of entities set aside to be fetched again.
+     */
+    val `quarantined`: List<kotlin.String>, 
+    /**
+     * Local changes whose outbox row was re-derived (they will be sent).
+     */
+    val `outboxRestored`: kotlin.UInt, 
+    /**
+     * "change hash: reason" of local changes that can never be sent.
+     */
+    val `lost`: List<kotlin.String>, 
+    /**
+     * The next sync fetches everything again from the relay.
+     */
+    val `fullPullRequested`: kotlin.Boolean, 
+    /**
+     * Problems left after the repair (they clear with the next sync).
+     */
+    val `remaining`: List<kotlin.String>
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRepairReport: FfiConverterRustBuffer<RepairReport> {
+    override fun read(buf: ByteBuffer): RepairReport {
+        return RepairReport(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RepairReport) = (
+            FfiConverterSequenceString.allocationSize(value.`problems`) +
+            FfiConverterSequenceString.allocationSize(value.`quarantined`) +
+            FfiConverterUInt.allocationSize(value.`outboxRestored`) +
+            FfiConverterSequenceString.allocationSize(value.`lost`) +
+            FfiConverterBoolean.allocationSize(value.`fullPullRequested`) +
+            FfiConverterSequenceString.allocationSize(value.`remaining`)
+    )
+
+    override fun write(value: RepairReport, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`problems`, buf)
+            FfiConverterSequenceString.write(value.`quarantined`, buf)
+            FfiConverterUInt.write(value.`outboxRestored`, buf)
+            FfiConverterSequenceString.write(value.`lost`, buf)
+            FfiConverterBoolean.write(value.`fullPullRequested`, buf)
+            FfiConverterSequenceString.write(value.`remaining`, buf)
     }
 }
 
