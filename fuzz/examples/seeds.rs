@@ -12,7 +12,7 @@ use cunwu_core::doc::EntityDoc;
 use cunwu_core::model::deliberation::Tally;
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, LogEntry, Rejection, SignedBatch, SignedRequest, SignedTally, SyncRequest,
+    self, Bundle, FrameKind, Have, LogEntry, Rejection, SealedRequest, SignedBatch, SignedTally, SyncRequest,
     SyncResponse,
 };
 use cunwu_core::EntityKind;
@@ -74,8 +74,8 @@ fn main() {
         max_page_bytes: 1 << 20,
         batches: vec![alice_batch.clone()],
     };
-    let signed = SignedRequest::sign(&request, alice);
-    assert_eq!(signed.open().unwrap(), request);
+    let sealed = SealedRequest::seal(&request, alice);
+    assert_eq!(SealedRequest::read(&sealed).unwrap().open().unwrap(), request);
 
     let roster = Roster {
         space_id: wire::entity_hex(&space),
@@ -170,12 +170,15 @@ fn main() {
         std::fs::write(dir.join(format!("body-{name}")), body).unwrap();
         n += 2;
     };
-    write("signed-request", FrameKind::SyncRequest, &signed);
     write("sync-request", FrameKind::SyncRequest, &request);
     write("sync-response", FrameKind::SyncResponse, &response);
     write("sync-response-empty", FrameKind::SyncResponse, &empty_response);
     write("bundle", FrameKind::Bundle, &bundle);
     write("have", FrameKind::Have, &have);
+    // The sealed request as a device sends it; its postcard body (wire_decode seals
+    // inputs without the CWU header itself) is written by the "sync-request" line.
+    std::fs::write(dir.join("frame-sealed-request"), &sealed).unwrap();
+    n += 1;
     println!("wrote {n} seed files to {}", dir.display());
 
     // wire_roundtrip reads its input through `arbitrary`, so any bytes are a valid
@@ -197,6 +200,32 @@ fn main() {
         std::fs::write(rt.join(format!("random-{i}-{len}")), bytes).unwrap();
     }
     println!("wrote 8 seed files to {}", rt.display());
+
+    // change_decode: the honest chunks as raw input (mode 0), and as seeds for the
+    // edited (mode 1) and built (mode 2) inputs.
+    let cd = dir.parent().expect("corpus folder has a parent").join("change_decode");
+    std::fs::create_dir_all(&cd).expect("create the corpus folder");
+    let chunks = cunwu_fuzz::change::Honest::with(|h| h.chunks.clone());
+    for (i, c) in chunks.iter().enumerate() {
+        std::fs::write(cd.join(format!("chunk-{i}")), [&[0u8][..], c].concat()).unwrap();
+    }
+    for mode in [1u8, 2] {
+        for (i, len) in [16usize, 64, 256].into_iter().enumerate() {
+            let mut bytes = vec![mode];
+            bytes.extend((0..len).map(|j| (j as u8).wrapping_mul(37).wrapping_add(i as u8)));
+            std::fs::write(cd.join(format!("mode{mode}-{len}")), bytes).unwrap();
+        }
+    }
+    println!("wrote {} seed files to {}", chunks.len() + 6, cd.display());
+
+    // merge_import reads its input through `arbitrary`, like wire_roundtrip.
+    let mi = dir.parent().expect("corpus folder has a parent").join("merge_import");
+    std::fs::create_dir_all(&mi).expect("create the corpus folder");
+    for entry in std::fs::read_dir(&rt).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), mi.join(entry.file_name())).unwrap();
+    }
+    println!("wrote 8 seed files to {}", mi.display());
 }
 
 /// `wire::encode` and postcard for any of the message types, behind one `dyn`.

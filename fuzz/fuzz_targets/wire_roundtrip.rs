@@ -1,7 +1,7 @@
 //! Structure-aware: build a *valid* message from the input, check that it round-trips,
 //! then corrupt it and decode again.
 //!
-//! The message (a SignedRequest, SyncResponse, Bundle or Have) is made with
+//! The message (a sealed SyncRequest, SyncResponse, Bundle or Have) is made with
 //! `arbitrary`: signed batches hold real automerge changes made with
 //! `EntityDoc::create`/`append` and signed with `SignedBatch::sign` by fixed device
 //! keys (some made by another actor, some items redacted to `Withheld`), rosters and
@@ -14,8 +14,10 @@
 //!   agrees for bundles);
 //! - a batch verifies exactly when every change it still carries was made by its
 //!   signer; verify() returns those changes; pairs() is unchanged by redaction;
-//! - `SignedRequest::open()` returns the request when the device it names signed it
-//!   and fails with BadSignature when it names another device;
+//! - `SealedRequest::seal` then `read().open()` returns the request when its body
+//!   names the signing device, and fails (Malformed) when the body names another
+//!   device; a header that names another device than the signer fails `verify()` and
+//!   `open()` with BadSignature;
 //! - signed rosters, tallies and `Have` summaries verify.
 //!
 //! Then the input's mutations (bit flips, byte sets, inserts, removals, swaps,
@@ -31,11 +33,11 @@ use cunwu_core::doc::EntityDoc;
 use cunwu_core::model::deliberation::Tally;
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SignedBatch, SignedRequest, SignedTally, SyncRequest,
+    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SealedRequest, SignedBatch, SignedTally, SyncRequest,
     SyncResponse,
 };
 use cunwu_core::{EntityKind, Error};
-use cunwu_fuzz::{check_batch, decode_all, device_key, frame_raw, relay_key, relay_public, DEVICE_SECRETS};
+use cunwu_fuzz::{check_batch, decode_all, device_key, frame_raw, open_as_sealed_body, relay_key, relay_public, DEVICE_SECRETS};
 use libfuzzer_sys::fuzz_target;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
@@ -409,7 +411,7 @@ fn roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
 /// Whether `bytes` decode as a message of `kind`.
 fn decode_kind(kind: FrameKind, bytes: &[u8]) -> Result<(), Error> {
     match kind {
-        FrameKind::SyncRequest => wire::decode::<SignedRequest>(kind, bytes).map(drop),
+        FrameKind::SyncRequest => SealedRequest::read(bytes).and_then(|s| s.open()).map(drop),
         FrameKind::SyncResponse => wire::decode::<SyncResponse>(kind, bytes).map(drop),
         FrameKind::Bundle => wire::decode::<Bundle>(kind, bytes).map(drop),
         FrameKind::Have => wire::decode::<Have>(kind, bytes).map(drop),
@@ -433,18 +435,27 @@ fuzz_target!(|input: Input| {
                 max_page_bytes: req.max_page_bytes,
                 batches: req.batches.iter().map(|x| b.batch(x, None)).collect(),
             };
-            let signed = SignedRequest::sign(&req, key);
-            match signed.open() {
+            let frame = SealedRequest::seal(&req, key);
+            let sealed = SealedRequest::read(&frame).expect("a sealed request reads");
+            assert_eq!((sealed.space, sealed.device), (req.space, key.public()), "the header names the signer");
+            sealed.verify().expect("a freshly sealed request verifies");
+            match sealed.open() {
                 Ok(opened) => {
-                    assert!(*names_signer, "open() accepted a request signed by another device");
+                    assert!(*names_signer, "open() accepted a body that names another device than the header");
                     assert_eq!(opened, req);
                 }
                 Err(e) => {
-                    assert!(!*names_signer, "open() refused a well-signed request: {e}");
-                    assert!(matches!(e, Error::BadSignature(_)), "{e:?}");
+                    assert!(!*names_signer, "open() refused a well-sealed request: {e}");
+                    assert!(matches!(e, Error::Malformed(_)), "{e:?}");
                 }
             }
-            let (frame, body) = roundtrip(FrameKind::SyncRequest, &signed, real);
+            // A header that names another device than the one that signed.
+            let mut forged = frame.clone();
+            forged[21..53].copy_from_slice(&device_key(*signer as usize + 1).public());
+            let forged = SealedRequest::read(&forged).expect("a forged header still reads");
+            assert!(matches!(forged.verify(), Err(Error::BadSignature(_))), "a forged header verified");
+            assert!(matches!(forged.open(), Err(Error::BadSignature(_))), "a forged header opened");
+            let body = postcard::to_allocvec(&req).expect("request serializes");
             (FrameKind::SyncRequest, frame, body)
         }
         Msg::Response(r) => {
@@ -516,7 +527,12 @@ fuzz_target!(|input: Input| {
         Layer::Body => {
             let mut bytes = body;
             mutate(&mut bytes, &input.mutations);
-            decode_all(&frame_raw(kind, &bytes));
+            if kind == FrameKind::SyncRequest {
+                // sealed again by a fixed key, so that open() inflates and decodes it
+                open_as_sealed_body(&bytes, 0);
+            } else {
+                decode_all(&frame_raw(kind, &bytes));
+            }
         }
     }
 });
