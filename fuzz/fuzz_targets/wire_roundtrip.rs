@@ -33,11 +33,14 @@ use cunwu_core::doc::EntityDoc;
 use cunwu_core::model::deliberation::Tally;
 use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SealedRequest, SignedBatch, SignedTally, SyncRequest,
-    SyncResponse,
+    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SealedRequest, SignedBatch,
+    SignedTally, SyncRequest, SyncResponse,
 };
 use cunwu_core::{EntityKind, Error};
-use cunwu_fuzz::{check_batch, decode_all, device_key, frame_raw, open_as_sealed_body, relay_key, relay_public, DEVICE_SECRETS};
+use cunwu_fuzz::{
+    check_batch, decode_all, device_key, frame_raw, open_as_sealed_body, relay_key, relay_public,
+    DEVICE_SECRETS,
+};
 use libfuzzer_sys::fuzz_target;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
@@ -74,10 +77,18 @@ enum Mutation {
 
 #[derive(Arbitrary, Debug)]
 enum Msg {
-    Request { req: ArbRequest, signer: u8, names_signer: bool },
+    Request {
+        req: ArbRequest,
+        signer: u8,
+        names_signer: bool,
+    },
     Response(ArbResponse),
     Bundle(ArbBundle),
-    Have { space: [u8; 16], signer: u8, entities: Vec<([u8; 16], Vec<[u8; 32]>)> },
+    Have {
+        space: [u8; 16],
+        signer: u8,
+        entities: Vec<([u8; 16], Vec<[u8; 32]>)>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -121,9 +132,19 @@ struct ArbBundle {
 enum ArbBatch {
     /// Real changes signed by device key `signer`; item `i` stays a change when bit
     /// `i` of `keep_mask` is set, else it is redacted to `Withheld`.
-    Signed { signer: u8, signed_at: i64, changes: Vec<ArbChange>, keep_mask: u64 },
+    Signed {
+        signer: u8,
+        signed_at: i64,
+        changes: Vec<ArbChange>,
+        keep_mask: u64,
+    },
     /// Anything at all.
-    Raw { author: [u8; 32], signed_at: i64, items: Vec<ArbItem>, signature: Vec<u8> },
+    Raw {
+        author: [u8; 32],
+        signed_at: i64,
+        items: Vec<ArbItem>,
+        signature: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -194,12 +215,19 @@ enum ArbTally {
 const MAX_CHANGES: usize = 8;
 const MAX_APPENDS: usize = 2;
 
+/// A batch to check: (batch, log position, whether verify() must succeed (None:
+/// anything goes), the pairs the signer signed).
+type ExpectedBatch = (
+    SignedBatch,
+    Option<u64>,
+    Option<bool>,
+    Vec<(wire::EntityId, wire::Hash)>,
+);
+
 /// What the intact message must do when checked.
 #[derive(Default)]
 struct Expect {
-    /// (batch, log position, whether verify() must succeed (None: anything goes), the
-    /// pairs the signer signed)
-    batches: Vec<(SignedBatch, Option<u64>, Option<bool>, Vec<(wire::EntityId, wire::Hash)>)>,
+    batches: Vec<ExpectedBatch>,
     rosters: Vec<(SignedRoster, Option<Roster>)>,
     tallies: Vec<(SignedTally, Option<Tally>)>,
 }
@@ -212,19 +240,40 @@ struct Builder {
 impl Builder {
     fn batch(&mut self, b: &ArbBatch, seq: Option<u64>) -> SignedBatch {
         match b {
-            ArbBatch::Raw { author, signed_at, items, signature } => {
+            ArbBatch::Raw {
+                author,
+                signed_at,
+                items,
+                signature,
+            } => {
                 let items = items
                     .iter()
                     .map(|it| match it {
-                        ArbItem::Change { entity, bytes } => Item::Change { entity: *entity, bytes: bytes.clone() },
-                        ArbItem::Withheld { entity, hash } => Item::Withheld { entity: *entity, hash: *hash },
+                        ArbItem::Change { entity, bytes } => Item::Change {
+                            entity: *entity,
+                            bytes: bytes.clone(),
+                        },
+                        ArbItem::Withheld { entity, hash } => Item::Withheld {
+                            entity: *entity,
+                            hash: *hash,
+                        },
                     })
                     .collect();
-                let batch = SignedBatch { author: *author, signed_at: *signed_at, items, signature: signature.clone() };
+                let batch = SignedBatch {
+                    author: *author,
+                    signed_at: *signed_at,
+                    items,
+                    signature: signature.clone(),
+                };
                 self.expect.batches.push((batch.clone(), seq, None, vec![]));
                 batch
             }
-            ArbBatch::Signed { signer, signed_at, changes, keep_mask } => {
+            ArbBatch::Signed {
+                signer,
+                signed_at,
+                changes,
+                keep_mask,
+            } => {
                 let signer = *signer as usize % DEVICE_SECRETS.len();
                 let key = device_key(signer);
                 let mut made = vec![]; // (entity, change, by the signer?)
@@ -233,27 +282,48 @@ impl Builder {
                         break;
                     }
                     self.changes_left -= 1;
-                    let actor = if c.foreign_actor { device_key(signer + 1).public() } else { key.public() };
+                    let actor = if c.foreign_actor {
+                        device_key(signer + 1).public()
+                    } else {
+                        key.public()
+                    };
                     let kind = EntityKind::ALL[c.kind as usize % EntityKind::ALL.len()];
                     let first = json!({"id": "e0", "by": "m1", "at": c.time_ms, "type": "comment", "text": c.text});
-                    let (mut doc, ch) =
-                        EntityDoc::create(&actor, kind, &wire::entity_hex(&c.entity), &first, c.time_ms)
-                            .expect("creating a document from valid JSON works");
+                    let (mut doc, ch) = EntityDoc::create(
+                        &actor,
+                        kind,
+                        &wire::entity_hex(&c.entity),
+                        &first,
+                        c.time_ms,
+                    )
+                    .expect("creating a document from valid JSON works");
                     made.push((c.entity, ch, !c.foreign_actor));
                     for (i, text) in c.appends.iter().take(MAX_APPENDS).enumerate() {
                         let ev = json!({"id": format!("e{}", i + 1), "by": "m1", "at": c.time_ms, "type": "comment", "text": text});
-                        let ch = doc.append(&actor, &ev, c.time_ms).expect("appending valid JSON works");
+                        let ch = doc
+                            .append(&actor, &ev, c.time_ms)
+                            .expect("appending valid JSON works");
                         made.push((c.entity, ch, !c.foreign_actor));
                     }
                 }
                 let to_sign: Vec<_> = made.iter().map(|(e, c, _)| (*e, c.clone())).collect();
                 let full = SignedBatch::sign(key, *signed_at, &to_sign);
                 let pairs: Vec<_> = to_sign.iter().map(|(e, c)| (*e, c.hash().0)).collect();
-                assert_eq!(full.pairs().expect("a freshly signed batch has pairs"), pairs);
+                assert_eq!(
+                    full.pairs().expect("a freshly signed batch has pairs"),
+                    pairs
+                );
                 let keep = |i: usize| i < 64 && keep_mask & (1 << i) != 0;
-                let batch = full.redacted(|i, _| keep(i)).expect("redacting a freshly signed batch works");
-                let should_verify = made.iter().enumerate().all(|(i, (_, _, by_signer))| *by_signer || !keep(i));
-                self.expect.batches.push((batch.clone(), seq, Some(should_verify), pairs));
+                let batch = full
+                    .redacted(|i, _| keep(i))
+                    .expect("redacting a freshly signed batch works");
+                let should_verify = made
+                    .iter()
+                    .enumerate()
+                    .all(|(i, (_, _, by_signer))| *by_signer || !keep(i));
+                self.expect
+                    .batches
+                    .push((batch.clone(), seq, Some(should_verify), pairs));
                 batch
             }
         }
@@ -261,7 +331,13 @@ impl Builder {
 
     fn roster(&mut self, r: &ArbRoster) -> SignedRoster {
         let (signed, roster) = match r {
-            ArbRoster::Real { space_id, space_name, version, members, devices } => {
+            ArbRoster::Real {
+                space_id,
+                space_name,
+                version,
+                members,
+                devices,
+            } => {
                 let roster = Roster {
                     space_id: space_id.clone(),
                     space_name: space_name.clone(),
@@ -296,11 +372,21 @@ impl Builder {
                 // The signed message as roster.rs makes it.
                 let mut m = b"cunwu-roster-v1\0".to_vec();
                 m.extend_from_slice(json);
-                (SignedRoster { roster_json: json.clone(), signature: relay_key().sign(&m).to_vec() }, None)
+                (
+                    SignedRoster {
+                        roster_json: json.clone(),
+                        signature: relay_key().sign(&m).to_vec(),
+                    },
+                    None,
+                )
             }
-            ArbRoster::Garbage { json, signature } => {
-                (SignedRoster { roster_json: json.clone(), signature: signature.clone() }, None)
-            }
+            ArbRoster::Garbage { json, signature } => (
+                SignedRoster {
+                    roster_json: json.clone(),
+                    signature: signature.clone(),
+                },
+                None,
+            ),
         };
         self.expect.rosters.push((signed.clone(), roster));
         signed
@@ -333,11 +419,21 @@ impl Builder {
             ArbTally::SignedJson(json) => {
                 let mut m = b"cunwu-tally-v1\0".to_vec();
                 m.extend_from_slice(json);
-                (SignedTally { tally_json: json.clone(), signature: relay_key().sign(&m).to_vec() }, None)
+                (
+                    SignedTally {
+                        tally_json: json.clone(),
+                        signature: relay_key().sign(&m).to_vec(),
+                    },
+                    None,
+                )
             }
-            ArbTally::Garbage { json, signature } => {
-                (SignedTally { tally_json: json.clone(), signature: signature.clone() }, None)
-            }
+            ArbTally::Garbage { json, signature } => (
+                SignedTally {
+                    tally_json: json.clone(),
+                    signature: signature.clone(),
+                },
+                None,
+            ),
         };
         self.expect.tallies.push((signed.clone(), tally));
         signed
@@ -350,9 +446,16 @@ impl Builder {
                 let got = batch.verify(*seq);
                 assert_eq!(got.is_ok(), *should, "signed batch: verify() gave {got:?}");
                 if let Err(e) = &got {
-                    assert!(matches!(e, Error::BadSignature(_)), "a foreign change must fail as BadSignature: {e:?}");
+                    assert!(
+                        matches!(e, Error::BadSignature(_)),
+                        "a foreign change must fail as BadSignature: {e:?}"
+                    );
                 }
-                assert_eq!(&batch.pairs().expect("signed batch has pairs"), pairs, "redaction changed the pairs");
+                assert_eq!(
+                    &batch.pairs().expect("signed batch has pairs"),
+                    pairs,
+                    "redaction changed the pairs"
+                );
             }
         }
         for (signed, roster) in &self.expect.rosters {
@@ -402,7 +505,11 @@ fn roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
     real: bool,
 ) -> (Vec<u8>, Vec<u8>) {
     let body = postcard::to_allocvec(msg).expect("message serializes");
-    let frame = if real { wire::encode(kind, msg) } else { frame_raw(kind, &body) };
+    let frame = if real {
+        wire::encode(kind, msg)
+    } else {
+        frame_raw(kind, &body)
+    };
     let back: T = wire::decode(kind, &frame).expect("an encoded message decodes");
     assert_eq!(&back, msg, "decode(encode(m)) != m");
     (frame, body)
@@ -419,12 +526,23 @@ fn decode_kind(kind: FrameKind, bytes: &[u8]) -> Result<(), Error> {
 }
 
 fuzz_target!(|input: Input| {
-    let mut b = Builder { changes_left: MAX_CHANGES, expect: Expect::default() };
+    let mut b = Builder {
+        changes_left: MAX_CHANGES,
+        expect: Expect::default(),
+    };
     let real = matches!(input.layer, Layer::Encoded);
     let (kind, frame, body) = match &input.msg {
-        Msg::Request { req, signer, names_signer } => {
+        Msg::Request {
+            req,
+            signer,
+            names_signer,
+        } => {
             let key = device_key(*signer as usize);
-            let device = if *names_signer { key.public() } else { device_key(*signer as usize + 1).public() };
+            let device = if *names_signer {
+                key.public()
+            } else {
+                device_key(*signer as usize + 1).public()
+            };
             let req = SyncRequest {
                 space: req.space,
                 device,
@@ -437,11 +555,18 @@ fuzz_target!(|input: Input| {
             };
             let frame = SealedRequest::seal(&req, key);
             let sealed = SealedRequest::read(&frame).expect("a sealed request reads");
-            assert_eq!((sealed.space, sealed.device), (req.space, key.public()), "the header names the signer");
+            assert_eq!(
+                (sealed.space, sealed.device),
+                (req.space, key.public()),
+                "the header names the signer"
+            );
             sealed.verify().expect("a freshly sealed request verifies");
             match sealed.open() {
                 Ok(opened) => {
-                    assert!(*names_signer, "open() accepted a body that names another device than the header");
+                    assert!(
+                        *names_signer,
+                        "open() accepted a body that names another device than the header"
+                    );
                     assert_eq!(opened, req);
                 }
                 Err(e) => {
@@ -453,8 +578,14 @@ fuzz_target!(|input: Input| {
             let mut forged = frame.clone();
             forged[21..53].copy_from_slice(&device_key(*signer as usize + 1).public());
             let forged = SealedRequest::read(&forged).expect("a forged header still reads");
-            assert!(matches!(forged.verify(), Err(Error::BadSignature(_))), "a forged header verified");
-            assert!(matches!(forged.open(), Err(Error::BadSignature(_))), "a forged header opened");
+            assert!(
+                matches!(forged.verify(), Err(Error::BadSignature(_))),
+                "a forged header verified"
+            );
+            assert!(
+                matches!(forged.open(), Err(Error::BadSignature(_))),
+                "a forged header opened"
+            );
             let body = postcard::to_allocvec(&req).expect("request serializes");
             (FrameKind::SyncRequest, frame, body)
         }
@@ -464,16 +595,24 @@ fuzz_target!(|input: Input| {
                 rejections: r
                     .rejections
                     .iter()
-                    .map(|(hash, entity, reason)| Rejection { hash: *hash, entity: *entity, reason: reason.clone() })
+                    .map(|(hash, entity, reason)| Rejection {
+                        hash: *hash,
+                        entity: *entity,
+                        reason: reason.clone(),
+                    })
                     .collect(),
                 entries: r
                     .entries
                     .iter()
                     .map(|e| match e {
-                        ArbEntry::Batch { seq, batch } => {
-                            LogEntry::Batch { seq: *seq, batch: b.batch(batch, Some(*seq)) }
-                        }
-                        ArbEntry::Tally { seq, tally } => LogEntry::Tally { seq: *seq, tally: b.tally(tally) },
+                        ArbEntry::Batch { seq, batch } => LogEntry::Batch {
+                            seq: *seq,
+                            batch: b.batch(batch, Some(*seq)),
+                        },
+                        ArbEntry::Tally { seq, tally } => LogEntry::Tally {
+                            seq: *seq,
+                            tally: b.tally(tally),
+                        },
                     })
                     .collect(),
                 cursor: r.cursor,
@@ -493,10 +632,17 @@ fuzz_target!(|input: Input| {
                 tallies: x.tallies.iter().map(|t| b.tally(t)).collect(),
             };
             let (frame, body) = roundtrip(FrameKind::Bundle, &bundle, real);
-            assert_eq!(cunwu_core::bundle::decode(&frame).expect("bundle file decodes"), bundle);
+            assert_eq!(
+                cunwu_core::bundle::decode(&frame).expect("bundle file decodes"),
+                bundle
+            );
             (FrameKind::Bundle, frame, body)
         }
-        Msg::Have { space, signer, entities } => {
+        Msg::Have {
+            space,
+            signer,
+            entities,
+        } => {
             let have = Have::sign(*space, device_key(*signer as usize), entities.clone());
             have.verify().expect("a freshly signed Have verifies");
             let (frame, body) = roundtrip(FrameKind::Have, &have, real);

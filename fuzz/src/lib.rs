@@ -12,14 +12,20 @@ pub mod merge;
 
 use cunwu_core::identity::DeviceKey;
 use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, Item, LogEntry, SealedRequest, SignedBatch, SignedTally, SyncRequest, SyncResponse,
+    self, Bundle, FrameKind, Have, Item, LogEntry, SealedRequest, SignedBatch, SignedTally,
+    SyncRequest, SyncResponse,
 };
 use cunwu_core::{bundle, roster::SignedRoster, Error};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-pub const KINDS: [FrameKind; 4] = [FrameKind::SyncRequest, FrameKind::SyncResponse, FrameKind::Bundle, FrameKind::Have];
+pub const KINDS: [FrameKind; 4] = [
+    FrameKind::SyncRequest,
+    FrameKind::SyncResponse,
+    FrameKind::Bundle,
+    FrameKind::Have,
+];
 
 /// Fixed keys, so the corpus and every crash reproduce exactly.
 pub const RELAY_SECRET: [u8; 32] = [0xAA; 32];
@@ -38,7 +44,12 @@ pub fn relay_public() -> [u8; 32] {
 /// One of the fixed device keys (`i` is taken modulo their number).
 pub fn device_key(i: usize) -> &'static DeviceKey {
     static K: OnceLock<Vec<DeviceKey>> = OnceLock::new();
-    let keys = K.get_or_init(|| DEVICE_SECRETS.iter().map(|s| DeviceKey::from_secret(s).expect("32 bytes")).collect());
+    let keys = K.get_or_init(|| {
+        DEVICE_SECRETS
+            .iter()
+            .map(|s| DeviceKey::from_secret(s).expect("32 bytes"))
+            .collect()
+    });
     &keys[i % keys.len()]
 }
 
@@ -86,7 +97,11 @@ pub fn decode_all(bytes: &[u8]) {
     match (&via_wire, &via_bundle) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "wire::decode and bundle::decode disagree"),
         (Err(_), Err(_)) => {}
-        (a, b) => panic!("wire::decode and bundle::decode disagree: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+        (a, b) => panic!(
+            "wire::decode and bundle::decode disagree: {:?} vs {:?}",
+            a.is_ok(),
+            b.is_ok()
+        ),
     }
     if let Ok(b) = via_bundle {
         check_reencode(FrameKind::Bundle, &b);
@@ -102,10 +117,13 @@ pub fn decode_all(bytes: &[u8]) {
 /// `wire::encode` builds a fresh level-9 zstd context per call, which would dominate
 /// the run time; wire_roundtrip checks `wire::encode` itself.) Not for sync requests,
 /// which are sealed, not encoded: see `exercise_sealed`.
-pub fn check_reencode<T: Serialize + DeserializeOwned + PartialEq + Debug>(kind: FrameKind, msg: &T) {
+pub fn check_reencode<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    kind: FrameKind,
+    msg: &T,
+) {
     let body = postcard::to_allocvec(msg).expect("a decoded message serializes");
-    let again: T =
-        wire::decode(kind, &frame_raw(kind, &body)).expect("a decoded message must decode after re-encoding");
+    let again: T = wire::decode(kind, &frame_raw(kind, &body))
+        .expect("a decoded message must decode after re-encoding");
     assert_eq!(&again, msg, "re-encoding changed the message");
 }
 
@@ -122,23 +140,39 @@ pub fn exercise_sealed(s: &SealedRequest) {
     match s.open() {
         Ok(req) => {
             assert!(verified.is_ok(), "open() succeeded but verify() failed");
-            assert_eq!(req.space, s.space, "open() returned a request for another space");
-            assert_eq!(req.device, s.device, "open() returned a request by another device");
+            assert_eq!(
+                req.space, s.space,
+                "open() returned a request for another space"
+            );
+            assert_eq!(
+                req.device, s.device,
+                "open() returned a request by another device"
+            );
             if let Some(key) = fixed_key_of(&s.device) {
                 let again = SealedRequest::seal(&req, key);
                 let read = SealedRequest::read(&again).expect("a sealed request reads");
-                assert_eq!(read.open().expect("a sealed request opens"), req, "sealing again changed the request");
+                assert_eq!(
+                    read.open().expect("a sealed request opens"),
+                    req,
+                    "sealing again changed the request"
+                );
             }
             exercise_request(&req);
         }
         Err(e) => {
             let _ = e.to_string();
             assert!(
-                matches!(e, Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)),
+                matches!(
+                    e,
+                    Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)
+                ),
                 "unexpected error kind from open(): {e:?}"
             );
             if verified.is_err() {
-                assert!(matches!(e, Error::BadSignature(_)), "open() of a badly signed request gave {e:?}");
+                assert!(
+                    matches!(e, Error::BadSignature(_)),
+                    "open() of a badly signed request gave {e:?}"
+                );
             }
         }
     }
@@ -146,7 +180,9 @@ pub fn exercise_sealed(s: &SealedRequest) {
 
 /// The fixed device key whose public key is `public`, if any.
 pub fn fixed_key_of(public: &[u8; 32]) -> Option<&'static DeviceKey> {
-    (0..DEVICE_SECRETS.len()).map(device_key).find(|k| &k.public() == public)
+    (0..DEVICE_SECRETS.len())
+        .map(device_key)
+        .find(|k| &k.public() == public)
 }
 
 /// `body` taken as the postcard bytes of a sync request, sealed by fixed device key
@@ -218,10 +254,20 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
     let pairs = b.pairs();
     let verified = b.verify(seq);
     if let Ok(v) = &verified {
-        let p = pairs.as_ref().expect("verify() succeeded but pairs() failed");
+        let p = pairs
+            .as_ref()
+            .expect("verify() succeeded but pairs() failed");
         assert_eq!(p.len(), b.items.len());
-        let n_changes = b.items.iter().filter(|i| matches!(i, Item::Change { .. })).count();
-        assert_eq!(v.len(), n_changes, "verify() returned a different number of changes");
+        let n_changes = b
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Change { .. }))
+            .count();
+        assert_eq!(
+            v.len(),
+            n_changes,
+            "verify() returned a different number of changes"
+        );
         for c in v {
             assert_eq!(c.seq, seq);
             assert_eq!(c.author, wire::hash_hex(&b.author));
@@ -229,11 +275,18 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
     }
     match (&pairs, b.redacted(|i, _| i % 2 == 0)) {
         (Ok(p), Ok(r)) => {
-            assert_eq!(&r.pairs().expect("a redacted batch has pairs"), p, "redaction changed the signed pairs");
+            assert_eq!(
+                &r.pairs().expect("a redacted batch has pairs"),
+                p,
+                "redaction changed the signed pairs"
+            );
             // Withholding items keeps a good batch good (the converse need not hold: a
             // change by another actor that is withheld no longer fails the batch).
             if verified.is_ok() {
-                assert!(r.verify(seq).is_ok(), "a batch that verified no longer verifies after redaction");
+                assert!(
+                    r.verify(seq).is_ok(),
+                    "a batch that verified no longer verifies after redaction"
+                );
             }
         }
         (Ok(_), Err(e)) => panic!("pairs() succeeded but redacted() failed: {e}"),
@@ -243,7 +296,10 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
         // Keep the error Display path exercised too (it formats fuzzed data).
         let _ = e.to_string();
         assert!(
-            matches!(e, Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)),
+            matches!(
+                e,
+                Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)
+            ),
             "unexpected error kind from verify(): {e:?}"
         );
     }
@@ -265,22 +321,36 @@ mod tests {
 
     #[test]
     fn no_strict_prefix_of_a_frame_decodes() {
-        let have = Have::sign([7; 16], device_key(1), vec![([1; 16], vec![[2; 32], [3; 32]])]);
-        for frame in
-            [wire::encode(FrameKind::Have, &have), frame_raw(FrameKind::Have, &postcard::to_allocvec(&have).unwrap())]
-        {
+        let have = Have::sign(
+            [7; 16],
+            device_key(1),
+            vec![([1; 16], vec![[2; 32], [3; 32]])],
+        );
+        for frame in [
+            wire::encode(FrameKind::Have, &have),
+            frame_raw(FrameKind::Have, &postcard::to_allocvec(&have).unwrap()),
+        ] {
             assert!(wire::decode::<Have>(FrameKind::Have, &frame).is_ok());
             for n in 0..frame.len() {
-                assert!(wire::decode::<Have>(FrameKind::Have, &frame[..n]).is_err(), "prefix of {n} bytes decoded");
+                assert!(
+                    wire::decode::<Have>(FrameKind::Have, &frame[..n]).is_err(),
+                    "prefix of {n} bytes decoded"
+                );
             }
         }
     }
 
     #[test]
     fn odd_inputs_do_not_panic() {
-        for input in
-            [&b""[..], b"CWU", b"CWU\x01", b"CWU\x01\x03", b"CWU\x01\x03\x28\xb5\x2f\xfd", b"CWU\x02\x01xx", b"\0\0\0"]
-        {
+        for input in [
+            &b""[..],
+            b"CWU",
+            b"CWU\x01",
+            b"CWU\x01\x03",
+            b"CWU\x01\x03\x28\xb5\x2f\xfd",
+            b"CWU\x02\x01xx",
+            b"\0\0\0",
+        ] {
             decode_all(input);
         }
     }

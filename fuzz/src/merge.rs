@@ -25,7 +25,11 @@ use std::collections::BTreeMap;
 /// The entities an input may touch: a small pool, so that changes meet.
 const ENTITIES: [EntityId; 4] = [[0x10; 16], [0x11; 16], [0x12; 16], [0x13; 16]];
 const SPACE: [u8; 16] = [0x5A; 16];
-const MEMBERS: [(&str, Role); 3] = [("alice", Role::Cadre), ("bob", Role::Township), ("carol", Role::Resident)];
+const MEMBERS: [(&str, Role); 3] = [
+    ("alice", Role::Cadre),
+    ("bob", Role::Township),
+    ("carol", Role::Resident),
+];
 
 #[derive(Arbitrary, Debug)]
 pub struct Input {
@@ -35,7 +39,12 @@ pub struct Input {
 #[derive(Arbitrary, Debug)]
 enum Step {
     /// `Store::import_bundle` of a bundle built from the description.
-    Bundle { batches: Vec<ArbBatch>, roster: RosterChoice, other_space: bool, tallies: Vec<ArbTally> },
+    Bundle {
+        batches: Vec<ArbBatch>,
+        roster: RosterChoice,
+        other_space: bool,
+        tallies: Vec<ArbTally>,
+    },
     /// Bytes through `bundle::decode` (the CLI's import reads the file, then this), then
     /// `import_bundle` when they decode.
     File(Vec<u8>),
@@ -56,19 +65,40 @@ enum RosterChoice {
 
 #[derive(Arbitrary, Debug)]
 enum ArbTally {
-    Honest { deliberation: u8, counts: Vec<u8>, final_result: bool },
-    Junk { json: Vec<u8>, signature: Vec<u8> },
+    Honest {
+        deliberation: u8,
+        counts: Vec<u8>,
+        final_result: bool,
+    },
+    Junk {
+        json: Vec<u8>,
+        signature: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
 enum ArbBatch {
     /// Real changes signed by device key `signer`; item `i` is withheld unless bit `i`
     /// of `keep_mask` is set.
-    Honest { signer: u8, signed_at: i64, changes: Vec<ArbChange>, keep_mask: u64 },
+    Honest {
+        signer: u8,
+        signed_at: i64,
+        changes: Vec<ArbChange>,
+        keep_mask: u64,
+    },
     /// Properly signed by `signer`, over items that need not be honest.
-    Forged { signer: u8, signed_at: i64, items: Vec<ArbItem> },
+    Forged {
+        signer: u8,
+        signed_at: i64,
+        items: Vec<ArbItem>,
+    },
     /// Anything.
-    Raw { author: [u8; 32], signed_at: i64, items: Vec<ArbItem>, signature: Vec<u8> },
+    Raw {
+        author: [u8; 32],
+        signed_at: i64,
+        items: Vec<ArbItem>,
+        signature: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -86,13 +116,27 @@ struct ArbChange {
 
 #[derive(Arbitrary, Debug)]
 enum ArbItem {
-    Bytes { entity: u8, bytes: Vec<u8> },
+    Bytes {
+        entity: u8,
+        bytes: Vec<u8>,
+    },
     /// An honest chunk made earlier in this input, edited (length and checksum made
     /// right again when `fix`).
-    Edited { of: u8, edits: Vec<(u16, u8)>, cut: Option<u16>, fix: bool },
+    Edited {
+        of: u8,
+        edits: Vec<(u16, u8)>,
+        cut: Option<u16>,
+        fix: bool,
+    },
     /// An honest change of this input, filed under another entity.
-    Misfiled { of: u8, entity: u8 },
-    Withheld { entity: u8, hash: [u8; 32] },
+    Misfiled {
+        of: u8,
+        entity: u8,
+    },
+    Withheld {
+        entity: u8,
+        hash: [u8; 32],
+    },
 }
 
 /// Honest documents made so far in this input, and every chunk they produced.
@@ -115,13 +159,20 @@ fn signed(key: &DeviceKey, signed_at: i64, items: Vec<Item>) -> SignedBatch {
     m.extend_from_slice(&signed_at.to_le_bytes());
     for it in &items {
         let (e, h) = match it {
-            Item::Change { entity, bytes } => (*entity, wire::change_hash_of(bytes).unwrap_or([0; 32])),
+            Item::Change { entity, bytes } => {
+                (*entity, wire::change_hash_of(bytes).unwrap_or([0; 32]))
+            }
             Item::Withheld { entity, hash } => (*entity, *hash),
         };
         m.extend_from_slice(&e);
         m.extend_from_slice(&h);
     }
-    SignedBatch { author, signed_at, items, signature: key.sign(&m).to_vec() }
+    SignedBatch {
+        author,
+        signed_at,
+        items,
+        signature: key.sign(&m).to_vec(),
+    }
 }
 
 impl Builder {
@@ -142,8 +193,19 @@ impl Builder {
         let change = match (c.create, self.docs.get_mut(&slot)) {
             (None, Some(doc)) => doc.append(&actor, &event, at).ok()?,
             (kind, _) => {
-                let kind = EntityKind::ALL[kind.unwrap_or(0) as usize % EntityKind::ALL.len()];
-                let (doc, ch) = EntityDoc::create(&actor, kind, &wire::entity_hex(&id), &event, at).ok()?;
+                // even: the kind the template's event belongs to; odd: any kind
+                let k = kind.unwrap_or(0) as usize;
+                let kind = if k % 2 == 0 {
+                    match c.template % 5 {
+                        2 => EntityKind::Notice,
+                        3 => EntityKind::Ballot,
+                        _ => EntityKind::Request,
+                    }
+                } else {
+                    EntityKind::ALL[k / 2 % EntityKind::ALL.len()]
+                };
+                let (doc, ch) =
+                    EntityDoc::create(&actor, kind, &wire::entity_hex(&id), &event, at).ok()?;
                 self.docs.insert(slot, doc);
                 ch
             }
@@ -154,12 +216,27 @@ impl Builder {
 
     fn item(&self, it: &ArbItem) -> Item {
         let entity = |e: &u8| ENTITIES[*e as usize % ENTITIES.len()];
-        let pick = |of: &u8| self.chunks.get(*of as usize % self.chunks.len().max(1)).cloned();
+        let pick = |of: &u8| {
+            self.chunks
+                .get(*of as usize % self.chunks.len().max(1))
+                .cloned()
+        };
         match it {
-            ArbItem::Bytes { entity: e, bytes } => Item::Change { entity: entity(e), bytes: bytes.clone() },
-            ArbItem::Edited { of, edits, cut, fix } => {
+            ArbItem::Bytes { entity: e, bytes } => Item::Change {
+                entity: entity(e),
+                bytes: bytes.clone(),
+            },
+            ArbItem::Edited {
+                of,
+                edits,
+                cut,
+                fix,
+            } => {
                 let Some((e, mut bytes)) = pick(of) else {
-                    return Item::Change { entity: ENTITIES[0], bytes: vec![] };
+                    return Item::Change {
+                        entity: ENTITIES[0],
+                        bytes: vec![],
+                    };
                 };
                 for (at, b) in edits.iter().take(8) {
                     let n = bytes.len();
@@ -178,26 +255,55 @@ impl Builder {
                 Item::Change { entity: e, bytes }
             }
             ArbItem::Misfiled { of, entity: e } => match pick(of) {
-                Some((_, bytes)) => Item::Change { entity: entity(e), bytes },
-                None => Item::Withheld { entity: entity(e), hash: [0; 32] },
+                Some((_, bytes)) => Item::Change {
+                    entity: entity(e),
+                    bytes,
+                },
+                None => Item::Withheld {
+                    entity: entity(e),
+                    hash: [0; 32],
+                },
             },
-            ArbItem::Withheld { entity: e, hash } => Item::Withheld { entity: entity(e), hash: *hash },
+            ArbItem::Withheld { entity: e, hash } => Item::Withheld {
+                entity: entity(e),
+                hash: *hash,
+            },
         }
     }
 
     fn batch(&mut self, b: &ArbBatch) -> SignedBatch {
         match b {
-            ArbBatch::Honest { signer, signed_at, changes, keep_mask } => {
+            ArbBatch::Honest {
+                signer,
+                signed_at,
+                changes,
+                keep_mask,
+            } => {
                 let signer = *signer as usize % 3;
-                let made: Vec<_> = changes.iter().take(8).filter_map(|c| self.change(signer, c)).collect();
+                let made: Vec<_> = changes
+                    .iter()
+                    .take(8)
+                    .filter_map(|c| self.change(signer, c))
+                    .collect();
                 let batch = SignedBatch::sign(device_key(signer), *signed_at, &made);
-                batch.redacted(|i, _| i >= 64 || keep_mask & (1 << i) != 0).expect("an honest batch redacts")
+                batch
+                    .redacted(|i, _| i >= 64 || keep_mask & (1 << i) != 0)
+                    .expect("an honest batch redacts")
             }
-            ArbBatch::Forged { signer, signed_at, items } => {
+            ArbBatch::Forged {
+                signer,
+                signed_at,
+                items,
+            } => {
                 let items = items.iter().take(8).map(|i| self.item(i)).collect();
                 signed(device_key(*signer as usize), *signed_at, items)
             }
-            ArbBatch::Raw { author, signed_at, items, signature } => SignedBatch {
+            ArbBatch::Raw {
+                author,
+                signed_at,
+                items,
+                signature,
+            } => SignedBatch {
                 author: *author,
                 signed_at: *signed_at,
                 items: items.iter().take(8).map(|i| self.item(i)).collect(),
@@ -209,7 +315,11 @@ impl Builder {
 
 fn tally(t: &ArbTally, relay: &DeviceKey) -> SignedTally {
     match t {
-        ArbTally::Honest { deliberation, counts, final_result } => SignedTally::sign(
+        ArbTally::Honest {
+            deliberation,
+            counts,
+            final_result,
+        } => SignedTally::sign(
             &Tally {
                 deliberation: wire::entity_hex(&ENTITIES[*deliberation as usize % ENTITIES.len()]),
                 eligible: 3,
@@ -222,7 +332,10 @@ fn tally(t: &ArbTally, relay: &DeviceKey) -> SignedTally {
             },
             relay,
         ),
-        ArbTally::Junk { json, signature } => SignedTally { tally_json: json.clone(), signature: signature.clone() },
+        ArbTally::Junk { json, signature } => SignedTally {
+            tally_json: json.clone(),
+            signature: signature.clone(),
+        },
     }
 }
 
@@ -240,9 +353,15 @@ fn setup() -> (Store, LocalSpace) {
         for x in space.roster.members.iter_mut().filter(|x| x.id == m) {
             x.id = mid.clone();
         }
-        space.roster.devices.push(DeviceEntry { key: device_key(i).id(), member: mid, revoked_at_seq: None });
+        space.roster.devices.push(DeviceEntry {
+            key: device_key(i).id(),
+            member: mid,
+            revoked_at_seq: None,
+        });
     }
-    space.join(&store, "me", Role::Resident).expect("the store enrols");
+    space
+        .join(&store, "me", Role::Resident)
+        .expect("the store enrols");
     (store, space)
 }
 
@@ -253,31 +372,47 @@ fn snapshot(store: &Store) -> BTreeMap<String, Value> {
         .expect("entity ids list")
         .into_iter()
         .map(|(id, _)| {
-            let json = store.document_json(&id).unwrap_or_else(|e| panic!("entity {id} no longer loads: {e}"));
+            let json = store
+                .document_json(&id)
+                .unwrap_or_else(|e| panic!("entity {id} no longer loads: {e}"));
             (id, json)
         })
         .collect()
 }
 
 fn events(doc: &Value) -> &[Value] {
-    doc.get("events").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    doc.get("events")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub fn run(input: &Input) {
     let (store, space) = setup();
     let relay = relay_key();
-    let mut b = Builder { budget: 24, ..Default::default() };
+    let mut b = Builder {
+        budget: 24,
+        ..Default::default()
+    };
     let mut before = snapshot(&store);
     for step in input.steps.iter().take(6) {
         let result = match step {
-            Step::Bundle { batches, roster, other_space, tallies } => {
+            Step::Bundle {
+                batches,
+                roster,
+                other_space,
+                tallies,
+            } => {
                 let roster = match roster {
                     RosterChoice::None => None,
                     RosterChoice::Current => Some(space.signed()),
-                    RosterChoice::Junk(json) => {
-                        Some(SignedRoster { signature: relay.sign(json).to_vec(), roster_json: json.clone() })
+                    RosterChoice::Junk(json) => Some(SignedRoster {
+                        signature: relay.sign(json).to_vec(),
+                        roster_json: json.clone(),
+                    }),
+                    RosterChoice::BadSignature => {
+                        Some(SignedRoster::sign(&space.roster, device_key(0)))
                     }
-                    RosterChoice::BadSignature => Some(SignedRoster::sign(&space.roster, device_key(0))),
                 };
                 let bundle = Bundle {
                     space: if *other_space { [0x77; 16] } else { SPACE },
@@ -300,7 +435,10 @@ pub fn run(input: &Input) {
                 let entries: Vec<LogEntry> = entries
                     .iter()
                     .take(6)
-                    .map(|(seq, x)| LogEntry::Batch { seq: *seq as u64 + 1, batch: b.batch(x) })
+                    .map(|(seq, x)| LogEntry::Batch {
+                        seq: *seq as u64 + 1,
+                        batch: b.batch(x),
+                    })
                     .collect();
                 store.receive(&entries).map(drop)
             }
@@ -309,13 +447,21 @@ pub fn run(input: &Input) {
         match result {
             Err(e) => {
                 let _ = e.to_string();
-                assert_eq!(after, before, "a refused import or receive changed documents ({e})");
+                assert_eq!(
+                    after, before,
+                    "a refused import or receive changed documents ({e})"
+                );
             }
             Ok(()) => {
                 for (id, doc) in &before {
-                    let now = after.get(id).unwrap_or_else(|| panic!("entity {id} was lost"));
+                    let now = after
+                        .get(id)
+                        .unwrap_or_else(|| panic!("entity {id} was lost"));
                     let (old, new) = (events(doc), events(now));
-                    assert!(new.len() >= old.len() && new[..old.len()] == old[..], "entity {id} lost or changed events");
+                    assert!(
+                        new.len() >= old.len() && new[..old.len()] == old[..],
+                        "entity {id} lost or changed events"
+                    );
                 }
             }
         }
@@ -324,9 +470,13 @@ pub fn run(input: &Input) {
     let check = store.integrity_check().expect("integrity_check runs");
     assert_eq!(check, "ok", "PRAGMA integrity_check: {check}");
     store.have().expect("the store summarises what it holds");
-    let out = store.export_bundle(None).expect("the store exports a bundle");
+    let out = store
+        .export_bundle(None)
+        .expect("the store exports a bundle");
     for (i, batch) in out.batches.iter().enumerate() {
-        batch.verify(None).unwrap_or_else(|e| panic!("exported batch {i} does not verify: {e}"));
+        batch
+            .verify(None)
+            .unwrap_or_else(|e| panic!("exported batch {i} does not verify: {e}"));
     }
 }
 
@@ -337,11 +487,35 @@ mod tests {
     #[test]
     fn an_honest_bundle_is_imported() {
         let (store, space) = setup();
-        let mut b = Builder { budget: 24, ..Default::default() };
-        let c = ArbChange { entity: 0, create: Some(0), template: 0, member: 0, extra: None, dt: 0, foreign: false };
-        let batch = b.batch(&ArbBatch::Honest { signer: 0, signed_at: T0, changes: vec![c], keep_mask: !0 });
-        let bundle = Bundle { space: SPACE, created_at: T0, roster: Some(space.signed()), batches: vec![batch], tallies: vec![] };
-        let report = store.import_bundle(&bundle).expect("an honest bundle imports");
+        let mut b = Builder {
+            budget: 24,
+            ..Default::default()
+        };
+        let c = ArbChange {
+            entity: 0,
+            create: Some(0),
+            template: 0,
+            member: 0,
+            extra: None,
+            dt: 0,
+            foreign: false,
+        };
+        let batch = b.batch(&ArbBatch::Honest {
+            signer: 0,
+            signed_at: T0,
+            changes: vec![c],
+            keep_mask: !0,
+        });
+        let bundle = Bundle {
+            space: SPACE,
+            created_at: T0,
+            roster: Some(space.signed()),
+            batches: vec![batch],
+            tallies: vec![],
+        };
+        let report = store
+            .import_bundle(&bundle)
+            .expect("an honest bundle imports");
         assert_eq!(report.merge.applied, 1, "{report:?}");
         assert_eq!(snapshot(&store).len(), 1);
         assert_eq!(store.integrity_check().unwrap(), "ok");
@@ -350,7 +524,9 @@ mod tests {
     #[test]
     fn arbitrary_inputs_run() {
         for seed in 0u8..64 {
-            let data: Vec<u8> = (0..2000u32).map(|i| ((i * 31) as u8).wrapping_mul(seed | 1) ^ seed).collect();
+            let data: Vec<u8> = (0..2000u32)
+                .map(|i| ((i * 31) as u8).wrapping_mul(seed | 1) ^ seed)
+                .collect();
             if let Ok(input) = Input::arbitrary(&mut arbitrary::Unstructured::new(&data)) {
                 run(&input);
             }
