@@ -195,7 +195,7 @@ impl Builder {
             (kind, _) => {
                 // even: the kind the template's event belongs to; odd: any kind
                 let k = kind.unwrap_or(0) as usize;
-                let kind = if k % 2 == 0 {
+                let kind = if k.is_multiple_of(2) {
                     match c.template % 5 {
                         2 => EntityKind::Notice,
                         3 => EntityKind::Ballot,
