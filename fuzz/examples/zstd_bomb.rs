@@ -14,9 +14,17 @@ use std::io::Write;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: zstd_bomb OUT [KIND] [INFLATED_BYTES]");
-    let kind: u8 = args.next().map(|k| k.parse().expect("kind is a number 1..=4")).unwrap_or(3);
-    let size: usize = args.next().map(|s| s.parse().expect("size in bytes")).unwrap_or(MAX_DECODED_BYTES + 1);
+    let path = args
+        .next()
+        .expect("usage: zstd_bomb OUT [KIND] [INFLATED_BYTES]");
+    let kind: u8 = args
+        .next()
+        .map(|k| k.parse().expect("kind is a number 1..=4"))
+        .unwrap_or(3);
+    let size: usize = args
+        .next()
+        .map(|s| s.parse().expect("size in bytes"))
+        .unwrap_or(MAX_DECODED_BYTES + 1);
 
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
@@ -33,5 +41,8 @@ fn main() {
     }
     enc.finish().expect("zstd finish");
     std::fs::write(&path, &out).expect("write the frame");
-    println!("wrote {path}: {} bytes that inflate to {size} bytes (kind {kind})", out.len());
+    println!(
+        "wrote {path}: {} bytes that inflate to {size} bytes (kind {kind})",
+        out.len()
+    );
 }

@@ -1,22 +1,31 @@
 //! Shared code of the fuzz targets and of the seed generator (examples/seeds.rs).
 //!
-//! `decode_all` is what a relay or a phone does with bytes from outside: decode the
+//! `decode_all` is what a relay or a phone does with bytes from outside: read the
 //! frame as every kind it could be and, when that works, run every check that
-//! follows decoding (`SignedRequest::open`, `SignedBatch::verify/pairs/redacted`,
+//! follows (`SealedRequest::read/verify/open`, `SignedBatch::verify/pairs/redacted`,
 //! tally, roster and `Have` signatures). Errors are fine; a panic, a hang or an
 //! unbounded allocation is a bug. A few invariants that must hold for *any* decoded
 //! message are asserted as well (see `check_batch` and `check_reencode`).
 
+pub mod change;
+pub mod merge;
+
 use cunwu_core::identity::DeviceKey;
 use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, Item, LogEntry, SignedBatch, SignedRequest, SignedTally, SyncRequest, SyncResponse,
+    self, Bundle, FrameKind, Have, Item, LogEntry, SealedRequest, SignedBatch, SignedTally,
+    SyncRequest, SyncResponse,
 };
 use cunwu_core::{bundle, roster::SignedRoster, Error};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-pub const KINDS: [FrameKind; 4] = [FrameKind::SyncRequest, FrameKind::SyncResponse, FrameKind::Bundle, FrameKind::Have];
+pub const KINDS: [FrameKind; 4] = [
+    FrameKind::SyncRequest,
+    FrameKind::SyncResponse,
+    FrameKind::Bundle,
+    FrameKind::Have,
+];
 
 /// Fixed keys, so the corpus and every crash reproduce exactly.
 pub const RELAY_SECRET: [u8; 32] = [0xAA; 32];
@@ -35,7 +44,12 @@ pub fn relay_public() -> [u8; 32] {
 /// One of the fixed device keys (`i` is taken modulo their number).
 pub fn device_key(i: usize) -> &'static DeviceKey {
     static K: OnceLock<Vec<DeviceKey>> = OnceLock::new();
-    let keys = K.get_or_init(|| DEVICE_SECRETS.iter().map(|s| DeviceKey::from_secret(s).expect("32 bytes")).collect());
+    let keys = K.get_or_init(|| {
+        DEVICE_SECRETS
+            .iter()
+            .map(|s| DeviceKey::from_secret(s).expect("32 bytes"))
+            .collect()
+    });
     &keys[i % keys.len()]
 }
 
@@ -63,16 +77,15 @@ pub fn frame_raw(kind: FrameKind, body: &[u8]) -> Vec<u8> {
 /// Decode `bytes` as every frame kind (and as a bundle file) and exercise whatever
 /// decodes. Never panics on any input unless the core has a bug.
 pub fn decode_all(bytes: &[u8]) {
-    // The relay's path: a SignedRequest, then open() (which decodes the inner body).
-    if let Ok(signed) = wire::decode::<SignedRequest>(FrameKind::SyncRequest, bytes) {
-        check_reencode(FrameKind::SyncRequest, &signed);
-        exercise_signed_request(&signed);
+    // The relay's path: the sealed header, its signature, then (only then) the body.
+    if let Ok(sealed) = SealedRequest::read(bytes) {
+        exercise_sealed(&sealed);
     }
-    // A bare SyncRequest in a SyncRequest frame (what open() decodes from `body`).
-    if let Ok(req) = wire::decode::<SyncRequest>(FrameKind::SyncRequest, bytes) {
-        check_reencode(FrameKind::SyncRequest, &req);
-        exercise_request(&req);
-    }
+    // A sync request is never read with decode (that would inflate before verifying).
+    assert!(
+        wire::decode::<SyncRequest>(FrameKind::SyncRequest, bytes).is_err(),
+        "wire::decode accepted a SyncRequest frame"
+    );
     // The phone's path after a sync.
     if let Ok(resp) = wire::decode::<SyncResponse>(FrameKind::SyncResponse, bytes) {
         check_reencode(FrameKind::SyncResponse, &resp);
@@ -84,7 +97,11 @@ pub fn decode_all(bytes: &[u8]) {
     match (&via_wire, &via_bundle) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "wire::decode and bundle::decode disagree"),
         (Err(_), Err(_)) => {}
-        (a, b) => panic!("wire::decode and bundle::decode disagree: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+        (a, b) => panic!(
+            "wire::decode and bundle::decode disagree: {:?} vs {:?}",
+            a.is_ok(),
+            b.is_ok()
+        ),
     }
     if let Ok(b) = via_bundle {
         check_reencode(FrameKind::Bundle, &b);
@@ -97,24 +114,95 @@ pub fn decode_all(bytes: &[u8]) {
 }
 
 /// A decoded message encodes again and decodes to itself. (Framed with `frame_raw`:
-/// `wire::encode` builds a fresh level-9 zstd context of several MiB per call, which
-/// would dominate the run time; wire_roundtrip checks `wire::encode` itself.)
-pub fn check_reencode<T: Serialize + DeserializeOwned + PartialEq + Debug>(kind: FrameKind, msg: &T) {
+/// `wire::encode` builds a fresh level-9 zstd context per call, which would dominate
+/// the run time; wire_roundtrip checks `wire::encode` itself.) Not for sync requests,
+/// which are sealed, not encoded: see `exercise_sealed`.
+pub fn check_reencode<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    kind: FrameKind,
+    msg: &T,
+) {
     let body = postcard::to_allocvec(msg).expect("a decoded message serializes");
-    let again: T =
-        wire::decode(kind, &frame_raw(kind, &body)).expect("a decoded message must decode after re-encoding");
+    let again: T = wire::decode(kind, &frame_raw(kind, &body))
+        .expect("a decoded message must decode after re-encoding");
     assert_eq!(&again, msg, "re-encoding changed the message");
 }
 
-pub fn exercise_signed_request(signed: &SignedRequest) {
-    if let Ok(req) = signed.open() {
-        exercise_request(&req);
+/// `verify()` and `open()` on a sealed request whose header read, with the invariants
+/// that tie them:
+/// - `open()` succeeds only when `verify()` does, and then returns a request for the
+///   space and device of the header;
+/// - `open()` fails only with `Malformed`, `BadSignature` or `TooLarge`, and with
+///   `BadSignature` whenever `verify()` failed (nothing is inflated before that);
+/// - a request that opened, sealed again by the device it names (when that is one of
+///   the fixed keys), opens to itself.
+pub fn exercise_sealed(s: &SealedRequest) {
+    let verified = s.verify();
+    match s.open() {
+        Ok(req) => {
+            assert!(verified.is_ok(), "open() succeeded but verify() failed");
+            assert_eq!(
+                req.space, s.space,
+                "open() returned a request for another space"
+            );
+            assert_eq!(
+                req.device, s.device,
+                "open() returned a request by another device"
+            );
+            if let Some(key) = fixed_key_of(&s.device) {
+                let again = SealedRequest::seal(&req, key);
+                let read = SealedRequest::read(&again).expect("a sealed request reads");
+                assert_eq!(
+                    read.open().expect("a sealed request opens"),
+                    req,
+                    "sealing again changed the request"
+                );
+            }
+            exercise_request(&req);
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            assert!(
+                matches!(
+                    e,
+                    Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)
+                ),
+                "unexpected error kind from open(): {e:?}"
+            );
+            if verified.is_err() {
+                assert!(
+                    matches!(e, Error::BadSignature(_)),
+                    "open() of a badly signed request gave {e:?}"
+                );
+            }
+        }
     }
-    // open() fails on the signature for nearly every fuzzed input; still run the
-    // batches inside the body through the checks a relay would run after it.
-    if let Ok(req) = postcard::from_bytes::<SyncRequest>(&signed.body) {
-        exercise_request(&req);
+}
+
+/// The fixed device key whose public key is `public`, if any.
+pub fn fixed_key_of(public: &[u8; 32]) -> Option<&'static DeviceKey> {
+    (0..DEVICE_SECRETS.len())
+        .map(device_key)
+        .find(|k| &k.public() == public)
+}
+
+/// `body` taken as the postcard bytes of a sync request, sealed by fixed device key
+/// `signer` so that `open()` gets past the signature and inflates and decodes it. The
+/// header names the space the body starts with and the body's device field (bytes
+/// 16..48: postcard writes the two arrays raw) is set to the signer, so a body that
+/// decodes also passes open()'s header check.
+pub fn open_as_sealed_body(body: &[u8], signer: usize) {
+    let key = device_key(signer);
+    let mut body = body.to_vec();
+    if body.len() >= 48 {
+        body[16..48].copy_from_slice(&key.public());
     }
+    let mut space = [0u8; 16];
+    let n = body.len().min(16);
+    space[..n].copy_from_slice(&body[..n]);
+    let frame = SealedRequest::seal_body(&space, key, &body);
+    let sealed = SealedRequest::read(&frame).expect("a sealed frame reads");
+    sealed.verify().expect("a freshly sealed frame verifies");
+    exercise_sealed(&sealed);
 }
 
 pub fn exercise_request(req: &SyncRequest) {
@@ -166,10 +254,20 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
     let pairs = b.pairs();
     let verified = b.verify(seq);
     if let Ok(v) = &verified {
-        let p = pairs.as_ref().expect("verify() succeeded but pairs() failed");
+        let p = pairs
+            .as_ref()
+            .expect("verify() succeeded but pairs() failed");
         assert_eq!(p.len(), b.items.len());
-        let n_changes = b.items.iter().filter(|i| matches!(i, Item::Change { .. })).count();
-        assert_eq!(v.len(), n_changes, "verify() returned a different number of changes");
+        let n_changes = b
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Change { .. }))
+            .count();
+        assert_eq!(
+            v.len(),
+            n_changes,
+            "verify() returned a different number of changes"
+        );
         for c in v {
             assert_eq!(c.seq, seq);
             assert_eq!(c.author, wire::hash_hex(&b.author));
@@ -177,11 +275,18 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
     }
     match (&pairs, b.redacted(|i, _| i % 2 == 0)) {
         (Ok(p), Ok(r)) => {
-            assert_eq!(&r.pairs().expect("a redacted batch has pairs"), p, "redaction changed the signed pairs");
+            assert_eq!(
+                &r.pairs().expect("a redacted batch has pairs"),
+                p,
+                "redaction changed the signed pairs"
+            );
             // Withholding items keeps a good batch good (the converse need not hold: a
             // change by another actor that is withheld no longer fails the batch).
             if verified.is_ok() {
-                assert!(r.verify(seq).is_ok(), "a batch that verified no longer verifies after redaction");
+                assert!(
+                    r.verify(seq).is_ok(),
+                    "a batch that verified no longer verifies after redaction"
+                );
             }
         }
         (Ok(_), Err(e)) => panic!("pairs() succeeded but redacted() failed: {e}"),
@@ -191,7 +296,10 @@ pub fn check_batch(b: &SignedBatch, seq: Option<u64>) {
         // Keep the error Display path exercised too (it formats fuzzed data).
         let _ = e.to_string();
         assert!(
-            matches!(e, Error::Malformed(_) | Error::BadSignature(_)),
+            matches!(
+                e,
+                Error::Malformed(_) | Error::BadSignature(_) | Error::TooLarge(_)
+            ),
             "unexpected error kind from verify(): {e:?}"
         );
     }
@@ -213,22 +321,36 @@ mod tests {
 
     #[test]
     fn no_strict_prefix_of_a_frame_decodes() {
-        let have = Have::sign([7; 16], device_key(1), vec![([1; 16], vec![[2; 32], [3; 32]])]);
-        for frame in
-            [wire::encode(FrameKind::Have, &have), frame_raw(FrameKind::Have, &postcard::to_allocvec(&have).unwrap())]
-        {
+        let have = Have::sign(
+            [7; 16],
+            device_key(1),
+            vec![([1; 16], vec![[2; 32], [3; 32]])],
+        );
+        for frame in [
+            wire::encode(FrameKind::Have, &have),
+            frame_raw(FrameKind::Have, &postcard::to_allocvec(&have).unwrap()),
+        ] {
             assert!(wire::decode::<Have>(FrameKind::Have, &frame).is_ok());
             for n in 0..frame.len() {
-                assert!(wire::decode::<Have>(FrameKind::Have, &frame[..n]).is_err(), "prefix of {n} bytes decoded");
+                assert!(
+                    wire::decode::<Have>(FrameKind::Have, &frame[..n]).is_err(),
+                    "prefix of {n} bytes decoded"
+                );
             }
         }
     }
 
     #[test]
     fn odd_inputs_do_not_panic() {
-        for input in
-            [&b""[..], b"CWU", b"CWU\x01", b"CWU\x01\x03", b"CWU\x01\x03\x28\xb5\x2f\xfd", b"CWU\x02\x01xx", b"\0\0\0"]
-        {
+        for input in [
+            &b""[..],
+            b"CWU",
+            b"CWU\x01",
+            b"CWU\x01\x03",
+            b"CWU\x01\x03\x28\xb5\x2f\xfd",
+            b"CWU\x02\x01xx",
+            b"\0\0\0",
+        ] {
             decode_all(input);
         }
     }
