@@ -910,7 +910,7 @@ mod tests {
         let dense = forge(&doc, |tx, list| {
             let ev = tx.insert_object(list, 1, ObjType::Map).unwrap();
             let l = tx.put_object(&ev, "l", ObjType::List).unwrap();
-            for i in 0..20_000 {
+            for i in 0..15_000 {
                 tx.insert(&l, i, 1i64).unwrap();
             }
         });

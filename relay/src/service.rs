@@ -959,7 +959,11 @@ impl Relay {
             .unwrap_or_default()
             .into_iter()
             .filter(|(_, h)| !held.contains(h))
-            .map(|(e, h)| Rejection { hash: h, entity: e, reason: reason.into() })
+            .map(|(e, h)| Rejection {
+                hash: h,
+                entity: e,
+                reason: reason.into(),
+            })
             .collect();
         (acks, rejections, false)
     }

@@ -2574,7 +2574,6 @@ fn rt_with_deps(change: &[u8], deps: &[automerge::ChangeHash]) -> Vec<u8> {
     out
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_predecessor_list_bomb_is_refused_before_automerge_expands_it() {
     let v = Village::new().await;
@@ -2602,7 +2601,13 @@ async fn a_predecessor_list_bomb_is_refused_before_automerge_expands_it() {
     let r = post_sync(&v.relay.url(), body).await.sync_response();
     assert!(r.acks.is_empty(), "{r:?}");
     assert_eq!(r.rejections.len(), 8);
-    assert!(r.rejections.iter().all(|x| x.reason.contains("may not overwrite")), "{:?}", r.rejections);
+    assert!(
+        r.rejections
+            .iter()
+            .all(|x| x.reason.contains("may not overwrite")),
+        "{:?}",
+        r.rejections
+    );
     assert_relay_up(&v);
     v.assert_honest_unchanged(&before).await;
     // and a stranger's bundle of the same is refused while it is decoded, before any
@@ -2612,11 +2617,20 @@ async fn a_predecessor_list_bomb_is_refused_before_automerge_expands_it() {
     b.signature = vec![0; 64];
     let file = wire::encode(
         FrameKind::Bundle,
-        &Bundle { space: entity_bytes(&new_id()).unwrap(), created_at: 1, roster: None, batches: vec![b], tallies: vec![] },
+        &Bundle {
+            space: entity_bytes(&new_id()).unwrap(),
+            created_at: 1,
+            roster: None,
+            batches: vec![b],
+            tallies: vec![],
+        },
     );
     // (decoding parses no change; the signature is checked before any is parsed)
     let decoded = cunwu_core::bundle::decode(&file).unwrap();
-    assert!(matches!(decoded.batches[0].verify(None), Err(Error::BadSignature(_))));
+    assert!(matches!(
+        decoded.batches[0].verify(None),
+        Err(Error::BadSignature(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2627,7 +2641,13 @@ async fn two_events_with_one_id_do_not_freeze_a_notice() {
     let mut d = doc_held_by(&v.attacker, &nid);
     let creation_heads = d.heads();
     // 1. an honest-looking question, id X
-    let q1 = ev(&NoticeEvent::Ask { text: "什么时候修？".into() }, &me, now_ms());
+    let q1 = ev(
+        &NoticeEvent::Ask {
+            text: "什么时候修？".into(),
+        },
+        &me,
+        now_ms(),
+    );
     let c1 = forge_append(&mut d, &v.attacker, q1.clone());
     // 2. a second question with the same id X but other text, claiming to have seen only
     //    the creation (so in "the author's view" it is a plain append of a new id)
@@ -2643,10 +2663,13 @@ async fn two_events_with_one_id_do_not_freeze_a_notice() {
             }
         }
     });
-    let c2 = cunwu_core::doc::change_from_bytes(&rt_with_deps(c2.raw_bytes(), &creation_heads))
-        .unwrap();
+    let c2 =
+        cunwu_core::doc::change_from_bytes(&rt_with_deps(c2.raw_bytes(), &creation_heads)).unwrap();
     let resp = v
-        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &c1), (&nid, &c2)])])
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&nid, &c1), (&nid, &c2)])],
+        )
         .await;
     eprintln!("acks {} rejections {:?}", resp.acks.len(), resp.rejections);
     v.settle().await;
@@ -2659,11 +2682,17 @@ async fn two_events_with_one_id_do_not_freeze_a_notice() {
         let rep = d.sync().await;
         eprintln!("{} sync: {rep:?}", d.name);
     }
-    assert!(r.is_ok() && r2.is_ok(), "honest members can no longer act on the notice: {r:?} {r2:?}");
+    assert!(
+        r.is_ok() && r2.is_ok(),
+        "honest members can no longer act on the notice: {r:?} {r2:?}"
+    );
     v.settle().await;
     // every honest phone holds the same document (the attacker's own phone never stored
     // what it pushed by hand)
-    assert_eq!(v.cadre.store.document_json(&nid).unwrap(), v.bystander.store.document_json(&nid).unwrap());
+    assert_eq!(
+        v.cadre.store.document_json(&nid).unwrap(),
+        v.bystander.store.document_json(&nid).unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2676,13 +2705,25 @@ async fn a_change_the_relay_holds_cannot_ride_in_a_batch_of_another_audience() {
     let read = forge_append(
         &mut nd,
         &v.attacker,
-        ev(&NoticeEvent::Read { revision: 1 }, &v.attacker.member_id(), now_ms()),
+        ev(
+            &NoticeEvent::Read { revision: 1 },
+            &v.attacker.member_id(),
+            now_ms(),
+        ),
     );
     let resp = v
-        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &held), (&nid, &read)])])
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&rid, &held), (&nid, &read)])],
+        )
         .await;
     eprintln!("acks {} rejections {:?}", resp.acks.len(), resp.rejections);
-    let reply = post_sync(&v.relay.url(), v.bystander.sync_body(vec![], v.bystander.store.cursor().unwrap())).await;
+    let reply = post_sync(
+        &v.relay.url(),
+        v.bystander
+            .sync_body(vec![], v.bystander.store.cursor().unwrap()),
+    )
+    .await;
     let leaked: Vec<String> = reply
         .sync_response()
         .entries
@@ -2698,6 +2739,15 @@ async fn a_change_the_relay_holds_cannot_ride_in_a_batch_of_another_audience() {
         })
         .collect();
     eprintln!("bystander sees withheld entities {leaked:?}; private request {rid}");
-    assert!(!leaked.contains(&rid), "a resident learned the id of a private request");
-    assert!(resp.rejections.iter().any(|r| r.reason.contains("same readers")), "{:?}", resp.rejections);
+    assert!(
+        !leaked.contains(&rid),
+        "a resident learned the id of a private request"
+    );
+    assert!(
+        resp.rejections
+            .iter()
+            .any(|r| r.reason.contains("same readers")),
+        "{:?}",
+        resp.rejections
+    );
 }

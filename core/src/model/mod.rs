@@ -27,7 +27,7 @@ pub const MAX_AMOUNT_FEN: i64 = 1_000_000_000_000;
 // revision of `MAX_FINANCE_LINES` lines with every text at its limit — and no more.
 
 /// Most automerge operations in one change.
-pub const MAX_OPS_PER_CHANGE: usize = 40_000;
+pub const MAX_OPS_PER_CHANGE: usize = 20_000;
 /// Most bytes of one change (automerge's uncompressed change form).
 pub const MAX_CHANGE_BYTES: usize = 4 * 1024 * 1024;
 /// Most events one change may append (the app makes exactly one).
