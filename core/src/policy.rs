@@ -97,6 +97,7 @@ pub fn check_change(
 ) -> Result<EntityDoc> {
     crate::doc::inspect_change(doc, change)?;
     let existing = doc.header().is_some();
+    check_chain(doc, change)?;
     let mut after = EntityDoc {
         doc: doc.doc.clone(),
     };
@@ -121,7 +122,14 @@ pub fn check_change(
         ));
     }
     // the document as the author saw it, and with the change
-    let (seen, with_change) = if existing && change.deps() != doc.heads().as_slice() {
+    // (dependencies and heads compared as sets: their order carries no meaning)
+    let concurrent = existing && {
+        let (mut deps, mut heads) = (change.deps().to_vec(), doc.heads());
+        deps.sort();
+        heads.sort();
+        deps != heads
+    };
+    let (seen, with_change) = if concurrent {
         let mut view = EntityDoc {
             doc: doc
                 .doc
@@ -143,6 +151,38 @@ pub fn check_change(
     }
     check_write(ctx, signer, &seen, &with_change)?;
     Ok(after)
+}
+
+/// A device's changes to one document form a chain: each has the next sequence number
+/// and the device's previous change in its history (automerge assumes it; a change that
+/// breaks it — a second change with one sequence number, or one leaving the previous
+/// out of its history — makes documents load and fork differently on different
+/// replicas). An honest device always extends its chain; anything else is refused.
+fn check_chain(doc: &EntityDoc, change: &Change) -> Result<()> {
+    let actor = change.actor_id();
+    let outside: std::collections::HashSet<automerge::ChangeHash> = doc
+        .doc
+        .get_changes(change.deps())
+        .iter()
+        .map(|c| c.hash())
+        .collect();
+    let mut last = 0;
+    for c in doc.doc.get_changes(&[]) {
+        if c.actor_id() == actor {
+            if outside.contains(&c.hash()) {
+                return deny("a change must have its device's earlier changes to the document in its history");
+            }
+            last = last.max(c.seq());
+        }
+    }
+    if change.seq() != last + 1 {
+        return deny(format!(
+            "the change is its device's change number {} to this document; {} was expected",
+            change.seq(),
+            last + 1
+        ));
+    }
+    Ok(())
 }
 
 /// Judge one change by `signer` that turns the document `before` (JSON; `Null` for a

@@ -1945,36 +1945,38 @@ fn assert_relay_up(v: &Village) {
     );
 }
 
+/// A question by `dev` on `notice` whose event map holds a field nested `levels` + 1
+/// maps deep (what a tampered app can send; the app never nests).
+fn forge_nested_question(dev: &Device, notice: &str, levels: usize) -> Change {
+    let me = dev.member_id();
+    forge_edit(&mut doc_held_by(dev, notice), dev, |tx, list| {
+        let n = tx.length(list);
+        let e = tx.insert_object(list, n, ObjType::Map).unwrap();
+        for (k, val) in ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms())
+            .as_object()
+            .unwrap()
+        {
+            match val {
+                Value::String(s) => tx.put(&e, k.as_str(), s.as_str()).unwrap(),
+                Value::Number(n) => tx.put(&e, k.as_str(), n.as_i64().unwrap()).unwrap(),
+                _ => {}
+            }
+        }
+        let mut obj = tx.put_object(&e, "x", ObjType::Map).unwrap();
+        for _ in 0..levels {
+            obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deeply_nested_change_does_not_crash_the_relay() {
     let v = Village::new().await;
     let nid = v.published_notice().await;
     let before = v.snapshot().await;
-    let me = v.attacker.member_id();
     // a question event that nests 3,000 maps deep: about 6 KB, enough to overflow the
     // stack of any recursive reader of the document
-    let c = forge_edit(
-        &mut doc_held_by(&v.attacker, &nid),
-        &v.attacker,
-        |tx, list| {
-            let n = tx.length(list);
-            let e = tx.insert_object(list, n, ObjType::Map).unwrap();
-            for (k, val) in ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms())
-                .as_object()
-                .unwrap()
-            {
-                match val {
-                    Value::String(s) => tx.put(&e, k.as_str(), s.as_str()).unwrap(),
-                    Value::Number(n) => tx.put(&e, k.as_str(), n.as_i64().unwrap()).unwrap(),
-                    _ => {}
-                }
-            }
-            let mut obj = tx.put_object(&e, "x", ObjType::Map).unwrap();
-            for _ in 0..3000 {
-                obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
-            }
-        },
-    );
+    let c = forge_nested_question(&v.attacker, &nid, 3000);
     assert!(
         c.raw_bytes().len() < 16 * 1024,
         "{} bytes",
@@ -2337,29 +2339,7 @@ async fn a_phone_syncs_on_a_512_kib_stack_whatever_the_relay_accepted() {
     let nid = v.cadre.store.post_notice(big).unwrap();
     v.settle().await;
     // and the deepest question a tampered app can get accepted: nested to the limit
-    let me = v.attacker.member_id();
-    let deep = forge_edit(
-        &mut doc_held_by(&v.attacker, &nid),
-        &v.attacker,
-        |tx, list| {
-            let n = tx.length(list);
-            let e = tx.insert_object(list, n, ObjType::Map).unwrap();
-            for (k, val) in ev(&NoticeEvent::Ask { text: "问".into() }, &me, now_ms())
-                .as_object()
-                .unwrap()
-            {
-                match val {
-                    Value::String(s) => tx.put(&e, k.as_str(), s.as_str()).unwrap(),
-                    Value::Number(n) => tx.put(&e, k.as_str(), n.as_i64().unwrap()).unwrap(),
-                    _ => {}
-                }
-            }
-            let mut obj = tx.put_object(&e, "x", ObjType::Map).unwrap();
-            for _ in 0..(cunwu_core::model::MAX_DEPTH - 4) {
-                obj = tx.put_object(&obj, "x", ObjType::Map).unwrap();
-            }
-        },
-    );
+    let deep = forge_nested_question(&v.attacker, &nid, cunwu_core::model::MAX_DEPTH - 4);
     let resp = v
         .push(&v.attacker, vec![batch(v.attacker.key(), &[(&nid, &deep)])])
         .await;
