@@ -442,6 +442,79 @@ impl EntityDoc {
         self.doc.get_change_by_hash(h).is_some()
     }
 
+    /// The document as the author of `change` saw it, and with `change`, computed on
+    /// this merged document (which holds `change`) instead of rebuilding the document at
+    /// the change's dependencies: `unseen` are the changes outside the author's history
+    /// (`Automerge::get_changes(deps)` before `change` was applied). Exact, because
+    /// every accepted change only appends to the event list and writes inside the
+    /// objects it makes (`inspect_change`): an event's whole content comes from the
+    /// change that inserted it, and the merged list keeps the relative order of the
+    /// events the author had seen (a causally closed subset of the list). Costs one
+    /// pass over the document, not a replay of its history.
+    pub fn author_view(&self, unseen: &[&Change], change: &Change) -> (Value, Value) {
+        let mut json = self.to_json();
+        let Ok(Some((AmValue::Object(ObjType::List), list))) = self.doc.get(ROOT, "events") else {
+            return (json.clone(), json);
+        };
+        let mut ranges: HashMap<ActorId, Vec<(u64, u64)>> = HashMap::new();
+        for c in unseen {
+            let start = c.start_op().get();
+            ranges
+                .entry(c.actor_id().clone())
+                .or_default()
+                .push((start, start + c.len() as u64));
+        }
+        let own = {
+            let start = change.start_op().get();
+            (start, start + change.len() as u64)
+        };
+        let within = |(a, b): (u64, u64), ctr: u64| a <= ctr && ctr < b;
+        // per event: (seen by the author, made by this change)
+        let marks: Vec<(bool, bool)> = self
+            .doc
+            .list_range(&list, ..)
+            .map(|item| match &item.id {
+                ObjId::Id(ctr, actor, _) => {
+                    let by_change = actor == change.actor_id() && within(own, *ctr);
+                    let unseen = ranges
+                        .get(actor)
+                        .is_some_and(|rs| rs.iter().any(|r| within(*r, *ctr)));
+                    (!unseen && !by_change, by_change)
+                }
+                ObjId::Root => (true, false),
+            })
+            .collect();
+        let events = json
+            .get_mut("events")
+            .and_then(Value::as_array_mut)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let (mut seen, mut with) = (vec![], vec![]);
+        for (e, (s, mine)) in events.into_iter().zip(marks) {
+            if s {
+                seen.push(e.clone());
+            }
+            if s || mine {
+                with.push(e);
+            }
+        }
+        let mut seen_json = json.clone();
+        seen_json["events"] = Value::Array(seen);
+        json["events"] = Value::Array(with);
+        (seen_json, json)
+    }
+
+    /// A change held here that takes the place of `c` in its device's chain (same
+    /// actor, same sequence number, another hash), if any.
+    pub fn rival_of(&self, c: &Change) -> Option<ChangeHash> {
+        let actor = c.actor_id();
+        self.doc
+            .get_changes(&[])
+            .into_iter()
+            .find(|h| h.actor_id() == actor && h.seq() == c.seq() && h.hash() != c.hash())
+            .map(|h| h.hash())
+    }
+
     /// Hashes of changes referenced as dependencies that this document lacks.
     pub fn missing_deps(&self, c: &Change) -> Vec<ChangeHash> {
         c.deps()
@@ -710,6 +783,78 @@ mod tests {
     fn notice() -> (EntityDoc, Change) {
         let first = json!({"id": "e1", "by": "m", "at": 1, "type": "posted", "title": "修路公示", "body": "村道硬化"});
         EntityDoc::create(&ACTOR, EntityKind::Notice, ID, &first, 1_700_000_000_000).unwrap()
+    }
+
+    /// `author_view` against the direct answer (the document rebuilt at the change's
+    /// dependencies, then the change applied) on documents where three devices append
+    /// concurrently in many interleavings, each judged change anywhere in the history.
+    #[test]
+    fn author_view_is_the_document_at_the_changes_dependencies() {
+        let ev = |n: usize| json!({"id": format!("e{n}"), "by": "m", "at": n, "type": "comment", "text": format!("第{n}条")});
+        let actors = [[1u8; 32], [2; 32], [3; 32]];
+        for round in 0..6usize {
+            let (base, first) = notice();
+            // each device works on its own copy and merges now and then
+            let mut copies: Vec<EntityDoc> = (0..3)
+                .map(|_| EntityDoc {
+                    doc: base.doc.fork(),
+                })
+                .collect();
+            let mut all = vec![first];
+            let mut n = 0;
+            for step in 0..24usize {
+                let who = (step * (round + 1) + step / 3) % 3;
+                n += 1;
+                let c = copies[who].append(&actors[who], &ev(n), 1).unwrap();
+                all.push(c);
+                if (step + round) % 5 == 0 {
+                    let from = (who + 1) % 3;
+                    let theirs = copies[from].all_changes();
+                    copies[who].apply(theirs).unwrap();
+                }
+            }
+            let mut merged = EntityDoc::empty();
+            merged.apply(all.clone()).unwrap();
+            for c in &all[1..] {
+                // what a replica holds when c arrives: everything but c and what
+                // builds on it (so the concurrent changes are there)
+                let before_doc = {
+                    let mut d = EntityDoc::empty();
+                    let others: Vec<Change> = all
+                        .iter()
+                        .filter(|x| x.hash() != c.hash())
+                        .cloned()
+                        .collect();
+                    // c's descendants need c: leave them out of "before" as well
+                    let mut desc = std::collections::HashSet::from([c.hash()]);
+                    for x in merged.doc.get_changes(&[]) {
+                        if x.deps().iter().any(|d| desc.contains(d)) {
+                            desc.insert(x.hash());
+                        }
+                    }
+                    d.apply(
+                        others
+                            .into_iter()
+                            .filter(|x| !desc.contains(&x.hash()))
+                            .collect(),
+                    )
+                    .unwrap();
+                    d
+                };
+                let mut after = EntityDoc {
+                    doc: before_doc.doc.fork(),
+                };
+                after.apply(vec![c.clone()]).unwrap();
+                let unseen = before_doc.doc.get_changes(c.deps());
+                let (seen, with) = after.author_view(&unseen, c);
+                let mut direct = EntityDoc {
+                    doc: before_doc.doc.fork_at(c.deps()).unwrap(),
+                };
+                assert_eq!(seen, direct.to_json(), "round {round}, change {}", c.hash());
+                direct.apply(vec![c.clone()]).unwrap();
+                assert_eq!(with, direct.to_json(), "round {round}, change {}", c.hash());
+            }
+        }
     }
 
     /// A hand-made change to `doc` by `f` (what a tampered app can send).

@@ -130,15 +130,11 @@ pub fn check_change(
         deps != heads
     };
     let (seen, with_change) = if concurrent {
-        let mut view = EntityDoc {
-            doc: doc
-                .doc
-                .fork_at(change.deps())
-                .map_err(|e| Error::NotAllowed(format!("unknown dependencies: {e}")))?,
-        };
-        let seen = view.to_json();
-        view.apply(vec![change.clone()])?;
-        (seen, view.to_json())
+        let missing = doc.missing_deps(change);
+        if let Some(d) = missing.first() {
+            return deny(format!("unknown dependencies: {d}"));
+        }
+        after.author_view(&doc.doc.get_changes(change.deps()), change)
     } else if existing {
         (doc.to_json(), after.to_json())
     } else {

@@ -18,7 +18,9 @@ use automerge::{ActorId, Change, ObjId, ObjType, ReadDoc, Value as AmValue, ROOT
 use cunwu_core::doc::EntityDoc;
 use cunwu_core::identity::DeviceKey;
 use cunwu_core::ids::{new_event_id, new_id, now_ms, DAY_MS};
-use cunwu_core::model::deliberation::{ballot_id, BallotEvent, DecidingBody, Tally};
+use cunwu_core::model::deliberation::{
+    ballot_id, BallotEvent, DecidingBody, DeliberationEvent, Tally,
+};
 use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
 use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
@@ -1481,6 +1483,64 @@ async fn expired_invite_is_refused() {
 }
 
 // ---- bundles and tampered phones ---------------------------------------------------------------------------
+
+/// A tampered phone gives one place in its chain of changes to a document (its change
+/// number n there) to two different changes: one handed to a phone in a bundle, the
+/// other sent to the relay. The relay's log decides: the phone that took the bundle's
+/// version drops it (with what depends on it) for the relay's, and ends up showing what
+/// every other phone shows. Before: that phone refused the relay's version for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivocating_device_cannot_split_a_phone_from_the_village() {
+    let v = Village::new().await;
+    let d = v.open_vote(DecidingBody::VillagersMeeting).await;
+    let me = v.attacker.member_id();
+    let comment = |text: &str| {
+        forge_append(
+            &mut doc_held_by(&v.attacker, &d),
+            &v.attacker,
+            ev(
+                &DeliberationEvent::Comment { text: text.into() },
+                &me,
+                now_ms(),
+            ),
+        )
+    };
+    let (x, y) = (comment("同意，赵四说了算"), comment("反对"));
+    assert_eq!((x.actor_id(), x.seq()), (y.actor_id(), y.seq()));
+    assert_ne!(x.hash(), y.hash());
+    // x to the bystander's phone in a bundle: a valid comment, applied there
+    let rep = v
+        .bystander
+        .store
+        .import_bundle(&Bundle {
+            space: entity_bytes(&v.space).unwrap(),
+            created_at: now_ms(),
+            roster: None,
+            batches: vec![batch(v.attacker.key(), &[(&d, &x)])],
+            tallies: vec![],
+        })
+        .unwrap();
+    assert_eq!(rep.merge.applied, 1, "{rep:?}");
+    // y to the relay, which accepts it (it never saw x)
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&d, &y)])])
+        .await;
+    assert!(resp.acks.contains(&y.hash().0), "{:?}", resp.rejections);
+    let views = v.snapshot_honest().await;
+    assert_eq!(
+        views[1].docs.get(&d),
+        views[0].docs.get(&d),
+        "the bystander's phone shows another deliberation than the cadre's"
+    );
+    let text = views[1].docs[&d].to_string();
+    assert!(
+        text.contains("反对") && !text.contains("赵四说了算"),
+        "{text}"
+    );
+    // and it stays in step: nothing is refused on later syncs
+    let r = v.bystander.sync().await.unwrap();
+    assert_eq!((r.refused_incoming, r.rejected), (0, 0), "{r:?}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundle_carrying_a_forged_change_is_refused() {

@@ -950,3 +950,105 @@ async fn cunwu_repair_reports_and_fixes_a_damaged_home() {
             .len()
     );
 }
+
+// ---- bundles: each change judged once, operations bounded before parsing ----------------------
+
+/// A notice the resident `by` may not publish.
+fn refused_notice(by: &Device) -> (String, Change) {
+    let id = new_id();
+    let me = by.member_id();
+    let create = NoticeEvent::Create {
+        category: Category::Village,
+        subtype: Subtype::Other,
+        period: Period::default(),
+        content: content("假通知", "赵四说了算"),
+        publish: true,
+    };
+    let e = ev(&create, &me, now_ms());
+    let c = EntityDoc::create(&by.key().public(), EntityKind::Notice, &id, &e, now_ms())
+        .unwrap()
+        .1;
+    (id, c)
+}
+
+/// A new document by `key` whose one event carries `pad` distinct strings (one
+/// operation each), built in one splice.
+fn padded_change(key: &DeviceKey, pad: usize) -> (String, Change) {
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, Automerge, ObjType, ReadDoc, ScalarValue, ROOT};
+    let id = new_id();
+    let mut doc = Automerge::new().with_actor(ActorId::from(&key.public()[..]));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "kind", "notice").unwrap();
+    tx.put(ROOT, "id", id.as_str()).unwrap();
+    let events = tx.put_object(ROOT, "events", ObjType::List).unwrap();
+    let e = tx.insert_object(&events, 0, ObjType::Map).unwrap();
+    let list = tx.put_object(&e, "pad", ObjType::List).unwrap();
+    tx.splice(
+        &list,
+        0,
+        0,
+        (0..pad).map(|i| ScalarValue::Str(format!("第{i}项").into())),
+    )
+    .unwrap();
+    let (h, _) = tx.commit();
+    let c = doc.get_change_by_hash(&h.unwrap()).cloned().unwrap();
+    (id, c)
+}
+
+/// 170 copies of one refused change, each in its own signed batch: the change is
+/// parsed and judged once, refused once. Before: judged 170 times, refused 170 times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_refused_change_in_a_bundle_are_judged_once() {
+    let v = Village::new().await;
+    let (id, c) = refused_notice(&v.peer);
+    let batches = (0..170)
+        .map(|_| batch(v.peer.key(), &[(&id, &c)]))
+        .collect();
+    let rep = v
+        .phone
+        .store
+        .import_bundle(&bundle(&v.space, batches, vec![]))
+        .unwrap();
+    assert_eq!(rep.merge.applied, 0, "{rep:?}");
+    assert_eq!(
+        rep.merge.rejected.len(),
+        1,
+        "one refusal for one change, however many copies: {:?}",
+        rep.merge.rejected.iter().take(3).collect::<Vec<_>>()
+    );
+    assert!(rep.merge.rejected[0].2.contains("only cadres"), "{rep:?}");
+}
+
+/// A bundle whose distinct changes hold more operations than a phone takes from one
+/// bundle is refused whole, as too large, before any change is parsed: nothing is
+/// stored, not even its batch signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_over_the_operation_budget_is_refused_whole() {
+    use cunwu_core::store::MAX_BUNDLE_OPS;
+    let v = Village::new().await;
+    let before = view(&v.phone);
+    let per_change = 19_900;
+    let n = (MAX_BUNDLE_OPS as usize) / per_change + 1;
+    let batches: Vec<SignedBatch> = (0..n)
+        .map(|_| {
+            let (id, c) = padded_change(v.peer.key(), per_change);
+            batch(v.peer.key(), &[(&id, &c)])
+        })
+        .collect();
+    let batches_before = count(&v.phone, "SELECT count(*) FROM batches");
+    let e = v
+        .phone
+        .store
+        .import_bundle(&bundle(&v.space, batches, vec![]))
+        .unwrap_err();
+    assert!(
+        matches!(&e, cunwu_core::Error::TooLarge(m) if m.contains("operations")),
+        "{e}"
+    );
+    assert_eq!(
+        count(&v.phone, "SELECT count(*) FROM batches"),
+        batches_before
+    );
+    assert_eq!(view(&v.phone), before);
+}

@@ -10,12 +10,19 @@ use crate::ids::now_ms;
 use crate::policy::{self, Audience};
 use crate::roster::SignedRoster;
 use crate::wire::{
-    entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry, SignedBatch,
-    SignedTally, VerifiedChange,
+    change_hash_of, entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry,
+    SignedBatch, SignedTally, VerifiedChange,
 };
 use automerge::ChangeHash;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Most automerge operations a phone takes from one bundle, counted on the bytes
+/// before anything is parsed: two hundred changes of the largest size a change may
+/// have (`MAX_OPS_PER_CHANGE`), where an ordinary change has a few dozen. The bytes
+/// alone (64 MiB decoded, at least two bytes per operation) would allow eight times
+/// as much work.
+pub const MAX_BUNDLE_OPS: u64 = 4_000_000;
 
 /// What one receive did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -280,8 +287,34 @@ impl Store {
         for t in &b.tallies {
             t.verify(&m.relay_key)?;
         }
+        // Budget before any change is parsed: each distinct change once (a copy already
+        // seen in this bundle, or already held, is withheld from parsing; its batch
+        // signature still covers it), and the operations of all of them bounded.
+        let mut seen: HashSet<Hash> = HashSet::new();
+        let mut ops: u64 = 0;
+        let mut distinct = Vec::with_capacity(b.batches.len());
+        for batch in &b.batches {
+            let batch = batch.redacted(|_, it| match it {
+                Item::Change { bytes, .. } => match change_hash_of(bytes) {
+                    Ok(h) if seen.insert(h) => {
+                        // unreadable bytes count nothing here; `verify` names them
+                        ops += crate::doc::change_ops(bytes).unwrap_or(0);
+                        true
+                    }
+                    Ok(_) => false,
+                    Err(_) => true,
+                },
+                Item::Withheld { .. } => true,
+            })?;
+            distinct.push(batch);
+        }
+        if ops > MAX_BUNDLE_OPS {
+            return Err(Error::TooLarge(format!(
+                "the bundle holds {ops} operations; a phone takes at most {MAX_BUNDLE_OPS} from one bundle (export it in parts: `cunwu bundle export` for fewer documents, or sync with the relay)"
+            )));
+        }
         let mut changes: Vec<VerifiedChange> = vec![];
-        for (i, batch) in b.batches.iter().enumerate() {
+        for (i, batch) in distinct.iter().enumerate() {
             let v = batch
                 .verify(None)
                 .map_err(|e| Error::BadSignature(format!("bundle batch {}: {e}", i + 1)))?;

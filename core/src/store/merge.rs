@@ -49,8 +49,13 @@ pub struct MergeReport {
     /// quarantine table, and fetched again from the relay by the next sync.
     pub quarantined: Vec<(String, String)>,
     /// (change hash hex, reason) of changes made on this device that were lost with a
-    /// damaged entity: they can never be sent.
+    /// damaged entity, or built on a change the relay's log replaced: they can never be sent.
     pub lost: Vec<(String, String)>,
+    /// (entity id, change hash hex, reason) of changes held here (from a bundle, or made
+    /// on a phone that reuses its place) that the relay's log replaced: a device gave
+    /// one place in its chain of changes to a document to two different changes, and the
+    /// one the relay holds is what every phone keeps (see `supersede`).
+    pub superseded: Vec<(String, String, String)>,
     pub changed: Vec<EntityChange>,
 }
 
@@ -453,7 +458,8 @@ fn merge_one(
         }
     };
     let hash = c.change.hash();
-    if doc.has_change(&hash) {
+    // held already, or refused already in this merge (a copy is never judged twice)
+    if doc.has_change(&hash) || refused.contains_key(&hash) {
         return Ok(Verdict::Duplicate);
     }
     // the signer before parking: an unknown or revoked device's change is refused, never parked
@@ -470,13 +476,15 @@ fn merge_one(
     if !missing.is_empty() {
         return Ok(Verdict::Park(missing.iter().map(wait_change).collect()));
     }
-    doc = match policy::check_change(
-        &policy_ctx(roster, kinds, &ConnLookup(tx)),
-        &signer,
-        &doc,
-        &c.entity,
-        &c.change,
-    ) {
+    let lookup = ConnLookup(tx);
+    let ctx = policy_ctx(roster, kinds, &lookup);
+    let mut verdict = policy::check_change(&ctx, &signer, &doc, &c.entity, &c.change);
+    if verdict.is_err() && c.seq.is_some() {
+        if let Some(after) = supersede(tx, &ctx, &signer, &doc, c, report)? {
+            verdict = Ok(after);
+        }
+    }
+    doc = match verdict {
         Ok(after) => after,
         Err(Error::NotFound(what)) => {
             let needs = ballot_needs(tx, &doc, &c.change);
@@ -505,6 +513,62 @@ fn merge_one(
             Ok(Verdict::Reject(format!("could not be stored: {e}")))
         }
     }
+}
+
+/// The relay's log is the authority on each device's chain of changes to a document.
+/// When a change from the relay (`c`, refused as it stands) takes the place — same
+/// device, same change number — of a different change this phone holds, the held one
+/// never reached the relay (the relay keeps one change per place) and never will: it
+/// came in a bundle from a device that gave the place to two changes, or this phone's
+/// own store reused it. It is dropped with everything built on it, and `c` judged
+/// again; if `c` is still refused, nothing is dropped. Every phone thus ends with the
+/// relay's version, in whatever order the two arrived (a phone that gets the relay's
+/// first refuses the bundle's by the chain rule). This phone's own changes among the
+/// dropped ones can never be sent: they are marked rejected and reported as lost.
+fn supersede(
+    tx: &Connection,
+    ctx: &policy::Context,
+    signer: &crate::roster::Member,
+    doc: &EntityDoc,
+    c: &VerifiedChange,
+    report: &mut MergeReport,
+) -> Result<Option<EntityDoc>> {
+    let Some(rival) = doc.rival_of(&c.change) else {
+        return Ok(None);
+    };
+    tx.execute_batch("SAVEPOINT supersede")?;
+    let dropped = drop_changes(tx, &c.entity, &HashSet::from([rival]))?;
+    let fresh = Store::load_doc(tx, &c.entity)?.unwrap_or_else(EntityDoc::empty);
+    let Ok(after) = policy::check_change(ctx, signer, &fresh, &c.entity, &c.change) else {
+        tx.execute_batch("ROLLBACK TO supersede; RELEASE supersede")?;
+        return Ok(None);
+    };
+    let now = now_ms();
+    let author = c.change.actor_id().to_hex_string();
+    for h in &dropped {
+        let reason = if *h == rival {
+            format!(
+                "device {} gave its change number {} to this document to two different changes; the relay holds the other one ({}), which replaces this one",
+                &author[..author.len().min(16)],
+                c.change.seq(),
+                c.change.hash()
+            )
+        } else {
+            format!("built on change {rival}, which the relay's log replaced")
+        };
+        let mine = tx.execute(
+            "UPDATE outbox SET state = 'rejected', reason = ?2, updated_at = ?3 WHERE hash = ?1 AND state IN ('pending', 'sent')",
+            params![&h.0[..], reason, now],
+        )?;
+        if mine > 0 {
+            report.lost.push((h.to_string(), reason.clone()));
+        }
+        report
+            .superseded
+            .push((c.entity.clone(), h.to_string(), reason));
+    }
+    tx.execute_batch("RELEASE supersede")?;
+    Ok(Some(after))
 }
 
 fn after_time(after: &Value) -> i64 {

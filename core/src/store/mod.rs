@@ -15,7 +15,7 @@ pub mod search;
 mod sync_state;
 
 pub use actions::*;
-pub use exchange::{Provenance, ReceiveReport};
+pub use exchange::{Provenance, ReceiveReport, MAX_BUNDLE_OPS};
 pub use heal::{IntegrityReport, Quarantined, RepairReport};
 pub use merge::{MergeReport, MAX_PARKED_PER_SIGNER, MAX_PARKED_TOTAL, PARKED_TTL_MS};
 pub use queries::*;

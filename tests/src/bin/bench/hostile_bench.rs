@@ -506,5 +506,65 @@ pub fn run(args: &[String]) {
         for (entry, case, bytes, ms, mib) in &table {
             println!("| {entry} | {case} | {bytes} | {ms:.2} ms | {mib:.1} MiB |");
         }
+        concurrent_view(&me, n);
     });
+}
+
+/// Judging a change made concurrently with most of a long document's history: the
+/// author's view computed on the merged document (`EntityDoc::author_view`, what the
+/// policy does) against rebuilding the document at the change's dependencies and
+/// applying it (`fork_at`, what it did before), on this process's CPU.
+fn concurrent_view(me: &str, n: usize) {
+    println!();
+    println!("| events in the document | author_view | fork_at and apply (before) | ratio |");
+    println!("|---|---|---|---|");
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    for events in [1_000usize, 8_000] {
+        let ev = |i: usize| json!({"id": format!("e{i}"), "by": "m", "at": i, "type": "comment", "text": format!("第{i}条意见")});
+        let (mut doc, _) = EntityDoc::create(
+            &a,
+            cunwu_core::EntityKind::Deliberation,
+            "0123456789abcdef0123456789abcdef",
+            &ev(0),
+            1,
+        )
+        .unwrap();
+        // the other device saw only the first event
+        let mut other = EntityDoc::empty();
+        other.apply(doc.all_changes()).unwrap();
+        for i in 1..events {
+            doc.append(&a, &ev(i), 1).unwrap();
+        }
+        let change = other.append(&b, &ev(events), 1).unwrap();
+        let unseen: Vec<automerge::Change> = doc
+            .doc
+            .get_changes(change.deps())
+            .into_iter()
+            .cloned()
+            .collect();
+        let unseen: Vec<&automerge::Change> = unseen.iter().collect();
+        let mut after = EntityDoc::empty();
+        after.apply(doc.all_changes()).unwrap();
+        after.apply(vec![change.clone()]).unwrap();
+        let reps = 5 * n.max(1);
+        let c0 = cpu(me);
+        for _ in 0..reps {
+            std::hint::black_box(after.author_view(&unseen, &change));
+        }
+        let ours = (cpu(me) - c0).as_secs_f64() * 1000.0 / reps as f64;
+        let c0 = cpu(me);
+        for _ in 0..reps {
+            let mut view = EntityDoc {
+                doc: doc.doc.fork_at(change.deps()).unwrap(),
+            };
+            let seen = view.to_json();
+            view.apply(vec![change.clone()]).unwrap();
+            std::hint::black_box((seen, view.to_json()));
+        }
+        let before = (cpu(me) - c0).as_secs_f64() * 1000.0 / reps as f64;
+        println!(
+            "| {events} | {ours:.2} ms | {before:.2} ms | {:.1}x |",
+            before / ours.max(0.01)
+        );
+    }
 }
