@@ -506,15 +506,18 @@ pub fn run(args: &[String]) {
         for (entry, case, bytes, ms, mib) in &table {
             println!("| {entry} | {case} | {bytes} | {ms:.2} ms | {mib:.1} MiB |");
         }
-        concurrent_view(&me, n);
+        concurrent_view(n);
     });
 }
 
-/// Judging a change made concurrently with most of a long document's history: the
-/// author's view computed on the merged document (`EntityDoc::author_view`, what the
-/// policy does) against rebuilding the document at the change's dependencies and
-/// applying it (`fork_at`, what it did before), on this process's CPU.
-fn concurrent_view(me: &str, n: usize) {
+/// Judging a change made concurrently with the newest events of a long document (a
+/// device that was offline for the last few): the author's view computed on the merged
+/// document (`EntityDoc::author_view`, what the policy does now) against rebuilding the
+/// document at the change's dependencies and applying it (`fork_at`, what it did
+/// before), CPU of this process from /proc. `bench -- concurrent-view --repeat N`, or
+/// the last table of `bench -- hostile`.
+pub fn concurrent_view(n: usize) {
+    let me = std::process::id().to_string();
     println!();
     println!("| events in the document | author_view | fork_at and apply (before) | ratio |");
     println!("|---|---|---|---|");
@@ -529,10 +532,13 @@ fn concurrent_view(me: &str, n: usize) {
             1,
         )
         .unwrap();
-        // the other device saw only the first event
+        for i in 1..events - 2 {
+            doc.append(&a, &ev(i), 1).unwrap();
+        }
+        // the other device missed the last two events
         let mut other = EntityDoc::empty();
         other.apply(doc.all_changes()).unwrap();
-        for i in 1..events {
+        for i in events - 2..events {
             doc.append(&a, &ev(i), 1).unwrap();
         }
         let change = other.append(&b, &ev(events), 1).unwrap();
@@ -547,12 +553,12 @@ fn concurrent_view(me: &str, n: usize) {
         after.apply(doc.all_changes()).unwrap();
         after.apply(vec![change.clone()]).unwrap();
         let reps = 5 * n.max(1);
-        let c0 = cpu(me);
+        let c0 = cpu(&me);
         for _ in 0..reps {
             std::hint::black_box(after.author_view(&unseen, &change));
         }
-        let ours = (cpu(me) - c0).as_secs_f64() * 1000.0 / reps as f64;
-        let c0 = cpu(me);
+        let ours = (cpu(&me) - c0).as_secs_f64() * 1000.0 / reps as f64;
+        let c0 = cpu(&me);
         for _ in 0..reps {
             let mut view = EntityDoc {
                 doc: doc.doc.fork_at(change.deps()).unwrap(),
@@ -561,7 +567,7 @@ fn concurrent_view(me: &str, n: usize) {
             view.apply(vec![change.clone()]).unwrap();
             std::hint::black_box((seen, view.to_json()));
         }
-        let before = (cpu(me) - c0).as_secs_f64() * 1000.0 / reps as f64;
+        let before = (cpu(&me) - c0).as_secs_f64() * 1000.0 / reps as f64;
         println!(
             "| {events} | {ours:.2} ms | {before:.2} ms | {:.1}x |",
             before / ours.max(0.01)

@@ -76,6 +76,10 @@ fn use_release_relay() {
     std::env::set_var("CUNWU_RELAY_BIN", target.join("release/cunwu-relay"));
 }
 
+fn super_arg_repeat(args: &[String]) -> usize {
+    arg(args, "--repeat", 10)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(
@@ -90,8 +94,9 @@ fn main() {
         Some("sync") => sync_bench::run(&args[1..]),
         Some("relay-load") => sync_bench::relay_load(&args[1..]),
         Some("hostile") => hostile_bench::run(&args[1..]),
+        Some("concurrent-view") => hostile_bench::concurrent_view(super_arg_repeat(&args[1..])),
         _ => {
-            eprintln!("usage: bench store|sync|relay-load|hostile [options] (see the top of tests/src/bin/bench.rs)");
+            eprintln!("usage: bench store|sync|relay-load|hostile|concurrent-view [options] (see the top of tests/src/bin/bench.rs)");
             std::process::exit(2);
         }
     }
