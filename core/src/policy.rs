@@ -688,3 +688,48 @@ pub fn check_option(d: &Deliberation, option: u32) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Member {
+        Member {
+            id: "m1".into(),
+            name: "王秀英".into(),
+            role,
+            household: String::new(),
+            group: String::new(),
+            migrant: false,
+            household_rep: false,
+            party: false,
+            revoked: false,
+            joined_version: 1,
+        }
+    }
+
+    #[test]
+    fn who_may_invite_revoke_and_keep_notes() {
+        let (cadre, resident, township) = (
+            member(Role::Cadre),
+            member(Role::Resident),
+            member(Role::Township),
+        );
+        assert!(may_invite(&cadre, Role::Resident).is_ok());
+        assert!(may_invite(&cadre, Role::Cadre).is_ok());
+        for (m, role) in [
+            (&cadre, Role::Township),
+            (&resident, Role::Resident),
+            (&township, Role::Resident),
+        ] {
+            assert!(matches!(may_invite(m, role), Err(Error::NotAllowed(_))));
+        }
+        assert!(may_revoke(&cadre).is_ok());
+        assert!(may_revoke(&resident).is_err() && may_revoke(&township).is_err());
+        assert!(may_write_notes(&cadre).is_ok() && may_write_notes(&township).is_ok());
+        assert!(matches!(
+            may_write_notes(&resident),
+            Err(Error::NotAllowed(_))
+        ));
+    }
+}

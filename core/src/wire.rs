@@ -228,7 +228,7 @@ impl BatchPairs {
 
     /// Read the stored form back; anything but whole pairs is malformed.
     pub fn from_bytes(b: &[u8]) -> Result<BatchPairs> {
-        if b.len() % Self::PAIR_BYTES != 0 {
+        if !b.len().is_multiple_of(Self::PAIR_BYTES) {
             return Err(Error::Malformed(format!(
                 "a batch's pair list is {} bytes, not a multiple of {}",
                 b.len(),
@@ -914,6 +914,23 @@ pub mod control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_pairs_are_stored_as_the_signed_message_lists_them() {
+        let pairs = BatchPairs::new(vec![([1; 16], [2; 32]), ([3; 16], [4; 32])]);
+        let bytes = pairs.to_bytes();
+        assert_eq!(bytes.len(), 2 * BatchPairs::PAIR_BYTES);
+        assert_eq!(BatchPairs::from_bytes(&bytes).unwrap(), pairs);
+        assert!(pairs.covers(&[4; 32]) && !pairs.covers(&[1; 32]));
+        // the signed message is the header then exactly the stored form
+        let m = SignedBatch::message(&[9; 32], 7, &pairs);
+        assert!(m.ends_with(&bytes));
+        assert!(matches!(
+            BatchPairs::from_bytes(&bytes[..47]),
+            Err(Error::Malformed(_))
+        ));
+        assert_eq!(BatchPairs::from_bytes(&[]).unwrap(), BatchPairs::default());
+    }
 
     fn frame_of(body: &[u8], checksum: bool) -> Vec<u8> {
         let mut out = b"CWU".to_vec();

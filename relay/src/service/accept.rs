@@ -15,6 +15,20 @@ use cunwu_core::EntityKind;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+/// Who sent a sync and what its batches are judged by: the space and its roster as
+/// the request found them, the member and device, the newest roster delivered to that
+/// device, the relay's clock and the time budget.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    space: &'a str,
+    roster: &'a Roster,
+    member: &'a Member,
+    device: &'a [u8; 32],
+    roster_floor: u64,
+    now: i64,
+    deadline: Instant,
+}
+
 impl Relay {
     /// The replay rule for sync counters, per (space, device): a counter must be above
     /// the last one recorded and at most `MAX_COUNTER_AHEAD_MS` beyond the relay's
@@ -99,20 +113,19 @@ impl Relay {
         // changes refused earlier in this request, with the reason: a change repeated in
         // a request is judged once
         let mut refused: HashMap<ChangeHash, String> = HashMap::new();
+        let from = Sender {
+            space: &space_id,
+            roster: &rec.roster,
+            member: &member,
+            device: &req.device,
+            roster_floor,
+            now,
+            deadline,
+        };
         for batch in &req.batches {
             let _guard = lock.lock();
             let _held = self.hold_space(&space_id)?;
-            let (a, r, t) = self.accept_batch(
-                &space_id,
-                &rec.roster,
-                &member,
-                &req.device,
-                batch,
-                roster_floor,
-                now,
-                deadline,
-                &mut refused,
-            )?;
+            let (a, r, t) = self.accept_batch(&from, batch, &mut refused)?;
             acks.extend(a);
             rejections.extend(r);
             needs_tally |= t;
@@ -161,21 +174,24 @@ impl Relay {
         Ok(wire::encode(FrameKind::SyncResponse, &resp))
     }
 
-    // the arguments are what one batch is judged by; issue 10 gives the relay one
-    // context type per space
-    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
+    /// Judge one batch of `from`'s and append what passes as one log entry: the acks,
+    /// the rejections, and whether tallies need a look.
+    #[allow(clippy::type_complexity)]
     fn accept_batch(
         &self,
-        space: &str,
-        roster: &Roster,
-        member: &Member,
-        device: &[u8; 32],
+        from: &Sender,
         batch: &SignedBatch,
-        roster_floor: u64,
-        now: i64,
-        deadline: Instant,
         refused: &mut HashMap<ChangeHash, String>,
     ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
+        let Sender {
+            space,
+            roster,
+            member,
+            device,
+            roster_floor,
+            now,
+            deadline,
+        } = *from;
         let mut acks = vec![];
         let mut rejections = vec![];
         let reject_all = |reason: String, rejections: &mut Vec<Rejection>| -> Result<()> {
