@@ -589,7 +589,8 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
                 .ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
             let BallotEvent::Cast { deliberation, .. } = &first.body;
             match lookup.deliberation(deliberation) {
-                Some(d) if !d.secret && !d.hide_results => Audience::Space,
+                // the model's rule of who counts a vote: the relay alone, or every phone
+                Some(d) if !d.counted_by_relay() => Audience::Space,
                 _ => Audience::Voter {
                     member: first.by.clone(),
                 },

@@ -287,11 +287,6 @@ impl Deliberation {
         ballot_id(&self.id, member)
     }
 
-    /// Whether a member may see individual results now.
-    pub fn results_visible(&self, now: i64) -> bool {
-        !self.hide_results || self.phase(now) == Phase::Closed
-    }
-
     /// Whether the result can no longer change: the close and the grace period after
     /// it (`BALLOT_GRACE_MS`, in which ballots cast before the close may still reach
     /// the relay) are over. The relay's signed tally, a phone's own count and every
