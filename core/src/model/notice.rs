@@ -239,6 +239,12 @@ pub enum NoticeStatus {
 }
 
 impl NoticeStatus {
+    /// Whether the notice is out for residents to read (published, or corrected since):
+    /// what counts as unread until read. Drafts and withdrawn notices are not.
+    pub fn is_live(self) -> bool {
+        matches!(self, NoticeStatus::Published | NoticeStatus::Corrected)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeStatus::Draft => "draft",

@@ -1,7 +1,8 @@
 //! Projection rows: what lists, counts and search read, derived from a document by
 //! folding its events. Called inside the transaction that stores the change. Rules a
 //! list filters on are decided here by the model and stored with the row (a
-//! request's `open`, a deliberation's recorded `phase`), never re-derived in SQL.
+//! request's `open`, a notice's `live`, a deliberation's recorded `phase`), never
+//! re-derived in SQL.
 
 use super::search::index_text;
 use crate::doc::EntityDoc;
@@ -44,8 +45,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             let t = n.totals;
             tx.execute(
                 "INSERT OR REPLACE INTO notices(id, category, subtype, status, title, created_by, published_at, updated_at,
-                    revision, income_fen, expense_fen, closing_fen, open_questions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    revision, income_fen, expense_fen, closing_fen, open_questions, live)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     id,
                     category_str(n.category),
@@ -60,6 +61,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     t.map(|t| t.expense_fen),
                     t.map(|t| t.closing_fen),
                     n.unanswered() as i64,
+                    n.status.is_live(),
                 ],
             )?;
             for (m, r) in &n.read_by {

@@ -128,7 +128,7 @@ impl Store {
             sql += &format!(" AND n.status = ?{}", args.len());
         }
         if f.unread_only {
-            sql += " AND n.status IN ('published', 'corrected') AND coalesce(r.revision, 0) < n.revision";
+            sql += " AND n.live = 1 AND coalesce(r.revision, 0) < n.revision";
         }
         let (l, o) = page(f.limit, f.offset);
         sql += &format!(" ORDER BY n.updated_at DESC, n.id LIMIT {l} OFFSET {o}");
@@ -238,7 +238,7 @@ impl Store {
             |sql: &str| -> Result<u32> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u32) };
         Ok(Counts {
             unread_notices: q("SELECT count(*) FROM notices n LEFT JOIN receipts r ON r.notice_id = n.id AND r.member_id = ?1
-                               WHERE n.status IN ('published', 'corrected') AND coalesce(r.revision, 0) < n.revision")?,
+                               WHERE n.live = 1 AND coalesce(r.revision, 0) < n.revision")?,
             open_requests: q0("SELECT count(*) FROM requests WHERE open = 1")?,
             my_open_requests: q("SELECT count(*) FROM requests WHERE (filer = ?1 OR filed_by = ?1) AND open = 1")?,
             assigned_to_me: q("SELECT count(*) FROM requests WHERE assignee = ?1 AND open = 1")?,

@@ -185,11 +185,14 @@ CREATE TABLE kept_changes (
 
 const V4: &str = r#"
 -- Rules decided once, in the model, and stored with the row instead of re-derived in
--- SQL: whether a request is still open (`Status::is_open`) and the phase a
+-- SQL: whether a request is still open (`Status::is_open`), whether a notice is live
+-- (`NoticeStatus::is_live`) and the phase a
 -- deliberation's events give it (`Deliberation::recorded_phase`; the deadline is
 -- applied by `Phase::at` when a list is read). Filled by the projection rebuild.
 ALTER TABLE requests ADD COLUMN open INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE deliberations ADD COLUMN phase TEXT NOT NULL DEFAULT 'discussion';
+-- whether a notice is out for residents to read (`NoticeStatus::is_live`)
+ALTER TABLE notices ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX requests_open ON requests(open, updated_at DESC);
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
@@ -230,9 +233,12 @@ mod tests {
     use super::*;
     use crate::local_space::LocalSpace;
     use crate::model::deliberation::DecidingBody;
+    use crate::model::notice::{Category, Period, Subtype};
     use crate::model::request::Status;
     use crate::roster::Role;
-    use crate::store::{NewDeliberation, NewRequest, RequestFilter, Store};
+    use crate::store::{
+        NewDeliberation, NewNotice, NewRequest, NoticeFilter, RequestFilter, Store,
+    };
 
     #[test]
     fn version_3_database_upgrades_to_stored_open_and_phase_columns() {
@@ -276,6 +282,20 @@ mod tests {
                 })
                 .unwrap();
             store.open_voting(&d).unwrap();
+            for publish in [true, false] {
+                store
+                    .post_notice(NewNotice {
+                        category: Category::Village,
+                        subtype: Subtype::Other,
+                        period: Period::default(),
+                        title: "停水通知".into(),
+                        body: "周三停水".into(),
+                        opening_balance_fen: None,
+                        lines: vec![],
+                        publish,
+                    })
+                    .unwrap();
+            }
         }
         {
             // what version 3 of the app left: no `open` or `phase` columns
@@ -284,6 +304,7 @@ mod tests {
                 "DROP INDEX requests_open;
                  ALTER TABLE requests DROP COLUMN open;
                  ALTER TABLE deliberations DROP COLUMN phase;
+                 ALTER TABLE notices DROP COLUMN live;
                  PRAGMA user_version = 3;",
             )
             .unwrap();
@@ -309,5 +330,15 @@ mod tests {
             "the phase was filled from the document, not left at its default"
         );
         assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
+        assert_eq!(
+            store.counts().unwrap().unread_notices,
+            1,
+            "the published notice is live, the draft is not"
+        );
+        let unread = NoticeFilter {
+            unread_only: true,
+            ..Default::default()
+        };
+        assert_eq!(store.list_notices(&unread).unwrap().len(), 1);
     }
 }
