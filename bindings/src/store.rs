@@ -256,8 +256,15 @@ impl CunwuStore {
             }))
     }
 
+    /// The result this member may see now (`Store::visible_tally`: the model's one
+    /// rule); `NotAllowed` with the reason while it is hidden.
     pub fn tally(&self, deliberation_id: String) -> Result<Tally> {
-        Ok(self.inner.tally(&deliberation_id)?.into())
+        match self.inner.visible_tally(&deliberation_id)? {
+            cunwu_core::model::deliberation::VisibleResult::Shown(t) => Ok(t.into()),
+            cunwu_core::model::deliberation::VisibleResult::Hidden(why) => {
+                Err(CunwuError::NotAllowed(why.reason().into()))
+            }
+        }
     }
 
     #[uniffi::method(default(limit = 0, offset = 0))]

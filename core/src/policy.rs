@@ -14,7 +14,7 @@ use crate::doc::{parse_events, EntityDoc};
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
 use crate::model::deliberation::{
-    ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent, BALLOT_GRACE_MS,
+    ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
 };
 use crate::model::notice::{Notice, NoticeEvent};
 use crate::model::request::{
@@ -403,9 +403,7 @@ pub fn notes_id(request: &str) -> String {
 }
 
 fn check_notes(signer: &Member, id: &str, is_new: bool, new: Vec<Value>) -> Result<()> {
-    if !signer.role.is_staff() {
-        return deny("internal notes are for cadres and township officials only");
-    }
+    may_write_notes(signer)?;
     for (i, e) in typed::<NotesEvent>(new)?.into_iter().enumerate() {
         match (&e.body, is_new && i == 0) {
             (NotesEvent::Open { request }, true) => {
@@ -532,28 +530,15 @@ fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Re
         if ctx.arrival.is_none() && ctx.lookup.vote_final(&d.id) {
             return deny("the vote is over and the relay has published its final result");
         }
-        if *option as usize >= d.options.len() {
-            return deny(format!(
-                "option {option} does not exist (there are {})",
-                d.options.len()
-            ));
-        }
+        check_option(&d, *option)?;
         // Eligibility and the voting window are enforced here on the relay, which sees
         // the deliberation in log order and knows when the ballot arrived. Devices do
         // not refuse on them (their view of the deliberation depends on arrival order);
         // the tally counts only eligible members' ballots cast inside the window, so an
         // ineligible or late ballot from a tampered phone changes no result anywhere.
         if let Some(now) = ctx.arrival {
-            if !d.eligible.contains(&signer.id) {
-                return deny(format!(
-                    "{} is not eligible to vote in this deliberation",
-                    signer.name
-                ));
-            }
-            if !d.accepts_ballot_at(e.at) {
-                return deny("the ballot was cast when voting was not open");
-            }
-            if now > d.effective_close() + BALLOT_GRACE_MS {
+            check_cast(&d, signer, *option, e.at)?;
+            if d.result_final(now) {
                 return deny("the ballot arrived after the grace period that follows the close");
             }
         }
@@ -600,7 +585,8 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
                 .ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
             let BallotEvent::Cast { deliberation, .. } = &first.body;
             match lookup.deliberation(deliberation) {
-                Some(d) if !d.secret && !d.hide_results => Audience::Space,
+                // the model's rule of who counts a vote: the relay alone, or every phone
+                Some(d) if !d.counted_by_relay() => Audience::Space,
                 _ => Audience::Voter {
                     member: first.by.clone(),
                 },
@@ -622,5 +608,125 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
         }
         Audience::Staff => reader.role.is_staff(),
         Audience::Voter { member } => *member == reader.id,
+    }
+}
+
+// ---- the control plane and the action layer's early checks -------------------------
+//
+// The rules below are stated once and applied twice: by the relay to a control request
+// (invite, revoke) or a change, and by a phone's action layer before it signs a change,
+// so that a refusal there says the same thing as the relay would.
+
+/// Who may create an invite for `role`: a cadre, for any role but township (township
+/// officials are invited by the relay admin, `cunwu-relay invite create`).
+pub fn may_invite(inviter: &Member, role: Role) -> Result<()> {
+    if !is_cadre(inviter) {
+        return deny(format!(
+            "only cadres may create invites; {} is a {}",
+            inviter.name,
+            inviter.role.as_str()
+        ));
+    }
+    if role == Role::Township {
+        return deny("township officials are invited by the relay admin");
+    }
+    Ok(())
+}
+
+/// Who may revoke a member or a device: a cadre.
+pub fn may_revoke(by: &Member) -> Result<()> {
+    if !is_cadre(by) {
+        return deny(format!(
+            "only cadres may revoke members or devices; {} is a {}",
+            by.name,
+            by.role.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// Who may write a request's internal notes: cadres and township officials.
+pub fn may_write_notes(by: &Member) -> Result<()> {
+    if !by.role.is_staff() {
+        return deny("internal notes are for cadres and township officials only");
+    }
+    Ok(())
+}
+
+/// Whether a ballot for `option` cast at `cast_at` by `voter` counts in `d`: the
+/// voter is in the eligibility snapshot, the option exists and voting was open at the
+/// signed cast time. The relay applies this on arrival (and the grace period after
+/// the close, `Deliberation::result_final`); a phone applies it to its own ballot
+/// before signing it. Other phones do not refuse on it (their view of the
+/// deliberation depends on arrival order); the tally counts only ballots that pass it.
+pub fn check_cast(d: &Deliberation, voter: &Member, option: u32, cast_at: i64) -> Result<()> {
+    if !d.eligible.contains(&voter.id) {
+        return deny(format!(
+            "{} is not eligible to vote in this deliberation",
+            voter.name
+        ));
+    }
+    if !d.accepts_ballot_at(cast_at) {
+        return Err(Error::InvalidTransition(format!(
+            "the ballot was cast when voting was not open (the deliberation is {})",
+            d.phase(cast_at).as_str()
+        )));
+    }
+    check_option(d, option)
+}
+
+/// The option a ballot names exists.
+pub fn check_option(d: &Deliberation, option: u32) -> Result<()> {
+    if option as usize >= d.options.len() {
+        return Err(Error::invalid(format!(
+            "option {option} does not exist (there are {})",
+            d.options.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Member {
+        Member {
+            id: "m1".into(),
+            name: "王秀英".into(),
+            role,
+            household: String::new(),
+            group: String::new(),
+            migrant: false,
+            household_rep: false,
+            party: false,
+            revoked: false,
+            joined_version: 1,
+        }
+    }
+
+    #[test]
+    fn who_may_invite_revoke_and_keep_notes() {
+        let (cadre, resident, township) = (
+            member(Role::Cadre),
+            member(Role::Resident),
+            member(Role::Township),
+        );
+        assert!(may_invite(&cadre, Role::Resident).is_ok());
+        assert!(may_invite(&cadre, Role::Cadre).is_ok());
+        for (m, role) in [
+            (&cadre, Role::Township),
+            (&resident, Role::Resident),
+            (&township, Role::Resident),
+        ] {
+            assert!(matches!(may_invite(m, role), Err(Error::NotAllowed(_))));
+        }
+        assert!(may_revoke(&cadre).is_ok());
+        assert!(may_revoke(&resident).is_err() && may_revoke(&township).is_err());
+        assert!(may_write_notes(&cadre).is_ok() && may_write_notes(&township).is_ok());
+        assert!(matches!(
+            may_write_notes(&resident),
+            Err(Error::NotAllowed(_))
+        ));
     }
 }

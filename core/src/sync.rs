@@ -154,8 +154,8 @@ impl SyncClient {
         name: &str,
     ) -> Result<Membership> {
         let url = base(relay_url)?;
-        crate::model::check_title(name)
-            .map_err(|_| Error::invalid("name must be 1 to 200 characters"))?;
+        // the relay's rule, checked before anything is sent
+        crate::model::check_name("name", name)?;
         let device_key = store.device_id();
         let signature = hex::encode(store.key.sign(&enroll_message(invite, &device_key, name)));
         let req = EnrollRequest {

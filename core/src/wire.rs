@@ -202,6 +202,86 @@ fn postcard_take<'a, T: DeserializeOwned>(bytes: &'a [u8], what: &str) -> Result
     })
 }
 
+/// The (entity, change hash) list a batch's signature covers, in item order: the one
+/// type for it on the device, in bundles and on the relay. Stored as 48 bytes a pair
+/// (entity, then hash: `to_bytes`), which is also how the signed message lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchPairs(Vec<(EntityId, Hash)>);
+
+impl BatchPairs {
+    /// Bytes of one pair in `to_bytes`.
+    pub const PAIR_BYTES: usize = 48;
+
+    pub fn new(pairs: Vec<(EntityId, Hash)>) -> BatchPairs {
+        BatchPairs(pairs)
+    }
+
+    /// The stored form: each entity id then its change hash.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * Self::PAIR_BYTES);
+        for (e, h) in &self.0 {
+            out.extend_from_slice(e);
+            out.extend_from_slice(h);
+        }
+        out
+    }
+
+    /// Read the stored form back; anything but whole pairs is malformed.
+    pub fn from_bytes(b: &[u8]) -> Result<BatchPairs> {
+        if !b.len().is_multiple_of(Self::PAIR_BYTES) {
+            return Err(Error::Malformed(format!(
+                "a batch's pair list is {} bytes, not a multiple of {}",
+                b.len(),
+                Self::PAIR_BYTES
+            )));
+        }
+        Ok(BatchPairs(
+            b.chunks_exact(Self::PAIR_BYTES)
+                .map(|ch| {
+                    (
+                        ch[..16].try_into().expect("16 bytes"),
+                        ch[16..].try_into().expect("32 bytes"),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// Whether the list covers the change `hash`.
+    pub fn covers(&self, hash: &Hash) -> bool {
+        self.0.iter().any(|(_, h)| h == hash)
+    }
+}
+
+impl PartialEq<Vec<(EntityId, Hash)>> for BatchPairs {
+    fn eq(&self, other: &Vec<(EntityId, Hash)>) -> bool {
+        &self.0 == other
+    }
+}
+
+impl std::ops::Deref for BatchPairs {
+    type Target = [(EntityId, Hash)];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl IntoIterator for BatchPairs {
+    type Item = (EntityId, Hash);
+    type IntoIter = std::vec::IntoIter<(EntityId, Hash)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BatchPairs {
+    type Item = &'a (EntityId, Hash);
+    type IntoIter = std::slice::Iter<'a, (EntityId, Hash)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// Changes by one device, signed together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedBatch {
@@ -224,36 +304,30 @@ pub struct VerifiedChange {
 impl SignedBatch {
     /// The (entity, change hash) pairs the signature covers, in order. Computed from
     /// the bytes without parsing any change ([`change_hash_of`]).
-    pub fn pairs(&self) -> Result<Vec<(EntityId, Hash)>> {
+    pub fn pairs(&self) -> Result<BatchPairs> {
         self.items
             .iter()
             .map(|it| match it {
                 Item::Change { entity, bytes } => Ok((*entity, change_hash_of(bytes)?)),
                 Item::Withheld { entity, hash } => Ok((*entity, *hash)),
             })
-            .collect()
+            .collect::<Result<_>>()
+            .map(BatchPairs)
     }
 
-    pub(crate) fn message(
-        author: &[u8; 32],
-        signed_at: i64,
-        pairs: &[(EntityId, Hash)],
-    ) -> Vec<u8> {
-        let mut m = Vec::with_capacity(64 + pairs.len() * 48);
+    pub(crate) fn message(author: &[u8; 32], signed_at: i64, pairs: &BatchPairs) -> Vec<u8> {
+        let mut m = Vec::with_capacity(64 + pairs.len() * BatchPairs::PAIR_BYTES);
         m.extend_from_slice(b"cunwu-batch-v1\0");
         m.extend_from_slice(author);
         m.extend_from_slice(&signed_at.to_le_bytes());
-        for (e, h) in pairs {
-            m.extend_from_slice(e);
-            m.extend_from_slice(h);
-        }
+        m.extend_from_slice(&pairs.to_bytes());
         m
     }
 
     /// Sign `changes` (entity id, automerge change) by `key`.
     pub fn sign(key: &DeviceKey, signed_at: i64, changes: &[(EntityId, Change)]) -> SignedBatch {
         let author = key.public();
-        let pairs: Vec<(EntityId, Hash)> = changes.iter().map(|(e, c)| (*e, c.hash().0)).collect();
+        let pairs = BatchPairs(changes.iter().map(|(e, c)| (*e, c.hash().0)).collect());
         let signature = key
             .sign(&Self::message(&author, signed_at, &pairs))
             .to_vec();
@@ -291,7 +365,7 @@ impl SignedBatch {
             ))
         })?;
         let mut out = vec![];
-        for (item, (_, signed_hash)) in self.items.iter().zip(&pairs) {
+        for (item, (_, signed_hash)) in self.items.iter().zip(pairs.iter()) {
             if let Item::Change { entity, bytes } = item {
                 let change = change_from_bytes(bytes)?;
                 if change.hash().0 != *signed_hash {
@@ -840,6 +914,23 @@ pub mod control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_pairs_are_stored_as_the_signed_message_lists_them() {
+        let pairs = BatchPairs::new(vec![([1; 16], [2; 32]), ([3; 16], [4; 32])]);
+        let bytes = pairs.to_bytes();
+        assert_eq!(bytes.len(), 2 * BatchPairs::PAIR_BYTES);
+        assert_eq!(BatchPairs::from_bytes(&bytes).unwrap(), pairs);
+        assert!(pairs.covers(&[4; 32]) && !pairs.covers(&[1; 32]));
+        // the signed message is the header then exactly the stored form
+        let m = SignedBatch::message(&[9; 32], 7, &pairs);
+        assert!(m.ends_with(&bytes));
+        assert!(matches!(
+            BatchPairs::from_bytes(&bytes[..47]),
+            Err(Error::Malformed(_))
+        ));
+        assert_eq!(BatchPairs::from_bytes(&[]).unwrap(), BatchPairs::default());
+    }
 
     fn frame_of(body: &[u8], checksum: bool) -> Vec<u8> {
         let mut out = b"CWU".to_vec();

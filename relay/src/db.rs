@@ -7,6 +7,7 @@
 
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
+use cunwu_core::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -55,7 +56,7 @@ pub struct LogBatch {
     pub author: [u8; 32],
     pub signed_at: i64,
     pub signature: Vec<u8>,
-    pub pairs: Vec<u8>,
+    pub pairs: BatchPairs,
     pub changes: Vec<AcceptedChange>,
 }
 
@@ -66,7 +67,7 @@ pub enum LogRow {
         author: [u8; 32],
         signed_at: i64,
         signature: Vec<u8>,
-        pairs: Vec<u8>,
+        pairs: BatchPairs,
         changes: Vec<(String, [u8; 32], Vec<u8>)>,
     },
     Tally {
@@ -617,7 +618,7 @@ impl Storage for SqliteStorage {
             .map_err(db)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
-            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs],
+            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs.to_bytes()],
         )
         .map_err(db)?;
         {
@@ -727,10 +728,9 @@ impl Storage for SqliteStorage {
                 continue;
             }
             let author: [u8; 32] = author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
-            let pairs = pairs.unwrap_or_default();
-            let any_wanted = pairs
-                .chunks_exact(48)
-                .any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let pairs = BatchPairs::from_bytes(&pairs.unwrap_or_default())
+                .map_err(|e| RelayError::Storage(e.to_string()))?;
+            let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
             let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
                 ch.query_map(params![space, seq], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))

@@ -56,18 +56,32 @@ impl RelayError {
     }
 }
 
+/// Every core error, mapped explicitly (no catch-all): what a request's input caused
+/// is a 4xx with the reason, and only the relay's own storage failing is a 5xx. A new
+/// core error variant does not compile here until it is given its status.
 impl From<cunwu_core::Error> for RelayError {
     fn from(e: cunwu_core::Error) -> Self {
         use cunwu_core::Error as E;
+        let msg = e.to_string();
         match e {
+            // input that does not decode or validate
             E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => {
-                RelayError::BadRequest(e.to_string())
+                RelayError::BadRequest(msg)
             }
-            E::BadSignature(_) => RelayError::Unauthorized(e.to_string()),
-            E::NotAllowed(_) => RelayError::Forbidden(e.to_string()),
-            E::NotFound(_) => RelayError::NotFound(e.to_string()),
-            E::TooLarge(_) => RelayError::TooLarge(e.to_string()),
-            other => RelayError::Storage(other.to_string()),
+            // a change or operation that does not apply to the document it names
+            E::Document(_) => RelayError::BadRequest(msg),
+            // who is asking: an unknown device or a signature that does not verify
+            E::BadSignature(_) | E::NotEnrolled => RelayError::Unauthorized(msg),
+            // the policy refused it
+            E::NotAllowed(_) => RelayError::Forbidden(msg),
+            // the entity's state does not allow it (a refused transition)
+            E::InvalidTransition(_) => RelayError::Conflict(msg),
+            E::NotFound(_) => RelayError::NotFound(msg),
+            E::TooLarge(_) => RelayError::TooLarge(msg),
+            // the relay's own storage or files failed
+            E::Database(_) | E::Io(_) => RelayError::Storage(msg),
+            // the relay makes no requests of its own: one failing is an internal fault
+            E::Network(_) | E::Relay { .. } => RelayError::Storage(msg),
         }
     }
 }
@@ -99,6 +113,47 @@ impl IntoResponse for RelayError {
             )
                 .into_response(),
             _ => (status, body).into_response(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cunwu_core::Error as E;
+
+    #[test]
+    fn every_core_error_a_request_can_cause_is_a_4xx() {
+        let caused_by_input = [
+            E::Invalid("empty title".into()),
+            E::NotAllowed("only cadres".into()),
+            E::InvalidTransition("submitted → resolved".into()),
+            E::NotFound("request".into()),
+            E::NotEnrolled,
+            E::BadSignature("batch".into()),
+            E::Malformed("frame".into()),
+            E::UnsupportedVersion {
+                found: 9,
+                supported: 3,
+            },
+            E::TooLarge("body".into()),
+            E::Document("no event list".into()),
+        ];
+        for e in caused_by_input {
+            let what = format!("{e:?}");
+            let status = RelayError::from(e).status();
+            assert!(status.is_client_error(), "{what} → {status}");
+        }
+        assert_eq!(
+            RelayError::from(E::InvalidTransition("closed".into())).status(),
+            StatusCode::CONFLICT
+        );
+        // only the relay's own storage failing is a server error
+        for e in [
+            E::Database("disk".into()),
+            E::Io(std::io::Error::other("disk")),
+        ] {
+            assert!(RelayError::from(e).status().is_server_error());
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::db::{
 };
 use crate::error::RelayError;
 use cunwu_core::roster::Roster;
+use cunwu_core::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
 use postgres::{Client, NoTls};
 use sha2::{Digest, Sha256};
@@ -445,7 +446,7 @@ impl Storage for PgStorage {
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ($1, $2, 'batch', $3, $4, $5, $6)",
-            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs],
+            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs.to_bytes()],
         )
         .map_err(pg)?;
         let ins = tx
@@ -528,10 +529,9 @@ impl Storage for PgStorage {
                 .get::<_, Option<Vec<u8>>>(2)
                 .and_then(|a| a.try_into().ok())
                 .unwrap_or([0; 32]);
-            let pairs: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default();
-            let any_wanted = pairs
-                .chunks_exact(48)
-                .any(|p| wanted(&author, &hex::encode(&p[..16])));
+            let pairs = BatchPairs::from_bytes(&r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default())
+                .map_err(|e| RelayError::Storage(e.to_string()))?;
+            let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
             let mut changes = vec![];
             if any_wanted {
                 for row in c.query(&ch, &[&space, &seq]).map_err(pg)? {

@@ -7,7 +7,7 @@ use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
 use crate::output::{clip, print_json, say, short, time, Table};
 use cunwu_core::ids::now_ms;
-use cunwu_core::model::deliberation::{DecidingBody, Deliberation, Phase, Tally};
+use cunwu_core::model::deliberation::{DecidingBody, Deliberation, Phase, Tally, VisibleResult};
 use cunwu_core::store::NewDeliberation;
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
@@ -173,19 +173,13 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     Ok(())
 }
 
-/// The tally this member may see now, or why there is none.
+/// The tally this member may see now, or why there is none: the store's
+/// `visible_tally`, which is the model's one rule (`Deliberation::visible_result`).
 pub fn visible_tally(store: &Store, d: &Deliberation) -> CliResult<Result<Tally, &'static str>> {
-    let now = now_ms();
-    if d.deciding_body == DecidingBody::ConsultationOnly {
-        return Ok(Err("a consultation has no vote"));
-    }
-    if d.opened_at.is_none() {
-        return Ok(Err("voting has not opened"));
-    }
-    if (d.secret || d.hide_results) && d.phase(now) != Phase::Closed {
-        return Ok(Err("results are counted by the relay after the close"));
-    }
-    Ok(Ok(store.tally(&d.id)?))
+    Ok(match store.visible_tally(&d.id)? {
+        VisibleResult::Shown(t) => Ok(t),
+        VisibleResult::Hidden(why) => Err(why.reason()),
+    })
 }
 
 fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {

@@ -132,11 +132,28 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Discussion, Phase::Voting, Phase::Closed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Discussion => "discussion",
             Phase::Voting => "voting",
             Phase::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The phase at `now` of a deliberation whose events say `self` (its
+    /// `recorded_phase`) and whose deadline is `closes_at`: the one rule of when a
+    /// deliberation is closed, used by the fold and by the store's list rows.
+    pub fn at(self, closes_at: i64, now: i64) -> Phase {
+        if self == Phase::Closed || now >= closes_at {
+            Phase::Closed
+        } else {
+            self
         }
     }
 }
@@ -246,7 +263,13 @@ impl Deliberation {
     }
 
     pub fn phase(&self, now: i64) -> Phase {
-        if self.closed_at.is_some() || now >= self.closes_at {
+        self.recorded_phase().at(self.closes_at, now)
+    }
+
+    /// The phase its events alone say (opened, closed early), without the clock: what
+    /// the store keeps in its projection row. `Phase::at` adds the deadline.
+    pub fn recorded_phase(&self) -> Phase {
+        if self.closed_at.is_some() {
             Phase::Closed
         } else if self.opened_at.is_some() {
             Phase::Voting
@@ -264,9 +287,58 @@ impl Deliberation {
         ballot_id(&self.id, member)
     }
 
-    /// Whether a member may see individual results now.
-    pub fn results_visible(&self, now: i64) -> bool {
-        !self.hide_results || self.phase(now) == Phase::Closed
+    /// Whether the result can no longer change: the close and the grace period after
+    /// it (`BALLOT_GRACE_MS`, in which ballots cast before the close may still reach
+    /// the relay) are over. The relay's signed tally, a phone's own count and every
+    /// screen use this one rule.
+    pub fn result_final(&self, now: i64) -> bool {
+        now > self.effective_close() + BALLOT_GRACE_MS
+    }
+
+    /// What a member may see of this vote's result at `now`, and from where. The one
+    /// rule for every screen (store, CLI, FFI) and for the relay's publishing:
+    /// - a consultation has no vote, and nothing is shown before voting opens;
+    /// - secret ballots and hidden results are counted only by the relay, after the
+    ///   close (a phone holds no one's ballot but its member's own): nothing is shown
+    ///   before the close, and after it only the relay's signed tally;
+    /// - a recorded vote with visible results is counted from the ballots the phone
+    ///   holds (every member receives every ballot), or shown from the relay's signed
+    ///   tally once that has arrived.
+    pub fn result_view(&self, now: i64) -> ResultView {
+        if self.deciding_body == DecidingBody::ConsultationOnly {
+            ResultView::Hidden(Hidden::Consultation)
+        } else if self.opened_at.is_none() {
+            ResultView::Hidden(Hidden::NotOpened)
+        } else if !self.counted_by_relay() {
+            ResultView::Counted
+        } else if self.phase(now) != Phase::Closed {
+            ResultView::Hidden(Hidden::UntilClose)
+        } else {
+            ResultView::RelayOnly
+        }
+    }
+
+    /// Secret ballots and hidden results: the ballots go to their voter only and the
+    /// relay publishes the count (`policy::audience` gives such ballots `Voter`).
+    pub fn counted_by_relay(&self) -> bool {
+        self.secret || self.hide_results
+    }
+
+    /// The result a member sees now, from the relay's signed tally (if this device
+    /// holds one) or a count of the ballots held here (`count`, called only when the
+    /// rule allows a local count), under `result_view`.
+    pub fn visible_result(
+        &self,
+        now: i64,
+        signed: Option<Tally>,
+        count: impl FnOnce() -> Result<Tally>,
+    ) -> Result<VisibleResult> {
+        Ok(match (self.result_view(now), signed) {
+            (ResultView::Hidden(why), _) => VisibleResult::Hidden(why),
+            (_, Some(t)) => VisibleResult::Shown(t),
+            (ResultView::RelayOnly, None) => VisibleResult::Hidden(Hidden::AwaitingRelay),
+            (ResultView::Counted, None) => VisibleResult::Shown(count()?),
+        })
     }
 
     pub fn check_applicable(&self, e: &DeliberationEvent, now: i64) -> Result<()> {
@@ -319,12 +391,18 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
         if *deciding_body != DecidingBody::ConsultationOnly && options.len() < 2 {
             return Err(Error::invalid("a vote needs at least two options"));
         }
-        if options.len() > 50 {
-            return Err(Error::invalid("at most 50 options"));
+        if options.len() > super::MAX_OPTIONS {
+            return Err(Error::invalid(format!(
+                "at most {} options",
+                super::MAX_OPTIONS
+            )));
         }
         for o in options {
             check_title(o).map_err(|_| {
-                Error::invalid("each option needs a non-empty label of at most 200 characters")
+                Error::invalid(format!(
+                    "each option needs a non-empty label of at most {} characters",
+                    super::MAX_TITLE_CHARS
+                ))
             })?;
         }
         if closes_at <= opens_at {
@@ -380,6 +458,60 @@ pub struct Tally {
     pub as_of: u64,
 }
 
+/// Where a vote's result may come from for a member now (`Deliberation::result_view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultView {
+    Hidden(Hidden),
+    /// Counted from the ballots this device holds (or the relay's tally, once held).
+    Counted,
+    /// Only the relay's signed tally.
+    RelayOnly,
+}
+
+/// Why a vote's result is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hidden {
+    Consultation,
+    NotOpened,
+    /// Secret ballots or hidden results, before the close.
+    UntilClose,
+    /// Closed, counted by the relay, and its signed tally has not reached this device.
+    AwaitingRelay,
+}
+
+impl Hidden {
+    /// The reason in words, as the CLI prints it and the apps show it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Hidden::Consultation => "a consultation has no vote",
+            Hidden::NotOpened => "voting has not opened",
+            Hidden::UntilClose => "results are counted by the relay after the close",
+            Hidden::AwaitingRelay => {
+                "the vote is closed; the relay's count has not reached this device yet (sync)"
+            }
+        }
+    }
+}
+
+/// What a member sees of a vote's result (`Deliberation::visible_result`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisibleResult {
+    Hidden(Hidden),
+    Shown(Tally),
+}
+
+impl VisibleResult {
+    pub fn tally(&self) -> Option<&Tally> {
+        match self {
+            VisibleResult::Shown(t) => Some(t),
+            VisibleResult::Hidden(_) => None,
+        }
+    }
+}
+
 /// Count ballots (`member → counted option`) under the deciding body's rules. Only
 /// members in the eligibility snapshot count.
 pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tally {
@@ -414,8 +546,121 @@ pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tal
         counts,
         quorum_met,
         decided,
-        final_result: d.phase(now) == Phase::Closed,
+        final_result: d.result_final(now),
         roll,
         as_of: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn vote(secret: bool, hide_results: bool, opened: bool) -> Deliberation {
+        let ev = |id: &str, at: i64, body: DeliberationEvent| Event {
+            id: id.into(),
+            by: "m1".into(),
+            at,
+            body,
+        };
+        let mut events = vec![ev(
+            "e0",
+            0,
+            DeliberationEvent::Create {
+                title: "修路".into(),
+                body: String::new(),
+                deciding_body: DecidingBody::VillagersMeeting,
+                options: vec!["同意".into(), "不同意".into()],
+                group: None,
+                secret,
+                hide_results,
+                opens_at: 0,
+                closes_at: 10 * HOUR,
+            },
+        )];
+        if opened {
+            events.push(ev(
+                "e1",
+                1,
+                DeliberationEvent::Open {
+                    eligible: vec!["m1".into(), "m2".into()],
+                    roster_version: 1,
+                },
+            ));
+        }
+        Deliberation::fold("d", &events).unwrap()
+    }
+
+    fn local(d: &Deliberation, now: i64) -> Result<Tally> {
+        Ok(tally(d, &BTreeMap::from([("m1".to_string(), 0)]), now))
+    }
+
+    #[test]
+    fn a_count_inside_the_grace_period_is_not_final() {
+        let d = vote(false, false, true);
+        let closes = d.effective_close();
+        // before the fix the model called a count final at the close, while the relay
+        // waited for the grace period: the CLI printed "(final)" on a count that ballots
+        // still arriving could change
+        assert!(!tally(&d, &BTreeMap::new(), closes + 1).final_result);
+        assert!(!tally(&d, &BTreeMap::new(), closes + BALLOT_GRACE_MS).final_result);
+        assert!(tally(&d, &BTreeMap::new(), closes + BALLOT_GRACE_MS + 1).final_result);
+    }
+
+    #[test]
+    fn secret_and_hidden_votes_show_nothing_before_the_close_and_only_the_relay_count_after() {
+        for (secret, hide) in [(true, false), (false, true), (true, true)] {
+            let d = vote(secret, hide, true);
+            let during = d.visible_result(HOUR, None, || local(&d, HOUR)).unwrap();
+            assert_eq!(during, VisibleResult::Hidden(Hidden::UntilClose));
+            let after = 11 * HOUR;
+            // the phone holds only its member's own ballot: a local count would say
+            // "1 took part"
+            let held = d.visible_result(after, None, || local(&d, after)).unwrap();
+            assert_eq!(held, VisibleResult::Hidden(Hidden::AwaitingRelay));
+            let signed = Tally {
+                participants: 2,
+                ..local(&d, after).unwrap()
+            };
+            let shown = d
+                .visible_result(after, Some(signed.clone()), || local(&d, after))
+                .unwrap();
+            assert_eq!(shown, VisibleResult::Shown(signed));
+        }
+    }
+
+    #[test]
+    fn a_recorded_public_vote_is_counted_on_the_phone_while_it_runs() {
+        let d = vote(false, false, true);
+        let r = d.visible_result(HOUR, None, || local(&d, HOUR)).unwrap();
+        let t = r.tally().expect("shown");
+        assert_eq!((t.participants, t.final_result), (1, false));
+        let closed = vote(false, false, false);
+        assert_eq!(
+            closed
+                .visible_result(HOUR, None, || local(&closed, HOUR))
+                .unwrap(),
+            VisibleResult::Hidden(Hidden::NotOpened)
+        );
+    }
+
+    #[test]
+    fn the_phase_of_a_recorded_phase_follows_the_deadline() {
+        let d = vote(false, false, true);
+        assert_eq!(d.recorded_phase(), Phase::Voting);
+        assert_eq!(
+            Phase::Voting.at(d.closes_at, d.closes_at - 1),
+            Phase::Voting
+        );
+        assert_eq!(Phase::Voting.at(d.closes_at, d.closes_at), Phase::Closed);
+        assert_eq!(
+            Phase::Discussion.at(d.closes_at, d.closes_at),
+            Phase::Closed
+        );
+        for p in Phase::ALL {
+            assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
     }
 }

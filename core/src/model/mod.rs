@@ -13,8 +13,19 @@ pub mod request;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// Longest title, in characters.
+// Every limit on what people type lives here, and every participant (the phone's
+// action layer, the sync client, the relay, the policy) checks against these.
+
+/// Longest title, option label, finance line item or payee, material name, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest member name (given at enrolment) and space name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Most options in one vote.
+pub const MAX_OPTIONS: usize = 50;
+/// Most required materials listed on one request.
+pub const MAX_MATERIALS: usize = 100;
 /// Longest body, description, comment or answer, in characters.
 pub const MAX_TEXT_CHARS: usize = 20_000;
 /// Most finance lines in one notice revision.
@@ -99,6 +110,18 @@ pub(crate) fn check_title(t: &str) -> Result<()> {
         return Err(Error::invalid("title must not be empty"));
     }
     check_len("title", t, MAX_TITLE_CHARS)
+}
+
+/// A member's or a space's name: 1 to `MAX_NAME_CHARS` characters after trimming.
+/// Returns the trimmed name (what is stored).
+pub fn check_name<'a>(field: &str, name: &'a str) -> Result<&'a str> {
+    let t = name.trim();
+    if t.is_empty() || t.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid(format!(
+            "{field} must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    Ok(t)
 }
 
 pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {

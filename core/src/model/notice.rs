@@ -165,8 +165,12 @@ impl NoticeContent {
             if l.item.trim().is_empty() {
                 return Err(Error::invalid(format!("line {n}: item must not be empty")));
             }
-            check_len(&format!("line {n} item"), &l.item, 200)?;
-            check_len(&format!("line {n} payee_or_dept"), &l.payee_or_dept, 200)?;
+            check_len(&format!("line {n} item"), &l.item, super::MAX_TITLE_CHARS)?;
+            check_len(
+                &format!("line {n} payee_or_dept"),
+                &l.payee_or_dept,
+                super::MAX_TITLE_CHARS,
+            )?;
             check_len(&format!("line {n} voucher_no"), &l.voucher_no, 64)?;
         }
         Ok(())
@@ -235,6 +239,12 @@ pub enum NoticeStatus {
 }
 
 impl NoticeStatus {
+    /// Whether the notice is out for residents to read (published, or corrected since):
+    /// what counts as unread until read. Drafts and withdrawn notices are not.
+    pub fn is_live(self) -> bool {
+        matches!(self, NoticeStatus::Published | NoticeStatus::Corrected)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeStatus::Draft => "draft",

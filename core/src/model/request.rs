@@ -25,6 +25,13 @@ pub const DEFAULT_KINDS: [&str; 9] = [
     "other",
 ];
 
+/// The request kinds a space offers: the one place every participant (the phone's
+/// store and its screens, the relay's policy context) reads the catalogue from. Today
+/// the default catalogue for every space; a later issue makes it configurable.
+pub fn catalogue() -> Vec<String> {
+    DEFAULT_KINDS.iter().map(|s| s.to_string()).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -383,8 +390,11 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
                     ));
                 }
             }
-            if materials.len() > 100 {
-                return Err(Error::invalid("at most 100 required materials"));
+            if materials.len() > super::MAX_MATERIALS {
+                return Err(Error::invalid(format!(
+                    "at most {} required materials",
+                    super::MAX_MATERIALS
+                )));
             }
             Ok(())
         }
@@ -403,8 +413,11 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
         }
         RequestEvent::ExpectBy { date } => super::check_date("expected date", date),
         RequestEvent::Materials { items } => {
-            if items.len() > 100 {
-                return Err(Error::invalid("at most 100 required materials"));
+            if items.len() > super::MAX_MATERIALS {
+                return Err(Error::invalid(format!(
+                    "at most {} required materials",
+                    super::MAX_MATERIALS
+                )));
             }
             items.iter().try_for_each(|m| check_title(&m.name))
         }

@@ -136,7 +136,8 @@ impl Store {
         kind: EntityKind,
         fold: impl FnOnce(&EntityDoc) -> Result<T>,
     ) -> Result<T> {
-        let conn = self.conn.lock();
+        // what screens read: on the reader, so a merge on the writer never blocks it
+        let conn = self.reader.lock();
         let doc = Store::load_doc(&conn, id)?
             .ok_or_else(|| Error::NotFound(format!("{} {id}", kind.as_str())))?;
         match doc.header() {
@@ -292,7 +293,7 @@ impl Store {
         let mut r = self.load_typed(id, EntityKind::Request, |d| {
             ServiceRequest::fold(id, &d.events()?)
         })?;
-        let conn = self.conn.lock();
+        let conn = self.reader.lock();
         if let Some(doc) = Store::load_doc(&conn, &notes_id(id))? {
             for e in doc.events::<NotesEvent>()? {
                 if let NotesEvent::Note { text } = e.body {
@@ -376,11 +377,7 @@ impl Store {
         }
         check_text("comment", text, true)?;
         self.request(id)?;
-        if !self.me()?.role.is_staff() {
-            return Err(Error::not_allowed(
-                "internal comments are for cadres and township officials only",
-            ));
-        }
+        policy::may_write_notes(&self.me()?)?;
         let nid = notes_id(id);
         let exists = Store::load_doc(&self.conn.lock(), &nid)?.is_some();
         if !exists {
@@ -460,25 +457,8 @@ impl Store {
     pub fn cast_ballot(&self, deliberation_id: &str, option: u32) -> Result<()> {
         let d = self.deliberation(deliberation_id)?;
         let me = self.me()?;
-        let now = now_ms();
-        if !d.accepts_ballot_at(now) {
-            return Err(Error::InvalidTransition(format!(
-                "voting is not open (the deliberation is {})",
-                d.phase(now).as_str()
-            )));
-        }
-        if !d.eligible.contains(&me.id) {
-            return Err(Error::not_allowed(format!(
-                "{} is not eligible to vote in this deliberation",
-                me.name
-            )));
-        }
-        if option as usize >= d.options.len() {
-            return Err(Error::invalid(format!(
-                "option {option} does not exist; choose 0 to {}",
-                d.options.len() - 1
-            )));
-        }
+        // the relay's ballot rules, said here before anything is signed
+        policy::check_cast(&d, &me, option, now_ms())?;
         let bid = ballot_id(deliberation_id, &me.id);
         let ev = crate::model::deliberation::BallotEvent::Cast {
             deliberation: deliberation_id.into(),

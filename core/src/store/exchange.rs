@@ -10,8 +10,8 @@ use crate::ids::now_ms;
 use crate::policy::{self, Audience};
 use crate::roster::SignedRoster;
 use crate::wire::{
-    change_hash_of, entity_bytes, entity_hex, Bundle, EntityId, Hash, Have, Item, LogEntry,
-    SignedBatch, SignedTally, VerifiedChange,
+    change_hash_of, entity_bytes, entity_hex, BatchPairs, Bundle, EntityId, Hash, Have, Item,
+    LogEntry, SignedBatch, SignedTally, VerifiedChange,
 };
 use automerge::ChangeHash;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -34,12 +34,7 @@ pub struct ReceiveReport {
 }
 
 fn record_batch(conn: &Connection, b: &SignedBatch, seq: Option<u64>) -> Result<()> {
-    let pairs = b.pairs()?;
-    let mut flat = Vec::with_capacity(pairs.len() * 48);
-    for (e, h) in &pairs {
-        flat.extend_from_slice(e);
-        flat.extend_from_slice(h);
-    }
+    let flat = b.pairs()?.to_bytes();
     conn.execute(
         "INSERT OR IGNORE INTO batches(author, signed_at, signature, pairs, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![&b.author[..], b.signed_at, b.signature, flat, seq.map(|s| s as i64)],
@@ -203,18 +198,14 @@ impl Store {
                     [b],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )?;
-            let items = pairs
-                .chunks_exact(48)
-                .map(|ch| {
-                    let e: EntityId = ch[..16].try_into().expect("16 bytes");
-                    let h: Hash = ch[16..].try_into().expect("32 bytes");
-                    match wanted.get(&h) {
-                        Some((_, bytes, _)) => Item::Change {
-                            entity: e,
-                            bytes: bytes.clone(),
-                        },
-                        None => Item::Withheld { entity: e, hash: h },
-                    }
+            let items = BatchPairs::from_bytes(&pairs)?
+                .into_iter()
+                .map(|(e, h)| match wanted.get(&h) {
+                    Some((_, bytes, _)) => Item::Change {
+                        entity: e,
+                        bytes: bytes.clone(),
+                    },
+                    None => Item::Withheld { entity: e, hash: h },
                 })
                 .collect();
             let author: [u8; 32] = author
@@ -388,16 +379,9 @@ impl Store {
             let (verified, problem) = match batch {
                 Some((author, signed_at, signature, pairs)) => {
                     let author: [u8; 32] = author.try_into().unwrap_or([0; 32]);
-                    let pairs: Vec<(EntityId, Hash)> = pairs
-                        .chunks_exact(48)
-                        .map(|ch| {
-                            (
-                                ch[..16].try_into().expect("16"),
-                                ch[16..].try_into().expect("32"),
-                            )
-                        })
-                        .collect();
-                    let covered = pairs.iter().any(|(_, h)| *h == c.hash().0);
+                    // a damaged list covers nothing: reported as a problem below
+                    let pairs = BatchPairs::from_bytes(&pairs).unwrap_or_default();
+                    let covered = pairs.covers(&c.hash().0);
                     let msg = SignedBatch::message(&author, signed_at, &pairs);
                     if hex::encode(author) != device {
                         (

@@ -3,6 +3,21 @@
 //! counts and search read. Every write — a local operation or a merge of changes from
 //! elsewhere — stores the change and updates the projections in one transaction, so a
 //! crash never leaves them apart and a list screen never loads a CRDT.
+//!
+//! Two connections to the one file (WAL): the **writer** (`conn`) for every write and
+//! merge, and a **reader** (`reader`) for lists, counts and search, so a long merge
+//! holding the writer's transaction never keeps a list screen waiting (a WAL reader
+//! sees the last committed state while a write transaction is open).
+//!
+//! The `Store`'s methods, by concern (one file each):
+//! - opening, membership, roster, documents, compaction, projection rebuild: here;
+//! - local operations (post, file, transition, comment, vote…): `actions.rs`;
+//! - changes from elsewhere, judged by the policy and parked until their
+//!   dependencies arrive: `merge.rs`; relay log entries and bundles: `exchange.rs`;
+//! - outbox, acks, rejections, cursor: `sync_state.rs`;
+//! - lists, counts, search, tallies (on the reader): `queries.rs`, with the
+//!   projection rows they read written by `projection.rs` and `search.rs`;
+//! - damage found and healed: `heal.rs`; tables and migrations: `schema.rs`.
 
 mod actions;
 mod exchange;
@@ -25,7 +40,6 @@ use crate::doc::EntityDoc;
 use crate::error::{Error, Result};
 use crate::identity::DeviceKey;
 use crate::model::deliberation::Deliberation;
-use crate::model::request::DEFAULT_KINDS;
 use crate::model::EntityKind;
 use crate::policy::{self, Lookup};
 use crate::roster::{Member, Roster, SignedRoster};
@@ -76,7 +90,10 @@ pub struct Membership {
 }
 
 pub struct Store {
+    /// The writer: every write, merge and migration.
     pub(crate) conn: Mutex<Connection>,
+    /// The reader: lists, counts and search (`queries.rs`); never writes.
+    pub(crate) reader: Mutex<Connection>,
     pub(crate) key: DeviceKey,
     path: PathBuf,
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
@@ -134,8 +151,12 @@ impl Store {
                 k
             }
         };
+        let reader = Connection::open(&path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        reader.pragma_update(None, "query_only", "ON")?;
         let store = Store {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
             key,
             path,
             observers: Mutex::new(vec![]),
@@ -264,7 +285,7 @@ impl Store {
 
     /// The request kinds this space offers.
     pub fn request_kinds(&self) -> Vec<String> {
-        DEFAULT_KINDS.iter().map(|s| s.to_string()).collect()
+        crate::model::request::catalogue()
     }
 
     // ---- documents ---------------------------------------------------------------

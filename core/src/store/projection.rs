@@ -1,5 +1,8 @@
 //! Projection rows: what lists, counts and search read, derived from a document by
-//! folding its events. Called inside the transaction that stores the change.
+//! folding its events. Called inside the transaction that stores the change. Rules a
+//! list filters on are decided here by the model and stored with the row (a
+//! request's `open`, a notice's `live`, a deliberation's recorded `phase`), never
+//! re-derived in SQL.
 
 use super::search::index_text;
 use crate::doc::EntityDoc;
@@ -42,8 +45,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             let t = n.totals;
             tx.execute(
                 "INSERT OR REPLACE INTO notices(id, category, subtype, status, title, created_by, published_at, updated_at,
-                    revision, income_fen, expense_fen, closing_fen, open_questions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    revision, income_fen, expense_fen, closing_fen, open_questions, live)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     id,
                     category_str(n.category),
@@ -58,6 +61,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     t.map(|t| t.expense_fen),
                     t.map(|t| t.closing_fen),
                     n.unanswered() as i64,
+                    n.status.is_live(),
                 ],
             )?;
             for (m, r) in &n.read_by {
@@ -86,8 +90,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
         EntityKind::Request => {
             let r = ServiceRequest::fold(id, &doc.events()?)?;
             tx.execute(
-                "INSERT OR REPLACE INTO requests(id, kind, title, status, filer, filed_by, assignee, created_at, updated_at, rating)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO requests(id, kind, title, status, filer, filed_by, assignee, created_at, updated_at, rating, open)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     r.kind,
@@ -98,7 +102,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     r.assignee,
                     r.created_at,
                     r.updated_at,
-                    r.rating.as_ref().map(|x| x.stars)
+                    r.rating.as_ref().map(|x| x.stars),
+                    r.status.is_open(),
                 ],
             )?;
             let mut body = r.description.clone();
@@ -115,8 +120,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
         EntityKind::Deliberation => {
             let d = Deliberation::fold(id, &doc.events()?)?;
             tx.execute(
-                "INSERT OR REPLACE INTO deliberations(id, title, deciding_body, opens_at, closes_at, opened, closed_at, created_by, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR REPLACE INTO deliberations(id, title, deciding_body, opens_at, closes_at, opened, closed_at, created_by, updated_at, phase)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     id,
                     d.title,
@@ -126,7 +131,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     d.opened_at.is_some(),
                     d.closed_at,
                     d.created_by,
-                    d.updated_at
+                    d.updated_at,
+                    d.recorded_phase().as_str(),
                 ],
             )?;
             let mut body = d.body.clone();

@@ -1,12 +1,16 @@
 //! Queries that screens run: lists with filters, badge counts, search and tallies.
 //! They read projection tables only (never a CRDT), except `tally`, which folds the
-//! ballots of one deliberation.
+//! ballots of one deliberation. They run on the store's reader connection, so a
+//! merge holding the writer never keeps a list screen waiting; what a vote's result
+//! may show is `Deliberation::visible_result` (`visible_tally`).
 
 use super::search::match_expr;
 use super::{local_get, Store};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
-use crate::model::deliberation::{counted_choice, tally, BallotEvent, Tally};
+use crate::model::deliberation::{
+    counted_choice, tally, BallotEvent, Deliberation, Phase, Tally, VisibleResult,
+};
 use crate::wire::SignedTally;
 use rusqlite::{params_from_iter, types::Value as Sql, OptionalExtension};
 use serde::Serialize;
@@ -102,7 +106,7 @@ fn page(limit: u32, offset: u32) -> (u32, u32) {
 
 impl Store {
     fn my_member_id(&self) -> Result<String> {
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let v = local_get(&c, "member_id")?.unwrap_or_default();
         Ok(String::from_utf8_lossy(&v).into_owned())
     }
@@ -124,11 +128,11 @@ impl Store {
             sql += &format!(" AND n.status = ?{}", args.len());
         }
         if f.unread_only {
-            sql += " AND n.status IN ('published', 'corrected') AND coalesce(r.revision, 0) < n.revision";
+            sql += " AND n.live = 1 AND coalesce(r.revision, 0) < n.revision";
         }
         let (l, o) = page(f.limit, f.offset);
         sql += &format!(" ORDER BY n.updated_at DESC, n.id LIMIT {l} OFFSET {o}");
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let mut s = c.prepare_cached(&sql)?;
         let rows = s.query_map(params_from_iter(args), |r| {
             Ok(NoticeSummary {
@@ -170,11 +174,11 @@ impl Store {
             sql += &format!(" AND (filer = ?{0} OR filed_by = ?{0})", args.len());
         }
         if f.open_only {
-            sql += " AND status NOT IN ('resolved', 'rejected', 'withdrawn')";
+            sql += " AND open = 1";
         }
         let (l, o) = page(f.limit, f.offset);
         sql += &format!(" ORDER BY updated_at DESC, id LIMIT {l} OFFSET {o}");
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let mut s = c.prepare_cached(&sql)?;
         let rows = s.query_map(params_from_iter(args), |r| {
             Ok(RequestSummary {
@@ -197,31 +201,26 @@ impl Store {
         let me = self.my_member_id()?;
         let now = now_ms();
         let (l, o) = page(limit, offset);
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let mut s = c.prepare_cached(&format!(
-            "SELECT d.id, d.title, d.deciding_body, d.opened, d.closed_at, d.opens_at, d.closes_at,
+            "SELECT d.id, d.title, d.deciding_body, d.phase, d.opens_at, d.closes_at,
                     EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)
              FROM deliberations d ORDER BY d.updated_at DESC, d.id LIMIT {l} OFFSET {o}"
         ))?;
         let rows = s.query_map([me], |r| {
-            let opened: bool = r.get(3)?;
-            let closed_at: Option<i64> = r.get(4)?;
-            let closes_at: i64 = r.get(6)?;
-            let status = if closed_at.is_some() || now >= closes_at {
-                "closed"
-            } else if opened {
-                "voting"
-            } else {
-                "discussion"
-            };
+            let recorded: String = r.get(3)?;
+            let closes_at: i64 = r.get(5)?;
+            let status = Phase::parse(&recorded)
+                .unwrap_or(Phase::Discussion)
+                .at(closes_at, now);
             Ok(DeliberationSummary {
                 id: r.get(0)?,
                 title: r.get(1)?,
                 deciding_body: r.get(2)?,
-                status: status.into(),
-                opens_at: r.get(5)?,
+                status: status.as_str().into(),
+                opens_at: r.get(4)?,
                 closes_at,
-                voted: r.get(7)?,
+                voted: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -231,7 +230,7 @@ impl Store {
     pub fn counts(&self) -> Result<Counts> {
         let me = self.my_member_id()?;
         let now = now_ms();
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let q = |sql: &str| -> Result<u32> {
             Ok(c.query_row(sql, [&me], |r| r.get::<_, i64>(0))? as u32)
         };
@@ -239,15 +238,15 @@ impl Store {
             |sql: &str| -> Result<u32> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u32) };
         Ok(Counts {
             unread_notices: q("SELECT count(*) FROM notices n LEFT JOIN receipts r ON r.notice_id = n.id AND r.member_id = ?1
-                               WHERE n.status IN ('published', 'corrected') AND coalesce(r.revision, 0) < n.revision")?,
-            open_requests: q0("SELECT count(*) FROM requests WHERE status NOT IN ('resolved', 'rejected', 'withdrawn')")?,
-            my_open_requests: q("SELECT count(*) FROM requests WHERE (filer = ?1 OR filed_by = ?1)
-                                 AND status NOT IN ('resolved', 'rejected', 'withdrawn')")?,
-            assigned_to_me: q("SELECT count(*) FROM requests WHERE assignee = ?1 AND status NOT IN ('resolved', 'rejected', 'withdrawn')")?,
+                               WHERE n.live = 1 AND coalesce(r.revision, 0) < n.revision")?,
+            open_requests: q0("SELECT count(*) FROM requests WHERE open = 1")?,
+            my_open_requests: q("SELECT count(*) FROM requests WHERE (filer = ?1 OR filed_by = ?1) AND open = 1")?,
+            assigned_to_me: q("SELECT count(*) FROM requests WHERE assignee = ?1 AND open = 1")?,
+            // voting now: recorded as voting and before the deadline (`Phase::at`)
             open_votes_not_cast: c.query_row(
-                "SELECT count(*) FROM deliberations d WHERE d.opened = 1 AND d.closed_at IS NULL AND d.closes_at > ?2
+                "SELECT count(*) FROM deliberations d WHERE d.phase = ?3 AND d.closes_at > ?2
                  AND NOT EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)",
-                rusqlite::params![me, now],
+                rusqlite::params![me, now, Phase::Voting.as_str()],
                 |r| r.get::<_, i64>(0),
             )? as u32,
             pending_changes: q0("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')")?,
@@ -257,12 +256,12 @@ impl Store {
 
     /// Ranked full-text search over titles, bodies, comments and questions.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
-        crate::model::check_len("query", query, 200)?;
+        crate::model::check_len("query", query, crate::model::MAX_QUERY_CHARS)?;
         let Some(expr) = match_expr(query) else {
             return Ok(vec![]);
         };
         let (l, _) = page(limit, 0);
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let mut s = c.prepare_cached(&format!(
             "SELECT e.id, e.kind, coalesce(n.title, r.title, d.title, ''), s.rank
              FROM (SELECT rowid, rank FROM search WHERE search MATCH ?1 ORDER BY rank LIMIT {l}) s
@@ -284,11 +283,31 @@ impl Store {
     }
 
     /// The tally of a deliberation: the relay's signed tally when there is one
-    /// (secret ballots, hidden results), else counted here from the ballots this
-    /// device holds.
+    /// (secret ballots, hidden results, and every vote once closed), else counted
+    /// here from the ballots this device holds — whatever its members may see; a
+    /// screen shows `visible_tally`.
     pub fn tally(&self, deliberation_id: &str) -> Result<Tally> {
         let d = self.deliberation(deliberation_id)?;
-        let c = self.conn.lock();
+        match self.signed_tally(deliberation_id)? {
+            Some(t) => Ok(t),
+            None => self.count_ballots(&d),
+        }
+    }
+
+    /// What this member may see of a vote's result now: the one rule of
+    /// `Deliberation::visible_result` (hidden before the close for secret ballots and
+    /// hidden results, the relay's signed tally after it; a local count of a recorded
+    /// vote; final only after the grace period). The CLI and the FFI show this.
+    pub fn visible_tally(&self, deliberation_id: &str) -> Result<VisibleResult> {
+        let d = self.deliberation(deliberation_id)?;
+        let signed = self.signed_tally(deliberation_id)?;
+        d.visible_result(now_ms(), signed, || self.count_ballots(&d))
+    }
+
+    /// The relay's signed tally of a deliberation held here, verified against the
+    /// pinned relay key.
+    fn signed_tally(&self, deliberation_id: &str) -> Result<Option<Tally>> {
+        let c = self.reader.lock();
         let signed: Option<(Vec<u8>, Vec<u8>)> = c
             .query_row(
                 "SELECT tally_json, signature FROM tallies WHERE deliberation_id = ?1",
@@ -296,18 +315,25 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some((tally_json, signature)) = signed {
-            let key = local_get(&c, "relay_key")?.ok_or(Error::NotEnrolled)?;
-            return SignedTally {
-                tally_json,
-                signature,
-            }
-            .verify(&key);
+        let Some((tally_json, signature)) = signed else {
+            return Ok(None);
+        };
+        let key = local_get(&c, "relay_key")?.ok_or(Error::NotEnrolled)?;
+        SignedTally {
+            tally_json,
+            signature,
         }
+        .verify(&key)
+        .map(Some)
+    }
+
+    /// Count the ballots of `d` this device holds.
+    fn count_ballots(&self, d: &Deliberation) -> Result<Tally> {
+        let c = self.reader.lock();
         let ids: Vec<String> = {
             let mut s = c.prepare_cached("SELECT id FROM ballots WHERE deliberation_id = ?1")?;
             let v = s
-                .query_map([deliberation_id], |r| r.get(0))?
+                .query_map([&d.id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             v
         };
@@ -316,21 +342,169 @@ impl Store {
             let Some(doc) = Store::load_doc(&c, &id)? else {
                 continue;
             };
-            if let Some((voter, choice)) = doc.ballot_choice(&d)? {
+            if let Some((voter, choice)) = doc.ballot_choice(d)? {
                 choices.insert(voter, choice);
             }
         }
-        Ok(tally(&d, &choices, now_ms()))
+        Ok(tally(d, &choices, now_ms()))
     }
 
     /// The option this member's counted ballot chose, if any.
     pub fn my_ballot(&self, deliberation_id: &str) -> Result<Option<u32>> {
         let d = self.deliberation(deliberation_id)?;
         let me = self.my_member_id()?;
-        let c = self.conn.lock();
+        let c = self.reader.lock();
         let Some(doc) = Store::load_doc(&c, &d.ballot_id(&me))? else {
             return Ok(None);
         };
         Ok(counted_choice(&d, &doc.events::<BallotEvent>()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_space::LocalSpace;
+    use crate::model::deliberation::{DecidingBody, Hidden};
+    use crate::roster::Role;
+    use crate::store::{NewDeliberation, NewRequest};
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn cadre_store(dir: &tempfile::TempDir) -> Store {
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        LocalSpace::new("青石村")
+            .join(&store, "陈建国", Role::Cadre)
+            .unwrap();
+        store
+    }
+
+    fn request(store: &Store, title: &str) -> String {
+        store
+            .file_request(NewRequest {
+                kind: "public_facility_repair".into(),
+                title: title.into(),
+                description: "三组路口的路灯".into(),
+                place: None,
+                on_behalf_of: None,
+                materials: vec![],
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn lists_counts_and_search_complete_while_the_writer_holds_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(cadre_store(&dir));
+        request(&store, "路灯坏了");
+        // a long merge: the writer inside an open write transaction
+        let writer = store.conn.lock();
+        writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writer
+            .execute("UPDATE requests SET title = '还没提交' WHERE 1", [])
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let s = store.clone();
+        std::thread::spawn(move || {
+            let r = (|| -> Result<_> {
+                let listed = s.list_requests(&RequestFilter::default())?;
+                let counts = s.counts()?;
+                let hits = s.search("路灯", 10)?;
+                Ok((listed, counts, hits))
+            })();
+            let _ = tx.send(r);
+        });
+        let (listed, counts, hits) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a list call waited for the writer's transaction")
+            .unwrap();
+        writer.execute_batch("ROLLBACK").unwrap();
+        drop(writer);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].title, "路灯坏了", "the last committed state");
+        assert_eq!(counts.open_requests, 1);
+        assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
+    fn open_requests_and_phases_come_from_the_stored_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cadre_store(&dir);
+        let open = request(&store, "路灯坏了");
+        let done = request(&store, "井盖丢了");
+        store
+            .transition_request(&done, crate::model::request::Status::Withdrawn, "")
+            .unwrap();
+        let f = RequestFilter {
+            open_only: true,
+            ..Default::default()
+        };
+        let ids: Vec<String> = store
+            .list_requests(&f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, vec![open]);
+        assert_eq!(store.counts().unwrap().open_requests, 1);
+        let now = now_ms();
+        let d = store
+            .create_deliberation(NewDeliberation {
+                title: "修路".into(),
+                body: String::new(),
+                deciding_body: DecidingBody::VillagersMeeting,
+                options: vec!["同意".into(), "不同意".into()],
+                group: None,
+                secret: false,
+                hide_results: false,
+                opens_at: now,
+                closes_at: now + 3_600_000,
+            })
+            .unwrap();
+        let phase = |store: &Store| store.list_deliberations(10, 0).unwrap()[0].status.clone();
+        assert_eq!(phase(&store), "discussion");
+        store.open_voting(&d).unwrap();
+        assert_eq!(phase(&store), "voting");
+        assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
+        store.close_deliberation(&d).unwrap();
+        assert_eq!(phase(&store), "closed");
+        assert_eq!(store.counts().unwrap().open_votes_not_cast, 0);
+    }
+
+    #[test]
+    fn a_secret_vote_shows_no_count_on_the_phone_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = cadre_store(&dir);
+        let now = now_ms();
+        let d = store
+            .create_deliberation(NewDeliberation {
+                title: "选举".into(),
+                body: String::new(),
+                deciding_body: DecidingBody::VillagersMeeting,
+                options: vec!["甲".into(), "乙".into()],
+                group: None,
+                secret: true,
+                hide_results: false,
+                opens_at: now,
+                closes_at: now + 3_600_000,
+            })
+            .unwrap();
+        store.open_voting(&d).unwrap();
+        store.cast_ballot(&d, 0).unwrap();
+        // what the FFI's `tally` returned before: this phone's own ballot, counted as
+        // if it were the vote ("1 of 1 took part, decided"), while the CLI said hidden
+        let raw = store.tally(&d).unwrap();
+        assert_eq!(raw.participants, 1);
+        assert_eq!(
+            store.visible_tally(&d).unwrap(),
+            VisibleResult::Hidden(Hidden::UntilClose)
+        );
+        store.close_deliberation(&d).unwrap();
+        assert_eq!(
+            store.visible_tally(&d).unwrap(),
+            VisibleResult::Hidden(Hidden::AwaitingRelay),
+            "closed, but only the relay counts secret ballots"
+        );
     }
 }

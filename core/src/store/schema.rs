@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 3;
+pub const LATEST: u32 = 4;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -183,7 +183,21 @@ CREATE TABLE kept_changes (
 );
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3];
+const V4: &str = r#"
+-- Rules decided once, in the model, and stored with the row instead of re-derived in
+-- SQL: whether a request is still open (`Status::is_open`), whether a notice is live
+-- (`NoticeStatus::is_live`) and the phase a
+-- deliberation's events give it (`Deliberation::recorded_phase`; the deadline is
+-- applied by `Phase::at` when a list is read). Filled by the projection rebuild.
+ALTER TABLE requests ADD COLUMN open INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE deliberations ADD COLUMN phase TEXT NOT NULL DEFAULT 'discussion';
+-- whether a notice is out for residents to read (`NoticeStatus::is_live`)
+ALTER TABLE notices ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX requests_open ON requests(open, updated_at DESC);
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -212,4 +226,119 @@ pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_space::LocalSpace;
+    use crate::model::deliberation::DecidingBody;
+    use crate::model::notice::{Category, Period, Subtype};
+    use crate::model::request::Status;
+    use crate::roster::Role;
+    use crate::store::{
+        NewDeliberation, NewNotice, NewRequest, NoticeFilter, RequestFilter, Store,
+    };
+
+    #[test]
+    fn version_3_database_upgrades_to_stored_open_and_phase_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        let (open, closed);
+        {
+            let store = Store::open(&path).unwrap();
+            LocalSpace::new("青石村")
+                .join(&store, "陈建国", Role::Cadre)
+                .unwrap();
+            let r = |title: &str| {
+                store
+                    .file_request(NewRequest {
+                        kind: "other".into(),
+                        title: title.into(),
+                        description: String::new(),
+                        place: None,
+                        on_behalf_of: None,
+                        materials: vec![],
+                    })
+                    .unwrap()
+            };
+            open = r("路灯坏了");
+            closed = r("井盖丢了");
+            store
+                .transition_request(&closed, Status::Withdrawn, "")
+                .unwrap();
+            let now = crate::ids::now_ms();
+            let d = store
+                .create_deliberation(NewDeliberation {
+                    title: "修路".into(),
+                    body: String::new(),
+                    deciding_body: DecidingBody::VillagersMeeting,
+                    options: vec!["同意".into(), "不同意".into()],
+                    group: None,
+                    secret: false,
+                    hide_results: false,
+                    opens_at: now,
+                    closes_at: now + 3_600_000,
+                })
+                .unwrap();
+            store.open_voting(&d).unwrap();
+            for publish in [true, false] {
+                store
+                    .post_notice(NewNotice {
+                        category: Category::Village,
+                        subtype: Subtype::Other,
+                        period: Period::default(),
+                        title: "停水通知".into(),
+                        body: "周三停水".into(),
+                        opening_balance_fen: None,
+                        lines: vec![],
+                        publish,
+                    })
+                    .unwrap();
+            }
+        }
+        {
+            // what version 3 of the app left: no `open` or `phase` columns
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "DROP INDEX requests_open;
+                 ALTER TABLE requests DROP COLUMN open;
+                 ALTER TABLE deliberations DROP COLUMN phase;
+                 ALTER TABLE notices DROP COLUMN live;
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+            assert_eq!(version(&conn).unwrap(), 3);
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        let f = RequestFilter {
+            open_only: true,
+            ..Default::default()
+        };
+        let listed: Vec<String> = store
+            .list_requests(&f)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(listed, vec![open], "the withdrawn request is not open");
+        assert_eq!(store.counts().unwrap().open_requests, 1);
+        assert_eq!(
+            store.list_deliberations(10, 0).unwrap()[0].status,
+            "voting",
+            "the phase was filled from the document, not left at its default"
+        );
+        assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
+        assert_eq!(
+            store.counts().unwrap().unread_notices,
+            1,
+            "the published notice is live, the draft is not"
+        );
+        let unread = NoticeFilter {
+            unread_only: true,
+            ..Default::default()
+        };
+        assert_eq!(store.list_notices(&unread).unwrap().len(), 1);
+    }
 }

@@ -1,0 +1,426 @@
+//! Accepting a sync: who sent it (before anything is inflated), replay and rate,
+//! then each batch's changes judged by the core policy under the space lock and
+//! appended to the log as one entry per batch; the answer carries the acks, the
+//! rejections and the member's view after their cursor (`read.rs`).
+
+use super::{first_field, Relay, RelayLookup, Result, MAX_COUNTER_AHEAD_MS};
+use crate::db::{AcceptedChange, EntityRecord, LogBatch};
+use crate::error::RelayError;
+use automerge::ChangeHash;
+use cunwu_core::doc::EntityDoc;
+use cunwu_core::policy::{self, Audience};
+use cunwu_core::roster::{Member, Roster};
+use cunwu_core::wire::{self, entity_hex, FrameKind, Item, Rejection, SignedBatch, SyncResponse};
+use cunwu_core::EntityKind;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+/// Who sent a sync and what its batches are judged by: the space and its roster as
+/// the request found them, the member and device, the newest roster delivered to that
+/// device, the relay's clock and the time budget.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    space: &'a str,
+    roster: &'a Roster,
+    member: &'a Member,
+    device: &'a [u8; 32],
+    roster_floor: u64,
+    now: i64,
+    deadline: Instant,
+}
+
+impl Relay {
+    /// The replay rule for sync counters, per (space, device): a counter must be above
+    /// the last one recorded and at most `MAX_COUNTER_AHEAD_MS` beyond the relay's
+    /// clock. A refusal records nothing and names the lowest counter the relay would
+    /// take (`RelayError::Counter`), so an honest phone restored from a backup, or one
+    /// whose clock ran ahead, can continue from there (`SyncClient::sync_once`).
+    fn check_counter(&self, space: &str, device: &str, counter: u64, now: i64) -> Result<()> {
+        let bound = now.saturating_add(MAX_COUNTER_AHEAD_MS).max(0) as u64;
+        if counter > bound {
+            let expected = self.storage.counter(space, device)? + 1;
+            return Err(RelayError::Counter {
+                reason: format!(
+                    "sync counter {counter} is more than {} h beyond the relay's clock ({now} ms) and was not recorded; \
+                     is this phone's clock right? The relay expects a counter from {expected}",
+                    MAX_COUNTER_AHEAD_MS / 3_600_000
+                ),
+                expected,
+            });
+        }
+        if !self.storage.advance_counter(space, device, counter)? {
+            let expected = self.storage.counter(space, device)? + 1;
+            return Err(RelayError::Counter {
+                reason: format!(
+                    "replayed or out-of-order sync request: counter {counter} is not above the last one seen; \
+                     the relay expects a counter from {expected}"
+                ),
+                expected,
+            });
+        }
+        Ok(())
+    }
+
+    // ---- sync ------------------------------------------------------------------------
+
+    /// One sync exchange: a sealed request (`wire::SealedRequest`) in, a framed
+    /// `SyncResponse` out.
+    ///
+    /// Who sent it is settled before any work: the header names the space and the
+    /// device, the device must be enrolled there and not revoked, and its signature
+    /// over the still-compressed body must verify. Only then is the body inflated (to
+    /// an absolute bound) and decoded, and only after that is any change parsed.
+    pub fn sync(&self, body: &[u8], now: i64) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + self.limits.sync_budget;
+        let sealed = wire::SealedRequest::read(body)?;
+        let space_id = entity_hex(&sealed.space);
+        let device_hex = hex::encode(sealed.device);
+        let rec = self
+            .storage
+            .space(&space_id)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
+        let member = match rec.roster.signer(&device_hex, None) {
+            Ok(m) => m.clone(),
+            Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
+            Err(e) => return Err(RelayError::Forbidden(e.to_string())),
+        };
+        let req = sealed.open()?;
+        // what judging this request may cost, counted before any change is judged
+        let mut ops: u64 = 0;
+        for b in &req.batches {
+            for it in &b.items {
+                if let Item::Change { bytes, .. } = it {
+                    ops += cunwu_core::doc::change_ops(bytes).unwrap_or(0);
+                }
+            }
+        }
+        if ops > wire::MAX_REQUEST_OPS {
+            return Err(RelayError::TooLarge(format!(
+                "the request carries {ops} automerge operations; the limit is {} (the app splits its uploads)",
+                wire::MAX_REQUEST_OPS
+            )));
+        }
+        self.check_counter(&space_id, &device_hex, req.counter, now)?;
+        // counted only for fresh requests, so replaying a captured one cannot lock a device out
+        self.check_rate(&space_id, &device_hex, now)?;
+        let roster_floor = self.storage.roster_sent(&space_id, &device_hex)?;
+        // the space is locked one batch at a time, so one large upload never keeps the
+        // village's other phones waiting for long
+        let lock = self.space_lock(&space_id);
+        let mut acks = vec![];
+        let mut rejections = vec![];
+        let mut needs_tally = false;
+        // changes refused earlier in this request, with the reason: a change repeated in
+        // a request is judged once
+        let mut refused: HashMap<ChangeHash, String> = HashMap::new();
+        let from = Sender {
+            space: &space_id,
+            roster: &rec.roster,
+            member: &member,
+            device: &req.device,
+            roster_floor,
+            now,
+            deadline,
+        };
+        for batch in &req.batches {
+            let _guard = lock.lock();
+            let _held = self.hold_space(&space_id)?;
+            let (a, r, t) = self.accept_batch(&from, batch, &mut refused)?;
+            acks.extend(a);
+            rejections.extend(r);
+            needs_tally |= t;
+        }
+        {
+            let _guard = lock.lock();
+            let _held = self.hold_space(&space_id)?;
+            self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
+        }
+        self.metrics.changes_accepted.add(acks.len() as u64);
+        self.metrics.changes_rejected.add(rejections.len() as u64);
+        let (entries, cursor, more) = self.read_for(
+            &space_id,
+            &member,
+            &req.device,
+            req.cursor,
+            req.max_page_bytes,
+        )?;
+        let roster = if rec.roster.version > req.roster_version {
+            let current = self
+                .storage
+                .space(&space_id)?
+                .map(|s| s.roster)
+                .unwrap_or(rec.roster.clone());
+            if current.version > roster_floor {
+                self.storage
+                    .set_roster_sent(&space_id, &device_hex, current.version)?;
+            }
+            Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
+        } else {
+            let held = req.roster_version.min(rec.roster.version);
+            if held > roster_floor {
+                self.storage.set_roster_sent(&space_id, &device_hex, held)?;
+            }
+            None
+        };
+        let resp = SyncResponse {
+            acks,
+            rejections,
+            entries,
+            cursor,
+            more,
+            roster,
+            server_time: now,
+        };
+        Ok(wire::encode(FrameKind::SyncResponse, &resp))
+    }
+
+    /// Judge one batch of `from`'s and append what passes as one log entry: the acks,
+    /// the rejections, and whether tallies need a look.
+    #[allow(clippy::type_complexity)]
+    fn accept_batch(
+        &self,
+        from: &Sender,
+        batch: &SignedBatch,
+        refused: &mut HashMap<ChangeHash, String>,
+    ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
+        let Sender {
+            space,
+            roster,
+            member,
+            device,
+            roster_floor,
+            now,
+            deadline,
+        } = *from;
+        let mut acks = vec![];
+        let mut rejections = vec![];
+        let reject_all = |reason: String, rejections: &mut Vec<Rejection>| -> Result<()> {
+            for (e, h) in batch.pairs().unwrap_or_default() {
+                rejections.push(Rejection {
+                    hash: h,
+                    entity: e,
+                    reason: reason.clone(),
+                });
+            }
+            Ok(())
+        };
+        if &batch.author != device {
+            reject_all(
+                "a device may only send changes it signed itself".into(),
+                &mut rejections,
+            )?;
+            return Ok((acks, rejections, false));
+        }
+        let verified = match batch.verify(None) {
+            Ok(v) => v,
+            Err(e) => {
+                reject_all(e.to_string(), &mut rejections)?;
+                return Ok((acks, rejections, false));
+            }
+        };
+        let kinds = cunwu_core::model::request::catalogue();
+        let mut accepted: Vec<AcceptedChange> = vec![];
+        let mut seen: HashSet<ChangeHash> = HashSet::new();
+
+        let mut touched: Vec<String> = vec![];
+        let mut needs_tally = false;
+        // readers of this batch: every document in it must have the same audience, so a
+        // reader receives a batch whole or not at all and never learns the id, author
+        // or time of a document they may not read
+        let mut batch_audience: Option<Audience> = None;
+        let forget = |touched: &[String]| self.cache.forget_docs(space, touched);
+        for vc in verified {
+            if Instant::now() > deadline {
+                // nothing of this batch is stored; batches before it are, and are acked
+                // again when the device retries
+                forget(&touched);
+                self.metrics.sync_errors.inc();
+                return Err(RelayError::Unavailable(format!(
+                    "the sync took longer than its budget of {} s and was cut; changes acked before are kept, send the rest again",
+                    self.limits.sync_budget.as_secs()
+                )));
+            }
+            let hash = vc.change.hash();
+            let eid = wire::entity_bytes(&vc.entity)?;
+            let known_audience = self.audience_of(space, &vc.entity);
+            if seen.contains(&hash) || self.storage.has_change(space, &hash.0)? {
+                // held already: acked, but its audience still counts for the batch, or a
+                // held private change could ride in a public batch and be named to readers
+                if let Some(a) = &known_audience {
+                    if batch_audience.as_ref().is_some_and(|b| b != a) {
+                        return Ok(self.refuse_mixed_batch(space, batch, &touched, acks, &seen));
+                    }
+                    batch_audience.get_or_insert_with(|| a.clone());
+                }
+                acks.push(hash.0);
+                continue;
+            }
+            let reject = |reason: String| Rejection {
+                hash: hash.0,
+                entity: eid,
+                reason,
+            };
+            if let Some(reason) = refused.get(&hash) {
+                rejections.push(reject(reason.clone()));
+                continue;
+            }
+            let rejected = |reason: String,
+                            rejections: &mut Vec<Rejection>,
+                            refused: &mut HashMap<ChangeHash, String>| {
+                refused.insert(hash, reason.clone());
+                rejections.push(reject(reason));
+            };
+            if let Some(dep) = vc.change.deps().iter().find(|d| refused.contains_key(d)) {
+                rejected(
+                    format!("depends on change {dep} which was rejected"),
+                    &mut rejections,
+                    refused,
+                );
+                continue;
+            }
+            let doc = EntityDoc {
+                doc: self.load_doc(space, &vc.entity)?.unwrap_or_default(),
+            };
+            let missing = doc.missing_deps(&vc.change);
+            if !missing.is_empty() {
+                rejected(
+                    format!(
+                        "depends on {} change(s) the relay does not have (first: {}); send changes in order",
+                        missing.len(),
+                        missing[0]
+                    ),
+                    &mut rejections,
+                    refused,
+                );
+                continue;
+            }
+            let is_new = doc.header().is_none();
+            let ctx = policy::Context {
+                roster,
+                kinds: &kinds,
+                arrival: Some(now),
+                roster_floor: Some(roster_floor),
+                lookup: &RelayLookup { relay: self, space },
+            };
+            let doc = match policy::check_change(&ctx, member, &doc, &vc.entity, &vc.change) {
+                Ok(after) => after,
+                Err(e) => {
+                    rejected(e.to_string(), &mut rejections, refused);
+                    continue;
+                }
+            };
+            let after = doc.to_json();
+            let (kind, _) = doc.header().expect("checked by the policy");
+            let audience = match known_audience {
+                Some(a) => a,
+                None => policy::audience(&after, &RelayLookup { relay: self, space })?,
+            };
+            match &batch_audience {
+                Some(a) if *a != audience => {
+                    return Ok(self.refuse_mixed_batch(space, batch, &touched, acks, &seen));
+                }
+                _ => batch_audience = Some(audience.clone()),
+            }
+            let new_entity = if is_new {
+                let ref_id = match kind {
+                    EntityKind::Ballot => first_field(&after, "deliberation"),
+                    // the relay publishes a signed tally for every vote once it closes
+                    EntityKind::Deliberation => (first_field(&after, "deciding_body").as_deref()
+                        != Some("consultation_only"))
+                    .then(|| "tally".to_string()),
+                    EntityKind::RequestNotes => first_field(&after, "request"),
+                    _ => None,
+                };
+                Some(EntityRecord {
+                    kind: kind.as_str().into(),
+                    audience: serde_json::to_string(&audience).expect("json"),
+                    ref_id,
+                })
+            } else {
+                None
+            };
+            if kind == EntityKind::Deliberation || kind == EntityKind::Ballot {
+                needs_tally = true;
+            }
+            self.cache.put_doc(space, &vc.entity, doc.doc);
+            touched.push(vc.entity.clone());
+            seen.insert(hash);
+            acks.push(hash.0);
+            accepted.push(AcceptedChange {
+                entity: vc.entity,
+                hash: hash.0,
+                bytes: vc.change.raw_bytes().to_vec(),
+                new_entity,
+            });
+        }
+        if !accepted.is_empty() {
+            let lb = LogBatch {
+                author: batch.author,
+                signed_at: batch.signed_at,
+                signature: batch.signature.clone(),
+                pairs: batch.pairs()?,
+                changes: accepted,
+            };
+            let appended = self.storage.append_batch(space, &lb);
+            if let Ok(seq) = &appended {
+                self.cache.appended(space, *seq);
+            }
+            if let Err(e) = appended {
+                // the cache holds changes that were not stored: forget them
+                forget(&touched);
+                return Err(e);
+            }
+            for ch in &lb.changes {
+                if let Some(a) = ch
+                    .new_entity
+                    .as_ref()
+                    .and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok())
+                {
+                    self.cache.add_audience(space, &ch.entity, a);
+                }
+            }
+        }
+        Ok((acks, rejections, needs_tally))
+    }
+
+    /// A batch whose documents have different audiences: every change of it the relay
+    /// does not already hold is refused (and forgotten by the document cache).
+    fn refuse_mixed_batch(
+        &self,
+        space: &str,
+        batch: &SignedBatch,
+        touched: &[String],
+        mut acks: Vec<[u8; 32]>,
+        accepted: &HashSet<ChangeHash>,
+    ) -> (Vec<[u8; 32]>, Vec<Rejection>, bool) {
+        self.cache.forget_docs(space, touched);
+        acks.retain(|h| !accepted.contains(&ChangeHash(*h)));
+        let held: HashSet<[u8; 32]> = acks.iter().copied().collect();
+        let reason = "a batch may only hold documents with the same readers (the app signs one batch per audience); \
+                      this one mixes them";
+        let rejections = batch
+            .pairs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, h)| !held.contains(h))
+            .map(|(e, h)| Rejection {
+                hash: h,
+                entity: e,
+                reason: reason.into(),
+            })
+            .collect();
+        (acks, rejections, false)
+    }
+
+    /// Who may read an entity the relay already holds (`None` for a new one).
+    fn audience_of(&self, space: &str, entity: &str) -> Option<Audience> {
+        if let Some(a) = self.cache.audience(space, entity) {
+            return Some(a);
+        }
+        self.storage
+            .entity(space, entity)
+            .ok()
+            .flatten()
+            .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
+    }
+}

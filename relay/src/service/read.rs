@@ -1,0 +1,142 @@
+//! A member's view: the space log after their cursor as they may read it
+//! (`policy::may_read` on each entity's audience), in pages of about the size the
+//! device asked for. Others' items of a batch a reader may not see become
+//! `Withheld{entity, hash}`, so the batch's signature still verifies.
+
+use super::{Relay, Result};
+use crate::db::LogRow;
+use cunwu_core::policy::{self, Audience};
+use cunwu_core::roster::Member;
+use cunwu_core::wire::{BatchPairs, Item, LogEntry, SignedBatch, SignedTally};
+use std::collections::HashMap;
+
+impl Relay {
+    /// The log after `cursor` as this member may read it, up to about `max_bytes`.
+    pub(super) fn read_for(
+        &self,
+        space: &str,
+        member: &Member,
+        device: &[u8; 32],
+        cursor: u64,
+        max_bytes: u32,
+    ) -> Result<(Vec<LogEntry>, u64, bool)> {
+        let budget = max_bytes.clamp(16 * 1024, self.limits.max_page_bytes) as usize;
+        // read the end of the log first: every entity created at or before `last` is
+        // then in the audience snapshot taken after it (another sync may append meanwhile)
+        let last = self.storage.last_seq(space)?;
+        if !self.cache.audiences_loaded(space) {
+            let all: HashMap<String, Audience> = self
+                .storage
+                .audiences(space)?
+                .into_iter()
+                .filter_map(|(e, a)| serde_json::from_str::<Audience>(&a).ok().map(|a| (e, a)))
+                .collect();
+            self.cache.load_audiences(space, all);
+        }
+        let mut aud_cache: HashMap<String, bool> = HashMap::new();
+        let mut may = |entity: &str| -> bool {
+            if let Some(v) = aud_cache.get(entity) {
+                return *v;
+            }
+            let known = self.cache.audience(space, entity);
+            let audience = match known {
+                Some(a) => Some(a),
+                // created after the cache was filled and not yet added to it
+                None => self
+                    .storage
+                    .entity(space, entity)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
+                    .inspect(|a| self.cache.add_audience(space, entity, a.clone())),
+            };
+            let ok = audience.is_some_and(|a| policy::may_read(&a, member));
+            aud_cache.insert(entity.to_string(), ok);
+            ok
+        };
+        let mut entries = vec![];
+        let mut cur = cursor;
+        let mut size = 0usize;
+        'outer: while cur < last {
+            // change bytes are loaded only for what this reader may see (not its own)
+            let rows = self
+                .storage
+                .read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let row_seq = match &row {
+                    LogRow::Tally { seq, .. } | LogRow::Batch { seq, .. } => *seq,
+                };
+                if row_seq > last {
+                    break 'outer;
+                }
+                match row {
+                    LogRow::Tally {
+                        seq,
+                        deliberation,
+                        tally_json,
+                        signature,
+                    } => {
+                        if may(&deliberation) {
+                            size += tally_json.len();
+                            entries.push(LogEntry::Tally {
+                                seq,
+                                tally: SignedTally {
+                                    tally_json,
+                                    signature,
+                                },
+                            });
+                        }
+                        cur = seq;
+                    }
+                    LogRow::Batch {
+                        seq,
+                        author,
+                        signed_at,
+                        signature,
+                        pairs,
+                        changes,
+                    } => {
+                        let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
+                            changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
+                        if &author != device {
+                            let mut items = vec![];
+                            let mut any = false;
+                            for (e, h) in pairs {
+                                match bytes_of.remove(&h) {
+                                    Some((eid, b)) if may(&eid) => {
+                                        size += b.len() + BatchPairs::PAIR_BYTES;
+                                        any = true;
+                                        items.push(Item::Change {
+                                            entity: e,
+                                            bytes: b,
+                                        });
+                                    }
+                                    _ => items.push(Item::Withheld { entity: e, hash: h }),
+                                }
+                            }
+                            if any {
+                                entries.push(LogEntry::Batch {
+                                    seq,
+                                    batch: SignedBatch {
+                                        author,
+                                        signed_at,
+                                        items,
+                                        signature,
+                                    },
+                                });
+                            }
+                        }
+                        cur = seq;
+                    }
+                }
+                if size >= budget {
+                    break 'outer;
+                }
+            }
+        }
+        Ok((entries, cur, cur < last))
+    }
+}
