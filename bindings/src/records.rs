@@ -1,25 +1,17 @@
 //! The records that must differ from core's for apps; every other record and enum the
-//! FFI carries is core's own type, derived with core's `uniffi` feature
-//! (`#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]` on its definition).
-//! What is here, and why each type cannot be core's:
-//! - `Notice`, `Tally`: core keeps a `BTreeMap`, uniffi 0.28 carries only `HashMap`
-//!   (and `Tally` names its deliberation `deliberation_id` for apps);
-//! - `Deliberation`, `DeliberationSummary`: apps get the phase computed at the moment of
-//!   reading (`phase`), core keeps the inputs (core's summary calls it `status`);
-//! - `Membership`, `Roster`: the pinned relay key and the device list are kept back;
-//! - `NoticeFilter`, `RequestFilter`, `NewNotice`: typed, defaulted inputs for apps
-//!   where core takes names (filters) or a non-optional period;
-//! - `Invite`, `Ballot`, `ImportReport`: shapes of their own over core's answers.
-//!
-//! Doc comments travel into the generated Kotlin, Swift and Python.
+//! FFI carries is core's own, derived behind core's `uniffi` feature. Why each is here:
+//! `Notice`, `Tally`: a `BTreeMap` (uniffi 0.28 carries `HashMap`); `Deliberation`,
+//! `DeliberationSummary`: the phase computed when read; `Membership`, `Roster`: the relay
+//! key and device list kept back; `NoticeFilter`, `RequestFilter`, `NewNotice`: typed,
+//! defaulted inputs where core takes names or a non-optional period; `Invite`, `Ballot`,
+//! `ImportReport`, `RepairReport`: shapes of their own. Doc comments reach the apps.
 
 use cunwu_core::model::deliberation as cd;
 use cunwu_core::model::notice as cn;
 use cunwu_core::store as cs;
 use std::collections::HashMap;
 
-// Core's types that the FFI carries as they are (their generated names are core's;
-// the Kotlin and Python facades add the app names NoticeCategory, RequestStatus, ...).
+// Core's types as they cross (the facades add app names: bindings/app-names.txt).
 pub use cd::{DComment, DecidingBody, Phase};
 pub use cn::{
     Category, Direction, FinanceLine, FinanceTotals, NoticeContent, NoticeStatus, Period,
@@ -41,8 +33,6 @@ fn wire_name<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-// ---- space -----------------------------------------------------------------------
-
 /// This device's place in a space, set when it enrolls.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Membership {
@@ -51,7 +41,6 @@ pub struct Membership {
     pub member_id: String,
     pub relay_url: String,
 }
-
 impl From<cs::Membership> for Membership {
     fn from(m: cs::Membership) -> Self {
         Membership {
@@ -71,7 +60,6 @@ pub struct Roster {
     pub version: u64,
     pub members: Vec<Member>,
 }
-
 impl From<cunwu_core::Roster> for Roster {
     fn from(r: cunwu_core::Roster) -> Self {
         Roster {
@@ -89,7 +77,6 @@ pub struct Invite {
     pub code: String,
     pub expires_at: i64,
 }
-
 impl From<cunwu_core::wire::control::InviteResponse> for Invite {
     fn from(i: cunwu_core::wire::control::InviteResponse) -> Self {
         Invite {
@@ -98,8 +85,6 @@ impl From<cunwu_core::wire::control::InviteResponse> for Invite {
         }
     }
 }
-
-// ---- notices ---------------------------------------------------------------------
 
 /// A notice to post. `publish = false` keeps a draft.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -118,7 +103,6 @@ pub struct NewNotice {
     #[uniffi(default = true)]
     pub publish: bool,
 }
-
 impl From<NewNotice> for cs::NewNotice {
     fn from(n: NewNotice) -> Self {
         cs::NewNotice {
@@ -154,7 +138,6 @@ pub struct Notice {
     pub read_by: HashMap<String, u32>,
     pub updated_at: i64,
 }
-
 impl From<cn::Notice> for Notice {
     fn from(n: cn::Notice) -> Self {
         Notice {
@@ -191,7 +174,6 @@ pub struct NoticeFilter {
     #[uniffi(default = 0)]
     pub offset: u32,
 }
-
 impl From<NoticeFilter> for cs::NoticeFilter {
     fn from(f: NoticeFilter) -> Self {
         cs::NoticeFilter {
@@ -203,8 +185,6 @@ impl From<NoticeFilter> for cs::NoticeFilter {
         }
     }
 }
-
-// ---- service requests ------------------------------------------------------------
 
 /// Which requests a list shows. Every field has a default: `RequestFilter()` lists all.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -226,7 +206,6 @@ pub struct RequestFilter {
     #[uniffi(default = 0)]
     pub offset: u32,
 }
-
 impl From<RequestFilter> for cs::RequestFilter {
     fn from(f: RequestFilter) -> Self {
         cs::RequestFilter {
@@ -240,8 +219,6 @@ impl From<RequestFilter> for cs::RequestFilter {
         }
     }
 }
-
-// ---- deliberations and ballots ---------------------------------------------------
 
 /// A deliberation; `phase` is computed at the moment it is read.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -266,7 +243,6 @@ pub struct Deliberation {
     pub updated_at: i64,
     pub phase: Phase,
 }
-
 impl From<cd::Deliberation> for Deliberation {
     fn from(d: cd::Deliberation) -> Self {
         Deliberation {
@@ -304,7 +280,6 @@ pub struct DeliberationSummary {
     /// This member has cast a ballot.
     pub voted: bool,
 }
-
 impl From<cs::DeliberationSummary> for DeliberationSummary {
     fn from(d: cs::DeliberationSummary) -> Self {
         DeliberationSummary {
@@ -343,7 +318,6 @@ pub struct Tally {
     /// Member id → option, for recorded (not secret) ballots.
     pub roll: HashMap<String, u32>,
 }
-
 impl From<cd::Tally> for Tally {
     fn from(t: cd::Tally) -> Self {
         Tally {
@@ -359,8 +333,6 @@ impl From<cd::Tally> for Tally {
     }
 }
 
-// ---- bundles ---------------------------------------------------------------------
-
 /// What importing a bundle file did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ImportReport {
@@ -371,7 +343,6 @@ pub struct ImportReport {
     /// Changes refused by signature or policy, with the reason.
     pub refused: Vec<String>,
 }
-
 impl From<cs::ReceiveReport> for ImportReport {
     fn from(r: cs::ReceiveReport) -> Self {
         let m = r.merge;
@@ -385,6 +356,43 @@ impl From<cs::ReceiveReport> for ImportReport {
                 .map(|(id, _, why)| format!("{id}: {why}"))
                 .chain(r.bad_batches)
                 .collect(),
+        }
+    }
+}
+
+/// What `CunwuStore.repair()` found and did, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RepairReport {
+    /// Every problem the integrity check found (empty: no damage).
+    pub problems: Vec<String>,
+    /// "entity id: reason" of entities set aside to be fetched again.
+    pub quarantined: Vec<String>,
+    /// Local changes whose outbox row was re-derived (they will be sent).
+    pub outbox_restored: u32,
+    /// "change hash: reason" of local changes that can never be sent.
+    pub lost: Vec<String>,
+    /// The next sync fetches everything again from the relay.
+    pub full_pull_requested: bool,
+    /// Problems left after the repair (they clear with the next sync).
+    pub remaining: Vec<String>,
+}
+impl From<cs::RepairReport> for RepairReport {
+    fn from(r: cs::RepairReport) -> Self {
+        RepairReport {
+            problems: r.before.problems(),
+            quarantined: r
+                .quarantined
+                .into_iter()
+                .map(|(e, why)| format!("{e}: {why}"))
+                .collect(),
+            outbox_restored: r.outbox_restored as u32,
+            lost: r
+                .lost
+                .into_iter()
+                .map(|(h, why)| format!("{h}: {why}"))
+                .collect(),
+            full_pull_requested: r.full_pull_requested,
+            remaining: r.after.problems(),
         }
     }
 }

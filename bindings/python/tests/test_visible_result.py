@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 import cunwu_ffi as cw
-from conftest import ROOT, TARGET
+
+ROOT = Path(__file__).resolve().parents[3]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 VISIBILITY_PENDING = pytest.mark.xfail(
     strict=True,
