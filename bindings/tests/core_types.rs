@@ -35,8 +35,13 @@ fn the_ffi_lists_typed_rows_and_filters_by_enum() {
     let mut space = LocalSpace::new("青石村");
     {
         let store = cunwu_core::Store::open(&path).unwrap();
-        space.join(&store, "王书记", cunwu_core::Role::Cadre).unwrap();
-        for (category, title) in [(Category::Village, "村道施工"), (Category::Party, "党员大会")] {
+        space
+            .join(&store, "王书记", cunwu_core::Role::Cadre)
+            .unwrap();
+        for (category, title) in [
+            (Category::Village, "村道施工"),
+            (Category::Party, "党员大会"),
+        ] {
             store
                 .post_notice(NewNotice {
                     category,
