@@ -17,25 +17,27 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 lib="$target/debug/libcunwu_ffi.so"
 [ "$(uname -s)" = Darwin ] && lib="$target/debug/libcunwu_ffi.dylib"
 relay="${CUNWU_RELAY_BIN:-$target/debug/cunwu-relay}"
+cli="${CUNWU_CLI_BIN:-$target/debug/cunwu}"
 
 step() { printf '\n== %s\n' "$*"; }
 failed=()
 
-step "build (cunwu-ffi, uniffi-bindgen, cunwu-relay)"
-if [ "${CUNWU_BUILD:-0}" = 1 ] || [ ! -f "$lib" ] || [ ! -x "$target/debug/uniffi-bindgen" ] || [ ! -x "$relay" ]; then
-  cargo build -p cunwu-ffi -p cunwu-relay || exit 1
+step "build (cunwu-ffi, uniffi-bindgen, cunwu-relay, cunwu)"
+if [ "${CUNWU_BUILD:-0}" = 1 ] || [ ! -f "$lib" ] || [ ! -x "$target/debug/uniffi-bindgen" ] || [ ! -x "$relay" ] || [ ! -x "$cli" ]; then
+  cargo build -p cunwu-ffi -p cunwu-relay -p cunwu-cli || exit 1
 else
   echo "using the existing build in $target/debug"
 fi
 export CUNWU_NO_BUILD=1
 export CUNWU_RELAY_BIN="$relay"
+export CUNWU_CLI_BIN="$cli"
 
 step "android: committed Kotlin matches the bindings"
 fresh="$(mktemp -d)"
 trap 'rm -rf "$fresh"' EXIT
 android/generate-kotlin.sh "$fresh" >/dev/null
-if diff -q "$fresh/org/cunwu/cunwu_ffi.kt" android/cunwu/src/main/kotlin/org/cunwu/cunwu_ffi.kt >/dev/null; then
-  echo "android/cunwu/src/main/kotlin/org/cunwu/cunwu_ffi.kt is up to date"
+if diff -r -q "$fresh/org/cunwu" android/cunwu/src/main/kotlin/org/cunwu >/dev/null; then
+  echo "android/cunwu/src/main/kotlin/org/cunwu is up to date"
 else
   echo "android/cunwu/src/main/kotlin is stale: run android/generate-kotlin.sh and commit the result" >&2
   failed+=("android kotlin up to date")

@@ -24,4 +24,27 @@ mkdir -p "$out"
 "$target/debug/uniffi-bindgen" generate --no-format \
   --library "$target/debug/$lib" --language python --out-dir "$out"
 cp "$target/debug/$lib" "$out/$lib"
-echo "generated $out/cunwu_ffi.py"
+
+# Core's records and enums are uniffi components of their own (cunwu_core.py, one module
+# per crate with FFI types). Apps keep one module: cunwu_ffi re-exports every type of
+# those modules, under its app name where bindings/app-names.txt gives one (and under
+# core's name too).
+{
+  echo
+  echo "# ---- added by bindings/python/generate.sh: core's types, under the names apps use"
+  for py in "$out"/*.py; do
+    module="$(basename "$py" .py)"
+    [ "$module" = cunwu_ffi ] && continue
+    echo "import $module as _component"
+    echo "for _name in _component.__all__:"
+    echo "    if _name not in globals():"
+    echo "        globals()[_name] = getattr(_component, _name)"
+    echo "        __all__.append(_name)"
+  done
+  while read -r app core; do
+    case "$app" in ''|'#'*) continue ;; esac
+    echo "$app = globals()[\"$core\"]"
+    echo "__all__.append(\"$app\")"
+  done <"$root/bindings/app-names.txt"
+} >>"$out/cunwu_ffi.py"
+echo "generated $out/cunwu_ffi.py (with $(ls "$out"/*.py | wc -l) modules)"

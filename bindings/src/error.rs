@@ -64,14 +64,6 @@ impl From<Core> for CunwuError {
     }
 }
 
-/// Lets infallible conversions (`From`) and fallible ones (`TryFrom` with this error)
-/// share the `convert` helpers in `records`.
-impl From<std::convert::Infallible> for CunwuError {
-    fn from(e: std::convert::Infallible) -> Self {
-        match e {}
-    }
-}
-
 pub type Result<T, E = CunwuError> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! cunwu-ffi: the mobile face of cunwu-core, generated into Kotlin (Android), Swift
 //! (iOS) and Python by uniffi from the proc-macros in this crate (no UDL).
 //!
-//! It is deliberately thin: every exported method converts its records and delegates
-//! to `cunwu_core` in a line. What lives here and nowhere else is what only an FFI
-//! needs: the records (`records`), one public error enum mapped from core's richer
-//! one (`error`), observer callback interfaces, the shared handle per store file
-//! (`store`), and the tokio runtime behind the async network calls (`sync`).
-//! docs/MOBILE.md shows how apps use it.
+//! It is deliberately thin. Core's records and enums cross the FFI as they are: they
+//! derive uniffi's traits behind core's `uniffi` feature, which this crate turns on, so
+//! they form a second uniffi component (`cunwu_core`, core/uniffi.toml) inside the same
+//! library. What lives here and nowhere else is what only an FFI needs: the few records
+//! that must differ for apps (`records`, each says why), one public error enum mapped
+//! from core's richer one (`error`), observer callback interfaces, the shared handle per
+//! store file (`store`), and the tokio runtime behind the async network calls (`sync`).
+//! The generator scripts keep one Kotlin package and one Python module for apps
+//! (bindings/app-names.txt). docs/MOBILE.md shows how apps use it.
 
 uniffi::setup_scaffolding!();
 

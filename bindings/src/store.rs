@@ -28,7 +28,7 @@ struct ObserverAdapter(Box<dyn StoreObserver>);
 
 impl cunwu_core::store::Observer for ObserverAdapter {
     fn entities_changed(&self, changes: &[cunwu_core::store::EntityChange]) {
-        let list = changes.iter().map(EntityChange::from).collect();
+        let list = changes.to_vec();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.0.entities_changed(list)
         }));
@@ -90,7 +90,7 @@ impl CunwuStore {
 
     /// The member this device acts for.
     pub fn me(&self) -> Result<Member> {
-        Ok(self.inner.me()?.into())
+        Ok(self.inner.me()?)
     }
 
     pub fn roster(&self) -> Result<Roster> {
@@ -125,7 +125,7 @@ impl CunwuStore {
     }
 
     pub fn edit_notice_draft(&self, id: String, content: NoticeContent) -> Result<()> {
-        Ok(self.inner.edit_notice_draft(&id, content.into())?)
+        Ok(self.inner.edit_notice_draft(&id, content)?)
     }
 
     pub fn publish_notice(&self, id: String) -> Result<()> {
@@ -134,7 +134,7 @@ impl CunwuStore {
 
     /// Publish a corrected revision; earlier revisions stay readable.
     pub fn correct_notice(&self, id: String, content: NoticeContent, reason: String) -> Result<()> {
-        Ok(self.inner.correct_notice(&id, content.into(), &reason)?)
+        Ok(self.inner.correct_notice(&id, content, &reason)?)
     }
 
     pub fn withdraw_notice(&self, id: String, reason: String) -> Result<()> {
@@ -163,24 +163,24 @@ impl CunwuStore {
     }
 
     pub fn list_notices(&self, filter: NoticeFilter) -> Result<Vec<NoticeSummary>> {
-        convert(self.inner.list_notices(&filter.into())?)
+        Ok(self.inner.list_notices(&filter.into())?)
     }
 
     // ---- service requests ----------------------------------------------------------
 
     /// File a service request; returns its id.
     pub fn file_request(&self, request: NewRequest) -> Result<String> {
-        Ok(self.inner.file_request(request.into())?)
+        Ok(self.inner.file_request(request)?)
     }
 
     /// The request as this device sees it (cadres also see internal comments).
     pub fn request(&self, id: String) -> Result<ServiceRequest> {
-        Ok(self.inner.request(&id)?.into())
+        Ok(self.inner.request(&id)?)
     }
 
     /// Move a request along its lifecycle (cadres accept/resolve; the filer withdraws/reopens).
-    pub fn transition_request(&self, id: String, to: RequestStatus, note: String) -> Result<()> {
-        Ok(self.inner.transition_request(&id, to.into(), &note)?)
+    pub fn transition_request(&self, id: String, to: Status, note: String) -> Result<()> {
+        Ok(self.inner.transition_request(&id, to, &note)?)
     }
 
     /// Comment on a request; `internal` comments are for cadres only.
@@ -198,9 +198,7 @@ impl CunwuStore {
     }
 
     pub fn set_request_materials(&self, id: String, materials: Vec<Material>) -> Result<()> {
-        Ok(self
-            .inner
-            .set_request_materials(&id, materials.into_iter().map(Into::into).collect())?)
+        Ok(self.inner.set_request_materials(&id, materials)?)
     }
 
     pub fn edit_request_description(&self, id: String, description: String) -> Result<()> {
@@ -213,14 +211,14 @@ impl CunwuStore {
     }
 
     pub fn list_requests(&self, filter: RequestFilter) -> Result<Vec<RequestSummary>> {
-        convert(self.inner.list_requests(&filter.into())?)
+        Ok(self.inner.list_requests(&filter.into())?)
     }
 
     // ---- deliberations -------------------------------------------------------------
 
     /// Create a deliberation (cadres); returns its id.
     pub fn create_deliberation(&self, deliberation: NewDeliberation) -> Result<String> {
-        Ok(self.inner.create_deliberation(deliberation.into())?)
+        Ok(self.inner.create_deliberation(deliberation)?)
     }
 
     pub fn deliberation(&self, id: String) -> Result<Deliberation> {
@@ -269,19 +267,24 @@ impl CunwuStore {
 
     #[uniffi::method(default(limit = 0, offset = 0))]
     pub fn list_deliberations(&self, limit: u32, offset: u32) -> Result<Vec<DeliberationSummary>> {
-        convert(self.inner.list_deliberations(limit, offset)?)
+        Ok(self
+            .inner
+            .list_deliberations(limit, offset)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     // ---- badges, search, outbox, bundles -------------------------------------------
 
     pub fn counts(&self) -> Result<Counts> {
-        Ok(self.inner.counts()?.into())
+        Ok(self.inner.counts()?)
     }
 
     /// Full-text search (finds two-character words such as 低保 or 修路). `limit` 0: 50.
     #[uniffi::method(default(limit = 0))]
     pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
-        convert(self.inner.search(&query, limit)?)
+        Ok(self.inner.search(&query, limit)?)
     }
 
     /// Changes made on this device, newest first, optionally only those in `state`.
@@ -291,7 +294,7 @@ impl CunwuStore {
         state: Option<ChangeState>,
         limit: u32,
     ) -> Result<Vec<LocalChange>> {
-        convert(self.inner.local_changes(state.map(Into::into), limit)?)
+        Ok(self.inner.local_changes(state, limit)?)
     }
 
     /// Write everything this device holds to a bundle file (share sheet, Bluetooth,
@@ -317,43 +320,5 @@ impl CunwuStore {
     /// (e.g. from a "repair" button in settings); nothing the relay holds is lost.
     pub fn repair(&self) -> Result<RepairReport> {
         Ok(self.inner.repair()?.into())
-    }
-}
-
-/// What `CunwuStore.repair()` found and did, in plain words.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct RepairReport {
-    /// Every problem the integrity check found (empty: no damage).
-    pub problems: Vec<String>,
-    /// "entity id: reason" of entities set aside to be fetched again.
-    pub quarantined: Vec<String>,
-    /// Local changes whose outbox row was re-derived (they will be sent).
-    pub outbox_restored: u32,
-    /// "change hash: reason" of local changes that can never be sent.
-    pub lost: Vec<String>,
-    /// The next sync fetches everything again from the relay.
-    pub full_pull_requested: bool,
-    /// Problems left after the repair (they clear with the next sync).
-    pub remaining: Vec<String>,
-}
-
-impl From<cunwu_core::store::RepairReport> for RepairReport {
-    fn from(r: cunwu_core::store::RepairReport) -> Self {
-        RepairReport {
-            problems: r.before.problems(),
-            quarantined: r
-                .quarantined
-                .into_iter()
-                .map(|(e, why)| format!("{e}: {why}"))
-                .collect(),
-            outbox_restored: r.outbox_restored as u32,
-            lost: r
-                .lost
-                .into_iter()
-                .map(|(h, why)| format!("{h}: {why}"))
-                .collect(),
-            full_pull_requested: r.full_pull_requested,
-            remaining: r.after.problems(),
-        }
     }
 }

@@ -68,7 +68,7 @@ struct ProgressAdapter(Arc<dyn SyncObserver>);
 
 impl ProgressObserver for ProgressAdapter {
     fn progress(&self, p: &cunwu_core::sync::SyncProgress) {
-        guarded(|| self.0.progress(p.into()))
+        guarded(|| self.0.progress(p.clone()))
     }
 }
 
@@ -85,7 +85,7 @@ async fn observed_sync(
         0 | 1 => CLIENT.sync_once(&store, progress).await,
         n => CLIENT.sync_with_retry(&store, n, progress).await,
     };
-    let result = result.map(SyncReport::from).map_err(CunwuError::from);
+    let result = result.map_err(CunwuError::from);
     match (&obs, &result) {
         (Some(o), Ok(r)) => guarded(|| o.completed(r.clone())),
         (Some(o), Err(e)) => guarded(|| o.failed(e.to_string())),
@@ -131,7 +131,7 @@ impl CunwuStore {
         let s = self.inner.clone();
         on_runtime(async move {
             Ok(CLIENT
-                .create_invite(&s, role.into(), &household, &group)
+                .create_invite(&s, role, &household, &group)
                 .await?
                 .into())
         })

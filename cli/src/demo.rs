@@ -395,7 +395,7 @@ fn view(d: &Device) -> CliResult<DeviceView> {
                 read_by: full.read_by.len(),
                 id: n.id,
                 title: n.title,
-                status: n.status,
+                status: n.status.as_str().into(),
                 revision: n.revision,
                 closing_fen: n.closing_fen,
             })
@@ -414,7 +414,7 @@ fn view(d: &Device) -> CliResult<DeviceView> {
                 filer: names.get(&r.filer).cloned().unwrap_or(r.filer),
                 id: r.id,
                 title: r.title,
-                status: r.status,
+                status: r.status.as_str().into(),
                 kind: r.kind,
             })
         })
@@ -428,7 +428,7 @@ fn view(d: &Device) -> CliResult<DeviceView> {
                 tally: visible_tally(s, &full)?.ok(),
                 id: x.id,
                 title: x.title,
-                status: x.status,
+                status: x.status.as_str().into(),
                 options: full.options,
             })
         })

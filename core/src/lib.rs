@@ -6,6 +6,11 @@
 //! Start at `store::Store` (what a phone does), `policy` (who may do what) and `wire`
 //! (what travels). docs/ARCHITECTURE.md has the whole picture.
 
+// With the `uniffi` feature the core's records are FFI types of their own component
+// (namespace `cunwu_core`; core/uniffi.toml names its Kotlin package); cunwu-ffi uses them.
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+
 pub mod bundle;
 pub mod doc;
 pub mod error;

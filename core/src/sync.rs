@@ -31,6 +31,7 @@ use std::time::Duration;
 pub const PAGE_BYTES: u32 = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncReport {
     /// Local changes sent in this sync.
     pub sent: u32,
@@ -50,6 +51,7 @@ pub struct SyncReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncProgress {
     pub page: u32,
     pub bytes_sent: u64,

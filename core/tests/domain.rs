@@ -322,7 +322,7 @@ fn concurrent_offline_transitions_resolve_the_same_everywhere() {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(listed[0].status, a.status.as_str());
+    assert_eq!(listed[0].status, a.status);
 }
 
 #[test]

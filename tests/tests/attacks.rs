@@ -2178,7 +2178,7 @@ async fn an_edit_racing_a_resolution_leaves_every_phone_the_same() {
         .collect();
     assert_eq!(summaries[0], summaries[2]);
     assert_eq!(summaries[0][0].status, summaries[1][0].status);
-    assert_eq!(summaries[0][0].status, Status::Resolved.as_str());
+    assert_eq!(summaries[0][0].status, Status::Resolved);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -357,7 +357,7 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, c: &Corpus, serial: &mut usize) 
             let movable: Vec<(String, Vec<Status>)> = requests
                 .iter()
                 .filter_map(|r| {
-                    let from = Status::parse(&r.status).ok()?;
+                    let from = r.status;
                     let to: Vec<Status> = Status::ALL
                         .into_iter()
                         .filter(|t| {

@@ -29,8 +29,8 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
             for d in &rows {
                 t.row(vec![
                     short(&d.id).into(),
-                    d.deciding_body.clone(),
-                    d.status.clone(),
+                    json!(d.deciding_body).as_str().unwrap_or_default().into(),
+                    d.status.as_str().into(),
                     time(d.closes_at),
                     if d.voted { "✓".into() } else { String::new() },
                     clip(&d.title, 48),

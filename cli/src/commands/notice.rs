@@ -256,8 +256,8 @@ fn list(
     for n in &rows {
         t.row(vec![
             short(&n.id).into(),
-            n.category.clone(),
-            n.status.clone(),
+            json!(n.category).as_str().unwrap_or_default().into(),
+            n.status.as_str().into(),
             n.revision.to_string(),
             n.published_at.map(time).unwrap_or_else(|| "-".into()),
             n.closing_fen.map(yuan).unwrap_or_default(),

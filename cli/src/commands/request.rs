@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 t.row(vec![
                     short(&r.id).into(),
                     r.kind.clone(),
-                    r.status.clone(),
+                    r.status.as_str().into(),
                     name_of(&names, &r.filer),
                     r.assignee
                         .as_deref()

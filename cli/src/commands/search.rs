@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, a: SearchArgs) -> CliResult<()> {
     let hits = store.search(&a.query, a.limit)?;
     let rows: Vec<_> = hits
         .iter()
-        .map(|h| json!({ "id": h.id, "kind": h.kind, "title": h.title, "status": status_of(&store, &h.kind, &h.id), "rank": h.rank }))
+        .map(|h| json!({ "id": h.id, "kind": h.kind, "title": h.title, "status": status_of(&store, h.kind.as_str(), &h.id), "rank": h.rank }))
         .collect();
     if ctx.json {
         return print_json(&rows);

@@ -15,6 +15,7 @@ pub const BALLOT_GRACE_MS: i64 = 2 * 3600 * 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DecidingBody {
     VillagersMeeting,
     VillagerReps,
@@ -125,6 +126,7 @@ pub enum BallotEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Phase {
     Discussion,
     Voting,
@@ -159,6 +161,7 @@ impl Phase {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DComment {
     pub id: String,
     pub by: String,

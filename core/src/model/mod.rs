@@ -51,6 +51,7 @@ pub const MAX_STRING_BYTES: usize = 4 * MAX_TEXT_CHARS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum EntityKind {
     Notice,
     Request,

@@ -14,6 +14,7 @@ pub const ANSWER_DUE_MS: i64 = 10 * DAY_MS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Category {
     Party,
     Village,
@@ -22,6 +23,7 @@ pub enum Category {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Subtype {
     Resolution,
     #[serde(alias = "implementation_result")]
@@ -37,6 +39,7 @@ pub enum Subtype {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PeriodKind {
     Monthly,
     Quarterly,
@@ -45,17 +48,21 @@ pub enum PeriodKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Period {
     #[serde(default)]
     pub kind: PeriodKind,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Direction {
     Income,
     Expense,
@@ -74,30 +81,37 @@ pub const ACCOUNTS: [(&str, Direction); 8] = [
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FinanceLine {
     pub date: String,
     pub direction: Direction,
     pub account: String,
     pub item: String,
     pub amount_fen: i64,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     #[serde(default)]
     pub payee_or_dept: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     #[serde(default)]
     pub voucher_no: String,
 }
 
 /// What a revision of a notice says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NoticeContent {
     pub title: String,
     pub body: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opening_balance_fen: Option<i64>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<FinanceLine>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FinanceTotals {
     pub opening_fen: i64,
     pub income_fen: i64,
@@ -231,6 +245,7 @@ pub enum NoticeEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum NoticeStatus {
     Draft,
     Published,
@@ -257,6 +272,7 @@ impl NoticeStatus {
 
 /// A published revision: what the notice said, who published it, when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Revision {
     pub number: u32,
     pub content: NoticeContent,
@@ -267,6 +283,7 @@ pub struct Revision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Answer {
     pub by: String,
     pub at: i64,
@@ -274,6 +291,7 @@ pub struct Answer {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Question {
     pub id: String,
     pub by: String,

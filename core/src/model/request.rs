@@ -34,6 +34,7 @@ pub fn catalogue() -> Vec<String> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Status {
     Submitted,
     Accepted,
@@ -122,17 +123,22 @@ pub fn lifecycle_allows(from: Status, to: Status) -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Place {
     pub text: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lat: Option<f64>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lon: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Material {
     pub name: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     #[serde(default)]
     pub provided: bool,
 }
@@ -140,6 +146,7 @@ pub struct Material {
 /// An attachment (photo, voice note) referenced by content hash; the bytes travel
 /// separately. Only the reference is in the document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Attachment {
     pub sha256: String,
     pub mime: String,
@@ -198,6 +205,7 @@ pub enum NotesEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TransitionRecord {
     pub from: Status,
     pub to: Status,
@@ -210,6 +218,7 @@ pub struct TransitionRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Comment {
     pub id: String,
     pub by: String,
@@ -219,6 +228,7 @@ pub struct Comment {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Rating {
     pub stars: u8,
     pub text: String,
@@ -226,6 +236,7 @@ pub struct Rating {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ServiceRequest {
     pub id: String,
     pub kind: String,

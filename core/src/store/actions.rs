@@ -36,24 +36,32 @@ pub struct NewNotice {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewRequest {
     pub kind: String,
     pub title: String,
     pub description: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub place: Option<Place>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     /// The member it is for, when a cadre files on their behalf (`None`: for myself).
     pub on_behalf_of: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub materials: Vec<Material>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewDeliberation {
     pub title: String,
     pub body: String,
     pub deciding_body: DecidingBody,
     pub options: Vec<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub group: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub secret: bool,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub hide_results: bool,
     pub opens_at: i64,
     pub closes_at: i64,

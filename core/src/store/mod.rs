@@ -55,6 +55,7 @@ pub const COMPACT_AFTER: i64 = 64;
 
 /// Where a change came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Origin {
     Local,
     Remote,
@@ -62,6 +63,7 @@ pub enum Origin {
 
 /// An entity that changed, as told to observers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EntityChange {
     pub id: String,
     pub kind: EntityKind,

@@ -9,14 +9,26 @@ use super::{local_get, Store};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::model::deliberation::{
-    counted_choice, tally, BallotEvent, Deliberation, Phase, Tally, VisibleResult,
+    counted_choice, tally, BallotEvent, DecidingBody, Deliberation, Phase, Tally, VisibleResult,
 };
+use crate::model::notice::{Category, NoticeStatus, Subtype};
+use crate::model::request::Status;
+use crate::model::EntityKind;
 use crate::wire::SignedTally;
 use rusqlite::{params_from_iter, types::Value as Sql, OptionalExtension};
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
 
 pub const MAX_PAGE: u32 = 500;
+
+/// The enum a projection column names by its serde (snake_case) name, so list rows carry
+/// typed values and their JSON (CLI `--json`) stays the same strings.
+pub(crate) fn named<T: DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeFilter {
@@ -28,12 +40,13 @@ pub struct NoticeFilter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NoticeSummary {
     pub id: String,
-    pub category: String,
-    pub subtype: String,
+    pub category: Category,
+    pub subtype: Subtype,
     pub title: String,
-    pub status: String,
+    pub status: NoticeStatus,
     pub revision: u32,
     pub published_at: Option<i64>,
     pub updated_at: i64,
@@ -56,11 +69,12 @@ pub struct RequestFilter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RequestSummary {
     pub id: String,
     pub kind: String,
     pub title: String,
-    pub status: String,
+    pub status: Status,
     pub filer: String,
     pub filed_by: Option<String>,
     pub assignee: Option<String>,
@@ -73,14 +87,15 @@ pub struct RequestSummary {
 pub struct DeliberationSummary {
     pub id: String,
     pub title: String,
-    pub deciding_body: String,
-    pub status: String,
+    pub deciding_body: DecidingBody,
+    pub status: Phase,
     pub opens_at: i64,
     pub closes_at: i64,
     pub voted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Counts {
     pub unread_notices: u32,
     pub open_requests: u32,
@@ -92,9 +107,10 @@ pub struct Counts {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SearchHit {
     pub id: String,
-    pub kind: String,
+    pub kind: EntityKind,
     pub title: String,
     pub rank: f64,
 }
@@ -137,10 +153,10 @@ impl Store {
         let rows = s.query_map(params_from_iter(args), |r| {
             Ok(NoticeSummary {
                 id: r.get(0)?,
-                category: r.get(1)?,
-                subtype: r.get(2)?,
+                category: named(r, 1)?,
+                subtype: named(r, 2)?,
                 title: r.get(3)?,
-                status: r.get(4)?,
+                status: named(r, 4)?,
                 revision: r.get(5)?,
                 published_at: r.get(6)?,
                 updated_at: r.get(7)?,
@@ -185,7 +201,7 @@ impl Store {
                 id: r.get(0)?,
                 kind: r.get(1)?,
                 title: r.get(2)?,
-                status: r.get(3)?,
+                status: named(r, 3)?,
                 filer: r.get(4)?,
                 filed_by: r.get(5)?,
                 assignee: r.get(6)?,
@@ -216,8 +232,8 @@ impl Store {
             Ok(DeliberationSummary {
                 id: r.get(0)?,
                 title: r.get(1)?,
-                deciding_body: r.get(2)?,
-                status: status.as_str().into(),
+                deciding_body: named(r, 2)?,
+                status,
                 opens_at: r.get(4)?,
                 closes_at,
                 voted: r.get(6)?,
@@ -274,7 +290,7 @@ impl Store {
         let rows = s.query_map([expr], |r| {
             Ok(SearchHit {
                 id: r.get(0)?,
-                kind: r.get(1)?,
+                kind: named(r, 1)?,
                 title: r.get(2)?,
                 rank: r.get(3)?,
             })
@@ -463,12 +479,12 @@ mod tests {
             })
             .unwrap();
         let phase = |store: &Store| store.list_deliberations(10, 0).unwrap()[0].status.clone();
-        assert_eq!(phase(&store), "discussion");
+        assert_eq!(phase(&store), Phase::Discussion);
         store.open_voting(&d).unwrap();
-        assert_eq!(phase(&store), "voting");
+        assert_eq!(phase(&store), Phase::Voting);
         assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
         store.close_deliberation(&d).unwrap();
-        assert_eq!(phase(&store), "closed");
+        assert_eq!(phase(&store), Phase::Closed);
         assert_eq!(store.counts().unwrap().open_votes_not_cast, 0);
     }
 

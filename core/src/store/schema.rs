@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(store.counts().unwrap().open_requests, 1);
         assert_eq!(
             store.list_deliberations(10, 0).unwrap()[0].status,
-            "voting",
+            crate::model::deliberation::Phase::Voting,
             "the phase was filled from the document, not left at its default"
         );
         assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);

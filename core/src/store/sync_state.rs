@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ChangeState {
     Pending,
     Sent,
@@ -37,10 +38,11 @@ impl ChangeState {
 
 /// A change made on this device and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LocalChange {
     pub hash: String,
     pub entity_id: String,
-    pub kind: String,
+    pub kind: crate::model::EntityKind,
     pub summary: String,
     pub state: ChangeState,
     pub reason: Option<String>,
@@ -255,7 +257,7 @@ impl Store {
             Ok(LocalChange {
                 hash: hex::encode(h),
                 entity_id: r.get(1)?,
-                kind: r.get(2)?,
+                kind: super::queries::named(r, 2)?,
                 summary: r.get(3)?,
                 state: ChangeState::parse(&state),
                 reason: r.get(5)?,

@@ -38,6 +38,90 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import org.cunwu.core.Category
+import org.cunwu.core.ChangeState
+import org.cunwu.core.Counts
+import org.cunwu.core.DComment
+import org.cunwu.core.DecidingBody
+import org.cunwu.core.EntityChange
+import org.cunwu.core.FfiConverterTypeCategory
+import org.cunwu.core.FfiConverterTypeChangeState
+import org.cunwu.core.FfiConverterTypeCounts
+import org.cunwu.core.FfiConverterTypeDComment
+import org.cunwu.core.FfiConverterTypeDecidingBody
+import org.cunwu.core.FfiConverterTypeEntityChange
+import org.cunwu.core.FfiConverterTypeFinanceLine
+import org.cunwu.core.FfiConverterTypeFinanceTotals
+import org.cunwu.core.FfiConverterTypeLocalChange
+import org.cunwu.core.FfiConverterTypeMaterial
+import org.cunwu.core.FfiConverterTypeMember
+import org.cunwu.core.FfiConverterTypeNewDeliberation
+import org.cunwu.core.FfiConverterTypeNewRequest
+import org.cunwu.core.FfiConverterTypeNoticeContent
+import org.cunwu.core.FfiConverterTypeNoticeStatus
+import org.cunwu.core.FfiConverterTypeNoticeSummary
+import org.cunwu.core.FfiConverterTypePeriod
+import org.cunwu.core.FfiConverterTypePhase
+import org.cunwu.core.FfiConverterTypeQuestion
+import org.cunwu.core.FfiConverterTypeRequestSummary
+import org.cunwu.core.FfiConverterTypeRevision
+import org.cunwu.core.FfiConverterTypeRole
+import org.cunwu.core.FfiConverterTypeSearchHit
+import org.cunwu.core.FfiConverterTypeServiceRequest
+import org.cunwu.core.FfiConverterTypeStatus
+import org.cunwu.core.FfiConverterTypeSubtype
+import org.cunwu.core.FfiConverterTypeSyncProgress
+import org.cunwu.core.FfiConverterTypeSyncReport
+import org.cunwu.core.FinanceLine
+import org.cunwu.core.FinanceTotals
+import org.cunwu.core.LocalChange
+import org.cunwu.core.Material
+import org.cunwu.core.Member
+import org.cunwu.core.NewDeliberation
+import org.cunwu.core.NewRequest
+import org.cunwu.core.NoticeContent
+import org.cunwu.core.NoticeStatus
+import org.cunwu.core.NoticeSummary
+import org.cunwu.core.Period
+import org.cunwu.core.Phase
+import org.cunwu.core.Question
+import org.cunwu.core.RequestSummary
+import org.cunwu.core.Revision
+import org.cunwu.core.Role
+import org.cunwu.core.SearchHit
+import org.cunwu.core.ServiceRequest
+import org.cunwu.core.Status
+import org.cunwu.core.Subtype
+import org.cunwu.core.SyncProgress
+import org.cunwu.core.SyncReport
+import org.cunwu.core.RustBuffer as RustBufferCategory
+import org.cunwu.core.RustBuffer as RustBufferChangeState
+import org.cunwu.core.RustBuffer as RustBufferCounts
+import org.cunwu.core.RustBuffer as RustBufferDComment
+import org.cunwu.core.RustBuffer as RustBufferDecidingBody
+import org.cunwu.core.RustBuffer as RustBufferEntityChange
+import org.cunwu.core.RustBuffer as RustBufferFinanceLine
+import org.cunwu.core.RustBuffer as RustBufferFinanceTotals
+import org.cunwu.core.RustBuffer as RustBufferLocalChange
+import org.cunwu.core.RustBuffer as RustBufferMaterial
+import org.cunwu.core.RustBuffer as RustBufferMember
+import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
+import org.cunwu.core.RustBuffer as RustBufferNewRequest
+import org.cunwu.core.RustBuffer as RustBufferNoticeContent
+import org.cunwu.core.RustBuffer as RustBufferNoticeStatus
+import org.cunwu.core.RustBuffer as RustBufferNoticeSummary
+import org.cunwu.core.RustBuffer as RustBufferPeriod
+import org.cunwu.core.RustBuffer as RustBufferPhase
+import org.cunwu.core.RustBuffer as RustBufferQuestion
+import org.cunwu.core.RustBuffer as RustBufferRequestSummary
+import org.cunwu.core.RustBuffer as RustBufferRevision
+import org.cunwu.core.RustBuffer as RustBufferRole
+import org.cunwu.core.RustBuffer as RustBufferSearchHit
+import org.cunwu.core.RustBuffer as RustBufferServiceRequest
+import org.cunwu.core.RustBuffer as RustBufferStatus
+import org.cunwu.core.RustBuffer as RustBufferSubtype
+import org.cunwu.core.RustBuffer as RustBufferSyncProgress
+import org.cunwu.core.RustBuffer as RustBufferSyncReport
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -665,10 +749,10 @@ internal interface UniffiCallbackInterfaceStoreObserverMethod0 : com.sun.jna.Cal
     fun callback(`uniffiHandle`: Long,`changes`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceSyncObserverMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`progress`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceSyncObserverMethod1 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`report`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`report`: RustBufferSyncReport.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceSyncObserverMethod2 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
@@ -938,19 +1022,19 @@ internal interface UniffiLib : Library {
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_comment_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`internal`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_correct_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`content`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_correct_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`content`: RustBufferNoticeContent.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_counts(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferCounts.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_deliberation(`ptr`: Pointer,`deliberation`: RustBufferNewDeliberation.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_deliberation(`ptr`: Pointer,`deliberation`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(`ptr`: Pointer,`role`: RustBuffer.ByValue,`household`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`household`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_device_id(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_edit_notice_draft(`ptr`: Pointer,`id`: RustBuffer.ByValue,`content`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_edit_notice_draft(`ptr`: Pointer,`id`: RustBuffer.ByValue,`content`: RustBufferNoticeContent.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_edit_request_description(`ptr`: Pointer,`id`: RustBuffer.ByValue,`description`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -958,7 +1042,7 @@ internal interface UniffiLib : Library {
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_export_bundle(`ptr`: Pointer,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_file_request(`ptr`: Pointer,`request`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_file_request(`ptr`: Pointer,`request`: RustBufferNewRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_import_bundle(`ptr`: Pointer,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -973,7 +1057,7 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_mark_read(`ptr`: Pointer,`noticeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     fun uniffi_cunwu_ffi_fn_method_cunwustore_me(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferMember.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_membership(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_my_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -993,7 +1077,7 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
+    ): RustBufferServiceRequest.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request_kinds(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_revoke(`ptr`: Pointer,`target`: RustBuffer.ByValue,
@@ -1014,7 +1098,7 @@ internal interface UniffiLib : Library {
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_tally(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    fun uniffi_cunwu_ffi_fn_method_cunwustore_transition_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_transition_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`to`: RustBufferStatus.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_unsubscribe(`ptr`: Pointer,`subscription`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1276,7 +1360,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_func_cunwu_version() != 39376.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_func_sync_once() != 12057.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_func_sync_once() != 42375.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_backgroundsync_is_running() != 16569.toShort()) {
@@ -1309,16 +1393,16 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_comment_request() != 20867.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_correct_notice() != 6216.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_correct_notice() != 27682.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_counts() != 49454.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_counts() != 52394.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_deliberation() != 59435.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_deliberation() != 21364.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 28382.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 57509.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation() != 9434.toShort()) {
@@ -1327,7 +1411,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_device_id() != 8683.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_notice_draft() != 218.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_notice_draft() != 3770.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_request_description() != 18593.toShort()) {
@@ -1339,7 +1423,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_export_bundle() != 42554.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_file_request() != 2722.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_file_request() != 22590.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_import_bundle() != 38660.toShort()) {
@@ -1348,19 +1432,19 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_deliberations() != 64851.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices() != 5479.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices() != 43570.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests() != 31899.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests() != 15540.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes() != 38454.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes() != 29675.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read() != 3455.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 58797.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 28586.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_membership() != 49943.toShort()) {
@@ -1390,7 +1474,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request() != 34603.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request() != 52843.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds() != 59022.toShort()) {
@@ -1402,13 +1486,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_roster() != 52860.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_search() != 28637.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_search() != 42340.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected() != 31081.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 6224.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 58997.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync() != 6961.toShort()) {
@@ -1417,13 +1501,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_subscribe() != 26681.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync() != 43891.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync() != 12796.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_tally() != 32670.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request() != 47773.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request() != 10757.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_unsubscribe() != 37180.toShort()) {
@@ -1435,13 +1519,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_constructor_cunwustore_open() != 53514.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_storeobserver_entities_changed() != 33603.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_storeobserver_entities_changed() != 22044.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_syncobserver_progress() != 11543.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_syncobserver_progress() != 35809.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_syncobserver_completed() != 55939.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_syncobserver_completed() != 53513.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_syncobserver_failed() != 3276.toShort()) {
@@ -1623,29 +1707,6 @@ public object FfiConverterLong: FfiConverter<Long, Long> {
 
     override fun write(value: Long, buf: ByteBuffer) {
         buf.putLong(value)
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterDouble: FfiConverter<Double, Double> {
-    override fun lift(value: Double): Double {
-        return value
-    }
-
-    override fun read(buf: ByteBuffer): Double {
-        return buf.getDouble()
-    }
-
-    override fun lower(value: Double): Double {
-        return value
-    }
-
-    override fun allocationSize(value: Double) = 8UL
-
-    override fun write(value: Double, buf: ByteBuffer) {
-        buf.putDouble(value)
     }
 }
 
@@ -2363,7 +2424,7 @@ public interface CunwuStoreInterface {
     /**
      * Move a request along its lifecycle (cadres accept/resolve; the filer withdraws/reopens).
      */
-    fun `transitionRequest`(`id`: kotlin.String, `to`: RequestStatus, `note`: kotlin.String)
+    fun `transitionRequest`(`id`: kotlin.String, `to`: Status, `note`: kotlin.String)
     
     fun `unsubscribe`(`subscription`: kotlin.ULong)
     
@@ -3126,7 +3187,7 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
             )
         },
         { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSyncReport.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSyncReport.lift(it) },
@@ -3152,12 +3213,12 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     /**
      * Move a request along its lifecycle (cadres accept/resolve; the filer withdraws/reopens).
      */
-    @Throws(CunwuException::class)override fun `transitionRequest`(`id`: kotlin.String, `to`: RequestStatus, `note`: kotlin.String)
+    @Throws(CunwuException::class)override fun `transitionRequest`(`id`: kotlin.String, `to`: Status, `note`: kotlin.String)
         = 
     callWithPointer {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_transition_request(
-        it, FfiConverterString.lower(`id`),FfiConverterTypeRequestStatus.lower(`to`),FfiConverterString.lower(`note`),_status)
+        it, FfiConverterString.lower(`id`),FfiConverterTypeStatus.lower(`to`),FfiConverterString.lower(`note`),_status)
 }
     }
     
@@ -3242,78 +3303,6 @@ public object FfiConverterTypeCunwuStore: FfiConverter<CunwuStore, Pointer> {
 
 
 
-data class Answer (
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAnswer: FfiConverterRustBuffer<Answer> {
-    override fun read(buf: ByteBuffer): Answer {
-        return Answer(
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Answer) = (
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`)
-    )
-
-    override fun write(value: Answer, buf: ByteBuffer) {
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-    }
-}
-
-
-
-data class Attachment (
-    val `sha256`: kotlin.String, 
-    val `mime`: kotlin.String, 
-    val `bytes`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
-    override fun read(buf: ByteBuffer): Attachment {
-        return Attachment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Attachment) = (
-            FfiConverterString.allocationSize(value.`sha256`) +
-            FfiConverterString.allocationSize(value.`mime`) +
-            FfiConverterLong.allocationSize(value.`bytes`)
-    )
-
-    override fun write(value: Attachment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`sha256`, buf)
-            FfiConverterString.write(value.`mime`, buf)
-            FfiConverterLong.write(value.`bytes`, buf)
-    }
-}
-
-
-
 /**
  * This member's counted ballot in a deliberation.
  */
@@ -3353,111 +3342,6 @@ public object FfiConverterTypeBallot: FfiConverterRustBuffer<Ballot> {
 
 
 /**
- * A comment on a request; `internal` ones are seen by cadres only.
- */
-data class Comment (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String, 
-    val `internal`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeComment: FfiConverterRustBuffer<Comment> {
-    override fun read(buf: ByteBuffer): Comment {
-        return Comment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Comment) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterBoolean.allocationSize(value.`internal`)
-    )
-
-    override fun write(value: Comment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-    }
-}
-
-
-
-/**
- * Badge counts for this device's member.
- */
-data class Counts (
-    val `unreadNotices`: kotlin.UInt, 
-    val `openRequests`: kotlin.UInt, 
-    val `myOpenRequests`: kotlin.UInt, 
-    val `assignedToMe`: kotlin.UInt, 
-    val `openVotesNotCast`: kotlin.UInt, 
-    /**
-     * Changes made here that the relay has not acknowledged yet.
-     */
-    val `pendingChanges`: kotlin.UInt, 
-    val `rejectedChanges`: kotlin.UInt
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCounts: FfiConverterRustBuffer<Counts> {
-    override fun read(buf: ByteBuffer): Counts {
-        return Counts(
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Counts) = (
-            FfiConverterUInt.allocationSize(value.`unreadNotices`) +
-            FfiConverterUInt.allocationSize(value.`openRequests`) +
-            FfiConverterUInt.allocationSize(value.`myOpenRequests`) +
-            FfiConverterUInt.allocationSize(value.`assignedToMe`) +
-            FfiConverterUInt.allocationSize(value.`openVotesNotCast`) +
-            FfiConverterUInt.allocationSize(value.`pendingChanges`) +
-            FfiConverterUInt.allocationSize(value.`rejectedChanges`)
-    )
-
-    override fun write(value: Counts, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`unreadNotices`, buf)
-            FfiConverterUInt.write(value.`openRequests`, buf)
-            FfiConverterUInt.write(value.`myOpenRequests`, buf)
-            FfiConverterUInt.write(value.`assignedToMe`, buf)
-            FfiConverterUInt.write(value.`openVotesNotCast`, buf)
-            FfiConverterUInt.write(value.`pendingChanges`, buf)
-            FfiConverterUInt.write(value.`rejectedChanges`, buf)
-    }
-}
-
-
-
-/**
  * A deliberation; `phase` is computed at the moment it is read.
  */
 data class Deliberation (
@@ -3479,9 +3363,9 @@ data class Deliberation (
      * Members who may vote (snapshot taken when voting opened).
      */
     val `eligible`: List<kotlin.String>, 
-    val `comments`: List<DeliberationComment>, 
+    val `comments`: List<DComment>, 
     val `updatedAt`: kotlin.Long, 
-    val `phase`: DeliberationPhase
+    val `phase`: Phase
 ) {
     
     companion object
@@ -3508,9 +3392,9 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceString.read(buf),
-            FfiConverterSequenceTypeDeliberationComment.read(buf),
+            FfiConverterSequenceTypeDComment.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterTypeDeliberationPhase.read(buf),
+            FfiConverterTypePhase.read(buf),
         )
     }
 
@@ -3530,9 +3414,9 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.allocationSize(value.`openedAt`) +
             FfiConverterOptionalLong.allocationSize(value.`closedAt`) +
             FfiConverterSequenceString.allocationSize(value.`eligible`) +
-            FfiConverterSequenceTypeDeliberationComment.allocationSize(value.`comments`) +
+            FfiConverterSequenceTypeDComment.allocationSize(value.`comments`) +
             FfiConverterLong.allocationSize(value.`updatedAt`) +
-            FfiConverterTypeDeliberationPhase.allocationSize(value.`phase`)
+            FfiConverterTypePhase.allocationSize(value.`phase`)
     )
 
     override fun write(value: Deliberation, buf: ByteBuffer) {
@@ -3551,49 +3435,9 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.write(value.`openedAt`, buf)
             FfiConverterOptionalLong.write(value.`closedAt`, buf)
             FfiConverterSequenceString.write(value.`eligible`, buf)
-            FfiConverterSequenceTypeDeliberationComment.write(value.`comments`, buf)
+            FfiConverterSequenceTypeDComment.write(value.`comments`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
-            FfiConverterTypeDeliberationPhase.write(value.`phase`, buf)
-    }
-}
-
-
-
-data class DeliberationComment (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeliberationComment: FfiConverterRustBuffer<DeliberationComment> {
-    override fun read(buf: ByteBuffer): DeliberationComment {
-        return DeliberationComment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: DeliberationComment) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`)
-    )
-
-    override fun write(value: DeliberationComment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
+            FfiConverterTypePhase.write(value.`phase`, buf)
     }
 }
 
@@ -3606,7 +3450,7 @@ data class DeliberationSummary (
     val `id`: kotlin.String, 
     val `title`: kotlin.String, 
     val `decidingBody`: DecidingBody, 
-    val `phase`: DeliberationPhase, 
+    val `phase`: Phase, 
     val `opensAt`: kotlin.Long, 
     val `closesAt`: kotlin.Long, 
     /**
@@ -3627,7 +3471,7 @@ public object FfiConverterTypeDeliberationSummary: FfiConverterRustBuffer<Delibe
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterTypeDecidingBody.read(buf),
-            FfiConverterTypeDeliberationPhase.read(buf),
+            FfiConverterTypePhase.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterBoolean.read(buf),
@@ -3638,7 +3482,7 @@ public object FfiConverterTypeDeliberationSummary: FfiConverterRustBuffer<Delibe
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`title`) +
             FfiConverterTypeDecidingBody.allocationSize(value.`decidingBody`) +
-            FfiConverterTypeDeliberationPhase.allocationSize(value.`phase`) +
+            FfiConverterTypePhase.allocationSize(value.`phase`) +
             FfiConverterLong.allocationSize(value.`opensAt`) +
             FfiConverterLong.allocationSize(value.`closesAt`) +
             FfiConverterBoolean.allocationSize(value.`voted`)
@@ -3648,150 +3492,10 @@ public object FfiConverterTypeDeliberationSummary: FfiConverterRustBuffer<Delibe
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`title`, buf)
             FfiConverterTypeDecidingBody.write(value.`decidingBody`, buf)
-            FfiConverterTypeDeliberationPhase.write(value.`phase`, buf)
+            FfiConverterTypePhase.write(value.`phase`, buf)
             FfiConverterLong.write(value.`opensAt`, buf)
             FfiConverterLong.write(value.`closesAt`, buf)
             FfiConverterBoolean.write(value.`voted`, buf)
-    }
-}
-
-
-
-/**
- * An entity that changed, as told to a `StoreObserver`.
- */
-data class EntityChange (
-    val `id`: kotlin.String, 
-    val `kind`: EntityKind, 
-    val `origin`: ChangeOrigin
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeEntityChange: FfiConverterRustBuffer<EntityChange> {
-    override fun read(buf: ByteBuffer): EntityChange {
-        return EntityChange(
-            FfiConverterString.read(buf),
-            FfiConverterTypeEntityKind.read(buf),
-            FfiConverterTypeChangeOrigin.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: EntityChange) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterTypeEntityKind.allocationSize(value.`kind`) +
-            FfiConverterTypeChangeOrigin.allocationSize(value.`origin`)
-    )
-
-    override fun write(value: EntityChange, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterTypeEntityKind.write(value.`kind`, buf)
-            FfiConverterTypeChangeOrigin.write(value.`origin`, buf)
-    }
-}
-
-
-
-/**
- * One line of a finance notice. Money is integer fen (1 yuan = 100 fen).
- */
-data class FinanceLine (
-    /**
-     * `YYYY-MM-DD`.
-     */
-    val `date`: kotlin.String, 
-    val `direction`: Direction, 
-    /**
-     * One of the collective accounting categories (经营收入, 管理费用, ...).
-     */
-    val `account`: kotlin.String, 
-    val `item`: kotlin.String, 
-    val `amountFen`: kotlin.Long, 
-    val `payeeOrDept`: kotlin.String = "", 
-    val `voucherNo`: kotlin.String = ""
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFinanceLine: FfiConverterRustBuffer<FinanceLine> {
-    override fun read(buf: ByteBuffer): FinanceLine {
-        return FinanceLine(
-            FfiConverterString.read(buf),
-            FfiConverterTypeDirection.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FinanceLine) = (
-            FfiConverterString.allocationSize(value.`date`) +
-            FfiConverterTypeDirection.allocationSize(value.`direction`) +
-            FfiConverterString.allocationSize(value.`account`) +
-            FfiConverterString.allocationSize(value.`item`) +
-            FfiConverterLong.allocationSize(value.`amountFen`) +
-            FfiConverterString.allocationSize(value.`payeeOrDept`) +
-            FfiConverterString.allocationSize(value.`voucherNo`)
-    )
-
-    override fun write(value: FinanceLine, buf: ByteBuffer) {
-            FfiConverterString.write(value.`date`, buf)
-            FfiConverterTypeDirection.write(value.`direction`, buf)
-            FfiConverterString.write(value.`account`, buf)
-            FfiConverterString.write(value.`item`, buf)
-            FfiConverterLong.write(value.`amountFen`, buf)
-            FfiConverterString.write(value.`payeeOrDept`, buf)
-            FfiConverterString.write(value.`voucherNo`, buf)
-    }
-}
-
-
-
-data class FinanceTotals (
-    val `openingFen`: kotlin.Long, 
-    val `incomeFen`: kotlin.Long, 
-    val `expenseFen`: kotlin.Long, 
-    val `closingFen`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFinanceTotals: FfiConverterRustBuffer<FinanceTotals> {
-    override fun read(buf: ByteBuffer): FinanceTotals {
-        return FinanceTotals(
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FinanceTotals) = (
-            FfiConverterLong.allocationSize(value.`openingFen`) +
-            FfiConverterLong.allocationSize(value.`incomeFen`) +
-            FfiConverterLong.allocationSize(value.`expenseFen`) +
-            FfiConverterLong.allocationSize(value.`closingFen`)
-    )
-
-    override fun write(value: FinanceTotals, buf: ByteBuffer) {
-            FfiConverterLong.write(value.`openingFen`, buf)
-            FfiConverterLong.write(value.`incomeFen`, buf)
-            FfiConverterLong.write(value.`expenseFen`, buf)
-            FfiConverterLong.write(value.`closingFen`, buf)
     }
 }
 
@@ -3882,156 +3586,6 @@ public object FfiConverterTypeInvite: FfiConverterRustBuffer<Invite> {
 
 
 /**
- * A change made on this device and what became of it (rejected ones carry the reason).
- */
-data class LocalChange (
-    val `hash`: kotlin.String, 
-    val `entityId`: kotlin.String, 
-    val `kind`: EntityKind, 
-    val `summary`: kotlin.String, 
-    val `state`: ChangeState, 
-    val `reason`: kotlin.String?, 
-    val `createdAt`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeLocalChange: FfiConverterRustBuffer<LocalChange> {
-    override fun read(buf: ByteBuffer): LocalChange {
-        return LocalChange(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeEntityKind.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeChangeState.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: LocalChange) = (
-            FfiConverterString.allocationSize(value.`hash`) +
-            FfiConverterString.allocationSize(value.`entityId`) +
-            FfiConverterTypeEntityKind.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`summary`) +
-            FfiConverterTypeChangeState.allocationSize(value.`state`) +
-            FfiConverterOptionalString.allocationSize(value.`reason`) +
-            FfiConverterLong.allocationSize(value.`createdAt`)
-    )
-
-    override fun write(value: LocalChange, buf: ByteBuffer) {
-            FfiConverterString.write(value.`hash`, buf)
-            FfiConverterString.write(value.`entityId`, buf)
-            FfiConverterTypeEntityKind.write(value.`kind`, buf)
-            FfiConverterString.write(value.`summary`, buf)
-            FfiConverterTypeChangeState.write(value.`state`, buf)
-            FfiConverterOptionalString.write(value.`reason`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-    }
-}
-
-
-
-/**
- * A document the filer must bring (户口本, 身份证...).
- */
-data class Material (
-    val `name`: kotlin.String, 
-    val `provided`: kotlin.Boolean = false
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeMaterial: FfiConverterRustBuffer<Material> {
-    override fun read(buf: ByteBuffer): Material {
-        return Material(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Material) = (
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterBoolean.allocationSize(value.`provided`)
-    )
-
-    override fun write(value: Material, buf: ByteBuffer) {
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterBoolean.write(value.`provided`, buf)
-    }
-}
-
-
-
-data class Member (
-    val `id`: kotlin.String, 
-    val `name`: kotlin.String, 
-    val `role`: Role, 
-    val `household`: kotlin.String, 
-    val `group`: kotlin.String, 
-    val `migrant`: kotlin.Boolean, 
-    val `householdRep`: kotlin.Boolean, 
-    val `party`: kotlin.Boolean, 
-    val `revoked`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
-    override fun read(buf: ByteBuffer): Member {
-        return Member(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeRole.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Member) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterTypeRole.allocationSize(value.`role`) +
-            FfiConverterString.allocationSize(value.`household`) +
-            FfiConverterString.allocationSize(value.`group`) +
-            FfiConverterBoolean.allocationSize(value.`migrant`) +
-            FfiConverterBoolean.allocationSize(value.`householdRep`) +
-            FfiConverterBoolean.allocationSize(value.`party`) +
-            FfiConverterBoolean.allocationSize(value.`revoked`)
-    )
-
-    override fun write(value: Member, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterTypeRole.write(value.`role`, buf)
-            FfiConverterString.write(value.`household`, buf)
-            FfiConverterString.write(value.`group`, buf)
-            FfiConverterBoolean.write(value.`migrant`, buf)
-            FfiConverterBoolean.write(value.`householdRep`, buf)
-            FfiConverterBoolean.write(value.`party`, buf)
-            FfiConverterBoolean.write(value.`revoked`, buf)
-    }
-}
-
-
-
-/**
  * This device's place in a space, set when it enrolls.
  */
 data class Membership (
@@ -4075,86 +3629,11 @@ public object FfiConverterTypeMembership: FfiConverterRustBuffer<Membership> {
 
 
 /**
- * A deliberation to open for discussion (and a vote, unless consultation only).
- */
-data class NewDeliberation (
-    val `title`: kotlin.String, 
-    val `body`: kotlin.String, 
-    val `decidingBody`: DecidingBody, 
-    /**
-     * At least two for a vote.
-     */
-    val `options`: List<kotlin.String>, 
-    /**
-     * UTC ms.
-     */
-    val `opensAt`: kotlin.Long, 
-    /**
-     * UTC ms; after `opens_at`.
-     */
-    val `closesAt`: kotlin.Long, 
-    /**
-     * The group (村民小组) of a group meeting.
-     */
-    val `group`: kotlin.String? = null, 
-    val `secret`: kotlin.Boolean = false, 
-    val `hideResults`: kotlin.Boolean = false
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNewDeliberation: FfiConverterRustBuffer<NewDeliberation> {
-    override fun read(buf: ByteBuffer): NewDeliberation {
-        return NewDeliberation(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeDecidingBody.read(buf),
-            FfiConverterSequenceString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NewDeliberation) = (
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`body`) +
-            FfiConverterTypeDecidingBody.allocationSize(value.`decidingBody`) +
-            FfiConverterSequenceString.allocationSize(value.`options`) +
-            FfiConverterLong.allocationSize(value.`opensAt`) +
-            FfiConverterLong.allocationSize(value.`closesAt`) +
-            FfiConverterOptionalString.allocationSize(value.`group`) +
-            FfiConverterBoolean.allocationSize(value.`secret`) +
-            FfiConverterBoolean.allocationSize(value.`hideResults`)
-    )
-
-    override fun write(value: NewDeliberation, buf: ByteBuffer) {
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`body`, buf)
-            FfiConverterTypeDecidingBody.write(value.`decidingBody`, buf)
-            FfiConverterSequenceString.write(value.`options`, buf)
-            FfiConverterLong.write(value.`opensAt`, buf)
-            FfiConverterLong.write(value.`closesAt`, buf)
-            FfiConverterOptionalString.write(value.`group`, buf)
-            FfiConverterBoolean.write(value.`secret`, buf)
-            FfiConverterBoolean.write(value.`hideResults`, buf)
-    }
-}
-
-
-
-/**
  * A notice to post. `publish = false` keeps a draft.
  */
 data class NewNotice (
-    val `category`: NoticeCategory, 
-    val `subtype`: NoticeSubtype, 
+    val `category`: Category, 
+    val `subtype`: Subtype, 
     val `title`: kotlin.String, 
     val `body`: kotlin.String, 
     /**
@@ -4175,8 +3654,8 @@ data class NewNotice (
 public object FfiConverterTypeNewNotice: FfiConverterRustBuffer<NewNotice> {
     override fun read(buf: ByteBuffer): NewNotice {
         return NewNotice(
-            FfiConverterTypeNoticeCategory.read(buf),
-            FfiConverterTypeNoticeSubtype.read(buf),
+            FfiConverterTypeCategory.read(buf),
+            FfiConverterTypeSubtype.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalTypePeriod.read(buf),
@@ -4187,8 +3666,8 @@ public object FfiConverterTypeNewNotice: FfiConverterRustBuffer<NewNotice> {
     }
 
     override fun allocationSize(value: NewNotice) = (
-            FfiConverterTypeNoticeCategory.allocationSize(value.`category`) +
-            FfiConverterTypeNoticeSubtype.allocationSize(value.`subtype`) +
+            FfiConverterTypeCategory.allocationSize(value.`category`) +
+            FfiConverterTypeSubtype.allocationSize(value.`subtype`) +
             FfiConverterString.allocationSize(value.`title`) +
             FfiConverterString.allocationSize(value.`body`) +
             FfiConverterOptionalTypePeriod.allocationSize(value.`period`) +
@@ -4198,8 +3677,8 @@ public object FfiConverterTypeNewNotice: FfiConverterRustBuffer<NewNotice> {
     )
 
     override fun write(value: NewNotice, buf: ByteBuffer) {
-            FfiConverterTypeNoticeCategory.write(value.`category`, buf)
-            FfiConverterTypeNoticeSubtype.write(value.`subtype`, buf)
+            FfiConverterTypeCategory.write(value.`category`, buf)
+            FfiConverterTypeSubtype.write(value.`subtype`, buf)
             FfiConverterString.write(value.`title`, buf)
             FfiConverterString.write(value.`body`, buf)
             FfiConverterOptionalTypePeriod.write(value.`period`, buf)
@@ -4212,66 +3691,12 @@ public object FfiConverterTypeNewNotice: FfiConverterRustBuffer<NewNotice> {
 
 
 /**
- * A request to file. `kind` is one of `CunwuStore.requestKinds()`.
- */
-data class NewRequest (
-    val `kind`: kotlin.String, 
-    val `title`: kotlin.String, 
-    val `description`: kotlin.String, 
-    val `place`: Place? = null, 
-    /**
-     * The member it is for, when a cadre files on someone's behalf.
-     */
-    val `onBehalfOf`: kotlin.String? = null, 
-    val `materials`: List<Material> = listOf()
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
-    override fun read(buf: ByteBuffer): NewRequest {
-        return NewRequest(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalTypePlace.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterSequenceTypeMaterial.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NewRequest) = (
-            FfiConverterString.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`description`) +
-            FfiConverterOptionalTypePlace.allocationSize(value.`place`) +
-            FfiConverterOptionalString.allocationSize(value.`onBehalfOf`) +
-            FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`)
-    )
-
-    override fun write(value: NewRequest, buf: ByteBuffer) {
-            FfiConverterString.write(value.`kind`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`description`, buf)
-            FfiConverterOptionalTypePlace.write(value.`place`, buf)
-            FfiConverterOptionalString.write(value.`onBehalfOf`, buf)
-            FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
-    }
-}
-
-
-
-/**
  * A notice with its whole history. Times are UTC milliseconds.
  */
 data class Notice (
     val `id`: kotlin.String, 
-    val `category`: NoticeCategory, 
-    val `subtype`: NoticeSubtype, 
+    val `category`: Category, 
+    val `subtype`: Subtype, 
     val `period`: Period, 
     val `status`: NoticeStatus, 
     val `createdBy`: kotlin.String, 
@@ -4301,8 +3726,8 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
     override fun read(buf: ByteBuffer): Notice {
         return Notice(
             FfiConverterString.read(buf),
-            FfiConverterTypeNoticeCategory.read(buf),
-            FfiConverterTypeNoticeSubtype.read(buf),
+            FfiConverterTypeCategory.read(buf),
+            FfiConverterTypeSubtype.read(buf),
             FfiConverterTypePeriod.read(buf),
             FfiConverterTypeNoticeStatus.read(buf),
             FfiConverterString.read(buf),
@@ -4319,8 +3744,8 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
 
     override fun allocationSize(value: Notice) = (
             FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterTypeNoticeCategory.allocationSize(value.`category`) +
-            FfiConverterTypeNoticeSubtype.allocationSize(value.`subtype`) +
+            FfiConverterTypeCategory.allocationSize(value.`category`) +
+            FfiConverterTypeSubtype.allocationSize(value.`subtype`) +
             FfiConverterTypePeriod.allocationSize(value.`period`) +
             FfiConverterTypeNoticeStatus.allocationSize(value.`status`) +
             FfiConverterString.allocationSize(value.`createdBy`) +
@@ -4336,8 +3761,8 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
 
     override fun write(value: Notice, buf: ByteBuffer) {
             FfiConverterString.write(value.`id`, buf)
-            FfiConverterTypeNoticeCategory.write(value.`category`, buf)
-            FfiConverterTypeNoticeSubtype.write(value.`subtype`, buf)
+            FfiConverterTypeCategory.write(value.`category`, buf)
+            FfiConverterTypeSubtype.write(value.`subtype`, buf)
             FfiConverterTypePeriod.write(value.`period`, buf)
             FfiConverterTypeNoticeStatus.write(value.`status`, buf)
             FfiConverterString.write(value.`createdBy`, buf)
@@ -4355,53 +3780,10 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
 
 
 /**
- * What one revision of a notice says.
- */
-data class NoticeContent (
-    val `title`: kotlin.String, 
-    val `body`: kotlin.String, 
-    val `openingBalanceFen`: kotlin.Long? = null, 
-    val `lines`: List<FinanceLine> = listOf()
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeContent: FfiConverterRustBuffer<NoticeContent> {
-    override fun read(buf: ByteBuffer): NoticeContent {
-        return NoticeContent(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalLong.read(buf),
-            FfiConverterSequenceTypeFinanceLine.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NoticeContent) = (
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`body`) +
-            FfiConverterOptionalLong.allocationSize(value.`openingBalanceFen`) +
-            FfiConverterSequenceTypeFinanceLine.allocationSize(value.`lines`)
-    )
-
-    override fun write(value: NoticeContent, buf: ByteBuffer) {
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`body`, buf)
-            FfiConverterOptionalLong.write(value.`openingBalanceFen`, buf)
-            FfiConverterSequenceTypeFinanceLine.write(value.`lines`, buf)
-    }
-}
-
-
-
-/**
  * Which notices a list shows. Every field has a default: `NoticeFilter()` lists all.
  */
 data class NoticeFilter (
-    val `category`: NoticeCategory? = null, 
+    val `category`: Category? = null, 
     val `status`: NoticeStatus? = null, 
     val `unreadOnly`: kotlin.Boolean = false, 
     /**
@@ -4420,7 +3802,7 @@ data class NoticeFilter (
 public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter> {
     override fun read(buf: ByteBuffer): NoticeFilter {
         return NoticeFilter(
-            FfiConverterOptionalTypeNoticeCategory.read(buf),
+            FfiConverterOptionalTypeCategory.read(buf),
             FfiConverterOptionalTypeNoticeStatus.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterUInt.read(buf),
@@ -4429,7 +3811,7 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
     }
 
     override fun allocationSize(value: NoticeFilter) = (
-            FfiConverterOptionalTypeNoticeCategory.allocationSize(value.`category`) +
+            FfiConverterOptionalTypeCategory.allocationSize(value.`category`) +
             FfiConverterOptionalTypeNoticeStatus.allocationSize(value.`status`) +
             FfiConverterBoolean.allocationSize(value.`unreadOnly`) +
             FfiConverterUInt.allocationSize(value.`limit`) +
@@ -4437,247 +3819,11 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
     )
 
     override fun write(value: NoticeFilter, buf: ByteBuffer) {
-            FfiConverterOptionalTypeNoticeCategory.write(value.`category`, buf)
+            FfiConverterOptionalTypeCategory.write(value.`category`, buf)
             FfiConverterOptionalTypeNoticeStatus.write(value.`status`, buf)
             FfiConverterBoolean.write(value.`unreadOnly`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
             FfiConverterUInt.write(value.`offset`, buf)
-    }
-}
-
-
-
-/**
- * A row of the notice list.
- */
-data class NoticeSummary (
-    val `id`: kotlin.String, 
-    val `category`: NoticeCategory, 
-    val `subtype`: NoticeSubtype, 
-    val `title`: kotlin.String, 
-    val `status`: NoticeStatus, 
-    val `revision`: kotlin.UInt, 
-    val `publishedAt`: kotlin.Long?, 
-    val `updatedAt`: kotlin.Long, 
-    val `closingFen`: kotlin.Long?, 
-    val `openQuestions`: kotlin.UInt, 
-    /**
-     * This member has read the current revision.
-     */
-    val `read`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeSummary: FfiConverterRustBuffer<NoticeSummary> {
-    override fun read(buf: ByteBuffer): NoticeSummary {
-        return NoticeSummary(
-            FfiConverterString.read(buf),
-            FfiConverterTypeNoticeCategory.read(buf),
-            FfiConverterTypeNoticeSubtype.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeNoticeStatus.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterOptionalLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterOptionalLong.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NoticeSummary) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterTypeNoticeCategory.allocationSize(value.`category`) +
-            FfiConverterTypeNoticeSubtype.allocationSize(value.`subtype`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterTypeNoticeStatus.allocationSize(value.`status`) +
-            FfiConverterUInt.allocationSize(value.`revision`) +
-            FfiConverterOptionalLong.allocationSize(value.`publishedAt`) +
-            FfiConverterLong.allocationSize(value.`updatedAt`) +
-            FfiConverterOptionalLong.allocationSize(value.`closingFen`) +
-            FfiConverterUInt.allocationSize(value.`openQuestions`) +
-            FfiConverterBoolean.allocationSize(value.`read`)
-    )
-
-    override fun write(value: NoticeSummary, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterTypeNoticeCategory.write(value.`category`, buf)
-            FfiConverterTypeNoticeSubtype.write(value.`subtype`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterTypeNoticeStatus.write(value.`status`, buf)
-            FfiConverterUInt.write(value.`revision`, buf)
-            FfiConverterOptionalLong.write(value.`publishedAt`, buf)
-            FfiConverterLong.write(value.`updatedAt`, buf)
-            FfiConverterOptionalLong.write(value.`closingFen`, buf)
-            FfiConverterUInt.write(value.`openQuestions`, buf)
-            FfiConverterBoolean.write(value.`read`, buf)
-    }
-}
-
-
-
-data class Period (
-    val `kind`: PeriodKind, 
-    /**
-     * `YYYY-MM-DD`.
-     */
-    val `start`: kotlin.String? = null, 
-    val `end`: kotlin.String? = null
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePeriod: FfiConverterRustBuffer<Period> {
-    override fun read(buf: ByteBuffer): Period {
-        return Period(
-            FfiConverterTypePeriodKind.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Period) = (
-            FfiConverterTypePeriodKind.allocationSize(value.`kind`) +
-            FfiConverterOptionalString.allocationSize(value.`start`) +
-            FfiConverterOptionalString.allocationSize(value.`end`)
-    )
-
-    override fun write(value: Period, buf: ByteBuffer) {
-            FfiConverterTypePeriodKind.write(value.`kind`, buf)
-            FfiConverterOptionalString.write(value.`start`, buf)
-            FfiConverterOptionalString.write(value.`end`, buf)
-    }
-}
-
-
-
-data class Place (
-    val `text`: kotlin.String, 
-    val `lat`: kotlin.Double? = null, 
-    val `lon`: kotlin.Double? = null
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
-    override fun read(buf: ByteBuffer): Place {
-        return Place(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalDouble.read(buf),
-            FfiConverterOptionalDouble.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Place) = (
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterOptionalDouble.allocationSize(value.`lat`) +
-            FfiConverterOptionalDouble.allocationSize(value.`lon`)
-    )
-
-    override fun write(value: Place, buf: ByteBuffer) {
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterOptionalDouble.write(value.`lat`, buf)
-            FfiConverterOptionalDouble.write(value.`lon`, buf)
-    }
-}
-
-
-
-data class Question (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String, 
-    /**
-     * When a reply is due (UTC ms).
-     */
-    val `dueAt`: kotlin.Long, 
-    val `answers`: List<Answer>
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
-    override fun read(buf: ByteBuffer): Question {
-        return Question(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterSequenceTypeAnswer.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Question) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterLong.allocationSize(value.`dueAt`) +
-            FfiConverterSequenceTypeAnswer.allocationSize(value.`answers`)
-    )
-
-    override fun write(value: Question, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterLong.write(value.`dueAt`, buf)
-            FfiConverterSequenceTypeAnswer.write(value.`answers`, buf)
-    }
-}
-
-
-
-data class Rating (
-    val `stars`: kotlin.UByte, 
-    val `text`: kotlin.String, 
-    val `at`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRating: FfiConverterRustBuffer<Rating> {
-    override fun read(buf: ByteBuffer): Rating {
-        return Rating(
-            FfiConverterUByte.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Rating) = (
-            FfiConverterUByte.allocationSize(value.`stars`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterLong.allocationSize(value.`at`)
-    )
-
-    override fun write(value: Rating, buf: ByteBuffer) {
-            FfiConverterUByte.write(value.`stars`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterLong.write(value.`at`, buf)
     }
 }
 
@@ -4757,7 +3903,7 @@ public object FfiConverterTypeRepairReport: FfiConverterRustBuffer<RepairReport>
  */
 data class RequestFilter (
     val `kind`: kotlin.String? = null, 
-    val `status`: RequestStatus? = null, 
+    val `status`: Status? = null, 
     val `assignee`: kotlin.String? = null, 
     /**
      * Filed by or for this device's member.
@@ -4781,7 +3927,7 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
     override fun read(buf: ByteBuffer): RequestFilter {
         return RequestFilter(
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalTypeRequestStatus.read(buf),
+            FfiConverterOptionalTypeStatus.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
@@ -4792,7 +3938,7 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
 
     override fun allocationSize(value: RequestFilter) = (
             FfiConverterOptionalString.allocationSize(value.`kind`) +
-            FfiConverterOptionalTypeRequestStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalTypeStatus.allocationSize(value.`status`) +
             FfiConverterOptionalString.allocationSize(value.`assignee`) +
             FfiConverterBoolean.allocationSize(value.`mine`) +
             FfiConverterBoolean.allocationSize(value.`openOnly`) +
@@ -4802,129 +3948,12 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
 
     override fun write(value: RequestFilter, buf: ByteBuffer) {
             FfiConverterOptionalString.write(value.`kind`, buf)
-            FfiConverterOptionalTypeRequestStatus.write(value.`status`, buf)
+            FfiConverterOptionalTypeStatus.write(value.`status`, buf)
             FfiConverterOptionalString.write(value.`assignee`, buf)
             FfiConverterBoolean.write(value.`mine`, buf)
             FfiConverterBoolean.write(value.`openOnly`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
             FfiConverterUInt.write(value.`offset`, buf)
-    }
-}
-
-
-
-/**
- * A row of the request list.
- */
-data class RequestSummary (
-    val `id`: kotlin.String, 
-    val `kind`: kotlin.String, 
-    val `title`: kotlin.String, 
-    val `status`: RequestStatus, 
-    val `filer`: kotlin.String, 
-    val `filedBy`: kotlin.String?, 
-    val `assignee`: kotlin.String?, 
-    val `createdAt`: kotlin.Long, 
-    val `updatedAt`: kotlin.Long, 
-    val `rating`: kotlin.UByte?
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRequestSummary: FfiConverterRustBuffer<RequestSummary> {
-    override fun read(buf: ByteBuffer): RequestSummary {
-        return RequestSummary(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeRequestStatus.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterOptionalUByte.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: RequestSummary) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterTypeRequestStatus.allocationSize(value.`status`) +
-            FfiConverterString.allocationSize(value.`filer`) +
-            FfiConverterOptionalString.allocationSize(value.`filedBy`) +
-            FfiConverterOptionalString.allocationSize(value.`assignee`) +
-            FfiConverterLong.allocationSize(value.`createdAt`) +
-            FfiConverterLong.allocationSize(value.`updatedAt`) +
-            FfiConverterOptionalUByte.allocationSize(value.`rating`)
-    )
-
-    override fun write(value: RequestSummary, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`kind`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterTypeRequestStatus.write(value.`status`, buf)
-            FfiConverterString.write(value.`filer`, buf)
-            FfiConverterOptionalString.write(value.`filedBy`, buf)
-            FfiConverterOptionalString.write(value.`assignee`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-            FfiConverterLong.write(value.`updatedAt`, buf)
-            FfiConverterOptionalUByte.write(value.`rating`, buf)
-    }
-}
-
-
-
-/**
- * A published revision; corrections add one and keep the earlier ones readable.
- */
-data class Revision (
-    val `number`: kotlin.UInt, 
-    val `content`: NoticeContent, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    /**
-     * Why it was corrected (empty for the first revision).
-     */
-    val `reason`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRevision: FfiConverterRustBuffer<Revision> {
-    override fun read(buf: ByteBuffer): Revision {
-        return Revision(
-            FfiConverterUInt.read(buf),
-            FfiConverterTypeNoticeContent.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Revision) = (
-            FfiConverterUInt.allocationSize(value.`number`) +
-            FfiConverterTypeNoticeContent.allocationSize(value.`content`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`reason`)
-    )
-
-    override fun write(value: Revision, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`number`, buf)
-            FfiConverterTypeNoticeContent.write(value.`content`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`reason`, buf)
     }
 }
 
@@ -4968,279 +3997,6 @@ public object FfiConverterTypeRoster: FfiConverterRustBuffer<Roster> {
             FfiConverterString.write(value.`spaceName`, buf)
             FfiConverterULong.write(value.`version`, buf)
             FfiConverterSequenceTypeMember.write(value.`members`, buf)
-    }
-}
-
-
-
-data class SearchHit (
-    val `id`: kotlin.String, 
-    val `kind`: EntityKind, 
-    val `title`: kotlin.String, 
-    /**
-     * Lower is better.
-     */
-    val `rank`: kotlin.Double
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSearchHit: FfiConverterRustBuffer<SearchHit> {
-    override fun read(buf: ByteBuffer): SearchHit {
-        return SearchHit(
-            FfiConverterString.read(buf),
-            FfiConverterTypeEntityKind.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterDouble.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SearchHit) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterTypeEntityKind.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterDouble.allocationSize(value.`rank`)
-    )
-
-    override fun write(value: SearchHit, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterTypeEntityKind.write(value.`kind`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterDouble.write(value.`rank`, buf)
-    }
-}
-
-
-
-/**
- * A service request with its history.
- */
-data class ServiceRequest (
-    val `id`: kotlin.String, 
-    val `kind`: kotlin.String, 
-    val `title`: kotlin.String, 
-    val `description`: kotlin.String, 
-    val `place`: Place?, 
-    val `filer`: kotlin.String, 
-    /**
-     * The member who entered it, when a cadre filed on the filer's behalf.
-     */
-    val `filedBy`: kotlin.String?, 
-    val `createdAt`: kotlin.Long, 
-    val `status`: RequestStatus, 
-    val `transitions`: List<Transition>, 
-    val `assignee`: kotlin.String?, 
-    val `expectedBy`: kotlin.String?, 
-    val `materials`: List<Material>, 
-    val `attachments`: List<Attachment>, 
-    val `comments`: List<Comment>, 
-    val `rating`: Rating?, 
-    val `updatedAt`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequest> {
-    override fun read(buf: ByteBuffer): ServiceRequest {
-        return ServiceRequest(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalTypePlace.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterTypeRequestStatus.read(buf),
-            FfiConverterSequenceTypeTransition.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterSequenceTypeMaterial.read(buf),
-            FfiConverterSequenceTypeAttachment.read(buf),
-            FfiConverterSequenceTypeComment.read(buf),
-            FfiConverterOptionalTypeRating.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: ServiceRequest) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`description`) +
-            FfiConverterOptionalTypePlace.allocationSize(value.`place`) +
-            FfiConverterString.allocationSize(value.`filer`) +
-            FfiConverterOptionalString.allocationSize(value.`filedBy`) +
-            FfiConverterLong.allocationSize(value.`createdAt`) +
-            FfiConverterTypeRequestStatus.allocationSize(value.`status`) +
-            FfiConverterSequenceTypeTransition.allocationSize(value.`transitions`) +
-            FfiConverterOptionalString.allocationSize(value.`assignee`) +
-            FfiConverterOptionalString.allocationSize(value.`expectedBy`) +
-            FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
-            FfiConverterSequenceTypeAttachment.allocationSize(value.`attachments`) +
-            FfiConverterSequenceTypeComment.allocationSize(value.`comments`) +
-            FfiConverterOptionalTypeRating.allocationSize(value.`rating`) +
-            FfiConverterLong.allocationSize(value.`updatedAt`)
-    )
-
-    override fun write(value: ServiceRequest, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`kind`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`description`, buf)
-            FfiConverterOptionalTypePlace.write(value.`place`, buf)
-            FfiConverterString.write(value.`filer`, buf)
-            FfiConverterOptionalString.write(value.`filedBy`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-            FfiConverterTypeRequestStatus.write(value.`status`, buf)
-            FfiConverterSequenceTypeTransition.write(value.`transitions`, buf)
-            FfiConverterOptionalString.write(value.`assignee`, buf)
-            FfiConverterOptionalString.write(value.`expectedBy`, buf)
-            FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
-            FfiConverterSequenceTypeAttachment.write(value.`attachments`, buf)
-            FfiConverterSequenceTypeComment.write(value.`comments`, buf)
-            FfiConverterOptionalTypeRating.write(value.`rating`, buf)
-            FfiConverterLong.write(value.`updatedAt`, buf)
-    }
-}
-
-
-
-/**
- * Progress of a sync, after each page of the relay's answer.
- */
-data class SyncProgress (
-    val `page`: kotlin.UInt, 
-    val `bytesSent`: kotlin.ULong, 
-    val `bytesReceived`: kotlin.ULong, 
-    val `received`: kotlin.UInt, 
-    /**
-     * The last page has been applied.
-     */
-    val `done`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress> {
-    override fun read(buf: ByteBuffer): SyncProgress {
-        return SyncProgress(
-            FfiConverterUInt.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SyncProgress) = (
-            FfiConverterUInt.allocationSize(value.`page`) +
-            FfiConverterULong.allocationSize(value.`bytesSent`) +
-            FfiConverterULong.allocationSize(value.`bytesReceived`) +
-            FfiConverterUInt.allocationSize(value.`received`) +
-            FfiConverterBoolean.allocationSize(value.`done`)
-    )
-
-    override fun write(value: SyncProgress, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`page`, buf)
-            FfiConverterULong.write(value.`bytesSent`, buf)
-            FfiConverterULong.write(value.`bytesReceived`, buf)
-            FfiConverterUInt.write(value.`received`, buf)
-            FfiConverterBoolean.write(value.`done`, buf)
-    }
-}
-
-
-
-/**
- * What one sync did.
- */
-data class SyncReport (
-    /**
-     * Local changes sent.
-     */
-    val `sent`: kotlin.UInt, 
-    /**
-     * Local changes the relay acknowledged.
-     */
-    val `acked`: kotlin.UInt, 
-    /**
-     * Changes from others applied here.
-     */
-    val `received`: kotlin.UInt, 
-    /**
-     * Local changes the relay rejected (reasons in `rejections`, and in `localChanges`).
-     */
-    val `rejected`: kotlin.UInt, 
-    /**
-     * Incoming changes this device refused (signature or policy).
-     */
-    val `refusedIncoming`: kotlin.UInt, 
-    val `roundTrips`: kotlin.UInt, 
-    val `bytesSent`: kotlin.ULong, 
-    val `bytesReceived`: kotlin.ULong, 
-    val `cursor`: kotlin.ULong, 
-    val `rejections`: List<kotlin.String>
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
-    override fun read(buf: ByteBuffer): SyncReport {
-        return SyncReport(
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterSequenceString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: SyncReport) = (
-            FfiConverterUInt.allocationSize(value.`sent`) +
-            FfiConverterUInt.allocationSize(value.`acked`) +
-            FfiConverterUInt.allocationSize(value.`received`) +
-            FfiConverterUInt.allocationSize(value.`rejected`) +
-            FfiConverterUInt.allocationSize(value.`refusedIncoming`) +
-            FfiConverterUInt.allocationSize(value.`roundTrips`) +
-            FfiConverterULong.allocationSize(value.`bytesSent`) +
-            FfiConverterULong.allocationSize(value.`bytesReceived`) +
-            FfiConverterULong.allocationSize(value.`cursor`) +
-            FfiConverterSequenceString.allocationSize(value.`rejections`)
-    )
-
-    override fun write(value: SyncReport, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`sent`, buf)
-            FfiConverterUInt.write(value.`acked`, buf)
-            FfiConverterUInt.write(value.`received`, buf)
-            FfiConverterUInt.write(value.`rejected`, buf)
-            FfiConverterUInt.write(value.`refusedIncoming`, buf)
-            FfiConverterUInt.write(value.`roundTrips`, buf)
-            FfiConverterULong.write(value.`bytesSent`, buf)
-            FfiConverterULong.write(value.`bytesReceived`, buf)
-            FfiConverterULong.write(value.`cursor`, buf)
-            FfiConverterSequenceString.write(value.`rejections`, buf)
     }
 }
 
@@ -5314,126 +4070,6 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterMapStringUInt.write(value.`roll`, buf)
     }
 }
-
-
-
-/**
- * One step in a request's history. `applied` is false when the step arrived in
- * conflict with another (two cadres acting offline) and did not change the status.
- */
-data class Transition (
-    val `from`: RequestStatus, 
-    val `to`: RequestStatus, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `note`: kotlin.String, 
-    val `applied`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeTransition: FfiConverterRustBuffer<Transition> {
-    override fun read(buf: ByteBuffer): Transition {
-        return Transition(
-            FfiConverterTypeRequestStatus.read(buf),
-            FfiConverterTypeRequestStatus.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Transition) = (
-            FfiConverterTypeRequestStatus.allocationSize(value.`from`) +
-            FfiConverterTypeRequestStatus.allocationSize(value.`to`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`note`) +
-            FfiConverterBoolean.allocationSize(value.`applied`)
-    )
-
-    override fun write(value: Transition, buf: ByteBuffer) {
-            FfiConverterTypeRequestStatus.write(value.`from`, buf)
-            FfiConverterTypeRequestStatus.write(value.`to`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`note`, buf)
-            FfiConverterBoolean.write(value.`applied`, buf)
-    }
-}
-
-
-
-/**
- * Whether a change was made on this device or arrived from elsewhere (sync, bundle).
- */
-
-enum class ChangeOrigin {
-    
-    LOCAL,
-    REMOTE;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeChangeOrigin: FfiConverterRustBuffer<ChangeOrigin> {
-    override fun read(buf: ByteBuffer) = try {
-        ChangeOrigin.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: ChangeOrigin) = 4UL
-
-    override fun write(value: ChangeOrigin, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * What became of a change made on this device.
- */
-
-enum class ChangeState {
-    
-    PENDING,
-    SENT,
-    ACKED,
-    REJECTED;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeChangeState: FfiConverterRustBuffer<ChangeState> {
-    override fun read(buf: ByteBuffer) = try {
-        ChangeState.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: ChangeState) = 4UL
-
-    override fun write(value: ChangeState, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
 
 
 
@@ -5544,346 +4180,6 @@ public object FfiConverterTypeCunwuError : FfiConverterRustBuffer<CunwuException
     }
 
 }
-
-
-
-/**
- * Who decides a deliberation; fixes eligibility and quorum.
- */
-
-enum class DecidingBody {
-    
-    VILLAGERS_MEETING,
-    VILLAGER_REPS,
-    HOUSEHOLD_REPS,
-    PARTY_MEMBERS,
-    GROUP_MEETING,
-    CONSULTATION_ONLY;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDecidingBody: FfiConverterRustBuffer<DecidingBody> {
-    override fun read(buf: ByteBuffer) = try {
-        DecidingBody.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: DecidingBody) = 4UL
-
-    override fun write(value: DecidingBody, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class DeliberationPhase {
-    
-    DISCUSSION,
-    VOTING,
-    CLOSED;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDeliberationPhase: FfiConverterRustBuffer<DeliberationPhase> {
-    override fun read(buf: ByteBuffer) = try {
-        DeliberationPhase.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: DeliberationPhase) = 4UL
-
-    override fun write(value: DeliberationPhase, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * Whether a finance line is money in or money out.
- */
-
-enum class Direction {
-    
-    INCOME,
-    EXPENSE;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDirection: FfiConverterRustBuffer<Direction> {
-    override fun read(buf: ByteBuffer) = try {
-        Direction.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Direction) = 4UL
-
-    override fun write(value: Direction, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class EntityKind {
-    
-    NOTICE,
-    REQUEST,
-    REQUEST_NOTES,
-    DELIBERATION,
-    BALLOT;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeEntityKind: FfiConverterRustBuffer<EntityKind> {
-    override fun read(buf: ByteBuffer) = try {
-        EntityKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: EntityKind) = 4UL
-
-    override fun write(value: EntityKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * 党务 / 村务 / 财务 notices.
- */
-
-enum class NoticeCategory {
-    
-    PARTY,
-    VILLAGE,
-    FINANCE;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeCategory: FfiConverterRustBuffer<NoticeCategory> {
-    override fun read(buf: ByteBuffer) = try {
-        NoticeCategory.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: NoticeCategory) = 4UL
-
-    override fun write(value: NoticeCategory, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class NoticeStatus {
-    
-    DRAFT,
-    PUBLISHED,
-    CORRECTED,
-    WITHDRAWN;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeStatus: FfiConverterRustBuffer<NoticeStatus> {
-    override fun read(buf: ByteBuffer) = try {
-        NoticeStatus.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: NoticeStatus) = 4UL
-
-    override fun write(value: NoticeStatus, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class NoticeSubtype {
-    
-    RESOLUTION,
-    IMPLEMENTATION,
-    RELIEF_FUNDS,
-    SUBSIDY_LIST,
-    HOMESTEAD,
-    LAND_CONTRACT,
-    WORK_ALLOWANCE,
-    QUARTERLY_ACCOUNTS,
-    OTHER;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeSubtype: FfiConverterRustBuffer<NoticeSubtype> {
-    override fun read(buf: ByteBuffer) = try {
-        NoticeSubtype.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: NoticeSubtype) = 4UL
-
-    override fun write(value: NoticeSubtype, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class PeriodKind {
-    
-    MONTHLY,
-    QUARTERLY,
-    AD_HOC;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypePeriodKind: FfiConverterRustBuffer<PeriodKind> {
-    override fun read(buf: ByteBuffer) = try {
-        PeriodKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: PeriodKind) = 4UL
-
-    override fun write(value: PeriodKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-/**
- * A service request's status, derived from its transitions.
- */
-
-enum class RequestStatus {
-    
-    SUBMITTED,
-    ACCEPTED,
-    IN_PROGRESS,
-    REFERRED,
-    RESOLVED,
-    REJECTED,
-    WITHDRAWN,
-    REOPENED;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRequestStatus: FfiConverterRustBuffer<RequestStatus> {
-    override fun read(buf: ByteBuffer) = try {
-        RequestStatus.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: RequestStatus) = 4UL
-
-    override fun write(value: RequestStatus, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Role {
-    
-    RESIDENT,
-    VILLAGER_REP,
-    PARTY_MEMBER,
-    CADRE,
-    TOWNSHIP;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
-    override fun read(buf: ByteBuffer) = try {
-        Role.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Role) = 4UL
-
-    override fun write(value: Role, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
 
 
 
@@ -6004,7 +4300,7 @@ public interface SyncObserver {
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceSyncObserver {
     internal object `progress`: UniffiCallbackInterfaceSyncObserverMethod0 {
-        override fun callback(`uniffiHandle`: Long,`progress`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+        override fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeSyncObserver.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`progress`(
@@ -6016,7 +4312,7 @@ internal object uniffiCallbackInterfaceSyncObserver {
         }
     }
     internal object `completed`: UniffiCallbackInterfaceSyncObserverMethod1 {
-        override fun callback(`uniffiHandle`: Long,`report`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+        override fun callback(`uniffiHandle`: Long,`report`: RustBufferSyncReport.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeSyncObserver.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`completed`(
@@ -6066,38 +4362,6 @@ internal object uniffiCallbackInterfaceSyncObserver {
  * @suppress
  */
 public object FfiConverterTypeSyncObserver: FfiConverterCallbackInterface<SyncObserver>()
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
-    override fun read(buf: ByteBuffer): kotlin.UByte? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterUByte.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.UByte?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterUByte.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.UByte?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterUByte.write(value, buf)
-        }
-    }
-}
 
 
 
@@ -6159,38 +4423,6 @@ public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
         } else {
             buf.put(1)
             FfiConverterLong.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterOptionalDouble: FfiConverterRustBuffer<kotlin.Double?> {
-    override fun read(buf: ByteBuffer): kotlin.Double? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterDouble.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.Double?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterDouble.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.Double?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterDouble.write(value, buf)
         }
     }
 }
@@ -6265,38 +4497,6 @@ public object FfiConverterOptionalTypeBallot: FfiConverterRustBuffer<Ballot?> {
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeFinanceTotals: FfiConverterRustBuffer<FinanceTotals?> {
-    override fun read(buf: ByteBuffer): FinanceTotals? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeFinanceTotals.read(buf)
-    }
-
-    override fun allocationSize(value: FinanceTotals?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeFinanceTotals.allocationSize(value)
-        }
-    }
-
-    override fun write(value: FinanceTotals?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeFinanceTotals.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypeMembership: FfiConverterRustBuffer<Membership?> {
     override fun read(buf: ByteBuffer): Membership? {
         if (buf.get().toInt() == 0) {
@@ -6329,28 +4529,28 @@ public object FfiConverterOptionalTypeMembership: FfiConverterRustBuffer<Members
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypePeriod: FfiConverterRustBuffer<Period?> {
-    override fun read(buf: ByteBuffer): Period? {
+public object FfiConverterOptionalTypeSyncObserver: FfiConverterRustBuffer<SyncObserver?> {
+    override fun read(buf: ByteBuffer): SyncObserver? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypePeriod.read(buf)
+        return FfiConverterTypeSyncObserver.read(buf)
     }
 
-    override fun allocationSize(value: Period?): ULong {
+    override fun allocationSize(value: SyncObserver?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypePeriod.allocationSize(value)
+            return 1UL + FfiConverterTypeSyncObserver.allocationSize(value)
         }
     }
 
-    override fun write(value: Period?, buf: ByteBuffer) {
+    override fun write(value: SyncObserver?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypePeriod.write(value, buf)
+            FfiConverterTypeSyncObserver.write(value, buf)
         }
     }
 }
@@ -6361,60 +4561,28 @@ public object FfiConverterOptionalTypePeriod: FfiConverterRustBuffer<Period?> {
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypePlace: FfiConverterRustBuffer<Place?> {
-    override fun read(buf: ByteBuffer): Place? {
+public object FfiConverterOptionalTypeCategory: FfiConverterRustBuffer<Category?> {
+    override fun read(buf: ByteBuffer): Category? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypePlace.read(buf)
+        return FfiConverterTypeCategory.read(buf)
     }
 
-    override fun allocationSize(value: Place?): ULong {
+    override fun allocationSize(value: Category?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypePlace.allocationSize(value)
+            return 1UL + FfiConverterTypeCategory.allocationSize(value)
         }
     }
 
-    override fun write(value: Place?, buf: ByteBuffer) {
+    override fun write(value: Category?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypePlace.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterOptionalTypeRating: FfiConverterRustBuffer<Rating?> {
-    override fun read(buf: ByteBuffer): Rating? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeRating.read(buf)
-    }
-
-    override fun allocationSize(value: Rating?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeRating.allocationSize(value)
-        }
-    }
-
-    override fun write(value: Rating?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeRating.write(value, buf)
+            FfiConverterTypeCategory.write(value, buf)
         }
     }
 }
@@ -6457,28 +4625,28 @@ public object FfiConverterOptionalTypeChangeState: FfiConverterRustBuffer<Change
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeNoticeCategory: FfiConverterRustBuffer<NoticeCategory?> {
-    override fun read(buf: ByteBuffer): NoticeCategory? {
+public object FfiConverterOptionalTypeFinanceTotals: FfiConverterRustBuffer<FinanceTotals?> {
+    override fun read(buf: ByteBuffer): FinanceTotals? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypeNoticeCategory.read(buf)
+        return FfiConverterTypeFinanceTotals.read(buf)
     }
 
-    override fun allocationSize(value: NoticeCategory?): ULong {
+    override fun allocationSize(value: FinanceTotals?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypeNoticeCategory.allocationSize(value)
+            return 1UL + FfiConverterTypeFinanceTotals.allocationSize(value)
         }
     }
 
-    override fun write(value: NoticeCategory?, buf: ByteBuffer) {
+    override fun write(value: FinanceTotals?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypeNoticeCategory.write(value, buf)
+            FfiConverterTypeFinanceTotals.write(value, buf)
         }
     }
 }
@@ -6521,28 +4689,28 @@ public object FfiConverterOptionalTypeNoticeStatus: FfiConverterRustBuffer<Notic
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeRequestStatus: FfiConverterRustBuffer<RequestStatus?> {
-    override fun read(buf: ByteBuffer): RequestStatus? {
+public object FfiConverterOptionalTypePeriod: FfiConverterRustBuffer<Period?> {
+    override fun read(buf: ByteBuffer): Period? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypeRequestStatus.read(buf)
+        return FfiConverterTypePeriod.read(buf)
     }
 
-    override fun allocationSize(value: RequestStatus?): ULong {
+    override fun allocationSize(value: Period?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypeRequestStatus.allocationSize(value)
+            return 1UL + FfiConverterTypePeriod.allocationSize(value)
         }
     }
 
-    override fun write(value: RequestStatus?, buf: ByteBuffer) {
+    override fun write(value: Period?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypeRequestStatus.write(value, buf)
+            FfiConverterTypePeriod.write(value, buf)
         }
     }
 }
@@ -6553,28 +4721,28 @@ public object FfiConverterOptionalTypeRequestStatus: FfiConverterRustBuffer<Requ
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeSyncObserver: FfiConverterRustBuffer<SyncObserver?> {
-    override fun read(buf: ByteBuffer): SyncObserver? {
+public object FfiConverterOptionalTypeStatus: FfiConverterRustBuffer<Status?> {
+    override fun read(buf: ByteBuffer): Status? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterTypeSyncObserver.read(buf)
+        return FfiConverterTypeStatus.read(buf)
     }
 
-    override fun allocationSize(value: SyncObserver?): ULong {
+    override fun allocationSize(value: Status?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterTypeSyncObserver.allocationSize(value)
+            return 1UL + FfiConverterTypeStatus.allocationSize(value)
         }
     }
 
-    override fun write(value: SyncObserver?, buf: ByteBuffer) {
+    override fun write(value: Status?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterTypeSyncObserver.write(value, buf)
+            FfiConverterTypeStatus.write(value, buf)
         }
     }
 }
@@ -6641,118 +4809,6 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer>> {
-    override fun read(buf: ByteBuffer): List<Answer> {
-        val len = buf.getInt()
-        return List<Answer>(len) {
-            FfiConverterTypeAnswer.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Answer>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAnswer.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Answer>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeAnswer.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
-    override fun read(buf: ByteBuffer): List<Attachment> {
-        val len = buf.getInt()
-        return List<Attachment>(len) {
-            FfiConverterTypeAttachment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Attachment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAttachment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Attachment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeAttachment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeComment: FfiConverterRustBuffer<List<Comment>> {
-    override fun read(buf: ByteBuffer): List<Comment> {
-        val len = buf.getInt()
-        return List<Comment>(len) {
-            FfiConverterTypeComment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Comment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeComment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Comment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeComment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeDeliberationComment: FfiConverterRustBuffer<List<DeliberationComment>> {
-    override fun read(buf: ByteBuffer): List<DeliberationComment> {
-        val len = buf.getInt()
-        return List<DeliberationComment>(len) {
-            FfiConverterTypeDeliberationComment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<DeliberationComment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeDeliberationComment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<DeliberationComment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeDeliberationComment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeDeliberationSummary: FfiConverterRustBuffer<List<DeliberationSummary>> {
     override fun read(buf: ByteBuffer): List<DeliberationSummary> {
         val len = buf.getInt()
@@ -6771,6 +4827,34 @@ public object FfiConverterSequenceTypeDeliberationSummary: FfiConverterRustBuffe
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeDeliberationSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDComment: FfiConverterRustBuffer<List<DComment>> {
+    override fun read(buf: ByteBuffer): List<DComment> {
+        val len = buf.getInt()
+        return List<DComment>(len) {
+            FfiConverterTypeDComment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DComment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDComment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DComment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDComment.write(it, buf)
         }
     }
 }
@@ -7061,34 +5145,6 @@ public object FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer<List<Sea
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeTransition: FfiConverterRustBuffer<List<Transition>> {
-    override fun read(buf: ByteBuffer): List<Transition> {
-        val len = buf.getInt()
-        return List<Transition>(len) {
-            FfiConverterTypeTransition.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Transition>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeTransition.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Transition>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeTransition.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.String, kotlin.UInt>> {
     override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.UInt> {
         val len = buf.getInt()
@@ -7129,6 +5185,118 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
         /**
          * The version of this library (the workspace version of cunwu-ffi).
          */ fun `cunwuVersion`(): kotlin.String {
@@ -7152,7 +5320,7 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         return uniffiRustCallAsync(
         UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_sync_once(FfiConverterString.lower(`dbPath`),),
         { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
-        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferSyncReport.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
         { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSyncReport.lift(it) },
