@@ -1504,7 +1504,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync() != 12796.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_tally() != 32670.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_tally() != 41731.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request() != 10757.toShort()) {
@@ -2419,6 +2419,10 @@ public interface CunwuStoreInterface {
      */
     suspend fun `sync`(`observer`: SyncObserver? = null): SyncReport
     
+    /**
+     * The result this member may see now (`Store::visible_tally`: the model's one
+     * rule); `NotAllowed` with the reason while it is hidden.
+     */
     fun `tally`(`deliberationId`: kotlin.String): Tally
     
     /**
@@ -3197,6 +3201,10 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
 
     
+    /**
+     * The result this member may see now (`Store::visible_tally`: the model's one
+     * rule); `NotAllowed` with the reason while it is hidden.
+     */
     @Throws(CunwuException::class)override fun `tally`(`deliberationId`: kotlin.String): Tally {
             return FfiConverterTypeTally.lift(
     callWithPointer {
