@@ -1,5 +1,8 @@
 //! Errors of the core. `Error` has one variant per thing that can go wrong so that
-//! callers (relay, CLI, FFI) can map it to their own, smaller public error types.
+//! callers (CLI, FFI) can map it to their own, smaller public error types. The
+//! protocol's errors (`cunwu_protocol::Error`) arrive here variant for variant; the
+//! I/O ones (`Database`, `Network`, `Relay`, `Io`) exist only here, because only the
+//! device's store and sync client touch a disk or a socket.
 
 use thiserror::Error;
 
@@ -67,6 +70,28 @@ impl From<rusqlite::Error> for Error {
                 ))
             }
             _ => Error::Database(e.to_string()),
+        }
+    }
+}
+
+/// Each protocol variant to the core variant of the same name; the protocol's
+/// `Corrupt` (stored bytes that do not load) is the core's `Database`.
+impl From<cunwu_protocol::Error> for Error {
+    fn from(e: cunwu_protocol::Error) -> Self {
+        use cunwu_protocol::Error as P;
+        match e {
+            P::Invalid(m) => Error::Invalid(m),
+            P::NotAllowed(m) => Error::NotAllowed(m),
+            P::InvalidTransition(m) => Error::InvalidTransition(m),
+            P::NotFound(m) => Error::NotFound(m),
+            P::BadSignature(m) => Error::BadSignature(m),
+            P::Malformed(m) => Error::Malformed(m),
+            P::UnsupportedVersion { found, supported } => {
+                Error::UnsupportedVersion { found, supported }
+            }
+            P::TooLarge(m) => Error::TooLarge(m),
+            P::Corrupt(m) => Error::Database(m),
+            P::Document(m) => Error::Document(m),
         }
     }
 }

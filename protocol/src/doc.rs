@@ -50,7 +50,7 @@ pub fn change_from_bytes(bytes: &[u8]) -> Result<Change> {
 /// are read. Everything that arrives from outside goes through [`change_from_bytes`].
 pub fn stored_change(bytes: &[u8]) -> Result<Change> {
     Change::try_from(bytes)
-        .map_err(|e| Error::Database(format!("a stored change does not parse: {e}")))
+        .map_err(|e| Error::Corrupt(format!("a stored change does not parse: {e}")))
 }
 
 /// What automerge's parser would expand, bounded before it runs: automerge inflates a
@@ -417,7 +417,7 @@ impl EntityDoc {
     ) -> Result<EntityDoc> {
         let mut doc = match snapshot {
             Some(s) => Automerge::load(s)
-                .map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
+                .map_err(|e| Error::Corrupt(format!("stored document does not load: {e}")))?,
             None => Automerge::new(),
         };
         let mut cs = vec![];

@@ -234,7 +234,7 @@ impl SignedBatch {
             .collect()
     }
 
-    pub(crate) fn message(
+    pub fn message(
         author: &[u8; 32],
         signed_at: i64,
         pairs: &[(EntityId, Hash)],

@@ -177,13 +177,13 @@ impl Store {
     }
 
     pub fn notice(&self, id: &str) -> Result<Notice> {
-        self.load_typed(id, EntityKind::Notice, |d| Notice::fold(id, &d.events()?))
+        self.load_typed(id, EntityKind::Notice, |d| Ok(Notice::fold(id, &d.events()?)?))
     }
 
     fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {
         self.write_event(EntityKind::Notice, id, &ev, |d| {
             Self::existing(d, "notice", id, |d| {
-                Notice::fold(id, &d.events()?)?.check_applicable(&ev)
+                Ok(Notice::fold(id, &d.events()?)?.check_applicable(&ev)?)
             })
         })
     }
@@ -290,7 +290,7 @@ impl Store {
     /// into the comments with `internal: true`.
     pub fn request(&self, id: &str) -> Result<ServiceRequest> {
         let mut r = self.load_typed(id, EntityKind::Request, |d| {
-            ServiceRequest::fold(id, &d.events()?)
+            Ok(ServiceRequest::fold(id, &d.events()?)?)
         })?;
         let conn = self.conn.lock();
         if let Some(doc) = Store::load_doc(&conn, &notes_id(id))? {
@@ -314,7 +314,7 @@ impl Store {
         validate_event(&ev, &self.request_kinds())?;
         self.write_event(EntityKind::Request, id, &ev, |d| {
             Self::existing(d, "request", id, |d| {
-                ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev)
+                Ok(ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev)?)
             })
         })
     }
@@ -421,14 +421,14 @@ impl Store {
 
     pub fn deliberation(&self, id: &str) -> Result<Deliberation> {
         self.load_typed(id, EntityKind::Deliberation, |d| {
-            Deliberation::fold(id, &d.events()?)
+            Ok(Deliberation::fold(id, &d.events()?)?)
         })
     }
 
     fn deliberation_event(&self, id: &str, ev: DeliberationEvent) -> Result<()> {
         self.write_event(EntityKind::Deliberation, id, &ev, |d| {
             Self::existing(d, "deliberation", id, |d| {
-                Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())
+                Ok(Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())?)
             })
         })
     }

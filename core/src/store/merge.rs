@@ -248,7 +248,7 @@ fn entity_kind(tx: &Connection, id: &str) -> Result<EntityKind> {
     let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| {
         r.get(0)
     })?;
-    EntityKind::parse(&k)
+    Ok(EntityKind::parse(&k)?)
 }
 
 enum Parked {
@@ -478,7 +478,7 @@ fn merge_one(
         &c.change,
     ) {
         Ok(after) => after,
-        Err(Error::NotFound(what)) => {
+        Err(cunwu_protocol::Error::NotFound(what)) => {
             let needs = ballot_needs(tx, &doc, &c.change);
             if needs.is_empty() {
                 return Ok(Verdict::Reject(format!(

@@ -82,6 +82,7 @@ pub struct Store {
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
     next_observer: AtomicU64,
     /// One sync of this store at a time (foreground, background loop, WorkManager).
+    #[cfg(feature = "http")]
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
 }
 
@@ -140,6 +141,7 @@ impl Store {
             path,
             observers: Mutex::new(vec![]),
             next_observer: AtomicU64::new(1),
+            #[cfg(feature = "http")]
             sync_lock: tokio::sync::Mutex::new(()),
         };
         if local_get(&store.conn.lock(), "rebuild_projections")?.is_some() {
@@ -423,12 +425,12 @@ pub(crate) fn roster_of(c: &Connection) -> Result<Roster> {
     let raw = local_get(c, "roster")?.ok_or(Error::NotEnrolled)?;
     let signed: SignedRoster =
         serde_json::from_slice(&raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
-    signed.verify(&key)
+    Ok(signed.verify(&key)?)
 }
 
 pub(crate) fn me_of(c: &Connection, device: &str) -> Result<Member> {
     let roster = roster_of(c)?;
-    roster.signer(device, None).cloned()
+    Ok(roster.signer(device, None).cloned()?)
 }
 
 /// Lets the policy see other entities (a ballot's deliberation) inside a transaction.

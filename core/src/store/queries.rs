@@ -298,11 +298,11 @@ impl Store {
             .optional()?;
         if let Some((tally_json, signature)) = signed {
             let key = local_get(&c, "relay_key")?.ok_or(Error::NotEnrolled)?;
-            return SignedTally {
+            return Ok(SignedTally {
                 tally_json,
                 signature,
             }
-            .verify(&key);
+            .verify(&key)?);
         }
         let ids: Vec<String> = {
             let mut s = c.prepare_cached("SELECT id FROM ballots WHERE deliberation_id = ?1")?;

@@ -338,6 +338,7 @@ impl Store {
         local_get(&self.conn.lock(), "pending_device_secret")?
             .map(|s| DeviceKey::from_secret(&s))
             .transpose()
+            .map_err(Error::from)
     }
 
     /// Begin a key rotation: the new key, generated once and kept until the rotation
@@ -345,7 +346,7 @@ impl Store {
     pub fn begin_key_rotation(&self) -> Result<DeviceKey> {
         let conn = self.conn.lock();
         if let Some(s) = local_get(&conn, "pending_device_secret")? {
-            return DeviceKey::from_secret(&s);
+            return Ok(DeviceKey::from_secret(&s)?);
         }
         let k = DeviceKey::generate();
         local_set(&conn, "pending_device_secret", &k.secret_bytes())?;

@@ -94,21 +94,21 @@ pub struct Event<B> {
     pub body: B,
 }
 
-pub(crate) fn check_title(t: &str) -> Result<()> {
+pub fn check_title(t: &str) -> Result<()> {
     if t.trim().is_empty() {
         return Err(Error::invalid("title must not be empty"));
     }
     check_len("title", t, MAX_TITLE_CHARS)
 }
 
-pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
+pub fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
     if required && t.trim().is_empty() {
         return Err(Error::invalid(format!("{field} must not be empty")));
     }
     check_len(field, t, MAX_TEXT_CHARS)
 }
 
-pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
+pub fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
     let n = t.chars().count();
     if n > max {
         return Err(Error::invalid(format!(
@@ -119,7 +119,7 @@ pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
 }
 
 /// `YYYY-MM-DD`, checked for shape and plausible month/day.
-pub(crate) fn check_date(field: &str, d: &str) -> Result<()> {
+pub fn check_date(field: &str, d: &str) -> Result<()> {
     let b = d.as_bytes();
     let ok = b.len() == 10
         && b[4] == b'-'
