@@ -66,6 +66,13 @@ impl From<Core> for CunwuError {
 
 /// Lets infallible conversions (`From`) and fallible ones (`TryFrom` with this error)
 /// share the `convert` helpers in `records`.
+/// A protocol error (ids, model, wire...) as the core error it maps to.
+impl From<cunwu_core::ProtocolError> for CunwuError {
+    fn from(e: cunwu_core::ProtocolError) -> Self {
+        Core::from(e).into()
+    }
+}
+
 impl From<std::convert::Infallible> for CunwuError {
     fn from(e: std::convert::Infallible) -> Self {
         match e {}

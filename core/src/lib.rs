@@ -19,6 +19,7 @@ pub mod local_space;
 pub mod store;
 pub mod sync;
 
+pub use cunwu_protocol::Error as ProtocolError;
 pub use error::{Error, Result};
 pub use model::EntityKind;
 pub use roster::{Member, Role, Roster};

@@ -27,8 +27,82 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// One entity's automerge document. The automerge document itself stays inside this
+/// crate: callers read and grow it through the methods below (feature `testing` adds
+/// raw access, for tests that forge changes as a tampered app would).
+#[derive(Clone, Default)]
 pub struct EntityDoc {
-    pub doc: Automerge,
+    pub(crate) doc: Automerge,
+}
+
+/// What the store, the relay and the fuzz targets need of the document beyond the
+/// domain: changes by hash or since some heads, forks, and the nesting of the tree.
+impl EntityDoc {
+    /// A copy that shares nothing with `self` (automerge's fork: same history).
+    pub fn fork(&self) -> EntityDoc {
+        EntityDoc {
+            doc: self.doc.fork(),
+        }
+    }
+
+    /// The change with this hash, if the document holds it.
+    pub fn change(&self, h: &ChangeHash) -> Option<&Change> {
+        self.doc.get_change_by_hash(h)
+    }
+
+    /// The changes not in the history of `heads` (all of them for no heads), in
+    /// causal order.
+    pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<&Change> {
+        self.doc.get_changes(heads)
+    }
+
+    /// Dependencies of changes applied to this document that it does not hold (a
+    /// change waiting for them is not visible yet).
+    pub fn pending_deps(&self) -> Vec<ChangeHash> {
+        self.doc.get_missing_deps(&[])
+    }
+
+    /// How deep objects nest in the automerge document itself (the root is 0),
+    /// counted past [`MAX_DEPTH`] (where [`EntityDoc::to_json`] stops) up to `cap`.
+    pub fn object_depth(&self, cap: usize) -> usize {
+        fn depth(d: &Automerge, obj: &ObjId, cap: usize) -> usize {
+            if cap == 0 {
+                return 0;
+            }
+            let child = |v: std::result::Result<Option<(AmValue<'_>, ObjId)>, _>| match v {
+                Ok(Some((AmValue::Object(_), id))) => Some(id),
+                _ => None,
+            };
+            let children: Vec<ObjId> = match d.object_type(obj) {
+                Ok(ObjType::Map) | Ok(ObjType::Table) => d
+                    .keys(obj)
+                    .filter_map(|k| child(d.get(obj, k.as_str())))
+                    .collect(),
+                Ok(ObjType::List) => (0..d.length(obj))
+                    .filter_map(|i| child(d.get(obj, i)))
+                    .collect(),
+                _ => vec![],
+            };
+            children
+                .iter()
+                .map(|c| 1 + depth(d, c, cap - 1))
+                .max()
+                .unwrap_or(0)
+        }
+        depth(&self.doc, &ROOT, cap)
+    }
+}
+
+/// Raw access to the automerge document, for tests that forge changes by hand (an
+/// edit no honest app makes). Not for the app, the relay or the store.
+#[cfg(feature = "testing")]
+impl EntityDoc {
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+    pub fn automerge_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
 }
 
 /// A change as stored and shipped: automerge's uncompressed change bytes. Parsing

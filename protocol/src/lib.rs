@@ -19,6 +19,8 @@ pub mod policy;
 pub mod roster;
 pub mod wire;
 
+/// A change (automerge's) and its hash, the content address every participant uses.
+pub use automerge::{Change, ChangeHash};
 pub use error::{Error, Result};
 pub use model::EntityKind;
 pub use roster::{Member, Role, Roster};

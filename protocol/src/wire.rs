@@ -234,11 +234,7 @@ impl SignedBatch {
             .collect()
     }
 
-    pub fn message(
-        author: &[u8; 32],
-        signed_at: i64,
-        pairs: &[(EntityId, Hash)],
-    ) -> Vec<u8> {
+    pub fn message(author: &[u8; 32], signed_at: i64, pairs: &[(EntityId, Hash)]) -> Vec<u8> {
         let mut m = Vec::with_capacity(64 + pairs.len() * 48);
         m.extend_from_slice(b"cunwu-batch-v1\0");
         m.extend_from_slice(author);

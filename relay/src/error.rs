@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cunwu_core::wire::control::ErrorBody;
+use cunwu_protocol::wire::control::ErrorBody;
 
 /// Seconds a client is asked to wait after a 503 (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -56,9 +56,9 @@ impl RelayError {
     }
 }
 
-impl From<cunwu_core::Error> for RelayError {
-    fn from(e: cunwu_core::Error) -> Self {
-        use cunwu_core::Error as E;
+impl From<cunwu_protocol::Error> for RelayError {
+    fn from(e: cunwu_protocol::Error) -> Self {
+        use cunwu_protocol::Error as E;
         match e {
             E::Malformed(_) | E::UnsupportedVersion { .. } | E::Invalid(_) => {
                 RelayError::BadRequest(e.to_string())

@@ -6,19 +6,20 @@
 use crate::db::{AcceptedChange, EntityRecord, InviteRecord, LogBatch, LogRow, Storage};
 use crate::error::RelayError;
 use crate::metrics::Metrics;
-use automerge::{Automerge, ChangeHash};
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::identity::{self, decode_key_hex, DeviceKey};
-use cunwu_core::ids::{new_id, now_ms, DAY_MS};
-use cunwu_core::model::deliberation::{tally, BallotEvent, Deliberation, Tally, BALLOT_GRACE_MS};
-use cunwu_core::model::request::DEFAULT_KINDS;
-use cunwu_core::policy::{self, Audience, Lookup};
-use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
-use cunwu_core::wire::control::*;
-use cunwu_core::wire::{
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::identity::{self, decode_key_hex, DeviceKey};
+use cunwu_protocol::ids::{new_id, now_ms, DAY_MS};
+use cunwu_protocol::model::deliberation::{
+    tally, BallotEvent, Deliberation, Tally, BALLOT_GRACE_MS,
+};
+use cunwu_protocol::model::request::DEFAULT_KINDS;
+use cunwu_protocol::policy::{self, Audience, Lookup};
+use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
+use cunwu_protocol::wire::control::*;
+use cunwu_protocol::wire::{
     self, entity_hex, FrameKind, Item, LogEntry, Rejection, SignedBatch, SignedTally, SyncResponse,
 };
-use cunwu_core::EntityKind;
+use cunwu_protocol::{ChangeHash, EntityKind};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::Value;
@@ -61,7 +62,7 @@ pub struct Relay {
     storage: Arc<dyn Storage>,
     limits: Limits,
     pub metrics: Metrics,
-    docs: Mutex<HashMap<(String, String), Automerge>>,
+    docs: Mutex<HashMap<(String, String), EntityDoc>>,
     space_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Requests per (space, device) in the current minute: (minute start, count).
     rate: Mutex<HashMap<(String, String), (i64, u32)>>,
@@ -105,10 +106,7 @@ struct RelayLookup<'a> {
 
 impl Lookup for RelayLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        EntityDoc {
-            doc: self.relay.load_doc(self.space, id).ok()??,
-        }
-        .deliberation()
+        self.relay.load_doc(self.space, id).ok()??.deliberation()
     }
 
     fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
@@ -119,13 +117,13 @@ impl Lookup for RelayLookup<'_> {
             .ok()?;
         ids.iter()
             .filter_map(|b| self.relay.load_doc(self.space, b).ok().flatten())
-            .filter_map(|doc| EntityDoc { doc }.events::<BallotEvent>().ok())
+            .filter_map(|doc| doc.events::<BallotEvent>().ok())
             .flat_map(|evs| evs.into_iter().map(|e| e.at))
             .max()
     }
 }
 
-fn bad_sig(e: cunwu_core::Error) -> RelayError {
+fn bad_sig(e: cunwu_protocol::Error) -> RelayError {
     RelayError::Unauthorized(e.to_string())
 }
 
@@ -184,7 +182,7 @@ impl Relay {
             .clone()
     }
 
-    fn load_doc(&self, space: &str, entity: &str) -> Result<Option<Automerge>> {
+    fn load_doc(&self, space: &str, entity: &str) -> Result<Option<EntityDoc>> {
         let key = (space.to_string(), entity.to_string());
         if let Some(d) = self.docs.lock().get(&key) {
             return Ok(Some(d.clone()));
@@ -195,11 +193,11 @@ impl Relay {
         }
         let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice()))
             .map_err(|e| RelayError::Storage(e.to_string()))?;
-        self.cache_doc(key, d.doc.clone());
-        Ok(Some(d.doc))
+        self.cache_doc(key, d.clone());
+        Ok(Some(d))
     }
 
-    fn cache_doc(&self, key: (String, String), doc: Automerge) {
+    fn cache_doc(&self, key: (String, String), doc: EntityDoc) {
         let mut c = self.docs.lock();
         if c.len() >= DOC_CACHE_MAX {
             c.clear();
@@ -624,7 +622,7 @@ impl Relay {
             .ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
         let member = match rec.roster.signer(&device_hex, None) {
             Ok(m) => m.clone(),
-            Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
+            Err(cunwu_protocol::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
             Err(e) => return Err(RelayError::Forbidden(e.to_string())),
         };
         let req = sealed.open()?;
@@ -633,7 +631,7 @@ impl Relay {
         for b in &req.batches {
             for it in &b.items {
                 if let Item::Change { bytes, .. } = it {
-                    ops += cunwu_core::doc::change_ops(bytes).unwrap_or(0);
+                    ops += cunwu_protocol::doc::change_ops(bytes).unwrap_or(0);
                 }
             }
         }
@@ -824,9 +822,7 @@ impl Relay {
                 );
                 continue;
             }
-            let doc = EntityDoc {
-                doc: self.load_doc(space, &vc.entity)?.unwrap_or_default(),
-            };
+            let doc = self.load_doc(space, &vc.entity)?.unwrap_or_default();
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
                 rejected(
@@ -888,7 +884,7 @@ impl Relay {
             if kind == EntityKind::Deliberation || kind == EntityKind::Ballot {
                 needs_tally = true;
             }
-            self.cache_doc((space.to_string(), vc.entity.clone()), doc.doc);
+            self.cache_doc((space.to_string(), vc.entity.clone()), doc);
             touched.push((space.to_string(), vc.entity.clone()));
             seen.insert(hash);
             acks.push(hash.0);
@@ -1008,7 +1004,7 @@ impl Relay {
             let Some(doc) = self.load_doc(space, &did)? else {
                 continue;
             };
-            let Some(d) = (EntityDoc { doc }).deliberation() else {
+            let Some(d) = doc.deliberation() else {
                 continue;
             };
             if now < d.effective_close() {
@@ -1019,7 +1015,7 @@ impl Relay {
                 let Some(b) = self.load_doc(space, &bid)? else {
                     continue;
                 };
-                if let Some((voter, c)) = (EntityDoc { doc: b }).ballot_choice(&d)? {
+                if let Some((voter, c)) = b.ballot_choice(&d)? {
                     choices.insert(voter, c);
                 }
             }

@@ -95,10 +95,7 @@ impl Store {
         let event = event_value(body, &me.id, now);
         let summary = summary_of(kind, &event);
         let actor = self.key.public();
-        let base = doc
-            .as_ref()
-            .map(|d| EntityDoc { doc: d.doc.clone() })
-            .unwrap_or_else(EntityDoc::empty);
+        let base = doc.as_ref().cloned().unwrap_or_else(EntityDoc::empty);
         let change = match &mut doc {
             Some(d) => d.append(&actor, &event, now)?,
             None => EntityDoc::create(&actor, kind, id, &event, now)?.1,
@@ -177,7 +174,9 @@ impl Store {
     }
 
     pub fn notice(&self, id: &str) -> Result<Notice> {
-        self.load_typed(id, EntityKind::Notice, |d| Ok(Notice::fold(id, &d.events()?)?))
+        self.load_typed(id, EntityKind::Notice, |d| {
+            Ok(Notice::fold(id, &d.events()?)?)
+        })
     }
 
     fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {

@@ -412,9 +412,7 @@ fn take_waiting(
 
 /// Deliberations a ballot change refers to that this phone does not hold.
 fn ballot_needs(tx: &Connection, doc: &EntityDoc, c: &automerge::Change) -> Vec<String> {
-    let mut fork = EntityDoc {
-        doc: doc.doc.fork(),
-    };
+    let mut fork = doc.fork();
     if fork.apply(vec![c.clone()]).is_err() {
         return vec![];
     }

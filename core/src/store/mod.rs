@@ -286,7 +286,7 @@ impl Store {
         let doc = EntityDoc::load(snap.as_deref(), rows.iter().map(|v| v.as_slice()))?;
         // every stored change was applied when it was stored: one that now waits for
         // a dependency means a stored change is missing (a damaged entity, see heal.rs)
-        let missing = automerge::ReadDoc::get_missing_deps(&doc.doc, &[]);
+        let missing = doc.pending_deps();
         if !missing.is_empty() {
             return Err(Error::Database(format!(
                 "stored document of entity {id} lacks {} change(s) its other changes depend on (first: {})",

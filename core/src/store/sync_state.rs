@@ -10,7 +10,7 @@ use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::model::EntityKind;
 use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ChangeHash;
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -115,7 +115,7 @@ impl Store {
             };
             let Some(change) = <[u8; 32]>::try_from(&h[..])
                 .ok()
-                .and_then(|h| doc.doc.get_change_by_hash(&ChangeHash(h)).cloned())
+                .and_then(|h| doc.change(&ChangeHash(h)).cloned())
             else {
                 if super::heal::is_kept(&conn, &h)? {
                     continue;

@@ -93,7 +93,7 @@ fn question(
     use automerge::transaction::Transactable;
     use automerge::{ActorId, ObjType, ReadDoc, ROOT};
     let mut d = doc
-        .doc
+        .automerge()
         .fork()
         .with_actor(ActorId::from(&dev.key().public()[..]));
     let list = match d.get(ROOT, "events").unwrap() {
