@@ -30,12 +30,13 @@ find_bin() {
     return 1
 }
 
-# Run a PostgreSQL program as the server's owner, from a directory it may enter.
+# Run a PostgreSQL program as the server's owner, from a directory it may enter, without
+# the lock's descriptor (a server that inherited it would hold the lock while it runs).
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        (cd / && runuser -u postgres -- "$@")
+        (cd / && runuser -u postgres -- "$@" 9>&-)
     else
-        (cd / && "$@")
+        (cd / && "$@" 9>&-)
     fi
 }
 
