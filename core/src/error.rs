@@ -110,3 +110,76 @@ impl Error {
         Error::NotAllowed(msg.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cunwu_protocol::Error as P;
+
+    /// What callers match on (`Error::TooLarge(..)`, ...) and what they print must not
+    /// change when an error crosses from the protocol into the core.
+    #[test]
+    fn a_protocol_error_keeps_its_variant_and_its_message_in_the_core() {
+        type Is = fn(&Error) -> bool;
+        let m = || "m".to_string();
+        let cases: Vec<(P, Is)> = vec![
+            (
+                P::Invalid(m()),
+                |e| matches!(e, Error::Invalid(m) if m == "m"),
+            ),
+            (
+                P::NotAllowed(m()),
+                |e| matches!(e, Error::NotAllowed(m) if m == "m"),
+            ),
+            (
+                P::InvalidTransition(m()),
+                |e| matches!(e, Error::InvalidTransition(m) if m == "m"),
+            ),
+            (
+                P::NotFound(m()),
+                |e| matches!(e, Error::NotFound(m) if m == "m"),
+            ),
+            (
+                P::BadSignature(m()),
+                |e| matches!(e, Error::BadSignature(m) if m == "m"),
+            ),
+            (
+                P::Malformed(m()),
+                |e| matches!(e, Error::Malformed(m) if m == "m"),
+            ),
+            (
+                P::UnsupportedVersion {
+                    found: 9,
+                    supported: 3,
+                },
+                |e| {
+                    matches!(
+                        e,
+                        Error::UnsupportedVersion {
+                            found: 9,
+                            supported: 3
+                        }
+                    )
+                },
+            ),
+            (
+                P::TooLarge(m()),
+                |e| matches!(e, Error::TooLarge(m) if m == "m"),
+            ),
+            (
+                P::Corrupt(m()),
+                |e| matches!(e, Error::Database(m) if m == "m"),
+            ),
+            (
+                P::Document(m()),
+                |e| matches!(e, Error::Document(m) if m == "m"),
+            ),
+        ];
+        for (p, is) in cases {
+            let text = p.to_string();
+            let e = Error::from(p);
+            assert!(is(&e), "{text:?} became {e:?}");
+            assert_eq!(e.to_string(), text, "the message changed on the way");
+        }
+    }
+}

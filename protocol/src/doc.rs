@@ -93,6 +93,57 @@ impl EntityDoc {
     }
 }
 
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    fn doc_with(event: Value) -> (EntityDoc, Change) {
+        EntityDoc::create(
+            &[7; 32],
+            EntityKind::Notice,
+            &"ab".repeat(16),
+            &event,
+            1_000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn object_depth_counts_the_automerge_tree_up_to_its_cap() {
+        assert_eq!(EntityDoc::empty().object_depth(10), 0);
+        // root -> events (1) -> event (2) -> a (3) -> b (4); the scalar c adds nothing
+        let (d, _) = doc_with(serde_json::json!({"type": "x", "a": {"b": {"c": 1}}}));
+        assert_eq!(d.object_depth(10), 4);
+        assert_eq!(d.object_depth(2), 2, "counting stops at the cap");
+    }
+
+    #[test]
+    fn changes_by_hash_since_heads_and_forks() {
+        let (mut d, first) = doc_with(serde_json::json!({"type": "x"}));
+        let heads = d.heads();
+        let second = d
+            .append(&[7; 32], &serde_json::json!({"type": "y"}), 2_000)
+            .unwrap();
+        assert_eq!(
+            d.change(&first.hash()).map(|c| c.hash()),
+            Some(first.hash())
+        );
+        assert!(d.change(&ChangeHash([0; 32])).is_none());
+        let since: Vec<ChangeHash> = d.changes_since(&heads).iter().map(|c| c.hash()).collect();
+        assert_eq!(since, vec![second.hash()]);
+        assert_eq!(d.changes_since(&[]).len(), 2);
+        assert!(d.pending_deps().is_empty());
+        let mut f = d.fork();
+        f.append(&[8; 32], &serde_json::json!({"type": "z"}), 3_000)
+            .unwrap();
+        assert_eq!(
+            (d.events_json().len(), f.events_json().len()),
+            (2, 3),
+            "a fork is a copy"
+        );
+    }
+}
+
 /// Raw access to the automerge document, for tests that forge changes by hand (an
 /// edit no honest app makes). Not for the app, the relay or the store.
 #[cfg(feature = "testing")]
