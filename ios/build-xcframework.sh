@@ -38,12 +38,14 @@ mkdir -p "$work/headers" "$work/ios-simulator" "$work/macos" "$work/swift"
 cargo build -p cunwu-ffi
 "$target_dir/debug/uniffi-bindgen" generate --no-format \
   --library "$target_dir/debug/libcunwu_ffi.dylib" --language swift --out-dir "$work/swift"
-# Two uniffi components (cunwu-ffi and core's records, core/uniffi.toml): both Swift files
-# go into the one module Cunwu, both headers into the framework, one module map for both.
+# Three uniffi components (cunwu-ffi, core's records and the protocol's, each crate's
+# uniffi.toml): every Swift file goes into the one module Cunwu, every header into the
+# framework, one module map for all.
 cp "$work/swift/"*.h "$work/headers/"
 cat "$work/swift/"*.modulemap >"$work/headers/module.modulemap"
 cp "$work/swift/Cunwu.swift" "$here/Sources/Cunwu/Cunwu.swift"
 cp "$work/swift/CunwuCore.swift" "$here/Sources/Cunwu/CunwuCore.swift"
+cp "$work/swift/CunwuProtocol.swift" "$here/Sources/Cunwu/CunwuProtocol.swift"
 
 lipo -create "$(lib "${simulators[0]}")" "$(lib "${simulators[1]}")" -output "$work/ios-simulator/libcunwu_ffi.a"
 lipo -create "$(lib "${macs[0]}")" "$(lib "${macs[1]}")" -output "$work/macos/libcunwu_ffi.a"

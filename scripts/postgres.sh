@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the relay's PostgreSQL tests, on loopback.
 #
-#   scripts/postgres.sh start   installs PostgreSQL if missing (apt), creates a cluster in
-#                               target/pg (trust auth, port $CUNWU_PG_PORT or 54329),
-#                               starts it and prints the URL to use as `--db`
+#   scripts/postgres.sh start   installs PostgreSQL if missing (apt), creates a cluster
+#                               (trust auth) in a state directory of this clone, starts
+#                               it and prints the URL to use as `--db`
 #   scripts/postgres.sh stop    stops it
 #
-# As root (CI), the server runs as the `postgres` system user that the package creates;
-# otherwise as the calling user.
+# The state directory is outside the clone: /tmp/cunwu-pg-<user>-<hash of the clone's
+# path> ($CUNWU_PG_DIR overrides it). As root (CI) the server runs as the `postgres`
+# system user that the package creates, and that user may not be able to enter the
+# clone (a clone inside a directory of mode 700); a directory of its own under /tmp it
+# can. Each clone gets its own directory and its own port (derived from the same hash;
+# $CUNWU_PG_PORT overrides it), so clones side by side do not share a server. Start and
+# stop are idempotent and serialised per clone (flock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-port="${CUNWU_PG_PORT:-54329}"
-dir="$PWD/target/pg"
+
+if [ "$(id -u)" = 0 ]; then owner=postgres; else owner=$(id -un); fi
+hash=$(printf '%s' "$PWD" | sha256sum | cut -c1-12)
+dir="${CUNWU_PG_DIR:-${TMPDIR:-/tmp}/cunwu-pg-$owner-$hash}"
+port="${CUNWU_PG_PORT:-$((20000 + 0x${hash:0:8} % 10000))}"
 data="$dir/data"
 
 find_bin() {
@@ -22,11 +30,26 @@ find_bin() {
     return 1
 }
 
+# Run a PostgreSQL program as the server's owner, from a directory it may enter, without
+# the lock's descriptor (a server that inherited it would hold the lock while it runs).
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@" 9>&-)
     else
-        "$@"
+        (cd / && "$@" 9>&-)
+    fi
+}
+
+# The state directory: created for the owner with mode 700, or, when it exists, a real
+# directory (not a link) of that owner; anything else is refused rather than used.
+state_dir() {
+    if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then
+        mkdir -m 700 "$dir"
+        [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    fi
+    if [ -L "$dir" ] || [ ! -d "$dir" ] || [ "$(stat -c %U "$dir")" != "$owner" ]; then
+        echo "postgres.sh: $dir is not a directory owned by $owner; remove it or set CUNWU_PG_DIR" >&2
+        exit 1
     fi
 }
 
@@ -41,9 +64,11 @@ start)
         fi
         bin=$(find_bin)
     fi
-    mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    state_dir
+    exec 9>>"$dir/lock"
+    flock 9
     if [ ! -f "$data/PG_VERSION" ]; then
+        rm -rf "$data"
         as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
@@ -57,7 +82,12 @@ start)
     ;;
 stop)
     bin=$(find_bin) || exit 0
-    [ -f "$data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$data" -m fast stop >&2 || true
+    [ -d "$dir" ] || exit 0
+    exec 9>>"$dir/lock"
+    flock 9
+    if [ -f "$data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        as_owner "$bin/pg_ctl" -D "$data" -m fast stop >&2
+    fi
     ;;
 *)
     echo "usage: scripts/postgres.sh start|stop" >&2

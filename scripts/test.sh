@@ -14,6 +14,25 @@ echo "== format and lints (cargo fmt --check, clippy -D warnings)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== crate graph: the protocol does no I/O; the relay links no HTTP client, no device core, no automerge of its own"
+# `cargo tree` lists each crate of the normal (non-dev) dependency tree; the grep fails
+# the run when a forbidden crate appears in it.
+forbid() { # crate, cargo tree options, forbidden names (a regex)
+    local crate=$1 opts=$2 names=$3 found
+    # shellcheck disable=SC2086
+    found=$(cargo tree --locked -p "$crate" -e normal --prefix none $opts | cut -d' ' -f1 | grep -xE "$names" | sort -u || true)
+    if [ -n "$found" ]; then
+        echo "$crate ($opts) must not depend on: $found" >&2
+        exit 1
+    fi
+}
+forbid cunwu-protocol "" 'rusqlite|libsqlite3-sys|reqwest|tokio|axum|hyper|postgres'
+forbid cunwu-protocol "--all-features" 'rusqlite|libsqlite3-sys|reqwest|tokio|axum|hyper|postgres'
+forbid cunwu-relay "" 'reqwest|cunwu-core'
+forbid cunwu-relay "--depth 1" 'automerge'
+forbid cunwu-core "--no-default-features" 'reqwest|tokio|hyper|axum'
+forbid cunwu-cli "--no-default-features" 'cunwu-relay|axum'
+
 echo "== build (debug, shared by every phase)"
 cargo build --workspace --all-targets --locked
 

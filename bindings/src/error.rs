@@ -64,6 +64,13 @@ impl From<Core> for CunwuError {
     }
 }
 
+/// A protocol error (ids, model, wire...) as the core error it maps to.
+impl From<cunwu_core::ProtocolError> for CunwuError {
+    fn from(e: cunwu_core::ProtocolError) -> Self {
+        Core::from(e).into()
+    }
+}
+
 pub type Result<T, E = CunwuError> = std::result::Result<T, E>;
 
 #[cfg(test)]

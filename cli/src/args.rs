@@ -58,6 +58,7 @@ pub enum Command {
     /// Check the store for damage, fix it, and fetch damaged parts again on the next sync
     Repair,
     /// Run a whole village in this process: relay, cadre, resident, migrant
+    #[cfg(feature = "demo")]
     Demo,
 }
 

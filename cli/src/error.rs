@@ -62,6 +62,13 @@ impl From<CoreError> for CliError {
     }
 }
 
+/// A protocol error (ids, model, wire...) is reported as the core error it maps to.
+impl From<cunwu_core::ProtocolError> for CliError {
+    fn from(e: cunwu_core::ProtocolError) -> Self {
+        CliError::Core(e.into())
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::Failure(format!("i/o error: {e}"))

@@ -4,12 +4,15 @@
 //!
 //! Layout: `args` (the command line), `commands/*` (one module per command family),
 //! `context` (store, ids, members), `output` (JSON, tables, yuan, times), `error`
-//! (exit codes), `demo` + `corpus` (`cunwu demo`).
+//! (exit codes), `demo` + `corpus` (`cunwu demo`, feature `demo`, on by default: the
+//! only part of the CLI that links the relay).
 
 mod args;
 mod commands;
 mod context;
+#[cfg(feature = "demo")]
 mod corpus;
+#[cfg(feature = "demo")]
 mod demo;
 mod error;
 mod output;

@@ -36,7 +36,7 @@ pub fn export(store: &Store, path: &Path, have: Option<&Have>) -> Result<u64> {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Bundle> {
-    wire::decode(FrameKind::Bundle, bytes).map_err(|e| match e {
+    wire::decode(FrameKind::Bundle, bytes).map_err(|e| match Error::from(e) {
         Error::Malformed(m) => Error::Malformed(format!("bundle refused: {m}")),
         other => other,
     })
@@ -54,5 +54,5 @@ pub fn write_have(store: &Store, path: &Path) -> Result<()> {
 }
 
 pub fn read_have(path: &Path) -> Result<Have> {
-    wire::decode(FrameKind::Have, &read_limited(path)?)
+    Ok(wire::decode(FrameKind::Have, &read_limited(path)?)?)
 }

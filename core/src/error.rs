@@ -1,5 +1,8 @@
 //! Errors of the core. `Error` has one variant per thing that can go wrong so that
-//! callers (relay, CLI, FFI) can map it to their own, smaller public error types.
+//! callers (CLI, FFI) can map it to their own, smaller public error types. The
+//! protocol's errors (`cunwu_protocol::Error`) arrive here variant for variant; the
+//! I/O ones (`Database`, `Network`, `Relay`, `Io`) exist only here, because only the
+//! device's store and sync client touch a disk or a socket.
 
 use thiserror::Error;
 
@@ -71,6 +74,28 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+/// Each protocol variant to the core variant of the same name; the protocol's
+/// `Corrupt` (stored bytes that do not load) is the core's `Database`.
+impl From<cunwu_protocol::Error> for Error {
+    fn from(e: cunwu_protocol::Error) -> Self {
+        use cunwu_protocol::Error as P;
+        match e {
+            P::Invalid(m) => Error::Invalid(m),
+            P::NotAllowed(m) => Error::NotAllowed(m),
+            P::InvalidTransition(m) => Error::InvalidTransition(m),
+            P::NotFound(m) => Error::NotFound(m),
+            P::BadSignature(m) => Error::BadSignature(m),
+            P::Malformed(m) => Error::Malformed(m),
+            P::UnsupportedVersion { found, supported } => {
+                Error::UnsupportedVersion { found, supported }
+            }
+            P::TooLarge(m) => Error::TooLarge(m),
+            P::Corrupt(m) => Error::Database(m),
+            P::Document(m) => Error::Document(m),
+        }
+    }
+}
+
 impl From<automerge::AutomergeError> for Error {
     fn from(e: automerge::AutomergeError) -> Self {
         Error::Document(e.to_string())
@@ -83,5 +108,78 @@ impl Error {
     }
     pub fn not_allowed(msg: impl Into<String>) -> Self {
         Error::NotAllowed(msg.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cunwu_protocol::Error as P;
+
+    /// What callers match on (`Error::TooLarge(..)`, ...) and what they print must not
+    /// change when an error crosses from the protocol into the core.
+    #[test]
+    fn a_protocol_error_keeps_its_variant_and_its_message_in_the_core() {
+        type Is = fn(&Error) -> bool;
+        let m = || "m".to_string();
+        let cases: Vec<(P, Is)> = vec![
+            (
+                P::Invalid(m()),
+                |e| matches!(e, Error::Invalid(m) if m == "m"),
+            ),
+            (
+                P::NotAllowed(m()),
+                |e| matches!(e, Error::NotAllowed(m) if m == "m"),
+            ),
+            (
+                P::InvalidTransition(m()),
+                |e| matches!(e, Error::InvalidTransition(m) if m == "m"),
+            ),
+            (
+                P::NotFound(m()),
+                |e| matches!(e, Error::NotFound(m) if m == "m"),
+            ),
+            (
+                P::BadSignature(m()),
+                |e| matches!(e, Error::BadSignature(m) if m == "m"),
+            ),
+            (
+                P::Malformed(m()),
+                |e| matches!(e, Error::Malformed(m) if m == "m"),
+            ),
+            (
+                P::UnsupportedVersion {
+                    found: 9,
+                    supported: 3,
+                },
+                |e| {
+                    matches!(
+                        e,
+                        Error::UnsupportedVersion {
+                            found: 9,
+                            supported: 3
+                        }
+                    )
+                },
+            ),
+            (
+                P::TooLarge(m()),
+                |e| matches!(e, Error::TooLarge(m) if m == "m"),
+            ),
+            (
+                P::Corrupt(m()),
+                |e| matches!(e, Error::Database(m) if m == "m"),
+            ),
+            (
+                P::Document(m()),
+                |e| matches!(e, Error::Document(m) if m == "m"),
+            ),
+        ];
+        for (p, is) in cases {
+            let text = p.to_string();
+            let e = Error::from(p);
+            assert!(is(&e), "{text:?} became {e:?}");
+            assert_eq!(e.to_string(), text, "the message changed on the way");
+        }
     }
 }

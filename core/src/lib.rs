@@ -1,10 +1,16 @@
-//! cunwu-core: the shared core of Cunwu (村务), an offline-first app for village
-//! governance. Domain model, one automerge document per entity, the SQLite store with
-//! its projections, the permission policy, device identity, the wire format shared
-//! with the relay, bundles and the sync client. No FFI and no HTTP server here.
+//! cunwu-core: the device side of Cunwu (村务), an offline-first app for village
+//! governance. The SQLite store with its projections, bundles and the sync client,
+//! built on `cunwu-protocol` (ids, identity, roster, model, document mapping, policy,
+//! wire format: what every participant must agree on, with no I/O). No FFI and no
+//! HTTP server here; the HTTP client is the default feature `http`.
+//!
+//! The protocol's modules are re-exported at their old paths (`cunwu_core::model`,
+//! `cunwu_core::wire`, ...), so a device-side caller needs only this crate.
 //!
 //! Start at `store::Store` (what a phone does), `policy` (who may do what) and `wire`
 //! (what travels). docs/ARCHITECTURE.md has the whole picture.
+
+pub use cunwu_protocol::{doc, identity, ids, model, policy, roster, wire};
 
 // With the `uniffi` feature the core's records are FFI types of their own component
 // (namespace `cunwu_core`; core/uniffi.toml names its Kotlin package); cunwu-ffi uses them.
@@ -12,18 +18,13 @@
 uniffi::setup_scaffolding!();
 
 pub mod bundle;
-pub mod doc;
 pub mod error;
-pub mod identity;
-pub mod ids;
+#[cfg(feature = "testing")]
 pub mod local_space;
-pub mod model;
-pub mod policy;
-pub mod roster;
 pub mod store;
 pub mod sync;
-pub mod wire;
 
+pub use cunwu_protocol::Error as ProtocolError;
 pub use error::{Error, Result};
 pub use model::EntityKind;
 pub use roster::{Member, Role, Roster};

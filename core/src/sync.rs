@@ -4,24 +4,31 @@
 //! come in pages; the cursor is stored after each page is applied, so after a cut
 //! connection the next attempt resumes from the last applied page. Changes are
 //! content-addressed, so resending after a cut connection doubles nothing.
-//! reqwest with rustls (no OpenSSL).
+//! reqwest with rustls (no OpenSSL), behind the default feature `http`: without it
+//! this module keeps only what needs no network (reports, `split_uploads`).
 
+use crate::wire::{Item, SignedBatch, MAX_UPLOAD_BYTES, MAX_UPLOAD_OPS};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+#[cfg(feature = "http")]
 use crate::error::{Error, Result};
-use crate::identity::DeviceKey;
+#[cfg(feature = "http")]
 use crate::ids::now_ms;
+#[cfg(feature = "http")]
 use crate::store::{Membership, Store};
+#[cfg(feature = "http")]
 use crate::wire::control::{
     enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse,
     ErrorBody, InviteRequest, InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
 };
-use crate::wire::{
-    self, entity_bytes, FrameKind, Item, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
-    MAX_UPLOAD_BYTES, MAX_UPLOAD_OPS,
-};
+#[cfg(feature = "http")]
+use crate::wire::{self, entity_bytes, FrameKind, SealedRequest, SyncRequest, SyncResponse};
+#[cfg(feature = "http")]
 use crate::Role;
-use serde::Serialize;
-use std::collections::VecDeque;
+#[cfg(feature = "http")]
 use std::sync::Arc;
+#[cfg(feature = "http")]
 use std::time::Duration;
 
 /// Bytes of changes asked for per response page (before compression). Large pages
@@ -64,18 +71,21 @@ pub trait ProgressObserver: Send + Sync {
     fn progress(&self, p: &SyncProgress);
 }
 
+#[cfg(feature = "http")]
 #[derive(Clone)]
 pub struct SyncClient {
     http: reqwest::Client,
     page_bytes: u32,
 }
 
+#[cfg(feature = "http")]
 impl Default for SyncClient {
     fn default() -> Self {
         Self::new(Duration::from_secs(60))
     }
 }
 
+#[cfg(feature = "http")]
 fn net(e: reqwest::Error) -> Error {
     let mut msg = if e.is_timeout() {
         format!("timed out: {e}")
@@ -91,6 +101,7 @@ fn net(e: reqwest::Error) -> Error {
     Error::Network(msg)
 }
 
+#[cfg(feature = "http")]
 async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
     refusal(resp).await.map_err(|(status, body)| Error::Relay {
         status,
@@ -100,6 +111,7 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response> {
 
 /// A successful answer, or the relay's status and error body (its text as `error`
 /// when it is not an `ErrorBody`).
+#[cfg(feature = "http")]
 async fn refusal(
     resp: reqwest::Response,
 ) -> std::result::Result<reqwest::Response, (u16, ErrorBody)> {
@@ -115,6 +127,7 @@ async fn refusal(
     Err((status, body))
 }
 
+#[cfg(feature = "http")]
 fn base(url: &str) -> Result<String> {
     let u = url.trim_end_matches('/');
     if !(u.starts_with("http://") || u.starts_with("https://")) {
@@ -125,6 +138,7 @@ fn base(url: &str) -> Result<String> {
     Ok(u.to_string())
 }
 
+#[cfg(feature = "http")]
 impl SyncClient {
     pub fn new(timeout: Duration) -> SyncClient {
         let http = reqwest::Client::builder()
@@ -520,7 +534,9 @@ pub fn split_uploads(batches: Vec<SignedBatch>) -> VecDeque<Vec<SignedBatch>> {
 }
 
 /// For tests: sign arbitrary bytes with a store's device key (used by attack tests to
-/// build forged traffic from a real enrolled device).
-pub fn device_key_of(store: &Store) -> &DeviceKey {
+/// build forged traffic from a real enrolled device). Feature `testing`: an app has
+/// no business holding its device's secret key outside the store.
+#[cfg(feature = "testing")]
+pub fn device_key_of(store: &crate::store::Store) -> &crate::identity::DeviceKey {
     &store.key
 }

@@ -8,15 +8,15 @@
 //!
 //! The corpus folder is gitignored; only this generator is kept in the repository.
 
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::model::deliberation::Tally;
-use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
-use cunwu_core::wire::{
+use cunwu_fuzz::{device_key, relay_key};
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::model::deliberation::Tally;
+use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
+use cunwu_protocol::wire::{
     self, Bundle, FrameKind, Have, LogEntry, Rejection, SealedRequest, SignedBatch, SignedTally,
     SyncRequest, SyncResponse,
 };
-use cunwu_core::EntityKind;
-use cunwu_fuzz::{device_key, relay_key};
+use cunwu_protocol::EntityKind;
 use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! 4 Have; default 3), inflated size in bytes (default MAX_DECODED_BYTES + 1).
 //! Kept out of the seed corpus on purpose: decoding it takes seconds under ASan.
 
-use cunwu_core::wire::{MAGIC, MAX_DECODED_BYTES, WIRE_VERSION};
+use cunwu_protocol::wire::{MAGIC, MAX_DECODED_BYTES, WIRE_VERSION};
 use std::io::Write;
 
 fn main() {

@@ -18,7 +18,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     decode_all(data);
-    if !data.starts_with(cunwu_core::wire::MAGIC) {
+    if !data.starts_with(cunwu_protocol::wire::MAGIC) {
         // Compress once; only the kind byte (offset 4) differs between the kinds.
         let mut frame = frame_raw(KINDS[0], data);
         for kind in KINDS {

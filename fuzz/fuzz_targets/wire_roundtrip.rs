@@ -29,18 +29,18 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::model::deliberation::Tally;
-use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
-use cunwu_core::wire::{
-    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SealedRequest, SignedBatch,
-    SignedTally, SyncRequest, SyncResponse,
-};
-use cunwu_core::{EntityKind, Error};
 use cunwu_fuzz::{
     check_batch, decode_all, device_key, frame_raw, open_as_sealed_body, relay_key, relay_public,
     DEVICE_SECRETS,
 };
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::model::deliberation::Tally;
+use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
+use cunwu_protocol::wire::{
+    self, Bundle, FrameKind, Have, Item, LogEntry, Rejection, SealedRequest, SignedBatch,
+    SignedTally, SyncRequest, SyncResponse,
+};
+use cunwu_protocol::{EntityKind, Error};
 use libfuzzer_sys::fuzz_target;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
@@ -413,6 +413,7 @@ impl Builder {
                     decided: *decided,
                     final_result: *final_result,
                     roll: roll.iter().cloned().collect(),
+                    as_of: 0,
                 };
                 (SignedTally::sign(&tally, relay_key()), Some(tally))
             }

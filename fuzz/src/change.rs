@@ -8,13 +8,12 @@
 
 use crate::device_key;
 use arbitrary::{Arbitrary, Unstructured};
-use automerge::{ObjId, ObjType, ReadDoc, Value as AmValue, ROOT};
-use cunwu_core::doc::{self, EntityDoc};
-use cunwu_core::model::request::DEFAULT_KINDS;
-use cunwu_core::model::{MAX_CHANGE_BYTES, MAX_DEPTH, MAX_OPS_PER_CHANGE};
-use cunwu_core::policy::{self, Context};
-use cunwu_core::roster::{DeviceEntry, Member, Role, Roster};
-use cunwu_core::{wire, EntityKind, Error};
+use cunwu_protocol::doc::{self, EntityDoc};
+use cunwu_protocol::model::request::DEFAULT_KINDS;
+use cunwu_protocol::model::{MAX_CHANGE_BYTES, MAX_DEPTH, MAX_OPS_PER_CHANGE};
+use cunwu_protocol::policy::{self, Context};
+use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster};
+use cunwu_protocol::{wire, EntityKind, Error};
 use serde_json::{json, Map, Value};
 
 pub const T0: i64 = 1_780_000_000_000;
@@ -291,7 +290,7 @@ fn built(u: &mut Unstructured, h: &Honest) -> arbitrary::Result<Option<Vec<u8>>>
         .map(|(_, c)| c),
         i => {
             let (d, _) = &h.docs[i + 1];
-            let mut doc = EntityDoc { doc: d.doc.clone() };
+            let mut doc = d.clone();
             doc.append(&key, &event, at)
         }
     };
@@ -333,36 +332,6 @@ pub fn json_depth(v: &Value) -> usize {
         Value::Array(a) => a.iter().map(|x| 1 + json_depth(x)).max().unwrap_or(0),
         Value::Object(m) => m.values().map(|x| 1 + json_depth(x)).max().unwrap_or(0),
         _ => 0,
-    }
-}
-
-/// How deep objects nest in the automerge document itself (the root is 0), counted
-/// past `MAX_DEPTH` (where `to_json` stops) up to `cap`.
-pub fn am_depth(d: &automerge::Automerge, obj: &ObjId, cap: usize) -> usize {
-    if cap == 0 {
-        return 0;
-    }
-    let children: Vec<ObjId> = match d.object_type(obj) {
-        Ok(ObjType::Map) | Ok(ObjType::Table) => d
-            .keys(obj)
-            .filter_map(|k| child(d.get(obj, k.as_str())))
-            .collect(),
-        Ok(ObjType::List) => (0..d.length(obj))
-            .filter_map(|i| child(d.get(obj, i)))
-            .collect(),
-        _ => vec![],
-    };
-    children
-        .iter()
-        .map(|c| 1 + am_depth(d, c, cap - 1))
-        .max()
-        .unwrap_or(0)
-}
-
-fn child(v: Result<Option<(AmValue<'_>, ObjId)>, automerge::AutomergeError>) -> Option<ObjId> {
-    match v {
-        Ok(Some((AmValue::Object(_), id))) => Some(id),
-        _ => None,
     }
 }
 
@@ -457,7 +426,7 @@ pub fn judge(bytes: &[u8], h: &Honest) {
             "an accepted document's JSON nests {} deep",
             json_depth(&json)
         );
-        let real = am_depth(&after.doc, &ROOT, MAX_DEPTH + 4);
+        let real = after.object_depth(MAX_DEPTH + 4);
         assert!(
             real <= MAX_DEPTH,
             "an accepted document nests {real} deep (to_json shows only {MAX_DEPTH})"

@@ -10,12 +10,13 @@
 pub mod change;
 pub mod merge;
 
-use cunwu_core::identity::DeviceKey;
-use cunwu_core::wire::{
+use cunwu_core::bundle;
+use cunwu_protocol::identity::DeviceKey;
+use cunwu_protocol::wire::{
     self, Bundle, FrameKind, Have, Item, LogEntry, SealedRequest, SignedBatch, SignedTally,
     SyncRequest, SyncResponse,
 };
-use cunwu_core::{bundle, roster::SignedRoster, Error};
+use cunwu_protocol::{roster::SignedRoster, Error};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 use std::sync::OnceLock;

@@ -12,13 +12,13 @@
 use crate::change::{chunk_around, template, T0};
 use crate::{device_key, RELAY_SECRET};
 use arbitrary::Arbitrary;
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::identity::DeviceKey;
 use cunwu_core::local_space::LocalSpace;
-use cunwu_core::model::deliberation::Tally;
-use cunwu_core::roster::{DeviceEntry, Role, SignedRoster};
-use cunwu_core::wire::{self, Bundle, EntityId, Item, LogEntry, SignedBatch, SignedTally};
 use cunwu_core::{bundle, EntityKind, Store};
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::identity::DeviceKey;
+use cunwu_protocol::model::deliberation::Tally;
+use cunwu_protocol::roster::{DeviceEntry, Role, SignedRoster};
+use cunwu_protocol::wire::{self, Bundle, EntityId, Item, LogEntry, SignedBatch, SignedTally};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -176,7 +176,11 @@ fn signed(key: &DeviceKey, signed_at: i64, items: Vec<Item>) -> SignedBatch {
 }
 
 impl Builder {
-    fn change(&mut self, signer: usize, c: &ArbChange) -> Option<(EntityId, automerge::Change)> {
+    fn change(
+        &mut self,
+        signer: usize,
+        c: &ArbChange,
+    ) -> Option<(EntityId, cunwu_protocol::Change)> {
         if self.budget == 0 {
             return None;
         }

@@ -6,8 +6,8 @@
 //! sync behind, and what the relay acked is on disk (synchronous=FULL).
 
 use crate::error::RelayError;
-use cunwu_core::roster::Roster;
-use cunwu_core::wire::{entity_hex, BatchPairs};
+use cunwu_protocol::roster::Roster;
+use cunwu_protocol::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -26,7 +26,7 @@ pub struct SpaceRecord {
 pub struct InviteRecord {
     pub code_hash: String,
     pub space_id: String,
-    pub role: cunwu_core::Role,
+    pub role: cunwu_protocol::Role,
     pub household: String,
     pub group: String,
     pub expires_at: i64,
@@ -336,7 +336,7 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
-        migrate_sqlite(&mut conn, cunwu_core::ids::now_ms())?;
+        migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -496,7 +496,8 @@ impl Storage for SqliteStorage {
         let inv = InviteRecord {
             code_hash: code_hash.into(),
             space_id: space_id.clone(),
-            role: cunwu_core::Role::parse(&role).map_err(|e| RelayError::Storage(e.to_string()))?,
+            role: cunwu_protocol::Role::parse(&role)
+                .map_err(|e| RelayError::Storage(e.to_string()))?,
             household,
             group,
             expires_at,
@@ -838,7 +839,7 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cunwu_core::roster::DeviceEntry;
+    use cunwu_protocol::roster::DeviceEntry;
 
     /// The tables of a relay written before schema versions (per-device counters and
     /// roster floors), with one space whose roster lists `device`.
@@ -861,7 +862,7 @@ pub(crate) mod tests {
     fn a_database_written_by_the_old_schema_is_migrated_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        let now = cunwu_core::ids::now_ms();
+        let now = cunwu_protocol::ids::now_ms();
         {
             let c = Connection::open(&path).unwrap();
             c.execute_batch(
@@ -899,7 +900,7 @@ pub(crate) mod tests {
         );
         let d2 = s.counter("s2", "d2").unwrap() as i64;
         assert!(
-            d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
+            d2 <= cunwu_protocol::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
             "not lowered: {d2}"
         );
         assert!(

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cunwu_core::wire::control::ErrorBody;
+use cunwu_protocol::wire::control::ErrorBody;
 
 /// Seconds a client is asked to wait after a 503 (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -59,9 +59,9 @@ impl RelayError {
 /// Every core error, mapped explicitly (no catch-all): what a request's input caused
 /// is a 4xx with the reason, and only the relay's own storage failing is a 5xx. A new
 /// core error variant does not compile here until it is given its status.
-impl From<cunwu_core::Error> for RelayError {
-    fn from(e: cunwu_core::Error) -> Self {
-        use cunwu_core::Error as E;
+impl From<cunwu_protocol::Error> for RelayError {
+    fn from(e: cunwu_protocol::Error) -> Self {
+        use cunwu_protocol::Error as E;
         let msg = e.to_string();
         match e {
             // input that does not decode or validate
@@ -71,17 +71,15 @@ impl From<cunwu_core::Error> for RelayError {
             // a change or operation that does not apply to the document it names
             E::Document(_) => RelayError::BadRequest(msg),
             // who is asking: an unknown device or a signature that does not verify
-            E::BadSignature(_) | E::NotEnrolled => RelayError::Unauthorized(msg),
+            E::BadSignature(_) => RelayError::Unauthorized(msg),
             // the policy refused it
             E::NotAllowed(_) => RelayError::Forbidden(msg),
             // the entity's state does not allow it (a refused transition)
             E::InvalidTransition(_) => RelayError::Conflict(msg),
             E::NotFound(_) => RelayError::NotFound(msg),
             E::TooLarge(_) => RelayError::TooLarge(msg),
-            // the relay's own storage or files failed
-            E::Database(_) | E::Io(_) => RelayError::Storage(msg),
-            // the relay makes no requests of its own: one failing is an internal fault
-            E::Network(_) | E::Relay { .. } => RelayError::Storage(msg),
+            // a document stored on the relay does not load: its own storage failed
+            E::Corrupt(_) => RelayError::Storage(msg),
         }
     }
 }
@@ -120,7 +118,7 @@ impl IntoResponse for RelayError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cunwu_core::Error as E;
+    use cunwu_protocol::Error as E;
 
     #[test]
     fn every_core_error_a_request_can_cause_is_a_4xx() {
@@ -129,7 +127,6 @@ mod tests {
             E::NotAllowed("only cadres".into()),
             E::InvalidTransition("submitted → resolved".into()),
             E::NotFound("request".into()),
-            E::NotEnrolled,
             E::BadSignature("batch".into()),
             E::Malformed("frame".into()),
             E::UnsupportedVersion {
@@ -149,11 +146,8 @@ mod tests {
             StatusCode::CONFLICT
         );
         // only the relay's own storage failing is a server error
-        for e in [
-            E::Database("disk".into()),
-            E::Io(std::io::Error::other("disk")),
-        ] {
-            assert!(RelayError::from(e).status().is_server_error());
-        }
+        assert!(RelayError::from(E::Corrupt("stored document".into()))
+            .status()
+            .is_server_error());
     }
 }

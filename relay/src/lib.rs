@@ -1,5 +1,5 @@
 //! cunwu-relay: the HTTP relay that every phone of a space syncs with. It checks
-//! every incoming change with the same policy the phones run (cunwu-core), keeps the
+//! every incoming change with the same policy the phones run (cunwu-protocol), keeps the
 //! space log, and serves each member what they may read, in one round trip.
 //!
 //! `serve` runs it on a listener with bounded connections; `spawn` runs it

@@ -257,7 +257,7 @@ fn main() -> ExitCode {
                     json,
                 },
         } => {
-            let role = match cunwu_core::Role::parse(&role) {
+            let role = match cunwu_protocol::Role::parse(&role) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };

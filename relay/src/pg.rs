@@ -17,8 +17,8 @@ use crate::db::{
     LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage,
 };
 use crate::error::RelayError;
-use cunwu_core::roster::Roster;
-use cunwu_core::wire::{entity_hex, BatchPairs};
+use cunwu_protocol::roster::Roster;
+use cunwu_protocol::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
 use postgres::{Client, NoTls};
 use sha2::{Digest, Sha256};
@@ -162,7 +162,7 @@ impl PgStorage {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(pg)?;
         tx.batch_execute(&schema()).map_err(pg)?;
-        migrate(&mut tx, cunwu_core::ids::now_ms())?;
+        migrate(&mut tx, cunwu_protocol::ids::now_ms())?;
         tx.commit().map_err(pg)?;
         drop(c);
         Ok(s)
@@ -338,7 +338,8 @@ impl Storage for PgStorage {
         let inv = InviteRecord {
             code_hash: code_hash.into(),
             space_id: space_id.clone(),
-            role: cunwu_core::Role::parse(&role).map_err(|e| RelayError::Storage(e.to_string()))?,
+            role: cunwu_protocol::Role::parse(&role)
+                .map_err(|e| RelayError::Storage(e.to_string()))?,
             household: row.get(2),
             group: row.get(3),
             expires_at,
@@ -656,14 +657,14 @@ mod tests {
             eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
             return;
         };
-        let name = format!("cunwu_migrate_{}", cunwu_core::ids::new_id());
+        let name = format!("cunwu_migrate_{}", cunwu_protocol::ids::new_id());
         Client::connect(&server, NoTls)
             .unwrap()
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
         let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
         let url = format!("{base}/{name}");
-        let now = cunwu_core::ids::now_ms();
+        let now = cunwu_protocol::ids::now_ms();
         {
             let mut c = Client::connect(&url, NoTls).unwrap();
             c.batch_execute(
@@ -691,7 +692,7 @@ mod tests {
         assert_eq!(s.counter("s2", "d1").unwrap(), 0);
         let d2 = s.counter("s2", "d2").unwrap() as i64;
         assert!(
-            d2 <= cunwu_core::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
+            d2 <= cunwu_protocol::ids::now_ms() + crate::service::MAX_COUNTER_AHEAD_MS,
             "not lowered: {d2}"
         );
         assert_eq!(

@@ -337,15 +337,16 @@ fn forge_edit(
     dev: &Device,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &ObjId),
 ) -> Change {
-    doc.doc.set_actor(ActorId::from(&dev.key().public()[..]));
-    let list = match doc.doc.get(ROOT, "events").unwrap() {
+    doc.automerge_mut()
+        .set_actor(ActorId::from(&dev.key().public()[..]));
+    let list = match doc.automerge().get(ROOT, "events").unwrap() {
         Some((AmValue::Object(ObjType::List), id)) => id,
         other => panic!("no event list: {other:?}"),
     };
-    let mut tx = doc.doc.transaction();
+    let mut tx = doc.automerge_mut().transaction();
     f(&mut tx, &list);
     let (h, _) = tx.commit();
-    doc.doc
+    doc.automerge()
         .get_change_by_hash(&h.expect("the edit made a change"))
         .cloned()
         .unwrap()
@@ -2669,7 +2670,7 @@ async fn a_predecessor_list_bomb_is_refused_before_automerge_expands_it() {
     let decoded = cunwu_core::bundle::decode(&file).unwrap();
     assert!(matches!(
         decoded.batches[0].verify(None),
-        Err(Error::BadSignature(_))
+        Err(cunwu_core::ProtocolError::BadSignature(_))
     ));
 }
 
@@ -2740,7 +2741,7 @@ async fn a_change_the_relay_holds_cannot_ride_in_a_batch_of_another_audience() {
     let v = Village::new().await;
     let nid = v.published_notice().await;
     let rid = v.request_by(&v.attacker).await; // private: attacker + staff
-    let held = doc_held_by(&v.attacker, &rid).doc.get_changes(&[])[0].clone();
+    let held = doc_held_by(&v.attacker, &rid).changes_since(&[])[0].clone();
     let mut nd = doc_held_by(&v.attacker, &nid);
     let read = forge_append(
         &mut nd,

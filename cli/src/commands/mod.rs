@@ -9,6 +9,7 @@ mod request;
 mod search;
 mod sync;
 
+#[cfg(feature = "demo")]
 pub use deliberation::visible_tally;
 
 use crate::args::{Cli, Command};
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Sync(a) => sync::sync(&ctx, a),
         Command::Bundle(c) => sync::bundle(&ctx, c),
         Command::Repair => repair::repair(&ctx),
+        #[cfg(feature = "demo")]
         Command::Demo => crate::demo::run(ctx.json),
     }
 }

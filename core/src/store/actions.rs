@@ -103,10 +103,7 @@ impl Store {
         let event = event_value(body, &me.id, now);
         let summary = summary_of(kind, &event);
         let actor = self.key.public();
-        let base = doc
-            .as_ref()
-            .map(|d| EntityDoc { doc: d.doc.clone() })
-            .unwrap_or_else(EntityDoc::empty);
+        let base = doc.as_ref().cloned().unwrap_or_else(EntityDoc::empty);
         let change = match &mut doc {
             Some(d) => d.append(&actor, &event, now)?,
             None => EntityDoc::create(&actor, kind, id, &event, now)?.1,
@@ -186,13 +183,15 @@ impl Store {
     }
 
     pub fn notice(&self, id: &str) -> Result<Notice> {
-        self.load_typed(id, EntityKind::Notice, |d| Notice::fold(id, &d.events()?))
+        self.load_typed(id, EntityKind::Notice, |d| {
+            Ok(Notice::fold(id, &d.events()?)?)
+        })
     }
 
     fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {
         self.write_event(EntityKind::Notice, id, &ev, |d| {
             Self::existing(d, "notice", id, |d| {
-                Notice::fold(id, &d.events()?)?.check_applicable(&ev)
+                Ok(Notice::fold(id, &d.events()?)?.check_applicable(&ev)?)
             })
         })
     }
@@ -299,7 +298,7 @@ impl Store {
     /// into the comments with `internal: true`.
     pub fn request(&self, id: &str) -> Result<ServiceRequest> {
         let mut r = self.load_typed(id, EntityKind::Request, |d| {
-            ServiceRequest::fold(id, &d.events()?)
+            Ok(ServiceRequest::fold(id, &d.events()?)?)
         })?;
         let conn = self.reader.lock();
         if let Some(doc) = Store::load_doc(&conn, &notes_id(id))? {
@@ -323,7 +322,7 @@ impl Store {
         validate_event(&ev, &self.request_kinds())?;
         self.write_event(EntityKind::Request, id, &ev, |d| {
             Self::existing(d, "request", id, |d| {
-                ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev)
+                Ok(ServiceRequest::fold(id, &d.events()?)?.check_applicable(&ev)?)
             })
         })
     }
@@ -426,14 +425,14 @@ impl Store {
 
     pub fn deliberation(&self, id: &str) -> Result<Deliberation> {
         self.load_typed(id, EntityKind::Deliberation, |d| {
-            Deliberation::fold(id, &d.events()?)
+            Ok(Deliberation::fold(id, &d.events()?)?)
         })
     }
 
     fn deliberation_event(&self, id: &str, ev: DeliberationEvent) -> Result<()> {
         self.write_event(EntityKind::Deliberation, id, &ev, |d| {
             Self::existing(d, "deliberation", id, |d| {
-                Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())
+                Ok(Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())?)
             })
         })
     }

@@ -162,7 +162,7 @@ impl Store {
             } else {
                 vec![]
             };
-            for c in doc.doc.get_changes(&since) {
+            for c in doc.changes_since(&since) {
                 let h = c.hash().0;
                 order.push(h);
                 wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));

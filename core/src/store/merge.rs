@@ -253,7 +253,7 @@ fn entity_kind(tx: &Connection, id: &str) -> Result<EntityKind> {
     let k: String = tx.query_row("SELECT kind FROM entities WHERE id = ?1", [id], |r| {
         r.get(0)
     })?;
-    EntityKind::parse(&k)
+    Ok(EntityKind::parse(&k)?)
 }
 
 enum Parked {
@@ -417,9 +417,7 @@ fn take_waiting(
 
 /// Deliberations a ballot change refers to that this phone does not hold.
 fn ballot_needs(tx: &Connection, doc: &EntityDoc, c: &automerge::Change) -> Vec<String> {
-    let mut fork = EntityDoc {
-        doc: doc.doc.fork(),
-    };
+    let mut fork = doc.fork();
     if fork.apply(vec![c.clone()]).is_err() {
         return vec![];
     }
@@ -486,7 +484,7 @@ fn merge_one(
     }
     doc = match verdict {
         Ok(after) => after,
-        Err(Error::NotFound(what)) => {
+        Err(cunwu_protocol::Error::NotFound(what)) => {
             let needs = ballot_needs(tx, &doc, &c.change);
             if needs.is_empty() {
                 return Ok(Verdict::Reject(format!(

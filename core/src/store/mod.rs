@@ -101,6 +101,7 @@ pub struct Store {
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
     next_observer: AtomicU64,
     /// One sync of this store at a time (foreground, background loop, WorkManager).
+    #[cfg(feature = "http")]
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
 }
 
@@ -163,6 +164,7 @@ impl Store {
             path,
             observers: Mutex::new(vec![]),
             next_observer: AtomicU64::new(1),
+            #[cfg(feature = "http")]
             sync_lock: tokio::sync::Mutex::new(()),
         };
         if local_get(&store.conn.lock(), "rebuild_projections")?.is_some() {
@@ -307,7 +309,7 @@ impl Store {
         let doc = EntityDoc::load(snap.as_deref(), rows.iter().map(|v| v.as_slice()))?;
         // every stored change was applied when it was stored: one that now waits for
         // a dependency means a stored change is missing (a damaged entity, see heal.rs)
-        let missing = automerge::ReadDoc::get_missing_deps(&doc.doc, &[]);
+        let missing = doc.pending_deps();
         if !missing.is_empty() {
             return Err(Error::Database(format!(
                 "stored document of entity {id} lacks {} change(s) its other changes depend on (first: {})",
@@ -446,12 +448,12 @@ pub(crate) fn roster_of(c: &Connection) -> Result<Roster> {
     let raw = local_get(c, "roster")?.ok_or(Error::NotEnrolled)?;
     let signed: SignedRoster =
         serde_json::from_slice(&raw).map_err(|e| Error::Database(format!("stored roster: {e}")))?;
-    signed.verify(&key)
+    Ok(signed.verify(&key)?)
 }
 
 pub(crate) fn me_of(c: &Connection, device: &str) -> Result<Member> {
     let roster = roster_of(c)?;
-    roster.signer(device, None).cloned()
+    Ok(roster.signer(device, None).cloned()?)
 }
 
 /// Lets the policy see other entities (a ballot's deliberation) inside a transaction.

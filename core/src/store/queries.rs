@@ -341,6 +341,7 @@ impl Store {
         }
         .verify(&key)
         .map(Some)
+        .map_err(Into::into)
     }
 
     /// Count the ballots of `d` this device holds.
@@ -478,7 +479,7 @@ mod tests {
                 closes_at: now + 3_600_000,
             })
             .unwrap();
-        let phase = |store: &Store| store.list_deliberations(10, 0).unwrap()[0].status.clone();
+        let phase = |store: &Store| store.list_deliberations(10, 0).unwrap()[0].status;
         assert_eq!(phase(&store), Phase::Discussion);
         store.open_voting(&d).unwrap();
         assert_eq!(phase(&store), Phase::Voting);

@@ -10,7 +10,7 @@ use crate::identity::DeviceKey;
 use crate::ids::now_ms;
 use crate::model::EntityKind;
 use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ChangeHash;
 use rusqlite::params;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -117,7 +117,7 @@ impl Store {
             };
             let Some(change) = <[u8; 32]>::try_from(&h[..])
                 .ok()
-                .and_then(|h| doc.doc.get_change_by_hash(&ChangeHash(h)).cloned())
+                .and_then(|h| doc.change(&ChangeHash(h)).cloned())
             else {
                 if super::heal::is_kept(&conn, &h)? {
                     continue;
@@ -340,6 +340,7 @@ impl Store {
         local_get(&self.conn.lock(), "pending_device_secret")?
             .map(|s| DeviceKey::from_secret(&s))
             .transpose()
+            .map_err(Error::from)
     }
 
     /// Begin a key rotation: the new key, generated once and kept until the rotation
@@ -347,7 +348,7 @@ impl Store {
     pub fn begin_key_rotation(&self) -> Result<DeviceKey> {
         let conn = self.conn.lock();
         if let Some(s) = local_get(&conn, "pending_device_secret")? {
-            return DeviceKey::from_secret(&s);
+            return Ok(DeviceKey::from_secret(&s)?);
         }
         let k = DeviceKey::generate();
         local_set(&conn, "pending_device_secret", &k.secret_bytes())?;

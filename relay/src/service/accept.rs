@@ -6,12 +6,13 @@
 use super::{first_field, Relay, RelayLookup, Result, MAX_COUNTER_AHEAD_MS};
 use crate::db::{AcceptedChange, EntityRecord, LogBatch};
 use crate::error::RelayError;
-use automerge::ChangeHash;
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::policy::{self, Audience};
-use cunwu_core::roster::{Member, Roster};
-use cunwu_core::wire::{self, entity_hex, FrameKind, Item, Rejection, SignedBatch, SyncResponse};
-use cunwu_core::EntityKind;
+use cunwu_protocol::policy::{self, Audience};
+use cunwu_protocol::roster::{Member, Roster};
+use cunwu_protocol::wire::{
+    self, entity_hex, FrameKind, Item, Rejection, SignedBatch, SyncResponse,
+};
+use cunwu_protocol::ChangeHash;
+use cunwu_protocol::EntityKind;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -81,7 +82,7 @@ impl Relay {
             .ok_or_else(|| RelayError::NotFound(format!("no space {space_id} on this relay")))?;
         let member = match rec.roster.signer(&device_hex, None) {
             Ok(m) => m.clone(),
-            Err(cunwu_core::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
+            Err(cunwu_protocol::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
             Err(e) => return Err(RelayError::Forbidden(e.to_string())),
         };
         let req = sealed.open()?;
@@ -90,7 +91,7 @@ impl Relay {
         for b in &req.batches {
             for it in &b.items {
                 if let Item::Change { bytes, .. } = it {
-                    ops += cunwu_core::doc::change_ops(bytes).unwrap_or(0);
+                    ops += cunwu_protocol::doc::change_ops(bytes).unwrap_or(0);
                 }
             }
         }
@@ -218,7 +219,7 @@ impl Relay {
                 return Ok((acks, rejections, false));
             }
         };
-        let kinds = cunwu_core::model::request::catalogue();
+        let kinds = cunwu_protocol::model::request::catalogue();
         let mut accepted: Vec<AcceptedChange> = vec![];
         let mut seen: HashSet<ChangeHash> = HashSet::new();
 
@@ -278,9 +279,7 @@ impl Relay {
                 );
                 continue;
             }
-            let doc = EntityDoc {
-                doc: self.load_doc(space, &vc.entity)?.unwrap_or_default(),
-            };
+            let doc = self.load_doc(space, &vc.entity)?.unwrap_or_default();
             let missing = doc.missing_deps(&vc.change);
             if !missing.is_empty() {
                 rejected(
@@ -342,7 +341,7 @@ impl Relay {
             if kind == EntityKind::Deliberation || kind == EntityKind::Ballot {
                 needs_tally = true;
             }
-            self.cache.put_doc(space, &vc.entity, doc.doc);
+            self.cache.put_doc(space, &vc.entity, doc);
             touched.push(vc.entity.clone());
             seen.insert(hash);
             acks.push(hash.0);

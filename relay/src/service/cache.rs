@@ -4,9 +4,9 @@
 //! device and when tallies were last checked. All of it can be dropped at any time and
 //! rebuilt from storage; none of it is shared between relay processes.
 
-use automerge::Automerge;
-use cunwu_core::policy::Audience;
-use cunwu_core::roster::SignedRoster;
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::policy::Audience;
+use cunwu_protocol::roster::SignedRoster;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ const RATE_ENTRIES_MAX: usize = 100_000;
 #[derive(Default)]
 pub(super) struct SpaceCache {
     /// Parsed documents by entity id.
-    docs: HashMap<String, Automerge>,
+    docs: HashMap<String, EntityDoc>,
     /// Who may read each entity (loaded once, kept up to date on accept; an entity
     /// missing here is looked up in storage). `None` until first loaded.
     audiences: Option<HashMap<String, Audience>>,
@@ -55,11 +55,11 @@ impl Caches {
         self.with(space, |c| c.lock.clone())
     }
 
-    pub fn doc(&self, space: &str, entity: &str) -> Option<Automerge> {
+    pub fn doc(&self, space: &str, entity: &str) -> Option<EntityDoc> {
         self.with(space, |c| c.docs.get(entity).cloned())
     }
 
-    pub fn put_doc(&self, space: &str, entity: &str, doc: Automerge) {
+    pub fn put_doc(&self, space: &str, entity: &str, doc: EntityDoc) {
         let mut all = self.spaces.lock();
         if all.values().map(|c| c.docs.len()).sum::<usize>() >= DOC_CACHE_MAX {
             for c in all.values_mut() {

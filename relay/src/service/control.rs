@@ -5,12 +5,12 @@
 use super::{bad_sig, Relay, Result};
 use crate::db::InviteRecord;
 use crate::error::RelayError;
-use cunwu_core::identity::{self, decode_key_hex, DeviceKey};
-use cunwu_core::ids::{new_id, now_ms, DAY_MS};
-use cunwu_core::model::check_name;
-use cunwu_core::policy;
-use cunwu_core::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
-use cunwu_core::wire::control::*;
+use cunwu_protocol::identity::{self, decode_key_hex, DeviceKey};
+use cunwu_protocol::ids::{new_id, now_ms, DAY_MS};
+use cunwu_protocol::model::check_name;
+use cunwu_protocol::policy;
+use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
+use cunwu_protocol::wire::control::*;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -202,7 +202,7 @@ impl Relay {
         signature: &str,
         nonce: &str,
         now: i64,
-        may: impl FnOnce(&Member) -> cunwu_core::Result<()>,
+        may: impl FnOnce(&Member) -> cunwu_protocol::Result<()>,
     ) -> Result<Member> {
         let key = decode_key_hex(device_key).map_err(|e| RelayError::BadRequest(e.to_string()))?;
         let sig = hex::decode(signature)

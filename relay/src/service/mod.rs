@@ -5,7 +5,7 @@
 //!
 //! One job per file:
 //! - `control.rs`: the control plane — spaces, invites, enrolment, revocation, key
-//!   rotation (who may do what is `cunwu_core::policy`);
+//!   rotation (who may do what is `cunwu_protocol::policy`);
 //! - `accept.rs`: a sync request — who sent it, replay and rate, then each batch's
 //!   changes judged by the policy and appended to the log;
 //! - `read.rs`: a member's view — the log after their cursor as they may read it;
@@ -25,14 +25,14 @@ pub use control::INVITE_TTL_MS;
 use crate::db::Storage;
 use crate::error::RelayError;
 use crate::metrics::Metrics;
-use automerge::Automerge;
+
 use cache::Caches;
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::identity::DeviceKey;
-use cunwu_core::ids::DAY_MS;
-use cunwu_core::model::deliberation::{BallotEvent, Deliberation};
-use cunwu_core::policy::Lookup;
-use cunwu_core::roster::{Roster, SignedRoster};
+use cunwu_protocol::doc::EntityDoc;
+use cunwu_protocol::identity::DeviceKey;
+use cunwu_protocol::ids::DAY_MS;
+use cunwu_protocol::model::deliberation::{BallotEvent, Deliberation};
+use cunwu_protocol::policy::Lookup;
+use cunwu_protocol::roster::{Roster, SignedRoster};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::sync::Arc;
@@ -80,10 +80,7 @@ struct RelayLookup<'a> {
 
 impl Lookup for RelayLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
-        EntityDoc {
-            doc: self.relay.load_doc(self.space, id).ok()??,
-        }
-        .deliberation()
+        self.relay.load_doc(self.space, id).ok()??.deliberation()
     }
 
     fn latest_ballot_at(&self, deliberation: &str) -> Option<i64> {
@@ -94,13 +91,13 @@ impl Lookup for RelayLookup<'_> {
             .ok()?;
         ids.iter()
             .filter_map(|b| self.relay.load_doc(self.space, b).ok().flatten())
-            .filter_map(|doc| EntityDoc { doc }.events::<BallotEvent>().ok())
+            .filter_map(|doc| doc.events::<BallotEvent>().ok())
             .flat_map(|evs| evs.into_iter().map(|e| e.at))
             .max()
     }
 }
 
-fn bad_sig(e: cunwu_core::Error) -> RelayError {
+fn bad_sig(e: cunwu_protocol::Error) -> RelayError {
     RelayError::Unauthorized(e.to_string())
 }
 
@@ -142,7 +139,7 @@ impl Relay {
         self.cache.space_lock(space)
     }
 
-    fn load_doc(&self, space: &str, entity: &str) -> Result<Option<Automerge>> {
+    fn load_doc(&self, space: &str, entity: &str) -> Result<Option<EntityDoc>> {
         if let Some(d) = self.cache.doc(space, entity) {
             return Ok(Some(d));
         }
@@ -152,8 +149,8 @@ impl Relay {
         }
         let d = EntityDoc::load(None, changes.iter().map(|c| c.as_slice()))
             .map_err(|e| RelayError::Storage(e.to_string()))?;
-        self.cache.put_doc(space, entity, d.doc.clone());
-        Ok(Some(d.doc))
+        self.cache.put_doc(space, entity, d.clone());
+        Ok(Some(d))
     }
 
     fn check_rate(&self, space: &str, device: &str, now: i64) -> Result<()> {

@@ -5,9 +5,9 @@
 
 use super::{Relay, Result};
 use crate::db::LogRow;
-use cunwu_core::policy::{self, Audience};
-use cunwu_core::roster::Member;
-use cunwu_core::wire::{BatchPairs, Item, LogEntry, SignedBatch, SignedTally};
+use cunwu_protocol::policy::{self, Audience};
+use cunwu_protocol::roster::Member;
+use cunwu_protocol::wire::{BatchPairs, Item, LogEntry, SignedBatch, SignedTally};
 use std::collections::HashMap;
 
 impl Relay {

@@ -5,10 +5,9 @@
 //! rule (`Deliberation::result_view`).
 
 use super::{Relay, Result};
-use cunwu_core::doc::EntityDoc;
-use cunwu_core::identity::DeviceKey;
-use cunwu_core::model::deliberation::{tally, Phase, Tally};
-use cunwu_core::wire::SignedTally;
+use cunwu_protocol::identity::DeviceKey;
+use cunwu_protocol::model::deliberation::{tally, Phase, Tally};
+use cunwu_protocol::wire::SignedTally;
 use std::collections::BTreeMap;
 
 impl Relay {
@@ -30,7 +29,7 @@ impl Relay {
             let Some(doc) = self.load_doc(space, &did)? else {
                 continue;
             };
-            let Some(d) = (EntityDoc { doc }).deliberation() else {
+            let Some(d) = doc.deliberation() else {
                 continue;
             };
             // published once the vote is closed, until the result is final
@@ -42,7 +41,7 @@ impl Relay {
                 let Some(b) = self.load_doc(space, &bid)? else {
                     continue;
                 };
-                if let Some((voter, c)) = (EntityDoc { doc: b }).ballot_choice(&d)? {
+                if let Some((voter, c)) = b.ballot_choice(&d)? {
                     choices.insert(voter, c);
                 }
             }

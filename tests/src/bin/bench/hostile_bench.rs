@@ -93,7 +93,7 @@ fn question(
     use automerge::transaction::Transactable;
     use automerge::{ActorId, ObjType, ReadDoc, ROOT};
     let mut d = doc
-        .doc
+        .automerge()
         .fork()
         .with_actor(ActorId::from(&dev.key().public()[..]));
     let list = match d.get(ROOT, "events").unwrap() {
@@ -543,7 +543,7 @@ pub fn concurrent_view(n: usize) {
         }
         let change = other.append(&b, &ev(events), 1).unwrap();
         let unseen: Vec<automerge::Change> = doc
-            .doc
+            .automerge()
             .get_changes(change.deps())
             .into_iter()
             .cloned()
@@ -560,9 +560,8 @@ pub fn concurrent_view(n: usize) {
         let ours = (cpu(&me) - c0).as_secs_f64() * 1000.0 / reps as f64;
         let c0 = cpu(&me);
         for _ in 0..reps {
-            let mut view = EntityDoc {
-                doc: doc.doc.fork_at(change.deps()).unwrap(),
-            };
+            let mut view = EntityDoc::empty();
+            *view.automerge_mut() = doc.automerge().fork_at(change.deps()).unwrap();
             let seen = view.to_json();
             view.apply(vec![change.clone()]).unwrap();
             std::hint::black_box((seen, view.to_json()));

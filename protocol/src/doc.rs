@@ -27,8 +27,133 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// One entity's automerge document. The automerge document itself stays inside this
+/// crate: callers read and grow it through the methods below (feature `testing` adds
+/// raw access, for tests that forge changes as a tampered app would).
+#[derive(Clone, Default)]
 pub struct EntityDoc {
-    pub doc: Automerge,
+    pub(crate) doc: Automerge,
+}
+
+/// What the store, the relay and the fuzz targets need of the document beyond the
+/// domain: changes by hash or since some heads, forks, and the nesting of the tree.
+impl EntityDoc {
+    /// A copy that shares nothing with `self` (automerge's fork: same history).
+    pub fn fork(&self) -> EntityDoc {
+        EntityDoc {
+            doc: self.doc.fork(),
+        }
+    }
+
+    /// The change with this hash, if the document holds it.
+    pub fn change(&self, h: &ChangeHash) -> Option<&Change> {
+        self.doc.get_change_by_hash(h)
+    }
+
+    /// The changes not in the history of `heads` (all of them for no heads), in
+    /// causal order.
+    pub fn changes_since(&self, heads: &[ChangeHash]) -> Vec<&Change> {
+        self.doc.get_changes(heads)
+    }
+
+    /// Dependencies of changes applied to this document that it does not hold (a
+    /// change waiting for them is not visible yet).
+    pub fn pending_deps(&self) -> Vec<ChangeHash> {
+        self.doc.get_missing_deps(&[])
+    }
+
+    /// How deep objects nest in the automerge document itself (the root is 0),
+    /// counted past [`MAX_DEPTH`] (where [`EntityDoc::to_json`] stops) up to `cap`.
+    pub fn object_depth(&self, cap: usize) -> usize {
+        fn depth(d: &Automerge, obj: &ObjId, cap: usize) -> usize {
+            if cap == 0 {
+                return 0;
+            }
+            let child = |v: std::result::Result<Option<(AmValue<'_>, ObjId)>, _>| match v {
+                Ok(Some((AmValue::Object(_), id))) => Some(id),
+                _ => None,
+            };
+            let children: Vec<ObjId> = match d.object_type(obj) {
+                Ok(ObjType::Map) | Ok(ObjType::Table) => d
+                    .keys(obj)
+                    .filter_map(|k| child(d.get(obj, k.as_str())))
+                    .collect(),
+                Ok(ObjType::List) => (0..d.length(obj))
+                    .filter_map(|i| child(d.get(obj, i)))
+                    .collect(),
+                _ => vec![],
+            };
+            children
+                .iter()
+                .map(|c| 1 + depth(d, c, cap - 1))
+                .max()
+                .unwrap_or(0)
+        }
+        depth(&self.doc, &ROOT, cap)
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    fn doc_with(event: Value) -> (EntityDoc, Change) {
+        EntityDoc::create(
+            &[7; 32],
+            EntityKind::Notice,
+            &"ab".repeat(16),
+            &event,
+            1_000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn object_depth_counts_the_automerge_tree_up_to_its_cap() {
+        assert_eq!(EntityDoc::empty().object_depth(10), 0);
+        // root -> events (1) -> event (2) -> a (3) -> b (4); the scalar c adds nothing
+        let (d, _) = doc_with(serde_json::json!({"type": "x", "a": {"b": {"c": 1}}}));
+        assert_eq!(d.object_depth(10), 4);
+        assert_eq!(d.object_depth(2), 2, "counting stops at the cap");
+    }
+
+    #[test]
+    fn changes_by_hash_since_heads_and_forks() {
+        let (mut d, first) = doc_with(serde_json::json!({"type": "x"}));
+        let heads = d.heads();
+        let second = d
+            .append(&[7; 32], &serde_json::json!({"type": "y"}), 2_000)
+            .unwrap();
+        assert_eq!(
+            d.change(&first.hash()).map(|c| c.hash()),
+            Some(first.hash())
+        );
+        assert!(d.change(&ChangeHash([0; 32])).is_none());
+        let since: Vec<ChangeHash> = d.changes_since(&heads).iter().map(|c| c.hash()).collect();
+        assert_eq!(since, vec![second.hash()]);
+        assert_eq!(d.changes_since(&[]).len(), 2);
+        assert!(d.pending_deps().is_empty());
+        let mut f = d.fork();
+        f.append(&[8; 32], &serde_json::json!({"type": "z"}), 3_000)
+            .unwrap();
+        assert_eq!(
+            (d.events_json().len(), f.events_json().len()),
+            (2, 3),
+            "a fork is a copy"
+        );
+    }
+}
+
+/// Raw access to the automerge document, for tests that forge changes by hand (an
+/// edit no honest app makes). Not for the app, the relay or the store.
+#[cfg(feature = "testing")]
+impl EntityDoc {
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+    pub fn automerge_mut(&mut self) -> &mut Automerge {
+        &mut self.doc
+    }
 }
 
 /// A change as stored and shipped: automerge's uncompressed change bytes. Parsing
@@ -50,7 +175,7 @@ pub fn change_from_bytes(bytes: &[u8]) -> Result<Change> {
 /// are read. Everything that arrives from outside goes through [`change_from_bytes`].
 pub fn stored_change(bytes: &[u8]) -> Result<Change> {
     Change::try_from(bytes)
-        .map_err(|e| Error::Database(format!("a stored change does not parse: {e}")))
+        .map_err(|e| Error::Corrupt(format!("a stored change does not parse: {e}")))
 }
 
 /// What automerge's parser would expand, bounded before it runs: automerge inflates a
@@ -417,7 +542,7 @@ impl EntityDoc {
     ) -> Result<EntityDoc> {
         let mut doc = match snapshot {
             Some(s) => Automerge::load(s)
-                .map_err(|e| Error::Database(format!("stored document does not load: {e}")))?,
+                .map_err(|e| Error::Corrupt(format!("stored document does not load: {e}")))?,
             None => Automerge::new(),
         };
         let mut cs = vec![];

@@ -330,12 +330,12 @@ impl Deliberation {
     /// The result a member sees now, from the relay's signed tally (if this device
     /// holds one) or a count of the ballots held here (`count`, called only when the
     /// rule allows a local count), under `result_view`.
-    pub fn visible_result(
+    pub fn visible_result<E>(
         &self,
         now: i64,
         signed: Option<Tally>,
-        count: impl FnOnce() -> Result<Tally>,
-    ) -> Result<VisibleResult> {
+        count: impl FnOnce() -> std::result::Result<Tally, E>,
+    ) -> std::result::Result<VisibleResult, E> {
         Ok(match (self.result_view(now), signed) {
             (ResultView::Hidden(why), _) => VisibleResult::Hidden(why),
             (_, Some(t)) => VisibleResult::Shown(t),

@@ -106,7 +106,7 @@ pub struct Event<B> {
     pub body: B,
 }
 
-pub(crate) fn check_title(t: &str) -> Result<()> {
+pub fn check_title(t: &str) -> Result<()> {
     if t.trim().is_empty() {
         return Err(Error::invalid("title must not be empty"));
     }
@@ -125,14 +125,14 @@ pub fn check_name<'a>(field: &str, name: &'a str) -> Result<&'a str> {
     Ok(t)
 }
 
-pub(crate) fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
+pub fn check_text(field: &str, t: &str, required: bool) -> Result<()> {
     if required && t.trim().is_empty() {
         return Err(Error::invalid(format!("{field} must not be empty")));
     }
     check_len(field, t, MAX_TEXT_CHARS)
 }
 
-pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
+pub fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
     let n = t.chars().count();
     if n > max {
         return Err(Error::invalid(format!(
@@ -143,7 +143,7 @@ pub(crate) fn check_len(field: &str, t: &str, max: usize) -> Result<()> {
 }
 
 /// `YYYY-MM-DD`, checked for shape and plausible month/day.
-pub(crate) fn check_date(field: &str, d: &str) -> Result<()> {
+pub fn check_date(field: &str, d: &str) -> Result<()> {
     let b = d.as_bytes();
     let ok = b.len() == 10
         && b[4] == b'-'

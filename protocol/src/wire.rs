@@ -315,7 +315,7 @@ impl SignedBatch {
             .map(BatchPairs)
     }
 
-    pub(crate) fn message(author: &[u8; 32], signed_at: i64, pairs: &BatchPairs) -> Vec<u8> {
+    pub fn message(author: &[u8; 32], signed_at: i64, pairs: &BatchPairs) -> Vec<u8> {
         let mut m = Vec::with_capacity(64 + pairs.len() * BatchPairs::PAIR_BYTES);
         m.extend_from_slice(b"cunwu-batch-v1\0");
         m.extend_from_slice(author);
