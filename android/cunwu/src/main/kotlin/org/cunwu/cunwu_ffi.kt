@@ -38,90 +38,90 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
-import org.cunwu.core.Category
 import org.cunwu.core.ChangeState
 import org.cunwu.core.Counts
-import org.cunwu.core.DComment
-import org.cunwu.core.DecidingBody
 import org.cunwu.core.EntityChange
-import org.cunwu.core.FfiConverterTypeCategory
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
-import org.cunwu.core.FfiConverterTypeDComment
-import org.cunwu.core.FfiConverterTypeDecidingBody
 import org.cunwu.core.FfiConverterTypeEntityChange
-import org.cunwu.core.FfiConverterTypeFinanceLine
-import org.cunwu.core.FfiConverterTypeFinanceTotals
 import org.cunwu.core.FfiConverterTypeLocalChange
-import org.cunwu.core.FfiConverterTypeMaterial
-import org.cunwu.core.FfiConverterTypeMember
 import org.cunwu.core.FfiConverterTypeNewDeliberation
 import org.cunwu.core.FfiConverterTypeNewRequest
-import org.cunwu.core.FfiConverterTypeNoticeContent
-import org.cunwu.core.FfiConverterTypeNoticeStatus
 import org.cunwu.core.FfiConverterTypeNoticeSummary
-import org.cunwu.core.FfiConverterTypePeriod
-import org.cunwu.core.FfiConverterTypePhase
-import org.cunwu.core.FfiConverterTypeQuestion
 import org.cunwu.core.FfiConverterTypeRequestSummary
-import org.cunwu.core.FfiConverterTypeRevision
-import org.cunwu.core.FfiConverterTypeRole
 import org.cunwu.core.FfiConverterTypeSearchHit
-import org.cunwu.core.FfiConverterTypeServiceRequest
-import org.cunwu.core.FfiConverterTypeStatus
-import org.cunwu.core.FfiConverterTypeSubtype
 import org.cunwu.core.FfiConverterTypeSyncProgress
 import org.cunwu.core.FfiConverterTypeSyncReport
-import org.cunwu.core.FinanceLine
-import org.cunwu.core.FinanceTotals
 import org.cunwu.core.LocalChange
-import org.cunwu.core.Material
-import org.cunwu.core.Member
 import org.cunwu.core.NewDeliberation
 import org.cunwu.core.NewRequest
-import org.cunwu.core.NoticeContent
-import org.cunwu.core.NoticeStatus
 import org.cunwu.core.NoticeSummary
-import org.cunwu.core.Period
-import org.cunwu.core.Phase
-import org.cunwu.core.Question
 import org.cunwu.core.RequestSummary
-import org.cunwu.core.Revision
-import org.cunwu.core.Role
 import org.cunwu.core.SearchHit
-import org.cunwu.core.ServiceRequest
-import org.cunwu.core.Status
-import org.cunwu.core.Subtype
 import org.cunwu.core.SyncProgress
 import org.cunwu.core.SyncReport
-import org.cunwu.core.RustBuffer as RustBufferCategory
+import org.cunwu.protocol.Category
+import org.cunwu.protocol.DComment
+import org.cunwu.protocol.DecidingBody
+import org.cunwu.protocol.FfiConverterTypeCategory
+import org.cunwu.protocol.FfiConverterTypeDComment
+import org.cunwu.protocol.FfiConverterTypeDecidingBody
+import org.cunwu.protocol.FfiConverterTypeFinanceLine
+import org.cunwu.protocol.FfiConverterTypeFinanceTotals
+import org.cunwu.protocol.FfiConverterTypeMaterial
+import org.cunwu.protocol.FfiConverterTypeMember
+import org.cunwu.protocol.FfiConverterTypeNoticeContent
+import org.cunwu.protocol.FfiConverterTypeNoticeStatus
+import org.cunwu.protocol.FfiConverterTypePeriod
+import org.cunwu.protocol.FfiConverterTypePhase
+import org.cunwu.protocol.FfiConverterTypeQuestion
+import org.cunwu.protocol.FfiConverterTypeRevision
+import org.cunwu.protocol.FfiConverterTypeRole
+import org.cunwu.protocol.FfiConverterTypeServiceRequest
+import org.cunwu.protocol.FfiConverterTypeStatus
+import org.cunwu.protocol.FfiConverterTypeSubtype
+import org.cunwu.protocol.FinanceLine
+import org.cunwu.protocol.FinanceTotals
+import org.cunwu.protocol.Material
+import org.cunwu.protocol.Member
+import org.cunwu.protocol.NoticeContent
+import org.cunwu.protocol.NoticeStatus
+import org.cunwu.protocol.Period
+import org.cunwu.protocol.Phase
+import org.cunwu.protocol.Question
+import org.cunwu.protocol.Revision
+import org.cunwu.protocol.Role
+import org.cunwu.protocol.ServiceRequest
+import org.cunwu.protocol.Status
+import org.cunwu.protocol.Subtype
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
-import org.cunwu.core.RustBuffer as RustBufferDComment
-import org.cunwu.core.RustBuffer as RustBufferDecidingBody
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
-import org.cunwu.core.RustBuffer as RustBufferFinanceLine
-import org.cunwu.core.RustBuffer as RustBufferFinanceTotals
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
-import org.cunwu.core.RustBuffer as RustBufferMaterial
-import org.cunwu.core.RustBuffer as RustBufferMember
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
 import org.cunwu.core.RustBuffer as RustBufferNewRequest
-import org.cunwu.core.RustBuffer as RustBufferNoticeContent
-import org.cunwu.core.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.core.RustBuffer as RustBufferNoticeSummary
-import org.cunwu.core.RustBuffer as RustBufferPeriod
-import org.cunwu.core.RustBuffer as RustBufferPhase
-import org.cunwu.core.RustBuffer as RustBufferQuestion
 import org.cunwu.core.RustBuffer as RustBufferRequestSummary
-import org.cunwu.core.RustBuffer as RustBufferRevision
-import org.cunwu.core.RustBuffer as RustBufferRole
 import org.cunwu.core.RustBuffer as RustBufferSearchHit
-import org.cunwu.core.RustBuffer as RustBufferServiceRequest
-import org.cunwu.core.RustBuffer as RustBufferStatus
-import org.cunwu.core.RustBuffer as RustBufferSubtype
 import org.cunwu.core.RustBuffer as RustBufferSyncProgress
 import org.cunwu.core.RustBuffer as RustBufferSyncReport
+import org.cunwu.protocol.RustBuffer as RustBufferCategory
+import org.cunwu.protocol.RustBuffer as RustBufferDComment
+import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
+import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
+import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
+import org.cunwu.protocol.RustBuffer as RustBufferMaterial
+import org.cunwu.protocol.RustBuffer as RustBufferMember
+import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
+import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
+import org.cunwu.protocol.RustBuffer as RustBufferPeriod
+import org.cunwu.protocol.RustBuffer as RustBufferPhase
+import org.cunwu.protocol.RustBuffer as RustBufferQuestion
+import org.cunwu.protocol.RustBuffer as RustBufferRevision
+import org.cunwu.protocol.RustBuffer as RustBufferRole
+import org.cunwu.protocol.RustBuffer as RustBufferServiceRequest
+import org.cunwu.protocol.RustBuffer as RustBufferStatus
+import org.cunwu.protocol.RustBuffer as RustBufferSubtype
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1393,7 +1393,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_comment_request() != 20867.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_correct_notice() != 27682.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_correct_notice() != 10380.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_counts() != 52394.toShort()) {
@@ -1402,7 +1402,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_deliberation() != 21364.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 57509.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 61539.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation() != 9434.toShort()) {
@@ -1411,7 +1411,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_device_id() != 8683.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_notice_draft() != 3770.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_notice_draft() != 29190.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_edit_request_description() != 18593.toShort()) {
@@ -1444,7 +1444,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read() != 3455.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 28586.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 18055.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_membership() != 49943.toShort()) {
@@ -1474,7 +1474,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request() != 52843.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request() != 51317.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds() != 59022.toShort()) {
@@ -1492,7 +1492,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected() != 31081.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 58997.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 4077.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync() != 6961.toShort()) {
@@ -1507,7 +1507,7 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_tally() != 41731.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request() != 10757.toShort()) {
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request() != 37709.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_unsubscribe() != 37180.toShort()) {
@@ -4569,38 +4569,6 @@ public object FfiConverterOptionalTypeSyncObserver: FfiConverterRustBuffer<SyncO
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeCategory: FfiConverterRustBuffer<Category?> {
-    override fun read(buf: ByteBuffer): Category? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeCategory.read(buf)
-    }
-
-    override fun allocationSize(value: Category?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeCategory.allocationSize(value)
-        }
-    }
-
-    override fun write(value: Category?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeCategory.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypeChangeState: FfiConverterRustBuffer<ChangeState?> {
     override fun read(buf: ByteBuffer): ChangeState? {
         if (buf.get().toInt() == 0) {
@@ -4623,6 +4591,38 @@ public object FfiConverterOptionalTypeChangeState: FfiConverterRustBuffer<Change
         } else {
             buf.put(1)
             FfiConverterTypeChangeState.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeCategory: FfiConverterRustBuffer<Category?> {
+    override fun read(buf: ByteBuffer): Category? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCategory.read(buf)
+    }
+
+    override fun allocationSize(value: Category?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCategory.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Category?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCategory.write(value, buf)
         }
     }
 }
@@ -4845,34 +4845,6 @@ public object FfiConverterSequenceTypeDeliberationSummary: FfiConverterRustBuffe
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeDComment: FfiConverterRustBuffer<List<DComment>> {
-    override fun read(buf: ByteBuffer): List<DComment> {
-        val len = buf.getInt()
-        return List<DComment>(len) {
-            FfiConverterTypeDComment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<DComment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeDComment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<DComment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeDComment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeEntityChange: FfiConverterRustBuffer<List<EntityChange>> {
     override fun read(buf: ByteBuffer): List<EntityChange> {
         val len = buf.getInt()
@@ -4901,34 +4873,6 @@ public object FfiConverterSequenceTypeEntityChange: FfiConverterRustBuffer<List<
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeFinanceLine: FfiConverterRustBuffer<List<FinanceLine>> {
-    override fun read(buf: ByteBuffer): List<FinanceLine> {
-        val len = buf.getInt()
-        return List<FinanceLine>(len) {
-            FfiConverterTypeFinanceLine.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<FinanceLine>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeFinanceLine.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<FinanceLine>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeFinanceLine.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeLocalChange: FfiConverterRustBuffer<List<LocalChange>> {
     override fun read(buf: ByteBuffer): List<LocalChange> {
         val len = buf.getInt()
@@ -4947,6 +4891,146 @@ public object FfiConverterSequenceTypeLocalChange: FfiConverterRustBuffer<List<L
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeLocalChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeNoticeSummary: FfiConverterRustBuffer<List<NoticeSummary>> {
+    override fun read(buf: ByteBuffer): List<NoticeSummary> {
+        val len = buf.getInt()
+        return List<NoticeSummary>(len) {
+            FfiConverterTypeNoticeSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<NoticeSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeNoticeSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<NoticeSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeNoticeSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRequestSummary: FfiConverterRustBuffer<List<RequestSummary>> {
+    override fun read(buf: ByteBuffer): List<RequestSummary> {
+        val len = buf.getInt()
+        return List<RequestSummary>(len) {
+            FfiConverterTypeRequestSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RequestSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRequestSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RequestSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRequestSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer<List<SearchHit>> {
+    override fun read(buf: ByteBuffer): List<SearchHit> {
+        val len = buf.getInt()
+        return List<SearchHit>(len) {
+            FfiConverterTypeSearchHit.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<SearchHit>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeSearchHit.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<SearchHit>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeSearchHit.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDComment: FfiConverterRustBuffer<List<DComment>> {
+    override fun read(buf: ByteBuffer): List<DComment> {
+        val len = buf.getInt()
+        return List<DComment>(len) {
+            FfiConverterTypeDComment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DComment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDComment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DComment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDComment.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFinanceLine: FfiConverterRustBuffer<List<FinanceLine>> {
+    override fun read(buf: ByteBuffer): List<FinanceLine> {
+        val len = buf.getInt()
+        return List<FinanceLine>(len) {
+            FfiConverterTypeFinanceLine.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FinanceLine>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFinanceLine.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FinanceLine>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFinanceLine.write(it, buf)
         }
     }
 }
@@ -5013,34 +5097,6 @@ public object FfiConverterSequenceTypeMember: FfiConverterRustBuffer<List<Member
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeNoticeSummary: FfiConverterRustBuffer<List<NoticeSummary>> {
-    override fun read(buf: ByteBuffer): List<NoticeSummary> {
-        val len = buf.getInt()
-        return List<NoticeSummary>(len) {
-            FfiConverterTypeNoticeSummary.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<NoticeSummary>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeNoticeSummary.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<NoticeSummary>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeNoticeSummary.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Question>> {
     override fun read(buf: ByteBuffer): List<Question> {
         val len = buf.getInt()
@@ -5069,34 +5125,6 @@ public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Ques
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeRequestSummary: FfiConverterRustBuffer<List<RequestSummary>> {
-    override fun read(buf: ByteBuffer): List<RequestSummary> {
-        val len = buf.getInt()
-        return List<RequestSummary>(len) {
-            FfiConverterTypeRequestSummary.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<RequestSummary>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeRequestSummary.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<RequestSummary>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeRequestSummary.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceTypeRevision: FfiConverterRustBuffer<List<Revision>> {
     override fun read(buf: ByteBuffer): List<Revision> {
         val len = buf.getInt()
@@ -5115,34 +5143,6 @@ public object FfiConverterSequenceTypeRevision: FfiConverterRustBuffer<List<Revi
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeRevision.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer<List<SearchHit>> {
-    override fun read(buf: ByteBuffer): List<SearchHit> {
-        val len = buf.getInt()
-        return List<SearchHit>(len) {
-            FfiConverterTypeSearchHit.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<SearchHit>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeSearchHit.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<SearchHit>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeSearchHit.write(it, buf)
         }
     }
 }

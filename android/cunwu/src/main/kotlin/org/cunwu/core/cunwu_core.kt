@@ -30,6 +30,30 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import org.cunwu.protocol.Category
+import org.cunwu.protocol.DecidingBody
+import org.cunwu.protocol.EntityKind
+import org.cunwu.protocol.FfiConverterTypeCategory
+import org.cunwu.protocol.FfiConverterTypeDecidingBody
+import org.cunwu.protocol.FfiConverterTypeEntityKind
+import org.cunwu.protocol.FfiConverterTypeMaterial
+import org.cunwu.protocol.FfiConverterTypeNoticeStatus
+import org.cunwu.protocol.FfiConverterTypePlace
+import org.cunwu.protocol.FfiConverterTypeStatus
+import org.cunwu.protocol.FfiConverterTypeSubtype
+import org.cunwu.protocol.Material
+import org.cunwu.protocol.NoticeStatus
+import org.cunwu.protocol.Place
+import org.cunwu.protocol.Status
+import org.cunwu.protocol.Subtype
+import org.cunwu.protocol.RustBuffer as RustBufferCategory
+import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
+import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
+import org.cunwu.protocol.RustBuffer as RustBufferMaterial
+import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
+import org.cunwu.protocol.RustBuffer as RustBufferPlace
+import org.cunwu.protocol.RustBuffer as RustBufferStatus
+import org.cunwu.protocol.RustBuffer as RustBufferSubtype
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1099,126 +1123,6 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 
-data class Answer (
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAnswer: FfiConverterRustBuffer<Answer> {
-    override fun read(buf: ByteBuffer): Answer {
-        return Answer(
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Answer) = (
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`)
-    )
-
-    override fun write(value: Answer, buf: ByteBuffer) {
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-    }
-}
-
-
-
-/**
- * An attachment (photo, voice note) referenced by content hash; the bytes travel
- * separately. Only the reference is in the document.
- */
-data class Attachment (
-    val `sha256`: kotlin.String, 
-    val `mime`: kotlin.String, 
-    val `bytes`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
-    override fun read(buf: ByteBuffer): Attachment {
-        return Attachment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Attachment) = (
-            FfiConverterString.allocationSize(value.`sha256`) +
-            FfiConverterString.allocationSize(value.`mime`) +
-            FfiConverterLong.allocationSize(value.`bytes`)
-    )
-
-    override fun write(value: Attachment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`sha256`, buf)
-            FfiConverterString.write(value.`mime`, buf)
-            FfiConverterLong.write(value.`bytes`, buf)
-    }
-}
-
-
-
-data class Comment (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String, 
-    val `internal`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeComment: FfiConverterRustBuffer<Comment> {
-    override fun read(buf: ByteBuffer): Comment {
-        return Comment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Comment) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterBoolean.allocationSize(value.`internal`)
-    )
-
-    override fun write(value: Comment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterBoolean.write(value.`internal`, buf)
-    }
-}
-
-
-
 data class Counts (
     val `unreadNotices`: kotlin.UInt, 
     val `openRequests`: kotlin.UInt, 
@@ -1271,46 +1175,6 @@ public object FfiConverterTypeCounts: FfiConverterRustBuffer<Counts> {
 
 
 
-data class DComment (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDComment: FfiConverterRustBuffer<DComment> {
-    override fun read(buf: ByteBuffer): DComment {
-        return DComment(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: DComment) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`)
-    )
-
-    override fun write(value: DComment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-    }
-}
-
-
-
 /**
  * An entity that changed, as told to observers.
  */
@@ -1345,98 +1209,6 @@ public object FfiConverterTypeEntityChange: FfiConverterRustBuffer<EntityChange>
             FfiConverterString.write(value.`id`, buf)
             FfiConverterTypeEntityKind.write(value.`kind`, buf)
             FfiConverterTypeOrigin.write(value.`origin`, buf)
-    }
-}
-
-
-
-data class FinanceLine (
-    val `date`: kotlin.String, 
-    val `direction`: Direction, 
-    val `account`: kotlin.String, 
-    val `item`: kotlin.String, 
-    val `amountFen`: kotlin.Long, 
-    val `payeeOrDept`: kotlin.String = "", 
-    val `voucherNo`: kotlin.String = ""
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFinanceLine: FfiConverterRustBuffer<FinanceLine> {
-    override fun read(buf: ByteBuffer): FinanceLine {
-        return FinanceLine(
-            FfiConverterString.read(buf),
-            FfiConverterTypeDirection.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FinanceLine) = (
-            FfiConverterString.allocationSize(value.`date`) +
-            FfiConverterTypeDirection.allocationSize(value.`direction`) +
-            FfiConverterString.allocationSize(value.`account`) +
-            FfiConverterString.allocationSize(value.`item`) +
-            FfiConverterLong.allocationSize(value.`amountFen`) +
-            FfiConverterString.allocationSize(value.`payeeOrDept`) +
-            FfiConverterString.allocationSize(value.`voucherNo`)
-    )
-
-    override fun write(value: FinanceLine, buf: ByteBuffer) {
-            FfiConverterString.write(value.`date`, buf)
-            FfiConverterTypeDirection.write(value.`direction`, buf)
-            FfiConverterString.write(value.`account`, buf)
-            FfiConverterString.write(value.`item`, buf)
-            FfiConverterLong.write(value.`amountFen`, buf)
-            FfiConverterString.write(value.`payeeOrDept`, buf)
-            FfiConverterString.write(value.`voucherNo`, buf)
-    }
-}
-
-
-
-data class FinanceTotals (
-    val `openingFen`: kotlin.Long, 
-    val `incomeFen`: kotlin.Long, 
-    val `expenseFen`: kotlin.Long, 
-    val `closingFen`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeFinanceTotals: FfiConverterRustBuffer<FinanceTotals> {
-    override fun read(buf: ByteBuffer): FinanceTotals {
-        return FinanceTotals(
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: FinanceTotals) = (
-            FfiConverterLong.allocationSize(value.`openingFen`) +
-            FfiConverterLong.allocationSize(value.`incomeFen`) +
-            FfiConverterLong.allocationSize(value.`expenseFen`) +
-            FfiConverterLong.allocationSize(value.`closingFen`)
-    )
-
-    override fun write(value: FinanceTotals, buf: ByteBuffer) {
-            FfiConverterLong.write(value.`openingFen`, buf)
-            FfiConverterLong.write(value.`incomeFen`, buf)
-            FfiConverterLong.write(value.`expenseFen`, buf)
-            FfiConverterLong.write(value.`closingFen`, buf)
     }
 }
 
@@ -1492,111 +1264,6 @@ public object FfiConverterTypeLocalChange: FfiConverterRustBuffer<LocalChange> {
             FfiConverterTypeChangeState.write(value.`state`, buf)
             FfiConverterOptionalString.write(value.`reason`, buf)
             FfiConverterLong.write(value.`createdAt`, buf)
-    }
-}
-
-
-
-data class Material (
-    val `name`: kotlin.String, 
-    val `provided`: kotlin.Boolean = false
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeMaterial: FfiConverterRustBuffer<Material> {
-    override fun read(buf: ByteBuffer): Material {
-        return Material(
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Material) = (
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterBoolean.allocationSize(value.`provided`)
-    )
-
-    override fun write(value: Material, buf: ByteBuffer) {
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterBoolean.write(value.`provided`, buf)
-    }
-}
-
-
-
-data class Member (
-    val `id`: kotlin.String, 
-    val `name`: kotlin.String, 
-    val `role`: Role, 
-    val `household`: kotlin.String, 
-    val `group`: kotlin.String, 
-    val `migrant`: kotlin.Boolean, 
-    /**
-     * Represents the household in household representatives' meetings.
-     */
-    val `householdRep`: kotlin.Boolean, 
-    /**
-     * Member of the party branch (cadres often are, whatever their role).
-     */
-    val `party`: kotlin.Boolean, 
-    val `revoked`: kotlin.Boolean, 
-    /**
-     * The roster version that first listed this member.
-     */
-    val `joinedVersion`: kotlin.ULong
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
-    override fun read(buf: ByteBuffer): Member {
-        return Member(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterTypeRole.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterBoolean.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Member) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`name`) +
-            FfiConverterTypeRole.allocationSize(value.`role`) +
-            FfiConverterString.allocationSize(value.`household`) +
-            FfiConverterString.allocationSize(value.`group`) +
-            FfiConverterBoolean.allocationSize(value.`migrant`) +
-            FfiConverterBoolean.allocationSize(value.`householdRep`) +
-            FfiConverterBoolean.allocationSize(value.`party`) +
-            FfiConverterBoolean.allocationSize(value.`revoked`) +
-            FfiConverterULong.allocationSize(value.`joinedVersion`)
-    )
-
-    override fun write(value: Member, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`name`, buf)
-            FfiConverterTypeRole.write(value.`role`, buf)
-            FfiConverterString.write(value.`household`, buf)
-            FfiConverterString.write(value.`group`, buf)
-            FfiConverterBoolean.write(value.`migrant`, buf)
-            FfiConverterBoolean.write(value.`householdRep`, buf)
-            FfiConverterBoolean.write(value.`party`, buf)
-            FfiConverterBoolean.write(value.`revoked`, buf)
-            FfiConverterULong.write(value.`joinedVersion`, buf)
     }
 }
 
@@ -1713,49 +1380,6 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
 
 
 
-/**
- * What a revision of a notice says.
- */
-data class NoticeContent (
-    val `title`: kotlin.String, 
-    val `body`: kotlin.String, 
-    val `openingBalanceFen`: kotlin.Long? = null, 
-    val `lines`: List<FinanceLine> = listOf()
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeContent: FfiConverterRustBuffer<NoticeContent> {
-    override fun read(buf: ByteBuffer): NoticeContent {
-        return NoticeContent(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalLong.read(buf),
-            FfiConverterSequenceTypeFinanceLine.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: NoticeContent) = (
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`body`) +
-            FfiConverterOptionalLong.allocationSize(value.`openingBalanceFen`) +
-            FfiConverterSequenceTypeFinanceLine.allocationSize(value.`lines`)
-    )
-
-    override fun write(value: NoticeContent, buf: ByteBuffer) {
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`body`, buf)
-            FfiConverterOptionalLong.write(value.`openingBalanceFen`, buf)
-            FfiConverterSequenceTypeFinanceLine.write(value.`lines`, buf)
-    }
-}
-
-
-
 data class NoticeSummary (
     val `id`: kotlin.String, 
     val `category`: Category, 
@@ -1819,162 +1443,6 @@ public object FfiConverterTypeNoticeSummary: FfiConverterRustBuffer<NoticeSummar
             FfiConverterOptionalLong.write(value.`closingFen`, buf)
             FfiConverterUInt.write(value.`openQuestions`, buf)
             FfiConverterBoolean.write(value.`read`, buf)
-    }
-}
-
-
-
-data class Period (
-    val `kind`: PeriodKind, 
-    val `start`: kotlin.String? = null, 
-    val `end`: kotlin.String? = null
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePeriod: FfiConverterRustBuffer<Period> {
-    override fun read(buf: ByteBuffer): Period {
-        return Period(
-            FfiConverterTypePeriodKind.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Period) = (
-            FfiConverterTypePeriodKind.allocationSize(value.`kind`) +
-            FfiConverterOptionalString.allocationSize(value.`start`) +
-            FfiConverterOptionalString.allocationSize(value.`end`)
-    )
-
-    override fun write(value: Period, buf: ByteBuffer) {
-            FfiConverterTypePeriodKind.write(value.`kind`, buf)
-            FfiConverterOptionalString.write(value.`start`, buf)
-            FfiConverterOptionalString.write(value.`end`, buf)
-    }
-}
-
-
-
-data class Place (
-    val `text`: kotlin.String, 
-    val `lat`: kotlin.Double? = null, 
-    val `lon`: kotlin.Double? = null
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
-    override fun read(buf: ByteBuffer): Place {
-        return Place(
-            FfiConverterString.read(buf),
-            FfiConverterOptionalDouble.read(buf),
-            FfiConverterOptionalDouble.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Place) = (
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterOptionalDouble.allocationSize(value.`lat`) +
-            FfiConverterOptionalDouble.allocationSize(value.`lon`)
-    )
-
-    override fun write(value: Place, buf: ByteBuffer) {
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterOptionalDouble.write(value.`lat`, buf)
-            FfiConverterOptionalDouble.write(value.`lon`, buf)
-    }
-}
-
-
-
-data class Question (
-    val `id`: kotlin.String, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `text`: kotlin.String, 
-    val `dueAt`: kotlin.Long, 
-    val `answers`: List<Answer>
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
-    override fun read(buf: ByteBuffer): Question {
-        return Question(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterSequenceTypeAnswer.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Question) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterLong.allocationSize(value.`dueAt`) +
-            FfiConverterSequenceTypeAnswer.allocationSize(value.`answers`)
-    )
-
-    override fun write(value: Question, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterLong.write(value.`dueAt`, buf)
-            FfiConverterSequenceTypeAnswer.write(value.`answers`, buf)
-    }
-}
-
-
-
-data class Rating (
-    val `stars`: kotlin.UByte, 
-    val `text`: kotlin.String, 
-    val `at`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRating: FfiConverterRustBuffer<Rating> {
-    override fun read(buf: ByteBuffer): Rating {
-        return Rating(
-            FfiConverterUByte.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Rating) = (
-            FfiConverterUByte.allocationSize(value.`stars`) +
-            FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterLong.allocationSize(value.`at`)
-    )
-
-    override fun write(value: Rating, buf: ByteBuffer) {
-            FfiConverterUByte.write(value.`stars`, buf)
-            FfiConverterString.write(value.`text`, buf)
-            FfiConverterLong.write(value.`at`, buf)
     }
 }
 
@@ -2044,56 +1512,6 @@ public object FfiConverterTypeRequestSummary: FfiConverterRustBuffer<RequestSumm
 
 
 
-/**
- * A published revision: what the notice said, who published it, when.
- */
-data class Revision (
-    val `number`: kotlin.UInt, 
-    val `content`: NoticeContent, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    /**
-     * Why it was corrected (empty for the first revision).
-     */
-    val `reason`: kotlin.String
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRevision: FfiConverterRustBuffer<Revision> {
-    override fun read(buf: ByteBuffer): Revision {
-        return Revision(
-            FfiConverterUInt.read(buf),
-            FfiConverterTypeNoticeContent.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Revision) = (
-            FfiConverterUInt.allocationSize(value.`number`) +
-            FfiConverterTypeNoticeContent.allocationSize(value.`content`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`reason`)
-    )
-
-    override fun write(value: Revision, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`number`, buf)
-            FfiConverterTypeNoticeContent.write(value.`content`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`reason`, buf)
-    }
-}
-
-
-
 data class SearchHit (
     val `id`: kotlin.String, 
     val `kind`: EntityKind, 
@@ -2129,101 +1547,6 @@ public object FfiConverterTypeSearchHit: FfiConverterRustBuffer<SearchHit> {
             FfiConverterTypeEntityKind.write(value.`kind`, buf)
             FfiConverterString.write(value.`title`, buf)
             FfiConverterDouble.write(value.`rank`, buf)
-    }
-}
-
-
-
-data class ServiceRequest (
-    val `id`: kotlin.String, 
-    val `kind`: kotlin.String, 
-    val `title`: kotlin.String, 
-    val `description`: kotlin.String, 
-    val `place`: Place?, 
-    val `filer`: kotlin.String, 
-    /**
-     * The member who entered it, when a cadre filed on the filer's behalf.
-     */
-    val `filedBy`: kotlin.String?, 
-    val `createdAt`: kotlin.Long, 
-    val `status`: Status, 
-    val `transitions`: List<TransitionRecord>, 
-    val `assignee`: kotlin.String?, 
-    val `expectedBy`: kotlin.String?, 
-    val `materials`: List<Material>, 
-    val `attachments`: List<Attachment>, 
-    val `comments`: List<Comment>, 
-    val `rating`: Rating?, 
-    val `updatedAt`: kotlin.Long
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequest> {
-    override fun read(buf: ByteBuffer): ServiceRequest {
-        return ServiceRequest(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalTypePlace.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterTypeStatus.read(buf),
-            FfiConverterSequenceTypeTransitionRecord.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalString.read(buf),
-            FfiConverterSequenceTypeMaterial.read(buf),
-            FfiConverterSequenceTypeAttachment.read(buf),
-            FfiConverterSequenceTypeComment.read(buf),
-            FfiConverterOptionalTypeRating.read(buf),
-            FfiConverterLong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: ServiceRequest) = (
-            FfiConverterString.allocationSize(value.`id`) +
-            FfiConverterString.allocationSize(value.`kind`) +
-            FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterString.allocationSize(value.`description`) +
-            FfiConverterOptionalTypePlace.allocationSize(value.`place`) +
-            FfiConverterString.allocationSize(value.`filer`) +
-            FfiConverterOptionalString.allocationSize(value.`filedBy`) +
-            FfiConverterLong.allocationSize(value.`createdAt`) +
-            FfiConverterTypeStatus.allocationSize(value.`status`) +
-            FfiConverterSequenceTypeTransitionRecord.allocationSize(value.`transitions`) +
-            FfiConverterOptionalString.allocationSize(value.`assignee`) +
-            FfiConverterOptionalString.allocationSize(value.`expectedBy`) +
-            FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
-            FfiConverterSequenceTypeAttachment.allocationSize(value.`attachments`) +
-            FfiConverterSequenceTypeComment.allocationSize(value.`comments`) +
-            FfiConverterOptionalTypeRating.allocationSize(value.`rating`) +
-            FfiConverterLong.allocationSize(value.`updatedAt`)
-    )
-
-    override fun write(value: ServiceRequest, buf: ByteBuffer) {
-            FfiConverterString.write(value.`id`, buf)
-            FfiConverterString.write(value.`kind`, buf)
-            FfiConverterString.write(value.`title`, buf)
-            FfiConverterString.write(value.`description`, buf)
-            FfiConverterOptionalTypePlace.write(value.`place`, buf)
-            FfiConverterString.write(value.`filer`, buf)
-            FfiConverterOptionalString.write(value.`filedBy`, buf)
-            FfiConverterLong.write(value.`createdAt`, buf)
-            FfiConverterTypeStatus.write(value.`status`, buf)
-            FfiConverterSequenceTypeTransitionRecord.write(value.`transitions`, buf)
-            FfiConverterOptionalString.write(value.`assignee`, buf)
-            FfiConverterOptionalString.write(value.`expectedBy`, buf)
-            FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
-            FfiConverterSequenceTypeAttachment.write(value.`attachments`, buf)
-            FfiConverterSequenceTypeComment.write(value.`comments`, buf)
-            FfiConverterOptionalTypeRating.write(value.`rating`, buf)
-            FfiConverterLong.write(value.`updatedAt`, buf)
     }
 }
 
@@ -2352,89 +1675,6 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
 
 
 
-data class TransitionRecord (
-    val `from`: Status, 
-    val `to`: Status, 
-    val `by`: kotlin.String, 
-    val `at`: kotlin.Long, 
-    val `note`: kotlin.String, 
-    /**
-     * False when the lifecycle did not allow it at its place in the history
-     * (typically a concurrent, conflicting transition by someone else).
-     */
-    val `applied`: kotlin.Boolean
-) {
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeTransitionRecord: FfiConverterRustBuffer<TransitionRecord> {
-    override fun read(buf: ByteBuffer): TransitionRecord {
-        return TransitionRecord(
-            FfiConverterTypeStatus.read(buf),
-            FfiConverterTypeStatus.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterBoolean.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: TransitionRecord) = (
-            FfiConverterTypeStatus.allocationSize(value.`from`) +
-            FfiConverterTypeStatus.allocationSize(value.`to`) +
-            FfiConverterString.allocationSize(value.`by`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`note`) +
-            FfiConverterBoolean.allocationSize(value.`applied`)
-    )
-
-    override fun write(value: TransitionRecord, buf: ByteBuffer) {
-            FfiConverterTypeStatus.write(value.`from`, buf)
-            FfiConverterTypeStatus.write(value.`to`, buf)
-            FfiConverterString.write(value.`by`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterString.write(value.`note`, buf)
-            FfiConverterBoolean.write(value.`applied`, buf)
-    }
-}
-
-
-
-
-enum class Category {
-    
-    PARTY,
-    VILLAGE,
-    FINANCE;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCategory: FfiConverterRustBuffer<Category> {
-    override fun read(buf: ByteBuffer) = try {
-        Category.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Category) = 4UL
-
-    override fun write(value: Category, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
 
 enum class ChangeState {
     
@@ -2459,141 +1699,6 @@ public object FfiConverterTypeChangeState: FfiConverterRustBuffer<ChangeState> {
     override fun allocationSize(value: ChangeState) = 4UL
 
     override fun write(value: ChangeState, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class DecidingBody {
-    
-    VILLAGERS_MEETING,
-    VILLAGER_REPS,
-    HOUSEHOLD_REPS,
-    PARTY_MEMBERS,
-    GROUP_MEETING,
-    CONSULTATION_ONLY;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDecidingBody: FfiConverterRustBuffer<DecidingBody> {
-    override fun read(buf: ByteBuffer) = try {
-        DecidingBody.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: DecidingBody) = 4UL
-
-    override fun write(value: DecidingBody, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Direction {
-    
-    INCOME,
-    EXPENSE;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeDirection: FfiConverterRustBuffer<Direction> {
-    override fun read(buf: ByteBuffer) = try {
-        Direction.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Direction) = 4UL
-
-    override fun write(value: Direction, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class EntityKind {
-    
-    NOTICE,
-    REQUEST,
-    /**
-     * Cadre-only notes on a request (kept apart so the filer never receives them).
-     */
-    REQUEST_NOTES,
-    DELIBERATION,
-    /**
-     * One member's ballot in one deliberation (kept apart so secret ballots stay with the voter).
-     */
-    BALLOT;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeEntityKind: FfiConverterRustBuffer<EntityKind> {
-    override fun read(buf: ByteBuffer) = try {
-        EntityKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: EntityKind) = 4UL
-
-    override fun write(value: EntityKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class NoticeStatus {
-    
-    DRAFT,
-    PUBLISHED,
-    CORRECTED,
-    WITHDRAWN;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeNoticeStatus: FfiConverterRustBuffer<NoticeStatus> {
-    override fun read(buf: ByteBuffer) = try {
-        NoticeStatus.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: NoticeStatus) = 4UL
-
-    override fun write(value: NoticeStatus, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2627,174 +1732,6 @@ public object FfiConverterTypeOrigin: FfiConverterRustBuffer<Origin> {
     override fun allocationSize(value: Origin) = 4UL
 
     override fun write(value: Origin, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class PeriodKind {
-    
-    MONTHLY,
-    QUARTERLY,
-    AD_HOC;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypePeriodKind: FfiConverterRustBuffer<PeriodKind> {
-    override fun read(buf: ByteBuffer) = try {
-        PeriodKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: PeriodKind) = 4UL
-
-    override fun write(value: PeriodKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Phase {
-    
-    DISCUSSION,
-    VOTING,
-    CLOSED;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypePhase: FfiConverterRustBuffer<Phase> {
-    override fun read(buf: ByteBuffer) = try {
-        Phase.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Phase) = 4UL
-
-    override fun write(value: Phase, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Role {
-    
-    RESIDENT,
-    VILLAGER_REP,
-    PARTY_MEMBER,
-    CADRE,
-    TOWNSHIP;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
-    override fun read(buf: ByteBuffer) = try {
-        Role.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Role) = 4UL
-
-    override fun write(value: Role, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Status {
-    
-    SUBMITTED,
-    ACCEPTED,
-    IN_PROGRESS,
-    REFERRED,
-    RESOLVED,
-    REJECTED,
-    WITHDRAWN,
-    REOPENED;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeStatus: FfiConverterRustBuffer<Status> {
-    override fun read(buf: ByteBuffer) = try {
-        Status.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Status) = 4UL
-
-    override fun write(value: Status, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class Subtype {
-    
-    RESOLUTION,
-    IMPLEMENTATION,
-    RELIEF_FUNDS,
-    SUBSIDY_LIST,
-    HOMESTEAD,
-    LAND_CONTRACT,
-    WORK_ALLOWANCE,
-    QUARTERLY_ACCOUNTS,
-    OTHER;
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeSubtype: FfiConverterRustBuffer<Subtype> {
-    override fun read(buf: ByteBuffer) = try {
-        Subtype.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: Subtype) = 4UL
-
-    override fun write(value: Subtype, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2871,38 +1808,6 @@ public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
 /**
  * @suppress
  */
-public object FfiConverterOptionalDouble: FfiConverterRustBuffer<kotlin.Double?> {
-    override fun read(buf: ByteBuffer): kotlin.Double? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterDouble.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.Double?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterDouble.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.Double?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterDouble.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -2967,38 +1872,6 @@ public object FfiConverterOptionalTypePlace: FfiConverterRustBuffer<Place?> {
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeRating: FfiConverterRustBuffer<Rating?> {
-    override fun read(buf: ByteBuffer): Rating? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeRating.read(buf)
-    }
-
-    override fun allocationSize(value: Rating?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeRating.allocationSize(value)
-        }
-    }
-
-    override fun write(value: Rating?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeRating.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -3017,118 +1890,6 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer>> {
-    override fun read(buf: ByteBuffer): List<Answer> {
-        val len = buf.getInt()
-        return List<Answer>(len) {
-            FfiConverterTypeAnswer.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Answer>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAnswer.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Answer>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeAnswer.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
-    override fun read(buf: ByteBuffer): List<Attachment> {
-        val len = buf.getInt()
-        return List<Attachment>(len) {
-            FfiConverterTypeAttachment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Attachment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAttachment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Attachment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeAttachment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeComment: FfiConverterRustBuffer<List<Comment>> {
-    override fun read(buf: ByteBuffer): List<Comment> {
-        val len = buf.getInt()
-        return List<Comment>(len) {
-            FfiConverterTypeComment.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<Comment>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeComment.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<Comment>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeComment.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeFinanceLine: FfiConverterRustBuffer<List<FinanceLine>> {
-    override fun read(buf: ByteBuffer): List<FinanceLine> {
-        val len = buf.getInt()
-        return List<FinanceLine>(len) {
-            FfiConverterTypeFinanceLine.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<FinanceLine>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeFinanceLine.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<FinanceLine>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeFinanceLine.write(it, buf)
         }
     }
 }
@@ -3164,28 +1925,32 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
 
 
 
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeTransitionRecord: FfiConverterRustBuffer<List<TransitionRecord>> {
-    override fun read(buf: ByteBuffer): List<TransitionRecord> {
-        val len = buf.getInt()
-        return List<TransitionRecord>(len) {
-            FfiConverterTypeTransitionRecord.read(buf)
-        }
-    }
 
-    override fun allocationSize(value: List<TransitionRecord>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeTransitionRecord.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
 
-    override fun write(value: List<TransitionRecord>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeTransitionRecord.write(it, buf)
-        }
-    }
-}
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
