@@ -149,6 +149,79 @@ pub fn check_change(
     Ok(after)
 }
 
+/// What the policy says of a change that came from elsewhere (the relay, a bundle, a
+/// phone's upload): taken, not judgeable yet, or refused. Waiting is a verdict, not an
+/// error: a change whose dependencies or whose referenced entity have not arrived is
+/// parked on a phone (the relay refuses it: devices send in order).
+pub enum Verdict {
+    /// Accepted: the document with the change applied.
+    Accept(Box<EntityDoc>),
+    /// Cannot be judged until these arrive.
+    Park(Vec<Missing>),
+    /// Refused, with the reason.
+    Refuse(Error),
+}
+
+/// What a parked change waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A change of the same document that this one builds on.
+    Change(automerge::ChangeHash),
+    /// Another entity a rule needs (a ballot's deliberation).
+    Entity(String),
+}
+
+/// Judge a change from elsewhere: its dependencies first (all present, or it waits),
+/// then `check_change`; a rule that needs an entity this replica does not hold (a
+/// ballot whose deliberation has not arrived) makes it wait for that entity.
+pub fn judge(
+    ctx: &Context,
+    signer: &Member,
+    doc: &EntityDoc,
+    entity: &str,
+    change: &Change,
+) -> Verdict {
+    let missing = doc.missing_deps(change);
+    if !missing.is_empty() {
+        return Verdict::Park(missing.into_iter().map(Missing::Change).collect());
+    }
+    match check_change(ctx, signer, doc, entity, change) {
+        Ok(after) => Verdict::Accept(Box::new(after)),
+        Err(Error::NotFound(what)) => {
+            let needs = entities_needed(ctx, doc, change);
+            if needs.is_empty() {
+                Verdict::Refuse(Error::NotAllowed(format!(
+                    "refers to something not held here: {what}"
+                )))
+            } else {
+                Verdict::Park(needs.into_iter().map(Missing::Entity).collect())
+            }
+        }
+        Err(e) => Verdict::Refuse(e),
+    }
+}
+
+/// The deliberations the events of `change` name that `ctx.lookup` does not hold.
+fn entities_needed(ctx: &Context, doc: &EntityDoc, change: &Change) -> Vec<String> {
+    let mut fork = doc.fork();
+    if fork.apply(vec![change.clone()]).is_err() {
+        return vec![];
+    }
+    let mut out: Vec<String> = fork
+        .events_json()
+        .iter()
+        .filter_map(|e| {
+            e.get("deliberation")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .filter(|d| ctx.lookup.deliberation(d).is_none())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// A device's changes to one document form a chain: each has the next sequence number
 /// and the device's previous change in its history (automerge assumes it; a change that
 /// breaks it — a second change with one sequence number, or one leaving the previous
@@ -702,6 +775,61 @@ mod tests {
             party: false,
             revoked: false,
             joined_version: 1,
+        }
+    }
+
+    /// Waiting is a verdict: a change whose dependencies are not here, or a ballot whose
+    /// deliberation is not here, is parked with what it waits for; a change the rules
+    /// forbid is refused.
+    #[test]
+    fn judge_parks_what_waits_and_refuses_what_is_forbidden() {
+        let resident = member(Role::Resident);
+        let roster = Roster::default();
+        let kinds: Vec<String> = vec![];
+        let ctx = Context {
+            roster: &roster,
+            kinds: &kinds,
+            arrival: None,
+            roster_floor: None,
+            lookup: &(),
+        };
+        let actor = [9u8; 32];
+        let deliberation = crate::ids::new_id();
+        let id = ballot_id(&deliberation, &resident.id);
+        let cast = serde_json::json!({"id": "e1", "by": resident.id, "at": 1, "type": "cast", "deliberation": deliberation, "option": 0});
+        let (_, ballot) = EntityDoc::create(&actor, EntityKind::Ballot, &id, &cast, 1).unwrap();
+        match judge(&ctx, &resident, &EntityDoc::empty(), &id, &ballot) {
+            Verdict::Park(m) => assert_eq!(m, vec![Missing::Entity(deliberation.clone())]),
+            other => panic!(
+                "expected to wait for the deliberation, got {}",
+                name(&other)
+            ),
+        }
+        // a change whose dependency is not here waits for it
+        let nid = crate::ids::new_id();
+        let post = serde_json::json!({"id": "e2", "by": resident.id, "at": 1, "type": "comment", "text": "好"});
+        let (mut full, first) =
+            EntityDoc::create(&actor, EntityKind::Deliberation, &nid, &post, 1).unwrap();
+        let second = full.append(&actor, &post, 2).unwrap();
+        match judge(&ctx, &resident, &EntityDoc::empty(), &nid, &second) {
+            Verdict::Park(m) => assert_eq!(m, vec![Missing::Change(first.hash())]),
+            other => panic!(
+                "expected to wait for the first change, got {}",
+                name(&other)
+            ),
+        }
+        // a resident may not create a deliberation: refused, with the reason
+        match judge(&ctx, &resident, &EntityDoc::empty(), &nid, &first) {
+            Verdict::Refuse(Error::NotAllowed(_)) => {}
+            other => panic!("expected a refusal, got {}", name(&other)),
+        }
+    }
+
+    fn name(v: &Verdict) -> String {
+        match v {
+            Verdict::Accept(_) => "accept".into(),
+            Verdict::Park(m) => format!("park {m:?}"),
+            Verdict::Refuse(e) => format!("refuse: {e}"),
         }
     }
 

@@ -16,7 +16,6 @@ use crate::ids::{now_ms, DAY_MS};
 use crate::model::deliberation::Tally;
 use crate::model::EntityKind;
 use crate::policy;
-use crate::policy::Lookup;
 use crate::roster::Roster;
 use crate::wire::{SignedTally, VerifiedChange};
 use automerge::ChangeHash;
@@ -415,27 +414,6 @@ fn take_waiting(
     Ok(out)
 }
 
-/// Deliberations a ballot change refers to that this phone does not hold.
-fn ballot_needs(tx: &Connection, doc: &EntityDoc, c: &automerge::Change) -> Vec<String> {
-    let mut fork = doc.fork();
-    if fork.apply(vec![c.clone()]).is_err() {
-        return vec![];
-    }
-    let mut out: Vec<String> = fork
-        .events_json()
-        .iter()
-        .filter_map(|e| {
-            e.get("deliberation")
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
-        .filter(|d| ConnLookup(tx).deliberation(d).is_none())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[allow(clippy::too_many_arguments)]
 fn merge_one(
     tx: &Connection,
@@ -471,31 +449,28 @@ fn merge_one(
             "depends on change {d}, which was refused: {why}"
         )));
     }
-    if !missing.is_empty() {
-        return Ok(Verdict::Park(missing.iter().map(wait_change).collect()));
-    }
     let lookup = ConnLookup(tx);
     let ctx = policy_ctx(roster, kinds, &lookup);
-    let mut verdict = policy::check_change(&ctx, &signer, &doc, &c.entity, &c.change);
-    if verdict.is_err() && c.seq.is_some() {
+    let mut verdict = policy::judge(&ctx, &signer, &doc, &c.entity, &c.change);
+    if matches!(verdict, policy::Verdict::Refuse(_)) && c.seq.is_some() {
         if let Some(after) = supersede(tx, &ctx, &signer, &doc, c, report)? {
-            verdict = Ok(after);
+            verdict = policy::Verdict::Accept(Box::new(after));
         }
     }
     doc = match verdict {
-        Ok(after) => after,
-        Err(cunwu_protocol::Error::NotFound(what)) => {
-            let needs = ballot_needs(tx, &doc, &c.change);
-            if needs.is_empty() {
-                return Ok(Verdict::Reject(format!(
-                    "refers to something this phone does not hold: {what}"
-                )));
-            }
+        policy::Verdict::Accept(after) => *after,
+        policy::Verdict::Park(waits) => {
             return Ok(Verdict::Park(
-                needs.iter().map(|d| wait_entity(d)).collect(),
-            ));
+                waits
+                    .iter()
+                    .map(|m| match m {
+                        policy::Missing::Change(h) => wait_change(h),
+                        policy::Missing::Entity(id) => wait_entity(id),
+                    })
+                    .collect(),
+            ))
         }
-        Err(e) => return Ok(Verdict::Reject(e.to_string())),
+        policy::Verdict::Refuse(e) => return Ok(Verdict::Reject(e.to_string())),
     };
     let (kind, _) = doc.header().expect("checked by the policy");
     let at = after_time(&doc.to_json());
@@ -537,7 +512,8 @@ fn supersede(
     tx.execute_batch("SAVEPOINT supersede")?;
     let dropped = drop_changes(tx, &c.entity, &HashSet::from([rival]))?;
     let fresh = Store::load_doc(tx, &c.entity)?.unwrap_or_else(EntityDoc::empty);
-    let Ok(after) = policy::check_change(ctx, signer, &fresh, &c.entity, &c.change) else {
+    let policy::Verdict::Accept(after) = policy::judge(ctx, signer, &fresh, &c.entity, &c.change)
+    else {
         tx.execute_batch("ROLLBACK TO supersede; RELEASE supersede")?;
         return Ok(None);
     };
@@ -566,7 +542,7 @@ fn supersede(
             .push((c.entity.clone(), h.to_string(), reason));
     }
     tx.execute_batch("RELEASE supersede")?;
-    Ok(Some(after))
+    Ok(Some(*after))
 }
 
 fn after_time(after: &Value) -> i64 {

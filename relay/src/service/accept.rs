@@ -280,19 +280,6 @@ impl Relay {
                 continue;
             }
             let doc = self.load_doc(space, &vc.entity)?.unwrap_or_default();
-            let missing = doc.missing_deps(&vc.change);
-            if !missing.is_empty() {
-                rejected(
-                    format!(
-                        "depends on {} change(s) the relay does not have (first: {}); send changes in order",
-                        missing.len(),
-                        missing[0]
-                    ),
-                    &mut rejections,
-                    refused,
-                );
-                continue;
-            }
             let is_new = doc.header().is_none();
             let ctx = policy::Context {
                 roster,
@@ -301,9 +288,32 @@ impl Relay {
                 roster_floor: Some(roster_floor),
                 lookup: &RelayLookup { relay: self, space },
             };
-            let doc = match policy::check_change(&ctx, member, &doc, &vc.entity, &vc.change) {
-                Ok(after) => after,
-                Err(e) => {
+            let doc = match policy::judge(&ctx, member, &doc, &vc.entity, &vc.change) {
+                policy::Verdict::Accept(after) => *after,
+                // devices send a document's changes in order, and a ballot after its
+                // deliberation: the relay parks nothing
+                policy::Verdict::Park(missing) => {
+                    let changes: Vec<_> = missing
+                        .iter()
+                        .filter_map(|m| match m {
+                            policy::Missing::Change(h) => Some(h),
+                            policy::Missing::Entity(_) => None,
+                        })
+                        .collect();
+                    let why = match (changes.first(), missing.first()) {
+                        (Some(first), _) => format!(
+                            "depends on {} change(s) the relay does not have (first: {first}); send changes in order",
+                            changes.len()
+                        ),
+                        (None, Some(policy::Missing::Entity(id))) => format!(
+                            "refers to {id}, which the relay does not have; send it first"
+                        ),
+                        _ => "waits for something the relay does not have".to_string(),
+                    };
+                    rejected(why, &mut rejections, refused);
+                    continue;
+                }
+                policy::Verdict::Refuse(e) => {
                     rejected(e.to_string(), &mut rejections, refused);
                     continue;
                 }
