@@ -1,19 +1,20 @@
 """A deliberation's visible result through the bindings is what the CLI shows for the
-same store file: a secret vote, a vote with results hidden until the close (before and
+same store file, as JSON and as text for a person: a secret vote, a vote with results hidden until the close (before and
 after it), a public vote inside the grace period after its deadline.
 
 The CLI (`cunwu --home DIR deliberation show ID --json`) reads the phone's own store
 file, so both sides judge the same ballots at (almost) the same moment. An outcome is
 "hidden" (the CLI prints `"tally": null` with `tally_hidden`; the bindings raise
 CunwuError.NotAllowed) or the counts with the final flag. The rule deciding what a
-member may see of a vote is one core function (core/src/model/deliberation.rs);
-until the bindings call it, the cases where they still show counts the CLI hides are
-marked as expected failures (strict: they fail the suite once they pass).
+member may see of a vote is one function of the model
+(protocol/src/model/deliberation.rs, `Deliberation::result_view`), which the store,
+the CLI, the relay and the bindings all call.
 
 Environment: CUNWU_CLI_BIN (default <repo>/target/debug/cunwu, built if missing).
 """
 
 import asyncio
+import re
 import json
 import os
 import subprocess
@@ -35,6 +36,27 @@ def cli_binary() -> Path:
     if os.environ.get("CUNWU_NO_BUILD") != "1" or not path.exists():
         subprocess.run(["cargo", "build", "--quiet", "-p", "cunwu-cli"], check=True, cwd=ROOT)
     return path
+
+
+def cli_text_outcome(home: Path, deliberation_id: str, options: int = 2):
+    """What `cunwu deliberation show ID` prints for a person: "hidden" (a `tally:` line
+    with the reason) or the counts per option with the final flag."""
+    out = subprocess.run(
+        [str(cli_binary()), "--home", str(home), "deliberation", "show", deliberation_id],
+        check=True,
+        capture_output=True,
+        timeout=60,
+        text=True,
+    ).stdout
+    tally_line = next(l for l in out.splitlines() if l.startswith("tally: "))
+    if "eligible took part" not in tally_line:
+        return "hidden"
+    counts = []
+    for i in range(options):
+        line = next(l for l in out.splitlines() if l.strip().startswith(f"[{i}]"))
+        m = re.search(r"(\d+) vote\(s\)", line)
+        counts.append(int(m.group(1)) if m else 0)
+    return (counts, tally_line.endswith("(final)"))
 
 
 def cli_outcome(home: Path, deliberation_id: str):
@@ -95,6 +117,7 @@ def test_secret_vote_before_the_close_is_hidden_as_in_the_cli(cadre):
     store, home = cadre
     deliberation_id, _ = vote(store, secret=True, closes_in_ms=600_000)
     assert cli_outcome(home, deliberation_id) == "hidden"
+    assert cli_text_outcome(home, deliberation_id) == "hidden"
     assert ffi_outcome(store, deliberation_id) == "hidden"
 
 
@@ -102,6 +125,7 @@ def test_hidden_results_before_the_close_are_hidden_as_in_the_cli(cadre):
     store, home = cadre
     deliberation_id, _ = vote(store, hide_results=True, closes_in_ms=600_000)
     assert cli_outcome(home, deliberation_id) == "hidden"
+    assert cli_text_outcome(home, deliberation_id) == "hidden"
     assert ffi_outcome(store, deliberation_id) == "hidden"
 
 
@@ -123,6 +147,7 @@ def test_hidden_results_after_the_close_show_what_the_cli_shows(cadre):
             time.sleep(1)
     assert shown != "hidden" and shown[0] == [1, 0], shown
     assert ffi_outcome(store, deliberation_id) == shown
+    assert cli_text_outcome(home, deliberation_id) == shown
 
 
 def test_public_vote_inside_the_grace_period_shows_what_the_cli_shows(cadre):
@@ -132,3 +157,4 @@ def test_public_vote_inside_the_grace_period_shows_what_the_cli_shows(cadre):
     shown = cli_outcome(home, deliberation_id)
     assert shown != "hidden" and shown[0] == [1, 0], shown
     assert ffi_outcome(store, deliberation_id) == shown
+    assert cli_text_outcome(home, deliberation_id) == shown

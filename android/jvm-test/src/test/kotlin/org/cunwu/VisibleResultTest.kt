@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit
  * <repo>/target/debug/cunwu) reads the phone's own store file. An outcome is [Hidden]
  * (the CLI prints `"tally": null`; the bindings throw CunwuException.NotAllowed) or
  * the counts with the final flag. The rule deciding what a member may see of a vote
- * is one core function (core/src/model/deliberation.rs, `Deliberation::result_view`),
+ * is one core function (protocol/src/model/deliberation.rs, `Deliberation::result_view`),
  * which the CLI, the store, the relay and the bindings all call.
  */
 class VisibleResultTest {
