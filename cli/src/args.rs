@@ -57,9 +57,18 @@ pub enum Command {
     Invite(InviteCmd),
     /// Check the store for damage, fix it, and fetch damaged parts again on the next sync
     Repair,
+    /// An amount in fen as people read and hear it: figures, uppercase (大写), spoken
+    Amount(AmountArgs),
     /// Run a whole village in this process: relay, cadre, resident, migrant
     #[cfg(feature = "demo")]
     Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct AmountArgs {
+    /// The amount in fen (1元 = 100 fen), e.g. 1240050 for 12,400.50元
+    #[arg(allow_negative_numbers = true)]
+    pub fen: i64,
 }
 
 #[derive(Debug, Args)]

@@ -562,3 +562,27 @@ fn bundles_carry_changes_between_homes_without_the_relay() {
         text(&out.stderr)
     );
 }
+
+/// `cunwu amount FEN`: the three forms as text, the `--json` keys `figures`, `upper`,
+/// `spoken` (and `compact`), and an amount too large for words refused with exit 2.
+#[test]
+fn amount_prints_figures_uppercase_and_spoken() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cunwu(home.path(), &["amount", "1240050"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "12,400.50元\n人民币壹万贰仟肆佰元伍角\n一万两千四百元五角\n"
+    );
+    let v = json(home.path(), &["amount", "1000"]);
+    assert_eq!(v["figures"], "10.00元");
+    assert_eq!(v["upper"], "人民币壹拾元整");
+    assert_eq!(v["spoken"], "十元");
+    assert_eq!(v["compact"], "10.00元");
+    let v = json(home.path(), &["amount", "-25000"]);
+    assert_eq!(v["upper"], "人民币负贰佰伍拾元整");
+    assert_usage_error(
+        &cunwu(home.path(), &["amount", "100000000000000"]),
+        "too large to write in words",
+    );
+}

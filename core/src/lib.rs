@@ -23,6 +23,7 @@ pub mod error;
 pub mod local_space;
 pub mod store;
 pub mod sync;
+pub mod words;
 
 pub use cunwu_protocol::Error as ProtocolError;
 pub use error::{Error, Result};

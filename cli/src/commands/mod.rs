@@ -1,5 +1,6 @@
 //! One module per command family; `run` dispatches the parsed command line.
 
+mod amount;
 mod deliberation;
 mod device;
 mod notice;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Sync(a) => sync::sync(&ctx, a),
         Command::Bundle(c) => sync::bundle(&ctx, c),
         Command::Repair => repair::repair(&ctx),
+        Command::Amount(a) => amount::amount(&ctx, a),
         #[cfg(feature = "demo")]
         Command::Demo => crate::demo::run(ctx.json),
     }
