@@ -42,7 +42,9 @@ cargo test --workspace --locked
 echo "== relay suites again, on PostgreSQL storage (a throwaway server: scripts/postgres.sh)"
 pg_url=$(bash scripts/postgres.sh start)
 trap 'bash scripts/postgres.sh stop' EXIT
-CUNWU_TEST_POSTGRES="$pg_url" cargo test --locked -p cunwu-tests --test attacks --test network --test hardening_relay --test hardening_store
+# --workspace: the same feature set as the shared build above (with -p alone cargo
+# resolves features for cunwu-tests only and rebuilds core and relay)
+CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --test attacks --test network --test hardening_relay --test hardening_store
 
 echo "== bindings: Python (pytest) and Kotlin on the JVM (mvn test)"
 bash scripts/test-bindings.sh
