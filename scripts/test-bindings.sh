@@ -57,7 +57,8 @@ step "kotlin (JVM): mvn test"
 mvn_repo=()
 [ -n "${CUNWU_MAVEN_REPO:-}" ] && mvn_repo=(-Dmaven.repo.local="$CUNWU_MAVEN_REPO")
 rm -rf android/jvm-test/target/surefire-reports
-if (cd android/jvm-test && mvn -B -q -Dstyle.color=never "${mvn_repo[@]}" test); then
+# JNA loads the library from the same target dir as everything else (CARGO_TARGET_DIR too)
+if (cd android/jvm-test && mvn -B -q -Dstyle.color=never -Dcunwu.lib.dir="$target/debug" "${mvn_repo[@]}" test); then
   mvn_ok=1
 else
   mvn_ok=0
