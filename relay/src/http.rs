@@ -152,10 +152,11 @@ async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: N
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let deadline = tokio::time::Instant::now() + rules.timeout;
     if declared.is_some_and(|n| n > rules.max_bytes as u64) {
+        drain(&mut body, deadline, declared).await;
         return too_large(rules.max_bytes);
     }
-    let deadline = tokio::time::Instant::now() + rules.timeout;
     let late = || {
         RelayError::Timeout(format!(
             "the request body did not arrive within {} s; send it at once",
@@ -179,6 +180,8 @@ async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: N
             continue;
         };
         if bytes.len() + data.len() > rules.max_bytes {
+            drop(bytes);
+            drain(&mut body, deadline, None).await;
             return too_large(rules.max_bytes);
         }
         if !data.is_empty() {
@@ -204,6 +207,28 @@ async fn read_body_in_time(State(rules): State<BodyRules>, req: Request, next: N
         .await;
     drop(held);
     resp
+}
+
+/// Most bytes of a body over the limit read and thrown away before the 413 is sent.
+const DRAIN_AT_MOST: u64 = 8 * 1024 * 1024;
+
+/// Read and discard what is left of a body over the limit, when that is at most
+/// [`DRAIN_AT_MOST`] bytes and arrives before `deadline`, so the client, still writing,
+/// reads the 413 and its reason instead of a connection reset. Nothing is kept; a
+/// larger or slower body is cut as before.
+async fn drain(body: &mut Body, deadline: tokio::time::Instant, declared: Option<u64>) {
+    if declared.is_some_and(|n| n > DRAIN_AT_MOST) {
+        return;
+    }
+    let mut seen: u64 = 0;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_AT_MOST {
+                return;
+            }
+        }
+    }
 }
 
 fn too_large(max: usize) -> Response {
