@@ -523,7 +523,7 @@ fn supersede(
         let reason = if *h == rival {
             format!(
                 "device {} gave its change number {} to this document to two different changes; the relay holds the other one ({}), which replaces this one",
-                &author[..author.len().min(16)],
+                crate::roster::short(&author),
                 c.change.seq(),
                 c.change.hash()
             )
