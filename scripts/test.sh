@@ -45,6 +45,8 @@ trap 'bash scripts/postgres.sh stop' EXIT
 # --workspace: the same feature set as the shared build above (with -p alone cargo
 # resolves features for cunwu-tests only and rebuilds core and relay)
 CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --test attacks --test network --test hardening_relay --test hardening_store
+# and the relay's PostgreSQL storage tests (schema upgrades), skipped without a server
+CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --lib -- pg::tests
 
 echo "== bindings: Python (pytest) and Kotlin on the JVM (mvn test)"
 bash scripts/test-bindings.sh

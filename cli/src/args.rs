@@ -119,6 +119,19 @@ pub enum NoticeCmd {
     },
     /// A notice: current text, totals, revisions, questions, who read it
     Show { id: String },
+    /// Change a draft's text or finance data before it is published (cadres)
+    Edit {
+        id: String,
+        /// New title [default: unchanged]
+        #[arg(long)]
+        title: Option<String>,
+        /// New body [default: unchanged]
+        #[arg(long)]
+        body: Option<String>,
+        /// Replaces the finance data when given
+        #[command(flatten)]
+        finance: FinanceArgs,
+    },
     /// Publish a draft (cadres)
     Publish { id: String },
     /// Publish a corrected revision; the earlier ones stay readable (cadres)

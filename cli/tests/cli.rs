@@ -586,3 +586,58 @@ fn amount_prints_figures_uppercase_and_spoken() {
         "too large to write in words",
     );
 }
+
+#[test]
+fn a_draft_is_edited_and_reaches_residents_only_once_published() {
+    let v = Village::new();
+    let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
+    let resident = v.enroll("resident", "王秀英", Role::Resident);
+    let d = json(
+        &cadre,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "village",
+            "--title",
+            "征地补偿方案（草稿）",
+            "--draft",
+        ],
+    );
+    assert_eq!(d["status"], "draft");
+    let id = d["id"].as_str().unwrap().to_string();
+    let e = json(
+        &cadre,
+        &[
+            "notice",
+            "edit",
+            &id[..8],
+            "--title",
+            "征地补偿方案",
+            "--body",
+            "每亩三万元",
+        ],
+    );
+    assert_eq!(
+        (e["status"].as_str(), e["title"].as_str()),
+        (Some("draft"), Some("征地补偿方案"))
+    );
+    sync(&cadre);
+    sync(&resident);
+    assert_eq!(json(&resident, &["notice", "list"]), serde_json::json!([]));
+    assert_eq!(json(&resident, &["search", "补偿"]), serde_json::json!([]));
+    assert_eq!(json(&resident, &["status"])["counts"]["unread_notices"], 0);
+    // a published notice is not a draft any more: `edit` says so
+    json(&cadre, &["notice", "publish", &id]);
+    let out = cunwu(&cadre, &["notice", "edit", &id, "--title", "改"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    sync(&cadre);
+    sync(&resident);
+    let list = json(&resident, &["notice", "list"]);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["title"], "征地补偿方案");
+    assert_eq!(
+        json(&resident, &["notice", "show", &id])["content"]["body"],
+        "每亩三万元"
+    );
+}

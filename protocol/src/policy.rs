@@ -633,16 +633,42 @@ pub enum Audience {
     },
     /// Cadres and township officials (internal notes).
     Staff,
+    /// A notice not yet published: cadres and township officials, like `Staff`, but
+    /// named apart so that a device signs a draft's changes in batches of that draft
+    /// alone. When it is published the relay opens those batches to every member by
+    /// appending them again (`Audience::widens_to`), so residents' cursors meet them.
+    Draft { notice: String },
     /// Only the voter (secret ballots, and ballots whose results are hidden until close;
     /// the relay publishes the signed tally instead).
     Voter { member: String },
+}
+
+impl Audience {
+    /// Whether a document may go from `self` to `to`: only a draft, to every member,
+    /// when it is published. Every other audience is fixed when the document is made
+    /// (the relay refuses a change that would alter it).
+    pub fn widens_to(&self, to: &Audience) -> bool {
+        matches!((self, to), (Audience::Draft { .. }, Audience::Space))
+    }
 }
 
 pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
     let (kind, id) = header(after)?;
     let events = events_of(after);
     Ok(match kind {
-        EntityKind::Notice | EntityKind::Deliberation => Audience::Space,
+        EntityKind::Notice => {
+            let published = typed::<NoticeEvent>(events)?.iter().any(|e| match &e.body {
+                NoticeEvent::Create { publish, .. } => *publish,
+                NoticeEvent::Publish {} => true,
+                _ => false,
+            });
+            if published {
+                Audience::Space
+            } else {
+                Audience::Draft { notice: id }
+            }
+        }
+        EntityKind::Deliberation => Audience::Space,
         EntityKind::RequestNotes => Audience::Staff,
         EntityKind::Request => {
             let r = ServiceRequest::fold(&id, &typed(events)?)?;
@@ -679,7 +705,7 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
                 || *filer == reader.id
                 || filed_by.as_deref() == Some(reader.id.as_str())
         }
-        Audience::Staff => reader.role.is_staff(),
+        Audience::Staff | Audience::Draft { .. } => reader.role.is_staff(),
         Audience::Voter { member } => *member == reader.id,
     }
 }

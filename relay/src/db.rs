@@ -58,6 +58,11 @@ pub struct LogBatch {
     pub signature: Vec<u8>,
     pub pairs: BatchPairs,
     pub changes: Vec<AcceptedChange>,
+    /// Drafts this batch publishes, with their new audience (JSON): the storage sets
+    /// the audience and appends every earlier batch that carried the draft again (a
+    /// log row whose `copy_of` names the original), before this batch, in one
+    /// transaction.
+    pub opened: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +233,7 @@ CREATE TABLE IF NOT EXISTS roster_floors (
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
-    signature BLOB NOT NULL, pairs BLOB, deliberation TEXT, tally_json BLOB,
+    signature BLOB NOT NULL, pairs BLOB, deliberation TEXT, tally_json BLOB, copy_of INTEGER,
     PRIMARY KEY (space_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
@@ -253,7 +258,13 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    each old row copied to every space whose roster lists the device, and a counter
 ///    beyond `MAX_COUNTER_AHEAD_MS` of the migration's clock lowered to that bound (an
 ///    old relay recorded any counter, which could lock a device out for years).
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2. A log row may be a copy of an earlier batch (`log.copy_of`, its changes read from
+///    the original's rows): when a draft is published its earlier batches are appended
+///    again, so readers whose cursors passed them while they were private receive them.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The SQL that adds `log.copy_of` to a database written before version 2.
+pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER";
 
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
@@ -303,6 +314,19 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             )
             .map_err(db)?;
             tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
+        }
+    }
+    if version < 2 {
+        let has: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'copy_of'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if has == 0 {
+            moved = true;
+            tx.execute(ADD_COPY_OF, []).map_err(db)?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -610,13 +634,41 @@ impl Storage for SqliteStorage {
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
-        let seq: i64 = tx
-            .query_row(
+        let next_seq = |tx: &rusqlite::Transaction<'_>| -> Result<i64> {
+            tx.query_row(
                 "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
                 [space],
                 |r| r.get(0),
             )
+            .map_err(db)
+        };
+        for (entity, audience) in &b.opened {
+            tx.execute(
+                "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
+                params![space, entity, audience],
+            )
             .map_err(db)?;
+            let earlier: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT DISTINCT seq FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq",
+                )
+                .map_err(db)?
+                .query_map(params![space, entity], |r| r.get(0))
+                .map_err(db)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db)?;
+            for original in earlier {
+                let copy = next_seq(&tx)?;
+                tx.execute(
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of)
+                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq FROM log
+                     WHERE space_id = ?1 AND seq = ?2",
+                    params![space, original, copy],
+                )
+                .map_err(db)?;
+            }
+        }
+        let seq = next_seq(&tx)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
             params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs.to_bytes()],
@@ -684,7 +736,7 @@ impl Storage for SqliteStorage {
         let c = self.reader()?;
         let mut s = c
             .prepare_cached(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json FROM log
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq) FROM log
                  WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(db)?;
@@ -697,6 +749,7 @@ impl Storage for SqliteStorage {
             Option<Vec<u8>>,
             Option<String>,
             Option<Vec<u8>>,
+            i64,
         );
         let rows: Vec<Row> = s
             .query_map(params![space, cursor as i64, max_rows], |r| {
@@ -709,6 +762,7 @@ impl Storage for SqliteStorage {
                     r.get(5)?,
                     r.get(6)?,
                     r.get(7)?,
+                    r.get(8)?,
                 ))
             })
             .map_err(db)?
@@ -718,7 +772,7 @@ impl Storage for SqliteStorage {
             .prepare_cached("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 AND seq = ?2 ORDER BY idx")
             .map_err(db)?;
         let mut out = Vec::with_capacity(rows.len());
-        for (seq, ty, author, signed_at, signature, pairs, delib, tally) in rows {
+        for (seq, ty, author, signed_at, signature, pairs, delib, tally, stored) in rows {
             if ty == "tally" {
                 out.push(LogRow::Tally {
                     seq: seq as u64,
@@ -733,7 +787,8 @@ impl Storage for SqliteStorage {
                 .map_err(|e| RelayError::Storage(e.to_string()))?;
             let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
             let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
-                ch.query_map(params![space, seq], |r| {
+                // a copy's changes are those of the batch it copies
+                ch.query_map(params![space, stored], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .map_err(db)?
@@ -856,6 +911,107 @@ pub(crate) mod tests {
             }],
         };
         roster_json(&roster)
+    }
+
+    /// The tables as a version-1 relay wrote them (before `log.copy_of`), holding one
+    /// space whose log has one batch carrying one change of a draft notice, in the
+    /// dialect `blob` writes a byte string in.
+    pub(crate) fn version_1_log(blob: &dyn Fn(&[u8]) -> String) -> String {
+        let pairs = BatchPairs::new(vec![([7; 16], [9; 32])]).to_bytes();
+        format!(
+            "{}
+             INSERT INTO spaces(id, name, relay_secret, roster, next_seq) VALUES ('s1', 'a', {z}, '{{}}', 2);
+             INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ('s1', 1, 'batch', {a}, 5, {z}, {p});
+             INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ('s1', {h}, '{e}', 1, 0, {b});
+             INSERT INTO entities(space_id, id, kind, audience) VALUES ('s1', '{e}', 'notice', '{{\"type\":\"draft\",\"notice\":\"{e}\"}}');",
+            SCHEMA.replace(", copy_of INTEGER", ""),
+            z = blob(&[0]),
+            a = blob(&[1; 32]),
+            p = blob(&pairs),
+            h = blob(&[9; 32]),
+            e = entity_hex(&[7; 16]),
+            b = blob(b"draft change"),
+        )
+    }
+
+    /// After the upgrade: the old batch reads as before, and publishing the draft
+    /// appends a copy of it (the same signed batch, its change read from the original)
+    /// before the publishing batch, with the entity's audience widened.
+    pub(crate) fn copies_work_after_upgrade(s: &dyn Storage) {
+        let e = entity_hex(&[7; 16]);
+        let batches = |s: &dyn Storage| -> Vec<(u64, Vec<u8>, Vec<Vec<u8>>)> {
+            s.read_log("s1", 0, 10, &mut |_, _| true)
+                .unwrap()
+                .into_iter()
+                .filter_map(|r| match r {
+                    LogRow::Batch {
+                        seq,
+                        signature,
+                        changes,
+                        ..
+                    } => Some((seq, signature, changes.into_iter().map(|c| c.2).collect())),
+                    LogRow::Tally { .. } => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            batches(s),
+            vec![(1, vec![0], vec![b"draft change".to_vec()])]
+        );
+        let public = r#"{"type":"space"}"#.to_string();
+        let seq = s
+            .append_batch(
+                "s1",
+                &LogBatch {
+                    author: [1; 32],
+                    signed_at: 6,
+                    signature: vec![2],
+                    pairs: BatchPairs::new(vec![([7; 16], [8; 32])]),
+                    changes: vec![AcceptedChange {
+                        entity: e.clone(),
+                        hash: [8; 32],
+                        bytes: b"publish".to_vec(),
+                        new_entity: None,
+                    }],
+                    opened: vec![(e.clone(), public.clone())],
+                },
+            )
+            .unwrap();
+        assert_eq!(seq, 3, "the copy takes seq 2, the publishing batch 3");
+        assert_eq!(
+            batches(s),
+            vec![
+                (1, vec![0], vec![b"draft change".to_vec()]),
+                (2, vec![0], vec![b"draft change".to_vec()]),
+                (3, vec![2], vec![b"publish".to_vec()]),
+            ]
+        );
+        assert_eq!(s.entity("s1", &e).unwrap().unwrap().audience, public);
+        assert_eq!(
+            s.entity_changes("s1", &e).unwrap(),
+            vec![b"draft change".to_vec(), b"publish".to_vec()],
+            "a copy adds no change rows"
+        );
+    }
+
+    #[test]
+    fn a_version_1_log_is_upgraded_and_a_published_draft_is_appended_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
+            c.execute_batch(&version_1_log(&hex)).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        copies_work_after_upgrade(&s);
     }
 
     #[test]

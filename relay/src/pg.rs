@@ -79,6 +79,20 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
             tx.batch_execute("DROP TABLE roster_sent").map_err(pg)?;
         }
     }
+    if version < 2 {
+        let has: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'log' AND column_name = 'copy_of' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if !has {
+            moved = true;
+            tx.batch_execute(&crate::db::ADD_COPY_OF.replace("INTEGER", "BIGINT"))
+                .map_err(pg)?;
+        }
+    }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
         "INSERT INTO schema_version(version) VALUES ($1)",
@@ -444,6 +458,32 @@ impl Storage for PgStorage {
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
+        for (entity, audience) in &b.opened {
+            tx.execute(
+                "UPDATE entities SET audience = $3 WHERE space_id = $1 AND id = $2",
+                &[&space, entity, audience],
+            )
+            .map_err(pg)?;
+            let earlier: Vec<i64> = tx
+                .query(
+                    "SELECT DISTINCT seq FROM changes WHERE space_id = $1 AND entity_id = $2 ORDER BY seq",
+                    &[&space, entity],
+                )
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for original in earlier {
+                let copy = Self::append_seq(&mut tx, space)?;
+                tx.execute(
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of)
+                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq FROM log
+                     WHERE space_id = $1 AND seq = $2",
+                    &[&space, &original, &copy],
+                )
+                .map_err(pg)?;
+            }
+        }
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ($1, $2, 'batch', $3, $4, $5, $6)",
@@ -507,7 +547,7 @@ impl Storage for PgStorage {
         let mut c = self.conn()?;
         let rows = c
             .query(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json FROM log
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq) FROM log
                  WHERE space_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&space, &(cursor as i64), &i64::from(max_rows)],
             )
@@ -535,7 +575,9 @@ impl Storage for PgStorage {
             let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
             let mut changes = vec![];
             if any_wanted {
-                for row in c.query(&ch, &[&space, &seq]).map_err(pg)? {
+                // a copy's changes are those of the batch it copies
+                let stored: i64 = r.get(8);
+                for row in c.query(&ch, &[&space, &stored]).map_err(pg)? {
                     let entity: String = row.get(0);
                     if wanted(&author, &entity) {
                         let hash: Vec<u8> = row.get(1);
@@ -643,6 +685,48 @@ mod tests {
             space_key("dd9b82c77738a7dd5a4172c060c3412d"),
             space_key("dd9b82c77738a7dd5a4172c060c3412d")
         );
+    }
+
+    /// A version-1 database (before `log.copy_of`) is upgraded, and a published draft's
+    /// batches are appended again (`db::tests::copies_work_after_upgrade`).
+    #[test]
+    fn a_version_1_log_is_upgraded_and_a_published_draft_is_appended_again() {
+        let Some(server) = std::env::var("CUNWU_TEST_POSTGRES")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        let name = format!("cunwu_migrate_{}", cunwu_protocol::ids::new_id());
+        Client::connect(&server, NoTls)
+            .unwrap()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
+        let url = format!("{base}/{name}");
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
+            let sql = crate::db::tests::version_1_log(&hex)
+                .replace("INTEGER", "BIGINT")
+                .replace("BLOB", "BYTEA")
+                .replace(") WITHOUT ROWID;", ");");
+            c.batch_execute(&sql).unwrap();
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (1);",
+            )
+            .unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        let v: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        crate::db::tests::copies_work_after_upgrade(&s);
     }
 
     /// A database written by the relay before schema versions is migrated on open:

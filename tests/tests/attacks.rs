@@ -2792,3 +2792,168 @@ async fn a_change_the_relay_holds_cannot_ride_in_a_batch_of_another_audience() {
         resp.rejections
     );
 }
+
+// ---- drafts (issue 14, defect 1) -----------------------------------------------------------
+
+/// Whether a phone holds, lists, counts or finds a notice, and whether any entry the
+/// relay serves it names the notice.
+async fn sees_notice(d: &Device, relay: &RelayProcess, id: &str, word: &str) -> Vec<&'static str> {
+    let s = &d.store;
+    let mut seen = vec![];
+    if s.entity_ids().unwrap().iter().any(|(e, _)| e == id) {
+        seen.push("store");
+    }
+    let all = NoticeFilter {
+        limit: 500,
+        ..Default::default()
+    };
+    if s.list_notices(&all).unwrap().iter().any(|n| n.id == id) {
+        seen.push("list");
+    }
+    if s.search(word, 50).unwrap().iter().any(|h| h.id == id) {
+        seen.push("search");
+    }
+    let e = entity_bytes(id).unwrap();
+    // everything the relay serves this phone from the start of the log
+    let resp = post_sync(&relay.url(), d.sync_body(vec![], 0))
+        .await
+        .sync_response();
+    if resp.entries.iter().any(|en| match en {
+        LogEntry::Batch { batch, .. } => batch.items.iter().any(|it| *it.entity() == e),
+        _ => false,
+    }) {
+        seen.push("relay");
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_reaches_only_cadres_until_published_then_every_phone_without_a_full_pull() {
+    let v = Village::new().await;
+    let unread_before = v.bystander.store.counts().unwrap().unread_notices;
+    let mut draft = notice("征地补偿方案（草稿）", "补偿标准待村民代表会议讨论");
+    draft.publish = false;
+    let did = v.cadre.store.post_notice(draft).unwrap();
+    v.cadre.sync().await.unwrap();
+    // a second cadre edits it and saves it again: still a draft
+    let cadre2 = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Cadre), "李国华").await;
+    cadre2.sync().await.unwrap();
+    assert!(
+        cadre2
+            .store
+            .entity_ids()
+            .unwrap()
+            .iter()
+            .any(|(e, _)| *e == did),
+        "another cadre receives the draft"
+    );
+    cadre2
+        .store
+        .edit_notice_draft(&did, content("征地补偿方案", "补偿标准：每亩三万元"))
+        .unwrap();
+    cadre2.sync().await.unwrap();
+    v.settle().await;
+
+    // a resident's phone: not held, not listed, not counted, not found; the relay names
+    // it in no entry; a cadre's bundle leaves it out
+    for d in [&v.bystander, &v.attacker] {
+        assert_eq!(
+            sees_notice(d, &v.relay, &did, "补偿").await,
+            Vec::<&str>::new(),
+            "{} must not see the draft",
+            d.name
+        );
+    }
+    assert_eq!(
+        v.bystander.store.counts().unwrap().unread_notices,
+        unread_before
+    );
+    let have = v.bystander.store.have().unwrap();
+    let bundle = v.cadre.store.export_bundle(Some(&have)).unwrap();
+    v.bystander.store.import_bundle(&bundle).unwrap();
+    let open = v.cadre.store.export_bundle(None).unwrap();
+    v.bystander.store.import_bundle(&open).unwrap();
+    assert!(
+        !v.bystander
+            .store
+            .entity_ids()
+            .unwrap()
+            .iter()
+            .any(|(e, _)| *e == did),
+        "a bundle carried the draft to a resident"
+    );
+
+    // a tampered cadre app cannot slip a draft into a batch with a public document
+    let public = v.published_notice().await;
+    v.cadre.sync().await.unwrap();
+    let me = v.cadre.member_id();
+    let edit = forge_append(
+        &mut doc_held_by(&v.cadre, &did),
+        &v.cadre,
+        ev(
+            &NoticeEvent::EditDraft {
+                content: content("征地补偿方案", "补偿标准：每亩三万五千元"),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let ask = forge_append(
+        &mut doc_held_by(&v.cadre, &public),
+        &v.cadre,
+        ev(
+            &NoticeEvent::Ask {
+                text: "何时开会".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.cadre,
+            vec![batch(v.cadre.key(), &[(&public, &ask), (&did, &edit)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &edit, "same readers");
+
+    // published: every phone gets the whole notice from its cursor, in one sync
+    cadre2.store.publish_notice(&did).unwrap();
+    cadre2.sync().await.unwrap();
+    let report = v.bystander.sync().await.unwrap();
+    let n = v.bystander.store.notice(&did).unwrap_or_else(|e| {
+        panic!("the published notice reached the resident in one sync: {e}; {report:?}")
+    });
+    assert_eq!(n.content.title, "征地补偿方案");
+    assert!(n.status.is_live(), "{:?}", n.status);
+    let full_pull: i64 = v
+        .bystander
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM local WHERE key = 'full_pull'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(full_pull, 0, "the resident had to pull everything again");
+    assert_eq!(report.refused_incoming, 0, "{report:?}");
+    assert_eq!(
+        sees_notice(&v.bystander, &v.relay, &did, "补偿").await,
+        vec!["store", "list", "search", "relay"]
+    );
+    assert_eq!(
+        v.bystander.store.counts().unwrap().unread_notices,
+        unread_before + 2
+    );
+    // and every phone shows the same notice
+    v.settle().await;
+    cadre2.sync().await.unwrap();
+    let docs: Vec<Value> = [&v.cadre, &cadre2, &v.bystander, &v.attacker]
+        .iter()
+        .map(|d| d.store.document_json(&did).unwrap())
+        .collect();
+    assert!(
+        docs.windows(2).all(|w| w[0] == w[1]),
+        "phones disagree on the notice"
+    );
+}

@@ -34,6 +34,18 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             store.publish_notice(&id)?;
             done(ctx, &store, &id, "published")
         }
+        NoticeCmd::Edit {
+            id,
+            title,
+            body,
+            finance,
+        } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let content = changed_content(&store, &id, title, body, &finance)?;
+            store.edit_notice_draft(&id, content)?;
+            done(ctx, &store, &id, "edited")
+        }
         NoticeCmd::Correct {
             id,
             title,
@@ -43,17 +55,7 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
         } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
-            let mut content = store.notice(&id)?.content;
-            if let Some(t) = title {
-                content.title = t;
-            }
-            if let Some(b) = body {
-                content.body = b;
-            }
-            if let Some((opening, lines)) = finance_data(&finance)? {
-                content.opening_balance_fen = opening.or(content.opening_balance_fen);
-                content.lines = lines;
-            }
+            let content = changed_content(&store, &id, title, body, &finance)?;
             store.correct_notice(&id, content, &reason)?;
             done(ctx, &store, &id, "corrected")
         }
@@ -491,4 +493,27 @@ fn show_diff(old: &NoticeContent, new: &NoticeContent) {
         )),
         _ => {}
     }
+}
+
+/// The notice's current text with what the command changes: a new title, body or
+/// finance data (an edit of a draft and a correction take the same flags).
+fn changed_content(
+    store: &Store,
+    id: &str,
+    title: Option<String>,
+    body: Option<String>,
+    finance: &FinanceArgs,
+) -> CliResult<NoticeContent> {
+    let mut content = store.notice(id)?.content;
+    if let Some(t) = title {
+        content.title = t;
+    }
+    if let Some(b) = body {
+        content.body = b;
+    }
+    if let Some((opening, lines)) = finance_data(finance)? {
+        content.opening_balance_fen = opening.or(content.opening_balance_fen);
+        content.lines = lines;
+    }
+    Ok(content)
 }

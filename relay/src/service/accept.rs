@@ -225,10 +225,15 @@ impl Relay {
 
         let mut touched: Vec<String> = vec![];
         let mut needs_tally = false;
-        // readers of this batch: every document in it must have the same audience, so a
-        // reader receives a batch whole or not at all and never learns the id, author
-        // or time of a document they may not read
-        let mut batch_audience: Option<Audience> = None;
+        // readers of this batch: every document in it must have the same audience once
+        // the batch is applied, so a reader receives a batch whole or not at all and
+        // never learns the id, author or time of a document they may not read. A draft
+        // published within the batch counts as public (its earlier changes in the batch
+        // are public with it).
+        let mut audiences: HashMap<String, Audience> = HashMap::new();
+        // documents held as drafts before this batch: if the batch publishes one, the
+        // relay opens its earlier batches to every reader
+        let mut drafts_before: HashSet<String> = HashSet::new();
         let forget = |touched: &[String]| self.cache.forget_docs(space, touched);
         for vc in verified {
             if Instant::now() > deadline {
@@ -247,11 +252,8 @@ impl Relay {
             if seen.contains(&hash) || self.storage.has_change(space, &hash.0)? {
                 // held already: acked, but its audience still counts for the batch, or a
                 // held private change could ride in a public batch and be named to readers
-                if let Some(a) = &known_audience {
-                    if batch_audience.as_ref().is_some_and(|b| b != a) {
-                        return Ok(self.refuse_mixed_batch(space, batch, &touched, acks, &seen));
-                    }
-                    batch_audience.get_or_insert_with(|| a.clone());
+                if let Some(a) = known_audience {
+                    audiences.entry(vc.entity.clone()).or_insert(a);
                 }
                 acks.push(hash.0);
                 continue;
@@ -320,16 +322,26 @@ impl Relay {
             };
             let after = doc.to_json();
             let (kind, _) = doc.header().expect("checked by the policy");
+            // an audience is fixed when the document is made, but for a draft, which
+            // widens to every member when published (`Audience::widens_to`)
             let audience = match known_audience {
+                Some(a @ Audience::Draft { .. }) => {
+                    drafts_before.insert(vc.entity.clone());
+                    let now = policy::audience(&after, &RelayLookup { relay: self, space })?;
+                    if now != a && !a.widens_to(&now) {
+                        rejected(
+                            "a change may not alter who reads its document".into(),
+                            &mut rejections,
+                            refused,
+                        );
+                        continue;
+                    }
+                    now
+                }
                 Some(a) => a,
                 None => policy::audience(&after, &RelayLookup { relay: self, space })?,
             };
-            match &batch_audience {
-                Some(a) if *a != audience => {
-                    return Ok(self.refuse_mixed_batch(space, batch, &touched, acks, &seen));
-                }
-                _ => batch_audience = Some(audience.clone()),
-            }
+            audiences.insert(vc.entity.clone(), audience);
             let new_entity = if is_new {
                 let ref_id = match kind {
                     EntityKind::Ballot => first_field(&after, "deliberation"),
@@ -342,7 +354,8 @@ impl Relay {
                 };
                 Some(EntityRecord {
                     kind: kind.as_str().into(),
-                    audience: serde_json::to_string(&audience).expect("json"),
+                    // set below from the audience after the whole batch
+                    audience: String::new(),
                     ref_id,
                 })
             } else {
@@ -362,6 +375,25 @@ impl Relay {
                 new_entity,
             });
         }
+        let mut readers = audiences.values();
+        if let Some(first) = readers.next() {
+            if readers.any(|a| a != first) {
+                return Ok(self.refuse_mixed_batch(space, batch, &touched, acks, &seen));
+            }
+        }
+        let json = |a: &Audience| serde_json::to_string(a).expect("audience serializes");
+        for ch in &mut accepted {
+            if let Some(e) = ch.new_entity.as_mut() {
+                e.audience = json(&audiences[&ch.entity]);
+            }
+        }
+        // drafts this batch publishes: their earlier batches are appended again, before
+        // this one, so every reader's cursor meets the whole notice in order
+        let opened: Vec<(String, String)> = drafts_before
+            .iter()
+            .filter(|e| !matches!(audiences[*e], Audience::Draft { .. }))
+            .map(|e| (e.clone(), json(&audiences[e])))
+            .collect();
         if !accepted.is_empty() {
             let lb = LogBatch {
                 author: batch.author,
@@ -369,6 +401,7 @@ impl Relay {
                 signature: batch.signature.clone(),
                 pairs: batch.pairs()?,
                 changes: accepted,
+                opened,
             };
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {
@@ -379,13 +412,14 @@ impl Relay {
                 forget(&touched);
                 return Err(e);
             }
-            for ch in &lb.changes {
-                if let Some(a) = ch
-                    .new_entity
-                    .as_ref()
-                    .and_then(|e| serde_json::from_str::<Audience>(&e.audience).ok())
-                {
-                    self.cache.add_audience(space, &ch.entity, a);
+            let widened = lb.opened.iter().map(|(e, a)| (e, a));
+            let made = lb
+                .changes
+                .iter()
+                .filter_map(|ch| Some((&ch.entity, &ch.new_entity.as_ref()?.audience)));
+            for (entity, a) in made.chain(widened) {
+                if let Ok(a) = serde_json::from_str::<Audience>(a) {
+                    self.cache.add_audience(space, entity, a);
                 }
             }
         }
@@ -423,8 +457,11 @@ impl Relay {
 
     /// Who may read an entity the relay already holds (`None` for a new one).
     fn audience_of(&self, space: &str, entity: &str) -> Option<Audience> {
-        if let Some(a) = self.cache.audience(space, entity) {
-            return Some(a);
+        match self.cache.audience(space, entity) {
+            // a draft may have been published through another relay node: under the
+            // space lock, storage is the authority
+            Some(Audience::Draft { .. }) | None => {}
+            Some(a) => return Some(a),
         }
         self.storage
             .entity(space, entity)

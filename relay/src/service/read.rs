@@ -38,17 +38,21 @@ impl Relay {
             if let Some(v) = aud_cache.get(entity) {
                 return *v;
             }
-            let known = self.cache.audience(space, entity);
-            let audience = match known {
-                Some(a) => Some(a),
-                // created after the cache was filled and not yet added to it
-                None => self
-                    .storage
+            let stored = || {
+                self.storage
                     .entity(space, entity)
                     .ok()
                     .flatten()
                     .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
-                    .inspect(|a| self.cache.add_audience(space, entity, a.clone())),
+                    .inspect(|a| self.cache.add_audience(space, entity, a.clone()))
+            };
+            let audience = match self.cache.audience(space, entity) {
+                // a draft widens when it is published, perhaps through another relay
+                // node: storage has the audience committed with the log it reads
+                Some(a @ Audience::Draft { .. }) => stored().or(Some(a)),
+                Some(a) => Some(a),
+                // created after the cache was filled and not yet added to it
+                None => stored(),
             };
             let ok = audience.is_some_and(|a| policy::may_read(&a, member));
             aud_cache.insert(entity.to_string(), ok);
