@@ -23,7 +23,7 @@ use crate::wire::control::{
     ErrorBody, InviteRequest, InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
 };
 #[cfg(feature = "http")]
-use crate::wire::{self, entity_bytes, FrameKind, SealedRequest, SyncRequest, SyncResponse};
+use crate::wire::{self, entity_bytes, SealedRequest, SyncRequest, SyncResponse};
 #[cfg(feature = "http")]
 use crate::Role;
 #[cfg(feature = "http")]
@@ -65,6 +65,36 @@ pub struct SyncProgress {
     pub bytes_received: u64,
     pub received: u32,
     pub done: bool,
+    /// Change bytes (uncompressed, as the relay stores them) received so far.
+    pub change_bytes_received: u64,
+    /// What the relay says is left after this page (an upper bound: it counts changes
+    /// this member may not receive; 0 from a relay older than wire version 4).
+    pub remaining_changes: u64,
+    pub remaining_change_bytes: u64,
+    /// How much of the download is done, 0 to 100 (100 when done).
+    pub percent: u8,
+    /// The time left at the rate of the pages so far, in ms (`None` until a page has
+    /// come, and when done).
+    pub eta_ms: Option<u64>,
+}
+
+impl SyncProgress {
+    /// Percent done and the time left, from the change bytes received in `elapsed_ms`
+    /// and what the relay says remains.
+    pub fn estimate(
+        received: u64,
+        remaining: u64,
+        elapsed_ms: u64,
+        done: bool,
+    ) -> (u8, Option<u64>) {
+        if done || remaining == 0 {
+            return (100, None);
+        }
+        let percent = (received.saturating_mul(100) / (received + remaining)).min(99) as u8;
+        let eta = (received > 0)
+            .then(|| (remaining as u128 * elapsed_ms.max(1) as u128 / received as u128) as u64);
+        (percent, eta)
+    }
 }
 
 pub trait ProgressObserver: Send + Sync {
@@ -329,6 +359,8 @@ impl SyncClient {
         };
         let mut in_flight = tokio::spawn(async move { Ok(first) });
         let mut page = 0;
+        let started = std::time::Instant::now();
+        let mut change_bytes: u64 = 0;
         loop {
             page += 1;
             let bytes = in_flight
@@ -336,7 +368,7 @@ impl SyncClient {
                 .map_err(|e| Error::Network(format!("sync task failed: {e}")))??;
             report.round_trips += 1;
             report.bytes_received += bytes.len() as u64;
-            let resp: SyncResponse = wire::decode(FrameKind::SyncResponse, &bytes)?;
+            let resp = SyncResponse::decode(&bytes)?;
             // ask for the next page now, so the network works while this page is applied
             let next = if resp.more || !uploads.is_empty() {
                 let body = request(resp.cursor, uploads.pop_front().unwrap_or_default(), None)?;
@@ -352,7 +384,7 @@ impl SyncClient {
             if let Some(r) = &resp.roster {
                 store.install_roster(r)?;
             }
-            store.apply_acks(&resp.acks)?;
+            store.apply_acks(&resp.acks, resp.server_time)?;
             report.acked += resp.acks.len() as u32;
             store.apply_rejections(&resp.rejections)?;
             report.rejected += resp.rejections.len() as u32;
@@ -365,13 +397,40 @@ impl SyncClient {
             // the cursor moves only once the page is applied: a cut resumes from here
             store.set_cursor(resp.cursor)?;
             report.cursor = resp.cursor;
+            change_bytes += resp
+                .entries
+                .iter()
+                .map(|e| match e {
+                    wire::LogEntry::Batch { batch, .. } => batch
+                        .items
+                        .iter()
+                        .map(|it| match it {
+                            wire::Item::Change { bytes, .. } => bytes.len() as u64,
+                            wire::Item::Withheld { .. } => 0,
+                        })
+                        .sum(),
+                    wire::LogEntry::Tally { .. } => 0,
+                })
+                .sum::<u64>();
             if let Some(o) = &observer {
+                let done = !resp.more;
+                let (percent, eta_ms) = SyncProgress::estimate(
+                    change_bytes,
+                    resp.remaining.bytes,
+                    started.elapsed().as_millis() as u64,
+                    done,
+                );
                 o.progress(&SyncProgress {
                     page,
                     bytes_sent: report.bytes_sent,
                     bytes_received: report.bytes_received,
                     received: report.received,
-                    done: !resp.more,
+                    done,
+                    change_bytes_received: change_bytes,
+                    remaining_changes: resp.remaining.changes,
+                    remaining_change_bytes: resp.remaining.bytes,
+                    percent,
+                    eta_ms,
                 });
             }
             match next {
@@ -402,6 +461,10 @@ impl SyncClient {
         let resp = http
             .post(url)
             .header("content-type", "application/x-cunwu")
+            .header(
+                wire::RESPONSE_VERSION_HEADER,
+                wire::WIRE_VERSION.to_string(),
+            )
             .body(body)
             .send()
             .await
@@ -539,4 +602,22 @@ pub fn split_uploads(batches: Vec<SignedBatch>) -> VecDeque<Vec<SignedBatch>> {
 #[cfg(feature = "testing")]
 pub fn device_key_of(store: &crate::store::Store) -> &crate::identity::DeviceKey {
     &store.key
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::SyncProgress;
+
+    #[test]
+    fn progress_has_a_total_and_a_time_left() {
+        // 1 MB in 2 s, 3 MB left: a quarter done, 6 s to go
+        assert_eq!(
+            SyncProgress::estimate(1_000_000, 3_000_000, 2_000, false),
+            (25, Some(6_000))
+        );
+        assert_eq!(SyncProgress::estimate(0, 5_000, 100, false), (0, None));
+        assert_eq!(SyncProgress::estimate(10, 0, 100, true), (100, None));
+        // never 100 before the last page, even when almost nothing remains
+        assert_eq!(SyncProgress::estimate(1_000_000, 1, 100, false).0, 99);
+    }
 }

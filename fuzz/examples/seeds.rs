@@ -175,20 +175,24 @@ fn main() {
             LogEntry::Batch {
                 seq: 6,
                 batch: alice_batch.clone(),
+                arrived_at: Some(T0 + 1),
             },
             LogEntry::Batch {
                 seq: 7,
                 batch: bob_redacted,
+                arrived_at: Some(T0 + 1),
             },
             LogEntry::Tally {
                 seq: 8,
                 tally: signed_tally.clone(),
+                arrived_at: None,
             },
         ],
         cursor: 8,
         more: true,
         roster: Some(signed_roster.clone()),
         server_time: T0 + 1,
+        remaining: wire::Remaining::default(),
     };
     let bundle = Bundle {
         space,
@@ -214,6 +218,7 @@ fn main() {
         more: false,
         roster: None,
         server_time: 0,
+        remaining: wire::Remaining::default(),
     };
 
     let mut n = 0;

@@ -609,10 +609,12 @@ fuzz_target!(|input: Input| {
                         ArbEntry::Batch { seq, batch } => LogEntry::Batch {
                             seq: *seq,
                             batch: b.batch(batch, Some(*seq)),
+                            arrived_at: Some(r.server_time),
                         },
                         ArbEntry::Tally { seq, tally } => LogEntry::Tally {
                             seq: *seq,
                             tally: b.tally(tally),
+                            arrived_at: None,
                         },
                     })
                     .collect(),
@@ -620,6 +622,11 @@ fuzz_target!(|input: Input| {
                 more: r.more,
                 roster: r.roster.as_ref().map(|x| b.roster(x)),
                 server_time: r.server_time,
+                remaining: wire::Remaining {
+                    entries: r.cursor,
+                    changes: r.acks.len() as u64,
+                    bytes: r.server_time.unsigned_abs(),
+                },
             };
             let (frame, body) = roundtrip(FrameKind::SyncResponse, &resp, real);
             (FrameKind::SyncResponse, frame, body)

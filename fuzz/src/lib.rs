@@ -216,7 +216,7 @@ pub fn exercise_response(resp: &SyncResponse) {
     for e in &resp.entries {
         let _ = e.seq();
         match e {
-            LogEntry::Batch { seq, batch } => check_batch(batch, Some(*seq)),
+            LogEntry::Batch { seq, batch, .. } => check_batch(batch, Some(*seq)),
             LogEntry::Tally { tally, .. } => exercise_tally(tally),
         }
     }

@@ -443,6 +443,7 @@ pub fn run(input: &Input) {
                     .map(|(seq, x)| LogEntry::Batch {
                         seq: *seq as u64 + 1,
                         batch: b.batch(x),
+                        arrived_at: None,
                     })
                     .collect();
                 store.receive(&entries).map(drop)

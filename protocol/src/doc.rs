@@ -629,6 +629,37 @@ impl EntityDoc {
         (seen_json, json)
     }
 
+    /// For each event, in list order, the hash of the change that appended it (`None`
+    /// for a list element no change here made, which cannot happen in a document
+    /// built by `apply`). An accepted change appends whole events (H6), so the
+    /// element's op id names its change: the change by that actor whose op counter
+    /// range holds it. Used to tell when each event reached the village.
+    pub fn event_changes(&self) -> Vec<Option<ChangeHash>> {
+        let Ok(Some((AmValue::Object(ObjType::List), list))) = self.doc.get(ROOT, "events") else {
+            return vec![];
+        };
+        let mut by_actor: HashMap<ActorId, Vec<(u64, u64, ChangeHash)>> = HashMap::new();
+        for c in self.doc.get_changes(&[]) {
+            let start = c.start_op().get();
+            by_actor.entry(c.actor_id().clone()).or_default().push((
+                start,
+                start + c.len() as u64,
+                c.hash(),
+            ));
+        }
+        self.doc
+            .list_range(&list, ..)
+            .map(|item| match &item.id {
+                ObjId::Id(ctr, actor, _) => by_actor
+                    .get(actor)?
+                    .iter()
+                    .find(|(a, b, _)| *a <= *ctr && *ctr < *b)
+                    .map(|(_, _, h)| *h),
+                ObjId::Root => None,
+            })
+            .collect()
+    }
+
     /// A change held here that takes the place of `c` in its device's chain (same
     /// actor, same sequence number, another hash), if any.
     pub fn rival_of(&self, c: &Change) -> Option<ChangeHash> {
@@ -908,6 +939,39 @@ mod tests {
     fn notice() -> (EntityDoc, Change) {
         let first = json!({"id": "e1", "by": "m", "at": 1, "type": "posted", "title": "修路公示", "body": "村道硬化"});
         EntityDoc::create(&ACTOR, EntityKind::Notice, ID, &first, 1_700_000_000_000).unwrap()
+    }
+
+    #[test]
+    fn each_event_is_traced_to_the_change_that_appended_it() {
+        let (mut doc, created) = notice();
+        let mut other = doc.fork();
+        let a = doc
+            .append(
+                &[1; 32],
+                &json!({"id": "a", "type": "read", "revision": 1}),
+                2,
+            )
+            .unwrap();
+        let b = other
+            .append(
+                &[2; 32],
+                &json!({"id": "b", "type": "read", "revision": 1}),
+                3,
+            )
+            .unwrap();
+        doc.apply(vec![b.clone()]).unwrap();
+        let ids: Vec<String> = doc
+            .events_json()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
+        let by_id: HashMap<String, Option<ChangeHash>> =
+            ids.into_iter().zip(doc.event_changes()).collect();
+        assert_eq!(by_id.len(), 3);
+        assert_eq!(by_id["a"], Some(a.hash()));
+        assert_eq!(by_id["b"], Some(b.hash()));
+        let first = doc.events_json()[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(by_id[&first], Some(created.hash()));
     }
 
     /// `author_view` against the direct answer (the document rebuilt at the change's

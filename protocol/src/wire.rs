@@ -20,11 +20,19 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Digest;
 
 pub const MAGIC: &[u8; 3] = b"CWU";
-/// The version this build writes. Version 2 added the `Created` item form; version 3
-/// seals sync requests outside the compression (see [`SealedRequest`]). Messages of
-/// other kinds are the same in versions 1 to 3, so all three are read; a sync request
-/// must be version 3.
-pub const WIRE_VERSION: u8 = 3;
+/// The newest version this build reads and writes. Version 2 added the `Created` item
+/// form; version 3 seals sync requests outside the compression (see [`SealedRequest`]);
+/// version 4 adds to a sync response when each log entry reached the relay and what
+/// remains after the page ([`Remaining`]). Messages of other kinds are the same in
+/// versions 1 to 4 and are written as version 3 ([`WRITTEN_VERSION`]), so builds that
+/// read only up to 3 still read them; a sync request must be version 3 or later.
+pub const WIRE_VERSION: u8 = 4;
+/// The version every message but a version-4 sync response is written in.
+pub const WRITTEN_VERSION: u8 = 3;
+/// The HTTP request header with which a device asks for sync responses of this wire
+/// version (value `4`). A relay answers a request without it in version 3, which every
+/// older build reads; an older relay ignores the header and answers version 3.
+pub const RESPONSE_VERSION_HEADER: &str = "cunwu-wire";
 pub const OLDEST_READABLE_VERSION: u8 = 1;
 /// The oldest version of a sync request the relay reads: before version 3 the request
 /// was signed inside its compressed body, so checking who sent it meant inflating and
@@ -462,11 +470,21 @@ impl SignedTally {
     }
 }
 
-/// One entry of a space's log as the relay serves it.
+/// One entry of a space's log as the relay serves it, with when it reached the relay
+/// (the relay's clock: the time the village saw it, whatever the author's phone
+/// said; `None` from a relay that did not record it, or in a version-3 response).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogEntry {
-    Batch { seq: u64, batch: SignedBatch },
-    Tally { seq: u64, tally: SignedTally },
+    Batch {
+        seq: u64,
+        batch: SignedBatch,
+        arrived_at: Option<i64>,
+    },
+    Tally {
+        seq: u64,
+        tally: SignedTally,
+        arrived_at: Option<i64>,
+    },
 }
 
 impl LogEntry {
@@ -475,6 +493,23 @@ impl LogEntry {
             LogEntry::Batch { seq, .. } | LogEntry::Tally { seq, .. } => *seq,
         }
     }
+
+    pub fn arrived_at(&self) -> Option<i64> {
+        match self {
+            LogEntry::Batch { arrived_at, .. } | LogEntry::Tally { arrived_at, .. } => *arrived_at,
+        }
+    }
+}
+
+/// What is left of the log for this reader after a page: log entries, changes and
+/// change bytes after the page's cursor. The relay counts every change after the
+/// cursor, some of which this reader may not receive (others' private requests), so
+/// it is an upper bound; 0 when nothing is left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remaining {
+    pub entries: u64,
+    pub changes: u64,
+    pub bytes: u64,
 }
 
 /// What a device sends: its cursor and the batches it has not had acknowledged.
@@ -537,7 +572,7 @@ impl<'a> SealedRequest<'a> {
         let signature = key.sign(&Self::message(space, &device, &payload));
         let mut out = Vec::with_capacity(SEALED_HEADER + payload.len());
         out.extend_from_slice(MAGIC);
-        out.push(WIRE_VERSION);
+        out.push(WRITTEN_VERSION);
         out.push(FrameKind::SyncRequest as u8);
         out.extend_from_slice(space);
         out.extend_from_slice(&device);
@@ -622,6 +657,114 @@ pub struct SyncResponse {
     pub more: bool,
     pub roster: Option<SignedRoster>,
     pub server_time: i64,
+    /// What is left after this page (version 4; zero in a version-3 response).
+    pub remaining: Remaining,
+}
+
+/// Sync responses as wire versions 1 to 3 lay them out: no arrival times, no
+/// `remaining`. Written for a device that did not ask for version 4, read from a relay
+/// that answered in it.
+mod v3 {
+    use super::{Hash, Rejection, SignedBatch, SignedRoster, SignedTally};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize)]
+    pub enum LogEntryRef<'a> {
+        Batch { seq: u64, batch: &'a SignedBatch },
+        Tally { seq: u64, tally: &'a SignedTally },
+    }
+
+    #[derive(Serialize)]
+    pub struct SyncResponseRef<'a> {
+        pub acks: &'a [Hash],
+        pub rejections: &'a [Rejection],
+        pub entries: Vec<LogEntryRef<'a>>,
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: &'a Option<SignedRoster>,
+        pub server_time: i64,
+    }
+
+    #[derive(Deserialize)]
+    pub enum LogEntry {
+        Batch { seq: u64, batch: SignedBatch },
+        Tally { seq: u64, tally: SignedTally },
+    }
+
+    #[derive(Deserialize)]
+    pub struct SyncResponse {
+        pub acks: Vec<Hash>,
+        pub rejections: Vec<Rejection>,
+        pub entries: Vec<LogEntry>,
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: Option<SignedRoster>,
+        pub server_time: i64,
+    }
+}
+
+impl SyncResponse {
+    /// The frame for a device that reads sync responses up to `version` (4 when it
+    /// sent [`RESPONSE_VERSION_HEADER`], else 3).
+    pub fn encode(&self, version: u8) -> Vec<u8> {
+        if version >= 4 {
+            return frame(4, FrameKind::SyncResponse, self);
+        }
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| match e {
+                LogEntry::Batch { seq, batch, .. } => v3::LogEntryRef::Batch { seq: *seq, batch },
+                LogEntry::Tally { seq, tally, .. } => v3::LogEntryRef::Tally { seq: *seq, tally },
+            })
+            .collect();
+        let old = v3::SyncResponseRef {
+            acks: &self.acks,
+            rejections: &self.rejections,
+            entries,
+            cursor: self.cursor,
+            more: self.more,
+            roster: &self.roster,
+            server_time: self.server_time,
+        };
+        frame(WRITTEN_VERSION, FrameKind::SyncResponse, &old)
+    }
+
+    /// Read a sync response of any readable version (a version-3 one has no arrival
+    /// times and nothing in `remaining`).
+    pub fn decode(bytes: &[u8]) -> Result<SyncResponse> {
+        check_frame_header(bytes, FrameKind::SyncResponse)?;
+        let body = inflate(&bytes[5..], decoded_limit(FrameKind::SyncResponse))?;
+        if bytes[3] >= 4 {
+            return whole(&body);
+        }
+        let old: v3::SyncResponse = whole(&body)?;
+        Ok(SyncResponse {
+            acks: old.acks,
+            rejections: old.rejections,
+            entries: old
+                .entries
+                .into_iter()
+                .map(|e| match e {
+                    v3::LogEntry::Batch { seq, batch } => LogEntry::Batch {
+                        seq,
+                        batch,
+                        arrived_at: None,
+                    },
+                    v3::LogEntry::Tally { seq, tally } => LogEntry::Tally {
+                        seq,
+                        tally,
+                        arrived_at: None,
+                    },
+                })
+                .collect(),
+            cursor: old.cursor,
+            more: old.more,
+            roster: old.roster,
+            server_time: old.server_time,
+            remaining: Remaining::default(),
+        })
+    }
 }
 
 /// A bundle file: the same signed batches and tallies, for phone-to-phone transfer.
@@ -682,16 +825,37 @@ impl Have {
 
 pub type Hash32List = Vec<Hash>;
 
-/// Encode a message as a frame.
+/// Encode a message as a frame. A sync response is written in version 4 here; the
+/// relay writes it with [`SyncResponse::encode`], in the version the device reads.
 pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
+    let version = match kind {
+        FrameKind::SyncResponse => 4,
+        _ => WRITTEN_VERSION,
+    };
+    frame(version, kind, msg)
+}
+
+fn frame<T: Serialize + ?Sized>(version: u8, kind: FrameKind, msg: &T) -> Vec<u8> {
     let body = postcard::to_allocvec(msg).expect("message serializes");
     let z = compress(&body);
     let mut out = Vec::with_capacity(z.len() + 5);
     out.extend_from_slice(MAGIC);
-    out.push(WIRE_VERSION);
+    out.push(version);
     out.push(kind as u8);
     out.extend_from_slice(&z);
     out
+}
+
+/// postcard-decode the whole of `body` as a `T`.
+fn whole<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    let (msg, rest): (T, &[u8]) = postcard_take(body, "message body")?;
+    if !rest.is_empty() {
+        return Err(Error::Malformed(format!(
+            "{} unexpected bytes after the message",
+            rest.len()
+        )));
+    }
+    Ok(msg)
 }
 
 /// One checksummed zstd frame of `body`.
@@ -764,20 +928,22 @@ fn inflate(z: &[u8], limit: usize) -> Result<Vec<u8>> {
 /// [`SealedRequest`] instead.
 pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
     check_frame_header(bytes, kind)?;
-    if kind == FrameKind::SyncRequest {
-        return Err(Error::Malformed(
-            "a sync request is read with SealedRequest::read, not decode".into(),
-        ));
+    match kind {
+        FrameKind::SyncRequest => {
+            return Err(Error::Malformed(
+                "a sync request is read with SealedRequest::read, not decode".into(),
+            ))
+        }
+        FrameKind::SyncResponse if bytes[3] < 4 => {
+            return Err(Error::Malformed(
+                "a sync response before version 4 has another layout: read it with SyncResponse::decode"
+                    .into(),
+            ))
+        }
+        _ => {}
     }
     let body = inflate(&bytes[5..], decoded_limit(kind))?;
-    let (msg, rest): (T, &[u8]) = postcard_take(&body, "message body")?;
-    if !rest.is_empty() {
-        return Err(Error::Malformed(format!(
-            "{} unexpected bytes after the message",
-            rest.len()
-        )));
-    }
-    Ok(msg)
+    whole(&body)
 }
 
 pub fn hash_hex(h: &Hash) -> String {
@@ -961,12 +1127,71 @@ mod tests {
         let bomb = frame_of(&vec![0u8; MAX_RESPONSE_DECODED_BYTES + 1], true);
         let mut as_response2 = bomb.clone();
         as_response2[4] = FrameKind::SyncResponse as u8;
-        let e = decode::<SyncResponse>(FrameKind::SyncResponse, &as_response2).unwrap_err();
+        let e = SyncResponse::decode(&as_response2).unwrap_err();
         assert!(
             matches!(e, Error::TooLarge(_)) && e.to_string().contains("inflates beyond"),
             "{e}"
         );
-        assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &as_response).is_err());
+        assert!(SyncResponse::decode(&as_response).is_err());
+    }
+
+    /// A device that did not ask for version 4 gets the version-3 layout, which older
+    /// builds read; a version-4 answer carries arrival times and what remains.
+    #[test]
+    fn sync_responses_are_written_in_the_version_the_device_reads() {
+        let (e, c1, _) = notice_changes();
+        let key = DeviceKey::generate();
+        let resp = SyncResponse {
+            acks: vec![[3; 32]],
+            rejections: vec![],
+            entries: vec![LogEntry::Batch {
+                seq: 7,
+                batch: SignedBatch::sign(&key, 11, &[(e, c1)]),
+                arrived_at: Some(12),
+            }],
+            cursor: 7,
+            more: true,
+            roster: None,
+            server_time: 13,
+            remaining: Remaining {
+                entries: 2,
+                changes: 5,
+                bytes: 900,
+            },
+        };
+        let new = resp.encode(4);
+        assert_eq!(new[3], 4);
+        assert_eq!(SyncResponse::decode(&new).unwrap(), resp);
+        let old = resp.encode(3);
+        assert_eq!(old[3], 3);
+        let read = SyncResponse::decode(&old).unwrap();
+        assert_eq!(read.entries[0].arrived_at(), None);
+        assert_eq!(read.remaining, Remaining::default());
+        assert_eq!((read.cursor, read.more, &read.acks), (7, true, &resp.acks));
+        // the version-3 bytes are exactly what a version-3 build wrote
+        #[derive(Serialize)]
+        enum OldEntry<'a> {
+            Batch { seq: u64, batch: &'a SignedBatch },
+        }
+        let LogEntry::Batch { batch, .. } = &resp.entries[0] else {
+            unreachable!()
+        };
+        let by_hand = postcard::to_allocvec(&(
+            &resp.acks,
+            &resp.rejections,
+            vec![OldEntry::Batch { seq: 7, batch }],
+            7u64,
+            true,
+            None::<SignedRoster>,
+            13i64,
+        ))
+        .unwrap();
+        assert_eq!(inflate(&old[5..], 1 << 20).unwrap(), by_hand);
+        assert_eq!(
+            decode::<SyncResponse>(FrameKind::SyncResponse, &new).unwrap(),
+            resp
+        );
+        assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &old).is_err());
     }
 
     #[test]
@@ -989,7 +1214,7 @@ mod tests {
         v3[3] = WIRE_VERSION + 1;
         assert!(matches!(
             decode::<Bundle>(FrameKind::Bundle, &v3),
-            Err(Error::UnsupportedVersion { found: 4, .. })
+            Err(Error::UnsupportedVersion { found: 5, .. })
         ));
         // a version 1 message (no created items) still reads
         let mut v1 = ok.clone();

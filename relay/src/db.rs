@@ -63,6 +63,8 @@ pub struct LogBatch {
     /// log row whose `copy_of` names the original), before this batch, in one
     /// transaction.
     pub opened: Vec<(String, String)>,
+    /// When the batch reached the relay (its clock, ms).
+    pub arrived_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -74,12 +76,15 @@ pub enum LogRow {
         signature: Vec<u8>,
         pairs: BatchPairs,
         changes: Vec<(String, [u8; 32], Vec<u8>)>,
+        /// When it reached the relay; `None` for rows written before version 3.
+        arrived_at: Option<i64>,
     },
     Tally {
         seq: u64,
         deliberation: String,
         tally_json: Vec<u8>,
         signature: Vec<u8>,
+        arrived_at: Option<i64>,
     },
 }
 
@@ -145,6 +150,9 @@ pub trait Storage: Send + Sync + 'static {
         wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
     ) -> Result<Vec<LogRow>>;
     fn last_seq(&self, space: &str) -> Result<u64>;
+    /// What is left after `cursor`: log entries, changes and change bytes (for a
+    /// device's progress; see `wire::Remaining`).
+    fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining>;
     /// Audiences of every entity in the space (for read filtering).
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>>;
     /// Entities of a kind that reference `ref_id` (the ballots of a deliberation).
@@ -234,6 +242,7 @@ CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
     signature BLOB NOT NULL, pairs BLOB, deliberation TEXT, tally_json BLOB, copy_of INTEGER,
+    arrived_at INTEGER,
     PRIMARY KEY (space_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
@@ -261,10 +270,14 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 /// 2. A log row may be a copy of an earlier batch (`log.copy_of`, its changes read from
 ///    the original's rows): when a draft is published its earlier batches are appended
 ///    again, so readers whose cursors passed them while they were private receive them.
-pub const SCHEMA_VERSION: i64 = 2;
+/// 3. Each log row records when it reached the relay (`log.arrived_at`; NULL for rows
+///    written before), served to devices as the time the village saw it.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The SQL that adds `log.copy_of` to a database written before version 2.
 pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER";
+/// The SQL that adds `log.arrived_at` to a database written before version 3.
+pub(crate) const ADD_ARRIVED_AT: &str = "ALTER TABLE log ADD COLUMN arrived_at INTEGER";
 
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
@@ -327,6 +340,19 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         if has == 0 {
             moved = true;
             tx.execute(ADD_COPY_OF, []).map_err(db)?;
+        }
+    }
+    if version < 3 {
+        let has: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'arrived_at'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if has == 0 {
+            moved = true;
+            tx.execute(ADD_ARRIVED_AT, []).map_err(db)?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -660,8 +686,8 @@ impl Storage for SqliteStorage {
             for original in earlier {
                 let copy = next_seq(&tx)?;
                 tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of)
-                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq FROM log
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at)
+                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at FROM log
                      WHERE space_id = ?1 AND seq = ?2",
                     params![space, original, copy],
                 )
@@ -670,8 +696,8 @@ impl Storage for SqliteStorage {
         }
         let seq = next_seq(&tx)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6)",
-            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs.to_bytes()],
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7)",
+            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs.to_bytes(), b.arrived_at],
         )
         .map_err(db)?;
         {
@@ -718,8 +744,8 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES (?1, ?2, 'tally', ?3, ?4, ?5)",
-            params![space, seq, signature, deliberation, tally_json],
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at) VALUES (?1, ?2, 'tally', ?3, ?4, ?5, ?6)",
+            params![space, seq, signature, deliberation, tally_json, cunwu_protocol::ids::now_ms()],
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;
@@ -736,7 +762,7 @@ impl Storage for SqliteStorage {
         let c = self.reader()?;
         let mut s = c
             .prepare_cached(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq) FROM log
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at FROM log
                  WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(db)?;
@@ -750,6 +776,7 @@ impl Storage for SqliteStorage {
             Option<String>,
             Option<Vec<u8>>,
             i64,
+            Option<i64>,
         );
         let rows: Vec<Row> = s
             .query_map(params![space, cursor as i64, max_rows], |r| {
@@ -763,6 +790,7 @@ impl Storage for SqliteStorage {
                     r.get(6)?,
                     r.get(7)?,
                     r.get(8)?,
+                    r.get(9)?,
                 ))
             })
             .map_err(db)?
@@ -772,13 +800,15 @@ impl Storage for SqliteStorage {
             .prepare_cached("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 AND seq = ?2 ORDER BY idx")
             .map_err(db)?;
         let mut out = Vec::with_capacity(rows.len());
-        for (seq, ty, author, signed_at, signature, pairs, delib, tally, stored) in rows {
+        for (seq, ty, author, signed_at, signature, pairs, delib, tally, stored, arrived_at) in rows
+        {
             if ty == "tally" {
                 out.push(LogRow::Tally {
                     seq: seq as u64,
                     deliberation: delib.unwrap_or_default(),
                     tally_json: tally.unwrap_or_default(),
                     signature,
+                    arrived_at,
                 });
                 continue;
             }
@@ -811,6 +841,7 @@ impl Storage for SqliteStorage {
                     .into_iter()
                     .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
                     .collect(),
+                arrived_at,
             });
         }
         Ok(out)
@@ -826,6 +857,27 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
         Ok(n as u64)
+    }
+
+    fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining> {
+        let c = self.reader()?;
+        let entries: i64 = c
+            .prepare_cached("SELECT count(*) FROM log WHERE space_id = ?1 AND seq > ?2")
+            .map_err(db)?
+            .query_row(params![space, cursor as i64], |r| r.get(0))
+            .map_err(db)?;
+        let (changes, bytes): (i64, i64) = c
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq > ?2",
+            )
+            .map_err(db)?
+            .query_row(params![space, cursor as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
+        Ok(cunwu_protocol::wire::Remaining {
+            entries: entries as u64,
+            changes: changes as u64,
+            bytes: bytes as u64,
+        })
     }
 
     fn audiences(&self, space: &str) -> Result<std::collections::HashMap<String, String>> {
@@ -913,6 +965,13 @@ pub(crate) mod tests {
         roster_json(&roster)
     }
 
+    /// `SCHEMA` without the columns versions 2 and 3 added.
+    fn version_1_schema() -> String {
+        let v1 = SCHEMA.replace(", copy_of INTEGER,\n    arrived_at INTEGER,", ",");
+        assert!(!v1.contains("copy_of") && !v1.contains("arrived_at"));
+        v1
+    }
+
     /// The tables as a version-1 relay wrote them (before `log.copy_of`), holding one
     /// space whose log has one batch carrying one change of a draft notice, in the
     /// dialect `blob` writes a byte string in.
@@ -924,7 +983,7 @@ pub(crate) mod tests {
              INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ('s1', 1, 'batch', {a}, 5, {z}, {p});
              INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ('s1', {h}, '{e}', 1, 0, {b});
              INSERT INTO entities(space_id, id, kind, audience) VALUES ('s1', '{e}', 'notice', '{{\"type\":\"draft\",\"notice\":\"{e}\"}}');",
-            SCHEMA.replace(", copy_of INTEGER", ""),
+            version_1_schema(),
             z = blob(&[0]),
             a = blob(&[1; 32]),
             p = blob(&pairs),
@@ -939,6 +998,17 @@ pub(crate) mod tests {
     /// before the publishing batch, with the entity's audience widened.
     pub(crate) fn copies_work_after_upgrade(s: &dyn Storage) {
         let e = entity_hex(&[7; 16]);
+        let arrivals = |s: &dyn Storage| -> Vec<Option<i64>> {
+            s.read_log("s1", 0, 10, &mut |_, _| true)
+                .unwrap()
+                .into_iter()
+                .map(|r| match r {
+                    LogRow::Batch { arrived_at, .. } | LogRow::Tally { arrived_at, .. } => {
+                        arrived_at
+                    }
+                })
+                .collect()
+        };
         let batches = |s: &dyn Storage| -> Vec<(u64, Vec<u8>, Vec<Vec<u8>>)> {
             s.read_log("s1", 0, 10, &mut |_, _| true)
                 .unwrap()
@@ -974,6 +1044,7 @@ pub(crate) mod tests {
                         new_entity: None,
                     }],
                     opened: vec![(e.clone(), public.clone())],
+                    arrived_at: 99,
                 },
             )
             .unwrap();
@@ -988,6 +1059,19 @@ pub(crate) mod tests {
         );
         assert_eq!(s.entity("s1", &e).unwrap().unwrap().audience, public);
         assert_eq!(
+            arrivals(s),
+            vec![None, None, Some(99)],
+            "a row from before version 3 has no arrival time; a copy keeps its original's"
+        );
+        assert_eq!(
+            s.remaining("s1", 1).unwrap(),
+            cunwu_protocol::wire::Remaining {
+                entries: 2,
+                changes: 1,
+                bytes: 7
+            }
+        );
+        assert_eq!(
             s.entity_changes("s1", &e).unwrap(),
             vec![b"draft change".to_vec(), b"publish".to_vec()],
             "a copy adds no change rows"
@@ -995,7 +1079,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_version_1_log_is_upgraded_and_a_published_draft_is_appended_again() {
+    fn a_version_1_log_is_upgraded_and_keeps_working() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {

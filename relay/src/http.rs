@@ -259,7 +259,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| RelayError::Storage(format!("worker failed: {e}")))?
 }
 
-async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
+async fn sync(State(s): State<AppState>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    // the newest sync response this device reads (an older app does not say: version 3)
+    let version = headers
+        .get(cunwu_protocol::wire::RESPONSE_VERSION_HEADER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u8>().ok())
+        .map_or(cunwu_protocol::wire::WRITTEN_VERSION, |v| {
+            v.min(cunwu_protocol::wire::WIRE_VERSION)
+        });
     let started = Instant::now();
     let r = s.relay.clone();
     r.metrics.bytes_in.add(body.len() as u64);
@@ -278,7 +285,7 @@ async fn sync(State(s): State<AppState>, body: Bytes) -> Response {
         };
     let relay = r.clone();
     let out = blocking(move || {
-        let out = relay.sync(&body, now_ms());
+        let out = relay.sync(&body, now_ms(), version);
         drop(permit);
         out
     })

@@ -93,6 +93,20 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
                 .map_err(pg)?;
         }
     }
+    if version < 3 {
+        let has: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'log' AND column_name = 'arrived_at' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if !has {
+            moved = true;
+            tx.batch_execute(&crate::db::ADD_ARRIVED_AT.replace("INTEGER", "BIGINT"))
+                .map_err(pg)?;
+        }
+    }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
         "INSERT INTO schema_version(version) VALUES ($1)",
@@ -476,8 +490,8 @@ impl Storage for PgStorage {
             for original in earlier {
                 let copy = Self::append_seq(&mut tx, space)?;
                 tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of)
-                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq FROM log
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at)
+                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq, arrived_at FROM log
                      WHERE space_id = $1 AND seq = $2",
                     &[&space, &original, &copy],
                 )
@@ -486,8 +500,8 @@ impl Storage for PgStorage {
         }
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ($1, $2, 'batch', $3, $4, $5, $6)",
-            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs.to_bytes()],
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at) VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7)",
+            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs.to_bytes(), &b.arrived_at],
         )
         .map_err(pg)?;
         let ins = tx
@@ -529,8 +543,8 @@ impl Storage for PgStorage {
         let mut tx = c.transaction().map_err(pg)?;
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES ($1, $2, 'tally', $3, $4, $5)",
-            &[&space, &seq, &signature, &deliberation, &tally_json],
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at) VALUES ($1, $2, 'tally', $3, $4, $5, $6)",
+            &[&space, &seq, &signature, &deliberation, &tally_json, &cunwu_protocol::ids::now_ms()],
         )
         .map_err(pg)?;
         tx.commit().map_err(pg)?;
@@ -547,7 +561,7 @@ impl Storage for PgStorage {
         let mut c = self.conn()?;
         let rows = c
             .query(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq) FROM log
+                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at FROM log
                  WHERE space_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&space, &(cursor as i64), &i64::from(max_rows)],
             )
@@ -563,6 +577,7 @@ impl Storage for PgStorage {
                     deliberation: r.get::<_, Option<String>>(6).unwrap_or_default(),
                     tally_json: r.get::<_, Option<Vec<u8>>>(7).unwrap_or_default(),
                     signature: r.get(4),
+                    arrived_at: r.get(9),
                 });
                 continue;
             }
@@ -592,9 +607,33 @@ impl Storage for PgStorage {
                 signature: r.get(4),
                 pairs,
                 changes,
+                arrived_at: r.get(9),
             });
         }
         Ok(out)
+    }
+
+    fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining> {
+        let mut c = self.conn()?;
+        let cursor = cursor as i64;
+        let entries: i64 = c
+            .query_one(
+                "SELECT count(*) FROM log WHERE space_id = $1 AND seq > $2",
+                &[&space, &cursor],
+            )
+            .map_err(pg)?
+            .get(0);
+        let row = c
+            .query_one(
+                "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes WHERE space_id = $1 AND seq > $2",
+                &[&space, &cursor],
+            )
+            .map_err(pg)?;
+        Ok(cunwu_protocol::wire::Remaining {
+            entries: entries as u64,
+            changes: row.get::<_, i64>(0) as u64,
+            bytes: row.get::<_, i64>(1) as u64,
+        })
     }
 
     fn last_seq(&self, space: &str) -> Result<u64> {
@@ -690,7 +729,7 @@ mod tests {
     /// A version-1 database (before `log.copy_of`) is upgraded, and a published draft's
     /// batches are appended again (`db::tests::copies_work_after_upgrade`).
     #[test]
-    fn a_version_1_log_is_upgraded_and_a_published_draft_is_appended_again() {
+    fn a_version_1_log_is_upgraded_and_keeps_working() {
         let Some(server) = std::env::var("CUNWU_TEST_POSTGRES")
             .ok()
             .filter(|s| !s.is_empty())

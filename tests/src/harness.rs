@@ -61,9 +61,7 @@ use cunwu_core::ids::now_ms;
 use cunwu_core::store::Membership;
 use cunwu_core::sync::{device_key_of, SyncClient, SyncReport};
 use cunwu_core::wire::control::ErrorBody;
-use cunwu_core::wire::{
-    self, entity_bytes, FrameKind, SealedRequest, SignedBatch, SyncRequest, SyncResponse,
-};
+use cunwu_core::wire::{self, entity_bytes, SealedRequest, SignedBatch, SyncRequest, SyncResponse};
 use cunwu_core::{Role, Store};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -830,7 +828,7 @@ impl HttpReply {
             self.status,
             self.error()
         );
-        wire::decode(FrameKind::SyncResponse, &self.body).expect("decode SyncResponse")
+        SyncResponse::decode(&self.body).expect("decode SyncResponse")
     }
 
     /// The reason in a JSON error body (or the raw text).
@@ -850,9 +848,29 @@ fn http() -> reqwest::Client {
         .expect("http client")
 }
 
-/// POST raw bytes to `<url>/v1/sync`.
+/// POST raw bytes to `<url>/v1/sync`, asking for sync responses of this build's wire
+/// version, as the app does.
 pub async fn post_sync(url: &str, body: Vec<u8>) -> HttpReply {
-    post_raw(url, "/v1/sync", "application/x-cunwu", body).await
+    post_sync_as(url, body, Some(wire::WIRE_VERSION)).await
+}
+
+/// POST raw bytes to `<url>/v1/sync` as an app that reads sync responses up to
+/// `version` (`None`: an app from before the version header, which reads version 3).
+pub async fn post_sync_as(url: &str, body: Vec<u8>, version: Option<u8>) -> HttpReply {
+    let mut req = http()
+        .post(format!("{url}/v1/sync"))
+        .header("content-type", "application/x-cunwu");
+    if let Some(v) = version {
+        req = req.header(wire::RESPONSE_VERSION_HEADER, v.to_string());
+    }
+    let resp = req
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST /v1/sync: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    HttpReply { status, body }
 }
 
 /// POST raw bytes to any path of the relay.

@@ -2957,3 +2957,118 @@ async fn a_draft_reaches_only_cadres_until_published_then_every_phone_without_a_
         "phones disagree on the notice"
     );
 }
+
+// ---- the times the village saw (issue 14, defect 6) ----------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clocks_cannot_backdate_a_publication_or_make_a_question_overdue_at_once() {
+    let v = Village::new().await;
+    let month = 30 * DAY_MS;
+    // the cadre's phone is 40 days slow: it signs a notice "published" 40 days ago
+    let t0 = now_ms();
+    let id = new_id();
+    let cadre = v.cadre.member_id();
+    let create = NoticeEvent::Create {
+        category: Category::Village,
+        subtype: Subtype::Other,
+        period: Period::default(),
+        content: content("宅基地申请公示", "公示期七天"),
+        publish: true,
+    };
+    let c = forge_new(
+        &v.cadre.key().public(),
+        EntityKind::Notice,
+        &id,
+        ev(&create, &cadre, t0 - 40 * DAY_MS),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&id, &c)])])
+        .await;
+    assert!(resp.rejections.is_empty(), "{:?}", resp.rejections);
+    // a resident's phone 30 days slow asks a question "30 days ago"
+    v.attacker.sync().await.unwrap();
+    let me = v.attacker.member_id();
+    let ask = ev(
+        &NoticeEvent::Ask {
+            text: "四至怎么定的？".into(),
+        },
+        &me,
+        t0 - month,
+    );
+    let qid = ask["id"].as_str().unwrap().to_string();
+    let q = forge_append(&mut doc_held_by(&v.attacker, &id), &v.attacker, ask);
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &q)])])
+        .await;
+    assert!(resp.rejections.is_empty(), "{:?}", resp.rejections);
+    v.settle().await;
+    let t1 = now_ms();
+    // (the cadre's and the attacker's phones never take back what they pushed by hand)
+    let cadre2 = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Cadre), "李国华").await;
+    cadre2.sync().await.unwrap();
+    for d in [&v.bystander, &cadre2] {
+        let n = d.store.notice(&id).unwrap();
+        let published = n.published_at().unwrap();
+        assert!(
+            (t0..=t1).contains(&published),
+            "{}: the 公示 period starts when the notice reached the village, not {} days earlier",
+            d.name,
+            (t0 - published) / DAY_MS
+        );
+        let r = &n.revisions[0];
+        assert_eq!(r.at, t0 - 40 * DAY_MS, "the signed time is kept");
+        assert!(cunwu_core::model::notice::arrival_differs(
+            r.at,
+            r.arrived_at
+        ));
+        let question = n.questions.iter().find(|x| x.id == qid).unwrap();
+        assert!(
+            question.due_at >= t0 + cunwu_core::model::notice::ANSWER_DUE_MS,
+            "{}: the reply is due {} days after the question reached the village, not overdue at once",
+            d.name,
+            (question.due_at - t0) / DAY_MS
+        );
+    }
+    // the list is ordered and dated by the village's time too
+    let listed = v
+        .bystander
+        .store
+        .list_notices(&NoticeFilter {
+            limit: 50,
+            ..Default::default()
+        })
+        .unwrap();
+    let row = listed.iter().find(|n| n.id == id).unwrap();
+    assert!(
+        row.published_at.is_some_and(|p| (t0..=t1).contains(&p)),
+        "{row:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_from_before_wire_version_4_still_reads_the_relays_answers() {
+    let v = Village::new().await;
+    let id = v.published_notice().await;
+    let old =
+        cunwu_tests::harness::post_sync_as(&v.relay.url(), v.bystander.sync_body(vec![], 0), None)
+            .await;
+    assert_eq!(old.status, 200, "{}", old.error());
+    assert_eq!(old.body[3], 3, "an app that did not ask gets version 3");
+    let new = post_sync(&v.relay.url(), v.bystander.sync_body(vec![], 0)).await;
+    assert_eq!(new.body[3], wire::WIRE_VERSION);
+    let (old, new) = (old.sync_response(), new.sync_response());
+    assert_eq!(old.entries.len(), new.entries.len());
+    let e = entity_bytes(&id).unwrap();
+    let arrived = new
+        .entries
+        .iter()
+        .find_map(|en| match en {
+            LogEntry::Batch {
+                batch, arrived_at, ..
+            } if batch.items.iter().any(|it| *it.entity() == e) => Some(*arrived_at),
+            _ => None,
+        })
+        .expect("the notice's batch");
+    assert!(arrived.is_some(), "version 4 says when the batch arrived");
+    assert!(old.entries.iter().all(|en| en.arrived_at().is_none()));
+}

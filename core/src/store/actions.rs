@@ -182,10 +182,17 @@ impl Store {
         Ok(id)
     }
 
+    /// A notice with the times the village saw (arrivals at the relay).
     pub fn notice(&self, id: &str) -> Result<Notice> {
-        self.load_typed(id, EntityKind::Notice, |d| {
-            Ok(Notice::fold(id, &d.events()?)?)
-        })
+        let conn = self.reader.lock();
+        let doc = Store::load_doc(&conn, id)?
+            .filter(|d| matches!(d.header(), Some((EntityKind::Notice, _))))
+            .ok_or_else(|| Error::NotFound(format!("notice {id}")))?;
+        Ok(Notice::fold_arrived(
+            id,
+            &doc.events()?,
+            &super::arrivals(&conn, &doc)?,
+        )?)
     }
 
     fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {

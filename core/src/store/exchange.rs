@@ -33,7 +33,14 @@ pub struct ReceiveReport {
     pub bad_batches: Vec<String>,
 }
 
-fn record_batch(conn: &Connection, b: &SignedBatch, seq: Option<u64>) -> Result<()> {
+/// Keep a batch's signature (to pass it on in bundles) and, when the relay says when
+/// the batch reached it, that time for each of its changes.
+fn record_batch(
+    conn: &Connection,
+    b: &SignedBatch,
+    seq: Option<u64>,
+    arrived_at: Option<i64>,
+) -> Result<()> {
     let flat = b.pairs()?.to_bytes();
     conn.execute(
         "INSERT OR IGNORE INTO batches(author, signed_at, signature, pairs, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -46,9 +53,15 @@ fn record_batch(conn: &Connection, b: &SignedBatch, seq: Option<u64>) -> Result<
     )?;
     let mut st = conn
         .prepare_cached("INSERT OR IGNORE INTO change_batches(hash, batch_id) VALUES (?1, ?2)")?;
+    let mut arrival =
+        conn.prepare_cached("INSERT OR IGNORE INTO arrivals(hash, at) VALUES (?1, ?2)")?;
     for it in &b.items {
         if let Item::Change { bytes, .. } = it {
-            st.execute(params![&change_from_bytes(bytes)?.hash().0[..], id])?;
+            let h = change_from_bytes(bytes)?.hash().0;
+            st.execute(params![&h[..], id])?;
+            if let Some(at) = arrived_at {
+                arrival.execute(params![&h[..], at])?;
+            }
         }
     }
     Ok(())
@@ -65,9 +78,13 @@ impl Store {
             let tx = conn.transaction()?;
             for e in entries {
                 match e {
-                    LogEntry::Batch { seq, batch } => match batch.verify(Some(*seq)) {
+                    LogEntry::Batch {
+                        seq,
+                        batch,
+                        arrived_at,
+                    } => match batch.verify(Some(*seq)) {
                         Ok(v) => {
-                            record_batch(&tx, batch, Some(*seq))?;
+                            record_batch(&tx, batch, Some(*seq), *arrived_at)?;
                             changes.extend(v);
                         }
                         Err(err) => report.bad_batches.push(format!("batch at {seq}: {err}")),
@@ -318,7 +335,7 @@ impl Store {
             let mut conn = self.conn.lock();
             let tx = conn.transaction()?;
             for batch in &b.batches {
-                record_batch(&tx, batch, None)?;
+                record_batch(&tx, batch, None, None)?;
             }
             tx.commit()?;
         }

@@ -443,6 +443,25 @@ impl Store {
     }
 }
 
+/// When each event of `doc` reached the village, from the arrival times recorded for
+/// the changes that appended them (events not yet at the relay are left out).
+pub(crate) fn arrivals(c: &Connection, doc: &EntityDoc) -> Result<crate::model::notice::Arrivals> {
+    let mut out = crate::model::notice::Arrivals::new();
+    let mut at = c.prepare_cached("SELECT at FROM arrivals WHERE hash = ?1")?;
+    for (event, change) in doc.events_json().iter().zip(doc.event_changes()) {
+        let (Some(id), Some(h)) = (event.get("id").and_then(Value::as_str), change) else {
+            continue;
+        };
+        if let Some(t) = at
+            .query_row([&h.0[..]], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            out.insert(id.to_string(), t);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn roster_of(c: &Connection) -> Result<Roster> {
     let key = local_get(c, "relay_key")?.ok_or(Error::NotEnrolled)?;
     let raw = local_get(c, "roster")?.ok_or(Error::NotEnrolled)?;

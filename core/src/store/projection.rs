@@ -41,7 +41,7 @@ fn set_search(tx: &Connection, id: &str, _kind: EntityKind, title: &str, body: &
 pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityDoc) -> Result<()> {
     match kind {
         EntityKind::Notice => {
-            let n = Notice::fold(id, &doc.events()?)?;
+            let n = Notice::fold_arrived(id, &doc.events()?, &super::arrivals(tx, doc)?)?;
             let t = n.totals;
             tx.execute(
                 "INSERT OR REPLACE INTO notices(id, category, subtype, status, title, created_by, published_at, updated_at,

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 4;
+pub const LATEST: u32 = 5;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -197,7 +197,17 @@ CREATE INDEX requests_open ON requests(open, updated_at DESC);
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4];
+const V5: &str = r#"
+-- When each change reached the village: the relay's arrival time of the log entry that
+-- carried it, or of the answer that acknowledged this phone's own change. Dates people
+-- see (a publication, a reply due date) count from it, not from a phone's clock.
+CREATE TABLE arrivals (
+    hash BLOB PRIMARY KEY,
+    at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -305,6 +315,7 @@ mod tests {
                  ALTER TABLE requests DROP COLUMN open;
                  ALTER TABLE deliberations DROP COLUMN phase;
                  ALTER TABLE notices DROP COLUMN live;
+                 DROP TABLE arrivals;
                  PRAGMA user_version = 3;",
             )
             .unwrap();
@@ -340,5 +351,59 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(store.list_notices(&unread).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn version_4_database_upgrades_to_recorded_arrivals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let id;
+        {
+            let store = Store::open(&path).unwrap();
+            LocalSpace::new("青石村")
+                .join(&store, "陈建国", Role::Cadre)
+                .unwrap();
+            id = store
+                .post_notice(NewNotice {
+                    category: Category::Village,
+                    subtype: Subtype::Other,
+                    period: Period::default(),
+                    title: "停水通知".into(),
+                    body: "周三停水".into(),
+                    opening_balance_fen: None,
+                    lines: vec![],
+                    publish: true,
+                })
+                .unwrap();
+        }
+        {
+            // what version 4 of the app left: no arrival records
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE arrivals; PRAGMA user_version = 4;")
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        let n = store.notice(&id).unwrap();
+        assert_eq!(n.revisions[0].arrived_at, None, "not at the relay yet");
+        // the relay acknowledges the notice's change: it reached the village then
+        let hash: Vec<u8> = store
+            .conn
+            .lock()
+            .query_row("SELECT hash FROM outbox WHERE entity_id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let at = n.revisions[0].at + 5 * crate::ids::DAY_MS;
+        store.apply_acks(&[hash.try_into().unwrap()], at).unwrap();
+        let n = store.notice(&id).unwrap();
+        assert_eq!(n.revisions[0].arrived_at, Some(at));
+        assert_eq!(n.published_at(), Some(at));
+        let listed = store.list_notices(&NoticeFilter::default()).unwrap();
+        assert_eq!(
+            listed[0].published_at,
+            Some(at),
+            "the list row was projected again"
+        );
     }
 }

@@ -11,7 +11,7 @@ use crate::ids::now_ms;
 use crate::model::EntityKind;
 use crate::wire::{entity_bytes, Rejection, SignedBatch, BATCH_TARGET_BYTES};
 use automerge::ChangeHash;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -160,15 +160,49 @@ impl Store {
     }
 
     /// The relay holds these changes: they are acked and their outbox bytes dropped.
-    pub fn apply_acks(&self, hashes: &[[u8; 32]]) -> Result<()> {
+    /// The relay holds these changes of this phone, as of its clock `relay_time` (the
+    /// answer's `server_time`): they are acked, and reached the village then (or
+    /// before, for a change acked again: the first time recorded stays). Projections
+    /// of the documents they belong to are refreshed, so lists date them as the
+    /// village does.
+    pub fn apply_acks(&self, hashes: &[[u8; 32]], relay_time: i64) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let now = now_ms();
+        let mut entities: Vec<String> = vec![];
         for h in hashes {
             tx.execute(
                 "UPDATE outbox SET state = 'acked', updated_at = ?2 WHERE hash = ?1 AND state != 'rejected'",
                 params![&h[..], now],
             )?;
+            let new = tx.execute(
+                "INSERT OR IGNORE INTO arrivals(hash, at) VALUES (?1, ?2)",
+                params![&h[..], relay_time],
+            )?;
+            if new > 0 {
+                if let Some(e) = tx
+                    .query_row(
+                        "SELECT entity_id FROM outbox WHERE hash = ?1",
+                        [&h[..]],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()?
+                {
+                    if !entities.contains(&e) {
+                        entities.push(e);
+                    }
+                }
+            }
+        }
+        for e in &entities {
+            if let Some(doc) = Store::load_doc(&tx, e)? {
+                if let Some((kind, _)) = doc.header() {
+                    super::projection::project(&tx, kind, e, &doc)?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())

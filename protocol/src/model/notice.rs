@@ -277,9 +277,36 @@ pub struct Revision {
     pub number: u32,
     pub content: NoticeContent,
     pub by: String,
+    /// When its author's phone says it was published (the signed time).
     pub at: i64,
     /// Why it was corrected (empty for the first revision).
     pub reason: String,
+    /// When it reached the village (the relay's clock; `None` until then). A
+    /// publication's date, the start of its 公示 period, is this time.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default)]
+    pub arrived_at: Option<i64>,
+    /// The id of the event that published it.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+}
+
+impl Revision {
+    /// The time the village saw: arrival at the relay, else the signed time.
+    pub fn village_time(&self) -> i64 {
+        self.arrived_at.unwrap_or(self.at)
+    }
+}
+
+/// When events reached the village: event id → the relay's arrival time of the change
+/// that carried it (`EntityDoc::event_changes` and the store's arrival records).
+pub type Arrivals = BTreeMap<String, i64>;
+
+/// A signed time and an arrival time differ enough to show both (a phone's clock, or a
+/// phone offline for a while) when they are more than a day apart.
+pub fn arrival_differs(at: i64, arrived_at: Option<i64>) -> bool {
+    arrived_at.is_some_and(|a| (a - at).abs() > crate::ids::DAY_MS)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,8 +324,14 @@ pub struct Question {
     pub by: String,
     pub at: i64,
     pub text: String,
+    /// The reply is due this long after the question reached the village, and never
+    /// counted from before the notice was published there (`Notice::fold_arrived`).
     pub due_at: i64,
     pub answers: Vec<Answer>,
+    /// When it reached the village (the relay's clock; `None` until then).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default)]
+    pub arrived_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,8 +358,10 @@ impl Notice {
     pub fn current_revision(&self) -> u32 {
         self.revisions.len() as u32
     }
+    /// When the notice was first published, as the village saw it: when that
+    /// revision reached the relay, else (not yet synced) its signed time.
     pub fn published_at(&self) -> Option<i64> {
-        self.revisions.first().map(|r| r.at)
+        self.revisions.first().map(Revision::village_time)
     }
     pub fn unanswered(&self) -> usize {
         self.questions
@@ -339,6 +374,34 @@ impl Notice {
     /// state reached so far (a second publish, an answer to no question) are skipped,
     /// the same way on every device.
     pub fn fold(id: &str, events: &[Event<NoticeEvent>]) -> Result<Notice> {
+        Self::fold_arrived(id, events, &Arrivals::new())
+    }
+
+    /// `fold`, with when each event reached the village (event id → the relay's
+    /// clock): revisions and questions carry their arrival, and a question's reply is
+    /// due `ANSWER_DUE_MS` after the later of its arrival and the notice's first
+    /// publication in the village, so a phone whose clock is slow cannot make a
+    /// question overdue the moment it is asked. Events not yet at the relay count
+    /// from their signed time.
+    pub fn fold_arrived(
+        id: &str,
+        events: &[Event<NoticeEvent>],
+        arrivals: &Arrivals,
+    ) -> Result<Notice> {
+        let mut n = Self::fold_signed(id, events)?;
+        for r in &mut n.revisions {
+            r.arrived_at = r.event.as_ref().and_then(|e| arrivals.get(e)).copied();
+        }
+        let published = n.published_at();
+        for q in &mut n.questions {
+            q.arrived_at = arrivals.get(&q.id).copied();
+            let asked = q.arrived_at.unwrap_or(q.at);
+            q.due_at = asked.max(published.unwrap_or(asked)) + ANSWER_DUE_MS;
+        }
+        Ok(n)
+    }
+
+    fn fold_signed(id: &str, events: &[Event<NoticeEvent>]) -> Result<Notice> {
         let first = events
             .first()
             .ok_or_else(|| Error::Malformed(format!("notice {id} has no events")))?;
@@ -388,6 +451,8 @@ impl Notice {
             by: e.by.clone(),
             at: e.at,
             reason,
+            arrived_at: None,
+            event: Some(e.id.clone()),
         });
     }
 
@@ -457,6 +522,7 @@ impl Notice {
                 text: text.clone(),
                 due_at: e.at + ANSWER_DUE_MS,
                 answers: vec![],
+                arrived_at: None,
             }),
             NoticeEvent::Answer { question, text } => {
                 if let Some(q) = self.questions.iter_mut().find(|q| &q.id == question) {

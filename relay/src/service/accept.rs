@@ -9,7 +9,7 @@ use crate::error::RelayError;
 use cunwu_protocol::policy::{self, Audience};
 use cunwu_protocol::roster::{Member, Roster};
 use cunwu_protocol::wire::{
-    self, entity_hex, FrameKind, Item, Rejection, SignedBatch, SyncResponse,
+    self, entity_hex, Item, Rejection, Remaining, SignedBatch, SyncResponse,
 };
 use cunwu_protocol::ChangeHash;
 use cunwu_protocol::EntityKind;
@@ -71,7 +71,10 @@ impl Relay {
     /// device, the device must be enrolled there and not revoked, and its signature
     /// over the still-compressed body must verify. Only then is the body inflated (to
     /// an absolute bound) and decoded, and only after that is any change parsed.
-    pub fn sync(&self, body: &[u8], now: i64) -> Result<Vec<u8>> {
+    ///
+    /// The answer is written in wire version `response_version` (4 when the device asked
+    /// for it with `wire::RESPONSE_VERSION_HEADER`, else 3, which older apps read).
+    pub fn sync(&self, body: &[u8], now: i64, response_version: u8) -> Result<Vec<u8>> {
         let deadline = Instant::now() + self.limits.sync_budget;
         let sealed = wire::SealedRequest::read(body)?;
         let space_id = entity_hex(&sealed.space);
@@ -163,6 +166,11 @@ impl Relay {
             }
             None
         };
+        let remaining = if more {
+            self.storage.remaining(&space_id, cursor)?
+        } else {
+            Remaining::default()
+        };
         let resp = SyncResponse {
             acks,
             rejections,
@@ -171,8 +179,9 @@ impl Relay {
             more,
             roster,
             server_time: now,
+            remaining,
         };
-        Ok(wire::encode(FrameKind::SyncResponse, &resp))
+        Ok(resp.encode(response_version))
     }
 
     /// Judge one batch of `from`'s and append what passes as one log entry: the acks,
@@ -402,6 +411,7 @@ impl Relay {
                 pairs: batch.pairs()?,
                 changes: accepted,
                 opened,
+                arrived_at: now,
             };
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {

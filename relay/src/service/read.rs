@@ -82,6 +82,7 @@ impl Relay {
                         deliberation,
                         tally_json,
                         signature,
+                        arrived_at,
                     } => {
                         if may(&deliberation) {
                             size += tally_json.len();
@@ -91,6 +92,7 @@ impl Relay {
                                     tally_json,
                                     signature,
                                 },
+                                arrived_at,
                             });
                         }
                         cur = seq;
@@ -102,6 +104,7 @@ impl Relay {
                         signature,
                         pairs,
                         changes,
+                        arrived_at,
                     } => {
                         let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
                             changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
@@ -130,6 +133,7 @@ impl Relay {
                                         items,
                                         signature,
                                     },
+                                    arrived_at,
                                 });
                             }
                         }
