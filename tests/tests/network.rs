@@ -1365,3 +1365,60 @@ async fn two_relay_nodes_on_one_postgres_database_converge() {
         assert_matches_relay(d, &view);
     }
 }
+
+/// Defect 12 of issue 14: a long sync says how much is left after each page and how
+/// long the rest should take, to any observer (the CLI draws it on a terminal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_sync_reports_what_is_left_and_the_time_it_should_take() {
+    use cunwu_core::sync::{ProgressObserver, SyncProgress};
+    struct Pages(std::sync::Mutex<Vec<SyncProgress>>);
+    impl ProgressObserver for Pages {
+        fn progress(&self, p: &SyncProgress) {
+            self.0.lock().unwrap().push(p.clone());
+        }
+    }
+    let c = corpus::load();
+    let relay = relay();
+    let (space, cadre_invite) = relay.create_space("青石村");
+    let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+    for i in 0..600 {
+        cadre.store.post_notice(c.notice(i)).unwrap();
+    }
+    cadre.sync().await.unwrap();
+    let mut phone = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "何玉珍").await;
+    phone.client = phone.client.clone().with_page_bytes(64 << 10);
+    let pages = Arc::new(Pages(std::sync::Mutex::new(vec![])));
+    let report = phone
+        .client
+        .sync_once(
+            &phone.store,
+            Some(pages.clone() as Arc<dyn ProgressObserver>),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.received, 600);
+    let pages = pages.0.lock().unwrap().clone();
+    assert!(pages.len() >= 4, "several pages: {}", pages.len());
+    let (last, rest) = pages.split_last().unwrap();
+    assert!(last.done && last.percent == 100 && last.remaining_change_bytes == 0);
+    let first = &rest[0];
+    assert!(
+        first.remaining_changes > 0 && first.remaining_change_bytes > 0,
+        "the relay says what is left after the first page: {first:?}"
+    );
+    // what is left shrinks, what is done grows, and every page but the last has an estimate
+    for w in rest.windows(2) {
+        assert!(
+            w[1].remaining_change_bytes < w[0].remaining_change_bytes,
+            "{w:?}"
+        );
+        assert!(w[1].percent >= w[0].percent, "{w:?}");
+    }
+    assert!(
+        rest.iter().all(|p| p.eta_ms.is_some() && p.percent < 100),
+        "{rest:?}"
+    );
+    // the first page's count of what is left plus what it brought is the whole village
+    let total = first.remaining_change_bytes + first.change_bytes_received;
+    assert_eq!(total, last.change_bytes_received, "{first:?} {last:?}");
+}
