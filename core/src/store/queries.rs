@@ -30,11 +30,38 @@ pub(crate) fn named<T: DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlit
     })
 }
 
+/// The order of a list. `Newest`: by publication time (a notice; a draft by its
+/// creation) or filing time (a request), newest first; reads, questions, comments and
+/// transitions do not move anything. `Recent`: by the latest activity of any kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    #[default]
+    Newest,
+    Recent,
+}
+
+impl ListOrder {
+    pub const ALL: [ListOrder; 2] = [ListOrder::Newest, ListOrder::Recent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Newest => "newest",
+            ListOrder::Recent => "recent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ListOrder> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeFilter {
     pub category: Option<String>,
     pub status: Option<String>,
     pub unread_only: bool,
+    pub order: ListOrder,
     pub limit: u32,
     pub offset: u32,
 }
@@ -64,6 +91,7 @@ pub struct RequestFilter {
     pub mine: bool,
     /// Only requests that are not resolved, rejected or withdrawn.
     pub open_only: bool,
+    pub order: ListOrder,
     pub limit: u32,
     pub offset: u32,
 }
@@ -112,7 +140,11 @@ pub struct SearchHit {
     pub id: String,
     pub kind: EntityKind,
     pub title: String,
+    /// FTS5's rank (bm25: lower is a better match), kept for older callers.
     pub rank: f64,
+    /// Relevance: higher is a better match (title above body above line items,
+    /// comments, questions, answers and transition notes).
+    pub score: f64,
 }
 
 fn page(limit: u32, offset: u32) -> (u32, u32) {
@@ -293,6 +325,7 @@ impl Store {
                 kind: named(r, 1)?,
                 title: r.get(2)?,
                 rank: r.get(3)?,
+                score: -r.get::<_, f64>(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -344,6 +344,18 @@ impl Deliberation {
         })
     }
 
+    /// An event may not be dated before the deliberation was created. Judged on the
+    /// deliberation as the event's author saw it (policy).
+    pub fn check_dated(&self, e: &Event<DeliberationEvent>) -> Result<()> {
+        if e.at < self.created_at {
+            return Err(Error::invalid(format!(
+                "the event is dated {}, before the deliberation was created ({}); check this phone's clock",
+                e.at, self.created_at
+            )));
+        }
+        Ok(())
+    }
+
     pub fn check_applicable(&self, e: &DeliberationEvent, now: i64) -> Result<()> {
         match e {
             DeliberationEvent::Create { .. } => Err(Error::invalid("deliberation already exists")),
@@ -400,7 +412,14 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
                 super::MAX_OPTIONS
             )));
         }
+        let mut seen = BTreeSet::new();
         for o in options {
+            if !seen.insert(o.trim()) {
+                return Err(Error::invalid(format!(
+                    "the option {:?} is listed twice; each option must be different",
+                    o.trim()
+                )));
+            }
             check_title(o).map_err(|_| {
                 Error::invalid(format!(
                     "each option needs a non-empty label of at most {} characters",
