@@ -772,7 +772,7 @@ pub fn may_write_notes(by: &Member) -> Result<()> {
 /// before signing it. Other phones do not refuse on it (their view of the
 /// deliberation depends on arrival order); the tally counts only ballots that pass it.
 pub fn check_cast(d: &Deliberation, voter: &Member, option: u32, cast_at: i64) -> Result<()> {
-    if !d.eligible.contains(&voter.id) {
+    if !d.may_vote(&voter.id) {
         return deny(format!(
             "{} is not eligible to vote in this deliberation",
             voter.name

@@ -281,6 +281,12 @@ impl Deliberation {
         }
     }
 
+    /// Whether `member` is in the eligibility snapshot taken when voting opened: the
+    /// electorate of this vote (`policy::check_cast`, the store's badge counts).
+    pub fn may_vote(&self, member: &str) -> bool {
+        self.eligible.iter().any(|m| m == member)
+    }
+
     /// Whether a ballot cast at `cast_at` counts (voting had opened and not closed then).
     pub fn accepts_ballot_at(&self, cast_at: i64) -> bool {
         self.opened_at.is_some_and(|o| cast_at >= o) && cast_at < self.effective_close()

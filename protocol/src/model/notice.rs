@@ -492,9 +492,14 @@ impl Notice {
         Ok(n)
     }
 
+    /// A new revision. Its author has read it: a cadre's own notice is not unread for
+    /// that cadre (badge counts, list marks).
     fn publish(&mut self, e: &Event<NoticeEvent>, reason: String) {
+        let number = self.revisions.len() as u32 + 1;
+        let r = self.read_by.entry(e.by.clone()).or_insert(0);
+        *r = (*r).max(number);
         self.revisions.push(Revision {
-            number: self.revisions.len() as u32 + 1,
+            number,
             content: self.content.clone(),
             by: e.by.clone(),
             at: e.at,
