@@ -123,6 +123,46 @@ pub struct FinanceLine {
     pub voucher_no: String,
 }
 
+/// One thing a revision changed from the one before (`NoticeContent::changes_from`).
+/// Lines are compared by position (line 1 is the first line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ContentChange {
+    Title {
+        was: String,
+        now: String,
+    },
+    Body {
+        was: String,
+        now: String,
+    },
+    OpeningBalance {
+        was: Option<i64>,
+        now: Option<i64>,
+    },
+    /// Only the amount of a line changed.
+    LineAmount {
+        line: u32,
+        item: String,
+        was: i64,
+        now: i64,
+    },
+    /// Other fields of a line changed (its amount perhaps too).
+    Line {
+        line: u32,
+        was: FinanceLine,
+        now: FinanceLine,
+    },
+    LineAdded {
+        line: u32,
+        now: FinanceLine,
+    },
+    LineRemoved {
+        line: u32,
+        was: FinanceLine,
+    },
+}
+
 /// The lines of one account in a finance notice, summed (`NoticeContent::subtotals`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -293,6 +333,64 @@ impl NoticeContent {
             expense_fen: expense,
             closing_fen: closing,
         }))
+    }
+
+    /// What changed from `old` to this content: title, body, opening balance, then
+    /// line by line.
+    pub fn changes_from(&self, old: &NoticeContent) -> Vec<ContentChange> {
+        let mut out = vec![];
+        if old.title != self.title {
+            out.push(ContentChange::Title {
+                was: old.title.clone(),
+                now: self.title.clone(),
+            });
+        }
+        if old.body != self.body {
+            out.push(ContentChange::Body {
+                was: old.body.clone(),
+                now: self.body.clone(),
+            });
+        }
+        if old.opening_balance_fen != self.opening_balance_fen {
+            out.push(ContentChange::OpeningBalance {
+                was: old.opening_balance_fen,
+                now: self.opening_balance_fen,
+            });
+        }
+        for i in 0..old.lines.len().max(self.lines.len()) {
+            let line = i as u32 + 1;
+            match (old.lines.get(i), self.lines.get(i)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), Some(b))
+                    if FinanceLine {
+                        amount_fen: b.amount_fen,
+                        ..a.clone()
+                    } == *b =>
+                {
+                    out.push(ContentChange::LineAmount {
+                        line,
+                        item: b.item.clone(),
+                        was: a.amount_fen,
+                        now: b.amount_fen,
+                    })
+                }
+                (Some(a), Some(b)) => out.push(ContentChange::Line {
+                    line,
+                    was: a.clone(),
+                    now: b.clone(),
+                }),
+                (None, Some(b)) => out.push(ContentChange::LineAdded {
+                    line,
+                    now: b.clone(),
+                }),
+                (Some(a), None) => out.push(ContentChange::LineRemoved {
+                    line,
+                    was: a.clone(),
+                }),
+                (None, None) => {}
+            }
+        }
+        out
     }
 
     /// Income and expense per account, in the order of `ACCOUNTS` (accounts with no
