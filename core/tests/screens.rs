@@ -238,6 +238,12 @@ fn search_ranks_title_above_body_and_finds_notes_and_answers() {
         .map(|h| h.id)
         .collect();
     assert_eq!(found, vec![title_hit], "an answer is searchable");
+    // Latin words (prefix terms) rank through the same column filters
+    let wifi = v.cadre.post_notice(notice("WiFi覆盖通知", "")).unwrap();
+    let hits = v.cadre.search("wifi 覆盖", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].id, wifi);
+    assert!(hits[0].score >= 10.0, "a title match: {hits:?}");
 }
 
 // ---- 4. finance data, on the phone before anything is signed ---------------------------

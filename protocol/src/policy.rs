@@ -369,6 +369,9 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
         } else {
             Some(Notice::fold(id, &events)?)
         };
+        if let Some(n) = &state {
+            n.check_dated(&e)?;
+        }
         match (&e.body, &state) {
             (
                 NoticeEvent::Create {
@@ -386,7 +389,6 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
             }
             (NoticeEvent::Create { .. }, Some(_)) => return deny("the notice already exists"),
             (_, None) => return deny("a notice must start with a create event"),
-            (_, Some(n)) if n.check_dated(&e).is_err() => return n.check_dated(&e),
             (
                 NoticeEvent::EditDraft { content } | NoticeEvent::Correct { content, .. },
                 Some(n),
@@ -543,6 +545,9 @@ fn check_deliberation(
         } else {
             Some(Deliberation::fold(id, &events)?)
         };
+        if let Some(d) = &state {
+            d.check_dated(&e)?;
+        }
         match (&e.body, &state) {
             (DeliberationEvent::Create { .. }, None) => {
                 if !is_cadre(signer) {
@@ -554,7 +559,6 @@ fn check_deliberation(
                 return deny("the deliberation already exists")
             }
             (_, None) => return deny("a deliberation must start with a create event"),
-            (_, Some(d)) if d.check_dated(&e).is_err() => return d.check_dated(&e),
             (
                 DeliberationEvent::Open {
                     eligible,
@@ -1083,10 +1087,30 @@ mod issue_14 {
                 json!({"type": "assign", "assignee": to}),
             )
         };
-        write(&s, "cadre", "request", &[file.clone()], assign("township")).unwrap();
-        write(&s, "cadre", "request", &[file.clone()], assign("cadre2")).unwrap();
+        write(
+            &s,
+            "cadre",
+            "request",
+            std::slice::from_ref(&file),
+            assign("township"),
+        )
+        .unwrap();
+        write(
+            &s,
+            "cadre",
+            "request",
+            std::slice::from_ref(&file),
+            assign("cadre2"),
+        )
+        .unwrap();
         refused(
-            write(&s, "cadre", "request", &[file.clone()], assign("resident")),
+            write(
+                &s,
+                "cadre",
+                "request",
+                std::slice::from_ref(&file),
+                assign("resident"),
+            ),
             "may not read",
         );
         refused(
@@ -1113,9 +1137,22 @@ mod issue_14 {
                 json!({"type": "correct", "reason": "改期", "content": {"title": "停水通知", "body": "周四停水"}}),
             )
         };
-        write(&s, "cadre", "notice", &[create.clone()], correct(1_000)).unwrap();
+        write(
+            &s,
+            "cadre",
+            "notice",
+            std::slice::from_ref(&create),
+            correct(1_000),
+        )
+        .unwrap();
         refused(
-            write(&s, "cadre", "notice", &[create.clone()], correct(999)),
+            write(
+                &s,
+                "cadre",
+                "notice",
+                std::slice::from_ref(&create),
+                correct(999),
+            ),
             "before",
         );
         let ask = ev(
@@ -1170,7 +1207,7 @@ mod issue_14 {
             &s,
             "cadre",
             "request",
-            &[file.clone()],
+            std::slice::from_ref(&file),
             t("e1", "cadre", 200, "withdrawn"),
         )
         .unwrap();
@@ -1179,7 +1216,7 @@ mod issue_14 {
                 &s,
                 "cadre2",
                 "request",
-                &[file.clone()],
+                std::slice::from_ref(&file),
                 t("e1", "cadre2", 200, "withdrawn"),
             ),
             "may not",
