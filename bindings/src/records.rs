@@ -159,6 +159,14 @@ impl From<cn::Notice> for Notice {
     }
 }
 
+fn order(recent_activity: bool) -> cs::ListOrder {
+    if recent_activity {
+        cs::ListOrder::Recent
+    } else {
+        cs::ListOrder::Newest
+    }
+}
+
 /// Which notices a list shows. Every field has a default: `NoticeFilter()` lists all.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct NoticeFilter {
@@ -168,6 +176,9 @@ pub struct NoticeFilter {
     pub status: Option<NoticeStatus>,
     #[uniffi(default = false)]
     pub unread_only: bool,
+    /// Latest activity first (reads, questions, corrections) instead of newest published first.
+    #[uniffi(default = false)]
+    pub recent_activity: bool,
     /// 0 means the default page of 50; at most 500.
     #[uniffi(default = 0)]
     pub limit: u32,
@@ -180,6 +191,7 @@ impl From<NoticeFilter> for cs::NoticeFilter {
             category: f.category.as_ref().map(wire_name),
             status: f.status.as_ref().map(wire_name),
             unread_only: f.unread_only,
+            order: order(f.recent_activity),
             limit: f.limit,
             offset: f.offset,
         }
@@ -201,6 +213,9 @@ pub struct RequestFilter {
     /// Leave out resolved, rejected and withdrawn requests.
     #[uniffi(default = false)]
     pub open_only: bool,
+    /// Latest activity first (transitions, comments) instead of newest filed first.
+    #[uniffi(default = false)]
+    pub recent_activity: bool,
     #[uniffi(default = 0)]
     pub limit: u32,
     #[uniffi(default = 0)]
@@ -214,6 +229,7 @@ impl From<RequestFilter> for cs::RequestFilter {
             assignee: f.assignee,
             mine: f.mine,
             open_only: f.open_only,
+            order: order(f.recent_activity),
             limit: f.limit,
             offset: f.offset,
         }

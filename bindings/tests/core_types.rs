@@ -62,6 +62,7 @@ fn the_ffi_lists_typed_rows_and_filters_by_enum() {
             category: Some(Category::Village),
             status: Some(NoticeStatus::Published),
             unread_only: false,
+            recent_activity: false,
             limit: 0,
             offset: 0,
         })
@@ -74,6 +75,7 @@ fn the_ffi_lists_typed_rows_and_filters_by_enum() {
         category: None,
         status: None,
         unread_only: false,
+        recent_activity: false,
         limit: 0,
         offset: 0,
     });

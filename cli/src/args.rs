@@ -114,6 +114,9 @@ pub enum NoticeCmd {
         /// Only notices this member has not read
         #[arg(long)]
         unread: bool,
+        /// newest (by publication time) or recent (by latest activity: reads, questions, corrections)
+        #[arg(long, default_value = "newest")]
+        order: String,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -217,6 +220,9 @@ pub enum RequestCmd {
         /// Only requests that are not resolved, rejected or withdrawn
         #[arg(long)]
         open: bool,
+        /// newest (by filing time) or recent (by latest activity: transitions, comments)
+        #[arg(long, default_value = "newest")]
+        order: String,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
@@ -289,8 +295,8 @@ pub enum DeliberationCmd {
     },
     /// A deliberation with its options, comments and tally
     Show { id: String },
-    /// Open voting on an existing deliberation (e.g. after the relay rejected an opening
-    /// made with an out-of-date roster; sync first)
+    /// Open voting on an existing deliberation (e.g. one created as a draft of a vote,
+    /// or after the relay refused an opening; sync first)
     Start { id: String },
     /// Cast (or re-cast) your ballot
     Vote {

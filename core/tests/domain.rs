@@ -473,6 +473,7 @@ fn representatives_need_two_thirds_present() {
         created_at: 0,
         opened_at: Some(0),
         closed_at: None,
+        snapshot_roster_version: None,
         eligible: (0..9).map(|i| format!("r{i}")).collect(),
         comments: vec![],
         updated_at: 0,

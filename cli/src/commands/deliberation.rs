@@ -7,7 +7,9 @@ use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
 use crate::output::{clip, print_json, say, short, time, Table};
 use cunwu_core::ids::now_ms;
-use cunwu_core::model::deliberation::{DecidingBody, Deliberation, Phase, Tally, VisibleResult};
+use cunwu_core::model::deliberation::{
+    DecidingBody, Deliberation, Phase, Provisional, Standing, Tally, VisibleResult,
+};
 use cunwu_core::store::NewDeliberation;
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
@@ -154,9 +156,10 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let d = store.deliberation(id)?;
     let status = d.phase(now_ms()).as_str();
     if ctx.json {
-        return print_json(
-            &json!({ "id": id, "title": d.title, "status": status, "eligible": d.eligible.len() }),
-        );
+        return print_json(&json!({
+            "id": id, "title": d.title, "status": status, "eligible": d.eligible.len(),
+            "roster_version": d.snapshot_roster_version,
+        }));
     }
     say(format!("deliberation {id} {what}: {}", d.title));
     if d.opened_at.is_some() && d.closed_at.is_none() {
@@ -166,11 +169,64 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             time(d.closes_at)
         ));
         if what == "is open for voting" {
-            say("eligibility comes from this device's roster: if members joined since your last sync, the relay");
-            say("will reject the opening (see `cunwu status`); then sync and run `cunwu deliberation start ID`");
+            for line in snapshot_words(d.eligible.len(), d.snapshot_roster_version) {
+                say(line);
+            }
         }
     }
     Ok(())
+}
+
+// ---- words for people (issue 14: each in one place, for the catalogue) -------------
+
+/// What happens to the eligibility snapshot just taken: the relay keeps it as it is
+/// (`policy::check_deliberation`: it refuses only a snapshot that names someone the
+/// deciding body excludes or leaves out someone that roster version listed, or one
+/// older than a roster this device already received), so members who joined after
+/// that roster version do not vote in this deliberation.
+fn snapshot_words(voters: usize, roster_version: Option<u64>) -> [String; 2] {
+    let v = roster_version.map_or_else(|| "?".to_string(), |v| v.to_string());
+    [
+        format!("the relay keeps this eligibility snapshot: {voters} voter(s) from roster version {v}, the roster this device holds;"),
+        format!("members who joined after roster version {v} cannot vote in this deliberation (sync before opening a vote to include them)"),
+    ]
+}
+
+/// The words after a shown tally: so far, provisional (why, and when final), or final.
+fn standing_words(s: &Standing) -> String {
+    match s {
+        Standing::Running { closes_at } => format!("so far; voting closes {}", time(*closes_at)),
+        Standing::Provisional {
+            reason: Provisional::OfflineBallots,
+            final_at,
+        } => format!(
+            "provisional: ballots cast offline before the close may still arrive; final at {}",
+            time(*final_at)
+        ),
+        Standing::Provisional {
+            reason: Provisional::AwaitingFinalTally,
+            final_at,
+        } => format!(
+            "provisional: the relay's final count (due {}) has not reached this device yet (sync)",
+            time(*final_at)
+        ),
+        Standing::Final { closed_at } => format!("final (closed {})", time(*closed_at)),
+    }
+}
+
+/// When voting ends or ended; a vote closed early says so, with its deadline.
+fn close_words(d: &Deliberation, now: i64) -> String {
+    if d.closed_early() {
+        format!(
+            "closed early {} (deadline was {})",
+            time(d.effective_close()),
+            time(d.closes_at)
+        )
+    } else if d.phase(now) == Phase::Closed {
+        format!("closed {}", time(d.effective_close()))
+    } else {
+        format!("closes {}", time(d.closes_at))
+    }
 }
 
 /// The tally this member may see now, or why there is none: the store's
@@ -192,8 +248,12 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
         let mut v = serde_json::to_value(&d).expect("deliberation serializes");
         v["status"] = json!(d.phase(now).as_str());
         v["my_ballot"] = json!(mine);
+        v["closed_early"] = json!(d.closed_early());
         match &tally {
-            Ok(t) => v["tally"] = json!(t),
+            Ok(t) => {
+                v["tally"] = json!(t);
+                v["standing"] = json!(d.standing(now, t));
+            }
             Err(why) => {
                 v["tally"] = serde_json::Value::Null;
                 v["tally_hidden"] = json!(why);
@@ -219,16 +279,11 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     }
     say(line);
     say(format!(
-        "status {} · opened by {} {} · {} {}",
+        "status {} · opened by {} {} · {}",
         d.phase(now).as_str(),
         name_of(&names, &d.created_by),
         time(d.created_at),
-        if d.phase(now) == Phase::Closed {
-            "closed"
-        } else {
-            "closes"
-        },
-        time(d.effective_close())
+        close_words(&d, now)
     ));
     if !d.body.is_empty() {
         say("");
@@ -264,15 +319,11 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
                 None => "quorum not met".into(),
             };
             say(format!(
-                "tally: {} of {} eligible took part · quorum {} · {decided}{}",
+                "tally: {} of {} eligible took part · quorum {} · {decided} ({})",
                 t.participants,
                 t.eligible,
                 if t.quorum_met { "met" } else { "not met" },
-                if t.final_result {
-                    " (final)"
-                } else {
-                    " (so far)"
-                }
+                standing_words(&d.standing(now, t))
             ));
             if !t.roll.is_empty() {
                 let roll: Vec<String> = t

@@ -12,7 +12,8 @@ use crate::error::{CliError, CliResult};
 use crate::output::{clip, print_json, say, short, time, yuan, Table};
 use cunwu_core::ids::now_ms;
 use cunwu_core::model::notice::{
-    Category, Direction, FinanceLine, Notice, NoticeContent, Period, PeriodKind, Subtype,
+    AccountSubtotal, Category, ContentChange, Direction, FinanceLine, FinanceTotals, Notice,
+    NoticeContent, Period, PeriodKind, Revision, Subtype,
 };
 use cunwu_core::store::{NewNotice, NoticeFilter};
 use cunwu_core::{EntityKind, Store};
@@ -25,8 +26,9 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             category,
             status,
             unread,
+            order,
             limit,
-        } => list(ctx, category, status, unread, limit),
+        } => list(ctx, category, status, unread, &order, limit),
         NoticeCmd::Show { id } => show(ctx, &id),
         NoticeCmd::Publish { id } => {
             let store = ctx.store()?;
@@ -216,8 +218,10 @@ fn list(
     category: Option<String>,
     status: Option<String>,
     unread: bool,
+    order: &str,
     limit: u32,
 ) -> CliResult<()> {
+    let order = super::parse::list_order(order)?;
     if let Some(c) = &category {
         enum_value::<Category>("category", c, CATEGORIES)?;
     }
@@ -234,6 +238,7 @@ fn list(
         category: category.map(|c| c.trim().to_ascii_lowercase()),
         status,
         unread_only: unread,
+        order,
         limit,
         offset: 0,
     })?;
@@ -298,6 +303,13 @@ fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
             .map(|(m, r)| json!({"member": m, "name": name_of(&names, m), "revision": r}))
             .collect::<Vec<_>>());
         v["provenance"] = json!(store.provenance(&id)?);
+        v["subtotals"] = json!(n.content.subtotals());
+        // what each correction changed: revision number → changes from the one before
+        v["revision_changes"] = json!(n
+            .revisions
+            .windows(2)
+            .map(|w| json!({"revision": w[1].number, "changes": w[1].content.changes_from(&w[0].content)}))
+            .collect::<Vec<_>>());
         if let Some(t) = &n.totals {
             v["totals_yuan"] = json!({
                 "opening": yuan(t.opening_fen), "income": yuan(t.income_fen),
@@ -371,57 +383,38 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     if !n.content.lines.is_empty() {
         say("");
         say("Finance lines");
-        let mut t = Table::new(&[
-            "  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER",
-        ]);
-        for l in &n.content.lines {
-            t.row(vec![
-                format!("  {}", l.date),
-                if l.direction == Direction::Income {
-                    "收入".into()
-                } else {
-                    "支出".into()
-                },
-                l.account.clone(),
-                clip(&l.item, 36),
-                yuan(if l.direction == Direction::Income {
-                    l.amount_fen
-                } else {
-                    -l.amount_fen
-                }),
-                clip(&l.payee_or_dept, 20),
-                l.voucher_no.clone(),
-            ]);
-        }
-        t.print();
+        lines_table(&n.content.lines).print();
     }
     if let Some(t) = &n.totals {
         say("");
-        say(format!(
-            "opening {} · income {} · expense {} · closing {}",
-            yuan(t.opening_fen),
-            yuan(t.income_fen),
-            yuan(t.expense_fen),
-            yuan(t.closing_fen)
-        ));
+        say(totals_words(t));
+    }
+    let subtotals = n.content.subtotals();
+    if !subtotals.is_empty() {
+        say("");
+        say("By account");
+        subtotals_table(&subtotals).print();
     }
     if !n.revisions.is_empty() {
         say("");
         say("Revisions");
+        let last = n.revisions.len() - 1;
         for (i, r) in n.revisions.iter().enumerate() {
-            let mut line = format!(
-                "  #{} {} by {}",
-                r.number,
-                time(r.at),
-                name_of(names, &r.by)
-            );
-            if !r.reason.is_empty() {
-                line += &format!(" — correction: {}", r.reason);
+            say(revision_heading(r, names));
+            // every earlier revision in full: what residents read then
+            if i < last {
+                print_content(&r.content);
+            } else {
+                say("      (the current text, above)");
             }
-            say(line);
-            let prev = i.checked_sub(1).map(|j| &n.revisions[j].content);
-            if let Some(p) = prev {
-                show_diff(p, &r.content);
+            if let Some(next) = n.revisions.get(i + 1) {
+                let changes = next.content.changes_from(&r.content);
+                if !changes.is_empty() {
+                    say(format!("      changed in revision {}:", next.number));
+                    for c in &changes {
+                        say(format!("        {}", change_words(c)));
+                    }
+                }
             }
         }
     }
@@ -472,26 +465,137 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     }
 }
 
-/// What a correction changed, in one or two lines.
-fn show_diff(old: &NoticeContent, new: &NoticeContent) {
-    if old.title != new.title {
-        say(format!("      title was: {}", old.title));
+// ---- words for people (issue 14: each in one place, for the catalogue) -------------
+
+fn direction_word(d: Direction) -> &'static str {
+    if d == Direction::Income {
+        "收入"
+    } else {
+        "支出"
     }
-    if old.body != new.body {
-        say(format!("      body was: {}", clip(&old.body, 70)));
+}
+
+fn lines_table(lines: &[FinanceLine]) -> Table {
+    let mut t = Table::new(&[
+        "  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER",
+    ]);
+    for l in lines {
+        t.row(vec![
+            format!("  {}", l.date),
+            direction_word(l.direction).into(),
+            l.account.clone(),
+            clip(&l.item, 36),
+            yuan(if l.direction == Direction::Income {
+                l.amount_fen
+            } else {
+                -l.amount_fen
+            }),
+            clip(&l.payee_or_dept, 20),
+            l.voucher_no.clone(),
+        ]);
     }
-    match (old.totals(), new.totals()) {
-        (Some(a), Some(b)) if a != b => say(format!(
-            "      closing balance was {} (now {})",
-            yuan(a.closing_fen),
-            yuan(b.closing_fen)
-        )),
-        _ if old.lines != new.lines => say(format!(
-            "      finance lines changed ({} → {})",
-            old.lines.len(),
-            new.lines.len()
-        )),
-        _ => {}
+    t
+}
+
+fn subtotals_table(subtotals: &[AccountSubtotal]) -> Table {
+    let mut t = Table::new(&["  ACCOUNT", "", "LINES", "SUBTOTAL"]);
+    for s in subtotals {
+        t.row(vec![
+            format!("  {}", s.account),
+            direction_word(s.direction).into(),
+            s.lines.to_string(),
+            yuan(s.amount_fen),
+        ]);
+    }
+    t
+}
+
+fn totals_words(t: &FinanceTotals) -> String {
+    format!(
+        "opening {} · income {} · expense {} · closing {}",
+        yuan(t.opening_fen),
+        yuan(t.income_fen),
+        yuan(t.expense_fen),
+        yuan(t.closing_fen)
+    )
+}
+
+fn revision_heading(r: &Revision, names: &std::collections::HashMap<String, String>) -> String {
+    let mut line = format!(
+        "  Revision {} · {} by {}",
+        r.number,
+        time(r.at),
+        name_of(names, &r.by)
+    );
+    if !r.reason.is_empty() {
+        line += &format!(" — correction: {}", r.reason);
+    }
+    line
+}
+
+/// An earlier revision in full: title, body, its lines, totals and subtotals.
+fn print_content(c: &NoticeContent) {
+    say(format!("      title: {}", c.title));
+    for l in c.body.lines() {
+        say(format!("      {l}"));
+    }
+    if !c.lines.is_empty() {
+        for row in lines_table(&c.lines).render().lines() {
+            say(format!("    {row}"));
+        }
+    }
+    if let Some(t) = c.totals() {
+        say(format!("      {}", totals_words(&t)));
+    }
+    let subtotals = c.subtotals();
+    if !subtotals.is_empty() {
+        for row in subtotals_table(&subtotals).render().lines() {
+            say(format!("    {row}"));
+        }
+    }
+}
+
+fn line_words(l: &FinanceLine) -> String {
+    format!(
+        "{} {} {} {} {}",
+        l.date,
+        direction_word(l.direction),
+        l.account,
+        l.item,
+        yuan(l.amount_fen)
+    )
+}
+
+/// One change a correction made, in one line.
+fn change_words(c: &ContentChange) -> String {
+    let money = |f: &Option<i64>| f.map(yuan).unwrap_or_else(|| "none".into());
+    match c {
+        ContentChange::Title { was, now } => format!("title: {was} → {now}"),
+        ContentChange::Body { was, now } => {
+            format!("body: {} → {}", clip(was, 40), clip(now, 40))
+        }
+        ContentChange::OpeningBalance { was, now } => {
+            format!("opening balance {} → {}", money(was), money(now))
+        }
+        ContentChange::LineAmount {
+            line,
+            item,
+            was,
+            now,
+        } => format!(
+            "line {line} ({item}) amount {} → {}",
+            yuan(*was),
+            yuan(*now)
+        ),
+        ContentChange::Line { line, was, now } => {
+            format!("line {line}: {} → {}", line_words(was), line_words(now))
+        }
+        ContentChange::LineAdded { line, now } => {
+            format!("line {line} added: {}", line_words(now))
+        }
+        ContentChange::LineRemoved { line, was } => {
+            format!("line {line} removed: {}", line_words(was))
+        }
     }
 }
 

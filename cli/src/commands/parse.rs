@@ -40,6 +40,12 @@ pub const BODIES: &[&str] = &[
     "consultation_only",
 ];
 
+/// `--order newest|recent` of a list.
+pub fn list_order(s: &str) -> CliResult<cunwu_core::store::ListOrder> {
+    cunwu_core::store::ListOrder::parse(s.trim())
+        .ok_or_else(|| CliError::usage(format!("unknown order {s:?}; expected newest or recent")))
+}
+
 /// `YYYY-MM-DD` with a plausible month and day.
 pub fn date(what: &str, d: &str) -> CliResult<String> {
     let d = d.trim();
@@ -78,9 +84,14 @@ pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
             )))
         }
     };
-    let amount_fen = f[4]
-        .parse::<i64>()
-        .map_err(|_| bad(format!("amount {:?} must be a whole number of fen", f[4])))?;
+    let amount_fen = f[4].parse::<i64>().map_err(|e| {
+        bad(match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                amount_too_large(f[4])
+            }
+            _ => format!("amount {:?} must be a whole number of fen", f[4]),
+        })
+    })?;
     Ok(FinanceLine {
         date: date("date", f[0]).map_err(|e| bad(e.to_string()))?,
         direction,
@@ -90,6 +101,14 @@ pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
         payee_or_dept: f.get(5).unwrap_or(&"").to_string(),
         voucher_no: f.get(6).unwrap_or(&"").to_string(),
     })
+}
+
+/// An amount of fen that no finance line can hold (words for people, issue 14).
+fn amount_too_large(typed: &str) -> String {
+    format!(
+        "amount {typed} fen is too large: a line holds at most {} fen",
+        cunwu_core::model::MAX_AMOUNT_FEN
+    )
 }
 
 /// A JSON file holding an array of finance lines.
@@ -123,6 +142,11 @@ mod tests {
         assert!(finance_line(1, "2026-7-5,income,a,b,1").is_err());
         assert!(finance_line(1, "2026-07-05,gift,a,b,1").is_err());
         assert!(finance_line(1, "2026-07-05,income,a,b,1.5").is_err());
+        // an amount too large for the arithmetic says so, not "not a whole number"
+        let e = finance_line(1, "2026-07-05,income,a,b,99999999999999999999")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too large"), "{e}");
         let c: Category = enum_value("category", "Finance", CATEGORIES).unwrap();
         assert_eq!(c, Category::Finance);
         assert!(enum_value::<Category>("category", "money", CATEGORIES).is_err());

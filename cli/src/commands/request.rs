@@ -6,7 +6,7 @@ use crate::context::{member_names, name_of, resolve, resolve_member, Ctx};
 use crate::error::CliResult;
 use crate::output::{clip, print_json, say, short, time, Table};
 use cunwu_core::model::request::{Place, ServiceRequest, Status};
-use cunwu_core::store::{NewRequest, RequestFilter};
+use cunwu_core::store::{ListOrder, NewRequest, RequestFilter};
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
 use std::collections::HashMap;
@@ -20,8 +20,10 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             mine,
             assignee,
             open,
+            order,
             limit,
         } => {
+            let order = super::parse::list_order(&order)?;
             let status = status
                 .map(|s| Status::parse(s.trim()).map(|s| s.as_str().to_string()))
                 .transpose()?;
@@ -33,6 +35,7 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 assignee,
                 mine,
                 open_only: open,
+                order,
                 limit,
                 offset: 0,
             })?;
@@ -44,9 +47,12 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 return Ok(());
             }
             let names = member_names(&store);
-            let mut t = Table::new(&[
-                "ID", "KIND", "STATUS", "FILER", "ASSIGNEE", "UPDATED", "TITLE",
-            ]);
+            // the time column is the one the list is ordered by
+            let (when, at): (&str, fn(&cunwu_core::store::RequestSummary) -> i64) = match order {
+                ListOrder::Newest => ("FILED", |r| r.created_at),
+                ListOrder::Recent => ("UPDATED", |r| r.updated_at),
+            };
+            let mut t = Table::new(&["ID", "KIND", "STATUS", "FILER", "ASSIGNEE", when, "TITLE"]);
             for r in &rows {
                 t.row(vec![
                     short(&r.id).into(),
@@ -57,7 +63,7 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                         .as_deref()
                         .map(|a| name_of(&names, a))
                         .unwrap_or_default(),
-                    time(r.updated_at),
+                    time(at(r)),
                     clip(&r.title, 48),
                 ]);
             }
@@ -199,26 +205,8 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
     }
     say("");
     say("History");
-    say(format!(
-        "  {} {}: submitted",
-        time(r.created_at),
-        name_of(names, r.filed_by.as_deref().unwrap_or(&r.filer))
-    ));
-    for t in &r.transitions {
-        let mut line = format!(
-            "  {} {}: {} → {}",
-            time(t.at),
-            name_of(names, &t.by),
-            t.from.as_str(),
-            t.to.as_str()
-        );
-        if !t.note.is_empty() {
-            line += &format!(" — {}", t.note);
-        }
-        if !t.applied {
-            line += "  [superseded: not allowed after what came before; kept in the history]";
-        }
-        say(line);
+    for (at, line) in history(r, names) {
+        say(format!("  {} {line}", time(at)));
     }
     if !r.comments.is_empty() {
         say("");
@@ -237,6 +225,68 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
         say("");
         let stars =
             "★".repeat(rt.stars as usize) + &"☆".repeat(5usize.saturating_sub(rt.stars as usize));
-        say(format!("rating {stars} {}", rt.text));
+        say(format!("rating {stars} {}{}", rt.text, rated_by(rt, names)));
+    }
+}
+
+// ---- words for people (issue 14: each in one place, for the catalogue) -------------
+
+/// The history of a request in time order: the filing, every transition (superseded
+/// ones too, and who acted for whom), every assignment.
+fn history(r: &ServiceRequest, names: &HashMap<String, String>) -> Vec<(i64, String)> {
+    let mut out = vec![(
+        r.created_at,
+        match &r.filed_by {
+            Some(b) => format!(
+                "{}: submitted for {}",
+                name_of(names, b),
+                name_of(names, &r.filer)
+            ),
+            None => format!("{}: submitted", name_of(names, &r.filer)),
+        },
+    )];
+    for t in &r.transitions {
+        let mut line = format!(
+            "{}{}: {} → {}",
+            name_of(names, &t.by),
+            t.on_behalf_of
+                .as_deref()
+                .map(|f| format!(" for {}", name_of(names, f)))
+                .unwrap_or_default(),
+            t.from.as_str(),
+            t.to.as_str()
+        );
+        if !t.note.is_empty() {
+            line += &format!(" — {}", t.note);
+        }
+        if !t.applied {
+            line += "  [superseded: not allowed after what came before; kept in the history]";
+        }
+        out.push((t.at, line));
+    }
+    for a in &r.assignments {
+        out.push((
+            a.at,
+            format!(
+                "{}: assigned to {}",
+                name_of(names, &a.by),
+                name_of(names, &a.assignee)
+            ),
+        ));
+    }
+    // stable: events at the same millisecond keep their document order
+    out.sort_by_key(|(at, _)| *at);
+    out
+}
+
+/// Who gave a rating, when it was not the filer.
+fn rated_by(rt: &cunwu_core::model::request::Rating, names: &HashMap<String, String>) -> String {
+    match &rt.on_behalf_of {
+        Some(f) => format!(
+            " (rated by {} for {})",
+            name_of(names, &rt.by),
+            name_of(names, f)
+        ),
+        None => String::new(),
     }
 }

@@ -169,7 +169,7 @@ impl Store {
             opening_balance_fen: n.opening_balance_fen,
             lines: n.lines,
         };
-        content.validate(n.category)?;
+        content.validate_in(n.category, &n.period)?;
         let id = new_id();
         let ev = NoticeEvent::Create {
             category: n.category,
@@ -204,7 +204,8 @@ impl Store {
     }
 
     pub fn edit_notice_draft(&self, id: &str, content: NoticeContent) -> Result<()> {
-        content.validate(self.notice(id)?.category)?;
+        let n = self.notice(id)?;
+        content.validate_in(n.category, &n.period)?;
         self.notice_event(id, NoticeEvent::EditDraft { content })
     }
 
@@ -214,7 +215,8 @@ impl Store {
 
     /// Publish a corrected revision; earlier revisions stay readable.
     pub fn correct_notice(&self, id: &str, content: NoticeContent, reason: &str) -> Result<()> {
-        content.validate(self.notice(id)?.category)?;
+        let n = self.notice(id)?;
+        content.validate_in(n.category, &n.period)?;
         check_text("reason", reason, true)?;
         self.notice_event(
             id,
@@ -344,10 +346,20 @@ impl Store {
         )
     }
 
+    /// Assign a request to a cadre or township official (`policy::may_be_assigned`:
+    /// only someone who may read it), never to a revoked member.
     pub fn assign_request(&self, id: &str, assignee: &str) -> Result<()> {
-        if self.roster()?.member(assignee).is_none() {
+        let roster = self.roster()?;
+        let Some(m) = roster.member(assignee) else {
             return Err(Error::NotFound(format!("member {assignee}")));
+        };
+        if m.revoked {
+            return Err(Error::NotAllowed(format!(
+                "{} has left the space; assign the request to someone else",
+                m.name
+            )));
         }
+        policy::may_be_assigned(&roster, &self.request(id)?, assignee)?;
         self.request_event(
             id,
             RequestEvent::Assign {

@@ -393,6 +393,7 @@ impl Store {
             "requests",
             "deliberations",
             "ballots",
+            "electorate",
         ] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }

@@ -28,12 +28,19 @@ fn json_str<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn set_search(tx: &Connection, id: &str, _kind: EntityKind, title: &str, body: &str) -> Result<()> {
+/// The search row of an entity: its title, its body, and `extra` — line items,
+/// comments, questions, answers, transition notes — ranked below both.
+fn set_search(tx: &Connection, id: &str, title: &str, body: &str, extra: &[&str]) -> Result<()> {
     let n: i64 = tx.query_row("SELECT n FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
     tx.execute("DELETE FROM search WHERE rowid = ?1", [n])?;
     tx.execute(
-        "INSERT INTO search(rowid, title, body) VALUES (?1, ?2, ?3)",
-        params![n, index_text(title), index_text(body)],
+        "INSERT INTO search(rowid, title, body, extra) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            n,
+            index_text(title),
+            index_text(body),
+            index_text(&extra.join("\n"))
+        ],
     )?;
     Ok(())
 }
@@ -45,8 +52,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             let t = n.totals;
             tx.execute(
                 "INSERT OR REPLACE INTO notices(id, category, subtype, status, title, created_by, published_at, updated_at,
-                    revision, income_fen, expense_fen, closing_fen, open_questions, live)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    revision, income_fen, expense_fen, closing_fen, open_questions, live, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     id,
                     category_str(n.category),
@@ -62,6 +69,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     t.map(|t| t.closing_fen),
                     n.unanswered() as i64,
                     n.status.is_live(),
+                    n.created_at,
                 ],
             )?;
             for (m, r) in &n.read_by {
@@ -70,22 +78,15 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     params![id, m, r],
                 )?;
             }
-            let mut body = n.content.body.clone();
+            let mut extra: Vec<&str> = vec![];
             for l in &n.content.lines {
-                body.push('\n');
-                body.push_str(&l.item);
-                body.push(' ');
-                body.push_str(&l.payee_or_dept);
+                extra.extend([l.item.as_str(), &l.payee_or_dept, &l.account]);
             }
             for q in &n.questions {
-                body.push('\n');
-                body.push_str(&q.text);
-                for a in &q.answers {
-                    body.push('\n');
-                    body.push_str(&a.text);
-                }
+                extra.push(&q.text);
+                extra.extend(q.answers.iter().map(|a| a.text.as_str()));
             }
-            set_search(tx, id, kind, &n.content.title, &body)
+            set_search(tx, id, &n.content.title, &n.content.body, &extra)
         }
         EntityKind::Request => {
             let r = ServiceRequest::fold(id, &doc.events()?)?;
@@ -111,17 +112,16 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                 body.push('\n');
                 body.push_str(&p.text);
             }
-            for c in &r.comments {
-                body.push('\n');
-                body.push_str(&c.text);
-            }
-            set_search(tx, id, kind, &r.title, &body)
+            let mut extra: Vec<&str> = r.comments.iter().map(|c| c.text.as_str()).collect();
+            extra.extend(r.transitions.iter().map(|t| t.note.as_str()));
+            extra.extend(r.materials.iter().map(|m| m.name.as_str()));
+            set_search(tx, id, &r.title, &body, &extra)
         }
         EntityKind::Deliberation => {
             let d = Deliberation::fold(id, &doc.events()?)?;
             tx.execute(
-                "INSERT OR REPLACE INTO deliberations(id, title, deciding_body, opens_at, closes_at, opened, closed_at, created_by, updated_at, phase)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO deliberations(id, title, deciding_body, opens_at, closes_at, opened, closed_at, created_by, updated_at, phase, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id,
                     d.title,
@@ -133,14 +133,19 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                     d.created_by,
                     d.updated_at,
                     d.recorded_phase().as_str(),
+                    d.created_at,
                 ],
             )?;
-            let mut body = d.body.clone();
-            for c in &d.comments {
-                body.push('\n');
-                body.push_str(&c.text);
+            tx.execute("DELETE FROM electorate WHERE deliberation_id = ?1", [id])?;
+            for m in &d.eligible {
+                tx.execute(
+                    "INSERT OR IGNORE INTO electorate(deliberation_id, member_id) VALUES (?1, ?2)",
+                    params![id, m],
+                )?;
             }
-            set_search(tx, id, kind, &d.title, &body)
+            let mut extra: Vec<&str> = d.options.iter().map(String::as_str).collect();
+            extra.extend(d.comments.iter().map(|c| c.text.as_str()));
+            set_search(tx, id, &d.title, &d.body, &extra)
         }
         EntityKind::Ballot => {
             let evs = doc.events::<BallotEvent>()?;
@@ -166,6 +171,7 @@ pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
         ("requests", "id"),
         ("deliberations", "id"),
         ("ballots", "id"),
+        ("electorate", "deliberation_id"),
     ] {
         tx.execute(&format!("DELETE FROM {t} WHERE {col} = ?1"), [id])?;
     }

@@ -4,7 +4,7 @@
 //! merge holding the writer never keeps a list screen waiting; what a vote's result
 //! may show is `Deliberation::visible_result` (`visible_tally`).
 
-use super::search::match_expr;
+use super::search::{in_column, match_expr};
 use super::{local_get, Store};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
@@ -21,6 +21,11 @@ use std::collections::BTreeMap;
 
 pub const MAX_PAGE: u32 = 500;
 
+/// Search weights of the three indexed columns (title, body, the rest).
+const W_TITLE: f64 = 10.0;
+const W_BODY: f64 = 4.0;
+const W_EXTRA: f64 = 1.0;
+
 /// The enum a projection column names by its serde (snake_case) name, so list rows carry
 /// typed values and their JSON (CLI `--json`) stays the same strings.
 pub(crate) fn named<T: DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlite::Result<T> {
@@ -30,11 +35,38 @@ pub(crate) fn named<T: DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlit
     })
 }
 
+/// The order of a list. `Newest`: by publication time (a notice; a draft by its
+/// creation) or filing time (a request), newest first; reads, questions, comments and
+/// transitions do not move anything. `Recent`: by the latest activity of any kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    #[default]
+    Newest,
+    Recent,
+}
+
+impl ListOrder {
+    pub const ALL: [ListOrder; 2] = [ListOrder::Newest, ListOrder::Recent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Newest => "newest",
+            ListOrder::Recent => "recent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ListOrder> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoticeFilter {
     pub category: Option<String>,
     pub status: Option<String>,
     pub unread_only: bool,
+    pub order: ListOrder,
     pub limit: u32,
     pub offset: u32,
 }
@@ -64,6 +96,7 @@ pub struct RequestFilter {
     pub mine: bool,
     /// Only requests that are not resolved, rejected or withdrawn.
     pub open_only: bool,
+    pub order: ListOrder,
     pub limit: u32,
     pub offset: u32,
 }
@@ -112,7 +145,11 @@ pub struct SearchHit {
     pub id: String,
     pub kind: EntityKind,
     pub title: String,
+    /// FTS5's rank (bm25: lower is a better match), kept for older callers.
     pub rank: f64,
+    /// Relevance: higher is a better match (title above body above line items,
+    /// comments, questions, answers and transition notes).
+    pub score: f64,
 }
 
 fn page(limit: u32, offset: u32) -> (u32, u32) {
@@ -147,7 +184,11 @@ impl Store {
             sql += " AND n.live = 1 AND coalesce(r.revision, 0) < n.revision";
         }
         let (l, o) = page(f.limit, f.offset);
-        sql += &format!(" ORDER BY n.updated_at DESC, n.id LIMIT {l} OFFSET {o}");
+        let order = match f.order {
+            ListOrder::Newest => "coalesce(n.published_at, n.created_at) DESC",
+            ListOrder::Recent => "n.updated_at DESC",
+        };
+        sql += &format!(" ORDER BY {order}, n.id LIMIT {l} OFFSET {o}");
         let c = self.reader.lock();
         let mut s = c.prepare_cached(&sql)?;
         let rows = s.query_map(params_from_iter(args), |r| {
@@ -193,7 +234,11 @@ impl Store {
             sql += " AND open = 1";
         }
         let (l, o) = page(f.limit, f.offset);
-        sql += &format!(" ORDER BY updated_at DESC, id LIMIT {l} OFFSET {o}");
+        let order = match f.order {
+            ListOrder::Newest => "created_at DESC",
+            ListOrder::Recent => "updated_at DESC",
+        };
+        sql += &format!(" ORDER BY {order}, id LIMIT {l} OFFSET {o}");
         let c = self.reader.lock();
         let mut s = c.prepare_cached(&sql)?;
         let rows = s.query_map(params_from_iter(args), |r| {
@@ -221,7 +266,7 @@ impl Store {
         let mut s = c.prepare_cached(&format!(
             "SELECT d.id, d.title, d.deciding_body, d.phase, d.opens_at, d.closes_at,
                     EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)
-             FROM deliberations d ORDER BY d.updated_at DESC, d.id LIMIT {l} OFFSET {o}"
+             FROM deliberations d ORDER BY d.created_at DESC, d.id LIMIT {l} OFFSET {o}"
         ))?;
         let rows = s.query_map([me], |r| {
             let recorded: String = r.get(3)?;
@@ -258,9 +303,11 @@ impl Store {
             open_requests: q0("SELECT count(*) FROM requests WHERE open = 1")?,
             my_open_requests: q("SELECT count(*) FROM requests WHERE (filer = ?1 OR filed_by = ?1) AND open = 1")?,
             assigned_to_me: q("SELECT count(*) FROM requests WHERE assignee = ?1 AND open = 1")?,
-            // voting now: recorded as voting and before the deadline (`Phase::at`)
+            // voting now: recorded as voting and before the deadline (`Phase::at`), this
+            // member in its eligibility snapshot (`Deliberation::may_vote`), not yet cast
             open_votes_not_cast: c.query_row(
                 "SELECT count(*) FROM deliberations d WHERE d.phase = ?3 AND d.closes_at > ?2
+                 AND EXISTS(SELECT 1 FROM electorate e WHERE e.deliberation_id = d.id AND e.member_id = ?1)
                  AND NOT EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)",
                 rusqlite::params![me, now, Phase::Voting.as_str()],
                 |r| r.get::<_, i64>(0),
@@ -270,7 +317,12 @@ impl Store {
         })
     }
 
-    /// Ranked full-text search over titles, bodies, comments and questions.
+    /// Ranked full-text search over titles, bodies, and the rest (finance line items,
+    /// comments, questions, answers, transition notes). The score: which columns hold
+    /// every term of the query (title 10, body 4, the rest 1) plus FTS5's bm25 with the
+    /// same column weights. bm25 alone ranks nothing when most rows match (its idf
+    /// floors at zero for a term in more than half the rows, as in a small village's
+    /// notices); the column part keeps a title match above a body match even then.
     pub fn search(&self, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
         crate::model::check_len("query", query, crate::model::MAX_QUERY_CHARS)?;
         let Some(expr) = match_expr(query) else {
@@ -279,20 +331,32 @@ impl Store {
         let (l, _) = page(limit, 0);
         let c = self.reader.lock();
         let mut s = c.prepare_cached(&format!(
-            "SELECT e.id, e.kind, coalesce(n.title, r.title, d.title, ''), s.rank
-             FROM (SELECT rowid, rank FROM search WHERE search MATCH ?1 ORDER BY rank LIMIT {l}) s
+            "SELECT e.id, e.kind, coalesce(n.title, r.title, d.title, ''), s.rank, s.score
+             FROM (SELECT rowid, rank,
+                     {W_TITLE} * (rowid IN (SELECT rowid FROM search WHERE search MATCH ?2))
+                   + {W_BODY} * (rowid IN (SELECT rowid FROM search WHERE search MATCH ?3))
+                   + {W_EXTRA} * (rowid IN (SELECT rowid FROM search WHERE search MATCH ?4))
+                   - bm25(search, {W_TITLE}, {W_BODY}, {W_EXTRA}) AS score
+                   FROM search WHERE search MATCH ?1 ORDER BY score DESC, rowid LIMIT {l}) s
              JOIN entities e ON e.n = s.rowid
              LEFT JOIN notices n ON n.id = e.id
              LEFT JOIN requests r ON r.id = e.id
              LEFT JOIN deliberations d ON d.id = e.id
-             ORDER BY s.rank"
+             ORDER BY s.score DESC, s.rowid"
         ))?;
-        let rows = s.query_map([expr], |r| {
+        let args = [
+            expr.clone(),
+            in_column("title", &expr),
+            in_column("body", &expr),
+            in_column("extra", &expr),
+        ];
+        let rows = s.query_map(args, |r| {
             Ok(SearchHit {
                 id: r.get(0)?,
                 kind: named(r, 1)?,
                 title: r.get(2)?,
                 rank: r.get(3)?,
+                score: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -198,6 +198,26 @@ INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
 const V5: &str = r#"
+-- Issue 14, what a villager sees.
+-- Badge counts: the members each vote's eligibility snapshot names
+-- (`Deliberation::may_vote`), so "votes to cast" counts only this member's.
+CREATE TABLE electorate (
+    deliberation_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    PRIMARY KEY (deliberation_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX electorate_member ON electorate(member_id);
+-- Lists keep their order: newest published (a draft: created) or filed first.
+ALTER TABLE notices ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliberations ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX notices_newest ON notices(coalesce(published_at, created_at) DESC);
+CREATE INDEX requests_created ON requests(created_at DESC);
+-- Search ranks: a third column for line items, comments, questions, answers and
+-- transition notes, weighted below title and body (`queries::search`).
+DROP TABLE search;
+CREATE VIRTUAL TABLE search USING fts5(title, body, extra, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2', detail = 'column');
+INSERT INTO search(search, rank) VALUES ('rank', 'bm25(10.0, 4.0, 1.0)');
 -- When each change reached the village: the relay's arrival time of the log entry that
 -- carried it, or of the answer that acknowledged this phone's own change. Dates people
 -- see (a publication, a reply due date) count from it, not from a phone's clock.
@@ -205,6 +225,7 @@ CREATE TABLE arrivals (
     hash BLOB PRIMARY KEY,
     at INTEGER NOT NULL
 ) WITHOUT ROWID;
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
 const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5];
@@ -310,12 +331,12 @@ mod tests {
         {
             // what version 3 of the app left: no `open` or `phase` columns
             let conn = Connection::open(&path).unwrap();
+            undo_v5(&conn);
             conn.execute_batch(
                 "DROP INDEX requests_open;
                  ALTER TABLE requests DROP COLUMN open;
                  ALTER TABLE deliberations DROP COLUMN phase;
                  ALTER TABLE notices DROP COLUMN live;
-                 DROP TABLE arrivals;
                  PRAGMA user_version = 3;",
             )
             .unwrap();
@@ -341,16 +362,112 @@ mod tests {
             "the phase was filled from the document, not left at its default"
         );
         assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
-        assert_eq!(
-            store.counts().unwrap().unread_notices,
-            1,
-            "the published notice is live, the draft is not"
-        );
+        let live: i64 = store
+            .conn
+            .lock()
+            .query_row("SELECT count(*) FROM notices WHERE live = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(live, 1, "the published notice is live, the draft is not");
+        // (its author has read it: not unread for this cadre, issue 14)
         let unread = NoticeFilter {
             unread_only: true,
             ..Default::default()
         };
-        assert_eq!(store.list_notices(&unread).unwrap().len(), 1);
+        assert_eq!(store.list_notices(&unread).unwrap().len(), 0);
+    }
+
+    /// Turn a version 5 database back into what version 4 of the app left.
+    fn undo_v5(conn: &Connection) {
+        conn.execute_batch(
+            "DROP TABLE electorate;
+             DROP TABLE arrivals;
+             DROP INDEX notices_newest;
+             DROP INDEX requests_created;
+             ALTER TABLE notices DROP COLUMN created_at;
+             ALTER TABLE deliberations DROP COLUMN created_at;
+             DROP TABLE search;
+             CREATE VIRTUAL TABLE search USING fts5(title, body, content = '', contentless_delete = 1,
+                 tokenize = 'unicode61 remove_diacritics 2', detail = 'column');
+             INSERT INTO search(search, rank) VALUES ('rank', 'bm25(10.0, 1.0)');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn version_4_database_upgrades_to_electorates_publication_order_and_ranked_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let (old, new, title_hit);
+        {
+            let store = Store::open(&path).unwrap();
+            LocalSpace::new("青石村")
+                .join(&store, "陈建国", Role::Cadre)
+                .unwrap();
+            let notice = |title: &str, body: &str| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                store
+                    .post_notice(NewNotice {
+                        category: Category::Village,
+                        subtype: Subtype::Other,
+                        period: Period::default(),
+                        title: title.into(),
+                        body: body.into(),
+                        opening_balance_fen: None,
+                        lines: vec![],
+                        publish: true,
+                    })
+                    .unwrap()
+            };
+            old = notice("村委会通知", "周三停水，请储水");
+            new = notice("停水通知", "周三全天");
+            title_hit = new.clone();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            store.ask_question(&old, "几点?").unwrap();
+            let now = crate::ids::now_ms();
+            let vote = |body, group: Option<&str>| {
+                let d = store
+                    .create_deliberation(NewDeliberation {
+                        title: "修路".into(),
+                        body: String::new(),
+                        deciding_body: body,
+                        options: vec!["同意".into(), "不同意".into()],
+                        group: group.map(String::from),
+                        secret: false,
+                        hide_results: false,
+                        opens_at: now,
+                        closes_at: now + 3_600_000,
+                    })
+                    .unwrap();
+                store.open_voting(&d).unwrap();
+            };
+            vote(DecidingBody::VillagersMeeting, None);
+            // a group the cadre is not in: not the cadre's vote to cast
+            vote(DecidingBody::GroupMeeting, Some("三组"));
+        }
+        {
+            let conn = Connection::open(&path).unwrap();
+            undo_v5(&conn);
+            assert_eq!(version(&conn).unwrap(), 4);
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        assert_eq!(store.counts().unwrap().open_votes_not_cast, 1);
+        assert_eq!(store.counts().unwrap().unread_notices, 0);
+        let listed: Vec<String> = store
+            .list_notices(&NoticeFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(listed, vec![new, old], "newest published first");
+        let hits = store.search("停水", 10).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].id, title_hit, "the title match first");
+        let delibs = store.list_deliberations(10, 0).unwrap();
+        assert!(delibs[0].closes_at > 0 && delibs.len() == 2);
     }
 
     #[test]
@@ -379,8 +496,7 @@ mod tests {
         {
             // what version 4 of the app left: no arrival records
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("DROP TABLE arrivals; PRAGMA user_version = 4;")
-                .unwrap();
+            undo_v5(&conn);
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);

@@ -6,8 +6,8 @@
 //! letters and digits become lowercase words. A query is tokenised the same way and
 //! every bigram must match, so "低保" matches the bigram 低保 and "低保金" the bigrams
 //! 低保 and 保金. The index keeps no positions (detail=column: a third of the size), so
-//! a long query may also match text that has its bigrams apart; ranking (FTS5's bm25,
-//! title weighted above body) puts the closer matches first.
+//! a long query may also match text that has its bigrams apart; ranking (title above
+//! body above the rest, and FTS5's bm25; `Store::search`) puts the closer matches first.
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -91,6 +91,11 @@ pub fn match_expr(query: &str) -> Option<String> {
     } else {
         Some(terms.join(" AND "))
     }
+}
+
+/// `expr` (from `match_expr`) restricted to one column: every term in that column.
+pub fn in_column(column: &str, expr: &str) -> String {
+    format!("{column} : ({expr})")
 }
 
 #[cfg(test)]

@@ -187,6 +187,10 @@ pub struct Deliberation {
     /// When a cadre closed it early (else it closes at `closes_at`).
     pub closed_at: Option<i64>,
     pub eligible: Vec<String>,
+    /// The roster version the eligibility snapshot was taken from (the opening
+    /// device's): the relay keeps the snapshot; members who joined later do not vote.
+    #[serde(default)]
+    pub snapshot_roster_version: Option<u64>,
     pub comments: Vec<DComment>,
     pub updated_at: i64,
 }
@@ -228,6 +232,7 @@ impl Deliberation {
             opened_at: None,
             closed_at: None,
             eligible: vec![],
+            snapshot_roster_version: None,
             comments: vec![],
             updated_at: first.at,
         };
@@ -235,13 +240,17 @@ impl Deliberation {
             d.updated_at = d.updated_at.max(e.at);
             match &e.body {
                 DeliberationEvent::Create { .. } => {}
-                DeliberationEvent::Open { eligible, .. } => {
+                DeliberationEvent::Open {
+                    eligible,
+                    roster_version,
+                } => {
                     if d.opened_at.is_none()
                         && d.closed_at.is_none()
                         && d.deciding_body != DecidingBody::ConsultationOnly
                     {
                         d.opened_at = Some(e.at);
                         d.eligible = eligible.clone();
+                        d.snapshot_roster_version = Some(*roster_version);
                     }
                 }
                 DeliberationEvent::Comment { text } => d.comments.push(DComment {
@@ -279,6 +288,12 @@ impl Deliberation {
         } else {
             Phase::Discussion
         }
+    }
+
+    /// Whether `member` is in the eligibility snapshot taken when voting opened: the
+    /// electorate of this vote (`policy::check_cast`, the store's badge counts).
+    pub fn may_vote(&self, member: &str) -> bool {
+        self.eligible.iter().any(|m| m == member)
     }
 
     /// Whether a ballot cast at `cast_at` counts (voting had opened and not closed then).
@@ -321,6 +336,43 @@ impl Deliberation {
         }
     }
 
+    /// When the result becomes final: the close and the grace period after it.
+    pub fn final_at(&self) -> i64 {
+        self.effective_close() + BALLOT_GRACE_MS
+    }
+
+    /// What a shown result is at `now` (`tally` is what `visible_result` shows): the
+    /// count so far while voting runs; after the close, provisional until the grace
+    /// period for offline ballots is over (`final_at`), and also after it while the
+    /// tally held here was signed by the relay before it was final (a newer one is on
+    /// its way: sync); else final. The one rule for every screen.
+    pub fn standing(&self, now: i64, tally: &Tally) -> Standing {
+        if self.phase(now) != Phase::Closed {
+            Standing::Running {
+                closes_at: self.closes_at,
+            }
+        } else if !self.result_final(now) {
+            Standing::Provisional {
+                reason: Provisional::OfflineBallots,
+                final_at: self.final_at(),
+            }
+        } else if !tally.final_result {
+            Standing::Provisional {
+                reason: Provisional::AwaitingFinalTally,
+                final_at: self.final_at(),
+            }
+        } else {
+            Standing::Final {
+                closed_at: self.effective_close(),
+            }
+        }
+    }
+
+    /// Whether a cadre closed the vote before its deadline.
+    pub fn closed_early(&self) -> bool {
+        self.closed_at.is_some_and(|c| c < self.closes_at)
+    }
+
     /// Secret ballots and hidden results: the ballots go to their voter only and the
     /// relay publishes the count (`policy::audience` gives such ballots `Voter`).
     pub fn counted_by_relay(&self) -> bool {
@@ -342,6 +394,18 @@ impl Deliberation {
             (ResultView::RelayOnly, None) => VisibleResult::Hidden(Hidden::AwaitingRelay),
             (ResultView::Counted, None) => VisibleResult::Shown(count()?),
         })
+    }
+
+    /// An event may not be dated before the deliberation was created. Judged on the
+    /// deliberation as the event's author saw it (policy).
+    pub fn check_dated(&self, e: &Event<DeliberationEvent>) -> Result<()> {
+        if e.at < self.created_at {
+            return Err(Error::invalid(format!(
+                "the event is dated {}, before the deliberation was created ({}); check this phone's clock",
+                e.at, self.created_at
+            )));
+        }
+        Ok(())
     }
 
     pub fn check_applicable(&self, e: &DeliberationEvent, now: i64) -> Result<()> {
@@ -400,7 +464,14 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
                 super::MAX_OPTIONS
             )));
         }
+        let mut seen = BTreeSet::new();
         for o in options {
+            if !seen.insert(o.trim()) {
+                return Err(Error::invalid(format!(
+                    "the option {:?} is listed twice; each option must be different",
+                    o.trim()
+                )));
+            }
             check_title(o).map_err(|_| {
                 Error::invalid(format!(
                     "each option needs a non-empty label of at most {} characters",
@@ -496,6 +567,28 @@ impl Hidden {
             }
         }
     }
+}
+
+/// What a shown result is (`Deliberation::standing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Standing {
+    /// Voting runs: the counts so far.
+    Running { closes_at: i64 },
+    /// Closed, but the count may still change until `final_at`.
+    Provisional { reason: Provisional, final_at: i64 },
+    /// Closed and final.
+    Final { closed_at: i64 },
+}
+
+/// Why a closed vote's result is still provisional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provisional {
+    /// Ballots cast offline before the close may still reach the relay.
+    OfflineBallots,
+    /// The grace period is over, but the relay's final tally has not reached this device.
+    AwaitingFinalTally,
 }
 
 /// What a member sees of a vote's result (`Deliberation::visible_result`).
@@ -646,6 +739,44 @@ mod tests {
                 .visible_result(HOUR, None, || local(&closed, HOUR))
                 .unwrap(),
             VisibleResult::Hidden(Hidden::NotOpened)
+        );
+    }
+
+    #[test]
+    fn a_closed_vote_is_provisional_until_the_grace_period_ends_then_final() {
+        let mut d = vote(false, false, true);
+        assert_eq!(
+            d.standing(HOUR, &tally(&d, &BTreeMap::new(), HOUR)),
+            Standing::Running {
+                closes_at: 10 * HOUR
+            }
+        );
+        d.closed_at = Some(2 * HOUR);
+        let t = |now| tally(&d, &BTreeMap::new(), now);
+        assert!(d.closed_early());
+        let grace = 2 * HOUR + BALLOT_GRACE_MS;
+        for now in [2 * HOUR, grace] {
+            assert_eq!(
+                d.standing(now, &t(now)),
+                Standing::Provisional {
+                    reason: Provisional::OfflineBallots,
+                    final_at: grace
+                }
+            );
+        }
+        assert_eq!(
+            d.standing(grace + 1, &t(grace + 1)),
+            Standing::Final {
+                closed_at: 2 * HOUR
+            }
+        );
+        // a relay tally signed inside the grace period, held after it
+        assert_eq!(
+            d.standing(grace + 1, &t(grace)),
+            Standing::Provisional {
+                reason: Provisional::AwaitingFinalTally,
+                final_at: grace
+            }
         );
     }
 

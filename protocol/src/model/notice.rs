@@ -60,6 +60,33 @@ pub struct Period {
     pub end: Option<String>,
 }
 
+impl Period {
+    /// Its dates are dates, and it ends on or after its start.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(s) = &self.start {
+            check_date("period start", s)?;
+        }
+        if let Some(e) = &self.end {
+            check_date("period end", e)?;
+        }
+        if let (Some(s), Some(e)) = (&self.start, &self.end) {
+            // YYYY-MM-DD compares as text in date order
+            if e < s {
+                return Err(Error::invalid(format!(
+                    "the period ends before it starts ({s} to {e})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a `YYYY-MM-DD` date lies in the period (an open end admits any date).
+    pub fn contains(&self, date: &str) -> bool {
+        self.start.as_deref().is_none_or(|s| date >= s)
+            && self.end.as_deref().is_none_or(|e| date <= e)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
@@ -96,6 +123,56 @@ pub struct FinanceLine {
     pub voucher_no: String,
 }
 
+/// One thing a revision changed from the one before (`NoticeContent::changes_from`).
+/// Lines are compared by position (line 1 is the first line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum ContentChange {
+    Title {
+        was: String,
+        now: String,
+    },
+    Body {
+        was: String,
+        now: String,
+    },
+    OpeningBalance {
+        was: Option<i64>,
+        now: Option<i64>,
+    },
+    /// Only the amount of a line changed.
+    LineAmount {
+        line: u32,
+        item: String,
+        was: i64,
+        now: i64,
+    },
+    /// Other fields of a line changed (its amount perhaps too).
+    Line {
+        line: u32,
+        was: FinanceLine,
+        now: FinanceLine,
+    },
+    LineAdded {
+        line: u32,
+        now: FinanceLine,
+    },
+    LineRemoved {
+        line: u32,
+        was: FinanceLine,
+    },
+}
+
+/// The lines of one account in a finance notice, summed (`NoticeContent::subtotals`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AccountSubtotal {
+    pub account: String,
+    pub direction: Direction,
+    pub lines: u32,
+    pub amount_fen: i64,
+}
+
 /// What a revision of a notice says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -120,6 +197,26 @@ pub struct FinanceTotals {
 }
 
 impl NoticeContent {
+    /// `validate`, and every finance line dated inside the notice's `period` (itself
+    /// checked): what the phone checks before it signs and the policy checks on every
+    /// create, draft edit and correction.
+    pub fn validate_in(&self, category: Category, period: &Period) -> Result<()> {
+        period.validate()?;
+        self.validate(category)?;
+        for (i, l) in self.lines.iter().enumerate() {
+            if !period.contains(&l.date) {
+                return Err(Error::invalid(format!(
+                    "line {}: dated {}, outside the period {} to {}",
+                    i + 1,
+                    l.date,
+                    period.start.as_deref().unwrap_or("…"),
+                    period.end.as_deref().unwrap_or("…")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self, category: Category) -> Result<()> {
         check_title(&self.title)?;
         check_text("body", &self.body, false)?;
@@ -142,7 +239,8 @@ impl NoticeContent {
             ));
         }
         if let Some(o) = self.opening_balance_fen {
-            if o.abs() > MAX_AMOUNT_FEN * 1000 {
+            // `unsigned_abs`: i64::MIN has no `abs()` (it panicked, or wrapped to itself)
+            if o.unsigned_abs() > (MAX_AMOUNT_FEN * 1000) as u64 {
                 return Err(Error::invalid(format!(
                     "opening balance {o} fen is out of range"
                 )));
@@ -187,25 +285,136 @@ impl NoticeContent {
             )?;
             check_len(&format!("line {n} voucher_no"), &l.voucher_no, 64)?;
         }
+        self.checked_totals()?;
         Ok(())
     }
 
-    /// Totals and closing balance, derived; `None` when the notice has no finance data.
+    /// Totals and closing balance, derived; `None` when the notice has no finance data
+    /// (or totals that do not fit, which `validate` refuses before anything is signed).
     pub fn totals(&self) -> Option<FinanceTotals> {
-        let opening = self.opening_balance_fen?;
+        self.checked_totals().ok().flatten()
+    }
+
+    /// The totals in checked arithmetic: a sum that does not fit says which one.
+    pub fn checked_totals(&self) -> Result<Option<FinanceTotals>> {
+        let Some(opening) = self.opening_balance_fen else {
+            return Ok(None);
+        };
+        let overflow = |what: &str, n: usize| {
+            Error::invalid(format!(
+                "the {what} overflows at line {n}: the amounts are too large to add up"
+            ))
+        };
         let (mut income, mut expense) = (0i64, 0i64);
-        for l in &self.lines {
-            match l.direction {
-                Direction::Income => income += l.amount_fen,
-                Direction::Expense => expense += l.amount_fen,
-            }
+        for (i, l) in self.lines.iter().enumerate() {
+            let sum = match l.direction {
+                Direction::Income => &mut income,
+                Direction::Expense => &mut expense,
+            };
+            *sum = sum.checked_add(l.amount_fen).ok_or_else(|| {
+                overflow(
+                    match l.direction {
+                        Direction::Income => "total income",
+                        Direction::Expense => "total expense",
+                    },
+                    i + 1,
+                )
+            })?;
         }
-        Some(FinanceTotals {
+        let closing = opening
+            .checked_add(income)
+            .and_then(|x| x.checked_sub(expense))
+            .ok_or_else(|| {
+                Error::invalid("the closing balance overflows: the amounts are too large to add up")
+            })?;
+        Ok(Some(FinanceTotals {
             opening_fen: opening,
             income_fen: income,
             expense_fen: expense,
-            closing_fen: opening + income - expense,
-        })
+            closing_fen: closing,
+        }))
+    }
+
+    /// What changed from `old` to this content: title, body, opening balance, then
+    /// line by line.
+    pub fn changes_from(&self, old: &NoticeContent) -> Vec<ContentChange> {
+        let mut out = vec![];
+        if old.title != self.title {
+            out.push(ContentChange::Title {
+                was: old.title.clone(),
+                now: self.title.clone(),
+            });
+        }
+        if old.body != self.body {
+            out.push(ContentChange::Body {
+                was: old.body.clone(),
+                now: self.body.clone(),
+            });
+        }
+        if old.opening_balance_fen != self.opening_balance_fen {
+            out.push(ContentChange::OpeningBalance {
+                was: old.opening_balance_fen,
+                now: self.opening_balance_fen,
+            });
+        }
+        for i in 0..old.lines.len().max(self.lines.len()) {
+            let line = i as u32 + 1;
+            match (old.lines.get(i), self.lines.get(i)) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), Some(b))
+                    if FinanceLine {
+                        amount_fen: b.amount_fen,
+                        ..a.clone()
+                    } == *b =>
+                {
+                    out.push(ContentChange::LineAmount {
+                        line,
+                        item: b.item.clone(),
+                        was: a.amount_fen,
+                        now: b.amount_fen,
+                    })
+                }
+                (Some(a), Some(b)) => out.push(ContentChange::Line {
+                    line,
+                    was: a.clone(),
+                    now: b.clone(),
+                }),
+                (None, Some(b)) => out.push(ContentChange::LineAdded {
+                    line,
+                    now: b.clone(),
+                }),
+                (Some(a), None) => out.push(ContentChange::LineRemoved {
+                    line,
+                    was: a.clone(),
+                }),
+                (None, None) => {}
+            }
+        }
+        out
+    }
+
+    /// Income and expense per account, in the order of `ACCOUNTS` (accounts with no
+    /// line left out): what a finance notice reads as, account by account.
+    pub fn subtotals(&self) -> Vec<AccountSubtotal> {
+        ACCOUNTS
+            .iter()
+            .filter_map(|(account, direction)| {
+                let lines: Vec<&FinanceLine> = self
+                    .lines
+                    .iter()
+                    .filter(|l| l.account == *account)
+                    .collect();
+                (!lines.is_empty()).then(|| AccountSubtotal {
+                    account: account.to_string(),
+                    direction: *direction,
+                    lines: lines.len() as u32,
+                    amount_fen: lines
+                        .iter()
+                        .map(|l| l.amount_fen)
+                        .fold(0i64, i64::saturating_add),
+                })
+            })
+            .collect()
     }
 }
 
@@ -444,9 +653,14 @@ impl Notice {
         Ok(n)
     }
 
+    /// A new revision. Its author has read it: a cadre's own notice is not unread for
+    /// that cadre (badge counts, list marks).
     fn publish(&mut self, e: &Event<NoticeEvent>, reason: String) {
+        let number = self.revisions.len() as u32 + 1;
+        let r = self.read_by.entry(e.by.clone()).or_insert(0);
+        *r = (*r).max(number);
         self.revisions.push(Revision {
-            number: self.revisions.len() as u32 + 1,
+            number,
             content: self.content.clone(),
             by: e.by.clone(),
             at: e.at,
@@ -454,6 +668,34 @@ impl Notice {
             arrived_at: None,
             event: Some(e.id.clone()),
         });
+    }
+
+    /// An event may not be dated before the events it follows: anything before the
+    /// notice's creation, a correction before the publication it corrects, an answer
+    /// before its question. Judged on the notice as the event's author saw it (policy).
+    pub fn check_dated(&self, e: &Event<NoticeEvent>) -> Result<()> {
+        let before = |what: &str, t: i64| {
+            Err(Error::invalid(format!(
+                "the event is dated {}, before {what} ({t}); check this phone's clock",
+                e.at
+            )))
+        };
+        if e.at < self.created_at {
+            return before("the notice was created", self.created_at);
+        }
+        match &e.body {
+            NoticeEvent::Correct { .. } => match self.revisions.last() {
+                Some(r) if e.at < r.at => before("the publication it corrects", r.at),
+                _ => Ok(()),
+            },
+            NoticeEvent::Answer { question, .. } => {
+                match self.questions.iter().find(|q| &q.id == question) {
+                    Some(q) if e.at < q.at => before("the question it answers", q.at),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether `e` would change anything when applied now (used by the API to refuse

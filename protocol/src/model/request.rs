@@ -88,11 +88,12 @@ impl Status {
     }
 }
 
-/// Who may move a request to `to`: the filer withdraws and reopens; cadres and
-/// township officials do the casework.
-pub fn actor_may_transition(to: Status, is_filer: bool, role: Role) -> bool {
+/// Who may move a request to `to`: the filer withdraws and reopens (`for_filer`: the
+/// filer, or the cadre who filed it on the filer's behalf, `ServiceRequest::acts_for_filer`);
+/// cadres and township officials do the casework.
+pub fn actor_may_transition(to: Status, for_filer: bool, role: Role) -> bool {
     match to {
-        Status::Withdrawn | Status::Reopened => is_filer,
+        Status::Withdrawn | Status::Reopened => for_filer,
         Status::Submitted => false,
         Status::Accepted
         | Status::InProgress
@@ -212,6 +213,11 @@ pub struct TransitionRecord {
     pub by: String,
     pub at: i64,
     pub note: String,
+    /// The filer this transition was made for, when the cadre who filed the request
+    /// on their behalf withdrew or reopened it (`None` for casework and for the filer's own).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     /// False when the lifecycle did not allow it at its place in the history
     /// (typically a concurrent, conflicting transition by someone else).
     pub applied: bool,
@@ -233,6 +239,23 @@ pub struct Rating {
     pub stars: u8,
     pub text: String,
     pub at: i64,
+    /// Who rated: the filer, or the cadre who filed for them.
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
+    #[serde(default)]
+    pub by: String,
+    /// The filer, when the cadre who filed for them gave the rating.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// An assignment in a request's history: who gave the request to whom, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AssignmentRecord {
+    pub assignee: String,
+    pub by: String,
+    pub at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +273,10 @@ pub struct ServiceRequest {
     pub status: Status,
     pub transitions: Vec<TransitionRecord>,
     pub assignee: Option<String>,
+    /// Every assignment, in document order (the last one is `assignee`).
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
+    #[serde(default)]
+    pub assignments: Vec<AssignmentRecord>,
     pub expected_by: Option<String>,
     pub materials: Vec<Material>,
     pub attachments: Vec<Attachment>,
@@ -289,6 +316,7 @@ impl ServiceRequest {
             status: Status::Submitted,
             transitions: vec![],
             assignee: None,
+            assignments: vec![],
             expected_by: None,
             materials: materials.clone(),
             attachments: attachments.clone(),
@@ -314,13 +342,21 @@ impl ServiceRequest {
                         by: e.by.clone(),
                         at: e.at,
                         note: note.clone(),
+                        on_behalf_of: r.on_behalf(&e.by, *to),
                         applied,
                     });
                     if applied {
                         r.status = *to;
                     }
                 }
-                RequestEvent::Assign { assignee } => r.assignee = Some(assignee.clone()),
+                RequestEvent::Assign { assignee } => {
+                    r.assignee = Some(assignee.clone());
+                    r.assignments.push(AssignmentRecord {
+                        assignee: assignee.clone(),
+                        by: e.by.clone(),
+                        at: e.at,
+                    });
+                }
                 RequestEvent::ExpectBy { date } => r.expected_by = Some(date.clone()),
                 RequestEvent::Materials { items } => r.materials = items.clone(),
                 RequestEvent::Comment { text } => r.comments.push(Comment {
@@ -336,12 +372,41 @@ impl ServiceRequest {
                             stars: *stars,
                             text: text.clone(),
                             at: e.at,
+                            by: e.by.clone(),
+                            on_behalf_of: (e.by != r.filer).then(|| r.filer.clone()),
                         })
                     }
                 }
             }
         }
         Ok(r)
+    }
+
+    /// Whether `member` may act as the filer (withdraw, reopen, rate, edit the
+    /// description): the filer, or the cadre who filed the request on their behalf.
+    pub fn acts_for_filer(&self, member: &str) -> bool {
+        self.filer == member || self.filed_by.as_deref() == Some(member)
+    }
+
+    /// The filer a transition by `by` to `to` was made for: a filer's transition
+    /// (withdraw, reopen) made by the cadre who filed for them.
+    fn on_behalf(&self, by: &str, to: Status) -> Option<String> {
+        (by != self.filer
+            && self.filed_by.as_deref() == Some(by)
+            && matches!(to, Status::Withdrawn | Status::Reopened))
+        .then(|| self.filer.clone())
+    }
+
+    /// An event may not be dated before the filing it follows. Judged on the request
+    /// as the event's author saw it (policy).
+    pub fn check_dated(&self, e: &Event<RequestEvent>) -> Result<()> {
+        if e.at < self.created_at {
+            return Err(Error::invalid(format!(
+                "the event is dated {}, before the request was filed ({}); check this phone's clock",
+                e.at, self.created_at
+            )));
+        }
+        Ok(())
     }
 
     /// Refuse, at the API, what the lifecycle would not apply.

@@ -3795,6 +3795,10 @@ data class NoticeFilter (
     val `status`: NoticeStatus? = null, 
     val `unreadOnly`: kotlin.Boolean = false, 
     /**
+     * Latest activity first (reads, questions, corrections) instead of newest published first.
+     */
+    val `recentActivity`: kotlin.Boolean = false, 
+    /**
      * 0 means the default page of 50; at most 500.
      */
     val `limit`: kotlin.UInt = 0u, 
@@ -3813,6 +3817,7 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
             FfiConverterOptionalTypeCategory.read(buf),
             FfiConverterOptionalTypeNoticeStatus.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
         )
@@ -3822,6 +3827,7 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
             FfiConverterOptionalTypeCategory.allocationSize(value.`category`) +
             FfiConverterOptionalTypeNoticeStatus.allocationSize(value.`status`) +
             FfiConverterBoolean.allocationSize(value.`unreadOnly`) +
+            FfiConverterBoolean.allocationSize(value.`recentActivity`) +
             FfiConverterUInt.allocationSize(value.`limit`) +
             FfiConverterUInt.allocationSize(value.`offset`)
     )
@@ -3830,6 +3836,7 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
             FfiConverterOptionalTypeCategory.write(value.`category`, buf)
             FfiConverterOptionalTypeNoticeStatus.write(value.`status`, buf)
             FfiConverterBoolean.write(value.`unreadOnly`, buf)
+            FfiConverterBoolean.write(value.`recentActivity`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
             FfiConverterUInt.write(value.`offset`, buf)
     }
@@ -3921,6 +3928,10 @@ data class RequestFilter (
      * Leave out resolved, rejected and withdrawn requests.
      */
     val `openOnly`: kotlin.Boolean = false, 
+    /**
+     * Latest activity first (transitions, comments) instead of newest filed first.
+     */
+    val `recentActivity`: kotlin.Boolean = false, 
     val `limit`: kotlin.UInt = 0u, 
     val `offset`: kotlin.UInt = 0u
 ) {
@@ -3939,6 +3950,7 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
         )
@@ -3950,6 +3962,7 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
             FfiConverterOptionalString.allocationSize(value.`assignee`) +
             FfiConverterBoolean.allocationSize(value.`mine`) +
             FfiConverterBoolean.allocationSize(value.`openOnly`) +
+            FfiConverterBoolean.allocationSize(value.`recentActivity`) +
             FfiConverterUInt.allocationSize(value.`limit`) +
             FfiConverterUInt.allocationSize(value.`offset`)
     )
@@ -3960,6 +3973,7 @@ public object FfiConverterTypeRequestFilter: FfiConverterRustBuffer<RequestFilte
             FfiConverterOptionalString.write(value.`assignee`, buf)
             FfiConverterBoolean.write(value.`mine`, buf)
             FfiConverterBoolean.write(value.`openOnly`, buf)
+            FfiConverterBoolean.write(value.`recentActivity`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
             FfiConverterUInt.write(value.`offset`, buf)
     }

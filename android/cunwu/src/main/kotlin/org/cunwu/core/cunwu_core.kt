@@ -1516,7 +1516,15 @@ data class SearchHit (
     val `id`: kotlin.String, 
     val `kind`: EntityKind, 
     val `title`: kotlin.String, 
-    val `rank`: kotlin.Double
+    /**
+     * FTS5's rank (bm25: lower is a better match), kept for older callers.
+     */
+    val `rank`: kotlin.Double, 
+    /**
+     * Relevance: higher is a better match (title above body above line items,
+     * comments, questions, answers and transition notes).
+     */
+    val `score`: kotlin.Double
 ) {
     
     companion object
@@ -1532,6 +1540,7 @@ public object FfiConverterTypeSearchHit: FfiConverterRustBuffer<SearchHit> {
             FfiConverterTypeEntityKind.read(buf),
             FfiConverterString.read(buf),
             FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
         )
     }
 
@@ -1539,7 +1548,8 @@ public object FfiConverterTypeSearchHit: FfiConverterRustBuffer<SearchHit> {
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterTypeEntityKind.allocationSize(value.`kind`) +
             FfiConverterString.allocationSize(value.`title`) +
-            FfiConverterDouble.allocationSize(value.`rank`)
+            FfiConverterDouble.allocationSize(value.`rank`) +
+            FfiConverterDouble.allocationSize(value.`score`)
     )
 
     override fun write(value: SearchHit, buf: ByteBuffer) {
@@ -1547,6 +1557,7 @@ public object FfiConverterTypeSearchHit: FfiConverterRustBuffer<SearchHit> {
             FfiConverterTypeEntityKind.write(value.`kind`, buf)
             FfiConverterString.write(value.`title`, buf)
             FfiConverterDouble.write(value.`rank`, buf)
+            FfiConverterDouble.write(value.`score`, buf)
     }
 }
 

@@ -1099,6 +1099,49 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 
+/**
+ * The lines of one account in a finance notice, summed (`NoticeContent::subtotals`).
+ */
+data class AccountSubtotal (
+    val `account`: kotlin.String, 
+    val `direction`: Direction, 
+    val `lines`: kotlin.UInt, 
+    val `amountFen`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAccountSubtotal: FfiConverterRustBuffer<AccountSubtotal> {
+    override fun read(buf: ByteBuffer): AccountSubtotal {
+        return AccountSubtotal(
+            FfiConverterString.read(buf),
+            FfiConverterTypeDirection.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AccountSubtotal) = (
+            FfiConverterString.allocationSize(value.`account`) +
+            FfiConverterTypeDirection.allocationSize(value.`direction`) +
+            FfiConverterUInt.allocationSize(value.`lines`) +
+            FfiConverterLong.allocationSize(value.`amountFen`)
+    )
+
+    override fun write(value: AccountSubtotal, buf: ByteBuffer) {
+            FfiConverterString.write(value.`account`, buf)
+            FfiConverterTypeDirection.write(value.`direction`, buf)
+            FfiConverterUInt.write(value.`lines`, buf)
+            FfiConverterLong.write(value.`amountFen`, buf)
+    }
+}
+
+
+
 data class Answer (
     val `by`: kotlin.String, 
     val `at`: kotlin.Long, 
@@ -1130,6 +1173,45 @@ public object FfiConverterTypeAnswer: FfiConverterRustBuffer<Answer> {
             FfiConverterString.write(value.`by`, buf)
             FfiConverterLong.write(value.`at`, buf)
             FfiConverterString.write(value.`text`, buf)
+    }
+}
+
+
+
+/**
+ * An assignment in a request's history: who gave the request to whom, when.
+ */
+data class AssignmentRecord (
+    val `assignee`: kotlin.String, 
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAssignmentRecord: FfiConverterRustBuffer<AssignmentRecord> {
+    override fun read(buf: ByteBuffer): AssignmentRecord {
+        return AssignmentRecord(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AssignmentRecord) = (
+            FfiConverterString.allocationSize(value.`assignee`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`)
+    )
+
+    override fun write(value: AssignmentRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`assignee`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
     }
 }
 
@@ -1622,7 +1704,15 @@ public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
 data class Rating (
     val `stars`: kotlin.UByte, 
     val `text`: kotlin.String, 
-    val `at`: kotlin.Long
+    val `at`: kotlin.Long, 
+    /**
+     * Who rated: the filer, or the cadre who filed for them.
+     */
+    val `by`: kotlin.String = "", 
+    /**
+     * The filer, when the cadre who filed for them gave the rating.
+     */
+    val `onBehalfOf`: kotlin.String? = null
 ) {
     
     companion object
@@ -1637,19 +1727,25 @@ public object FfiConverterTypeRating: FfiConverterRustBuffer<Rating> {
             FfiConverterUByte.read(buf),
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: Rating) = (
             FfiConverterUByte.allocationSize(value.`stars`) +
             FfiConverterString.allocationSize(value.`text`) +
-            FfiConverterLong.allocationSize(value.`at`)
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterOptionalString.allocationSize(value.`onBehalfOf`)
     )
 
     override fun write(value: Rating, buf: ByteBuffer) {
             FfiConverterUByte.write(value.`stars`, buf)
             FfiConverterString.write(value.`text`, buf)
             FfiConverterLong.write(value.`at`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterOptionalString.write(value.`onBehalfOf`, buf)
     }
 }
 
@@ -1720,6 +1816,10 @@ data class ServiceRequest (
     val `status`: Status, 
     val `transitions`: List<TransitionRecord>, 
     val `assignee`: kotlin.String?, 
+    /**
+     * Every assignment, in document order (the last one is `assignee`).
+     */
+    val `assignments`: List<AssignmentRecord> = listOf(), 
     val `expectedBy`: kotlin.String?, 
     val `materials`: List<Material>, 
     val `attachments`: List<Attachment>, 
@@ -1748,6 +1848,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterTypeStatus.read(buf),
             FfiConverterSequenceTypeTransitionRecord.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypeAssignmentRecord.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeMaterial.read(buf),
             FfiConverterSequenceTypeAttachment.read(buf),
@@ -1769,6 +1870,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterTypeStatus.allocationSize(value.`status`) +
             FfiConverterSequenceTypeTransitionRecord.allocationSize(value.`transitions`) +
             FfiConverterOptionalString.allocationSize(value.`assignee`) +
+            FfiConverterSequenceTypeAssignmentRecord.allocationSize(value.`assignments`) +
             FfiConverterOptionalString.allocationSize(value.`expectedBy`) +
             FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
             FfiConverterSequenceTypeAttachment.allocationSize(value.`attachments`) +
@@ -1789,6 +1891,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterTypeStatus.write(value.`status`, buf)
             FfiConverterSequenceTypeTransitionRecord.write(value.`transitions`, buf)
             FfiConverterOptionalString.write(value.`assignee`, buf)
+            FfiConverterSequenceTypeAssignmentRecord.write(value.`assignments`, buf)
             FfiConverterOptionalString.write(value.`expectedBy`, buf)
             FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
             FfiConverterSequenceTypeAttachment.write(value.`attachments`, buf)
@@ -1806,6 +1909,11 @@ data class TransitionRecord (
     val `by`: kotlin.String, 
     val `at`: kotlin.Long, 
     val `note`: kotlin.String, 
+    /**
+     * The filer this transition was made for, when the cadre who filed the request
+     * on their behalf withdrew or reopened it (`None` for casework and for the filer's own).
+     */
+    val `onBehalfOf`: kotlin.String? = null, 
     /**
      * False when the lifecycle did not allow it at its place in the history
      * (typically a concurrent, conflicting transition by someone else).
@@ -1827,6 +1935,7 @@ public object FfiConverterTypeTransitionRecord: FfiConverterRustBuffer<Transitio
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
         )
     }
@@ -1837,6 +1946,7 @@ public object FfiConverterTypeTransitionRecord: FfiConverterRustBuffer<Transitio
             FfiConverterString.allocationSize(value.`by`) +
             FfiConverterLong.allocationSize(value.`at`) +
             FfiConverterString.allocationSize(value.`note`) +
+            FfiConverterOptionalString.allocationSize(value.`onBehalfOf`) +
             FfiConverterBoolean.allocationSize(value.`applied`)
     )
 
@@ -1846,6 +1956,7 @@ public object FfiConverterTypeTransitionRecord: FfiConverterRustBuffer<Transitio
             FfiConverterString.write(value.`by`, buf)
             FfiConverterLong.write(value.`at`, buf)
             FfiConverterString.write(value.`note`, buf)
+            FfiConverterOptionalString.write(value.`onBehalfOf`, buf)
             FfiConverterBoolean.write(value.`applied`, buf)
     }
 }
@@ -2368,6 +2479,34 @@ public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeAnswer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAssignmentRecord: FfiConverterRustBuffer<List<AssignmentRecord>> {
+    override fun read(buf: ByteBuffer): List<AssignmentRecord> {
+        val len = buf.getInt()
+        return List<AssignmentRecord>(len) {
+            FfiConverterTypeAssignmentRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AssignmentRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAssignmentRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AssignmentRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAssignmentRecord.write(it, buf)
         }
     }
 }
