@@ -1005,41 +1005,50 @@ async fn ineligible_member_cannot_vote() {
 async fn late_backdated_ballot_in_a_bundle_does_not_change_an_honest_tally() {
     let v = Village::new().await;
     let now = now_ms();
-    // A vote that opened 4 h ago and closed 3 h ago (past the 2 h grace period). The
-    // cadre's phone cannot open a vote in the past through its API, so this setup
-    // step signs the cadre's open event by hand ("three hours have passed").
-    let d = v
-        .cadre
-        .store
-        .create_deliberation(NewDeliberation {
-            title: "旧的表决".into(),
-            body: String::new(),
-            deciding_body: DecidingBody::VillagersMeeting,
-            options: vec!["同意".into(), "反对".into()],
-            group: None,
-            secret: false,
-            hide_results: false,
-            opens_at: now - 4 * 3600 * 1000,
-            closes_at: now - 3 * 3600 * 1000,
-        })
-        .unwrap();
-    v.settle().await;
+    // A vote made and opened 4 h ago, closed 3 h ago (past the 2 h grace period). The
+    // cadre's phone cannot make and open a vote in the past through its API, so this
+    // setup step signs the cadre's events by hand ("three hours have passed"; an event
+    // may not be dated before the one it follows, so the creation is dated back too).
+    use cunwu_core::model::deliberation::DeliberationEvent;
+    let d = new_id();
+    let create = DeliberationEvent::Create {
+        title: "旧的表决".into(),
+        body: String::new(),
+        deciding_body: DecidingBody::VillagersMeeting,
+        options: vec!["同意".into(), "反对".into()],
+        group: None,
+        secret: false,
+        hide_results: false,
+        opens_at: now - 4 * 3600 * 1000,
+        closes_at: now - 3 * 3600 * 1000,
+    };
+    let cadre = v.cadre.member_id();
+    let (mut doc, created) = EntityDoc::create(
+        &v.cadre.key().public(),
+        EntityKind::Deliberation,
+        &d,
+        &ev(&create, &cadre, now - 4 * 3600 * 1000 - 60_000),
+        now_ms(),
+    )
+    .unwrap();
     let roster = v.cadre.store.roster().unwrap();
     let eligible = DecidingBody::VillagersMeeting.eligible(&roster, None);
-    let open = cunwu_core::model::deliberation::DeliberationEvent::Open {
+    let open = DeliberationEvent::Open {
         eligible,
         roster_version: roster.version,
     };
     let c = forge_append(
-        &mut doc_held_by(&v.cadre, &d),
+        &mut doc,
         &v.cadre,
-        ev(&open, &v.cadre.member_id(), now - 4 * 3600 * 1000 + 1000),
+        ev(&open, &cadre, now - 4 * 3600 * 1000 + 1000),
     );
-    assert!(v
-        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
-        .await
-        .acks
-        .contains(&c.hash().0));
+    let resp = v
+        .push(
+            &v.cadre,
+            vec![batch(v.cadre.key(), &[(&d, &created), (&d, &c)])],
+        )
+        .await;
+    assert!(resp.acks.contains(&c.hash().0), "{:?}", resp.rejections);
     let before = v.snapshot().await;
     assert_eq!(v.bystander.store.tally(&d).unwrap().participants, 0);
     // the attacker's ballot, signed as if cast inside the window
