@@ -90,9 +90,13 @@ impl SyncProgress {
         if done || remaining == 0 {
             return (100, None);
         }
-        let percent = (received.saturating_mul(100) / (received + remaining)).min(99) as u8;
-        let eta = (received > 0)
-            .then(|| (remaining as u128 * elapsed_ms.max(1) as u128 / received as u128) as u64);
+        // a relay's figures are not trusted to be sane: no overflow, no division by zero
+        let whole = received.saturating_add(remaining).max(1) as u128;
+        let percent = (received as u128 * 100 / whole).min(99) as u8;
+        let eta = (received > 0).then(|| {
+            (remaining as u128 * elapsed_ms.max(1) as u128 / received as u128).min(u64::MAX as u128)
+                as u64
+        });
         (percent, eta)
     }
 }
@@ -619,5 +623,14 @@ mod progress_tests {
         assert_eq!(SyncProgress::estimate(10, 0, 100, true), (100, None));
         // never 100 before the last page, even when almost nothing remains
         assert_eq!(SyncProgress::estimate(1_000_000, 1, 100, false).0, 99);
+        // a hostile relay's figures cost nothing
+        assert_eq!(
+            SyncProgress::estimate(u64::MAX, u64::MAX, u64::MAX, false).0,
+            99
+        );
+        assert_eq!(
+            SyncProgress::estimate(1, u64::MAX, 1, false),
+            (0, Some(u64::MAX))
+        );
     }
 }

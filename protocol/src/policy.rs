@@ -695,6 +695,27 @@ impl Audience {
     }
 }
 
+/// Which of a device's changes may share a signed batch: those of documents with the
+/// same audience (the relay refuses a batch that mixes audiences), except that a
+/// notice made as a draft always travels in batches of its own. A phone may know it
+/// published (from a bundle) before the relay does, or the relay may know before the
+/// phone: a batch of that notice alone is judged the same either way, and never drags
+/// another document into a refusal. Returns a key; equal keys may share a batch.
+pub fn batch_group(after: &Value, lookup: &dyn Lookup) -> Result<String> {
+    let a = audience(after, lookup)?;
+    let (kind, id) = header(after)?;
+    let born_draft = kind == EntityKind::Notice
+        && typed::<NoticeEvent>(events_of(after))?
+            .first()
+            .is_some_and(|e| matches!(e.body, NoticeEvent::Create { publish: false, .. }));
+    let key = if born_draft {
+        Audience::Draft { notice: id }
+    } else {
+        a
+    };
+    Ok(serde_json::to_string(&key).expect("audience serializes"))
+}
+
 pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
     let (kind, id) = header(after)?;
     let events = events_of(after);

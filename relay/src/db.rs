@@ -78,6 +78,11 @@ pub enum LogRow {
         changes: Vec<(String, [u8; 32], Vec<u8>)>,
         /// When it reached the relay; `None` for rows written before version 3.
         arrived_at: Option<i64>,
+        /// The log position the batch was first appended at: `seq` itself, or for a
+        /// copy (a published draft's batch appended again) the original's. Phones judge
+        /// the author's standing in the roster at this position, so a copy of a batch
+        /// whose device was revoked or rotated since still verifies.
+        origin: u64,
     },
     Tally {
         seq: u64,
@@ -842,6 +847,7 @@ impl Storage for SqliteStorage {
                     .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
                     .collect(),
                 arrived_at,
+                origin: stored as u64,
             });
         }
         Ok(out)

@@ -589,9 +589,9 @@ impl Storage for PgStorage {
                 .map_err(|e| RelayError::Storage(e.to_string()))?;
             let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
             let mut changes = vec![];
+            // a copy's changes are those of the batch it copies
+            let stored: i64 = r.get(8);
             if any_wanted {
-                // a copy's changes are those of the batch it copies
-                let stored: i64 = r.get(8);
                 for row in c.query(&ch, &[&space, &stored]).map_err(pg)? {
                     let entity: String = row.get(0);
                     if wanted(&author, &entity) {
@@ -608,6 +608,7 @@ impl Storage for PgStorage {
                 pairs,
                 changes,
                 arrived_at: r.get(9),
+                origin: stored as u64,
             });
         }
         Ok(out)

@@ -3081,3 +3081,91 @@ async fn an_app_from_before_wire_version_4_still_reads_the_relays_answers() {
     assert!(arrived.is_some(), "version 4 says when the batch arrived");
     assert!(old.entries.iter().all(|en| en.arrived_at().is_none()));
 }
+
+/// Found in review: a draft written on a device that is revoked before the draft is
+/// published. The relay appends copies of the draft's batches when it is published;
+/// served at their own (later) positions they named a revoked author and every
+/// resident's phone refused them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_by_a_since_revoked_device_reaches_residents_when_published() {
+    let v = Village::new().await;
+    let old_phone = Device::enroll(
+        &v.relay,
+        &v.relay.invite(&v.space, Role::Cadre),
+        "李国华（旧手机）",
+    )
+    .await;
+    let mut draft = notice("征地补偿方案", "每亩三万元");
+    draft.publish = false;
+    let did = old_phone.store.post_notice(draft).unwrap();
+    old_phone.sync().await.unwrap();
+    v.settle().await; // the resident's cursor passes the (private) draft batch
+    v.relay.revoke(&v.space, &old_phone.device_id());
+    v.settle().await;
+    v.cadre.store.publish_notice(&did).unwrap();
+    v.cadre.sync().await.unwrap();
+    let report = v.bystander.sync().await.unwrap();
+    let n = v.bystander.store.notice(&did);
+    assert!(
+        n.is_ok(),
+        "the published notice did not reach the resident: {:?}; {report:?}",
+        n.err()
+    );
+    assert_eq!(report.refused_incoming, 0, "{report:?}");
+}
+
+/// Found in review: a cadre's phone learns from a bundle that another cadre published
+/// a draft the relay still holds as a draft. Its pending edit of the notice and an
+/// unrelated public notice must not be signed into one batch the relay refuses as
+/// mixed (which would reject the unrelated notice for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_learnt_from_a_bundle_loses_no_unrelated_change() {
+    let v = Village::new().await;
+    let cadre2 = Device::enroll(&v.relay, &v.relay.invite(&v.space, Role::Cadre), "李国华").await;
+    let mut draft = notice("征地补偿方案（草稿）", "待定");
+    draft.publish = false;
+    let did = v.cadre.store.post_notice(draft).unwrap();
+    v.cadre.sync().await.unwrap();
+    cadre2.sync().await.unwrap();
+    // offline: the cadre edits the draft and posts an unrelated public notice
+    v.cadre
+        .store
+        .edit_notice_draft(&did, content("征地补偿方案", "每亩三万元"))
+        .unwrap();
+    let other = v
+        .cadre
+        .store
+        .post_notice(notice("停水通知", "周三停水"))
+        .unwrap();
+    // the other cadre publishes (offline) and hands over a bundle
+    cadre2.store.publish_notice(&did).unwrap();
+    let have = v.cadre.store.have().unwrap();
+    let bundle = cadre2.store.export_bundle(Some(&have)).unwrap();
+    v.cadre.store.import_bundle(&bundle).unwrap();
+    let report = v.cadre.sync().await.unwrap();
+    let rejected: Vec<String> = v
+        .cadre
+        .sql()
+        .prepare(
+            "SELECT entity_id || ': ' || coalesce(reason, '') FROM outbox WHERE state = 'rejected'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        rejected.is_empty(),
+        "honest changes rejected ({other} is the unrelated notice): {rejected:?}; {report:?}"
+    );
+    cadre2.sync().await.unwrap();
+    v.settle().await;
+    assert!(v.bystander.store.notice(&other).is_ok());
+    // the edit and the publication were concurrent: which text was published is the
+    // document's to say, the same on every phone
+    let seen: Vec<String> = [&v.cadre, &cadre2, &v.bystander]
+        .iter()
+        .map(|d| d.store.notice(&did).unwrap().content.body)
+        .collect();
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+}

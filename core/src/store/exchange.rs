@@ -183,9 +183,12 @@ impl Store {
                 let h = c.hash().0;
                 order.push(h);
                 wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));
-                audience_of.entry(e).or_insert_with(|| {
-                    serde_json::to_string(&audience).expect("audience serializes")
-                });
+                if !audience_of.contains_key(&e) {
+                    audience_of.insert(
+                        e,
+                        policy::batch_group(&doc.to_json(), &ConnLookup(&conn))?,
+                    );
+                }
             }
         }
         // group by the batch that carried each change here

@@ -101,12 +101,9 @@ impl Store {
                         return None;
                     }
                 };
-                let audience =
-                    crate::policy::audience(&doc.to_json(), &super::ConnLookup(&conn)).ok()?;
-                Some((
-                    doc,
-                    serde_json::to_string(&audience).expect("audience serializes"),
-                ))
+                let group =
+                    crate::policy::batch_group(&doc.to_json(), &super::ConnLookup(&conn)).ok()?;
+                Some((doc, group))
             });
             let Some((doc, audience)) = entry else {
                 if super::heal::is_kept(&conn, &h)? {

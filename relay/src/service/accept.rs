@@ -336,7 +336,8 @@ impl Relay {
             let audience = match known_audience {
                 Some(a @ Audience::Draft { .. }) => {
                     drafts_before.insert(vc.entity.clone());
-                    let now = policy::audience(&after, &RelayLookup { relay: self, space })?;
+                    let now = policy::audience(&after, &RelayLookup { relay: self, space })
+                        .inspect_err(|_| forget(&touched))?;
                     if now != a && !a.widens_to(&now) {
                         rejected(
                             "a change may not alter who reads its document".into(),
@@ -348,7 +349,8 @@ impl Relay {
                     now
                 }
                 Some(a) => a,
-                None => policy::audience(&after, &RelayLookup { relay: self, space })?,
+                None => policy::audience(&after, &RelayLookup { relay: self, space })
+                    .inspect_err(|_| forget(&touched))?,
             };
             audiences.insert(vc.entity.clone(), audience);
             let new_entity = if is_new {
@@ -392,16 +394,18 @@ impl Relay {
         }
         let json = |a: &Audience| serde_json::to_string(a).expect("audience serializes");
         for ch in &mut accepted {
-            if let Some(e) = ch.new_entity.as_mut() {
-                e.audience = json(&audiences[&ch.entity]);
+            if let (Some(e), Some(a)) = (ch.new_entity.as_mut(), audiences.get(&ch.entity)) {
+                e.audience = json(a);
             }
         }
         // drafts this batch publishes: their earlier batches are appended again, before
         // this one, so every reader's cursor meets the whole notice in order
         let opened: Vec<(String, String)> = drafts_before
             .iter()
-            .filter(|e| !matches!(audiences[*e], Audience::Draft { .. }))
-            .map(|e| (e.clone(), json(&audiences[e])))
+            .filter_map(|e| match audiences.get(e) {
+                Some(a @ Audience::Space) => Some((e.clone(), json(a))),
+                _ => None,
+            })
             .collect();
         if !accepted.is_empty() {
             let lb = LogBatch {

@@ -105,6 +105,7 @@ impl Relay {
                         pairs,
                         changes,
                         arrived_at,
+                        origin,
                     } => {
                         let mut bytes_of: HashMap<[u8; 32], (String, Vec<u8>)> =
                             changes.into_iter().map(|(e, h, b)| (h, (e, b))).collect();
@@ -126,7 +127,9 @@ impl Relay {
                             }
                             if any {
                                 entries.push(LogEntry::Batch {
-                                    seq,
+                                    // a copy is served at its original's position: the
+                                    // author is judged in the roster as it was then
+                                    seq: origin,
                                     batch: SignedBatch {
                                         author,
                                         signed_at,
