@@ -183,11 +183,8 @@ impl Store {
                 let h = c.hash().0;
                 order.push(h);
                 wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));
-                if !audience_of.contains_key(&e) {
-                    audience_of.insert(
-                        e,
-                        policy::batch_group(&doc.to_json(), &ConnLookup(&conn))?,
-                    );
+                if let std::collections::hash_map::Entry::Vacant(slot) = audience_of.entry(e) {
+                    slot.insert(policy::batch_group(&doc.to_json(), &ConnLookup(&conn))?);
                 }
             }
         }
