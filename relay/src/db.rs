@@ -65,6 +65,9 @@ pub struct LogBatch {
     pub opened: Vec<(String, String)>,
     /// When the batch reached the relay (its clock, ms).
     pub arrived_at: i64,
+    /// Its changes that every member may read, and their bytes (for `remaining`).
+    pub public_changes: u64,
+    pub public_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -247,7 +250,7 @@ CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS log (
     space_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, author BLOB, signed_at INTEGER,
     signature BLOB NOT NULL, pairs BLOB, deliberation TEXT, tally_json BLOB, copy_of INTEGER,
-    arrived_at INTEGER,
+    arrived_at INTEGER, total_changes INTEGER, total_bytes INTEGER,
     PRIMARY KEY (space_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
@@ -276,13 +279,18 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    the original's rows): when a draft is published its earlier batches are appended
 ///    again, so readers whose cursors passed them while they were private receive them.
 /// 3. Each log row records when it reached the relay (`log.arrived_at`; NULL for rows
-///    written before), served to devices as the time the village saw it.
+///    written before), served to devices as the time the village saw it, and how many
+///    changes every member may read the log holds up to it, with their bytes
+///    (`total_changes`, `total_bytes`): what is left after a cursor is two lookups,
+///    and says nothing of documents the reader may not read.
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// The SQL that adds `log.copy_of` to a database written before version 2.
 pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER";
-/// The SQL that adds `log.arrived_at` to a database written before version 3.
-pub(crate) const ADD_ARRIVED_AT: &str = "ALTER TABLE log ADD COLUMN arrived_at INTEGER";
+/// The SQL that adds version 3's columns to a database written before it.
+pub(crate) const ADD_ARRIVED_AT: &str = "ALTER TABLE log ADD COLUMN arrived_at INTEGER;
+     ALTER TABLE log ADD COLUMN total_changes INTEGER;
+     ALTER TABLE log ADD COLUMN total_bytes INTEGER;";
 
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
@@ -357,7 +365,7 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             .map_err(db)?;
         if has == 0 {
             moved = true;
-            tx.execute(ADD_ARRIVED_AT, []).map_err(db)?;
+            tx.execute_batch(ADD_ARRIVED_AT).map_err(db)?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -673,6 +681,17 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)
         };
+        // the running totals of what every member may read, up to the row before
+        let totals = |tx: &rusqlite::Transaction<'_>, seq: i64| -> Result<(i64, i64)> {
+            tx.query_row(
+                "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
+                params![space, seq - 1],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map(|t| t.unwrap_or((0, 0)))
+            .map_err(db)
+        };
         for (entity, audience) in &b.opened {
             tx.execute(
                 "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
@@ -690,19 +709,39 @@ impl Storage for SqliteStorage {
                 .map_err(db)?;
             for original in earlier {
                 let copy = next_seq(&tx)?;
+                let (n, bytes) = totals(&tx, copy)?;
+                let (dn, dbytes): (i64, i64) = tx
+                    .query_row(
+                        "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
+                        params![space, original],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(db)?;
                 tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at)
-                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at FROM log
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
+                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
                      WHERE space_id = ?1 AND seq = ?2",
-                    params![space, original, copy],
+                    params![space, original, copy, n + dn, bytes + dbytes],
                 )
                 .map_err(db)?;
             }
         }
         let seq = next_seq(&tx)?;
+        let (n, bytes) = totals(&tx, seq)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at) VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7)",
-            params![space, seq, &b.author[..], b.signed_at, b.signature, b.pairs.to_bytes(), b.arrived_at],
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
+             VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                space,
+                seq,
+                &b.author[..],
+                b.signed_at,
+                b.signature,
+                b.pairs.to_bytes(),
+                b.arrived_at,
+                n + b.public_changes as i64,
+                bytes + b.public_bytes as i64
+            ],
         )
         .map_err(db)?;
         {
@@ -749,7 +788,9 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at) VALUES (?1, ?2, 'tally', ?3, ?4, ?5, ?6)",
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at, total_changes, total_bytes)
+             SELECT ?1, ?2, 'tally', ?3, ?4, ?5, ?6, coalesce(max(total_changes), 0), coalesce(max(total_bytes), 0)
+             FROM log WHERE space_id = ?1 AND seq = ?2 - 1",
             params![space, seq, signature, deliberation, tally_json, cunwu_protocol::ids::now_ms()],
         )
         .map_err(db)?;
@@ -867,22 +908,28 @@ impl Storage for SqliteStorage {
 
     fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining> {
         let c = self.reader()?;
-        let entries: i64 = c
-            .prepare_cached("SELECT count(*) FROM log WHERE space_id = ?1 AND seq > ?2")
-            .map_err(db)?
-            .query_row(params![space, cursor as i64], |r| r.get(0))
-            .map_err(db)?;
-        let (changes, bytes): (i64, i64) = c
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq > ?2",
+        let at = |seq: i64| -> Result<(i64, i64)> {
+            c.prepare_cached(
+                "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
             )
             .map_err(db)?
-            .query_row(params![space, cursor as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map(|t| t.unwrap_or((0, 0)))
+            .map_err(db)
+        };
+        let last: i64 = c
+            .query_row(
+                "SELECT next_seq - 1 FROM spaces WHERE id = ?1",
+                [space],
+                |r| r.get(0),
+            )
             .map_err(db)?;
+        let ((n0, b0), (n1, b1)) = (at(cursor as i64)?, at(last)?);
         Ok(cunwu_protocol::wire::Remaining {
-            entries: entries as u64,
-            changes: changes as u64,
-            bytes: bytes as u64,
+            entries: (last - cursor as i64).max(0) as u64,
+            changes: (n1 - n0).max(0) as u64,
+            bytes: (b1 - b0).max(0) as u64,
         })
     }
 
@@ -973,8 +1020,11 @@ pub(crate) mod tests {
 
     /// `SCHEMA` without the columns versions 2 and 3 added.
     fn version_1_schema() -> String {
-        let v1 = SCHEMA.replace(", copy_of INTEGER,\n    arrived_at INTEGER,", ",");
-        assert!(!v1.contains("copy_of") && !v1.contains("arrived_at"));
+        let v1 = SCHEMA.replace(
+            ", copy_of INTEGER,\n    arrived_at INTEGER, total_changes INTEGER, total_bytes INTEGER,",
+            ",",
+        );
+        assert!(!v1.contains("copy_of") && !v1.contains("arrived_at") && !v1.contains("total_"));
         v1
     }
 
@@ -1051,6 +1101,8 @@ pub(crate) mod tests {
                     }],
                     opened: vec![(e.clone(), public.clone())],
                     arrived_at: 99,
+                    public_changes: 1,
+                    public_bytes: 7,
                 },
             )
             .unwrap();
@@ -1073,9 +1125,10 @@ pub(crate) mod tests {
             s.remaining("s1", 1).unwrap(),
             cunwu_protocol::wire::Remaining {
                 entries: 2,
-                changes: 1,
-                bytes: 7
-            }
+                changes: 1 + 1,
+                bytes: 12 + 7
+            },
+            "the copy counts the draft's change, public now; the row from before version 3 counts nothing"
         );
         assert_eq!(
             s.entity_changes("s1", &e).unwrap(),

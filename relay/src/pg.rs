@@ -472,6 +472,16 @@ impl Storage for PgStorage {
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
+        // the running totals of what every member may read, up to the row before
+        fn totals(tx: &mut postgres::Transaction<'_>, space: &str, seq: i64) -> Result<(i64, i64)> {
+            Ok(tx
+                .query_opt(
+                    "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = $1 AND seq = $2",
+                    &[&space, &(seq - 1)],
+                )
+                .map_err(pg)?
+                .map_or((0, 0), |r| (r.get(0), r.get(1))))
+        }
         for (entity, audience) in &b.opened {
             tx.execute(
                 "UPDATE entities SET audience = $3 WHERE space_id = $1 AND id = $2",
@@ -489,19 +499,39 @@ impl Storage for PgStorage {
                 .collect();
             for original in earlier {
                 let copy = Self::append_seq(&mut tx, space)?;
+                let (n, bytes) = totals(&mut tx, space, copy)?;
+                let row = tx
+                    .query_one(
+                        "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes WHERE space_id = $1 AND seq = $2",
+                        &[&space, &original],
+                    )
+                    .map_err(pg)?;
+                let (dn, dbytes): (i64, i64) = (row.get(0), row.get(1));
                 tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at)
-                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq, arrived_at FROM log
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
+                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq, arrived_at, $4, $5 FROM log
                      WHERE space_id = $1 AND seq = $2",
-                    &[&space, &original, &copy],
+                    &[&space, &original, &copy, &(n + dn), &(bytes + dbytes)],
                 )
                 .map_err(pg)?;
             }
         }
         let seq = Self::append_seq(&mut tx, space)?;
+        let (n, bytes) = totals(&mut tx, space, seq)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at) VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7)",
-            &[&space, &seq, &&b.author[..], &b.signed_at, &b.signature, &b.pairs.to_bytes(), &b.arrived_at],
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
+             VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &space,
+                &seq,
+                &&b.author[..],
+                &b.signed_at,
+                &b.signature,
+                &b.pairs.to_bytes(),
+                &b.arrived_at,
+                &(n + b.public_changes as i64),
+                &(bytes + b.public_bytes as i64),
+            ],
         )
         .map_err(pg)?;
         let ins = tx
@@ -543,7 +573,9 @@ impl Storage for PgStorage {
         let mut tx = c.transaction().map_err(pg)?;
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
-            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at) VALUES ($1, $2, 'tally', $3, $4, $5, $6)",
+            "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at, total_changes, total_bytes)
+             SELECT $1, $2, 'tally', $3, $4, $5, $6, coalesce(max(total_changes), 0), coalesce(max(total_bytes), 0)
+             FROM log WHERE space_id = $1 AND seq = $2 - 1",
             &[&space, &seq, &signature, &deliberation, &tally_json, &cunwu_protocol::ids::now_ms()],
         )
         .map_err(pg)?;
@@ -616,24 +648,24 @@ impl Storage for PgStorage {
 
     fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining> {
         let mut c = self.conn()?;
-        let cursor = cursor as i64;
-        let entries: i64 = c
-            .query_one(
-                "SELECT count(*) FROM log WHERE space_id = $1 AND seq > $2",
-                &[&space, &cursor],
-            )
+        let last: i64 = c
+            .query_one("SELECT next_seq - 1 FROM spaces WHERE id = $1", &[&space])
             .map_err(pg)?
             .get(0);
-        let row = c
-            .query_one(
-                "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes WHERE space_id = $1 AND seq > $2",
-                &[&space, &cursor],
-            )
-            .map_err(pg)?;
+        let mut at = |seq: i64| -> Result<(i64, i64)> {
+            Ok(c
+                .query_opt(
+                    "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = $1 AND seq = $2",
+                    &[&space, &seq],
+                )
+                .map_err(pg)?
+                .map_or((0, 0), |r| (r.get(0), r.get(1))))
+        };
+        let ((n0, b0), (n1, b1)) = (at(cursor as i64)?, at(last)?);
         Ok(cunwu_protocol::wire::Remaining {
-            entries: entries as u64,
-            changes: row.get::<_, i64>(0) as u64,
-            bytes: row.get::<_, i64>(1) as u64,
+            entries: (last - cursor as i64).max(0) as u64,
+            changes: (n1 - n0).max(0) as u64,
+            bytes: (b1 - b0).max(0) as u64,
         })
     }
 

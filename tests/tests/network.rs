@@ -1422,3 +1422,68 @@ async fn a_long_sync_reports_what_is_left_and_the_time_it_should_take() {
     let total = first.remaining_change_bytes + first.change_bytes_received;
     assert_eq!(total, last.change_bytes_received, "{first:?} {last:?}");
 }
+
+/// Found in review: what is left after a page counted every change after the cursor,
+/// so a resident polling it learnt the number and size of other people's private
+/// documents. It counts only what every member may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_left_says_nothing_of_private_documents() {
+    use cunwu_core::store::NewRequest;
+    use cunwu_core::sync::{ProgressObserver, SyncProgress};
+    struct First(std::sync::Mutex<Option<SyncProgress>>);
+    impl ProgressObserver for First {
+        fn progress(&self, p: &SyncProgress) {
+            self.0.lock().unwrap().get_or_insert_with(|| p.clone());
+        }
+    }
+    let c = corpus::load();
+    let relay = relay();
+    let (space, cadre_invite) = relay.create_space("青石村");
+    let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+    for i in 0..200 {
+        cadre.store.post_notice(c.notice(i)).unwrap();
+    }
+    cadre.sync().await.unwrap();
+    let first_page = |name: &'static str| {
+        let relay = &relay;
+        let space = &space;
+        async move {
+            let mut d = Device::enroll(relay, &relay.invite(space, Role::Resident), name).await;
+            d.client = d.client.clone().with_page_bytes(16 << 10);
+            let seen = Arc::new(First(std::sync::Mutex::new(None)));
+            d.client
+                .sync_once(&d.store, Some(seen.clone() as Arc<dyn ProgressObserver>))
+                .await
+                .unwrap();
+            let p = seen.0.lock().unwrap().clone().unwrap();
+            (d, p)
+        }
+    };
+    let (filer, before) = first_page("赵四").await;
+    assert!(before.remaining_changes > 0, "{before:?}");
+    // private documents: a resident's request, its internal note
+    let rid = filer
+        .store
+        .file_request(NewRequest {
+            kind: "other".into(),
+            title: "邻里纠纷".into(),
+            description: "详情见面谈".repeat(200),
+            place: None,
+            on_behalf_of: None,
+            materials: vec![],
+        })
+        .unwrap();
+    filer.sync().await.unwrap();
+    cadre.sync().await.unwrap();
+    cadre
+        .store
+        .comment_request(&rid, &"内部核实".repeat(100), true)
+        .unwrap();
+    cadre.sync().await.unwrap();
+    let (_, after) = first_page("王秀英").await;
+    assert_eq!(
+        (after.remaining_changes, after.remaining_change_bytes),
+        (before.remaining_changes, before.remaining_change_bytes),
+        "the first page's count of what is left must not move with private documents"
+    );
+}

@@ -407,12 +407,19 @@ impl Relay {
                 _ => None,
             })
             .collect();
+        // what of it every member may read, for the totals `remaining` is read from
+        let public = accepted
+            .iter()
+            .filter(|c| audiences.get(&c.entity) == Some(&Audience::Space))
+            .fold((0u64, 0u64), |(n, b), c| (n + 1, b + c.bytes.len() as u64));
         if !accepted.is_empty() {
             let lb = LogBatch {
                 author: batch.author,
                 signed_at: batch.signed_at,
                 signature: batch.signature.clone(),
                 pairs: batch.pairs()?,
+                public_changes: public.0,
+                public_bytes: public.1,
                 changes: accepted,
                 opened,
                 arrived_at: now,
