@@ -371,6 +371,18 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
         };
         if let Some(n) = &state {
             n.check_dated(&e)?;
+            // as its author saw the notice: only a draft is edited or published, only
+            // a published notice corrected (a tampered app publishing a withdrawn
+            // draft would open its text to everyone)
+            if matches!(
+                e.body,
+                NoticeEvent::EditDraft { .. }
+                    | NoticeEvent::Publish {}
+                    | NoticeEvent::Correct { .. }
+            ) {
+                n.check_applicable(&e.body)
+                    .map_err(|why| Error::NotAllowed(why.to_string()))?;
+            }
         }
         match (&e.body, &state) {
             (

@@ -105,10 +105,17 @@ fn binary_is_stale(bin: &Path) -> bool {
     };
     let root = workspace_root();
     let mut newest = SystemTime::UNIX_EPOCH;
-    for d in ["core/src", "relay/src"] {
+    // the relay is built from the protocol crate and its own (core is not linked, but
+    // listing it costs nothing and keeps the check safe if that changes)
+    for d in ["protocol/src", "core/src", "relay/src"] {
         newest_mtime(&root.join(d), &mut newest);
     }
-    for f in ["core/Cargo.toml", "relay/Cargo.toml", "Cargo.lock"] {
+    for f in [
+        "protocol/Cargo.toml",
+        "core/Cargo.toml",
+        "relay/Cargo.toml",
+        "Cargo.lock",
+    ] {
         if let Ok(m) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
             newest = newest.max(m);
         }

@@ -3169,3 +3169,31 @@ async fn a_publication_learnt_from_a_bundle_loses_no_unrelated_change() {
         .collect();
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
 }
+
+/// Found in review: a withdrawn (discarded) draft published afterwards by a tampered
+/// cadre app widened to every member while the notice read as withdrawn: residents
+/// received text that was never published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_draft_cannot_be_published_afterwards() {
+    let v = Village::new().await;
+    let mut draft = notice("征地补偿方案（草稿）", "内部讨论稿");
+    draft.publish = false;
+    let did = v.cadre.store.post_notice(draft).unwrap();
+    v.cadre.store.withdraw_notice(&did, "作废").unwrap();
+    v.cadre.sync().await.unwrap();
+    let me = v.cadre.member_id();
+    let publish = forge_append(
+        &mut doc_held_by(&v.cadre, &did),
+        &v.cadre,
+        ev(&NoticeEvent::Publish {}, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&did, &publish)])])
+        .await;
+    v.assert_rejected(&resp, &publish, "withdrawn");
+    v.settle().await;
+    assert_eq!(
+        sees_notice(&v.bystander, &v.relay, &did, "讨论稿").await,
+        Vec::<&str>::new()
+    );
+}
