@@ -647,14 +647,19 @@ impl EntityDoc {
                 c.hash(),
             ));
         }
+        // an actor's changes have disjoint op ranges: sorted, each event is one search
+        for v in by_actor.values_mut() {
+            v.sort_unstable_by_key(|(a, _, _)| *a);
+        }
         self.doc
             .list_range(&list, ..)
             .map(|item| match &item.id {
-                ObjId::Id(ctr, actor, _) => by_actor
-                    .get(actor)?
-                    .iter()
-                    .find(|(a, b, _)| *a <= *ctr && *ctr < *b)
-                    .map(|(_, _, h)| *h),
+                ObjId::Id(ctr, actor, _) => {
+                    let v = by_actor.get(actor)?;
+                    let i = v.partition_point(|(a, _, _)| *a <= *ctr).checked_sub(1)?;
+                    let (a, b, h) = v[i];
+                    (a <= *ctr && *ctr < b).then_some(h)
+                }
                 ObjId::Root => None,
             })
             .collect()

@@ -450,7 +450,14 @@ pub(crate) fn arrivals(c: &Connection, doc: &EntityDoc) -> Result<crate::model::
     let mut out = crate::model::notice::Arrivals::new();
     let mut at = c.prepare_cached("SELECT at FROM arrivals WHERE hash = ?1")?;
     for (event, change) in doc.events_json().iter().zip(doc.event_changes()) {
-        let (Some(id), Some(h)) = (event.get("id").and_then(Value::as_str), change) else {
+        // only the events whose dates people see need their arrival (publications and
+        // questions): a notice read by a whole village costs no lookup per receipt
+        let dated = matches!(
+            event.get("type").and_then(Value::as_str),
+            Some("create" | "publish" | "correct" | "ask")
+        );
+        let (true, Some(id), Some(h)) = (dated, event.get("id").and_then(Value::as_str), change)
+        else {
             continue;
         };
         if let Some(t) = at

@@ -169,7 +169,7 @@ impl Store {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         let now = now_ms();
-        let mut entities: Vec<String> = vec![];
+        let mut entities: std::collections::BTreeSet<String> = Default::default();
         for h in hashes {
             tx.execute(
                 "UPDATE outbox SET state = 'acked', updated_at = ?2 WHERE hash = ?1 AND state != 'rejected'",
@@ -188,15 +188,14 @@ impl Store {
                     )
                     .optional()?
                 {
-                    if !entities.contains(&e) {
-                        entities.push(e);
-                    }
+                    entities.insert(e);
                 }
             }
         }
+        // only a notice's rows carry arrival-dated fields
         for e in &entities {
             if let Some(doc) = Store::load_doc(&tx, e)? {
-                if let Some((kind, _)) = doc.header() {
+                if let Some((kind @ crate::EntityKind::Notice, _)) = doc.header() {
                     super::projection::project(&tx, kind, e, &doc)?;
                 }
             }

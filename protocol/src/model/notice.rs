@@ -598,8 +598,17 @@ impl Notice {
         arrivals: &Arrivals,
     ) -> Result<Notice> {
         let mut n = Self::fold_signed(id, events)?;
+        // a revision reaches the village no earlier than the one it follows: a change
+        // that arrived early and sat unseen (a correction of a draft, say) dates
+        // nothing before the publication it comes after
+        let mut floor = i64::MIN;
         for r in &mut n.revisions {
-            r.arrived_at = r.event.as_ref().and_then(|e| arrivals.get(e)).copied();
+            r.arrived_at = r
+                .event
+                .as_ref()
+                .and_then(|e| arrivals.get(e))
+                .map(|a| (*a).max(floor));
+            floor = floor.max(r.village_time());
         }
         let published = n.published_at();
         for q in &mut n.questions {
