@@ -5,6 +5,7 @@
 //! English identifiers.
 
 pub mod catalogue;
+pub mod dates;
 pub mod money;
 
 pub use catalogue::{explain, label, spoken, text, Arg, Labelled, Lang, RequestKind};

@@ -209,6 +209,15 @@ pub fn spoken(fen: i64) -> Result<String, TooLarge> {
     Ok(out)
 }
 
+/// A whole number in spoken Chinese (0 → 零, 15 → 十五, 200 → 两百), for dates and
+/// counts in the other word modules.
+pub(crate) fn spoken_integer(n: u64) -> String {
+    if n == 0 {
+        return "零".into();
+    }
+    integer_words(n, &SPOKEN_DIGITS, ['十', '百', '千'], true)
+}
+
 fn checked(fen: i64) -> Result<u64, TooLarge> {
     let abs = fen.unsigned_abs();
     if abs > MAX_WORDS_FEN as u64 {
