@@ -247,6 +247,11 @@ pub fn explain(lang: Lang, x: &impl Labelled) -> String {
     )
 }
 
+/// The plain sentence alone, without the label: "村里已收到您的申请，正在安排办理".
+pub fn explanation(lang: Lang, x: &impl Labelled) -> String {
+    format(lang, x.word_id(), Some("explain"), &x.word_args())
+}
+
 /// What text-to-speech says for `x`: no symbols, no abbreviations.
 pub fn spoken(lang: Lang, x: &impl Labelled) -> String {
     format(lang, x.word_id(), Some("spoken"), &x.word_args())

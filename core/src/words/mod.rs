@@ -7,5 +7,6 @@
 pub mod catalogue;
 pub mod dates;
 pub mod money;
+pub mod read_aloud;
 
-pub use catalogue::{explain, label, spoken, text, Arg, Labelled, Lang, RequestKind};
+pub use catalogue::{explain, explanation, label, spoken, text, Arg, Labelled, Lang, RequestKind};
