@@ -1,13 +1,17 @@
 //! `cunwu deliberation …`: open (create and open the vote; a consultation is only
 //! created), list, show with the tally, vote, comment, close.
 
-use super::parse::{enum_value, BODIES};
+use super::parse;
 use crate::args::{DeliberationCmd, DeliberationOpenArgs};
 use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
-use crate::output::{clip, print_json, say, short, time, Table};
+use crate::lang::{label, when};
+use crate::output::{clip, print_json, say, short, Table};
+use crate::t;
 use cunwu_core::ids::now_ms;
-use cunwu_core::model::deliberation::{DecidingBody, Deliberation, Phase, Tally, VisibleResult};
+use cunwu_core::model::deliberation::{
+    DecidingBody, Deliberation, Hidden, Phase, Tally, VisibleResult,
+};
 use cunwu_core::store::NewDeliberation;
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
@@ -22,16 +26,23 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
                 return print_json(&rows);
             }
             if rows.is_empty() {
-                say("no deliberations");
+                say(t!("cli-no-deliberations"));
                 return Ok(());
             }
-            let mut t = Table::new(&["ID", "BODY", "STATUS", "CLOSES", "VOTED", "TITLE"]);
+            let mut t = Table::new(&[
+                &t!("cli-col-id"),
+                &t!("cli-col-body"),
+                &t!("cli-col-status"),
+                &t!("cli-col-closes"),
+                &t!("cli-col-voted"),
+                &t!("cli-col-title"),
+            ]);
             for d in &rows {
                 t.row(vec![
                     short(&d.id).into(),
-                    json!(d.deciding_body).as_str().unwrap_or_default().into(),
-                    d.status.as_str().into(),
-                    time(d.closes_at),
+                    label(&d.deciding_body),
+                    label(&d.status),
+                    when(d.closes_at),
                     if d.voted { "✓".into() } else { String::new() },
                     clip(&d.title, 48),
                 ]);
@@ -55,30 +66,32 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
                     &json!({ "deliberation": id, "option": idx, "label": d.options[idx as usize] }),
                 );
             }
-            say(format!(
-                "ballot cast for [{idx}] {} in {}",
-                d.options[idx as usize], d.title
+            say(t!(
+                "cli-ballot-cast",
+                index = idx,
+                option = &d.options[idx as usize],
+                title = &d.title
             ));
-            say("you may vote again until the close; your last ballot counts");
+            say(t!("cli-ballot-recast"));
             Ok(())
         }
         DeliberationCmd::Start { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.open_voting(&id)?;
-            done(ctx, &store, &id, "is open for voting")
+            done(ctx, &store, &id, "cli-deliberation-voting")
         }
         DeliberationCmd::Comment { id, text } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.comment_deliberation(&id, &text)?;
-            done(ctx, &store, &id, "has a new comment")
+            done(ctx, &store, &id, "cli-deliberation-comment")
         }
         DeliberationCmd::Close { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.close_deliberation(&id)?;
-            done(ctx, &store, &id, "is closed")
+            done(ctx, &store, &id, "cli-deliberation-closed")
         }
     }
 }
@@ -101,26 +114,25 @@ fn option_index(d: &Deliberation, typed: &str) -> CliResult<u32> {
         .map(|(i, o)| format!("[{i}] {o}"))
         .collect();
     if list.is_empty() {
-        return Err(CliError::usage(format!(
-            "{} is a consultation; it has no options to vote on",
-            d.title
+        return Err(CliError::usage(t!(
+            "cli-consultation-has-no-options",
+            title = &d.title
         )));
     }
-    Err(CliError::usage(format!(
-        "no option {t:?}; choose one of {}",
-        list.join(", ")
+    Err(CliError::usage(t!(
+        "cli-no-such-option",
+        typed = t,
+        options = list.join(&t!("cli-list-separator"))
     )))
 }
 
 fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
-    let body_kind: DecidingBody = enum_value("deciding body", &a.body_kind, BODIES)?;
+    let body_kind: DecidingBody = parse::deciding_body(&a.body_kind)?;
     if !a.closes_in_hours.is_finite()
         || a.closes_in_hours <= 0.0
         || a.closes_in_hours > 24.0 * 366.0
     {
-        return Err(CliError::usage(
-            "--closes-in-hours must be more than 0 and at most a year",
-        ));
+        return Err(CliError::usage(t!("cli-bad-closes-in-hours")));
     }
     let store = ctx.store()?;
     let now = now_ms();
@@ -143,13 +155,14 @@ fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
         &store,
         &id,
         if body_kind == DecidingBody::ConsultationOnly {
-            "is open for comments"
+            "cli-deliberation-comments-open"
         } else {
-            "is open for voting"
+            "cli-deliberation-voting"
         },
     )
 }
 
+/// Report a successful write; `what` is the catalogue id of what happened.
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let d = store.deliberation(id)?;
     let status = d.phase(now_ms()).as_str();
@@ -158,16 +171,15 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             &json!({ "id": id, "title": d.title, "status": status, "eligible": d.eligible.len() }),
         );
     }
-    say(format!("deliberation {id} {what}: {}", d.title));
+    say(t!(what, id = short(id), title = &d.title));
     if d.opened_at.is_some() && d.closed_at.is_none() {
-        say(format!(
-            "{} eligible voters · closes {}",
-            d.eligible.len(),
-            time(d.closes_at)
+        say(t!(
+            "cli-deliberation-eligible",
+            n = d.eligible.len(),
+            when = when(d.closes_at)
         ));
-        if what == "is open for voting" {
-            say("eligibility comes from this device's roster: if members joined since your last sync, the relay");
-            say("will reject the opening (see `cunwu status`); then sync and run `cunwu deliberation start ID`");
+        if what == "cli-deliberation-voting" {
+            say(t!("cli-deliberation-roster-warning"));
         }
     }
     Ok(())
@@ -175,10 +187,10 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
 
 /// The tally this member may see now, or why there is none: the store's
 /// `visible_tally`, which is the model's one rule (`Deliberation::visible_result`).
-pub fn visible_tally(store: &Store, d: &Deliberation) -> CliResult<Result<Tally, &'static str>> {
+pub fn visible_tally(store: &Store, d: &Deliberation) -> CliResult<Result<Tally, Hidden>> {
     Ok(match store.visible_tally(&d.id)? {
         VisibleResult::Shown(t) => Ok(t),
-        VisibleResult::Hidden(why) => Err(why.reason()),
+        VisibleResult::Hidden(why) => Err(why),
     })
 }
 
@@ -196,39 +208,38 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
             Ok(t) => v["tally"] = json!(t),
             Err(why) => {
                 v["tally"] = serde_json::Value::Null;
-                v["tally_hidden"] = json!(why);
+                v["tally_hidden"] = json!(why.reason());
             }
         }
         return print_json(&v);
     }
     say(&d.title);
     say("=".repeat(crate::output::width(&d.title).clamp(4, 60)));
-    let body = serde_json::to_value(d.deciding_body)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let mut line = format!("id {} · {body}", d.id);
+    let mut line = t!(
+        "cli-deliberation-kind-line",
+        id = short(&d.id),
+        body = label(&d.deciding_body)
+    );
     if let Some(g) = &d.group {
-        line += &format!(" ({g})");
+        line += &t!("cli-deliberation-group", group = g);
     }
     if d.secret {
-        line += " · secret ballot";
+        line += &t!("cli-deliberation-secret");
     }
     if d.hide_results {
-        line += " · results hidden until the close";
+        line += &t!("cli-deliberation-hidden-results");
     }
     say(line);
-    say(format!(
-        "status {} · opened by {} {} · {} {}",
-        d.phase(now).as_str(),
-        name_of(&names, &d.created_by),
-        time(d.created_at),
+    say(t!(
         if d.phase(now) == Phase::Closed {
-            "closed"
+            "cli-deliberation-status-closed"
         } else {
-            "closes"
+            "cli-deliberation-status-closes"
         },
-        time(d.effective_close())
+        status = label(&d.phase(now)),
+        name = name_of(&names, &d.created_by),
+        created = when(d.created_at),
+        close = when(d.effective_close())
     ));
     if !d.body.is_empty() {
         say("");
@@ -236,18 +247,18 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     }
     if !d.options.is_empty() {
         say("");
-        say("Options");
+        say(t!("cli-options"));
         for (i, o) in d.options.iter().enumerate() {
             let count = tally
                 .as_ref()
                 .ok()
                 .and_then(|t| t.counts.get(i))
-                .map(|c| format!("  {c} vote(s)"))
+                .map(|c| t!("cli-option-votes", n = *c))
                 .unwrap_or_default();
             let me = if mine == Some(i as u32) {
-                "  ← your ballot"
+                t!("cli-option-mine")
             } else {
-                ""
+                String::new()
             };
             say(format!("  [{i}] {o}{count}{me}"));
         }
@@ -256,22 +267,27 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     match &tally {
         Ok(t) => {
             let decided = match t.decided {
-                Some(i) => format!(
-                    "decided: {}",
-                    d.options.get(i as usize).map(String::as_str).unwrap_or("?")
+                Some(i) => t!(
+                    "cli-tally-decided",
+                    option = d.options.get(i as usize).map(String::as_str).unwrap_or("?")
                 ),
-                None if t.quorum_met => "no option has a majority".into(),
-                None => "quorum not met".into(),
+                None if t.quorum_met => t!("cli-tally-no-majority"),
+                None => t!("cli-tally-no-quorum"),
             };
-            say(format!(
-                "tally: {} of {} eligible took part · quorum {} · {decided}{}",
-                t.participants,
-                t.eligible,
-                if t.quorum_met { "met" } else { "not met" },
-                if t.final_result {
-                    " (final)"
+            say(t!(
+                "cli-tally-line",
+                participants = t.participants,
+                eligible = t.eligible,
+                quorum = if t.quorum_met {
+                    t!("cli-quorum-met")
                 } else {
-                    " (so far)"
+                    t!("cli-quorum-not-met")
+                },
+                decided = decided,
+                state = if t.final_result {
+                    t!("cli-tally-final")
+                } else {
+                    t!("cli-tally-so-far")
                 }
             ));
             if !t.roll.is_empty() {
@@ -289,20 +305,24 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
                         )
                     })
                     .collect();
-                say(format!("roll: {}", roll.join(", ")));
+                say(t!("cli-roll", list = roll.join(&t!("cli-list-separator"))));
             }
         }
-        Err(why) => say(format!("tally: {why}")),
+        Err(why) => say(t!(
+            "cli-tally-hidden",
+            why = cunwu_core::words::explain(crate::lang::lang(), why)
+        )),
     }
     if !d.comments.is_empty() {
         say("");
-        say("Comments");
+        say(t!("cli-comments"));
         for c in &d.comments {
-            say(format!(
-                "  {} {}: {}",
-                time(c.at),
-                name_of(&names, &c.by),
-                c.text
+            say(t!(
+                "cli-comment-line",
+                when = when(c.at),
+                name = name_of(&names, &c.by),
+                tag = "",
+                text = &c.text
             ));
         }
     }

@@ -1,11 +1,14 @@
 //! `cunwu request …`: file, list, show (status, every transition including superseded
 //! ones, comments), transition, assign, comment (public or internal), rate.
 
+use super::parse;
 use crate::args::{RequestCmd, RequestFileArgs};
 use crate::context::{member_names, name_of, resolve, resolve_member, Ctx};
 use crate::error::CliResult;
-use crate::output::{clip, print_json, say, short, time, Table};
-use cunwu_core::model::request::{Place, ServiceRequest, Status};
+use crate::lang::{day, kind_label, label, when};
+use crate::output::{clip, print_json, say, short, Table};
+use crate::t;
+use cunwu_core::model::request::{Place, ServiceRequest};
 use cunwu_core::store::{NewRequest, RequestFilter};
 use cunwu_core::{EntityKind, Store};
 use serde_json::json;
@@ -23,12 +26,12 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             limit,
         } => {
             let status = status
-                .map(|s| Status::parse(s.trim()).map(|s| s.as_str().to_string()))
+                .map(|s| parse::request_status(&s).map(|s| s.as_str().to_string()))
                 .transpose()?;
             let store = ctx.store()?;
             let assignee = assignee.map(|a| resolve_member(&store, &a)).transpose()?;
             let rows = store.list_requests(&RequestFilter {
-                kind: kind.map(|k| k.trim().to_string()),
+                kind: kind.map(|k| parse::request_kind(&k)),
                 status,
                 assignee,
                 mine,
@@ -40,24 +43,30 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 return print_json(&rows);
             }
             if rows.is_empty() {
-                say("no requests");
+                say(t!("cli-no-requests"));
                 return Ok(());
             }
             let names = member_names(&store);
             let mut t = Table::new(&[
-                "ID", "KIND", "STATUS", "FILER", "ASSIGNEE", "UPDATED", "TITLE",
+                &t!("cli-col-id"),
+                &t!("cli-col-kind"),
+                &t!("cli-col-status"),
+                &t!("cli-col-filer"),
+                &t!("cli-col-assignee"),
+                &t!("cli-col-updated"),
+                &t!("cli-col-title"),
             ]);
             for r in &rows {
                 t.row(vec![
                     short(&r.id).into(),
-                    r.kind.clone(),
-                    r.status.as_str().into(),
+                    kind_label(&r.kind),
+                    label(&r.status),
                     name_of(&names, &r.filer),
                     r.assignee
                         .as_deref()
                         .map(|a| name_of(&names, a))
                         .unwrap_or_default(),
-                    time(r.updated_at),
+                    when(r.updated_at),
                     clip(&r.title, 48),
                 ]);
             }
@@ -75,11 +84,16 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             Ok(())
         }
         RequestCmd::Transition { id, to, note } => {
-            let to = Status::parse(to.trim())?;
+            let to = parse::request_status(&to)?;
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Request, &id)?;
             store.transition_request(&id, to, &note)?;
-            done(ctx, &store, &id, &format!("is now {}", to.as_str()))
+            done(
+                ctx,
+                &store,
+                &id,
+                &t!("cli-request-now", id = short(&id), status = label(&to)),
+            )
         }
         RequestCmd::Assign { id, to } => {
             let store = ctx.store()?;
@@ -90,7 +104,11 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 ctx,
                 &store,
                 &id,
-                &format!("assigned to {}", name_of(&member_names(&store), &who)),
+                &t!(
+                    "cli-request-assigned",
+                    id = short(&id),
+                    name = name_of(&member_names(&store), &who)
+                ),
             )
         }
         RequestCmd::Comment { id, text, internal } => {
@@ -101,10 +119,10 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 ctx,
                 &store,
                 &id,
-                if internal {
-                    "has a new internal note"
+                &if internal {
+                    t!("cli-request-internal-note", id = short(&id))
                 } else {
-                    "has a new comment"
+                    t!("cli-request-comment", id = short(&id))
                 },
             )
         }
@@ -112,7 +130,12 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Request, &id)?;
             store.rate_request(&id, stars, &text)?;
-            done(ctx, &store, &id, &format!("rated {stars}/5"))
+            done(
+                ctx,
+                &store,
+                &id,
+                &t!("cli-request-rated", id = short(&id), stars = stars),
+            )
         }
     }
 }
@@ -132,16 +155,17 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
         .map(|m| resolve_member(&store, &m))
         .transpose()?;
     let id = store.file_request(NewRequest {
-        kind: a.kind.trim().to_string(),
+        kind: parse::request_kind(&a.kind),
         title: a.title,
         description: a.description,
         place,
         on_behalf_of,
         materials: vec![],
     })?;
-    done(ctx, &store, &id, "filed")
+    done(ctx, &store, &id, &t!("cli-request-filed", id = short(&id)))
 }
 
+/// Report a successful write; `what` says what happened, in the run's language.
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let r = store.request(id)?;
     if ctx.json {
@@ -149,36 +173,36 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             &json!({ "id": id, "title": r.title, "status": r.status, "kind": r.kind }),
         );
     }
-    say(format!("request {id} {what}: {}", r.title));
+    say(t!("cli-request-done", what = what, title = &r.title));
     Ok(())
 }
 
 fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
     say(&r.title);
     say("=".repeat(crate::output::width(&r.title).clamp(4, 60)));
-    say(format!(
-        "id {} · {} · status {}",
-        r.id,
-        r.kind,
-        r.status.as_str()
+    say(t!(
+        "cli-request-kind-line",
+        id = short(&r.id),
+        kind = kind_label(&r.kind),
+        status = cunwu_core::words::explain(crate::lang::lang(), &r.status)
     ));
-    let mut who = format!(
-        "filed {} by {}",
-        time(r.created_at),
-        name_of(names, &r.filer)
+    let mut who = t!(
+        "cli-request-filed-line",
+        when = when(r.created_at),
+        name = name_of(names, &r.filer)
     );
     if let Some(b) = &r.filed_by {
-        who += &format!(" (entered by {})", name_of(names, b));
+        who += &t!("cli-request-entered-by", name = name_of(names, b));
     }
     if let Some(a) = &r.assignee {
-        who += &format!(" · assigned to {}", name_of(names, a));
+        who += &t!("cli-request-assigned-to", name = name_of(names, a));
     }
     if let Some(d) = &r.expected_by {
-        who += &format!(" · expected by {d}");
+        who += &t!("cli-request-expected-by", date = day(d));
     }
     say(who);
     if let Some(p) = &r.place {
-        let mut s = format!("place: {}", p.text);
+        let mut s = t!("cli-request-place", place = &p.text);
         if let (Some(lat), Some(lon)) = (p.lat, p.lon) {
             s += &format!(" ({lat:.5}, {lon:.5})");
         }
@@ -195,41 +219,47 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
             .iter()
             .map(|m| format!("{}{}", if m.provided { "✓" } else { "☐" }, m.name))
             .collect();
-        say(format!("materials: {}", m.join("  ")));
+        say(t!("cli-request-materials", list = m.join("  ")));
     }
     say("");
-    say("History");
-    say(format!(
-        "  {} {}: submitted",
-        time(r.created_at),
-        name_of(names, r.filed_by.as_deref().unwrap_or(&r.filer))
+    say(t!("cli-history"));
+    say(t!(
+        "cli-history-filed",
+        when = when(r.created_at),
+        name = name_of(names, r.filed_by.as_deref().unwrap_or(&r.filer)),
+        status = label(&cunwu_core::model::request::Status::Submitted)
     ));
-    for t in &r.transitions {
-        let mut line = format!(
-            "  {} {}: {} → {}",
-            time(t.at),
-            name_of(names, &t.by),
-            t.from.as_str(),
-            t.to.as_str()
+    for tr in &r.transitions {
+        let mut line = t!(
+            "cli-history-transition",
+            when = when(tr.at),
+            name = name_of(names, &tr.by),
+            from = label(&tr.from),
+            to = label(&tr.to)
         );
-        if !t.note.is_empty() {
-            line += &format!(" — {}", t.note);
+        if !tr.note.is_empty() {
+            line += &t!("cli-history-note", note = &tr.note);
         }
-        if !t.applied {
-            line += "  [superseded: not allowed after what came before; kept in the history]";
+        if !tr.applied {
+            line += &t!("cli-history-superseded");
         }
         say(line);
     }
     if !r.comments.is_empty() {
         say("");
-        say("Comments");
+        say(t!("cli-comments"));
         for c in &r.comments {
-            let tag = if c.internal { " [internal]" } else { "" };
-            say(format!(
-                "  {} {}{tag}: {}",
-                time(c.at),
-                name_of(names, &c.by),
-                c.text
+            let tag = if c.internal {
+                t!("cli-internal-tag")
+            } else {
+                String::new()
+            };
+            say(t!(
+                "cli-comment-line",
+                when = when(c.at),
+                name = name_of(names, &c.by),
+                tag = tag,
+                text = &c.text
             ));
         }
     }
@@ -237,6 +267,6 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
         say("");
         let stars =
             "★".repeat(rt.stars as usize) + &"☆".repeat(5usize.saturating_sub(rt.stars as usize));
-        say(format!("rating {stars} {}", rt.text));
+        say(t!("cli-rating", stars = stars, text = &rt.text));
     }
 }
