@@ -8,8 +8,9 @@ use std::io::Write;
 
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(v: &T) -> CliResult<()> {
-    let s = serde_json::to_string_pretty(v)
-        .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(v).map_err(|e| {
+        CliError::failure(crate::t!("cli-cannot-encode-json", detail = e.to_string()))
+    })?;
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth a message.
     let _ = writeln!(out, "{s}");

@@ -31,6 +31,7 @@ cli-error-with-detail = { $message } (detail: { $detail })
 cli-cannot-open-store = cannot open { $path }: { $detail }
 cli-no-device = no Cunwu device in { $home } (run `cunwu --home { $home } enroll --relay URL --invite CODE --name NAME` first)
 cli-no-runtime = cannot start the async runtime: { $detail }
+cli-cannot-encode-json = cannot encode JSON: { $detail }
 cli-what-notice = notice
 cli-what-request = request
 cli-what-deliberation = deliberation

@@ -30,6 +30,7 @@ cli-error-with-detail = { $message }（详情：{ $detail }）
 cli-cannot-open-store = 打不开 { $path }：{ $detail }
 cli-no-device = { $home } 里没有 Cunwu 设备（请先运行 `cunwu --home { $home } enroll --relay 网址 --invite 邀请码 --name 姓名`）
 cli-no-runtime = 无法启动网络运行环境：{ $detail }
+cli-cannot-encode-json = 无法生成 JSON：{ $detail }
 cli-what-notice = 公告
 cli-what-request = 申请
 cli-what-deliberation = 议事
