@@ -441,7 +441,11 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
             let state = if !q.answers.is_empty() {
                 t!("cli-question-answered-state")
             } else {
-                cunwu_core::words::dates::reply_deadline(lang, q.due_at, now)
+                t!(
+                    "cli-question-due-state",
+                    by = cunwu_core::words::dates::reply_by(lang, q.due_at, now),
+                    left = cunwu_core::words::dates::days_left(lang, q.due_at, now)
+                )
             };
             say(t!(
                 "cli-question-line",

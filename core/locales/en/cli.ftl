@@ -147,6 +147,7 @@ cli-revision-line = {"  "}#{ $number } { $when } by { $name }
 cli-revision-reason = {" "}— correction: { $reason }
 cli-questions = Questions
 cli-question-answered-state = answered
+cli-question-due-state = { $by }, { $left }
 cli-question-line = {"  "}[{ $id }] { $name } { $when }: { $text }  ({ $state })
 cli-answer-line = {"      "}↳ { $name } { $when }: { $text }
 cli-read-by-nobody = read by: nobody yet

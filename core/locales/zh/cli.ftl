@@ -146,6 +146,7 @@ cli-revision-line = {"  "}第 { $number } 版 { $when } { $name }
 cli-revision-reason = {" "}— 更正原因：{ $reason }
 cli-questions = 村民提问
 cli-question-answered-state = 已答复
+cli-question-due-state = { $by }，{ $left }
 cli-question-line = {"  "}[{ $id }] { $name } { $when }：{ $text }（{ $state }）
 cli-answer-line = {"      "}↳ { $name } { $when }：{ $text }
 cli-read-by-nobody = 已读：还没有人读
