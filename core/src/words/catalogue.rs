@@ -185,7 +185,7 @@ fn bundle(lang: Lang) -> &'static Bundle {
     }
 }
 
-/// Whether `lang` has message `id` (with `.explain` and `.spoken` when `labelled`).
+/// Whether `lang` has a message `id` with a value.
 pub fn has(lang: Lang, id: &str) -> bool {
     bundle(lang)
         .get_message(id)
