@@ -5,11 +5,12 @@ use super::parse;
 use crate::args::{EnrollArgs, InviteCmd};
 use crate::context::{name_of, runtime, Ctx};
 use crate::error::{CliError, CliResult};
-use crate::lang::{label, when};
+use crate::lang::{label, lang, when};
 use crate::output::{print_json, say, short, shorten_ids, Table};
 use crate::t;
 use cunwu_core::store::{ChangeState, LocalChange};
 use cunwu_core::sync::SyncClient;
+use cunwu_core::words::catalogue::change_summary;
 use cunwu_core::Role;
 use serde_json::json;
 
@@ -146,7 +147,7 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
         say(t!(
             "cli-status-pending-line",
             state = label(&c.state),
-            summary = shorten_ids(&c.summary),
+            summary = change_summary(lang(), c.kind, &c.summary),
             id = short(&c.entity_id),
             when = when(c.created_at)
         ));
@@ -158,7 +159,7 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
         for c in &rejected {
             say(t!(
                 "cli-status-rejected-line",
-                summary = shorten_ids(&c.summary),
+                summary = change_summary(lang(), c.kind, &c.summary),
                 id = short(&c.entity_id),
                 when = when(c.created_at),
                 reason = c

@@ -388,7 +388,7 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
         ]);
         for l in &n.content.lines {
             t.row(vec![
-                format!("  {}", l.date),
+                format!("  {}", day(&l.date)),
                 label(&l.direction),
                 l.account.clone(),
                 clip(&l.item, 36),

@@ -248,3 +248,29 @@ entity-deliberation = Deliberation
 entity-ballot = Ballot
     .explain = one person's vote in one deliberation
     .spoken = Ballot
+
+## Local changes (as listed among pending and rejected changes)
+
+event-notice-create = created a notice
+event-notice-edit_draft = edited a notice draft
+event-notice-publish = published a notice
+event-notice-correct = corrected a notice
+event-notice-withdraw = withdrew a notice
+event-notice-ask = asked about a notice
+event-notice-answer = answered a question on a notice
+event-notice-read = read a notice
+event-request-file = filed a request
+event-request-edit_description = edited a request's description
+event-request-transition = moved a request on
+event-request-assign = assigned a request
+event-request-expect_by = set when a request should be done
+event-request-materials = listed the materials a request needs
+event-request-comment = commented on a request
+event-request-rate = rated a request
+event-request_notes-open = started internal notes
+event-request_notes-note = wrote an internal note
+event-deliberation-create = started a deliberation
+event-deliberation-open = opened voting
+event-deliberation-comment = commented on a deliberation
+event-deliberation-close = closed voting
+event-ballot-cast = cast a ballot

@@ -248,3 +248,29 @@ entity-deliberation = 议事
 entity-ballot = 选票
     .explain = 一个人在一次表决中投的票
     .spoken = 选票
+
+## 本机的改动（待发送、被拒绝的改动列表里显示）
+
+event-notice-create = 新建公告
+event-notice-edit_draft = 修改公告草稿
+event-notice-publish = 发布公告
+event-notice-correct = 更正公告
+event-notice-withdraw = 撤回公告
+event-notice-ask = 就公告提问
+event-notice-answer = 答复公告提问
+event-notice-read = 阅读公告
+event-request-file = 提交申请
+event-request-edit_description = 修改申请说明
+event-request-transition = 办理申请
+event-request-assign = 指定经办人
+event-request-expect_by = 定下预计办好的日期
+event-request-materials = 列出所需材料
+event-request-comment = 给申请留言
+event-request-rate = 评价申请
+event-request_notes-open = 建立内部备注
+event-request_notes-note = 写内部备注
+event-deliberation-create = 发起议事
+event-deliberation-open = 开始投票
+event-deliberation-comment = 发表意见
+event-deliberation-close = 结束投票
+event-ballot-cast = 投票

@@ -517,6 +517,51 @@ impl Labelled for EntityKind {
     }
 }
 
+/// The events a device appends, by entity kind and event type (the `type` of each
+/// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
+pub const EVENT_TYPES: [(EntityKind, &str); 23] = [
+    (EntityKind::Notice, "create"),
+    (EntityKind::Notice, "edit_draft"),
+    (EntityKind::Notice, "publish"),
+    (EntityKind::Notice, "correct"),
+    (EntityKind::Notice, "withdraw"),
+    (EntityKind::Notice, "ask"),
+    (EntityKind::Notice, "answer"),
+    (EntityKind::Notice, "read"),
+    (EntityKind::Request, "file"),
+    (EntityKind::Request, "edit_description"),
+    (EntityKind::Request, "transition"),
+    (EntityKind::Request, "assign"),
+    (EntityKind::Request, "expect_by"),
+    (EntityKind::Request, "materials"),
+    (EntityKind::Request, "comment"),
+    (EntityKind::Request, "rate"),
+    (EntityKind::RequestNotes, "open"),
+    (EntityKind::RequestNotes, "note"),
+    (EntityKind::Deliberation, "create"),
+    (EntityKind::Deliberation, "open"),
+    (EntityKind::Deliberation, "comment"),
+    (EntityKind::Deliberation, "close"),
+    (EntityKind::Ballot, "cast"),
+];
+
+/// A local change in words ("就公告提问", "asked about a notice"), from its outbox
+/// summary (`"<kind> <event type>"`, see `store::LocalChange`); a summary the
+/// catalogue does not know is returned as it is.
+pub fn change_summary(lang: Lang, kind: EntityKind, summary: &str) -> String {
+    let ty = summary
+        .split_once(' ')
+        .map(|(_, t)| t)
+        .unwrap_or(summary)
+        .trim();
+    let id = format!("event-{}-{ty}", kind.as_str());
+    if has(lang, &id) {
+        text(lang, &id, &[])
+    } else {
+        summary.to_string()
+    }
+}
+
 /// Every labelled value, as (message-id prefix, the word ids of its ALL list): what
 /// the tests walk. The prefix names the family of messages in the .ftl files.
 pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -690,6 +735,42 @@ mod tests {
             for id in all_ids(lang) {
                 assert!(has(lang, id), "{lang:?}: {id} does not load");
             }
+        }
+    }
+
+    #[test]
+    fn every_local_change_has_words_in_both_languages() {
+        for (kind, ty) in EVENT_TYPES {
+            let summary = format!("{} {ty}", kind.as_str());
+            for lang in Lang::ALL {
+                let words = change_summary(lang, kind, &summary);
+                assert_ne!(words, summary, "{lang:?}: no words for {summary}");
+            }
+        }
+        assert_eq!(
+            change_summary(Lang::Zh, EntityKind::Notice, "notice ask"),
+            "就公告提问"
+        );
+        assert_eq!(
+            change_summary(Lang::En, EntityKind::Ballot, "ballot cast"),
+            "cast a ballot"
+        );
+        assert_eq!(
+            change_summary(Lang::Zh, EntityKind::Notice, "notice frob"),
+            "notice frob"
+        );
+        // and the catalogue has no event-* message that is not an event
+        let listed: BTreeSet<String> = EVENT_TYPES
+            .iter()
+            .map(|(k, t)| format!("event-{}-{t}", k.as_str()))
+            .collect();
+        for lang in Lang::ALL {
+            let defined: BTreeSet<String> = all_ids(lang)
+                .into_iter()
+                .filter(|i| i.starts_with("event-"))
+                .map(String::from)
+                .collect();
+            assert_eq!(defined, listed, "{lang:?}");
         }
     }
 
