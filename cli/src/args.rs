@@ -15,7 +15,11 @@ use std::path::PathBuf;
         Each --home DIR is one device (its store is DIR/cunwu.db). Everything works offline;\n\
         `cunwu sync` exchanges changes with the relay, `cunwu bundle` with a nearby device.\n\
         Times are shown in China Standard Time (UTC+8); amounts in yuan (stored as fen).\n\
-        Ids may be abbreviated to any unique prefix."
+        Ids may be abbreviated to any unique prefix.\n\n\
+        Output is in Simplified Chinese unless --lang en or CUNWU_LANG=en is given (the system\n\
+        locale is not consulted); --json output is the same in every language. Categories,\n\
+        kinds, statuses, roles and deciding bodies may be given by identifier or Chinese name\n\
+        (e.g. --category 财务公开 or --category finance). This help text is in English."
 )]
 pub struct Cli {
     /// The device directory [default: $CUNWU_HOME, else ./.cunwu]
@@ -24,6 +28,9 @@ pub struct Cli {
     /// Print JSON on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Language of the text output: zh (default) or en [default: $CUNWU_LANG, else zh]
+    #[arg(long, global = true, value_name = "zh|en")]
+    pub lang: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -3,6 +3,8 @@
 //! names) into the ids the core speaks.
 
 use crate::error::{CliError, CliResult};
+use crate::lang::label;
+use crate::t;
 use cunwu_core::{EntityKind, Store};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,17 +41,20 @@ impl Ctx {
     /// Open the store, creating the directory and file when missing (enroll).
     pub fn create_store(&self) -> CliResult<Store> {
         Store::open(self.store_path()).map_err(|e| {
-            CliError::failure(format!("cannot open {}: {e}", self.store_path().display()))
+            CliError::failure(t!(
+                "cli-cannot-open-store",
+                path = self.store_path().display().to_string(),
+                detail = e.to_string()
+            ))
         })
     }
 
     /// Open the store of an enrolled device; a missing store is a usage error.
     pub fn store(&self) -> CliResult<Store> {
         if !self.has_store() {
-            return Err(CliError::usage(format!(
-                "no Cunwu device in {} (run `cunwu --home {} enroll --relay URL --invite CODE --name NAME` first)",
-                self.home.display(),
-                self.home.display()
+            return Err(CliError::usage(t!(
+                "cli-no-device",
+                home = self.home.display().to_string()
             )));
         }
         let store = self.create_store()?;
@@ -66,21 +71,23 @@ pub fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::failure(t!("cli-no-runtime", detail = e.to_string())))
 }
 
 /// Turn a full id or a unique prefix of one into the id of an entity of `kind`.
 pub fn resolve(store: &Store, kind: EntityKind, typed: &str) -> CliResult<String> {
     let p = typed.trim().to_ascii_lowercase();
     let what = match kind {
-        EntityKind::Notice => "notice",
-        EntityKind::Request => "request",
-        EntityKind::Deliberation => "deliberation",
-        other => other.as_str(),
+        EntityKind::Notice => t!("cli-what-notice"),
+        EntityKind::Request => t!("cli-what-request"),
+        EntityKind::Deliberation => t!("cli-what-deliberation"),
+        other => label(&other),
     };
     if p.is_empty() || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(CliError::usage(format!(
-            "{typed:?} is not a {what} id (ids are hexadecimal)"
+        return Err(CliError::usage(t!(
+            "cli-not-an-id",
+            typed = typed,
+            what = what.as_str()
         )));
     }
     if cunwu_core::ids::is_id(&p) {
@@ -94,11 +101,16 @@ pub fn resolve(store: &Store, kind: EntityKind, typed: &str) -> CliResult<String
         .collect();
     match matches.len() {
         1 => Ok(matches.into_iter().next().expect("one match")),
-        0 => Err(CliError::usage(format!(
-            "no {what} on this device has an id starting with {p}"
+        0 => Err(CliError::usage(t!(
+            "cli-no-such-id",
+            what = what.as_str(),
+            prefix = p.as_str()
         ))),
-        n => Err(CliError::usage(format!(
-            "{n} {what}s have ids starting with {p}; type more of the id"
+        n => Err(CliError::usage(t!(
+            "cli-ambiguous-id",
+            n = n,
+            what = what.as_str(),
+            prefix = p.as_str()
         ))),
     }
 }
@@ -131,9 +143,10 @@ pub fn resolve_member(store: &Store, typed: &str) -> CliResult<String> {
         return Ok(by_name[0].id.clone());
     }
     if by_name.len() > 1 {
-        return Err(CliError::usage(format!(
-            "{} members are named {t}; use the member id (see `cunwu members`)",
-            by_name.len()
+        return Err(CliError::usage(t!(
+            "cli-ambiguous-member-name",
+            n = by_name.len(),
+            name = t
         )));
     }
     let lower = t.to_ascii_lowercase();
@@ -144,11 +157,11 @@ pub fn resolve_member(store: &Store, typed: &str) -> CliResult<String> {
         .collect();
     match by_prefix.len() {
         1 => Ok(by_prefix[0].id.clone()),
-        0 => Err(CliError::usage(format!(
-            "no member {t:?} in this space (see `cunwu members`)"
-        ))),
-        n => Err(CliError::usage(format!(
-            "{n} members have ids starting with {t}; type more of the id"
+        0 => Err(CliError::usage(t!("cli-no-such-member", name = t))),
+        n => Err(CliError::usage(t!(
+            "cli-ambiguous-member-id",
+            n = n,
+            prefix = t
         ))),
     }
 }

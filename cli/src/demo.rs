@@ -3,13 +3,17 @@
 //! resident working in 东莞 (李明), each a real device with its own store, enrolled by
 //! invite. Each works offline, then they sync; the cadre answers and opens a vote;
 //! they vote and sync again. It prints each device's view and checks that all three
-//! agree ("converged: yes"), exiting 1 if they do not.
+//! agree ("converged: yes" / "各设备一致：是"), exiting 1 if they do not. The story is
+//! told in the run's language (Chinese by default) and ends with what to try next:
+//! a relay and devices run by hand.
 
 use crate::commands::visible_tally;
 use crate::context::member_names;
 use crate::corpus::{self, DemoRequest};
 use crate::error::{CliError, CliResult};
-use crate::output::{bytes, print_json, say, short, yuan};
+use crate::lang::{kind_label, label};
+use crate::output::{bytes, print_json, say, short, shorten_ids, yuan};
+use crate::t;
 use cunwu_core::ids::now_ms;
 use cunwu_core::model::deliberation::{DecidingBody, Tally};
 use cunwu_core::model::request::{Place, Status};
@@ -93,7 +97,7 @@ struct DeviceView {
 }
 
 fn fail(e: impl std::fmt::Display) -> CliError {
-    CliError::failure(format!("demo: {e}"))
+    CliError::failure(t!("cli-demo-failed", detail = e.to_string()))
 }
 
 pub fn run(json: bool) -> CliResult<()> {
@@ -116,11 +120,12 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         .await
         .map_err(fail)?;
     let url = relay.url();
-    log.say(format!("Cunwu demo — {SPACE}"));
-    log.say(format!("content: {}", content.source));
-    log.say(format!(
-        "relay:   in-process at {url} on {}",
-        dir.path().join("relay.db").display()
+    log.say(t!("cli-demo-title", space = SPACE));
+    log.say(t!("cli-demo-content", source = &content.source));
+    log.say(t!(
+        "cli-demo-relay",
+        url = url.as_str(),
+        file = dir.path().join("relay.db").display().to_string()
     ));
 
     // ---- enrolment ------------------------------------------------------------------
@@ -129,17 +134,17 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     let open = |n: &str| Store::open(dir.path().join(n).join(crate::context::STORE_FILE));
     let cadre = Device {
         name: CADRE,
-        label: "cadre, 村党支部书记".into(),
+        label: t!("cli-demo-cadre-label"),
         store: open("cadre")?,
     };
     let resident = Device {
         name: RESIDENT,
-        label: "resident, 二组".into(),
+        label: t!("cli-demo-resident-label"),
         store: open("resident")?,
     };
     let migrant = Device {
         name: MIGRANT,
-        label: format!("resident, migrant working in {MIGRANT_CITY}"),
+        label: t!("cli-demo-migrant-label", city = MIGRANT_CITY),
         store: open("migrant")?,
     };
     client
@@ -160,20 +165,20 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         .enroll(&migrant.store, &url, &migrant_invite.invite, MIGRANT)
         .await?;
     log.say("");
-    log.say("1. enrolment (invite codes redeemed at the relay)");
+    log.say(t!("cli-demo-step-enrol"));
     for d in [&cadre, &resident, &migrant] {
-        log.say(format!(
-            "   {} ({}) · device {}",
-            d.name,
-            d.label,
-            short(&d.store.device_id())
+        log.say(t!(
+            "cli-demo-enrolled",
+            name = d.name,
+            label = d.label.as_str(),
+            device = short(&d.store.device_id())
         ));
     }
     let devices = [&cadre, &resident, &migrant];
 
     // ---- offline work ---------------------------------------------------------------
     log.say("");
-    log.say("2. offline work (no sync yet)");
+    log.say(t!("cli-demo-step-offline"));
     let fin = cadre.store.post_notice(content.finance.clone())?;
     let closing = cadre
         .store
@@ -181,34 +186,42 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         .totals
         .map(|t| yuan(t.closing_fen))
         .unwrap_or_default();
-    log.say(format!(
-        "   [{CADRE}] posts finance notice 「{}」 ({} lines, closing balance {closing})",
-        content.finance.title,
-        content.finance.lines.len()
+    log.say(t!(
+        "cli-demo-posts-finance",
+        who = CADRE,
+        title = &content.finance.title,
+        lines = content.finance.lines.len(),
+        closing = closing
     ));
     cadre.store.post_notice(content.village.clone())?;
-    log.say(format!(
-        "   [{CADRE}] posts village notice 「{}」",
-        content.village.title
+    log.say(t!(
+        "cli-demo-posts-village",
+        who = CADRE,
+        title = &content.village.title
     ));
     let low = file(&resident.store, &content.low_income)?;
-    log.say(format!(
-        "   [{RESIDENT}] files request 「{}」 ({})",
-        content.low_income.title, content.low_income.kind
+    log.say(t!(
+        "cli-demo-files",
+        who = RESIDENT,
+        title = &content.low_income.title,
+        kind = kind_label(&content.low_income.kind)
     ));
     let mig = file(&migrant.store, &content.migrant)?;
-    log.say(format!(
-        "   [{MIGRANT}] files request 「{}」 ({}) from {MIGRANT_CITY}",
-        content.migrant.title, content.migrant.kind
+    log.say(t!(
+        "cli-demo-files-from",
+        who = MIGRANT,
+        title = &content.migrant.title,
+        kind = kind_label(&content.migrant.kind),
+        city = MIGRANT_CITY
     ));
 
     log.say("");
-    log.say("3. everyone syncs");
+    log.say(t!("cli-demo-step-sync"));
     sync_round(&client, &devices, &mut log).await?;
 
     // ---- reading and asking, offline --------------------------------------------------
     log.say("");
-    log.say("4. offline again: residents read; the migrant asks about the accounts");
+    log.say(t!("cli-demo-step-read"));
     for d in [&resident, &migrant] {
         for n in d.store.list_notices(&NoticeFilter {
             unread_only: true,
@@ -217,16 +230,14 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
             d.store.mark_read(&n.id)?;
         }
     }
-    log.say(format!(
-        "   [{RESIDENT}] and [{MIGRANT}] mark both notices read"
-    ));
+    log.say(t!("cli-demo-read", a = RESIDENT, b = MIGRANT));
     let q = migrant.store.ask_question(&fin, &content.question)?;
-    log.say(format!("   [{MIGRANT}] asks: {}", content.question));
+    log.say(t!("cli-demo-asks", who = MIGRANT, text = &content.question));
     sync_round(&client, &devices, &mut log).await?;
 
     // ---- the cadre works ----------------------------------------------------------
     log.say("");
-    log.say("5. the cadre handles the requests, answers, and opens a vote for the whole village");
+    log.say(t!("cli-demo-step-cadre"));
     cadre.store.transition_request(
         &low,
         Status::Accepted,
@@ -238,12 +249,15 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     cadre
         .store
         .comment_request(&mig, "请把劳动合同和工资条拍照发给村里", false)?;
-    log.say(format!(
-        "   [{CADRE}] accepts 「{}」 and 「{}」",
-        content.low_income.title, content.migrant.title
+    log.say(t!(
+        "cli-demo-accepts",
+        who = CADRE,
+        a = &content.low_income.title,
+        b = &content.migrant.title,
+        status = label(&Status::Accepted)
     ));
     cadre.store.answer_question(&fin, &q, &content.answer)?;
-    log.say(format!("   [{CADRE}] answers: {}", content.answer));
+    log.say(t!("cli-demo-answers", who = CADRE, text = &content.answer));
     let now = now_ms();
     let vote = cadre.store.create_deliberation(NewDeliberation {
         title: content.vote_title.clone(),
@@ -258,30 +272,35 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     })?;
     cadre.store.open_voting(&vote)?;
     let eligible = cadre.store.deliberation(&vote)?.eligible.len();
-    log.say(format!(
-        "   [{CADRE}] opens villagers' meeting vote 「{}」 ({eligible} eligible)",
-        content.vote_title
+    log.say(t!(
+        "cli-demo-opens-vote",
+        who = CADRE,
+        body = label(&DecidingBody::VillagersMeeting),
+        title = &content.vote_title,
+        n = eligible
     ));
     sync_round(&client, &devices, &mut log).await?;
 
     // ---- votes ----------------------------------------------------------------------
     log.say("");
-    log.say("6. the residents vote (offline), then sync; the cadre closes the vote");
+    log.say(t!("cli-demo-step-vote"));
     resident.store.cast_ballot(&vote, 0)?;
     migrant.store.cast_ballot(&vote, 0)?;
-    log.say(format!(
-        "   [{RESIDENT}] and [{MIGRANT}] vote 「{}」",
-        content.vote_options[0]
+    log.say(t!(
+        "cli-demo-votes",
+        a = RESIDENT,
+        b = MIGRANT,
+        option = &content.vote_options[0]
     ));
     sync_round(&client, &devices, &mut log).await?;
     cadre.store.close_deliberation(&vote)?;
-    log.say(format!("   [{CADRE}] closes the vote"));
+    log.say(t!("cli-demo-closes", who = CADRE));
     sync_round(&client, &devices, &mut log).await?;
 
     // ---- the converged view ---------------------------------------------------------
     let views: Vec<DeviceView> = devices.iter().map(|d| view(d)).collect::<CliResult<_>>()?;
     log.say("");
-    log.say("7. what each device shows");
+    log.say(t!("cli-demo-step-views"));
     for v in &views {
         print_view(v, &mut log);
     }
@@ -305,18 +324,36 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         for p in &problems {
             say(format!("  ✗ {p}"));
         }
-        say(format!(
-            "converged: {}",
-            if converged { "yes" } else { "NO" }
+        say(if converged {
+            t!("cli-demo-converged")
+        } else {
+            t!("cli-demo-not-converged")
+        });
+        say(t!(
+            "cli-demo-elapsed",
+            seconds = format!("{:.1}", elapsed.as_secs_f64())
         ));
-        say(format!("({:.1} s)", elapsed.as_secs_f64()));
+        say("");
+        say(t!("cli-demo-next"));
+        for step in [
+            "cli-demo-next-build",
+            "cli-demo-next-space",
+            "cli-demo-next-serve",
+            "cli-demo-next-enroll",
+            "cli-demo-next-invite",
+            "cli-demo-next-post",
+            "cli-demo-next-sync",
+        ] {
+            say(t!(step));
+        }
+        say(t!("cli-demo-next-help"));
     }
     if converged {
         Ok(())
     } else {
-        Err(CliError::failure(format!(
-            "the devices did not converge ({} difference(s))",
-            problems.len()
+        Err(CliError::failure(t!(
+            "cli-demo-differences",
+            n = problems.len()
         )))
     }
 }
@@ -354,20 +391,24 @@ async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> 
             t.4 += r.bytes_sent;
             t.5 += r.bytes_received;
             for why in &r.rejections {
-                log.say(format!("   [{}] REJECTED by the relay: {why}", d.name));
+                log.say(t!(
+                    "cli-demo-rejected",
+                    who = d.name,
+                    why = shorten_ids(why)
+                ));
             }
         }
     }
     for (d, t) in devices.iter().zip(&totals) {
-        log.say(format!(
-            "   sync [{}] sent {}, received {}, rejected {} · {} round trip(s), {} up, {} down",
-            d.name,
-            t.0,
-            t.1,
-            t.2,
-            t.3,
-            bytes(t.4),
-            bytes(t.5)
+        log.say(t!(
+            "cli-demo-synced",
+            who = d.name,
+            sent = t.0,
+            received = t.1,
+            rejected = t.2,
+            trips = t.3,
+            up = bytes(t.4),
+            down = bytes(t.5)
         ));
     }
     Ok(())
@@ -448,22 +489,47 @@ fn view(d: &Device) -> CliResult<DeviceView> {
 }
 
 fn print_view(v: &DeviceView, log: &mut Log) {
-    log.say(format!("   ── {} ({}) ──", v.name, v.role));
+    let role = cunwu_core::Role::parse(&v.role)
+        .map(|r| label(&r))
+        .unwrap_or_else(|_| v.role.clone());
+    log.say(t!("cli-demo-view", name = &v.name, role = role));
+    let notice_status = |s: &str| {
+        cunwu_core::words::catalogue::NOTICE_STATUS_ALL
+            .iter()
+            .find(|x| x.as_str() == s)
+            .map(label)
+            .unwrap_or_else(|| s.to_string())
+    };
     for n in &v.notices {
-        let mut line = format!("   notice   [{} r{}] {}", n.status, n.revision, n.title);
+        let mut line = t!(
+            "cli-demo-view-notice",
+            status = notice_status(&n.status),
+            revision = n.revision,
+            title = &n.title
+        );
         if let Some(c) = n.closing_fen {
-            line += &format!(" · closing {}", yuan(c));
+            line += &t!("cli-demo-view-closing", amount = yuan(c));
         }
         if n.questions > 0 {
-            line += &format!(" · {} question(s), {} answered", n.questions, n.answered);
+            line += &t!(
+                "cli-demo-view-questions",
+                n = n.questions,
+                answered = n.answered
+            );
         }
-        line += &format!(" · read by {}", n.read_by);
+        line += &t!("cli-demo-view-read-by", n = n.read_by);
         log.say(line);
     }
     for r in &v.requests {
-        log.say(format!(
-            "   request  [{}] {} — filed by {} · {} comment(s)",
-            r.status, r.title, r.filer, r.comments
+        let status = Status::parse(&r.status)
+            .map(|s| label(&s))
+            .unwrap_or_else(|_| r.status.clone());
+        log.say(t!(
+            "cli-demo-view-request",
+            status = status,
+            title = &r.title,
+            filer = &r.filer,
+            comments = r.comments
         ));
     }
     for d in &v.deliberations {
@@ -478,22 +544,32 @@ fn print_view(v: &DeviceView, log: &mut Log) {
                 let decided = t
                     .decided
                     .and_then(|i| d.options.get(i as usize))
-                    .map(|o| format!(" · decided: {o}"))
+                    .map(|o| t!("cli-demo-view-decided", option = o.as_str()))
                     .unwrap_or_default();
-                format!(
-                    "{} · {}/{} took part{decided}",
-                    counts.join(" / "),
-                    t.participants,
-                    t.eligible
+                t!(
+                    "cli-demo-view-tally",
+                    counts = counts.join(" / "),
+                    participants = t.participants,
+                    eligible = t.eligible,
+                    decided = decided
                 )
             }
-            None => "no tally".into(),
+            None => t!("cli-demo-view-no-tally"),
         };
-        log.say(format!("   vote     [{}] {} — {tally}", d.status, d.title));
+        let phase = cunwu_core::model::deliberation::Phase::parse(&d.status)
+            .map(|p| label(&p))
+            .unwrap_or_else(|| d.status.clone());
+        log.say(t!(
+            "cli-demo-view-vote",
+            status = phase,
+            title = &d.title,
+            tally = tally
+        ));
     }
-    log.say(format!(
-        "   outbox   {} pending, {} rejected",
-        v.pending_changes, v.rejected_changes
+    log.say(t!(
+        "cli-demo-view-outbox",
+        pending = v.pending_changes,
+        rejected = v.rejected_changes
     ));
 }
 
@@ -503,13 +579,10 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
     let cadre = &views[0];
     for v in &views[1..] {
         if v.notices != cadre.notices {
-            out.push(format!("{}'s notices differ from {}'s", v.name, cadre.name));
+            out.push(t!("cli-demo-p-notices", a = &v.name, b = &cadre.name));
         }
         if v.deliberations != cadre.deliberations {
-            out.push(format!(
-                "{}'s deliberations or tally differ from {}'s",
-                v.name, cadre.name
-            ));
+            out.push(t!("cli-demo-p-deliberations", a = &v.name, b = &cadre.name));
         }
         // A resident sees exactly their own requests, as the cadre sees them.
         let theirs: Vec<&RequestView> = cadre
@@ -518,38 +591,37 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
             .filter(|r| r.filer == v.name)
             .collect();
         if v.requests.iter().collect::<Vec<_>>() != theirs || theirs.is_empty() {
-            out.push(format!(
-                "{}'s requests differ from what {} sees of them",
-                v.name, cadre.name
-            ));
+            out.push(t!("cli-demo-p-requests", a = &v.name, b = &cadre.name));
         }
     }
     for v in views {
         if v.pending_changes > 0 || v.rejected_changes > 0 {
-            out.push(format!(
-                "{} still has {} pending and {} rejected change(s)",
-                v.name, v.pending_changes, v.rejected_changes
+            out.push(t!(
+                "cli-demo-p-outbox",
+                a = &v.name,
+                pending = v.pending_changes,
+                rejected = v.rejected_changes
             ));
         }
     }
     if cadre.requests.len() != 2 {
-        out.push(format!(
-            "{} sees {} requests, expected 2",
-            cadre.name,
-            cadre.requests.len()
+        out.push(t!(
+            "cli-demo-p-request-count",
+            a = &cadre.name,
+            n = cadre.requests.len()
         ));
     }
     if cadre.notices.len() != 2 {
-        out.push(format!(
-            "{} sees {} notices, expected 2",
-            cadre.name,
-            cadre.notices.len()
+        out.push(t!(
+            "cli-demo-p-notice-count",
+            a = &cadre.name,
+            n = cadre.notices.len()
         ));
     }
     match cadre.deliberations.first().and_then(|d| d.tally.as_ref()) {
         // closed; the relay's tally becomes final once the late-ballot grace period is over
         Some(t) if t.participants == 2 && t.decided == Some(0) => {}
-        other => out.push(format!("unexpected tally: {other:?}")),
+        other => out.push(t!("cli-demo-p-tally", tally = format!("{other:?}"))),
     }
     // The documents themselves, byte for byte as JSON, for what everyone may read.
     let shared: Vec<String> = cadre
@@ -562,11 +634,7 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
         let reference = devices[0].store.document_json(id)?;
         for d in &devices[1..] {
             if d.store.document_json(id)? != reference {
-                out.push(format!(
-                    "document {} differs on {}'s device",
-                    short(id),
-                    d.name
-                ));
+                out.push(t!("cli-demo-p-document", id = short(id), a = d.name));
             }
         }
     }

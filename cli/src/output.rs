@@ -1,5 +1,6 @@
 //! Output helpers: JSON on stdout, aligned text tables that respect the double width
-//! of Chinese characters, money in yuan, times in China Standard Time, short ids.
+//! of Chinese characters, money in yuan, short ids (times and dates are put into words
+//! by `lang::when`, in village time).
 
 use crate::error::{CliError, CliResult};
 use serde::Serialize;
@@ -7,8 +8,9 @@ use std::io::Write;
 
 /// Print a value as pretty JSON on stdout.
 pub fn print_json<T: Serialize + ?Sized>(v: &T) -> CliResult<()> {
-    let s = serde_json::to_string_pretty(v)
-        .map_err(|e| CliError::failure(format!("cannot encode JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(v).map_err(|e| {
+        CliError::failure(crate::t!("cli-cannot-encode-json", detail = e.to_string()))
+    })?;
     let mut out = std::io::stdout().lock();
     // A closed pipe (e.g. `| head`) is not an error worth a message.
     let _ = writeln!(out, "{s}");
@@ -19,6 +21,31 @@ pub fn print_json<T: Serialize + ?Sized>(v: &T) -> CliResult<()> {
 /// accepted back as a prefix by every command.
 pub fn short(id: &str) -> &str {
     &id[..id.len().min(8)]
+}
+
+/// Text with every full id (32 hex characters or more: entity ids, keys, change
+/// hashes) cut to its short form, for developer detail shown to a person.
+pub fn shorten_ids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 32 {
+            out.push_str(short(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// Fen as yuan with thousands separators: `¥186,432.50`, `-¥12.00`.
@@ -35,32 +62,6 @@ pub fn yuan(fen: i64) -> String {
         grouped.push(c);
     }
     format!("{sign}¥{grouped}.{cents:02}")
-}
-
-/// UTC milliseconds as `YYYY-MM-DD HH:MM` in China Standard Time (UTC+8).
-pub fn time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000) + 8 * 3600;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        sod / 3600,
-        (sod % 3600) / 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Bytes in a readable unit.
@@ -174,8 +175,15 @@ mod tests {
         assert_eq!(yuan(-1200), "-¥12.00");
         assert_eq!(yuan(5), "¥0.05");
         assert_eq!(yuan(100_000_000), "¥1,000,000.00");
-        assert_eq!(time(0), "1970-01-01 08:00");
-        assert_eq!(time(1_790_000_000_000), "2026-09-21 22:13");
+    }
+
+    #[test]
+    fn full_ids_are_shortened() {
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            shorten_ids(&format!("entity {id}: missing; 2026 cafe")),
+            "entity 01234567: missing; 2026 cafe"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `cunwu` binary: the demo, two homes syncing through a relay
-//! started in this test process, bundles, rejected changes, and error exit codes.
+//! started in this test process, bundles, rejected changes, error exit codes, and the
+//! languages it speaks (Chinese by default, English on request).
 
 use cunwu_core::Role;
 use serde_json::Value;
@@ -9,13 +10,49 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_cunwu");
 
 fn cunwu(home: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--home")
+    cunwu_env(home, args, None)
+}
+
+/// `cunwu` with `CUNWU_LANG` set to `lang` (or unset).
+fn cunwu_env(home: &Path, args: &[&str], lang: Option<&str>) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("--home")
         .arg(home)
         .args(args)
         .env_remove("CUNWU_HOME")
-        .output()
-        .expect("cunwu runs")
+        .env_remove("CUNWU_LANG");
+    if let Some(l) = lang {
+        c.env("CUNWU_LANG", l);
+    }
+    c.output().expect("cunwu runs")
+}
+
+/// `cunwu --lang en ...`: the English text the older tests check.
+fn cunwu_en(home: &Path, args: &[&str]) -> Output {
+    let mut a = vec!["--lang", "en"];
+    a.extend_from_slice(args);
+    cunwu(home, &a)
+}
+
+/// Run, require success, return stdout.
+fn say(home: &Path, args: &[&str]) -> String {
+    let out = cunwu(home, args);
+    assert!(
+        out.status.success(),
+        "cunwu {args:?} failed ({:?}): {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// No 32-hex-character id (or longer hex) in text meant for a person.
+fn assert_no_full_ids(s: &str) {
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
+        assert!(run < 32, "a full id in text output: {s}");
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -168,14 +205,41 @@ fn post_village_notice(home: &Path, title: &str) -> Value {
 
 #[test]
 fn demo_converges() {
-    let out = Command::new(BIN).arg("demo").output().unwrap();
+    let out = Command::new(BIN)
+        .arg("demo")
+        .env_remove("CUNWU_LANG")
+        .output()
+        .unwrap();
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
         "demo failed: {}\n{stdout}",
         text(&out.stderr)
     );
-    assert!(stdout.contains("converged: yes"), "{stdout}");
+    // the story in Chinese, ending with what to try next (a relay run by hand)
+    assert!(stdout.contains("各设备一致：是"), "{stdout}");
+    assert!(
+        stdout.contains("一、加入") && stdout.contains("七、每台设备看到的内容"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("接下来可以试试"), "{stdout}");
+    assert!(
+        stdout.contains("cunwu-relay serve") && stdout.contains("enroll --relay"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("converged"), "{stdout}");
+    assert_no_full_ids(&stdout);
+    let en = Command::new(BIN)
+        .args(["demo", "--lang", "en"])
+        .output()
+        .unwrap();
+    let en = text(&en.stdout);
+    assert!(en.contains("converged: yes"), "{en}");
+    assert!(
+        en.contains("What to try next") && en.contains("cunwu-relay serve"),
+        "{en}"
+    );
+    let stdout = en;
     for who in ["陈建国", "王秀英", "李明"] {
         assert!(
             stdout.contains(who),
@@ -187,7 +251,11 @@ fn demo_converges() {
         "{stdout}"
     );
 
-    let out = Command::new(BIN).args(["demo", "--json"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--json"])
+        .env_remove("CUNWU_LANG")
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "demo --json failed: {}",
@@ -373,6 +441,26 @@ fn a_resident_may_not_post_a_notice() {
             "x",
         ],
     );
+    // in Chinese by default: the catalogue sentence, then the developer detail
+    assert_usage_error(&out, "不允许这样操作");
+    assert!(
+        text(&out.stderr).contains("only cadres"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cunwu_en(
+        &resident,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "village",
+            "--title",
+            "居民发的通知",
+            "--body",
+            "x",
+        ],
+    );
     assert_usage_error(&out, "not allowed");
     assert!(
         text(&out.stderr).contains("only cadres"),
@@ -387,8 +475,12 @@ fn a_resident_may_not_post_a_notice() {
         "nothing was stored"
     );
     assert_usage_error(
-        &cunwu(&resident, &["invite", "create", "--role", "resident"]),
+        &cunwu_en(&resident, &["invite", "create", "--role", "resident"]),
         "not allowed",
+    );
+    assert_usage_error(
+        &cunwu(&resident, &["invite", "create", "--role", "村民"]),
+        "不允许",
     );
 }
 
@@ -397,7 +489,7 @@ fn bad_input_exits_2_with_a_message() {
     let v = Village::new();
     let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
     assert_usage_error(
-        &cunwu(
+        &cunwu_en(
             &cadre,
             &[
                 "notice",
@@ -413,21 +505,21 @@ fn bad_input_exits_2_with_a_message() {
         "title must not be empty",
     );
     assert_usage_error(
-        &cunwu(
+        &cunwu_en(
             &cadre,
             &["notice", "post", "--category", "village", "--title", "   "],
         ),
         "title must not be empty",
     );
     assert_usage_error(
-        &cunwu(
+        &cunwu_en(
             &cadre,
             &["notice", "post", "--category", "money", "--title", "t"],
         ),
         "unknown category",
     );
     assert_usage_error(
-        &cunwu(
+        &cunwu_en(
             &cadre,
             &[
                 "notice",
@@ -445,20 +537,36 @@ fn bad_input_exits_2_with_a_message() {
         "--line 1",
     );
     assert_usage_error(
-        &cunwu(
+        &cunwu_en(
             &cadre,
             &["request", "file", "--kind", "spaceship", "--title", "t"],
         ),
         "unknown request kind",
     );
     assert_usage_error(
-        &cunwu(&cadre, &["request", "list", "--status", "lost"]),
+        &cunwu_en(&cadre, &["request", "list", "--status", "lost"]),
         "unknown request status",
     );
-    assert_usage_error(&cunwu(&cadre, &["notice", "show", "0123"]), "no notice");
+    assert_usage_error(&cunwu_en(&cadre, &["notice", "show", "0123"]), "no notice");
+    assert_usage_error(
+        &cunwu_en(&v.home("nobody"), &["notice", "list"]),
+        "no Cunwu device",
+    );
+    // the same mistakes in Chinese (the default)
+    assert_usage_error(
+        &cunwu(
+            &cadre,
+            &["notice", "post", "--category", "钱", "--title", "t"],
+        ),
+        "不认识的公告类别“钱”",
+    );
+    assert_usage_error(
+        &cunwu(&cadre, &["notice", "show", "0123"]),
+        "本机没有编号以 0123 开头的公告",
+    );
     assert_usage_error(
         &cunwu(&v.home("nobody"), &["notice", "list"]),
-        "no Cunwu device",
+        "里没有 Cunwu 设备",
     );
     // A mistyped command line is a usage error too (clap).
     assert_eq!(cunwu(&cadre, &["notice", "frob"]).status.code(), Some(2));
@@ -582,8 +690,488 @@ fn amount_prints_figures_uppercase_and_spoken() {
     let v = json(home.path(), &["amount", "-25000"]);
     assert_eq!(v["upper"], "人民币负贰佰伍拾元整");
     assert_usage_error(
-        &cunwu(home.path(), &["amount", "100000000000000"]),
+        &cunwu_en(home.path(), &["amount", "100000000000000"]),
         "too large to write in words",
+    );
+    assert_usage_error(
+        &cunwu(home.path(), &["amount", "100000000000000"]),
+        "太大，无法写成大写",
+    );
+}
+
+/// The main flows (enrol, notices, requests, a vote, status) in text: Chinese by
+/// default and with `--lang zh`, English with `--lang en` and with `CUNWU_LANG=en`;
+/// the flag wins over the environment; no full id in any of it; and `--json` is the
+/// same whatever the language.
+#[test]
+fn main_flows_speak_chinese_by_default_and_english_on_request() {
+    let v = Village::new();
+    let relay = v.relay.as_ref().unwrap();
+    // enrolment, as a person reads it
+    let cadre = v.home("cadre");
+    let invite = relay
+        .relay
+        .admin_invite(&v.space, Role::Cadre, "", "")
+        .unwrap();
+    let out = say(
+        &cadre,
+        &[
+            "enroll",
+            "--relay",
+            &v.url(),
+            "--invite",
+            &invite,
+            "--name",
+            "陈建国",
+        ],
+    );
+    assert!(
+        out.contains("已加入 青石村，身份：陈建国（村干部）"),
+        "{out}"
+    );
+    assert!(out.contains("运行 `cunwu sync`"), "{out}");
+    assert_no_full_ids(&out);
+    let resident = v.home("resident");
+    let invite = relay
+        .relay
+        .admin_invite(&v.space, Role::Resident, "H01", "一组")
+        .unwrap();
+    let out = cunwu_env(
+        &resident,
+        &[
+            "enroll",
+            "--relay",
+            &v.url(),
+            "--invite",
+            &invite,
+            "--name",
+            "王秀英",
+        ],
+        Some("en"),
+    );
+    let out = text(&out.stdout);
+    assert!(
+        out.contains("enrolled in 青石村 as 王秀英 (Resident)"),
+        "{out}"
+    );
+    assert_no_full_ids(&out);
+
+    // a notice
+    let out = say(
+        &cadre,
+        &[
+            "--lang",
+            "zh",
+            "notice",
+            "post",
+            "--category",
+            "village",
+            "--title",
+            "停水通知",
+            "--body",
+            "明天上午停水",
+        ],
+    );
+    assert!(out.contains("已发布：停水通知"), "{out}");
+    assert!(out.contains("下次运行 `cunwu sync` 时送到全村"), "{out}");
+    assert_no_full_ids(&out);
+    let list = say(&cadre, &["notice", "list"]);
+    for want in ["编号", "类别", "状态", "标题", "村务公开", "已发布", "今天"] {
+        assert!(list.contains(want), "{want:?} not in {list}");
+    }
+    assert!(
+        !list.contains("published") && !list.contains("village"),
+        "{list}"
+    );
+    assert_no_full_ids(&list);
+    let list_en = say(&cadre, &["--lang", "en", "notice", "list"]);
+    for want in ["CATEGORY", "Village affairs", "Published", "today"] {
+        assert!(list_en.contains(want), "{want:?} not in {list_en}");
+    }
+    // the environment, and the flag over it
+    let env_en = text(&cunwu_env(&cadre, &["notice", "list"], Some("en")).stdout);
+    assert_eq!(env_en, list_en);
+    let flag_wins =
+        text(&cunwu_env(&cadre, &["--lang", "zh", "notice", "list"], Some("en")).stdout);
+    assert_eq!(flag_wins, list);
+    let nid = json(&cadre, &["notice", "list"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let show = say(&cadre, &["notice", "show", &nid]);
+    assert!(show.contains(&format!("编号 {}", &nid[..8])), "{show}");
+    assert!(show.contains("状态 已发布 · 第 1 版"), "{show}");
+    assert!(show.contains("签名已核验"), "{show}");
+    assert!(show.contains("已读：还没有人读"), "{show}");
+    assert_no_full_ids(&show);
+    let show_en = say(&cadre, &["--lang", "en", "notice", "show", &nid]);
+    assert!(
+        show_en.contains("status Published · revision 1"),
+        "{show_en}"
+    );
+    assert!(show_en.contains("read by: nobody yet"), "{show_en}");
+
+    // a request, filed by the resident and taken up by the cadre
+    let out = say(
+        &resident,
+        &[
+            "request",
+            "file",
+            "--kind",
+            "social_assistance",
+            "--title",
+            "申请低保",
+        ],
+    );
+    assert!(out.contains("已提交：申请低保"), "{out}");
+    sync(&resident);
+    sync(&cadre);
+    let rid = json(&cadre, &["request", "list"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = say(&cadre, &["request", "transition", &rid, "--to", "accepted"]);
+    assert!(
+        out.contains(&format!("申请 {} 现在已受理", &rid[..8])),
+        "{out}"
+    );
+    let show = say(&cadre, &["request", "show", &rid]);
+    assert!(show.contains("低保救助"), "{show}");
+    assert!(
+        show.contains("已受理：村里已收到您的申请，正在安排办理"),
+        "{show}"
+    );
+    assert!(
+        show.contains("办理经过") && show.contains("已提交 → 已受理"),
+        "{show}"
+    );
+    assert_no_full_ids(&show);
+    let show_en = say(&cadre, &["--lang", "en", "request", "show", &rid]);
+    assert!(show_en.contains("Minimum income support"), "{show_en}");
+    assert!(show_en.contains("Submitted → Accepted"), "{show_en}");
+    let rows = say(&cadre, &["request", "list"]);
+    assert!(
+        rows.contains("申请人") && rows.contains("王秀英") && rows.contains("已受理"),
+        "{rows}"
+    );
+
+    // a vote
+    let out = say(
+        &cadre,
+        &[
+            "deliberation",
+            "open",
+            "--title",
+            "修路方案",
+            "--body-kind",
+            "villagers_meeting",
+            "--option",
+            "同意",
+            "--option",
+            "不同意",
+        ],
+    );
+    assert!(out.contains("已开始投票：修路方案"), "{out}");
+    assert!(out.contains("有投票权 2 人"), "{out}");
+    assert_no_full_ids(&out);
+    let did = json(&cadre, &["deliberation", "list"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = say(&cadre, &["deliberation", "vote", &did, "--option", "同意"]);
+    assert!(out.contains("已在“修路方案”中投票：[0] 同意"), "{out}");
+    let show = say(&cadre, &["deliberation", "show", &did]);
+    assert!(
+        show.contains("村民会议") && show.contains("投票中"),
+        "{show}"
+    );
+    assert!(show.contains("← 您投的") && show.contains("1 票"), "{show}");
+    assert!(show.contains("计票：有投票权 2 人，1 人参加"), "{show}");
+    assert_no_full_ids(&show);
+    let show_en = say(&cadre, &["--lang", "en", "deliberation", "show", &did]);
+    assert!(
+        show_en.contains("Villagers' meeting") && show_en.contains("1 vote"),
+        "{show_en}"
+    );
+    assert!(
+        show_en.contains("tally: 1 of 2 eligible took part"),
+        "{show_en}"
+    );
+
+    // status
+    let st = say(&cadre, &["status"]);
+    for want in [
+        "村        青石村",
+        "成员      陈建国 — 村干部",
+        "未读公告",
+        "待投票 0 项",
+    ] {
+        assert!(st.contains(want), "{want:?} not in {st}");
+    }
+    assert_no_full_ids(&st);
+    let st_en = text(&cunwu_env(&cadre, &["status"], Some("en-US")).stdout);
+    assert!(
+        st_en.contains("member    陈建国 — Village cadre"),
+        "{st_en}"
+    );
+    assert!(st_en.contains("unread notices"), "{st_en}");
+    // sync, in words
+    let out = say(&cadre, &["sync"]);
+    assert!(out.contains("已与 ") && out.contains("同步：发出"), "{out}");
+    // JSON is the same in every language
+    let mut zh = json(&cadre, &["notice", "show", &nid]);
+    let mut en = json(&cadre, &["--lang", "en", "notice", "show", &nid]);
+    zh["provenance"] = Value::Null;
+    en["provenance"] = Value::Null;
+    assert_eq!(zh, en);
+    assert_eq!(
+        json(&cadre, &["request", "show", &rid])["status"],
+        "accepted"
+    );
+    // an unknown language is refused, naming where it came from
+    assert_usage_error(&cunwu(&cadre, &["--lang", "fr", "status"]), "--lang");
+    assert_usage_error(&cunwu_env(&cadre, &["status"], Some("de")), "CUNWU_LANG");
+}
+
+/// With `--json`, an error is one JSON object on stderr, `{"error": {"kind",
+/// "message"}}`: a stable kind and the catalogue's sentence; the exit codes stay.
+#[test]
+fn json_errors_are_objects_on_stderr() {
+    fn err_json(out: &Output, code: i32) -> Value {
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        let v: Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", text(&out.stderr)));
+        assert!(
+            v["error"]["kind"].is_string() && v["error"]["message"].is_string(),
+            "{v}"
+        );
+        v
+    }
+    let v = Village::new();
+    let resident = v.enroll("resident", "王秀英", Role::Resident);
+    let post = [
+        "notice",
+        "post",
+        "--category",
+        "village",
+        "--title",
+        "居民发的通知",
+        "--json",
+    ];
+    let e = err_json(&cunwu(&resident, &post), 2);
+    assert_eq!(e["error"]["kind"], "not_allowed");
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("不允许这样操作（详情：") && m.contains("only cadres"),
+        "{m}"
+    );
+    let mut en = vec!["--lang", "en"];
+    en.extend_from_slice(&post);
+    let e = err_json(&cunwu(&resident, &en), 2);
+    assert_eq!(e["error"]["kind"], "not_allowed");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("not allowed (detail: "),
+        "{e}"
+    );
+    // the CLI's own checks
+    let e = err_json(
+        &cunwu(
+            &resident,
+            &["notice", "list", "--category", "money", "--json"],
+        ),
+        2,
+    );
+    assert_eq!(e["error"]["kind"], "usage");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("不认识的公告类别“money”"),
+        "{e}"
+    );
+    let e = err_json(&cunwu(&v.home("nobody"), &["notice", "list", "--json"]), 2);
+    assert_eq!(e["error"]["kind"], "usage");
+    let e = err_json(&cunwu(&resident, &["notice", "show", "ffff", "--json"]), 2);
+    assert_eq!(e["error"]["kind"], "usage");
+    // an invalid transition from the core
+    let e = err_json(
+        &cunwu(
+            &resident,
+            &[
+                "request",
+                "file",
+                "--kind",
+                "spaceship",
+                "--title",
+                "t",
+                "--json",
+            ],
+        ),
+        2,
+    );
+    assert_eq!(e["error"]["kind"], "invalid");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown request kind"),
+        "{e}"
+    );
+    // a failure (exit 1): a damaged bundle
+    let bad = v.dir.path().join("bad.bundle");
+    std::fs::write(&bad, b"not a bundle").unwrap();
+    let e = err_json(
+        &cunwu(
+            &resident,
+            &["bundle", "import", bad.to_str().unwrap(), "--json"],
+        ),
+        1,
+    );
+    assert_ne!(e["error"]["kind"], "usage");
+    // clap's own usage errors too
+    let e = err_json(&cunwu(&resident, &["notice", "frob", "--json"]), 2);
+    assert_eq!(e["error"]["kind"], "usage");
+    // without --json the error stays a line of text
+    assert_usage_error(&cunwu(&resident, &post[..6]), "不允许");
+}
+
+/// Categories, kinds, statuses, roles and deciding bodies by their Chinese names as
+/// well as their identifiers; what is stored is the identifier.
+#[test]
+fn chinese_names_are_accepted_as_arguments() {
+    let v = Village::new();
+    let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
+    let resident = v.enroll("resident", "王秀英", Role::Resident);
+    let n = json(
+        &cadre,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "财务公开",
+            "--subtype",
+            "季度账目",
+            "--period",
+            "季度",
+            "--title",
+            "第三季度账目",
+            "--opening-balance-fen",
+            "100",
+            "--line",
+            "2026-07-05,收入,补助收入,补助,500",
+        ],
+    );
+    let shown = json(&cadre, &["notice", "show", n["id"].as_str().unwrap()]);
+    assert_eq!(shown["category"], "finance");
+    assert_eq!(shown["subtype"], "quarterly_accounts");
+    assert_eq!(shown["period"]["kind"], "quarterly");
+    let d = json(
+        &cadre,
+        &[
+            "notice",
+            "post",
+            "--category",
+            "村务公开",
+            "--title",
+            "草稿一则",
+            "--draft",
+        ],
+    );
+    assert_eq!(d["status"], "draft");
+    assert_eq!(
+        json(&cadre, &["notice", "list", "--category", "财务公开"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&cadre, &["notice", "list", "--status", "草稿"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&cadre, &["notice", "list", "--status", "已发布"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let r = json(
+        &resident,
+        &[
+            "request",
+            "file",
+            "--kind",
+            "低保救助",
+            "--title",
+            "申请低保",
+        ],
+    );
+    assert_eq!(r["kind"], "social_assistance");
+    sync(&resident);
+    sync(&cadre);
+    let rid = r["id"].as_str().unwrap();
+    let t = json(&cadre, &["request", "transition", rid, "--to", "已受理"]);
+    assert_eq!(t["status"], "accepted");
+    let t = json(&cadre, &["request", "transition", rid, "--to", "办理中"]);
+    assert_eq!(t["status"], "in_progress");
+    assert_eq!(
+        json(&cadre, &["request", "list", "--status", "办理中"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&cadre, &["request", "list", "--kind", "低保救助"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&cadre, &["request", "list", "--kind", "法律调解"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let dl = json(
+        &cadre,
+        &[
+            "deliberation",
+            "open",
+            "--title",
+            "修路",
+            "--body-kind",
+            "村民会议",
+            "--option",
+            "同意",
+            "--option",
+            "不同意",
+        ],
+    );
+    assert_eq!(dl["status"], "voting");
+    let shown = json(
+        &cadre,
+        &["deliberation", "show", dl["id"].as_str().unwrap()],
+    );
+    assert_eq!(shown["deciding_body"], "villagers_meeting");
+    let inv = json(&cadre, &["invite", "create", "--role", "村民代表"]);
+    assert_eq!(inv["role"], "villager_rep");
+    // an unknown name says what is accepted, in both forms
+    assert_usage_error(
+        &cunwu(&cadre, &["request", "list", "--status", "丢了"]),
+        "已受理",
     );
 }
 

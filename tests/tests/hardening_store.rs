@@ -864,6 +864,7 @@ fn cunwu(home: &Path, args: &[&str]) -> (i32, String, String) {
         .arg(home)
         .args(args)
         .env_remove("CUNWU_HOME")
+        .env_remove("CUNWU_LANG")
         .output()
         .unwrap();
     (
@@ -904,14 +905,21 @@ async fn cunwu_repair_reports_and_fixes_a_damaged_home() {
         )
         .unwrap();
     }
-    let (code, out, err) = cunwu(home.path(), &["repair"]);
+    // the CLI speaks Chinese by default and shows ids in their short form
+    let (code, out, err) = cunwu(home.path(), &["--lang", "en", "repair"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("integrity check found"), "{out}");
-    assert!(out.contains(&format!("quarantined entity {a}")), "{out}");
     assert!(
-        out.contains(&format!("entity {b}: its list row is missing")),
+        out.contains(&format!("quarantined entity {}", &a[..8])),
         "{out}"
     );
+    assert!(
+        out.contains(&format!("entity {}: its list row is missing", &b[..8])),
+        "{out}"
+    );
+    let (code, out, err) = cunwu(home.path(), &["repair"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("完整性检查"), "{out}");
     let (code, out, err) = cunwu(home.path(), &["sync"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = cunwu(home.path(), &["repair", "--json"]);

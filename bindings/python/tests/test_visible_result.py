@@ -42,7 +42,8 @@ def cli_text_outcome(home: Path, deliberation_id: str, options: int = 2):
     """What `cunwu deliberation show ID` prints for a person: "hidden" (a `tally:` line
     with the reason) or the counts per option with the final flag."""
     out = subprocess.run(
-        [str(cli_binary()), "--home", str(home), "deliberation", "show", deliberation_id],
+        # the CLI speaks Chinese by default; these lines are read in English
+        [str(cli_binary()), "--home", str(home), "--lang", "en", "deliberation", "show", deliberation_id],
         check=True,
         capture_output=True,
         timeout=60,
@@ -54,7 +55,7 @@ def cli_text_outcome(home: Path, deliberation_id: str, options: int = 2):
     counts = []
     for i in range(options):
         line = next(l for l in out.splitlines() if l.strip().startswith(f"[{i}]"))
-        m = re.search(r"(\d+) vote\(s\)", line)
+        m = re.search(r"(\d+) votes?\b", line)
         counts.append(int(m.group(1)) if m else 0)
     return (counts, tally_line.endswith("(final)"))
 

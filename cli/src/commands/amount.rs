@@ -6,10 +6,17 @@ use crate::args::AmountArgs;
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
 use crate::output::{print_json, say};
+use crate::t;
 use cunwu_core::words::money;
 
 pub fn amount(ctx: &Ctx, a: AmountArgs) -> CliResult<()> {
-    let forms = money::forms(a.fen).map_err(|e| CliError::usage(e.to_string()))?;
+    let forms = money::forms(a.fen).map_err(|e| {
+        CliError::usage(t!(
+            "cli-amount-too-large",
+            fen = e.0,
+            max = money::MAX_WORDS_FEN
+        ))
+    })?;
     if ctx.json {
         return print_json(&forms);
     }

@@ -1,14 +1,16 @@
 //! `cunwu deliberation …`: open (create and open the vote; a consultation is only
 //! created), list, show with the tally, vote, comment, close.
 
-use super::parse::{enum_value, BODIES};
+use super::parse;
 use crate::args::{DeliberationCmd, DeliberationOpenArgs};
 use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
-use crate::output::{clip, print_json, say, short, time, Table};
+use crate::lang::{label, when};
+use crate::output::{clip, print_json, say, short, Table};
+use crate::t;
 use cunwu_core::ids::now_ms;
 use cunwu_core::model::deliberation::{
-    DecidingBody, Deliberation, Phase, Provisional, Standing, Tally, VisibleResult,
+    DecidingBody, Deliberation, Hidden, Phase, Provisional, Standing, Tally, VisibleResult,
 };
 use cunwu_core::store::NewDeliberation;
 use cunwu_core::{EntityKind, Store};
@@ -24,16 +26,23 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
                 return print_json(&rows);
             }
             if rows.is_empty() {
-                say("no deliberations");
+                say(t!("cli-no-deliberations"));
                 return Ok(());
             }
-            let mut t = Table::new(&["ID", "BODY", "STATUS", "CLOSES", "VOTED", "TITLE"]);
+            let mut t = Table::new(&[
+                &t!("cli-col-id"),
+                &t!("cli-col-body"),
+                &t!("cli-col-status"),
+                &t!("cli-col-closes"),
+                &t!("cli-col-voted"),
+                &t!("cli-col-title"),
+            ]);
             for d in &rows {
                 t.row(vec![
                     short(&d.id).into(),
-                    json!(d.deciding_body).as_str().unwrap_or_default().into(),
-                    d.status.as_str().into(),
-                    time(d.closes_at),
+                    label(&d.deciding_body),
+                    label(&d.status),
+                    when(d.closes_at),
                     if d.voted { "✓".into() } else { String::new() },
                     clip(&d.title, 48),
                 ]);
@@ -57,30 +66,32 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
                     &json!({ "deliberation": id, "option": idx, "label": d.options[idx as usize] }),
                 );
             }
-            say(format!(
-                "ballot cast for [{idx}] {} in {}",
-                d.options[idx as usize], d.title
+            say(t!(
+                "cli-ballot-cast",
+                index = idx,
+                option = &d.options[idx as usize],
+                title = &d.title
             ));
-            say("you may vote again until the close; your last ballot counts");
+            say(t!("cli-ballot-recast"));
             Ok(())
         }
         DeliberationCmd::Start { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.open_voting(&id)?;
-            done(ctx, &store, &id, "is open for voting")
+            done(ctx, &store, &id, "cli-deliberation-voting")
         }
         DeliberationCmd::Comment { id, text } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.comment_deliberation(&id, &text)?;
-            done(ctx, &store, &id, "has a new comment")
+            done(ctx, &store, &id, "cli-deliberation-comment")
         }
         DeliberationCmd::Close { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
             store.close_deliberation(&id)?;
-            done(ctx, &store, &id, "is closed")
+            done(ctx, &store, &id, "cli-deliberation-closed")
         }
     }
 }
@@ -103,26 +114,25 @@ fn option_index(d: &Deliberation, typed: &str) -> CliResult<u32> {
         .map(|(i, o)| format!("[{i}] {o}"))
         .collect();
     if list.is_empty() {
-        return Err(CliError::usage(format!(
-            "{} is a consultation; it has no options to vote on",
-            d.title
+        return Err(CliError::usage(t!(
+            "cli-consultation-has-no-options",
+            title = &d.title
         )));
     }
-    Err(CliError::usage(format!(
-        "no option {t:?}; choose one of {}",
-        list.join(", ")
+    Err(CliError::usage(t!(
+        "cli-no-such-option",
+        typed = t,
+        options = list.join(&t!("cli-list-separator"))
     )))
 }
 
 fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
-    let body_kind: DecidingBody = enum_value("deciding body", &a.body_kind, BODIES)?;
+    let body_kind: DecidingBody = parse::deciding_body(&a.body_kind)?;
     if !a.closes_in_hours.is_finite()
         || a.closes_in_hours <= 0.0
         || a.closes_in_hours > 24.0 * 366.0
     {
-        return Err(CliError::usage(
-            "--closes-in-hours must be more than 0 and at most a year",
-        ));
+        return Err(CliError::usage(t!("cli-bad-closes-in-hours")));
     }
     let store = ctx.store()?;
     let now = now_ms();
@@ -145,13 +155,14 @@ fn open(ctx: &Ctx, a: DeliberationOpenArgs) -> CliResult<()> {
         &store,
         &id,
         if body_kind == DecidingBody::ConsultationOnly {
-            "is open for comments"
+            "cli-deliberation-comments-open"
         } else {
-            "is open for voting"
+            "cli-deliberation-voting"
         },
     )
 }
 
+/// Report a successful write; `what` is the catalogue id of what happened.
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let d = store.deliberation(id)?;
     let status = d.phase(now_ms()).as_str();
@@ -161,14 +172,14 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             "roster_version": d.snapshot_roster_version,
         }));
     }
-    say(format!("deliberation {id} {what}: {}", d.title));
+    say(t!(what, id = short(id), title = &d.title));
     if d.opened_at.is_some() && d.closed_at.is_none() {
-        say(format!(
-            "{} eligible voters · closes {}",
-            d.eligible.len(),
-            time(d.closes_at)
+        say(t!(
+            "cli-deliberation-eligible",
+            n = d.eligible.len(),
+            when = when(d.closes_at)
         ));
-        if what == "is open for voting" {
+        if what == "cli-deliberation-voting" {
             for line in snapshot_words(d.eligible.len(), d.snapshot_roster_version) {
                 say(line);
             }
@@ -185,56 +196,50 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
 /// older than a roster this device already received), so members who joined after
 /// that roster version do not vote in this deliberation.
 fn snapshot_words(voters: usize, roster_version: Option<u64>) -> [String; 2] {
-    let v = roster_version.map_or_else(|| "?".to_string(), |v| v.to_string());
+    let version = roster_version.map_or_else(|| "?".to_string(), |v| v.to_string());
     [
-        format!("the relay keeps this eligibility snapshot: {voters} voter(s) from roster version {v}, the roster this device holds;"),
-        format!("members who joined after roster version {v} cannot vote in this deliberation (sync before opening a vote to include them)"),
+        t!("cli-snapshot-kept", voters = voters, version = version.as_str()),
+        t!("cli-snapshot-later", version = version.as_str()),
     ]
 }
 
 /// The words after a shown tally: so far, provisional (why, and when final), or final.
 fn standing_words(s: &Standing) -> String {
     match s {
-        Standing::Running { closes_at } => format!("so far; voting closes {}", time(*closes_at)),
+        Standing::Running { closes_at } => t!("cli-standing-running", closes = when(*closes_at)),
         Standing::Provisional {
             reason: Provisional::OfflineBallots,
             final_at,
-        } => format!(
-            "provisional: ballots cast offline before the close may still arrive; final at {}",
-            time(*final_at)
-        ),
+        } => t!("cli-standing-offline", at = when(*final_at)),
         Standing::Provisional {
             reason: Provisional::AwaitingFinalTally,
             final_at,
-        } => format!(
-            "provisional: the relay's final count (due {}) has not reached this device yet (sync)",
-            time(*final_at)
-        ),
-        Standing::Final { closed_at } => format!("final (closed {})", time(*closed_at)),
+        } => t!("cli-standing-awaiting", at = when(*final_at)),
+        Standing::Final { closed_at } => t!("cli-standing-final", closed = when(*closed_at)),
     }
 }
 
 /// When voting ends or ended; a vote closed early says so, with its deadline.
 fn close_words(d: &Deliberation, now: i64) -> String {
     if d.closed_early() {
-        format!(
-            "closed early {} (deadline was {})",
-            time(d.effective_close()),
-            time(d.closes_at)
+        t!(
+            "cli-close-early",
+            closed = when(d.effective_close()),
+            deadline = when(d.closes_at)
         )
     } else if d.phase(now) == Phase::Closed {
-        format!("closed {}", time(d.effective_close()))
+        t!("cli-close-closed", closed = when(d.effective_close()))
     } else {
-        format!("closes {}", time(d.closes_at))
+        t!("cli-close-closes", closes = when(d.closes_at))
     }
 }
 
 /// The tally this member may see now, or why there is none: the store's
 /// `visible_tally`, which is the model's one rule (`Deliberation::visible_result`).
-pub fn visible_tally(store: &Store, d: &Deliberation) -> CliResult<Result<Tally, &'static str>> {
+pub fn visible_tally(store: &Store, d: &Deliberation) -> CliResult<Result<Tally, Hidden>> {
     Ok(match store.visible_tally(&d.id)? {
         VisibleResult::Shown(t) => Ok(t),
-        VisibleResult::Hidden(why) => Err(why.reason()),
+        VisibleResult::Hidden(why) => Err(why),
     })
 }
 
@@ -256,34 +261,34 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
             }
             Err(why) => {
                 v["tally"] = serde_json::Value::Null;
-                v["tally_hidden"] = json!(why);
+                v["tally_hidden"] = json!(why.reason());
             }
         }
         return print_json(&v);
     }
     say(&d.title);
     say("=".repeat(crate::output::width(&d.title).clamp(4, 60)));
-    let body = serde_json::to_value(d.deciding_body)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let mut line = format!("id {} · {body}", d.id);
+    let mut line = t!(
+        "cli-deliberation-kind-line",
+        id = short(&d.id),
+        body = label(&d.deciding_body)
+    );
     if let Some(g) = &d.group {
-        line += &format!(" ({g})");
+        line += &t!("cli-deliberation-group", group = g);
     }
     if d.secret {
-        line += " · secret ballot";
+        line += &t!("cli-deliberation-secret");
     }
     if d.hide_results {
-        line += " · results hidden until the close";
+        line += &t!("cli-deliberation-hidden-results");
     }
     say(line);
-    say(format!(
-        "status {} · opened by {} {} · {}",
-        d.phase(now).as_str(),
-        name_of(&names, &d.created_by),
-        time(d.created_at),
-        close_words(&d, now)
+    say(t!(
+        "cli-deliberation-status",
+        status = label(&d.phase(now)),
+        name = name_of(&names, &d.created_by),
+        created = when(d.created_at),
+        close = close_words(&d, now)
     ));
     if !d.body.is_empty() {
         say("");
@@ -291,18 +296,18 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     }
     if !d.options.is_empty() {
         say("");
-        say("Options");
+        say(t!("cli-options"));
         for (i, o) in d.options.iter().enumerate() {
             let count = tally
                 .as_ref()
                 .ok()
                 .and_then(|t| t.counts.get(i))
-                .map(|c| format!("  {c} vote(s)"))
+                .map(|c| t!("cli-option-votes", n = *c))
                 .unwrap_or_default();
             let me = if mine == Some(i as u32) {
-                "  ← your ballot"
+                t!("cli-option-mine")
             } else {
-                ""
+                String::new()
             };
             say(format!("  [{i}] {o}{count}{me}"));
         }
@@ -311,19 +316,24 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
     match &tally {
         Ok(t) => {
             let decided = match t.decided {
-                Some(i) => format!(
-                    "decided: {}",
-                    d.options.get(i as usize).map(String::as_str).unwrap_or("?")
+                Some(i) => t!(
+                    "cli-tally-decided",
+                    option = d.options.get(i as usize).map(String::as_str).unwrap_or("?")
                 ),
-                None if t.quorum_met => "no option has a majority".into(),
-                None => "quorum not met".into(),
+                None if t.quorum_met => t!("cli-tally-no-majority"),
+                None => t!("cli-tally-no-quorum"),
             };
-            say(format!(
-                "tally: {} of {} eligible took part · quorum {} · {decided} ({})",
-                t.participants,
-                t.eligible,
-                if t.quorum_met { "met" } else { "not met" },
-                standing_words(&d.standing(now, t))
+            say(t!(
+                "cli-tally-line",
+                participants = t.participants,
+                eligible = t.eligible,
+                quorum = if t.quorum_met {
+                    t!("cli-quorum-met")
+                } else {
+                    t!("cli-quorum-not-met")
+                },
+                decided = decided,
+                state = standing_words(&d.standing(now, t))
             ));
             if !t.roll.is_empty() {
                 let roll: Vec<String> = t
@@ -340,20 +350,24 @@ fn show(ctx: &Ctx, store: &Store, id: &str) -> CliResult<()> {
                         )
                     })
                     .collect();
-                say(format!("roll: {}", roll.join(", ")));
+                say(t!("cli-roll", list = roll.join(&t!("cli-list-separator"))));
             }
         }
-        Err(why) => say(format!("tally: {why}")),
+        Err(why) => say(t!(
+            "cli-tally-hidden",
+            why = cunwu_core::words::explain(crate::lang::lang(), why)
+        )),
     }
     if !d.comments.is_empty() {
         say("");
-        say("Comments");
+        say(t!("cli-comments"));
         for c in &d.comments {
-            say(format!(
-                "  {} {}: {}",
-                time(c.at),
-                name_of(&names, &c.by),
-                c.text
+            say(t!(
+                "cli-comment-line",
+                when = when(c.at),
+                name = name_of(&names, &c.by),
+                tag = "",
+                text = &c.text
             ));
         }
     }

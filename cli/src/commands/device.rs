@@ -1,23 +1,27 @@
 //! The device itself: enroll with an invite, status (membership, counts, pending and
 //! rejected changes with their reasons), the roster, and invites for new members.
 
+use super::parse;
 use crate::args::{EnrollArgs, InviteCmd};
 use crate::context::{name_of, runtime, Ctx};
 use crate::error::{CliError, CliResult};
-use crate::output::{print_json, say, short, time, Table};
+use crate::lang::{label, lang, when};
+use crate::output::{print_json, say, short, shorten_ids, Table};
+use crate::t;
 use cunwu_core::store::{ChangeState, LocalChange};
 use cunwu_core::sync::SyncClient;
+use cunwu_core::words::catalogue::change_summary;
 use cunwu_core::Role;
 use serde_json::json;
 
 pub fn enroll(ctx: &Ctx, a: EnrollArgs) -> CliResult<()> {
     let store = ctx.create_store()?;
     if let Some(m) = store.membership()? {
-        return Err(CliError::usage(format!(
-            "{} is already enrolled in {} as member {}; use another --home for another device",
-            ctx.home.display(),
-            m.space_name,
-            m.member_id
+        return Err(CliError::usage(t!(
+            "cli-already-enrolled",
+            home = ctx.home.display().to_string(),
+            space = &m.space_name,
+            member = short(&m.member_id)
         )));
     }
     let rt = runtime()?;
@@ -39,18 +43,18 @@ pub fn enroll(ctx: &Ctx, a: EnrollArgs) -> CliResult<()> {
             "relay_url": m.relay_url,
         }));
     }
-    say(format!(
-        "enrolled in {} as {} ({})",
-        m.space_name,
-        me.name,
-        me.role.as_str()
+    say(t!(
+        "cli-enrolled",
+        space = &m.space_name,
+        name = &me.name,
+        role = label(&me.role)
     ));
-    say(format!(
-        "member id {}  device {}",
-        m.member_id,
-        short(&store.device_id())
+    say(t!(
+        "cli-enrolled-ids",
+        member = short(&m.member_id),
+        device = short(&store.device_id())
     ));
-    say("run `cunwu sync` to fetch what the village has published");
+    say(t!("cli-enrolled-next"));
     Ok(())
 }
 
@@ -59,9 +63,9 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
         if ctx.json {
             return print_json(&json!({ "home": ctx.home, "enrolled": false }));
         }
-        say(format!(
-            "no Cunwu device in {} (run `cunwu enroll` first)",
-            ctx.home.display()
+        say(t!(
+            "cli-status-no-device",
+            home = ctx.home.display().to_string()
         ));
         return Ok(());
     }
@@ -72,10 +76,10 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
                 &json!({ "home": ctx.home, "enrolled": false, "device_id": store.device_id() }),
             );
         }
-        say(format!(
-            "device {} in {} is not enrolled yet (run `cunwu enroll`)",
-            short(&store.device_id()),
-            ctx.home.display()
+        say(t!(
+            "cli-status-not-enrolled",
+            device = short(&store.device_id()),
+            home = ctx.home.display().to_string()
         ));
         return Ok(());
     };
@@ -110,56 +114,59 @@ pub fn status(ctx: &Ctx) -> CliResult<()> {
             "rejected_changes": rejected,
         }));
     }
-    say(format!(
-        "space     {} ({})",
-        m.space_name,
-        short(&m.space_id)
+    say(t!(
+        "cli-status-space",
+        space = &m.space_name,
+        id = short(&m.space_id)
     ));
-    say(format!(
-        "member    {} — {} ({})",
-        me.name,
-        me.role.as_str(),
-        m.member_id
+    say(t!(
+        "cli-status-member",
+        name = &me.name,
+        role = label(&me.role),
+        id = short(&m.member_id)
     ));
-    say(format!("device    {}", store.device_id()));
-    say(format!(
-        "relay     {}",
-        if m.relay_url.is_empty() {
-            "(none)"
+    say(t!("cli-status-device", id = short(&store.device_id())));
+    say(t!(
+        "cli-status-relay",
+        url = if m.relay_url.is_empty() {
+            t!("cli-none")
         } else {
-            &m.relay_url
+            m.relay_url.clone()
         }
     ));
-    say(format!(
-        "counts    {} unread notices · {} open requests ({} mine, {} assigned to me) · {} votes to cast",
-        counts.unread_notices, counts.open_requests, counts.my_open_requests, counts.assigned_to_me, counts.open_votes_not_cast
+    say(t!(
+        "cli-status-counts",
+        unread = counts.unread_notices,
+        open = counts.open_requests,
+        mine = counts.my_open_requests,
+        assigned = counts.assigned_to_me,
+        votes = counts.open_votes_not_cast
     ));
-    say(format!(
-        "pending   {} change(s) not yet acknowledged by the relay",
-        pending.len()
-    ));
+    say(t!("cli-status-pending", n = pending.len()));
     for c in &pending {
-        say(format!(
-            "          · {} {} ({})",
-            c.summary,
-            short(&c.entity_id),
-            time(c.created_at)
+        say(t!(
+            "cli-status-pending-line",
+            state = label(&c.state),
+            summary = change_summary(lang(), c.kind, &c.summary),
+            id = short(&c.entity_id),
+            when = when(c.created_at)
         ));
     }
     if rejected.is_empty() {
-        say("rejected  none");
+        say(t!("cli-status-rejected-none"));
     } else {
-        say(format!(
-            "rejected  {} change(s) refused by the relay and undone on this device:",
-            rejected.len()
-        ));
+        say(t!("cli-status-rejected", n = rejected.len()));
         for c in &rejected {
-            say(format!(
-                "          ✗ {} {} ({}): {}",
-                c.summary,
-                short(&c.entity_id),
-                time(c.created_at),
-                c.reason.as_deref().unwrap_or("no reason given")
+            say(t!(
+                "cli-status-rejected-line",
+                summary = change_summary(lang(), c.kind, &c.summary),
+                id = short(&c.entity_id),
+                when = when(c.created_at),
+                reason = c
+                    .reason
+                    .as_deref()
+                    .map(shorten_ids)
+                    .unwrap_or_else(|| t!("cli-no-reason"))
             ));
         }
     }
@@ -183,22 +190,30 @@ pub fn members(ctx: &Ctx) -> CliResult<()> {
             .collect();
         return print_json(&v);
     }
-    let mut t = Table::new(&["ID", "NAME", "ROLE", "HOUSEHOLD", "GROUP", "DEVICES", ""]);
+    let mut t = Table::new(&[
+        &t!("cli-col-id"),
+        &t!("cli-col-name"),
+        &t!("cli-col-role"),
+        &t!("cli-col-household"),
+        &t!("cli-col-group"),
+        &t!("cli-col-devices"),
+        "",
+    ]);
     for m in &roster.members {
         let mut flags = vec![];
         if m.id == me {
-            flags.push("me");
+            flags.push(t!("cli-flag-me"));
         }
         if m.revoked {
-            flags.push("revoked");
+            flags.push(t!("cli-flag-revoked"));
         }
         if m.migrant {
-            flags.push("migrant");
+            flags.push(t!("cli-flag-migrant"));
         }
         t.row(vec![
             short(&m.id).into(),
             m.name.clone(),
-            m.role.as_str().into(),
+            label(&m.role),
             m.household.clone(),
             m.group.clone(),
             roster
@@ -207,7 +222,7 @@ pub fn members(ctx: &Ctx) -> CliResult<()> {
                 .filter(|d| d.member == m.id)
                 .count()
                 .to_string(),
-            flags.join(","),
+            flags.join(&t!("cli-list-separator")),
         ]);
     }
     t.print();
@@ -220,7 +235,7 @@ pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
         household,
         group,
     } = c;
-    let role = Role::parse(role.trim())?;
+    let role = parse::role(&role)?;
     let store = ctx.store()?;
     let me = store.me()?;
     if me.role != Role::Cadre {
@@ -243,12 +258,12 @@ pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
             "created_by": name_of(&crate::context::member_names(&store), &me.id),
         }));
     }
-    say(format!("invite code: {}", r.invite));
-    say(format!(
-        "role {} · expires {} · redeem once with `cunwu enroll --invite {}`",
-        role.as_str(),
-        time(r.expires_at),
-        r.invite
+    say(t!("cli-invite-code", code = &r.invite));
+    say(t!(
+        "cli-invite-details",
+        role = label(&role),
+        expires = when(r.expires_at),
+        code = &r.invite
     ));
     Ok(())
 }

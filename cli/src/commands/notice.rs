@@ -2,14 +2,13 @@
 //! revision history, questions with due dates, who read it), publish, correct,
 //! withdraw, ask, answer, read.
 
-use super::parse::{
-    date, enum_value, finance_line, finance_lines_json, CATEGORIES, NOTICE_STATUSES, PERIODS,
-    SUBTYPES,
-};
+use super::parse::{self, date, finance_line, finance_lines_json};
 use crate::args::{FinanceArgs, NoticeCmd, NoticePostArgs};
 use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
-use crate::output::{clip, print_json, say, short, time, yuan, Table};
+use crate::lang::{day, label, when};
+use crate::output::{clip, print_json, say, short, shorten_ids, yuan, Table};
+use crate::t;
 use cunwu_core::ids::now_ms;
 use cunwu_core::model::notice::{
     AccountSubtotal, Category, ContentChange, Direction, FinanceLine, FinanceTotals, Notice,
@@ -34,7 +33,7 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
             store.publish_notice(&id)?;
-            done(ctx, &store, &id, "published")
+            done(ctx, &store, &id, "cli-notice-published")
         }
         NoticeCmd::Edit {
             id,
@@ -46,7 +45,7 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let id = resolve(&store, EntityKind::Notice, &id)?;
             let content = changed_content(&store, &id, title, body, &finance)?;
             store.edit_notice_draft(&id, content)?;
-            done(ctx, &store, &id, "edited")
+            done(ctx, &store, &id, "cli-notice-edited")
         }
         NoticeCmd::Correct {
             id,
@@ -59,13 +58,13 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let id = resolve(&store, EntityKind::Notice, &id)?;
             let content = changed_content(&store, &id, title, body, &finance)?;
             store.correct_notice(&id, content, &reason)?;
-            done(ctx, &store, &id, "corrected")
+            done(ctx, &store, &id, "cli-notice-corrected")
         }
         NoticeCmd::Withdraw { id, reason } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
             store.withdraw_notice(&id, &reason)?;
-            done(ctx, &store, &id, "withdrawn")
+            done(ctx, &store, &id, "cli-notice-withdrawn")
         }
         NoticeCmd::Ask { id, text } => {
             let store = ctx.store()?;
@@ -80,9 +79,17 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "notice": id, "question_id": q, "due_at": due }));
             }
-            say(format!("question {q} asked on notice {}", short(&id)));
+            say(t!(
+                "cli-question-asked",
+                question = short(&q),
+                notice = short(&id)
+            ));
             if let Some(d) = due {
-                say(format!("a reply is due by {}", time(d)));
+                say(t!(
+                    "cli-question-reply-due",
+                    deadline =
+                        cunwu_core::words::dates::reply_deadline(crate::lang::lang(), d, now_ms())
+                ));
             }
             Ok(())
         }
@@ -103,14 +110,16 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let q = match found.len() {
                 1 => found[0].id.clone(),
                 0 => {
-                    return Err(CliError::usage(format!(
-                        "notice {} has no question {question_id}",
-                        short(&id)
+                    return Err(CliError::usage(t!(
+                        "cli-no-such-question",
+                        notice = short(&id),
+                        question = question_id.as_str()
                     )))
                 }
                 _ => {
-                    return Err(CliError::usage(format!(
-                        "several questions start with {question_id}; type more of the id"
+                    return Err(CliError::usage(t!(
+                        "cli-ambiguous-question",
+                        question = question_id.as_str()
                     )))
                 }
             };
@@ -118,10 +127,10 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "notice": id, "question_id": q, "answered": true }));
             }
-            say(format!(
-                "answered question {} on notice {}",
-                short(&q),
-                short(&id)
+            say(t!(
+                "cli-question-answered",
+                question = short(&q),
+                notice = short(&id)
             ));
             Ok(())
         }
@@ -132,9 +141,10 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "notice": id, "revision": rev, "read": true }));
             }
-            say(format!(
-                "marked revision {rev} of notice {} read",
-                short(&id)
+            say(t!(
+                "cli-notice-marked-read",
+                revision = rev,
+                notice = short(&id)
             ));
             Ok(())
         }
@@ -157,9 +167,9 @@ fn finance_data(f: &FinanceArgs) -> CliResult<Option<(Option<i64>, Vec<FinanceLi
 }
 
 fn post(ctx: &Ctx, a: NoticePostArgs) -> CliResult<()> {
-    let category: Category = enum_value("category", &a.category, CATEGORIES)?;
-    let subtype: Subtype = enum_value("subtype", &a.subtype, SUBTYPES)?;
-    let kind: PeriodKind = enum_value("period", &a.period, PERIODS)?;
+    let category: Category = parse::category(&a.category)?;
+    let subtype: Subtype = parse::subtype(&a.subtype)?;
+    let kind: PeriodKind = parse::period(&a.period)?;
     let period = Period {
         kind,
         start: a
@@ -190,14 +200,14 @@ fn post(ctx: &Ctx, a: NoticePostArgs) -> CliResult<()> {
         &store,
         &id,
         if a.draft {
-            "saved as a draft"
+            "cli-notice-drafted"
         } else {
-            "published"
+            "cli-notice-published"
         },
     )
 }
 
-/// Report a successful write.
+/// Report a successful write; `what` is the catalogue id of what happened.
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let n = store.notice(id)?;
     if ctx.json {
@@ -208,8 +218,8 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             "revision": n.current_revision(),
         }));
     }
-    say(format!("notice {id} {what}: {}", n.content.title));
-    say("it reaches the village at the next `cunwu sync`");
+    say(t!(what, id = short(id), title = &n.content.title));
+    say(t!("cli-reaches-village-at-sync"));
     Ok(())
 }
 
@@ -222,20 +232,13 @@ fn list(
     limit: u32,
 ) -> CliResult<()> {
     let order = super::parse::list_order(order)?;
-    if let Some(c) = &category {
-        enum_value::<Category>("category", c, CATEGORIES)?;
-    }
-    if let Some(s) = &status {
-        if !NOTICE_STATUSES.contains(&s.as_str()) {
-            return Err(CliError::usage(format!(
-                "unknown notice status {s:?}; expected one of {}",
-                NOTICE_STATUSES.join(", ")
-            )));
-        }
-    }
+    let category = category.map(|c| parse::category(&c)).transpose()?;
+    let status = status
+        .map(|s| parse::notice_status(&s).map(|s| s.as_str().to_string()))
+        .transpose()?;
     let store = ctx.store()?;
     let rows = store.list_notices(&NoticeFilter {
-        category: category.map(|c| c.trim().to_ascii_lowercase()),
+        category: category.map(|c| json!(c).as_str().unwrap_or_default().to_string()),
         status,
         unread_only: unread,
         order,
@@ -246,27 +249,27 @@ fn list(
         return print_json(&rows);
     }
     if rows.is_empty() {
-        say("no notices");
+        say(t!("cli-no-notices"));
         return Ok(());
     }
     let mut t = Table::new(&[
-        "ID",
-        "CATEGORY",
-        "STATUS",
-        "REV",
-        "PUBLISHED",
-        "BALANCE",
-        "Q",
-        "READ",
-        "TITLE",
+        &t!("cli-col-id"),
+        &t!("cli-col-category"),
+        &t!("cli-col-status"),
+        &t!("cli-col-revision"),
+        &t!("cli-col-published"),
+        &t!("cli-col-balance"),
+        &t!("cli-col-questions"),
+        &t!("cli-col-read"),
+        &t!("cli-col-title"),
     ]);
     for n in &rows {
         t.row(vec![
             short(&n.id).into(),
-            json!(n.category).as_str().unwrap_or_default().into(),
-            n.status.as_str().into(),
+            label(&n.category),
+            label(&n.status),
             n.revision.to_string(),
-            n.published_at.map(time).unwrap_or_else(|| "-".into()),
+            n.published_at.map(when).unwrap_or_else(|| "-".into()),
             n.closing_fen.map(yuan).unwrap_or_default(),
             if n.open_questions > 0 {
                 n.open_questions.to_string()
@@ -276,7 +279,7 @@ fn list(
             if n.read {
                 "✓".into()
             } else if n.revision > 0 {
-                "new".into()
+                t!("cli-unread-mark")
             } else {
                 String::new()
             },
@@ -321,15 +324,21 @@ fn show(ctx: &Ctx, id: &str) -> CliResult<()> {
     print_notice(&n, &names);
     // who published it, checked offline against the signatures this phone holds
     if let Some(p) = store.provenance(&id)?.first() {
-        say(format!(
-            "published by {} ({}) from device {} · signature {}",
-            p.member_name.as_deref().unwrap_or("an unknown member"),
-            p.role.map(|r| r.as_str()).unwrap_or("?"),
-            &p.device[..12],
-            if p.signature_verified {
-                "verified".to_string()
+        say(t!(
+            "cli-notice-provenance",
+            name = p
+                .member_name
+                .clone()
+                .unwrap_or_else(|| t!("cli-unknown-member")),
+            role = p.role.map(|r| label(&r)).unwrap_or_else(|| "?".into()),
+            device = short(&p.device),
+            signature = if p.signature_verified {
+                t!("cli-signature-verified")
             } else {
-                format!("NOT verified: {}", p.problem.as_deref().unwrap_or(""))
+                t!(
+                    "cli-signature-not-verified",
+                    problem = shorten_ids(p.problem.as_deref().unwrap_or(""))
+                )
             }
         ));
     }
@@ -341,40 +350,39 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     say(&n.content.title);
     say("=".repeat(crate::output::width(&n.content.title).clamp(4, 60)));
     let period = match (&n.period.start, &n.period.end) {
-        (Some(s), Some(e)) => format!(" · {s} – {e}"),
-        (Some(s), None) => format!(" · from {s}"),
+        (Some(s), Some(e)) => t!("cli-period-range", start = day(s), end = day(e)),
+        (Some(s), None) => t!("cli-period-from", start = day(s)),
         _ => String::new(),
     };
-    let json_name = |v: serde_json::Value| v.as_str().unwrap_or("").to_string();
-    say(format!(
-        "id {} · {} / {} · {}{}",
-        n.id,
-        json_name(json!(n.category)),
-        json_name(json!(n.subtype)),
-        json_name(json!(n.period.kind)),
-        period
+    say(t!(
+        "cli-notice-kind-line",
+        id = short(&n.id),
+        category = label(&n.category),
+        subtype = label(&n.subtype),
+        period_kind = label(&n.period.kind),
+        period = period
     ));
-    let mut st = format!(
-        "status {} · revision {}",
-        n.status.as_str(),
-        n.current_revision()
+    let mut st = t!(
+        "cli-notice-status-line",
+        status = label(&n.status),
+        revision = n.current_revision()
     );
     if let Some(p) = n.published_at() {
-        st += &format!(
-            " · first published {} by {}",
-            time(p),
-            name_of(names, &n.created_by)
+        st += &t!(
+            "cli-notice-first-published",
+            when = when(p),
+            name = name_of(names, &n.created_by)
         );
     } else {
-        st += &format!(
-            " · drafted {} by {}",
-            time(n.created_at),
-            name_of(names, &n.created_by)
+        st += &t!(
+            "cli-notice-drafted-by",
+            when = when(n.created_at),
+            name = name_of(names, &n.created_by)
         );
     }
     say(st);
     if let Some(r) = &n.withdrawn_reason {
-        say(format!("WITHDRAWN: {r}"));
+        say(t!("cli-notice-withdrawn-reason", reason = r));
     }
     if !n.content.body.is_empty() {
         say("");
@@ -382,7 +390,7 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     }
     if !n.content.lines.is_empty() {
         say("");
-        say("Finance lines");
+        say(t!("cli-finance-lines"));
         lines_table(&n.content.lines).print();
     }
     if let Some(t) = &n.totals {
@@ -392,12 +400,12 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     let subtotals = n.content.subtotals();
     if !subtotals.is_empty() {
         say("");
-        say("By account");
+        say(t!("cli-by-account"));
         subtotals_table(&subtotals).print();
     }
     if !n.revisions.is_empty() {
         say("");
-        say("Revisions");
+        say(t!("cli-revisions"));
         let last = n.revisions.len() - 1;
         for (i, r) in n.revisions.iter().enumerate() {
             say(revision_heading(r, names));
@@ -405,12 +413,12 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
             if i < last {
                 print_content(&r.content);
             } else {
-                say("      (the current text, above)");
+                say(t!("cli-revision-current"));
             }
             if let Some(next) = n.revisions.get(i + 1) {
                 let changes = next.content.changes_from(&r.content);
                 if !changes.is_empty() {
-                    say(format!("      changed in revision {}:", next.number));
+                    say(t!("cli-revision-changed-in", number = next.number));
                     for c in &changes {
                         say(format!("        {}", change_words(c)));
                     }
@@ -420,35 +428,39 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
     }
     if !n.questions.is_empty() {
         say("");
-        say("Questions");
+        say(t!("cli-questions"));
+        let lang = crate::lang::lang();
         for q in &n.questions {
             let state = if !q.answers.is_empty() {
-                "answered".to_string()
-            } else if now > q.due_at {
-                format!("OVERDUE since {}", time(q.due_at))
+                t!("cli-question-answered-state")
             } else {
-                format!("reply due {}", time(q.due_at))
+                t!(
+                    "cli-question-due-state",
+                    by = cunwu_core::words::dates::reply_by(lang, q.due_at, now),
+                    left = cunwu_core::words::dates::days_left(lang, q.due_at, now)
+                )
             };
-            say(format!(
-                "  [{}] {} {}: {}  ({state})",
-                short(&q.id),
-                name_of(names, &q.by),
-                time(q.at),
-                q.text
+            say(t!(
+                "cli-question-line",
+                id = short(&q.id),
+                name = name_of(names, &q.by),
+                when = village_when(q.at, q.arrived_at),
+                text = &q.text,
+                state = state
             ));
             for a in &q.answers {
-                say(format!(
-                    "      ↳ {} {}: {}",
-                    name_of(names, &a.by),
-                    time(a.at),
-                    a.text
+                say(t!(
+                    "cli-answer-line",
+                    name = name_of(names, &a.by),
+                    when = when(a.at),
+                    text = &a.text
                 ));
             }
         }
     }
     say("");
     if n.read_by.is_empty() {
-        say("read by: nobody yet");
+        say(t!("cli-read-by-nobody"));
     } else {
         let who: Vec<String> = n
             .read_by
@@ -457,32 +469,38 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
                 if *r >= n.current_revision() {
                     name_of(names, m)
                 } else {
-                    format!("{} (rev {r})", name_of(names, m))
+                    t!(
+                        "cli-read-old-revision",
+                        name = name_of(names, m),
+                        revision = *r
+                    )
                 }
             })
             .collect();
-        say(format!("read by ({}): {}", who.len(), who.join(", ")));
+        say(t!(
+            "cli-read-by",
+            n = who.len(),
+            names = who.join(&t!("cli-list-separator"))
+        ));
     }
 }
 
-// ---- words for people (issue 14: each in one place, for the catalogue) -------------
-
-fn direction_word(d: Direction) -> &'static str {
-    if d == Direction::Income {
-        "收入"
-    } else {
-        "支出"
-    }
-}
+// ---- words for people (issue 14): the lines a finance notice reads as -------------
 
 fn lines_table(lines: &[FinanceLine]) -> Table {
     let mut t = Table::new(&[
-        "  DATE", "", "ACCOUNT", "ITEM", "AMOUNT", "PAYEE", "VOUCHER",
+        &format!("  {}", t!("cli-col-date")),
+        "",
+        &t!("cli-col-account"),
+        &t!("cli-col-item"),
+        &t!("cli-col-amount"),
+        &t!("cli-col-payee"),
+        &t!("cli-col-voucher"),
     ]);
     for l in lines {
         t.row(vec![
-            format!("  {}", l.date),
-            direction_word(l.direction).into(),
+            format!("  {}", day(&l.date)),
+            label(&l.direction),
             l.account.clone(),
             clip(&l.item, 36),
             yuan(if l.direction == Direction::Income {
@@ -498,11 +516,16 @@ fn lines_table(lines: &[FinanceLine]) -> Table {
 }
 
 fn subtotals_table(subtotals: &[AccountSubtotal]) -> Table {
-    let mut t = Table::new(&["  ACCOUNT", "", "LINES", "SUBTOTAL"]);
+    let mut t = Table::new(&[
+        &format!("  {}", t!("cli-col-account")),
+        "",
+        &t!("cli-col-lines"),
+        &t!("cli-col-subtotal"),
+    ]);
     for s in subtotals {
         t.row(vec![
             format!("  {}", s.account),
-            direction_word(s.direction).into(),
+            label(&s.direction),
             s.lines.to_string(),
             yuan(s.amount_fen),
         ]);
@@ -511,31 +534,41 @@ fn subtotals_table(subtotals: &[AccountSubtotal]) -> Table {
 }
 
 fn totals_words(t: &FinanceTotals) -> String {
-    format!(
-        "opening {} · income {} · expense {} · closing {}",
-        yuan(t.opening_fen),
-        yuan(t.income_fen),
-        yuan(t.expense_fen),
-        yuan(t.closing_fen)
+    t!(
+        "cli-finance-totals",
+        opening = yuan(t.opening_fen),
+        income = yuan(t.income_fen),
+        expense = yuan(t.expense_fen),
+        closing = yuan(t.closing_fen)
     )
 }
 
+/// When something reached the village, and what the author's phone said when the two
+/// are more than a day apart (a wrong clock, or a phone offline for long).
+fn village_when(at: i64, arrived_at: Option<i64>) -> String {
+    let mut s = when(arrived_at.unwrap_or(at));
+    if cunwu_core::model::notice::arrival_differs(at, arrived_at) {
+        s += &t!("cli-phone-said", when = when(at));
+    }
+    s
+}
+
 fn revision_heading(r: &Revision, names: &std::collections::HashMap<String, String>) -> String {
-    let mut line = format!(
-        "  Revision {} · {} by {}",
-        r.number,
-        time(r.at),
-        name_of(names, &r.by)
+    let mut line = t!(
+        "cli-revision-line",
+        number = r.number,
+        when = village_when(r.at, r.arrived_at),
+        name = name_of(names, &r.by)
     );
     if !r.reason.is_empty() {
-        line += &format!(" — correction: {}", r.reason);
+        line += &t!("cli-revision-reason", reason = &r.reason);
     }
     line
 }
 
 /// An earlier revision in full: title, body, its lines, totals and subtotals.
 fn print_content(c: &NoticeContent) {
-    say(format!("      title: {}", c.title));
+    say(format!("      {}", t!("cli-revision-title", title = &c.title)));
     for l in c.body.lines() {
         say(format!("      {l}"));
     }
@@ -558,8 +591,8 @@ fn print_content(c: &NoticeContent) {
 fn line_words(l: &FinanceLine) -> String {
     format!(
         "{} {} {} {} {}",
-        l.date,
-        direction_word(l.direction),
+        day(&l.date),
+        label(&l.direction),
         l.account,
         l.item,
         yuan(l.amount_fen)
@@ -568,33 +601,38 @@ fn line_words(l: &FinanceLine) -> String {
 
 /// One change a correction made, in one line.
 fn change_words(c: &ContentChange) -> String {
-    let money = |f: &Option<i64>| f.map(yuan).unwrap_or_else(|| "none".into());
+    let money = |f: &Option<i64>| f.map(yuan).unwrap_or_else(|| t!("cli-none"));
     match c {
-        ContentChange::Title { was, now } => format!("title: {was} → {now}"),
+        ContentChange::Title { was, now } => t!("cli-change-title", was = was, now = now),
         ContentChange::Body { was, now } => {
-            format!("body: {} → {}", clip(was, 40), clip(now, 40))
+            t!("cli-change-body", was = clip(was, 40), now = clip(now, 40))
         }
         ContentChange::OpeningBalance { was, now } => {
-            format!("opening balance {} → {}", money(was), money(now))
+            t!("cli-change-opening", was = money(was), now = money(now))
         }
         ContentChange::LineAmount {
             line,
             item,
             was,
             now,
-        } => format!(
-            "line {line} ({item}) amount {} → {}",
-            yuan(*was),
-            yuan(*now)
+        } => t!(
+            "cli-change-line-amount",
+            line = *line,
+            item = item,
+            was = yuan(*was),
+            now = yuan(*now)
         ),
-        ContentChange::Line { line, was, now } => {
-            format!("line {line}: {} → {}", line_words(was), line_words(now))
-        }
+        ContentChange::Line { line, was, now } => t!(
+            "cli-change-line",
+            line = *line,
+            was = line_words(was),
+            now = line_words(now)
+        ),
         ContentChange::LineAdded { line, now } => {
-            format!("line {line} added: {}", line_words(now))
+            t!("cli-change-line-added", line = *line, now = line_words(now))
         }
         ContentChange::LineRemoved { line, was } => {
-            format!("line {line} removed: {}", line_words(was))
+            t!("cli-change-line-removed", line = *line, was = line_words(was))
         }
     }
 }

@@ -1,49 +1,111 @@
-//! Parsing what the user typed into core types: snake_case enum names, finance lines,
-//! dates. Every failure is a usage error (exit 2) that says what was expected.
+//! Parsing what the user typed into core types: enum values by their snake_case
+//! identifier or by their name in Chinese or English (`--category 财务公开` or
+//! `--category finance`; `--status 已受理`), finance lines, dates. Every failure is a
+//! usage error (exit 2) that says what was expected, in the run's language.
 
 use crate::error::{CliError, CliResult};
-use cunwu_core::model::notice::{Direction, FinanceLine};
+use crate::lang::lang;
+use crate::t;
+use cunwu_core::model::deliberation::DecidingBody;
+use cunwu_core::model::notice::{
+    Category, Direction, FinanceLine, NoticeStatus, PeriodKind, Subtype,
+};
+use cunwu_core::model::request::{Status, DEFAULT_KINDS};
+use cunwu_core::words::{catalogue, label, Labelled, Lang, RequestKind};
+use cunwu_core::Role;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::path::Path;
 
-/// Parse a snake_case enum name through its serde representation.
-pub fn enum_value<T: DeserializeOwned>(what: &str, s: &str, allowed: &[&str]) -> CliResult<T> {
-    let norm = s.trim().to_ascii_lowercase().replace('-', "_");
-    serde_json::from_value(serde_json::Value::String(norm)).map_err(|_| {
-        CliError::usage(format!(
-            "unknown {what} {s:?}; expected one of {}",
-            allowed.join(", ")
-        ))
-    })
+/// The snake_case identifier of an enum value (its serde name).
+fn ident<T: Serialize>(x: &T) -> String {
+    serde_json::to_value(x)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
-pub const CATEGORIES: &[&str] = &["party", "village", "finance"];
-pub const SUBTYPES: &[&str] = &[
-    "resolution",
-    "implementation",
-    "relief_funds",
-    "subsidy_list",
-    "homestead",
-    "land_contract",
-    "work_allowance",
-    "quarterly_accounts",
-    "other",
-];
-pub const PERIODS: &[&str] = &["monthly", "quarterly", "ad_hoc"];
-pub const NOTICE_STATUSES: &[&str] = &["draft", "published", "corrected", "withdrawn"];
-pub const BODIES: &[&str] = &[
-    "villagers_meeting",
-    "villager_reps",
-    "household_reps",
-    "party_members",
-    "group_meeting",
-    "consultation_only",
-];
+/// Whether `typed` names `x`: its identifier (any case, `-` for `_`) or its label in
+/// either language.
+fn names<T: Labelled>(x: &T, id: &str, typed: &str) -> bool {
+    let norm = typed.trim().to_lowercase().replace('-', "_");
+    norm == id
+        || Lang::ALL
+            .iter()
+            .any(|l| label(*l, x).to_lowercase() == typed.trim().to_lowercase())
+}
+
+/// "finance（财务公开）, party（党务公开）" (English: "finance (Village accounts)").
+fn expected<T: Labelled + Serialize>(all: &[T]) -> String {
+    let sep = match lang() {
+        Lang::Zh => "，",
+        Lang::En => ", ",
+    };
+    all.iter()
+        .map(|x| match lang() {
+            Lang::Zh => format!("{}（{}）", ident(x), label(Lang::Zh, x)),
+            Lang::En => format!("{} ({})", ident(x), label(Lang::En, x)),
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// An enum value by identifier or name, from its `ALL` list; `what` is the catalogue
+/// id of what is asked for ("cli-what-category").
+pub fn enum_value<T: Labelled + Serialize + DeserializeOwned + Copy>(
+    what: &str,
+    s: &str,
+    all: &[T],
+) -> CliResult<T> {
+    all.iter()
+        .copied()
+        .find(|x| names(x, &ident(x), s))
+        .ok_or_else(|| {
+            CliError::usage(t!(
+                "cli-unknown-value",
+                what = t!(what),
+                typed = s.trim(),
+                expected = expected(all)
+            ))
+        })
+}
+
+pub fn category(s: &str) -> CliResult<Category> {
+    enum_value("cli-what-category", s, &catalogue::CATEGORY_ALL)
+}
+pub fn subtype(s: &str) -> CliResult<Subtype> {
+    enum_value("cli-what-subtype", s, &catalogue::SUBTYPE_ALL)
+}
+pub fn period(s: &str) -> CliResult<PeriodKind> {
+    enum_value("cli-what-period", s, &catalogue::PERIOD_KIND_ALL)
+}
+pub fn notice_status(s: &str) -> CliResult<NoticeStatus> {
+    enum_value("cli-what-notice-status", s, &catalogue::NOTICE_STATUS_ALL)
+}
+pub fn request_status(s: &str) -> CliResult<Status> {
+    enum_value("cli-what-request-status", s, &Status::ALL)
+}
+pub fn deciding_body(s: &str) -> CliResult<DecidingBody> {
+    enum_value("cli-what-deciding-body", s, &catalogue::DECIDING_BODY_ALL)
+}
+pub fn role(s: &str) -> CliResult<Role> {
+    enum_value("cli-what-role", s, &Role::ALL)
+}
+
+/// A request kind by identifier or name; anything else is passed on as typed, for the
+/// core to judge against the space's catalogue (`unknown request kind ...`).
+pub fn request_kind(s: &str) -> String {
+    DEFAULT_KINDS
+        .iter()
+        .find(|k| names(&RequestKind(k), k, s))
+        .map(|k| k.to_string())
+        .unwrap_or_else(|| s.trim().to_string())
+}
 
 /// `--order newest|recent` of a list.
 pub fn list_order(s: &str) -> CliResult<cunwu_core::store::ListOrder> {
     cunwu_core::store::ListOrder::parse(s.trim())
-        .ok_or_else(|| CliError::usage(format!("unknown order {s:?}; expected newest or recent")))
+        .ok_or_else(|| CliError::usage(t!("cli-unknown-order", typed = s.trim())))
 }
 
 /// `YYYY-MM-DD` with a plausible month and day.
@@ -59,37 +121,30 @@ pub fn date(what: &str, d: &str) -> CliResult<String> {
     if ok {
         Ok(d.to_string())
     } else {
-        Err(CliError::usage(format!(
-            "{what} {d:?} is not a date of the form YYYY-MM-DD"
-        )))
+        Err(CliError::usage(t!("cli-bad-date", what = what, typed = d)))
     }
 }
 
 /// One `--line 'date,income|expense,account,item,amount_fen[,payee[,voucher]]'`.
 pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
-    let bad = |m: String| CliError::usage(format!("--line {n} ({s:?}): {m}"));
+    let bad = |m: String| CliError::usage(t!("cli-bad-line", n = n, line = s, problem = m));
     let f: Vec<&str> = s.split(',').map(str::trim).collect();
     if !(5..=7).contains(&f.len()) {
-        return Err(bad(format!(
-            "expected 5 to 7 comma-separated fields (date,income|expense,account,item,amount_fen[,payee[,voucher]]), got {}",
-            f.len()
-        )));
+        return Err(bad(t!("cli-line-fields", n = f.len())));
     }
     let direction = match f[1] {
         "income" | "收入" => Direction::Income,
         "expense" | "支出" => Direction::Expense,
-        other => {
-            return Err(bad(format!(
-                "direction {other:?} must be income or expense"
-            )))
-        }
+        other => return Err(bad(t!("cli-line-direction", typed = other))),
     };
     let amount_fen = f[4].parse::<i64>().map_err(|e| {
         bad(match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                amount_too_large(f[4])
-            }
-            _ => format!("amount {:?} must be a whole number of fen", f[4]),
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => t!(
+                "cli-line-amount-too-large",
+                typed = f[4],
+                max = cunwu_core::model::MAX_AMOUNT_FEN
+            ),
+            _ => t!("cli-line-amount", typed = f[4]),
         })
     })?;
     Ok(FinanceLine {
@@ -103,22 +158,20 @@ pub fn finance_line(n: usize, s: &str) -> CliResult<FinanceLine> {
     })
 }
 
-/// An amount of fen that no finance line can hold (words for people, issue 14).
-fn amount_too_large(typed: &str) -> String {
-    format!(
-        "amount {typed} fen is too large: a line holds at most {} fen",
-        cunwu_core::model::MAX_AMOUNT_FEN
-    )
-}
-
 /// A JSON file holding an array of finance lines.
 pub fn finance_lines_json(path: &Path) -> CliResult<Vec<FinanceLine>> {
-    let raw = std::fs::read(path)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let raw = std::fs::read(path).map_err(|e| {
+        CliError::usage(t!(
+            "cli-cannot-read",
+            path = path.display().to_string(),
+            detail = e.to_string()
+        ))
+    })?;
     serde_json::from_slice(&raw).map_err(|e| {
-        CliError::usage(format!(
-            "{} is not a JSON array of finance lines ({{date, direction, account, item, amount_fen, payee_or_dept, voucher_no}}): {e}",
-            path.display()
+        CliError::usage(t!(
+            "cli-bad-lines-json",
+            path = path.display().to_string(),
+            detail = e.to_string()
         ))
     })
 }
@@ -126,7 +179,6 @@ pub fn finance_lines_json(path: &Path) -> CliResult<Vec<FinanceLine>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cunwu_core::model::notice::Category;
 
     #[test]
     fn lines_and_enums() {
@@ -146,9 +198,32 @@ mod tests {
         let e = finance_line(1, "2026-07-05,income,a,b,99999999999999999999")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("too large"), "{e}");
-        let c: Category = enum_value("category", "Finance", CATEGORIES).unwrap();
-        assert_eq!(c, Category::Finance);
-        assert!(enum_value::<Category>("category", "money", CATEGORIES).is_err());
+        assert!(
+            e.contains(&cunwu_core::model::MAX_AMOUNT_FEN.to_string()),
+            "names the largest amount a line holds: {e}"
+        );
+        assert_eq!(category("Finance").unwrap(), Category::Finance);
+        assert!(category("money").is_err());
+    }
+
+    #[test]
+    fn chinese_and_english_names_are_accepted() {
+        assert_eq!(category("财务公开").unwrap(), Category::Finance);
+        assert_eq!(category(" village ").unwrap(), Category::Village);
+        assert_eq!(category("Village affairs").unwrap(), Category::Village);
+        assert_eq!(request_status("已受理").unwrap(), Status::Accepted);
+        assert_eq!(request_status("in-progress").unwrap(), Status::InProgress);
+        assert_eq!(notice_status("草稿").unwrap(), NoticeStatus::Draft);
+        assert_eq!(role("村民代表").unwrap(), Role::VillagerRep);
+        assert_eq!(
+            deciding_body("村民会议").unwrap(),
+            DecidingBody::VillagersMeeting
+        );
+        assert_eq!(subtype("季度账目").unwrap(), Subtype::QuarterlyAccounts);
+        assert_eq!(period("季度").unwrap(), PeriodKind::Quarterly);
+        assert_eq!(request_kind("低保救助"), "social_assistance");
+        assert_eq!(request_kind("公共设施维修"), "public_facility_repair");
+        assert_eq!(request_kind("spaceship"), "spaceship");
+        assert!(request_status("丢了").is_err());
     }
 }

@@ -6,7 +6,8 @@
 
 use crate::context::Ctx;
 use crate::error::CliResult;
-use crate::output::{print_json, say};
+use crate::output::{print_json, say, short, shorten_ids};
+use crate::t;
 
 pub fn repair(ctx: &Ctx) -> CliResult<()> {
     let store = ctx.store()?;
@@ -16,51 +17,45 @@ pub fn repair(ctx: &Ctx) -> CliResult<()> {
     }
     let found = r.before.problems();
     if found.is_empty() {
-        say("integrity check: no damage found");
+        say(t!("cli-repair-no-damage"));
     } else {
-        say(format!("integrity check found {} problem(s):", found.len()));
+        say(t!("cli-repair-found", n = found.len()));
         for p in &found {
-            say(format!("  ✗ {p}"));
+            say(format!("  ✗ {}", shorten_ids(p)));
         }
     }
     for (e, why) in &r.quarantined {
-        say(format!(
-            "quarantined entity {e} ({why}); it will be fetched again from the relay"
+        say(t!(
+            "cli-repair-quarantined",
+            id = short(e),
+            why = shorten_ids(why)
         ));
     }
     if r.outbox_restored > 0 {
-        say(format!(
-            "{} local change(s) had lost their outbox row and will be sent with the next sync",
-            r.outbox_restored
-        ));
+        say(t!("cli-repair-outbox-restored", n = r.outbox_restored));
     }
     for (h, why) in &r.lost {
-        say(format!("local change {h} can never be sent: {why}"));
+        say(t!(
+            "cli-repair-lost",
+            hash = short(h),
+            why = shorten_ids(why)
+        ));
     }
     if r.parked_dropped > 0 {
-        say(format!(
-            "dropped {} unreadable waiting change(s); the relay will send them again",
-            r.parked_dropped
-        ));
+        say(t!("cli-repair-parked-dropped", n = r.parked_dropped));
     }
     if r.restored > 0 {
-        say(format!(
-            "put {} kept local change(s) back into their documents",
-            r.restored
-        ));
+        say(t!("cli-repair-restored", n = r.restored));
     }
-    say("lists and search rebuilt from the documents");
-    say("the next `cunwu sync` fetches everything again from the relay (nothing is sent twice)");
+    say(t!("cli-repair-rebuilt"));
+    say(t!("cli-repair-next-sync"));
     let left = r.after.problems();
     if left.is_empty() {
-        say("after repair: no damage left");
+        say(t!("cli-repair-clean"));
     } else {
-        say(format!(
-            "after repair, {} problem(s) remain until the next sync:",
-            left.len()
-        ));
+        say(t!("cli-repair-left", n = left.len()));
         for p in &left {
-            say(format!("  · {p}"));
+            say(format!("  · {}", shorten_ids(p)));
         }
     }
     Ok(())

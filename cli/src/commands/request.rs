@@ -1,10 +1,13 @@
 //! `cunwu request …`: file, list, show (status, every transition including superseded
 //! ones, comments), transition, assign, comment (public or internal), rate.
 
+use super::parse;
 use crate::args::{RequestCmd, RequestFileArgs};
 use crate::context::{member_names, name_of, resolve, resolve_member, Ctx};
 use crate::error::CliResult;
-use crate::output::{clip, print_json, say, short, time, Table};
+use crate::lang::{day, kind_label, label, when};
+use crate::output::{clip, print_json, say, short, Table};
+use crate::t;
 use cunwu_core::model::request::{Place, ServiceRequest, Status};
 use cunwu_core::store::{ListOrder, NewRequest, RequestFilter};
 use cunwu_core::{EntityKind, Store};
@@ -25,12 +28,12 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
         } => {
             let order = super::parse::list_order(&order)?;
             let status = status
-                .map(|s| Status::parse(s.trim()).map(|s| s.as_str().to_string()))
+                .map(|s| parse::request_status(&s).map(|s| s.as_str().to_string()))
                 .transpose()?;
             let store = ctx.store()?;
             let assignee = assignee.map(|a| resolve_member(&store, &a)).transpose()?;
             let rows = store.list_requests(&RequestFilter {
-                kind: kind.map(|k| k.trim().to_string()),
+                kind: kind.map(|k| parse::request_kind(&k)),
                 status,
                 assignee,
                 mine,
@@ -43,27 +46,36 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 return print_json(&rows);
             }
             if rows.is_empty() {
-                say("no requests");
+                say(t!("cli-no-requests"));
                 return Ok(());
             }
             let names = member_names(&store);
             // the time column is the one the list is ordered by
-            let (when, at): (&str, fn(&cunwu_core::store::RequestSummary) -> i64) = match order {
-                ListOrder::Newest => ("FILED", |r| r.created_at),
-                ListOrder::Recent => ("UPDATED", |r| r.updated_at),
-            };
-            let mut t = Table::new(&["ID", "KIND", "STATUS", "FILER", "ASSIGNEE", when, "TITLE"]);
+            let (column, at): (String, fn(&cunwu_core::store::RequestSummary) -> i64) =
+                match order {
+                    ListOrder::Newest => (t!("cli-col-filed"), |r| r.created_at),
+                    ListOrder::Recent => (t!("cli-col-updated"), |r| r.updated_at),
+                };
+            let mut t = Table::new(&[
+                &t!("cli-col-id"),
+                &t!("cli-col-kind"),
+                &t!("cli-col-status"),
+                &t!("cli-col-filer"),
+                &t!("cli-col-assignee"),
+                &column,
+                &t!("cli-col-title"),
+            ]);
             for r in &rows {
                 t.row(vec![
                     short(&r.id).into(),
-                    r.kind.clone(),
-                    r.status.as_str().into(),
+                    kind_label(&r.kind),
+                    label(&r.status),
                     name_of(&names, &r.filer),
                     r.assignee
                         .as_deref()
                         .map(|a| name_of(&names, a))
                         .unwrap_or_default(),
-                    time(at(r)),
+                    when(at(r)),
                     clip(&r.title, 48),
                 ]);
             }
@@ -81,11 +93,16 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             Ok(())
         }
         RequestCmd::Transition { id, to, note } => {
-            let to = Status::parse(to.trim())?;
+            let to = parse::request_status(&to)?;
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Request, &id)?;
             store.transition_request(&id, to, &note)?;
-            done(ctx, &store, &id, &format!("is now {}", to.as_str()))
+            done(
+                ctx,
+                &store,
+                &id,
+                &t!("cli-request-now", id = short(&id), status = label(&to)),
+            )
         }
         RequestCmd::Assign { id, to } => {
             let store = ctx.store()?;
@@ -96,7 +113,11 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 ctx,
                 &store,
                 &id,
-                &format!("assigned to {}", name_of(&member_names(&store), &who)),
+                &t!(
+                    "cli-request-assigned",
+                    id = short(&id),
+                    name = name_of(&member_names(&store), &who)
+                ),
             )
         }
         RequestCmd::Comment { id, text, internal } => {
@@ -107,10 +128,10 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
                 ctx,
                 &store,
                 &id,
-                if internal {
-                    "has a new internal note"
+                &if internal {
+                    t!("cli-request-internal-note", id = short(&id))
                 } else {
-                    "has a new comment"
+                    t!("cli-request-comment", id = short(&id))
                 },
             )
         }
@@ -118,7 +139,12 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Request, &id)?;
             store.rate_request(&id, stars, &text)?;
-            done(ctx, &store, &id, &format!("rated {stars}/5"))
+            done(
+                ctx,
+                &store,
+                &id,
+                &t!("cli-request-rated", id = short(&id), stars = stars),
+            )
         }
     }
 }
@@ -138,16 +164,17 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
         .map(|m| resolve_member(&store, &m))
         .transpose()?;
     let id = store.file_request(NewRequest {
-        kind: a.kind.trim().to_string(),
+        kind: parse::request_kind(&a.kind),
         title: a.title,
         description: a.description,
         place,
         on_behalf_of,
         materials: vec![],
     })?;
-    done(ctx, &store, &id, "filed")
+    done(ctx, &store, &id, &t!("cli-request-filed", id = short(&id)))
 }
 
+/// Report a successful write; `what` says what happened, in the run's language.
 fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let r = store.request(id)?;
     if ctx.json {
@@ -155,36 +182,36 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
             &json!({ "id": id, "title": r.title, "status": r.status, "kind": r.kind }),
         );
     }
-    say(format!("request {id} {what}: {}", r.title));
+    say(t!("cli-request-done", what = what, title = &r.title));
     Ok(())
 }
 
 fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
     say(&r.title);
     say("=".repeat(crate::output::width(&r.title).clamp(4, 60)));
-    say(format!(
-        "id {} · {} · status {}",
-        r.id,
-        r.kind,
-        r.status.as_str()
+    say(t!(
+        "cli-request-kind-line",
+        id = short(&r.id),
+        kind = kind_label(&r.kind),
+        status = cunwu_core::words::explain(crate::lang::lang(), &r.status)
     ));
-    let mut who = format!(
-        "filed {} by {}",
-        time(r.created_at),
-        name_of(names, &r.filer)
+    let mut who = t!(
+        "cli-request-filed-line",
+        when = when(r.created_at),
+        name = name_of(names, &r.filer)
     );
     if let Some(b) = &r.filed_by {
-        who += &format!(" (entered by {})", name_of(names, b));
+        who += &t!("cli-request-entered-by", name = name_of(names, b));
     }
     if let Some(a) = &r.assignee {
-        who += &format!(" · assigned to {}", name_of(names, a));
+        who += &t!("cli-request-assigned-to", name = name_of(names, a));
     }
     if let Some(d) = &r.expected_by {
-        who += &format!(" · expected by {d}");
+        who += &t!("cli-request-expected-by", date = day(d));
     }
     say(who);
     if let Some(p) = &r.place {
-        let mut s = format!("place: {}", p.text);
+        let mut s = t!("cli-request-place", place = &p.text);
         if let (Some(lat), Some(lon)) = (p.lat, p.lon) {
             s += &format!(" ({lat:.5}, {lon:.5})");
         }
@@ -201,23 +228,28 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
             .iter()
             .map(|m| format!("{}{}", if m.provided { "✓" } else { "☐" }, m.name))
             .collect();
-        say(format!("materials: {}", m.join("  ")));
+        say(t!("cli-request-materials", list = m.join("  ")));
     }
     say("");
-    say("History");
+    say(t!("cli-history"));
     for (at, line) in history(r, names) {
-        say(format!("  {} {line}", time(at)));
+        say(format!("  {} {line}", when(at)));
     }
     if !r.comments.is_empty() {
         say("");
-        say("Comments");
+        say(t!("cli-comments"));
         for c in &r.comments {
-            let tag = if c.internal { " [internal]" } else { "" };
-            say(format!(
-                "  {} {}{tag}: {}",
-                time(c.at),
-                name_of(names, &c.by),
-                c.text
+            let tag = if c.internal {
+                t!("cli-internal-tag")
+            } else {
+                String::new()
+            };
+            say(t!(
+                "cli-comment-line",
+                when = when(c.at),
+                name = name_of(names, &c.by),
+                tag = tag,
+                text = &c.text
             ));
         }
     }
@@ -225,11 +257,11 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
         say("");
         let stars =
             "★".repeat(rt.stars as usize) + &"☆".repeat(5usize.saturating_sub(rt.stars as usize));
-        say(format!("rating {stars} {}{}", rt.text, rated_by(rt, names)));
+        say(t!("cli-rating", stars = stars, text = &rt.text) + &rated_by(rt, names));
     }
 }
 
-// ---- words for people (issue 14: each in one place, for the catalogue) -------------
+// ---- words for people (issue 14) ----------------------------------------------------
 
 /// The history of a request in time order: the filing, every transition (superseded
 /// ones too, and who acted for whom), every assignment.
@@ -237,40 +269,50 @@ fn history(r: &ServiceRequest, names: &HashMap<String, String>) -> Vec<(i64, Str
     let mut out = vec![(
         r.created_at,
         match &r.filed_by {
-            Some(b) => format!(
-                "{}: submitted for {}",
-                name_of(names, b),
-                name_of(names, &r.filer)
+            Some(b) => t!(
+                "cli-history-filed-for",
+                name = name_of(names, b),
+                filer = name_of(names, &r.filer),
+                status = label(&Status::Submitted)
             ),
-            None => format!("{}: submitted", name_of(names, &r.filer)),
+            None => t!(
+                "cli-history-filed-by",
+                name = name_of(names, &r.filer),
+                status = label(&Status::Submitted)
+            ),
         },
     )];
-    for t in &r.transitions {
-        let mut line = format!(
-            "{}{}: {} → {}",
-            name_of(names, &t.by),
-            t.on_behalf_of
-                .as_deref()
-                .map(|f| format!(" for {}", name_of(names, f)))
-                .unwrap_or_default(),
-            t.from.as_str(),
-            t.to.as_str()
-        );
-        if !t.note.is_empty() {
-            line += &format!(" — {}", t.note);
+    for tr in &r.transitions {
+        let mut line = match tr.on_behalf_of.as_deref() {
+            Some(f) => t!(
+                "cli-history-acted-for",
+                name = name_of(names, &tr.by),
+                filer = name_of(names, f),
+                from = label(&tr.from),
+                to = label(&tr.to)
+            ),
+            None => t!(
+                "cli-history-acted",
+                name = name_of(names, &tr.by),
+                from = label(&tr.from),
+                to = label(&tr.to)
+            ),
+        };
+        if !tr.note.is_empty() {
+            line += &t!("cli-history-note", note = &tr.note);
         }
-        if !t.applied {
-            line += "  [superseded: not allowed after what came before; kept in the history]";
+        if !tr.applied {
+            line += &t!("cli-history-superseded");
         }
-        out.push((t.at, line));
+        out.push((tr.at, line));
     }
     for a in &r.assignments {
         out.push((
             a.at,
-            format!(
-                "{}: assigned to {}",
-                name_of(names, &a.by),
-                name_of(names, &a.assignee)
+            t!(
+                "cli-history-assigned",
+                name = name_of(names, &a.by),
+                assignee = name_of(names, &a.assignee)
             ),
         ));
     }
@@ -282,10 +324,10 @@ fn history(r: &ServiceRequest, names: &HashMap<String, String>) -> Vec<(i64, Str
 /// Who gave a rating, when it was not the filer.
 fn rated_by(rt: &cunwu_core::model::request::Rating, names: &HashMap<String, String>) -> String {
     match &rt.on_behalf_of {
-        Some(f) => format!(
-            " (rated by {} for {})",
-            name_of(names, &rt.by),
-            name_of(names, f)
+        Some(f) => t!(
+            "cli-rated-for",
+            name = name_of(names, &rt.by),
+            filer = name_of(names, f)
         ),
         None => String::new(),
     }

@@ -4,7 +4,8 @@
 use crate::args::{BundleCmd, SyncArgs};
 use crate::context::{runtime, Ctx};
 use crate::error::CliResult;
-use crate::output::{bytes, print_json, say};
+use crate::output::{bytes, print_json, say, short, shorten_ids};
+use crate::t;
 use cunwu_core::bundle;
 use cunwu_core::store::ChangeState;
 use cunwu_core::sync::{ProgressObserver, SyncClient, SyncProgress};
@@ -19,15 +20,30 @@ struct TerminalProgress;
 impl ProgressObserver for TerminalProgress {
     fn progress(&self, p: &SyncProgress) {
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2Ksync: page {} · ↑ {} · ↓ {} · {} change(s) received{}",
-            p.page,
-            bytes(p.bytes_sent),
-            bytes(p.bytes_received),
-            p.received,
-            if p.done { "\n" } else { "" }
+        let mut line = t!(
+            "cli-sync-progress",
+            page = p.page,
+            sent = bytes(p.bytes_sent),
+            received_bytes = bytes(p.bytes_received),
+            received = p.received
         );
+        // how much is left (the relay says, after each page) and how long it should take
+        if !p.done && p.remaining_change_bytes > 0 {
+            line += &t!(
+                "cli-sync-left",
+                percent = p.percent,
+                left = bytes(p.remaining_change_bytes)
+            );
+            if let Some(ms) = p.eta_ms {
+                let secs = ms.div_ceil(1000);
+                line += &if secs >= 120 {
+                    t!("cli-sync-eta-minutes", minutes = secs.div_ceil(60))
+                } else {
+                    t!("cli-sync-eta-seconds", seconds = secs)
+                };
+            }
+        }
+        let _ = write!(err, "\r\x1b[2K{line}{}", if p.done { "\n" } else { "" });
         let _ = err.flush();
     }
 }
@@ -39,7 +55,7 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         && std::io::stdout().is_terminal())
     .then(|| Arc::new(TerminalProgress) as Arc<dyn ProgressObserver>);
     if observer.is_some() {
-        eprint!("sync: contacting {} …", m.relay_url);
+        eprint!("{}", t!("cli-sync-contacting", url = &m.relay_url));
     }
     let client = SyncClient::new(Duration::from_secs(a.timeout.max(1)));
     let rt = runtime()?;
@@ -48,9 +64,10 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         eprintln!();
     }
     let report = result.map_err(|e| match e {
-        cunwu_core::Error::Network(why) => crate::error::CliError::failure(format!(
-            "cannot reach the relay at {} ({why}); local changes stay on this device until the next sync",
-            m.relay_url
+        cunwu_core::Error::Network(why) => crate::error::CliError::failure(t!(
+            "cli-sync-unreachable",
+            url = &m.relay_url,
+            detail = why
         )),
         other => other.into(),
     })?;
@@ -65,32 +82,26 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         v["relay_url"] = json!(m.relay_url);
         return print_json(&v);
     }
-    say(format!(
-        "synced with {}: sent {} (acked {}), received {}, rejected {} · {} round trip(s), {} up, {} down",
-        m.relay_url,
-        report.sent,
-        report.acked,
-        report.received,
-        report.rejected,
-        report.round_trips,
-        bytes(report.bytes_sent),
-        bytes(report.bytes_received)
+    say(t!(
+        "cli-synced",
+        url = &m.relay_url,
+        sent = report.sent,
+        acked = report.acked,
+        received = report.received,
+        rejected = report.rejected,
+        trips = report.round_trips,
+        up = bytes(report.bytes_sent),
+        down = bytes(report.bytes_received)
     ));
     if report.rejected > 0 {
-        say(format!(
-            "the relay REJECTED {} of your change(s); they were undone on this device:",
-            report.rejected
-        ));
+        say(t!("cli-sync-rejected", n = report.rejected));
         for r in &report.rejections {
-            say(format!("  ✗ {r}"));
+            say(format!("  ✗ {}", shorten_ids(r)));
         }
-        say("(`cunwu status` lists every rejected change with its reason)");
+        say(t!("cli-sync-rejected-hint"));
     }
     if report.refused_incoming > 0 {
-        say(format!(
-            "{} incoming change(s) failed this device's checks and were not applied",
-            report.refused_incoming
-        ));
+        say(t!("cli-sync-refused-incoming", n = report.refused_incoming));
     }
     Ok(())
 }
@@ -106,15 +117,14 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
                     &json!({ "file": file, "bytes": n, "incremental": have.is_some() }),
                 );
             }
-            say(format!(
-                "wrote {} to {}{}",
-                bytes(n),
-                file.display(),
+            say(t!(
                 if have.is_some() {
-                    " (only what the peer lacks)"
+                    "cli-bundle-wrote-incremental"
                 } else {
-                    ""
-                }
+                    "cli-bundle-wrote"
+                },
+                size = bytes(n),
+                file = file.display().to_string()
             ));
         }
         BundleCmd::Import { file } => {
@@ -135,17 +145,17 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
                     "tallies": r.tallies,
                 }));
             }
-            say(format!(
-                "imported {}: {} change(s) applied, {} already here, {} waiting for earlier changes, {} refused, {} tally(ies)",
-                file.display(),
-                r.merge.applied,
-                r.merge.duplicates,
-                r.merge.parked,
-                r.merge.rejected.len(),
-                r.tallies
+            say(t!(
+                "cli-bundle-imported",
+                file = file.display().to_string(),
+                applied = r.merge.applied,
+                duplicates = r.merge.duplicates,
+                parked = r.merge.parked,
+                refused = r.merge.rejected.len(),
+                tallies = r.tallies
             ));
             for (e, _, why) in &r.merge.rejected {
-                say(format!("  ✗ {}: {why}", crate::output::short(e)));
+                say(format!("  ✗ {}: {}", short(e), shorten_ids(why)));
             }
         }
         BundleCmd::Have { file } => {
@@ -154,12 +164,12 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
             if ctx.json {
                 return print_json(&json!({ "file": file, "bytes": n }));
             }
-            say(format!(
-                "wrote this device's summary ({}) to {}",
-                bytes(n),
-                file.display()
+            say(t!(
+                "cli-bundle-have",
+                size = bytes(n),
+                file = file.display().to_string()
             ));
-            say("give it to the other device: `cunwu bundle export OUT --for THIS_FILE` there");
+            say(t!("cli-bundle-have-hint"));
         }
     }
     Ok(())

@@ -33,13 +33,19 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-/// The three forms `cunwu amount FEN` prints (`--json` keys: `figures`, `upper`, `spoken`).
+/// The three forms `cunwu amount FEN` prints (`--json` keys: `figures`, `upper`, `spoken`),
+/// and the compact one; what the apps get from `amountWords` (cunwu-ffi).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AmountForms {
     pub fen: i64,
+    /// "12,400.50元"
     pub figures: String,
+    /// "1.24万元"
     pub compact: String,
+    /// "人民币壹万贰仟肆佰元伍角", the uppercase form (大写) of finance documents
     pub upper: String,
+    /// "一万两千四百元五角", for text-to-speech
     pub spoken: String,
 }
 
@@ -207,6 +213,15 @@ pub fn spoken(fen: i64) -> Result<String, TooLarge> {
         out.push('分');
     }
     Ok(out)
+}
+
+/// A whole number in spoken Chinese (0 → 零, 15 → 十五, 200 → 两百), for dates and
+/// counts in the other word modules.
+pub(crate) fn spoken_integer(n: u64) -> String {
+    if n == 0 {
+        return "零".into();
+    }
+    integer_words(n, &SPOKEN_DIGITS, ['十', '百', '千'], true)
 }
 
 fn checked(fen: i64) -> Result<u64, TooLarge> {

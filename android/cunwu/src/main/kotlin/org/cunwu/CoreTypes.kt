@@ -7,6 +7,7 @@ package org.cunwu
 typealias ChangeState = org.cunwu.core.ChangeState
 typealias Counts = org.cunwu.core.Counts
 typealias EntityChange = org.cunwu.core.EntityChange
+typealias Lang = org.cunwu.core.Lang
 typealias LocalChange = org.cunwu.core.LocalChange
 typealias NewDeliberation = org.cunwu.core.NewDeliberation
 typealias NewRequest = org.cunwu.core.NewRequest

@@ -1719,6 +1719,40 @@ public object FfiConverterTypeChangeState: FfiConverterRustBuffer<ChangeState> {
 
 
 /**
+ * The language words are put in. Simplified Chinese is the default: what a cadre, a
+ * resident and a CI log see unless someone asks for English.
+ */
+
+enum class Lang {
+    
+    ZH,
+    EN;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLang: FfiConverterRustBuffer<Lang> {
+    override fun read(buf: ByteBuffer) = try {
+        Lang.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Lang) = 4UL
+
+    override fun write(value: Lang, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Where a change came from.
  */
 
