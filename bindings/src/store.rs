@@ -8,6 +8,7 @@
 
 use crate::error::{CunwuError, Result};
 use crate::records::*;
+use cunwu_core::words::{read_aloud, Lang};
 use cunwu_core::Store;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -310,6 +311,40 @@ impl CunwuStore {
     /// Import a bundle file; it is checked exactly like what the relay sends.
     pub fn import_bundle(&self, path: String) -> Result<ImportReport> {
         Ok(cunwu_core::bundle::import(&self.inner, path.as_ref())?.into())
+    }
+
+    // ---- read aloud (issue 14) -----------------------------------------------------
+
+    /// The notice as a short paragraph for the phone's text-to-speech: its category and
+    /// title, when it was published (or that it is a draft, corrected, withdrawn), a
+    /// finance notice's period and totals, open questions, the start of the body. In
+    /// Chinese every figure is in words (amounts, dates, numbers in the title).
+    pub fn read_notice_aloud(&self, id: String, lang: Lang, now_ms: i64) -> Result<String> {
+        Ok(read_aloud::read_notice(
+            lang,
+            &self.inner.notice(&id)?,
+            now_ms,
+        ))
+    }
+
+    /// The request read aloud: what it is, when it was filed, its status with the plain
+    /// explanation, the village's latest note, the expected date, what is still needed.
+    pub fn read_request_aloud(&self, id: String, lang: Lang, now_ms: i64) -> Result<String> {
+        Ok(read_aloud::read_request(
+            lang,
+            &self.inner.request(&id)?,
+            now_ms,
+        ))
+    }
+
+    /// The vote read aloud: the deciding body and title, the phase and its deadline, and
+    /// the result this member may see (as `tally`: why it is hidden, or the turnout, the
+    /// votes per option, the outcome, provisional or final). Whether the result may be
+    /// seen is judged on this device's clock, as `tally` judges it; `now_ms` says when.
+    pub fn read_vote_aloud(&self, id: String, lang: Lang, now_ms: i64) -> Result<String> {
+        let d = self.inner.deliberation(&id)?;
+        let result = self.inner.visible_tally(&id)?;
+        Ok(read_aloud::read_vote(lang, &d, &result, now_ms))
     }
 
     // ---- healing -------------------------------------------------------------------

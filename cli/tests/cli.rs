@@ -802,14 +802,15 @@ fn main_flows_speak_chinese_by_default_and_english_on_request() {
     assert!(show.contains(&format!("编号 {}", &nid[..8])), "{show}");
     assert!(show.contains("状态 已发布 · 第 1 版"), "{show}");
     assert!(show.contains("签名已核验"), "{show}");
-    assert!(show.contains("已读：还没有人读"), "{show}");
+    // the cadre who published it has read it (issue 14, defect 3)
+    assert!(show.contains("已读（1 人）：陈建国"), "{show}");
     assert_no_full_ids(&show);
     let show_en = say(&cadre, &["--lang", "en", "notice", "show", &nid]);
     assert!(
         show_en.contains("status Published · revision 1"),
         "{show_en}"
     );
-    assert!(show_en.contains("read by: nobody yet"), "{show_en}");
+    assert!(show_en.contains("read by (1): 陈建国"), "{show_en}");
 
     // a request, filed by the resident and taken up by the cadre
     let out = say(

@@ -198,7 +198,11 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
 fn snapshot_words(voters: usize, roster_version: Option<u64>) -> [String; 2] {
     let version = roster_version.map_or_else(|| "?".to_string(), |v| v.to_string());
     [
-        t!("cli-snapshot-kept", voters = voters, version = version.as_str()),
+        t!(
+            "cli-snapshot-kept",
+            voters = voters,
+            version = version.as_str()
+        ),
         t!("cli-snapshot-later", version = version.as_str()),
     ]
 }

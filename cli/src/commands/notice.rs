@@ -568,7 +568,10 @@ fn revision_heading(r: &Revision, names: &std::collections::HashMap<String, Stri
 
 /// An earlier revision in full: title, body, its lines, totals and subtotals.
 fn print_content(c: &NoticeContent) {
-    say(format!("      {}", t!("cli-revision-title", title = &c.title)));
+    say(format!(
+        "      {}",
+        t!("cli-revision-title", title = &c.title)
+    ));
     for l in c.body.lines() {
         say(format!("      {l}"));
     }
@@ -632,7 +635,11 @@ fn change_words(c: &ContentChange) -> String {
             t!("cli-change-line-added", line = *line, now = line_words(now))
         }
         ContentChange::LineRemoved { line, was } => {
-            t!("cli-change-line-removed", line = *line, was = line_words(was))
+            t!(
+                "cli-change-line-removed",
+                line = *line,
+                was = line_words(was)
+            )
         }
     }
 }

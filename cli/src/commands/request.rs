@@ -51,11 +51,11 @@ pub fn run(ctx: &Ctx, cmd: RequestCmd) -> CliResult<()> {
             }
             let names = member_names(&store);
             // the time column is the one the list is ordered by
-            let (column, at): (String, fn(&cunwu_core::store::RequestSummary) -> i64) =
-                match order {
-                    ListOrder::Newest => (t!("cli-col-filed"), |r| r.created_at),
-                    ListOrder::Recent => (t!("cli-col-updated"), |r| r.updated_at),
-                };
+            let (column, at): (String, fn(&cunwu_core::store::RequestSummary) -> i64) = match order
+            {
+                ListOrder::Newest => (t!("cli-col-filed"), |r| r.created_at),
+                ListOrder::Recent => (t!("cli-col-updated"), |r| r.updated_at),
+            };
             let mut t = Table::new(&[
                 &t!("cli-col-id"),
                 &t!("cli-col-kind"),

@@ -327,7 +327,6 @@ cli-col-subtotal = SUBTOTAL
 cli-revision-current = {"      "}(the current text, above)
 cli-revision-changed-in = {"      "}changed in revision { $number }:
 cli-revision-title = title: { $title }
-cli-none = none
 cli-change-title = title: { $was } → { $now }
 cli-change-body = body: { $was } → { $now }
 cli-change-opening = opening balance { $was } → { $now }

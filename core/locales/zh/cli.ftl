@@ -323,7 +323,6 @@ cli-col-subtotal = 小计
 cli-revision-current = 　　（即上面的现行内容）
 cli-revision-changed-in = 　　第{ $number }版改动：
 cli-revision-title = 标题：{ $title }
-cli-none = 无
 cli-change-title = 标题：{ $was } → { $now }
 cli-change-body = 正文：{ $was } → { $now }
 cli-change-opening = 期初余额：{ $was } → { $now }
