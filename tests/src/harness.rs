@@ -107,10 +107,16 @@ fn binary_is_stale(bin: &Path) -> bool {
     };
     let root = workspace_root();
     let mut newest = SystemTime::UNIX_EPOCH;
-    for d in ["core/src", "relay/src"] {
+    // the policy the relay runs lives in the protocol crate
+    for d in ["protocol/src", "core/src", "relay/src"] {
         newest_mtime(&root.join(d), &mut newest);
     }
-    for f in ["core/Cargo.toml", "relay/Cargo.toml", "Cargo.lock"] {
+    for f in [
+        "protocol/Cargo.toml",
+        "core/Cargo.toml",
+        "relay/Cargo.toml",
+        "Cargo.lock",
+    ] {
         if let Ok(m) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
             newest = newest.max(m);
         }
