@@ -557,9 +557,6 @@ fn check_deliberation(
         } else {
             Some(Deliberation::fold(id, &events)?)
         };
-        if let Some(d) = &state {
-            d.check_dated(&e)?;
-        }
         match (&e.body, &state) {
             (DeliberationEvent::Create { .. }, None) => {
                 if !is_cadre(signer) {

@@ -105,8 +105,8 @@ fn binary_is_stale(bin: &Path) -> bool {
     };
     let root = workspace_root();
     let mut newest = SystemTime::UNIX_EPOCH;
-    // the relay is built from the protocol crate and its own (core is not linked, but
-    // listing it costs nothing and keeps the check safe if that changes)
+    // the relay is built from the protocol crate (where the policy it runs lives) and
+    // its own; core is not linked, but listing it keeps the check safe if that changes
     for d in ["protocol/src", "core/src", "relay/src"] {
         newest_mtime(&root.join(d), &mut newest);
     }

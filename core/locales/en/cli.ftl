@@ -344,7 +344,7 @@ cli-close-closes = closes { $closes }
 cli-standing-running = {" "}(so far; voting closes { $closes })
 cli-standing-offline = {" "}(provisional: ballots cast offline before the close may still arrive; final at { $at })
 cli-standing-awaiting = {" "}(provisional: the relay's final count (due { $at }) has not reached this device yet; sync)
-cli-standing-final = {" "}(final, closed { $closed })
+cli-standing-final = {" "}(final)
 cli-snapshot-kept = the relay keeps this eligibility snapshot: { $voters } voter(s) from roster version { $version }, the roster this device holds;
 cli-snapshot-later = members who joined after roster version { $version } cannot vote in this deliberation (sync before opening a vote to include them)
 

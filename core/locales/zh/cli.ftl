@@ -340,7 +340,7 @@ cli-close-closes = { $closes } 截止
 cli-standing-running = （目前结果；{ $closes } 截止投票）
 cli-standing-offline = （暂定结果：截止前离线投出的票可能还在路上；{ $at } 成为最终结果）
 cli-standing-awaiting = （暂定结果：中继的最终计票（{ $at } 出）还没有到本机，请同步）
-cli-standing-final = （最终结果，{ $closed } 截止）
+cli-standing-final = （最终结果）
 cli-snapshot-kept = 中继按这份投票权名单计票：{ $voters } 人，来自本机持有的第 { $version } 版成员名单；
 cli-snapshot-later = 第 { $version } 版名单之后加入的成员不能参加这次表决（开始投票前先同步，才能把他们算进来）
 

@@ -396,18 +396,6 @@ impl Deliberation {
         })
     }
 
-    /// An event may not be dated before the deliberation was created. Judged on the
-    /// deliberation as the event's author saw it (policy).
-    pub fn check_dated(&self, e: &Event<DeliberationEvent>) -> Result<()> {
-        if e.at < self.created_at {
-            return Err(Error::invalid(format!(
-                "the event is dated {}, before the deliberation was created ({}); check this phone's clock",
-                e.at, self.created_at
-            )));
-        }
-        Ok(())
-    }
-
     pub fn check_applicable(&self, e: &DeliberationEvent, now: i64) -> Result<()> {
         match e {
             DeliberationEvent::Create { .. } => Err(Error::invalid("deliberation already exists")),

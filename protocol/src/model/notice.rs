@@ -679,20 +679,25 @@ impl Notice {
         });
     }
 
-    /// An event may not be dated before the events it follows: anything before the
-    /// notice's creation, a correction before the publication it corrects, an answer
-    /// before its question. Judged on the notice as the event's author saw it (policy).
+    /// A cadre's event may not be dated before the events it follows: a publication or
+    /// draft edit before the draft was made, a correction before the publication it
+    /// corrects, an answer before its question. Judged on the notice as the event's
+    /// author saw it (policy). Residents' questions and reads are not judged by their
+    /// signed time (a phone whose clock is slow may still ask; the reply due date is
+    /// the relay's business), and the relay bounds how far ahead a clock may run
+    /// (`policy::MAX_CLOCK_SKEW_MS`), so a fast clock elsewhere blocks an answer for
+    /// minutes at most.
     pub fn check_dated(&self, e: &Event<NoticeEvent>) -> Result<()> {
         let before = |what: &str, t: i64| {
             Err(Error::invalid(format!(
-                "the event is dated {}, before {what} ({t}); check this phone's clock",
+                "the event is dated {}, before {what} ({t}); check this phone's clock, or wait a few minutes if the other phone's runs ahead",
                 e.at
             )))
         };
-        if e.at < self.created_at {
-            return before("the notice was created", self.created_at);
-        }
         match &e.body {
+            NoticeEvent::Publish {} | NoticeEvent::EditDraft { .. } if e.at < self.created_at => {
+                before("the draft was made", self.created_at)
+            }
             NoticeEvent::Correct { .. } => match self.revisions.last() {
                 Some(r) if e.at < r.at => before("the publication it corrects", r.at),
                 _ => Ok(()),

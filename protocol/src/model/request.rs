@@ -397,12 +397,17 @@ impl ServiceRequest {
         .then(|| self.filer.clone())
     }
 
-    /// An event may not be dated before the filing it follows. Judged on the request
-    /// as the event's author saw it (policy).
+    /// Casework may not be dated before the filing it follows: a transition or an
+    /// assignment. Judged on the request as the event's author saw it (policy). The
+    /// filer's own events come from the filer's phone, after the filing on its clock.
     pub fn check_dated(&self, e: &Event<RequestEvent>) -> Result<()> {
-        if e.at < self.created_at {
+        let casework = matches!(
+            e.body,
+            RequestEvent::Transition { .. } | RequestEvent::Assign { .. }
+        );
+        if casework && e.at < self.created_at {
             return Err(Error::invalid(format!(
-                "the event is dated {}, before the request was filed ({}); check this phone's clock",
+                "the event is dated {}, before the request was filed ({}); check this phone's clock, or wait a few minutes if the filer's runs ahead",
                 e.at, self.created_at
             )));
         }

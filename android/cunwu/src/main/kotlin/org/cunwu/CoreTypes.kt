@@ -4,6 +4,7 @@
 
 package org.cunwu
 
+typealias AmountForms = org.cunwu.core.AmountForms
 typealias ChangeState = org.cunwu.core.ChangeState
 typealias Counts = org.cunwu.core.Counts
 typealias EntityChange = org.cunwu.core.EntityChange

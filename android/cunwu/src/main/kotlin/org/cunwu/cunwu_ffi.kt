@@ -38,12 +38,15 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import org.cunwu.core.AmountForms
 import org.cunwu.core.ChangeState
 import org.cunwu.core.Counts
 import org.cunwu.core.EntityChange
+import org.cunwu.core.FfiConverterTypeAmountForms
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
 import org.cunwu.core.FfiConverterTypeEntityChange
+import org.cunwu.core.FfiConverterTypeLang
 import org.cunwu.core.FfiConverterTypeLocalChange
 import org.cunwu.core.FfiConverterTypeNewDeliberation
 import org.cunwu.core.FfiConverterTypeNewRequest
@@ -52,6 +55,7 @@ import org.cunwu.core.FfiConverterTypeRequestSummary
 import org.cunwu.core.FfiConverterTypeSearchHit
 import org.cunwu.core.FfiConverterTypeSyncProgress
 import org.cunwu.core.FfiConverterTypeSyncReport
+import org.cunwu.core.Lang
 import org.cunwu.core.LocalChange
 import org.cunwu.core.NewDeliberation
 import org.cunwu.core.NewRequest
@@ -63,9 +67,13 @@ import org.cunwu.core.SyncReport
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
+import org.cunwu.protocol.Direction
+import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
+import org.cunwu.protocol.FfiConverterTypeDirection
+import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
 import org.cunwu.protocol.FfiConverterTypeFinanceTotals
 import org.cunwu.protocol.FfiConverterTypeMaterial
@@ -73,6 +81,7 @@ import org.cunwu.protocol.FfiConverterTypeMember
 import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
 import org.cunwu.protocol.FfiConverterTypePeriod
+import org.cunwu.protocol.FfiConverterTypePeriodKind
 import org.cunwu.protocol.FfiConverterTypePhase
 import org.cunwu.protocol.FfiConverterTypeQuestion
 import org.cunwu.protocol.FfiConverterTypeRevision
@@ -87,6 +96,7 @@ import org.cunwu.protocol.Member
 import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
 import org.cunwu.protocol.Period
+import org.cunwu.protocol.PeriodKind
 import org.cunwu.protocol.Phase
 import org.cunwu.protocol.Question
 import org.cunwu.protocol.Revision
@@ -94,9 +104,11 @@ import org.cunwu.protocol.Role
 import org.cunwu.protocol.ServiceRequest
 import org.cunwu.protocol.Status
 import org.cunwu.protocol.Subtype
+import org.cunwu.core.RustBuffer as RustBufferAmountForms
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
+import org.cunwu.core.RustBuffer as RustBufferLang
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
 import org.cunwu.core.RustBuffer as RustBufferNewRequest
@@ -108,6 +120,8 @@ import org.cunwu.core.RustBuffer as RustBufferSyncReport
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
+import org.cunwu.protocol.RustBuffer as RustBufferDirection
+import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
@@ -115,6 +129,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferMember
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPeriod
+import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
 import org.cunwu.protocol.RustBuffer as RustBufferPhase
 import org.cunwu.protocol.RustBuffer as RustBufferQuestion
 import org.cunwu.protocol.RustBuffer as RustBufferRevision
@@ -971,6 +986,26 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1074,6 +1109,12 @@ internal interface UniffiLib : Library {
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_rate_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`stars`: Byte,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_read_notice_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_read_request_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_read_vote_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1108,10 +1149,24 @@ internal interface UniffiLib : Library {
     ): Unit
     fun uniffi_cunwu_ffi_fn_init_callback_vtable_syncobserver(`vtable`: UniffiVTableCallbackInterfaceSyncObserver,
     ): Unit
+    fun uniffi_cunwu_ffi_fn_func_amount_words(`fen`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferAmountForms.ByValue
     fun uniffi_cunwu_ffi_fn_func_cunwu_version(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_func_days_left_words(`lang`: RustBufferLang.ByValue,`dueMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_func_lang_of_tag(`tag`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_func_reply_by_words(`lang`: RustBufferLang.ByValue,`dueMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_func_spoken_amount(`lang`: RustBufferLang.ByValue,`fen`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_func_sync_once(`dbPath`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_func_when_words(`lang`: RustBufferLang.ByValue,`atMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_func_words_of(`lang`: RustBufferLang.ByValue,`term`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun ffi_cunwu_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun ffi_cunwu_ffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1224,9 +1279,23 @@ internal interface UniffiLib : Library {
     ): Unit
     fun ffi_cunwu_ffi_rust_future_complete_void(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_checksum_func_amount_words(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_func_cunwu_version(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_func_days_left_words(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_func_lang_of_tag(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_func_reply_by_words(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_func_spoken_amount(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_func_sync_once(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_func_when_words(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_func_words_of(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_backgroundsync_is_running(
     ): Short
@@ -1300,6 +1369,12 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_rate_request(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_notice_aloud(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_request_aloud(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_repair(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request(
@@ -1357,10 +1432,31 @@ private fun uniffiCheckContractApiVersion(lib: UniffiLib) {
 
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: UniffiLib) {
+    if (lib.uniffi_cunwu_ffi_checksum_func_amount_words() != 24411.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_func_cunwu_version() != 39376.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_func_days_left_words() != 56660.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_func_lang_of_tag() != 2980.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_func_reply_by_words() != 21512.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_func_spoken_amount() != 23764.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_func_sync_once() != 42375.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_func_when_words() != 47369.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_func_words_of() != 24010.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_backgroundsync_is_running() != 16569.toShort()) {
@@ -1469,6 +1565,15 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_rate_request() != 43764.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_notice_aloud() != 44386.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_request_aloud() != 64532.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud() != 6771.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
@@ -2365,6 +2470,28 @@ public interface CunwuStoreInterface {
     fun `rateRequest`(`id`: kotlin.String, `stars`: kotlin.UByte, `text`: kotlin.String)
     
     /**
+     * The notice as a short paragraph for the phone's text-to-speech: its category and
+     * title, when it was published (or that it is a draft, corrected, withdrawn), a
+     * finance notice's period and totals, open questions, the start of the body. In
+     * Chinese every figure is in words (amounts, dates, numbers in the title).
+     */
+    fun `readNoticeAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
+    
+    /**
+     * The request read aloud: what it is, when it was filed, its status with the plain
+     * explanation, the village's latest note, the expected date, what is still needed.
+     */
+    fun `readRequestAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
+    
+    /**
+     * The vote read aloud: the deciding body and title, the phase and its deadline, and
+     * the result this member may see (as `tally`: why it is hidden, or the turnout, the
+     * votes per option, the outcome, provisional or final). Whether the result may be
+     * seen is judged on this device's clock, as `tally` judges it; `now_ms` says when.
+     */
+    fun `readVoteAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
+    
+    /**
      * Check the store for damage and fix it: damaged entities are set aside and
      * fetched again by the next sync (which pulls everything again from the relay),
      * missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
@@ -3010,6 +3137,61 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 }
     }
     
+    
+
+    
+    /**
+     * The notice as a short paragraph for the phone's text-to-speech: its category and
+     * title, when it was published (or that it is a draft, corrected, withdrawn), a
+     * finance notice's period and totals, open questions, the start of the body. In
+     * Chinese every figure is in words (amounts, dates, numbers in the title).
+     */
+    @Throws(CunwuException::class)override fun `readNoticeAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_read_notice_aloud(
+        it, FfiConverterString.lower(`id`),FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The request read aloud: what it is, when it was filed, its status with the plain
+     * explanation, the village's latest note, the expected date, what is still needed.
+     */
+    @Throws(CunwuException::class)override fun `readRequestAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_read_request_aloud(
+        it, FfiConverterString.lower(`id`),FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The vote read aloud: the deciding body and title, the phase and its deadline, and
+     * the result this member may see (as `tally`: why it is hidden, or the turnout, the
+     * votes per option, the outcome, provisional or final). Whether the result may be
+     * seen is judged on this device's clock, as `tally` judges it; `now_ms` says when.
+     */
+    @Throws(CunwuException::class)override fun `readVoteAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_read_vote_aloud(
+        it, FfiConverterString.lower(`id`),FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -4095,6 +4277,62 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
 
 
 
+/**
+ * The words the catalogue has for one value.
+ */
+data class Words (
+    /**
+     * The short label for a list or a chip: "已受理".
+     */
+    val `label`: kotlin.String, 
+    /**
+     * One plain sentence saying what it means: "村里已收到您的申请，正在安排办理".
+     */
+    val `explanation`: kotlin.String, 
+    /**
+     * The label and the explanation in one line, as the language joins them:
+     * "已受理：村里已收到您的申请，正在安排办理".
+     */
+    val `explained`: kotlin.String, 
+    /**
+     * What text-to-speech says: no symbols, no abbreviations.
+     */
+    val `spoken`: kotlin.String
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeWords: FfiConverterRustBuffer<Words> {
+    override fun read(buf: ByteBuffer): Words {
+        return Words(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Words) = (
+            FfiConverterString.allocationSize(value.`label`) +
+            FfiConverterString.allocationSize(value.`explanation`) +
+            FfiConverterString.allocationSize(value.`explained`) +
+            FfiConverterString.allocationSize(value.`spoken`)
+    )
+
+    override fun write(value: Words, buf: ByteBuffer) {
+            FfiConverterString.write(value.`label`, buf)
+            FfiConverterString.write(value.`explanation`, buf)
+            FfiConverterString.write(value.`explained`, buf)
+            FfiConverterString.write(value.`spoken`, buf)
+    }
+}
+
+
+
 
 
 sealed class CunwuException(message: String): kotlin.Exception(message) {
@@ -4202,6 +4440,310 @@ public object FfiConverterTypeCunwuError : FfiConverterRustBuffer<CunwuException
     }
 
 }
+
+
+
+/**
+ * A value a person sees, to be put into words by [`words_of`]: one variant per
+ * labelled enum of core, carrying core's own value. The variant names are not the
+ * enums' names (Kotlin would take `Term.NoticeStatus` for the enum inside `Term`);
+ * where an enum has an app name (bindings/app-names.txt), the variant has it.
+ */
+sealed class Term {
+    
+    /**
+     * 党务公开 / 村务公开 / 财务公开
+     */
+    data class NoticeCategory(
+        val `category`: Category) : Term() {
+        companion object
+    }
+    
+    data class NoticeSubtype(
+        val `subtype`: Subtype) : Term() {
+        companion object
+    }
+    
+    /**
+     * A notice's status: draft, published, corrected, withdrawn.
+     */
+    data class NoticeState(
+        val `status`: NoticeStatus) : Term() {
+        companion object
+    }
+    
+    /**
+     * A finance notice's period: monthly, quarterly, ad hoc.
+     */
+    data class FinancePeriod(
+        val `kind`: PeriodKind) : Term() {
+        companion object
+    }
+    
+    /**
+     * A finance line: income or expense.
+     */
+    data class FinanceDirection(
+        val `direction`: Direction) : Term() {
+        companion object
+    }
+    
+    /**
+     * 已受理: "村里已收到您的申请，正在安排办理".
+     */
+    data class RequestStatus(
+        val `status`: Status) : Term() {
+        companion object
+    }
+    
+    /**
+     * A request kind by its identifier (`certificate`, `social_assistance`, ... as in
+     * `CunwuStore.requestKinds()`); a kind outside the catalogue reads as its own name.
+     */
+    data class RequestKind(
+        val `kind`: kotlin.String) : Term() {
+        companion object
+    }
+    
+    data class MemberRole(
+        val `role`: Role) : Term() {
+        companion object
+    }
+    
+    /**
+     * Who decides a deliberation (the villagers' meeting, the representatives, ...).
+     */
+    data class DeliberationBody(
+        val `body`: DecidingBody) : Term() {
+        companion object
+    }
+    
+    data class DeliberationPhase(
+        val `phase`: Phase) : Term() {
+        companion object
+    }
+    
+    /**
+     * A local change's state in the outbox: pending, sent, acked, rejected.
+     */
+    data class LocalChangeState(
+        val `state`: ChangeState) : Term() {
+        companion object
+    }
+    
+    /**
+     * Notice, request, deliberation, ballot, ...
+     */
+    data class Entity(
+        val `kind`: EntityKind) : Term() {
+        companion object
+    }
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
+    override fun read(buf: ByteBuffer): Term {
+        return when(buf.getInt()) {
+            1 -> Term.NoticeCategory(
+                FfiConverterTypeCategory.read(buf),
+                )
+            2 -> Term.NoticeSubtype(
+                FfiConverterTypeSubtype.read(buf),
+                )
+            3 -> Term.NoticeState(
+                FfiConverterTypeNoticeStatus.read(buf),
+                )
+            4 -> Term.FinancePeriod(
+                FfiConverterTypePeriodKind.read(buf),
+                )
+            5 -> Term.FinanceDirection(
+                FfiConverterTypeDirection.read(buf),
+                )
+            6 -> Term.RequestStatus(
+                FfiConverterTypeStatus.read(buf),
+                )
+            7 -> Term.RequestKind(
+                FfiConverterString.read(buf),
+                )
+            8 -> Term.MemberRole(
+                FfiConverterTypeRole.read(buf),
+                )
+            9 -> Term.DeliberationBody(
+                FfiConverterTypeDecidingBody.read(buf),
+                )
+            10 -> Term.DeliberationPhase(
+                FfiConverterTypePhase.read(buf),
+                )
+            11 -> Term.LocalChangeState(
+                FfiConverterTypeChangeState.read(buf),
+                )
+            12 -> Term.Entity(
+                FfiConverterTypeEntityKind.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Term) = when(value) {
+        is Term.NoticeCategory -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeCategory.allocationSize(value.`category`)
+            )
+        }
+        is Term.NoticeSubtype -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSubtype.allocationSize(value.`subtype`)
+            )
+        }
+        is Term.NoticeState -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeNoticeStatus.allocationSize(value.`status`)
+            )
+        }
+        is Term.FinancePeriod -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePeriodKind.allocationSize(value.`kind`)
+            )
+        }
+        is Term.FinanceDirection -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDirection.allocationSize(value.`direction`)
+            )
+        }
+        is Term.RequestStatus -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeStatus.allocationSize(value.`status`)
+            )
+        }
+        is Term.RequestKind -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`kind`)
+            )
+        }
+        is Term.MemberRole -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+            )
+        }
+        is Term.DeliberationBody -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDecidingBody.allocationSize(value.`body`)
+            )
+        }
+        is Term.DeliberationPhase -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePhase.allocationSize(value.`phase`)
+            )
+        }
+        is Term.LocalChangeState -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeChangeState.allocationSize(value.`state`)
+            )
+        }
+        is Term.Entity -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeEntityKind.allocationSize(value.`kind`)
+            )
+        }
+    }
+
+    override fun write(value: Term, buf: ByteBuffer) {
+        when(value) {
+            is Term.NoticeCategory -> {
+                buf.putInt(1)
+                FfiConverterTypeCategory.write(value.`category`, buf)
+                Unit
+            }
+            is Term.NoticeSubtype -> {
+                buf.putInt(2)
+                FfiConverterTypeSubtype.write(value.`subtype`, buf)
+                Unit
+            }
+            is Term.NoticeState -> {
+                buf.putInt(3)
+                FfiConverterTypeNoticeStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Term.FinancePeriod -> {
+                buf.putInt(4)
+                FfiConverterTypePeriodKind.write(value.`kind`, buf)
+                Unit
+            }
+            is Term.FinanceDirection -> {
+                buf.putInt(5)
+                FfiConverterTypeDirection.write(value.`direction`, buf)
+                Unit
+            }
+            is Term.RequestStatus -> {
+                buf.putInt(6)
+                FfiConverterTypeStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Term.RequestKind -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`kind`, buf)
+                Unit
+            }
+            is Term.MemberRole -> {
+                buf.putInt(8)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                Unit
+            }
+            is Term.DeliberationBody -> {
+                buf.putInt(9)
+                FfiConverterTypeDecidingBody.write(value.`body`, buf)
+                Unit
+            }
+            is Term.DeliberationPhase -> {
+                buf.putInt(10)
+                FfiConverterTypePhase.write(value.`phase`, buf)
+                Unit
+            }
+            is Term.LocalChangeState -> {
+                buf.putInt(11)
+                FfiConverterTypeChangeState.write(value.`state`, buf)
+                Unit
+            }
+            is Term.Entity -> {
+                buf.putInt(12)
+                FfiConverterTypeEntityKind.write(value.`kind`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
 
 
 
@@ -4605,6 +5147,38 @@ public object FfiConverterOptionalTypeChangeState: FfiConverterRustBuffer<Change
         } else {
             buf.put(1)
             FfiConverterTypeChangeState.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeLang: FfiConverterRustBuffer<Lang?> {
+    override fun read(buf: ByteBuffer): Lang? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeLang.read(buf)
+    }
+
+    override fun allocationSize(value: Lang?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeLang.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Lang?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeLang.write(value, buf)
         }
     }
 }
@@ -5319,6 +5893,41 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+        /**
+         * Every form of an amount in fen: figures "12,400.00元", compact "1.24万元", the
+         * uppercase form "人民币壹万贰仟肆佰元整" and the spoken "一万两千四百元".
+         * `InvalidInput` beyond 9,999亿9,999万9,999.99元, which has no words.
+         */
+    @Throws(CunwuException::class) fun `amountWords`(`fen`: kotlin.Long): AmountForms {
+            return FfiConverterTypeAmountForms.lift(
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_amount_words(
+        FfiConverterLong.lower(`fen`),_status)
+}
+    )
+    }
+    
+
         /**
          * The version of this library (the workspace version of cunwu-ffi).
          */ fun `cunwuVersion`(): kotlin.String {
@@ -5326,6 +5935,56 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
     uniffiRustCall() { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_cunwu_version(
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * How long is left before a deadline, in village calendar days: "还有3天", "今天到期",
+         * "已超期2天"; "3 days left", "due today", "2 days overdue".
+         */ fun `daysLeftWords`(`lang`: Lang, `dueMs`: kotlin.Long, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_days_left_words(
+        FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`dueMs`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The language of a locale tag or name ("zh-CN", "zh_Hans", "en-US", "en_GB.UTF-8"),
+         * or null for a language Cunwu has no words in (show Chinese then).
+         */ fun `langOfTag`(`tag`: kotlin.String): Lang? {
+            return FfiConverterOptionalTypeLang.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_lang_of_tag(
+        FfiConverterString.lower(`tag`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * A question's reply due date: "12月11日前答复"; "reply by 11 Dec".
+         */ fun `replyByWords`(`lang`: Lang, `dueMs`: kotlin.Long, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_reply_by_words(
+        FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`dueMs`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * An amount for a voice in `lang`: "一万两千四百元五角"; "12400 yuan and 50 fen".
+         */ fun `spokenAmount`(`lang`: Lang, `fen`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_spoken_amount(
+        FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`fen`),_status)
 }
     )
     }
@@ -5350,5 +6009,31 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         CunwuException.ErrorHandler,
     )
     }
+
+        /**
+         * When something happened (or will), as the village's clock says it: "今天 09:05",
+         * "昨天 14:30", "3月2日 14:30", "2025年3月2日"; "yesterday 14:30".
+         */ fun `whenWords`(`lang`: Lang, `atMs`: kotlin.Long, `nowMs`: kotlin.Long): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_when_words(
+        FfiConverterTypeLang.lower(`lang`),FfiConverterLong.lower(`atMs`),FfiConverterLong.lower(`nowMs`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The label, explanation and spoken form of `term` in `lang`:
+         * `wordsOf(Lang.ZH, Term.RequestStatus(RequestStatus.ACCEPTED)).label == "已受理"`.
+         */ fun `wordsOf`(`lang`: Lang, `term`: Term): Words {
+            return FfiConverterTypeWords.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_func_words_of(
+        FfiConverterTypeLang.lower(`lang`),FfiConverterTypeTerm.lower(`term`),_status)
+}
+    )
+    }
+    
 
 

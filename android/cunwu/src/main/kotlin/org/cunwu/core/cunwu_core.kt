@@ -1123,6 +1123,66 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 
+/**
+ * The three forms `cunwu amount FEN` prints (`--json` keys: `figures`, `upper`, `spoken`),
+ * and the compact one; what the apps get from `amountWords` (cunwu-ffi).
+ */
+data class AmountForms (
+    val `fen`: kotlin.Long, 
+    /**
+     * "12,400.50元"
+     */
+    val `figures`: kotlin.String, 
+    /**
+     * "1.24万元"
+     */
+    val `compact`: kotlin.String, 
+    /**
+     * "人民币壹万贰仟肆佰元伍角", the uppercase form (大写) of finance documents
+     */
+    val `upper`: kotlin.String, 
+    /**
+     * "一万两千四百元五角", for text-to-speech
+     */
+    val `spoken`: kotlin.String
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAmountForms: FfiConverterRustBuffer<AmountForms> {
+    override fun read(buf: ByteBuffer): AmountForms {
+        return AmountForms(
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AmountForms) = (
+            FfiConverterLong.allocationSize(value.`fen`) +
+            FfiConverterString.allocationSize(value.`figures`) +
+            FfiConverterString.allocationSize(value.`compact`) +
+            FfiConverterString.allocationSize(value.`upper`) +
+            FfiConverterString.allocationSize(value.`spoken`)
+    )
+
+    override fun write(value: AmountForms, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`fen`, buf)
+            FfiConverterString.write(value.`figures`, buf)
+            FfiConverterString.write(value.`compact`, buf)
+            FfiConverterString.write(value.`upper`, buf)
+            FfiConverterString.write(value.`spoken`, buf)
+    }
+}
+
+
+
 data class Counts (
     val `unreadNotices`: kotlin.UInt, 
     val `openRequests`: kotlin.UInt, 
@@ -1568,7 +1628,26 @@ data class SyncProgress (
     val `bytesSent`: kotlin.ULong, 
     val `bytesReceived`: kotlin.ULong, 
     val `received`: kotlin.UInt, 
-    val `done`: kotlin.Boolean
+    val `done`: kotlin.Boolean, 
+    /**
+     * Change bytes (uncompressed, as the relay stores them) received so far.
+     */
+    val `changeBytesReceived`: kotlin.ULong, 
+    /**
+     * What the relay says is left after this page (an upper bound: it counts changes
+     * this member may not receive; 0 from a relay older than wire version 4).
+     */
+    val `remainingChanges`: kotlin.ULong, 
+    val `remainingChangeBytes`: kotlin.ULong, 
+    /**
+     * How much of the download is done, 0 to 100 (100 when done).
+     */
+    val `percent`: kotlin.UByte, 
+    /**
+     * The time left at the rate of the pages so far, in ms (`None` until a page has
+     * come, and when done).
+     */
+    val `etaMs`: kotlin.ULong?
 ) {
     
     companion object
@@ -1585,6 +1664,11 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterULong.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -1593,7 +1677,12 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterULong.allocationSize(value.`bytesSent`) +
             FfiConverterULong.allocationSize(value.`bytesReceived`) +
             FfiConverterUInt.allocationSize(value.`received`) +
-            FfiConverterBoolean.allocationSize(value.`done`)
+            FfiConverterBoolean.allocationSize(value.`done`) +
+            FfiConverterULong.allocationSize(value.`changeBytesReceived`) +
+            FfiConverterULong.allocationSize(value.`remainingChanges`) +
+            FfiConverterULong.allocationSize(value.`remainingChangeBytes`) +
+            FfiConverterUByte.allocationSize(value.`percent`) +
+            FfiConverterOptionalULong.allocationSize(value.`etaMs`)
     )
 
     override fun write(value: SyncProgress, buf: ByteBuffer) {
@@ -1602,6 +1691,11 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterULong.write(value.`bytesReceived`, buf)
             FfiConverterUInt.write(value.`received`, buf)
             FfiConverterBoolean.write(value.`done`, buf)
+            FfiConverterULong.write(value.`changeBytesReceived`, buf)
+            FfiConverterULong.write(value.`remainingChanges`, buf)
+            FfiConverterULong.write(value.`remainingChangeBytes`, buf)
+            FfiConverterUByte.write(value.`percent`, buf)
+            FfiConverterOptionalULong.write(value.`etaMs`, buf)
     }
 }
 
@@ -1811,6 +1905,38 @@ public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
         } else {
             buf.put(1)
             FfiConverterUByte.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
         }
     }
 }

@@ -1658,8 +1658,16 @@ data class Question (
     val `by`: kotlin.String, 
     val `at`: kotlin.Long, 
     val `text`: kotlin.String, 
+    /**
+     * The reply is due this long after the question reached the village, and never
+     * counted from before the notice was published there (`Notice::fold_arrived`).
+     */
     val `dueAt`: kotlin.Long, 
-    val `answers`: List<Answer>
+    val `answers`: List<Answer>, 
+    /**
+     * When it reached the village (the relay's clock; `None` until then).
+     */
+    val `arrivedAt`: kotlin.Long? = null
 ) {
     
     companion object
@@ -1677,6 +1685,7 @@ public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterSequenceTypeAnswer.read(buf),
+            FfiConverterOptionalLong.read(buf),
         )
     }
 
@@ -1686,7 +1695,8 @@ public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
             FfiConverterLong.allocationSize(value.`at`) +
             FfiConverterString.allocationSize(value.`text`) +
             FfiConverterLong.allocationSize(value.`dueAt`) +
-            FfiConverterSequenceTypeAnswer.allocationSize(value.`answers`)
+            FfiConverterSequenceTypeAnswer.allocationSize(value.`answers`) +
+            FfiConverterOptionalLong.allocationSize(value.`arrivedAt`)
     )
 
     override fun write(value: Question, buf: ByteBuffer) {
@@ -1696,6 +1706,7 @@ public object FfiConverterTypeQuestion: FfiConverterRustBuffer<Question> {
             FfiConverterString.write(value.`text`, buf)
             FfiConverterLong.write(value.`dueAt`, buf)
             FfiConverterSequenceTypeAnswer.write(value.`answers`, buf)
+            FfiConverterOptionalLong.write(value.`arrivedAt`, buf)
     }
 }
 
@@ -1758,11 +1769,23 @@ data class Revision (
     val `number`: kotlin.UInt, 
     val `content`: NoticeContent, 
     val `by`: kotlin.String, 
+    /**
+     * When its author's phone says it was published (the signed time).
+     */
     val `at`: kotlin.Long, 
     /**
      * Why it was corrected (empty for the first revision).
      */
-    val `reason`: kotlin.String
+    val `reason`: kotlin.String, 
+    /**
+     * When it reached the village (the relay's clock; `None` until then). A
+     * publication's date, the start of its 公示 period, is this time.
+     */
+    val `arrivedAt`: kotlin.Long? = null, 
+    /**
+     * The id of the event that published it.
+     */
+    val `event`: kotlin.String? = null
 ) {
     
     companion object
@@ -1779,6 +1802,8 @@ public object FfiConverterTypeRevision: FfiConverterRustBuffer<Revision> {
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -1787,7 +1812,9 @@ public object FfiConverterTypeRevision: FfiConverterRustBuffer<Revision> {
             FfiConverterTypeNoticeContent.allocationSize(value.`content`) +
             FfiConverterString.allocationSize(value.`by`) +
             FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterString.allocationSize(value.`reason`)
+            FfiConverterString.allocationSize(value.`reason`) +
+            FfiConverterOptionalLong.allocationSize(value.`arrivedAt`) +
+            FfiConverterOptionalString.allocationSize(value.`event`)
     )
 
     override fun write(value: Revision, buf: ByteBuffer) {
@@ -1796,6 +1823,8 @@ public object FfiConverterTypeRevision: FfiConverterRustBuffer<Revision> {
             FfiConverterString.write(value.`by`, buf)
             FfiConverterLong.write(value.`at`, buf)
             FfiConverterString.write(value.`reason`, buf)
+            FfiConverterOptionalLong.write(value.`arrivedAt`, buf)
+            FfiConverterOptionalString.write(value.`event`, buf)
     }
 }
 
