@@ -241,7 +241,7 @@ fn the_history_of_a_request_filed_for_an_elder_says_who_acted_for_whom() {
     // the elder's own phone shows the same history
     let shown = text(&elder, &["request", "show", &r]);
     assert!(
-        shown.contains("resolved → reopened") && shown.contains("for 张奶奶"),
+        shown.contains("Resolved → Reopened") && shown.contains("for 张奶奶"),
         "the reopening was made by the cadre for the elder:\n{shown}"
     );
     assert!(

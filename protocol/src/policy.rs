@@ -361,6 +361,14 @@ fn is_cadre(m: &Member) -> bool {
     m.role == Role::Cadre
 }
 
+/// As its author saw the notice: only a draft is edited or published, only a published
+/// notice corrected (a tampered app publishing a withdrawn draft would open its text to
+/// everyone; `audience` counts any publication).
+fn applicable(n: &Notice, e: &NoticeEvent) -> Result<()> {
+    n.check_applicable(e)
+        .map_err(|why| Error::NotAllowed(why.to_string()))
+}
+
 fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
     let mut events: Vec<Event<NoticeEvent>> = typed(before)?;
     for e in typed::<NoticeEvent>(new)? {
@@ -371,18 +379,6 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
         };
         if let Some(n) = &state {
             n.check_dated(&e)?;
-            // as its author saw the notice: only a draft is edited or published, only
-            // a published notice corrected (a tampered app publishing a withdrawn
-            // draft would open its text to everyone)
-            if matches!(
-                e.body,
-                NoticeEvent::EditDraft { .. }
-                    | NoticeEvent::Publish {}
-                    | NoticeEvent::Correct { .. }
-            ) {
-                n.check_applicable(&e.body)
-                    .map_err(|why| Error::NotAllowed(why.to_string()))?;
-            }
         }
         match (&e.body, &state) {
             (
@@ -408,11 +404,15 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
                 if !is_cadre(signer) {
                     return deny("only cadres edit or correct notices");
                 }
+                applicable(n, &e.body)?;
                 content.validate_in(n.category, &n.period)?;
             }
-            (NoticeEvent::Publish {} | NoticeEvent::Withdraw { .. }, Some(_)) => {
+            (NoticeEvent::Publish {} | NoticeEvent::Withdraw { .. }, Some(n)) => {
                 if !is_cadre(signer) {
                     return deny("only cadres publish or withdraw notices");
+                }
+                if matches!(e.body, NoticeEvent::Publish {}) {
+                    applicable(n, &e.body)?;
                 }
             }
             (NoticeEvent::Ask { text }, Some(_)) => check_text("question", text, true)?,
