@@ -100,51 +100,13 @@ fn assert_usage_error(out: &Output, needle: &str) {
     );
 }
 
-/// A relay inside the test process, a space, and enrolled homes.
-struct Village {
-    rt: tokio::runtime::Runtime,
-    relay: Option<cunwu_relay::RunningRelay>,
-    space: String,
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::Village;
 
 impl Village {
-    fn new() -> Village {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let relay = rt
-            .block_on(cunwu_relay::spawn(&dir.path().join("relay.db")))
-            .unwrap();
-        let (space, _) = relay.relay.create_space("青石村").unwrap();
-        Village {
-            rt,
-            relay: Some(relay),
-            space,
-            dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.relay.as_ref().unwrap().url()
-    }
-
-    fn home(&self, name: &str) -> std::path::PathBuf {
-        self.dir.path().join(name)
-    }
-
     /// Enrol a new home with an admin invite for `role`; returns its path.
     fn enroll(&self, home: &str, name: &str, role: Role) -> std::path::PathBuf {
-        let invite = self
-            .relay
-            .as_ref()
-            .unwrap()
-            .relay
-            .admin_invite(&self.space, role, "H01", "一组")
-            .unwrap();
+        let invite = self.invite(role);
         let h = self.home(home);
         let v = json(
             &h,
@@ -161,14 +123,6 @@ impl Village {
         assert_eq!(v["name"], name);
         assert_eq!(v["role"], role.as_str());
         h
-    }
-}
-
-impl Drop for Village {
-    fn drop(&mut self) {
-        if let Some(r) = self.relay.take() {
-            self.rt.block_on(r.stop());
-        }
     }
 }
 

@@ -39,46 +39,19 @@ fn json(home: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&text(home, &a)).expect("JSON on stdout")
 }
 
-struct Village {
-    rt: tokio::runtime::Runtime,
-    relay: Option<cunwu_relay::RunningRelay>,
-    space: String,
-    dir: tempfile::TempDir,
-}
+mod common;
+use common::Village;
 
 impl Village {
-    fn new() -> Village {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let relay = rt
-            .block_on(cunwu_relay::spawn(&dir.path().join("relay.db")))
-            .unwrap();
-        let (space, _) = relay.relay.create_space("青石村").unwrap();
-        Village {
-            rt,
-            relay: Some(relay),
-            space,
-            dir,
-        }
-    }
-
     fn enroll(&self, home: &str, name: &str, role: Role) -> PathBuf {
-        let relay = self.relay.as_ref().unwrap();
-        let invite = relay
-            .relay
-            .admin_invite(&self.space, role, "H01", "一组")
-            .unwrap();
-        let h = self.dir.path().join(home);
+        let invite = self.invite(role);
+        let h = self.home(home);
         json(
             &h,
             &[
                 "enroll",
                 "--relay",
-                &relay.url(),
+                &self.url(),
                 "--invite",
                 &invite,
                 "--name",
@@ -86,14 +59,6 @@ impl Village {
             ],
         );
         h
-    }
-}
-
-impl Drop for Village {
-    fn drop(&mut self) {
-        if let Some(r) = self.relay.take() {
-            self.rt.block_on(r.stop());
-        }
     }
 }
 
