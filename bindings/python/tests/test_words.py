@@ -130,6 +130,8 @@ def test_a_finance_notice_and_a_request_read_aloud_from_the_store(relay, tmp_pat
     assert "income this period 12400 yuan" in en, en
     assert "closing balance 8899 yuan and 50 fen" in en, en
     assert "¥" not in en and "/" not in en, en
+    # English voices read figures: the digit check above does see them when they are there
+    assert ASCII_DIGIT.search(en), en
 
     resident = enrolled(relay, tmp_path, "resident", relay.invite("resident"), "李秀英")
     request_id = resident.file_request(

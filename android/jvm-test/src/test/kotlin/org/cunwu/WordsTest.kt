@@ -91,7 +91,7 @@ class WordsTest {
     }
 
     @Test
-    fun `a finance notice and a request read aloud from the store`() = RelayProcess(dir).use { relay ->
+    fun `a finance notice and a request read aloud from the store`(): Unit = RelayProcess(dir).use { relay ->
         val cadre = enrolled(relay, "cadre", relay.cadreInvite, "王书记")
         val resident = enrolled(relay, "resident", relay.invite("resident"), "李秀英")
         try {
@@ -130,6 +130,8 @@ class WordsTest {
             val en = cadre.readNoticeAloud(noticeId, Lang.EN, now)
             assertTrue(en.contains("income this period 12400 yuan"), en)
             assertTrue(en.contains("closing balance 8899 yuan and 50 fen"), en)
+            // English voices read figures: the digit check above does see them when they are there
+            assertTrue(asciiDigit.containsMatchIn(en), en)
 
             val requestId = resident.fileRequest(
                 NewRequest(kind = "public_facility_repair", title = "村口3号路灯不亮", description = "坏了一周。"),
@@ -141,6 +143,7 @@ class WordsTest {
             assertTrue(said.contains("现在${submitted.spoken}，${submitted.explanation}"), said)
 
             assertThrows<CunwuException.NotFound> { cadre.readNoticeAloud("00".repeat(16), Lang.ZH, now) }
+            Unit
         } finally {
             cadre.close()
             resident.close()
