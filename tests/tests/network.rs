@@ -973,23 +973,26 @@ async fn cut_connection_resumes_from_last_page() {
     )
     .await;
     phone.client = phone.client.clone().with_page_bytes(512 << 10);
+    // the monitor runs on a thread of its own: polled in the sync's task, it would not
+    // run while pages that had already arrived were applied one after another
     let done = AtomicBool::new(false);
-    let sync = async {
-        let r = phone.sync().await;
-        done.store(true, Ordering::SeqCst);
-        r
-    };
-    let monitor = async {
-        while !done.load(Ordering::SeqCst) {
-            if phone.store.cursor().unwrap() > 0 {
-                proxy.set_impairment(link.with_cut_after(2_000));
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        false
-    };
-    let (first, armed) = tokio::join!(sync, monitor);
+    let (first, armed) = tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let monitor = s.spawn(|| {
+                while !done.load(Ordering::SeqCst) {
+                    if phone.store.cursor().unwrap() > 0 {
+                        proxy.set_impairment(link.with_cut_after(2_000));
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                false
+            });
+            let r = tokio::runtime::Handle::current().block_on(phone.sync());
+            done.store(true, Ordering::SeqCst);
+            (r, monitor.join().expect("monitor thread"))
+        })
+    });
     assert!(
         armed,
         "the sync finished before its first page was applied: {first:?}"
