@@ -1130,6 +1130,18 @@ pub(crate) mod tests {
             },
             "the copy counts the draft's change, public now; the row from before version 3 counts nothing"
         );
+        // a tally row carries the totals on
+        let tally = s.append_tally("s1", &e, b"{}", &[3]).unwrap();
+        assert_eq!(tally, 4);
+        assert_eq!(
+            s.remaining("s1", 1).unwrap(),
+            cunwu_protocol::wire::Remaining {
+                entries: 3,
+                changes: 2,
+                bytes: 19
+            }
+        );
+        assert_eq!(s.remaining("s1", 4).unwrap().changes, 0);
         assert_eq!(
             s.entity_changes("s1", &e).unwrap(),
             vec![b"draft change".to_vec(), b"publish".to_vec()],

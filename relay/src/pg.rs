@@ -509,8 +509,8 @@ impl Storage for PgStorage {
                 let (dn, dbytes): (i64, i64) = (row.get(0), row.get(1));
                 tx.execute(
                     "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
-                     SELECT space_id, $3, type, author, signed_at, signature, pairs, seq, arrived_at, $4, $5 FROM log
-                     WHERE space_id = $1 AND seq = $2",
+                     SELECT space_id, $3::BIGINT, type, author, signed_at, signature, pairs, seq, arrived_at, $4::BIGINT, $5::BIGINT
+                     FROM log WHERE space_id = $1 AND seq = $2",
                     &[&space, &original, &copy, &(n + dn), &(bytes + dbytes)],
                 )
                 .map_err(pg)?;
@@ -574,8 +574,9 @@ impl Storage for PgStorage {
         let seq = Self::append_seq(&mut tx, space)?;
         tx.execute(
             "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at, total_changes, total_bytes)
-             SELECT $1, $2, 'tally', $3, $4, $5, $6, coalesce(max(total_changes), 0), coalesce(max(total_bytes), 0)
-             FROM log WHERE space_id = $1 AND seq = $2 - 1",
+             SELECT $1::TEXT, $2::BIGINT, 'tally', $3::BYTEA, $4::TEXT, $5::BYTEA, $6::BIGINT,
+                    coalesce(max(total_changes), 0), coalesce(max(total_bytes), 0)
+             FROM log WHERE space_id = $1::TEXT AND seq = $2::BIGINT - 1",
             &[&space, &seq, &signature, &deliberation, &tally_json, &cunwu_protocol::ids::now_ms()],
         )
         .map_err(pg)?;
