@@ -709,18 +709,20 @@ impl Audience {
 /// notice made as a draft always travels in batches of its own. A phone may know it
 /// published (from a bundle) before the relay does, or the relay may know before the
 /// phone: a batch of that notice alone is judged the same either way, and never drags
-/// another document into a refusal. Returns a key; equal keys may share a batch.
-pub fn batch_group(after: &Value, lookup: &dyn Lookup) -> Result<String> {
-    let a = audience(after, lookup)?;
+/// another document into a refusal. `audience` is the document's (`audience`).
+/// Returns a key; equal keys may share a batch.
+pub fn batch_group(after: &Value, audience: Audience) -> Result<String> {
     let (kind, id) = header(after)?;
+    // a notice's first event is its creation: only that one is read
+    let first = events_of(after).into_iter().take(1).collect();
     let born_draft = kind == EntityKind::Notice
-        && typed::<NoticeEvent>(events_of(after))?
+        && typed::<NoticeEvent>(first)?
             .first()
             .is_some_and(|e| matches!(e.body, NoticeEvent::Create { publish: false, .. }));
     let key = if born_draft {
         Audience::Draft { notice: id }
     } else {
-        a
+        audience
     };
     Ok(serde_json::to_string(&key).expect("audience serializes"))
 }

@@ -760,17 +760,13 @@ mod tests {
         );
     }
 
-    /// A version-1 database (before `log.copy_of`) is upgraded, and a published draft's
-    /// batches are appended again (`db::tests::copies_work_after_upgrade`).
-    #[test]
-    fn a_version_1_log_is_upgraded_and_keeps_working() {
-        let Some(server) = std::env::var("CUNWU_TEST_POSTGRES")
+    /// A new, empty database on the server `CUNWU_TEST_POSTGRES` names: (server URL,
+    /// database name, database URL), or `None` when no server is given
+    /// (`scripts/postgres.sh start`).
+    fn empty_database() -> Option<(String, String, String)> {
+        let server = std::env::var("CUNWU_TEST_POSTGRES")
             .ok()
-            .filter(|s| !s.is_empty())
-        else {
-            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
-            return;
-        };
+            .filter(|s| !s.is_empty())?;
         let name = format!("cunwu_migrate_{}", cunwu_protocol::ids::new_id());
         Client::connect(&server, NoTls)
             .unwrap()
@@ -778,6 +774,17 @@ mod tests {
             .unwrap();
         let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
         let url = format!("{base}/{name}");
+        Some((server, name, url))
+    }
+
+    /// A version-1 database (before `log.copy_of`) is upgraded, and a published draft's
+    /// batches are appended again (`db::tests::copies_work_after_upgrade`).
+    #[test]
+    fn a_version_1_log_is_upgraded_and_keeps_working() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
         {
             let mut c = Client::connect(&url, NoTls).unwrap();
             let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
@@ -800,6 +807,9 @@ mod tests {
             .get(0);
         assert_eq!(v, crate::db::SCHEMA_VERSION);
         crate::db::tests::copies_work_after_upgrade(&s);
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
     /// A database written by the relay before schema versions is migrated on open:
@@ -807,20 +817,10 @@ mod tests {
     /// `CUNWU_TEST_POSTGRES` names a server (`scripts/postgres.sh start`).
     #[test]
     fn a_database_written_by_the_old_schema_is_migrated_on_open() {
-        let Some(server) = std::env::var("CUNWU_TEST_POSTGRES")
-            .ok()
-            .filter(|s| !s.is_empty())
-        else {
+        let Some((server, name, url)) = empty_database() else {
             eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
             return;
         };
-        let name = format!("cunwu_migrate_{}", cunwu_protocol::ids::new_id());
-        Client::connect(&server, NoTls)
-            .unwrap()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let (base, _) = server.rsplit_once('/').expect("a URL with a database name");
-        let url = format!("{base}/{name}");
         let now = cunwu_protocol::ids::now_ms();
         {
             let mut c = Client::connect(&url, NoTls).unwrap();

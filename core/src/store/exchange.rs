@@ -154,14 +154,15 @@ impl Store {
         // change hash -> (entity, bytes) for everything the peer lacks
         let mut wanted: HashMap<Hash, (EntityId, Vec<u8>, String)> = HashMap::new();
         let mut order: Vec<Hash> = vec![];
-        // who may read each entity (as JSON), so this phone's own changes are signed one
-        // batch per audience, as for the relay
+        // which batch each entity's changes go in (`policy::batch_group`), so this phone's
+        // own changes are signed one batch per audience, as for the relay
         let mut audience_of: HashMap<EntityId, String> = HashMap::new();
         for id in ids {
             let Some(doc) = Store::load_doc(&conn, &id)? else {
                 continue;
             };
-            let audience = policy::audience(&doc.to_json(), &ConnLookup(&conn))?;
+            let json = doc.to_json();
+            let audience = policy::audience(&json, &ConnLookup(&conn))?;
             let readable = match &reader {
                 Some(r) => policy::may_read(&audience, r),
                 None => audience == Audience::Space,
@@ -184,7 +185,7 @@ impl Store {
                 order.push(h);
                 wanted.insert(h, (e, c.raw_bytes().to_vec(), c.actor_id().to_hex_string()));
                 if let std::collections::hash_map::Entry::Vacant(slot) = audience_of.entry(e) {
-                    slot.insert(policy::batch_group(&doc.to_json(), &ConnLookup(&conn))?);
+                    slot.insert(policy::batch_group(&json, audience.clone())?);
                 }
             }
         }

@@ -452,10 +452,10 @@ pub(crate) fn arrivals(c: &Connection, doc: &EntityDoc) -> Result<crate::model::
     for (event, change) in doc.events_json().iter().zip(doc.event_changes()) {
         // only the events whose dates people see need their arrival (publications and
         // questions): a notice read by a whole village costs no lookup per receipt
-        let dated = matches!(
-            event.get("type").and_then(Value::as_str),
-            Some("create" | "publish" | "correct" | "ask")
-        );
+        let dated = event
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| crate::model::notice::ARRIVAL_DATED_EVENTS.contains(&t));
         let (true, Some(id), Some(h)) = (dated, event.get("id").and_then(Value::as_str), change)
         else {
             continue;

@@ -101,8 +101,9 @@ impl Store {
                         return None;
                     }
                 };
-                let group =
-                    crate::policy::batch_group(&doc.to_json(), &super::ConnLookup(&conn)).ok()?;
+                let json = doc.to_json();
+                let audience = crate::policy::audience(&json, &super::ConnLookup(&conn)).ok()?;
+                let group = crate::policy::batch_group(&json, audience).ok()?;
                 Some((doc, group))
             });
             let Some((doc, audience)) = entry else {

@@ -508,6 +508,10 @@ impl Revision {
     }
 }
 
+/// The notice events whose arrival `Notice::fold_arrived` reads: those that make a
+/// revision (create, publish, correct) or a question (ask), by their serde `type`.
+pub const ARRIVAL_DATED_EVENTS: &[&str] = &["create", "publish", "correct", "ask"];
+
 /// When events reached the village: event id → the relay's arrival time of the change
 /// that carried it (`EntityDoc::event_changes` and the store's arrival records).
 pub type Arrivals = BTreeMap<String, i64>;
