@@ -248,6 +248,9 @@ entity-deliberation = Deliberation
 entity-ballot = Ballot
     .explain = one person's vote in one deliberation
     .spoken = Ballot
+entity-register = register of villagers
+    .explain = the village's record of its villagers and households, kept by cadres
+    .spoken = register of villagers
 
 ## Local changes (as listed among pending and rejected changes)
 
@@ -274,3 +277,9 @@ event-deliberation-open = opened voting
 event-deliberation-comment = commented on a deliberation
 event-deliberation-close = closed voting
 event-ballot-cast = cast a ballot
+event-deliberation-tellers = named the tellers
+event-ballot-record = recorded a ballot cast in the hall
+event-ballot-attend = recorded attendance
+event-register-add = added a villager to the register
+event-register-amend = corrected a villager's record
+event-register-leave = recorded a villager moving away or dying

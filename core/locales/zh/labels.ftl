@@ -248,6 +248,9 @@ entity-deliberation = 议事
 entity-ballot = 选票
     .explain = 一个人在一次表决中投的票
     .spoken = 选票
+entity-register = 村民名册
+    .explain = 村里的村民和户的登记，由村干部维护
+    .spoken = 村民名册
 
 ## 本机的改动（待发送、被拒绝的改动列表里显示）
 
@@ -274,3 +277,9 @@ event-deliberation-open = 开始投票
 event-deliberation-comment = 发表意见
 event-deliberation-close = 结束投票
 event-ballot-cast = 投票
+event-deliberation-tellers = 指定计票人
+event-ballot-record = 登记会场投票
+event-ballot-attend = 登记到会
+event-register-add = 登记村民
+event-register-amend = 更正村民信息
+event-register-leave = 登记迁出或去世

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 5;
+pub const LATEST: u32 = 6;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -228,7 +228,25 @@ CREATE TABLE arrivals (
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5];
+const V6: &str = r#"
+-- Issue 11, the village as it is: the register of villagers (`model::register`), one row
+-- per person for lists and follow-up lists (by group and household); the row keeps the
+-- person as JSON (details, status, history) for screens.
+CREATE TABLE persons (
+    id TEXT PRIMARY KEY,
+    register_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    household TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    status TEXT NOT NULL,
+    person_json TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX persons_household ON persons(grp, household, position);
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)

@@ -504,7 +504,7 @@ impl Labelled for ChangeState {
     }
 }
 
-pub const ENTITY_KIND_ALL: [EntityKind; 5] = EntityKind::ALL;
+pub const ENTITY_KIND_ALL: [EntityKind; 6] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
         match self {
@@ -513,13 +513,14 @@ impl Labelled for EntityKind {
             EntityKind::RequestNotes => "entity-request_notes",
             EntityKind::Deliberation => "entity-deliberation",
             EntityKind::Ballot => "entity-ballot",
+            EntityKind::Register => "entity-register",
         }
     }
 }
 
 /// The events a device appends, by entity kind and event type (the `type` of each
 /// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
-pub const EVENT_TYPES: [(EntityKind, &str); 23] = [
+pub const EVENT_TYPES: [(EntityKind, &str); 29] = [
     (EntityKind::Notice, "create"),
     (EntityKind::Notice, "edit_draft"),
     (EntityKind::Notice, "publish"),
@@ -542,7 +543,13 @@ pub const EVENT_TYPES: [(EntityKind, &str); 23] = [
     (EntityKind::Deliberation, "open"),
     (EntityKind::Deliberation, "comment"),
     (EntityKind::Deliberation, "close"),
+    (EntityKind::Deliberation, "tellers"),
     (EntityKind::Ballot, "cast"),
+    (EntityKind::Ballot, "record"),
+    (EntityKind::Ballot, "attend"),
+    (EntityKind::Register, "add"),
+    (EntityKind::Register, "amend"),
+    (EntityKind::Register, "leave"),
 ];
 
 /// A local change in words ("就公告提问", "asked about a notice"), from its outbox
