@@ -46,6 +46,7 @@ import org.cunwu.core.FfiConverterTypeAmountForms
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
 import org.cunwu.core.FfiConverterTypeEntityChange
+import org.cunwu.core.FfiConverterTypeFollowUpList
 import org.cunwu.core.FfiConverterTypeLang
 import org.cunwu.core.FfiConverterTypeLocalChange
 import org.cunwu.core.FfiConverterTypeNewDeliberation
@@ -55,6 +56,7 @@ import org.cunwu.core.FfiConverterTypeRequestSummary
 import org.cunwu.core.FfiConverterTypeSearchHit
 import org.cunwu.core.FfiConverterTypeSyncProgress
 import org.cunwu.core.FfiConverterTypeSyncReport
+import org.cunwu.core.FollowUpList
 import org.cunwu.core.Lang
 import org.cunwu.core.LocalChange
 import org.cunwu.core.NewDeliberation
@@ -67,11 +69,13 @@ import org.cunwu.core.SyncReport
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
+import org.cunwu.protocol.Departure
 import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
+import org.cunwu.protocol.FfiConverterTypeDeparture
 import org.cunwu.protocol.FfiConverterTypeDirection
 import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
@@ -82,6 +86,8 @@ import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
 import org.cunwu.protocol.FfiConverterTypePeriod
 import org.cunwu.protocol.FfiConverterTypePeriodKind
+import org.cunwu.protocol.FfiConverterTypePerson
+import org.cunwu.protocol.FfiConverterTypePersonDetails
 import org.cunwu.protocol.FfiConverterTypePhase
 import org.cunwu.protocol.FfiConverterTypeQuestion
 import org.cunwu.protocol.FfiConverterTypeRevision
@@ -97,6 +103,8 @@ import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
 import org.cunwu.protocol.Period
 import org.cunwu.protocol.PeriodKind
+import org.cunwu.protocol.Person
+import org.cunwu.protocol.PersonDetails
 import org.cunwu.protocol.Phase
 import org.cunwu.protocol.Question
 import org.cunwu.protocol.Revision
@@ -108,6 +116,7 @@ import org.cunwu.core.RustBuffer as RustBufferAmountForms
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
+import org.cunwu.core.RustBuffer as RustBufferFollowUpList
 import org.cunwu.core.RustBuffer as RustBufferLang
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
@@ -120,6 +129,7 @@ import org.cunwu.core.RustBuffer as RustBufferSyncReport
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
+import org.cunwu.protocol.RustBuffer as RustBufferDeparture
 import org.cunwu.protocol.RustBuffer as RustBufferDirection
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
@@ -130,6 +140,8 @@ import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPeriod
 import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
+import org.cunwu.protocol.RustBuffer as RustBufferPerson
+import org.cunwu.protocol.RustBuffer as RustBufferPersonDetails
 import org.cunwu.protocol.RustBuffer as RustBufferPhase
 import org.cunwu.protocol.RustBuffer as RustBufferQuestion
 import org.cunwu.protocol.RustBuffer as RustBufferRevision
@@ -1006,6 +1018,26 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1065,6 +1097,8 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`household`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite_for_person(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`person`: RustBuffer.ByValue,`migrant`: Byte,`livesIn`: RustBuffer.ByValue,
+    ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_device_id(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1097,11 +1131,19 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_my_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_name_tellers(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`persons`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_not_read(`ptr`: Pointer,`noticeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferFollowUpList.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_not_voted(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferFollowUpList.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_open_voting(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_path(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_persons(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_post_notice(`ptr`: Pointer,`notice`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1115,6 +1157,16 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_read_vote_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_attendance(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`option`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_add(`ptr`: Pointer,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_amend(`ptr`: Pointer,`person`: RustBuffer.ByValue,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_leave(`ptr`: Pointer,`person`: RustBuffer.ByValue,`reason`: RustBufferDeparture.ByValue,`on`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1325,6 +1377,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_device_id(
@@ -1357,11 +1411,19 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_my_ballot(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_name_tellers(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_not_read(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_not_voted(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_path(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_persons(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice(
     ): Short
@@ -1374,6 +1436,16 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_request_aloud(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_attendance(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_add(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_amend(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_leave(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_repair(
     ): Short
@@ -1501,6 +1573,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 61539.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person() != 5473.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation() != 9434.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1549,6 +1624,15 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_my_ballot() != 7377.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_name_tellers() != 57042.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_not_read() != 28314.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_not_voted() != 41258.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_notice() != 8108.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1556,6 +1640,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_path() != 4550.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_persons() != 33707.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice() != 41155.toShort()) {
@@ -1574,6 +1661,21 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud() != 6771.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_attendance() != 40518.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot() != 26509.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_add() != 55236.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_amend() != 54099.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_leave() != 3646.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
@@ -2384,6 +2486,12 @@ public interface CunwuStoreInterface {
      */
     suspend fun `createInvite`(`role`: Role, `household`: kotlin.String, `group`: kotlin.String): Invite
     
+    /**
+     * An invite that enrols a person on the register (`person`: their id), with the
+     * migrant flag and where they live.
+     */
+    suspend fun `createInviteForPerson`(`role`: Role, `person`: kotlin.String, `migrant`: kotlin.Boolean, `livesIn`: kotlin.String?): Invite
+    
     fun `deliberation`(`id`: kotlin.String): Deliberation
     
     /**
@@ -2448,6 +2556,21 @@ public interface CunwuStoreInterface {
      */
     fun `myBallot`(`deliberationId`: kotlin.String): Ballot?
     
+    /**
+     * Name the persons who record ballots in the hall besides cadres.
+     */
+    fun `nameTellers`(`deliberationId`: kotlin.String, `persons`: List<kotlin.String>)
+    
+    /**
+     * Adults on the register who have not read a notice, by group and household.
+     */
+    fun `notRead`(`noticeId`: kotlin.String): FollowUpList
+    
+    /**
+     * Persons of a vote's electorate not known to have voted or attended.
+     */
+    fun `notVoted`(`deliberationId`: kotlin.String): FollowUpList
+    
     fun `notice`(`id`: kotlin.String): Notice
     
     /**
@@ -2456,6 +2579,12 @@ public interface CunwuStoreInterface {
     fun `openVoting`(`id`: kotlin.String)
     
     fun `path`(): kotlin.String
+    
+    /**
+     * Everyone on the register, in register order, with their history (empty on a
+     * phone that may not read it).
+     */
+    fun `persons`(): List<Person>
     
     /**
      * Post a notice (cadres); returns its id.
@@ -2490,6 +2619,32 @@ public interface CunwuStoreInterface {
      * seen is judged on this device's clock, as `tally` judges it; `now_ms` says when.
      */
     fun `readVoteAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
+    
+    /**
+     * A teller records that a person attended (counts toward the quorum).
+     */
+    fun `recordAttendance`(`deliberationId`: kotlin.String, `person`: kotlin.String)
+    
+    /**
+     * A teller records a paper ballot a person cast in the hall (it wins over the
+     * person's online ballot; a person counts once).
+     */
+    fun `recordBallot`(`deliberationId`: kotlin.String, `person`: kotlin.String, `option`: kotlin.UInt)
+    
+    /**
+     * Add a person to the register (cadres); returns the person's id.
+     */
+    fun `registerAdd`(`details`: PersonDetails): kotlin.String
+    
+    /**
+     * Correct a person's record (`details` is the whole record as it now stands).
+     */
+    fun `registerAmend`(`person`: kotlin.String, `details`: PersonDetails)
+    
+    /**
+     * Record that a person moved away or died on `on` (YYYY-MM-DD).
+     */
+    fun `registerLeave`(`person`: kotlin.String, `reason`: Departure, `on`: kotlin.String)
     
     /**
      * Check the store for damage and fix it: damaged entities are set aside and
@@ -2812,6 +2967,31 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
 
     
+    /**
+     * An invite that enrols a person on the register (`person`: their id), with the
+     * migrant flag and where they live.
+     */
+    @Throws(CunwuException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createInviteForPerson`(`role`: Role, `person`: kotlin.String, `migrant`: kotlin.Boolean, `livesIn`: kotlin.String?) : Invite {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_invite_for_person(
+                thisPtr,
+                FfiConverterTypeRole.lower(`role`),FfiConverterString.lower(`person`),FfiConverterBoolean.lower(`migrant`),FfiConverterOptionalString.lower(`livesIn`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeInvite.lift(it) },
+        // Error FFI converter
+        CunwuException.ErrorHandler,
+    )
+    }
+
+    
     @Throws(CunwuException::class)override fun `deliberation`(`id`: kotlin.String): Deliberation {
             return FfiConverterTypeDeliberation.lift(
     callWithPointer {
@@ -3057,6 +3237,53 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    /**
+     * Name the persons who record ballots in the hall besides cadres.
+     */
+    @Throws(CunwuException::class)override fun `nameTellers`(`deliberationId`: kotlin.String, `persons`: List<kotlin.String>)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_name_tellers(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterSequenceString.lower(`persons`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Adults on the register who have not read a notice, by group and household.
+     */
+    @Throws(CunwuException::class)override fun `notRead`(`noticeId`: kotlin.String): FollowUpList {
+            return FfiConverterTypeFollowUpList.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_not_read(
+        it, FfiConverterString.lower(`noticeId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Persons of a vote's electorate not known to have voted or attended.
+     */
+    @Throws(CunwuException::class)override fun `notVoted`(`deliberationId`: kotlin.String): FollowUpList {
+            return FfiConverterTypeFollowUpList.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_not_voted(
+        it, FfiConverterString.lower(`deliberationId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `notice`(`id`: kotlin.String): Notice {
             return FfiConverterTypeNotice.lift(
     callWithPointer {
@@ -3089,6 +3316,23 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     callWithPointer {
     uniffiRustCall() { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_path(
+        it, _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Everyone on the register, in register order, with their history (empty on a
+     * phone that may not read it).
+     */
+    @Throws(CunwuException::class)override fun `persons`(): List<Person> {
+            return FfiConverterSequenceTypePerson.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_persons(
         it, _status)
 }
     }
@@ -3192,6 +3436,83 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
     )
     }
+    
+
+    
+    /**
+     * A teller records that a person attended (counts toward the quorum).
+     */
+    @Throws(CunwuException::class)override fun `recordAttendance`(`deliberationId`: kotlin.String, `person`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_attendance(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterString.lower(`person`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * A teller records a paper ballot a person cast in the hall (it wins over the
+     * person's online ballot; a person counts once).
+     */
+    @Throws(CunwuException::class)override fun `recordBallot`(`deliberationId`: kotlin.String, `person`: kotlin.String, `option`: kotlin.UInt)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_ballot(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterString.lower(`person`),FfiConverterUInt.lower(`option`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Add a person to the register (cadres); returns the person's id.
+     */
+    @Throws(CunwuException::class)override fun `registerAdd`(`details`: PersonDetails): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_add(
+        it, FfiConverterTypePersonDetails.lower(`details`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Correct a person's record (`details` is the whole record as it now stands).
+     */
+    @Throws(CunwuException::class)override fun `registerAmend`(`person`: kotlin.String, `details`: PersonDetails)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_amend(
+        it, FfiConverterString.lower(`person`),FfiConverterTypePersonDetails.lower(`details`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Record that a person moved away or died on `on` (YYYY-MM-DD).
+     */
+    @Throws(CunwuException::class)override fun `registerLeave`(`person`: kotlin.String, `reason`: Departure, `on`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_leave(
+        it, FfiConverterString.lower(`person`),FfiConverterTypeDeparture.lower(`reason`),FfiConverterString.lower(`on`),_status)
+}
+    }
+    
     
 
     
@@ -3553,6 +3874,14 @@ data class Deliberation (
      * Members who may vote (snapshot taken when voting opened).
      */
     val `eligible`: List<kotlin.String>, 
+    /**
+     * In a vote over the register: the persons who may vote (empty: the members).
+     */
+    val `persons`: List<kotlin.String>, 
+    /**
+     * Persons named as tellers (cadres are tellers too).
+     */
+    val `tellers`: List<kotlin.String>, 
     val `comments`: List<DComment>, 
     val `updatedAt`: kotlin.Long, 
     val `phase`: Phase
@@ -3582,6 +3911,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterSequenceTypeDComment.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterTypePhase.read(buf),
@@ -3604,6 +3935,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.allocationSize(value.`openedAt`) +
             FfiConverterOptionalLong.allocationSize(value.`closedAt`) +
             FfiConverterSequenceString.allocationSize(value.`eligible`) +
+            FfiConverterSequenceString.allocationSize(value.`persons`) +
+            FfiConverterSequenceString.allocationSize(value.`tellers`) +
             FfiConverterSequenceTypeDComment.allocationSize(value.`comments`) +
             FfiConverterLong.allocationSize(value.`updatedAt`) +
             FfiConverterTypePhase.allocationSize(value.`phase`)
@@ -3625,6 +3958,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.write(value.`openedAt`, buf)
             FfiConverterOptionalLong.write(value.`closedAt`, buf)
             FfiConverterSequenceString.write(value.`eligible`, buf)
+            FfiConverterSequenceString.write(value.`persons`, buf)
+            FfiConverterSequenceString.write(value.`tellers`, buf)
             FfiConverterSequenceTypeDComment.write(value.`comments`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
             FfiConverterTypePhase.write(value.`phase`, buf)
@@ -4227,9 +4562,14 @@ data class Tally (
      */
     val `finalResult`: kotlin.Boolean, 
     /**
-     * Member id → option, for recorded (not secret) ballots.
+     * Member id → option, for recorded (not secret) ballots (person id → option in a
+     * vote over the register).
      */
-    val `roll`: Map<kotlin.String, kotlin.UInt>
+    val `roll`: Map<kotlin.String, kotlin.UInt>, 
+    /**
+     * In a vote over the register: persons counted from a record in the hall.
+     */
+    val `inHall`: kotlin.UInt
 ) {
     
     companion object
@@ -4249,6 +4589,7 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterOptionalUInt.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterMapStringUInt.read(buf),
+            FfiConverterUInt.read(buf),
         )
     }
 
@@ -4260,7 +4601,8 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterBoolean.allocationSize(value.`quorumMet`) +
             FfiConverterOptionalUInt.allocationSize(value.`decided`) +
             FfiConverterBoolean.allocationSize(value.`finalResult`) +
-            FfiConverterMapStringUInt.allocationSize(value.`roll`)
+            FfiConverterMapStringUInt.allocationSize(value.`roll`) +
+            FfiConverterUInt.allocationSize(value.`inHall`)
     )
 
     override fun write(value: Tally, buf: ByteBuffer) {
@@ -4272,6 +4614,7 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterOptionalUInt.write(value.`decided`, buf)
             FfiConverterBoolean.write(value.`finalResult`, buf)
             FfiConverterMapStringUInt.write(value.`roll`, buf)
+            FfiConverterUInt.write(value.`inHall`, buf)
     }
 }
 
@@ -5685,6 +6028,34 @@ public object FfiConverterSequenceTypeMember: FfiConverterRustBuffer<List<Member
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePerson: FfiConverterRustBuffer<List<Person>> {
+    override fun read(buf: ByteBuffer): List<Person> {
+        val len = buf.getInt()
+        return List<Person>(len) {
+            FfiConverterTypePerson.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Person>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePerson.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Person>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePerson.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Question>> {
     override fun read(buf: ByteBuffer): List<Question> {
         val len = buf.getInt()
@@ -5773,6 +6144,22 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 

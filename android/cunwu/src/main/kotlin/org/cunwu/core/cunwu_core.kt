@@ -1275,6 +1275,113 @@ public object FfiConverterTypeEntityChange: FfiConverterRustBuffer<EntityChange>
 
 
 /**
+ * Who a cadre still needs to reach, in register order (so by group and household when
+ * the register was entered that way; `FollowUpList::households` groups it).
+ */
+data class FollowUpList (
+    /**
+     * `false` when this phone cannot know everyone's part: a secret vote's ballots
+     * stay with each voter and the relay (only the hall records and phones' own
+     * ballots that reached this phone are known).
+     */
+    val `complete`: kotlin.Boolean, 
+    /**
+     * How many persons the list is drawn from (the vote's electorate, or every active
+     * adult on the register for a notice).
+     */
+    val `of`: kotlin.UInt, 
+    val `persons`: List<FollowUpPerson>
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFollowUpList: FfiConverterRustBuffer<FollowUpList> {
+    override fun read(buf: ByteBuffer): FollowUpList {
+        return FollowUpList(
+            FfiConverterBoolean.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceTypeFollowUpPerson.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FollowUpList) = (
+            FfiConverterBoolean.allocationSize(value.`complete`) +
+            FfiConverterUInt.allocationSize(value.`of`) +
+            FfiConverterSequenceTypeFollowUpPerson.allocationSize(value.`persons`)
+    )
+
+    override fun write(value: FollowUpList, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`complete`, buf)
+            FfiConverterUInt.write(value.`of`, buf)
+            FfiConverterSequenceTypeFollowUpPerson.write(value.`persons`, buf)
+    }
+}
+
+
+
+/**
+ * One person on a follow-up list.
+ */
+data class FollowUpPerson (
+    val `person`: kotlin.String, 
+    val `name`: kotlin.String, 
+    val `group`: kotlin.String, 
+    val `household`: kotlin.String, 
+    /**
+     * Whether a phone is enrolled for this person (else a visit is the only way).
+     */
+    val `hasPhone`: kotlin.Boolean, 
+    val `migrant`: kotlin.Boolean, 
+    val `livesIn`: kotlin.String?
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFollowUpPerson: FfiConverterRustBuffer<FollowUpPerson> {
+    override fun read(buf: ByteBuffer): FollowUpPerson {
+        return FollowUpPerson(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FollowUpPerson) = (
+            FfiConverterString.allocationSize(value.`person`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`group`) +
+            FfiConverterString.allocationSize(value.`household`) +
+            FfiConverterBoolean.allocationSize(value.`hasPhone`) +
+            FfiConverterBoolean.allocationSize(value.`migrant`) +
+            FfiConverterOptionalString.allocationSize(value.`livesIn`)
+    )
+
+    override fun write(value: FollowUpPerson, buf: ByteBuffer) {
+            FfiConverterString.write(value.`person`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`group`, buf)
+            FfiConverterString.write(value.`household`, buf)
+            FfiConverterBoolean.write(value.`hasPhone`, buf)
+            FfiConverterBoolean.write(value.`migrant`, buf)
+            FfiConverterOptionalString.write(value.`livesIn`, buf)
+    }
+}
+
+
+
+/**
  * A change made on this device and what became of it.
  */
 data class LocalChange (
@@ -2061,6 +2168,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFollowUpPerson: FfiConverterRustBuffer<List<FollowUpPerson>> {
+    override fun read(buf: ByteBuffer): List<FollowUpPerson> {
+        val len = buf.getInt()
+        return List<FollowUpPerson>(len) {
+            FfiConverterTypeFollowUpPerson.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FollowUpPerson>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFollowUpPerson.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FollowUpPerson>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFollowUpPerson.write(it, buf)
         }
     }
 }

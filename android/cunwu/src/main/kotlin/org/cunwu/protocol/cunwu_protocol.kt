@@ -1484,7 +1484,17 @@ data class Member (
     /**
      * The roster version that first listed this member.
      */
-    val `joinedVersion`: kotlin.ULong
+    val `joinedVersion`: kotlin.ULong, 
+    /**
+     * The person on the village register (`model::register`) this member is, when the
+     * invite named one: eligibility, tellers, co-signs and committee sign-offs follow
+     * the person, so a villager counts once however many phones they enrolled.
+     */
+    val `person`: kotlin.String?, 
+    /**
+     * Where a migrant member lives or works, as the invite said.
+     */
+    val `livesIn`: kotlin.String?
 ) {
     
     companion object
@@ -1506,6 +1516,8 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -1519,7 +1531,9 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterBoolean.allocationSize(value.`householdRep`) +
             FfiConverterBoolean.allocationSize(value.`party`) +
             FfiConverterBoolean.allocationSize(value.`revoked`) +
-            FfiConverterULong.allocationSize(value.`joinedVersion`)
+            FfiConverterULong.allocationSize(value.`joinedVersion`) +
+            FfiConverterOptionalString.allocationSize(value.`person`) +
+            FfiConverterOptionalString.allocationSize(value.`livesIn`)
     )
 
     override fun write(value: Member, buf: ByteBuffer) {
@@ -1533,6 +1547,8 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterBoolean.write(value.`party`, buf)
             FfiConverterBoolean.write(value.`revoked`, buf)
             FfiConverterULong.write(value.`joinedVersion`, buf)
+            FfiConverterOptionalString.write(value.`person`, buf)
+            FfiConverterOptionalString.write(value.`livesIn`, buf)
     }
 }
 
@@ -1612,6 +1628,215 @@ public object FfiConverterTypePeriod: FfiConverterRustBuffer<Period> {
             FfiConverterTypePeriodKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`start`, buf)
             FfiConverterOptionalString.write(value.`end`, buf)
+    }
+}
+
+
+
+data class Person (
+    val `id`: kotlin.String, 
+    val `details`: PersonDetails, 
+    val `status`: PersonStatus, 
+    /**
+     * When the person left (`YYYY-MM-DD`), if they did.
+     */
+    val `leftOn`: kotlin.String?, 
+    /**
+     * Every recorded version, oldest first.
+     */
+    val `history`: List<PersonRevision>
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePerson: FfiConverterRustBuffer<Person> {
+    override fun read(buf: ByteBuffer): Person {
+        return Person(
+            FfiConverterString.read(buf),
+            FfiConverterTypePersonDetails.read(buf),
+            FfiConverterTypePersonStatus.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceTypePersonRevision.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Person) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypePersonDetails.allocationSize(value.`details`) +
+            FfiConverterTypePersonStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`leftOn`) +
+            FfiConverterSequenceTypePersonRevision.allocationSize(value.`history`)
+    )
+
+    override fun write(value: Person, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypePersonDetails.write(value.`details`, buf)
+            FfiConverterTypePersonStatus.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`leftOn`, buf)
+            FfiConverterSequenceTypePersonRevision.write(value.`history`, buf)
+    }
+}
+
+
+
+/**
+ * What a cadre records about a person. Every field is given again in a correction,
+ * so one event says the whole of what the register holds after it.
+ */
+data class PersonDetails (
+    val `name`: kotlin.String, 
+    /**
+     * The household (户) the person belongs to, e.g. its head's name or number.
+     */
+    val `household`: kotlin.String, 
+    /**
+     * The villagers' group (村民小组).
+     */
+    val `group`: kotlin.String, 
+    /**
+     * Birth date, `YYYY-MM-DD`; adulthood follows from it.
+     */
+    val `born`: kotlin.String? = null, 
+    /**
+     * Adult (18 or over) when no birth date is recorded.
+     */
+    val `adult`: kotlin.Boolean = false, 
+    /**
+     * A member of the village party branch.
+     */
+    val `party`: kotlin.Boolean = false, 
+    /**
+     * Represents the household (one per household).
+     */
+    val `householdRep`: kotlin.Boolean = false, 
+    /**
+     * A villager representative (村民代表).
+     */
+    val `villagerRep`: kotlin.Boolean = false, 
+    /**
+     * A member of the villagers' supervision committee (村务监督委员会).
+     */
+    val `supervisor`: kotlin.Boolean = false, 
+    /**
+     * Lives or works away from the village (外出务工).
+     */
+    val `migrant`: kotlin.Boolean = false, 
+    /**
+     * Where a migrant lives or works (a city).
+     */
+    val `livesIn`: kotlin.String? = null, 
+    /**
+     * A cadre post (村党支部书记, 村委会主任, 会计...), if any.
+     */
+    val `post`: kotlin.String? = null
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePersonDetails: FfiConverterRustBuffer<PersonDetails> {
+    override fun read(buf: ByteBuffer): PersonDetails {
+        return PersonDetails(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PersonDetails) = (
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`household`) +
+            FfiConverterString.allocationSize(value.`group`) +
+            FfiConverterOptionalString.allocationSize(value.`born`) +
+            FfiConverterBoolean.allocationSize(value.`adult`) +
+            FfiConverterBoolean.allocationSize(value.`party`) +
+            FfiConverterBoolean.allocationSize(value.`householdRep`) +
+            FfiConverterBoolean.allocationSize(value.`villagerRep`) +
+            FfiConverterBoolean.allocationSize(value.`supervisor`) +
+            FfiConverterBoolean.allocationSize(value.`migrant`) +
+            FfiConverterOptionalString.allocationSize(value.`livesIn`) +
+            FfiConverterOptionalString.allocationSize(value.`post`)
+    )
+
+    override fun write(value: PersonDetails, buf: ByteBuffer) {
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`household`, buf)
+            FfiConverterString.write(value.`group`, buf)
+            FfiConverterOptionalString.write(value.`born`, buf)
+            FfiConverterBoolean.write(value.`adult`, buf)
+            FfiConverterBoolean.write(value.`party`, buf)
+            FfiConverterBoolean.write(value.`householdRep`, buf)
+            FfiConverterBoolean.write(value.`villagerRep`, buf)
+            FfiConverterBoolean.write(value.`supervisor`, buf)
+            FfiConverterBoolean.write(value.`migrant`, buf)
+            FfiConverterOptionalString.write(value.`livesIn`, buf)
+            FfiConverterOptionalString.write(value.`post`, buf)
+    }
+}
+
+
+
+/**
+ * One step of a person's history on the register.
+ */
+data class PersonRevision (
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long, 
+    /**
+     * `add`, `amend` or `leave`.
+     */
+    val `what`: kotlin.String, 
+    val `details`: PersonDetails, 
+    val `status`: PersonStatus
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePersonRevision: FfiConverterRustBuffer<PersonRevision> {
+    override fun read(buf: ByteBuffer): PersonRevision {
+        return PersonRevision(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypePersonDetails.read(buf),
+            FfiConverterTypePersonStatus.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PersonRevision) = (
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterString.allocationSize(value.`what`) +
+            FfiConverterTypePersonDetails.allocationSize(value.`details`) +
+            FfiConverterTypePersonStatus.allocationSize(value.`status`)
+    )
+
+    override fun write(value: PersonRevision, buf: ByteBuffer) {
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterString.write(value.`what`, buf)
+            FfiConverterTypePersonDetails.write(value.`details`, buf)
+            FfiConverterTypePersonStatus.write(value.`status`, buf)
     }
 }
 
@@ -2057,6 +2282,42 @@ public object FfiConverterTypeDecidingBody: FfiConverterRustBuffer<DecidingBody>
 
 
 
+/**
+ * Why a person left the register's active list.
+ */
+
+enum class Departure {
+    
+    /**
+     * Moved their household registration away (迁出).
+     */
+    MOVED_AWAY,
+    DECEASED;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeparture: FfiConverterRustBuffer<Departure> {
+    override fun read(buf: ByteBuffer) = try {
+        Departure.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Departure) = 4UL
+
+    override fun write(value: Departure, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 enum class Direction {
     
@@ -2098,9 +2359,14 @@ enum class EntityKind {
     REQUEST_NOTES,
     DELIBERATION,
     /**
-     * One member's ballot in one deliberation (kept apart so secret ballots stay with the voter).
+     * One member's ballot in one deliberation (kept apart so secret ballots stay with the
+     * voter), or one person's ballot and attendance recorded by a teller in the hall.
      */
-    BALLOT;
+    BALLOT,
+    /**
+     * The register of villagers and households (one per space, kept by cadres).
+     */
+    REGISTER;
     companion object
 }
 
@@ -2181,6 +2447,37 @@ public object FfiConverterTypePeriodKind: FfiConverterRustBuffer<PeriodKind> {
     override fun allocationSize(value: PeriodKind) = 4UL
 
     override fun write(value: PeriodKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+enum class PersonStatus {
+    
+    ACTIVE,
+    MOVED_AWAY,
+    DECEASED;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePersonStatus: FfiConverterRustBuffer<PersonStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        PersonStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: PersonStatus) = 4UL
+
+    override fun write(value: PersonStatus, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2648,6 +2945,34 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeMaterial.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePersonRevision: FfiConverterRustBuffer<List<PersonRevision>> {
+    override fun read(buf: ByteBuffer): List<PersonRevision> {
+        val len = buf.getInt()
+        return List<PersonRevision>(len) {
+            FfiConverterTypePersonRevision.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PersonRevision>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePersonRevision.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PersonRevision>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePersonRevision.write(it, buf)
         }
     }
 }
