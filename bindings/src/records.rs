@@ -19,8 +19,9 @@ pub use cn::{
 };
 pub use cs::{
     ChangeState, Counts, EntityChange, FollowUpList, FollowUpPerson, LocalChange, NewDeliberation,
-    NewRequest, NoticeSummary, Origin, RequestSummary, SearchHit,
+    NewRequest, NoticeSummary, Origin, ProposalView, RequestSummary, SearchHit,
 };
+pub use cunwu_core::model::proposal::{Proposal, ProposalStatus, Support};
 pub use cunwu_core::model::register::{
     Departure, Person, PersonDetails, PersonRevision, PersonStatus,
 };

@@ -19,6 +19,7 @@
 
 use crate::model::deliberation::{DecidingBody, Hidden, Phase, ResultView};
 use crate::model::notice::{Category, Direction, NoticeStatus, PeriodKind, Subtype};
+use crate::model::proposal::ProposalStatus;
 use crate::model::register::{Departure, PersonStatus};
 use crate::model::request::{Status, DEFAULT_KINDS};
 use crate::model::EntityKind;
@@ -505,7 +506,7 @@ impl Labelled for ChangeState {
     }
 }
 
-pub const ENTITY_KIND_ALL: [EntityKind; 6] = EntityKind::ALL;
+pub const ENTITY_KIND_ALL: [EntityKind; 7] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
         match self {
@@ -515,13 +516,14 @@ impl Labelled for EntityKind {
             EntityKind::Deliberation => "entity-deliberation",
             EntityKind::Ballot => "entity-ballot",
             EntityKind::Register => "entity-register",
+            EntityKind::Proposal => "entity-proposal",
         }
     }
 }
 
 /// The events a device appends, by entity kind and event type (the `type` of each
 /// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
-pub const EVENT_TYPES: [(EntityKind, &str); 29] = [
+pub const EVENT_TYPES: [(EntityKind, &str); 33] = [
     (EntityKind::Notice, "create"),
     (EntityKind::Notice, "edit_draft"),
     (EntityKind::Notice, "publish"),
@@ -551,6 +553,10 @@ pub const EVENT_TYPES: [(EntityKind, &str); 29] = [
     (EntityKind::Register, "add"),
     (EntityKind::Register, "amend"),
     (EntityKind::Register, "leave"),
+    (EntityKind::Proposal, "propose"),
+    (EntityKind::Proposal, "co_sign"),
+    (EntityKind::Proposal, "withdraw"),
+    (EntityKind::Proposal, "take_up"),
 ];
 
 /// A local change in words ("就公告提问", "asked about a notice"), from its outbox
@@ -591,6 +597,17 @@ impl Labelled for Departure {
     }
 }
 
+pub const PROPOSAL_STATUS_ALL: [ProposalStatus; 3] = ProposalStatus::ALL;
+impl Labelled for ProposalStatus {
+    fn word_id(&self) -> &'static str {
+        match self {
+            ProposalStatus::Open => "proposal-open",
+            ProposalStatus::TakenUp => "proposal-taken_up",
+            ProposalStatus::Withdrawn => "proposal-withdrawn",
+        }
+    }
+}
+
 /// Every labelled value, as (message-id prefix, the word ids of its ALL list): what
 /// the tests walk. The prefix names the family of messages in the .ftl files.
 pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -624,6 +641,7 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
         ("entity-", ids(&ENTITY_KIND_ALL)),
         ("person-", ids(&PERSON_STATUS_ALL)),
         ("departure-", ids(&DEPARTURE_ALL)),
+        ("proposal-", ids(&PROPOSAL_STATUS_ALL)),
     ]
 }
 

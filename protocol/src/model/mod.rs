@@ -8,6 +8,7 @@
 
 pub mod deliberation;
 pub mod notice;
+pub mod proposal;
 pub mod register;
 pub mod request;
 
@@ -64,16 +65,19 @@ pub enum EntityKind {
     Ballot,
     /// The register of villagers and households (one per space, kept by cadres).
     Register,
+    /// Villagers putting a matter forward for a meeting, with co-signs.
+    Proposal,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::Notice,
         EntityKind::Request,
         EntityKind::RequestNotes,
         EntityKind::Deliberation,
         EntityKind::Ballot,
         EntityKind::Register,
+        EntityKind::Proposal,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,6 +87,7 @@ impl EntityKind {
             EntityKind::Deliberation => "deliberation",
             EntityKind::Ballot => "ballot",
             EntityKind::Register => "register",
+            EntityKind::Proposal => "proposal",
         }
     }
     pub fn parse(s: &str) -> Result<Self> {
