@@ -52,6 +52,7 @@ import org.cunwu.core.FfiConverterTypeLocalChange
 import org.cunwu.core.FfiConverterTypeNewDeliberation
 import org.cunwu.core.FfiConverterTypeNewRequest
 import org.cunwu.core.FfiConverterTypeNoticeSummary
+import org.cunwu.core.FfiConverterTypeProposalView
 import org.cunwu.core.FfiConverterTypeRequestSummary
 import org.cunwu.core.FfiConverterTypeSearchHit
 import org.cunwu.core.FfiConverterTypeSyncProgress
@@ -62,6 +63,7 @@ import org.cunwu.core.LocalChange
 import org.cunwu.core.NewDeliberation
 import org.cunwu.core.NewRequest
 import org.cunwu.core.NoticeSummary
+import org.cunwu.core.ProposalView
 import org.cunwu.core.RequestSummary
 import org.cunwu.core.SearchHit
 import org.cunwu.core.SyncProgress
@@ -122,6 +124,7 @@ import org.cunwu.core.RustBuffer as RustBufferLocalChange
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
 import org.cunwu.core.RustBuffer as RustBufferNewRequest
 import org.cunwu.core.RustBuffer as RustBufferNoticeSummary
+import org.cunwu.core.RustBuffer as RustBufferProposalView
 import org.cunwu.core.RustBuffer as RustBufferRequestSummary
 import org.cunwu.core.RustBuffer as RustBufferSearchHit
 import org.cunwu.core.RustBuffer as RustBufferSyncProgress
@@ -1038,6 +1041,18 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1084,6 +1099,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_cast_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`option`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_close_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_co_sign(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_comment_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1147,6 +1164,12 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_post_notice(`ptr`: Pointer,`notice`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferProposalView.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_proposals(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_propose(`ptr`: Pointer,`title`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`meeting`: RustBufferDecidingBody.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_publish_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_rate_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`stars`: Byte,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1189,6 +1212,8 @@ internal interface UniffiLib : Library {
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_sync(`ptr`: Pointer,`observer`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_take_up_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,`deliberationId`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_tally(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_transition_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`to`: RustBufferStatus.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1196,6 +1221,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_unsubscribe(`ptr`: Pointer,`subscription`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_init_callback_vtable_storeobserver(`vtable`: UniffiVTableCallbackInterfaceStoreObserver,
     ): Unit
@@ -1365,6 +1392,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_close_deliberation(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_co_sign(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_comment_deliberation(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_comment_request(
@@ -1427,6 +1456,12 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_proposal(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_proposals(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_propose(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_publish_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_rate_request(
@@ -1469,6 +1504,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_sync(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_take_up_proposal(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_tally(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_transition_request(
@@ -1476,6 +1513,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_unsubscribe(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_notice(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_proposal(
     ): Short
     fun uniffi_cunwu_ffi_checksum_constructor_cunwustore_open(
     ): Short
@@ -1553,6 +1592,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_close_deliberation() != 19179.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_co_sign() != 45965.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_comment_deliberation() != 29315.toShort()) {
@@ -1648,6 +1690,15 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice() != 41155.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_proposal() != 15621.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_proposals() != 57787.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_propose() != 11215.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_publish_notice() != 41818.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1711,6 +1762,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync() != 12796.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_take_up_proposal() != 22504.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_tally() != 41731.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1721,6 +1775,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_notice() != 86.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_proposal() != 20805.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_constructor_cunwustore_open() != 53514.toShort()) {
@@ -2462,6 +2519,11 @@ public interface CunwuStoreInterface {
     
     fun `closeDeliberation`(`id`: kotlin.String)
     
+    /**
+     * Support a proposal, as the person this phone is linked to.
+     */
+    fun `coSign`(`proposalId`: kotlin.String)
+    
     fun `commentDeliberation`(`id`: kotlin.String, `text`: kotlin.String)
     
     /**
@@ -2591,6 +2653,19 @@ public interface CunwuStoreInterface {
      */
     fun `postNotice`(`notice`: NewNotice): kotlin.String
     
+    /**
+     * One proposal with its support (on a cadre's phone: whether the meeting is due).
+     */
+    fun `proposal`(`proposalId`: kotlin.String): ProposalView
+    
+    fun `proposals`(): List<ProposalView>
+    
+    /**
+     * Put a matter forward for a meeting (this phone must be linked to a person on the
+     * register); returns the proposal's id.
+     */
+    fun `propose`(`title`: kotlin.String, `body`: kotlin.String, `meeting`: DecidingBody): kotlin.String
+    
     fun `publishNotice`(`id`: kotlin.String)
     
     /**
@@ -2702,6 +2777,11 @@ public interface CunwuStoreInterface {
     suspend fun `sync`(`observer`: SyncObserver? = null): SyncReport
     
     /**
+     * A cadre takes a proposal up and calls the meeting.
+     */
+    fun `takeUpProposal`(`proposalId`: kotlin.String, `deliberationId`: kotlin.String?, `note`: kotlin.String)
+    
+    /**
      * The result this member may see now (`Store::visible_tally`: the model's one
      * rule); `NotAllowed` with the reason while it is hidden.
      */
@@ -2715,6 +2795,8 @@ public interface CunwuStoreInterface {
     fun `unsubscribe`(`subscription`: kotlin.ULong)
     
     fun `withdrawNotice`(`id`: kotlin.String, `reason`: kotlin.String)
+    
+    fun `withdrawProposal`(`proposalId`: kotlin.String)
     
     companion object
 }
@@ -2866,6 +2948,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_close_deliberation(
         it, FfiConverterString.lower(`id`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Support a proposal, as the person this phone is linked to.
+     */
+    @Throws(CunwuException::class)override fun `coSign`(`proposalId`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_co_sign(
+        it, FfiConverterString.lower(`proposalId`),_status)
 }
     }
     
@@ -3357,6 +3454,52 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    /**
+     * One proposal with its support (on a cadre's phone: whether the meeting is due).
+     */
+    @Throws(CunwuException::class)override fun `proposal`(`proposalId`: kotlin.String): ProposalView {
+            return FfiConverterTypeProposalView.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_proposal(
+        it, FfiConverterString.lower(`proposalId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(CunwuException::class)override fun `proposals`(): List<ProposalView> {
+            return FfiConverterSequenceTypeProposalView.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_proposals(
+        it, _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Put a matter forward for a meeting (this phone must be linked to a person on the
+     * register); returns the proposal's id.
+     */
+    @Throws(CunwuException::class)override fun `propose`(`title`: kotlin.String, `body`: kotlin.String, `meeting`: DecidingBody): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_propose(
+        it, FfiConverterString.lower(`title`),FfiConverterString.lower(`body`),FfiConverterTypeDecidingBody.lower(`meeting`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `publishNotice`(`id`: kotlin.String)
         = 
     callWithPointer {
@@ -3705,6 +3848,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * A cadre takes a proposal up and calls the meeting.
+     */
+    @Throws(CunwuException::class)override fun `takeUpProposal`(`proposalId`: kotlin.String, `deliberationId`: kotlin.String?, `note`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_take_up_proposal(
+        it, FfiConverterString.lower(`proposalId`),FfiConverterOptionalString.lower(`deliberationId`),FfiConverterString.lower(`note`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * The result this member may see now (`Store::visible_tally`: the model's one
      * rule); `NotAllowed` with the reason while it is hidden.
      */
@@ -3753,6 +3911,18 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_notice(
         it, FfiConverterString.lower(`id`),FfiConverterString.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
+    @Throws(CunwuException::class)override fun `withdrawProposal`(`proposalId`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_proposal(
+        it, FfiConverterString.lower(`proposalId`),_status)
 }
     }
     
@@ -5860,6 +6030,34 @@ public object FfiConverterSequenceTypeNoticeSummary: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeProposalView: FfiConverterRustBuffer<List<ProposalView>> {
+    override fun read(buf: ByteBuffer): List<ProposalView> {
+        val len = buf.getInt()
+        return List<ProposalView>(len) {
+            FfiConverterTypeProposalView.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ProposalView>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeProposalView.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ProposalView>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeProposalView.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRequestSummary: FfiConverterRustBuffer<List<RequestSummary>> {
     override fun read(buf: ByteBuffer): List<RequestSummary> {
         val len = buf.getInt()
@@ -6144,6 +6342,10 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
 
 
 

@@ -39,21 +39,27 @@ import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeMaterial
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
 import org.cunwu.protocol.FfiConverterTypePlace
+import org.cunwu.protocol.FfiConverterTypeProposal
 import org.cunwu.protocol.FfiConverterTypeStatus
 import org.cunwu.protocol.FfiConverterTypeSubtype
+import org.cunwu.protocol.FfiConverterTypeSupport
 import org.cunwu.protocol.Material
 import org.cunwu.protocol.NoticeStatus
 import org.cunwu.protocol.Place
+import org.cunwu.protocol.Proposal
 import org.cunwu.protocol.Status
 import org.cunwu.protocol.Subtype
+import org.cunwu.protocol.Support
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPlace
+import org.cunwu.protocol.RustBuffer as RustBufferProposal
 import org.cunwu.protocol.RustBuffer as RustBufferStatus
 import org.cunwu.protocol.RustBuffer as RustBufferSubtype
+import org.cunwu.protocol.RustBuffer as RustBufferSupport
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1615,6 +1621,43 @@ public object FfiConverterTypeNoticeSummary: FfiConverterRustBuffer<NoticeSummar
 
 
 
+/**
+ * A villagers' proposal with its support against this phone's register (`None` on a
+ * phone that holds no register: a resident sees who signed, a cadre also whether the
+ * meeting is due).
+ */
+data class ProposalView (
+    val `proposal`: Proposal, 
+    val `support`: Support?
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeProposalView: FfiConverterRustBuffer<ProposalView> {
+    override fun read(buf: ByteBuffer): ProposalView {
+        return ProposalView(
+            FfiConverterTypeProposal.read(buf),
+            FfiConverterOptionalTypeSupport.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ProposalView) = (
+            FfiConverterTypeProposal.allocationSize(value.`proposal`) +
+            FfiConverterOptionalTypeSupport.allocationSize(value.`support`)
+    )
+
+    override fun write(value: ProposalView, buf: ByteBuffer) {
+            FfiConverterTypeProposal.write(value.`proposal`, buf)
+            FfiConverterOptionalTypeSupport.write(value.`support`, buf)
+    }
+}
+
+
+
 data class RequestSummary (
     val `id`: kotlin.String, 
     val `kind`: kotlin.String, 
@@ -2150,6 +2193,38 @@ public object FfiConverterOptionalTypePlace: FfiConverterRustBuffer<Place?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeSupport: FfiConverterRustBuffer<Support?> {
+    override fun read(buf: ByteBuffer): Support? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSupport.read(buf)
+    }
+
+    override fun allocationSize(value: Support?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSupport.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Support?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSupport.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -2227,6 +2302,14 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
         }
     }
 }
+
+
+
+
+
+
+
+
 
 
 

@@ -1878,6 +1878,77 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
 
 
 
+data class Proposal (
+    val `id`: kotlin.String, 
+    val `title`: kotlin.String, 
+    val `body`: kotlin.String, 
+    val `meeting`: DecidingBody, 
+    val `proposedBy`: kotlin.String, 
+    val `proposerPerson`: kotlin.String, 
+    val `proposedAt`: kotlin.Long, 
+    /**
+     * Persons who support it (the proposer first), each once, in document order.
+     */
+    val `signers`: List<kotlin.String>, 
+    val `status`: ProposalStatus, 
+    val `deliberation`: kotlin.String?, 
+    val `updatedAt`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeProposal: FfiConverterRustBuffer<Proposal> {
+    override fun read(buf: ByteBuffer): Proposal {
+        return Proposal(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeDecidingBody.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterTypeProposalStatus.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Proposal) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`body`) +
+            FfiConverterTypeDecidingBody.allocationSize(value.`meeting`) +
+            FfiConverterString.allocationSize(value.`proposedBy`) +
+            FfiConverterString.allocationSize(value.`proposerPerson`) +
+            FfiConverterLong.allocationSize(value.`proposedAt`) +
+            FfiConverterSequenceString.allocationSize(value.`signers`) +
+            FfiConverterTypeProposalStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`deliberation`) +
+            FfiConverterLong.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: Proposal, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`body`, buf)
+            FfiConverterTypeDecidingBody.write(value.`meeting`, buf)
+            FfiConverterString.write(value.`proposedBy`, buf)
+            FfiConverterString.write(value.`proposerPerson`, buf)
+            FfiConverterLong.write(value.`proposedAt`, buf)
+            FfiConverterSequenceString.write(value.`signers`, buf)
+            FfiConverterTypeProposalStatus.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`deliberation`, buf)
+            FfiConverterLong.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
 data class Question (
     val `id`: kotlin.String, 
     val `by`: kotlin.String, 
@@ -2157,6 +2228,67 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
 
 
 
+/**
+ * How much support a proposal has against the register, and what the law asks.
+ */
+data class Support (
+    /**
+     * Signers who are adult villagers on the register (villagers' meeting) or villager
+     * representatives (representatives' meeting).
+     */
+    val `signers`: kotlin.UInt, 
+    /**
+     * How many of those the law asks for.
+     */
+    val `needed`: kotlin.UInt, 
+    /**
+     * Of the same register: household representatives who signed, and how many are needed
+     * (a villagers' meeting only; zero otherwise).
+     */
+    val `householdSigners`: kotlin.UInt, 
+    val `householdsNeeded`: kotlin.UInt, 
+    /**
+     * The meeting must be called.
+     */
+    val `due`: kotlin.Boolean
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSupport: FfiConverterRustBuffer<Support> {
+    override fun read(buf: ByteBuffer): Support {
+        return Support(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Support) = (
+            FfiConverterUInt.allocationSize(value.`signers`) +
+            FfiConverterUInt.allocationSize(value.`needed`) +
+            FfiConverterUInt.allocationSize(value.`householdSigners`) +
+            FfiConverterUInt.allocationSize(value.`householdsNeeded`) +
+            FfiConverterBoolean.allocationSize(value.`due`)
+    )
+
+    override fun write(value: Support, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`signers`, buf)
+            FfiConverterUInt.write(value.`needed`, buf)
+            FfiConverterUInt.write(value.`householdSigners`, buf)
+            FfiConverterUInt.write(value.`householdsNeeded`, buf)
+            FfiConverterBoolean.write(value.`due`, buf)
+    }
+}
+
+
+
 data class TransitionRecord (
     val `from`: Status, 
     val `to`: Status, 
@@ -2366,7 +2498,11 @@ enum class EntityKind {
     /**
      * The register of villagers and households (one per space, kept by cadres).
      */
-    REGISTER;
+    REGISTER,
+    /**
+     * Villagers putting a matter forward for a meeting, with co-signs.
+     */
+    PROPOSAL;
     companion object
 }
 
@@ -2509,6 +2645,43 @@ public object FfiConverterTypePhase: FfiConverterRustBuffer<Phase> {
     override fun allocationSize(value: Phase) = 4UL
 
     override fun write(value: Phase, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+enum class ProposalStatus {
+    
+    /**
+     * Collecting co-signs.
+     */
+    OPEN,
+    /**
+     * A cadre called the meeting.
+     */
+    TAKEN_UP,
+    WITHDRAWN;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeProposalStatus: FfiConverterRustBuffer<ProposalStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        ProposalStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ProposalStatus) = 4UL
+
+    override fun write(value: ProposalStatus, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2777,6 +2950,34 @@ public object FfiConverterOptionalTypeRating: FfiConverterRustBuffer<Rating?> {
         } else {
             buf.put(1)
             FfiConverterTypeRating.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
         }
     }
 }
