@@ -410,3 +410,5 @@ cli-proposal-for = For the { $meeting } · put forward { $when }
 cli-proposal-signers = { $n } have signed
 cli-proposal-support = { $n } have signed; { $needed } are needed
 cli-proposal-due = { $n } have signed ({ $needed } needed): the committee must call the meeting
+cli-demo-register = {"   "}[{ $who }] keeps the register of villagers: { $n } persons, { $without } elders without a phone; each invite names the person on the register it enrols
+cli-demo-hall = {"   "}[{ $who }] as teller records ballots cast in the hall: { $names } vote 「{ $option }」 (villagers without a phone count too, each once)

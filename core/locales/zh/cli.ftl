@@ -406,3 +406,5 @@ cli-proposal-for = 提请{ $meeting }讨论 · { $when }提出
 cli-proposal-signers = 已有 { $n } 人联名
 cli-proposal-support = 已有 { $n } 人联名，需要 { $needed } 人
 cli-proposal-due = 已有 { $n } 人联名（需要 { $needed } 人）：村委会应当召集会议
+cli-demo-register = {"   "}[{ $who }] 登记村民名册：{ $n } 人，其中 { $without } 位老人没有手机；邀请码写明登记的是名册上的谁
+cli-demo-hall = {"   "}[{ $who }] 作为计票人登记会场投票：{ $names } 投「{ $option }」（没有手机的村民也算数，每人只算一次）
