@@ -290,8 +290,9 @@ impl Store {
 
     /// How this member's ballot recorded in the hall is keyed in `ballots.voter`
     /// (`hall:<person>`), or a key nothing matches when the member is no one's phone.
+    /// Read on the reader connection, so a list or badge never waits for a merge.
     fn my_hall_voter(&self) -> String {
-        self.me()
+        super::me_of(&self.reader.lock(), &self.device_id())
             .ok()
             .and_then(|m| m.person)
             .map(|p| format!("hall:{p}"))
