@@ -20,6 +20,9 @@ pub struct SpaceRecord {
     pub name: String,
     pub relay_secret: Vec<u8>,
     pub roster: Roster,
+    /// The log's epoch: a random number set when the space is made and renewed when
+    /// the relay's database is restored from a backup (`wire::SyncResponse::epoch`).
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +173,9 @@ pub trait Storage: Send + Sync + 'static {
     fn roster_sent(&self, space: &str, device: &str) -> Result<u64>;
     /// Record a roster version of `space` delivered to a device (only ever raises it).
     fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()>;
+    /// Give every space's log a new epoch (after a restore: devices that synced with
+    /// the log before pull it again and re-send what it no longer holds).
+    fn renew_epochs(&self) -> Result<()>;
 }
 
 /// One writer connection, and a pool of reader connections (WAL: readers never wait
@@ -234,7 +240,8 @@ impl Drop for Reader<'_> {
 /// The relay tables, in SQLite's dialect; `pg.rs` derives the PostgreSQL ones from it.
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS spaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1,
+    epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
@@ -283,7 +290,10 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    changes every member may read the log holds up to it, with their bytes
 ///    (`total_changes`, `total_bytes`): what is left after a cursor is two lookups,
 ///    and says nothing of documents the reader may not read.
-pub const SCHEMA_VERSION: i64 = 3;
+/// 4. Each space's log has an epoch (`spaces.epoch`, random, never 0), served to devices
+///    (wire version 5) and renewed by `cunwu-relay restore`, so a device that synced
+///    with a log since lost to a restore pulls again and re-sends its changes.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The SQL that adds `log.copy_of` to a database written before version 2.
 pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER";
@@ -291,6 +301,12 @@ pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER
 pub(crate) const ADD_ARRIVED_AT: &str = "ALTER TABLE log ADD COLUMN arrived_at INTEGER;
      ALTER TABLE log ADD COLUMN total_changes INTEGER;
      ALTER TABLE log ADD COLUMN total_bytes INTEGER;";
+
+/// The SQL that adds version 4's epoch to a database written before it (each space
+/// then gets one with [`NEW_EPOCH`]).
+pub(crate) const ADD_EPOCH: &str = "ALTER TABLE spaces ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0";
+/// A fresh epoch in SQLite: random, 1 to 2^53 (JSON-safe, never the 0 that means "none").
+pub(crate) const NEW_EPOCH: &str = "((random() & 9007199254740991) + 1)";
 
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
@@ -367,6 +383,24 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             moved = true;
             tx.execute_batch(ADD_ARRIVED_AT).map_err(db)?;
         }
+    }
+    if version < 4 {
+        let has: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('spaces') WHERE name = 'epoch'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if has == 0 {
+            tx.execute(ADD_EPOCH, []).map_err(db)?;
+        }
+        moved = true;
+        tx.execute(
+            &format!("UPDATE spaces SET epoch = {NEW_EPOCH} WHERE epoch = 0"),
+            [],
+        )
+        .map_err(db)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
@@ -469,7 +503,7 @@ impl Storage for SqliteStorage {
         self.conn
             .lock()
             .execute(
-                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES (?1, ?2, ?3, ?4)",
+                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES (?1, ?2, ?3, ?4, {NEW_EPOCH})"),
                 params![id, name, relay_secret, roster_json(roster)],
             )
             .map_err(db)?;
@@ -478,15 +512,15 @@ impl Storage for SqliteStorage {
 
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
         let c = self.reader()?;
-        let row: Option<(String, String, Vec<u8>, String)> = c
+        let row: Option<(String, String, Vec<u8>, String, i64)> = c
             .query_row(
-                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1",
+                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, text)) = row else {
+        let Some((id, name, relay_secret, text, epoch)) = row else {
             return Ok(None);
         };
         let roster = self.rosters.parse(&id, text)?;
@@ -495,6 +529,7 @@ impl Storage for SqliteStorage {
             name,
             relay_secret,
             roster,
+            epoch: epoch as u64,
         }))
     }
 
@@ -993,6 +1028,86 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
         Ok(())
+    }
+
+    fn renew_epochs(&self) -> Result<()> {
+        self.conn
+            .lock()
+            .execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+/// `cunwu-relay backup`: a consistent copy of the SQLite relay database at `from`
+/// while a relay serves it (SQLite's online backup, in one step: one read transaction,
+/// so the copy is the database as of one commit; WAL lets the relay keep appending
+/// meanwhile). The copy's spaces get new epochs, so copying the file back over the
+/// database is already a restore that devices notice (`restore` renews them again).
+/// Returns the pages copied.
+pub fn backup(from: &Path, out: &Path) -> Result<i32> {
+    if out.exists() {
+        return Err(RelayError::BadRequest(format!(
+            "{} exists: a backup is written to a new file",
+            out.display()
+        )));
+    }
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db)?;
+    src.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(db)?;
+    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| {
+            RelayError::Storage(format!("{} is not a relay database: {e}", from.display()))
+        })?;
+    let mut dst = Connection::open(out).map_err(db)?;
+    let pages = {
+        let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db)?;
+        // every page in one step: a step that meets a write by another connection
+        // would start over, and a busy relay writes all the time
+        loop {
+            match b.step(-1).map_err(db)? {
+                rusqlite::backup::StepResult::Done => break,
+                rusqlite::backup::StepResult::More => continue,
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        b.progress().pagecount
+    };
+    dst.execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+        .map_err(db)?;
+    Ok(pages)
+}
+
+/// `cunwu-relay restore --from FILE`: copy a backup over the SQLite database at `to`
+/// (the relay must be stopped), through SQLite so the database's WAL stays consistent.
+pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db)?;
+    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| {
+            RelayError::Storage(format!("{} is not a relay backup: {e}", from.display()))
+        })?;
+    let mut dst = Connection::open(to).map_err(db)?;
+    dst.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db)?;
+    loop {
+        match b.step(-1).map_err(|e| {
+            RelayError::Storage(format!(
+                "could not write {} (is a relay still serving it? stop it first): {e}",
+                to.display()
+            ))
+        })? {
+            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::More => continue,
+            _ => {
+                return Err(RelayError::Storage(format!(
+                    "{} is in use (is a relay still serving it? stop it first)",
+                    to.display()
+                )))
+            }
+        }
     }
 }
 

@@ -34,6 +34,9 @@ fn schema() -> String {
         .replace(") WITHOUT ROWID;", ");")
 }
 
+/// A fresh epoch in PostgreSQL: random, 1 to 2^53 (as `db::NEW_EPOCH` in SQLite).
+const NEW_EPOCH: &str = "(floor(random() * 9007199254740991)::bigint + 1)";
+
 /// Bring a database written by an older relay to `db::SCHEMA_VERSION` (the steps are
 /// listed there), inside the transaction that holds `SCHEMA_LOCK`.
 fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
@@ -106,6 +109,25 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
             tx.batch_execute(&crate::db::ADD_ARRIVED_AT.replace("INTEGER", "BIGINT"))
                 .map_err(pg)?;
         }
+    }
+    if version < 4 {
+        let has: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'spaces' AND column_name = 'epoch' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if !has {
+            tx.batch_execute(&crate::db::ADD_EPOCH.replace("INTEGER", "BIGINT"))
+                .map_err(pg)?;
+        }
+        moved = true;
+        tx.execute(
+            &format!("UPDATE spaces SET epoch = {NEW_EPOCH} WHERE epoch = 0"),
+            &[],
+        )
+        .map_err(pg)?;
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
@@ -280,7 +302,7 @@ impl Storage for PgStorage {
     ) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, $2, $3, $4)",
+                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ($1, $2, $3, $4, {NEW_EPOCH})"),
                 &[&id, &name, &relay_secret, &roster_json(roster)],
             )
             .map_err(pg)?;
@@ -291,7 +313,7 @@ impl Storage for PgStorage {
         let row = self
             .conn()?
             .query_opt(
-                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = $1",
+                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = $1",
                 &[&id],
             )
             .map_err(pg)?;
@@ -303,6 +325,7 @@ impl Storage for PgStorage {
             name: row.get(1),
             relay_secret: row.get(2),
             roster,
+            epoch: row.get::<_, i64>(4) as u64,
         }))
     }
 
@@ -731,6 +754,13 @@ impl Storage for PgStorage {
                  ON CONFLICT(space_id, device) DO UPDATE SET version = GREATEST(roster_floors.version, excluded.version)",
                 &[&space, &device, &(version as i64)],
             )
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn renew_epochs(&self) -> Result<()> {
+        self.conn()?
+            .execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), &[])
             .map_err(pg)?;
         Ok(())
     }

@@ -490,7 +490,9 @@ impl RelayProcess {
         panic!("the relay did not restart on port {}: {last}", self.port);
     }
 
-    fn admin(&self, args: &[&str]) -> serde_json::Value {
+    /// Run an admin subcommand of `cunwu-relay` on this relay's database (`--db` and
+    /// `--json` added); its JSON output. Panics when it fails.
+    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new(&self.bin)
             .args(args)
             .arg("--db")

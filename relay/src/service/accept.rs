@@ -141,11 +141,25 @@ impl Relay {
         }
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
+        // a cursor beyond the end of the log was handed out by a log this one no longer
+        // is (the database was restored from a backup): never echo it, or the device
+        // would skip what is appended next. Served from the start instead, so the
+        // device sees its cursor go back and pulls again (`SyncClient::sync_once`).
+        let from_seq = if req.cursor > self.storage.last_seq(&space_id)? {
+            tracing::info!(
+                space = %space_id,
+                cursor = req.cursor,
+                "a device's cursor is beyond the end of the log (restored?): served from the start"
+            );
+            0
+        } else {
+            req.cursor
+        };
         let (entries, cursor, more) = self.read_for(
             &space_id,
             &member,
             &req.device,
-            req.cursor,
+            from_seq,
             req.max_page_bytes,
         )?;
         let roster = if rec.roster.version > req.roster_version {
@@ -180,6 +194,7 @@ impl Relay {
             roster,
             server_time: now,
             remaining,
+            epoch: rec.epoch,
         };
         Ok(resp.encode(response_version))
     }
@@ -284,7 +299,7 @@ impl Relay {
             };
             if let Some(dep) = vc.change.deps().iter().find(|d| refused.contains_key(d)) {
                 rejected(
-                    format!("depends on change {dep} which was rejected"),
+                    format!("{}{dep} which was rejected", wire::DEPENDS_ON_REFUSED),
                     &mut rejections,
                     refused,
                 );
@@ -313,13 +328,14 @@ impl Relay {
                         .collect();
                     let why = match (changes.first(), missing.first()) {
                         (Some(first), _) => format!(
-                            "depends on {} change(s) the relay does not have (first: {first}); send changes in order",
-                            changes.len()
+                            "depends on {} change(s) {} (first: {first}); send changes in order",
+                            changes.len(),
+                            wire::NOT_HELD
                         ),
-                        (None, Some(policy::Missing::Entity(id))) => format!(
-                            "refers to {id}, which the relay does not have; send it first"
-                        ),
-                        _ => "waits for something the relay does not have".to_string(),
+                        (None, Some(policy::Missing::Entity(id))) => {
+                            format!("refers to {id}, which {}; send it first", wire::NOT_HELD)
+                        }
+                        _ => format!("waits for something {}", wire::NOT_HELD),
                     };
                     rejected(why, &mut rejections, refused);
                     continue;

@@ -128,6 +128,12 @@ impl Relay {
         self.revoke_in(space, target).map(|_| ())
     }
 
+    /// `cunwu-relay restore`: every space's log gets a new epoch (run with the relay
+    /// stopped; a serving relay would keep its cached view of the old log).
+    pub fn renew_epochs(&self) -> Result<()> {
+        self.storage.renew_epochs()
+    }
+
     // ---- control plane -------------------------------------------------------------
 
     pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {
