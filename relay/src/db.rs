@@ -1362,6 +1362,138 @@ pub(crate) mod tests {
         assert_eq!(s.counter("s1", "d1").unwrap(), now as u64);
     }
 
+    /// The tables as a version-3 relay wrote them: no `spaces.epoch`.
+    pub(crate) fn version_3_schema() -> String {
+        let v3 = SCHEMA.replace(",\n    epoch INTEGER NOT NULL DEFAULT 0", "");
+        assert_ne!(v3, SCHEMA, "the epoch column is where this test expects it");
+        v3
+    }
+
+    fn epochs(s: &SqliteStorage) -> Vec<u64> {
+        ["s1", "s2"]
+            .iter()
+            .map(|id| s.space(id).unwrap().unwrap().epoch)
+            .collect()
+    }
+
+    #[test]
+    fn a_version_3_database_gets_an_epoch_per_space_and_restores_renew_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&version_3_schema()).unwrap();
+            for id in ["s1", "s2"] {
+                c.execute(
+                    "INSERT INTO spaces(id, name, relay_secret, roster) VALUES (?1, 'a', X'00', ?2)",
+                    [id, &old_roster(id, "d1")],
+                )
+                .unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let first = epochs(&s);
+        assert!(
+            first.iter().all(|e| *e > 0) && first[0] != first[1],
+            "{first:?}"
+        );
+        drop(s);
+        // opening again keeps them
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(epochs(&s), first);
+        // a new space gets one too
+        s.create_space(
+            "s3",
+            "c",
+            &[0],
+            &parse_roster(&old_roster("s3", "d3")).unwrap(),
+        )
+        .unwrap();
+        assert!(s.space("s3").unwrap().unwrap().epoch > 0);
+        // a backup is the same log under new epochs, and so is a restore of it
+        s.append_tally("s1", "e1", b"{}", &[1]).unwrap();
+        let copy = dir.path().join("copy.db");
+        assert!(backup(&path, &copy).unwrap() > 0);
+        assert!(
+            backup(&path, &copy).is_err(),
+            "a backup never overwrites a file"
+        );
+        let b = SqliteStorage::open(&copy).unwrap();
+        assert_eq!(b.last_seq("s1").unwrap(), 1);
+        let backed = epochs(&b);
+        assert!(backed.iter().zip(&first).all(|(b, f)| b != f && *b > 0));
+        drop(b);
+        s.append_tally("s1", "e1", b"{}", &[2]).unwrap();
+        assert_eq!(s.last_seq("s1").unwrap(), 2);
+        drop(s);
+        restore_file(&copy, &path).unwrap();
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.last_seq("s1").unwrap(), 1, "the log as it was backed up");
+        assert_eq!(epochs(&s), backed);
+        s.renew_epochs().unwrap();
+        let renewed = epochs(&s);
+        assert!(renewed.iter().zip(&backed).all(|(r, b)| r != b && *r > 0));
+    }
+
+    #[test]
+    fn a_backup_made_while_the_log_grows_is_one_consistent_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let s = std::sync::Arc::new(SqliteStorage::open(&path).unwrap());
+        s.create_space(
+            "s1",
+            "a",
+            &[0],
+            &parse_roster(&old_roster("s1", "d1")).unwrap(),
+        )
+        .unwrap();
+        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writer = {
+            let (s, writing) = (s.clone(), writing.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                    s.append_tally("s1", "e1", &[7; 2048], &[1]).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut copies = vec![];
+        for i in 0..3 {
+            let out = dir.path().join(format!("b{i}.db"));
+            backup(&path, &out).unwrap();
+            copies.push(out);
+        }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        let written = writer.join().unwrap();
+        for c in &copies {
+            let conn = Connection::open(c).unwrap();
+            let ok: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok");
+            // the log end the space records is exactly the rows the log holds
+            let (end, rows, max): (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT (SELECT next_seq - 1 FROM spaces WHERE id = 's1'), count(*), coalesce(max(seq), 0) FROM log",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((end, rows), (max, max), "{}", c.display());
+            assert!(max <= written as i64);
+        }
+    }
+
     #[test]
     fn counters_and_roster_floors_are_per_space() {
         let dir = tempfile::tempdir().unwrap();

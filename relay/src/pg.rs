@@ -842,6 +842,68 @@ mod tests {
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
+    /// A version-3 database (no `spaces.epoch`) gets an epoch per space, kept when it
+    /// is opened again; `renew_epochs` (restore) gives new ones.
+    #[test]
+    fn a_version_3_database_gets_an_epoch_per_space() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let sql = crate::db::tests::version_3_schema()
+                .replace("INTEGER", "BIGINT")
+                .replace("BLOB", "BYTEA")
+                .replace(") WITHOUT ROWID;", ");");
+            c.batch_execute(&sql).unwrap();
+            for space in ["s1", "s2"] {
+                let roster = crate::db::tests::old_roster(space, "d1");
+                c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, 'x', '\\x00', $2)", &[&space, &roster])
+                    .unwrap();
+            }
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (3);",
+            )
+            .unwrap();
+        }
+        let epochs = |s: &PgStorage| -> Vec<u64> {
+            ["s1", "s2"]
+                .iter()
+                .map(|id| s.space(id).unwrap().unwrap().epoch)
+                .collect()
+        };
+        let s = PgStorage::open(&url).unwrap();
+        let first = epochs(&s);
+        assert!(
+            first.iter().all(|e| *e > 0) && first[0] != first[1],
+            "{first:?}"
+        );
+        drop(s);
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(epochs(&s), first, "opening again keeps them");
+        let v: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        s.renew_epochs().unwrap();
+        assert!(epochs(&s).iter().zip(&first).all(|(r, f)| r != f && *r > 0));
+        s.create_space(
+            "s3",
+            "c",
+            &[0],
+            &crate::db::parse_roster(&crate::db::tests::old_roster("s3", "d3")).unwrap(),
+        )
+        .unwrap();
+        assert!(s.space("s3").unwrap().unwrap().epoch > 0);
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
     /// A database written by the relay before schema versions is migrated on open:
     /// counters and roster floors move to (space, device) keys. Runs when
     /// `CUNWU_TEST_POSTGRES` names a server (`scripts/postgres.sh start`).
