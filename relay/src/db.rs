@@ -182,6 +182,7 @@ pub trait Storage: Send + Sync + 'static {
 /// for a writer's fsync, and several syncs read the log at once).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    group: GroupCommit,
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
     rosters: RosterCache,
@@ -436,6 +437,7 @@ impl SqliteStorage {
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            group: GroupCommit::default(),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![]),
             rosters: RosterCache::default(),
@@ -486,6 +488,240 @@ pub(crate) fn roster_json(r: &Roster) -> String {
 
 pub(crate) fn parse_roster(s: &str) -> Result<Roster> {
     serde_json::from_str(s).map_err(|e| RelayError::Storage(format!("stored roster: {e}")))
+}
+
+/// Group commit of log appends: the batches of syncs that arrive together are appended
+/// in one SQLite transaction, with one fsync (`synchronous=FULL`), instead of one each.
+/// Each sync's append still waits until the transaction holding it is committed, so
+/// nothing is acknowledged before it is durable; a batch that fails rolls back to its
+/// own savepoint and fails alone. The service holds each space's lock around its
+/// append, so the batches of one transaction are of different spaces, which never wait
+/// for each other's locks; they share the fsync.
+///
+/// Leader and followers: a sync that finds no commit under way leads: it takes the
+/// writer connection, then every append queued by then, and commits them; appends
+/// queued meanwhile are the next round's (the leader runs rounds until none is left).
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    state: Mutex<GroupState>,
+    /// Transactions committed and batches appended through them (tests, metrics).
+    pub(crate) commits: std::sync::atomic::AtomicU64,
+    pub(crate) appended: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct GroupState {
+    queue: Vec<GroupJob>,
+    leading: bool,
+}
+
+struct GroupJob {
+    space: String,
+    batch: LogBatch,
+    done: std::sync::Arc<Slot>,
+}
+
+/// Where a follower waits for its append's result.
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Result<u64>>>,
+    ready: parking_lot::Condvar,
+}
+
+impl Slot {
+    fn put(&self, r: Result<u64>) {
+        *self.result.lock() = Some(r);
+        self.ready.notify_all();
+    }
+    fn wait(&self) -> Result<u64> {
+        let mut r = self.result.lock();
+        loop {
+            if let Some(v) = r.take() {
+                return v;
+            }
+            self.ready.wait(&mut r);
+        }
+    }
+}
+
+impl GroupCommit {
+    fn append(&self, conn: &Mutex<Connection>, space: &str, b: &LogBatch) -> Result<u64> {
+        let done = std::sync::Arc::new(Slot::default());
+        {
+            let mut st = self.state.lock();
+            st.queue.push(GroupJob {
+                space: space.to_string(),
+                batch: b.clone(),
+                done: done.clone(),
+            });
+            if st.leading {
+                drop(st);
+                return done.wait();
+            }
+            st.leading = true;
+        }
+        loop {
+            // the connection first, then the queue: what arrived while the previous
+            // transaction was being written joins this one
+            let mut c = conn.lock();
+            let jobs = {
+                let mut st = self.state.lock();
+                if st.queue.is_empty() {
+                    st.leading = false;
+                    break;
+                }
+                std::mem::take(&mut st.queue)
+            };
+            self.commit(&mut c, jobs);
+        }
+        done.wait()
+    }
+
+    /// One transaction for `jobs`; each job's result goes to its slot once committed.
+    fn commit(&self, c: &mut Connection, jobs: Vec<GroupJob>) {
+        let mut results: Vec<Result<u64>> = Vec::with_capacity(jobs.len());
+        let outcome = (|| -> Result<()> {
+            let mut tx = c.transaction().map_err(db)?;
+            for j in &jobs {
+                let mut sp = tx.savepoint().map_err(db)?;
+                match append_batch_in(&sp, &j.space, &j.batch) {
+                    Ok(seq) => {
+                        sp.commit().map_err(db)?;
+                        results.push(Ok(seq));
+                    }
+                    Err(e) => {
+                        sp.rollback().map_err(db)?;
+                        drop(sp);
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit().map_err(db)
+        })();
+        use std::sync::atomic::Ordering::Relaxed;
+        match outcome {
+            Ok(()) => {
+                self.commits.fetch_add(1, Relaxed);
+                self.appended
+                    .fetch_add(results.iter().filter(|r| r.is_ok()).count() as u64, Relaxed);
+                for (j, r) in jobs.iter().zip(results) {
+                    j.done.put(r);
+                }
+            }
+            Err(e) => {
+                // nothing of this transaction is stored
+                for j in &jobs {
+                    j.done.put(Err(RelayError::Storage(format!(
+                        "the log append was not committed: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+}
+
+/// Append one batch inside the caller's transaction (see `GroupCommit`).
+fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
+    let next_seq = |tx: &Connection| -> Result<i64> {
+        tx.query_row(
+            "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+            [space],
+            |r| r.get(0),
+        )
+        .map_err(db)
+    };
+    // the running totals of what every member may read, up to the row before
+    let totals = |tx: &Connection, seq: i64| -> Result<(i64, i64)> {
+        tx.query_row(
+            "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
+            params![space, seq - 1],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map(|t| t.unwrap_or((0, 0)))
+        .map_err(db)
+    };
+    for (entity, audience) in &b.opened {
+        tx.execute(
+            "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
+            params![space, entity, audience],
+        )
+        .map_err(db)?;
+        let earlier: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT DISTINCT seq FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq",
+            )
+            .map_err(db)?
+            .query_map(params![space, entity], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        for original in earlier {
+            let copy = next_seq(&tx)?;
+            let (n, bytes) = totals(tx, copy)?;
+            let (dn, dbytes): (i64, i64) = tx
+                .query_row(
+                    "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
+                    params![space, original],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)?;
+            tx.execute(
+                "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
+                 SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
+                 WHERE space_id = ?1 AND seq = ?2",
+                params![space, original, copy, n + dn, bytes + dbytes],
+            )
+            .map_err(db)?;
+        }
+    }
+    let seq = next_seq(&tx)?;
+    let (n, bytes) = totals(tx, seq)?;
+    tx.execute(
+        "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
+         VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            space,
+            seq,
+            &b.author[..],
+            b.signed_at,
+            b.signature,
+            b.pairs.to_bytes(),
+            b.arrived_at,
+            n + b.public_changes as i64,
+            bytes + b.public_bytes as i64
+        ],
+    )
+    .map_err(db)?;
+    {
+        let mut ins = tx
+            .prepare_cached("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(db)?;
+        let mut ent = tx
+            .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db)?;
+        for (i, ch) in b.changes.iter().enumerate() {
+            ins.execute(params![
+                space,
+                &ch.hash[..],
+                ch.entity,
+                seq,
+                i as i64,
+                ch.bytes
+            ])
+            .map_err(db)?;
+            if let Some(e) = &ch.new_entity {
+                ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
+                    .map_err(db)?;
+            }
+        }
+    }
+    Ok(seq as u64)
 }
 
 impl Storage for SqliteStorage {
@@ -706,104 +942,7 @@ impl Storage for SqliteStorage {
     }
 
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
-        let mut c = self.conn.lock();
-        let tx = c.transaction().map_err(db)?;
-        let next_seq = |tx: &rusqlite::Transaction<'_>| -> Result<i64> {
-            tx.query_row(
-                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
-                [space],
-                |r| r.get(0),
-            )
-            .map_err(db)
-        };
-        // the running totals of what every member may read, up to the row before
-        let totals = |tx: &rusqlite::Transaction<'_>, seq: i64| -> Result<(i64, i64)> {
-            tx.query_row(
-                "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
-                params![space, seq - 1],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map(|t| t.unwrap_or((0, 0)))
-            .map_err(db)
-        };
-        for (entity, audience) in &b.opened {
-            tx.execute(
-                "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
-                params![space, entity, audience],
-            )
-            .map_err(db)?;
-            let earlier: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT DISTINCT seq FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq",
-                )
-                .map_err(db)?
-                .query_map(params![space, entity], |r| r.get(0))
-                .map_err(db)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db)?;
-            for original in earlier {
-                let copy = next_seq(&tx)?;
-                let (n, bytes) = totals(&tx, copy)?;
-                let (dn, dbytes): (i64, i64) = tx
-                    .query_row(
-                        "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
-                        params![space, original],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(db)?;
-                tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
-                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
-                     WHERE space_id = ?1 AND seq = ?2",
-                    params![space, original, copy, n + dn, bytes + dbytes],
-                )
-                .map_err(db)?;
-            }
-        }
-        let seq = next_seq(&tx)?;
-        let (n, bytes) = totals(&tx, seq)?;
-        tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
-             VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                space,
-                seq,
-                &b.author[..],
-                b.signed_at,
-                b.signature,
-                b.pairs.to_bytes(),
-                b.arrived_at,
-                n + b.public_changes as i64,
-                bytes + b.public_bytes as i64
-            ],
-        )
-        .map_err(db)?;
-        {
-            let mut ins = tx
-                .prepare_cached("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(db)?;
-            let mut ent = tx
-                .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(db)?;
-            for (i, ch) in b.changes.iter().enumerate() {
-                ins.execute(params![
-                    space,
-                    &ch.hash[..],
-                    ch.entity,
-                    seq,
-                    i as i64,
-                    ch.bytes
-                ])
-                .map_err(db)?;
-                if let Some(e) = &ch.new_entity {
-                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
-                        .map_err(db)?;
-                }
-            }
-        }
-        tx.commit().map_err(db)?;
-        Ok(seq as u64)
+        self.group.append(&self.conn, space, b)
     }
 
     fn append_tally(
@@ -1491,6 +1630,83 @@ pub(crate) mod tests {
                 .unwrap();
             assert_eq!((end, rows), (max, max), "{}", c.display());
             assert!(max <= written as i64);
+        }
+    }
+
+    /// Appends that arrive together are committed in one transaction (one fsync), each
+    /// returns only after that commit, and one that fails fails alone.
+    #[test]
+    fn appends_that_arrive_together_share_one_commit() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("group.db");
+        let s = std::sync::Arc::new(SqliteStorage::open(&path).unwrap());
+        let spaces: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for id in &spaces {
+            s.create_space(id, "a", &[0], &parse_roster(&old_roster(id, "d1")).unwrap())
+                .unwrap();
+        }
+        let batch = |n: u8| LogBatch {
+            author: [n; 32],
+            signed_at: 1,
+            signature: vec![n],
+            pairs: BatchPairs::new(vec![([n; 16], [n; 32])]),
+            changes: vec![AcceptedChange {
+                entity: format!("{n:032x}"),
+                hash: [n; 32],
+                bytes: vec![n; 100],
+                new_entity: Some(EntityRecord {
+                    kind: "notice".into(),
+                    audience: r#"{"type":"space"}"#.into(),
+                    ref_id: None,
+                }),
+            }],
+            opened: vec![],
+            arrived_at: 5,
+            public_changes: 1,
+            public_bytes: 100,
+        };
+        let commits = s.group.commits.load(Relaxed);
+        // the writer connection is busy (a transaction being written): eight syncs of
+        // eight spaces, and one of a space that does not exist, arrive meanwhile
+        let busy = s.conn.lock();
+        let mut threads = vec![];
+        for (i, id) in spaces
+            .iter()
+            .cloned()
+            .chain(["nowhere".to_string()])
+            .enumerate()
+        {
+            let (s, b) = (s.clone(), batch(i as u8 + 1));
+            threads.push(std::thread::spawn(move || s.append_batch(&id, &b)));
+        }
+        let t = std::time::Instant::now();
+        while s.group.queued() < 9 {
+            assert!(t.elapsed().as_secs() < 20, "the appends did not queue");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            threads.iter().all(|t| !t.is_finished()),
+            "nothing is acknowledged before its commit"
+        );
+        drop(busy);
+        let results: Vec<Result<u64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            s.group.commits.load(Relaxed) - commits,
+            1,
+            "one transaction"
+        );
+        for r in &results[..8] {
+            assert_eq!(*r.as_ref().unwrap(), 1, "{results:?}");
+        }
+        assert!(results[8].is_err(), "{results:?}");
+        drop(s);
+        // durable, each in its own space
+        let s = SqliteStorage::open(&path).unwrap();
+        for (i, id) in spaces.iter().enumerate() {
+            assert_eq!(s.last_seq(id).unwrap(), 1);
+            assert!(s.has_change(id, &[i as u8 + 1; 32]).unwrap());
+            assert!(!s.has_change(id, &[i as u8 + 2; 32]).unwrap());
         }
     }
 
