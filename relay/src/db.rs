@@ -176,6 +176,23 @@ pub trait Storage: Send + Sync + 'static {
     /// Give every space's log a new epoch (after a restore: devices that synced with
     /// the log before pull it again and re-send what it no longer holds).
     fn renew_epochs(&self) -> Result<()>;
+    /// Forget the replay counters and roster floors of devices that may no longer
+    /// sync in a space (revoked, rotated away, or not in its roster): the relay refuses
+    /// their requests before it reads a counter. Returns the rows removed. (Control
+    /// nonces are kept: control requests carry no time, so a forgotten nonce would let
+    /// a captured request be replayed.)
+    fn prune_counters(&self) -> Result<u64>;
+}
+
+/// Rows of `table` (with `space_id` and `device`) whose device is not an active device
+/// of the space's roster (SQLite's JSON functions).
+fn prune_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE NOT EXISTS (
+             SELECT 1 FROM spaces s, json_each(s.roster, '$.devices') d
+             WHERE s.id = {table}.space_id AND json_extract(d.value, '$.key') = {table}.device
+               AND json_extract(d.value, '$.revoked_at_seq') IS NULL)"
+    )
 }
 
 /// One writer connection, and a pool of reader connections (WAL: readers never wait
@@ -1176,6 +1193,17 @@ impl Storage for SqliteStorage {
             .map_err(db)?;
         Ok(())
     }
+
+    fn prune_counters(&self) -> Result<u64> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        let mut n = 0;
+        for table in ["sync_counters", "roster_floors"] {
+            n += tx.execute(&prune_sql(table), []).map_err(db)? as u64;
+        }
+        tx.commit().map_err(db)?;
+        Ok(n)
+    }
 }
 
 /// `cunwu-relay backup`: a consistent copy of the SQLite relay database at `from`
@@ -1708,6 +1736,40 @@ pub(crate) mod tests {
             assert!(s.has_change(id, &[i as u8 + 1; 32]).unwrap());
             assert!(!s.has_change(id, &[i as u8 + 2; 32]).unwrap());
         }
+    }
+
+    #[test]
+    fn counters_of_devices_that_may_no_longer_sync_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("p.db")).unwrap();
+        let mut roster = parse_roster(&old_roster("s1", "live")).unwrap();
+        let mut gone = roster.devices[0].clone();
+        gone.key = "revoked".into();
+        gone.revoked_at_seq = Some(4);
+        roster.devices.push(gone);
+        s.create_space("s1", "a", &[0], &roster).unwrap();
+        for d in ["live", "revoked", "stranger"] {
+            assert!(s.advance_counter("s1", d, 10).unwrap());
+            s.set_roster_sent("s1", d, 3).unwrap();
+        }
+        assert!(s.advance_counter("nowhere", "live", 10).unwrap());
+        assert_eq!(s.prune_counters().unwrap(), 2 * 2 + 1);
+        assert_eq!(
+            s.counter("s1", "live").unwrap(),
+            10,
+            "an active device keeps its counter"
+        );
+        assert_eq!(s.roster_sent("s1", "live").unwrap(), 3);
+        for d in ["revoked", "stranger"] {
+            assert_eq!(s.counter("s1", d).unwrap(), 0);
+            assert_eq!(s.roster_sent("s1", d).unwrap(), 0);
+        }
+        assert_eq!(s.counter("nowhere", "live").unwrap(), 0);
+        assert_eq!(s.prune_counters().unwrap(), 0);
+        assert!(
+            !s.advance_counter("s1", "live", 10).unwrap(),
+            "the kept counter still refuses a replay"
+        );
     }
 
     #[test]

@@ -227,6 +227,14 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
+            match relay.prune_counters() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    rows = n,
+                    "pruned replay counters and roster floors of devices that may no longer sync"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not prune replay counters"),
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

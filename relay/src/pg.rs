@@ -764,6 +764,26 @@ impl Storage for PgStorage {
             .map_err(pg)?;
         Ok(())
     }
+
+    fn prune_counters(&self) -> Result<u64> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let mut n = 0;
+        for table in ["sync_counters", "roster_floors"] {
+            n += tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} t WHERE NOT EXISTS (
+                             SELECT 1 FROM spaces s, jsonb_array_elements(s.roster::jsonb -> 'devices') d
+                             WHERE s.id = t.space_id AND d ->> 'key' = t.device AND d ->> 'revoked_at_seq' IS NULL)"
+                    ),
+                    &[],
+                )
+                .map_err(pg)?;
+        }
+        tx.commit().map_err(pg)?;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -899,6 +919,18 @@ mod tests {
         )
         .unwrap();
         assert!(s.space("s3").unwrap().unwrap().epoch > 0);
+        // counters of devices that may no longer sync are pruned; an active one's stay
+        for d in ["d1", "ghost"] {
+            assert!(s.advance_counter("s1", d, 10).unwrap());
+        }
+        assert_eq!(s.prune_counters().unwrap(), 1);
+        assert_eq!(
+            (
+                s.counter("s1", "d1").unwrap(),
+                s.counter("s1", "ghost").unwrap()
+            ),
+            (10, 0)
+        );
         drop(s);
         let _ = Client::connect(&server, NoTls)
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));

@@ -134,6 +134,12 @@ impl Relay {
         self.storage.renew_epochs()
     }
 
+    /// Forget replay counters and roster floors of devices that may no longer sync
+    /// (`Storage::prune_counters`); run when the relay starts serving.
+    pub fn prune_counters(&self) -> Result<u64> {
+        self.storage.prune_counters()
+    }
+
     // ---- control plane -------------------------------------------------------------
 
     pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {
