@@ -679,7 +679,7 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
             .collect::<rusqlite::Result<_>>()
             .map_err(db)?;
         for original in earlier {
-            let copy = next_seq(&tx)?;
+            let copy = next_seq(tx)?;
             let (n, bytes) = totals(tx, copy)?;
             let (dn, dbytes): (i64, i64) = tx
                 .query_row(
@@ -697,7 +697,7 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
             .map_err(db)?;
         }
     }
-    let seq = next_seq(&tx)?;
+    let seq = next_seq(tx)?;
     let (n, bytes) = totals(tx, seq)?;
     tx.execute(
         "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
