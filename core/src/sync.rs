@@ -379,6 +379,15 @@ impl SyncClient {
                 report.bytes_sent += body.len() as u64;
                 Self::post_sync(self.http.clone(), url.clone(), body).await?
             }
+            // the relay cannot store anything now (its disk is full or read-only): receive
+            // what there is; this phone's changes stay in its outbox for the next sync
+            Err((507, body)) if !first_upload.is_empty() => {
+                tracing::warn!(reason = %body.error, "the relay cannot store changes now; receiving only");
+                uploads.clear();
+                let body = request(cursor, vec![], None)?;
+                report.bytes_sent += body.len() as u64;
+                Self::post_sync(self.http.clone(), url.clone(), body).await?
+            }
             Err((status, body)) => {
                 return Err(Error::Relay {
                     status,

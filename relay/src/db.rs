@@ -434,7 +434,11 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
 }
 
 fn db(e: rusqlite::Error) -> RelayError {
-    RelayError::Storage(e.to_string())
+    use rusqlite::ErrorCode::{DiskFull, ReadOnly};
+    match e.sqlite_error_code() {
+        Some(DiskFull | ReadOnly) => crate::error::full(e),
+        _ => RelayError::Storage(e.to_string()),
+    }
 }
 
 impl SqliteStorage {

@@ -149,7 +149,13 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
 const SCHEMA_LOCK: i64 = 0x6375_6e77_7500_0001;
 
 fn pg(e: postgres::Error) -> RelayError {
-    RelayError::Storage(format!("postgresql: {e}"))
+    use postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::READ_ONLY_SQL_TRANSACTION => {
+            crate::error::full(format!("postgresql: {e}"))
+        }
+        _ => RelayError::Storage(format!("postgresql: {e}")),
+    }
 }
 
 pub struct PgStorage {

@@ -550,6 +550,13 @@ impl RelayProcess {
         self.admin(&["revoke", "--space", space, "--target", target]);
     }
 
+    /// Serve from another SQLite file from the next `restart` on (a file the test put
+    /// there, e.g. on a small filesystem). Panics on PostgreSQL.
+    pub fn move_db(&mut self, to: PathBuf) {
+        assert!(self.pg.is_none(), "move_db is for an SQLite relay");
+        self.db = to;
+    }
+
     /// Which storage the relay runs on: "sqlite" or "postgres".
     pub fn backend(&self) -> &'static str {
         if self.pg.is_some() {

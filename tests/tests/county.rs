@@ -235,3 +235,112 @@ async fn a_restore_from_a_backup_never_splits_the_village() {
         );
     }
 }
+
+/// A small filesystem mounted for the test (tmpfs; needs root), unmounted on drop.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(bytes: usize) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+
+    /// Write a file until the filesystem has no room left.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).and_then(|_| f.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_changes_clearly_and_pull_only_syncs_still_work() {
+    let mut relay = RelayProcess::start();
+    if relay.backend() != "sqlite" {
+        return;
+    }
+    let Some(disk) = SmallDisk::mount(8 * 1024 * 1024) else {
+        eprintln!("skipped: cannot mount a small filesystem (needs root)");
+        return;
+    };
+    let (space, cadre_invite) = relay.create_space("青石村");
+    let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+    let wang = Device::enroll(
+        &relay,
+        &relay.invite_with(&space, Role::Resident, "H05", "二组"),
+        "王秀英",
+    )
+    .await;
+    cadre.store.post_notice(notice("关于修路的通知")).unwrap();
+    cadre.sync().await.unwrap();
+    wang.sync().await.unwrap();
+    // the relay moves to the small disk (stopped cleanly, its WAL is folded in)
+    relay.stop();
+    let db = disk.0.path().join("relay.db");
+    std::fs::copy(relay.db_path(), &db).unwrap();
+    relay.move_db(db);
+    relay.restart();
+    let n2 = cadre.store.post_notice(notice("关于停水的通知")).unwrap();
+    assert_eq!(cadre.sync().await.unwrap().acked, 1);
+    let filler = disk.fill();
+    // a change cannot be stored: refused with a clear reason, nothing acked
+    wang.store.file_request(request("申请低保")).unwrap();
+    let raw = wang
+        .push_raw(&relay, wang.store.outgoing_batches().unwrap())
+        .await;
+    assert_eq!(raw.status, 507, "{}", raw.error());
+    assert!(
+        raw.error().contains("disk is full or read-only"),
+        "{}",
+        raw.error()
+    );
+    // the app's sync still receives, and keeps its change for later
+    let r = wang.sync().await.unwrap();
+    assert_eq!((r.acked, r.rejected), (0, 0), "{r:?}");
+    assert!(
+        r.received >= 1,
+        "the new notice still reaches the phone: {r:?}"
+    );
+    assert!(wang.store.document_json(&n2).is_ok());
+    assert_eq!(wang.store.unsent_changes().unwrap(), 1);
+    // a pull-only sync is still protected against replay
+    let body = wang.sync_body(vec![], 0);
+    assert_eq!(
+        cunwu_tests::harness::post_sync(&relay.url(), body.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        cunwu_tests::harness::post_sync(&relay.url(), body)
+            .await
+            .status,
+        409,
+        "a replayed pull-only request is refused while the disk is full"
+    );
+    // room again: the change goes up
+    std::fs::remove_file(filler).unwrap();
+    let r = wang.sync().await.unwrap();
+    assert_eq!(r.acked, 1, "{r:?}");
+    assert_eq!(wang.store.unsent_changes().unwrap(), 0);
+    assert!(cadre.sync().await.unwrap().received >= 1);
+    relay.stop();
+}
