@@ -437,9 +437,11 @@ fn file(store: &Store, r: &DemoRequest) -> CliResult<String> {
 }
 
 /// Sync every device, then all but the last again, so that everyone holds what anyone
-/// sent in this round. One line per device.
+/// sent in this round. One line per device, with how many syncs it made and their round
+/// trips together (a small sync is one round trip: the line says "2 syncs, 2 round
+/// trips", not "2 round trips" for what reads as one sync).
 async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> CliResult<()> {
-    let mut totals = vec![(0u32, 0u32, 0u32, 0u32, 0u64, 0u64); devices.len()];
+    let mut totals = vec![(0u32, 0u32, 0u32, 0u32, 0u64, 0u64, 0u32); devices.len()];
     for pass in 0..2 {
         for (i, d) in devices.iter().enumerate() {
             if pass == 1 && i + 1 == devices.len() {
@@ -453,6 +455,7 @@ async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> 
             t.3 += r.round_trips;
             t.4 += r.bytes_sent;
             t.5 += r.bytes_received;
+            t.6 += 1;
             for why in &r.rejections {
                 log.say(t!(
                     "cli-demo-rejected",
@@ -466,6 +469,7 @@ async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> 
         log.say(t!(
             "cli-demo-synced",
             who = d.name,
+            syncs = t.6,
             sent = t.0,
             received = t.1,
             rejected = t.2,
