@@ -9,8 +9,8 @@
 
 use crate::error::{CunwuError, Result};
 use crate::records::{
-    Category, ChangeState, DecidingBody, Direction, EntityKind, NoticeStatus, PeriodKind, Phase,
-    Role, Status, Subtype,
+    Category, ChangeState, DecidingBody, Departure, Direction, EntityKind, NoticeStatus,
+    PeriodKind, PersonStatus, Phase, ProposalStatus, Role, Status, Subtype,
 };
 use cunwu_core::words::catalogue::{self, Arg, Labelled, RequestKind};
 use cunwu_core::words::{dates, money, read_aloud, Lang};
@@ -70,6 +70,18 @@ pub enum Term {
     Entity {
         kind: EntityKind,
     },
+    /// A person on the register: on it, moved away, deceased.
+    RegisterStatus {
+        status: PersonStatus,
+    },
+    /// Why a person left the register.
+    RegisterDeparture {
+        reason: Departure,
+    },
+    /// A villagers' proposal: collecting support, meeting called, withdrawn.
+    ProposalState {
+        status: ProposalStatus,
+    },
 }
 
 /// The words the catalogue has for one value.
@@ -109,6 +121,9 @@ impl Labelled for Term {
             Term::DeliberationPhase { phase } => phase.word_id(),
             Term::LocalChangeState { state } => state.word_id(),
             Term::Entity { kind } => kind.word_id(),
+            Term::RegisterStatus { status } => status.word_id(),
+            Term::RegisterDeparture { reason } => reason.word_id(),
+            Term::ProposalState { status } => status.word_id(),
         }
     }
 
@@ -187,6 +202,15 @@ mod tests {
     /// One term of every variant (a new variant fails to build in `word_id` first).
     fn one_of_each() -> Vec<Term> {
         vec![
+            Term::RegisterStatus {
+                status: PersonStatus::MovedAway,
+            },
+            Term::RegisterDeparture {
+                reason: Departure::Deceased,
+            },
+            Term::ProposalState {
+                status: ProposalStatus::TakenUp,
+            },
             Term::NoticeCategory {
                 category: Category::Finance,
             },

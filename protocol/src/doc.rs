@@ -778,7 +778,7 @@ impl EntityDoc {
             return Ok(None);
         };
         if let Some(person) = first.body.person() {
-            if hall_ballot_id(&d.id, person) != id {
+            if hall_ballot_id(&d.id, person, &first.by) != id {
                 return Ok(None);
             }
             return Ok(hall_voice(d, &evs));

@@ -28,6 +28,10 @@ use automerge::Change;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Most heads a register snapshot may name (a register edited by a few cadres offline
+/// has a few; each is looked up and the register rebuilt at them).
+pub const MAX_REGISTER_HEADS: usize = 8;
+
 /// How far in the future a signed event time may be, against the relay clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
 
@@ -611,7 +615,18 @@ fn check_deliberation(
                 if !is_cadre(signer) {
                     return deny("only cadres open voting");
                 }
-                if !persons.is_empty() || !member_persons.is_empty() {
+                // on the relay, voting opens once: a second opening dated or built beside
+                // the first (its author's view without it) would swap the electorate
+                // under ballots already accepted
+                if ctx.arrival.is_some()
+                    && ctx
+                        .lookup
+                        .deliberation(id)
+                        .is_some_and(|held| held.opened_at.is_some())
+                {
+                    return deny("voting on this deliberation is already open");
+                }
+                if !register_heads.is_empty() || !persons.is_empty() || !member_persons.is_empty() {
                     check_register_snapshot(
                         ctx,
                         d,
@@ -760,7 +775,7 @@ fn check_hall_record(
     person: &str,
 ) -> Result<()> {
     let deliberation = e.body.deliberation();
-    if hall_ballot_id(deliberation, person) != id {
+    if hall_ballot_id(deliberation, person, &signer.id) != id {
         return deny(
             "a hall record belongs in the document of its vote and person (the id does not match)",
         );
@@ -836,6 +851,11 @@ fn check_register_snapshot(
     member_persons: &[String],
     register_heads: &[String],
 ) -> Result<()> {
+    if register_heads.is_empty() || register_heads.len() > MAX_REGISTER_HEADS {
+        return deny(format!(
+            "a register snapshot names the register's heads (1 to {MAX_REGISTER_HEADS})"
+        ));
+    }
     if eligible.len() != member_persons.len() {
         return deny(
             "the snapshot names a person for each eligible member; the lists differ in length",
@@ -868,6 +888,9 @@ fn check_register_snapshot(
         return deny(format!(
             "the snapshot claims roster version {roster_version}, which the relay never issued"
         ));
+    }
+    if ctx.roster_floor.is_some_and(|f| roster_version < f) {
+        return deny("the eligibility snapshot was taken from an older roster than this device already holds; sync and open voting again");
     }
     let Some(register) = ctx.lookup.register(Some(register_heads)) else {
         return deny("the snapshot was taken from a state of the register this relay does not hold; sync the register, then open voting again");

@@ -153,14 +153,30 @@ async fn a_villagers_meeting_reaches_quorum_through_ballots_in_the_hall() {
         .store
         .record_attendance(&with_hall, &h.persons[16])
         .unwrap();
+    // two tellers record person 20 offline, each in a document of their own: the earlier
+    // record counts, once
+    h.phones[0]
+        .store
+        .record_ballot(&with_hall, &h.persons[20], 1)
+        .unwrap();
+    h.clerk
+        .store
+        .record_ballot(&with_hall, &h.persons[20], 0)
+        .unwrap();
     h.settle().await;
 
     let t = h.tally_everywhere(&with_hall);
-    // for: 0, 3 (hall), 4..15 = 14; against: 1 (hall), 2 = 2; present: 16
+    // for: 0, 3 (hall), 4..15 = 14; against: 1 (hall), 2, 20 (the earlier of two
+    // tellers' records) = 3; present without a ballot: 16
     assert_eq!(
         counted(&t),
-        (30, 17, vec![14, 2], true, Some(0), 15),
+        (30, 18, vec![14, 3], true, Some(0), 16),
         "{t:?}"
+    );
+    assert_eq!(
+        t.roll.get(&h.persons[20]),
+        Some(&1),
+        "the earlier record counts"
     );
     assert_eq!(
         t.roll.get(&h.persons[1]),
@@ -193,7 +209,7 @@ async fn a_villagers_meeting_reaches_quorum_through_ballots_in_the_hall() {
     h.clerk.store.close_deliberation(&without).unwrap();
     h.settle().await;
     for (vote, expected) in [
-        (&with_hall, (30, 17, vec![14, 2], true, Some(0), 15)),
+        (&with_hall, (30, 18, vec![14, 3], true, Some(0), 16)),
         (&without, (30, 4, vec![2, 2], false, None, 0)),
     ] {
         let t = h.tally_everywhere(vote);

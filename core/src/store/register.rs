@@ -203,7 +203,7 @@ impl Store {
                 d.phase(now_ms()).as_str()
             )));
         }
-        let id = hall_ballot_id(deliberation, &person);
+        let id = hall_ballot_id(deliberation, &person, &self.me()?.id);
         self.write_event(EntityKind::Ballot, &id, &ev, |_| Ok(()))
     }
 

@@ -6,10 +6,12 @@
 //! the register's persons, not the enrolled phones: the snapshot taken when voting opens
 //! names persons, and the members (phones) linked to each. Votes cast in the hall count
 //! too: a teller records a person's paper ballot or attendance in a document of its own
-//! per person (`hall_ballot_id`). **A person counts once: a ballot recorded in the hall
-//! wins over the same person's online ballot, whenever either was cast** (the paper
-//! ballot is the person's act in front of the tellers; an online ballot counts only for
-//! a person with no hall ballot). Attendance counts toward the quorum, as does every
+//! per (vote, person, teller) (`hall_ballot_id`), so tellers working offline never
+//! write the same document. **A person counts once: a ballot recorded in the hall wins
+//! over the same person's online ballot, whenever either was cast** (the paper ballot is
+//! the person's act in front of the tellers; an online ballot counts only for a person
+//! with no hall ballot); of two tellers' records of one person's paper ballot, the one
+//! signed earlier counts (then the lower teller id). Attendance counts toward the quorum, as does every
 //! counted ballot; a decision needs more than half of those taking part (arts. 22, 28).
 
 use super::register::Register;
@@ -177,7 +179,7 @@ pub enum DeliberationEvent {
         register_heads: Vec<String>,
     },
     /// The persons (on the register) who may record ballots and attendance in the hall,
-    /// besides cadres. A later naming replaces an earlier one.
+    /// besides cadres. Namings add up.
     Tellers {
         persons: Vec<String>,
     },
@@ -379,8 +381,14 @@ impl Deliberation {
                     }
                 }
                 DeliberationEvent::Tellers { persons } => {
+                    // every naming adds (two cadres naming tellers offline both stand),
+                    // so a record a teller made is judged the same on every replica
                     if d.closed_at.is_none() {
-                        d.tellers = persons.clone();
+                        for p in persons {
+                            if !d.tellers.contains(p) {
+                                d.tellers.push(p.clone());
+                            }
+                        }
                     }
                 }
                 DeliberationEvent::Comment { text } => d.comments.push(DComment {
@@ -442,8 +450,8 @@ impl Deliberation {
         is_cadre || person.is_some_and(|p| self.tellers.iter().any(|t| t == p))
     }
 
-    pub fn hall_ballot_id(&self, person: &str) -> String {
-        hall_ballot_id(&self.id, person)
+    pub fn hall_ballot_id(&self, person: &str, teller: &str) -> String {
+        hall_ballot_id(&self.id, person, teller)
     }
 
     /// Whether a ballot cast at `cast_at` counts (voting had opened and not closed then).
@@ -584,11 +592,12 @@ pub fn ballot_id(deliberation: &str, member: &str) -> String {
     derived_id(&["ballot", deliberation, member])
 }
 
-/// The document in which tellers record one person's ballot and attendance in the hall:
-/// one per (deliberation, person), so a person's hall ballot is one document however
-/// many tellers write it.
-pub fn hall_ballot_id(deliberation: &str, person: &str) -> String {
-    derived_id(&["hall", deliberation, person])
+/// The document in which one teller (a member id) records one person's ballot and
+/// attendance in the hall: one per (deliberation, person, teller), so two tellers never
+/// create the same document offline, and a secret vote's record is read by its teller
+/// alone (and counted by the relay).
+pub fn hall_ballot_id(deliberation: &str, person: &str, teller: &str) -> String {
+    derived_id(&["hall", deliberation, person, teller])
 }
 
 pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
@@ -662,17 +671,24 @@ pub fn counted_choice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option
 pub enum Voice {
     /// A member's own ballot.
     Online { member: String, option: u32 },
-    /// A person's record in the hall: present, and the paper ballot if one was recorded.
-    Hall { person: String, option: Option<u32> },
+    /// A person's record in the hall by one teller: present, and the paper ballot if one
+    /// was recorded (`at`: its signed time).
+    Hall {
+        person: String,
+        option: Option<u32>,
+        at: i64,
+        teller: String,
+    },
 }
 
-/// The hall record of one person (one document, `hall_ballot_id`): the first recorded
-/// ballot in document order counts (two tellers recording the same person offline
-/// leave one counted, the same on every device); any record inside the voting window
-/// makes the person present.
+/// One teller's record of one person (one document, `hall_ballot_id`): its first
+/// recorded ballot in document order counts; any record inside the voting window makes
+/// the person present.
 pub fn hall_voice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option<Voice> {
     let mut person = None;
     let mut option = None;
+    let mut at = i64::MAX;
+    let teller = events.first()?.by.clone();
     for e in events {
         let Some(p) = e.body.person() else { continue };
         if e.body.deliberation() != d.id
@@ -685,10 +701,16 @@ pub fn hall_voice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option<Voi
         if let BallotEvent::Record { option: o, .. } = &e.body {
             if option.is_none() && (*o as usize) < d.options.len() {
                 option = Some(*o);
+                at = e.at;
             }
         }
     }
-    person.map(|person| Voice::Hall { person, option })
+    person.map(|person| Voice::Hall {
+        person,
+        option,
+        at,
+        teller,
+    })
 }
 
 /// Every voice of one deliberation, as the relay or a phone holds them.
@@ -698,18 +720,30 @@ pub struct Voices {
     pub online: BTreeMap<String, u32>,
     /// person → hall ballot (None: present without a recorded ballot)
     pub hall: BTreeMap<String, Option<u32>>,
+    /// person → (signed time, teller) of the hall ballot counted in `hall`
+    pub hall_by: BTreeMap<String, (i64, String)>,
 }
 
 impl Voices {
+    /// Add one document's voice. Of several tellers' hall ballots for one person, the
+    /// earliest signed (then the lowest teller id) counts, in whatever order they come.
     pub fn add(&mut self, v: Voice) {
         match v {
             Voice::Online { member, option } => {
                 self.online.insert(member, option);
             }
-            Voice::Hall { person, option } => {
-                let e = self.hall.entry(person).or_insert(None);
-                if e.is_none() {
-                    *e = option;
+            Voice::Hall {
+                person,
+                option,
+                at,
+                teller,
+            } => {
+                let e = self.hall.entry(person.clone()).or_insert(None);
+                let Some(o) = option else { return };
+                let key = (at, teller);
+                if e.is_none() || self.hall_by.get(&person).is_some_and(|k| key < *k) {
+                    *e = Some(o);
+                    self.hall_by.insert(person, key);
                 }
             }
         }
@@ -830,7 +864,7 @@ pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tal
         d,
         &Voices {
             online: choices.clone(),
-            hall: BTreeMap::new(),
+            ..Voices::default()
         },
         now,
     )
@@ -849,11 +883,13 @@ pub fn count(d: &Deliberation, voices: &Voices, now: i64) -> Tally {
     let eligible = if d.over_register() {
         for p in d.persons.iter().collect::<BTreeSet<_>>() {
             let hall = voices.hall.get(p);
+            // a person with two phones: the lowest member id's ballot, whatever the
+            // snapshot's order
             let online = || {
-                d.eligible
+                d.member_persons
                     .iter()
-                    .filter(|m| d.member_persons.get(*m) == Some(p))
-                    .find_map(|m| voices.online.get(m).filter(|o| valid(o)).copied())
+                    .filter(|(_, q)| *q == p)
+                    .find_map(|(m, _)| voices.online.get(m).filter(|o| valid(o)).copied())
             };
             let option = match hall {
                 Some(Some(o)) if valid(o) => Some(*o),

@@ -223,6 +223,13 @@ impl Relay {
                         .person(p)
                         .cloned()
                     });
+                    if let (Some(id), p) = (&inv.enrols.person, &person) {
+                        if !p.as_ref().is_some_and(|p| p.active()) {
+                            return Err(RelayError::BadRequest(format!(
+                                "the person {id} this invite names is no longer on the register"
+                            )));
+                        }
+                    }
                     let on_register = |f: fn(&PersonDetails) -> bool| {
                         person.as_ref().is_some_and(|p| f(&p.details))
                     };

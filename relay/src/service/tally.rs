@@ -56,7 +56,6 @@ impl Relay {
             if prev
                 .map(|p| Tally {
                     as_of: t.as_of,
-                    in_hall: 0,
                     ..p
                 })
                 .as_ref()
