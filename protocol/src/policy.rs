@@ -13,9 +13,11 @@
 use crate::doc::{parse_events, EntityDoc};
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
+use crate::model::branch::{self, Activity, ActivityEvent, SignInMode};
 use crate::model::deliberation::{
     ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
 };
+use crate::model::matter::{self, Matter, MatterEvent};
 use crate::model::notice::{Notice, NoticeEvent};
 use crate::model::request::{
     actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest,
@@ -317,6 +319,8 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new)?,
         EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
         EntityKind::Ballot => check_ballot(ctx, signer, &id, new)?,
+        EntityKind::Matter => check_matter(signer, &id, before_events, new)?,
+        EntityKind::PartyActivity => check_party_activity(signer, &id, before_events, new)?,
     }
     // whatever the merge order, the whole document must still fold
     let all = events_of(after);
@@ -326,6 +330,17 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::Deliberation => Deliberation::fold(&id, &typed(all)?).map(|_| ()),
         EntityKind::RequestNotes => typed::<NotesEvent>(all).map(|_| ()),
         EntityKind::Ballot => typed::<BallotEvent>(all).map(|_| ()),
+        EntityKind::Matter => Matter::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::PartyActivity => {
+            let all: Vec<Event<ActivityEvent>> = typed(all)?;
+            if all.len() > branch::MAX_RECORDS + 1 {
+                return deny(format!(
+                    "an activity holds at most {} records",
+                    branch::MAX_RECORDS
+                ));
+            }
+            Activity::fold(&id, &all).map(|_| ())
+        }
     }
     .map_err(|e| Error::NotAllowed(format!("the document would no longer be valid: {e}")))
 }
@@ -633,6 +648,92 @@ fn check_deliberation(
     Ok(())
 }
 
+/// 四议两公开: cadres record a matter and its steps, each step the next one as the
+/// cadre saw the matter (`Matter::check_step`, the model's order).
+fn check_matter(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<MatterEvent>> = typed(before)?;
+    for e in typed::<MatterEvent>(new)? {
+        if !is_cadre(signer) {
+            return deny("only cadres record major matters and their steps (四议两公开)");
+        }
+        matter::validate_event(&e.body)?;
+        match (&e.body, events.is_empty()) {
+            (MatterEvent::Create { .. }, true) => {}
+            (MatterEvent::Create { .. }, false) => return deny("the matter already exists"),
+            (MatterEvent::Step { .. }, true) => {
+                return deny("a matter must start with a create event")
+            }
+            (MatterEvent::Step { step }, false) => {
+                Matter::fold(id, &events)?
+                    .check_step(step, e.at)
+                    .map_err(|why| Error::NotAllowed(why.to_string()))?;
+            }
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+/// A member of the party branch, as the roster says (the invite's flag or the role).
+pub fn is_party_member(m: &Member) -> bool {
+    m.party || m.role == Role::PartyMember
+}
+
+/// The party branch's activities: cadres (the branch secretary and committee) create
+/// them, record sign-ins in the hall, absences and minutes; a party member signs in
+/// remotely for themselves only (the person their member is linked to, online).
+fn check_party_activity(
+    signer: &Member,
+    _id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
+    let mut events: Vec<Event<ActivityEvent>> = typed(before)?;
+    for e in typed::<ActivityEvent>(new)? {
+        branch::validate_event(&e.body)?;
+        if events.is_empty() != matches!(e.body, ActivityEvent::Create { .. }) {
+            return deny(if events.is_empty() {
+                "an activity must start with a create event"
+            } else {
+                "the activity already exists"
+            });
+        }
+        match &e.body {
+            ActivityEvent::SignIn { person, mode } if !is_cadre(signer) => {
+                if !is_party_member(signer) {
+                    return deny(format!(
+                        "only party members sign in to the branch's activities; {} is not one",
+                        signer.name
+                    ));
+                }
+                if linked_person(signer) != Some(person.as_str()) {
+                    return deny(format!(
+                        "{} may sign in only for themselves (the register person their member is linked to), not for {person}",
+                        signer.name
+                    ));
+                }
+                if *mode != SignInMode::Online {
+                    return deny("a member signing in on their own phone attends online; in-person sign-ins are recorded by the secretary");
+                }
+            }
+            _ if !is_cadre(signer) => {
+                return deny(
+                    "only cadres create activities and record absences and minutes for the party branch",
+                )
+            }
+            _ => {}
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+/// The register person a member is (`None` when the member is linked to no one).
+fn linked_person(m: &Member) -> Option<&str> {
+    let _ = m;
+    None
+}
+
 fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Result<()> {
     for e in typed::<BallotEvent>(new)? {
         let BallotEvent::Cast {
@@ -693,6 +794,9 @@ pub enum Audience {
     /// Only the voter (secret ballots, and ballots whose results are hidden until close;
     /// the relay publishes the signed tally instead).
     Voter { member: String },
+    /// The party branch (党员活动): cadres, township officials and party members
+    /// (`is_party_member`).
+    Party,
 }
 
 impl Audience {
@@ -743,7 +847,8 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
                 Audience::Draft { notice: id }
             }
         }
-        EntityKind::Deliberation => Audience::Space,
+        EntityKind::Deliberation | EntityKind::Matter => Audience::Space,
+        EntityKind::PartyActivity => Audience::Party,
         EntityKind::RequestNotes => Audience::Staff,
         EntityKind::Request => {
             let r = ServiceRequest::fold(&id, &typed(events)?)?;
@@ -782,6 +887,7 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
         }
         Audience::Staff | Audience::Draft { .. } => reader.role.is_staff(),
         Audience::Voter { member } => *member == reader.id,
+        Audience::Party => reader.role.is_staff() || is_party_member(reader),
     }
 }
 

@@ -6,7 +6,9 @@
 //! append; automerge orders concurrent appends the same way on every replica, so every
 //! device derives the same state, and nothing anyone did is lost from the history.
 
+pub mod branch;
 pub mod deliberation;
+pub mod matter;
 pub mod notice;
 pub mod request;
 
@@ -60,15 +62,22 @@ pub enum EntityKind {
     Deliberation,
     /// One member's ballot in one deliberation (kept apart so secret ballots stay with the voter).
     Ballot,
+    /// A major matter decided by 四议两公开 (`model::matter`).
+    Matter,
+    /// An activity of the party branch (`model::branch`), read by party members and staff.
+    PartyActivity,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 5] = [
+    // new kinds go at the end: a kind's code is its place in this list
+    pub const ALL: [EntityKind; 7] = [
         EntityKind::Notice,
         EntityKind::Request,
         EntityKind::RequestNotes,
         EntityKind::Deliberation,
         EntityKind::Ballot,
+        EntityKind::Matter,
+        EntityKind::PartyActivity,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +86,8 @@ impl EntityKind {
             EntityKind::RequestNotes => "request_notes",
             EntityKind::Deliberation => "deliberation",
             EntityKind::Ballot => "ballot",
+            EntityKind::Matter => "matter",
+            EntityKind::PartyActivity => "party_activity",
         }
     }
     pub fn parse(s: &str) -> Result<Self> {
