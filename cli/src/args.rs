@@ -62,6 +62,9 @@ pub enum Command {
     /// Invites (cadres)
     #[command(subcommand)]
     Invite(InviteCmd),
+    /// The register of villagers and households (村民名册; kept by cadres)
+    #[command(subcommand)]
+    Register(RegisterCmd),
     /// Check the store for damage, fix it, and fetch damaged parts again on the next sync
     Repair,
     /// An amount in fen as people read and hear it: figures, uppercase (大写), spoken
@@ -176,6 +179,8 @@ pub enum NoticeCmd {
     },
     /// Mark the current revision read
     Read { id: String },
+    /// Who has not read a notice, by group and household, phone or none (cadres)
+    Unread { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +321,31 @@ pub enum DeliberationCmd {
     Comment { id: String, text: String },
     /// Close the vote now (cadres)
     Close { id: String },
+    /// Record a paper ballot cast in the hall (tellers: cadres and named tellers)
+    RecordBallot {
+        id: String,
+        /// The person on the register (id, unique prefix or name)
+        #[arg(long)]
+        person: String,
+        /// Option label, or its index as shown by `deliberation show`
+        #[arg(long)]
+        option: String,
+    },
+    /// Record that a person attended the meeting (tellers); counts toward the quorum
+    RecordAttendance {
+        id: String,
+        #[arg(long)]
+        person: String,
+    },
+    /// Name the persons who record ballots in the hall besides cadres (cadres)
+    Tellers {
+        id: String,
+        /// A person on the register (repeat)
+        #[arg(long = "person")]
+        persons: Vec<String>,
+    },
+    /// Who has not voted yet, by group and household, phone or none (cadres)
+    NotVoted { id: String },
 }
 
 #[derive(Debug, Args)]
@@ -388,5 +418,83 @@ pub enum InviteCmd {
         household: String,
         #[arg(long, default_value = "")]
         group: String,
+        /// The person on the register this invite enrols (id, unique prefix or name)
+        #[arg(long)]
+        person: Option<String>,
+        /// The person lives or works away from the village
+        #[arg(long)]
+        migrant: bool,
+        /// Where a migrant lives or works (a city)
+        #[arg(long, value_name = "CITY")]
+        lives_in: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegisterCmd {
+    /// Add a person to the register (cadres)
+    Add(PersonArgs),
+    /// Everyone on the register, by group and household
+    List {
+        /// Also list persons who moved away or died
+        #[arg(long)]
+        all: bool,
+    },
+    /// One person with their history on the register
+    Show { person: String },
+    /// Correct a person's record: the given fields replace the recorded ones (cadres)
+    Amend {
+        person: String,
+        #[command(flatten)]
+        fields: PersonArgs,
+    },
+    /// Record that a person moved away or died (cadres)
+    Leave {
+        person: String,
+        /// moved_away (迁出) or deceased (去世)
+        #[arg(long)]
+        reason: String,
+        /// The date, YYYY-MM-DD
+        #[arg(long)]
+        on: String,
+    },
+}
+
+/// A person's record. On `register add` a flag given is true and one left out false;
+/// on `register amend` a field left out keeps its recorded value (`--party=false` clears).
+#[derive(Debug, Args, Default)]
+pub struct PersonArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub household: Option<String>,
+    #[arg(long)]
+    pub group: Option<String>,
+    /// 18 or over (when no birth date is given)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub adult: Option<bool>,
+    /// Birth date, YYYY-MM-DD (adulthood follows from it)
+    #[arg(long, value_name = "DATE")]
+    pub born: Option<String>,
+    /// A member of the party branch
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub party: Option<bool>,
+    /// Represents the household (one per household)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub household_rep: Option<bool>,
+    /// A villager representative
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub villager_rep: Option<bool>,
+    /// A member of the villagers' supervision committee
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub supervisor: Option<bool>,
+    /// Lives or works away from the village (give --lives-in)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub migrant: Option<bool>,
+    /// Where a migrant lives or works (a city)
+    #[arg(long, value_name = "CITY")]
+    pub lives_in: Option<String>,
+    /// A cadre post, e.g. 村委会主任
+    #[arg(long)]
+    pub post: Option<String>,
 }

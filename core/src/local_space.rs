@@ -41,6 +41,8 @@ impl LocalSpace {
             party: role == Role::PartyMember,
             revoked: false,
             joined_version: self.roster.version + 1,
+            person: None,
+            lives_in: None,
         });
         self.roster.version += 1;
         id

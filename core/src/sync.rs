@@ -20,7 +20,8 @@ use crate::store::{Membership, Store};
 #[cfg(feature = "http")]
 use crate::wire::control::{
     enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse,
-    ErrorBody, InviteRequest, InviteResponse, RevokeRequest, RotateRequest, RotateResponse,
+    ErrorBody, InviteFor, InviteRequest, InviteResponse, RevokeRequest, RotateRequest,
+    RotateResponse,
 };
 #[cfg(feature = "http")]
 use crate::wire::{self, entity_bytes, SealedRequest, SyncRequest, SyncResponse};
@@ -247,6 +248,31 @@ impl SyncClient {
         household: &str,
         group: &str,
     ) -> Result<InviteResponse> {
+        self.create_invite_for(store, role, household, group, InviteFor::default())
+            .await
+    }
+
+    /// An invite that names the person on the village register it enrols (the member
+    /// is linked to them in the roster), and whether they are a migrant and where
+    /// they live.
+    pub async fn create_invite_for(
+        &self,
+        store: &Store,
+        role: Role,
+        household: &str,
+        group: &str,
+        enrols: InviteFor,
+    ) -> Result<InviteResponse> {
+        if let Some(city) = &enrols.lives_in {
+            crate::model::check_name("lives_in", city)?;
+        }
+        if let Some(p) = &enrols.person {
+            if !store.register()?.person(p).is_some_and(|p| p.active()) {
+                return Err(Error::NotFound(format!(
+                    "person {p} on this phone's register (add them, or sync first)"
+                )));
+            }
+        }
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let mut req = InviteRequest {
             space_id: m.space_id,
@@ -256,6 +282,7 @@ impl SyncClient {
             group: group.into(),
             nonce: crate::ids::new_id(),
             signature: String::new(),
+            enrols,
         };
         req.signature = hex::encode(store.key.sign(&invite_message(&req)));
         let resp = check(

@@ -40,6 +40,8 @@ fn version_1_database_upgrades_and_keeps_its_data() {
                 party: false,
                 revoked: false,
                 joined_version: 1,
+                person: None,
+                lives_in: None,
             }],
             devices: vec![DeviceEntry {
                 key: device.id(),

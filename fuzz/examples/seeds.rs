@@ -118,6 +118,8 @@ fn main() {
                 party: true,
                 revoked: false,
                 joined_version: 1,
+                person: None,
+                lives_in: None,
             },
             Member {
                 id: "m-bob".into(),
@@ -130,6 +132,8 @@ fn main() {
                 party: false,
                 revoked: false,
                 joined_version: 2,
+                person: None,
+                lives_in: None,
             },
         ],
         devices: vec![
@@ -156,6 +160,7 @@ fn main() {
         final_result: false,
         roll: [("m-bob".to_string(), 1)].into_iter().collect(),
         as_of: 0,
+        in_hall: 0,
     };
     let signed_tally = SignedTally::sign(&tally, relay_key());
 

@@ -414,6 +414,7 @@ impl Builder {
                     final_result: *final_result,
                     roll: roll.iter().cloned().collect(),
                     as_of: 0,
+                    in_hall: 0,
                 };
                 (SignedTally::sign(&tally, relay_key()), Some(tally))
             }

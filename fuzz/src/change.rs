@@ -51,6 +51,8 @@ pub fn roster() -> Roster {
                 party: role == Role::Cadre,
                 revoked: false,
                 joined_version: 1,
+                person: None,
+                lives_in: None,
             })
             .collect(),
         devices: (0..3)

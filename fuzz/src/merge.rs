@@ -334,6 +334,7 @@ fn tally(t: &ArbTally, relay: &DeviceKey) -> SignedTally {
                 final_result: *final_result,
                 roll: Default::default(),
                 as_of: counts.len() as u64,
+                in_hall: 0,
             },
             relay,
         ),

@@ -731,20 +731,77 @@ impl EntityDoc {
         crate::model::deliberation::Deliberation::fold(&id, &self.events().ok()?).ok()
     }
 
-    /// For a ballot document: its voter and the option that counts in `d`, if any.
+    /// The register this document holds (`at = None`: now; else at those heads), if it is
+    /// a register document and holds every head.
+    pub fn register(&self, at: Option<&[String]>) -> Option<crate::model::register::Register> {
+        let (kind, id) = self.header()?;
+        if kind != EntityKind::Register {
+            return None;
+        }
+        let events = match at {
+            None => self.events_json(),
+            Some(heads) => self.events_json_at(heads)?,
+        };
+        let events = parse_events(events).ok()?;
+        Some(crate::model::register::Register::fold(&id, &events))
+    }
+
+    /// For a ballot document: its voter and the option that counts in `d`, if any
+    /// (a member's own ballot; hall records are `ballot_voice`).
     pub fn ballot_choice(
         &self,
         d: &crate::model::deliberation::Deliberation,
     ) -> Result<Option<(String, u32)>> {
-        use crate::model::deliberation::{counted_choice, BallotEvent};
-        if self.header().map(|h| h.0) != Some(EntityKind::Ballot) {
+        Ok(match self.ballot_voice(d)? {
+            Some(crate::model::deliberation::Voice::Online { member, option }) => {
+                Some((member, option))
+            }
+            _ => None,
+        })
+    }
+
+    /// What a ballot document says for the count of `d`: a member's own ballot, or a
+    /// person's hall record when the document is the one derived from that person
+    /// (`hall_ballot_id`).
+    pub fn ballot_voice(
+        &self,
+        d: &crate::model::deliberation::Deliberation,
+    ) -> Result<Option<crate::model::deliberation::Voice>> {
+        use crate::model::deliberation::{
+            counted_choice, hall_ballot_id, hall_voice, BallotEvent, Voice,
+        };
+        let Some((EntityKind::Ballot, id)) = self.header() else {
             return Ok(None);
-        }
+        };
         let evs = self.events::<BallotEvent>()?;
-        Ok(evs
-            .first()
-            .zip(counted_choice(d, &evs))
-            .map(|(first, c)| (first.by.clone(), c)))
+        let Some(first) = evs.first() else {
+            return Ok(None);
+        };
+        if let Some(person) = first.body.person() {
+            if hall_ballot_id(&d.id, person) != id {
+                return Ok(None);
+            }
+            return Ok(hall_voice(d, &evs));
+        }
+        Ok(counted_choice(d, &evs).map(|option| Voice::Online {
+            member: first.by.clone(),
+            option,
+        }))
+    }
+
+    /// The events of this document as they were at `heads` (hex change hashes), or
+    /// `None` when one of them is not in this document.
+    pub fn events_json_at(&self, heads: &[String]) -> Option<Vec<Value>> {
+        let mut hs = Vec::with_capacity(heads.len());
+        for h in heads {
+            let h: ChangeHash = h.parse().ok()?;
+            self.doc.get_change_by_hash(&h)?;
+            hs.push(h);
+        }
+        let fork = EntityDoc {
+            doc: self.doc.fork_at(&hs).ok()?,
+        };
+        Some(fork.events_json())
     }
 
     /// Start a new entity document: root header and its first event, as one change by `actor`.

@@ -15,10 +15,11 @@ use crate::error::{Error, Result};
 use crate::ids::derived_id;
 use crate::model::branch::{self, Activity, ActivityEvent, SignInMode};
 use crate::model::deliberation::{
-    ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
+    ballot_id, hall_ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
 };
 use crate::model::matter::{self, Matter, MatterEvent};
 use crate::model::notice::{Notice, NoticeEvent};
+use crate::model::register::{register_id, Register, RegisterEvent};
 use crate::model::request::{
     actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest,
 };
@@ -42,6 +43,12 @@ pub trait Lookup {
     /// and its grace period are over: no ballot can count any more).
     fn vote_final(&self, _deliberation: &str) -> bool {
         false
+    }
+    /// The space's register as this replica holds it (`at = None`), or as it was at the
+    /// given heads (hex change hashes; `None` when this replica lacks one of them). The
+    /// relay always holds it; phones of cadres and township officials do.
+    fn register(&self, _at: Option<&[String]>) -> Option<Register> {
+        None
     }
 }
 
@@ -116,7 +123,10 @@ pub fn check_change(
     }
     if !existing
         && crate::ids::is_derived(&id)
-        && !matches!(kind, EntityKind::Ballot | EntityKind::RequestNotes)
+        && !matches!(
+            kind,
+            EntityKind::Ballot | EntityKind::RequestNotes | EntityKind::Register
+        )
     {
         return deny(format!(
             "the id {id} is reserved for a document others can derive (a ballot or internal notes); a {} needs a random id",
@@ -318,9 +328,10 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::Request => check_request(ctx, signer, &id, before_events, new)?,
         EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new)?,
         EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
-        EntityKind::Ballot => check_ballot(ctx, signer, &id, new)?,
+        EntityKind::Ballot => check_ballot(ctx, signer, &id, before_events, new)?,
+        EntityKind::Register => check_register(ctx, signer, &id, before_events, new)?,
         EntityKind::Matter => check_matter(signer, &id, before_events, new)?,
-        EntityKind::PartyActivity => check_party_activity(signer, &id, before_events, new)?,
+        EntityKind::PartyActivity => check_party_activity(ctx, signer, &id, before_events, new)?,
     }
     // whatever the merge order, the whole document must still fold
     let all = events_of(after);
@@ -330,6 +341,7 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::Deliberation => Deliberation::fold(&id, &typed(all)?).map(|_| ()),
         EntityKind::RequestNotes => typed::<NotesEvent>(all).map(|_| ()),
         EntityKind::Ballot => typed::<BallotEvent>(all).map(|_| ()),
+        EntityKind::Register => typed::<RegisterEvent>(all).map(|_| ()),
         EntityKind::Matter => Matter::fold(&id, &typed(all)?).map(|_| ()),
         EntityKind::PartyActivity => {
             let all: Vec<Event<ActivityEvent>> = typed(all)?;
@@ -583,17 +595,54 @@ fn check_deliberation(
                 return deny("the deliberation already exists")
             }
             (_, None) => return deny("a deliberation must start with a create event"),
+            (DeliberationEvent::Tellers { persons }, Some(d)) => {
+                if !is_cadre(signer) {
+                    return deny("only cadres name the tellers of a vote");
+                }
+                d.check_applicable(&e.body, e.at)
+                    .map_err(|why| Error::NotAllowed(why.to_string()))?;
+                if persons.len() > crate::model::MAX_OPTIONS {
+                    return deny(format!("at most {} tellers", crate::model::MAX_OPTIONS));
+                }
+                if let Some(r) = ctx.lookup.register(None) {
+                    if let Some(p) = persons.iter().find(|p| r.person(p).is_none()) {
+                        return deny(format!("the teller {p} is not on the register"));
+                    }
+                }
+            }
             (
                 DeliberationEvent::Open {
                     eligible,
                     roster_version,
+                    persons,
+                    member_persons,
+                    register_heads,
                 },
                 Some(d),
             ) => {
                 if !is_cadre(signer) {
                     return deny("only cadres open voting");
                 }
-                if ctx.arrival.is_some() {
+                if !persons.is_empty() || !member_persons.is_empty() {
+                    check_register_snapshot(
+                        ctx,
+                        d,
+                        e.at,
+                        eligible,
+                        *roster_version,
+                        persons,
+                        member_persons,
+                        register_heads,
+                    )?;
+                } else if ctx.arrival.is_some()
+                    && d.deciding_body != crate::model::deliberation::DecidingBody::ConsultationOnly
+                    && ctx
+                        .lookup
+                        .register(None)
+                        .is_some_and(|r| r.active().next().is_some())
+                {
+                    return deny("this space keeps a register of villagers: a vote's electorate is taken from it, not from the enrolled phones; sync the register and open voting again");
+                } else if ctx.arrival.is_some() {
                     if *roster_version > ctx.roster.version {
                         return deny(format!("the snapshot claims roster version {roster_version}, which the relay never issued"));
                     }
@@ -683,6 +732,7 @@ pub fn is_party_member(m: &Member) -> bool {
 /// them, record sign-ins in the hall, absences and minutes; a party member signs in
 /// remotely for themselves only (the person their member is linked to, online).
 fn check_party_activity(
+    ctx: &Context,
     signer: &Member,
     _id: &str,
     before: Vec<Value>,
@@ -721,6 +771,26 @@ fn check_party_activity(
                     "only cadres create activities and record absences and minutes for the party branch",
                 )
             }
+            // the secretary records a person of the branch: where this replica holds
+            // the register (the relay always, cadres' phones), a party member on it
+            ActivityEvent::SignIn { person, .. } | ActivityEvent::Absent { person, .. } => {
+                if let Some(r) = ctx.lookup.register(None) {
+                    match r.person(person) {
+                        None => {
+                            return deny(format!(
+                                "{person} is not a person on the village register"
+                            ))
+                        }
+                        Some(p) if !p.details.party => {
+                            return deny(format!(
+                                "{} is not a party member on the register",
+                                p.details.name
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
             _ => {}
         }
         events.push(e);
@@ -730,16 +800,30 @@ fn check_party_activity(
 
 /// The register person a member is (`None` when the member is linked to no one).
 fn linked_person(m: &Member) -> Option<&str> {
-    let _ = m;
-    None
+    m.person.as_deref()
 }
 
-fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Result<()> {
+fn check_ballot(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
+    let mut seen: Vec<Event<BallotEvent>> = typed(before)?;
     for e in typed::<BallotEvent>(new)? {
+        if let Some(person) = e.body.person() {
+            check_hall_record(ctx, signer, id, &seen, &e, person)?;
+            seen.push(e);
+            continue;
+        }
         let BallotEvent::Cast {
             deliberation,
             option,
-        } = &e.body;
+        } = &e.body
+        else {
+            unreachable!("only a member's own cast names no person")
+        };
         // the id binds the ballot to its deliberation and voter: judged before anything
         // else, so a ballot under someone else's id is refused at once, never parked
         if ballot_id(deliberation, &signer.id) != id {
@@ -768,6 +852,199 @@ fn check_ballot(ctx: &Context, signer: &Member, id: &str, new: Vec<Value>) -> Re
                 return deny("the ballot arrived after the grace period that follows the close");
             }
         }
+        seen.push(e);
+    }
+    Ok(())
+}
+
+/// A teller's record of a person in the hall (`BallotEvent::Record` / `Attend`), in the
+/// document of that person and vote (`hall_ballot_id`):
+/// - the id binds the record to its deliberation and person (one document per person);
+/// - the signer is a teller of the vote: a cadre, or a member linked to a person the
+///   vote names as a teller (`DeliberationEvent::Tellers`);
+/// - the vote is over the register, and the option exists;
+/// - as the teller saw the document, no ballot was recorded for the person yet (a second
+///   one is refused; two tellers recording the same person offline leave the first in
+///   document order counted, `hall_voice`), and a person is recorded present once;
+/// - on the relay, like an online ballot: the person is in the register snapshot, the
+///   record is dated inside the voting window, and it arrives before the grace period
+///   ends. Devices do not refuse on those (the tally counts only what passes them).
+fn check_hall_record(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    seen: &[Event<BallotEvent>],
+    e: &Event<BallotEvent>,
+    person: &str,
+) -> Result<()> {
+    let deliberation = e.body.deliberation();
+    if hall_ballot_id(deliberation, person) != id {
+        return deny(
+            "a hall record belongs in the document of its vote and person (the id does not match)",
+        );
+    }
+    if let Some(first) = seen.first() {
+        if first.body.deliberation() != deliberation || first.body.person() != Some(person) {
+            return deny("a hall record document holds one person's records for one vote");
+        }
+    }
+    let Some(d) = ctx.lookup.deliberation(deliberation) else {
+        return Err(Error::NotFound(format!(
+            "deliberation {deliberation} of this hall record"
+        )));
+    };
+    if !d.is_teller(is_cadre(signer), signer.person.as_deref()) {
+        return deny(format!(
+            "{} is not a teller of this vote: only cadres and the persons named as tellers record ballots in the hall",
+            signer.name
+        ));
+    }
+    if !d.over_register() {
+        return deny("this vote's electorate is the enrolled phones, not the register: ballots in the hall are recorded only in votes over the register");
+    }
+    match &e.body {
+        BallotEvent::Record { option, .. } => {
+            check_option(&d, *option)?;
+            if seen
+                .iter()
+                .any(|x| matches!(x.body, BallotEvent::Record { .. }))
+            {
+                return deny("a ballot was already recorded in the hall for this person; a person's ballot counts once");
+            }
+        }
+        BallotEvent::Attend { .. } => {
+            if !seen.is_empty() {
+                return deny("this person is already recorded as present");
+            }
+        }
+        BallotEvent::Cast { .. } => unreachable!("a cast names no person"),
+    }
+    if let Some(now) = ctx.arrival {
+        if !d.person_may_vote(person) {
+            return deny(format!(
+                "the person {person} is not in this vote's register snapshot"
+            ));
+        }
+        if !d.accepts_ballot_at(e.at) {
+            return Err(Error::InvalidTransition(format!(
+                "the hall record is dated when voting was not open (the deliberation is {})",
+                d.phase(e.at).as_str()
+            )));
+        }
+        if d.result_final(now) {
+            return deny("the hall record arrived after the grace period that follows the close");
+        }
+    }
+    Ok(())
+}
+
+/// The register snapshot of an `Open` event. Everywhere: its lists are well formed (one
+/// person per member, no repeats, every member in the roster and linked to the person
+/// the snapshot says). On the relay, exactly: the persons are those the deciding body
+/// takes from the register at the heads the opener held (`DecidingBody::electorate`),
+/// and every member linked to one of them that the opener's roster version listed is in.
+#[allow(clippy::too_many_arguments)]
+fn check_register_snapshot(
+    ctx: &Context,
+    d: &Deliberation,
+    at: i64,
+    eligible: &[String],
+    roster_version: u64,
+    persons: &[String],
+    member_persons: &[String],
+    register_heads: &[String],
+) -> Result<()> {
+    if eligible.len() != member_persons.len() {
+        return deny(
+            "the snapshot names a person for each eligible member; the lists differ in length",
+        );
+    }
+    let unique: std::collections::BTreeSet<&String> = persons.iter().collect();
+    if unique.len() != persons.len() {
+        return deny("the register snapshot names a person twice");
+    }
+    for (m, p) in eligible.iter().zip(member_persons) {
+        if !unique.contains(p) {
+            return deny(format!(
+                "the snapshot links member {m} to {p}, who is not among its persons"
+            ));
+        }
+        match ctx.roster.member(m) {
+            Some(x) if x.person.as_deref() == Some(p.as_str()) => {}
+            Some(_) => {
+                return deny(format!(
+                    "the snapshot links member {m} to person {p}; the roster does not"
+                ))
+            }
+            None => return deny(format!("the snapshot names {m}, who is not a member")),
+        }
+    }
+    if ctx.arrival.is_none() {
+        return Ok(());
+    }
+    if roster_version > ctx.roster.version {
+        return deny(format!(
+            "the snapshot claims roster version {roster_version}, which the relay never issued"
+        ));
+    }
+    let Some(register) = ctx.lookup.register(Some(register_heads)) else {
+        return deny("the snapshot was taken from a state of the register this relay does not hold; sync the register, then open voting again");
+    };
+    let expected = d
+        .deciding_body
+        .electorate(&register, d.group.as_deref(), at);
+    if let Some(p) = persons.iter().find(|p| !expected.contains(p)) {
+        return deny(format!(
+            "the register snapshot names {p}, who is not eligible for this deciding body"
+        ));
+    }
+    if let Some(p) = expected.iter().find(|p| !unique.contains(p)) {
+        return deny(format!(
+            "the register snapshot leaves out the eligible person {p}"
+        ));
+    }
+    for p in persons {
+        if let Some(m) = ctx
+            .roster
+            .members_of_person(p)
+            .find(|m| m.joined_version <= roster_version && !eligible.contains(&m.id))
+        {
+            return deny(format!(
+                "the snapshot leaves out member {}, linked to the eligible person {p}",
+                m.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The register (`model::register`): one per space, at the id derived from it; only
+/// cadres write it; each event applies to the register as its author saw it
+/// (`Register::check_applicable`: a new id, an active person, one representative per
+/// household, well-formed details).
+fn check_register(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
+    if id != register_id(&ctx.roster.space_id) {
+        return deny("a space has one register, at the id derived from the space");
+    }
+    if !is_cadre(signer) {
+        return deny(format!(
+            "only cadres keep the register of villagers; {} is a {}",
+            signer.name,
+            signer.role.as_str()
+        ));
+    }
+    let mut events: Vec<Event<RegisterEvent>> = typed(before)?;
+    for e in typed::<RegisterEvent>(new)? {
+        Register::fold(id, &events)
+            .check_applicable(&e.body)
+            .map_err(|why| Error::NotAllowed(why.to_string()))?;
+        events.push(e);
     }
     Ok(())
 }
@@ -849,7 +1126,7 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
         }
         EntityKind::Deliberation | EntityKind::Matter => Audience::Space,
         EntityKind::PartyActivity => Audience::Party,
-        EntityKind::RequestNotes => Audience::Staff,
+        EntityKind::RequestNotes | EntityKind::Register => Audience::Staff,
         EntityKind::Request => {
             let r = ServiceRequest::fold(&id, &typed(events)?)?;
             Audience::Request {
@@ -862,8 +1139,7 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
             let first = evs
                 .first()
                 .ok_or_else(|| Error::NotAllowed("empty ballot".into()))?;
-            let BallotEvent::Cast { deliberation, .. } = &first.body;
-            match lookup.deliberation(deliberation) {
+            match lookup.deliberation(first.body.deliberation()) {
                 // the model's rule of who counts a vote: the relay alone, or every phone
                 Some(d) if !d.counted_by_relay() => Audience::Space,
                 _ => Audience::Voter {
@@ -982,6 +1258,8 @@ mod tests {
             party: false,
             revoked: false,
             joined_version: 1,
+            person: None,
+            lives_in: None,
         }
     }
 
@@ -1090,6 +1368,8 @@ mod issue_14 {
             party: false,
             revoked: false,
             joined_version: 1,
+            person: None,
+            lives_in: None,
         }
     }
 

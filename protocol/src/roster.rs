@@ -70,6 +70,14 @@ pub struct Member {
     /// The roster version that first listed this member.
     #[serde(default)]
     pub joined_version: u64,
+    /// The person on the village register (`model::register`) this member is, when the
+    /// invite named one: eligibility, tellers, co-signs and committee sign-offs follow
+    /// the person, so a villager counts once however many phones they enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// Where a migrant member lives or works, as the invite said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lives_in: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +104,12 @@ pub struct Roster {
 impl Roster {
     pub fn member(&self, id: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
+    }
+    /// The unrevoked members linked to a register person, in roster order.
+    pub fn members_of_person<'a>(&'a self, person: &'a str) -> impl Iterator<Item = &'a Member> {
+        self.members
+            .iter()
+            .filter(move |m| !m.revoked && m.person.as_deref() == Some(person))
     }
     pub fn device(&self, key_hex: &str) -> Option<&DeviceEntry> {
         self.devices.iter().find(|d| d.key == key_hex)

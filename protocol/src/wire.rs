@@ -981,6 +981,24 @@ pub mod control {
         pub roster: SignedRoster,
     }
 
+    /// Who an invite enrols, beyond role, household and group: the person on the
+    /// village register it is for, and whether they are a migrant and where they live.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct InviteFor {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub person: Option<String>,
+        #[serde(default)]
+        pub migrant: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub lives_in: Option<String>,
+    }
+
+    impl InviteFor {
+        pub fn is_empty(&self) -> bool {
+            *self == InviteFor::default()
+        }
+    }
+
     /// A cadre asks the relay for an invite; signed by the cadre's device.
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct InviteRequest {
@@ -992,19 +1010,34 @@ pub mod control {
         /// Unique per request; the relay refuses a nonce it has seen.
         pub nonce: String,
         pub signature: String,
+        /// Absent in requests from apps before the register (signed as `v1`).
+        #[serde(default, skip_serializing_if = "InviteFor::is_empty")]
+        pub enrols: InviteFor,
     }
 
+    /// What the cadre's device signs: `v1` when the invite names no person (what older
+    /// apps sign), else `v2` with the person, the migrant flag and the residence.
     pub fn invite_message(r: &InviteRequest) -> Vec<u8> {
-        format!(
-            "cunwu-invite-v1\0{}\0{}\0{}\0{}\0{}\0{}",
+        let base = format!(
+            "\0{}\0{}\0{}\0{}\0{}\0{}",
             r.space_id,
             r.device_key,
             r.role.as_str(),
             r.household,
             r.group,
             r.nonce
-        )
-        .into_bytes()
+        );
+        if r.enrols.is_empty() {
+            format!("cunwu-invite-v1{base}").into_bytes()
+        } else {
+            format!(
+                "cunwu-invite-v2{base}\0{}\0{}\0{}",
+                r.enrols.person.as_deref().unwrap_or(""),
+                r.enrols.migrant,
+                r.enrols.lives_in.as_deref().unwrap_or("")
+            )
+            .into_bytes()
+        }
     }
 
     #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -31,6 +31,8 @@ pub struct InviteRecord {
     pub group: String,
     pub expires_at: i64,
     pub created_by: String,
+    /// The register person, migrant flag and residence the invite enrols.
+    pub enrols: cunwu_protocol::wire::control::InviteFor,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +100,16 @@ pub enum LogRow {
 
 /// An invite as read from the `invites` table: space, role, household, group,
 /// expiry, creator, when it was used.
-type InviteRow = (String, String, String, String, i64, String, Option<i64>);
+type InviteRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+);
 
 pub trait Storage: Send + Sync + 'static {
     /// Take a space for appending to its log (see [`SpaceGuard`]).
@@ -231,6 +242,22 @@ impl Drop for Reader<'_> {
     }
 }
 
+/// An invite's `enrols` column: NULL when it names no one (and in rows written before
+/// version 4).
+pub(crate) fn enrols_json(e: &cunwu_protocol::wire::control::InviteFor) -> Option<String> {
+    (!e.is_empty()).then(|| serde_json::to_string(e).expect("invite json"))
+}
+
+pub(crate) fn parse_enrols(
+    text: Option<String>,
+) -> Result<cunwu_protocol::wire::control::InviteFor> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| RelayError::Storage(format!("stored invite: {e}")))
+    })
+    .transpose()
+    .map(Option::unwrap_or_default)
+}
+
 /// The relay tables, in SQLite's dialect; `pg.rs` derives the PostgreSQL ones from it.
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS spaces (
@@ -238,7 +265,7 @@ CREATE TABLE IF NOT EXISTS spaces (
 );
 CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
-    expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER
+    expires_at INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER, enrols TEXT
 );
 CREATE TABLE IF NOT EXISTS sync_counters (
     space_id TEXT NOT NULL, device TEXT NOT NULL, counter INTEGER NOT NULL, PRIMARY KEY (space_id, device)
@@ -283,7 +310,12 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    changes every member may read the log holds up to it, with their bytes
 ///    (`total_changes`, `total_bytes`): what is left after a cursor is two lookups,
 ///    and says nothing of documents the reader may not read.
-pub const SCHEMA_VERSION: i64 = 3;
+/// 4. An invite may name the person on the village register it enrols, with the
+///    migrant flag and residence (`invites.enrols`, JSON of `InviteFor`; NULL before).
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The SQL that adds version 4's column to a database written before it.
+pub(crate) const ADD_ENROLS: &str = "ALTER TABLE invites ADD COLUMN enrols TEXT";
 
 /// The SQL that adds `log.copy_of` to a database written before version 2.
 pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER";
@@ -366,6 +398,19 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         if has == 0 {
             moved = true;
             tx.execute_batch(ADD_ARRIVED_AT).map_err(db)?;
+        }
+    }
+    if version < 4 {
+        let has: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('invites') WHERE name = 'enrols'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if has == 0 {
+            moved = true;
+            tx.execute(ADD_ENROLS, []).map_err(db)?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -529,8 +574,8 @@ impl Storage for SqliteStorage {
         self.conn
             .lock()
             .execute(
-                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![inv.code_hash, inv.space_id, inv.role.as_str(), inv.household, inv.group, inv.expires_at, inv.created_by],
+                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by, enrols) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![inv.code_hash, inv.space_id, inv.role.as_str(), inv.household, inv.group, inv.expires_at, inv.created_by, enrols_json(&inv.enrols)],
             )
             .map_err(db)?;
         Ok(())
@@ -546,13 +591,14 @@ impl Storage for SqliteStorage {
         let tx = c.transaction().map_err(db)?;
         let row: Option<InviteRow> = tx
             .query_row(
-                "SELECT space_id, role, household, grp, expires_at, created_by, used_at FROM invites WHERE code_hash = ?1",
+                "SELECT space_id, role, household, grp, expires_at, created_by, used_at, enrols FROM invites WHERE code_hash = ?1",
                 [code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some((space_id, role, household, group, expires_at, created_by, used_at)) = row else {
+        let Some((space_id, role, household, group, expires_at, created_by, used_at, enrols)) = row
+        else {
             return Err(RelayError::Forbidden("unknown invite code".into()));
         };
         invite_usable(used_at, expires_at, now)?;
@@ -565,6 +611,7 @@ impl Storage for SqliteStorage {
             group,
             expires_at,
             created_by,
+            enrols: parse_enrols(enrols)?,
         };
         let roster: String = tx
             .query_row(

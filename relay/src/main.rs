@@ -114,6 +114,15 @@ enum InviteCmd {
         household: String,
         #[arg(long, default_value = "")]
         group: String,
+        /// The person on the space's register the invite enrols (their id)
+        #[arg(long)]
+        person: Option<String>,
+        /// The person lives or works away from the village
+        #[arg(long)]
+        migrant: bool,
+        /// Where a migrant lives or works (a city)
+        #[arg(long)]
+        lives_in: Option<String>,
         /// SQLite file, or a PostgreSQL URL (postgres://user@host/db) so that several
         /// relay processes serve the same spaces.
         #[arg(long, default_value = "cunwu-relay.db")]
@@ -253,6 +262,9 @@ fn main() -> ExitCode {
                     role,
                     household,
                     group,
+                    person,
+                    migrant,
+                    lives_in,
                     db,
                     json,
                 },
@@ -265,7 +277,12 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
-            match relay.admin_invite(&space, role, &household, &group) {
+            let enrols = cunwu_protocol::wire::control::InviteFor {
+                person,
+                migrant,
+                lives_in,
+            };
+            match relay.admin_invite_for(&space, role, &household, &group, &enrols) {
                 Ok(invite) => {
                     if json {
                         println!(

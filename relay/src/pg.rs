@@ -107,6 +107,19 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
                 .map_err(pg)?;
         }
     }
+    if version < 4 {
+        let has: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'invites' AND column_name = 'enrols' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if !has {
+            moved = true;
+            tx.batch_execute(crate::db::ADD_ENROLS).map_err(pg)?;
+        }
+    }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
         "INSERT INTO schema_version(version) VALUES ($1)",
@@ -335,8 +348,8 @@ impl Storage for PgStorage {
     fn put_invite(&self, inv: &InviteRecord) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&inv.code_hash, &inv.space_id, &inv.role.as_str(), &inv.household, &inv.group, &inv.expires_at, &inv.created_by],
+                "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by, enrols) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&inv.code_hash, &inv.space_id, &inv.role.as_str(), &inv.household, &inv.group, &inv.expires_at, &inv.created_by, &crate::db::enrols_json(&inv.enrols)],
             )
             .map_err(pg)?;
         Ok(())
@@ -352,7 +365,7 @@ impl Storage for PgStorage {
         let mut tx = c.transaction().map_err(pg)?;
         let row = tx
             .query_opt(
-                "SELECT space_id, role, household, grp, expires_at, created_by, used_at FROM invites WHERE code_hash = $1 FOR UPDATE",
+                "SELECT space_id, role, household, grp, expires_at, created_by, used_at, enrols FROM invites WHERE code_hash = $1 FOR UPDATE",
                 &[&code_hash],
             )
             .map_err(pg)?;
@@ -372,6 +385,7 @@ impl Storage for PgStorage {
             group: row.get(3),
             expires_at,
             created_by: row.get(5),
+            enrols: crate::db::parse_enrols(row.get(7))?,
         };
         let text: String = tx
             .query_one(

@@ -1038,6 +1038,9 @@ async fn late_backdated_ballot_in_a_bundle_does_not_change_an_honest_tally() {
     let open = DeliberationEvent::Open {
         eligible,
         roster_version: roster.version,
+        persons: vec![],
+        member_persons: vec![],
+        register_heads: vec![],
     };
     let c = forge_append(
         &mut doc,
@@ -1141,6 +1144,9 @@ async fn cadre_cannot_leave_eligible_members_out_of_a_vote() {
     let open = cunwu_core::model::deliberation::DeliberationEvent::Open {
         eligible: vec![v.cadre.member_id()],
         roster_version: 0,
+        persons: vec![],
+        member_persons: vec![],
+        register_heads: vec![],
     };
     let c = forge_append(
         &mut doc_held_by(&v.cadre, &d),

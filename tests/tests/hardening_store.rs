@@ -311,6 +311,9 @@ async fn an_old_signed_tally_replayed_later_never_replaces_the_final_one() {
     let open = DeliberationEvent::Open {
         eligible: DecidingBody::VillagersMeeting.eligible(&roster, None),
         roster_version: roster.version,
+        persons: vec![],
+        member_persons: vec![],
+        register_heads: vec![],
     };
     let mut doc = doc_held_by(&v.cadre, &d);
     let c = doc

@@ -197,6 +197,7 @@ async fn bad_input_to_a_real_relay_gets_a_4xx_never_a_5xx() {
             group: String::new(),
             nonce: cunwu_core::ids::new_id(),
             signature: String::new(),
+            enrols: Default::default(),
         };
         req.signature = hex::encode(who.key().sign(&invite_message(&req)));
         let r = post_json(&relay, "/v1/invites", &serde_json::to_value(&req).unwrap()).await;

@@ -2,6 +2,7 @@
 //! created), list, show with the tally, vote, comment, close.
 
 use super::parse;
+use super::register::resolve_person;
 use crate::args::{DeliberationCmd, DeliberationOpenArgs};
 use crate::context::{member_names, name_of, resolve, Ctx};
 use crate::error::{CliError, CliResult};
@@ -87,6 +88,67 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
             store.comment_deliberation(&id, &text)?;
             done(ctx, &store, &id, "cli-deliberation-comment")
         }
+        DeliberationCmd::RecordBallot { id, person, option } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Deliberation, &id)?;
+            let person = resolve_person(&store, &person)?;
+            let d = store.deliberation(&id)?;
+            let idx = option_index(&d, &option)?;
+            store.record_ballot(&id, &person, idx)?;
+            if ctx.json {
+                return print_json(&json!({
+                    "deliberation": id, "person": person, "option": idx,
+                    "label": d.options[idx as usize],
+                }));
+            }
+            say(t!(
+                "cli-hall-ballot-recorded",
+                name = person_name(&store, &person),
+                index = idx,
+                option = &d.options[idx as usize]
+            ));
+            Ok(())
+        }
+        DeliberationCmd::RecordAttendance { id, person } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Deliberation, &id)?;
+            let person = resolve_person(&store, &person)?;
+            store.record_attendance(&id, &person)?;
+            if ctx.json {
+                return print_json(
+                    &json!({ "deliberation": id, "person": person, "present": true }),
+                );
+            }
+            say(t!(
+                "cli-hall-attendance-recorded",
+                name = person_name(&store, &person)
+            ));
+            Ok(())
+        }
+        DeliberationCmd::Tellers { id, persons } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Deliberation, &id)?;
+            let persons = persons
+                .iter()
+                .map(|p| resolve_person(&store, p))
+                .collect::<CliResult<Vec<_>>>()?;
+            store.name_tellers(&id, persons.clone())?;
+            if ctx.json {
+                return print_json(&json!({ "deliberation": id, "tellers": persons }));
+            }
+            let names: Vec<String> = persons.iter().map(|p| person_name(&store, p)).collect();
+            say(t!(
+                "cli-tellers-named",
+                names = names.join(&t!("cli-list-separator"))
+            ));
+            Ok(())
+        }
+        DeliberationCmd::NotVoted { id } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Deliberation, &id)?;
+            let list = store.not_voted(&id)?;
+            super::register::print_follow_up(ctx, &t!("cli-follow-up-voted"), &list)
+        }
         DeliberationCmd::Close { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Deliberation, &id)?;
@@ -94,6 +156,15 @@ pub fn run(ctx: &Ctx, cmd: DeliberationCmd) -> CliResult<()> {
             done(ctx, &store, &id, "cli-deliberation-closed")
         }
     }
+}
+
+/// A person's name on this phone's register (the id when it is not there).
+fn person_name(store: &Store, person: &str) -> String {
+    store
+        .register()
+        .ok()
+        .and_then(|r| r.person(person).map(|p| p.details.name.clone()))
+        .unwrap_or_else(|| short(person).to_string())
 }
 
 /// An option by exact label, else by index.
@@ -168,24 +239,45 @@ fn done(ctx: &Ctx, store: &Store, id: &str, what: &str) -> CliResult<()> {
     let status = d.phase(now_ms()).as_str();
     if ctx.json {
         return print_json(&json!({
-            "id": id, "title": d.title, "status": status, "eligible": d.eligible.len(),
+            "id": id, "title": d.title, "status": status, "eligible": electorate_size(&d),
             "roster_version": d.snapshot_roster_version,
+            "over_register": d.over_register(),
         }));
     }
     say(t!(what, id = short(id), title = &d.title));
     if d.opened_at.is_some() && d.closed_at.is_none() {
         say(t!(
             "cli-deliberation-eligible",
-            n = d.eligible.len(),
+            n = electorate_size(&d),
             when = when(d.closes_at)
         ));
-        if what == "cli-deliberation-voting" {
+        if d.over_register() {
+            let phones = d
+                .member_persons
+                .values()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            say(t!(
+                "cli-deliberation-over-register",
+                n = d.persons.len(),
+                phones = phones
+            ));
+        } else if what == "cli-deliberation-voting" {
             for line in snapshot_words(d.eligible.len(), d.snapshot_roster_version) {
                 say(line);
             }
         }
     }
     Ok(())
+}
+
+/// How many may vote: the register's persons, else the enrolled members.
+fn electorate_size(d: &Deliberation) -> usize {
+    if d.over_register() {
+        d.persons.len()
+    } else {
+        d.eligible.len()
+    }
 }
 
 // ---- words for people (issue 14: each in one place, for the catalogue) -------------

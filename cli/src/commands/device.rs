@@ -234,6 +234,9 @@ pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
         role,
         household,
         group,
+        person,
+        migrant,
+        lives_in,
     } = c;
     let role = parse::role(&role)?;
     let store = ctx.store()?;
@@ -246,8 +249,18 @@ pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
         ))
         .into());
     }
+    let person = person
+        .map(|p| super::register::resolve_person(&store, &p))
+        .transpose()?;
+    let enrols = cunwu_core::wire::control::InviteFor {
+        person: person.clone(),
+        migrant,
+        lives_in,
+    };
     let rt = runtime()?;
-    let r = rt.block_on(SyncClient::default().create_invite(&store, role, &household, &group))?;
+    let r = rt.block_on(
+        SyncClient::default().create_invite_for(&store, role, &household, &group, enrols),
+    )?;
     if ctx.json {
         return print_json(&json!({
             "invite": r.invite,
@@ -255,6 +268,7 @@ pub fn invite(ctx: &Ctx, c: InviteCmd) -> CliResult<()> {
             "role": role,
             "household": household,
             "group": group,
+            "person": person,
             "created_by": name_of(&crate::context::member_names(&store), &me.id),
         }));
     }

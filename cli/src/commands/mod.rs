@@ -5,6 +5,7 @@ mod deliberation;
 mod device;
 mod notice;
 mod parse;
+mod register;
 mod repair;
 mod request;
 mod search;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Status => device::status(&ctx),
         Command::Members => device::members(&ctx),
         Command::Invite(c) => device::invite(&ctx, c),
+        Command::Register(c) => register::run(&ctx, c),
         Command::Notice(c) => notice::run(&ctx, c),
         Command::Request(c) => request::run(&ctx, c),
         Command::Deliberation(c) => deliberation::run(&ctx, c),

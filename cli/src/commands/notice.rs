@@ -134,6 +134,12 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             ));
             Ok(())
         }
+        NoticeCmd::Unread { id } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            let list = store.not_read(&id)?;
+            super::register::print_follow_up(ctx, &t!("cli-follow-up-read"), &list)
+        }
         NoticeCmd::Read { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;

@@ -448,7 +448,7 @@ impl Store {
         })
     }
 
-    fn deliberation_event(&self, id: &str, ev: DeliberationEvent) -> Result<()> {
+    pub(crate) fn deliberation_event(&self, id: &str, ev: DeliberationEvent) -> Result<()> {
         self.write_event(EntityKind::Deliberation, id, &ev, |d| {
             Self::existing(d, "deliberation", id, |d| {
                 Ok(Deliberation::fold(id, &d.events()?)?.check_applicable(&ev, now_ms())?)
@@ -456,16 +456,24 @@ impl Store {
         })
     }
 
-    /// Open voting, with the eligibility snapshot taken from the roster now.
+    /// Open voting, with the eligibility snapshot taken now: from the register when this
+    /// phone holds one with anyone on it (the persons the deciding body counts and the
+    /// members linked to them), else from the roster.
     pub fn open_voting(&self, id: &str) -> Result<()> {
         let d = self.deliberation(id)?;
         let roster = self.roster()?;
+        if let Some(open) = self.register_snapshot(&d, &roster)? {
+            return self.deliberation_event(id, open);
+        }
         let eligible = d.deciding_body.eligible(&roster, d.group.as_deref());
         self.deliberation_event(
             id,
             DeliberationEvent::Open {
                 eligible,
                 roster_version: roster.version,
+                persons: vec![],
+                member_persons: vec![],
+                register_heads: vec![],
             },
         )
     }

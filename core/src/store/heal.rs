@@ -345,6 +345,7 @@ fn projection_rows(tx: &Connection, id: &str) -> Result<Vec<String>> {
         ("deliberations", "id"),
         ("ballots", "id"),
         ("electorate", "deliberation_id"),
+        ("persons", "register_id"),
     ] {
         let mut s = tx.prepare(&format!("SELECT * FROM {t} WHERE {col} = ?1 ORDER BY 1, 2"))?;
         let n = s.column_count();

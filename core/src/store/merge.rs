@@ -613,6 +613,7 @@ mod tests {
             final_result,
             roll: Default::default(),
             as_of,
+            in_hall: 0,
         }
     }
 

@@ -26,6 +26,7 @@ mod heal;
 mod merge;
 mod projection;
 mod queries;
+mod register;
 pub mod schema;
 pub mod search;
 mod sync_state;
@@ -36,6 +37,7 @@ pub use exchange::{Provenance, ReceiveReport, MAX_BUNDLE_OPS};
 pub use heal::{IntegrityReport, Quarantined, RepairReport};
 pub use merge::{MergeReport, MAX_PARKED_PER_SIGNER, MAX_PARKED_TOTAL, PARKED_TTL_MS};
 pub use queries::*;
+pub use register::*;
 pub use sync_state::*;
 
 use crate::doc::EntityDoc;
@@ -396,6 +398,7 @@ impl Store {
             "deliberations",
             "ballots",
             "electorate",
+            "persons",
             "matters",
             "party_activities",
             "party_attendance",
@@ -494,6 +497,12 @@ pub(crate) struct ConnLookup<'a>(pub &'a Connection);
 impl Lookup for ConnLookup<'_> {
     fn deliberation(&self, id: &str) -> Option<Deliberation> {
         Store::load_doc(self.0, id).ok()??.deliberation()
+    }
+
+    fn register(&self, at: Option<&[String]>) -> Option<crate::model::register::Register> {
+        let space = local_get(self.0, "space_id").ok()??;
+        let id = crate::model::register::register_id(&String::from_utf8(space).ok()?);
+        Store::load_doc(self.0, &id).ok()??.register(at)
     }
 
     fn vote_final(&self, deliberation: &str) -> bool {

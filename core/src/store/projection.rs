@@ -156,16 +156,43 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
         EntityKind::Ballot => {
             let evs = doc.events::<BallotEvent>()?;
             if let Some(first) = evs.first() {
-                let BallotEvent::Cast { deliberation, .. } = &first.body;
+                let deliberation = first.body.deliberation();
+                // a hall record is the person's, not the teller's: `hall:<person>`
+                let voter = match first.body.person() {
+                    Some(p) => format!("hall:{p}"),
+                    None => first.by.clone(),
+                };
                 let last = evs.iter().map(|e| e.at).max().unwrap_or(first.at);
                 tx.execute(
                     "INSERT OR REPLACE INTO ballots(id, deliberation_id, voter, last_cast_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, deliberation, first.by, last],
+                    params![id, deliberation, voter, last],
                 )?;
             }
             Ok(())
         }
         EntityKind::RequestNotes => Ok(()),
+        EntityKind::Register => {
+            let Some(r) = doc.register(None) else {
+                return Ok(());
+            };
+            tx.execute("DELETE FROM persons WHERE register_id = ?1", [id])?;
+            let mut s = tx.prepare_cached(
+                "INSERT OR REPLACE INTO persons(id, register_id, position, name, household, grp, status, person_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (i, p) in r.persons.iter().enumerate() {
+                s.execute(params![
+                    p.id,
+                    id,
+                    i as i64,
+                    p.details.name,
+                    p.details.household,
+                    p.details.group,
+                    json_str(&p.status),
+                    serde_json::to_string(p).expect("person serializes"),
+                ])?;
+            }
+            Ok(())
+        }
         EntityKind::Matter => super::affairs::project_matter(tx, id, doc),
         EntityKind::PartyActivity => super::affairs::project_activity(tx, id, doc),
     }
@@ -180,6 +207,7 @@ pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
         ("deliberations", "id"),
         ("ballots", "id"),
         ("electorate", "deliberation_id"),
+        ("persons", "register_id"),
         ("matters", "id"),
         ("party_activities", "id"),
         ("party_attendance", "activity_id"),

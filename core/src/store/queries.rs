@@ -9,7 +9,8 @@ use super::{local_get, Store};
 use crate::error::{Error, Result};
 use crate::ids::now_ms;
 use crate::model::deliberation::{
-    counted_choice, tally, BallotEvent, DecidingBody, Deliberation, Phase, Tally, VisibleResult,
+    count, counted_choice, BallotEvent, DecidingBody, Deliberation, Phase, Tally, VisibleResult,
+    Voices,
 };
 use crate::model::notice::{Category, NoticeStatus, Subtype};
 use crate::model::request::Status;
@@ -17,7 +18,6 @@ use crate::model::EntityKind;
 use crate::wire::SignedTally;
 use rusqlite::{params_from_iter, types::Value as Sql, OptionalExtension};
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::BTreeMap;
 
 pub const MAX_PAGE: u32 = 500;
 
@@ -418,16 +418,16 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             v
         };
-        let mut choices = BTreeMap::new();
+        let mut voices = Voices::default();
         for id in ids {
             let Some(doc) = Store::load_doc(&c, &id)? else {
                 continue;
             };
-            if let Some((voter, choice)) = doc.ballot_choice(d)? {
-                choices.insert(voter, choice);
+            if let Some(v) = doc.ballot_voice(d)? {
+                voices.add(v);
             }
         }
-        Ok(tally(d, &choices, now_ms()))
+        Ok(count(d, &voices, now_ms()))
     }
 
     /// The option this member's counted ballot chose, if any.

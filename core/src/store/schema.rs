@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -228,9 +228,26 @@ CREATE TABLE arrivals (
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-/// Issue 11, the matters and the party branch (branch `branch`; the lead's register
-/// migration comes before it at merge, which renumbers the step).
-const MATTERS_AND_BRANCH: &str = r#"
+const V6: &str = r#"
+-- Issue 11, the village as it is: the register of villagers (`model::register`), one row
+-- per person for lists and follow-up lists (by group and household); the row keeps the
+-- person as JSON (details, status, history) for screens.
+CREATE TABLE persons (
+    id TEXT PRIMARY KEY,
+    register_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    household TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    status TEXT NOT NULL,
+    person_json TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX persons_household ON persons(grp, household, position);
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+/// Issue 11, the matters and the party branch (version 7).
+const V7: &str = r#"
 -- 四议两公开: one row per major matter, with where it stands (`Matter::fold`).
 CREATE TABLE matters (
     id TEXT PRIMARY KEY,
@@ -267,7 +284,7 @@ CREATE INDEX party_attendance_person ON party_attendance(person);
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, MATTERS_AND_BRANCH];
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6, V7];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -421,7 +438,8 @@ mod tests {
     fn undo_v5(conn: &Connection) {
         undo_matters_and_branch(conn);
         conn.execute_batch(
-            "DROP TABLE electorate;
+            "DROP TABLE IF EXISTS persons;
+             DROP TABLE electorate;
              DROP TABLE arrivals;
              DROP INDEX notices_newest;
              DROP INDEX requests_created;
@@ -443,17 +461,17 @@ mod tests {
             "DROP TABLE IF EXISTS matters;
              DROP TABLE IF EXISTS party_activities;
              DROP TABLE IF EXISTS party_attendance;
-             PRAGMA user_version = 5;",
+             PRAGMA user_version = 6;",
         )
         .unwrap();
     }
 
     #[test]
-    fn version_5_database_upgrades_to_matters_and_party_activities() {
+    fn version_6_database_upgrades_to_matters_and_party_activities() {
         use crate::model::branch::{ActivityKind, SignInMode};
         use crate::model::matter::{Outcome, Stage, StepInput};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v5.db");
+        let path = dir.path().join("v6.db");
         let (matter, activity, person);
         {
             let store = Store::open(&path).unwrap();
@@ -494,7 +512,7 @@ mod tests {
             // what the version before left: documents, no matter or activity rows
             let conn = Connection::open(&path).unwrap();
             undo_matters_and_branch(&conn);
-            assert_eq!(version(&conn).unwrap(), 5);
+            assert_eq!(version(&conn).unwrap(), 6);
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);

@@ -506,7 +506,7 @@ impl Labelled for ChangeState {
     }
 }
 
-pub const ENTITY_KIND_ALL: [EntityKind; 7] = EntityKind::ALL;
+pub const ENTITY_KIND_ALL: [EntityKind; 8] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
         match self {
@@ -515,6 +515,7 @@ impl Labelled for EntityKind {
             EntityKind::RequestNotes => "entity-request_notes",
             EntityKind::Deliberation => "entity-deliberation",
             EntityKind::Ballot => "entity-ballot",
+            EntityKind::Register => "entity-register",
             EntityKind::Matter => "entity-matter",
             EntityKind::PartyActivity => "entity-party_activity",
         }
@@ -581,7 +582,7 @@ impl Labelled for SignInMode {
 
 /// The events a device appends, by entity kind and event type (the `type` of each
 /// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
-pub const EVENT_TYPES: [(EntityKind, &str); 29] = [
+pub const EVENT_TYPES: [(EntityKind, &str); 35] = [
     (EntityKind::Notice, "create"),
     (EntityKind::Notice, "edit_draft"),
     (EntityKind::Notice, "publish"),
@@ -604,7 +605,13 @@ pub const EVENT_TYPES: [(EntityKind, &str); 29] = [
     (EntityKind::Deliberation, "open"),
     (EntityKind::Deliberation, "comment"),
     (EntityKind::Deliberation, "close"),
+    (EntityKind::Deliberation, "tellers"),
     (EntityKind::Ballot, "cast"),
+    (EntityKind::Ballot, "record"),
+    (EntityKind::Ballot, "attend"),
+    (EntityKind::Register, "add"),
+    (EntityKind::Register, "amend"),
+    (EntityKind::Register, "leave"),
     (EntityKind::Matter, "create"),
     (EntityKind::Matter, "step"),
     (EntityKind::PartyActivity, "create"),

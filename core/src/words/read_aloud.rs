@@ -652,6 +652,10 @@ mod tests {
             closed_at: None,
             eligible: (0..9).map(|i| format!("{i:032}")).collect(),
             snapshot_roster_version: None,
+            persons: vec![],
+            member_persons: Default::default(),
+            register_heads: vec![],
+            tellers: vec![],
             comments: vec![],
             updated_at: NOW - DAY_MS,
         }
@@ -672,6 +676,7 @@ mod tests {
             final_result: false,
             roll: BTreeMap::new(),
             as_of: 0,
+            in_hall: 0,
         }
     }
 

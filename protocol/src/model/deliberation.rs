@@ -1,7 +1,18 @@
 //! Deliberations (村民议事): proposal, discussion, a vote with eligibility, quorum and
 //! deadline, and the tally. The quorum and pass rules of each deciding body live here
 //! and nowhere else (Organic Law of Villagers' Committees, arts. 22, 26, 28).
+//!
+//! Where the space keeps a register of villagers (`model::register`), the electorate is
+//! the register's persons, not the enrolled phones: the snapshot taken when voting opens
+//! names persons, and the members (phones) linked to each. Votes cast in the hall count
+//! too: a teller records a person's paper ballot or attendance in a document of its own
+//! per person (`hall_ballot_id`). **A person counts once: a ballot recorded in the hall
+//! wins over the same person's online ballot, whenever either was cast** (the paper
+//! ballot is the person's act in front of the tellers; an online ballot counts only for
+//! a person with no hall ballot). Attendance counts toward the quorum, as does every
+//! counted ballot; a decision needs more than half of those taking part (arts. 22, 28).
 
+use super::register::Register;
 use super::{check_text, check_title, Event};
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
@@ -44,7 +55,51 @@ impl DecidingBody {
         }
     }
 
-    /// The members eligible to vote, from the roster, in roster order.
+    /// The persons eligible to vote, from the register as it stood at `at` (adulthood on
+    /// that village date), in register order:
+    /// - a villagers' meeting: every adult villager on the register (migrants included);
+    /// - household representatives: each household's flagged representative if adult,
+    ///   else its first adult;
+    /// - villager representatives: the representatives and the holders of a cadre post
+    ///   (the representatives' meeting is the committee members and the representatives,
+    ///   art. 25);
+    /// - party members: every party member, whatever else they are;
+    /// - a group meeting: the group's adults.
+    pub fn electorate(self, register: &Register, group: Option<&str>, at: i64) -> Vec<String> {
+        let adults = || register.active().filter(move |p| p.adult_at(at));
+        match self {
+            DecidingBody::VillagersMeeting => adults().map(|p| p.id.clone()).collect(),
+            DecidingBody::VillagerReps => register
+                .active()
+                .filter(|p| p.details.villager_rep || p.details.post.is_some())
+                .map(|p| p.id.clone())
+                .collect(),
+            DecidingBody::PartyMembers => register
+                .active()
+                .filter(|p| p.details.party)
+                .map(|p| p.id.clone())
+                .collect(),
+            DecidingBody::GroupMeeting => adults()
+                .filter(|p| group.is_some_and(|g| p.details.group == g))
+                .map(|p| p.id.clone())
+                .collect(),
+            DecidingBody::HouseholdReps => register
+                .households()
+                .into_iter()
+                .filter_map(|(_, persons)| {
+                    persons
+                        .iter()
+                        .find(|p| p.details.household_rep && p.adult_at(at))
+                        .or_else(|| persons.iter().find(|p| p.adult_at(at)))
+                        .map(|p| p.id.clone())
+                })
+                .collect(),
+            DecidingBody::ConsultationOnly => vec![],
+        }
+    }
+
+    /// The members eligible to vote, from the roster, in roster order (a space without
+    /// a register).
     pub fn eligible(self, roster: &Roster, group: Option<&str>) -> Vec<String> {
         let live = roster
             .members
@@ -106,11 +161,25 @@ pub enum DeliberationEvent {
         closes_at: i64,
     },
     /// Voting opens with the eligibility snapshot taken now, from the roster version
-    /// the opening device held.
+    /// the opening device held — and, where the space keeps a register, from the
+    /// register at `register_heads`: `persons` are the eligible persons, `eligible` the
+    /// members linked to them and `member_persons[i]` the person of `eligible[i]`.
     Open {
         eligible: Vec<String>,
         #[serde(default)]
         roster_version: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        persons: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        member_persons: Vec<String>,
+        /// The register's heads (hex change hashes) the snapshot was taken from.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        register_heads: Vec<String>,
+    },
+    /// The persons (on the register) who may record ballots and attendance in the hall,
+    /// besides cadres. A later naming replaces an earlier one.
+    Tellers {
+        persons: Vec<String>,
     },
     Comment {
         text: String,
@@ -121,7 +190,36 @@ pub enum DeliberationEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BallotEvent {
+    /// A member's own ballot, from their phone.
     Cast { deliberation: String, option: u32 },
+    /// A teller records the paper ballot a person cast in the hall.
+    Record {
+        deliberation: String,
+        person: String,
+        option: u32,
+    },
+    /// A teller records that a person attended the meeting (counts toward the quorum).
+    Attend {
+        deliberation: String,
+        person: String,
+    },
+}
+
+impl BallotEvent {
+    pub fn deliberation(&self) -> &str {
+        match self {
+            BallotEvent::Cast { deliberation, .. }
+            | BallotEvent::Record { deliberation, .. }
+            | BallotEvent::Attend { deliberation, .. } => deliberation,
+        }
+    }
+    /// The person a hall record is about (`None` for a member's own ballot).
+    pub fn person(&self) -> Option<&str> {
+        match self {
+            BallotEvent::Cast { .. } => None,
+            BallotEvent::Record { person, .. } | BallotEvent::Attend { person, .. } => Some(person),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +289,19 @@ pub struct Deliberation {
     /// device's): the relay keeps the snapshot; members who joined later do not vote.
     #[serde(default)]
     pub snapshot_roster_version: Option<u64>,
+    /// The eligible persons on the register, when the vote is over the register (empty:
+    /// the electorate is `eligible`, the members).
+    #[serde(default)]
+    pub persons: Vec<String>,
+    /// The person each eligible member is (register votes).
+    #[serde(default)]
+    pub member_persons: BTreeMap<String, String>,
+    /// The register heads the snapshot was taken from.
+    #[serde(default)]
+    pub register_heads: Vec<String>,
+    /// Persons named as tellers (cadres are tellers too).
+    #[serde(default)]
+    pub tellers: Vec<String>,
     pub comments: Vec<DComment>,
     pub updated_at: i64,
 }
@@ -233,6 +344,10 @@ impl Deliberation {
             closed_at: None,
             eligible: vec![],
             snapshot_roster_version: None,
+            persons: vec![],
+            member_persons: BTreeMap::new(),
+            register_heads: vec![],
+            tellers: vec![],
             comments: vec![],
             updated_at: first.at,
         };
@@ -243,6 +358,9 @@ impl Deliberation {
                 DeliberationEvent::Open {
                     eligible,
                     roster_version,
+                    persons,
+                    member_persons,
+                    register_heads,
                 } => {
                     if d.opened_at.is_none()
                         && d.closed_at.is_none()
@@ -251,6 +369,18 @@ impl Deliberation {
                         d.opened_at = Some(e.at);
                         d.eligible = eligible.clone();
                         d.snapshot_roster_version = Some(*roster_version);
+                        d.persons = persons.clone();
+                        d.member_persons = eligible
+                            .iter()
+                            .cloned()
+                            .zip(member_persons.iter().cloned())
+                            .collect();
+                        d.register_heads = register_heads.clone();
+                    }
+                }
+                DeliberationEvent::Tellers { persons } => {
+                    if d.closed_at.is_none() {
+                        d.tellers = persons.clone();
                     }
                 }
                 DeliberationEvent::Comment { text } => d.comments.push(DComment {
@@ -294,6 +424,26 @@ impl Deliberation {
     /// electorate of this vote (`policy::check_cast`, the store's badge counts).
     pub fn may_vote(&self, member: &str) -> bool {
         self.eligible.iter().any(|m| m == member)
+    }
+
+    /// Whether the electorate is the register's persons (else the enrolled members).
+    pub fn over_register(&self) -> bool {
+        !self.persons.is_empty()
+    }
+
+    /// Whether `person` is in the register snapshot taken when voting opened.
+    pub fn person_may_vote(&self, person: &str) -> bool {
+        self.persons.iter().any(|p| p == person)
+    }
+
+    /// Whether the member `m` (linked to register person `person`, if any) may record
+    /// ballots and attendance in the hall: a cadre, or a person named as a teller.
+    pub fn is_teller(&self, is_cadre: bool, person: Option<&str>) -> bool {
+        is_cadre || person.is_some_and(|p| self.tellers.iter().any(|t| t == p))
+    }
+
+    pub fn hall_ballot_id(&self, person: &str) -> String {
+        hall_ballot_id(&self.id, person)
     }
 
     /// Whether a ballot cast at `cast_at` counts (voting had opened and not closed then).
@@ -417,6 +567,11 @@ impl Deliberation {
             DeliberationEvent::Close {} if self.closed_at.is_some() => Err(
                 Error::InvalidTransition("the deliberation is already closed".into()),
             ),
+            DeliberationEvent::Tellers { .. } if self.closed_at.is_some() => {
+                Err(Error::InvalidTransition(
+                    "the deliberation is closed; tellers can no longer be named".into(),
+                ))
+            }
             DeliberationEvent::Comment { .. } if self.phase(now) == Phase::Closed => Err(
                 Error::InvalidTransition("the deliberation is closed to comments".into()),
             ),
@@ -427,6 +582,13 @@ impl Deliberation {
 
 pub fn ballot_id(deliberation: &str, member: &str) -> String {
     derived_id(&["ballot", deliberation, member])
+}
+
+/// The document in which tellers record one person's ballot and attendance in the hall:
+/// one per (deliberation, person), so a person's hall ballot is one document however
+/// many tellers write it.
+pub fn hall_ballot_id(deliberation: &str, person: &str) -> String {
+    derived_id(&["hall", deliberation, person])
 }
 
 pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
@@ -481,21 +643,77 @@ pub fn validate_create(e: &DeliberationEvent) -> Result<()> {
 
 /// The counted ballot of each member: the last cast (in document order) before the close.
 pub fn counted_choice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option<u32> {
-    events
-        .iter()
-        .rev()
-        .find(|e| {
-            let BallotEvent::Cast {
-                deliberation,
-                option,
-            } = &e.body;
-            deliberation == &d.id
-                && (*option as usize) < d.options.len()
-                && d.accepts_ballot_at(e.at)
-        })
-        .map(|e| match &e.body {
-            BallotEvent::Cast { option, .. } => *option,
-        })
+    events.iter().rev().find_map(|e| match &e.body {
+        BallotEvent::Cast {
+            deliberation,
+            option,
+        } if deliberation == &d.id
+            && (*option as usize) < d.options.len()
+            && d.accepts_ballot_at(e.at) =>
+        {
+            Some(*option)
+        }
+        _ => None,
+    })
+}
+
+/// What one ballot document says for the count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voice {
+    /// A member's own ballot.
+    Online { member: String, option: u32 },
+    /// A person's record in the hall: present, and the paper ballot if one was recorded.
+    Hall { person: String, option: Option<u32> },
+}
+
+/// The hall record of one person (one document, `hall_ballot_id`): the first recorded
+/// ballot in document order counts (two tellers recording the same person offline
+/// leave one counted, the same on every device); any record inside the voting window
+/// makes the person present.
+pub fn hall_voice(d: &Deliberation, events: &[Event<BallotEvent>]) -> Option<Voice> {
+    let mut person = None;
+    let mut option = None;
+    for e in events {
+        let Some(p) = e.body.person() else { continue };
+        if e.body.deliberation() != d.id
+            || !d.accepts_ballot_at(e.at)
+            || person.as_deref().is_some_and(|q| q != p)
+        {
+            continue;
+        }
+        person = Some(p.to_string());
+        if let BallotEvent::Record { option: o, .. } = &e.body {
+            if option.is_none() && (*o as usize) < d.options.len() {
+                option = Some(*o);
+            }
+        }
+    }
+    person.map(|person| Voice::Hall { person, option })
+}
+
+/// Every voice of one deliberation, as the relay or a phone holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Voices {
+    /// member → counted option
+    pub online: BTreeMap<String, u32>,
+    /// person → hall ballot (None: present without a recorded ballot)
+    pub hall: BTreeMap<String, Option<u32>>,
+}
+
+impl Voices {
+    pub fn add(&mut self, v: Voice) {
+        match v {
+            Voice::Online { member, option } => {
+                self.online.insert(member, option);
+            }
+            Voice::Hall { person, option } => {
+                let e = self.hall.entry(person).or_insert(None);
+                if e.is_none() {
+                    *e = option;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -510,8 +728,13 @@ pub struct Tally {
     pub decided: Option<u32>,
     /// Whether the vote is over (counts may still change while it is not).
     pub final_result: bool,
-    /// For recorded (non-secret) ballots: member id → option. Empty for secret ballots.
+    /// For recorded (non-secret) ballots: member id → option (person id → option in a
+    /// vote over the register). Empty for secret ballots.
     pub roll: BTreeMap<String, u32>,
+    /// In a vote over the register: persons counted from a hall record (a ballot or
+    /// attendance), of `participants`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_hall: u32,
     /// The relay's log end when it computed this tally (inside the signature), so a
     /// phone keeps the newest and an old signed tally replayed later never replaces
     /// it. 0 in tallies signed before this field existed and in tallies counted on
@@ -596,25 +819,74 @@ impl VisibleResult {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Count ballots (`member → counted option`) under the deciding body's rules. Only
 /// members in the eligibility snapshot count.
 pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tally {
-    let eligible: BTreeSet<&String> = d.eligible.iter().collect();
+    count(
+        d,
+        &Voices {
+            online: choices.clone(),
+            hall: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+/// Count every voice under the deciding body's rules: the one tally of the relay and of
+/// every phone. Over the register, each eligible person counts once — the hall ballot,
+/// else the online ballot of the first of their members (snapshot order) who cast one —
+/// and a person recorded present in the hall takes part even without a ballot.
+pub fn count(d: &Deliberation, voices: &Voices, now: i64) -> Tally {
     let mut counts = vec![0u32; d.options.len()];
     let mut roll = BTreeMap::new();
     let mut participants = 0u32;
-    for (m, o) in choices {
-        if eligible.contains(m) && (*o as usize) < counts.len() {
-            counts[*o as usize] += 1;
-            participants += 1;
-            if !d.secret {
-                roll.insert(m.clone(), *o);
+    let mut in_hall = 0u32;
+    let valid = |o: &u32| (*o as usize) < d.options.len();
+    let eligible = if d.over_register() {
+        for p in d.persons.iter().collect::<BTreeSet<_>>() {
+            let hall = voices.hall.get(p);
+            let online = || {
+                d.eligible
+                    .iter()
+                    .filter(|m| d.member_persons.get(*m) == Some(p))
+                    .find_map(|m| voices.online.get(m).filter(|o| valid(o)).copied())
+            };
+            let option = match hall {
+                Some(Some(o)) if valid(o) => Some(*o),
+                _ => online(),
+            };
+            if hall.is_some() {
+                in_hall += 1;
+            }
+            if option.is_some() || hall.is_some() {
+                participants += 1;
+            }
+            if let Some(o) = option {
+                counts[o as usize] += 1;
+                if !d.secret {
+                    roll.insert(p.clone(), o);
+                }
             }
         }
-    }
-    let quorum_met = d
-        .deciding_body
-        .quorum_met(participants as usize, eligible.len());
+        d.persons.iter().collect::<BTreeSet<_>>().len()
+    } else {
+        let eligible: BTreeSet<&String> = d.eligible.iter().collect();
+        for (m, o) in &voices.online {
+            if eligible.contains(m) && valid(o) {
+                counts[*o as usize] += 1;
+                participants += 1;
+                if !d.secret {
+                    roll.insert(m.clone(), *o);
+                }
+            }
+        }
+        eligible.len()
+    };
+    let quorum_met = d.deciding_body.quorum_met(participants as usize, eligible);
     let decided = if quorum_met {
         counts
             .iter()
@@ -625,13 +897,14 @@ pub fn tally(d: &Deliberation, choices: &BTreeMap<String, u32>, now: i64) -> Tal
     };
     Tally {
         deliberation: d.id.clone(),
-        eligible: eligible.len() as u32,
+        eligible: eligible as u32,
         participants,
         counts,
         quorum_met,
         decided,
         final_result: d.result_final(now),
         roll,
+        in_hall,
         as_of: 0,
     }
 }
@@ -671,6 +944,9 @@ mod tests {
                 DeliberationEvent::Open {
                     eligible: vec!["m1".into(), "m2".into()],
                     roster_version: 1,
+                    persons: vec![],
+                    member_persons: vec![],
+                    register_heads: vec![],
                 },
             ));
         }

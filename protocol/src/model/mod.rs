@@ -10,6 +10,7 @@ pub mod branch;
 pub mod deliberation;
 pub mod matter;
 pub mod notice;
+pub mod register;
 pub mod request;
 
 use crate::error::{Error, Result};
@@ -60,8 +61,11 @@ pub enum EntityKind {
     /// Cadre-only notes on a request (kept apart so the filer never receives them).
     RequestNotes,
     Deliberation,
-    /// One member's ballot in one deliberation (kept apart so secret ballots stay with the voter).
+    /// One member's ballot in one deliberation (kept apart so secret ballots stay with the
+    /// voter), or one person's ballot and attendance recorded by a teller in the hall.
     Ballot,
+    /// The register of villagers and households (one per space, kept by cadres).
+    Register,
     /// A major matter decided by 四议两公开 (`model::matter`).
     Matter,
     /// An activity of the party branch (`model::branch`), read by party members and staff.
@@ -70,12 +74,13 @@ pub enum EntityKind {
 
 impl EntityKind {
     // new kinds go at the end: a kind's code is its place in this list
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 8] = [
         EntityKind::Notice,
         EntityKind::Request,
         EntityKind::RequestNotes,
         EntityKind::Deliberation,
         EntityKind::Ballot,
+        EntityKind::Register,
         EntityKind::Matter,
         EntityKind::PartyActivity,
     ];
@@ -86,6 +91,7 @@ impl EntityKind {
             EntityKind::RequestNotes => "request_notes",
             EntityKind::Deliberation => "deliberation",
             EntityKind::Ballot => "ballot",
+            EntityKind::Register => "register",
             EntityKind::Matter => "matter",
             EntityKind::PartyActivity => "party_activity",
         }
@@ -169,4 +175,23 @@ pub fn check_date(field: &str, d: &str) -> Result<()> {
             "{field} {d:?} is not a date of the form YYYY-MM-DD"
         )))
     }
+}
+
+/// The date in the village (UTC+8, all of China; no daylight saving) at `ms`, as
+/// `YYYY-MM-DD`: adulthood on a birthday and dates people read follow it, never a
+/// device's time zone.
+pub fn village_date(ms: i64) -> String {
+    let days = (ms + 8 * 3600 * 1000).div_euclid(86_400_000);
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}")
 }

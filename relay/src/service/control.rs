@@ -2,13 +2,15 @@
 //! Who may invite or revoke is the core policy's rule (`policy::may_invite`,
 //! `policy::may_revoke`); names are checked against the model's limits.
 
-use super::{bad_sig, Relay, Result};
+use super::{bad_sig, Relay, RelayLookup, Result};
 use crate::db::InviteRecord;
 use crate::error::RelayError;
 use cunwu_protocol::identity::{self, decode_key_hex, DeviceKey};
 use cunwu_protocol::ids::{new_id, now_ms, DAY_MS};
 use cunwu_protocol::model::check_name;
+use cunwu_protocol::model::register::PersonDetails;
 use cunwu_protocol::policy;
+use cunwu_protocol::policy::Lookup;
 use cunwu_protocol::roster::{DeviceEntry, Member, Role, Roster, SignedRoster};
 use cunwu_protocol::wire::control::*;
 use rand::Rng;
@@ -52,7 +54,15 @@ impl Relay {
         };
         self.storage
             .create_space(&id, name, &key.secret_bytes(), &roster)?;
-        let invite = self.make_invite(&id, Role::Cadre, "", "", "admin", now_ms())?;
+        let invite = self.make_invite(
+            &id,
+            Role::Cadre,
+            "",
+            "",
+            &InviteFor::default(),
+            "admin",
+            now_ms(),
+        )?;
         Ok((id, invite))
     }
 
@@ -63,21 +73,58 @@ impl Relay {
         household: &str,
         group: &str,
     ) -> Result<String> {
+        self.admin_invite_for(space, role, household, group, &InviteFor::default())
+    }
+
+    /// An admin invite that names the register person it enrols (`--person`).
+    pub fn admin_invite_for(
+        &self,
+        space: &str,
+        role: Role,
+        household: &str,
+        group: &str,
+        enrols: &InviteFor,
+    ) -> Result<String> {
         self.storage
             .space(space)?
             .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
-        self.make_invite(space, role, household, group, "admin", now_ms())
+        self.make_invite(space, role, household, group, enrols, "admin", now_ms())
     }
 
+    /// An invite names a person who is on the space's register and active, and a
+    /// migrant's residence is a short name.
+    fn check_enrols(&self, space: &str, enrols: &InviteFor) -> Result<()> {
+        if let Some(city) = &enrols.lives_in {
+            check_name("lives_in", city)?;
+        }
+        let Some(person) = &enrols.person else {
+            return Ok(());
+        };
+        let register = RelayLookup { relay: self, space }.register(None);
+        match register.as_ref().and_then(|r| r.person(person)) {
+            Some(p) if p.active() => Ok(()),
+            Some(p) => Err(RelayError::BadRequest(format!(
+                "{} has left the register; an invite cannot enrol them",
+                p.details.name
+            ))),
+            None => Err(RelayError::NotFound(format!(
+                "no person {person} on this space's register (add them with `cunwu register add` and sync first)"
+            ))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn make_invite(
         &self,
         space: &str,
         role: Role,
         household: &str,
         group: &str,
+        enrols: &InviteFor,
         by: &str,
         now: i64,
     ) -> Result<String> {
+        self.check_enrols(space, enrols)?;
         let code = new_invite_code();
         self.storage.put_invite(&InviteRecord {
             code_hash: invite_hash(&code),
@@ -87,6 +134,7 @@ impl Relay {
             group: group.into(),
             expires_at: now + INVITE_TTL_MS,
             created_by: by.into(),
+            enrols: enrols.clone(),
         })?;
         Ok(code)
     }
@@ -152,17 +200,41 @@ impl Relay {
                             "this device is already enrolled".into(),
                         ));
                     }
+                    // the register's record of the person, when the invite names one (a
+                    // document read on a reader connection, outside this transaction)
+                    let person = inv.enrols.person.as_ref().and_then(|p| {
+                        RelayLookup {
+                            relay: self,
+                            space: &inv.space_id,
+                        }
+                        .register(None)?
+                        .person(p)
+                        .cloned()
+                    });
+                    let on_register = |f: fn(&PersonDetails) -> bool| {
+                        person.as_ref().is_some_and(|p| f(&p.details))
+                    };
                     roster.members.push(Member {
                         id: member_id.clone(),
                         name: name.to_string(),
                         role: inv.role,
-                        household: inv.household.clone(),
-                        group: inv.group.clone(),
-                        migrant: false,
-                        household_rep: false,
-                        party: inv.role == Role::PartyMember,
+                        household: person
+                            .as_ref()
+                            .map_or(inv.household.clone(), |p| p.details.household.clone()),
+                        group: person
+                            .as_ref()
+                            .map_or(inv.group.clone(), |p| p.details.group.clone()),
+                        migrant: inv.enrols.migrant || on_register(|d| d.migrant),
+                        household_rep: on_register(|d| d.household_rep),
+                        party: inv.role == Role::PartyMember || on_register(|d| d.party),
                         revoked: false,
                         joined_version: roster.version + 1,
+                        person: inv.enrols.person.clone(),
+                        lives_in: inv
+                            .enrols
+                            .lives_in
+                            .clone()
+                            .or_else(|| person.as_ref().and_then(|p| p.details.lives_in.clone())),
                     });
                     roster.devices.push(DeviceEntry {
                         key: device_hex.clone(),
@@ -237,6 +309,7 @@ impl Relay {
             req.role,
             &req.household,
             &req.group,
+            &req.enrols,
             &m.id,
             now,
         )?;

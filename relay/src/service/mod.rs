@@ -31,6 +31,7 @@ use cunwu_protocol::doc::EntityDoc;
 use cunwu_protocol::identity::DeviceKey;
 use cunwu_protocol::ids::DAY_MS;
 use cunwu_protocol::model::deliberation::{BallotEvent, Deliberation};
+use cunwu_protocol::model::register::{register_id, Register};
 use cunwu_protocol::policy::Lookup;
 use cunwu_protocol::roster::{Roster, SignedRoster};
 use parking_lot::Mutex;
@@ -94,6 +95,11 @@ impl Lookup for RelayLookup<'_> {
             .filter_map(|doc| doc.events::<BallotEvent>().ok())
             .flat_map(|evs| evs.into_iter().map(|e| e.at))
             .max()
+    }
+
+    fn register(&self, at: Option<&[String]>) -> Option<Register> {
+        let id = register_id(self.space);
+        self.relay.load_doc(self.space, &id).ok()??.register(at)
     }
 }
 

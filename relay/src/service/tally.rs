@@ -6,9 +6,8 @@
 
 use super::{Relay, Result};
 use cunwu_protocol::identity::DeviceKey;
-use cunwu_protocol::model::deliberation::{tally, Phase, Tally};
+use cunwu_protocol::model::deliberation::{count, Phase, Tally, Voices};
 use cunwu_protocol::wire::SignedTally;
-use std::collections::BTreeMap;
 
 impl Relay {
     /// Publish a signed tally for each closed deliberation with secret ballots or hidden
@@ -36,17 +35,17 @@ impl Relay {
             if d.phase(now) != Phase::Closed {
                 continue;
             }
-            let mut choices = BTreeMap::new();
+            let mut voices = Voices::default();
             for bid in self.storage.referencing(space, &did)? {
                 let Some(b) = self.load_doc(space, &bid)? else {
                     continue;
                 };
-                if let Some((voter, c)) = b.ballot_choice(&d)? {
-                    choices.insert(voter, c);
+                if let Some(v) = b.ballot_voice(&d)? {
+                    voices.add(v);
                 }
             }
             // final once the grace period is over: the model's one rule
-            let mut t = tally(&d, &choices, now);
+            let mut t = count(&d, &voices, now);
             // signed with the log end it was computed at (phones keep the newest); a
             // new position alone is no reason to publish again
             t.as_of = self.storage.last_seq(space)?;
@@ -57,6 +56,7 @@ impl Relay {
             if prev
                 .map(|p| Tally {
                     as_of: t.as_of,
+                    in_hall: 0,
                     ..p
                 })
                 .as_ref()
