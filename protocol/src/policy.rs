@@ -18,7 +18,7 @@ use crate::model::deliberation::{
     ballot_id, hall_ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
 };
 use crate::model::matter::{self, Matter, MatterEvent};
-use crate::model::notice::{Notice, NoticeEvent};
+use crate::model::notice::{Category, Notice, NoticeEvent};
 use crate::model::register::{register_id, Register, RegisterEvent};
 use crate::model::request::{
     actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest,
@@ -324,7 +324,7 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         }
     }
     match kind {
-        EntityKind::Notice => check_notice(signer, &id, before_events, new)?,
+        EntityKind::Notice => check_notice(ctx, signer, &id, before_events, new)?,
         EntityKind::Request => check_request(ctx, signer, &id, before_events, new)?,
         EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new)?,
         EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
@@ -396,7 +396,13 @@ fn applicable(n: &Notice, e: &NoticeEvent) -> Result<()> {
         .map_err(|why| Error::NotAllowed(why.to_string()))
 }
 
-fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+fn check_notice(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
     let mut events: Vec<Event<NoticeEvent>> = typed(before)?;
     for e in typed::<NoticeEvent>(new)? {
         let state = if events.is_empty() {
@@ -421,6 +427,16 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
                     return deny("only cadres publish notices");
                 }
                 content.validate_in(*category, period)?;
+                if let NoticeEvent::Create {
+                    category: Category::Finance,
+                    publish: true,
+                    ..
+                } = &e.body
+                {
+                    if sign_off_required(ctx) == Some(true) {
+                        return deny("a finance disclosure is published only after the supervision committee signs it off: save it as a draft, have a committee member review it, then publish");
+                    }
+                }
             }
             (NoticeEvent::Create { .. }, Some(_)) => return deny("the notice already exists"),
             (_, None) => return deny("a notice must start with a create event"),
@@ -440,6 +456,25 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
                 }
                 if matches!(e.body, NoticeEvent::Publish {}) {
                     applicable(n, &e.body)?;
+                    if n.category == Category::Finance
+                        && n.reviewed_by.is_empty()
+                        && sign_off_required(ctx) == Some(true)
+                    {
+                        return deny("a finance disclosure is published only after a member of the supervision committee signs off the draft as it stands (cunwu notice review)");
+                    }
+                }
+            }
+            (NoticeEvent::Review { note }, Some(n)) => {
+                check_text("note", note, false)?;
+                applicable(n, &e.body)?;
+                if n.category != Category::Finance {
+                    return deny("the supervision committee signs off finance disclosures only");
+                }
+                if is_supervisor(ctx, signer) == Some(false) {
+                    return deny(format!(
+                        "only a member of the supervision committee (村务监督委员会, the register's supervisor flag of the person a member is linked to) may sign off a finance disclosure; {} is not one",
+                        signer.name
+                    ));
                 }
             }
             (NoticeEvent::Ask { text }, Some(_)) => check_text("question", text, true)?,
@@ -454,6 +489,47 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
         events.push(e);
     }
     Ok(())
+}
+
+/// Whether publishing a finance disclosure waits for a sign-off by the supervision
+/// committee: when the register names an active committee member (`supervisor`) whom a
+/// member of the space is linked to, so the committee can sign off in the app. A space
+/// whose register names no such person (no register at all, a committee without phones)
+/// publishes as before, in one step too; the committee then reviews on paper.
+/// `None` where this replica cannot say: a phone that does not hold the register (a
+/// resident's) takes what the relay, which always holds it, accepted.
+pub fn sign_off_required(ctx: &Context) -> Option<bool> {
+    match ctx.lookup.register(None) {
+        Some(reg) => {
+            Some(reg.active().any(|p| {
+                p.details.supervisor && ctx.roster.members_of_person(&p.id).next().is_some()
+            }))
+        }
+        None if ctx.arrival.is_some() => Some(false),
+        None => None,
+    }
+}
+
+/// Whether `m` sits on the supervision committee: the person it is linked to
+/// (`Member::person`) is an active person with the register's `supervisor` flag, and
+/// the member is not a cadre (the Organic Law keeps the villagers' committee off the
+/// committee that supervises it). `None` where this replica does not hold the register.
+pub fn is_supervisor(ctx: &Context, m: &Member) -> Option<bool> {
+    let reg = match ctx.lookup.register(None) {
+        Some(r) => r,
+        None if ctx.arrival.is_some() => return Some(false),
+        None => return None,
+    };
+    Some(on_committee(Some(&reg), m))
+}
+
+/// The supervision committee rule on a register this replica holds.
+fn on_committee(reg: Option<&Register>, m: &Member) -> bool {
+    !is_cadre(m)
+        && reg
+            .zip(m.person.as_deref())
+            .and_then(|(r, p)| r.person(p))
+            .is_some_and(|p| p.active() && p.details.supervisor)
 }
 
 fn check_request(
@@ -1148,6 +1224,18 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
             }
         }
     })
+}
+
+/// `may_read`, where the reader's place on the register counts too: drafts are read by
+/// the supervision committee as well as staff (a committee member signs off a finance
+/// disclosure before it is published, and oversees what the village discloses).
+/// `register` is the space's register as this replica holds it (the relay always;
+/// cadres' phones when they export a bundle).
+pub fn may_read_in(a: &Audience, reader: &Member, register: Option<&Register>) -> bool {
+    may_read(a, reader)
+        || (!reader.revoked
+            && matches!(a, Audience::Draft { .. })
+            && on_committee(register, reader))
 }
 
 pub fn may_read(a: &Audience, reader: &Member) -> bool {

@@ -543,6 +543,21 @@ impl RelayProcess {
         v["invite"].as_str().expect("invite").to_string()
     }
 
+    /// `invite create --person`: an invite that enrols a person on the register.
+    pub fn invite_person(&self, space: &str, role: Role, person: &str) -> String {
+        let v = self.admin(&[
+            "invite",
+            "create",
+            "--space",
+            space,
+            "--role",
+            role.as_str(),
+            "--person",
+            person,
+        ]);
+        v["invite"].as_str().expect("invite").to_string()
+    }
+
     /// `revoke`: a device (hex key) or a member (id) with all their devices.
     pub fn revoke(&self, space: &str, target: &str) {
         self.admin(&["revoke", "--space", space, "--target", target]);

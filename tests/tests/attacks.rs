@@ -24,6 +24,7 @@ use cunwu_core::model::deliberation::{
 };
 use cunwu_core::model::matter::{Attendance, MatterEvent, Outcome, Stage, StepInput};
 use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
+use cunwu_core::model::register::PersonDetails;
 use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
 use cunwu_core::roster::{Roster, SignedRoster};
@@ -3464,4 +3465,221 @@ async fn resident_does_not_receive_a_party_activity_and_cannot_write_to_it() {
         .await;
     v.assert_rejected(&resp, &absent, "only cadres create activities");
     v.assert_honest_unchanged(&before).await;
+}
+
+fn person(name: &str, f: impl FnOnce(&mut PersonDetails)) -> PersonDetails {
+    let mut d = PersonDetails {
+        name: name.into(),
+        household: format!("{name}家"),
+        group: "一组".into(),
+        adult: true,
+        ..Default::default()
+    };
+    f(&mut d);
+    d
+}
+
+/// A migrant party member in Dongguan signs in online on their own phone and counts as
+/// present in the year's attendance; they cannot sign in for another party member, nor
+/// claim to be in the hall (the secretary records that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_member_signs_in_online_for_themselves_only() {
+    let v = Village::new().await;
+    let migrant = v
+        .cadre
+        .store
+        .register_add(person("刘志强", |d| {
+            d.party = true;
+            d.migrant = true;
+            d.lives_in = Some("东莞".into());
+        }))
+        .unwrap();
+    let other = v
+        .cadre
+        .store
+        .register_add(person("孙桂兰", |d| d.party = true))
+        .unwrap();
+    v.settle().await;
+    let member = Device::enroll(
+        &v.relay,
+        &v.relay.invite_person(&v.space, Role::PartyMember, &migrant),
+        "刘志强",
+    )
+    .await;
+    let starts_at = now_ms();
+    let aid = v
+        .cadre
+        .store
+        .create_party_activity(NewActivity {
+            kind: ActivityKind::MembersMeeting,
+            title: "党员大会".into(),
+            agenda: "发展党员".into(),
+            starts_at,
+            place: "村委会".into(),
+            online_link: Some("https://meeting.example/42".into()),
+        })
+        .unwrap();
+    v.cadre
+        .store
+        .sign_in_party_activity(&aid, &other, SignInMode::InPerson)
+        .unwrap();
+    v.settle().await;
+    member.sync().await.unwrap();
+    member
+        .store
+        .sign_in_party_activity(&aid, &migrant, SignInMode::Online)
+        .unwrap();
+    let r = member.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    v.settle().await;
+    let year = cunwu_core::model::branch::year_of(starts_at);
+    let y = v.cadre.store.party_attendance(&migrant, year).unwrap();
+    assert_eq!(
+        (y.activities, y.present, y.online, y.absent),
+        (1, 1, 1, 0),
+        "{y:?}"
+    );
+    assert_eq!(
+        v.cadre
+            .store
+            .party_attendance(&other, year)
+            .unwrap()
+            .present,
+        1
+    );
+    let before = v.snapshot().await;
+    // forged: for another party member, and "in the hall" from Dongguan
+    let me = member.member_id();
+    let mut doc = doc_held_by(&member, &aid);
+    let for_other = forge_append(
+        &mut doc,
+        &member,
+        ev(
+            &ActivityEvent::SignIn {
+                person: other.clone(),
+                mode: SignInMode::Online,
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&member, vec![batch(member.key(), &[(&aid, &for_other)])])
+        .await;
+    v.assert_rejected(&resp, &for_other, "may sign in only for themselves");
+    let mut doc = doc_held_by(&member, &aid);
+    let in_hall = forge_append(
+        &mut doc,
+        &member,
+        ev(
+            &ActivityEvent::SignIn {
+                person: migrant.clone(),
+                mode: SignInMode::InPerson,
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&member, vec![batch(member.key(), &[(&aid, &in_hall)])])
+        .await;
+    v.assert_rejected(&resp, &in_hall, "attends online");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// 民主理财: a draft finance disclosure goes to the supervision committee, waits for a
+/// committee member's sign-off before it is published, and shows who signed it off; a
+/// sign-off by someone not on the committee is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_off_by_someone_not_on_the_committee_is_refused() {
+    let v = Village::new().await;
+    let supervisor_person = v
+        .cadre
+        .store
+        .register_add(person("周明", |d| d.supervisor = true))
+        .unwrap();
+    v.settle().await;
+    let supervisor = Device::enroll(
+        &v.relay,
+        &v.relay
+            .invite_person(&v.space, Role::Resident, &supervisor_person),
+        "周明",
+    )
+    .await;
+    v.settle().await;
+    let mut draft = notice("第三季度财务公开", "收支明细");
+    draft.category = Category::Finance;
+    draft.subtype = Subtype::QuarterlyAccounts;
+    // published in one step: refused, the committee has not seen it
+    let e = v.cadre.store.post_notice(draft.clone()).unwrap_err();
+    assert!(e.to_string().contains("signs it off"), "{e}");
+    draft.publish = false;
+    let nid = v.cadre.store.post_notice(draft).unwrap();
+    v.settle().await;
+    supervisor.sync().await.unwrap();
+    // the committee member reads the draft; a resident does not
+    assert_eq!(
+        supervisor.store.notice(&nid).unwrap().content.title,
+        "第三季度财务公开"
+    );
+    assert!(matches!(
+        v.attacker.store.notice(&nid),
+        Err(Error::NotFound(_))
+    ));
+    let e = v.cadre.store.publish_notice(&nid).unwrap_err();
+    assert!(e.to_string().contains("signs off the draft"), "{e}");
+    let before = v.snapshot().await;
+    // the resident (not on the committee) forges a sign-off on the draft
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.cadre, &nid);
+    let forged = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &NoticeEvent::Review {
+                note: "我看过了".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&nid, &forged)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &forged, "only a member of the supervision committee");
+    // the cadre's tampered app publishes without a sign-off
+    let cadre = v.cadre.member_id();
+    let mut doc = doc_held_by(&v.cadre, &nid);
+    let publish = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&NoticeEvent::Publish {}, &cadre, now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&nid, &publish)])])
+        .await;
+    v.assert_rejected(&resp, &publish, "signs off the draft");
+    v.assert_honest_unchanged(&before).await;
+    // the committee member signs off; then the cadre publishes
+    supervisor
+        .store
+        .review_notice(&nid, "账目核对无误")
+        .unwrap();
+    let r = supervisor.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    v.settle().await;
+    v.cadre.store.publish_notice(&nid).unwrap();
+    v.settle().await;
+    let n = v.bystander.store.notice(&nid).unwrap();
+    assert_eq!(n.status, cunwu_core::model::notice::NoticeStatus::Published);
+    assert_eq!(
+        n.reviewed_by
+            .iter()
+            .map(|r| r.by.as_str())
+            .collect::<Vec<_>>(),
+        vec![supervisor.member_id().as_str()]
+    );
 }

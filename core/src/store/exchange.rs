@@ -157,6 +157,8 @@ impl Store {
         // which batch each entity's changes go in (`policy::batch_group`), so this phone's
         // own changes are signed one batch per audience, as for the relay
         let mut audience_of: HashMap<EntityId, String> = HashMap::new();
+        // drafts go to the supervision committee too (`policy::may_read_in`)
+        let register = policy::Lookup::register(&ConnLookup(&conn), None);
         for id in ids {
             let Some(doc) = Store::load_doc(&conn, &id)? else {
                 continue;
@@ -164,7 +166,7 @@ impl Store {
             let json = doc.to_json();
             let audience = policy::audience(&json, &ConnLookup(&conn))?;
             let readable = match &reader {
-                Some(r) => policy::may_read(&audience, r),
+                Some(r) => policy::may_read_in(&audience, r, register.as_ref()),
                 None => audience == Audience::Space,
             };
             if !readable {
