@@ -38,16 +38,20 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import org.cunwu.core.ActivitySummary
 import org.cunwu.core.AmountForms
 import org.cunwu.core.ChangeState
 import org.cunwu.core.Counts
 import org.cunwu.core.EntityChange
+import org.cunwu.core.FfiConverterTypeActivitySummary
 import org.cunwu.core.FfiConverterTypeAmountForms
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
 import org.cunwu.core.FfiConverterTypeEntityChange
 import org.cunwu.core.FfiConverterTypeLang
 import org.cunwu.core.FfiConverterTypeLocalChange
+import org.cunwu.core.FfiConverterTypeMatterSummary
+import org.cunwu.core.FfiConverterTypeNewActivity
 import org.cunwu.core.FfiConverterTypeNewDeliberation
 import org.cunwu.core.FfiConverterTypeNewRequest
 import org.cunwu.core.FfiConverterTypeNoticeSummary
@@ -57,6 +61,8 @@ import org.cunwu.core.FfiConverterTypeSyncProgress
 import org.cunwu.core.FfiConverterTypeSyncReport
 import org.cunwu.core.Lang
 import org.cunwu.core.LocalChange
+import org.cunwu.core.MatterSummary
+import org.cunwu.core.NewActivity
 import org.cunwu.core.NewDeliberation
 import org.cunwu.core.NewRequest
 import org.cunwu.core.NoticeSummary
@@ -64,11 +70,13 @@ import org.cunwu.core.RequestSummary
 import org.cunwu.core.SearchHit
 import org.cunwu.core.SyncProgress
 import org.cunwu.core.SyncReport
+import org.cunwu.protocol.Activity
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
 import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
+import org.cunwu.protocol.FfiConverterTypeActivity
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
@@ -77,6 +85,7 @@ import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
 import org.cunwu.protocol.FfiConverterTypeFinanceTotals
 import org.cunwu.protocol.FfiConverterTypeMaterial
+import org.cunwu.protocol.FfiConverterTypeMatter
 import org.cunwu.protocol.FfiConverterTypeMember
 import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
@@ -84,14 +93,19 @@ import org.cunwu.protocol.FfiConverterTypePeriod
 import org.cunwu.protocol.FfiConverterTypePeriodKind
 import org.cunwu.protocol.FfiConverterTypePhase
 import org.cunwu.protocol.FfiConverterTypeQuestion
+import org.cunwu.protocol.FfiConverterTypeReview
 import org.cunwu.protocol.FfiConverterTypeRevision
 import org.cunwu.protocol.FfiConverterTypeRole
 import org.cunwu.protocol.FfiConverterTypeServiceRequest
+import org.cunwu.protocol.FfiConverterTypeSignInMode
 import org.cunwu.protocol.FfiConverterTypeStatus
+import org.cunwu.protocol.FfiConverterTypeStepInput
 import org.cunwu.protocol.FfiConverterTypeSubtype
+import org.cunwu.protocol.FfiConverterTypeYearAttendance
 import org.cunwu.protocol.FinanceLine
 import org.cunwu.protocol.FinanceTotals
 import org.cunwu.protocol.Material
+import org.cunwu.protocol.Matter
 import org.cunwu.protocol.Member
 import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
@@ -99,17 +113,24 @@ import org.cunwu.protocol.Period
 import org.cunwu.protocol.PeriodKind
 import org.cunwu.protocol.Phase
 import org.cunwu.protocol.Question
+import org.cunwu.protocol.Review
 import org.cunwu.protocol.Revision
 import org.cunwu.protocol.Role
 import org.cunwu.protocol.ServiceRequest
+import org.cunwu.protocol.SignInMode
 import org.cunwu.protocol.Status
+import org.cunwu.protocol.StepInput
 import org.cunwu.protocol.Subtype
+import org.cunwu.protocol.YearAttendance
+import org.cunwu.core.RustBuffer as RustBufferActivitySummary
 import org.cunwu.core.RustBuffer as RustBufferAmountForms
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
 import org.cunwu.core.RustBuffer as RustBufferLang
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
+import org.cunwu.core.RustBuffer as RustBufferMatterSummary
+import org.cunwu.core.RustBuffer as RustBufferNewActivity
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
 import org.cunwu.core.RustBuffer as RustBufferNewRequest
 import org.cunwu.core.RustBuffer as RustBufferNoticeSummary
@@ -117,6 +138,7 @@ import org.cunwu.core.RustBuffer as RustBufferRequestSummary
 import org.cunwu.core.RustBuffer as RustBufferSearchHit
 import org.cunwu.core.RustBuffer as RustBufferSyncProgress
 import org.cunwu.core.RustBuffer as RustBufferSyncReport
+import org.cunwu.protocol.RustBuffer as RustBufferActivity
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
@@ -125,6 +147,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
+import org.cunwu.protocol.RustBuffer as RustBufferMatter
 import org.cunwu.protocol.RustBuffer as RustBufferMember
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
@@ -132,11 +155,15 @@ import org.cunwu.protocol.RustBuffer as RustBufferPeriod
 import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
 import org.cunwu.protocol.RustBuffer as RustBufferPhase
 import org.cunwu.protocol.RustBuffer as RustBufferQuestion
+import org.cunwu.protocol.RustBuffer as RustBufferReview
 import org.cunwu.protocol.RustBuffer as RustBufferRevision
 import org.cunwu.protocol.RustBuffer as RustBufferRole
 import org.cunwu.protocol.RustBuffer as RustBufferServiceRequest
+import org.cunwu.protocol.RustBuffer as RustBufferSignInMode
 import org.cunwu.protocol.RustBuffer as RustBufferStatus
+import org.cunwu.protocol.RustBuffer as RustBufferStepInput
 import org.cunwu.protocol.RustBuffer as RustBufferSubtype
+import org.cunwu.protocol.RustBuffer as RustBufferYearAttendance
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1006,6 +1033,30 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1065,6 +1116,10 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`household`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_matter(`ptr`: Pointer,`title`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_party_activity(`ptr`: Pointer,`activity`: RustBufferNewActivity.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_device_id(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1083,14 +1138,22 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_deliberations(`ptr`: Pointer,`limit`: Int,`offset`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_list_matters(`ptr`: Pointer,`limit`: Int,`offset`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_notices(`ptr`: Pointer,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_list_party_activities(`ptr`: Pointer,`year`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_requests(`ptr`: Pointer,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_local_changes(`ptr`: Pointer,`state`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_mark_party_absent(`ptr`: Pointer,`id`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_mark_read(`ptr`: Pointer,`noticeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_matter(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferMatter.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_me(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferMember.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_membership(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1101,6 +1164,10 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_open_voting(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_party_activity(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferActivity.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_party_attendance(`ptr`: Pointer,`person`: RustBuffer.ByValue,`year`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferYearAttendance.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_path(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_post_notice(`ptr`: Pointer,`notice`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1115,12 +1182,16 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_read_vote_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(`ptr`: Pointer,`id`: RustBuffer.ByValue,`step`: RustBufferStepInput.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferServiceRequest.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request_kinds(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_review_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_revoke(`ptr`: Pointer,`target`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_roster(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1130,6 +1201,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_expected(`ptr`: Pointer,`id`: RustBuffer.ByValue,`date`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_materials(`ptr`: Pointer,`id`: RustBuffer.ByValue,`materials`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_sign_in_party_activity(`ptr`: Pointer,`id`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`mode`: RustBufferSignInMode.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_start_background_sync(`ptr`: Pointer,`intervalSecs`: Long,`observer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Pointer
@@ -1144,6 +1217,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_unsubscribe(`ptr`: Pointer,`subscription`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_write_party_minutes(`ptr`: Pointer,`id`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_init_callback_vtable_storeobserver(`vtable`: UniffiVTableCallbackInterfaceStoreObserver,
     ): Unit
@@ -1325,6 +1400,10 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_party_activity(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_device_id(
@@ -1343,13 +1422,21 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_deliberations(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_matters(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_party_activities(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_mark_party_absent(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_matter(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_me(
     ): Short
@@ -1360,6 +1447,10 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_party_activity(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_party_attendance(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_path(
     ): Short
@@ -1375,11 +1466,15 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_repair(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_review_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_revoke(
     ): Short
@@ -1390,6 +1485,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_sign_in_party_activity(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync(
     ): Short
@@ -1404,6 +1501,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_unsubscribe(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_notice(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_write_party_minutes(
     ): Short
     fun uniffi_cunwu_ffi_checksum_constructor_cunwustore_open(
     ): Short
@@ -1501,6 +1600,12 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 61539.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter() != 31793.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_party_activity() != 46665.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation() != 9434.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1528,7 +1633,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_deliberations() != 64851.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_matters() != 41001.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices() != 43570.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_party_activities() != 47961.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests() != 15540.toShort()) {
@@ -1537,7 +1648,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes() != 29675.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_party_absent() != 27878.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read() != 3455.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_matter() != 3355.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 18055.toShort()) {
@@ -1553,6 +1670,12 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting() != 22464.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_party_activity() != 16011.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_party_attendance() != 10600.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_path() != 4550.toShort()) {
@@ -1576,6 +1699,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud() != 6771.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step() != 45878.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1583,6 +1709,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds() != 59022.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_review_notice() != 16141.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_revoke() != 17655.toShort()) {
@@ -1598,6 +1727,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 4077.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sign_in_party_activity() != 7444.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync() != 6961.toShort()) {
@@ -1619,6 +1751,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_notice() != 86.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_write_party_minutes() != 59317.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_constructor_cunwustore_open() != 53514.toShort()) {
@@ -1766,6 +1901,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
     }
 }
 
@@ -2384,6 +2542,16 @@ public interface CunwuStoreInterface {
      */
     suspend fun `createInvite`(`role`: Role, `household`: kotlin.String, `group`: kotlin.String): Invite
     
+    /**
+     * Record a major matter (cadres); returns its id.
+     */
+    fun `createMatter`(`title`: kotlin.String, `body`: kotlin.String): kotlin.String
+    
+    /**
+     * Create an activity of the party branch (cadres); returns its id.
+     */
+    fun `createPartyActivity`(`activity`: NewActivity): kotlin.String
+    
     fun `deliberation`(`id`: kotlin.String): Deliberation
     
     /**
@@ -2419,7 +2587,14 @@ public interface CunwuStoreInterface {
     
     fun `listDeliberations`(`limit`: kotlin.UInt = 0u, `offset`: kotlin.UInt = 0u): List<DeliberationSummary>
     
+    fun `listMatters`(`limit`: kotlin.UInt, `offset`: kotlin.UInt): List<MatterSummary>
+    
     fun `listNotices`(`filter`: NoticeFilter): List<NoticeSummary>
+    
+    /**
+     * Activities of one year (village time), or all when `year` is null.
+     */
+    fun `listPartyActivities`(`year`: kotlin.Int?): List<ActivitySummary>
     
     fun `listRequests`(`filter`: RequestFilter): List<RequestSummary>
     
@@ -2428,10 +2603,14 @@ public interface CunwuStoreInterface {
      */
     fun `localChanges`(`state`: ChangeState? = null, `limit`: kotlin.UInt = 100u): List<LocalChange>
     
+    fun `markPartyAbsent`(`id`: kotlin.String, `person`: kotlin.String, `reason`: kotlin.String)
+    
     /**
      * Mark the current revision read; returns its number.
      */
     fun `markRead`(`noticeId`: kotlin.String): kotlin.UInt
+    
+    fun `matter`(`id`: kotlin.String): Matter
     
     /**
      * The member this device acts for.
@@ -2454,6 +2633,13 @@ public interface CunwuStoreInterface {
      * Open voting; eligibility is snapshotted from the roster now.
      */
     fun `openVoting`(`id`: kotlin.String)
+    
+    fun `partyActivity`(`id`: kotlin.String): Activity
+    
+    /**
+     * A person's attendance over one year's activities (present, online, absent).
+     */
+    fun `partyAttendance`(`person`: kotlin.String, `year`: kotlin.Int): YearAttendance
     
     fun `path`(): kotlin.String
     
@@ -2492,6 +2678,11 @@ public interface CunwuStoreInterface {
     fun `readVoteAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
     
     /**
+     * Record the next step of a matter (cadres); refused out of order.
+     */
+    fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
+    
+    /**
      * Check the store for damage and fix it: damaged entities are set aside and
      * fetched again by the next sync (which pulls everything again from the relay),
      * missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
@@ -2508,6 +2699,11 @@ public interface CunwuStoreInterface {
      * The request kinds this space offers (`social_assistance`, `certificate`, ...).
      */
     fun `requestKinds`(): List<kotlin.String>
+    
+    /**
+     * Sign off a draft finance disclosure (a supervision committee member; 民主理财).
+     */
+    fun `reviewNotice`(`id`: kotlin.String, `note`: kotlin.String)
     
     /**
      * A cadre revokes a device (hex key) or a member (id, with all their devices).
@@ -2527,6 +2723,11 @@ public interface CunwuStoreInterface {
     fun `setRequestExpected`(`id`: kotlin.String, `date`: kotlin.String)
     
     fun `setRequestMaterials`(`id`: kotlin.String, `materials`: List<Material>)
+    
+    /**
+     * Sign a person in: the secretary for anyone, a party member for themselves (online).
+     */
+    fun `signInPartyActivity`(`id`: kotlin.String, `person`: kotlin.String, `mode`: SignInMode)
     
     /**
      * Sync now and then every `interval_secs` (at least 1) while the app runs, until
@@ -2560,6 +2761,8 @@ public interface CunwuStoreInterface {
     fun `unsubscribe`(`subscription`: kotlin.ULong)
     
     fun `withdrawNotice`(`id`: kotlin.String, `reason`: kotlin.String)
+    
+    fun `writePartyMinutes`(`id`: kotlin.String, `text`: kotlin.String)
     
     companion object
 }
@@ -2812,6 +3015,38 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
 
     
+    /**
+     * Record a major matter (cadres); returns its id.
+     */
+    @Throws(CunwuException::class)override fun `createMatter`(`title`: kotlin.String, `body`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_matter(
+        it, FfiConverterString.lower(`title`),FfiConverterString.lower(`body`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Create an activity of the party branch (cadres); returns its id.
+     */
+    @Throws(CunwuException::class)override fun `createPartyActivity`(`activity`: NewActivity): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_party_activity(
+        it, FfiConverterTypeNewActivity.lower(`activity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `deliberation`(`id`: kotlin.String): Deliberation {
             return FfiConverterTypeDeliberation.lift(
     callWithPointer {
@@ -2951,12 +3186,41 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    @Throws(CunwuException::class)override fun `listMatters`(`limit`: kotlin.UInt, `offset`: kotlin.UInt): List<MatterSummary> {
+            return FfiConverterSequenceTypeMatterSummary.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_matters(
+        it, FfiConverterUInt.lower(`limit`),FfiConverterUInt.lower(`offset`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `listNotices`(`filter`: NoticeFilter): List<NoticeSummary> {
             return FfiConverterSequenceTypeNoticeSummary.lift(
     callWithPointer {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_notices(
         it, FfiConverterTypeNoticeFilter.lower(`filter`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Activities of one year (village time), or all when `year` is null.
+     */
+    @Throws(CunwuException::class)override fun `listPartyActivities`(`year`: kotlin.Int?): List<ActivitySummary> {
+            return FfiConverterSequenceTypeActivitySummary.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_party_activities(
+        it, FfiConverterOptionalInt.lower(`year`),_status)
 }
     }
     )
@@ -2993,6 +3257,18 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    @Throws(CunwuException::class)override fun `markPartyAbsent`(`id`: kotlin.String, `person`: kotlin.String, `reason`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_mark_party_absent(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`person`),FfiConverterString.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
     /**
      * Mark the current revision read; returns its number.
      */
@@ -3002,6 +3278,19 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_mark_read(
         it, FfiConverterString.lower(`noticeId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(CunwuException::class)override fun `matter`(`id`: kotlin.String): Matter {
+            return FfiConverterTypeMatter.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_matter(
+        it, FfiConverterString.lower(`id`),_status)
 }
     }
     )
@@ -3082,6 +3371,35 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 }
     }
     
+    
+
+    
+    @Throws(CunwuException::class)override fun `partyActivity`(`id`: kotlin.String): Activity {
+            return FfiConverterTypeActivity.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_party_activity(
+        it, FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A person's attendance over one year's activities (present, online, absent).
+     */
+    @Throws(CunwuException::class)override fun `partyAttendance`(`person`: kotlin.String, `year`: kotlin.Int): YearAttendance {
+            return FfiConverterTypeYearAttendance.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_party_attendance(
+        it, FfiConverterString.lower(`person`),FfiConverterInt.lower(`year`),_status)
+}
+    }
+    )
+    }
     
 
     override fun `path`(): kotlin.String {
@@ -3196,6 +3514,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * Record the next step of a matter (cadres); refused out of order.
+     */
+    @Throws(CunwuException::class)override fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(
+        it, FfiConverterString.lower(`id`),FfiConverterTypeStepInput.lower(`step`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Check the store for damage and fix it: damaged entities are set aside and
      * fetched again by the next sync (which pulls everything again from the relay),
      * missing outbox rows are re-derived, lists are rebuilt. Safe to call any time
@@ -3242,6 +3575,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
     )
     }
+    
+
+    
+    /**
+     * Sign off a draft finance disclosure (a supervision committee member; 民主理财).
+     */
+    @Throws(CunwuException::class)override fun `reviewNotice`(`id`: kotlin.String, `note`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_review_notice(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`note`),_status)
+}
+    }
+    
     
 
     
@@ -3320,6 +3668,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_set_request_materials(
         it, FfiConverterString.lower(`id`),FfiConverterSequenceTypeMaterial.lower(`materials`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sign a person in: the secretary for anyone, a party member for themselves (online).
+     */
+    @Throws(CunwuException::class)override fun `signInPartyActivity`(`id`: kotlin.String, `person`: kotlin.String, `mode`: SignInMode)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_sign_in_party_activity(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`person`),FfiConverterTypeSignInMode.lower(`mode`),_status)
 }
     }
     
@@ -3432,6 +3795,18 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_notice(
         it, FfiConverterString.lower(`id`),FfiConverterString.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
+    @Throws(CunwuException::class)override fun `writePartyMinutes`(`id`: kotlin.String, `text`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_write_party_minutes(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`text`),_status)
 }
     }
     
@@ -3903,6 +4278,10 @@ data class Notice (
      * Member id → highest revision read.
      */
     val `readBy`: Map<kotlin.String, kotlin.UInt>, 
+    /**
+     * Who on the supervision committee signed off the text (民主理财).
+     */
+    val `reviewedBy`: List<Review>, 
     val `updatedAt`: kotlin.Long
 ) {
     
@@ -3928,6 +4307,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeQuestion.read(buf),
             FfiConverterMapStringUInt.read(buf),
+            FfiConverterSequenceTypeReview.read(buf),
             FfiConverterLong.read(buf),
         )
     }
@@ -3946,6 +4326,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.allocationSize(value.`withdrawnReason`) +
             FfiConverterSequenceTypeQuestion.allocationSize(value.`questions`) +
             FfiConverterMapStringUInt.allocationSize(value.`readBy`) +
+            FfiConverterSequenceTypeReview.allocationSize(value.`reviewedBy`) +
             FfiConverterLong.allocationSize(value.`updatedAt`)
     )
 
@@ -3963,6 +4344,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.write(value.`withdrawnReason`, buf)
             FfiConverterSequenceTypeQuestion.write(value.`questions`, buf)
             FfiConverterMapStringUInt.write(value.`readBy`, buf)
+            FfiConverterSequenceTypeReview.write(value.`reviewedBy`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
     }
 }
@@ -4965,6 +5347,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalInt: FfiConverterRustBuffer<kotlin.Int?> {
+    override fun read(buf: ByteBuffer): kotlin.Int? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Int?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Int?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
     override fun read(buf: ByteBuffer): kotlin.Long? {
         if (buf.get().toInt() == 0) {
@@ -5433,6 +5847,34 @@ public object FfiConverterSequenceTypeDeliberationSummary: FfiConverterRustBuffe
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeActivitySummary: FfiConverterRustBuffer<List<ActivitySummary>> {
+    override fun read(buf: ByteBuffer): List<ActivitySummary> {
+        val len = buf.getInt()
+        return List<ActivitySummary>(len) {
+            FfiConverterTypeActivitySummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ActivitySummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeActivitySummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ActivitySummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeActivitySummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeEntityChange: FfiConverterRustBuffer<List<EntityChange>> {
     override fun read(buf: ByteBuffer): List<EntityChange> {
         val len = buf.getInt()
@@ -5479,6 +5921,34 @@ public object FfiConverterSequenceTypeLocalChange: FfiConverterRustBuffer<List<L
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeLocalChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMatterSummary: FfiConverterRustBuffer<List<MatterSummary>> {
+    override fun read(buf: ByteBuffer): List<MatterSummary> {
+        val len = buf.getInt()
+        return List<MatterSummary>(len) {
+            FfiConverterTypeMatterSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<MatterSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMatterSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<MatterSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMatterSummary.write(it, buf)
         }
     }
 }
@@ -5713,6 +6183,34 @@ public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Ques
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeReview: FfiConverterRustBuffer<List<Review>> {
+    override fun read(buf: ByteBuffer): List<Review> {
+        val len = buf.getInt()
+        return List<Review>(len) {
+            FfiConverterTypeReview.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Review>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeReview.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Review>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeReview.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRevision: FfiConverterRustBuffer<List<Revision>> {
     override fun read(buf: ByteBuffer): List<Revision> {
         val len = buf.getInt()
@@ -5773,6 +6271,42 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
