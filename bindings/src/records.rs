@@ -19,14 +19,17 @@ pub use cn::{
 };
 pub use cs::{ActivitySummary, MatterSummary, NewActivity};
 pub use cs::{
-    ChangeState, Counts, EntityChange, LocalChange, NewDeliberation, NewRequest, NoticeSummary,
-    Origin, RequestSummary, SearchHit,
+    ChangeState, Counts, EntityChange, FollowUpList, FollowUpPerson, LocalChange, NewDeliberation,
+    NewRequest, NoticeSummary, Origin, RequestSummary, SearchHit,
 };
 pub use cunwu_core::model::branch::{
     Activity, ActivityKind, AttendanceRecord, Minutes, SignInMode, YearAttendance,
 };
 pub use cunwu_core::model::matter::{
     Attendance, Matter, MatterStatus, Outcome, Stage, StepInput, StepRecord,
+};
+pub use cunwu_core::model::register::{
+    Departure, Person, PersonDetails, PersonRevision, PersonStatus,
 };
 pub use cunwu_core::model::request::{Material, ServiceRequest, Status};
 pub use cunwu_core::sync::{SyncProgress, SyncReport};
@@ -265,6 +268,10 @@ pub struct Deliberation {
     pub closed_at: Option<i64>,
     /// Members who may vote (snapshot taken when voting opened).
     pub eligible: Vec<String>,
+    /// In a vote over the register: the persons who may vote (empty: the members).
+    pub persons: Vec<String>,
+    /// Persons named as tellers (cadres are tellers too).
+    pub tellers: Vec<String>,
     pub comments: Vec<DComment>,
     pub updated_at: i64,
     pub phase: Phase,
@@ -288,6 +295,8 @@ impl From<cd::Deliberation> for Deliberation {
             opened_at: d.opened_at,
             closed_at: d.closed_at,
             eligible: d.eligible,
+            persons: d.persons,
+            tellers: d.tellers,
             comments: d.comments,
             updated_at: d.updated_at,
         }
@@ -341,8 +350,11 @@ pub struct Tally {
     pub decided: Option<u32>,
     /// The vote is over; counts will not change.
     pub final_result: bool,
-    /// Member id → option, for recorded (not secret) ballots.
+    /// Member id → option, for recorded (not secret) ballots (person id → option in a
+    /// vote over the register).
     pub roll: HashMap<String, u32>,
+    /// In a vote over the register: persons counted from a record in the hall.
+    pub in_hall: u32,
 }
 impl From<cd::Tally> for Tally {
     fn from(t: cd::Tally) -> Self {
@@ -355,6 +367,7 @@ impl From<cd::Tally> for Tally {
             decided: t.decided,
             final_result: t.final_result,
             roll: t.roll.into_iter().collect(),
+            in_hall: t.in_hall,
         }
     }
 }

@@ -319,6 +319,62 @@ impl CunwuStore {
             }))
     }
 
+    // ---- the register of villagers and the hall -------------------------------------
+
+    /// Add a person to the register (cadres); returns the person's id.
+    pub fn register_add(&self, details: PersonDetails) -> Result<String> {
+        Ok(self.inner.register_add(details)?)
+    }
+
+    /// Correct a person's record (`details` is the whole record as it now stands).
+    pub fn register_amend(&self, person: String, details: PersonDetails) -> Result<()> {
+        Ok(self.inner.register_amend(&person, details)?)
+    }
+
+    /// Record that a person moved away or died on `on` (YYYY-MM-DD).
+    pub fn register_leave(&self, person: String, reason: Departure, on: String) -> Result<()> {
+        Ok(self.inner.register_leave(&person, reason, &on)?)
+    }
+
+    /// Everyone on the register, in register order, with their history (empty on a
+    /// phone that may not read it).
+    pub fn persons(&self) -> Result<Vec<Person>> {
+        Ok(self.inner.persons()?)
+    }
+
+    /// Name the persons who record ballots in the hall besides cadres.
+    pub fn name_tellers(&self, deliberation_id: String, persons: Vec<String>) -> Result<()> {
+        Ok(self.inner.name_tellers(&deliberation_id, persons)?)
+    }
+
+    /// A teller records a paper ballot a person cast in the hall (it wins over the
+    /// person's online ballot; a person counts once).
+    pub fn record_ballot(
+        &self,
+        deliberation_id: String,
+        person: String,
+        option: u32,
+    ) -> Result<()> {
+        Ok(self
+            .inner
+            .record_ballot(&deliberation_id, &person, option)?)
+    }
+
+    /// A teller records that a person attended (counts toward the quorum).
+    pub fn record_attendance(&self, deliberation_id: String, person: String) -> Result<()> {
+        Ok(self.inner.record_attendance(&deliberation_id, &person)?)
+    }
+
+    /// Adults on the register who have not read a notice, by group and household.
+    pub fn not_read(&self, notice_id: String) -> Result<FollowUpList> {
+        Ok(self.inner.not_read(&notice_id)?)
+    }
+
+    /// Persons of a vote's electorate not known to have voted or attended.
+    pub fn not_voted(&self, deliberation_id: String) -> Result<FollowUpList> {
+        Ok(self.inner.not_voted(&deliberation_id)?)
+    }
+
     /// The result this member may see now (`Store::visible_tally`: the model's one
     /// rule); `NotAllowed` with the reason while it is hidden.
     pub fn tally(&self, deliberation_id: String) -> Result<Tally> {

@@ -138,6 +138,30 @@ impl CunwuStore {
         .await
     }
 
+    /// An invite that enrols a person on the register (`person`: their id), with the
+    /// migrant flag and where they live.
+    pub async fn create_invite_for_person(
+        &self,
+        role: Role,
+        person: String,
+        migrant: bool,
+        lives_in: Option<String>,
+    ) -> Result<Invite> {
+        let s = self.inner.clone();
+        on_runtime(async move {
+            let enrols = cunwu_core::wire::control::InviteFor {
+                person: Some(person),
+                migrant,
+                lives_in,
+            };
+            Ok(CLIENT
+                .create_invite_for(&s, role, "", "", enrols)
+                .await?
+                .into())
+        })
+        .await
+    }
+
     /// A cadre revokes a device (hex key) or a member (id, with all their devices).
     pub async fn revoke(&self, target: String) -> Result<()> {
         let s = self.inner.clone();

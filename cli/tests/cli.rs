@@ -1184,3 +1184,217 @@ fn a_draft_is_edited_and_reaches_residents_only_once_published() {
         "每亩三万元"
     );
 }
+
+/// The register's CLI contract (issue 11): `register add` (key `id`), `register list
+/// --json` (`id`, `name`, `household`, `group`), `invite create --person`, and the
+/// tellers' `deliberation record-ballot` / `record-attendance`; `deliberation show
+/// --json` keeps its `tally` with `eligible`, `participants`, `quorum_met`, `decided`.
+#[test]
+fn the_register_and_the_hall_on_the_command_line() {
+    let v = Village::new();
+    let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
+    let mut ids = vec![];
+    for (name, household, extra) in [
+        (
+            "王秀英",
+            "H05",
+            vec!["--born", "1948-03-02", "--household-rep"],
+        ),
+        (
+            "王建国",
+            "H05",
+            vec!["--adult", "--party", "--villager-rep"],
+        ),
+        (
+            "张伟",
+            "H07",
+            vec!["--adult", "--migrant", "--lives-in", "东莞"],
+        ),
+    ] {
+        let mut args = vec![
+            "register",
+            "add",
+            "--name",
+            name,
+            "--household",
+            household,
+            "--group",
+            "二组",
+        ];
+        args.extend(extra);
+        let added = json(&cadre, &args);
+        ids.push(added["id"].as_str().unwrap().to_string());
+    }
+    // a migrant needs a city; a household has one representative
+    let out = cunwu(
+        &cadre,
+        &[
+            "register",
+            "add",
+            "--name",
+            "李四",
+            "--household",
+            "H09",
+            "--group",
+            "二组",
+            "--adult",
+            "--migrant",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("lives_in"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cunwu(&cadre, &["register", "amend", &ids[1], "--household-rep"]);
+    assert!(
+        text(&out.stderr).contains("already has a representative"),
+        "{}",
+        text(&out.stderr)
+    );
+    let list = json(&cadre, &["register", "list"]);
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for k in ["id", "name", "household", "group"] {
+        assert!(
+            rows.iter().all(|r| r[k].is_string()),
+            "register list lacks {k}: {list}"
+        );
+    }
+    assert_eq!(rows[2]["lives_in"], "东莞");
+    let text_list = say(&cadre, &["register", "list"]);
+    assert!(
+        text_list.contains("外出（东莞）") && text_list.contains("户代表"),
+        "{text_list}"
+    );
+    sync(&cadre);
+
+    // an invite for the migrant's phone, linked to his record
+    let inv = json(
+        &cadre,
+        &["invite", "create", "--role", "resident", "--person", "张伟"],
+    );
+    assert_eq!(inv["person"], ids[2].as_str());
+    let phone = v.home("zhangwei");
+    json(
+        &phone,
+        &[
+            "enroll",
+            "--relay",
+            &v.url(),
+            "--invite",
+            inv["invite"].as_str().unwrap(),
+            "--name",
+            "张伟",
+        ],
+    );
+    sync(&cadre);
+
+    let d = json(
+        &cadre,
+        &[
+            "deliberation",
+            "open",
+            "--title",
+            "村道硬化方案",
+            "--body-kind",
+            "villagers_meeting",
+            "--option",
+            "同意",
+            "--option",
+            "反对",
+        ],
+    );
+    let did = d["id"].as_str().unwrap().to_string();
+    assert_eq!(d["eligible"], 3, "the electorate is the register: {d}");
+    assert_eq!(d["over_register"], true);
+    sync(&cadre);
+    sync(&phone);
+    json(&phone, &["deliberation", "vote", &did, "--option", "反对"]);
+    sync(&phone);
+    let r = json(
+        &cadre,
+        &[
+            "deliberation",
+            "record-ballot",
+            &did,
+            "--person",
+            "王秀英",
+            "--option",
+            "同意",
+        ],
+    );
+    assert_eq!(
+        (r["person"].as_str(), r["option"].as_u64()),
+        (Some(ids[0].as_str()), Some(0))
+    );
+    json(
+        &cadre,
+        &[
+            "deliberation",
+            "record-attendance",
+            &did,
+            "--person",
+            &ids[1][..8],
+        ],
+    );
+    let again = cunwu(
+        &cadre,
+        &[
+            "deliberation",
+            "record-ballot",
+            &did,
+            "--person",
+            "王秀英",
+            "--option",
+            "反对",
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "a second hall ballot for the same person is refused"
+    );
+    assert!(
+        text(&again.stderr).contains("already recorded"),
+        "{}",
+        text(&again.stderr)
+    );
+    // before the cadre syncs, the migrant's online ballot is not known here
+    let left = json(&cadre, &["deliberation", "not-voted", &did]);
+    assert_eq!(left["persons"][0]["name"], "张伟", "{left}");
+    assert_eq!(left["persons"][0]["has_phone"], true, "{left}");
+    sync(&cadre);
+    sync(&phone);
+    let left = json(&cadre, &["deliberation", "not-voted", &did]);
+    assert_eq!(left["persons"].as_array().unwrap().len(), 0, "{left}");
+    for home in [&cadre, &phone] {
+        let shown = json(home, &["deliberation", "show", &did]);
+        let t = &shown["tally"];
+        assert_eq!(
+            (
+                t["eligible"].as_u64(),
+                t["participants"].as_u64(),
+                t["quorum_met"].as_bool()
+            ),
+            (Some(3), Some(3), Some(true)),
+            "{shown}"
+        );
+        assert!(t.get("decided").is_some(), "{t}");
+        assert_eq!(t["counts"], serde_json::json!([1, 1]));
+    }
+    let unread = say(
+        &cadre,
+        &[
+            "notice",
+            "unread",
+            &post_village_notice(&cadre, "停水通知")["id"]
+                .as_str()
+                .unwrap()[..8],
+        ],
+    );
+    assert!(
+        unread.contains("没有手机，需要上门") && unread.contains("张伟"),
+        "{unread}"
+    );
+}

@@ -1067,11 +1067,14 @@ pub(crate) mod tests {
 
     /// `SCHEMA` without the columns versions 2 and 3 added.
     fn version_1_schema() -> String {
-        let v1 = SCHEMA.replace(
-            ", copy_of INTEGER,\n    arrived_at INTEGER, total_changes INTEGER, total_bytes INTEGER,",
-            ",",
-        );
+        let v1 = SCHEMA
+            .replace(
+                ", copy_of INTEGER,\n    arrived_at INTEGER, total_changes INTEGER, total_bytes INTEGER,",
+                ",",
+            )
+            .replace("used_at INTEGER, enrols TEXT", "used_at INTEGER");
         assert!(!v1.contains("copy_of") && !v1.contains("arrived_at") && !v1.contains("total_"));
+        assert!(!v1.contains("enrols"));
         v1
     }
 
@@ -1082,7 +1085,8 @@ pub(crate) mod tests {
         let pairs = BatchPairs::new(vec![([7; 16], [9; 32])]).to_bytes();
         format!(
             "{}
-             INSERT INTO spaces(id, name, relay_secret, roster, next_seq) VALUES ('s1', 'a', {z}, '{{}}', 2);
+             INSERT INTO spaces(id, name, relay_secret, roster, next_seq) VALUES ('s1', 'a', {z}, '{{\"space_id\":\"s1\",\"space_name\":\"a\",\"version\":0,\"members\":[],\"devices\":[]}}', 2);
+             INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by) VALUES ('old', 's1', 'resident', 'H01', '一组', 9000000000000000, 'admin');
              INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ('s1', 1, 'batch', {a}, 5, {z}, {p});
              INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ('s1', {h}, '{e}', 1, 0, {b});
              INSERT INTO entities(space_id, id, kind, audience) VALUES ('s1', '{e}', 'notice', '{{\"type\":\"draft\",\"notice\":\"{e}\"}}');",
@@ -1094,6 +1098,39 @@ pub(crate) mod tests {
             e = entity_hex(&[7; 16]),
             b = blob(b"draft change"),
         )
+    }
+
+    /// After the upgrade to version 4: an invite written before names no one, and one
+    /// written now keeps the person, migrant flag and residence it enrols.
+    pub(crate) fn invites_work_after_upgrade(s: &dyn Storage) {
+        use cunwu_protocol::wire::control::InviteFor;
+        let enrols_of = |code: &str| {
+            let mut seen = None;
+            s.redeem_invite(code, 1, &mut |inv, _| {
+                seen = Some(inv.enrols.clone());
+                Ok(())
+            })
+            .unwrap();
+            seen.unwrap()
+        };
+        assert_eq!(enrols_of("old"), InviteFor::default());
+        let enrols = InviteFor {
+            person: Some("0a000000000000000000000000000001".into()),
+            migrant: true,
+            lives_in: Some("东莞".into()),
+        };
+        s.put_invite(&InviteRecord {
+            code_hash: "new".into(),
+            space_id: "s1".into(),
+            role: cunwu_protocol::Role::Resident,
+            household: String::new(),
+            group: String::new(),
+            expires_at: 9_000_000_000_000_000,
+            created_by: "admin".into(),
+            enrols: enrols.clone(),
+        })
+        .unwrap();
+        assert_eq!(enrols_of("new"), enrols);
     }
 
     /// After the upgrade: the old batch reads as before, and publishing the draft
@@ -1214,6 +1251,7 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
         copies_work_after_upgrade(&s);
+        invites_work_after_upgrade(&s);
     }
 
     #[test]

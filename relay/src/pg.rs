@@ -821,6 +821,7 @@ mod tests {
             .get(0);
         assert_eq!(v, crate::db::SCHEMA_VERSION);
         crate::db::tests::copies_work_after_upgrade(&s);
+        crate::db::tests::invites_work_after_upgrade(&s);
         drop(s);
         let _ = Client::connect(&server, NoTls)
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));

@@ -543,8 +543,8 @@ impl RelayProcess {
         v["invite"].as_str().expect("invite").to_string()
     }
 
-    /// `invite create --person`: an invite that enrols a person on the register.
-    pub fn invite_person(&self, space: &str, role: Role, person: &str) -> String {
+    /// `invite create --person ID`: an invite that enrols a person on the space's register.
+    pub fn invite_for_person(&self, space: &str, role: Role, person: &str) -> String {
         let v = self.admin(&[
             "invite",
             "create",

@@ -20,11 +20,11 @@ use cunwu_core::identity::DeviceKey;
 use cunwu_core::ids::{new_event_id, new_id, now_ms, DAY_MS};
 use cunwu_core::model::branch::{ActivityEvent, ActivityKind, SignInMode};
 use cunwu_core::model::deliberation::{
-    ballot_id, BallotEvent, DecidingBody, DeliberationEvent, Tally,
+    ballot_id, hall_ballot_id, BallotEvent, DecidingBody, DeliberationEvent, Tally,
 };
 use cunwu_core::model::matter::{Attendance, MatterEvent, Outcome, Stage, StepInput};
 use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
-use cunwu_core::model::register::PersonDetails;
+use cunwu_core::model::register::{register_id, PersonDetails, RegisterEvent};
 use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
 use cunwu_core::roster::{Roster, SignedRoster};
@@ -3207,6 +3207,224 @@ async fn a_discarded_draft_cannot_be_published_afterwards() {
     );
 }
 
+// ---- the register and the hall (issue 11) ------------------------------------------------
+
+impl Village {
+    /// Three adults on the register (no phones linked) and a villagers' meeting over it.
+    async fn register_vote(&self) -> (String, Vec<String>) {
+        let persons: Vec<String> = ["张大爷", "李奶奶", "王叔"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                self.cadre
+                    .store
+                    .register_add(PersonDetails {
+                        name: (*name).into(),
+                        household: format!("H{i:02}"),
+                        group: "一组".into(),
+                        adult: true,
+                        ..PersonDetails::default()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        self.settle().await;
+        let d = self.open_vote(DecidingBody::VillagersMeeting).await;
+        let snapshot = self.cadre.store.deliberation(&d).unwrap();
+        assert_eq!(snapshot.persons, persons, "the vote is over the register");
+        (d, persons)
+    }
+}
+
+fn hall_ballot(deliberation: &str, person: &str, option: u32) -> BallotEvent {
+    BallotEvent::Record {
+        deliberation: deliberation.into(),
+        person: person.into(),
+        option,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_write_the_register() {
+    let v = Village::new().await;
+    let before = v.snapshot().await;
+    let rid = register_id(&v.space);
+    let me = v.attacker.member_id();
+    let add = RegisterEvent::Add {
+        person: new_id(),
+        details: PersonDetails {
+            name: "赵四".into(),
+            household: "H07".into(),
+            group: "三组".into(),
+            adult: true,
+            party: true,
+            supervisor: true,
+            ..PersonDetails::default()
+        },
+    };
+    let c = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Register,
+        &rid,
+        ev(&add, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&rid, &c)])])
+        .await;
+    v.assert_rejected(&resp, &c, "only cadres keep the register");
+    // nor a second register under another id
+    let other = new_id();
+    let c2 = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Register,
+        &other,
+        ev(&add, &me, now_ms()),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&other, &c2)])])
+        .await;
+    v.assert_rejected(&resp, &c2, "one register");
+    v.assert_honest_unchanged(&before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_teller_cannot_record_ballots_in_the_hall() {
+    let v = Village::new().await;
+    let (d, persons) = v.register_vote().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let mut forged = vec![];
+    for p in &persons {
+        let id = hall_ballot_id(&d, p);
+        let c = forge_new(
+            &v.attacker.key().public(),
+            EntityKind::Ballot,
+            &id,
+            ev(&hall_ballot(&d, p, 1), &me, now_ms()),
+        );
+        forged.push((id, c));
+    }
+    let pairs: Vec<(&str, &Change)> = forged.iter().map(|(i, c)| (i.as_str(), c)).collect();
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &pairs)])
+        .await;
+    for (_, c) in &forged {
+        v.assert_rejected(&resp, c, "is not a teller");
+    }
+    v.assert_honest_unchanged(&before).await;
+    let t = v.cadre.store.tally(&d).unwrap();
+    assert_eq!((t.participants, t.in_hall), (0, 0), "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ballot_recorded_for_a_person_twice_counts_once() {
+    let v = Village::new().await;
+    let (d, persons) = v.register_vote().await;
+    v.cadre.store.record_ballot(&d, &persons[0], 0).unwrap();
+    // the honest app says no to a second one
+    let err = v.cadre.store.record_ballot(&d, &persons[0], 1).unwrap_err();
+    assert!(err.to_string().contains("already recorded"), "{err}");
+    let before = v.snapshot().await;
+    assert_eq!(v.bystander.store.tally(&d).unwrap().counts, vec![1, 0]);
+    // a tampered cadre phone: a second ballot in the person's document, and another
+    // document for the same person under a fresh id
+    let me = v.cadre.member_id();
+    let hid = hall_ballot_id(&d, &persons[0]);
+    let mut doc = doc_held_by(&v.cadre, &hid);
+    let again = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&hall_ballot(&d, &persons[0], 1), &me, now_ms()),
+    );
+    let other = new_id();
+    let elsewhere = forge_new(
+        &v.cadre.key().public(),
+        EntityKind::Ballot,
+        &other,
+        ev(&hall_ballot(&d, &persons[0], 1), &me, now_ms()),
+    );
+    let resp = v
+        .push(
+            &v.cadre,
+            vec![
+                batch(v.cadre.key(), &[(&hid, &again)]),
+                batch(v.cadre.key(), &[(&other, &elsewhere)]),
+            ],
+        )
+        .await;
+    v.assert_rejected(&resp, &again, "already recorded");
+    v.assert_rejected(&resp, &elsewhere, "does not match");
+    v.assert_honest_unchanged(&before).await;
+    let t = v.bystander.store.tally(&d).unwrap();
+    assert_eq!((t.participants, t.counts.clone()), (1, vec![1, 0]), "{t:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_cannot_leave_the_register_for_the_phones() {
+    let v = Village::new().await;
+    let (_, persons) = v.register_vote().await;
+    assert_eq!(persons.len(), 3);
+    // a tampered cadre phone opens a vote over the enrolled phones, not the register
+    let now = now_ms();
+    let d = v
+        .cadre
+        .store
+        .create_deliberation(NewDeliberation {
+            title: "村道硬化方案".into(),
+            body: String::new(),
+            deciding_body: DecidingBody::VillagersMeeting,
+            options: vec!["同意".into(), "反对".into()],
+            group: None,
+            secret: false,
+            hide_results: false,
+            opens_at: now,
+            closes_at: now + 3600 * 1000,
+        })
+        .unwrap();
+    v.settle().await;
+    let roster = v.cadre.store.roster().unwrap();
+    let open = DeliberationEvent::Open {
+        eligible: DecidingBody::VillagersMeeting.eligible(&roster, None),
+        roster_version: roster.version,
+        persons: vec![],
+        member_persons: vec![],
+        register_heads: vec![],
+    };
+    let mut doc = doc_held_by(&v.cadre, &d);
+    let c = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&open, &v.cadre.member_id(), now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
+        .await;
+    v.assert_rejected(&resp, &c, "keeps a register of villagers");
+    // and a register snapshot that leaves a villager out
+    let heads: Vec<String> = doc_held_by(&v.cadre, &register_id(&v.space))
+        .heads()
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    let short = DeliberationEvent::Open {
+        eligible: vec![],
+        roster_version: roster.version,
+        persons: persons[..2].to_vec(),
+        member_persons: vec![],
+        register_heads: heads,
+    };
+    let mut doc = doc_held_by(&v.cadre, &d);
+    let c = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&short, &v.cadre.member_id(), now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
+        .await;
+    v.assert_rejected(&resp, &c, "leaves out the eligible person");
+}
+
 // ---- issue 11: 四议两公开 and the party branch ------------------------------------------
 
 fn proposal_step(stage: Stage, notice: Option<String>) -> MatterEvent {
@@ -3502,7 +3720,8 @@ async fn a_party_member_signs_in_online_for_themselves_only() {
     v.settle().await;
     let member = Device::enroll(
         &v.relay,
-        &v.relay.invite_person(&v.space, Role::PartyMember, &migrant),
+        &v.relay
+            .invite_for_person(&v.space, Role::PartyMember, &migrant),
         "刘志强",
     )
     .await;
@@ -3602,7 +3821,7 @@ async fn a_sign_off_by_someone_not_on_the_committee_is_refused() {
     let supervisor = Device::enroll(
         &v.relay,
         &v.relay
-            .invite_person(&v.space, Role::Resident, &supervisor_person),
+            .invite_for_person(&v.space, Role::Resident, &supervisor_person),
         "周明",
     )
     .await;

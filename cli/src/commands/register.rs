@@ -5,7 +5,7 @@
 use crate::args::{PersonArgs, RegisterCmd};
 use crate::context::Ctx;
 use crate::error::{CliError, CliResult};
-use crate::lang::when;
+use crate::lang::{label, when};
 use crate::output::{print_json, say, short, Table};
 use crate::t;
 use cunwu_core::model::register::{Departure, Person, PersonDetails, PersonStatus};
@@ -142,11 +142,7 @@ fn person_json(p: &Person) -> serde_json::Value {
 }
 
 fn status_words(s: PersonStatus) -> String {
-    t!(match s {
-        PersonStatus::Active => "cli-person-active",
-        PersonStatus::MovedAway => "cli-person-moved_away",
-        PersonStatus::Deceased => "cli-person-deceased",
-    })
+    label(&s)
 }
 
 /// The attributes that combine (party member, household representative, ...), in words.

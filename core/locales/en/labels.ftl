@@ -289,6 +289,24 @@ event-ballot-attend = recorded attendance
 event-register-add = added a villager to the register
 event-register-amend = corrected a villager's record
 event-register-leave = recorded a villager moving away or dying
+
+## Register of villagers (PersonStatus, Departure)
+
+person-active = On the register
+    .explain = this person is on the register of villagers
+    .spoken = on the register
+person-moved_away = Moved away
+    .explain = moved their registration out of the village; kept in the register's history
+    .spoken = moved away
+person-deceased = Deceased
+    .explain = has died; kept in the register's history
+    .spoken = deceased
+departure-moved_away = Moved away
+    .explain = moved their registration out of the village
+    .spoken = moved away
+departure-deceased = Died
+    .explain = the villager died
+    .spoken = died
 event-matter-create = recorded a major matter
 event-matter-step = recorded a step of a major matter
 event-party_activity-create = created a party activity

@@ -289,6 +289,24 @@ event-ballot-attend = 登记到会
 event-register-add = 登记村民
 event-register-amend = 更正村民信息
 event-register-leave = 登记迁出或去世
+
+## 村民名册 (PersonStatus, Departure)
+
+person-active = 在册
+    .explain = 这个人在村民名册上
+    .spoken = 在册
+person-moved_away = 已迁出
+    .explain = 户口已迁出本村，留在名册历史中
+    .spoken = 已迁出
+person-deceased = 已去世
+    .explain = 已去世，留在名册历史中
+    .spoken = 已去世
+departure-moved_away = 迁出
+    .explain = 户口迁出本村
+    .spoken = 迁出
+departure-deceased = 去世
+    .explain = 村民去世
+    .spoken = 去世
 event-matter-create = 登记重大事项
 event-matter-step = 记录四议两公开步骤
 event-party_activity-create = 发起党员活动

@@ -434,12 +434,54 @@ mod tests {
         assert_eq!(store.list_notices(&unread).unwrap().len(), 0);
     }
 
+    /// Turn a version 6 database back into what version 5 of the app left.
+    fn undo_v6(conn: &Connection) {
+        undo_matters_and_branch(conn);
+        conn.execute_batch("DROP TABLE persons; PRAGMA user_version = 5;")
+            .unwrap();
+    }
+
+    #[test]
+    fn version_5_database_upgrades_to_the_register_of_villagers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let store = Store::open(&path).unwrap();
+            let mut space = LocalSpace::new("青石村");
+            space.join(&store, "陈建国", Role::Cadre).unwrap();
+            store
+                .register_add(crate::model::register::PersonDetails {
+                    name: "王秀英".into(),
+                    household: "H05".into(),
+                    group: "二组".into(),
+                    born: Some("1948-03-02".into()),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(store.persons().unwrap().len(), 1);
+        }
+        {
+            // what version 5 of the app left: no `persons` rows
+            let conn = Connection::open(&path).unwrap();
+            undo_v6(&conn);
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        let persons = store.persons().unwrap();
+        assert_eq!(
+            persons.len(),
+            1,
+            "the register's rows are rebuilt from its document"
+        );
+        assert_eq!(persons[0].details.name, "王秀英");
+        assert!(persons[0].adult_at(crate::ids::now_ms()));
+    }
+
     /// Turn a version 5 database back into what version 4 of the app left.
     fn undo_v5(conn: &Connection) {
-        undo_matters_and_branch(conn);
+        undo_v6(conn);
         conn.execute_batch(
-            "DROP TABLE IF EXISTS persons;
-             DROP TABLE electorate;
+            "DROP TABLE electorate;
              DROP TABLE arrivals;
              DROP INDEX notices_newest;
              DROP INDEX requests_created;

@@ -21,6 +21,7 @@ use crate::model::branch::{ActivityKind, SignInMode};
 use crate::model::deliberation::{DecidingBody, Hidden, Phase, ResultView};
 use crate::model::matter::{MatterStatus, Outcome, Stage};
 use crate::model::notice::{Category, Direction, NoticeStatus, PeriodKind, Subtype};
+use crate::model::register::{Departure, PersonStatus};
 use crate::model::request::{Status, DEFAULT_KINDS};
 use crate::model::EntityKind;
 use crate::roster::Role;
@@ -637,6 +638,27 @@ pub fn change_summary(lang: Lang, kind: EntityKind, summary: &str) -> String {
     }
 }
 
+pub const PERSON_STATUS_ALL: [PersonStatus; 3] = PersonStatus::ALL;
+impl Labelled for PersonStatus {
+    fn word_id(&self) -> &'static str {
+        match self {
+            PersonStatus::Active => "person-active",
+            PersonStatus::MovedAway => "person-moved_away",
+            PersonStatus::Deceased => "person-deceased",
+        }
+    }
+}
+
+pub const DEPARTURE_ALL: [Departure; 2] = [Departure::MovedAway, Departure::Deceased];
+impl Labelled for Departure {
+    fn word_id(&self) -> &'static str {
+        match self {
+            Departure::MovedAway => "departure-moved_away",
+            Departure::Deceased => "departure-deceased",
+        }
+    }
+}
+
 /// Every labelled value, as (message-id prefix, the word ids of its ALL list): what
 /// the tests walk. The prefix names the family of messages in the .ftl files.
 pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -668,6 +690,8 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("change-", ids(&CHANGE_STATE_ALL)),
         ("entity-", ids(&ENTITY_KIND_ALL)),
+        ("person-", ids(&PERSON_STATUS_ALL)),
+        ("departure-", ids(&DEPARTURE_ALL)),
         ("matter-stage-", ids(&MATTER_STAGE_ALL)),
         ("matter-outcome-", ids(&MATTER_OUTCOME_ALL)),
         ("matter-status-", ids(&MATTER_STATUS_ALL)),
