@@ -33,8 +33,9 @@ impl Relay {
                 .collect();
             self.cache.load_audiences(space, all);
         }
-        // drafts are read by the supervision committee too (`policy::may_read_in`)
-        let register = policy::Lookup::register(&super::RelayLookup { relay: self, space }, None);
+        // drafts are read by the supervision committee too (`policy::may_read_in`): the
+        // register is folded only when a draft meets a reader who is not staff
+        let mut register: Option<Option<cunwu_protocol::model::register::Register>> = None;
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
             if let Some(v) = aud_cache.get(entity) {
@@ -56,7 +57,18 @@ impl Relay {
                 // created after the cache was filled and not yet added to it
                 None => stored(),
             };
-            let ok = audience.is_some_and(|a| policy::may_read_in(&a, member, register.as_ref()));
+            let ok = audience.is_some_and(|a| {
+                policy::may_read(&a, member)
+                    || (matches!(a, Audience::Draft { .. }) && {
+                        let reg = register.get_or_insert_with(|| {
+                            policy::Lookup::register(
+                                &super::RelayLookup { relay: self, space },
+                                None,
+                            )
+                        });
+                        policy::may_read_in(&a, member, reg.as_ref())
+                    })
+            });
             aud_cache.insert(entity.to_string(), ok);
             ok
         };
