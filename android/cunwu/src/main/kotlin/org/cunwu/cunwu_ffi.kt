@@ -48,6 +48,7 @@ import org.cunwu.core.FfiConverterTypeAmountForms
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
 import org.cunwu.core.FfiConverterTypeEntityChange
+import org.cunwu.core.FfiConverterTypeFollowUpList
 import org.cunwu.core.FfiConverterTypeLang
 import org.cunwu.core.FfiConverterTypeLocalChange
 import org.cunwu.core.FfiConverterTypeMatterSummary
@@ -59,6 +60,7 @@ import org.cunwu.core.FfiConverterTypeRequestSummary
 import org.cunwu.core.FfiConverterTypeSearchHit
 import org.cunwu.core.FfiConverterTypeSyncProgress
 import org.cunwu.core.FfiConverterTypeSyncReport
+import org.cunwu.core.FollowUpList
 import org.cunwu.core.Lang
 import org.cunwu.core.LocalChange
 import org.cunwu.core.MatterSummary
@@ -74,12 +76,14 @@ import org.cunwu.protocol.Activity
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
+import org.cunwu.protocol.Departure
 import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeActivity
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
+import org.cunwu.protocol.FfiConverterTypeDeparture
 import org.cunwu.protocol.FfiConverterTypeDirection
 import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
@@ -91,6 +95,8 @@ import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
 import org.cunwu.protocol.FfiConverterTypePeriod
 import org.cunwu.protocol.FfiConverterTypePeriodKind
+import org.cunwu.protocol.FfiConverterTypePerson
+import org.cunwu.protocol.FfiConverterTypePersonDetails
 import org.cunwu.protocol.FfiConverterTypePhase
 import org.cunwu.protocol.FfiConverterTypeQuestion
 import org.cunwu.protocol.FfiConverterTypeReview
@@ -111,6 +117,8 @@ import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
 import org.cunwu.protocol.Period
 import org.cunwu.protocol.PeriodKind
+import org.cunwu.protocol.Person
+import org.cunwu.protocol.PersonDetails
 import org.cunwu.protocol.Phase
 import org.cunwu.protocol.Question
 import org.cunwu.protocol.Review
@@ -127,6 +135,7 @@ import org.cunwu.core.RustBuffer as RustBufferAmountForms
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
+import org.cunwu.core.RustBuffer as RustBufferFollowUpList
 import org.cunwu.core.RustBuffer as RustBufferLang
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
 import org.cunwu.core.RustBuffer as RustBufferMatterSummary
@@ -142,6 +151,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferActivity
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
+import org.cunwu.protocol.RustBuffer as RustBufferDeparture
 import org.cunwu.protocol.RustBuffer as RustBufferDirection
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
@@ -153,6 +163,8 @@ import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPeriod
 import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
+import org.cunwu.protocol.RustBuffer as RustBufferPerson
+import org.cunwu.protocol.RustBuffer as RustBufferPersonDetails
 import org.cunwu.protocol.RustBuffer as RustBufferPhase
 import org.cunwu.protocol.RustBuffer as RustBufferQuestion
 import org.cunwu.protocol.RustBuffer as RustBufferReview
@@ -1057,6 +1069,26 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1116,6 +1148,8 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`household`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite_for_person(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`person`: RustBuffer.ByValue,`migrant`: Byte,`livesIn`: RustBuffer.ByValue,
+    ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_matter(`ptr`: Pointer,`title`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_party_activity(`ptr`: Pointer,`activity`: RustBufferNewActivity.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1160,6 +1194,12 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_my_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_name_tellers(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`persons`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_not_read(`ptr`: Pointer,`noticeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferFollowUpList.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_not_voted(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferFollowUpList.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_open_voting(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1169,6 +1209,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_party_attendance(`ptr`: Pointer,`person`: RustBuffer.ByValue,`year`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferYearAttendance.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_path(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_persons(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_post_notice(`ptr`: Pointer,`notice`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1182,7 +1224,17 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_read_vote_aloud(`ptr`: Pointer,`id`: RustBuffer.ByValue,`lang`: RustBufferLang.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_attendance(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`option`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(`ptr`: Pointer,`id`: RustBuffer.ByValue,`step`: RustBufferStepInput.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_add(`ptr`: Pointer,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_amend(`ptr`: Pointer,`person`: RustBuffer.ByValue,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_register_leave(`ptr`: Pointer,`person`: RustBuffer.ByValue,`reason`: RustBufferDeparture.ByValue,`on`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_repair(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1400,6 +1452,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_party_activity(
@@ -1444,6 +1498,12 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_my_ballot(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_name_tellers(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_not_read(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_not_voted(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting(
@@ -1453,6 +1513,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_party_attendance(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_path(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_persons(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice(
     ): Short
@@ -1466,7 +1528,17 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_attendance(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_add(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_amend(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_leave(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_repair(
     ): Short
@@ -1600,6 +1672,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite() != 61539.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person() != 5473.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter() != 31793.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1666,6 +1741,15 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_my_ballot() != 7377.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_name_tellers() != 57042.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_not_read() != 28314.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_not_voted() != 41258.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_notice() != 8108.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1679,6 +1763,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_path() != 4550.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_persons() != 33707.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_post_notice() != 41155.toShort()) {
@@ -1699,7 +1786,22 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_read_vote_aloud() != 6771.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_attendance() != 40518.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot() != 26509.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step() != 45878.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_add() != 55236.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_amend() != 54099.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_leave() != 3646.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_repair() != 394.toShort()) {
@@ -2543,6 +2645,12 @@ public interface CunwuStoreInterface {
     suspend fun `createInvite`(`role`: Role, `household`: kotlin.String, `group`: kotlin.String): Invite
     
     /**
+     * An invite that enrols a person on the register (`person`: their id), with the
+     * migrant flag and where they live.
+     */
+    suspend fun `createInviteForPerson`(`role`: Role, `person`: kotlin.String, `migrant`: kotlin.Boolean, `livesIn`: kotlin.String?): Invite
+    
+    /**
      * Record a major matter (cadres); returns its id.
      */
     fun `createMatter`(`title`: kotlin.String, `body`: kotlin.String): kotlin.String
@@ -2627,6 +2735,21 @@ public interface CunwuStoreInterface {
      */
     fun `myBallot`(`deliberationId`: kotlin.String): Ballot?
     
+    /**
+     * Name the persons who record ballots in the hall besides cadres.
+     */
+    fun `nameTellers`(`deliberationId`: kotlin.String, `persons`: List<kotlin.String>)
+    
+    /**
+     * Adults on the register who have not read a notice, by group and household.
+     */
+    fun `notRead`(`noticeId`: kotlin.String): FollowUpList
+    
+    /**
+     * Persons of a vote's electorate not known to have voted or attended.
+     */
+    fun `notVoted`(`deliberationId`: kotlin.String): FollowUpList
+    
     fun `notice`(`id`: kotlin.String): Notice
     
     /**
@@ -2642,6 +2765,12 @@ public interface CunwuStoreInterface {
     fun `partyAttendance`(`person`: kotlin.String, `year`: kotlin.Int): YearAttendance
     
     fun `path`(): kotlin.String
+    
+    /**
+     * Everyone on the register, in register order, with their history (empty on a
+     * phone that may not read it).
+     */
+    fun `persons`(): List<Person>
     
     /**
      * Post a notice (cadres); returns its id.
@@ -2678,9 +2807,35 @@ public interface CunwuStoreInterface {
     fun `readVoteAloud`(`id`: kotlin.String, `lang`: Lang, `nowMs`: kotlin.Long): kotlin.String
     
     /**
+     * A teller records that a person attended (counts toward the quorum).
+     */
+    fun `recordAttendance`(`deliberationId`: kotlin.String, `person`: kotlin.String)
+    
+    /**
+     * A teller records a paper ballot a person cast in the hall (it wins over the
+     * person's online ballot; a person counts once).
+     */
+    fun `recordBallot`(`deliberationId`: kotlin.String, `person`: kotlin.String, `option`: kotlin.UInt)
+    
+    /**
      * Record the next step of a matter (cadres); refused out of order.
      */
     fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
+    
+    /**
+     * Add a person to the register (cadres); returns the person's id.
+     */
+    fun `registerAdd`(`details`: PersonDetails): kotlin.String
+    
+    /**
+     * Correct a person's record (`details` is the whole record as it now stands).
+     */
+    fun `registerAmend`(`person`: kotlin.String, `details`: PersonDetails)
+    
+    /**
+     * Record that a person moved away or died on `on` (YYYY-MM-DD).
+     */
+    fun `registerLeave`(`person`: kotlin.String, `reason`: Departure, `on`: kotlin.String)
     
     /**
      * Check the store for damage and fix it: damaged entities are set aside and
@@ -3002,6 +3157,31 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
             UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_invite(
                 thisPtr,
                 FfiConverterTypeRole.lower(`role`),FfiConverterString.lower(`household`),FfiConverterString.lower(`group`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeInvite.lift(it) },
+        // Error FFI converter
+        CunwuException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * An invite that enrols a person on the register (`person`: their id), with the
+     * migrant flag and where they live.
+     */
+    @Throws(CunwuException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createInviteForPerson`(`role`: Role, `person`: kotlin.String, `migrant`: kotlin.Boolean, `livesIn`: kotlin.String?) : Invite {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_invite_for_person(
+                thisPtr,
+                FfiConverterTypeRole.lower(`role`),FfiConverterString.lower(`person`),FfiConverterBoolean.lower(`migrant`),FfiConverterOptionalString.lower(`livesIn`),
             )
         },
         { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
@@ -3346,6 +3526,53 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    /**
+     * Name the persons who record ballots in the hall besides cadres.
+     */
+    @Throws(CunwuException::class)override fun `nameTellers`(`deliberationId`: kotlin.String, `persons`: List<kotlin.String>)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_name_tellers(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterSequenceString.lower(`persons`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Adults on the register who have not read a notice, by group and household.
+     */
+    @Throws(CunwuException::class)override fun `notRead`(`noticeId`: kotlin.String): FollowUpList {
+            return FfiConverterTypeFollowUpList.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_not_read(
+        it, FfiConverterString.lower(`noticeId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Persons of a vote's electorate not known to have voted or attended.
+     */
+    @Throws(CunwuException::class)override fun `notVoted`(`deliberationId`: kotlin.String): FollowUpList {
+            return FfiConverterTypeFollowUpList.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_not_voted(
+        it, FfiConverterString.lower(`deliberationId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `notice`(`id`: kotlin.String): Notice {
             return FfiConverterTypeNotice.lift(
     callWithPointer {
@@ -3407,6 +3634,23 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     callWithPointer {
     uniffiRustCall() { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_path(
+        it, _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Everyone on the register, in register order, with their history (empty on a
+     * phone that may not read it).
+     */
+    @Throws(CunwuException::class)override fun `persons`(): List<Person> {
+            return FfiConverterSequenceTypePerson.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_persons(
         it, _status)
 }
     }
@@ -3514,6 +3758,37 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * A teller records that a person attended (counts toward the quorum).
+     */
+    @Throws(CunwuException::class)override fun `recordAttendance`(`deliberationId`: kotlin.String, `person`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_attendance(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterString.lower(`person`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * A teller records a paper ballot a person cast in the hall (it wins over the
+     * person's online ballot; a person counts once).
+     */
+    @Throws(CunwuException::class)override fun `recordBallot`(`deliberationId`: kotlin.String, `person`: kotlin.String, `option`: kotlin.UInt)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_ballot(
+        it, FfiConverterString.lower(`deliberationId`),FfiConverterString.lower(`person`),FfiConverterUInt.lower(`option`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Record the next step of a matter (cadres); refused out of order.
      */
     @Throws(CunwuException::class)override fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
@@ -3522,6 +3797,52 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(
         it, FfiConverterString.lower(`id`),FfiConverterTypeStepInput.lower(`step`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Add a person to the register (cadres); returns the person's id.
+     */
+    @Throws(CunwuException::class)override fun `registerAdd`(`details`: PersonDetails): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_add(
+        it, FfiConverterTypePersonDetails.lower(`details`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Correct a person's record (`details` is the whole record as it now stands).
+     */
+    @Throws(CunwuException::class)override fun `registerAmend`(`person`: kotlin.String, `details`: PersonDetails)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_amend(
+        it, FfiConverterString.lower(`person`),FfiConverterTypePersonDetails.lower(`details`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Record that a person moved away or died on `on` (YYYY-MM-DD).
+     */
+    @Throws(CunwuException::class)override fun `registerLeave`(`person`: kotlin.String, `reason`: Departure, `on`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_register_leave(
+        it, FfiConverterString.lower(`person`),FfiConverterTypeDeparture.lower(`reason`),FfiConverterString.lower(`on`),_status)
 }
     }
     
@@ -3928,6 +4249,14 @@ data class Deliberation (
      * Members who may vote (snapshot taken when voting opened).
      */
     val `eligible`: List<kotlin.String>, 
+    /**
+     * In a vote over the register: the persons who may vote (empty: the members).
+     */
+    val `persons`: List<kotlin.String>, 
+    /**
+     * Persons named as tellers (cadres are tellers too).
+     */
+    val `tellers`: List<kotlin.String>, 
     val `comments`: List<DComment>, 
     val `updatedAt`: kotlin.Long, 
     val `phase`: Phase
@@ -3957,6 +4286,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterSequenceTypeDComment.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterTypePhase.read(buf),
@@ -3979,6 +4310,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.allocationSize(value.`openedAt`) +
             FfiConverterOptionalLong.allocationSize(value.`closedAt`) +
             FfiConverterSequenceString.allocationSize(value.`eligible`) +
+            FfiConverterSequenceString.allocationSize(value.`persons`) +
+            FfiConverterSequenceString.allocationSize(value.`tellers`) +
             FfiConverterSequenceTypeDComment.allocationSize(value.`comments`) +
             FfiConverterLong.allocationSize(value.`updatedAt`) +
             FfiConverterTypePhase.allocationSize(value.`phase`)
@@ -4000,6 +4333,8 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterOptionalLong.write(value.`openedAt`, buf)
             FfiConverterOptionalLong.write(value.`closedAt`, buf)
             FfiConverterSequenceString.write(value.`eligible`, buf)
+            FfiConverterSequenceString.write(value.`persons`, buf)
+            FfiConverterSequenceString.write(value.`tellers`, buf)
             FfiConverterSequenceTypeDComment.write(value.`comments`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
             FfiConverterTypePhase.write(value.`phase`, buf)
@@ -4609,9 +4944,14 @@ data class Tally (
      */
     val `finalResult`: kotlin.Boolean, 
     /**
-     * Member id → option, for recorded (not secret) ballots.
+     * Member id → option, for recorded (not secret) ballots (person id → option in a
+     * vote over the register).
      */
-    val `roll`: Map<kotlin.String, kotlin.UInt>
+    val `roll`: Map<kotlin.String, kotlin.UInt>, 
+    /**
+     * In a vote over the register: persons counted from a record in the hall.
+     */
+    val `inHall`: kotlin.UInt
 ) {
     
     companion object
@@ -4631,6 +4971,7 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterOptionalUInt.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterMapStringUInt.read(buf),
+            FfiConverterUInt.read(buf),
         )
     }
 
@@ -4642,7 +4983,8 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterBoolean.allocationSize(value.`quorumMet`) +
             FfiConverterOptionalUInt.allocationSize(value.`decided`) +
             FfiConverterBoolean.allocationSize(value.`finalResult`) +
-            FfiConverterMapStringUInt.allocationSize(value.`roll`)
+            FfiConverterMapStringUInt.allocationSize(value.`roll`) +
+            FfiConverterUInt.allocationSize(value.`inHall`)
     )
 
     override fun write(value: Tally, buf: ByteBuffer) {
@@ -4654,6 +4996,7 @@ public object FfiConverterTypeTally: FfiConverterRustBuffer<Tally> {
             FfiConverterOptionalUInt.write(value.`decided`, buf)
             FfiConverterBoolean.write(value.`finalResult`, buf)
             FfiConverterMapStringUInt.write(value.`roll`, buf)
+            FfiConverterUInt.write(value.`inHall`, buf)
     }
 }
 
@@ -6155,6 +6498,34 @@ public object FfiConverterSequenceTypeMember: FfiConverterRustBuffer<List<Member
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePerson: FfiConverterRustBuffer<List<Person>> {
+    override fun read(buf: ByteBuffer): List<Person> {
+        val len = buf.getInt()
+        return List<Person>(len) {
+            FfiConverterTypePerson.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Person>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePerson.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Person>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePerson.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Question>> {
     override fun read(buf: ByteBuffer): List<Question> {
         val len = buf.getInt()
@@ -6271,6 +6642,22 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
