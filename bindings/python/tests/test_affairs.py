@@ -94,3 +94,40 @@ def test_a_party_activity_reaches_party_members_only_and_counts_attendance(relay
     y = member.party_attendance(person, year)
     assert (y.activities, y.present, y.online, y.absent) == (1, 1, 1, 0)
     assert member.party_attendance(person, year - 1).activities == 0
+
+
+def test_a_finance_disclosure_waits_for_the_supervision_committee(relay, tmp_path):
+    cadre = enrolled(relay, tmp_path, "cadre", relay.cadre_invite, "王书记")
+    person = cadre.register_add(
+        cw.PersonDetails(name="周明", household="周家", group="一组", adult=True, supervisor=True)
+    )
+    run(cadre.sync())
+    invite = relay.admin(
+        "invite", "create", "--space", relay.space_id, "--role", "resident", "--person", person
+    )["invite"]
+    supervisor = enrolled(relay, tmp_path, "supervisor", invite, "周明")
+    run(cadre.sync())
+    nid = cadre.post_notice(
+        cw.NewNotice(
+            category=cw.NoticeCategory.FINANCE,
+            subtype=cw.NoticeSubtype.QUARTERLY_ACCOUNTS,
+            title="第三季度财务公开",
+            body="收支明细",
+            publish=False,
+        )
+    )
+    run(cadre.sync())
+    with pytest.raises(CunwuError.NotAllowed) as e:
+        cadre.publish_notice(nid)
+    assert "supervision committee" in str(e.value)
+    run(supervisor.sync())
+    assert supervisor.notice(nid).status == cw.NoticeStatus.DRAFT
+    supervisor.review_notice(nid, "账目核对无误")
+    assert run(supervisor.sync()).rejected == 0
+    run(cadre.sync())
+    cadre.publish_notice(nid)
+    run(cadre.sync())
+    run(supervisor.sync())
+    n = supervisor.notice(nid)
+    assert n.status == cw.NoticeStatus.PUBLISHED
+    assert [r.by for r in n.reviewed_by] == [supervisor.me().id]
