@@ -20,7 +20,7 @@ pub use cn::{
 pub use cs::{ActivitySummary, MatterSummary, NewActivity};
 pub use cs::{
     ChangeState, Counts, EntityChange, FollowUpList, FollowUpPerson, LocalChange, NewDeliberation,
-    NewRequest, NoticeSummary, Origin, RequestSummary, SearchHit,
+    NewRequest, NoticeSummary, Origin, ProposalView, RequestSummary, SearchHit,
 };
 pub use cunwu_core::model::branch::{
     Activity, ActivityKind, AttendanceRecord, Minutes, SignInMode, YearAttendance,
@@ -28,6 +28,7 @@ pub use cunwu_core::model::branch::{
 pub use cunwu_core::model::matter::{
     Attendance, Matter, MatterStatus, Outcome, Stage, StepInput, StepRecord,
 };
+pub use cunwu_core::model::proposal::{Proposal, ProposalStatus, Support};
 pub use cunwu_core::model::register::{
     Departure, Person, PersonDetails, PersonRevision, PersonStatus,
 };

@@ -365,6 +365,42 @@ impl CunwuStore {
         Ok(self.inner.record_attendance(&deliberation_id, &person)?)
     }
 
+    /// Put a matter forward for a meeting (this phone must be linked to a person on the
+    /// register); returns the proposal's id.
+    pub fn propose(&self, title: String, body: String, meeting: DecidingBody) -> Result<String> {
+        Ok(self.inner.propose(&title, &body, meeting)?)
+    }
+
+    /// Support a proposal, as the person this phone is linked to.
+    pub fn co_sign(&self, proposal_id: String) -> Result<()> {
+        Ok(self.inner.co_sign(&proposal_id)?)
+    }
+
+    pub fn withdraw_proposal(&self, proposal_id: String) -> Result<()> {
+        Ok(self.inner.withdraw_proposal(&proposal_id)?)
+    }
+
+    /// A cadre takes a proposal up and calls the meeting.
+    pub fn take_up_proposal(
+        &self,
+        proposal_id: String,
+        deliberation_id: Option<String>,
+        note: String,
+    ) -> Result<()> {
+        Ok(self
+            .inner
+            .take_up_proposal(&proposal_id, deliberation_id, &note)?)
+    }
+
+    /// One proposal with its support (on a cadre's phone: whether the meeting is due).
+    pub fn proposal(&self, proposal_id: String) -> Result<ProposalView> {
+        Ok(self.inner.proposal(&proposal_id)?)
+    }
+
+    pub fn proposals(&self) -> Result<Vec<ProposalView>> {
+        Ok(self.inner.proposals()?)
+    }
+
     /// Adults on the register who have not read a notice, by group and household.
     pub fn not_read(&self, notice_id: String) -> Result<FollowUpList> {
         Ok(self.inner.not_read(&notice_id)?)

@@ -65,6 +65,9 @@ pub enum Command {
     /// The register of villagers and households (村民名册; kept by cadres)
     #[command(subcommand)]
     Register(RegisterCmd),
+    /// Villagers putting a matter forward for a meeting, with co-signs (村民提议)
+    #[command(subcommand)]
+    Proposal(ProposalCmd),
     /// Major matters decided by 四议两公开 (cadres record each step)
     #[command(subcommand)]
     Matter(MatterCmd),
@@ -441,6 +444,38 @@ pub enum InviteCmd {
         #[arg(long, value_name = "CITY")]
         lives_in: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProposalCmd {
+    /// Put a matter forward (you must be linked to a person on the register)
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        /// villagers_meeting (a tenth of adult villagers, or a third of households, call it)
+        /// or villager_reps (a fifth of the representatives)
+        #[arg(long, default_value = "villagers_meeting")]
+        meeting: String,
+    },
+    /// Support a proposal, as the villager this phone is linked to
+    Cosign { id: String },
+    /// Withdraw your proposal
+    Withdraw { id: String },
+    /// Take a proposal up and call the meeting (cadres)
+    TakeUp {
+        id: String,
+        /// The deliberation opened for it
+        #[arg(long)]
+        deliberation: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Proposals, newest first; cadres see which are due for a meeting
+    List,
+    /// One proposal with its signers and support
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ use crate::model::deliberation::{
 };
 use crate::model::matter::{self, Matter, MatterEvent};
 use crate::model::notice::{Category, Notice, NoticeEvent};
+use crate::model::proposal::{validate_propose, Proposal, ProposalEvent};
 use crate::model::register::{register_id, Register, RegisterEvent};
 use crate::model::request::{
     actor_may_transition, validate_event, NotesEvent, RequestEvent, ServiceRequest,
@@ -330,6 +331,7 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
         EntityKind::Ballot => check_ballot(ctx, signer, &id, before_events, new)?,
         EntityKind::Register => check_register(ctx, signer, &id, before_events, new)?,
+        EntityKind::Proposal => check_proposal(signer, &id, before_events, new)?,
         EntityKind::Matter => check_matter(signer, &id, before_events, new)?,
         EntityKind::PartyActivity => check_party_activity(ctx, signer, &id, before_events, new)?,
     }
@@ -342,6 +344,7 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::RequestNotes => typed::<NotesEvent>(all).map(|_| ()),
         EntityKind::Ballot => typed::<BallotEvent>(all).map(|_| ()),
         EntityKind::Register => typed::<RegisterEvent>(all).map(|_| ()),
+        EntityKind::Proposal => Proposal::fold(&id, &typed(all)?).map(|_| ()),
         EntityKind::Matter => Matter::fold(&id, &typed(all)?).map(|_| ()),
         EntityKind::PartyActivity => {
             let all: Vec<Event<ActivityEvent>> = typed(all)?;
@@ -1094,6 +1097,37 @@ fn check_register_snapshot(
     Ok(())
 }
 
+/// A villagers' proposal (`model::proposal`): made by a member who is a person on the
+/// register (not a township official), co-signed once per person by the member linked to
+/// that person, withdrawn by its proposer, taken up by a cadre — each as its author saw
+/// the proposal (`Proposal::check_applicable`).
+fn check_proposal(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<ProposalEvent>> = typed(before)?;
+    for e in typed::<ProposalEvent>(new)? {
+        if events.is_empty() {
+            let ProposalEvent::Propose { person, .. } = &e.body else {
+                return deny("a proposal must start with a propose event");
+            };
+            validate_propose(&e.body)?;
+            if signer.role == Role::Township || signer.person.as_deref() != Some(person.as_str()) {
+                return deny("a proposal is made by a villager on the register: the proposer must be the person their phone is linked to");
+            }
+        } else {
+            let p = Proposal::fold(id, &events)?;
+            if matches!(e.body, ProposalEvent::TakeUp { .. }) && !is_cadre(signer) {
+                return deny("only cadres take up a proposal and call the meeting");
+            }
+            if let ProposalEvent::TakeUp { note, .. } = &e.body {
+                check_text("note", note, false)?;
+            }
+            p.check_applicable(&e.body, &signer.id, signer.person.as_deref())
+                .map_err(|why| Error::NotAllowed(why.to_string()))?;
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
 /// The register (`model::register`): one per space, at the id derived from it; only
 /// cadres write it; each event applies to the register as its author saw it
 /// (`Register::check_applicable`: a new id, an active person, one representative per
@@ -1200,7 +1234,7 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
                 Audience::Draft { notice: id }
             }
         }
-        EntityKind::Deliberation | EntityKind::Matter => Audience::Space,
+        EntityKind::Deliberation | EntityKind::Proposal | EntityKind::Matter => Audience::Space,
         EntityKind::PartyActivity => Audience::Party,
         EntityKind::RequestNotes | EntityKind::Register => Audience::Staff,
         EntityKind::Request => {

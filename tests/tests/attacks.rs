@@ -24,6 +24,7 @@ use cunwu_core::model::deliberation::{
 };
 use cunwu_core::model::matter::{Attendance, MatterEvent, Outcome, Stage, StepInput};
 use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
+use cunwu_core::model::proposal::ProposalEvent;
 use cunwu_core::model::register::{register_id, PersonDetails, RegisterEvent};
 use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
@@ -3423,6 +3424,45 @@ async fn a_vote_cannot_leave_the_register_for_the_phones() {
         .push(&v.cadre, vec![batch(v.cadre.key(), &[(&d, &c)])])
         .await;
     v.assert_rejected(&resp, &c, "leaves out the eligible person");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_cannot_sign_a_proposal_for_someone_else() {
+    let v = Village::new().await;
+    let (_, persons) = v.register_vote().await;
+    // the bystander is linked to nobody; a proposal by a linked phone needs an invite
+    let inv = v
+        .relay
+        .invite_for_person(&v.space, Role::Resident, &persons[0]);
+    let proposer = Device::enroll(&v.relay, &inv, "张大爷").await;
+    let id = proposer
+        .store
+        .propose("修缮村小学围墙", "", DecidingBody::VillagersMeeting)
+        .unwrap();
+    proposer.sync().await.unwrap();
+    v.settle().await;
+    let before = v.snapshot().await;
+    // the attacker (linked to no one) signs as two other villagers
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.attacker, &id);
+    let c = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &ProposalEvent::CoSign {
+                person: persons[1].clone(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&v.attacker, vec![batch(v.attacker.key(), &[(&id, &c)])])
+        .await;
+    v.assert_rejected(&resp, &c, "names the person the signing member is");
+    v.assert_honest_unchanged(&before).await;
+    let s = v.cadre.store.proposal(&id).unwrap().support.unwrap();
+    assert_eq!(s.signers, 1, "{s:?}");
 }
 
 // ---- issue 11: 四议两公开 and the party branch ------------------------------------------

@@ -240,3 +240,48 @@ async fn a_resident_cannot_write_the_register_and_does_not_receive_it() {
         "a cadre holds it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenth_of_the_villagers_put_a_matter_forward() {
+    let h = Hall::new().await;
+    // 30 adults: 3 signatures (a tenth) make the meeting due
+    let id = h.phones[1]
+        .store
+        .propose(
+            "修缮村小学围墙",
+            "围墙开裂，孩子上学危险",
+            DecidingBody::VillagersMeeting,
+        )
+        .unwrap();
+    h.settle().await;
+    h.phones[2].store.co_sign(&id).unwrap();
+    // the same person cannot sign twice
+    let again = h.phones[2].store.co_sign(&id).unwrap_err();
+    assert!(again.to_string().contains("already supports"), "{again}");
+    h.settle().await;
+    let v = h.clerk.store.proposal(&id).unwrap();
+    let s = v.support.expect("the clerk holds the register");
+    assert_eq!((s.signers, s.needed, s.due), (2, 3, false), "{s:?}");
+    assert!(
+        h.phones[1].store.proposal(&id).unwrap().support.is_none(),
+        "residents hold no register"
+    );
+    h.phones[3].store.co_sign(&id).unwrap();
+    h.settle().await;
+    let s = h.clerk.store.proposal(&id).unwrap().support.unwrap();
+    assert!(s.due && s.signers == 3, "{s:?}");
+    // a member with no person on the register cannot sign at all
+    let err = h.clerk.store.co_sign(&id).unwrap_err();
+    assert!(err.to_string().contains("not linked to a person"), "{err}");
+    let d = h.vote(DecidingBody::VillagersMeeting).await;
+    h.clerk
+        .store
+        .take_up_proposal(&id, Some(d.clone()), "下周日村民会议")
+        .unwrap();
+    h.settle().await;
+    for dev in h.all() {
+        let p = dev.store.proposal(&id).unwrap().proposal;
+        assert_eq!(p.deliberation.as_deref(), Some(d.as_str()), "{}", dev.name);
+        assert_eq!(p.signers.len(), 3);
+    }
+}

@@ -73,3 +73,13 @@ def test_register_hall_ballots_and_follow_up(relay, tmp_path):
     left = cadre.not_voted(vote)
     assert [p.name for p in left.persons] == ["赵叔"] and left.complete
     assert not left.persons[0].has_phone
+
+    # the resident puts a matter forward; with 4 adults one signature is a tenth
+    proposal = resident.propose("修缮村小学围墙", "", cw.DecidingBody.VILLAGERS_MEETING)
+    run(resident.sync())
+    run(cadre.sync())
+    view = cadre.proposal(proposal)
+    assert view.proposal.signers == [ids[0]] and view.support.due, view
+    assert resident.proposal(proposal).support is None
+    with pytest.raises(CunwuError):
+        cadre.co_sign(proposal)  # the clerk's phone is linked to nobody

@@ -6,6 +6,7 @@ mod deliberation;
 mod device;
 mod notice;
 mod parse;
+mod proposal;
 mod register;
 mod repair;
 mod request;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Members => device::members(&ctx),
         Command::Invite(c) => device::invite(&ctx, c),
         Command::Register(c) => register::run(&ctx, c),
+        Command::Proposal(c) => proposal::run(&ctx, c),
         Command::Notice(c) => notice::run(&ctx, c),
         Command::Request(c) => request::run(&ctx, c),
         Command::Deliberation(c) => deliberation::run(&ctx, c),

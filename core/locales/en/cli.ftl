@@ -400,6 +400,16 @@ cli-follow-up-has-phone = has a phone
 cli-follow-up-no-phone = no phone: visit
 cli-follow-up-read = read it
 cli-follow-up-voted = voted
+cli-col-support = support
+cli-proposal-created = Put forward "{ $title }" (id { $id }). Other villagers support it with `cunwu proposal cosign { $id }`
+cli-proposal-cosigned = You support "{ $title }"
+cli-proposal-withdrawn = Withdrew "{ $title }"
+cli-proposal-taken-up = Took up "{ $title }" and called the meeting
+cli-no-proposals = No proposals from villagers yet
+cli-proposal-for = For the { $meeting } · put forward { $when }
+cli-proposal-signers = { $n } have signed
+cli-proposal-support = { $n } have signed; { $needed } are needed
+cli-proposal-due = { $n } have signed ({ $needed } needed): the committee must call the meeting
 
 ## Four deliberations, two disclosures (cunwu matter), party activities (cunwu party activity), supervision (cunwu notice review)
 

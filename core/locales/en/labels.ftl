@@ -251,6 +251,9 @@ entity-ballot = Ballot
 entity-register = register of villagers
     .explain = the village's record of its villagers and households, kept by cadres
     .spoken = register of villagers
+entity-proposal = villagers' proposal
+    .explain = a matter villagers put forward and co-sign; with enough support the committee must call a meeting
+    .spoken = villagers' proposal
 entity-matter = Major matter
     .explain = a major village matter decided by the four deliberations and two disclosures
     .spoken = Major matter
@@ -289,6 +292,10 @@ event-ballot-attend = recorded attendance
 event-register-add = added a villager to the register
 event-register-amend = corrected a villager's record
 event-register-leave = recorded a villager moving away or dying
+event-proposal-propose = put a matter forward
+event-proposal-co_sign = co-signed a proposal
+event-proposal-withdraw = withdrew a proposal
+event-proposal-take_up = took up a proposal and called the meeting
 
 ## Register of villagers (PersonStatus, Departure)
 
@@ -307,6 +314,16 @@ departure-moved_away = Moved away
 departure-deceased = Died
     .explain = the villager died
     .spoken = died
+
+proposal-open = Collecting support
+    .explain = villagers are still co-signing it
+    .spoken = collecting support
+proposal-taken_up = Meeting called
+    .explain = the committee took it up and called the meeting
+    .spoken = meeting called
+proposal-withdrawn = Withdrawn
+    .explain = the proposer withdrew it
+    .spoken = withdrawn
 event-matter-create = recorded a major matter
 event-matter-step = recorded a step of a major matter
 event-party_activity-create = created a party activity

@@ -396,6 +396,16 @@ cli-follow-up-has-phone = 有手机
 cli-follow-up-no-phone = 没有手机，需要上门
 cli-follow-up-read = 阅读
 cli-follow-up-voted = 投票
+cli-col-support = 联名
+cli-proposal-created = 已提出议题“{ $title }”（编号 { $id }）。请其他村民用 `cunwu proposal cosign { $id }` 联名支持
+cli-proposal-cosigned = 已联名支持“{ $title }”
+cli-proposal-withdrawn = 已撤回提议“{ $title }”
+cli-proposal-taken-up = 已受理提议“{ $title }”，召集会议
+cli-no-proposals = 还没有村民提议
+cli-proposal-for = 提请{ $meeting }讨论 · { $when }提出
+cli-proposal-signers = 已有 { $n } 人联名
+cli-proposal-support = 已有 { $n } 人联名，需要 { $needed } 人
+cli-proposal-due = 已有 { $n } 人联名（需要 { $needed } 人）：村委会应当召集会议
 
 ## 四议两公开 (cunwu matter) 和党员活动 (cunwu party activity)、民主理财 (cunwu notice review)
 

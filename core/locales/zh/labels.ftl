@@ -251,6 +251,9 @@ entity-ballot = 选票
 entity-register = 村民名册
     .explain = 村里的村民和户的登记，由村干部维护
     .spoken = 村民名册
+entity-proposal = 村民提议
+    .explain = 村民提出、大家联名支持的议题，够人数时村委会应当召集会议
+    .spoken = 村民提议
 entity-matter = 重大事项
     .explain = 按"四议两公开"办理的村级重大事项
     .spoken = 重大事项
@@ -289,6 +292,10 @@ event-ballot-attend = 登记到会
 event-register-add = 登记村民
 event-register-amend = 更正村民信息
 event-register-leave = 登记迁出或去世
+event-proposal-propose = 提出议题
+event-proposal-co_sign = 联名支持
+event-proposal-withdraw = 撤回提议
+event-proposal-take_up = 受理提议、召集会议
 
 ## 村民名册 (PersonStatus, Departure)
 
@@ -307,6 +314,16 @@ departure-moved_away = 迁出
 departure-deceased = 去世
     .explain = 村民去世
     .spoken = 去世
+
+proposal-open = 征集联名中
+    .explain = 还在征集村民联名支持
+    .spoken = 征集联名中
+proposal-taken_up = 已召集会议
+    .explain = 村委会已受理，召集会议讨论
+    .spoken = 已召集会议
+proposal-withdrawn = 已撤回
+    .explain = 提议人撤回了这个提议
+    .spoken = 已撤回
 event-matter-create = 登记重大事项
 event-matter-step = 记录四议两公开步骤
 event-party_activity-create = 发起党员活动

@@ -135,7 +135,7 @@ impl Store {
         Ok(())
     }
 
-    fn load_typed<T>(
+    pub(crate) fn load_typed<T>(
         &self,
         id: &str,
         kind: EntityKind,

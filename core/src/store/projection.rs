@@ -171,6 +171,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             Ok(())
         }
         EntityKind::RequestNotes => Ok(()),
+        // a handful per village, folded when listed (`Store::proposals`)
+        EntityKind::Proposal => Ok(()),
         EntityKind::Register => {
             let Some(r) = doc.register(None) else {
                 return Ok(());

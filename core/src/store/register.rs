@@ -9,6 +9,7 @@ use super::{local_str, Store};
 use crate::error::{Error, Result};
 use crate::ids::{new_id, now_ms};
 use crate::model::deliberation::{hall_ballot_id, BallotEvent, DeliberationEvent};
+use crate::model::proposal::{validate_propose, Proposal, ProposalEvent, Support};
 use crate::model::register::{
     register_id, Departure, Person, PersonDetails, Register, RegisterEvent,
 };
@@ -44,6 +45,16 @@ pub struct FollowUpList {
     /// adult on the register for a notice).
     pub of: u32,
     pub persons: Vec<FollowUpPerson>,
+}
+
+/// A villagers' proposal with its support against this phone's register (`None` on a
+/// phone that holds no register: a resident sees who signed, a cadre also whether the
+/// meeting is due).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ProposalView {
+    pub proposal: Proposal,
+    pub support: Option<Support>,
 }
 
 impl Store {
@@ -218,6 +229,100 @@ impl Store {
                 person: person.into(),
             },
         )
+    }
+
+    // ---- villagers' proposals ------------------------------------------------------
+
+    /// Put a matter forward for a villagers' meeting (`VillagersMeeting`) or a
+    /// representatives' meeting (`VillagerReps`); this member must be linked to a
+    /// person on the register (their invite named one). Returns the proposal's id.
+    pub fn propose(
+        &self,
+        title: &str,
+        body: &str,
+        meeting: crate::model::deliberation::DecidingBody,
+    ) -> Result<String> {
+        let me = self.me()?;
+        let Some(person) = me.person.clone() else {
+            return Err(Error::NotAllowed(
+                "this phone is not linked to a person on the register (ask a cadre for an invite that names you)".into(),
+            ));
+        };
+        let ev = ProposalEvent::Propose {
+            title: title.trim().into(),
+            body: body.into(),
+            meeting,
+            person,
+        };
+        validate_propose(&ev)?;
+        let id = new_id();
+        self.write_event(EntityKind::Proposal, &id, &ev, |_| Ok(()))?;
+        Ok(id)
+    }
+
+    fn proposal_event(&self, id: &str, ev: ProposalEvent) -> Result<()> {
+        let me = self.me()?;
+        self.write_event(EntityKind::Proposal, id, &ev, |doc| {
+            let doc = doc.ok_or_else(|| Error::NotFound(format!("proposal {id}")))?;
+            let p = Proposal::fold(id, &doc.events()?)?;
+            Ok(p.check_applicable(&ev, &me.id, me.person.as_deref())?)
+        })
+    }
+
+    /// Support a proposal, as the person this phone is linked to.
+    pub fn co_sign(&self, id: &str) -> Result<()> {
+        let person = self.me()?.person.ok_or_else(|| {
+            Error::NotAllowed(
+                "this phone is not linked to a person on the register (ask a cadre for an invite that names you)".into(),
+            )
+        })?;
+        self.proposal_event(id, ProposalEvent::CoSign { person })
+    }
+
+    /// The proposer withdraws a proposal.
+    pub fn withdraw_proposal(&self, id: &str) -> Result<()> {
+        self.proposal_event(id, ProposalEvent::Withdraw {})
+    }
+
+    /// A cadre takes a proposal up: the meeting is called (with its deliberation).
+    pub fn take_up_proposal(
+        &self,
+        id: &str,
+        deliberation: Option<String>,
+        note: &str,
+    ) -> Result<()> {
+        self.proposal_event(
+            id,
+            ProposalEvent::TakeUp {
+                deliberation,
+                note: note.into(),
+            },
+        )
+    }
+
+    pub fn proposal(&self, id: &str) -> Result<ProposalView> {
+        let p = self.load_typed(id, EntityKind::Proposal, |d| {
+            Ok(Proposal::fold(id, &d.events()?)?)
+        })?;
+        let register = self.register()?;
+        let support = (register.active().next().is_some()).then(|| p.support(&register, now_ms()));
+        Ok(ProposalView {
+            proposal: p,
+            support,
+        })
+    }
+
+    /// Every proposal, newest first, with its support (cadres: due ones are the
+    /// meetings the committee must call).
+    pub fn proposals(&self) -> Result<Vec<ProposalView>> {
+        let mut out = vec![];
+        for (id, kind) in self.entity_ids()? {
+            if kind == EntityKind::Proposal {
+                out.push(self.proposal(&id)?);
+            }
+        }
+        out.sort_by_key(|v| std::cmp::Reverse(v.proposal.proposed_at));
+        Ok(out)
     }
 
     fn follow_up_person(&self, p: &Person, linked: &BTreeSet<String>) -> FollowUpPerson {

@@ -21,6 +21,7 @@ use crate::model::branch::{ActivityKind, SignInMode};
 use crate::model::deliberation::{DecidingBody, Hidden, Phase, ResultView};
 use crate::model::matter::{MatterStatus, Outcome, Stage};
 use crate::model::notice::{Category, Direction, NoticeStatus, PeriodKind, Subtype};
+use crate::model::proposal::ProposalStatus;
 use crate::model::register::{Departure, PersonStatus};
 use crate::model::request::{Status, DEFAULT_KINDS};
 use crate::model::EntityKind;
@@ -507,7 +508,7 @@ impl Labelled for ChangeState {
     }
 }
 
-pub const ENTITY_KIND_ALL: [EntityKind; 8] = EntityKind::ALL;
+pub const ENTITY_KIND_ALL: [EntityKind; 9] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
         match self {
@@ -517,6 +518,7 @@ impl Labelled for EntityKind {
             EntityKind::Deliberation => "entity-deliberation",
             EntityKind::Ballot => "entity-ballot",
             EntityKind::Register => "entity-register",
+            EntityKind::Proposal => "entity-proposal",
             EntityKind::Matter => "entity-matter",
             EntityKind::PartyActivity => "entity-party_activity",
         }
@@ -583,7 +585,7 @@ impl Labelled for SignInMode {
 
 /// The events a device appends, by entity kind and event type (the `type` of each
 /// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
-pub const EVENT_TYPES: [(EntityKind, &str); 35] = [
+pub const EVENT_TYPES: [(EntityKind, &str); 39] = [
     (EntityKind::Notice, "create"),
     (EntityKind::Notice, "edit_draft"),
     (EntityKind::Notice, "publish"),
@@ -613,6 +615,10 @@ pub const EVENT_TYPES: [(EntityKind, &str); 35] = [
     (EntityKind::Register, "add"),
     (EntityKind::Register, "amend"),
     (EntityKind::Register, "leave"),
+    (EntityKind::Proposal, "propose"),
+    (EntityKind::Proposal, "co_sign"),
+    (EntityKind::Proposal, "withdraw"),
+    (EntityKind::Proposal, "take_up"),
     (EntityKind::Matter, "create"),
     (EntityKind::Matter, "step"),
     (EntityKind::PartyActivity, "create"),
@@ -659,6 +665,17 @@ impl Labelled for Departure {
     }
 }
 
+pub const PROPOSAL_STATUS_ALL: [ProposalStatus; 3] = ProposalStatus::ALL;
+impl Labelled for ProposalStatus {
+    fn word_id(&self) -> &'static str {
+        match self {
+            ProposalStatus::Open => "proposal-open",
+            ProposalStatus::TakenUp => "proposal-taken_up",
+            ProposalStatus::Withdrawn => "proposal-withdrawn",
+        }
+    }
+}
+
 /// Every labelled value, as (message-id prefix, the word ids of its ALL list): what
 /// the tests walk. The prefix names the family of messages in the .ftl files.
 pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -692,6 +709,7 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
         ("entity-", ids(&ENTITY_KIND_ALL)),
         ("person-", ids(&PERSON_STATUS_ALL)),
         ("departure-", ids(&DEPARTURE_ALL)),
+        ("proposal-", ids(&PROPOSAL_STATUS_ALL)),
         ("matter-stage-", ids(&MATTER_STAGE_ALL)),
         ("matter-outcome-", ids(&MATTER_OUTCOME_ALL)),
         ("matter-status-", ids(&MATTER_STATUS_ALL)),

@@ -10,6 +10,7 @@ pub mod branch;
 pub mod deliberation;
 pub mod matter;
 pub mod notice;
+pub mod proposal;
 pub mod register;
 pub mod request;
 
@@ -66,6 +67,8 @@ pub enum EntityKind {
     Ballot,
     /// The register of villagers and households (one per space, kept by cadres).
     Register,
+    /// Villagers putting a matter forward for a meeting, with co-signs.
+    Proposal,
     /// A major matter decided by 四议两公开 (`model::matter`).
     Matter,
     /// An activity of the party branch (`model::branch`), read by party members and staff.
@@ -74,13 +77,14 @@ pub enum EntityKind {
 
 impl EntityKind {
     // new kinds go at the end: a kind's code is its place in this list
-    pub const ALL: [EntityKind; 8] = [
+    pub const ALL: [EntityKind; 9] = [
         EntityKind::Notice,
         EntityKind::Request,
         EntityKind::RequestNotes,
         EntityKind::Deliberation,
         EntityKind::Ballot,
         EntityKind::Register,
+        EntityKind::Proposal,
         EntityKind::Matter,
         EntityKind::PartyActivity,
     ];
@@ -92,6 +96,7 @@ impl EntityKind {
             EntityKind::Deliberation => "deliberation",
             EntityKind::Ballot => "ballot",
             EntityKind::Register => "register",
+            EntityKind::Proposal => "proposal",
             EntityKind::Matter => "matter",
             EntityKind::PartyActivity => "party_activity",
         }

@@ -90,6 +90,14 @@ class RegisterTest {
             val left = cadre.notVoted(vote)
             assertEquals(listOf("赵叔"), left.persons.map { it.name })
             assertFalse(left.persons[0].hasPhone)
+
+            val proposal = resident.propose("修缮村小学围墙", "", DecidingBody.VILLAGERS_MEETING)
+            resident.sync()
+            cadre.sync()
+            val view = cadre.proposal(proposal)
+            assertEquals(listOf(ids[0]), view.proposal.signers)
+            assertTrue(view.support!!.due)
+            assertThrows<CunwuException> { cadre.coSign(proposal) }
             resident.close()
         }
     }
