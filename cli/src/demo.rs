@@ -16,9 +16,11 @@ use crate::output::{bytes, print_json, say, short, shorten_ids, yuan};
 use crate::t;
 use cunwu_core::ids::now_ms;
 use cunwu_core::model::deliberation::{DecidingBody, Tally};
+use cunwu_core::model::register::PersonDetails;
 use cunwu_core::model::request::{Place, Status};
 use cunwu_core::store::{NewDeliberation, NewRequest, NoticeFilter, RequestFilter};
 use cunwu_core::sync::SyncClient;
+use cunwu_core::wire::control::InviteFor;
 use cunwu_core::{Role, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -29,6 +31,8 @@ const CADRE: &str = "陈建国";
 const RESIDENT: &str = "王秀英";
 const MIGRANT: &str = "李明";
 const MIGRANT_CITY: &str = "东莞";
+/// Villagers on the register with no phone: their ballots are cast in the hall.
+const ELDERS: [(&str, &str); 2] = [("张大爷", "H02"), ("李奶奶", "H03")];
 
 struct Device {
     name: &'static str,
@@ -150,16 +154,59 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     client
         .enroll(&cadre.store, &url, &cadre_invite, CADRE)
         .await?;
+    // The cadre keeps the register of villagers: the two phone holders and two elders
+    // who have none. Invites name the person they enrol.
+    let villager = |name: &str, household: &str, group: &str| PersonDetails {
+        name: name.into(),
+        household: household.into(),
+        group: group.into(),
+        adult: true,
+        ..PersonDetails::default()
+    };
+    let resident_person = cadre.store.register_add(PersonDetails {
+        born: Some("1952-04-18".into()),
+        household_rep: true,
+        ..villager(RESIDENT, "H05", "二组")
+    })?;
+    let migrant_person = cadre.store.register_add(PersonDetails {
+        migrant: true,
+        lives_in: Some(MIGRANT_CITY.into()),
+        ..villager(MIGRANT, "H13", "一组")
+    })?;
+    let elders: Vec<String> = ELDERS
+        .iter()
+        .map(|(name, household)| cadre.store.register_add(villager(name, household, "一组")))
+        .collect::<Result<_, _>>()?;
+    client.sync_once(&cadre.store, None).await?;
     let resident_invite = relay
         .relay
-        .admin_invite(&space, Role::Resident, "H05", "二组")
+        .admin_invite_for(
+            &space,
+            Role::Resident,
+            "H05",
+            "二组",
+            &InviteFor {
+                person: Some(resident_person),
+                ..InviteFor::default()
+            },
+        )
         .map_err(fail)?;
     client
         .enroll(&resident.store, &url, &resident_invite, RESIDENT)
         .await?;
     // The cadre invites the migrant through the relay, as a cadre's phone would.
     let migrant_invite = client
-        .create_invite(&cadre.store, Role::Resident, "H13", "一组")
+        .create_invite_for(
+            &cadre.store,
+            Role::Resident,
+            "H13",
+            "一组",
+            InviteFor {
+                person: Some(migrant_person),
+                migrant: true,
+                lives_in: Some(MIGRANT_CITY.into()),
+            },
+        )
         .await?;
     client
         .enroll(&migrant.store, &url, &migrant_invite.invite, MIGRANT)
@@ -175,6 +222,12 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         ));
     }
     let devices = [&cadre, &resident, &migrant];
+    log.say(t!(
+        "cli-demo-register",
+        who = CADRE,
+        n = cadre.store.persons()?.len(),
+        without = ELDERS.len()
+    ));
 
     // ---- offline work ---------------------------------------------------------------
     log.say("");
@@ -271,7 +324,8 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         closes_at: now + 72 * 3_600_000,
     })?;
     cadre.store.open_voting(&vote)?;
-    let eligible = cadre.store.deliberation(&vote)?.eligible.len();
+    // over the register: every adult villager, phone or no phone
+    let eligible = cadre.store.deliberation(&vote)?.persons.len();
     log.say(t!(
         "cli-demo-opens-vote",
         who = CADRE,
@@ -290,6 +344,15 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
         "cli-demo-votes",
         a = RESIDENT,
         b = MIGRANT,
+        option = &content.vote_options[0]
+    ));
+    for elder in &elders {
+        cadre.store.record_ballot(&vote, elder, 0)?;
+    }
+    log.say(t!(
+        "cli-demo-hall",
+        who = CADRE,
+        names = ELDERS.map(|(n, _)| n).join(&t!("cli-list-separator")),
         option = &content.vote_options[0]
     ));
     sync_round(&client, &devices, &mut log).await?;
@@ -374,9 +437,11 @@ fn file(store: &Store, r: &DemoRequest) -> CliResult<String> {
 }
 
 /// Sync every device, then all but the last again, so that everyone holds what anyone
-/// sent in this round. One line per device.
+/// sent in this round. One line per device, with how many syncs it made and their round
+/// trips together (a small sync is one round trip: the line says "2 syncs, 2 round
+/// trips", not "2 round trips" for what reads as one sync).
 async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> CliResult<()> {
-    let mut totals = vec![(0u32, 0u32, 0u32, 0u32, 0u64, 0u64); devices.len()];
+    let mut totals = vec![(0u32, 0u32, 0u32, 0u32, 0u64, 0u64, 0u32); devices.len()];
     for pass in 0..2 {
         for (i, d) in devices.iter().enumerate() {
             if pass == 1 && i + 1 == devices.len() {
@@ -390,6 +455,7 @@ async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> 
             t.3 += r.round_trips;
             t.4 += r.bytes_sent;
             t.5 += r.bytes_received;
+            t.6 += 1;
             for why in &r.rejections {
                 log.say(t!(
                     "cli-demo-rejected",
@@ -403,6 +469,7 @@ async fn sync_round(client: &SyncClient, devices: &[&Device], log: &mut Log) -> 
         log.say(t!(
             "cli-demo-synced",
             who = d.name,
+            syncs = t.6,
             sent = t.0,
             received = t.1,
             rejected = t.2,
@@ -619,8 +686,10 @@ fn convergence_problems(views: &[DeviceView], devices: &[&Device]) -> CliResult<
         ));
     }
     match cadre.deliberations.first().and_then(|d| d.tally.as_ref()) {
-        // closed; the relay's tally becomes final once the late-ballot grace period is over
-        Some(t) if t.participants == 2 && t.decided == Some(0) => {}
+        // closed; the relay's tally becomes final once the late-ballot grace period is over.
+        // Two online ballots and two cast in the hall by elders without a phone.
+        Some(t)
+            if t.participants == 4 && t.in_hall == ELDERS.len() as u32 && t.decided == Some(0) => {}
         other => out.push(t!("cli-demo-p-tally", tally = format!("{other:?}"))),
     }
     // The documents themselves, byte for byte as JSON, for what everyone may read.

@@ -193,6 +193,25 @@ fn demo_converges() {
         en.contains("What to try next") && en.contains("cunwu-relay serve"),
         "{en}"
     );
+    // every small sync of the story is one round trip: a line counts the syncs of a
+    // round (each device syncs twice, the last once) and their round trips
+    let synced: Vec<&str> = en.lines().filter(|l| l.contains("sync [")).collect();
+    assert!(!synced.is_empty(), "{en}");
+    for line in synced {
+        let number_before = |word: &str| -> Option<u32> {
+            line.split(word)
+                .next()?
+                .split_whitespace()
+                .last()?
+                .parse()
+                .ok()
+        };
+        let (syncs, trips) = (number_before(" sync(s)"), number_before(" round trip(s)"));
+        assert!(
+            syncs.is_some() && syncs == trips,
+            "each sync of the demo should take one round trip: {line}"
+        );
+    }
     let stdout = en;
     for who in ["陈建国", "王秀英", "李明"] {
         assert!(
@@ -225,9 +244,11 @@ fn demo_converges() {
         "every device shows the same notices"
     );
     assert_eq!(notices[0].as_array().unwrap().len(), 2);
-    assert!(devices
-        .iter()
-        .all(|d| d["deliberations"][0]["tally"]["participants"] == 2));
+    // two ballots from phones and two cast in the hall by elders without one
+    assert!(devices.iter().all(|d| {
+        let t = &d["deliberations"][0]["tally"];
+        t["participants"] == 4 && t["in_hall"] == 2 && t["eligible"] == 4
+    }));
     assert_eq!(
         devices[0]["requests"].as_array().unwrap().len(),
         2,

@@ -323,6 +323,12 @@ impl SyncClient {
     }
 
     /// One sync: push the outbox, pull every page after the cursor.
+    ///
+    /// When the relay's log is not the one this phone last synced with (restored from
+    /// a backup: the answer names another epoch, or goes back before this phone's
+    /// cursor), the phone starts over within this sync: it pulls the log from the start
+    /// and sends again its changes the relay had acked (`Store::restart_relay_log`), so
+    /// nothing the phone holds is lost to the restore.
     pub async fn sync_once(
         &self,
         store: &Store,
@@ -331,6 +337,26 @@ impl SyncClient {
         // overlapping syncs of one store would send the outbox twice and could move
         // the cursor backwards; the second waits for the first
         let _one_at_a_time = store.sync_lock.lock().await;
+        let mut report = SyncReport::default();
+        if self
+            .sync_pass(store, observer.clone(), &mut report, true)
+            .await?
+        {
+            self.sync_pass(store, observer, &mut report, false).await?;
+        }
+        Ok(report)
+    }
+
+    /// One pass of `sync_once`, adding to `report`. Returns true when the relay's log
+    /// turned out to be another than the one this phone synced with and the phone was
+    /// set to start over (only when `may_restart`).
+    async fn sync_pass(
+        &self,
+        store: &Store,
+        observer: Option<Arc<dyn ProgressObserver>>,
+        report: &mut SyncReport,
+        may_restart: bool,
+    ) -> Result<bool> {
         if !store.key_is_current()? {
             return Err(Error::invalid(
                 "this device's key was rotated: reopen the store to sign with the new key",
@@ -338,9 +364,8 @@ impl SyncClient {
         }
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
         let space = entity_bytes(&m.space_id)?;
-        let mut report = SyncReport::default();
         let batches = store.outgoing_batches()?;
-        report.sent = batches.iter().map(|b| b.items.len() as u32).sum();
+        report.sent += batches.iter().map(|b| b.items.len() as u32).sum::<u32>();
         // no request carries more than MAX_UPLOAD_BYTES of changes (the relay's cap on a
         // request is twice that): the rest rides on the following requests of this sync
         let mut uploads = split_uploads(batches);
@@ -381,6 +406,15 @@ impl SyncClient {
                 report.bytes_sent += body.len() as u64;
                 Self::post_sync(self.http.clone(), url.clone(), body).await?
             }
+            // the relay cannot store anything now (its disk is full or read-only): receive
+            // what there is; this phone's changes stay in its outbox for the next sync
+            Err((507, body)) if !first_upload.is_empty() => {
+                tracing::warn!(reason = %body.error, "the relay cannot store changes now; receiving only");
+                uploads.clear();
+                let body = request(cursor, vec![], None)?;
+                report.bytes_sent += body.len() as u64;
+                Self::post_sync(self.http.clone(), url.clone(), body).await?
+            }
             Err((status, body)) => {
                 return Err(Error::Relay {
                     status,
@@ -400,6 +434,30 @@ impl SyncClient {
             report.round_trips += 1;
             report.bytes_received += bytes.len() as u64;
             let resp = SyncResponse::decode(&bytes)?;
+            if page == 1 {
+                let known = store.relay_epoch()?;
+                // a relay never answers before the cursor it was sent, unless that
+                // cursor is beyond the end of its log
+                let went_back = resp.cursor < cursor;
+                let new_epoch = resp.epoch != 0 && known != 0 && resp.epoch != known;
+                if may_restart && (went_back || new_epoch) {
+                    // the changes this answer acks were stored by the relay: acked
+                    // again on the next pass, with everything else
+                    let resend = store.restart_relay_log(resp.epoch)?;
+                    tracing::warn!(
+                        cursor,
+                        answered = resp.cursor,
+                        known_epoch = known,
+                        epoch = resp.epoch,
+                        resend,
+                        "the relay's log is not the one this phone synced with (restored from a backup?): pulling it again and re-sending acked changes"
+                    );
+                    return Ok(true);
+                }
+                if resp.epoch != 0 && resp.epoch != known {
+                    store.set_relay_epoch(resp.epoch)?;
+                }
+            }
             // ask for the next page now, so the network works while this page is applied
             let next = if resp.more || !uploads.is_empty() {
                 let body = request(resp.cursor, uploads.pop_front().unwrap_or_default(), None)?;
@@ -417,11 +475,20 @@ impl SyncClient {
             }
             store.apply_acks(&resp.acks, resp.server_time)?;
             report.acked += resp.acks.len() as u32;
-            store.apply_rejections(&resp.rejections)?;
-            report.rejected += resp.rejections.len() as u32;
+            // a change whose dependencies the relay lacks (lost to a restore, to come
+            // back with their authors' phones) is kept and sent again next time
+            let (rejections, waiting) = wire::Rejection::waits(&resp.rejections);
+            if !waiting.is_empty() {
+                tracing::info!(
+                    waiting = waiting.len(),
+                    "changes wait for dependencies the relay does not hold yet; sent again next sync"
+                );
+            }
+            store.apply_rejections(&rejections)?;
+            report.rejected += rejections.len() as u32;
             report
                 .rejections
-                .extend(resp.rejections.iter().map(|r| r.reason.clone()));
+                .extend(rejections.iter().map(|r| r.reason.clone()));
             let rec = store.receive(&resp.entries)?;
             report.received += rec.merge.applied as u32;
             report.refused_incoming += (rec.merge.rejected.len() + rec.bad_batches.len()) as u32;
@@ -469,7 +536,7 @@ impl SyncClient {
                 None => break,
             }
         }
-        Ok(report)
+        Ok(false)
     }
 
     /// One POST of a framed sync request; the answer's body, or the relay's refusal.

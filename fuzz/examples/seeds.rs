@@ -198,6 +198,7 @@ fn main() {
         roster: Some(signed_roster.clone()),
         server_time: T0 + 1,
         remaining: wire::Remaining::default(),
+        epoch: 1,
     };
     let bundle = Bundle {
         space,
@@ -224,6 +225,7 @@ fn main() {
         roster: None,
         server_time: 0,
         remaining: wire::Remaining::default(),
+        epoch: 1,
     };
 
     let mut n = 0;

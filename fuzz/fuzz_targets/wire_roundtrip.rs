@@ -628,6 +628,7 @@ fuzz_target!(|input: Input| {
                     changes: r.acks.len() as u64,
                     bytes: r.server_time.unsigned_abs(),
                 },
+                epoch: r.cursor ^ 0x5eed,
             };
             let (frame, body) = roundtrip(FrameKind::SyncResponse, &resp, real);
             (FrameKind::SyncResponse, frame, body)

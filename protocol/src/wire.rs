@@ -23,14 +23,16 @@ pub const MAGIC: &[u8; 3] = b"CWU";
 /// The newest version this build reads and writes. Version 2 added the `Created` item
 /// form; version 3 seals sync requests outside the compression (see [`SealedRequest`]);
 /// version 4 adds to a sync response when each log entry reached the relay and what
-/// remains after the page ([`Remaining`]). Messages of other kinds are the same in
-/// versions 1 to 4 and are written as version 3 ([`WRITTEN_VERSION`]), so builds that
-/// read only up to 3 still read them; a sync request must be version 3 or later.
-pub const WIRE_VERSION: u8 = 4;
-/// The version every message but a version-4 sync response is written in.
+/// remains after the page ([`Remaining`]); version 5 adds the space log's `epoch` to a
+/// sync response (a restored log has a new one: the device pulls again and re-sends
+/// what the relay no longer holds). Messages of other kinds are the same in versions 1
+/// to 5 and are written as version 3 ([`WRITTEN_VERSION`]), so builds that read only up
+/// to 3 still read them; a sync request must be version 3 or later.
+pub const WIRE_VERSION: u8 = 5;
+/// The version every message but a version-4 or -5 sync response is written in.
 pub const WRITTEN_VERSION: u8 = 3;
 /// The HTTP request header with which a device asks for sync responses of this wire
-/// version (value `4`). A relay answers a request without it in version 3, which every
+/// version (value `5`). A relay answers a request without it in version 3, which every
 /// older build reads; an older relay ignores the header and answers version 3.
 pub const RESPONSE_VERSION_HEADER: &str = "cunwu-wire";
 pub const OLDEST_READABLE_VERSION: u8 = 1;
@@ -646,6 +648,39 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// Words in the reason of a rejection for a change whose dependencies the relay does
+/// not hold (it parks nothing). Such a change is not wrong: after a restore from a
+/// backup its dependencies come back when their authors' phones re-send them, so the
+/// device keeps it and sends it again ([`Rejection::waits`]).
+pub const NOT_HELD: &str = "the relay does not have";
+/// How the relay begins the reason of a change refused because a change it depends on
+/// was refused earlier in the same request, followed by that change's hash in hex.
+pub const DEPENDS_ON_REFUSED: &str = "depends on change ";
+
+impl Rejection {
+    /// Split a response's rejections into those that stand and the hashes of changes
+    /// that only wait for dependencies the relay does not hold yet (refused with
+    /// [`NOT_HELD`], or refused for depending on such a change in the same request).
+    pub fn waits(rejections: &[Rejection]) -> (Vec<Rejection>, Vec<Hash>) {
+        let mut standing = vec![];
+        let mut waiting: Vec<Hash> = vec![];
+        for r in rejections {
+            let on_waiting = r
+                .reason
+                .strip_prefix(DEPENDS_ON_REFUSED)
+                .and_then(|rest| rest.get(..64))
+                .and_then(|h| hex::decode(h).ok())
+                .is_some_and(|h| waiting.iter().any(|w| w[..] == h[..]));
+            if r.reason.contains(NOT_HELD) || on_waiting {
+                waiting.push(r.hash);
+            } else {
+                standing.push(r.clone());
+            }
+        }
+        (standing, waiting)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
     /// Hashes of the device's changes the relay holds (accepted now or before).
@@ -659,6 +694,41 @@ pub struct SyncResponse {
     pub server_time: i64,
     /// What is left after this page (version 4; zero in a version-3 response).
     pub remaining: Remaining,
+    /// The space log's epoch (version 5; 0 in an older response, and from an older
+    /// relay). It changes when the relay's log is restored from a backup: a device that
+    /// synced in another epoch pulls the log again from the start and re-sends its
+    /// changes the relay acked (it acks again those it holds; `SyncClient::sync_once`).
+    pub epoch: u64,
+}
+
+/// Sync responses as wire version 4 lays them out: no `epoch`.
+mod v4 {
+    use super::{Hash, LogEntry, Rejection, Remaining, SignedRoster};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize)]
+    pub struct SyncResponseRef<'a> {
+        pub acks: &'a [Hash],
+        pub rejections: &'a [Rejection],
+        pub entries: &'a [LogEntry],
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: &'a Option<SignedRoster>,
+        pub server_time: i64,
+        pub remaining: Remaining,
+    }
+
+    #[derive(Deserialize)]
+    pub struct SyncResponse {
+        pub acks: Vec<Hash>,
+        pub rejections: Vec<Rejection>,
+        pub entries: Vec<LogEntry>,
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: Option<SignedRoster>,
+        pub server_time: i64,
+        pub remaining: Remaining,
+    }
 }
 
 /// Sync responses as wire versions 1 to 3 lay them out: no arrival times, no
@@ -704,11 +774,24 @@ mod v3 {
 }
 
 impl SyncResponse {
-    /// The frame for a device that reads sync responses up to `version` (4 when it
-    /// sent [`RESPONSE_VERSION_HEADER`], else 3).
+    /// The frame for a device that reads sync responses up to `version` (the value of
+    /// its [`RESPONSE_VERSION_HEADER`], else 3).
     pub fn encode(&self, version: u8) -> Vec<u8> {
-        if version >= 4 {
-            return frame(4, FrameKind::SyncResponse, self);
+        if version >= 5 {
+            return frame(5, FrameKind::SyncResponse, self);
+        }
+        if version == 4 {
+            let v4 = v4::SyncResponseRef {
+                acks: &self.acks,
+                rejections: &self.rejections,
+                entries: &self.entries,
+                cursor: self.cursor,
+                more: self.more,
+                roster: &self.roster,
+                server_time: self.server_time,
+                remaining: self.remaining,
+            };
+            return frame(4, FrameKind::SyncResponse, &v4);
         }
         let entries = self
             .entries
@@ -731,12 +814,26 @@ impl SyncResponse {
     }
 
     /// Read a sync response of any readable version (a version-3 one has no arrival
-    /// times and nothing in `remaining`).
+    /// times and nothing in `remaining`; before version 5, `epoch` is 0).
     pub fn decode(bytes: &[u8]) -> Result<SyncResponse> {
         check_frame_header(bytes, FrameKind::SyncResponse)?;
         let body = inflate(&bytes[5..], decoded_limit(FrameKind::SyncResponse))?;
-        if bytes[3] >= 4 {
+        if bytes[3] >= 5 {
             return whole(&body);
+        }
+        if bytes[3] == 4 {
+            let v: v4::SyncResponse = whole(&body)?;
+            return Ok(SyncResponse {
+                acks: v.acks,
+                rejections: v.rejections,
+                entries: v.entries,
+                cursor: v.cursor,
+                more: v.more,
+                roster: v.roster,
+                server_time: v.server_time,
+                remaining: v.remaining,
+                epoch: 0,
+            });
         }
         let old: v3::SyncResponse = whole(&body)?;
         Ok(SyncResponse {
@@ -763,6 +860,7 @@ impl SyncResponse {
             roster: old.roster,
             server_time: old.server_time,
             remaining: Remaining::default(),
+            epoch: 0,
         })
     }
 }
@@ -825,11 +923,11 @@ impl Have {
 
 pub type Hash32List = Vec<Hash>;
 
-/// Encode a message as a frame. A sync response is written in version 4 here; the
+/// Encode a message as a frame. A sync response is written in version 5 here; the
 /// relay writes it with [`SyncResponse::encode`], in the version the device reads.
 pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
     let version = match kind {
-        FrameKind::SyncResponse => 4,
+        FrameKind::SyncResponse => WIRE_VERSION,
         _ => WRITTEN_VERSION,
     };
     frame(version, kind, msg)
@@ -934,9 +1032,9 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
                 "a sync request is read with SealedRequest::read, not decode".into(),
             ))
         }
-        FrameKind::SyncResponse if bytes[3] < 4 => {
+        FrameKind::SyncResponse if bytes[3] < 5 => {
             return Err(Error::Malformed(
-                "a sync response before version 4 has another layout: read it with SyncResponse::decode"
+                "a sync response before version 5 has another layout: read it with SyncResponse::decode"
                     .into(),
             ))
         }
@@ -1191,10 +1289,22 @@ mod tests {
                 changes: 5,
                 bytes: 900,
             },
+            epoch: 77,
         };
+        let newest = resp.encode(5);
+        assert_eq!(newest[3], 5);
+        assert_eq!(SyncResponse::decode(&newest).unwrap(), resp);
+        // a version-4 answer is the same but for the epoch, which it does not carry
         let new = resp.encode(4);
         assert_eq!(new[3], 4);
-        assert_eq!(SyncResponse::decode(&new).unwrap(), resp);
+        assert_eq!(
+            SyncResponse::decode(&new).unwrap(),
+            SyncResponse {
+                epoch: 0,
+                ..resp.clone()
+            }
+        );
+        assert!(new.len() < newest.len());
         let old = resp.encode(3);
         assert_eq!(old[3], 3);
         let read = SyncResponse::decode(&old).unwrap();
@@ -1221,9 +1331,11 @@ mod tests {
         .unwrap();
         assert_eq!(inflate(&old[5..], 1 << 20).unwrap(), by_hand);
         assert_eq!(
-            decode::<SyncResponse>(FrameKind::SyncResponse, &new).unwrap(),
+            decode::<SyncResponse>(FrameKind::SyncResponse, &newest).unwrap(),
             resp
         );
+        // the generic decoder reads only the newest layout
+        assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &new).is_err());
         assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &old).is_err());
     }
 
@@ -1247,7 +1359,7 @@ mod tests {
         v3[3] = WIRE_VERSION + 1;
         assert!(matches!(
             decode::<Bundle>(FrameKind::Bundle, &v3),
-            Err(Error::UnsupportedVersion { found: 5, .. })
+            Err(Error::UnsupportedVersion { found: 6, .. })
         ));
         // a version 1 message (no created items) still reads
         let mut v1 = ok.clone();

@@ -20,6 +20,9 @@ pub struct SpaceRecord {
     pub name: String,
     pub relay_secret: Vec<u8>,
     pub roster: Roster,
+    /// The log's epoch: a random number set when the space is made and renewed when
+    /// the relay's database is restored from a backup (`wire::SyncResponse::epoch`).
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -181,12 +184,33 @@ pub trait Storage: Send + Sync + 'static {
     fn roster_sent(&self, space: &str, device: &str) -> Result<u64>;
     /// Record a roster version of `space` delivered to a device (only ever raises it).
     fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()>;
+    /// Give every space's log a new epoch (after a restore: devices that synced with
+    /// the log before pull it again and re-send what it no longer holds).
+    fn renew_epochs(&self) -> Result<()>;
+    /// Forget the replay counters and roster floors of devices that may no longer
+    /// sync in a space (revoked, rotated away, or not in its roster): the relay refuses
+    /// their requests before it reads a counter. Returns the rows removed. (Control
+    /// nonces are kept: control requests carry no time, so a forgotten nonce would let
+    /// a captured request be replayed.)
+    fn prune_counters(&self) -> Result<u64>;
+}
+
+/// Rows of `table` (with `space_id` and `device`) whose device is not an active device
+/// of the space's roster (SQLite's JSON functions).
+fn prune_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE NOT EXISTS (
+             SELECT 1 FROM spaces s, json_each(s.roster, '$.devices') d
+             WHERE s.id = {table}.space_id AND json_extract(d.value, '$.key') = {table}.device
+               AND json_extract(d.value, '$.revoked_at_seq') IS NULL)"
+    )
 }
 
 /// One writer connection, and a pool of reader connections (WAL: readers never wait
 /// for a writer's fsync, and several syncs read the log at once).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
+    group: GroupCommit,
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
     rosters: RosterCache,
@@ -261,7 +285,8 @@ pub(crate) fn parse_enrols(
 /// The relay tables, in SQLite's dialect; `pg.rs` derives the PostgreSQL ones from it.
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS spaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1,
+    epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS invites (
     code_hash TEXT PRIMARY KEY, space_id TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, grp TEXT NOT NULL,
@@ -310,11 +335,14 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    changes every member may read the log holds up to it, with their bytes
 ///    (`total_changes`, `total_bytes`): what is left after a cursor is two lookups,
 ///    and says nothing of documents the reader may not read.
-/// 4. An invite may name the person on the village register it enrols, with the
+/// 4. Each space's log has an epoch (`spaces.epoch`, random, never 0), served to devices
+///    (wire version 5) and renewed by `cunwu-relay restore`, so a device that synced
+///    with a log since lost to a restore pulls again and re-sends its changes.
+/// 5. An invite may name the person on the village register it enrols, with the
 ///    migrant flag and residence (`invites.enrols`, JSON of `InviteFor`; NULL before).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
-/// The SQL that adds version 4's column to a database written before it.
+/// The SQL that adds version 5's column to a database written before it.
 pub(crate) const ADD_ENROLS: &str = "ALTER TABLE invites ADD COLUMN enrols TEXT";
 
 /// The SQL that adds `log.copy_of` to a database written before version 2.
@@ -323,6 +351,12 @@ pub(crate) const ADD_COPY_OF: &str = "ALTER TABLE log ADD COLUMN copy_of INTEGER
 pub(crate) const ADD_ARRIVED_AT: &str = "ALTER TABLE log ADD COLUMN arrived_at INTEGER;
      ALTER TABLE log ADD COLUMN total_changes INTEGER;
      ALTER TABLE log ADD COLUMN total_bytes INTEGER;";
+
+/// The SQL that adds version 4's epoch to a database written before it (each space
+/// then gets one with [`NEW_EPOCH`]).
+pub(crate) const ADD_EPOCH: &str = "ALTER TABLE spaces ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0";
+/// A fresh epoch in SQLite: random, 1 to 2^53 (JSON-safe, never the 0 that means "none").
+pub(crate) const NEW_EPOCH: &str = "((random() & 9007199254740991) + 1)";
 
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
@@ -403,6 +437,24 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     if version < 4 {
         let has: i64 = tx
             .query_row(
+                "SELECT count(*) FROM pragma_table_info('spaces') WHERE name = 'epoch'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if has == 0 {
+            tx.execute(ADD_EPOCH, []).map_err(db)?;
+        }
+        moved = true;
+        tx.execute(
+            &format!("UPDATE spaces SET epoch = {NEW_EPOCH} WHERE epoch = 0"),
+            [],
+        )
+        .map_err(db)?;
+    }
+    if version < 5 {
+        let has: i64 = tx
+            .query_row(
                 "SELECT count(*) FROM pragma_table_info('invites') WHERE name = 'enrols'",
                 [],
                 |r| r.get(0),
@@ -427,7 +479,11 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
 }
 
 fn db(e: rusqlite::Error) -> RelayError {
-    RelayError::Storage(e.to_string())
+    use rusqlite::ErrorCode::{DiskFull, ReadOnly};
+    match e.sqlite_error_code() {
+        Some(DiskFull | ReadOnly) => crate::error::full(e),
+        _ => RelayError::Storage(e.to_string()),
+    }
 }
 
 impl SqliteStorage {
@@ -447,6 +503,7 @@ impl SqliteStorage {
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
+            group: GroupCommit::default(),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![]),
             rosters: RosterCache::default(),
@@ -499,6 +556,240 @@ pub(crate) fn parse_roster(s: &str) -> Result<Roster> {
     serde_json::from_str(s).map_err(|e| RelayError::Storage(format!("stored roster: {e}")))
 }
 
+/// Group commit of log appends: the batches of syncs that arrive together are appended
+/// in one SQLite transaction, with one fsync (`synchronous=FULL`), instead of one each.
+/// Each sync's append still waits until the transaction holding it is committed, so
+/// nothing is acknowledged before it is durable; a batch that fails rolls back to its
+/// own savepoint and fails alone. The service holds each space's lock around its
+/// append, so the batches of one transaction are of different spaces, which never wait
+/// for each other's locks; they share the fsync.
+///
+/// Leader and followers: a sync that finds no commit under way leads: it takes the
+/// writer connection, then every append queued by then, and commits them; appends
+/// queued meanwhile are the next round's (the leader runs rounds until none is left).
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    state: Mutex<GroupState>,
+    /// Transactions committed and batches appended through them (tests, metrics).
+    pub(crate) commits: std::sync::atomic::AtomicU64,
+    pub(crate) appended: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct GroupState {
+    queue: Vec<GroupJob>,
+    leading: bool,
+}
+
+struct GroupJob {
+    space: String,
+    batch: LogBatch,
+    done: std::sync::Arc<Slot>,
+}
+
+/// Where a follower waits for its append's result.
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Result<u64>>>,
+    ready: parking_lot::Condvar,
+}
+
+impl Slot {
+    fn put(&self, r: Result<u64>) {
+        *self.result.lock() = Some(r);
+        self.ready.notify_all();
+    }
+    fn wait(&self) -> Result<u64> {
+        let mut r = self.result.lock();
+        loop {
+            if let Some(v) = r.take() {
+                return v;
+            }
+            self.ready.wait(&mut r);
+        }
+    }
+}
+
+impl GroupCommit {
+    fn append(&self, conn: &Mutex<Connection>, space: &str, b: &LogBatch) -> Result<u64> {
+        let done = std::sync::Arc::new(Slot::default());
+        {
+            let mut st = self.state.lock();
+            st.queue.push(GroupJob {
+                space: space.to_string(),
+                batch: b.clone(),
+                done: done.clone(),
+            });
+            if st.leading {
+                drop(st);
+                return done.wait();
+            }
+            st.leading = true;
+        }
+        loop {
+            // the connection first, then the queue: what arrived while the previous
+            // transaction was being written joins this one
+            let mut c = conn.lock();
+            let jobs = {
+                let mut st = self.state.lock();
+                if st.queue.is_empty() {
+                    st.leading = false;
+                    break;
+                }
+                std::mem::take(&mut st.queue)
+            };
+            self.commit(&mut c, jobs);
+        }
+        done.wait()
+    }
+
+    /// One transaction for `jobs`; each job's result goes to its slot once committed.
+    fn commit(&self, c: &mut Connection, jobs: Vec<GroupJob>) {
+        let mut results: Vec<Result<u64>> = Vec::with_capacity(jobs.len());
+        let outcome = (|| -> Result<()> {
+            let mut tx = c.transaction().map_err(db)?;
+            for j in &jobs {
+                let mut sp = tx.savepoint().map_err(db)?;
+                match append_batch_in(&sp, &j.space, &j.batch) {
+                    Ok(seq) => {
+                        sp.commit().map_err(db)?;
+                        results.push(Ok(seq));
+                    }
+                    Err(e) => {
+                        sp.rollback().map_err(db)?;
+                        drop(sp);
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit().map_err(db)
+        })();
+        use std::sync::atomic::Ordering::Relaxed;
+        match outcome {
+            Ok(()) => {
+                self.commits.fetch_add(1, Relaxed);
+                self.appended
+                    .fetch_add(results.iter().filter(|r| r.is_ok()).count() as u64, Relaxed);
+                for (j, r) in jobs.iter().zip(results) {
+                    j.done.put(r);
+                }
+            }
+            Err(e) => {
+                // nothing of this transaction is stored
+                for j in &jobs {
+                    j.done.put(Err(RelayError::Storage(format!(
+                        "the log append was not committed: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+}
+
+/// Append one batch inside the caller's transaction (see `GroupCommit`).
+fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
+    let next_seq = |tx: &Connection| -> Result<i64> {
+        tx.query_row(
+            "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+            [space],
+            |r| r.get(0),
+        )
+        .map_err(db)
+    };
+    // the running totals of what every member may read, up to the row before
+    let totals = |tx: &Connection, seq: i64| -> Result<(i64, i64)> {
+        tx.query_row(
+            "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
+            params![space, seq - 1],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map(|t| t.unwrap_or((0, 0)))
+        .map_err(db)
+    };
+    for (entity, audience) in &b.opened {
+        tx.execute(
+            "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
+            params![space, entity, audience],
+        )
+        .map_err(db)?;
+        let earlier: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT DISTINCT seq FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq",
+            )
+            .map_err(db)?
+            .query_map(params![space, entity], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        for original in earlier {
+            let copy = next_seq(tx)?;
+            let (n, bytes) = totals(tx, copy)?;
+            let (dn, dbytes): (i64, i64) = tx
+                .query_row(
+                    "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
+                    params![space, original],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)?;
+            tx.execute(
+                "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
+                 SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
+                 WHERE space_id = ?1 AND seq = ?2",
+                params![space, original, copy, n + dn, bytes + dbytes],
+            )
+            .map_err(db)?;
+        }
+    }
+    let seq = next_seq(tx)?;
+    let (n, bytes) = totals(tx, seq)?;
+    tx.execute(
+        "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
+         VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            space,
+            seq,
+            &b.author[..],
+            b.signed_at,
+            b.signature,
+            b.pairs.to_bytes(),
+            b.arrived_at,
+            n + b.public_changes as i64,
+            bytes + b.public_bytes as i64
+        ],
+    )
+    .map_err(db)?;
+    {
+        let mut ins = tx
+            .prepare_cached("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .map_err(db)?;
+        let mut ent = tx
+            .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db)?;
+        for (i, ch) in b.changes.iter().enumerate() {
+            ins.execute(params![
+                space,
+                &ch.hash[..],
+                ch.entity,
+                seq,
+                i as i64,
+                ch.bytes
+            ])
+            .map_err(db)?;
+            if let Some(e) = &ch.new_entity {
+                ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
+                    .map_err(db)?;
+            }
+        }
+    }
+    Ok(seq as u64)
+}
+
 impl Storage for SqliteStorage {
     fn lock_space(&self, _space: &str) -> Result<SpaceGuard> {
         Ok(SpaceGuard(None))
@@ -514,7 +805,7 @@ impl Storage for SqliteStorage {
         self.conn
             .lock()
             .execute(
-                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES (?1, ?2, ?3, ?4)",
+                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES (?1, ?2, ?3, ?4, {NEW_EPOCH})"),
                 params![id, name, relay_secret, roster_json(roster)],
             )
             .map_err(db)?;
@@ -523,15 +814,15 @@ impl Storage for SqliteStorage {
 
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
         let c = self.reader()?;
-        let row: Option<(String, String, Vec<u8>, String)> = c
+        let row: Option<(String, String, Vec<u8>, String, i64)> = c
             .query_row(
-                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = ?1",
+                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, text)) = row else {
+        let Some((id, name, relay_secret, text, epoch)) = row else {
             return Ok(None);
         };
         let roster = self.rosters.parse(&id, text)?;
@@ -540,6 +831,7 @@ impl Storage for SqliteStorage {
             name,
             relay_secret,
             roster,
+            epoch: epoch as u64,
         }))
     }
 
@@ -718,104 +1010,7 @@ impl Storage for SqliteStorage {
     }
 
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
-        let mut c = self.conn.lock();
-        let tx = c.transaction().map_err(db)?;
-        let next_seq = |tx: &rusqlite::Transaction<'_>| -> Result<i64> {
-            tx.query_row(
-                "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
-                [space],
-                |r| r.get(0),
-            )
-            .map_err(db)
-        };
-        // the running totals of what every member may read, up to the row before
-        let totals = |tx: &rusqlite::Transaction<'_>, seq: i64| -> Result<(i64, i64)> {
-            tx.query_row(
-                "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
-                params![space, seq - 1],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map(|t| t.unwrap_or((0, 0)))
-            .map_err(db)
-        };
-        for (entity, audience) in &b.opened {
-            tx.execute(
-                "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
-                params![space, entity, audience],
-            )
-            .map_err(db)?;
-            let earlier: Vec<i64> = tx
-                .prepare_cached(
-                    "SELECT DISTINCT seq FROM changes WHERE space_id = ?1 AND entity_id = ?2 ORDER BY seq",
-                )
-                .map_err(db)?
-                .query_map(params![space, entity], |r| r.get(0))
-                .map_err(db)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db)?;
-            for original in earlier {
-                let copy = next_seq(&tx)?;
-                let (n, bytes) = totals(&tx, copy)?;
-                let (dn, dbytes): (i64, i64) = tx
-                    .query_row(
-                        "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
-                        params![space, original],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(db)?;
-                tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
-                     SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
-                     WHERE space_id = ?1 AND seq = ?2",
-                    params![space, original, copy, n + dn, bytes + dbytes],
-                )
-                .map_err(db)?;
-            }
-        }
-        let seq = next_seq(&tx)?;
-        let (n, bytes) = totals(&tx, seq)?;
-        tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
-             VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                space,
-                seq,
-                &b.author[..],
-                b.signed_at,
-                b.signature,
-                b.pairs.to_bytes(),
-                b.arrived_at,
-                n + b.public_changes as i64,
-                bytes + b.public_bytes as i64
-            ],
-        )
-        .map_err(db)?;
-        {
-            let mut ins = tx
-                .prepare_cached("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(db)?;
-            let mut ent = tx
-                .prepare_cached("INSERT OR IGNORE INTO entities(space_id, id, kind, audience, ref_id) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(db)?;
-            for (i, ch) in b.changes.iter().enumerate() {
-                ins.execute(params![
-                    space,
-                    &ch.hash[..],
-                    ch.entity,
-                    seq,
-                    i as i64,
-                    ch.bytes
-                ])
-                .map_err(db)?;
-                if let Some(e) = &ch.new_entity {
-                    ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
-                        .map_err(db)?;
-                }
-            }
-        }
-        tx.commit().map_err(db)?;
-        Ok(seq as u64)
+        self.group.append(&self.conn, space, b)
     }
 
     fn append_tally(
@@ -1040,6 +1235,97 @@ impl Storage for SqliteStorage {
             )
             .map_err(db)?;
         Ok(())
+    }
+
+    fn renew_epochs(&self) -> Result<()> {
+        self.conn
+            .lock()
+            .execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn prune_counters(&self) -> Result<u64> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        let mut n = 0;
+        for table in ["sync_counters", "roster_floors"] {
+            n += tx.execute(&prune_sql(table), []).map_err(db)? as u64;
+        }
+        tx.commit().map_err(db)?;
+        Ok(n)
+    }
+}
+
+/// `cunwu-relay backup`: a consistent copy of the SQLite relay database at `from`
+/// while a relay serves it (SQLite's online backup, in one step: one read transaction,
+/// so the copy is the database as of one commit; WAL lets the relay keep appending
+/// meanwhile). The copy's spaces get new epochs, so copying the file back over the
+/// database is already a restore that devices notice (`restore` renews them again).
+/// Returns the pages copied.
+pub fn backup(from: &Path, out: &Path) -> Result<i32> {
+    if out.exists() {
+        return Err(RelayError::BadRequest(format!(
+            "{} exists: a backup is written to a new file",
+            out.display()
+        )));
+    }
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db)?;
+    src.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(db)?;
+    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| {
+            RelayError::Storage(format!("{} is not a relay database: {e}", from.display()))
+        })?;
+    let mut dst = Connection::open(out).map_err(db)?;
+    let pages = {
+        let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db)?;
+        // every page in one step: a step that meets a write by another connection
+        // would start over, and a busy relay writes all the time
+        loop {
+            match b.step(-1).map_err(db)? {
+                rusqlite::backup::StepResult::Done => break,
+                rusqlite::backup::StepResult::More => continue,
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        b.progress().pagecount
+    };
+    dst.execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+        .map_err(db)?;
+    Ok(pages)
+}
+
+/// `cunwu-relay restore --from FILE`: copy a backup over the SQLite database at `to`
+/// (the relay must be stopped), through SQLite so the database's WAL stays consistent.
+pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db)?;
+    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| {
+            RelayError::Storage(format!("{} is not a relay backup: {e}", from.display()))
+        })?;
+    let mut dst = Connection::open(to).map_err(db)?;
+    dst.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db)?;
+    loop {
+        match b.step(-1).map_err(|e| {
+            RelayError::Storage(format!(
+                "could not write {} (is a relay still serving it? stop it first): {e}",
+                to.display()
+            ))
+        })? {
+            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::More => continue,
+            _ => {
+                return Err(RelayError::Storage(format!(
+                    "{} is in use (is a relay still serving it? stop it first)",
+                    to.display()
+                )))
+            }
+        }
     }
 }
 
@@ -1330,6 +1616,249 @@ pub(crate) mod tests {
         // opening again changes nothing
         let s = SqliteStorage::open(&path).unwrap();
         assert_eq!(s.counter("s1", "d1").unwrap(), now as u64);
+    }
+
+    /// The tables as a version-3 relay wrote them: no `spaces.epoch`.
+    pub(crate) fn version_3_schema() -> String {
+        let v3 = SCHEMA.replace(",\n    epoch INTEGER NOT NULL DEFAULT 0", "");
+        assert_ne!(v3, SCHEMA, "the epoch column is where this test expects it");
+        v3
+    }
+
+    fn epochs(s: &SqliteStorage) -> Vec<u64> {
+        ["s1", "s2"]
+            .iter()
+            .map(|id| s.space(id).unwrap().unwrap().epoch)
+            .collect()
+    }
+
+    #[test]
+    fn a_version_3_database_gets_an_epoch_per_space_and_restores_renew_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&version_3_schema()).unwrap();
+            for id in ["s1", "s2"] {
+                c.execute(
+                    "INSERT INTO spaces(id, name, relay_secret, roster) VALUES (?1, 'a', X'00', ?2)",
+                    [id, &old_roster(id, "d1")],
+                )
+                .unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let first = epochs(&s);
+        assert!(
+            first.iter().all(|e| *e > 0) && first[0] != first[1],
+            "{first:?}"
+        );
+        drop(s);
+        // opening again keeps them
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(epochs(&s), first);
+        // a new space gets one too
+        s.create_space(
+            "s3",
+            "c",
+            &[0],
+            &parse_roster(&old_roster("s3", "d3")).unwrap(),
+        )
+        .unwrap();
+        assert!(s.space("s3").unwrap().unwrap().epoch > 0);
+        // a backup is the same log under new epochs, and so is a restore of it
+        s.append_tally("s1", "e1", b"{}", &[1]).unwrap();
+        let copy = dir.path().join("copy.db");
+        assert!(backup(&path, &copy).unwrap() > 0);
+        assert!(
+            backup(&path, &copy).is_err(),
+            "a backup never overwrites a file"
+        );
+        let b = SqliteStorage::open(&copy).unwrap();
+        assert_eq!(b.last_seq("s1").unwrap(), 1);
+        let backed = epochs(&b);
+        assert!(backed.iter().zip(&first).all(|(b, f)| b != f && *b > 0));
+        drop(b);
+        s.append_tally("s1", "e1", b"{}", &[2]).unwrap();
+        assert_eq!(s.last_seq("s1").unwrap(), 2);
+        drop(s);
+        restore_file(&copy, &path).unwrap();
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(s.last_seq("s1").unwrap(), 1, "the log as it was backed up");
+        assert_eq!(epochs(&s), backed);
+        s.renew_epochs().unwrap();
+        let renewed = epochs(&s);
+        assert!(renewed.iter().zip(&backed).all(|(r, b)| r != b && *r > 0));
+    }
+
+    #[test]
+    fn a_backup_made_while_the_log_grows_is_one_consistent_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let s = std::sync::Arc::new(SqliteStorage::open(&path).unwrap());
+        s.create_space(
+            "s1",
+            "a",
+            &[0],
+            &parse_roster(&old_roster("s1", "d1")).unwrap(),
+        )
+        .unwrap();
+        let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writer = {
+            let (s, writing) = (s.clone(), writing.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                    s.append_tally("s1", "e1", &[7; 2048], &[1]).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut copies = vec![];
+        for i in 0..3 {
+            let out = dir.path().join(format!("b{i}.db"));
+            backup(&path, &out).unwrap();
+            copies.push(out);
+        }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        let written = writer.join().unwrap();
+        for c in &copies {
+            let conn = Connection::open(c).unwrap();
+            let ok: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok");
+            // the log end the space records is exactly the rows the log holds
+            let (end, rows, max): (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT (SELECT next_seq - 1 FROM spaces WHERE id = 's1'), count(*), coalesce(max(seq), 0) FROM log",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((end, rows), (max, max), "{}", c.display());
+            assert!(max <= written as i64);
+        }
+    }
+
+    /// Appends that arrive together are committed in one transaction (one fsync), each
+    /// returns only after that commit, and one that fails fails alone.
+    #[test]
+    fn appends_that_arrive_together_share_one_commit() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("group.db");
+        let s = std::sync::Arc::new(SqliteStorage::open(&path).unwrap());
+        let spaces: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for id in &spaces {
+            s.create_space(id, "a", &[0], &parse_roster(&old_roster(id, "d1")).unwrap())
+                .unwrap();
+        }
+        let batch = |n: u8| LogBatch {
+            author: [n; 32],
+            signed_at: 1,
+            signature: vec![n],
+            pairs: BatchPairs::new(vec![([n; 16], [n; 32])]),
+            changes: vec![AcceptedChange {
+                entity: format!("{n:032x}"),
+                hash: [n; 32],
+                bytes: vec![n; 100],
+                new_entity: Some(EntityRecord {
+                    kind: "notice".into(),
+                    audience: r#"{"type":"space"}"#.into(),
+                    ref_id: None,
+                }),
+            }],
+            opened: vec![],
+            arrived_at: 5,
+            public_changes: 1,
+            public_bytes: 100,
+        };
+        let commits = s.group.commits.load(Relaxed);
+        // the writer connection is busy (a transaction being written): eight syncs of
+        // eight spaces, and one of a space that does not exist, arrive meanwhile
+        let busy = s.conn.lock();
+        let mut threads = vec![];
+        for (i, id) in spaces
+            .iter()
+            .cloned()
+            .chain(["nowhere".to_string()])
+            .enumerate()
+        {
+            let (s, b) = (s.clone(), batch(i as u8 + 1));
+            threads.push(std::thread::spawn(move || s.append_batch(&id, &b)));
+        }
+        let t = std::time::Instant::now();
+        while s.group.queued() < 9 {
+            assert!(t.elapsed().as_secs() < 20, "the appends did not queue");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            threads.iter().all(|t| !t.is_finished()),
+            "nothing is acknowledged before its commit"
+        );
+        drop(busy);
+        let results: Vec<Result<u64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            s.group.commits.load(Relaxed) - commits,
+            1,
+            "one transaction"
+        );
+        for r in &results[..8] {
+            assert_eq!(*r.as_ref().unwrap(), 1, "{results:?}");
+        }
+        assert!(results[8].is_err(), "{results:?}");
+        drop(s);
+        // durable, each in its own space
+        let s = SqliteStorage::open(&path).unwrap();
+        for (i, id) in spaces.iter().enumerate() {
+            assert_eq!(s.last_seq(id).unwrap(), 1);
+            assert!(s.has_change(id, &[i as u8 + 1; 32]).unwrap());
+            assert!(!s.has_change(id, &[i as u8 + 2; 32]).unwrap());
+        }
+    }
+
+    #[test]
+    fn counters_of_devices_that_may_no_longer_sync_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("p.db")).unwrap();
+        let mut roster = parse_roster(&old_roster("s1", "live")).unwrap();
+        let mut gone = roster.devices[0].clone();
+        gone.key = "revoked".into();
+        gone.revoked_at_seq = Some(4);
+        roster.devices.push(gone);
+        s.create_space("s1", "a", &[0], &roster).unwrap();
+        for d in ["live", "revoked", "stranger"] {
+            assert!(s.advance_counter("s1", d, 10).unwrap());
+            s.set_roster_sent("s1", d, 3).unwrap();
+        }
+        assert!(s.advance_counter("nowhere", "live", 10).unwrap());
+        assert_eq!(s.prune_counters().unwrap(), 2 * 2 + 1);
+        assert_eq!(
+            s.counter("s1", "live").unwrap(),
+            10,
+            "an active device keeps its counter"
+        );
+        assert_eq!(s.roster_sent("s1", "live").unwrap(), 3);
+        for d in ["revoked", "stranger"] {
+            assert_eq!(s.counter("s1", d).unwrap(), 0);
+            assert_eq!(s.roster_sent("s1", d).unwrap(), 0);
+        }
+        assert_eq!(s.counter("nowhere", "live").unwrap(), 0);
+        assert_eq!(s.prune_counters().unwrap(), 0);
+        assert!(
+            !s.advance_counter("s1", "live", 10).unwrap(),
+            "the kept counter still refuses a replay"
+        );
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub enum RelayError {
     Timeout(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// The relay's database cannot be written (disk full, or read-only): 507. Syncs
+    /// that only receive still work; the phones keep their changes.
+    #[error("{0}")]
+    Full(String),
+}
+
+/// What the relay says when its database cannot be written, after the storage's own
+/// words (`detail`).
+pub fn full(detail: impl std::fmt::Display) -> RelayError {
+    RelayError::Full(format!(
+        "the relay cannot write its database ({detail}): its disk is full or read-only. \
+         Nothing of this request was stored; syncs that only receive still work, and phones keep \
+         their changes and send them once the relay's operator has freed space"
+    ))
 }
 
 impl RelayError {
@@ -52,6 +66,7 @@ impl RelayError {
             RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             RelayError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RelayError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 }

@@ -72,6 +72,32 @@ enum Cmd {
         #[command(subcommand)]
         cmd: InviteCmd,
     },
+    /// A consistent copy of an SQLite relay database, made while the relay serves it
+    /// (SQLite online backup). PostgreSQL: use pg_dump (docs/ARCHITECTURE.md).
+    Backup {
+        /// The SQLite file the relay serves.
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        /// Where to write the copy (a new file).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore: with --from, copy a backup over the SQLite database (stop the relay
+    /// first); then give every space's log a new epoch, so phones that synced since the
+    /// backup pull again and re-send what the relay no longer holds. PostgreSQL:
+    /// pg_restore, then this command without --from.
+    Restore {
+        /// SQLite file, or a PostgreSQL URL.
+        #[arg(long, default_value = "cunwu-relay.db")]
+        db: PathBuf,
+        /// The backup to copy in (SQLite only).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a device (by key) or a member (by id) with all their devices.
     Revoke {
         #[arg(long)]
@@ -210,6 +236,14 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
+            match relay.prune_counters() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    rows = n,
+                    "pruned replay counters and roster floors of devices that may no longer sync"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not prune replay counters"),
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -291,6 +325,59 @@ fn main() -> ExitCode {
                         );
                     } else {
                         println!("{invite}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Backup { db, out, json } => {
+            if cunwu_relay::pg::is_url(&db.to_string_lossy()) {
+                return fail(
+                    "a PostgreSQL relay is backed up with pg_dump (see docs/ARCHITECTURE.md)",
+                );
+            }
+            match cunwu_relay::db::backup(&db, &out) {
+                Ok(pages) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"backup": out.display().to_string(), "pages": pages})
+                        );
+                    } else {
+                        println!(
+                            "backed up {} to {} ({pages} pages)",
+                            db.display(),
+                            out.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Restore { db, from, json } => {
+            if let Some(from) = &from {
+                if cunwu_relay::pg::is_url(&db.to_string_lossy()) {
+                    return fail("a PostgreSQL relay is restored with pg_restore; then run `cunwu-relay restore --db URL` without --from");
+                }
+                if let Err(e) = cunwu_relay::db::restore_file(from, &db) {
+                    return fail(e);
+                }
+            }
+            let relay = match cunwu_relay::open(&db, Limits::default()) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            match relay.renew_epochs() {
+                Ok(()) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"restored": true, "new_epochs": true})
+                        );
+                    } else {
+                        println!("every space's log has a new epoch: phones will pull again and re-send what this relay lacks");
                     }
                     ExitCode::SUCCESS
                 }

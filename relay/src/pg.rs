@@ -34,6 +34,9 @@ fn schema() -> String {
         .replace(") WITHOUT ROWID;", ");")
 }
 
+/// A fresh epoch in PostgreSQL: random, 1 to 2^53 (as `db::NEW_EPOCH` in SQLite).
+const NEW_EPOCH: &str = "(floor(random() * 9007199254740991)::bigint + 1)";
+
 /// Bring a database written by an older relay to `db::SCHEMA_VERSION` (the steps are
 /// listed there), inside the transaction that holds `SCHEMA_LOCK`.
 fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
@@ -110,6 +113,25 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
     if version < 4 {
         let has: bool = tx
             .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'spaces' AND column_name = 'epoch' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if !has {
+            tx.batch_execute(&crate::db::ADD_EPOCH.replace("INTEGER", "BIGINT"))
+                .map_err(pg)?;
+        }
+        moved = true;
+        tx.execute(
+            &format!("UPDATE spaces SET epoch = {NEW_EPOCH} WHERE epoch = 0"),
+            &[],
+        )
+        .map_err(pg)?;
+    }
+    if version < 5 {
+        let has: bool = tx
+            .query_one(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'invites' AND column_name = 'enrols' AND table_schema = current_schema())",
                 &[],
             )
@@ -140,7 +162,13 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
 const SCHEMA_LOCK: i64 = 0x6375_6e77_7500_0001;
 
 fn pg(e: postgres::Error) -> RelayError {
-    RelayError::Storage(format!("postgresql: {e}"))
+    use postgres::error::SqlState;
+    match e.code() {
+        Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::READ_ONLY_SQL_TRANSACTION => {
+            crate::error::full(format!("postgresql: {e}"))
+        }
+        _ => RelayError::Storage(format!("postgresql: {e}")),
+    }
 }
 
 pub struct PgStorage {
@@ -293,7 +321,7 @@ impl Storage for PgStorage {
     ) -> Result<()> {
         self.conn()?
             .execute(
-                "INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, $2, $3, $4)",
+                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ($1, $2, $3, $4, {NEW_EPOCH})"),
                 &[&id, &name, &relay_secret, &roster_json(roster)],
             )
             .map_err(pg)?;
@@ -304,7 +332,7 @@ impl Storage for PgStorage {
         let row = self
             .conn()?
             .query_opt(
-                "SELECT id, name, relay_secret, roster FROM spaces WHERE id = $1",
+                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = $1",
                 &[&id],
             )
             .map_err(pg)?;
@@ -316,6 +344,7 @@ impl Storage for PgStorage {
             name: row.get(1),
             relay_secret: row.get(2),
             roster,
+            epoch: row.get::<_, i64>(4) as u64,
         }))
     }
 
@@ -748,6 +777,33 @@ impl Storage for PgStorage {
             .map_err(pg)?;
         Ok(())
     }
+
+    fn renew_epochs(&self) -> Result<()> {
+        self.conn()?
+            .execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), &[])
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn prune_counters(&self) -> Result<u64> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        let mut n = 0;
+        for table in ["sync_counters", "roster_floors"] {
+            n += tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} t WHERE NOT EXISTS (
+                             SELECT 1 FROM spaces s, jsonb_array_elements(s.roster::jsonb -> 'devices') d
+                             WHERE s.id = t.space_id AND d ->> 'key' = t.device AND d ->> 'revoked_at_seq' IS NULL)"
+                    ),
+                    &[],
+                )
+                .map_err(pg)?;
+        }
+        tx.commit().map_err(pg)?;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -822,6 +878,80 @@ mod tests {
         assert_eq!(v, crate::db::SCHEMA_VERSION);
         crate::db::tests::copies_work_after_upgrade(&s);
         crate::db::tests::invites_work_after_upgrade(&s);
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
+    /// A version-3 database (no `spaces.epoch`) gets an epoch per space, kept when it
+    /// is opened again; `renew_epochs` (restore) gives new ones.
+    #[test]
+    fn a_version_3_database_gets_an_epoch_per_space() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let sql = crate::db::tests::version_3_schema()
+                .replace("INTEGER", "BIGINT")
+                .replace("BLOB", "BYTEA")
+                .replace(") WITHOUT ROWID;", ");");
+            c.batch_execute(&sql).unwrap();
+            for space in ["s1", "s2"] {
+                let roster = crate::db::tests::old_roster(space, "d1");
+                c.execute("INSERT INTO spaces(id, name, relay_secret, roster) VALUES ($1, 'x', '\\x00', $2)", &[&space, &roster])
+                    .unwrap();
+            }
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (3);",
+            )
+            .unwrap();
+        }
+        let epochs = |s: &PgStorage| -> Vec<u64> {
+            ["s1", "s2"]
+                .iter()
+                .map(|id| s.space(id).unwrap().unwrap().epoch)
+                .collect()
+        };
+        let s = PgStorage::open(&url).unwrap();
+        let first = epochs(&s);
+        assert!(
+            first.iter().all(|e| *e > 0) && first[0] != first[1],
+            "{first:?}"
+        );
+        drop(s);
+        let s = PgStorage::open(&url).unwrap();
+        assert_eq!(epochs(&s), first, "opening again keeps them");
+        let v: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        s.renew_epochs().unwrap();
+        assert!(epochs(&s).iter().zip(&first).all(|(r, f)| r != f && *r > 0));
+        s.create_space(
+            "s3",
+            "c",
+            &[0],
+            &crate::db::parse_roster(&crate::db::tests::old_roster("s3", "d3")).unwrap(),
+        )
+        .unwrap();
+        assert!(s.space("s3").unwrap().unwrap().epoch > 0);
+        // counters of devices that may no longer sync are pruned; an active one's stay
+        for d in ["d1", "ghost"] {
+            assert!(s.advance_counter("s1", d, 10).unwrap());
+        }
+        assert_eq!(s.prune_counters().unwrap(), 1);
+        assert_eq!(
+            (
+                s.counter("s1", "d1").unwrap(),
+                s.counter("s1", "ghost").unwrap()
+            ),
+            (10, 0)
+        );
         drop(s);
         let _ = Client::connect(&server, NoTls)
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));

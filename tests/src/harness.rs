@@ -490,7 +490,9 @@ impl RelayProcess {
         panic!("the relay did not restart on port {}: {last}", self.port);
     }
 
-    fn admin(&self, args: &[&str]) -> serde_json::Value {
+    /// Run an admin subcommand of `cunwu-relay` on this relay's database (`--db` and
+    /// `--json` added); its JSON output. Panics when it fails.
+    pub fn admin(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new(&self.bin)
             .args(args)
             .arg("--db")
@@ -561,6 +563,13 @@ impl RelayProcess {
     /// `revoke`: a device (hex key) or a member (id) with all their devices.
     pub fn revoke(&self, space: &str, target: &str) {
         self.admin(&["revoke", "--space", space, "--target", target]);
+    }
+
+    /// Serve from another SQLite file from the next `restart` on (a file the test put
+    /// there, e.g. on a small filesystem). Panics on PostgreSQL.
+    pub fn move_db(&mut self, to: PathBuf) {
+        assert!(self.pg.is_none(), "move_db is for an SQLite relay");
+        self.db = to;
     }
 
     /// Which storage the relay runs on: "sqlite" or "postgres".

@@ -175,6 +175,19 @@ async fn a_villagers_meeting_reaches_quorum_through_ballots_in_the_hall() {
     let t = h.tally_everywhere(&without);
     assert_eq!(counted(&t), (30, 4, vec![2, 2], false, None, 0), "{t:?}");
 
+    // a villager whose paper ballot was recorded has voted, on their own phone too
+    let third = h.vote(DecidingBody::VillagersMeeting).await;
+    let phone = &h.phones[2];
+    assert_eq!(phone.store.counts().unwrap().open_votes_not_cast, 1);
+    h.clerk
+        .store
+        .record_ballot(&third, &h.persons[2], 0)
+        .unwrap();
+    h.settle().await;
+    assert_eq!(phone.store.counts().unwrap().open_votes_not_cast, 0);
+    let listed = phone.store.list_deliberations(10, 0).unwrap();
+    assert!(listed.iter().all(|d| d.voted), "{listed:?}");
+
     // the relay counts the same: close, and its signed tallies reach every phone
     h.clerk.store.close_deliberation(&with_hall).unwrap();
     h.clerk.store.close_deliberation(&without).unwrap();

@@ -232,7 +232,7 @@ cli-search-nothing = nothing found for "{ $query }"
 cli-sync-contacting = sync: contacting { $url } …
 cli-sync-progress = sync: page { $page } · ↑ { $sent } · ↓ { $received_bytes } · { $received } change(s) received
 cli-sync-unreachable = cannot reach the relay at { $url } ({ $detail }); local changes stay on this device until the next sync
-cli-synced = synced with { $url }: sent { $sent } (acked { $acked }), received { $received }, rejected { $rejected } · { $trips } round trip(s), { $up } up, { $down } down
+cli-synced = synced with { $url }: sent { $sent } (acked { $acked }), received { $received }, rejected { $rejected } · { $trips } round trip(s) in all, { $up } up, { $down } down
 cli-sync-rejected = the relay REJECTED { $n } of your change(s); they were undone on this device:
 cli-sync-rejected-hint = (`cunwu status` lists every rejected change with its reason)
 cli-sync-refused-incoming = { $n } incoming change(s) failed this device's checks and were not applied
@@ -285,7 +285,7 @@ cli-demo-votes = {"   "}[{ $a }] and [{ $b }] vote 「{ $option }」
 cli-demo-closes = {"   "}[{ $who }] closes the vote
 cli-demo-step-views = 7. what each device shows
 cli-demo-rejected = {"   "}[{ $who }] REJECTED by the relay: { $why }
-cli-demo-synced = {"   "}sync [{ $who }] sent { $sent }, received { $received }, rejected { $rejected } · { $trips } round trip(s), { $up } up, { $down } down
+cli-demo-synced = {"   "}sync [{ $who }] { $syncs } sync(s): sent { $sent }, received { $received }, rejected { $rejected } · { $trips } round trip(s) in all, { $up } up, { $down } down
 cli-demo-view = {"   "}── { $name } ({ $role }) ──
 cli-demo-view-notice = {"   "}notice   [{ $status } r{ $revision }] { $title }
 cli-demo-view-closing = {" "}· closing { $amount }
@@ -410,6 +410,8 @@ cli-proposal-for = For the { $meeting } · put forward { $when }
 cli-proposal-signers = { $n } have signed
 cli-proposal-support = { $n } have signed; { $needed } are needed
 cli-proposal-due = { $n } have signed ({ $needed } needed): the committee must call the meeting
+cli-demo-register = {"   "}[{ $who }] keeps the register of villagers: { $n } persons, { $without } elders without a phone; each invite names the person on the register it enrols
+cli-demo-hall = {"   "}[{ $who }] as teller records ballots cast in the hall: { $names } vote 「{ $option }」 (villagers without a phone count too, each once)
 
 ## Four deliberations, two disclosures (cunwu matter), party activities (cunwu party activity), supervision (cunwu notice review)
 

@@ -228,7 +228,7 @@ cli-search-nothing = 没有找到“{ $query }”
 cli-sync-contacting = 同步：正在连接 { $url } …
 cli-sync-progress = 同步：第 { $page } 页 · 发出 { $sent } · 收到 { $received_bytes } · 已收到 { $received } 项改动
 cli-sync-unreachable = 连不上中继 { $url }（{ $detail }）；本机的改动会保留，下次同步时再发
-cli-synced = 已与 { $url } 同步：发出 { $sent } 项（已确认 { $acked } 项），收到 { $received } 项，被拒绝 { $rejected } 项 · 往返 { $trips } 次，上传 { $up }，下载 { $down }
+cli-synced = 已与 { $url } 同步：发出 { $sent } 项（已确认 { $acked } 项），收到 { $received } 项，被拒绝 { $rejected } 项 · 共往返 { $trips } 次，上传 { $up }，下载 { $down }
 cli-sync-rejected = 中继拒绝了您的 { $n } 项改动，本机已撤销：
 cli-sync-rejected-hint = （`cunwu status` 会列出每项被拒绝的改动和原因）
 cli-sync-refused-incoming = 收到的 { $n } 项改动没有通过本机检查，没有采用
@@ -281,7 +281,7 @@ cli-demo-votes = {"   "}[{ $a }] 和 [{ $b }] 投「{ $option }」
 cli-demo-closes = {"   "}[{ $who }] 结束投票
 cli-demo-step-views = 七、每台设备看到的内容
 cli-demo-rejected = {"   "}[{ $who }] 被中继拒绝：{ $why }
-cli-demo-synced = {"   "}同步 [{ $who }] 发出 { $sent } 项，收到 { $received } 项，被拒绝 { $rejected } 项 · 往返 { $trips } 次，上传 { $up }，下载 { $down }
+cli-demo-synced = {"   "}同步 [{ $who }] { $syncs } 次：发出 { $sent } 项，收到 { $received } 项，被拒绝 { $rejected } 项 · 共往返 { $trips } 次，上传 { $up }，下载 { $down }
 cli-demo-view = {"   "}── { $name }（{ $role }）──
 cli-demo-view-notice = {"   "}公告  [{ $status } 第{ $revision }版] { $title }
 cli-demo-view-closing = {" "}· 期末结余 { $amount }
@@ -406,6 +406,8 @@ cli-proposal-for = 提请{ $meeting }讨论 · { $when }提出
 cli-proposal-signers = 已有 { $n } 人联名
 cli-proposal-support = 已有 { $n } 人联名，需要 { $needed } 人
 cli-proposal-due = 已有 { $n } 人联名（需要 { $needed } 人）：村委会应当召集会议
+cli-demo-register = {"   "}[{ $who }] 登记村民名册：{ $n } 人，其中 { $without } 位老人没有手机；邀请码写明登记的是名册上的谁
+cli-demo-hall = {"   "}[{ $who }] 作为计票人登记会场投票：{ $names } 投「{ $option }」（没有手机的村民也算数，每人只算一次）
 
 ## 四议两公开 (cunwu matter) 和党员活动 (cunwu party activity)、民主理财 (cunwu notice review)
 

@@ -260,15 +260,16 @@ impl Store {
 
     pub fn list_deliberations(&self, limit: u32, offset: u32) -> Result<Vec<DeliberationSummary>> {
         let me = self.my_member_id()?;
+        let hall = self.my_hall_voter();
         let now = now_ms();
         let (l, o) = page(limit, offset);
         let c = self.reader.lock();
         let mut s = c.prepare_cached(&format!(
             "SELECT d.id, d.title, d.deciding_body, d.phase, d.opens_at, d.closes_at,
-                    EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)
+                    EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter IN (?1, ?2))
              FROM deliberations d ORDER BY d.created_at DESC, d.id LIMIT {l} OFFSET {o}"
         ))?;
-        let rows = s.query_map([me], |r| {
+        let rows = s.query_map([me, hall], |r| {
             let recorded: String = r.get(3)?;
             let closes_at: i64 = r.get(5)?;
             let status = Phase::parse(&recorded)
@@ -287,9 +288,21 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// How this member's ballot recorded in the hall is keyed in `ballots.voter`
+    /// (`hall:<person>`), or a key nothing matches when the member is no one's phone.
+    /// Read on the reader connection, so a list or badge never waits for a merge.
+    fn my_hall_voter(&self) -> String {
+        super::me_of(&self.reader.lock(), &self.device_id())
+            .ok()
+            .and_then(|m| m.person)
+            .map(|p| format!("hall:{p}"))
+            .unwrap_or_default()
+    }
+
     /// Badge counts for this device's member.
     pub fn counts(&self) -> Result<Counts> {
         let me = self.my_member_id()?;
+        let hall = self.my_hall_voter();
         let now = now_ms();
         let c = self.reader.lock();
         let q = |sql: &str| -> Result<u32> {
@@ -308,8 +321,8 @@ impl Store {
             open_votes_not_cast: c.query_row(
                 "SELECT count(*) FROM deliberations d WHERE d.phase = ?3 AND d.closes_at > ?2
                  AND EXISTS(SELECT 1 FROM electorate e WHERE e.deliberation_id = d.id AND e.member_id = ?1)
-                 AND NOT EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter = ?1)",
-                rusqlite::params![me, now, Phase::Voting.as_str()],
+                 AND NOT EXISTS(SELECT 1 FROM ballots b WHERE b.deliberation_id = d.id AND b.voter IN (?1, ?4))",
+                rusqlite::params![me, now, Phase::Voting.as_str(), hall],
                 |r| r.get::<_, i64>(0),
             )? as u32,
             pending_changes: q0("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')")?,

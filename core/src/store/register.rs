@@ -341,7 +341,7 @@ impl Store {
     /// without a phone), in register order.
     pub fn not_read(&self, notice: &str) -> Result<FollowUpList> {
         self.notice(notice)?;
-        let roster = self.roster()?;
+        let roster = super::roster_of(&self.reader.lock())?;
         let register = self.register()?;
         let readers: BTreeSet<String> = {
             let c = self.reader.lock();
@@ -379,7 +379,7 @@ impl Store {
                 "this vote is over the enrolled phones, not the register; open it with a register to follow up by person".into(),
             ));
         }
-        let roster = self.roster()?;
+        let roster = super::roster_of(&self.reader.lock())?;
         let register = self.register()?;
         let voters: BTreeSet<String> = {
             let c = self.reader.lock();

@@ -334,6 +334,38 @@ impl Store {
         local_set(&self.conn.lock(), "cursor", &cursor.to_le_bytes())
     }
 
+    /// The epoch of the relay's log this phone last synced with (0: none known yet,
+    /// or a relay older than wire version 5).
+    pub fn relay_epoch(&self) -> Result<u64> {
+        Ok(local_get(&self.conn.lock(), "relay_epoch")?
+            .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    pub fn set_relay_epoch(&self, epoch: u64) -> Result<()> {
+        local_set(&self.conn.lock(), "relay_epoch", &epoch.to_le_bytes())
+    }
+
+    /// The relay's log is not the one this phone synced with (it was restored from a
+    /// backup: a new epoch, or this phone's cursor is beyond its end). In one
+    /// transaction: the cursor goes back to 0 (pull the whole log again; merging is
+    /// idempotent), the new epoch is kept, and every acked change of this phone is
+    /// marked for sending again, since the relay may have lost those acked after its
+    /// backup (it acks again those it holds, and stores the rest). Returns how many
+    /// changes will be sent again.
+    pub fn restart_relay_log(&self, epoch: u64) -> Result<u32> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        local_set(&tx, "cursor", &0u64.to_le_bytes())?;
+        local_set(&tx, "relay_epoch", &epoch.to_le_bytes())?;
+        let n = tx.execute(
+            "UPDATE outbox SET state = 'pending', updated_at = ?1 WHERE state = 'acked'",
+            [now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(n as u32)
+    }
+
     /// The next request counter: strictly increasing across restarts, and at least
     /// the current time in ms (`max(last + 1, now)`), so a phone restored from a
     /// backup, whose stored counter went back, still counts above what the relay saw.

@@ -36,7 +36,18 @@ impl Relay {
     /// clock. A refusal records nothing and names the lowest counter the relay would
     /// take (`RelayError::Counter`), so an honest phone restored from a backup, or one
     /// whose clock ran ahead, can continue from there (`SyncClient::sync_once`).
-    fn check_counter(&self, space: &str, device: &str, counter: u64, now: i64) -> Result<()> {
+    ///
+    /// When the database cannot be written (disk full or read-only), a request that
+    /// only receives (`pull_only`) is checked against the stored counter and one kept
+    /// in memory instead, so phones still receive while the operator frees space.
+    fn check_counter(
+        &self,
+        space: &str,
+        device: &str,
+        counter: u64,
+        now: i64,
+        pull_only: bool,
+    ) -> Result<()> {
         let bound = now.saturating_add(MAX_COUNTER_AHEAD_MS).max(0) as u64;
         if counter > bound {
             let expected = self.storage.counter(space, device)? + 1;
@@ -49,7 +60,24 @@ impl Relay {
                 expected,
             });
         }
-        if !self.storage.advance_counter(space, device, counter)? {
+        let advanced = match self.storage.advance_counter(space, device, counter) {
+            Err(RelayError::Full(why)) if pull_only => {
+                let stored = self.storage.counter(space, device)?;
+                let mut held = self.unwritten_counters.lock();
+                let last = held
+                    .get(&(space.to_string(), device.to_string()))
+                    .copied()
+                    .unwrap_or(0)
+                    .max(stored);
+                if counter > last {
+                    tracing::warn!(%why, "a pull-only sync on a full or read-only disk: its counter is kept in memory");
+                    held.insert((space.to_string(), device.to_string()), counter);
+                }
+                counter > last
+            }
+            other => other?,
+        };
+        if !advanced {
             let expected = self.storage.counter(space, device)? + 1;
             return Err(RelayError::Counter {
                 reason: format!(
@@ -104,7 +132,8 @@ impl Relay {
                 wire::MAX_REQUEST_OPS
             )));
         }
-        self.check_counter(&space_id, &device_hex, req.counter, now)?;
+        let pull_only = req.batches.is_empty();
+        self.check_counter(&space_id, &device_hex, req.counter, now, pull_only)?;
         // counted only for fresh requests, so replaying a captured one cannot lock a device out
         self.check_rate(&space_id, &device_hex, now)?;
         let roster_floor = self.storage.roster_sent(&space_id, &device_hex)?;
@@ -137,15 +166,35 @@ impl Relay {
         {
             let _guard = lock.lock();
             let _held = self.hold_space(&space_id)?;
-            self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now)?;
+            match self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now) {
+                // a tally due now is published by a later sync, once the disk has room
+                Err(RelayError::Full(why)) if pull_only => {
+                    tracing::warn!(%why, "tallies not published: the disk is full or read-only")
+                }
+                other => other?,
+            }
         }
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
+        // a cursor beyond the end of the log was handed out by a log this one no longer
+        // is (the database was restored from a backup): never echo it, or the device
+        // would skip what is appended next. Served from the start instead, so the
+        // device sees its cursor go back and pulls again (`SyncClient::sync_once`).
+        let from_seq = if req.cursor > self.storage.last_seq(&space_id)? {
+            tracing::info!(
+                space = %space_id,
+                cursor = req.cursor,
+                "a device's cursor is beyond the end of the log (restored?): served from the start"
+            );
+            0
+        } else {
+            req.cursor
+        };
         let (entries, cursor, more) = self.read_for(
             &space_id,
             &member,
             &req.device,
-            req.cursor,
+            from_seq,
             req.max_page_bytes,
         )?;
         let roster = if rec.roster.version > req.roster_version {
@@ -155,14 +204,13 @@ impl Relay {
                 .map(|s| s.roster)
                 .unwrap_or(rec.roster.clone());
             if current.version > roster_floor {
-                self.storage
-                    .set_roster_sent(&space_id, &device_hex, current.version)?;
+                self.note_roster_sent(&space_id, &device_hex, current.version, pull_only)?;
             }
             Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
         } else {
             let held = req.roster_version.min(rec.roster.version);
             if held > roster_floor {
-                self.storage.set_roster_sent(&space_id, &device_hex, held)?;
+                self.note_roster_sent(&space_id, &device_hex, held, pull_only)?;
             }
             None
         };
@@ -180,8 +228,27 @@ impl Relay {
             roster,
             server_time: now,
             remaining,
+            epoch: rec.epoch,
         };
         Ok(resp.encode(response_version))
+    }
+
+    /// Record the roster version delivered to a device; on a full or read-only disk a
+    /// pull-only sync goes on without it (the floor is raised by a later sync).
+    fn note_roster_sent(
+        &self,
+        space: &str,
+        device: &str,
+        version: u64,
+        pull_only: bool,
+    ) -> Result<()> {
+        match self.storage.set_roster_sent(space, device, version) {
+            Err(RelayError::Full(why)) if pull_only => {
+                tracing::warn!(%why, "roster floor not recorded: the disk is full or read-only");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Judge one batch of `from`'s and append what passes as one log entry: the acks,
@@ -284,7 +351,7 @@ impl Relay {
             };
             if let Some(dep) = vc.change.deps().iter().find(|d| refused.contains_key(d)) {
                 rejected(
-                    format!("depends on change {dep} which was rejected"),
+                    format!("{}{dep} which was rejected", wire::DEPENDS_ON_REFUSED),
                     &mut rejections,
                     refused,
                 );
@@ -313,13 +380,14 @@ impl Relay {
                         .collect();
                     let why = match (changes.first(), missing.first()) {
                         (Some(first), _) => format!(
-                            "depends on {} change(s) the relay does not have (first: {first}); send changes in order",
-                            changes.len()
+                            "depends on {} change(s) {} (first: {first}); send changes in order",
+                            changes.len(),
+                            wire::NOT_HELD
                         ),
-                        (None, Some(policy::Missing::Entity(id))) => format!(
-                            "refers to {id}, which the relay does not have; send it first"
-                        ),
-                        _ => "waits for something the relay does not have".to_string(),
+                        (None, Some(policy::Missing::Entity(id))) => {
+                            format!("refers to {id}, which {}; send it first", wire::NOT_HELD)
+                        }
+                        _ => format!("waits for something {}", wire::NOT_HELD),
                     };
                     rejected(why, &mut rejections, refused);
                     continue;

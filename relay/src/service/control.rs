@@ -176,6 +176,18 @@ impl Relay {
         self.revoke_in(space, target).map(|_| ())
     }
 
+    /// `cunwu-relay restore`: every space's log gets a new epoch (run with the relay
+    /// stopped; a serving relay would keep its cached view of the old log).
+    pub fn renew_epochs(&self) -> Result<()> {
+        self.storage.renew_epochs()
+    }
+
+    /// Forget replay counters and roster floors of devices that may no longer sync
+    /// (`Storage::prune_counters`); run when the relay starts serving.
+    pub fn prune_counters(&self) -> Result<u64> {
+        self.storage.prune_counters()
+    }
+
     // ---- control plane -------------------------------------------------------------
 
     pub fn enroll(&self, req: &EnrollRequest, now: i64) -> Result<EnrollResponse> {

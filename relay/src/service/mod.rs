@@ -72,6 +72,9 @@ pub struct Relay {
     pub metrics: Metrics,
     /// Per space: documents, audiences, signed roster, log end, lock, rate, tallies.
     cache: Caches,
+    /// Sync counters of pull-only syncs that could not be written (disk full or
+    /// read-only), by (space, device): replay protection until the disk has room.
+    unwritten_counters: Mutex<std::collections::HashMap<(String, String), u64>>,
 }
 
 struct RelayLookup<'a> {
@@ -114,6 +117,7 @@ impl Relay {
             limits,
             metrics: Metrics::default(),
             cache: Caches::default(),
+            unwritten_counters: Mutex::default(),
         }
     }
 

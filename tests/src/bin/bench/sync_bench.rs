@@ -9,6 +9,12 @@
 //!
 //! `relay-load`: N devices (default 1,000) each sync M new changes (default 5) against
 //! one relay process, 64 at a time: syncs per second, p50 and p99 latency.
+//! `relay-load --county`: a county-shaped load instead: `--spaces` villages (default 20)
+//! of `--devices-per-space` phones each (default 30, one a cadre), `--rounds` rounds
+//! (default 4) in which every phone syncs with 0 to 3 new changes, and a tenth of the
+//! phones far behind (they sync only in the last round). `--json` prints one JSON object:
+//! `syncs_per_s`, `p50_ms`, `p99_ms`, `relay_cpu_ms_per_sync` (the relay process's CPU,
+//! user + system, from /proc/<pid>/stat, over the measured syncs).
 
 use super::{arg, flag};
 use automerge::sync::{self as amsync, SyncDoc};
@@ -251,7 +257,135 @@ fn signed_roster_of(d: &Device) -> cunwu_core::roster::SignedRoster {
     serde_json::from_slice(&raw).unwrap()
 }
 
+/// The figures of a load run, as `--json` prints them.
+fn load_figures(
+    shape: &str,
+    syncs: usize,
+    changes: u64,
+    wall: std::time::Duration,
+    lat: &mut [std::time::Duration],
+    relay_cpu: Option<std::time::Duration>,
+) -> serde_json::Value {
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    serde_json::json!({
+        "shape": shape,
+        "syncs": syncs,
+        "changes_up": changes,
+        "wall_s": wall.as_secs_f64(),
+        "syncs_per_s": syncs as f64 / wall.as_secs_f64(),
+        "p50_ms": p(0.5).as_secs_f64() * 1000.0,
+        "p99_ms": p(0.99).as_secs_f64() * 1000.0,
+        "relay_cpu_ms_per_sync": relay_cpu.map(|c| c.as_secs_f64() * 1000.0 / syncs as f64),
+    })
+}
+
+/// `relay-load --county`: many villages, tens of phones each, most syncs carrying 0
+/// to 3 changes, some phones far behind.
+fn county_load(args: &[String]) {
+    use rand::{Rng, SeedableRng};
+    let spaces = arg(args, "--spaces", 20);
+    let per_space = arg(args, "--devices-per-space", 30).max(2);
+    let rounds = arg(args, "--rounds", 4).max(1);
+    let concurrency = arg(args, "--concurrency", 64);
+    let json = flag(args, "--json");
+    rt().block_on(async move {
+        let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
+        let c = corpus::load();
+        let t = Instant::now();
+        // (phone, far behind)
+        let mut phones: Vec<(Arc<Device>, bool)> = vec![];
+        let mut n = 0usize;
+        for s in 0..spaces {
+            let (space, invite) = relay.create_space(&format!("村{s}"));
+            let cadre = Device::enroll(&relay, &invite, "村干部").await;
+            for i in 0..10 {
+                cadre.store.post_notice(c.notice(s * 10 + i)).unwrap();
+            }
+            cadre.sync().await.unwrap();
+            phones.push((Arc::new(cadre), false));
+            for i in 1..per_space {
+                let d = Device::enroll(&relay, &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
+                d.sync().await.unwrap();
+                phones.push((Arc::new(d), i % 10 == 0));
+                n += 1;
+            }
+        }
+        eprintln!("{spaces} spaces, {} phones enrolled and primed in {:.1} s", phones.len(), t.elapsed().as_secs_f64());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut lat = vec![];
+        let mut changes_up = 0u64;
+        let mut syncs = 0usize;
+        let mut wall = std::time::Duration::ZERO;
+        let mut cpu = std::time::Duration::ZERO;
+        for round in 0..rounds {
+            // the phones' changes are made before the clock runs: only syncs are timed
+            let mut order = vec![];
+            for (d, behind) in &phones {
+                if *behind && round + 1 < rounds {
+                    continue;
+                }
+                for _ in 0..rng.gen_range(0..=3) {
+                    n += 1;
+                    if d.store.me().unwrap().role == Role::Cadre {
+                        d.store.post_notice(c.notice(n)).unwrap();
+                    } else {
+                        d.store.file_request(c.request(n)).unwrap();
+                    }
+                }
+                order.push(d.clone());
+            }
+            // arrival order mixes the villages
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.gen_range(0..=i));
+            }
+            let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+            let cpu_before = relay.cpu_time();
+            let t = Instant::now();
+            let tasks: Vec<_> = order
+                .into_iter()
+                .map(|d| {
+                    let sem = sem.clone();
+                    tokio::spawn(async move {
+                        let _p = sem.acquire().await.unwrap();
+                        let s = Instant::now();
+                        let r = d.sync().await.unwrap();
+                        (s.elapsed(), r.acked)
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let (d, a) = task.await.unwrap();
+                lat.push(d);
+                changes_up += a as u64;
+                syncs += 1;
+            }
+            wall += t.elapsed();
+            if let Some(c) = relay.cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b)) {
+                cpu += c;
+            }
+        }
+        let v = load_figures("county", syncs, changes_up, wall, &mut lat, Some(cpu).filter(|c| !c.is_zero()));
+        if json {
+            println!("{v}");
+        } else {
+            println!("| county-shaped relay load: {spaces} spaces × {per_space} phones, {rounds} rounds of 0–3 changes per sync, a tenth far behind, {concurrency} at a time | |");
+            println!("|---|---|");
+            println!("| syncs | {syncs} ({changes_up} changes up) |");
+            println!("| syncs per second | {:.0} |", v["syncs_per_s"].as_f64().unwrap());
+            println!("| p50 / p99 sync latency | {:.1} ms / {:.1} ms |", v["p50_ms"].as_f64().unwrap(), v["p99_ms"].as_f64().unwrap());
+            if let Some(c) = v["relay_cpu_ms_per_sync"].as_f64() {
+                println!("| relay CPU per sync | {c:.2} ms |");
+            }
+        }
+    });
+}
+
 pub fn relay_load(args: &[String]) {
+    if flag(args, "--county") {
+        return county_load(args);
+    }
+    let json = flag(args, "--json");
     let devices = arg(args, "--devices", 1000);
     let changes = arg(args, "--changes", 5);
     let concurrency = arg(args, "--concurrency", 64);
@@ -297,6 +431,11 @@ pub fn relay_load(args: &[String]) {
         }
         let total = t.elapsed();
         let relay_cpu = relay.cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+        if json {
+            assert_eq!(acked as usize, devices * changes, "every change acked");
+            println!("{}", load_figures("steady", devices, acked as u64, total, &mut lat, relay_cpu));
+            return;
+        }
         lat.sort();
         let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
         assert_eq!(acked as usize, devices * changes, "every change acked");
