@@ -17,9 +17,16 @@ pub use cn::{
     Category, Direction, FinanceLine, FinanceTotals, NoticeContent, NoticeStatus, Period,
     PeriodKind, Question, Revision, Subtype,
 };
+pub use cs::{ActivitySummary, MatterSummary, NewActivity};
 pub use cs::{
     ChangeState, Counts, EntityChange, FollowUpList, FollowUpPerson, LocalChange, NewDeliberation,
     NewRequest, NoticeSummary, Origin, ProposalView, RequestSummary, SearchHit,
+};
+pub use cunwu_core::model::branch::{
+    Activity, ActivityKind, AttendanceRecord, Minutes, SignInMode, YearAttendance,
+};
+pub use cunwu_core::model::matter::{
+    Attendance, Matter, MatterStatus, Outcome, Stage, StepInput, StepRecord,
 };
 pub use cunwu_core::model::proposal::{Proposal, ProposalStatus, Support};
 pub use cunwu_core::model::register::{
@@ -140,6 +147,8 @@ pub struct Notice {
     pub questions: Vec<Question>,
     /// Member id → highest revision read.
     pub read_by: HashMap<String, u32>,
+    /// Who on the supervision committee signed off the text (民主理财).
+    pub reviewed_by: Vec<cn::Review>,
     pub updated_at: i64,
 }
 impl From<cn::Notice> for Notice {
@@ -158,6 +167,7 @@ impl From<cn::Notice> for Notice {
             withdrawn_reason: n.withdrawn_reason,
             questions: n.questions,
             read_by: n.read_by.into_iter().collect(),
+            reviewed_by: n.reviewed_by,
             updated_at: n.updated_at,
         }
     }

@@ -167,6 +167,70 @@ impl CunwuStore {
         Ok(self.inner.list_notices(&filter.into())?)
     }
 
+    /// Sign off a draft finance disclosure (a supervision committee member; 民主理财).
+    pub fn review_notice(&self, id: String, note: String) -> Result<()> {
+        Ok(self.inner.review_notice(&id, &note)?)
+    }
+
+    // ---- 四议两公开 -----------------------------------------------------------------
+
+    /// Record a major matter (cadres); returns its id.
+    pub fn create_matter(&self, title: String, body: String) -> Result<String> {
+        Ok(self.inner.create_matter(&title, &body)?)
+    }
+
+    /// Record the next step of a matter (cadres); refused out of order.
+    pub fn record_matter_step(&self, id: String, step: StepInput) -> Result<()> {
+        Ok(self.inner.record_matter_step(&id, step)?)
+    }
+
+    pub fn matter(&self, id: String) -> Result<Matter> {
+        Ok(self.inner.matter(&id)?)
+    }
+
+    pub fn list_matters(&self, limit: u32, offset: u32) -> Result<Vec<MatterSummary>> {
+        Ok(self.inner.list_matters(limit, offset)?)
+    }
+
+    // ---- the party branch ----------------------------------------------------------
+
+    /// Create an activity of the party branch (cadres); returns its id.
+    pub fn create_party_activity(&self, activity: NewActivity) -> Result<String> {
+        Ok(self.inner.create_party_activity(activity)?)
+    }
+
+    /// Sign a person in: the secretary for anyone, a party member for themselves (online).
+    pub fn sign_in_party_activity(
+        &self,
+        id: String,
+        person: String,
+        mode: SignInMode,
+    ) -> Result<()> {
+        Ok(self.inner.sign_in_party_activity(&id, &person, mode)?)
+    }
+
+    pub fn mark_party_absent(&self, id: String, person: String, reason: String) -> Result<()> {
+        Ok(self.inner.mark_party_absent(&id, &person, &reason)?)
+    }
+
+    pub fn write_party_minutes(&self, id: String, text: String) -> Result<()> {
+        Ok(self.inner.write_party_minutes(&id, &text)?)
+    }
+
+    pub fn party_activity(&self, id: String) -> Result<Activity> {
+        Ok(self.inner.party_activity(&id)?)
+    }
+
+    /// Activities of one year (village time), or all when `year` is null.
+    pub fn list_party_activities(&self, year: Option<i32>) -> Result<Vec<ActivitySummary>> {
+        Ok(self.inner.list_party_activities(year)?)
+    }
+
+    /// A person's attendance over one year's activities (present, online, absent).
+    pub fn party_attendance(&self, person: String, year: i32) -> Result<YearAttendance> {
+        Ok(self.inner.party_attendance(&person, year)?)
+    }
+
     // ---- service requests ----------------------------------------------------------
 
     /// File a service request; returns its id.

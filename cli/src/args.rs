@@ -68,6 +68,12 @@ pub enum Command {
     /// Villagers putting a matter forward for a meeting, with co-signs (村民提议)
     #[command(subcommand)]
     Proposal(ProposalCmd),
+    /// Major matters decided by 四议两公开 (cadres record each step)
+    #[command(subcommand)]
+    Matter(MatterCmd),
+    /// The party branch online (党员活动; party members and cadres)
+    #[command(subcommand)]
+    Party(PartyCmd),
     /// Check the store for damage, fix it, and fetch damaged parts again on the next sync
     Repair,
     /// An amount in fen as people read and hear it: figures, uppercase (大写), spoken
@@ -182,6 +188,13 @@ pub enum NoticeCmd {
     },
     /// Mark the current revision read
     Read { id: String },
+    /// Sign off a draft finance disclosure (村务监督委员会 members; 民主理财)
+    Review {
+        id: String,
+        /// What the committee member checked or found
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Who has not read a notice, by group and household, phone or none (cadres)
     Unread { id: String },
 }
@@ -532,4 +545,120 @@ pub struct PersonArgs {
     /// A cadre post, e.g. 村委会主任
     #[arg(long)]
     pub post: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatterCmd {
+    /// Record a major matter (cadres); its steps follow with `matter step`
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+    /// Record the next step: proposal, consultation, party_review, decision,
+    /// decision_disclosure, result_disclosure (cadres; refused out of order)
+    Step(MatterStepArgs),
+    /// A matter: its steps, who recorded each, attendance, outcome, links
+    Show { id: String },
+    /// Matters, newest first
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MatterStepArgs {
+    pub id: String,
+    /// The step (identifier or name, e.g. consultation or 两委会商议)
+    #[arg(long)]
+    pub stage: String,
+    /// When the meeting was held, YYYY-MM-DD or "YYYY-MM-DD HH:MM" village time [default: now]
+    #[arg(long)]
+    pub held: Option<String>,
+    /// How many attended ...
+    #[arg(long, requires = "expected")]
+    pub present: Option<u32>,
+    /// ... of how many expected
+    #[arg(long, requires = "present")]
+    pub expected: Option<u32>,
+    /// agreed or not_agreed (a meeting that does not agree stops the matter)
+    #[arg(long, default_value = "agreed")]
+    pub outcome: String,
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// The deliberation that voted on it
+    #[arg(long)]
+    pub deliberation: Option<String>,
+    /// The notice that disclosed (the two disclosures)
+    #[arg(long)]
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartyCmd {
+    /// Activities of the branch: 党员大会, 支委会, 党小组会, 党课, 主题党日
+    #[command(subcommand)]
+    Activity(ActivityCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActivityCmd {
+    /// Create an activity (cadres)
+    Create {
+        /// members_meeting, committee_meeting, group_meeting, party_lecture or theme_day (or 党员大会 ...)
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        agenda: String,
+        /// When it starts, YYYY-MM-DD or "YYYY-MM-DD HH:MM" village time
+        #[arg(long)]
+        starts: String,
+        #[arg(long, default_value = "")]
+        place: String,
+        /// An online meeting link, for members far away
+        #[arg(long)]
+        link: Option<String>,
+    },
+    /// Sign in: the secretary for a person (in the hall, or --online), or a party
+    /// member for themselves (online) [default person: the one this member is]
+    SignIn {
+        id: String,
+        #[arg(long)]
+        person: Option<String>,
+        /// Attended online (a member signing in on their own phone always is)
+        #[arg(long)]
+        online: bool,
+    },
+    /// Record a person's absence with its reason (cadres)
+    Absent {
+        id: String,
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write the minutes (cadres)
+    Minutes {
+        id: String,
+        #[arg(long)]
+        text: String,
+    },
+    /// An activity: agenda, time, place, who attended, minutes
+    Show { id: String },
+    /// Activities, latest first
+    List {
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// A person's attendance over a year's activities [default person: the one this member is]
+    Attendance {
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long)]
+        year: i32,
+    },
 }

@@ -1419,3 +1419,115 @@ fn the_register_and_the_hall_on_the_command_line() {
         "{unread}"
     );
 }
+
+/// Issue 11 on the command line: `matter create|step|show|list` (a step out of order
+/// exits 2 with the step that is due), `party activity create|sign-in|show|list|attendance`
+/// (a resident does not see the activity), their `--json` keys.
+#[test]
+fn matters_and_party_activities_on_the_command_line() {
+    let v = Village::new();
+    let cadre = v.enroll("cadre", "陈建国", Role::Cadre);
+    let member = v.enroll("member", "刘志强", Role::PartyMember);
+    let resident = v.enroll("resident", "王秀英", Role::Resident);
+    let m = json(&cadre, &["matter", "create", "--title", "修建村道"]);
+    let id = m["id"].as_str().unwrap().to_string();
+    let s = json(
+        &cadre,
+        &[
+            "matter",
+            "step",
+            &id,
+            "--stage",
+            "党支部提议",
+            "--present",
+            "7",
+            "--expected",
+            "9",
+        ],
+    );
+    assert_eq!(s["next"], "consultation", "{s}");
+    let out = cunwu_en(&cadre, &["matter", "step", &id, "--stage", "party_review"]);
+    assert_usage_error(&out, "the next step of this matter is consultation");
+    json(
+        &cadre,
+        &[
+            "matter",
+            "step",
+            &id,
+            "--stage",
+            "consultation",
+            "--outcome",
+            "agreed",
+        ],
+    );
+    let a = json(
+        &cadre,
+        &[
+            "party",
+            "activity",
+            "create",
+            "--kind",
+            "主题党日",
+            "--title",
+            "十二月主题党日",
+            "--starts",
+            "2026-12-01 19:30",
+            "--place",
+            "村委会",
+            "--link",
+            "https://meeting.example/1",
+        ],
+    );
+    let aid = a["id"].as_str().unwrap().to_string();
+    let person = "0123456789abcdef0123456789abcdef";
+    json(
+        &cadre,
+        &[
+            "party", "activity", "sign-in", &aid, "--person", person, "--online",
+        ],
+    );
+    for h in [&cadre, &member, &resident] {
+        sync(h);
+    }
+    let shown = json(&resident, &["matter", "show", &id]);
+    assert_eq!(shown["status"], "in_progress");
+    assert_eq!(shown["next"], "party_review");
+    assert_eq!(shown["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(&resident, &["matter", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let listed = json(&member, &["party", "activity", "list", "--year", "2026"]);
+    assert_eq!(listed[0]["id"], aid.as_str());
+    assert_eq!(listed[0]["present"], 1);
+    assert!(json(&resident, &["party", "activity", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let y = json(
+        &member,
+        &[
+            "party",
+            "activity",
+            "attendance",
+            "--person",
+            person,
+            "--year",
+            "2026",
+        ],
+    );
+    assert_eq!(
+        (
+            y["activities"].as_u64(),
+            y["present"].as_u64(),
+            y["online"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{y}"
+    );
+    let text = say(&member, &["party", "activity", "show", &aid]);
+    assert!(text.contains("线上参加"), "{text}");
+}

@@ -13,10 +13,12 @@
 use crate::doc::{parse_events, EntityDoc};
 use crate::error::{Error, Result};
 use crate::ids::derived_id;
+use crate::model::branch::{self, Activity, ActivityEvent, SignInMode};
 use crate::model::deliberation::{
     ballot_id, hall_ballot_id, validate_create, BallotEvent, Deliberation, DeliberationEvent,
 };
-use crate::model::notice::{Notice, NoticeEvent};
+use crate::model::matter::{self, Matter, MatterEvent};
+use crate::model::notice::{Category, Notice, NoticeEvent};
 use crate::model::proposal::{validate_propose, Proposal, ProposalEvent};
 use crate::model::register::{register_id, Register, RegisterEvent};
 use crate::model::request::{
@@ -327,13 +329,15 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         }
     }
     match kind {
-        EntityKind::Notice => check_notice(signer, &id, before_events, new)?,
+        EntityKind::Notice => check_notice(ctx, signer, &id, before_events, new)?,
         EntityKind::Request => check_request(ctx, signer, &id, before_events, new)?,
         EntityKind::RequestNotes => check_notes(signer, &id, before_events.is_empty(), new)?,
         EntityKind::Deliberation => check_deliberation(ctx, signer, &id, before_events, new)?,
         EntityKind::Ballot => check_ballot(ctx, signer, &id, before_events, new)?,
         EntityKind::Register => check_register(ctx, signer, &id, before_events, new)?,
         EntityKind::Proposal => check_proposal(signer, &id, before_events, new)?,
+        EntityKind::Matter => check_matter(signer, &id, before_events, new)?,
+        EntityKind::PartyActivity => check_party_activity(ctx, signer, &id, before_events, new)?,
     }
     // whatever the merge order, the whole document must still fold
     let all = events_of(after);
@@ -345,6 +349,17 @@ pub fn check_write(ctx: &Context, signer: &Member, before: &Value, after: &Value
         EntityKind::Ballot => typed::<BallotEvent>(all).map(|_| ()),
         EntityKind::Register => typed::<RegisterEvent>(all).map(|_| ()),
         EntityKind::Proposal => Proposal::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::Matter => Matter::fold(&id, &typed(all)?).map(|_| ()),
+        EntityKind::PartyActivity => {
+            let all: Vec<Event<ActivityEvent>> = typed(all)?;
+            if all.len() > branch::MAX_RECORDS + 1 {
+                return deny(format!(
+                    "an activity holds at most {} records",
+                    branch::MAX_RECORDS
+                ));
+            }
+            Activity::fold(&id, &all).map(|_| ())
+        }
     }
     .map_err(|e| Error::NotAllowed(format!("the document would no longer be valid: {e}")))
 }
@@ -388,7 +403,13 @@ fn applicable(n: &Notice, e: &NoticeEvent) -> Result<()> {
         .map_err(|why| Error::NotAllowed(why.to_string()))
 }
 
-fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+fn check_notice(
+    ctx: &Context,
+    signer: &Member,
+    id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
     let mut events: Vec<Event<NoticeEvent>> = typed(before)?;
     for e in typed::<NoticeEvent>(new)? {
         let state = if events.is_empty() {
@@ -413,6 +434,16 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
                     return deny("only cadres publish notices");
                 }
                 content.validate_in(*category, period)?;
+                if let NoticeEvent::Create {
+                    category: Category::Finance,
+                    publish: true,
+                    ..
+                } = &e.body
+                {
+                    if sign_off_required(ctx) == Some(true) {
+                        return deny("a finance disclosure is published only after the supervision committee signs it off: save it as a draft, have a committee member review it, then publish");
+                    }
+                }
             }
             (NoticeEvent::Create { .. }, Some(_)) => return deny("the notice already exists"),
             (_, None) => return deny("a notice must start with a create event"),
@@ -432,6 +463,25 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
                 }
                 if matches!(e.body, NoticeEvent::Publish {}) {
                     applicable(n, &e.body)?;
+                    if n.category == Category::Finance
+                        && n.reviewed_by.is_empty()
+                        && sign_off_required(ctx) == Some(true)
+                    {
+                        return deny("a finance disclosure is published only after a member of the supervision committee signs off the draft as it stands (cunwu notice review)");
+                    }
+                }
+            }
+            (NoticeEvent::Review { note }, Some(n)) => {
+                check_text("note", note, false)?;
+                applicable(n, &e.body)?;
+                if n.category != Category::Finance {
+                    return deny("the supervision committee signs off finance disclosures only");
+                }
+                if is_supervisor(ctx, signer) == Some(false) {
+                    return deny(format!(
+                        "only a member of the supervision committee (村务监督委员会, the register's supervisor flag of the person a member is linked to) may sign off a finance disclosure; {} is not one",
+                        signer.name
+                    ));
                 }
             }
             (NoticeEvent::Ask { text }, Some(_)) => check_text("question", text, true)?,
@@ -446,6 +496,47 @@ fn check_notice(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) 
         events.push(e);
     }
     Ok(())
+}
+
+/// Whether publishing a finance disclosure waits for a sign-off by the supervision
+/// committee: when the register names an active committee member (`supervisor`) whom a
+/// member of the space is linked to, so the committee can sign off in the app. A space
+/// whose register names no such person (no register at all, a committee without phones)
+/// publishes as before, in one step too; the committee then reviews on paper.
+/// `None` where this replica cannot say: a phone that does not hold the register (a
+/// resident's) takes what the relay, which always holds it, accepted.
+pub fn sign_off_required(ctx: &Context) -> Option<bool> {
+    match ctx.lookup.register(None) {
+        Some(reg) => {
+            Some(reg.active().any(|p| {
+                p.details.supervisor && ctx.roster.members_of_person(&p.id).next().is_some()
+            }))
+        }
+        None if ctx.arrival.is_some() => Some(false),
+        None => None,
+    }
+}
+
+/// Whether `m` sits on the supervision committee: the person it is linked to
+/// (`Member::person`) is an active person with the register's `supervisor` flag, and
+/// the member is not a cadre (the Organic Law keeps the villagers' committee off the
+/// committee that supervises it). `None` where this replica does not hold the register.
+pub fn is_supervisor(ctx: &Context, m: &Member) -> Option<bool> {
+    let reg = match ctx.lookup.register(None) {
+        Some(r) => r,
+        None if ctx.arrival.is_some() => return Some(false),
+        None => return None,
+    };
+    Some(on_committee(Some(&reg), m))
+}
+
+/// The supervision committee rule on a register this replica holds.
+fn on_committee(reg: Option<&Register>, m: &Member) -> bool {
+    !is_cadre(m)
+        && reg
+            .zip(m.person.as_deref())
+            .and_then(|(r, p)| r.person(p))
+            .is_some_and(|p| p.active() && p.details.supervisor)
 }
 
 fn check_request(
@@ -698,6 +789,112 @@ fn check_deliberation(
         events.push(e);
     }
     Ok(())
+}
+
+/// 四议两公开: cadres record a matter and its steps, each step the next one as the
+/// cadre saw the matter (`Matter::check_step`, the model's order).
+fn check_matter(signer: &Member, id: &str, before: Vec<Value>, new: Vec<Value>) -> Result<()> {
+    let mut events: Vec<Event<MatterEvent>> = typed(before)?;
+    for e in typed::<MatterEvent>(new)? {
+        if !is_cadre(signer) {
+            return deny("only cadres record major matters and their steps (四议两公开)");
+        }
+        matter::validate_event(&e.body)?;
+        match (&e.body, events.is_empty()) {
+            (MatterEvent::Create { .. }, true) => {}
+            (MatterEvent::Create { .. }, false) => return deny("the matter already exists"),
+            (MatterEvent::Step { .. }, true) => {
+                return deny("a matter must start with a create event")
+            }
+            (MatterEvent::Step { step }, false) => {
+                Matter::fold(id, &events)?
+                    .check_step(step, e.at)
+                    .map_err(|why| Error::NotAllowed(why.to_string()))?;
+            }
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+/// A member of the party branch, as the roster says (the invite's flag or the role).
+pub fn is_party_member(m: &Member) -> bool {
+    m.party || m.role == Role::PartyMember
+}
+
+/// The party branch's activities: cadres (the branch secretary and committee) create
+/// them, record sign-ins in the hall, absences and minutes; a party member signs in
+/// remotely for themselves only (the person their member is linked to, online).
+fn check_party_activity(
+    ctx: &Context,
+    signer: &Member,
+    _id: &str,
+    before: Vec<Value>,
+    new: Vec<Value>,
+) -> Result<()> {
+    let mut events: Vec<Event<ActivityEvent>> = typed(before)?;
+    for e in typed::<ActivityEvent>(new)? {
+        branch::validate_event(&e.body)?;
+        if events.is_empty() != matches!(e.body, ActivityEvent::Create { .. }) {
+            return deny(if events.is_empty() {
+                "an activity must start with a create event"
+            } else {
+                "the activity already exists"
+            });
+        }
+        match &e.body {
+            ActivityEvent::SignIn { person, mode } if !is_cadre(signer) => {
+                if !is_party_member(signer) {
+                    return deny(format!(
+                        "only party members sign in to the branch's activities; {} is not one",
+                        signer.name
+                    ));
+                }
+                if linked_person(signer) != Some(person.as_str()) {
+                    return deny(format!(
+                        "{} may sign in only for themselves (the register person their member is linked to), not for {person}",
+                        signer.name
+                    ));
+                }
+                if *mode != SignInMode::Online {
+                    return deny("a member signing in on their own phone attends online; in-person sign-ins are recorded by the secretary");
+                }
+            }
+            _ if !is_cadre(signer) => {
+                return deny(
+                    "only cadres create activities and record absences and minutes for the party branch",
+                )
+            }
+            // the secretary records a person of the branch: where this replica holds
+            // the register (the relay always, cadres' phones), a party member on it
+            ActivityEvent::SignIn { person, .. } | ActivityEvent::Absent { person, .. } => {
+                if let Some(r) = ctx.lookup.register(None) {
+                    match r.person(person) {
+                        None => {
+                            return deny(format!(
+                                "{person} is not a person on the village register"
+                            ))
+                        }
+                        Some(p) if !p.details.party => {
+                            return deny(format!(
+                                "{} is not a party member on the register",
+                                p.details.name
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        events.push(e);
+    }
+    Ok(())
+}
+
+/// The register person a member is (`None` when the member is linked to no one).
+fn linked_person(m: &Member) -> Option<&str> {
+    m.person.as_deref()
 }
 
 fn check_ballot(
@@ -1007,6 +1204,9 @@ pub enum Audience {
     /// Only the voter (secret ballots, and ballots whose results are hidden until close;
     /// the relay publishes the signed tally instead).
     Voter { member: String },
+    /// The party branch (党员活动): cadres, township officials and party members
+    /// (`is_party_member`).
+    Party,
 }
 
 impl Audience {
@@ -1057,7 +1257,8 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
                 Audience::Draft { notice: id }
             }
         }
-        EntityKind::Deliberation | EntityKind::Proposal => Audience::Space,
+        EntityKind::Deliberation | EntityKind::Proposal | EntityKind::Matter => Audience::Space,
+        EntityKind::PartyActivity => Audience::Party,
         EntityKind::RequestNotes | EntityKind::Register => Audience::Staff,
         EntityKind::Request => {
             let r = ServiceRequest::fold(&id, &typed(events)?)?;
@@ -1082,6 +1283,18 @@ pub fn audience(after: &Value, lookup: &dyn Lookup) -> Result<Audience> {
     })
 }
 
+/// `may_read`, where the reader's place on the register counts too: drafts are read by
+/// the supervision committee as well as staff (a committee member signs off a finance
+/// disclosure before it is published, and oversees what the village discloses).
+/// `register` is the space's register as this replica holds it (the relay always;
+/// cadres' phones when they export a bundle).
+pub fn may_read_in(a: &Audience, reader: &Member, register: Option<&Register>) -> bool {
+    may_read(a, reader)
+        || (!reader.revoked
+            && matches!(a, Audience::Draft { .. })
+            && on_committee(register, reader))
+}
+
 pub fn may_read(a: &Audience, reader: &Member) -> bool {
     if reader.revoked {
         return false;
@@ -1095,6 +1308,7 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
         }
         Audience::Staff | Audience::Draft { .. } => reader.role.is_staff(),
         Audience::Voter { member } => *member == reader.id,
+        Audience::Party => reader.role.is_staff() || is_party_member(reader),
     }
 }
 

@@ -18,9 +18,11 @@ use automerge::{ActorId, Change, ObjId, ObjType, ReadDoc, Value as AmValue, ROOT
 use cunwu_core::doc::EntityDoc;
 use cunwu_core::identity::DeviceKey;
 use cunwu_core::ids::{new_event_id, new_id, now_ms, DAY_MS};
+use cunwu_core::model::branch::{ActivityEvent, ActivityKind, SignInMode};
 use cunwu_core::model::deliberation::{
     ballot_id, hall_ballot_id, BallotEvent, DecidingBody, DeliberationEvent, Tally,
 };
+use cunwu_core::model::matter::{Attendance, MatterEvent, Outcome, Stage, StepInput};
 use cunwu_core::model::notice::{Category, NoticeContent, NoticeEvent, Period, Subtype};
 use cunwu_core::model::proposal::ProposalEvent;
 use cunwu_core::model::register::{register_id, PersonDetails, RegisterEvent};
@@ -28,8 +30,8 @@ use cunwu_core::model::request::{NotesEvent, RequestEvent, Status};
 use cunwu_core::policy::notes_id;
 use cunwu_core::roster::{Roster, SignedRoster};
 use cunwu_core::store::{
-    DeliberationSummary, NewDeliberation, NewNotice, NewRequest, NoticeFilter, NoticeSummary,
-    RequestFilter, RequestSummary,
+    DeliberationSummary, NewActivity, NewDeliberation, NewNotice, NewRequest, NoticeFilter,
+    NoticeSummary, RequestFilter, RequestSummary,
 };
 use cunwu_core::wire::{
     self, entity_bytes, Bundle, FrameKind, Item, LogEntry, SignedBatch, SyncResponse,
@@ -3511,4 +3513,482 @@ async fn a_register_vote_cannot_be_reopened_or_emptied_of_phones() {
         .await;
     v.assert_rejected(&resp, &c, "already open");
     assert!(persons.len() >= 3);
+}
+
+// ---- issue 11: 四议两公开 and the party branch ------------------------------------------
+
+fn proposal_step(stage: Stage, notice: Option<String>) -> MatterEvent {
+    MatterEvent::Step {
+        step: StepInput {
+            stage,
+            held_at: now_ms(),
+            attendance: Some(Attendance {
+                present: 7,
+                expected: 9,
+            }),
+            outcome: Outcome::Agreed,
+            note: String::new(),
+            deliberation: None,
+            notice,
+        },
+    }
+}
+
+fn import_bundle(
+    to: &Device,
+    batches: Vec<SignedBatch>,
+    space: &str,
+) -> cunwu_core::store::ReceiveReport {
+    let b = Bundle {
+        space: entity_bytes(space).unwrap(),
+        created_at: now_ms(),
+        roster: None,
+        batches,
+        tallies: vec![],
+    };
+    let path = to.dir().join(format!("{}.cwb", new_id()));
+    std::fs::write(&path, wire::encode(FrameKind::Bundle, &b)).unwrap();
+    cunwu_core::bundle::import(&to.store, &path).unwrap()
+}
+
+/// A cadre's tampered app skips the two committees' consultation and records the party
+/// members' review straight after the proposal: the relay refuses it, and so does a
+/// phone that receives it in a bundle (the order is judged on the matter as the step's
+/// author saw it, so every replica says the same).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matter_step_out_of_order_is_refused_by_the_relay_and_in_a_bundle() {
+    let v = Village::new().await;
+    let mid = v.cadre.store.create_matter("修建村道", "一事一议").unwrap();
+    v.cadre
+        .store
+        .record_matter_step(
+            &mid,
+            match proposal_step(Stage::Proposal, None) {
+                MatterEvent::Step { step } => step,
+                _ => unreachable!(),
+            },
+        )
+        .unwrap();
+    v.settle().await;
+    // the honest app refuses it before signing
+    let skip = match proposal_step(Stage::PartyReview, None) {
+        MatterEvent::Step { step } => step,
+        _ => unreachable!(),
+    };
+    let e = v.cadre.store.record_matter_step(&mid, skip).unwrap_err();
+    assert!(e.to_string().contains("out of order"), "{e}");
+    let before = v.snapshot().await;
+    let cadre = v.cadre.member_id();
+    let mut doc = doc_held_by(&v.cadre, &mid);
+    let c = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&proposal_step(Stage::PartyReview, None), &cadre, now_ms()),
+    );
+    let signed = batch(v.cadre.key(), &[(&mid, &c)]);
+    // a phone that gets it in a bundle first
+    let rep = import_bundle(&v.bystander, vec![signed.clone()], &v.space);
+    assert_eq!(rep.merge.applied, 0, "{rep:?}");
+    assert!(
+        rep.merge
+            .rejected
+            .iter()
+            .any(|(e, _, why)| *e == mid
+                && why.contains("the next step of this matter is consultation")),
+        "{rep:?}"
+    );
+    let resp = v.push(&v.cadre, vec![signed]).await;
+    v.assert_rejected(&resp, &c, "the next step of this matter is consultation");
+    // the cadre's own phone did not store the forged change: it is as before
+    assert_eq!(
+        v.bystander.store.matter(&mid).unwrap().next,
+        Some(Stage::Consultation)
+    );
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// Only cadres record matters and their steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_cannot_record_a_matter_or_its_steps() {
+    let v = Village::new().await;
+    let mid = v.cadre.store.create_matter("修建村道", "").unwrap();
+    v.settle().await;
+    let before = v.snapshot().await;
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.attacker, &mid);
+    let step = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(&proposal_step(Stage::Proposal, None), &me, now_ms()),
+    );
+    let id = new_id();
+    let create = forge_new(
+        &v.attacker.key().public(),
+        EntityKind::Matter,
+        &id,
+        ev(
+            &MatterEvent::Create {
+                title: "把集体林地承包给赵四".into(),
+                body: String::new(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![
+                batch(v.attacker.key(), &[(&mid, &step)]),
+                batch(v.attacker.key(), &[(&id, &create)]),
+            ],
+        )
+        .await;
+    v.assert_rejected(&resp, &step, "only cadres record major matters");
+    v.assert_rejected(&resp, &create, "only cadres record major matters");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// A party activity is read by cadres and party members only: a resident does not get
+/// it from the relay (asking for the whole log) nor in a bundle from a cadre's phone,
+/// and cannot write to it (sign in, or record an absence).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_does_not_receive_a_party_activity_and_cannot_write_to_it() {
+    let v = Village::new().await;
+    let member = Device::enroll(
+        &v.relay,
+        &v.relay
+            .invite_with(&v.space, Role::PartyMember, "H09", "一组"),
+        "李党员",
+    )
+    .await;
+    let notice = v.published_notice().await;
+    let aid = v
+        .cadre
+        .store
+        .create_party_activity(NewActivity {
+            kind: ActivityKind::ThemeDay,
+            title: "十二月主题党日".into(),
+            agenda: "学习村规民约".into(),
+            starts_at: now_ms(),
+            place: "村委会会议室".into(),
+            online_link: Some("https://meeting.example/123".into()),
+        })
+        .unwrap();
+    v.settle().await;
+    member.sync().await.unwrap();
+    assert_eq!(
+        member.store.party_activity(&aid).unwrap().title,
+        "十二月主题党日"
+    );
+    let before = v.snapshot().await;
+    // 1. the relay: the whole log from the start holds the notice, not the activity
+    let body = v.attacker.sync_body(vec![], 0);
+    let resp = post_sync(&v.relay.url(), body).await.sync_response();
+    let mut got = vec![];
+    for e in &resp.entries {
+        if let LogEntry::Batch { batch, .. } = e {
+            for it in &batch.items {
+                if let Item::Change { entity, .. } = it {
+                    got.push(wire::entity_hex(entity));
+                }
+            }
+        }
+    }
+    assert!(got.contains(&notice), "{got:?}");
+    assert!(
+        !got.contains(&aid),
+        "the relay sent a party activity to a resident"
+    );
+    assert!(matches!(
+        v.attacker.store.party_activity(&aid),
+        Err(Error::NotFound(_))
+    ));
+    // 2. a bundle from the cadre's phone for the resident's signed summary
+    let have = wire::Have::sign(entity_bytes(&v.space).unwrap(), v.attacker.key(), vec![]);
+    let b = v.cadre.store.export_bundle(Some(&have)).unwrap();
+    let carried: Vec<String> = b
+        .batches
+        .iter()
+        .flat_map(|b| b.items.iter())
+        .filter_map(|it| match it {
+            Item::Change { entity, .. } => Some(wire::entity_hex(entity)),
+            _ => None,
+        })
+        .collect();
+    assert!(carried.contains(&notice));
+    assert!(
+        !carried.contains(&aid),
+        "a cadre phone exported a party activity to a resident"
+    );
+    // ... and for the party member's summary it does carry it
+    let have = wire::Have::sign(entity_bytes(&v.space).unwrap(), member.key(), vec![]);
+    let b = v.cadre.store.export_bundle(Some(&have)).unwrap();
+    assert!(b
+        .batches
+        .iter()
+        .flat_map(|b| b.items.iter())
+        .any(|it| matches!(it, Item::Change { entity, .. } if wire::entity_hex(entity) == aid)));
+    // 3. writing: the resident forges a sign-in and an absence on the activity (its
+    // document taken from the cadre's phone, as a tampered app that got hold of it)
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.cadre, &aid);
+    let sign_in = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &ActivityEvent::SignIn {
+                person: me.clone(),
+                mode: SignInMode::Online,
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&aid, &sign_in)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &sign_in, "only party members sign in");
+    let mut doc = doc_held_by(&v.cadre, &aid);
+    let absent = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &ActivityEvent::Absent {
+                person: me.clone(),
+                reason: "不想去".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&aid, &absent)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &absent, "only cadres create activities");
+    v.assert_honest_unchanged(&before).await;
+}
+
+fn person(name: &str, f: impl FnOnce(&mut PersonDetails)) -> PersonDetails {
+    let mut d = PersonDetails {
+        name: name.into(),
+        household: format!("{name}家"),
+        group: "一组".into(),
+        adult: true,
+        ..Default::default()
+    };
+    f(&mut d);
+    d
+}
+
+/// A migrant party member in Dongguan signs in online on their own phone and counts as
+/// present in the year's attendance; they cannot sign in for another party member, nor
+/// claim to be in the hall (the secretary records that).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_member_signs_in_online_for_themselves_only() {
+    let v = Village::new().await;
+    let migrant = v
+        .cadre
+        .store
+        .register_add(person("刘志强", |d| {
+            d.party = true;
+            d.migrant = true;
+            d.lives_in = Some("东莞".into());
+        }))
+        .unwrap();
+    let other = v
+        .cadre
+        .store
+        .register_add(person("孙桂兰", |d| d.party = true))
+        .unwrap();
+    v.settle().await;
+    let member = Device::enroll(
+        &v.relay,
+        &v.relay
+            .invite_for_person(&v.space, Role::PartyMember, &migrant),
+        "刘志强",
+    )
+    .await;
+    let starts_at = now_ms();
+    let aid = v
+        .cadre
+        .store
+        .create_party_activity(NewActivity {
+            kind: ActivityKind::MembersMeeting,
+            title: "党员大会".into(),
+            agenda: "发展党员".into(),
+            starts_at,
+            place: "村委会".into(),
+            online_link: Some("https://meeting.example/42".into()),
+        })
+        .unwrap();
+    v.cadre
+        .store
+        .sign_in_party_activity(&aid, &other, SignInMode::InPerson)
+        .unwrap();
+    v.settle().await;
+    member.sync().await.unwrap();
+    member
+        .store
+        .sign_in_party_activity(&aid, &migrant, SignInMode::Online)
+        .unwrap();
+    let r = member.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    v.settle().await;
+    let year = cunwu_core::model::branch::year_of(starts_at);
+    let y = v.cadre.store.party_attendance(&migrant, year).unwrap();
+    assert_eq!(
+        (y.activities, y.present, y.online, y.absent),
+        (1, 1, 1, 0),
+        "{y:?}"
+    );
+    assert_eq!(
+        v.cadre
+            .store
+            .party_attendance(&other, year)
+            .unwrap()
+            .present,
+        1
+    );
+    let before = v.snapshot().await;
+    // forged: for another party member, and "in the hall" from Dongguan
+    let me = member.member_id();
+    let mut doc = doc_held_by(&member, &aid);
+    let for_other = forge_append(
+        &mut doc,
+        &member,
+        ev(
+            &ActivityEvent::SignIn {
+                person: other.clone(),
+                mode: SignInMode::Online,
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&member, vec![batch(member.key(), &[(&aid, &for_other)])])
+        .await;
+    v.assert_rejected(&resp, &for_other, "may sign in only for themselves");
+    let mut doc = doc_held_by(&member, &aid);
+    let in_hall = forge_append(
+        &mut doc,
+        &member,
+        ev(
+            &ActivityEvent::SignIn {
+                person: migrant.clone(),
+                mode: SignInMode::InPerson,
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(&member, vec![batch(member.key(), &[(&aid, &in_hall)])])
+        .await;
+    v.assert_rejected(&resp, &in_hall, "attends online");
+    v.assert_honest_unchanged(&before).await;
+}
+
+/// 民主理财: a draft finance disclosure goes to the supervision committee, waits for a
+/// committee member's sign-off before it is published, and shows who signed it off; a
+/// sign-off by someone not on the committee is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_off_by_someone_not_on_the_committee_is_refused() {
+    let v = Village::new().await;
+    let supervisor_person = v
+        .cadre
+        .store
+        .register_add(person("周明", |d| d.supervisor = true))
+        .unwrap();
+    v.settle().await;
+    let supervisor = Device::enroll(
+        &v.relay,
+        &v.relay
+            .invite_for_person(&v.space, Role::Resident, &supervisor_person),
+        "周明",
+    )
+    .await;
+    v.settle().await;
+    let mut draft = notice("第三季度财务公开", "收支明细");
+    draft.category = Category::Finance;
+    draft.subtype = Subtype::QuarterlyAccounts;
+    // published in one step: refused, the committee has not seen it
+    let e = v.cadre.store.post_notice(draft.clone()).unwrap_err();
+    assert!(e.to_string().contains("signs it off"), "{e}");
+    draft.publish = false;
+    let nid = v.cadre.store.post_notice(draft).unwrap();
+    v.settle().await;
+    supervisor.sync().await.unwrap();
+    // the committee member reads the draft; a resident does not
+    assert_eq!(
+        supervisor.store.notice(&nid).unwrap().content.title,
+        "第三季度财务公开"
+    );
+    assert!(matches!(
+        v.attacker.store.notice(&nid),
+        Err(Error::NotFound(_))
+    ));
+    let e = v.cadre.store.publish_notice(&nid).unwrap_err();
+    assert!(e.to_string().contains("signs off the draft"), "{e}");
+    let before = v.snapshot().await;
+    // the resident (not on the committee) forges a sign-off on the draft
+    let me = v.attacker.member_id();
+    let mut doc = doc_held_by(&v.cadre, &nid);
+    let forged = forge_append(
+        &mut doc,
+        &v.attacker,
+        ev(
+            &NoticeEvent::Review {
+                note: "我看过了".into(),
+            },
+            &me,
+            now_ms(),
+        ),
+    );
+    let resp = v
+        .push(
+            &v.attacker,
+            vec![batch(v.attacker.key(), &[(&nid, &forged)])],
+        )
+        .await;
+    v.assert_rejected(&resp, &forged, "only a member of the supervision committee");
+    // the cadre's tampered app publishes without a sign-off
+    let cadre = v.cadre.member_id();
+    let mut doc = doc_held_by(&v.cadre, &nid);
+    let publish = forge_append(
+        &mut doc,
+        &v.cadre,
+        ev(&NoticeEvent::Publish {}, &cadre, now_ms()),
+    );
+    let resp = v
+        .push(&v.cadre, vec![batch(v.cadre.key(), &[(&nid, &publish)])])
+        .await;
+    v.assert_rejected(&resp, &publish, "signs off the draft");
+    v.assert_honest_unchanged(&before).await;
+    // the committee member signs off; then the cadre publishes
+    supervisor
+        .store
+        .review_notice(&nid, "账目核对无误")
+        .unwrap();
+    let r = supervisor.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+    v.settle().await;
+    v.cadre.store.publish_notice(&nid).unwrap();
+    v.settle().await;
+    let n = v.bystander.store.notice(&nid).unwrap();
+    assert_eq!(n.status, cunwu_core::model::notice::NoticeStatus::Published);
+    assert_eq!(
+        n.reviewed_by
+            .iter()
+            .map(|r| r.by.as_str())
+            .collect::<Vec<_>>(),
+        vec![supervisor.member_id().as_str()]
+    );
 }

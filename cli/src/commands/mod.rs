@@ -1,5 +1,6 @@
 //! One module per command family; `run` dispatches the parsed command line.
 
+mod affairs;
 mod amount;
 mod deliberation;
 mod device;
@@ -34,6 +35,8 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Search(a) => search::run(&ctx, a),
         Command::Sync(a) => sync::sync(&ctx, a),
         Command::Bundle(c) => sync::bundle(&ctx, c),
+        Command::Matter(c) => affairs::matter(&ctx, c),
+        Command::Party(c) => affairs::party(&ctx, c),
         Command::Repair => repair::repair(&ctx),
         Command::Amount(a) => amount::amount(&ctx, a),
         #[cfg(feature = "demo")]

@@ -140,6 +140,12 @@ pub fn run(ctx: &Ctx, cmd: NoticeCmd) -> CliResult<()> {
             let list = store.not_read(&id)?;
             super::register::print_follow_up(ctx, &t!("cli-follow-up-read"), &list)
         }
+        NoticeCmd::Review { id, note } => {
+            let store = ctx.store()?;
+            let id = resolve(&store, EntityKind::Notice, &id)?;
+            store.review_notice(&id, &note)?;
+            done(ctx, &store, &id, "cli-notice-reviewed")
+        }
         NoticeCmd::Read { id } => {
             let store = ctx.store()?;
             let id = resolve(&store, EntityKind::Notice, &id)?;
@@ -387,6 +393,15 @@ fn print_notice(n: &Notice, names: &std::collections::HashMap<String, String>) {
         );
     }
     say(st);
+    // 民主理财: who on the supervision committee signed off the text
+    for r in &n.reviewed_by {
+        say(t!(
+            "cli-notice-reviewed-by",
+            name = name_of(names, &r.by),
+            when = when(r.at),
+            note = &r.note
+        ));
+    }
     if let Some(r) = &n.withdrawn_reason {
         say(t!("cli-notice-withdrawn-reason", reason = r));
     }

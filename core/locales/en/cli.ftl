@@ -412,3 +412,37 @@ cli-proposal-support = { $n } have signed; { $needed } are needed
 cli-proposal-due = { $n } have signed ({ $needed } needed): the committee must call the meeting
 cli-demo-register = {"   "}[{ $who }] keeps the register of villagers: { $n } persons, { $without } elders without a phone; each invite names the person on the register it enrols
 cli-demo-hall = {"   "}[{ $who }] as teller records ballots cast in the hall: { $names } vote 「{ $option }」 (villagers without a phone count too, each once)
+
+## Four deliberations, two disclosures (cunwu matter), party activities (cunwu party activity), supervision (cunwu notice review)
+
+cli-notice-reviewed = signed off finance disclosure { $id }: { $title }
+cli-notice-reviewed-by = signed off by { $name } of the supervision committee, { $when } { $note }
+cli-bad-time = cannot read the time "{ $typed }" of { $what }; write YYYY-MM-DD or "YYYY-MM-DD HH:MM" (Beijing time)
+cli-what-stage = step
+cli-what-outcome = outcome
+cli-what-activity-kind = activity kind
+cli-party-no-person = this member is not linked to a person on the register; name them with --person
+cli-matter-created = recorded major matter { $id }: { $title }
+cli-matter-status-line = id { $id } · { $status } · next: { $next }
+cli-matter-step-line = - { $stage }: { $outcome }, { $held }, recorded by { $name }
+cli-matter-attendance = , { $present } of { $expected } attended
+cli-matter-notice = , notice { $id }
+cli-matter-deliberation = , vote { $id }
+cli-matter-superseded = (recorded twice; not applied)
+cli-matter-none = no major matters yet
+cli-matter-col-next = next
+cli-matter-step-recorded = recorded "{ $stage }": { $title }; next: { $next }
+cli-activity-created = created party activity { $id }: { $title }
+cli-activity-signed-in = signed in: { $title } ({ $id })
+cli-activity-absence-recorded = absence recorded: { $title } ({ $id })
+cli-activity-minutes-written = minutes written: { $title } ({ $id })
+cli-activity-when-where = when: { $when } · where: { $place } · online: { $link }
+cli-activity-agenda = agenda: { $agenda }
+cli-activity-present = - { $person }: { $mode }
+cli-activity-absent = - { $person }: absent ({ $reason })
+cli-activity-minutes = minutes ({ $name }): { $text }
+cli-activity-none = no party activities yet
+cli-activity-col-when = when
+cli-activity-col-attendance = attendance
+cli-activity-counts = { $present } present, { $absent } absent
+cli-activity-year = { $year }: { $activities } activities, present at { $present } ({ $online } online), absent from { $absent }, { $unrecorded } not recorded

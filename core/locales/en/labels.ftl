@@ -254,6 +254,12 @@ entity-register = register of villagers
 entity-proposal = villagers' proposal
     .explain = a matter villagers put forward and co-sign; with enough support the committee must call a meeting
     .spoken = villagers' proposal
+entity-matter = Major matter
+    .explain = a major village matter decided by the four deliberations and two disclosures
+    .spoken = Major matter
+entity-party_activity = Party activity
+    .explain = a meeting or activity of the party branch, seen by party members and cadres
+    .spoken = Party activity
 
 ## Local changes (as listed among pending and rejected changes)
 
@@ -318,3 +324,69 @@ proposal-taken_up = Meeting called
 proposal-withdrawn = Withdrawn
     .explain = the proposer withdrew it
     .spoken = withdrawn
+event-matter-create = recorded a major matter
+event-matter-step = recorded a step of a major matter
+event-party_activity-create = created a party activity
+event-party_activity-sign_in = signed in to a party activity
+event-party_activity-absent = recorded an absence
+event-party_activity-minutes = wrote the minutes
+
+## Four deliberations, two disclosures (matter Stage, Outcome, MatterStatus)
+
+matter-stage-proposal = Party branch proposal
+    .explain = the party branch proposes the matter
+    .spoken = Party branch proposal
+matter-stage-consultation = Two committees' consultation
+    .explain = the party branch and the villagers' committee consult together
+    .spoken = Two committees' consultation
+matter-stage-party_review = Party members' review
+    .explain = the party members' meeting reviews the matter
+    .spoken = Party members' review
+matter-stage-decision = Villagers' decision
+    .explain = the villagers' meeting or representatives' meeting decides
+    .spoken = Villagers' decision
+matter-stage-decision_disclosure = Decision disclosed
+    .explain = the decision is made public to the whole village
+    .spoken = Decision disclosed
+matter-stage-result_disclosure = Result disclosed
+    .explain = the result of carrying out the decision is made public
+    .spoken = Result disclosed
+matter-outcome-agreed = Agreed
+    .explain = the meeting agreed; the matter goes to its next step
+    .spoken = Agreed
+matter-outcome-not_agreed = Not agreed
+    .explain = the meeting did not agree; the matter stops here
+    .spoken = Not agreed
+matter-status-in_progress = In progress
+    .explain = steps remain to be taken
+    .spoken = In progress
+matter-status-stopped = Stopped
+    .explain = a meeting did not agree, so the matter goes no further
+    .spoken = Stopped
+matter-status-completed = Completed
+    .explain = all six steps are done
+    .spoken = Completed
+
+## Party activities (ActivityKind, SignInMode)
+
+activity-kind-members_meeting = Party members' meeting
+    .explain = a meeting of all party members
+    .spoken = Party members' meeting
+activity-kind-committee_meeting = Branch committee meeting
+    .explain = a meeting of the party branch committee
+    .spoken = Branch committee meeting
+activity-kind-group_meeting = Party group meeting
+    .explain = a meeting of a party group
+    .spoken = Party group meeting
+activity-kind-party_lecture = Party lecture
+    .explain = a lecture for party members
+    .spoken = Party lecture
+activity-kind-theme_day = Theme party day
+    .explain = the monthly theme day of the party branch
+    .spoken = Theme party day
+sign-in-in_person = Signed in at the meeting
+    .explain = attended in person, recorded by the branch secretary
+    .spoken = Signed in at the meeting
+sign-in-online = Attended online
+    .explain = took part remotely on a phone; counts as present
+    .spoken = Attended online

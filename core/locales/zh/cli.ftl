@@ -408,3 +408,37 @@ cli-proposal-support = 已有 { $n } 人联名，需要 { $needed } 人
 cli-proposal-due = 已有 { $n } 人联名（需要 { $needed } 人）：村委会应当召集会议
 cli-demo-register = {"   "}[{ $who }] 登记村民名册：{ $n } 人，其中 { $without } 位老人没有手机；邀请码写明登记的是名册上的谁
 cli-demo-hall = {"   "}[{ $who }] 作为计票人登记会场投票：{ $names } 投「{ $option }」（没有手机的村民也算数，每人只算一次）
+
+## 四议两公开 (cunwu matter) 和党员活动 (cunwu party activity)、民主理财 (cunwu notice review)
+
+cli-notice-reviewed = 已签署审核财务公开 { $id }：{ $title }
+cli-notice-reviewed-by = 村务监督委员会 { $name } 已于 { $when } 审核签字 { $note }
+cli-bad-time = { $what } 的时间 “{ $typed }” 看不懂；请写 YYYY-MM-DD 或 “YYYY-MM-DD HH:MM”（北京时间）
+cli-what-stage = 步骤
+cli-what-outcome = 结果
+cli-what-activity-kind = 活动类型
+cli-party-no-person = 本成员没有关联村民名册上的人；请用 --person 指明是谁
+cli-matter-created = 已登记重大事项 { $id }：{ $title }
+cli-matter-status-line = 编号 { $id } · { $status } · 下一步：{ $next }
+cli-matter-step-line = - { $stage }：{ $outcome }，{ $held }，{ $name } 记录
+cli-matter-attendance = ，到会 { $present }/{ $expected } 人
+cli-matter-notice = ，公告 { $id }
+cli-matter-deliberation = ，表决 { $id }
+cli-matter-superseded = （重复记录，未生效）
+cli-matter-none = 还没有重大事项
+cli-matter-col-next = 下一步
+cli-matter-step-recorded = 已记录“{ $stage }”：{ $title }；下一步：{ $next }
+cli-activity-created = 已发起党员活动 { $id }：{ $title }
+cli-activity-signed-in = 已签到：{ $title }（{ $id }）
+cli-activity-absence-recorded = 已登记缺席：{ $title }（{ $id }）
+cli-activity-minutes-written = 已写会议记录：{ $title }（{ $id }）
+cli-activity-when-where = 时间：{ $when } · 地点：{ $place } · 线上：{ $link }
+cli-activity-agenda = 议程：{ $agenda }
+cli-activity-present = - { $person }：{ $mode }
+cli-activity-absent = - { $person }：缺席（{ $reason }）
+cli-activity-minutes = 会议记录（{ $name }）：{ $text }
+cli-activity-none = 还没有党员活动
+cli-activity-col-when = 时间
+cli-activity-col-attendance = 出席
+cli-activity-counts = 出席 { $present } 人，缺席 { $absent } 人
+cli-activity-year = { $year }年：共 { $activities } 次活动，出席 { $present } 次（其中线上 { $online } 次），缺席 { $absent } 次，未登记 { $unrecorded } 次

@@ -254,6 +254,12 @@ entity-register = 村民名册
 entity-proposal = 村民提议
     .explain = 村民提出、大家联名支持的议题，够人数时村委会应当召集会议
     .spoken = 村民提议
+entity-matter = 重大事项
+    .explain = 按"四议两公开"办理的村级重大事项
+    .spoken = 重大事项
+entity-party_activity = 党员活动
+    .explain = 党支部的会议和活动，党员和村干部可以看到
+    .spoken = 党员活动
 
 ## 本机的改动（待发送、被拒绝的改动列表里显示）
 
@@ -318,3 +324,69 @@ proposal-taken_up = 已召集会议
 proposal-withdrawn = 已撤回
     .explain = 提议人撤回了这个提议
     .spoken = 已撤回
+event-matter-create = 登记重大事项
+event-matter-step = 记录四议两公开步骤
+event-party_activity-create = 发起党员活动
+event-party_activity-sign_in = 党员活动签到
+event-party_activity-absent = 登记缺席
+event-party_activity-minutes = 写会议记录
+
+## 四议两公开 (matter Stage, Outcome, MatterStatus)
+
+matter-stage-proposal = 党支部提议
+    .explain = 村党组织就重大事项提出建议
+    .spoken = 党支部提议
+matter-stage-consultation = 两委会商议
+    .explain = 村党组织和村委会共同商议
+    .spoken = 两委会商议
+matter-stage-party_review = 党员大会审议
+    .explain = 党员大会审议通过
+    .spoken = 党员大会审议
+matter-stage-decision = 村民会议决议
+    .explain = 村民会议或村民代表会议讨论决定
+    .spoken = 村民会议决议
+matter-stage-decision_disclosure = 决议公开
+    .explain = 把决议内容向全村公开
+    .spoken = 决议公开
+matter-stage-result_disclosure = 实施结果公开
+    .explain = 把决议办理的结果向全村公开
+    .spoken = 实施结果公开
+matter-outcome-agreed = 同意
+    .explain = 会议同意，事项进入下一步
+    .spoken = 同意
+matter-outcome-not_agreed = 不同意
+    .explain = 会议没有同意，事项到此为止
+    .spoken = 不同意
+matter-status-in_progress = 办理中
+    .explain = 还有步骤没有完成
+    .spoken = 办理中
+matter-status-stopped = 已终止
+    .explain = 有一次会议没有同意，事项不再往下办
+    .spoken = 已终止
+matter-status-completed = 已完成
+    .explain = 四议两公开六个步骤都已完成
+    .spoken = 已完成
+
+## 党员活动 (ActivityKind, SignInMode)
+
+activity-kind-members_meeting = 党员大会
+    .explain = 全体党员参加的会议
+    .spoken = 党员大会
+activity-kind-committee_meeting = 支委会
+    .explain = 党支部委员会的会议
+    .spoken = 支委会
+activity-kind-group_meeting = 党小组会
+    .explain = 党小组的会议
+    .spoken = 党小组会
+activity-kind-party_lecture = 党课
+    .explain = 给党员上的党课
+    .spoken = 党课
+activity-kind-theme_day = 主题党日
+    .explain = 每月固定的主题党日活动
+    .spoken = 主题党日
+sign-in-in_person = 现场签到
+    .explain = 本人到会，由支部书记登记
+    .spoken = 现场签到
+sign-in-online = 线上参加
+    .explain = 在外地通过手机参加，算作出席
+    .spoken = 线上参加

@@ -237,6 +237,20 @@ impl Store {
         )
     }
 
+    /// Sign off a draft finance disclosure as a member of the supervision committee
+    /// (民主理财): who may is the policy's rule (`policy::is_supervisor`); the relay,
+    /// which holds the register, judges it when this phone does not.
+    pub fn review_notice(&self, id: &str, note: &str) -> Result<()> {
+        check_text("note", note, false)?;
+        let n = self.notice(id)?;
+        if n.category != Category::Finance {
+            return Err(Error::invalid(
+                "the supervision committee signs off finance disclosures only",
+            ));
+        }
+        self.notice_event(id, NoticeEvent::Review { note: note.into() })
+    }
+
     /// Ask a question on a notice; returns the question id.
     pub fn ask_question(&self, notice_id: &str, text: &str) -> Result<String> {
         check_text("question", text, true)?;

@@ -157,6 +157,9 @@ impl Store {
         // which batch each entity's changes go in (`policy::batch_group`), so this phone's
         // own changes are signed one batch per audience, as for the relay
         let mut audience_of: HashMap<EntityId, String> = HashMap::new();
+        // drafts go to the supervision committee too (`policy::may_read_in`)
+        // (folded only when a draft meets a reader who is not staff)
+        let mut register: Option<Option<crate::model::register::Register>> = None;
         for id in ids {
             let Some(doc) = Store::load_doc(&conn, &id)? else {
                 continue;
@@ -164,7 +167,13 @@ impl Store {
             let json = doc.to_json();
             let audience = policy::audience(&json, &ConnLookup(&conn))?;
             let readable = match &reader {
-                Some(r) => policy::may_read(&audience, r),
+                Some(r) if policy::may_read(&audience, r) => true,
+                Some(r) if matches!(audience, Audience::Draft { .. }) => {
+                    let reg = register
+                        .get_or_insert_with(|| policy::Lookup::register(&ConnLookup(&conn), None));
+                    policy::may_read_in(&audience, r, reg.as_ref())
+                }
+                Some(_) => false,
                 None => audience == Audience::Space,
             };
             if !readable {

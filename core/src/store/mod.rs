@@ -20,6 +20,7 @@
 //! - damage found and healed: `heal.rs`; tables and migrations: `schema.rs`.
 
 mod actions;
+mod affairs;
 mod exchange;
 mod heal;
 mod merge;
@@ -31,6 +32,7 @@ pub mod search;
 mod sync_state;
 
 pub use actions::*;
+pub use affairs::{ActivitySummary, MatterSummary, NewActivity};
 pub use exchange::{Provenance, ReceiveReport, MAX_BUNDLE_OPS};
 pub use heal::{IntegrityReport, Quarantined, RepairReport};
 pub use merge::{MergeReport, MAX_PARKED_PER_SIGNER, MAX_PARKED_TOTAL, PARKED_TTL_MS};
@@ -397,6 +399,9 @@ impl Store {
             "ballots",
             "electorate",
             "persons",
+            "matters",
+            "party_activities",
+            "party_attendance",
         ] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }

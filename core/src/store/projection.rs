@@ -30,7 +30,13 @@ fn json_str<T: serde::Serialize>(v: &T) -> String {
 
 /// The search row of an entity: its title, its body, and `extra` — line items,
 /// comments, questions, answers, transition notes — ranked below both.
-fn set_search(tx: &Connection, id: &str, title: &str, body: &str, extra: &[&str]) -> Result<()> {
+pub(crate) fn set_search(
+    tx: &Connection,
+    id: &str,
+    title: &str,
+    body: &str,
+    extra: &[&str],
+) -> Result<()> {
     let n: i64 = tx.query_row("SELECT n FROM entities WHERE id = ?1", [id], |r| r.get(0))?;
     tx.execute("DELETE FROM search WHERE rowid = ?1", [n])?;
     tx.execute(
@@ -189,6 +195,8 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             }
             Ok(())
         }
+        EntityKind::Matter => super::affairs::project_matter(tx, id, doc),
+        EntityKind::PartyActivity => super::affairs::project_activity(tx, id, doc),
     }
 }
 
@@ -202,6 +210,9 @@ pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
         ("ballots", "id"),
         ("electorate", "deliberation_id"),
         ("persons", "register_id"),
+        ("matters", "id"),
+        ("party_activities", "id"),
+        ("party_attendance", "activity_id"),
     ] {
         tx.execute(&format!("DELETE FROM {t} WHERE {col} = ?1"), [id])?;
     }

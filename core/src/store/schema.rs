@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -246,7 +246,45 @@ CREATE INDEX persons_household ON persons(grp, household, position);
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6];
+/// Issue 11, the matters and the party branch (version 7).
+const V7: &str = r#"
+-- 四议两公开: one row per major matter, with where it stands (`Matter::fold`).
+CREATE TABLE matters (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    next_stage TEXT,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX matters_newest ON matters(created_at DESC);
+-- 党员活动: the branch's activities, and one row per person recorded at one
+-- (`mode` NULL: absent), for a member's yearly attendance.
+CREATE TABLE party_activities (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    year INTEGER NOT NULL,
+    place TEXT NOT NULL,
+    online_link TEXT,
+    created_by TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX party_activities_year ON party_activities(year, starts_at);
+CREATE TABLE party_attendance (
+    activity_id TEXT NOT NULL,
+    person TEXT NOT NULL,
+    mode TEXT,
+    PRIMARY KEY (activity_id, person)
+) WITHOUT ROWID;
+CREATE INDEX party_attendance_person ON party_attendance(person);
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6, V7];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -398,6 +436,7 @@ mod tests {
 
     /// Turn a version 6 database back into what version 5 of the app left.
     fn undo_v6(conn: &Connection) {
+        undo_matters_and_branch(conn);
         conn.execute_batch("DROP TABLE persons; PRAGMA user_version = 5;")
             .unwrap();
     }
@@ -455,6 +494,84 @@ mod tests {
              PRAGMA user_version = 4;",
         )
         .unwrap();
+    }
+
+    /// Turn a database back into what the version before the matters and the party
+    /// branch left.
+    fn undo_matters_and_branch(conn: &Connection) {
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS matters;
+             DROP TABLE IF EXISTS party_activities;
+             DROP TABLE IF EXISTS party_attendance;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn version_6_database_upgrades_to_matters_and_party_activities() {
+        use crate::model::branch::{ActivityKind, SignInMode};
+        use crate::model::matter::{Outcome, Stage, StepInput};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let (matter, activity, person);
+        {
+            let store = Store::open(&path).unwrap();
+            LocalSpace::new("青石村")
+                .join(&store, "陈建国", Role::Cadre)
+                .unwrap();
+            matter = store.create_matter("修建村道", "").unwrap();
+            store
+                .record_matter_step(
+                    &matter,
+                    StepInput {
+                        stage: Stage::Proposal,
+                        held_at: crate::ids::now_ms(),
+                        attendance: None,
+                        outcome: Outcome::Agreed,
+                        note: String::new(),
+                        deliberation: None,
+                        notice: None,
+                    },
+                )
+                .unwrap();
+            activity = store
+                .create_party_activity(crate::store::NewActivity {
+                    kind: ActivityKind::ThemeDay,
+                    title: "主题党日".into(),
+                    agenda: String::new(),
+                    starts_at: 1_767_225_600_000, // 2026-01-01 08:00 village time
+                    place: "村委会".into(),
+                    online_link: None,
+                })
+                .unwrap();
+            person = "0123456789abcdef0123456789abcdef".to_string();
+            store
+                .sign_in_party_activity(&activity, &person, SignInMode::InPerson)
+                .unwrap();
+        }
+        {
+            // what the version before left: documents, no matter or activity rows
+            let conn = Connection::open(&path).unwrap();
+            undo_matters_and_branch(&conn);
+            assert_eq!(version(&conn).unwrap(), 6);
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        let listed = store.list_matters(10, 0).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, matter);
+        assert_eq!(listed[0].next, Some(Stage::Consultation));
+        assert_eq!(
+            store.list_party_activities(Some(2026)).unwrap()[0].id,
+            activity
+        );
+        let y = store.party_attendance(&person, 2026).unwrap();
+        assert_eq!(
+            (y.activities, y.present),
+            (1, 1),
+            "filled from the documents"
+        );
     }
 
     #[test]

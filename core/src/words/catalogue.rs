@@ -17,7 +17,9 @@
 //! never panics in a release build: the id itself is returned (and a debug build
 //! asserts, so tests catch it).
 
+use crate::model::branch::{ActivityKind, SignInMode};
 use crate::model::deliberation::{DecidingBody, Hidden, Phase, ResultView};
+use crate::model::matter::{MatterStatus, Outcome, Stage};
 use crate::model::notice::{Category, Direction, NoticeStatus, PeriodKind, Subtype};
 use crate::model::proposal::ProposalStatus;
 use crate::model::register::{Departure, PersonStatus};
@@ -506,7 +508,7 @@ impl Labelled for ChangeState {
     }
 }
 
-pub const ENTITY_KIND_ALL: [EntityKind; 7] = EntityKind::ALL;
+pub const ENTITY_KIND_ALL: [EntityKind; 9] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
         match self {
@@ -517,13 +519,73 @@ impl Labelled for EntityKind {
             EntityKind::Ballot => "entity-ballot",
             EntityKind::Register => "entity-register",
             EntityKind::Proposal => "entity-proposal",
+            EntityKind::Matter => "entity-matter",
+            EntityKind::PartyActivity => "entity-party_activity",
+        }
+    }
+}
+
+pub const MATTER_STAGE_ALL: [Stage; 6] = Stage::ALL;
+impl Labelled for Stage {
+    fn word_id(&self) -> &'static str {
+        match self {
+            Stage::Proposal => "matter-stage-proposal",
+            Stage::Consultation => "matter-stage-consultation",
+            Stage::PartyReview => "matter-stage-party_review",
+            Stage::Decision => "matter-stage-decision",
+            Stage::DecisionDisclosure => "matter-stage-decision_disclosure",
+            Stage::ResultDisclosure => "matter-stage-result_disclosure",
+        }
+    }
+}
+
+pub const MATTER_OUTCOME_ALL: [Outcome; 2] = Outcome::ALL;
+impl Labelled for Outcome {
+    fn word_id(&self) -> &'static str {
+        match self {
+            Outcome::Agreed => "matter-outcome-agreed",
+            Outcome::NotAgreed => "matter-outcome-not_agreed",
+        }
+    }
+}
+
+pub const MATTER_STATUS_ALL: [MatterStatus; 3] = MatterStatus::ALL;
+impl Labelled for MatterStatus {
+    fn word_id(&self) -> &'static str {
+        match self {
+            MatterStatus::InProgress => "matter-status-in_progress",
+            MatterStatus::Stopped => "matter-status-stopped",
+            MatterStatus::Completed => "matter-status-completed",
+        }
+    }
+}
+
+pub const ACTIVITY_KIND_ALL: [ActivityKind; 5] = ActivityKind::ALL;
+impl Labelled for ActivityKind {
+    fn word_id(&self) -> &'static str {
+        match self {
+            ActivityKind::MembersMeeting => "activity-kind-members_meeting",
+            ActivityKind::CommitteeMeeting => "activity-kind-committee_meeting",
+            ActivityKind::GroupMeeting => "activity-kind-group_meeting",
+            ActivityKind::PartyLecture => "activity-kind-party_lecture",
+            ActivityKind::ThemeDay => "activity-kind-theme_day",
+        }
+    }
+}
+
+pub const SIGN_IN_MODE_ALL: [SignInMode; 2] = SignInMode::ALL;
+impl Labelled for SignInMode {
+    fn word_id(&self) -> &'static str {
+        match self {
+            SignInMode::InPerson => "sign-in-in_person",
+            SignInMode::Online => "sign-in-online",
         }
     }
 }
 
 /// The events a device appends, by entity kind and event type (the `type` of each
 /// event enum in `model/*.rs`): what an outbox row's summary ("notice ask") names.
-pub const EVENT_TYPES: [(EntityKind, &str); 33] = [
+pub const EVENT_TYPES: [(EntityKind, &str); 39] = [
     (EntityKind::Notice, "create"),
     (EntityKind::Notice, "edit_draft"),
     (EntityKind::Notice, "publish"),
@@ -557,6 +619,12 @@ pub const EVENT_TYPES: [(EntityKind, &str); 33] = [
     (EntityKind::Proposal, "co_sign"),
     (EntityKind::Proposal, "withdraw"),
     (EntityKind::Proposal, "take_up"),
+    (EntityKind::Matter, "create"),
+    (EntityKind::Matter, "step"),
+    (EntityKind::PartyActivity, "create"),
+    (EntityKind::PartyActivity, "sign_in"),
+    (EntityKind::PartyActivity, "absent"),
+    (EntityKind::PartyActivity, "minutes"),
 ];
 
 /// A local change in words ("就公告提问", "asked about a notice"), from its outbox
@@ -642,6 +710,11 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
         ("person-", ids(&PERSON_STATUS_ALL)),
         ("departure-", ids(&DEPARTURE_ALL)),
         ("proposal-", ids(&PROPOSAL_STATUS_ALL)),
+        ("matter-stage-", ids(&MATTER_STAGE_ALL)),
+        ("matter-outcome-", ids(&MATTER_OUTCOME_ALL)),
+        ("matter-status-", ids(&MATTER_STATUS_ALL)),
+        ("activity-kind-", ids(&ACTIVITY_KIND_ALL)),
+        ("sign-in-", ids(&SIGN_IN_MODE_ALL)),
     ]
 }
 
@@ -733,6 +806,11 @@ mod tests {
         check_words(&RESULT_VIEW_ALL, &mut missing);
         check_words(&CHANGE_STATE_ALL, &mut missing);
         check_words(&ENTITY_KIND_ALL, &mut missing);
+        check_words(&MATTER_STAGE_ALL, &mut missing);
+        check_words(&MATTER_OUTCOME_ALL, &mut missing);
+        check_words(&MATTER_STATUS_ALL, &mut missing);
+        check_words(&ACTIVITY_KIND_ALL, &mut missing);
+        check_words(&SIGN_IN_MODE_ALL, &mut missing);
         assert!(missing.is_empty(), "missing words:\n{}", missing.join("\n"));
     }
 

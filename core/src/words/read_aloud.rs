@@ -479,6 +479,7 @@ mod tests {
             withdrawn_reason: None,
             questions: vec![],
             read_by: BTreeMap::new(),
+            reviewed_by: vec![],
             updated_at: at,
         }
     }

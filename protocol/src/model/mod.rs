@@ -6,7 +6,9 @@
 //! append; automerge orders concurrent appends the same way on every replica, so every
 //! device derives the same state, and nothing anyone did is lost from the history.
 
+pub mod branch;
 pub mod deliberation;
+pub mod matter;
 pub mod notice;
 pub mod proposal;
 pub mod register;
@@ -67,10 +69,15 @@ pub enum EntityKind {
     Register,
     /// Villagers putting a matter forward for a meeting, with co-signs.
     Proposal,
+    /// A major matter decided by 四议两公开 (`model::matter`).
+    Matter,
+    /// An activity of the party branch (`model::branch`), read by party members and staff.
+    PartyActivity,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    // new kinds go at the end: a kind's code is its place in this list
+    pub const ALL: [EntityKind; 9] = [
         EntityKind::Notice,
         EntityKind::Request,
         EntityKind::RequestNotes,
@@ -78,6 +85,8 @@ impl EntityKind {
         EntityKind::Ballot,
         EntityKind::Register,
         EntityKind::Proposal,
+        EntityKind::Matter,
+        EntityKind::PartyActivity,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,6 +97,8 @@ impl EntityKind {
             EntityKind::Ballot => "ballot",
             EntityKind::Register => "register",
             EntityKind::Proposal => "proposal",
+            EntityKind::Matter => "matter",
+            EntityKind::PartyActivity => "party_activity",
         }
     }
     pub fn parse(s: &str) -> Result<Self> {

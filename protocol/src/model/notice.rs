@@ -450,6 +450,13 @@ pub enum NoticeEvent {
     Read {
         revision: u32,
     },
+    /// A member of the villagers' supervision committee (村务监督委员会) signs off the
+    /// draft as it stands (民主理财): a finance disclosure is published only after one
+    /// (`policy::check_notice`). An edit of the draft after it voids the sign-off.
+    Review {
+        #[serde(default)]
+        note: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -547,6 +554,15 @@ pub struct Question {
     pub arrived_at: Option<i64>,
 }
 
+/// A supervision committee member's sign-off of a draft (`NoticeEvent::Review`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Review {
+    pub by: String,
+    pub at: i64,
+    pub note: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub id: String,
@@ -564,6 +580,10 @@ pub struct Notice {
     pub questions: Vec<Question>,
     /// member id → highest revision number read.
     pub read_by: BTreeMap<String, u32>,
+    /// The supervision committee's sign-offs of the text as it stands (published, or
+    /// the draft): those made since the last edit of the draft, one per member.
+    #[serde(default)]
+    pub reviewed_by: Vec<Review>,
     pub updated_at: i64,
 }
 
@@ -653,6 +673,7 @@ impl Notice {
             withdrawn_reason: None,
             questions: vec![],
             read_by: BTreeMap::new(),
+            reviewed_by: vec![],
             updated_at: first.at,
         };
         if *publish {
@@ -742,6 +763,7 @@ impl Notice {
                     self.id
                 )))
             }
+            NoticeEvent::Review { .. } if st != Draft => bad("sign off"),
             NoticeEvent::Read { revision }
                 if *revision == 0 || *revision > self.current_revision() =>
             {
@@ -761,7 +783,20 @@ impl Notice {
         self.updated_at = self.updated_at.max(e.at);
         match &e.body {
             NoticeEvent::Create { .. } => {}
-            NoticeEvent::EditDraft { content } => self.content = content.clone(),
+            NoticeEvent::EditDraft { content } => {
+                self.content = content.clone();
+                // the sign-offs were of the text before
+                self.reviewed_by.clear();
+            }
+            NoticeEvent::Review { note } => {
+                if !self.reviewed_by.iter().any(|r| r.by == e.by) {
+                    self.reviewed_by.push(Review {
+                        by: e.by.clone(),
+                        at: e.at,
+                        note: note.clone(),
+                    });
+                }
+            }
             NoticeEvent::Publish {} => {
                 self.status = NoticeStatus::Published;
                 self.publish(e, String::new());

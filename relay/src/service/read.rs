@@ -1,5 +1,5 @@
 //! A member's view: the space log after their cursor as they may read it
-//! (`policy::may_read` on each entity's audience), in pages of about the size the
+//! (`policy::may_read_in` on each entity's audience), in pages of about the size the
 //! device asked for. Others' items of a batch a reader may not see become
 //! `Withheld{entity, hash}`, so the batch's signature still verifies.
 
@@ -33,6 +33,9 @@ impl Relay {
                 .collect();
             self.cache.load_audiences(space, all);
         }
+        // drafts are read by the supervision committee too (`policy::may_read_in`): the
+        // register is folded only when a draft meets a reader who is not staff
+        let mut register: Option<Option<cunwu_protocol::model::register::Register>> = None;
         let mut aud_cache: HashMap<String, bool> = HashMap::new();
         let mut may = |entity: &str| -> bool {
             if let Some(v) = aud_cache.get(entity) {
@@ -54,7 +57,18 @@ impl Relay {
                 // created after the cache was filled and not yet added to it
                 None => stored(),
             };
-            let ok = audience.is_some_and(|a| policy::may_read(&a, member));
+            let ok = audience.is_some_and(|a| {
+                policy::may_read(&a, member)
+                    || (matches!(a, Audience::Draft { .. }) && {
+                        let reg = register.get_or_insert_with(|| {
+                            policy::Lookup::register(
+                                &super::RelayLookup { relay: self, space },
+                                None,
+                            )
+                        });
+                        policy::may_read_in(&a, member, reg.as_ref())
+                    })
+            });
             aud_cache.insert(entity.to_string(), ok);
             ok
         };

@@ -38,10 +38,12 @@ import kotlinx.coroutines.GlobalScope
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
+import org.cunwu.core.ActivitySummary
 import org.cunwu.core.AmountForms
 import org.cunwu.core.ChangeState
 import org.cunwu.core.Counts
 import org.cunwu.core.EntityChange
+import org.cunwu.core.FfiConverterTypeActivitySummary
 import org.cunwu.core.FfiConverterTypeAmountForms
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
@@ -49,6 +51,8 @@ import org.cunwu.core.FfiConverterTypeEntityChange
 import org.cunwu.core.FfiConverterTypeFollowUpList
 import org.cunwu.core.FfiConverterTypeLang
 import org.cunwu.core.FfiConverterTypeLocalChange
+import org.cunwu.core.FfiConverterTypeMatterSummary
+import org.cunwu.core.FfiConverterTypeNewActivity
 import org.cunwu.core.FfiConverterTypeNewDeliberation
 import org.cunwu.core.FfiConverterTypeNewRequest
 import org.cunwu.core.FfiConverterTypeNoticeSummary
@@ -60,6 +64,8 @@ import org.cunwu.core.FfiConverterTypeSyncReport
 import org.cunwu.core.FollowUpList
 import org.cunwu.core.Lang
 import org.cunwu.core.LocalChange
+import org.cunwu.core.MatterSummary
+import org.cunwu.core.NewActivity
 import org.cunwu.core.NewDeliberation
 import org.cunwu.core.NewRequest
 import org.cunwu.core.NoticeSummary
@@ -68,12 +74,14 @@ import org.cunwu.core.RequestSummary
 import org.cunwu.core.SearchHit
 import org.cunwu.core.SyncProgress
 import org.cunwu.core.SyncReport
+import org.cunwu.protocol.Activity
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
 import org.cunwu.protocol.Departure
 import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
+import org.cunwu.protocol.FfiConverterTypeActivity
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
@@ -83,6 +91,7 @@ import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
 import org.cunwu.protocol.FfiConverterTypeFinanceTotals
 import org.cunwu.protocol.FfiConverterTypeMaterial
+import org.cunwu.protocol.FfiConverterTypeMatter
 import org.cunwu.protocol.FfiConverterTypeMember
 import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
@@ -90,16 +99,23 @@ import org.cunwu.protocol.FfiConverterTypePeriod
 import org.cunwu.protocol.FfiConverterTypePeriodKind
 import org.cunwu.protocol.FfiConverterTypePerson
 import org.cunwu.protocol.FfiConverterTypePersonDetails
+import org.cunwu.protocol.FfiConverterTypePersonStatus
 import org.cunwu.protocol.FfiConverterTypePhase
+import org.cunwu.protocol.FfiConverterTypeProposalStatus
 import org.cunwu.protocol.FfiConverterTypeQuestion
+import org.cunwu.protocol.FfiConverterTypeReview
 import org.cunwu.protocol.FfiConverterTypeRevision
 import org.cunwu.protocol.FfiConverterTypeRole
 import org.cunwu.protocol.FfiConverterTypeServiceRequest
+import org.cunwu.protocol.FfiConverterTypeSignInMode
 import org.cunwu.protocol.FfiConverterTypeStatus
+import org.cunwu.protocol.FfiConverterTypeStepInput
 import org.cunwu.protocol.FfiConverterTypeSubtype
+import org.cunwu.protocol.FfiConverterTypeYearAttendance
 import org.cunwu.protocol.FinanceLine
 import org.cunwu.protocol.FinanceTotals
 import org.cunwu.protocol.Material
+import org.cunwu.protocol.Matter
 import org.cunwu.protocol.Member
 import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
@@ -107,13 +123,20 @@ import org.cunwu.protocol.Period
 import org.cunwu.protocol.PeriodKind
 import org.cunwu.protocol.Person
 import org.cunwu.protocol.PersonDetails
+import org.cunwu.protocol.PersonStatus
 import org.cunwu.protocol.Phase
+import org.cunwu.protocol.ProposalStatus
 import org.cunwu.protocol.Question
+import org.cunwu.protocol.Review
 import org.cunwu.protocol.Revision
 import org.cunwu.protocol.Role
 import org.cunwu.protocol.ServiceRequest
+import org.cunwu.protocol.SignInMode
 import org.cunwu.protocol.Status
+import org.cunwu.protocol.StepInput
 import org.cunwu.protocol.Subtype
+import org.cunwu.protocol.YearAttendance
+import org.cunwu.core.RustBuffer as RustBufferActivitySummary
 import org.cunwu.core.RustBuffer as RustBufferAmountForms
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
@@ -121,6 +144,8 @@ import org.cunwu.core.RustBuffer as RustBufferEntityChange
 import org.cunwu.core.RustBuffer as RustBufferFollowUpList
 import org.cunwu.core.RustBuffer as RustBufferLang
 import org.cunwu.core.RustBuffer as RustBufferLocalChange
+import org.cunwu.core.RustBuffer as RustBufferMatterSummary
+import org.cunwu.core.RustBuffer as RustBufferNewActivity
 import org.cunwu.core.RustBuffer as RustBufferNewDeliberation
 import org.cunwu.core.RustBuffer as RustBufferNewRequest
 import org.cunwu.core.RustBuffer as RustBufferNoticeSummary
@@ -129,6 +154,7 @@ import org.cunwu.core.RustBuffer as RustBufferRequestSummary
 import org.cunwu.core.RustBuffer as RustBufferSearchHit
 import org.cunwu.core.RustBuffer as RustBufferSyncProgress
 import org.cunwu.core.RustBuffer as RustBufferSyncReport
+import org.cunwu.protocol.RustBuffer as RustBufferActivity
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
@@ -138,6 +164,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
+import org.cunwu.protocol.RustBuffer as RustBufferMatter
 import org.cunwu.protocol.RustBuffer as RustBufferMember
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
@@ -145,13 +172,19 @@ import org.cunwu.protocol.RustBuffer as RustBufferPeriod
 import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
 import org.cunwu.protocol.RustBuffer as RustBufferPerson
 import org.cunwu.protocol.RustBuffer as RustBufferPersonDetails
+import org.cunwu.protocol.RustBuffer as RustBufferPersonStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPhase
+import org.cunwu.protocol.RustBuffer as RustBufferProposalStatus
 import org.cunwu.protocol.RustBuffer as RustBufferQuestion
+import org.cunwu.protocol.RustBuffer as RustBufferReview
 import org.cunwu.protocol.RustBuffer as RustBufferRevision
 import org.cunwu.protocol.RustBuffer as RustBufferRole
 import org.cunwu.protocol.RustBuffer as RustBufferServiceRequest
+import org.cunwu.protocol.RustBuffer as RustBufferSignInMode
 import org.cunwu.protocol.RustBuffer as RustBufferStatus
+import org.cunwu.protocol.RustBuffer as RustBufferStepInput
 import org.cunwu.protocol.RustBuffer as RustBufferSubtype
+import org.cunwu.protocol.RustBuffer as RustBufferYearAttendance
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -1053,6 +1086,30 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1116,6 +1173,10 @@ internal interface UniffiLib : Library {
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_create_invite_for_person(`ptr`: Pointer,`role`: RustBufferRole.ByValue,`person`: RustBuffer.ByValue,`migrant`: Byte,`livesIn`: RustBuffer.ByValue,
     ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_matter(`ptr`: Pointer,`title`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_create_party_activity(`ptr`: Pointer,`activity`: RustBufferNewActivity.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_device_id(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1134,14 +1195,22 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_deliberations(`ptr`: Pointer,`limit`: Int,`offset`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_list_matters(`ptr`: Pointer,`limit`: Int,`offset`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_notices(`ptr`: Pointer,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_list_party_activities(`ptr`: Pointer,`year`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_list_requests(`ptr`: Pointer,`filter`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_local_changes(`ptr`: Pointer,`state`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_mark_party_absent(`ptr`: Pointer,`id`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_mark_read(`ptr`: Pointer,`noticeId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_matter(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferMatter.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_me(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferMember.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_membership(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1158,6 +1227,10 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_open_voting(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_party_activity(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferActivity.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_party_attendance(`ptr`: Pointer,`person`: RustBuffer.ByValue,`year`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBufferYearAttendance.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_path(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_persons(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1184,6 +1257,8 @@ internal interface UniffiLib : Library {
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_record_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`option`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(`ptr`: Pointer,`id`: RustBuffer.ByValue,`step`: RustBufferStepInput.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_register_add(`ptr`: Pointer,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_register_amend(`ptr`: Pointer,`person`: RustBuffer.ByValue,`details`: RustBufferPersonDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1196,6 +1271,8 @@ internal interface UniffiLib : Library {
     ): RustBufferServiceRequest.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_request_kinds(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_review_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_revoke(`ptr`: Pointer,`target`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_roster(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
@@ -1205,6 +1282,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_expected(`ptr`: Pointer,`id`: RustBuffer.ByValue,`date`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_materials(`ptr`: Pointer,`id`: RustBuffer.ByValue,`materials`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_sign_in_party_activity(`ptr`: Pointer,`id`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,`mode`: RustBufferSignInMode.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_start_background_sync(`ptr`: Pointer,`intervalSecs`: Long,`observer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Pointer
@@ -1223,6 +1302,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_notice(`ptr`: Pointer,`id`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_write_party_minutes(`ptr`: Pointer,`id`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_init_callback_vtable_storeobserver(`vtable`: UniffiVTableCallbackInterfaceStoreObserver,
     ): Unit
@@ -1408,6 +1489,10 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_create_party_activity(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_device_id(
@@ -1426,13 +1511,21 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_deliberations(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_matters(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_party_activities(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_mark_party_absent(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_matter(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_me(
     ): Short
@@ -1449,6 +1542,10 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_party_activity(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_party_attendance(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_path(
     ): Short
@@ -1476,6 +1573,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_add(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_register_amend(
@@ -1488,6 +1587,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_review_notice(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_revoke(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_roster(
@@ -1497,6 +1598,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_sign_in_party_activity(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync(
     ): Short
@@ -1515,6 +1618,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_notice(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_proposal(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_write_party_minutes(
     ): Short
     fun uniffi_cunwu_ffi_checksum_constructor_cunwustore_open(
     ): Short
@@ -1618,6 +1723,12 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_invite_for_person() != 5473.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_matter() != 31793.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_create_party_activity() != 46665.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_deliberation() != 9434.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1645,7 +1756,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_deliberations() != 64851.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_matters() != 41001.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_notices() != 43570.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_party_activities() != 47961.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_list_requests() != 15540.toShort()) {
@@ -1654,7 +1771,13 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_local_changes() != 29675.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_party_absent() != 27878.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_mark_read() != 3455.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_matter() != 3355.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_me() != 18055.toShort()) {
@@ -1679,6 +1802,12 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_open_voting() != 22464.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_party_activity() != 16011.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_party_attendance() != 10600.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_path() != 4550.toShort()) {
@@ -1720,6 +1849,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_ballot() != 26509.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_record_matter_step() != 45878.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_register_add() != 55236.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1738,6 +1870,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_request_kinds() != 59022.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_review_notice() != 16141.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_revoke() != 17655.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1751,6 +1886,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials() != 4077.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sign_in_party_activity() != 7444.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_start_background_sync() != 6961.toShort()) {
@@ -1778,6 +1916,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_withdraw_proposal() != 20805.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_write_party_minutes() != 59317.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_constructor_cunwustore_open() != 53514.toShort()) {
@@ -1925,6 +2066,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 
     override fun write(value: UInt, buf: ByteBuffer) {
         buf.putInt(value.toInt())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
     }
 }
 
@@ -2554,6 +2718,16 @@ public interface CunwuStoreInterface {
      */
     suspend fun `createInviteForPerson`(`role`: Role, `person`: kotlin.String, `migrant`: kotlin.Boolean, `livesIn`: kotlin.String?): Invite
     
+    /**
+     * Record a major matter (cadres); returns its id.
+     */
+    fun `createMatter`(`title`: kotlin.String, `body`: kotlin.String): kotlin.String
+    
+    /**
+     * Create an activity of the party branch (cadres); returns its id.
+     */
+    fun `createPartyActivity`(`activity`: NewActivity): kotlin.String
+    
     fun `deliberation`(`id`: kotlin.String): Deliberation
     
     /**
@@ -2589,7 +2763,14 @@ public interface CunwuStoreInterface {
     
     fun `listDeliberations`(`limit`: kotlin.UInt = 0u, `offset`: kotlin.UInt = 0u): List<DeliberationSummary>
     
+    fun `listMatters`(`limit`: kotlin.UInt, `offset`: kotlin.UInt): List<MatterSummary>
+    
     fun `listNotices`(`filter`: NoticeFilter): List<NoticeSummary>
+    
+    /**
+     * Activities of one year (village time), or all when `year` is null.
+     */
+    fun `listPartyActivities`(`year`: kotlin.Int?): List<ActivitySummary>
     
     fun `listRequests`(`filter`: RequestFilter): List<RequestSummary>
     
@@ -2598,10 +2779,14 @@ public interface CunwuStoreInterface {
      */
     fun `localChanges`(`state`: ChangeState? = null, `limit`: kotlin.UInt = 100u): List<LocalChange>
     
+    fun `markPartyAbsent`(`id`: kotlin.String, `person`: kotlin.String, `reason`: kotlin.String)
+    
     /**
      * Mark the current revision read; returns its number.
      */
     fun `markRead`(`noticeId`: kotlin.String): kotlin.UInt
+    
+    fun `matter`(`id`: kotlin.String): Matter
     
     /**
      * The member this device acts for.
@@ -2639,6 +2824,13 @@ public interface CunwuStoreInterface {
      * Open voting; eligibility is snapshotted from the roster now.
      */
     fun `openVoting`(`id`: kotlin.String)
+    
+    fun `partyActivity`(`id`: kotlin.String): Activity
+    
+    /**
+     * A person's attendance over one year's activities (present, online, absent).
+     */
+    fun `partyAttendance`(`person`: kotlin.String, `year`: kotlin.Int): YearAttendance
     
     fun `path`(): kotlin.String
     
@@ -2707,6 +2899,11 @@ public interface CunwuStoreInterface {
     fun `recordBallot`(`deliberationId`: kotlin.String, `person`: kotlin.String, `option`: kotlin.UInt)
     
     /**
+     * Record the next step of a matter (cadres); refused out of order.
+     */
+    fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
+    
+    /**
      * Add a person to the register (cadres); returns the person's id.
      */
     fun `registerAdd`(`details`: PersonDetails): kotlin.String
@@ -2740,6 +2937,11 @@ public interface CunwuStoreInterface {
     fun `requestKinds`(): List<kotlin.String>
     
     /**
+     * Sign off a draft finance disclosure (a supervision committee member; 民主理财).
+     */
+    fun `reviewNotice`(`id`: kotlin.String, `note`: kotlin.String)
+    
+    /**
      * A cadre revokes a device (hex key) or a member (id, with all their devices).
      */
     suspend fun `revoke`(`target`: kotlin.String)
@@ -2757,6 +2959,11 @@ public interface CunwuStoreInterface {
     fun `setRequestExpected`(`id`: kotlin.String, `date`: kotlin.String)
     
     fun `setRequestMaterials`(`id`: kotlin.String, `materials`: List<Material>)
+    
+    /**
+     * Sign a person in: the secretary for anyone, a party member for themselves (online).
+     */
+    fun `signInPartyActivity`(`id`: kotlin.String, `person`: kotlin.String, `mode`: SignInMode)
     
     /**
      * Sync now and then every `interval_secs` (at least 1) while the app runs, until
@@ -2797,6 +3004,8 @@ public interface CunwuStoreInterface {
     fun `withdrawNotice`(`id`: kotlin.String, `reason`: kotlin.String)
     
     fun `withdrawProposal`(`proposalId`: kotlin.String)
+    
+    fun `writePartyMinutes`(`id`: kotlin.String, `text`: kotlin.String)
     
     companion object
 }
@@ -3089,6 +3298,38 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     }
 
     
+    /**
+     * Record a major matter (cadres); returns its id.
+     */
+    @Throws(CunwuException::class)override fun `createMatter`(`title`: kotlin.String, `body`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_matter(
+        it, FfiConverterString.lower(`title`),FfiConverterString.lower(`body`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Create an activity of the party branch (cadres); returns its id.
+     */
+    @Throws(CunwuException::class)override fun `createPartyActivity`(`activity`: NewActivity): kotlin.String {
+            return FfiConverterString.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_create_party_activity(
+        it, FfiConverterTypeNewActivity.lower(`activity`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `deliberation`(`id`: kotlin.String): Deliberation {
             return FfiConverterTypeDeliberation.lift(
     callWithPointer {
@@ -3228,12 +3469,41 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    @Throws(CunwuException::class)override fun `listMatters`(`limit`: kotlin.UInt, `offset`: kotlin.UInt): List<MatterSummary> {
+            return FfiConverterSequenceTypeMatterSummary.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_matters(
+        it, FfiConverterUInt.lower(`limit`),FfiConverterUInt.lower(`offset`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(CunwuException::class)override fun `listNotices`(`filter`: NoticeFilter): List<NoticeSummary> {
             return FfiConverterSequenceTypeNoticeSummary.lift(
     callWithPointer {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_notices(
         it, FfiConverterTypeNoticeFilter.lower(`filter`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Activities of one year (village time), or all when `year` is null.
+     */
+    @Throws(CunwuException::class)override fun `listPartyActivities`(`year`: kotlin.Int?): List<ActivitySummary> {
+            return FfiConverterSequenceTypeActivitySummary.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_list_party_activities(
+        it, FfiConverterOptionalInt.lower(`year`),_status)
 }
     }
     )
@@ -3270,6 +3540,18 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     
 
     
+    @Throws(CunwuException::class)override fun `markPartyAbsent`(`id`: kotlin.String, `person`: kotlin.String, `reason`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_mark_party_absent(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`person`),FfiConverterString.lower(`reason`),_status)
+}
+    }
+    
+    
+
+    
     /**
      * Mark the current revision read; returns its number.
      */
@@ -3279,6 +3561,19 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_mark_read(
         it, FfiConverterString.lower(`noticeId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(CunwuException::class)override fun `matter`(`id`: kotlin.String): Matter {
+            return FfiConverterTypeMatter.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_matter(
+        it, FfiConverterString.lower(`id`),_status)
 }
     }
     )
@@ -3406,6 +3701,35 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 }
     }
     
+    
+
+    
+    @Throws(CunwuException::class)override fun `partyActivity`(`id`: kotlin.String): Activity {
+            return FfiConverterTypeActivity.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_party_activity(
+        it, FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A person's attendance over one year's activities (present, online, absent).
+     */
+    @Throws(CunwuException::class)override fun `partyAttendance`(`person`: kotlin.String, `year`: kotlin.Int): YearAttendance {
+            return FfiConverterTypeYearAttendance.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_party_attendance(
+        it, FfiConverterString.lower(`person`),FfiConverterInt.lower(`year`),_status)
+}
+    }
+    )
+    }
     
 
     override fun `path`(): kotlin.String {
@@ -3614,6 +3938,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * Record the next step of a matter (cadres); refused out of order.
+     */
+    @Throws(CunwuException::class)override fun `recordMatterStep`(`id`: kotlin.String, `step`: StepInput)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_record_matter_step(
+        it, FfiConverterString.lower(`id`),FfiConverterTypeStepInput.lower(`step`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Add a person to the register (cadres); returns the person's id.
      */
     @Throws(CunwuException::class)override fun `registerAdd`(`details`: PersonDetails): kotlin.String {
@@ -3710,6 +4049,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * Sign off a draft finance disclosure (a supervision committee member; 民主理财).
+     */
+    @Throws(CunwuException::class)override fun `reviewNotice`(`id`: kotlin.String, `note`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_review_notice(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`note`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * A cadre revokes a device (hex key) or a member (id, with all their devices).
      */
     @Throws(CunwuException::class)
@@ -3784,6 +4138,21 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_set_request_materials(
         it, FfiConverterString.lower(`id`),FfiConverterSequenceTypeMaterial.lower(`materials`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sign a person in: the secretary for anyone, a party member for themselves (online).
+     */
+    @Throws(CunwuException::class)override fun `signInPartyActivity`(`id`: kotlin.String, `person`: kotlin.String, `mode`: SignInMode)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_sign_in_party_activity(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`person`),FfiConverterTypeSignInMode.lower(`mode`),_status)
 }
     }
     
@@ -3923,6 +4292,18 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     uniffiRustCallWithError(CunwuException) { _status ->
     UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_proposal(
         it, FfiConverterString.lower(`proposalId`),_status)
+}
+    }
+    
+    
+
+    
+    @Throws(CunwuException::class)override fun `writePartyMinutes`(`id`: kotlin.String, `text`: kotlin.String)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_write_party_minutes(
+        it, FfiConverterString.lower(`id`),FfiConverterString.lower(`text`),_status)
 }
     }
     
@@ -4408,6 +4789,10 @@ data class Notice (
      * Member id → highest revision read.
      */
     val `readBy`: Map<kotlin.String, kotlin.UInt>, 
+    /**
+     * Who on the supervision committee signed off the text (民主理财).
+     */
+    val `reviewedBy`: List<Review>, 
     val `updatedAt`: kotlin.Long
 ) {
     
@@ -4433,6 +4818,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeQuestion.read(buf),
             FfiConverterMapStringUInt.read(buf),
+            FfiConverterSequenceTypeReview.read(buf),
             FfiConverterLong.read(buf),
         )
     }
@@ -4451,6 +4837,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.allocationSize(value.`withdrawnReason`) +
             FfiConverterSequenceTypeQuestion.allocationSize(value.`questions`) +
             FfiConverterMapStringUInt.allocationSize(value.`readBy`) +
+            FfiConverterSequenceTypeReview.allocationSize(value.`reviewedBy`) +
             FfiConverterLong.allocationSize(value.`updatedAt`)
     )
 
@@ -4468,6 +4855,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterOptionalString.write(value.`withdrawnReason`, buf)
             FfiConverterSequenceTypeQuestion.write(value.`questions`, buf)
             FfiConverterMapStringUInt.write(value.`readBy`, buf)
+            FfiConverterSequenceTypeReview.write(value.`reviewedBy`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
     }
 }
@@ -5052,6 +5440,30 @@ sealed class Term {
         companion object
     }
     
+    /**
+     * A person on the register: on it, moved away, deceased.
+     */
+    data class RegisterStatus(
+        val `status`: PersonStatus) : Term() {
+        companion object
+    }
+    
+    /**
+     * Why a person left the register.
+     */
+    data class RegisterDeparture(
+        val `reason`: Departure) : Term() {
+        companion object
+    }
+    
+    /**
+     * A villagers' proposal: collecting support, meeting called, withdrawn.
+     */
+    data class ProposalState(
+        val `status`: ProposalStatus) : Term() {
+        companion object
+    }
+    
 
     
     companion object
@@ -5098,6 +5510,15 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 )
             12 -> Term.Entity(
                 FfiConverterTypeEntityKind.read(buf),
+                )
+            13 -> Term.RegisterStatus(
+                FfiConverterTypePersonStatus.read(buf),
+                )
+            14 -> Term.RegisterDeparture(
+                FfiConverterTypeDeparture.read(buf),
+                )
+            15 -> Term.ProposalState(
+                FfiConverterTypeProposalStatus.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5188,6 +5609,27 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 + FfiConverterTypeEntityKind.allocationSize(value.`kind`)
             )
         }
+        is Term.RegisterStatus -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypePersonStatus.allocationSize(value.`status`)
+            )
+        }
+        is Term.RegisterDeparture -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeDeparture.allocationSize(value.`reason`)
+            )
+        }
+        is Term.ProposalState -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeProposalStatus.allocationSize(value.`status`)
+            )
+        }
     }
 
     override fun write(value: Term, buf: ByteBuffer) {
@@ -5250,6 +5692,21 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
             is Term.Entity -> {
                 buf.putInt(12)
                 FfiConverterTypeEntityKind.write(value.`kind`, buf)
+                Unit
+            }
+            is Term.RegisterStatus -> {
+                buf.putInt(13)
+                FfiConverterTypePersonStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Term.RegisterDeparture -> {
+                buf.putInt(14)
+                FfiConverterTypeDeparture.write(value.`reason`, buf)
+                Unit
+            }
+            is Term.ProposalState -> {
+                buf.putInt(15)
+                FfiConverterTypeProposalStatus.write(value.`status`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -5468,6 +5925,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalInt: FfiConverterRustBuffer<kotlin.Int?> {
+    override fun read(buf: ByteBuffer): kotlin.Int? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.Int?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.Int?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterInt.write(value, buf)
         }
     }
 }
@@ -5946,6 +6435,34 @@ public object FfiConverterSequenceTypeDeliberationSummary: FfiConverterRustBuffe
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeActivitySummary: FfiConverterRustBuffer<List<ActivitySummary>> {
+    override fun read(buf: ByteBuffer): List<ActivitySummary> {
+        val len = buf.getInt()
+        return List<ActivitySummary>(len) {
+            FfiConverterTypeActivitySummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ActivitySummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeActivitySummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ActivitySummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeActivitySummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeEntityChange: FfiConverterRustBuffer<List<EntityChange>> {
     override fun read(buf: ByteBuffer): List<EntityChange> {
         val len = buf.getInt()
@@ -5992,6 +6509,34 @@ public object FfiConverterSequenceTypeLocalChange: FfiConverterRustBuffer<List<L
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeLocalChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeMatterSummary: FfiConverterRustBuffer<List<MatterSummary>> {
+    override fun read(buf: ByteBuffer): List<MatterSummary> {
+        val len = buf.getInt()
+        return List<MatterSummary>(len) {
+            FfiConverterTypeMatterSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<MatterSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeMatterSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<MatterSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeMatterSummary.write(it, buf)
         }
     }
 }
@@ -6282,6 +6827,34 @@ public object FfiConverterSequenceTypeQuestion: FfiConverterRustBuffer<List<Ques
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeReview: FfiConverterRustBuffer<List<Review>> {
+    override fun read(buf: ByteBuffer): List<Review> {
+        val len = buf.getInt()
+        return List<Review>(len) {
+            FfiConverterTypeReview.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Review>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeReview.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Review>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeReview.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeRevision: FfiConverterRustBuffer<List<Revision>> {
     override fun read(buf: ByteBuffer): List<Revision> {
         val len = buf.getInt()
@@ -6342,6 +6915,50 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 

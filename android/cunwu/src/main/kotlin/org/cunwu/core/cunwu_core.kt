@@ -30,33 +30,42 @@ import java.nio.CharBuffer
 import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
+import org.cunwu.protocol.ActivityKind
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DecidingBody
 import org.cunwu.protocol.EntityKind
+import org.cunwu.protocol.FfiConverterTypeActivityKind
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
 import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeMaterial
+import org.cunwu.protocol.FfiConverterTypeMatterStatus
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
 import org.cunwu.protocol.FfiConverterTypePlace
 import org.cunwu.protocol.FfiConverterTypeProposal
+import org.cunwu.protocol.FfiConverterTypeStage
 import org.cunwu.protocol.FfiConverterTypeStatus
 import org.cunwu.protocol.FfiConverterTypeSubtype
 import org.cunwu.protocol.FfiConverterTypeSupport
 import org.cunwu.protocol.Material
+import org.cunwu.protocol.MatterStatus
 import org.cunwu.protocol.NoticeStatus
 import org.cunwu.protocol.Place
 import org.cunwu.protocol.Proposal
+import org.cunwu.protocol.Stage
 import org.cunwu.protocol.Status
 import org.cunwu.protocol.Subtype
 import org.cunwu.protocol.Support
+import org.cunwu.protocol.RustBuffer as RustBufferActivityKind
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
+import org.cunwu.protocol.RustBuffer as RustBufferMatterStatus
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
 import org.cunwu.protocol.RustBuffer as RustBufferPlace
 import org.cunwu.protocol.RustBuffer as RustBufferProposal
+import org.cunwu.protocol.RustBuffer as RustBufferStage
 import org.cunwu.protocol.RustBuffer as RustBufferStatus
 import org.cunwu.protocol.RustBuffer as RustBufferSubtype
 import org.cunwu.protocol.RustBuffer as RustBufferSupport
@@ -1129,6 +1138,62 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
 
 
 
+data class ActivitySummary (
+    val `id`: kotlin.String, 
+    val `kind`: ActivityKind, 
+    val `title`: kotlin.String, 
+    val `startsAt`: kotlin.Long, 
+    val `place`: kotlin.String, 
+    val `onlineLink`: kotlin.String?, 
+    val `present`: kotlin.UInt, 
+    val `absent`: kotlin.UInt
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeActivitySummary: FfiConverterRustBuffer<ActivitySummary> {
+    override fun read(buf: ByteBuffer): ActivitySummary {
+        return ActivitySummary(
+            FfiConverterString.read(buf),
+            FfiConverterTypeActivityKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ActivitySummary) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeActivityKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterLong.allocationSize(value.`startsAt`) +
+            FfiConverterString.allocationSize(value.`place`) +
+            FfiConverterOptionalString.allocationSize(value.`onlineLink`) +
+            FfiConverterUInt.allocationSize(value.`present`) +
+            FfiConverterUInt.allocationSize(value.`absent`)
+    )
+
+    override fun write(value: ActivitySummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeActivityKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterLong.write(value.`startsAt`, buf)
+            FfiConverterString.write(value.`place`, buf)
+            FfiConverterOptionalString.write(value.`onlineLink`, buf)
+            FfiConverterUInt.write(value.`present`, buf)
+            FfiConverterUInt.write(value.`absent`, buf)
+    }
+}
+
+
+
 /**
  * The three forms `cunwu amount FEN` prints (`--json` keys: `figures`, `upper`, `spoken`),
  * and the compact one; what the apps get from `amountWords` (cunwu-ffi).
@@ -1437,6 +1502,115 @@ public object FfiConverterTypeLocalChange: FfiConverterRustBuffer<LocalChange> {
             FfiConverterTypeChangeState.write(value.`state`, buf)
             FfiConverterOptionalString.write(value.`reason`, buf)
             FfiConverterLong.write(value.`createdAt`, buf)
+    }
+}
+
+
+
+data class MatterSummary (
+    val `id`: kotlin.String, 
+    val `title`: kotlin.String, 
+    val `status`: MatterStatus, 
+    /**
+     * The last step that took effect.
+     */
+    val `stage`: Stage?, 
+    /**
+     * The step to record next.
+     */
+    val `next`: Stage?, 
+    val `createdAt`: kotlin.Long, 
+    val `updatedAt`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMatterSummary: FfiConverterRustBuffer<MatterSummary> {
+    override fun read(buf: ByteBuffer): MatterSummary {
+        return MatterSummary(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeMatterStatus.read(buf),
+            FfiConverterOptionalTypeStage.read(buf),
+            FfiConverterOptionalTypeStage.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MatterSummary) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterTypeMatterStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalTypeStage.allocationSize(value.`stage`) +
+            FfiConverterOptionalTypeStage.allocationSize(value.`next`) +
+            FfiConverterLong.allocationSize(value.`createdAt`) +
+            FfiConverterLong.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: MatterSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterTypeMatterStatus.write(value.`status`, buf)
+            FfiConverterOptionalTypeStage.write(value.`stage`, buf)
+            FfiConverterOptionalTypeStage.write(value.`next`, buf)
+            FfiConverterLong.write(value.`createdAt`, buf)
+            FfiConverterLong.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
+/**
+ * A new activity of the party branch.
+ */
+data class NewActivity (
+    val `kind`: ActivityKind, 
+    val `title`: kotlin.String, 
+    val `agenda`: kotlin.String = "", 
+    val `startsAt`: kotlin.Long, 
+    val `place`: kotlin.String = "", 
+    val `onlineLink`: kotlin.String? = null
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNewActivity: FfiConverterRustBuffer<NewActivity> {
+    override fun read(buf: ByteBuffer): NewActivity {
+        return NewActivity(
+            FfiConverterTypeActivityKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NewActivity) = (
+            FfiConverterTypeActivityKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`agenda`) +
+            FfiConverterLong.allocationSize(value.`startsAt`) +
+            FfiConverterString.allocationSize(value.`place`) +
+            FfiConverterOptionalString.allocationSize(value.`onlineLink`)
+    )
+
+    override fun write(value: NewActivity, buf: ByteBuffer) {
+            FfiConverterTypeActivityKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`agenda`, buf)
+            FfiConverterLong.write(value.`startsAt`, buf)
+            FfiConverterString.write(value.`place`, buf)
+            FfiConverterOptionalString.write(value.`onlineLink`, buf)
     }
 }
 
@@ -2193,6 +2367,38 @@ public object FfiConverterOptionalTypePlace: FfiConverterRustBuffer<Place?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeStage: FfiConverterRustBuffer<Stage?> {
+    override fun read(buf: ByteBuffer): Stage? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeStage.read(buf)
+    }
+
+    override fun allocationSize(value: Stage?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeStage.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Stage?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeStage.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeSupport: FfiConverterRustBuffer<Support?> {
     override fun read(buf: ByteBuffer): Support? {
         if (buf.get().toInt() == 0) {
@@ -2302,6 +2508,18 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 

@@ -951,6 +951,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 /**
  * @suppress
  */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterULong: FfiConverter<ULong, Long> {
     override fun lift(value: Long): ULong {
         return value.toULong()
@@ -1142,6 +1165,84 @@ public object FfiConverterTypeAccountSubtotal: FfiConverterRustBuffer<AccountSub
 
 
 
+data class Activity (
+    val `id`: kotlin.String, 
+    val `kind`: ActivityKind, 
+    val `title`: kotlin.String, 
+    val `agenda`: kotlin.String, 
+    val `startsAt`: kotlin.Long, 
+    val `place`: kotlin.String, 
+    val `onlineLink`: kotlin.String?, 
+    val `createdBy`: kotlin.String, 
+    val `createdAt`: kotlin.Long, 
+    /**
+     * One record per person, in the order they were first recorded.
+     */
+    val `attendance`: List<AttendanceRecord>, 
+    /**
+     * The latest minutes (every version stays in the document).
+     */
+    val `minutes`: Minutes?, 
+    val `updatedAt`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeActivity: FfiConverterRustBuffer<Activity> {
+    override fun read(buf: ByteBuffer): Activity {
+        return Activity(
+            FfiConverterString.read(buf),
+            FfiConverterTypeActivityKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceTypeAttendanceRecord.read(buf),
+            FfiConverterOptionalTypeMinutes.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Activity) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeActivityKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`agenda`) +
+            FfiConverterLong.allocationSize(value.`startsAt`) +
+            FfiConverterString.allocationSize(value.`place`) +
+            FfiConverterOptionalString.allocationSize(value.`onlineLink`) +
+            FfiConverterString.allocationSize(value.`createdBy`) +
+            FfiConverterLong.allocationSize(value.`createdAt`) +
+            FfiConverterSequenceTypeAttendanceRecord.allocationSize(value.`attendance`) +
+            FfiConverterOptionalTypeMinutes.allocationSize(value.`minutes`) +
+            FfiConverterLong.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: Activity, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeActivityKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`agenda`, buf)
+            FfiConverterLong.write(value.`startsAt`, buf)
+            FfiConverterString.write(value.`place`, buf)
+            FfiConverterOptionalString.write(value.`onlineLink`, buf)
+            FfiConverterString.write(value.`createdBy`, buf)
+            FfiConverterLong.write(value.`createdAt`, buf)
+            FfiConverterSequenceTypeAttendanceRecord.write(value.`attendance`, buf)
+            FfiConverterOptionalTypeMinutes.write(value.`minutes`, buf)
+            FfiConverterLong.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
 data class Answer (
     val `by`: kotlin.String, 
     val `at`: kotlin.Long, 
@@ -1252,6 +1353,97 @@ public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
             FfiConverterString.write(value.`sha256`, buf)
             FfiConverterString.write(value.`mime`, buf)
             FfiConverterLong.write(value.`bytes`, buf)
+    }
+}
+
+
+
+/**
+ * Who took part in a step's meeting: `present` of `expected`.
+ */
+data class Attendance (
+    val `present`: kotlin.UInt, 
+    val `expected`: kotlin.UInt
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttendance: FfiConverterRustBuffer<Attendance> {
+    override fun read(buf: ByteBuffer): Attendance {
+        return Attendance(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Attendance) = (
+            FfiConverterUInt.allocationSize(value.`present`) +
+            FfiConverterUInt.allocationSize(value.`expected`)
+    )
+
+    override fun write(value: Attendance, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`present`, buf)
+            FfiConverterUInt.write(value.`expected`, buf)
+    }
+}
+
+
+
+/**
+ * One person's attendance at one activity.
+ */
+data class AttendanceRecord (
+    val `person`: kotlin.String, 
+    /**
+     * `Some` when present (how), `None` when absent.
+     */
+    val `mode`: SignInMode?, 
+    /**
+     * The reason of an absence (empty when present).
+     */
+    val `reason`: kotlin.String, 
+    /**
+     * The member who recorded it (the person's own member when they signed in).
+     */
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttendanceRecord: FfiConverterRustBuffer<AttendanceRecord> {
+    override fun read(buf: ByteBuffer): AttendanceRecord {
+        return AttendanceRecord(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeSignInMode.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttendanceRecord) = (
+            FfiConverterString.allocationSize(value.`person`) +
+            FfiConverterOptionalTypeSignInMode.allocationSize(value.`mode`) +
+            FfiConverterString.allocationSize(value.`reason`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`)
+    )
+
+    override fun write(value: AttendanceRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`person`, buf)
+            FfiConverterOptionalTypeSignInMode.write(value.`mode`, buf)
+            FfiConverterString.write(value.`reason`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
     }
 }
 
@@ -1465,6 +1657,76 @@ public object FfiConverterTypeMaterial: FfiConverterRustBuffer<Material> {
 
 
 
+data class Matter (
+    val `id`: kotlin.String, 
+    val `title`: kotlin.String, 
+    val `body`: kotlin.String, 
+    val `createdBy`: kotlin.String, 
+    val `createdAt`: kotlin.Long, 
+    val `status`: MatterStatus, 
+    /**
+     * The last step that took effect (`None` before the proposal).
+     */
+    val `stage`: Stage?, 
+    /**
+     * The step to record next (`None` when stopped or completed).
+     */
+    val `next`: Stage?, 
+    val `steps`: List<StepRecord>, 
+    val `updatedAt`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMatter: FfiConverterRustBuffer<Matter> {
+    override fun read(buf: ByteBuffer): Matter {
+        return Matter(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeMatterStatus.read(buf),
+            FfiConverterOptionalTypeStage.read(buf),
+            FfiConverterOptionalTypeStage.read(buf),
+            FfiConverterSequenceTypeStepRecord.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Matter) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`title`) +
+            FfiConverterString.allocationSize(value.`body`) +
+            FfiConverterString.allocationSize(value.`createdBy`) +
+            FfiConverterLong.allocationSize(value.`createdAt`) +
+            FfiConverterTypeMatterStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalTypeStage.allocationSize(value.`stage`) +
+            FfiConverterOptionalTypeStage.allocationSize(value.`next`) +
+            FfiConverterSequenceTypeStepRecord.allocationSize(value.`steps`) +
+            FfiConverterLong.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: Matter, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`title`, buf)
+            FfiConverterString.write(value.`body`, buf)
+            FfiConverterString.write(value.`createdBy`, buf)
+            FfiConverterLong.write(value.`createdAt`, buf)
+            FfiConverterTypeMatterStatus.write(value.`status`, buf)
+            FfiConverterOptionalTypeStage.write(value.`stage`, buf)
+            FfiConverterOptionalTypeStage.write(value.`next`, buf)
+            FfiConverterSequenceTypeStepRecord.write(value.`steps`, buf)
+            FfiConverterLong.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
 data class Member (
     val `id`: kotlin.String, 
     val `name`: kotlin.String, 
@@ -1549,6 +1811,42 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterULong.write(value.`joinedVersion`, buf)
             FfiConverterOptionalString.write(value.`person`, buf)
             FfiConverterOptionalString.write(value.`livesIn`, buf)
+    }
+}
+
+
+
+data class Minutes (
+    val `text`: kotlin.String, 
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMinutes: FfiConverterRustBuffer<Minutes> {
+    override fun read(buf: ByteBuffer): Minutes {
+        return Minutes(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Minutes) = (
+            FfiConverterString.allocationSize(value.`text`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`)
+    )
+
+    override fun write(value: Minutes, buf: ByteBuffer) {
+            FfiConverterString.write(value.`text`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
     }
 }
 
@@ -2059,6 +2357,45 @@ public object FfiConverterTypeRating: FfiConverterRustBuffer<Rating> {
 
 
 /**
+ * A supervision committee member's sign-off of a draft (`NoticeEvent::Review`).
+ */
+data class Review (
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long, 
+    val `note`: kotlin.String
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReview: FfiConverterRustBuffer<Review> {
+    override fun read(buf: ByteBuffer): Review {
+        return Review(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Review) = (
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterString.allocationSize(value.`note`)
+    )
+
+    override fun write(value: Review, buf: ByteBuffer) {
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterString.write(value.`note`, buf)
+    }
+}
+
+
+
+/**
  * A published revision: what the notice said, who published it, when.
  */
 data class Revision (
@@ -2229,6 +2566,117 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
 
 
 /**
+ * A step as recorded: what the cadre's phone signs.
+ */
+data class StepInput (
+    val `stage`: Stage, 
+    /**
+     * When the meeting was held or the disclosure posted (UTC ms).
+     */
+    val `heldAt`: kotlin.Long, 
+    val `attendance`: Attendance? = null, 
+    val `outcome`: Outcome, 
+    val `note`: kotlin.String = "", 
+    /**
+     * The deliberation that voted on it (a decision taken through the app).
+     */
+    val `deliberation`: kotlin.String? = null, 
+    /**
+     * The notice that disclosed (the two disclosures).
+     */
+    val `notice`: kotlin.String? = null
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStepInput: FfiConverterRustBuffer<StepInput> {
+    override fun read(buf: ByteBuffer): StepInput {
+        return StepInput(
+            FfiConverterTypeStage.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalTypeAttendance.read(buf),
+            FfiConverterTypeOutcome.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: StepInput) = (
+            FfiConverterTypeStage.allocationSize(value.`stage`) +
+            FfiConverterLong.allocationSize(value.`heldAt`) +
+            FfiConverterOptionalTypeAttendance.allocationSize(value.`attendance`) +
+            FfiConverterTypeOutcome.allocationSize(value.`outcome`) +
+            FfiConverterString.allocationSize(value.`note`) +
+            FfiConverterOptionalString.allocationSize(value.`deliberation`) +
+            FfiConverterOptionalString.allocationSize(value.`notice`)
+    )
+
+    override fun write(value: StepInput, buf: ByteBuffer) {
+            FfiConverterTypeStage.write(value.`stage`, buf)
+            FfiConverterLong.write(value.`heldAt`, buf)
+            FfiConverterOptionalTypeAttendance.write(value.`attendance`, buf)
+            FfiConverterTypeOutcome.write(value.`outcome`, buf)
+            FfiConverterString.write(value.`note`, buf)
+            FfiConverterOptionalString.write(value.`deliberation`, buf)
+            FfiConverterOptionalString.write(value.`notice`, buf)
+    }
+}
+
+
+
+/**
+ * A step in a matter's history: who recorded it, when, and whether it took effect.
+ */
+data class StepRecord (
+    val `step`: StepInput, 
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long, 
+    /**
+     * False when another record of the same step (or a meeting that stopped the
+     * matter) came before it in the merged history: kept, not applied.
+     */
+    val `applied`: kotlin.Boolean
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStepRecord: FfiConverterRustBuffer<StepRecord> {
+    override fun read(buf: ByteBuffer): StepRecord {
+        return StepRecord(
+            FfiConverterTypeStepInput.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: StepRecord) = (
+            FfiConverterTypeStepInput.allocationSize(value.`step`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterBoolean.allocationSize(value.`applied`)
+    )
+
+    override fun write(value: StepRecord, buf: ByteBuffer) {
+            FfiConverterTypeStepInput.write(value.`step`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterBoolean.write(value.`applied`, buf)
+    }
+}
+
+
+
+/**
  * How much support a proposal has against the register, and what the law asks.
  */
 data class Support (
@@ -2346,6 +2794,121 @@ public object FfiConverterTypeTransitionRecord: FfiConverterRustBuffer<Transitio
             FfiConverterBoolean.write(value.`applied`, buf)
     }
 }
+
+
+
+/**
+ * A person's attendance over one year's activities (`Activity::year`).
+ */
+data class YearAttendance (
+    val `person`: kotlin.String, 
+    val `year`: kotlin.Int, 
+    /**
+     * Activities of the branch that year.
+     */
+    val `activities`: kotlin.UInt, 
+    /**
+     * Present in person or online.
+     */
+    val `present`: kotlin.UInt, 
+    /**
+     * Of `present`, online.
+     */
+    val `online`: kotlin.UInt, 
+    val `absent`: kotlin.UInt, 
+    /**
+     * Activities with no record for the person.
+     */
+    val `unrecorded`: kotlin.UInt
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeYearAttendance: FfiConverterRustBuffer<YearAttendance> {
+    override fun read(buf: ByteBuffer): YearAttendance {
+        return YearAttendance(
+            FfiConverterString.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: YearAttendance) = (
+            FfiConverterString.allocationSize(value.`person`) +
+            FfiConverterInt.allocationSize(value.`year`) +
+            FfiConverterUInt.allocationSize(value.`activities`) +
+            FfiConverterUInt.allocationSize(value.`present`) +
+            FfiConverterUInt.allocationSize(value.`online`) +
+            FfiConverterUInt.allocationSize(value.`absent`) +
+            FfiConverterUInt.allocationSize(value.`unrecorded`)
+    )
+
+    override fun write(value: YearAttendance, buf: ByteBuffer) {
+            FfiConverterString.write(value.`person`, buf)
+            FfiConverterInt.write(value.`year`, buf)
+            FfiConverterUInt.write(value.`activities`, buf)
+            FfiConverterUInt.write(value.`present`, buf)
+            FfiConverterUInt.write(value.`online`, buf)
+            FfiConverterUInt.write(value.`absent`, buf)
+            FfiConverterUInt.write(value.`unrecorded`, buf)
+    }
+}
+
+
+
+
+enum class ActivityKind {
+    
+    /**
+     * 党员大会
+     */
+    MEMBERS_MEETING,
+    /**
+     * 支委会
+     */
+    COMMITTEE_MEETING,
+    /**
+     * 党小组会
+     */
+    GROUP_MEETING,
+    /**
+     * 党课
+     */
+    PARTY_LECTURE,
+    /**
+     * 主题党日
+     */
+    THEME_DAY;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeActivityKind: FfiConverterRustBuffer<ActivityKind> {
+    override fun read(buf: ByteBuffer) = try {
+        ActivityKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ActivityKind) = 4UL
+
+    override fun write(value: ActivityKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -2502,7 +3065,15 @@ enum class EntityKind {
     /**
      * Villagers putting a matter forward for a meeting, with co-signs.
      */
-    PROPOSAL;
+    PROPOSAL,
+    /**
+     * A major matter decided by 四议两公开 (`model::matter`).
+     */
+    MATTER,
+    /**
+     * An activity of the party branch (`model::branch`), read by party members and staff.
+     */
+    PARTY_ACTIVITY;
     companion object
 }
 
@@ -2520,6 +3091,49 @@ public object FfiConverterTypeEntityKind: FfiConverterRustBuffer<EntityKind> {
     override fun allocationSize(value: EntityKind) = 4UL
 
     override fun write(value: EntityKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Where a matter stands.
+ */
+
+enum class MatterStatus {
+    
+    /**
+     * Steps remain.
+     */
+    IN_PROGRESS,
+    /**
+     * A meeting did not agree: no further step.
+     */
+    STOPPED,
+    /**
+     * All six steps are recorded.
+     */
+    COMPLETED;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMatterStatus: FfiConverterRustBuffer<MatterStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        MatterStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MatterStatus) = 4UL
+
+    override fun write(value: MatterStatus, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2552,6 +3166,39 @@ public object FfiConverterTypeNoticeStatus: FfiConverterRustBuffer<NoticeStatus>
     override fun allocationSize(value: NoticeStatus) = 4UL
 
     override fun write(value: NoticeStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a step came to. A meeting that does not agree stops the matter there.
+ */
+
+enum class Outcome {
+    
+    AGREED,
+    NOT_AGREED;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOutcome: FfiConverterRustBuffer<Outcome> {
+    override fun read(buf: ByteBuffer) = try {
+        Outcome.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Outcome) = 4UL
+
+    override fun write(value: Outcome, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2715,6 +3362,101 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
     override fun allocationSize(value: Role) = 4UL
 
     override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * How a person attended.
+ */
+
+enum class SignInMode {
+    
+    /**
+     * In the hall, recorded by the secretary (a cadre).
+     */
+    IN_PERSON,
+    /**
+     * Remotely: the member signs in on their own phone, or the secretary records a
+     * member who joined the call.
+     */
+    ONLINE;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSignInMode: FfiConverterRustBuffer<SignInMode> {
+    override fun read(buf: ByteBuffer) = try {
+        SignInMode.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: SignInMode) = 4UL
+
+    override fun write(value: SignInMode, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The six steps, in the order they must be taken.
+ */
+
+enum class Stage {
+    
+    /**
+     * 党支部提议
+     */
+    PROPOSAL,
+    /**
+     * 两委会商议
+     */
+    CONSULTATION,
+    /**
+     * 党员大会审议
+     */
+    PARTY_REVIEW,
+    /**
+     * 村民会议或村民代表会议决议
+     */
+    DECISION,
+    /**
+     * 决议公开
+     */
+    DECISION_DISCLOSURE,
+    /**
+     * 实施结果公开
+     */
+    RESULT_DISCLOSURE;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeStage: FfiConverterRustBuffer<Stage> {
+    override fun read(buf: ByteBuffer) = try {
+        Stage.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Stage) = 4UL
+
+    override fun write(value: Stage, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -2896,6 +3638,70 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeAttendance: FfiConverterRustBuffer<Attendance?> {
+    override fun read(buf: ByteBuffer): Attendance? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAttendance.read(buf)
+    }
+
+    override fun allocationSize(value: Attendance?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAttendance.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Attendance?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAttendance.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeMinutes: FfiConverterRustBuffer<Minutes?> {
+    override fun read(buf: ByteBuffer): Minutes? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMinutes.read(buf)
+    }
+
+    override fun allocationSize(value: Minutes?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMinutes.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Minutes?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMinutes.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypePlace: FfiConverterRustBuffer<Place?> {
     override fun read(buf: ByteBuffer): Place? {
         if (buf.get().toInt() == 0) {
@@ -2950,6 +3756,70 @@ public object FfiConverterOptionalTypeRating: FfiConverterRustBuffer<Rating?> {
         } else {
             buf.put(1)
             FfiConverterTypeRating.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSignInMode: FfiConverterRustBuffer<SignInMode?> {
+    override fun read(buf: ByteBuffer): SignInMode? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSignInMode.read(buf)
+    }
+
+    override fun allocationSize(value: SignInMode?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSignInMode.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SignInMode?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSignInMode.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeStage: FfiConverterRustBuffer<Stage?> {
+    override fun read(buf: ByteBuffer): Stage? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeStage.read(buf)
+    }
+
+    override fun allocationSize(value: Stage?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeStage.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Stage?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeStage.write(value, buf)
         }
     }
 }
@@ -3072,6 +3942,34 @@ public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<At
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeAttendanceRecord: FfiConverterRustBuffer<List<AttendanceRecord>> {
+    override fun read(buf: ByteBuffer): List<AttendanceRecord> {
+        val len = buf.getInt()
+        return List<AttendanceRecord>(len) {
+            FfiConverterTypeAttendanceRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AttendanceRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAttendanceRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AttendanceRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAttendanceRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeComment: FfiConverterRustBuffer<List<Comment>> {
     override fun read(buf: ByteBuffer): List<Comment> {
         val len = buf.getInt()
@@ -3174,6 +4072,34 @@ public object FfiConverterSequenceTypePersonRevision: FfiConverterRustBuffer<Lis
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePersonRevision.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeStepRecord: FfiConverterRustBuffer<List<StepRecord>> {
+    override fun read(buf: ByteBuffer): List<StepRecord> {
+        val len = buf.getInt()
+        return List<StepRecord>(len) {
+            FfiConverterTypeStepRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<StepRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeStepRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<StepRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeStepRecord.write(it, buf)
         }
     }
 }
