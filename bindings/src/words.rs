@@ -9,8 +9,9 @@
 
 use crate::error::{CunwuError, Result};
 use crate::records::{
-    Category, ChangeState, DecidingBody, Departure, Direction, EntityKind, NoticeStatus,
-    PeriodKind, PersonStatus, Phase, ProposalStatus, Role, Status, Subtype,
+    ActivityKind, Category, ChangeState, DecidingBody, Departure, Direction, EntityKind,
+    MatterStatus, NoticeStatus, Outcome, PeriodKind, PersonStatus, Phase, ProposalStatus, Role,
+    SignInMode, Stage, Status, Subtype,
 };
 use cunwu_core::words::catalogue::{self, Arg, Labelled, RequestKind};
 use cunwu_core::words::{dates, money, read_aloud, Lang};
@@ -82,6 +83,26 @@ pub enum Term {
     ProposalState {
         status: ProposalStatus,
     },
+    /// A step of 四议两公开 (the party branch's proposal … the disclosure of the result).
+    MatterStage {
+        stage: Stage,
+    },
+    /// A step's outcome: agreed, not agreed.
+    MatterOutcome {
+        outcome: Outcome,
+    },
+    /// A major matter: in progress, stopped, done.
+    MatterState {
+        status: MatterStatus,
+    },
+    /// A party branch activity: 党员大会, 支委会, 党小组会, 党课, 主题党日.
+    PartyActivityKind {
+        kind: ActivityKind,
+    },
+    /// How a party member signed in: in the hall, online.
+    PartySignIn {
+        mode: SignInMode,
+    },
 }
 
 /// The words the catalogue has for one value.
@@ -124,6 +145,11 @@ impl Labelled for Term {
             Term::RegisterStatus { status } => status.word_id(),
             Term::RegisterDeparture { reason } => reason.word_id(),
             Term::ProposalState { status } => status.word_id(),
+            Term::MatterStage { stage } => stage.word_id(),
+            Term::MatterOutcome { outcome } => outcome.word_id(),
+            Term::MatterState { status } => status.word_id(),
+            Term::PartyActivityKind { kind } => kind.word_id(),
+            Term::PartySignIn { mode } => mode.word_id(),
         }
     }
 
@@ -210,6 +236,21 @@ mod tests {
             },
             Term::ProposalState {
                 status: ProposalStatus::TakenUp,
+            },
+            Term::MatterStage {
+                stage: Stage::ALL[2],
+            },
+            Term::MatterOutcome {
+                outcome: Outcome::ALL[1],
+            },
+            Term::MatterState {
+                status: MatterStatus::ALL[0],
+            },
+            Term::PartyActivityKind {
+                kind: ActivityKind::ALL[4],
+            },
+            Term::PartySignIn {
+                mode: SignInMode::ALL[1],
             },
             Term::NoticeCategory {
                 category: Category::Finance,

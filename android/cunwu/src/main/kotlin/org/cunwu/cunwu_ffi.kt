@@ -75,6 +75,7 @@ import org.cunwu.core.SearchHit
 import org.cunwu.core.SyncProgress
 import org.cunwu.core.SyncReport
 import org.cunwu.protocol.Activity
+import org.cunwu.protocol.ActivityKind
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
@@ -82,6 +83,7 @@ import org.cunwu.protocol.Departure
 import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeActivity
+import org.cunwu.protocol.FfiConverterTypeActivityKind
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
@@ -92,9 +94,11 @@ import org.cunwu.protocol.FfiConverterTypeFinanceLine
 import org.cunwu.protocol.FfiConverterTypeFinanceTotals
 import org.cunwu.protocol.FfiConverterTypeMaterial
 import org.cunwu.protocol.FfiConverterTypeMatter
+import org.cunwu.protocol.FfiConverterTypeMatterStatus
 import org.cunwu.protocol.FfiConverterTypeMember
 import org.cunwu.protocol.FfiConverterTypeNoticeContent
 import org.cunwu.protocol.FfiConverterTypeNoticeStatus
+import org.cunwu.protocol.FfiConverterTypeOutcome
 import org.cunwu.protocol.FfiConverterTypePeriod
 import org.cunwu.protocol.FfiConverterTypePeriodKind
 import org.cunwu.protocol.FfiConverterTypePerson
@@ -108,6 +112,7 @@ import org.cunwu.protocol.FfiConverterTypeRevision
 import org.cunwu.protocol.FfiConverterTypeRole
 import org.cunwu.protocol.FfiConverterTypeServiceRequest
 import org.cunwu.protocol.FfiConverterTypeSignInMode
+import org.cunwu.protocol.FfiConverterTypeStage
 import org.cunwu.protocol.FfiConverterTypeStatus
 import org.cunwu.protocol.FfiConverterTypeStepInput
 import org.cunwu.protocol.FfiConverterTypeSubtype
@@ -116,9 +121,11 @@ import org.cunwu.protocol.FinanceLine
 import org.cunwu.protocol.FinanceTotals
 import org.cunwu.protocol.Material
 import org.cunwu.protocol.Matter
+import org.cunwu.protocol.MatterStatus
 import org.cunwu.protocol.Member
 import org.cunwu.protocol.NoticeContent
 import org.cunwu.protocol.NoticeStatus
+import org.cunwu.protocol.Outcome
 import org.cunwu.protocol.Period
 import org.cunwu.protocol.PeriodKind
 import org.cunwu.protocol.Person
@@ -132,6 +139,7 @@ import org.cunwu.protocol.Revision
 import org.cunwu.protocol.Role
 import org.cunwu.protocol.ServiceRequest
 import org.cunwu.protocol.SignInMode
+import org.cunwu.protocol.Stage
 import org.cunwu.protocol.Status
 import org.cunwu.protocol.StepInput
 import org.cunwu.protocol.Subtype
@@ -155,6 +163,7 @@ import org.cunwu.core.RustBuffer as RustBufferSearchHit
 import org.cunwu.core.RustBuffer as RustBufferSyncProgress
 import org.cunwu.core.RustBuffer as RustBufferSyncReport
 import org.cunwu.protocol.RustBuffer as RustBufferActivity
+import org.cunwu.protocol.RustBuffer as RustBufferActivityKind
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
@@ -165,9 +174,11 @@ import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
 import org.cunwu.protocol.RustBuffer as RustBufferMatter
+import org.cunwu.protocol.RustBuffer as RustBufferMatterStatus
 import org.cunwu.protocol.RustBuffer as RustBufferMember
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeContent
 import org.cunwu.protocol.RustBuffer as RustBufferNoticeStatus
+import org.cunwu.protocol.RustBuffer as RustBufferOutcome
 import org.cunwu.protocol.RustBuffer as RustBufferPeriod
 import org.cunwu.protocol.RustBuffer as RustBufferPeriodKind
 import org.cunwu.protocol.RustBuffer as RustBufferPerson
@@ -181,6 +192,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferRevision
 import org.cunwu.protocol.RustBuffer as RustBufferRole
 import org.cunwu.protocol.RustBuffer as RustBufferServiceRequest
 import org.cunwu.protocol.RustBuffer as RustBufferSignInMode
+import org.cunwu.protocol.RustBuffer as RustBufferStage
 import org.cunwu.protocol.RustBuffer as RustBufferStatus
 import org.cunwu.protocol.RustBuffer as RustBufferStepInput
 import org.cunwu.protocol.RustBuffer as RustBufferSubtype
@@ -5464,6 +5476,46 @@ sealed class Term {
         companion object
     }
     
+    /**
+     * A step of 四议两公开 (the party branch's proposal … the disclosure of the result).
+     */
+    data class MatterStage(
+        val `stage`: Stage) : Term() {
+        companion object
+    }
+    
+    /**
+     * A step's outcome: agreed, not agreed.
+     */
+    data class MatterOutcome(
+        val `outcome`: Outcome) : Term() {
+        companion object
+    }
+    
+    /**
+     * A major matter: in progress, stopped, done.
+     */
+    data class MatterState(
+        val `status`: MatterStatus) : Term() {
+        companion object
+    }
+    
+    /**
+     * A party branch activity: 党员大会, 支委会, 党小组会, 党课, 主题党日.
+     */
+    data class PartyActivityKind(
+        val `kind`: ActivityKind) : Term() {
+        companion object
+    }
+    
+    /**
+     * How a party member signed in: in the hall, online.
+     */
+    data class PartySignIn(
+        val `mode`: SignInMode) : Term() {
+        companion object
+    }
+    
 
     
     companion object
@@ -5519,6 +5571,21 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 )
             15 -> Term.ProposalState(
                 FfiConverterTypeProposalStatus.read(buf),
+                )
+            16 -> Term.MatterStage(
+                FfiConverterTypeStage.read(buf),
+                )
+            17 -> Term.MatterOutcome(
+                FfiConverterTypeOutcome.read(buf),
+                )
+            18 -> Term.MatterState(
+                FfiConverterTypeMatterStatus.read(buf),
+                )
+            19 -> Term.PartyActivityKind(
+                FfiConverterTypeActivityKind.read(buf),
+                )
+            20 -> Term.PartySignIn(
+                FfiConverterTypeSignInMode.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5630,6 +5697,41 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 + FfiConverterTypeProposalStatus.allocationSize(value.`status`)
             )
         }
+        is Term.MatterStage -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeStage.allocationSize(value.`stage`)
+            )
+        }
+        is Term.MatterOutcome -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeOutcome.allocationSize(value.`outcome`)
+            )
+        }
+        is Term.MatterState -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeMatterStatus.allocationSize(value.`status`)
+            )
+        }
+        is Term.PartyActivityKind -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeActivityKind.allocationSize(value.`kind`)
+            )
+        }
+        is Term.PartySignIn -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSignInMode.allocationSize(value.`mode`)
+            )
+        }
     }
 
     override fun write(value: Term, buf: ByteBuffer) {
@@ -5707,6 +5809,31 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
             is Term.ProposalState -> {
                 buf.putInt(15)
                 FfiConverterTypeProposalStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Term.MatterStage -> {
+                buf.putInt(16)
+                FfiConverterTypeStage.write(value.`stage`, buf)
+                Unit
+            }
+            is Term.MatterOutcome -> {
+                buf.putInt(17)
+                FfiConverterTypeOutcome.write(value.`outcome`, buf)
+                Unit
+            }
+            is Term.MatterState -> {
+                buf.putInt(18)
+                FfiConverterTypeMatterStatus.write(value.`status`, buf)
+                Unit
+            }
+            is Term.PartyActivityKind -> {
+                buf.putInt(19)
+                FfiConverterTypeActivityKind.write(value.`kind`, buf)
+                Unit
+            }
+            is Term.PartySignIn -> {
+                buf.putInt(20)
+                FfiConverterTypeSignInMode.write(value.`mode`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -6915,6 +7042,22 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
