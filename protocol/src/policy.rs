@@ -1014,20 +1014,29 @@ fn check_hall_record(
         BallotEvent::Cast { .. } => unreachable!("a cast names no person"),
     }
     if let Some(now) = ctx.arrival {
-        if !d.person_may_vote(person) {
-            return deny(format!(
-                "the person {person} is not in this vote's register snapshot"
-            ));
-        }
-        if !d.accepts_ballot_at(e.at) {
-            return Err(Error::InvalidTransition(format!(
-                "the hall record is dated when voting was not open (the deliberation is {})",
-                d.phase(e.at).as_str()
-            )));
-        }
+        check_hall_cast(&d, person, e.at)?;
         if d.result_final(now) {
             return deny("the hall record arrived after the grace period that follows the close");
         }
+    }
+    Ok(())
+}
+
+/// Whether a hall record of `person` dated `at` counts in `d`: the person is in the
+/// register snapshot and voting was open then. The relay applies
+/// it on arrival (`check_hall_record`); a teller's phone applies it before signing,
+/// like `check_cast` for an online ballot.
+pub fn check_hall_cast(d: &Deliberation, person: &str, at: i64) -> Result<()> {
+    if !d.person_may_vote(person) {
+        return deny(format!(
+            "the person {person} is not in this vote's register snapshot"
+        ));
+    }
+    if !d.accepts_ballot_at(at) {
+        return Err(Error::InvalidTransition(format!(
+            "the hall record is dated when voting was not open (the deliberation is {})",
+            d.phase(at).as_str()
+        )));
     }
     Ok(())
 }

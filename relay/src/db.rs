@@ -358,6 +358,17 @@ pub(crate) const ADD_EPOCH: &str = "ALTER TABLE spaces ADD COLUMN epoch INTEGER 
 /// A fresh epoch in SQLite: random, 1 to 2^53 (JSON-safe, never the 0 that means "none").
 pub(crate) const NEW_EPOCH: &str = "((random() & 9007199254740991) + 1)";
 
+/// Whether an SQLite table has a column (a migration step adds it only once).
+fn has_column(tx: &Connection, table: &str, column: &str) -> Result<bool> {
+    tx.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(db)
+}
+
 /// Bring an SQLite relay database written by an older relay to `SCHEMA_VERSION`, in
 /// one transaction (several processes may open the file at once: the version is read
 /// again inside it).
@@ -408,41 +419,16 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
         }
     }
-    if version < 2 {
-        let has: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'copy_of'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if has == 0 {
-            moved = true;
-            tx.execute(ADD_COPY_OF, []).map_err(db)?;
-        }
+    if version < 2 && !has_column(&tx, "log", "copy_of")? {
+        moved = true;
+        tx.execute(ADD_COPY_OF, []).map_err(db)?;
     }
-    if version < 3 {
-        let has: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('log') WHERE name = 'arrived_at'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if has == 0 {
-            moved = true;
-            tx.execute_batch(ADD_ARRIVED_AT).map_err(db)?;
-        }
+    if version < 3 && !has_column(&tx, "log", "arrived_at")? {
+        moved = true;
+        tx.execute_batch(ADD_ARRIVED_AT).map_err(db)?;
     }
     if version < 4 {
-        let has: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('spaces') WHERE name = 'epoch'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if has == 0 {
+        if !has_column(&tx, "spaces", "epoch")? {
             tx.execute(ADD_EPOCH, []).map_err(db)?;
         }
         moved = true;
@@ -452,18 +438,9 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         )
         .map_err(db)?;
     }
-    if version < 5 {
-        let has: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('invites') WHERE name = 'enrols'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        if has == 0 {
-            moved = true;
-            tx.execute(ADD_ENROLS, []).map_err(db)?;
-        }
+    if version < 5 && !has_column(&tx, "invites", "enrols")? {
+        moved = true;
+        tx.execute(ADD_ENROLS, []).map_err(db)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;

@@ -14,7 +14,6 @@ use crate::model::register::{
     register_id, Departure, Person, PersonDetails, Register, RegisterEvent,
 };
 use crate::model::{check_date, EntityKind};
-use rusqlite::params;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -187,22 +186,8 @@ impl Store {
             .person()
             .expect("a hall record names its person")
             .to_string();
-        if !d.over_register() {
-            return Err(Error::InvalidTransition(
-                "this vote is over the enrolled phones, not the register: open it after the register is kept to record ballots in the hall".into(),
-            ));
-        }
-        if !d.person_may_vote(&person) {
-            return Err(Error::NotAllowed(format!(
-                "the person {person} is not in this vote's electorate"
-            )));
-        }
-        if !d.accepts_ballot_at(now_ms()) {
-            return Err(Error::InvalidTransition(format!(
-                "voting is not open (the deliberation is {})",
-                d.phase(now_ms()).as_str()
-            )));
-        }
+        // the relay's rule, said here before anything is signed
+        crate::policy::check_hall_cast(&d, &person, now_ms())?;
         let id = hall_ballot_id(deliberation, &person, &self.me()?.id);
         self.write_event(EntityKind::Ballot, &id, &ev, |_| Ok(()))
     }
@@ -242,12 +227,7 @@ impl Store {
         body: &str,
         meeting: crate::model::deliberation::DecidingBody,
     ) -> Result<String> {
-        let me = self.me()?;
-        let Some(person) = me.person.clone() else {
-            return Err(Error::NotAllowed(
-                "this phone is not linked to a person on the register (ask a cadre for an invite that names you)".into(),
-            ));
-        };
+        let person = self.my_person()?;
         let ev = ProposalEvent::Propose {
             title: title.trim().into(),
             body: body.into(),
@@ -258,6 +238,15 @@ impl Store {
         let id = new_id();
         self.write_event(EntityKind::Proposal, &id, &ev, |_| Ok(()))?;
         Ok(id)
+    }
+
+    /// The register person this phone is linked to in the signed roster.
+    fn my_person(&self) -> Result<String> {
+        self.me()?.person.ok_or_else(|| {
+            Error::NotAllowed(
+                "this phone is not linked to a person on the register (ask a cadre for an invite that names you)".into(),
+            )
+        })
     }
 
     fn proposal_event(&self, id: &str, ev: ProposalEvent) -> Result<()> {
@@ -271,11 +260,7 @@ impl Store {
 
     /// Support a proposal, as the person this phone is linked to.
     pub fn co_sign(&self, id: &str) -> Result<()> {
-        let person = self.me()?.person.ok_or_else(|| {
-            Error::NotAllowed(
-                "this phone is not linked to a person on the register (ask a cadre for an invite that names you)".into(),
-            )
-        })?;
+        let person = self.my_person()?;
         self.proposal_event(id, ProposalEvent::CoSign { person })
     }
 
@@ -409,16 +394,6 @@ impl Store {
             of: electorate.len() as u32,
             persons,
         })
-    }
-
-    /// Whether this phone's register names `person`.
-    pub fn has_person(&self, person: &str) -> Result<bool> {
-        let c = self.reader.lock();
-        Ok(c.query_row(
-            "SELECT count(*) FROM persons WHERE id = ?1",
-            params![person],
-            |r| r.get::<_, i64>(0),
-        )? > 0)
     }
 }
 

@@ -450,10 +450,6 @@ impl Deliberation {
         is_cadre || person.is_some_and(|p| self.tellers.iter().any(|t| t == p))
     }
 
-    pub fn hall_ballot_id(&self, person: &str, teller: &str) -> String {
-        hall_ballot_id(&self.id, person, teller)
-    }
-
     /// Whether a ballot cast at `cast_at` counts (voting had opened and not closed then).
     pub fn accepts_ballot_at(&self, cast_at: i64) -> bool {
         self.opened_at.is_some_and(|o| cast_at >= o) && cast_at < self.effective_close()
