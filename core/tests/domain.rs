@@ -480,6 +480,7 @@ fn representatives_need_two_thirds_present() {
         tellers: vec![],
         eligible: (0..9).map(|i| format!("r{i}")).collect(),
         comments: vec![],
+        attachments: vec![],
         updated_at: 0,
     };
     let votes = |n: usize, yes: usize| -> BTreeMap<String, u32> {

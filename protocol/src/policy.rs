@@ -492,10 +492,34 @@ fn check_notice(
                 check_text("answer", text, true)?;
             }
             (NoticeEvent::Read { .. }, Some(_)) => {}
+            (
+                NoticeEvent::Attach {
+                    attachments, to, ..
+                },
+                Some(n),
+            ) => {
+                check_attach(attachments)?;
+                applicable(n, &e.body)?;
+                let asker = to
+                    .as_ref()
+                    .and_then(|q| n.questions.iter().find(|x| &x.id == q))
+                    .is_some_and(|q| q.by == signer.id);
+                if !is_cadre(signer) && !asker {
+                    return deny("only cadres attach files to a notice; a member attaches them to a question they asked");
+                }
+            }
         }
         events.push(e);
     }
     Ok(())
+}
+
+/// An attach event carries one to `attachment::MAX_PER_EVENT` valid references.
+fn check_attach(list: &[crate::model::attachment::Attachment]) -> Result<()> {
+    if list.is_empty() {
+        return deny("an attach event carries at least one attachment");
+    }
+    crate::model::attachment::check_all(list)
 }
 
 /// Whether publishing a finance disclosure waits for a sign-off by the supervision
@@ -585,6 +609,16 @@ fn check_request(
                 RequestEvent::EditDescription { .. } => is_filer && r.status.is_open(),
                 RequestEvent::Rate { .. } => is_filer,
                 RequestEvent::Comment { .. } => is_filer || staff,
+                RequestEvent::Attach { to, .. } => {
+                    if let Some(c) = to {
+                        if !r.comments.iter().any(|x| &x.id == c) {
+                            return deny(format!(
+                                "attachments are added to a comment of this request; {c} is not one"
+                            ));
+                        }
+                    }
+                    is_filer || staff
+                }
                 RequestEvent::Assign { assignee } => {
                     if staff {
                         may_be_assigned(ctx.roster, &r, assignee)?;
@@ -785,6 +819,23 @@ fn check_deliberation(
                 }
             }
             (DeliberationEvent::Comment { text }, Some(_)) => check_text("comment", text, true)?,
+            (DeliberationEvent::Attach { attachments, to }, Some(d)) => {
+                check_attach(attachments)?;
+                let own_comment = match to {
+                    None => false,
+                    Some(c) => match d.comments.iter().find(|x| &x.id == c) {
+                        Some(x) => x.by == signer.id,
+                        None => {
+                            return deny(format!(
+                                "attachments are added to a comment of this deliberation; {c} is not one"
+                            ))
+                        }
+                    },
+                };
+                if !is_cadre(signer) && !own_comment {
+                    return deny("only cadres attach documents to a deliberation; a member attaches them to a comment they wrote");
+                }
+            }
         }
         events.push(e);
     }

@@ -1208,6 +1208,164 @@ pub mod control {
     }
 }
 
+/// The attachment lane (`/v1/blobs`): how a device proves who it is on a blob request,
+/// and what the relay answers. The bytes themselves are raw HTTP bodies of at most
+/// `attachment::MAX_TRANSFER_BYTES`, cut at piece boundaries
+/// (`model::attachment::PIECE_BYTES`) and verified piece by piece against the piece
+/// list, which is verified against the attachment's content address. See WIRE.md.
+///
+/// | request | auth op | body | answer |
+/// |---|---|---|---|
+/// | `GET /v1/blobs/{hash}` | `status` | — | JSON [`blob::BlobStatus`] |
+/// | `PUT /v1/blobs/{hash}/pieces` | `put-pieces` | the piece list (32 bytes a piece) | `BlobStatus` |
+/// | `GET /v1/blobs/{hash}/pieces` | `get-pieces` | — | the piece list |
+/// | `PUT /v1/blobs/{hash}?offset=N` | `put` (offset N) | bytes from N, whole pieces but the last | `BlobStatus` |
+/// | `GET /v1/blobs/{hash}?offset=N&len=L` | `get` (offset N) | — | bytes N..N+L (L ≤ 1 MiB) |
+pub mod blob {
+    use crate::error::{Error, Result};
+    use crate::identity::DeviceKey;
+    use serde::{Deserialize, Serialize};
+
+    /// The header every blob request carries: `space.device.at.signature` (hex, the
+    /// time in UTC ms), signed over [`auth_message`].
+    pub const AUTH_HEADER: &str = "cunwu-blob-auth";
+    /// How far a blob request's time may be from the relay's clock. A replay inside it
+    /// only repeats an idempotent request of the same device.
+    pub const MAX_AUTH_SKEW_MS: i64 = 15 * 60 * 1000;
+
+    /// What a blob request does, as signed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Op {
+        Status,
+        PutPieces,
+        GetPieces,
+        Put,
+        Get,
+    }
+
+    impl Op {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Op::Status => "status",
+                Op::PutPieces => "put-pieces",
+                Op::GetPieces => "get-pieces",
+                Op::Put => "put",
+                Op::Get => "get",
+            }
+        }
+    }
+
+    /// The signed message of a blob request.
+    pub fn auth_message(
+        space: &str,
+        device: &str,
+        op: Op,
+        hash: &str,
+        offset: u64,
+        at: i64,
+    ) -> Vec<u8> {
+        format!(
+            "cunwu-blob-v1\0{space}\0{device}\0{}\0{hash}\0{offset}\0{at}",
+            op.as_str()
+        )
+        .into_bytes()
+    }
+
+    /// A blob request's proof of its device, parsed from [`AUTH_HEADER`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct BlobAuth {
+        pub space: String,
+        /// Hex of the device key.
+        pub device: String,
+        pub at: i64,
+        pub signature: Vec<u8>,
+    }
+
+    impl BlobAuth {
+        /// The header value for a request by `key` in `space`.
+        pub fn header(
+            space: &str,
+            key: &DeviceKey,
+            op: Op,
+            hash: &str,
+            offset: u64,
+            at: i64,
+        ) -> String {
+            let device = hex::encode(key.public());
+            let sig = key.sign(&auth_message(space, &device, op, hash, offset, at));
+            format!("{space}.{device}.{at}.{}", hex::encode(sig))
+        }
+
+        /// Parse a header value (shape only: the relay then checks the device is in the
+        /// space's roster and calls [`BlobAuth::verify`]).
+        pub fn parse(value: &str) -> Result<BlobAuth> {
+            let bad = || {
+                Error::Malformed(format!(
+                    "the {AUTH_HEADER} header must be space.device.time.signature in hex"
+                ))
+            };
+            if value.len() > 400 {
+                return Err(bad());
+            }
+            let mut it = value.split('.');
+            let (Some(space), Some(device), Some(at), Some(sig), None) =
+                (it.next(), it.next(), it.next(), it.next(), it.next())
+            else {
+                return Err(bad());
+            };
+            if !crate::ids::is_id(space) || device.len() != 64 || hex::decode(device).is_err() {
+                return Err(bad());
+            }
+            let at: i64 = at.parse().map_err(|_| bad())?;
+            let signature = hex::decode(sig).map_err(|_| bad())?;
+            if signature.len() != 64 {
+                return Err(bad());
+            }
+            Ok(BlobAuth {
+                space: space.into(),
+                device: device.into(),
+                at,
+                signature,
+            })
+        }
+
+        /// The signature is the device's over this request, made within
+        /// [`MAX_AUTH_SKEW_MS`] of `now`.
+        pub fn verify(&self, op: Op, hash: &str, offset: u64, now: i64) -> Result<()> {
+            if (self.at - now).abs() > MAX_AUTH_SKEW_MS {
+                return Err(Error::NotAllowed(format!(
+                    "the blob request was signed at {} but the relay's clock says {now}; check this phone's clock",
+                    self.at
+                )));
+            }
+            let key = hex::decode(&self.device).map_err(|e| Error::Malformed(e.to_string()))?;
+            crate::identity::verify(
+                &key,
+                &auth_message(&self.space, &self.device, op, hash, offset, self.at),
+                &self.signature,
+            )
+        }
+    }
+
+    /// What the relay says of one attachment, to the device that asked.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct BlobStatus {
+        pub hash: String,
+        /// The size the signed references give it.
+        pub size: u64,
+        /// For an uploader: the bytes from the start this device's uploads have
+        /// delivered and the relay holds durably (upload resumes here). For a reader:
+        /// the bytes the relay holds.
+        pub have: u64,
+        /// Whether the relay holds the piece list.
+        pub pieces: bool,
+        /// Whether the relay holds every byte.
+        pub complete: bool,
+        /// Whether this member may fetch it (the read rule of an entity referencing it).
+        pub readable: bool,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,6 +480,7 @@ mod tests {
             questions: vec![],
             read_by: BTreeMap::new(),
             reviewed_by: vec![],
+            attachments: vec![],
             updated_at: at,
         }
     }
@@ -658,6 +659,7 @@ mod tests {
             register_heads: vec![],
             tellers: vec![],
             comments: vec![],
+            attachments: vec![],
             updated_at: NOW - DAY_MS,
         }
     }

@@ -187,6 +187,13 @@ pub enum DeliberationEvent {
         text: String,
     },
     Close {},
+    /// Documents of the proposal (a cadre), or photos and recordings added to a comment
+    /// (`to`: its event id; the member who wrote it).
+    Attach {
+        attachments: Vec<super::attachment::Attachment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +312,9 @@ pub struct Deliberation {
     #[serde(default)]
     pub tellers: Vec<String>,
     pub comments: Vec<DComment>,
+    /// Every attachment, in document order (to the proposal or to a comment).
+    #[serde(default)]
+    pub attachments: Vec<super::attachment::Attached>,
     pub updated_at: i64,
 }
 
@@ -351,6 +361,7 @@ impl Deliberation {
             register_heads: vec![],
             tellers: vec![],
             comments: vec![],
+            attachments: vec![],
             updated_at: first.at,
         };
         for e in &events[1..] {
@@ -390,6 +401,16 @@ impl Deliberation {
                             }
                         }
                     }
+                }
+                DeliberationEvent::Attach { attachments, to } => {
+                    d.attachments
+                        .extend(attachments.iter().map(|a| super::attachment::Attached {
+                            attachment: a.clone(),
+                            by: e.by.clone(),
+                            at: e.at,
+                            to: to.clone(),
+                            line: None,
+                        }))
                 }
                 DeliberationEvent::Comment { text } => d.comments.push(DComment {
                     id: e.id.clone(),

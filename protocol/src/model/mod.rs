@@ -6,6 +6,7 @@
 //! append; automerge orders concurrent appends the same way on every replica, so every
 //! device derives the same state, and nothing anyone did is lost from the history.
 
+pub mod attachment;
 pub mod branch;
 pub mod deliberation;
 pub mod matter;

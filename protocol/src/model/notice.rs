@@ -457,6 +457,15 @@ pub enum NoticeEvent {
         #[serde(default)]
         note: String,
     },
+    /// Scans, photos or recordings added to the notice (a cadre: the voucher behind a
+    /// finance line, `line`), or to a question (`to`: its event id; the member who asked).
+    Attach {
+        attachments: Vec<super::attachment::Attachment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -584,6 +593,9 @@ pub struct Notice {
     /// the draft): those made since the last edit of the draft, one per member.
     #[serde(default)]
     pub reviewed_by: Vec<Review>,
+    /// Every attachment, in document order (to the notice, a finance line or a question).
+    #[serde(default)]
+    pub attachments: Vec<super::attachment::Attached>,
     pub updated_at: i64,
 }
 
@@ -674,6 +686,7 @@ impl Notice {
             questions: vec![],
             read_by: BTreeMap::new(),
             reviewed_by: vec![],
+            attachments: vec![],
             updated_at: first.at,
         };
         if *publish {
@@ -764,6 +777,22 @@ impl Notice {
                 )))
             }
             NoticeEvent::Review { .. } if st != Draft => bad("sign off"),
+            NoticeEvent::Attach { to: Some(q), .. }
+                if !self.questions.iter().any(|x| &x.id == q) =>
+            {
+                Err(Error::NotFound(format!(
+                    "question {q} on notice {}",
+                    self.id
+                )))
+            }
+            NoticeEvent::Attach { line: Some(l), .. }
+                if *l as usize >= self.content.lines.len() =>
+            {
+                Err(Error::invalid(format!(
+                    "the notice has no finance line {l} ({} lines)",
+                    self.content.lines.len()
+                )))
+            }
             NoticeEvent::Read { revision }
                 if *revision == 0 || *revision > self.current_revision() =>
             {
@@ -832,6 +861,19 @@ impl Notice {
                 let r = self.read_by.entry(e.by.clone()).or_insert(0);
                 *r = (*r).max(*revision);
             }
+            NoticeEvent::Attach {
+                attachments,
+                to,
+                line,
+            } => self
+                .attachments
+                .extend(attachments.iter().map(|a| super::attachment::Attached {
+                    attachment: a.clone(),
+                    by: e.by.clone(),
+                    at: e.at,
+                    to: to.clone(),
+                    line: *line,
+                })),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! same way everywhere, so two cadres acting offline at once both leave a trace and
 //! every device derives the same status.
 
+use super::attachment::{self, Attached, Attachment};
 use super::{check_len, check_text, check_title, Event};
 use crate::error::{Error, Result};
 use crate::roster::Role;
@@ -144,16 +145,6 @@ pub struct Material {
     pub provided: bool,
 }
 
-/// An attachment (photo, voice note) referenced by content hash; the bytes travel
-/// separately. Only the reference is in the document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Attachment {
-    pub sha256: String,
-    pub mime: String,
-    pub bytes: i64,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RequestEvent {
@@ -194,6 +185,14 @@ pub enum RequestEvent {
         stars: u8,
         #[serde(default)]
         text: String,
+    },
+    /// Photos, voice notes or scans added to the request, or to one of its comments
+    /// (`to`: the comment's event id). By the filer (or the cadre who filed for them) or
+    /// staff, in any status: a cadre attaches the scan of the decision to a resolved one.
+    Attach {
+        attachments: Vec<Attachment>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
     },
 }
 
@@ -279,7 +278,9 @@ pub struct ServiceRequest {
     pub assignments: Vec<AssignmentRecord>,
     pub expected_by: Option<String>,
     pub materials: Vec<Material>,
-    pub attachments: Vec<Attachment>,
+    /// Every attachment, in document order: the filing's, then those added since (to
+    /// the request, or to a comment: `Attached::to`).
+    pub attachments: Vec<Attached>,
     pub comments: Vec<Comment>,
     pub rating: Option<Rating>,
     pub updated_at: i64,
@@ -319,7 +320,16 @@ impl ServiceRequest {
             assignments: vec![],
             expected_by: None,
             materials: materials.clone(),
-            attachments: attachments.clone(),
+            attachments: attachments
+                .iter()
+                .map(|a| Attached {
+                    attachment: a.clone(),
+                    by: first.by.clone(),
+                    at: first.at,
+                    to: None,
+                    line: None,
+                })
+                .collect(),
             comments: vec![],
             rating: None,
             updated_at: first.at,
@@ -366,6 +376,15 @@ impl ServiceRequest {
                     text: text.clone(),
                     internal: false,
                 }),
+                RequestEvent::Attach { attachments, to } => {
+                    r.attachments.extend(attachments.iter().map(|a| Attached {
+                        attachment: a.clone(),
+                        by: e.by.clone(),
+                        at: e.at,
+                        to: to.clone(),
+                        line: None,
+                    }))
+                }
                 RequestEvent::Rate { stars, text } => {
                     if r.status == Status::Resolved {
                         r.rating = Some(Rating {
@@ -451,15 +470,20 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
             description,
             place,
             materials,
+            attachments,
             ..
         } => {
+            attachment::check_all(attachments)?;
             if !kinds.iter().any(|k| k == kind) {
                 return Err(Error::invalid(format!(
                     "unknown request kind {kind:?}; this space offers {}",
                     kinds.join(", ")
                 )));
             }
-            check_title(title)?;
+            // a request may be filed with only a voice note: its kind names it
+            if !(title.is_empty() && !attachments.is_empty()) {
+                check_title(title)?;
+            }
             check_text("description", description, false)?;
             if let Some(p) = place {
                 check_len("place", &p.text, 500)?;
@@ -503,5 +527,16 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
             items.iter().try_for_each(|m| check_title(&m.name))
         }
         RequestEvent::Assign { .. } => Ok(()),
+        RequestEvent::Attach { attachments, to } => {
+            if attachments.is_empty() {
+                return Err(Error::invalid(
+                    "an attach event carries at least one attachment",
+                ));
+            }
+            if to.as_ref().is_some_and(|t| t.len() > 64) {
+                return Err(Error::invalid("an attachment's event id is too long"));
+            }
+            attachment::check_all(attachments)
+        }
     }
 }
