@@ -32,7 +32,9 @@ pub use cunwu_core::model::proposal::{Proposal, ProposalStatus, Support};
 pub use cunwu_core::model::register::{
     Departure, Person, PersonDetails, PersonRevision, PersonStatus,
 };
+pub use cunwu_core::model::attachment::{Attached, Attachment, Kind as AttachmentKind};
 pub use cunwu_core::model::request::{Material, ServiceRequest, Status};
+pub use cs::{AttachmentState, AttachmentView, BlobProgress, BlobReport};
 pub use cunwu_core::sync::{SyncProgress, SyncReport};
 pub use cunwu_core::{EntityKind, Member, Role};
 
@@ -149,6 +151,8 @@ pub struct Notice {
     pub read_by: HashMap<String, u32>,
     /// Who on the supervision committee signed off the text (民主理财).
     pub reviewed_by: Vec<cn::Review>,
+    /// Scans and photos of the notice, its finance lines and its questions.
+    pub attachments: Vec<Attached>,
     pub updated_at: i64,
 }
 impl From<cn::Notice> for Notice {
@@ -168,6 +172,7 @@ impl From<cn::Notice> for Notice {
             questions: n.questions,
             read_by: n.read_by.into_iter().collect(),
             reviewed_by: n.reviewed_by,
+            attachments: n.attachments,
             updated_at: n.updated_at,
         }
     }
@@ -274,6 +279,8 @@ pub struct Deliberation {
     /// Persons named as tellers (cadres are tellers too).
     pub tellers: Vec<String>,
     pub comments: Vec<DComment>,
+    /// Documents of the proposal and photos or recordings of comments.
+    pub attachments: Vec<Attached>,
     pub updated_at: i64,
     pub phase: Phase,
 }
@@ -299,6 +306,7 @@ impl From<cd::Deliberation> for Deliberation {
             persons: d.persons,
             tellers: d.tellers,
             comments: d.comments,
+            attachments: d.attachments,
             updated_at: d.updated_at,
         }
     }
@@ -435,4 +443,11 @@ impl From<cs::RepairReport> for RepairReport {
             remaining: r.after.problems(),
         }
     }
+}
+
+/// Attachments still to upload or download, and their bytes.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingBlobs {
+    pub count: u32,
+    pub bytes: u64,
 }

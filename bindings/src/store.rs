@@ -469,6 +469,43 @@ impl CunwuStore {
         Ok(cunwu_core::bundle::import(&self.inner, path.as_ref())?.into())
     }
 
+    // ---- attachments (issue 12) ----------------------------------------------------
+
+    /// Attach files (photo, voice note, scan: by path) to a request, notice or
+    /// deliberation; `to` names a comment or question of it, `line` a finance line (from
+    /// 0). The files are copied into the store; they upload on the next sync, after the
+    /// documents. Returns the references (`hash` is the content address).
+    #[uniffi::method(default(to = None, line = None))]
+    pub fn attach_files(
+        &self,
+        entity_id: String,
+        paths: Vec<String>,
+        to: Option<String>,
+        line: Option<u32>,
+    ) -> Result<Vec<Attachment>> {
+        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+        Ok(self.inner.attach(&entity_id, &paths, to, line)?)
+    }
+
+    /// An entity's attachments with their state on this phone (pending, uploading with
+    /// bytes done, uploaded, not downloaded, downloading, downloaded, failed with the reason).
+    pub fn attachments(&self, entity_id: String) -> Result<Vec<AttachmentView>> {
+        Ok(self.inner.attachments(&entity_id)?)
+    }
+
+    /// What is still on the way: attachments and bytes ("2 photos on the way (1.3 MB left)").
+    pub fn attachments_pending(&self) -> Result<PendingBlobs> {
+        let (count, bytes) = self.inner.blobs_pending()?;
+        Ok(PendingBlobs { count, bytes })
+    }
+
+    /// The most bytes of others' attachments this phone keeps; beyond it the least
+    /// recently used are removed (fetched again when opened). Never this phone's own
+    /// attachments before they are uploaded.
+    pub fn set_attachment_budget(&self, bytes: u64) -> Result<()> {
+        Ok(self.inner.set_blob_budget(bytes)?)
+    }
+
     // ---- read aloud (issue 14) -----------------------------------------------------
 
     /// The notice as a short paragraph for the phone's text-to-speech: its category and

@@ -8,7 +8,8 @@
 //! per page, so the next sync resumes where this one left off.
 
 use crate::error::{CunwuError, Result};
-use crate::records::{Invite, Membership, Role, SyncProgress, SyncReport};
+use crate::records::{BlobProgress, BlobReport, Invite, Membership, Role, SyncProgress, SyncReport};
+use cunwu_core::store::BlobObserver;
 use crate::store::{open_shared, CunwuStore};
 use cunwu_core::sync::{ProgressObserver, SyncClient};
 use cunwu_core::Store;
@@ -57,6 +58,20 @@ pub trait SyncObserver: Send + Sync {
     fn completed(&self, report: SyncReport);
     /// `error` is the readable message of the `CunwuError` the sync ended with.
     fn failed(&self, error: String);
+}
+
+/// Told how an attachment's transfer goes (bytes done of its size), on a background thread.
+#[uniffi::export(callback_interface)]
+pub trait AttachmentObserver: Send + Sync {
+    fn progress(&self, progress: BlobProgress);
+}
+
+struct BlobAdapter(Arc<dyn AttachmentObserver>);
+
+impl BlobObserver for BlobAdapter {
+    fn progress(&self, p: &BlobProgress) {
+        guarded(|| self.0.progress(p.clone()))
+    }
 }
 
 /// A foreign callback that throws must not break the sync it observes.
@@ -118,6 +133,37 @@ impl CunwuStore {
             1,
             observer.map(Arc::from),
         ))
+        .await
+    }
+
+    /// The attachment lane, after `sync`: upload this phone's attachments, download
+    /// voice notes and photos this member may read (documents wait to be opened). One
+    /// failing attachment never stops the others; see `failed` in the report.
+    #[uniffi::method(default(observer = None))]
+    pub async fn sync_attachments(
+        &self,
+        observer: Option<Box<dyn AttachmentObserver>>,
+    ) -> Result<BlobReport> {
+        let s = self.inner.clone();
+        let obs = observer.map(|o| Arc::new(BlobAdapter(o.into())) as Arc<dyn BlobObserver>);
+        on_runtime(async move { Ok(CLIENT.sync_blobs(&s, obs).await?) }).await
+    }
+
+    /// Fetch one attachment now (a document being opened), resuming a partial
+    /// download, and copy it to `out_path`. Progress goes to the observer.
+    #[uniffi::method(default(observer = None))]
+    pub async fn fetch_attachment(
+        &self,
+        hash: String,
+        out_path: String,
+        observer: Option<Box<dyn AttachmentObserver>>,
+    ) -> Result<()> {
+        let s = self.inner.clone();
+        let obs = observer.map(|o| Arc::new(BlobAdapter(o.into())) as Arc<dyn BlobObserver>);
+        on_runtime(async move {
+            CLIENT.fetch_attachment(&s, &hash, obs).await?;
+            Ok(s.export_attachment(&hash, out_path.as_ref())?)
+        })
         .await
     }
 

@@ -103,6 +103,14 @@ pub enum Term {
     PartySignIn {
         mode: SignInMode,
     },
+    /// What an attachment is: voice note, photo, document.
+    AttachmentKind {
+        kind: cunwu_core::model::attachment::Kind,
+    },
+    /// Where an attachment's transfer stands on this phone: waiting to upload, ...
+    AttachmentState {
+        state: cunwu_core::store::AttachmentState,
+    },
 }
 
 /// The words the catalogue has for one value.
@@ -150,6 +158,8 @@ impl Labelled for Term {
             Term::MatterState { status } => status.word_id(),
             Term::PartyActivityKind { kind } => kind.word_id(),
             Term::PartySignIn { mode } => mode.word_id(),
+            Term::AttachmentKind { kind } => kind.word_id(),
+            Term::AttachmentState { state } => state.word_id(),
         }
     }
 
@@ -251,6 +261,12 @@ mod tests {
             },
             Term::PartySignIn {
                 mode: SignInMode::ALL[1],
+            },
+            Term::AttachmentKind {
+                kind: cunwu_core::model::attachment::Kind::Voice,
+            },
+            Term::AttachmentState {
+                state: cunwu_core::store::AttachmentState::Uploading,
             },
             Term::NoticeCategory {
                 category: Category::Finance,

@@ -56,6 +56,9 @@ pub enum Command {
     Search(SearchArgs),
     /// Exchange changes with the relay
     Sync(SyncArgs),
+    /// Photos, voice notes and scans of requests, notices and deliberations
+    #[command(subcommand)]
+    Attachment(AttachmentCmd),
     /// Phone-to-phone transfer as a file
     #[command(subcommand)]
     Bundle(BundleCmd),
@@ -296,10 +299,15 @@ pub struct RequestFileArgs {
     /// certificate, legal_mediation, public_facility_repair or other
     #[arg(long)]
     pub kind: String,
-    #[arg(long)]
+    /// May be left out when the request carries an attachment (a voice note says it)
+    #[arg(long, default_value = "")]
     pub title: String,
     #[arg(long, default_value = "")]
     pub description: String,
+    /// A photo (JPEG, PNG, WebP), voice note (M4A/AAC, Opus/Ogg, AMR) or scan (PDF) to
+    /// attach; repeatable. The request syncs at once; the files follow on their own lane
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<std::path::PathBuf>,
     /// Where (free text)
     #[arg(long)]
     pub place: Option<String>,
@@ -660,5 +668,33 @@ pub enum ActivityCmd {
         person: Option<String>,
         #[arg(long)]
         year: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttachmentCmd {
+    /// Attach files to a request, notice or deliberation; prints each file's hash
+    Add {
+        /// The request, notice or deliberation (id or unique prefix)
+        #[arg(long)]
+        to: String,
+        /// The comment (request, deliberation) or question (notice) the files belong to
+        #[arg(long)]
+        event: Option<String>,
+        /// The finance line (from 1) the files document (a voucher)
+        #[arg(long)]
+        line: Option<u32>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// The attachments of a request, notice or deliberation, with their state on this device
+    List { id: String },
+    /// Write an attachment to a file, fetching it from the relay first if this device lacks it
+    Fetch {
+        hash: String,
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
 }

@@ -99,7 +99,7 @@ fn newest_mtime(dir: &Path, newest: &mut SystemTime) {
     }
 }
 
-fn binary_is_stale(bin: &Path) -> bool {
+fn binary_is_stale(bin: &Path, package: &str) -> bool {
     let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
         return true;
     };
@@ -107,15 +107,21 @@ fn binary_is_stale(bin: &Path) -> bool {
     let mut newest = SystemTime::UNIX_EPOCH;
     // the relay is built from the protocol crate (where the policy it runs lives) and
     // its own; core is not linked, but listing it keeps the check safe if that changes
-    for d in ["protocol/src", "core/src", "relay/src"] {
-        newest_mtime(&root.join(d), &mut newest);
-    }
-    for f in [
+    let mut dirs = vec!["protocol/src", "core/src", "relay/src"];
+    let mut files = vec![
         "protocol/Cargo.toml",
         "core/Cargo.toml",
         "relay/Cargo.toml",
         "Cargo.lock",
-    ] {
+    ];
+    if package == "cunwu-cli" {
+        dirs.extend(["cli/src", "core/locales"]);
+        files.push("cli/Cargo.toml");
+    }
+    for d in dirs {
+        newest_mtime(&root.join(d), &mut newest);
+    }
+    for f in files {
         if let Ok(m) = std::fs::metadata(root.join(f)).and_then(|m| m.modified()) {
             newest = newest.max(m);
         }
@@ -126,64 +132,76 @@ fn binary_is_stale(bin: &Path) -> bool {
 /// The relay binary to run (see the module docs). Built at most once per process.
 pub fn relay_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("CUNWU_RELAY_BIN") {
-            let p = PathBuf::from(p);
-            assert!(p.is_file(), "CUNWU_RELAY_BIN={} is not a file", p.display());
-            return p;
-        }
-        let root = workspace_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() {
-            target
-        } else {
-            root.join(target)
-        };
-        let bin = target
-            .join("debug")
-            .join(format!("cunwu-relay{}", std::env::consts::EXE_SUFFIX));
-        if binary_is_stale(&bin) {
-            eprintln!(
-                "harness: building cunwu-relay ({} is missing or older than the sources)",
-                bin.display()
-            );
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "cunwu-relay", "--bin", "cunwu-relay"])
-                .current_dir(&root);
-            // Drop what cargo sets for the running test binary: some of it reaches
-            // build scripts and would make this build (and the next normal one)
-            // recompile dependencies for nothing.
-            for (k, _) in std::env::vars_os() {
-                let k = k.to_string_lossy().into_owned();
-                let per_crate = k.starts_with("CARGO_PKG_")
-                    || k.starts_with("CARGO_BIN_")
-                    || k.starts_with("CARGO_MANIFEST_")
-                    || matches!(
-                        k.as_str(),
-                        "CARGO_CRATE_NAME"
-                            | "CARGO_PRIMARY_PACKAGE"
-                            | "CARGO_TARGET_TMPDIR"
-                            | "CARGO_RUSTC_CURRENT_DIR"
-                            | "OUT_DIR"
-                    );
-                if per_crate {
-                    cmd.env_remove(&k);
-                }
-            }
-            let st = cmd.status().expect("run cargo build -p cunwu-relay");
-            assert!(st.success(), "cargo build -p cunwu-relay failed");
-        }
-        assert!(
-            bin.is_file(),
-            "relay binary {} not found after building",
+    BIN.get_or_init(|| built_binary("CUNWU_RELAY_BIN", "cunwu-relay", "cunwu-relay"))
+        .clone()
+}
+
+/// The `cunwu` command-line binary (a device as a process: tests that kill one with
+/// SIGKILL mid-transfer). `CUNWU_CLI_BIN` names another; built when stale, like the relay.
+pub fn cli_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| built_binary("CUNWU_CLI_BIN", "cunwu-cli", "cunwu"))
+        .clone()
+}
+
+fn built_binary(env: &str, package: &str, name: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env}={} is not a file", p.display());
+        return p;
+    }
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
+    let bin = target
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if binary_is_stale(&bin, package) {
+        eprintln!(
+            "harness: building {name} ({} is missing or older than the sources)",
             bin.display()
         );
-        bin
-    })
-    .clone()
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", package, "--bin", name])
+            .current_dir(&root);
+        // Drop what cargo sets for the running test binary: some of it reaches
+        // build scripts and would make this build (and the next normal one)
+        // recompile dependencies for nothing.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            let per_crate = k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    k.as_str(),
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "CARGO_RUSTC_CURRENT_DIR"
+                        | "OUT_DIR"
+                );
+            if per_crate {
+                cmd.env_remove(&k);
+            }
+        }
+        let st = cmd
+            .status()
+            .unwrap_or_else(|e| panic!("run cargo build -p {package}: {e}"));
+        assert!(st.success(), "cargo build -p {package} failed");
+    }
+    assert!(
+        bin.is_file(),
+        "binary {} not found after building",
+        bin.display()
+    );
+    bin
 }
 
 // ---- the relay process -------------------------------------------------------------------
@@ -746,6 +764,22 @@ impl Device {
     /// One real sync through `SyncClient::sync_once`.
     pub async fn sync(&self) -> cunwu_core::Result<SyncReport> {
         self.client.sync_once(&self.store, None).await
+    }
+
+    /// Send this device's syncs to `url` from now on (a proxy in front of the relay).
+    pub fn reroute(&self, url: &str) {
+        let raw: Vec<u8> = self
+            .sql()
+            .query_row("SELECT value FROM local WHERE key = 'roster'", [], |r| {
+                r.get(0)
+            })
+            .expect("stored roster");
+        let roster = serde_json::from_slice(&raw).expect("stored roster parses");
+        let mut m = self.membership();
+        m.relay_url = url.to_string();
+        self.store
+            .set_membership(&m, &roster)
+            .expect("re-route the device");
     }
 
     /// The device's signing key (what a tampered app on this phone can use).

@@ -128,6 +128,10 @@ pub struct Impairment {
     /// Seed for the random decisions (cut probability, random cut points);
     /// applied at start and on every `set_impairment`.
     pub seed: u64,
+    /// Kill each connection once this many bytes (up and down together) have
+    /// crossed it, whichever direction is moving: a link that drops every
+    /// ~100 KB, in the middle of an upload as well as of a download.
+    pub cut_every_bytes: Option<u64>,
 }
 
 impl Default for Impairment {
@@ -150,6 +154,7 @@ impl Impairment {
             stall_after_bytes: 0,
             offline: false,
             seed: 0,
+            cut_every_bytes: None,
         }
     }
 
@@ -227,6 +232,13 @@ impl Impairment {
     #[must_use]
     pub const fn with_offline(mut self, offline: bool) -> Self {
         self.offline = offline;
+        self
+    }
+
+    /// Kill every connection after `bytes` bytes in either direction.
+    #[must_use]
+    pub const fn with_cut_every(mut self, bytes: u64) -> Self {
+        self.cut_every_bytes = Some(bytes);
         self
     }
 
@@ -539,11 +551,12 @@ async fn handle_conn(shared: Arc<Shared>, mut client: TcpStream, mut kill: watch
         let (up_tx, up_rx) = mpsc::channel(CHANNEL_DEPTH);
         let (down_tx, down_rx) = mpsc::channel(CHANNEL_DEPTH);
         let up_chunks = AtomicU64::new(0);
+        let both = AtomicU64::new(0);
         let pumps = async {
             tokio::try_join!(
-                read_pump(&shared, client_r, up_tx, &up_chunks, Dir::Up),
+                read_pump(&shared, client_r, up_tx, &up_chunks, &both, Dir::Up),
                 write_pump(&shared, upstream_w, up_rx, Dir::Up),
-                read_pump(&shared, upstream_r, down_tx, &up_chunks, Dir::Down),
+                read_pump(&shared, upstream_r, down_tx, &up_chunks, &both, Dir::Down),
                 write_pump(&shared, client_w, down_rx, Dir::Down),
             )
         };
@@ -651,6 +664,7 @@ async fn read_pump<R: AsyncRead + Unpin>(
     mut r: R,
     tx: mpsc::Sender<Msg>,
     up_chunks: &AtomicU64,
+    both: &AtomicU64,
     dir: Dir,
 ) -> Result<(), End> {
     let is_down = dir == Dir::Down;
@@ -705,13 +719,19 @@ async fn read_pump<R: AsyncRead + Unpin>(
             if let Some((s, _)) = stall_at {
                 take = take.min(s.saturating_sub(pos));
             }
+            let every = imp.cut_every_bytes;
+            if let Some(limit) = every {
+                take = take.min(limit.saturating_sub(both.load(Ordering::Relaxed)));
+            }
             let take = usize::try_from(take).unwrap_or(data.len());
             if take > 0 {
                 emit(&tx, &data[..take], &imp, &mut link_free_at).await?;
                 pos += take as u64;
+                both.fetch_add(take as u64, Ordering::Relaxed);
                 data = &data[take..];
             }
-            if cut_at.is_some_and(|c| pos >= c) {
+            let worn_out = every.is_some_and(|l| both.load(Ordering::Relaxed) >= l);
+            if worn_out || cut_at.is_some_and(|c| pos >= c) {
                 let at = Instant::now().max(link_free_at) + imp.latency;
                 let _ = tx
                     .send(Msg::Cut {

@@ -2,6 +2,7 @@
 
 mod affairs;
 mod amount;
+mod attachment;
 mod deliberation;
 mod device;
 mod notice;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> CliResult<()> {
         Command::Search(a) => search::run(&ctx, a),
         Command::Sync(a) => sync::sync(&ctx, a),
         Command::Bundle(c) => sync::bundle(&ctx, c),
+        Command::Attachment(c) => attachment::run(&ctx, c),
         Command::Matter(c) => affairs::matter(&ctx, c),
         Command::Party(c) => affairs::party(&ctx, c),
         Command::Repair => repair::repair(&ctx),

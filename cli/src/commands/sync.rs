@@ -71,6 +71,16 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         )),
         other => other.into(),
     })?;
+    // then the attachments, on their own lane: a failing one never undoes the documents
+    let blobs = rt.block_on(client.sync_blobs(&store, super::attachment::observer(ctx)));
+    let (blobs, blob_error) = match blobs {
+        Ok(b) => (b, None),
+        Err(e) => (
+            cunwu_core::store::BlobReport::default(),
+            Some(crate::error::CliError::from(e).to_string()),
+        ),
+    };
+    let (blobs_pending, blob_bytes_pending) = store.blobs_pending()?;
     let pending = store
         .local_changes(None, 10_000)?
         .iter()
@@ -80,6 +90,14 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
         let mut v = serde_json::to_value(&report).expect("report serializes");
         v["pending"] = json!(pending);
         v["relay_url"] = json!(m.relay_url);
+        v["blobs_sent"] = json!(blobs.blobs_sent);
+        v["blobs_received"] = json!(blobs.blobs_received);
+        v["blob_bytes_sent"] = json!(blobs.blob_bytes_sent);
+        v["blob_bytes_received"] = json!(blobs.blob_bytes_received);
+        v["blobs_pending"] = json!(blobs_pending);
+        v["blob_bytes_pending"] = json!(blob_bytes_pending);
+        v["blobs_failed"] = json!(blobs.failed);
+        v["blob_error"] = json!(blob_error);
         return print_json(&v);
     }
     say(t!(
@@ -102,6 +120,25 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
     }
     if report.refused_incoming > 0 {
         say(t!("cli-sync-refused-incoming", n = report.refused_incoming));
+    }
+    if blobs.blobs_sent + blobs.blobs_received > 0 {
+        say(t!(
+            "cli-blobs-synced",
+            sent = blobs.blobs_sent,
+            up = bytes(blobs.blob_bytes_sent),
+            received = blobs.blobs_received,
+            down = bytes(blobs.blob_bytes_received)
+        ));
+    }
+    for detail in blobs.failed.iter().map(|f| shorten_ids(f)).chain(blob_error) {
+        say(t!("cli-blobs-failed", detail = detail));
+    }
+    if blobs_pending > 0 {
+        say(t!(
+            "cli-blobs-on-the-way",
+            n = blobs_pending,
+            left = bytes(blob_bytes_pending)
+        ));
     }
     Ok(())
 }

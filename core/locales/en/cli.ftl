@@ -446,3 +446,17 @@ cli-activity-col-when = when
 cli-activity-col-attendance = attendance
 cli-activity-counts = { $present } present, { $absent } absent
 cli-activity-year = { $year }: { $activities } activities, present at { $present } ({ $online } online), absent from { $absent }, { $unrecorded } not recorded
+
+# Attachments (cunwu attachment, cunwu sync)
+cli-attachment-added = Attached { $name } ({ $size }) to { $to }; it uploads on the next sync
+cli-attachment-none = No attachments
+cli-attachment-line = { $kind } { $name } ({ $size }) · { $state }
+cli-attachment-bad-hash = “{ $typed }” is not an attachment hash (64 hex characters, see `cunwu attachment list`)
+cli-attachment-fetched = Wrote { $name } ({ $size }) to { $out }
+cli-attachment-no-parent = No request, notice or deliberation on this device has an id starting with { $prefix }
+cli-attachment-ambiguous-parent = { $n } items have ids starting with { $prefix }; type more of the id
+cli-attachment-uploading = Uploading { $name }
+cli-attachment-downloading = Downloading { $name }
+cli-blobs-synced = Attachments: sent { $sent } ({ $up }), received { $received } ({ $down })
+cli-blobs-on-the-way = { $n } attachment(s) still on the way ({ $left } left)
+cli-blobs-failed = An attachment did not get through: { $detail } (the next sync tries again)

@@ -390,3 +390,36 @@ sign-in-in_person = Signed in at the meeting
 sign-in-online = Attended online
     .explain = took part remotely on a phone; counts as present
     .spoken = Attended online
+
+## Attachments (attachment::Kind, AttachmentState)
+
+attachment-kind-voice = Voice
+    .explain = A voice note or recording (M4A, Opus, AMR)
+    .spoken = voice note
+attachment-kind-photo = Photo
+    .explain = A photo (JPEG, PNG, WebP)
+    .spoken = photo
+attachment-kind-document = Document
+    .explain = A scan or document (PDF), downloaded when opened
+    .spoken = document
+attachment-state-pending = Waiting to upload
+    .explain = On this phone; it uploads when there is signal
+    .spoken = waiting to upload
+attachment-state-uploading = Uploading
+    .explain = Uploading; a cut resumes where it stopped
+    .spoken = uploading
+attachment-state-uploaded = Uploaded
+    .explain = The relay holds all of it; whoever may read it can download it
+    .spoken = uploaded
+attachment-state-not_downloaded = Not downloaded
+    .explain = Not yet on this phone
+    .spoken = not downloaded
+attachment-state-downloading = Downloading
+    .explain = Downloading; a cut resumes where it stopped
+    .spoken = downloading
+attachment-state-downloaded = Downloaded
+    .explain = On this phone, ready to open
+    .spoken = downloaded
+attachment-state-failed = Failed
+    .explain = The transfer failed; the next sync tries again
+    .spoken = failed

@@ -442,3 +442,17 @@ cli-activity-col-when = 时间
 cli-activity-col-attendance = 出席
 cli-activity-counts = 出席 { $present } 人，缺席 { $absent } 人
 cli-activity-year = { $year }年：共 { $activities } 次活动，出席 { $present } 次（其中线上 { $online } 次），缺席 { $absent } 次，未登记 { $unrecorded } 次
+
+# 附件 (cunwu attachment, cunwu sync)
+cli-attachment-added = 已把 { $name }（{ $size }）附到 { $to }，同步时上传
+cli-attachment-none = 没有附件
+cli-attachment-line = { $kind } { $name }（{ $size }）· { $state }
+cli-attachment-bad-hash = “{ $typed }”不是附件的哈希（64 个十六进制字符，见 `cunwu attachment list`）
+cli-attachment-fetched = 已把 { $name }（{ $size }）写到 { $out }
+cli-attachment-no-parent = 本机没有编号以 { $prefix } 开头的申请、公告或议事
+cli-attachment-ambiguous-parent = 编号 { $prefix } 对应 { $n } 项，请多输几位
+cli-attachment-uploading = 上传 { $name }
+cli-attachment-downloading = 下载 { $name }
+cli-blobs-synced = 附件：发出 { $sent } 个（{ $up }），收到 { $received } 个（{ $down }）
+cli-blobs-on-the-way = 还有 { $n } 个附件在路上（剩 { $left }）
+cli-blobs-failed = 附件没有传完：{ $detail }（下次同步再试）

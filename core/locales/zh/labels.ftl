@@ -390,3 +390,36 @@ sign-in-in_person = 现场签到
 sign-in-online = 线上参加
     .explain = 在外地通过手机参加，算作出席
     .spoken = 线上参加
+
+## 附件 (attachment::Kind, AttachmentState)
+
+attachment-kind-voice = 语音
+    .explain = 语音留言或录音（M4A、Opus、AMR）
+    .spoken = 语音
+attachment-kind-photo = 照片
+    .explain = 照片（JPEG、PNG、WebP）
+    .spoken = 照片
+attachment-kind-document = 文件
+    .explain = 扫描件或文件（PDF），打开时才下载
+    .spoken = 文件
+attachment-state-pending = 等待上传
+    .explain = 附件在本机，信号好时自动上传
+    .spoken = 等待上传
+attachment-state-uploading = 正在上传
+    .explain = 正在上传，断了会从断的地方接着传
+    .spoken = 正在上传
+attachment-state-uploaded = 已上传
+    .explain = 中继已收全，村里能看的人都能下载
+    .spoken = 已经上传
+attachment-state-not_downloaded = 未下载
+    .explain = 附件还没下载到本机
+    .spoken = 还没下载
+attachment-state-downloading = 正在下载
+    .explain = 正在下载，断了会从断的地方接着下
+    .spoken = 正在下载
+attachment-state-downloaded = 已下载
+    .explain = 附件在本机，可以打开
+    .spoken = 已经下载
+attachment-state-failed = 没有成功
+    .explain = 传输没有成功，下次同步会再试
+    .spoken = 没有成功

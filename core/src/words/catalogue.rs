@@ -508,6 +508,46 @@ impl Labelled for ChangeState {
     }
 }
 
+pub const ATTACHMENT_KIND_ALL: [crate::model::attachment::Kind; 3] = [
+    crate::model::attachment::Kind::Voice,
+    crate::model::attachment::Kind::Photo,
+    crate::model::attachment::Kind::Document,
+];
+impl Labelled for crate::model::attachment::Kind {
+    fn word_id(&self) -> &'static str {
+        use crate::model::attachment::Kind;
+        match self {
+            Kind::Voice => "attachment-kind-voice",
+            Kind::Photo => "attachment-kind-photo",
+            Kind::Document => "attachment-kind-document",
+        }
+    }
+}
+
+pub const ATTACHMENT_STATE_ALL: [crate::store::AttachmentState; 7] = [
+    crate::store::AttachmentState::Pending,
+    crate::store::AttachmentState::Uploading,
+    crate::store::AttachmentState::Uploaded,
+    crate::store::AttachmentState::NotDownloaded,
+    crate::store::AttachmentState::Downloading,
+    crate::store::AttachmentState::Downloaded,
+    crate::store::AttachmentState::Failed,
+];
+impl Labelled for crate::store::AttachmentState {
+    fn word_id(&self) -> &'static str {
+        use crate::store::AttachmentState as S;
+        match self {
+            S::Pending => "attachment-state-pending",
+            S::Uploading => "attachment-state-uploading",
+            S::Uploaded => "attachment-state-uploaded",
+            S::NotDownloaded => "attachment-state-not_downloaded",
+            S::Downloading => "attachment-state-downloading",
+            S::Downloaded => "attachment-state-downloaded",
+            S::Failed => "attachment-state-failed",
+        }
+    }
+}
+
 pub const ENTITY_KIND_ALL: [EntityKind; 9] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
@@ -707,6 +747,8 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         ("change-", ids(&CHANGE_STATE_ALL)),
         ("entity-", ids(&ENTITY_KIND_ALL)),
+        ("attachment-kind-", ids(&ATTACHMENT_KIND_ALL)),
+        ("attachment-state-", ids(&ATTACHMENT_STATE_ALL)),
         ("person-", ids(&PERSON_STATUS_ALL)),
         ("departure-", ids(&DEPARTURE_ALL)),
         ("proposal-", ids(&PROPOSAL_STATUS_ALL)),
@@ -806,6 +848,8 @@ mod tests {
         check_words(&RESULT_VIEW_ALL, &mut missing);
         check_words(&CHANGE_STATE_ALL, &mut missing);
         check_words(&ENTITY_KIND_ALL, &mut missing);
+        check_words(&ATTACHMENT_KIND_ALL, &mut missing);
+        check_words(&ATTACHMENT_STATE_ALL, &mut missing);
         check_words(&MATTER_STAGE_ALL, &mut missing);
         check_words(&MATTER_OUTCOME_ALL, &mut missing);
         check_words(&MATTER_STATUS_ALL, &mut missing);
