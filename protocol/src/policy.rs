@@ -1905,3 +1905,174 @@ mod issue_14 {
         );
     }
 }
+
+/// Who may attach what (issue 12), judged as the relay judges a change from a tampered
+/// phone: the JSON before and after, straight into `check_write`.
+#[cfg(test)]
+mod attachments {
+    use super::*;
+    use serde_json::json;
+
+    fn m(id: &str, role: Role) -> Member {
+        Member {
+            id: id.into(),
+            name: id.into(),
+            role,
+            household: String::new(),
+            group: String::new(),
+            migrant: false,
+            household_rep: false,
+            party: false,
+            revoked: false,
+            joined_version: 1,
+            person: None,
+            lives_in: None,
+        }
+    }
+
+    fn roster() -> Roster {
+        Roster {
+            space_id: crate::ids::new_id(),
+            space_name: "青石村".into(),
+            version: 1,
+            members: vec![
+                m("cadre", Role::Cadre),
+                m("filer", Role::Resident),
+                m("other", Role::Resident),
+            ],
+            devices: vec![],
+        }
+    }
+
+    fn write(by: &str, kind: &str, before: &[Value], new: Value) -> Result<()> {
+        let roster = roster();
+        let kinds = crate::model::request::catalogue();
+        let ctx = Context {
+            roster: &roster,
+            kinds: &kinds,
+            arrival: None,
+            roster_floor: None,
+            lookup: &(),
+        };
+        let id = "0123456789abcdef0123456789abcdef";
+        let doc = |evs: Vec<Value>| json!({"kind": kind, "id": id, "events": evs});
+        let before_v = if before.is_empty() {
+            Value::Null
+        } else {
+            doc(before.to_vec())
+        };
+        let mut after = before.to_vec();
+        after.push(new);
+        check_write(&ctx, roster.member(by).unwrap(), &before_v, &doc(after))
+    }
+
+    fn ev(id: &str, by: &str, body: Value) -> Value {
+        let mut v = body;
+        v["id"] = json!(id);
+        v["by"] = json!(by);
+        v["at"] = json!(10);
+        v
+    }
+
+    fn photo() -> Value {
+        json!({"hash": "ab".repeat(32), "size": 300_000, "mime": "image/jpeg", "name": "水管.jpg"})
+    }
+
+    fn refused(r: Result<()>, needle: &str) {
+        match r {
+            Err(e) => assert!(
+                e.to_string().contains(needle),
+                "refused, but the reason {e} does not say {needle:?}"
+            ),
+            Ok(()) => panic!("accepted; expected a refusal saying {needle:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_is_filed_with_only_a_voice_note_and_its_filer_or_staff_attach_more() {
+        let voice = json!({"hash": "cd".repeat(32), "size": 40_000, "mime": "audio/amr", "name": "录音.amr", "duration_ms": 40_000});
+        let file = ev(
+            "e0",
+            "filer",
+            json!({"type": "file", "kind": "social_assistance", "title": "", "description": "", "filer": "filer", "attachments": [voice]}),
+        );
+        write("filer", "request", &[], file.clone()).unwrap();
+        // an empty title needs an attachment that says it
+        refused(
+            write(
+                "filer",
+                "request",
+                &[],
+                ev("e0", "filer", json!({"type": "file", "kind": "other", "title": "", "description": "", "filer": "filer"})),
+            ),
+            "title",
+        );
+        let attach = |by: &str| ev("e1", by, json!({"type": "attach", "attachments": [photo()]}));
+        write("filer", "request", &[file.clone()], attach("filer")).unwrap();
+        write("cadre", "request", &[file.clone()], attach("cadre")).unwrap();
+        refused(
+            write("other", "request", &[file.clone()], attach("other")),
+            "may not do that",
+        );
+        // to a comment that is not there
+        refused(
+            write(
+                "filer",
+                "request",
+                &[file.clone()],
+                ev("e1", "filer", json!({"type": "attach", "attachments": [photo()], "to": "nope"})),
+            ),
+            "not one",
+        );
+        // the type and the limits are the reference's, checked without the bytes
+        let exe = json!({"hash": "ef".repeat(32), "size": 10, "mime": "application/x-msdownload", "name": "a.exe"});
+        refused(
+            write(
+                "filer",
+                "request",
+                &[file.clone()],
+                ev("e1", "filer", json!({"type": "attach", "attachments": [exe]})),
+            ),
+            "not taken",
+        );
+        let huge = json!({"hash": "ef".repeat(32), "size": 11 * 1024 * 1024, "mime": "image/png", "name": "a.png"});
+        refused(
+            write(
+                "filer",
+                "request",
+                &[file],
+                ev("e1", "filer", json!({"type": "attach", "attachments": [huge]})),
+            ),
+            "at most",
+        );
+    }
+
+    #[test]
+    fn only_cadres_attach_to_a_notice_and_a_member_only_to_a_question_they_asked() {
+        let create = ev(
+            "e0",
+            "cadre",
+            json!({"type": "create", "category": "village", "subtype": "other", "publish": true,
+                   "content": {"title": "修路", "body": "下周修路"}}),
+        );
+        let ask = ev("q1", "other", json!({"type": "ask", "text": "哪天开始？"}));
+        let before = [create, ask];
+        let attach = |by: &str, to: Option<&str>| {
+            let mut e = ev("e9", by, json!({"type": "attach", "attachments": [photo()]}));
+            if let Some(q) = to {
+                e["to"] = json!(q);
+            }
+            e
+        };
+        write("cadre", "notice", &before, attach("cadre", None)).unwrap();
+        write("other", "notice", &before, attach("other", Some("q1"))).unwrap();
+        refused(
+            write("filer", "notice", &before, attach("filer", None)),
+            "only cadres",
+        );
+        refused(
+            write("filer", "notice", &before, attach("filer", Some("q1"))),
+            "only cadres",
+        );
+    }
+}
