@@ -231,6 +231,22 @@ fn print_request(r: &ServiceRequest, names: &HashMap<String, String>) {
             .collect();
         say(t!("cli-request-materials", list = m.join("  ")));
     }
+    if !r.attachments.is_empty() {
+        say("");
+        say(t!("cli-request-attachments", n = r.attachments.len()));
+        for a in &r.attachments {
+            let x = &a.attachment;
+            say(format!(
+                "  {} {} ({}) · {} · {}",
+                crate::lang::label(&x.kind()),
+                x.name,
+                crate::output::bytes(x.size),
+                name_of(names, &a.by),
+                &x.hash[..12]
+            ));
+        }
+        say(t!("cli-request-attachments-hint", id = short(&r.id)));
+    }
     say("");
     say(t!("cli-history"));
     for (at, line) in history(r, names) {

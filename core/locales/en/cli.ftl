@@ -460,3 +460,5 @@ cli-attachment-downloading = Downloading { $name }
 cli-blobs-synced = Attachments: sent { $sent } ({ $up }), received { $received } ({ $down })
 cli-blobs-on-the-way = { $n } attachment(s) still on the way ({ $left } left)
 cli-blobs-failed = An attachment did not get through: { $detail } (the next sync tries again)
+cli-request-attachments = Attachments ({ $n }):
+cli-request-attachments-hint = (`cunwu attachment list { $id }` shows each one's state and full hash)
