@@ -462,3 +462,5 @@ cli-blobs-on-the-way = { $n } attachment(s) still on the way ({ $left } left)
 cli-blobs-failed = An attachment did not get through: { $detail } (the next sync tries again)
 cli-request-attachments = Attachments ({ $n }):
 cli-request-attachments-hint = (`cunwu attachment list { $id }` shows each one's state and full hash)
+cli-demo-voice-note = {"   "}[{ $who }] cannot type easily and adds a voice note ({ $size })
+cli-demo-blobs = {"   "}[{ $who }] attachments: sent { $sent } ({ $up }), received { $received } ({ $down })
