@@ -433,6 +433,7 @@ fn file(store: &Store, r: &DemoRequest) -> CliResult<String> {
         }),
         on_behalf_of: None,
         materials: vec![],
+        attachments: vec![],
     })?)
 }
 

@@ -170,6 +170,7 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
         place,
         on_behalf_of,
         materials: vec![],
+        attachments: vec![],
     })?;
     done(ctx, &store, &id, &t!("cli-request-filed", id = short(&id)))
 }
