@@ -650,7 +650,7 @@ impl Store {
 
     pub(crate) fn blob_row(&self, hash: &str) -> Result<Option<BlobRow>> {
         let c = self.conn.lock();
-        Ok(c.query_row(
+        c.query_row(
             "SELECT hash, size, kind, own, state, done, pieces FROM blobs WHERE hash = ?1",
             [hash],
             |r| {
@@ -677,7 +677,7 @@ impl Store {
                 pieces,
             })
         })
-        .transpose()?)
+        .transpose()
     }
 
     fn hashes(&self, sql: &str) -> Result<Vec<String>> {
