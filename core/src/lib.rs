@@ -17,6 +17,8 @@ pub use cunwu_protocol::{doc, identity, ids, model, policy, roster, wire};
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+#[cfg(feature = "http")]
+pub mod blobs;
 pub mod bundle;
 pub mod error;
 #[cfg(feature = "testing")]

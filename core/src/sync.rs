@@ -109,7 +109,7 @@ pub trait ProgressObserver: Send + Sync {
 #[cfg(feature = "http")]
 #[derive(Clone)]
 pub struct SyncClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     page_bytes: u32,
 }
 

@@ -144,6 +144,7 @@ fn run(r: &mut Replicas, ops: &[Op]) {
                     place: None,
                     on_behalf_of: None,
                     materials: vec![],
+                    attachments: vec![],
                 }) {
                     r.requests.push(id);
                 }

@@ -42,6 +42,7 @@ fn crash_child() {
                     place: None,
                     on_behalf_of: None,
                     materials: vec![],
+                    attachments: vec![],
                 })
                 .unwrap();
             format!("request {id}")

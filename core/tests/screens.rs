@@ -77,6 +77,7 @@ fn request(title: &str, on_behalf_of: Option<String>) -> NewRequest {
         place: None,
         on_behalf_of,
         materials: vec![],
+        attachments: vec![],
     }
 }
 

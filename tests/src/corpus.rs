@@ -166,6 +166,7 @@ impl Corpus {
                 }),
             on_behalf_of: None,
             materials: vec![],
+            attachments: vec![],
         }
     }
 

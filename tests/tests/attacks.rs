@@ -243,6 +243,7 @@ impl Village {
                 place: None,
                 on_behalf_of: None,
                 materials: vec![],
+                attachments: vec![],
             })
             .unwrap();
         self.settle().await;

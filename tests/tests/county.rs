@@ -47,6 +47,7 @@ fn request(title: &str) -> NewRequest {
         place: None,
         on_behalf_of: None,
         materials: vec![],
+        attachments: vec![],
     }
 }
 

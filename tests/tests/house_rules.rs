@@ -76,6 +76,7 @@ async fn bad_input_to_a_real_relay_gets_a_4xx_never_a_5xx() {
             place: None,
             on_behalf_of: None,
             materials: vec![],
+            attachments: vec![],
         })
         .unwrap();
     resident.sync().await.unwrap();

@@ -1474,6 +1474,7 @@ async fn what_is_left_says_nothing_of_private_documents() {
             place: None,
             on_behalf_of: None,
             materials: vec![],
+            attachments: vec![],
         })
         .unwrap();
     filer.sync().await.unwrap();

@@ -47,6 +47,7 @@ async fn cadre_and_resident_see_each_other() {
             place: None,
             on_behalf_of: None,
             materials: vec![],
+            attachments: vec![],
         })
         .unwrap();
     let r1 = client.sync_once(&cadre, None).await.unwrap();

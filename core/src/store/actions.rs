@@ -48,6 +48,11 @@ pub struct NewRequest {
     pub on_behalf_of: Option<String>,
     #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub materials: Vec<Material>,
+    /// Files to attach in the filing event itself (`Store::prepare_attachment`); a
+    /// request may be filed with only a voice note, its title then empty.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
+    /// (Paths as text: what the FFI carries.)
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +200,7 @@ impl Store {
         )?)
     }
 
-    fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {
+    pub(crate) fn notice_event(&self, id: &str, ev: NoticeEvent) -> Result<()> {
         self.write_event(EntityKind::Notice, id, &ev, |d| {
             Self::existing(d, "notice", id, |d| {
                 Ok(Notice::fold(id, &d.events()?)?.check_applicable(&ev)?)
@@ -302,6 +307,13 @@ impl Store {
         if filer != me.id && self.roster()?.member(&filer).is_none() {
             return Err(Error::NotFound(format!("member {filer}")));
         }
+        let mut attachments: Vec<crate::model::attachment::Attachment> = vec![];
+        for p in &r.attachments {
+            let a = self.prepare_attachment(std::path::Path::new(p))?;
+            if !attachments.iter().any(|b| b.hash == a.hash) {
+                attachments.push(a);
+            }
+        }
         let ev = RequestEvent::File {
             kind: r.kind,
             title: r.title,
@@ -309,7 +321,7 @@ impl Store {
             place: r.place,
             filer,
             materials: r.materials,
-            attachments: vec![],
+            attachments,
         };
         validate_event(&ev, &self.request_kinds())?;
         let id = new_id();
@@ -341,7 +353,7 @@ impl Store {
         Ok(r)
     }
 
-    fn request_event(&self, id: &str, ev: RequestEvent) -> Result<()> {
+    pub(crate) fn request_event(&self, id: &str, ev: RequestEvent) -> Result<()> {
         validate_event(&ev, &self.request_kinds())?;
         self.write_event(EntityKind::Request, id, &ev, |d| {
             Self::existing(d, "request", id, |d| {

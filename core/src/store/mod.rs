@@ -17,10 +17,12 @@
 //! - outbox, acks, rejections, cursor: `sync_state.rs`;
 //! - lists, counts, search, tallies (on the reader): `queries.rs`, with the
 //!   projection rows they read written by `projection.rs` and `search.rs`;
-//! - damage found and healed: `heal.rs`; tables and migrations: `schema.rs`.
+//! - damage found and healed: `heal.rs`; tables and migrations: `schema.rs`;
+//! - attachments (their bytes, states, budget): `attachments.rs`.
 
 mod actions;
 mod affairs;
+mod attachments;
 mod exchange;
 mod heal;
 mod merge;
@@ -33,6 +35,9 @@ mod sync_state;
 
 pub use actions::*;
 pub use affairs::{ActivitySummary, MatterSummary, NewActivity};
+pub use attachments::{
+    AttachmentState, AttachmentView, BlobObserver, BlobProgress, BlobReport, DEFAULT_BLOB_BUDGET,
+};
 pub use exchange::{Provenance, ReceiveReport, MAX_BUNDLE_OPS};
 pub use heal::{IntegrityReport, Quarantined, RepairReport};
 pub use merge::{MergeReport, MAX_PARKED_PER_SIGNER, MAX_PARKED_TOTAL, PARKED_TTL_MS};
@@ -107,6 +112,10 @@ pub struct Store {
     /// One sync of this store at a time (foreground, background loop, WorkManager).
     #[cfg(feature = "http")]
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
+    /// One attachment lane pass at a time; apart from `sync_lock`, so document sync
+    /// never waits for bytes.
+    #[cfg(feature = "http")]
+    pub(crate) blob_lock: tokio::sync::Mutex<()>,
 }
 
 pub(crate) fn local_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
@@ -170,6 +179,8 @@ impl Store {
             next_observer: AtomicU64::new(1),
             #[cfg(feature = "http")]
             sync_lock: tokio::sync::Mutex::new(()),
+            #[cfg(feature = "http")]
+            blob_lock: tokio::sync::Mutex::new(()),
         };
         if local_get(&store.conn.lock(), "rebuild_projections")?.is_some() {
             store.rebuild_projections()?;
@@ -402,6 +413,7 @@ impl Store {
             "matters",
             "party_activities",
             "party_attendance",
+            "blob_refs",
         ] {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }

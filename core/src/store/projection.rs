@@ -92,6 +92,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
                 extra.push(&q.text);
                 extra.extend(q.answers.iter().map(|a| a.text.as_str()));
             }
+            super::attachments::project_refs(tx, kind, id, &doc.events_json(), &n.attachments)?;
             set_search(tx, id, &n.content.title, &n.content.body, &extra)
         }
         EntityKind::Request => {
@@ -121,6 +122,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             let mut extra: Vec<&str> = r.comments.iter().map(|c| c.text.as_str()).collect();
             extra.extend(r.transitions.iter().map(|t| t.note.as_str()));
             extra.extend(r.materials.iter().map(|m| m.name.as_str()));
+            super::attachments::project_refs(tx, kind, id, &doc.events_json(), &r.attachments)?;
             set_search(tx, id, &r.title, &body, &extra)
         }
         EntityKind::Deliberation => {
@@ -151,6 +153,7 @@ pub(crate) fn project(tx: &Connection, kind: EntityKind, id: &str, doc: &EntityD
             }
             let mut extra: Vec<&str> = d.options.iter().map(String::as_str).collect();
             extra.extend(d.comments.iter().map(|c| c.text.as_str()));
+            super::attachments::project_refs(tx, kind, id, &doc.events_json(), &d.attachments)?;
             set_search(tx, id, &d.title, &d.body, &extra)
         }
         EntityKind::Ballot => {
@@ -213,6 +216,7 @@ pub(crate) fn remove(tx: &Connection, id: &str) -> Result<()> {
         ("matters", "id"),
         ("party_activities", "id"),
         ("party_attendance", "activity_id"),
+        ("blob_refs", "entity_id"),
     ] {
         tx.execute(&format!("DELETE FROM {t} WHERE {col} = ?1"), [id])?;
     }

@@ -483,6 +483,7 @@ mod tests {
                 place: None,
                 on_behalf_of: None,
                 materials: vec![],
+                attachments: vec![],
             })
             .unwrap()
     }

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const LATEST: u32 = 7;
+pub const LATEST: u32 = 8;
 
 const V1: &str = r#"
 CREATE TABLE local (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -284,7 +284,45 @@ CREATE INDEX party_attendance_person ON party_attendance(person);
 INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
 "#;
 
-const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6, V7];
+/// Issue 12, attachments (version 8).
+const V8: &str = r#"
+-- The bytes this device knows of, one row per content address (`model::attachment`):
+-- its own (`own` = 1: attached here, never evicted before the relay holds them all)
+-- and others' (downloaded lazily, within the budget). `state` is what the UI shows,
+-- `done` the bytes uploaded or held verified; `pieces` the verified piece list once
+-- known. Local state, not a projection: a rebuild keeps it.
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    own INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'uploaded', 'not_downloaded',
+        'downloading', 'downloaded', 'failed')),
+    done INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    pieces BLOB,
+    last_used INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blobs_state ON blobs(state);
+-- A projection: every reference an entity's events make (`attachment::referenced`),
+-- written in the transaction that stores the entity's change.
+CREATE TABLE IF NOT EXISTS blob_refs (
+    hash TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    to_event TEXT,
+    line INTEGER,
+    attachment_json TEXT NOT NULL,
+    PRIMARY KEY (entity_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blob_refs_hash ON blob_refs(hash);
+INSERT OR REPLACE INTO local(key, value) VALUES ('rebuild_projections', X'01');
+"#;
+
+const MIGRATIONS: [&str; LATEST as usize] = [V1, V2, V3, V4, V5, V6, V7, V8];
 
 pub fn version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -346,6 +384,7 @@ mod tests {
                         place: None,
                         on_behalf_of: None,
                         materials: vec![],
+                        attachments: vec![],
                     })
                     .unwrap()
             };
