@@ -18,10 +18,12 @@ pub use cn::{
     PeriodKind, Question, Revision, Subtype,
 };
 pub use cs::{ActivitySummary, MatterSummary, NewActivity};
+pub use cs::{AttachmentState, AttachmentView, BlobProgress, BlobReport};
 pub use cs::{
     ChangeState, Counts, EntityChange, FollowUpList, FollowUpPerson, LocalChange, NewDeliberation,
     NewRequest, NoticeSummary, Origin, ProposalView, RequestSummary, SearchHit,
 };
+pub use cunwu_core::model::attachment::{Attached, Attachment, Kind as AttachmentKind};
 pub use cunwu_core::model::branch::{
     Activity, ActivityKind, AttendanceRecord, Minutes, SignInMode, YearAttendance,
 };
@@ -32,9 +34,7 @@ pub use cunwu_core::model::proposal::{Proposal, ProposalStatus, Support};
 pub use cunwu_core::model::register::{
     Departure, Person, PersonDetails, PersonRevision, PersonStatus,
 };
-pub use cunwu_core::model::attachment::{Attached, Attachment, Kind as AttachmentKind};
 pub use cunwu_core::model::request::{Material, ServiceRequest, Status};
-pub use cs::{AttachmentState, AttachmentView, BlobProgress, BlobReport};
 pub use cunwu_core::sync::{SyncProgress, SyncReport};
 pub use cunwu_core::{EntityKind, Member, Role};
 

@@ -8,9 +8,11 @@
 //! per page, so the next sync resumes where this one left off.
 
 use crate::error::{CunwuError, Result};
-use crate::records::{BlobProgress, BlobReport, Invite, Membership, Role, SyncProgress, SyncReport};
-use cunwu_core::store::BlobObserver;
+use crate::records::{
+    BlobProgress, BlobReport, Invite, Membership, Role, SyncProgress, SyncReport,
+};
 use crate::store::{open_shared, CunwuStore};
+use cunwu_core::store::BlobObserver;
 use cunwu_core::sync::{ProgressObserver, SyncClient};
 use cunwu_core::Store;
 use std::future::Future;

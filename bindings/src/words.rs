@@ -104,11 +104,11 @@ pub enum Term {
         mode: SignInMode,
     },
     /// What an attachment is: voice note, photo, document.
-    AttachmentKind {
+    AttachmentType {
         kind: cunwu_core::model::attachment::Kind,
     },
     /// Where an attachment's transfer stands on this phone: waiting to upload, ...
-    AttachmentState {
+    AttachmentTransfer {
         state: cunwu_core::store::AttachmentState,
     },
 }
@@ -158,8 +158,8 @@ impl Labelled for Term {
             Term::MatterState { status } => status.word_id(),
             Term::PartyActivityKind { kind } => kind.word_id(),
             Term::PartySignIn { mode } => mode.word_id(),
-            Term::AttachmentKind { kind } => kind.word_id(),
-            Term::AttachmentState { state } => state.word_id(),
+            Term::AttachmentType { kind } => kind.word_id(),
+            Term::AttachmentTransfer { state } => state.word_id(),
         }
     }
 
@@ -262,10 +262,10 @@ mod tests {
             Term::PartySignIn {
                 mode: SignInMode::ALL[1],
             },
-            Term::AttachmentKind {
+            Term::AttachmentType {
                 kind: cunwu_core::model::attachment::Kind::Voice,
             },
-            Term::AttachmentState {
+            Term::AttachmentTransfer {
                 state: cunwu_core::store::AttachmentState::Uploading,
             },
             Term::NoticeCategory {

@@ -265,7 +265,11 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     let voice = dir.path().join("低保说明.amr");
     std::fs::write(&voice, demo_voice_note(60_000)).map_err(fail)?;
     resident.store.attach(&low, &[voice], None, None)?;
-    log.say(t!("cli-demo-voice-note", who = RESIDENT, size = bytes(60_000)));
+    log.say(t!(
+        "cli-demo-voice-note",
+        who = RESIDENT,
+        size = bytes(60_000)
+    ));
     let mig = file(&migrant.store, &content.migrant)?;
     log.say(t!(
         "cli-demo-files-from",

@@ -2003,11 +2003,21 @@ mod attachments {
                 "filer",
                 "request",
                 &[],
-                ev("e0", "filer", json!({"type": "file", "kind": "other", "title": "", "description": "", "filer": "filer"})),
+                ev(
+                    "e0",
+                    "filer",
+                    json!({"type": "file", "kind": "other", "title": "", "description": "", "filer": "filer"}),
+                ),
             ),
             "title",
         );
-        let attach = |by: &str| ev("e1", by, json!({"type": "attach", "attachments": [photo()]}));
+        let attach = |by: &str| {
+            ev(
+                "e1",
+                by,
+                json!({"type": "attach", "attachments": [photo()]}),
+            )
+        };
         write("filer", "request", &[file.clone()], attach("filer")).unwrap();
         write("cadre", "request", &[file.clone()], attach("cadre")).unwrap();
         refused(
@@ -2020,7 +2030,11 @@ mod attachments {
                 "filer",
                 "request",
                 &[file.clone()],
-                ev("e1", "filer", json!({"type": "attach", "attachments": [photo()], "to": "nope"})),
+                ev(
+                    "e1",
+                    "filer",
+                    json!({"type": "attach", "attachments": [photo()], "to": "nope"}),
+                ),
             ),
             "not one",
         );
@@ -2031,7 +2045,11 @@ mod attachments {
                 "filer",
                 "request",
                 &[file.clone()],
-                ev("e1", "filer", json!({"type": "attach", "attachments": [exe]})),
+                ev(
+                    "e1",
+                    "filer",
+                    json!({"type": "attach", "attachments": [exe]}),
+                ),
             ),
             "not taken",
         );
@@ -2041,7 +2059,11 @@ mod attachments {
                 "filer",
                 "request",
                 &[file],
-                ev("e1", "filer", json!({"type": "attach", "attachments": [huge]})),
+                ev(
+                    "e1",
+                    "filer",
+                    json!({"type": "attach", "attachments": [huge]}),
+                ),
             ),
             "at most",
         );
@@ -2058,7 +2080,11 @@ mod attachments {
         let ask = ev("q1", "other", json!({"type": "ask", "text": "哪天开始？"}));
         let before = [create, ask];
         let attach = |by: &str, to: Option<&str>| {
-            let mut e = ev("e9", by, json!({"type": "attach", "attachments": [photo()]}));
+            let mut e = ev(
+                "e9",
+                by,
+                json!({"type": "attach", "attachments": [photo()]}),
+            );
             if let Some(q) = to {
                 e["to"] = json!(q);
             }

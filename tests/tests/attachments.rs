@@ -94,7 +94,10 @@ async fn a_photo_a_voice_note_and_a_scan_arrive_whole_through_a_link_cut_every_1
 
     let id = resident
         .store
-        .file_request(request("水管爆了", vec![photo.clone(), voice.clone(), scan.clone()]))
+        .file_request(request(
+            "水管爆了",
+            vec![photo.clone(), voice.clone(), scan.clone()],
+        ))
         .expect("file with three attachments");
     resident.sync().await.expect("the request syncs");
     cadre.sync().await.expect("the cadre has the request");
@@ -130,7 +133,11 @@ async fn a_photo_a_voice_note_and_a_scan_arrive_whole_through_a_link_cut_every_1
         .iter()
         .find(|v| v.attachment.mime == "application/pdf")
         .expect("the scan is listed");
-    assert_eq!(pdf.state, AttachmentState::NotDownloaded, "a document waits to be opened");
+    assert_eq!(
+        pdf.state,
+        AttachmentState::NotDownloaded,
+        "a document waits to be opened"
+    );
     let mut fetched = None;
     for _ in 0..200 {
         match cadre
@@ -154,14 +161,23 @@ async fn a_photo_a_voice_note_and_a_scan_arrive_whole_through_a_link_cut_every_1
         s.bytes_down as f64 / total as f64
     );
     assert!(s.bytes_down <= total + s.cuts * (PIECE_BYTES as u64 + 2048) + 64 * 1024);
-    for (file, v) in [&photo, &voice, &scan].iter().zip(["image/jpeg", "audio/amr", "application/pdf"]) {
+    for (file, v) in
+        [&photo, &voice, &scan]
+            .iter()
+            .zip(["image/jpeg", "audio/amr", "application/pdf"])
+    {
         let view = views.iter().find(|x| x.attachment.mime == v).unwrap();
         let out = dir.path().join(format!("out-{}", view.attachment.name));
         cadre
             .store
             .export_attachment(&view.attachment.hash, &out)
             .expect("held whole");
-        assert_eq!(sha(&out), sha(file), "{} arrived whole", view.attachment.name);
+        assert_eq!(
+            sha(&out),
+            sha(file),
+            "{} arrived whole",
+            view.attachment.name
+        );
     }
 }
 
@@ -179,7 +195,10 @@ async fn a_pending_upload_never_holds_the_request_back() {
     ];
     let id = resident
         .store
-        .file_request(request("申请低保", vec![scan, photos[0].clone(), photos[1].clone()]))
+        .file_request(request(
+            "申请低保",
+            vec![scan, photos[0].clone(), photos[1].clone()],
+        ))
         .expect("filed");
     let (n, left) = resident.store.blobs_pending().expect("pending");
     assert_eq!((n, left), (3, 6_300_000), "three on the way, 6.3 MB left");
@@ -187,7 +206,11 @@ async fn a_pending_upload_never_holds_the_request_back() {
     // documents only: one round trip, and the cadre has the request and knows what follows
     let r = resident.sync().await.expect("sync");
     assert_eq!(r.round_trips, 1, "{r:?}");
-    assert!(r.bytes_sent < 16 * 1024, "the text alone went up: {} B", r.bytes_sent);
+    assert!(
+        r.bytes_sent < 16 * 1024,
+        "the text alone went up: {} B",
+        r.bytes_sent
+    );
     cadre.sync().await.expect("cadre sync");
     assert_eq!(cadre.store.request(&id).expect("request").title, "申请低保");
     let on_the_way: Vec<_> = cadre.store.attachments(&id).expect("list");
@@ -230,13 +253,31 @@ async fn a_phone_killed_mid_upload_resumes_after_restart_without_starting_over()
     let invite = relay.invite(&space, Role::Resident);
     cunwu(
         home.path(),
-        &["enroll", "--relay", &proxy.url(), "--invite", &invite, "--name", "李秀英"],
+        &[
+            "enroll",
+            "--relay",
+            &proxy.url(),
+            "--invite",
+            &invite,
+            "--name",
+            "李秀英",
+        ],
     );
     let size = 5_000_000u64;
     let scan = file_of(home.path(), "scan.pdf", PDF, size as usize, 7);
     let filed = cunwu(
         home.path(),
-        &["--json", "request", "file", "--kind", "social_assistance", "--title", "申请低保", "--attach", scan.to_str().unwrap()],
+        &[
+            "--json",
+            "request",
+            "file",
+            "--kind",
+            "social_assistance",
+            "--title",
+            "申请低保",
+            "--attach",
+            scan.to_str().unwrap(),
+        ],
     );
     let id = serde_json::from_slice::<serde_json::Value>(&filed.stdout).unwrap()["id"]
         .as_str()
@@ -255,8 +296,14 @@ async fn a_phone_killed_mid_upload_resumes_after_restart_without_starting_over()
         .expect("start cunwu sync");
     let start = Instant::now();
     while proxy.stats().bytes_up < 2_000_000 {
-        assert!(start.elapsed() < Duration::from_secs(120), "the upload never got going");
-        assert!(child.try_wait().unwrap().is_none(), "sync ended before the kill");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the upload never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync ended before the kill"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix

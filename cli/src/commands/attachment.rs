@@ -85,9 +85,7 @@ pub fn run(ctx: &Ctx, cmd: AttachmentCmd) -> CliResult<()> {
                 return Err(CliError::usage(t!("cli-attachment-bad-hash", typed = hash)));
             }
             let held = store.attachment(&hash)?;
-            if held.state != cunwu_core::store::AttachmentState::Downloaded
-                && held.path.is_none()
-            {
+            if held.state != cunwu_core::store::AttachmentState::Downloaded && held.path.is_none() {
                 let client = SyncClient::new(Duration::from_secs(timeout.max(1)));
                 runtime()?.block_on(client.fetch_attachment(&store, &hash, observer(ctx)))?;
             }
@@ -139,11 +137,9 @@ fn state_text(v: &AttachmentView) -> String {
     let state = crate::lang::label(&v.state);
     match (&v.error, v.done) {
         (Some(why), _) => format!("{state}：{why}"),
-        (None, d) if d > 0 && d < v.attachment.size => format!(
-            "{state} {}/{}",
-            bytes(d),
-            bytes(v.attachment.size)
-        ),
+        (None, d) if d > 0 && d < v.attachment.size => {
+            format!("{state} {}/{}", bytes(d), bytes(v.attachment.size))
+        }
         _ => state,
     }
 }

@@ -130,7 +130,12 @@ pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult<()> {
             down = bytes(blobs.blob_bytes_received)
         ));
     }
-    for detail in blobs.failed.iter().map(|f| shorten_ids(f)).chain(blob_error) {
+    for detail in blobs
+        .failed
+        .iter()
+        .map(|f| shorten_ids(f))
+        .chain(blob_error)
+    {
         say(t!("cli-blobs-failed", detail = detail));
     }
     if blobs_pending > 0 {

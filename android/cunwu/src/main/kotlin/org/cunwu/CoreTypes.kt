@@ -6,6 +6,10 @@ package org.cunwu
 
 typealias ActivitySummary = org.cunwu.core.ActivitySummary
 typealias AmountForms = org.cunwu.core.AmountForms
+typealias AttachmentState = org.cunwu.core.AttachmentState
+typealias AttachmentView = org.cunwu.core.AttachmentView
+typealias BlobProgress = org.cunwu.core.BlobProgress
+typealias BlobReport = org.cunwu.core.BlobReport
 typealias ChangeState = org.cunwu.core.ChangeState
 typealias Counts = org.cunwu.core.Counts
 typealias EntityChange = org.cunwu.core.EntityChange
@@ -29,6 +33,7 @@ typealias PartyActivity = org.cunwu.protocol.Activity
 typealias ActivityKind = org.cunwu.protocol.ActivityKind
 typealias Answer = org.cunwu.protocol.Answer
 typealias AssignmentRecord = org.cunwu.protocol.AssignmentRecord
+typealias Attached = org.cunwu.protocol.Attached
 typealias Attachment = org.cunwu.protocol.Attachment
 typealias Attendance = org.cunwu.protocol.Attendance
 typealias AttendanceRecord = org.cunwu.protocol.AttendanceRecord
@@ -41,6 +46,7 @@ typealias Direction = org.cunwu.protocol.Direction
 typealias EntityKind = org.cunwu.protocol.EntityKind
 typealias FinanceLine = org.cunwu.protocol.FinanceLine
 typealias FinanceTotals = org.cunwu.protocol.FinanceTotals
+typealias AttachmentKind = org.cunwu.protocol.Kind
 typealias Material = org.cunwu.protocol.Material
 typealias Matter = org.cunwu.protocol.Matter
 typealias MatterStatus = org.cunwu.protocol.MatterStatus

@@ -40,11 +40,19 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.suspendCancellableCoroutine
 import org.cunwu.core.ActivitySummary
 import org.cunwu.core.AmountForms
+import org.cunwu.core.AttachmentState
+import org.cunwu.core.AttachmentView
+import org.cunwu.core.BlobProgress
+import org.cunwu.core.BlobReport
 import org.cunwu.core.ChangeState
 import org.cunwu.core.Counts
 import org.cunwu.core.EntityChange
 import org.cunwu.core.FfiConverterTypeActivitySummary
 import org.cunwu.core.FfiConverterTypeAmountForms
+import org.cunwu.core.FfiConverterTypeAttachmentState
+import org.cunwu.core.FfiConverterTypeAttachmentView
+import org.cunwu.core.FfiConverterTypeBlobProgress
+import org.cunwu.core.FfiConverterTypeBlobReport
 import org.cunwu.core.FfiConverterTypeChangeState
 import org.cunwu.core.FfiConverterTypeCounts
 import org.cunwu.core.FfiConverterTypeEntityChange
@@ -76,6 +84,8 @@ import org.cunwu.core.SyncProgress
 import org.cunwu.core.SyncReport
 import org.cunwu.protocol.Activity
 import org.cunwu.protocol.ActivityKind
+import org.cunwu.protocol.Attached
+import org.cunwu.protocol.Attachment
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DComment
 import org.cunwu.protocol.DecidingBody
@@ -84,6 +94,8 @@ import org.cunwu.protocol.Direction
 import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeActivity
 import org.cunwu.protocol.FfiConverterTypeActivityKind
+import org.cunwu.protocol.FfiConverterTypeAttached
+import org.cunwu.protocol.FfiConverterTypeAttachment
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDComment
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
@@ -92,6 +104,7 @@ import org.cunwu.protocol.FfiConverterTypeDirection
 import org.cunwu.protocol.FfiConverterTypeEntityKind
 import org.cunwu.protocol.FfiConverterTypeFinanceLine
 import org.cunwu.protocol.FfiConverterTypeFinanceTotals
+import org.cunwu.protocol.FfiConverterTypeKind
 import org.cunwu.protocol.FfiConverterTypeMaterial
 import org.cunwu.protocol.FfiConverterTypeMatter
 import org.cunwu.protocol.FfiConverterTypeMatterStatus
@@ -119,6 +132,7 @@ import org.cunwu.protocol.FfiConverterTypeSubtype
 import org.cunwu.protocol.FfiConverterTypeYearAttendance
 import org.cunwu.protocol.FinanceLine
 import org.cunwu.protocol.FinanceTotals
+import org.cunwu.protocol.Kind
 import org.cunwu.protocol.Material
 import org.cunwu.protocol.Matter
 import org.cunwu.protocol.MatterStatus
@@ -146,6 +160,10 @@ import org.cunwu.protocol.Subtype
 import org.cunwu.protocol.YearAttendance
 import org.cunwu.core.RustBuffer as RustBufferActivitySummary
 import org.cunwu.core.RustBuffer as RustBufferAmountForms
+import org.cunwu.core.RustBuffer as RustBufferAttachmentState
+import org.cunwu.core.RustBuffer as RustBufferAttachmentView
+import org.cunwu.core.RustBuffer as RustBufferBlobProgress
+import org.cunwu.core.RustBuffer as RustBufferBlobReport
 import org.cunwu.core.RustBuffer as RustBufferChangeState
 import org.cunwu.core.RustBuffer as RustBufferCounts
 import org.cunwu.core.RustBuffer as RustBufferEntityChange
@@ -164,6 +182,8 @@ import org.cunwu.core.RustBuffer as RustBufferSyncProgress
 import org.cunwu.core.RustBuffer as RustBufferSyncReport
 import org.cunwu.protocol.RustBuffer as RustBufferActivity
 import org.cunwu.protocol.RustBuffer as RustBufferActivityKind
+import org.cunwu.protocol.RustBuffer as RustBufferAttached
+import org.cunwu.protocol.RustBuffer as RustBufferAttachment
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDComment
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
@@ -172,6 +192,7 @@ import org.cunwu.protocol.RustBuffer as RustBufferDirection
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceLine
 import org.cunwu.protocol.RustBuffer as RustBufferFinanceTotals
+import org.cunwu.protocol.RustBuffer as RustBufferKind
 import org.cunwu.protocol.RustBuffer as RustBufferMaterial
 import org.cunwu.protocol.RustBuffer as RustBufferMatter
 import org.cunwu.protocol.RustBuffer as RustBufferMatterStatus
@@ -820,6 +841,9 @@ internal open class UniffiForeignFutureStructVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureStructVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceAttachmentObserverMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`progress`: RustBufferBlobProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceStoreObserverMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`changes`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -831,6 +855,22 @@ internal interface UniffiCallbackInterfaceSyncObserverMethod1 : com.sun.jna.Call
 }
 internal interface UniffiCallbackInterfaceSyncObserverMethod2 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`error`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("progress", "uniffiFree")
+internal open class UniffiVTableCallbackInterfaceAttachmentObserver(
+    @JvmField internal var `progress`: UniffiCallbackInterfaceAttachmentObserverMethod0? = null,
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+) : Structure() {
+    class UniffiByValue(
+        `progress`: UniffiCallbackInterfaceAttachmentObserverMethod0? = null,
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    ): UniffiVTableCallbackInterfaceAttachmentObserver(`progress`,`uniffiFree`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceAttachmentObserver) {
+        `progress` = other.`progress`
+        `uniffiFree` = other.`uniffiFree`
+    }
+
 }
 @Structure.FieldOrder("entitiesChanged", "uniffiFree")
 internal open class UniffiVTableCallbackInterfaceStoreObserver(
@@ -1122,6 +1162,20 @@ internal open class UniffiVTableCallbackInterfaceSyncObserver(
 
 
 
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
 
@@ -1132,6 +1186,7 @@ internal interface UniffiLib : Library {
             .also { lib: UniffiLib ->
                 uniffiCheckContractApiVersion(lib)
                 uniffiCheckApiChecksums(lib)
+                uniffiCallbackInterfaceAttachmentObserver.register(lib)
                 uniffiCallbackInterfaceStoreObserver.register(lib)
                 uniffiCallbackInterfaceSyncObserver.register(lib)
                 }
@@ -1165,6 +1220,12 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_assign_request(`ptr`: Pointer,`id`: RustBuffer.ByValue,`assigneeMemberId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_attach_files(`ptr`: Pointer,`entityId`: RustBuffer.ByValue,`paths`: RustBuffer.ByValue,`to`: RustBuffer.ByValue,`line`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_attachments(`ptr`: Pointer,`entityId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_attachments_pending(`ptr`: Pointer,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_cast_ballot(`ptr`: Pointer,`deliberationId`: RustBuffer.ByValue,`option`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_close_deliberation(`ptr`: Pointer,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1200,6 +1261,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_enroll(`ptr`: Pointer,`relayUrl`: RustBuffer.ByValue,`invite`: RustBuffer.ByValue,`name`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_export_bundle(`ptr`: Pointer,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_fetch_attachment(`ptr`: Pointer,`hash`: RustBuffer.ByValue,`outPath`: RustBuffer.ByValue,`observer`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_file_request(`ptr`: Pointer,`request`: RustBufferNewRequest.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1291,6 +1354,8 @@ internal interface UniffiLib : Library {
     ): RustBuffer.ByValue
     fun uniffi_cunwu_ffi_fn_method_cunwustore_search(`ptr`: Pointer,`query`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_set_attachment_budget(`ptr`: Pointer,`bytes`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_expected(`ptr`: Pointer,`id`: RustBuffer.ByValue,`date`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_set_request_materials(`ptr`: Pointer,`id`: RustBuffer.ByValue,`materials`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1302,6 +1367,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_subscribe(`ptr`: Pointer,`observer`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_sync(`ptr`: Pointer,`observer`: RustBuffer.ByValue,
+    ): Long
+    fun uniffi_cunwu_ffi_fn_method_cunwustore_sync_attachments(`ptr`: Pointer,`observer`: RustBuffer.ByValue,
     ): Long
     fun uniffi_cunwu_ffi_fn_method_cunwustore_take_up_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,`deliberationId`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1316,6 +1383,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_fn_method_cunwustore_withdraw_proposal(`ptr`: Pointer,`proposalId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     fun uniffi_cunwu_ffi_fn_method_cunwustore_write_party_minutes(`ptr`: Pointer,`id`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    fun uniffi_cunwu_ffi_fn_init_callback_vtable_attachmentobserver(`vtable`: UniffiVTableCallbackInterfaceAttachmentObserver,
     ): Unit
     fun uniffi_cunwu_ffi_fn_init_callback_vtable_storeobserver(`vtable`: UniffiVTableCallbackInterfaceStoreObserver,
     ): Unit
@@ -1481,6 +1550,12 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_assign_request(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_attach_files(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_attachments(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_attachments_pending(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_cast_ballot(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_close_deliberation(
@@ -1516,6 +1591,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_enroll(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_export_bundle(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_fetch_attachment(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_file_request(
     ): Short
@@ -1607,6 +1684,8 @@ internal interface UniffiLib : Library {
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_search(
     ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_attachment_budget(
+    ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_materials(
@@ -1618,6 +1697,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_subscribe(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_sync(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_cunwustore_sync_attachments(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_take_up_proposal(
     ): Short
@@ -1634,6 +1715,8 @@ internal interface UniffiLib : Library {
     fun uniffi_cunwu_ffi_checksum_method_cunwustore_write_party_minutes(
     ): Short
     fun uniffi_cunwu_ffi_checksum_constructor_cunwustore_open(
+    ): Short
+    fun uniffi_cunwu_ffi_checksum_method_attachmentobserver_progress(
     ): Short
     fun uniffi_cunwu_ffi_checksum_method_storeobserver_entities_changed(
     ): Short
@@ -1705,6 +1788,15 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_assign_request() != 55790.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_attach_files() != 17006.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_attachments() != 6969.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_attachments_pending() != 58586.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_cast_ballot() != 17228.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1757,6 +1849,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_export_bundle() != 42554.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_fetch_attachment() != 43366.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_file_request() != 22590.toShort()) {
@@ -1894,6 +1989,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_search() != 42340.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_attachment_budget() != 41691.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_set_request_expected() != 31081.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1910,6 +2008,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync() != 12796.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_sync_attachments() != 18056.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_cunwustore_take_up_proposal() != 22504.toShort()) {
@@ -1934,6 +2035,9 @@ private fun uniffiCheckApiChecksums(lib: UniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_constructor_cunwustore_open() != 53514.toShort()) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if (lib.uniffi_cunwu_ffi_checksum_method_attachmentobserver_progress() != 8217.toShort()) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if (lib.uniffi_cunwu_ffi_checksum_method_storeobserver_entities_changed() != 22044.toShort()) {
@@ -2689,6 +2793,25 @@ public interface CunwuStoreInterface {
     fun `assignRequest`(`id`: kotlin.String, `assigneeMemberId`: kotlin.String)
     
     /**
+     * Attach files (photo, voice note, scan: by path) to a request, notice or
+     * deliberation; `to` names a comment or question of it, `line` a finance line (from
+     * 0). The files are copied into the store; they upload on the next sync, after the
+     * documents. Returns the references (`hash` is the content address).
+     */
+    fun `attachFiles`(`entityId`: kotlin.String, `paths`: List<kotlin.String>, `to`: kotlin.String? = null, `line`: kotlin.UInt? = null): List<Attachment>
+    
+    /**
+     * An entity's attachments with their state on this phone (pending, uploading with
+     * bytes done, uploaded, not downloaded, downloading, downloaded, failed with the reason).
+     */
+    fun `attachments`(`entityId`: kotlin.String): List<AttachmentView>
+    
+    /**
+     * What is still on the way: attachments and bytes ("2 photos on the way (1.3 MB left)").
+     */
+    fun `attachmentsPending`(): PendingBlobs
+    
+    /**
      * Cast (or re-cast) this member's ballot; the last one before the close counts.
      */
     fun `castBallot`(`deliberationId`: kotlin.String, `option`: kotlin.UInt)
@@ -2762,6 +2885,12 @@ public interface CunwuStoreInterface {
      * SD card) for a phone with no signal; returns its size in bytes.
      */
     fun `exportBundle`(`path`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Fetch one attachment now (a document being opened), resuming a partial
+     * download, and copy it to `out_path`. Progress goes to the observer.
+     */
+    suspend fun `fetchAttachment`(`hash`: kotlin.String, `outPath`: kotlin.String, `observer`: AttachmentObserver? = null)
     
     /**
      * File a service request; returns its id.
@@ -2966,6 +3095,13 @@ public interface CunwuStoreInterface {
     fun `search`(`query`: kotlin.String, `limit`: kotlin.UInt = 0u): List<SearchHit>
     
     /**
+     * The most bytes of others' attachments this phone keeps; beyond it the least
+     * recently used are removed (fetched again when opened). Never this phone's own
+     * attachments before they are uploaded.
+     */
+    fun `setAttachmentBudget`(`bytes`: kotlin.ULong)
+    
+    /**
      * Expected completion date, `YYYY-MM-DD`.
      */
     fun `setRequestExpected`(`id`: kotlin.String, `date`: kotlin.String)
@@ -2994,6 +3130,13 @@ public interface CunwuStoreInterface {
      * `CunwuError.Network` leaves everything in the outbox for the next sync.
      */
     suspend fun `sync`(`observer`: SyncObserver? = null): SyncReport
+    
+    /**
+     * The attachment lane, after `sync`: upload this phone's attachments, download
+     * voice notes and photos this member may read (documents wait to be opened). One
+     * failing attachment never stops the others; see `failed` in the report.
+     */
+    suspend fun `syncAttachments`(`observer`: AttachmentObserver? = null): BlobReport
     
     /**
      * A cadre takes a proposal up and calls the meeting.
@@ -3145,6 +3288,58 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 }
     }
     
+    
+
+    
+    /**
+     * Attach files (photo, voice note, scan: by path) to a request, notice or
+     * deliberation; `to` names a comment or question of it, `line` a finance line (from
+     * 0). The files are copied into the store; they upload on the next sync, after the
+     * documents. Returns the references (`hash` is the content address).
+     */
+    @Throws(CunwuException::class)override fun `attachFiles`(`entityId`: kotlin.String, `paths`: List<kotlin.String>, `to`: kotlin.String?, `line`: kotlin.UInt?): List<Attachment> {
+            return FfiConverterSequenceTypeAttachment.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_attach_files(
+        it, FfiConverterString.lower(`entityId`),FfiConverterSequenceString.lower(`paths`),FfiConverterOptionalString.lower(`to`),FfiConverterOptionalUInt.lower(`line`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * An entity's attachments with their state on this phone (pending, uploading with
+     * bytes done, uploaded, not downloaded, downloading, downloaded, failed with the reason).
+     */
+    @Throws(CunwuException::class)override fun `attachments`(`entityId`: kotlin.String): List<AttachmentView> {
+            return FfiConverterSequenceTypeAttachmentView.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_attachments(
+        it, FfiConverterString.lower(`entityId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * What is still on the way: attachments and bytes ("2 photos on the way (1.3 MB left)").
+     */
+    @Throws(CunwuException::class)override fun `attachmentsPending`(): PendingBlobs {
+            return FfiConverterTypePendingBlobs.lift(
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_attachments_pending(
+        it, _status)
+}
+    }
+    )
+    }
     
 
     
@@ -3434,6 +3629,32 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
     )
     }
     
+
+    
+    /**
+     * Fetch one attachment now (a document being opened), resuming a partial
+     * download, and copy it to `out_path`. Progress goes to the observer.
+     */
+    @Throws(CunwuException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `fetchAttachment`(`hash`: kotlin.String, `outPath`: kotlin.String, `observer`: AttachmentObserver?) {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_fetch_attachment(
+                thisPtr,
+                FfiConverterString.lower(`hash`),FfiConverterString.lower(`outPath`),FfiConverterOptionalTypeAttachmentObserver.lower(`observer`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_void(future) },
+        // lift function
+        { Unit },
+        
+        // Error FFI converter
+        CunwuException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -4130,6 +4351,23 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
 
     
     /**
+     * The most bytes of others' attachments this phone keeps; beyond it the least
+     * recently used are removed (fetched again when opened). Never this phone's own
+     * attachments before they are uploaded.
+     */
+    @Throws(CunwuException::class)override fun `setAttachmentBudget`(`bytes`: kotlin.ULong)
+        = 
+    callWithPointer {
+    uniffiRustCallWithError(CunwuException) { _status ->
+    UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_set_attachment_budget(
+        it, FfiConverterULong.lower(`bytes`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Expected completion date, `YYYY-MM-DD`.
      */
     @Throws(CunwuException::class)override fun `setRequestExpected`(`id`: kotlin.String, `date`: kotlin.String)
@@ -4222,6 +4460,32 @@ open class CunwuStore: Disposable, AutoCloseable, CunwuStoreInterface {
         { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        CunwuException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The attachment lane, after `sync`: upload this phone's attachments, download
+     * voice notes and photos this member may read (documents wait to be opened). One
+     * failing attachment never stops the others; see `failed` in the report.
+     */
+    @Throws(CunwuException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncAttachments`(`observer`: AttachmentObserver?) : BlobReport {
+        return uniffiRustCallAsync(
+        callWithPointer { thisPtr ->
+            UniffiLib.INSTANCE.uniffi_cunwu_ffi_fn_method_cunwustore_sync_attachments(
+                thisPtr,
+                FfiConverterOptionalTypeAttachmentObserver.lower(`observer`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_complete_rust_buffer(future, continuation).let { RustBufferBlobReport.create(it.capacity.toULong(), it.len.toULong(), it.data) } },
+        { future -> UniffiLib.INSTANCE.ffi_cunwu_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeBlobReport.lift(it) },
         // Error FFI converter
         CunwuException.ErrorHandler,
     )
@@ -4446,6 +4710,10 @@ data class Deliberation (
      */
     val `tellers`: List<kotlin.String>, 
     val `comments`: List<DComment>, 
+    /**
+     * Documents of the proposal and photos or recordings of comments.
+     */
+    val `attachments`: List<Attached>, 
     val `updatedAt`: kotlin.Long, 
     val `phase`: Phase
 ) {
@@ -4477,6 +4745,7 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceTypeDComment.read(buf),
+            FfiConverterSequenceTypeAttached.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterTypePhase.read(buf),
         )
@@ -4501,6 +4770,7 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterSequenceString.allocationSize(value.`persons`) +
             FfiConverterSequenceString.allocationSize(value.`tellers`) +
             FfiConverterSequenceTypeDComment.allocationSize(value.`comments`) +
+            FfiConverterSequenceTypeAttached.allocationSize(value.`attachments`) +
             FfiConverterLong.allocationSize(value.`updatedAt`) +
             FfiConverterTypePhase.allocationSize(value.`phase`)
     )
@@ -4524,6 +4794,7 @@ public object FfiConverterTypeDeliberation: FfiConverterRustBuffer<Deliberation>
             FfiConverterSequenceString.write(value.`persons`, buf)
             FfiConverterSequenceString.write(value.`tellers`, buf)
             FfiConverterSequenceTypeDComment.write(value.`comments`, buf)
+            FfiConverterSequenceTypeAttached.write(value.`attachments`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
             FfiConverterTypePhase.write(value.`phase`, buf)
     }
@@ -4805,6 +5076,10 @@ data class Notice (
      * Who on the supervision committee signed off the text (民主理财).
      */
     val `reviewedBy`: List<Review>, 
+    /**
+     * Scans and photos of the notice, its finance lines and its questions.
+     */
+    val `attachments`: List<Attached>, 
     val `updatedAt`: kotlin.Long
 ) {
     
@@ -4831,6 +5106,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterSequenceTypeQuestion.read(buf),
             FfiConverterMapStringUInt.read(buf),
             FfiConverterSequenceTypeReview.read(buf),
+            FfiConverterSequenceTypeAttached.read(buf),
             FfiConverterLong.read(buf),
         )
     }
@@ -4850,6 +5126,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterSequenceTypeQuestion.allocationSize(value.`questions`) +
             FfiConverterMapStringUInt.allocationSize(value.`readBy`) +
             FfiConverterSequenceTypeReview.allocationSize(value.`reviewedBy`) +
+            FfiConverterSequenceTypeAttached.allocationSize(value.`attachments`) +
             FfiConverterLong.allocationSize(value.`updatedAt`)
     )
 
@@ -4868,6 +5145,7 @@ public object FfiConverterTypeNotice: FfiConverterRustBuffer<Notice> {
             FfiConverterSequenceTypeQuestion.write(value.`questions`, buf)
             FfiConverterMapStringUInt.write(value.`readBy`, buf)
             FfiConverterSequenceTypeReview.write(value.`reviewedBy`, buf)
+            FfiConverterSequenceTypeAttached.write(value.`attachments`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
     }
 }
@@ -4926,6 +5204,41 @@ public object FfiConverterTypeNoticeFilter: FfiConverterRustBuffer<NoticeFilter>
             FfiConverterBoolean.write(value.`recentActivity`, buf)
             FfiConverterUInt.write(value.`limit`, buf)
             FfiConverterUInt.write(value.`offset`, buf)
+    }
+}
+
+
+
+/**
+ * Attachments still to upload or download, and their bytes.
+ */
+data class PendingBlobs (
+    val `count`: kotlin.UInt, 
+    val `bytes`: kotlin.ULong
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePendingBlobs: FfiConverterRustBuffer<PendingBlobs> {
+    override fun read(buf: ByteBuffer): PendingBlobs {
+        return PendingBlobs(
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PendingBlobs) = (
+            FfiConverterUInt.allocationSize(value.`count`) +
+            FfiConverterULong.allocationSize(value.`bytes`)
+    )
+
+    override fun write(value: PendingBlobs, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`count`, buf)
+            FfiConverterULong.write(value.`bytes`, buf)
     }
 }
 
@@ -5516,6 +5829,22 @@ sealed class Term {
         companion object
     }
     
+    /**
+     * What an attachment is: voice note, photo, document.
+     */
+    data class AttachmentType(
+        val `kind`: Kind) : Term() {
+        companion object
+    }
+    
+    /**
+     * Where an attachment's transfer stands on this phone: waiting to upload, ...
+     */
+    data class AttachmentTransfer(
+        val `state`: AttachmentState) : Term() {
+        companion object
+    }
+    
 
     
     companion object
@@ -5586,6 +5915,12 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 )
             20 -> Term.PartySignIn(
                 FfiConverterTypeSignInMode.read(buf),
+                )
+            21 -> Term.AttachmentType(
+                FfiConverterTypeKind.read(buf),
+                )
+            22 -> Term.AttachmentTransfer(
+                FfiConverterTypeAttachmentState.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5732,6 +6067,20 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 + FfiConverterTypeSignInMode.allocationSize(value.`mode`)
             )
         }
+        is Term.AttachmentType -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeKind.allocationSize(value.`kind`)
+            )
+        }
+        is Term.AttachmentTransfer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeAttachmentState.allocationSize(value.`state`)
+            )
+        }
     }
 
     override fun write(value: Term, buf: ByteBuffer) {
@@ -5836,6 +6185,16 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
                 FfiConverterTypeSignInMode.write(value.`mode`, buf)
                 Unit
             }
+            is Term.AttachmentType -> {
+                buf.putInt(21)
+                FfiConverterTypeKind.write(value.`kind`, buf)
+                Unit
+            }
+            is Term.AttachmentTransfer -> {
+                buf.putInt(22)
+                FfiConverterTypeAttachmentState.write(value.`state`, buf)
+                Unit
+            }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
@@ -5847,13 +6206,11 @@ public object FfiConverterTypeTerm : FfiConverterRustBuffer<Term>{
 
 
 /**
- * Told which entities changed, after the change is committed: by this device
- * (origin Local) or by sync or a bundle (origin Remote). Called on the thread that
- * made the change, possibly a background sync thread: hop to the UI thread yourself.
+ * Told how an attachment's transfer goes (bytes done of its size), on a background thread.
  */
-public interface StoreObserver {
+public interface AttachmentObserver {
     
-    fun `entitiesChanged`(`changes`: List<EntityChange>)
+    fun `progress`(`progress`: BlobProgress)
     
     companion object
 }
@@ -5890,6 +6247,64 @@ public abstract class FfiConverterCallbackInterface<CallbackInterface: Any>: Ffi
         buf.putLong(lower(value))
     }
 }
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceAttachmentObserver {
+    internal object `progress`: UniffiCallbackInterfaceAttachmentObserverMethod0 {
+        override fun callback(`uniffiHandle`: Long,`progress`: RustBufferBlobProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeAttachmentObserver.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`progress`(
+                    FfiConverterTypeBlobProgress.lift(`progress`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeAttachmentObserver.handleMap.remove(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceAttachmentObserver.UniffiByValue(
+        `progress`,
+        uniffiFree,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_cunwu_ffi_fn_init_callback_vtable_attachmentobserver(vtable)
+    }
+}
+
+/**
+ * The ffiConverter which transforms the Callbacks in to handles to pass to Rust.
+ *
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentObserver: FfiConverterCallbackInterface<AttachmentObserver>()
+
+
+
+
+
+/**
+ * Told which entities changed, after the change is committed: by this device
+ * (origin Local) or by sync or a bundle (origin Remote). Called on the thread that
+ * made the change, possibly a background sync thread: hop to the UI thread yourself.
+ */
+public interface StoreObserver {
+    
+    fun `entitiesChanged`(`changes`: List<EntityChange>)
+    
+    companion object
+}
+
+
 
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceStoreObserver {
@@ -6212,6 +6627,38 @@ public object FfiConverterOptionalTypeMembership: FfiConverterRustBuffer<Members
         } else {
             buf.put(1)
             FfiConverterTypeMembership.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeAttachmentObserver: FfiConverterRustBuffer<AttachmentObserver?> {
+    override fun read(buf: ByteBuffer): AttachmentObserver? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeAttachmentObserver.read(buf)
+    }
+
+    override fun allocationSize(value: AttachmentObserver?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeAttachmentObserver.allocationSize(value)
+        }
+    }
+
+    override fun write(value: AttachmentObserver?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeAttachmentObserver.write(value, buf)
         }
     }
 }
@@ -6590,6 +7037,34 @@ public object FfiConverterSequenceTypeActivitySummary: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeAttachmentView: FfiConverterRustBuffer<List<AttachmentView>> {
+    override fun read(buf: ByteBuffer): List<AttachmentView> {
+        val len = buf.getInt()
+        return List<AttachmentView>(len) {
+            FfiConverterTypeAttachmentView.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AttachmentView>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAttachmentView.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AttachmentView>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAttachmentView.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeEntityChange: FfiConverterRustBuffer<List<EntityChange>> {
     override fun read(buf: ByteBuffer): List<EntityChange> {
         val len = buf.getInt()
@@ -6776,6 +7251,62 @@ public object FfiConverterSequenceTypeSearchHit: FfiConverterRustBuffer<List<Sea
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeSearchHit.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAttached: FfiConverterRustBuffer<List<Attached>> {
+    override fun read(buf: ByteBuffer): List<Attached> {
+        val len = buf.getInt()
+        return List<Attached>(len) {
+            FfiConverterTypeAttached.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Attached>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAttached.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Attached>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAttached.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
+    override fun read(buf: ByteBuffer): List<Attachment> {
+        val len = buf.getInt()
+        return List<Attachment>(len) {
+            FfiConverterTypeAttachment.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Attachment>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAttachment.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Attachment>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAttachment.write(it, buf)
         }
     }
 }
@@ -7042,6 +7573,34 @@ public object FfiConverterMapStringUInt: FfiConverterRustBuffer<Map<kotlin.Strin
         }
     }
 }
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 

@@ -31,10 +31,12 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import org.cunwu.protocol.ActivityKind
+import org.cunwu.protocol.Attachment
 import org.cunwu.protocol.Category
 import org.cunwu.protocol.DecidingBody
 import org.cunwu.protocol.EntityKind
 import org.cunwu.protocol.FfiConverterTypeActivityKind
+import org.cunwu.protocol.FfiConverterTypeAttachment
 import org.cunwu.protocol.FfiConverterTypeCategory
 import org.cunwu.protocol.FfiConverterTypeDecidingBody
 import org.cunwu.protocol.FfiConverterTypeEntityKind
@@ -57,6 +59,7 @@ import org.cunwu.protocol.Status
 import org.cunwu.protocol.Subtype
 import org.cunwu.protocol.Support
 import org.cunwu.protocol.RustBuffer as RustBufferActivityKind
+import org.cunwu.protocol.RustBuffer as RustBufferAttachment
 import org.cunwu.protocol.RustBuffer as RustBufferCategory
 import org.cunwu.protocol.RustBuffer as RustBufferDecidingBody
 import org.cunwu.protocol.RustBuffer as RustBufferEntityKind
@@ -1254,6 +1257,193 @@ public object FfiConverterTypeAmountForms: FfiConverterRustBuffer<AmountForms> {
 
 
 
+/**
+ * One attachment of an entity, with where it stands on this device.
+ */
+data class AttachmentView (
+    val `attachment`: Attachment, 
+    /**
+     * The entity that references it.
+     */
+    val `entity`: kotlin.String, 
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long, 
+    val `to`: kotlin.String?, 
+    val `line`: kotlin.UInt?, 
+    val `state`: AttachmentState, 
+    /**
+     * Bytes uploaded or downloaded so far.
+     */
+    val `done`: kotlin.ULong, 
+    /**
+     * Why it failed (state `Failed`).
+     */
+    val `error`: kotlin.String?, 
+    /**
+     * The file on this device when held whole.
+     */
+    val `path`: kotlin.String?
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentView: FfiConverterRustBuffer<AttachmentView> {
+    override fun read(buf: ByteBuffer): AttachmentView {
+        return AttachmentView(
+            FfiConverterTypeAttachment.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterTypeAttachmentState.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AttachmentView) = (
+            FfiConverterTypeAttachment.allocationSize(value.`attachment`) +
+            FfiConverterString.allocationSize(value.`entity`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`to`) +
+            FfiConverterOptionalUInt.allocationSize(value.`line`) +
+            FfiConverterTypeAttachmentState.allocationSize(value.`state`) +
+            FfiConverterULong.allocationSize(value.`done`) +
+            FfiConverterOptionalString.allocationSize(value.`error`) +
+            FfiConverterOptionalString.allocationSize(value.`path`)
+    )
+
+    override fun write(value: AttachmentView, buf: ByteBuffer) {
+            FfiConverterTypeAttachment.write(value.`attachment`, buf)
+            FfiConverterString.write(value.`entity`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`to`, buf)
+            FfiConverterOptionalUInt.write(value.`line`, buf)
+            FfiConverterTypeAttachmentState.write(value.`state`, buf)
+            FfiConverterULong.write(value.`done`, buf)
+            FfiConverterOptionalString.write(value.`error`, buf)
+            FfiConverterOptionalString.write(value.`path`, buf)
+    }
+}
+
+
+
+/**
+ * Progress of one attachment's transfer.
+ */
+data class BlobProgress (
+    val `hash`: kotlin.String, 
+    val `name`: kotlin.String, 
+    val `upload`: kotlin.Boolean, 
+    val `done`: kotlin.ULong, 
+    val `size`: kotlin.ULong
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBlobProgress: FfiConverterRustBuffer<BlobProgress> {
+    override fun read(buf: ByteBuffer): BlobProgress {
+        return BlobProgress(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BlobProgress) = (
+            FfiConverterString.allocationSize(value.`hash`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterBoolean.allocationSize(value.`upload`) +
+            FfiConverterULong.allocationSize(value.`done`) +
+            FfiConverterULong.allocationSize(value.`size`)
+    )
+
+    override fun write(value: BlobProgress, buf: ByteBuffer) {
+            FfiConverterString.write(value.`hash`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterBoolean.write(value.`upload`, buf)
+            FfiConverterULong.write(value.`done`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+    }
+}
+
+
+
+/**
+ * What one attachment lane pass did.
+ */
+data class BlobReport (
+    val `blobsSent`: kotlin.UInt, 
+    val `blobsReceived`: kotlin.UInt, 
+    val `blobBytesSent`: kotlin.ULong, 
+    val `blobBytesReceived`: kotlin.ULong, 
+    /**
+     * `"hash: reason"` for each attachment that failed in this pass.
+     */
+    val `failed`: List<kotlin.String>, 
+    /**
+     * What is still on the way after the pass (`Store::blobs_pending`).
+     */
+    val `pending`: kotlin.UInt, 
+    val `pendingBytes`: kotlin.ULong
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBlobReport: FfiConverterRustBuffer<BlobReport> {
+    override fun read(buf: ByteBuffer): BlobReport {
+        return BlobReport(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BlobReport) = (
+            FfiConverterUInt.allocationSize(value.`blobsSent`) +
+            FfiConverterUInt.allocationSize(value.`blobsReceived`) +
+            FfiConverterULong.allocationSize(value.`blobBytesSent`) +
+            FfiConverterULong.allocationSize(value.`blobBytesReceived`) +
+            FfiConverterSequenceString.allocationSize(value.`failed`) +
+            FfiConverterUInt.allocationSize(value.`pending`) +
+            FfiConverterULong.allocationSize(value.`pendingBytes`)
+    )
+
+    override fun write(value: BlobReport, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`blobsSent`, buf)
+            FfiConverterUInt.write(value.`blobsReceived`, buf)
+            FfiConverterULong.write(value.`blobBytesSent`, buf)
+            FfiConverterULong.write(value.`blobBytesReceived`, buf)
+            FfiConverterSequenceString.write(value.`failed`, buf)
+            FfiConverterUInt.write(value.`pending`, buf)
+            FfiConverterULong.write(value.`pendingBytes`, buf)
+    }
+}
+
+
+
 data class Counts (
     val `unreadNotices`: kotlin.UInt, 
     val `openRequests`: kotlin.UInt, 
@@ -1685,7 +1875,13 @@ data class NewRequest (
      * The member it is for, when a cadre files on their behalf (`None`: for myself).
      */
     val `onBehalfOf`: kotlin.String? = null, 
-    val `materials`: List<Material> = listOf()
+    val `materials`: List<Material> = listOf(), 
+    /**
+     * Files to attach in the filing event itself (`Store::prepare_attachment`); a
+     * request may be filed with only a voice note, its title then empty.
+     * (Paths as text: what the FFI carries.)
+     */
+    val `attachments`: List<kotlin.String> = listOf()
 ) {
     
     companion object
@@ -1703,6 +1899,7 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterOptionalTypePlace.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeMaterial.read(buf),
+            FfiConverterSequenceString.read(buf),
         )
     }
 
@@ -1712,7 +1909,8 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterString.allocationSize(value.`description`) +
             FfiConverterOptionalTypePlace.allocationSize(value.`place`) +
             FfiConverterOptionalString.allocationSize(value.`onBehalfOf`) +
-            FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`)
+            FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
+            FfiConverterSequenceString.allocationSize(value.`attachments`)
     )
 
     override fun write(value: NewRequest, buf: ByteBuffer) {
@@ -1722,6 +1920,7 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterOptionalTypePlace.write(value.`place`, buf)
             FfiConverterOptionalString.write(value.`onBehalfOf`, buf)
             FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
+            FfiConverterSequenceString.write(value.`attachments`, buf)
     }
 }
 
@@ -2104,6 +2303,65 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
 
 
 
+/**
+ * Where an attachment stands on this device.
+ */
+
+enum class AttachmentState {
+    
+    /**
+     * Attached here; the relay does not hold it yet.
+     */
+    PENDING,
+    /**
+     * Attached here; part of it is at the relay (`done` bytes).
+     */
+    UPLOADING,
+    /**
+     * Attached here; the relay holds it whole.
+     */
+    UPLOADED,
+    /**
+     * Someone else's; not on this device.
+     */
+    NOT_DOWNLOADED,
+    /**
+     * Someone else's; `done` bytes are here, verified.
+     */
+    DOWNLOADING,
+    /**
+     * On this device whole, verified.
+     */
+    DOWNLOADED,
+    /**
+     * The last transfer failed (`error` says why); tried again at the next sync.
+     */
+    FAILED;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttachmentState: FfiConverterRustBuffer<AttachmentState> {
+    override fun read(buf: ByteBuffer) = try {
+        AttachmentState.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: AttachmentState) = 4UL
+
+    override fun write(value: AttachmentState, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 enum class ChangeState {
     
@@ -2229,6 +2487,38 @@ public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
         } else {
             buf.put(1)
             FfiConverterUByte.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
         }
     }
 }
@@ -2508,6 +2798,10 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
         }
     }
 }
+
+
+
+
 
 
 

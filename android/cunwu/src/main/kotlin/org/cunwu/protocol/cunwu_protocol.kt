@@ -1319,13 +1319,91 @@ public object FfiConverterTypeAssignmentRecord: FfiConverterRustBuffer<Assignmen
 
 
 /**
- * An attachment (photo, voice note) referenced by content hash; the bytes travel
- * separately. Only the reference is in the document.
+ * An attachment as an entity holds it: the reference, who attached it and when, and
+ * what within the entity it belongs to.
+ */
+data class Attached (
+    val `attachment`: Attachment, 
+    val `by`: kotlin.String, 
+    val `at`: kotlin.Long, 
+    /**
+     * The event within the entity it belongs to (a comment, a question); `None` for
+     * the entity itself.
+     */
+    val `to`: kotlin.String? = null, 
+    /**
+     * The finance line (index in the notice's current revision) it documents.
+     */
+    val `line`: kotlin.UInt? = null
+) {
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAttached: FfiConverterRustBuffer<Attached> {
+    override fun read(buf: ByteBuffer): Attached {
+        return Attached(
+            FfiConverterTypeAttachment.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Attached) = (
+            FfiConverterTypeAttachment.allocationSize(value.`attachment`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterOptionalString.allocationSize(value.`to`) +
+            FfiConverterOptionalUInt.allocationSize(value.`line`)
+    )
+
+    override fun write(value: Attached, buf: ByteBuffer) {
+            FfiConverterTypeAttachment.write(value.`attachment`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterOptionalString.write(value.`to`, buf)
+            FfiConverterOptionalUInt.write(value.`line`, buf)
+    }
+}
+
+
+
+/**
+ * A reference to attached bytes, as a signed change carries it.
  */
 data class Attachment (
-    val `sha256`: kotlin.String, 
+    /**
+     * The content address ([`root`]): 64 lowercase hex characters.
+     */
+    val `hash`: kotlin.String, 
+    /**
+     * Bytes.
+     */
+    val `size`: kotlin.ULong, 
+    /**
+     * One of [`MIME_TYPES`], as sniffed from the bytes.
+     */
     val `mime`: kotlin.String, 
-    val `bytes`: kotlin.Long
+    /**
+     * The file name people see (no folders).
+     */
+    val `name`: kotlin.String, 
+    /**
+     * A recording's length.
+     */
+    val `durationMs`: kotlin.ULong? = null, 
+    val `width`: kotlin.UInt? = null, 
+    val `height`: kotlin.UInt? = null, 
+    /**
+     * A tiny picture (JPEG or WebP, base64, at most [`MAX_PREVIEW_BYTES`]) shown
+     * before the bytes arrive.
+     */
+    val `preview`: kotlin.String? = null
 ) {
     
     companion object
@@ -1338,21 +1416,36 @@ public object FfiConverterTypeAttachment: FfiConverterRustBuffer<Attachment> {
     override fun read(buf: ByteBuffer): Attachment {
         return Attachment(
             FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: Attachment) = (
-            FfiConverterString.allocationSize(value.`sha256`) +
+            FfiConverterString.allocationSize(value.`hash`) +
+            FfiConverterULong.allocationSize(value.`size`) +
             FfiConverterString.allocationSize(value.`mime`) +
-            FfiConverterLong.allocationSize(value.`bytes`)
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterOptionalULong.allocationSize(value.`durationMs`) +
+            FfiConverterOptionalUInt.allocationSize(value.`width`) +
+            FfiConverterOptionalUInt.allocationSize(value.`height`) +
+            FfiConverterOptionalString.allocationSize(value.`preview`)
     )
 
     override fun write(value: Attachment, buf: ByteBuffer) {
-            FfiConverterString.write(value.`sha256`, buf)
+            FfiConverterString.write(value.`hash`, buf)
+            FfiConverterULong.write(value.`size`, buf)
             FfiConverterString.write(value.`mime`, buf)
-            FfiConverterLong.write(value.`bytes`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterOptionalULong.write(value.`durationMs`, buf)
+            FfiConverterOptionalUInt.write(value.`width`, buf)
+            FfiConverterOptionalUInt.write(value.`height`, buf)
+            FfiConverterOptionalString.write(value.`preview`, buf)
     }
 }
 
@@ -2484,7 +2577,11 @@ data class ServiceRequest (
     val `assignments`: List<AssignmentRecord> = listOf(), 
     val `expectedBy`: kotlin.String?, 
     val `materials`: List<Material>, 
-    val `attachments`: List<Attachment>, 
+    /**
+     * Every attachment, in document order: the filing's, then those added since (to
+     * the request, or to a comment: `Attached::to`).
+     */
+    val `attachments`: List<Attached>, 
     val `comments`: List<Comment>, 
     val `rating`: Rating?, 
     val `updatedAt`: kotlin.Long
@@ -2513,7 +2610,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterSequenceTypeAssignmentRecord.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeMaterial.read(buf),
-            FfiConverterSequenceTypeAttachment.read(buf),
+            FfiConverterSequenceTypeAttached.read(buf),
             FfiConverterSequenceTypeComment.read(buf),
             FfiConverterOptionalTypeRating.read(buf),
             FfiConverterLong.read(buf),
@@ -2535,7 +2632,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterSequenceTypeAssignmentRecord.allocationSize(value.`assignments`) +
             FfiConverterOptionalString.allocationSize(value.`expectedBy`) +
             FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
-            FfiConverterSequenceTypeAttachment.allocationSize(value.`attachments`) +
+            FfiConverterSequenceTypeAttached.allocationSize(value.`attachments`) +
             FfiConverterSequenceTypeComment.allocationSize(value.`comments`) +
             FfiConverterOptionalTypeRating.allocationSize(value.`rating`) +
             FfiConverterLong.allocationSize(value.`updatedAt`)
@@ -2556,7 +2653,7 @@ public object FfiConverterTypeServiceRequest: FfiConverterRustBuffer<ServiceRequ
             FfiConverterSequenceTypeAssignmentRecord.write(value.`assignments`, buf)
             FfiConverterOptionalString.write(value.`expectedBy`, buf)
             FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
-            FfiConverterSequenceTypeAttachment.write(value.`attachments`, buf)
+            FfiConverterSequenceTypeAttached.write(value.`attachments`, buf)
             FfiConverterSequenceTypeComment.write(value.`comments`, buf)
             FfiConverterOptionalTypeRating.write(value.`rating`, buf)
             FfiConverterLong.write(value.`updatedAt`, buf)
@@ -3100,6 +3197,49 @@ public object FfiConverterTypeEntityKind: FfiConverterRustBuffer<EntityKind> {
 
 
 /**
+ * What people attach, by what it is for: the size limits and the download order.
+ */
+
+enum class Kind {
+    
+    /**
+     * A voice note or other recording (AAC/M4A, Opus/Ogg, AMR).
+     */
+    VOICE,
+    /**
+     * A photo (JPEG, PNG, WebP).
+     */
+    PHOTO,
+    /**
+     * A scan or other document (PDF).
+     */
+    DOCUMENT;
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeKind: FfiConverterRustBuffer<Kind> {
+    override fun read(buf: ByteBuffer) = try {
+        Kind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Kind) = 4UL
+
+    override fun write(value: Kind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Where a matter stands.
  */
 
@@ -3542,6 +3682,70 @@ public object FfiConverterTypeSubtype: FfiConverterRustBuffer<Subtype> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
     override fun read(buf: ByteBuffer): kotlin.Long? {
         if (buf.get().toInt() == 0) {
@@ -3914,24 +4118,24 @@ public object FfiConverterSequenceTypeAssignmentRecord: FfiConverterRustBuffer<L
 /**
  * @suppress
  */
-public object FfiConverterSequenceTypeAttachment: FfiConverterRustBuffer<List<Attachment>> {
-    override fun read(buf: ByteBuffer): List<Attachment> {
+public object FfiConverterSequenceTypeAttached: FfiConverterRustBuffer<List<Attached>> {
+    override fun read(buf: ByteBuffer): List<Attached> {
         val len = buf.getInt()
-        return List<Attachment>(len) {
-            FfiConverterTypeAttachment.read(buf)
+        return List<Attached>(len) {
+            FfiConverterTypeAttached.read(buf)
         }
     }
 
-    override fun allocationSize(value: List<Attachment>): ULong {
+    override fun allocationSize(value: List<Attached>): ULong {
         val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeAttachment.allocationSize(it) }.sum()
+        val sizeForItems = value.map { FfiConverterTypeAttached.allocationSize(it) }.sum()
         return sizeForLength + sizeForItems
     }
 
-    override fun write(value: List<Attachment>, buf: ByteBuffer) {
+    override fun write(value: List<Attached>, buf: ByteBuffer) {
         buf.putInt(value.size)
         value.iterator().forEach {
-            FfiConverterTypeAttachment.write(it, buf)
+            FfiConverterTypeAttached.write(it, buf)
         }
     }
 }
