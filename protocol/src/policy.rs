@@ -2018,10 +2018,10 @@ mod attachments {
                 json!({"type": "attach", "attachments": [photo()]}),
             )
         };
-        write("filer", "request", &[file.clone()], attach("filer")).unwrap();
-        write("cadre", "request", &[file.clone()], attach("cadre")).unwrap();
+        write("filer", "request", std::slice::from_ref(&file), attach("filer")).unwrap();
+        write("cadre", "request", std::slice::from_ref(&file), attach("cadre")).unwrap();
         refused(
-            write("other", "request", &[file.clone()], attach("other")),
+            write("other", "request", std::slice::from_ref(&file), attach("other")),
             "may not do that",
         );
         // to a comment that is not there
@@ -2029,7 +2029,7 @@ mod attachments {
             write(
                 "filer",
                 "request",
-                &[file.clone()],
+                std::slice::from_ref(&file),
                 ev(
                     "e1",
                     "filer",
@@ -2044,7 +2044,7 @@ mod attachments {
             write(
                 "filer",
                 "request",
-                &[file.clone()],
+                std::slice::from_ref(&file),
                 ev(
                     "e1",
                     "filer",

@@ -481,7 +481,7 @@ pub fn validate_event(e: &RequestEvent, kinds: &[String]) -> Result<()> {
                 )));
             }
             // a request may be filed with only a voice note: its kind names it
-            if !(title.is_empty() && !attachments.is_empty()) {
+            if !title.is_empty() || attachments.is_empty() {
                 check_title(title)?;
             }
             check_text("description", description, false)?;
