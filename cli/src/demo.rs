@@ -283,8 +283,18 @@ async fn run_async(json: bool, started: Instant) -> CliResult<()> {
     log.say(t!("cli-demo-step-sync"));
     sync_round(&client, &devices, &mut log).await?;
     // then the attachment lane: her phone uploads, the cadre's fetches the voice note
-    for d in &devices {
-        let r = client.sync_blobs(&d.store, None).await?;
+    // (twice round, so what one phone uploads reaches the phones before it in the list)
+    let mut lane = vec![cunwu_core::store::BlobReport::default(); devices.len()];
+    for _ in 0..2 {
+        for (d, t) in devices.iter().zip(lane.iter_mut()) {
+            let r = client.sync_blobs(&d.store, None).await?;
+            t.blobs_sent += r.blobs_sent;
+            t.blobs_received += r.blobs_received;
+            t.blob_bytes_sent += r.blob_bytes_sent;
+            t.blob_bytes_received += r.blob_bytes_received;
+        }
+    }
+    for (d, r) in devices.iter().zip(lane) {
         if r.blobs_sent + r.blobs_received > 0 {
             log.say(t!(
                 "cli-demo-blobs",

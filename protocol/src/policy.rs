@@ -2018,10 +2018,27 @@ mod attachments {
                 json!({"type": "attach", "attachments": [photo()]}),
             )
         };
-        write("filer", "request", std::slice::from_ref(&file), attach("filer")).unwrap();
-        write("cadre", "request", std::slice::from_ref(&file), attach("cadre")).unwrap();
+        write(
+            "filer",
+            "request",
+            std::slice::from_ref(&file),
+            attach("filer"),
+        )
+        .unwrap();
+        write(
+            "cadre",
+            "request",
+            std::slice::from_ref(&file),
+            attach("cadre"),
+        )
+        .unwrap();
         refused(
-            write("other", "request", std::slice::from_ref(&file), attach("other")),
+            write(
+                "other",
+                "request",
+                std::slice::from_ref(&file),
+                attach("other"),
+            ),
             "may not do that",
         );
         // to a comment that is not there
