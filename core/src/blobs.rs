@@ -404,7 +404,7 @@ impl SyncClient {
         let row = store
             .blob_row(hash)?
             .ok_or_else(|| Error::NotFound(format!("attachment {hash}")))?;
-        if store.blob_path(hash).is_file() {
+        if store.blob_path(hash).is_file() && store.adopt_held_blob(hash)? {
             return Ok(true);
         }
         let name = store.blob_name(hash);
