@@ -73,6 +73,29 @@ pub struct LogBatch {
     /// Its changes that every member may read, and their bytes (for `remaining`).
     pub public_changes: u64,
     pub public_bytes: u64,
+    /// The attachments the new events of its changes reference (`blob_refs`), written
+    /// in the same transaction as the changes.
+    pub blob_refs: Vec<BlobRef>,
+}
+
+/// One reference to attached bytes: an accepted change by `author` (a member id) in
+/// `entity` names the attachment `hash` of `size` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    pub entity: String,
+    pub hash: String,
+    pub author: String,
+    pub size: u64,
+}
+
+/// What the relay holds of one attachment's bytes, whatever the space (one copy per
+/// hash): its size, its verified piece list (once sent) and how many bytes from the
+/// start it holds durably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub size: u64,
+    pub pieces: Option<Vec<u8>>,
+    pub have: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +216,26 @@ pub trait Storage: Send + Sync + 'static {
     /// nonces are kept: control requests carry no time, so a forgotten nonce would let
     /// a captured request be replayed.)
     fn prune_counters(&self) -> Result<u64>;
+
+    // ---- attachments (`service/blobs.rs`) ----------------------------------------------
+
+    /// Every reference to `hash` in `space`.
+    fn blob_refs(&self, space: &str, hash: &str) -> Result<Vec<BlobRef>>;
+    /// What the relay holds of `hash` (`None` before its piece list arrived).
+    fn blob(&self, hash: &str) -> Result<Option<BlobRecord>>;
+    /// Record a verified piece list for `hash` (nothing when one is held already).
+    fn put_blob_pieces(&self, hash: &str, size: u64, pieces: &[u8]) -> Result<()>;
+    /// Store verified bytes of `hash` starting at `offset` (a piece boundary) and
+    /// return how many bytes from the start are held durably afterwards. Bytes the
+    /// relay holds already are not written again (`offset` below what it holds); an
+    /// offset past what it holds is refused. Durable (fsync or commit) before it returns.
+    fn append_blob(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64>;
+    /// Up to `len` held bytes of `hash` from `offset`.
+    fn read_blob(&self, hash: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// The members of `space` who delivered verified bytes of `hash`, with how many.
+    fn blob_holders(&self, space: &str, hash: &str) -> Result<Vec<(String, u64)>>;
+    /// Record that `member` delivered `have` verified bytes of `hash` (only ever raises it).
+    fn set_blob_holder(&self, space: &str, hash: &str, member: &str, have: u64) -> Result<()>;
 }
 
 /// Rows of `table` (with `space_id` and `device`) whose device is not an active device
@@ -214,6 +257,67 @@ pub struct SqliteStorage {
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
     rosters: RosterCache,
+    /// Where attachment bytes live: `<db>.blobs/<hash[0..2]>/<hash>`.
+    blob_dir: std::path::PathBuf,
+    /// Held while bytes are appended to a blob file and its `have` committed (one
+    /// writing relay process per SQLite file).
+    blob_write: Mutex<()>,
+}
+
+/// The folder beside the database that holds attachment bytes.
+pub fn blob_dir_of(db: &Path) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".blobs");
+    db.with_file_name(name)
+}
+
+/// The file of one attachment's bytes.
+pub fn blob_file(dir: &Path, hash: &str) -> std::path::PathBuf {
+    dir.join(&hash[..2]).join(hash)
+}
+
+/// An I/O error of the blob files, as the relay reports it (507 when the disk is full
+/// or read-only, as the sync path does).
+fn io(e: std::io::Error) -> RelayError {
+    use std::io::ErrorKind::{ReadOnlyFilesystem, StorageFull};
+    match e.kind() {
+        StorageFull | ReadOnlyFilesystem => crate::error::full(e),
+        _ => RelayError::Storage(format!("attachment files: {e}")),
+    }
+}
+
+/// On open: a blob file longer than the `have` committed for it (bytes written before
+/// a crash, never acknowledged) is cut back to it, so appends continue at `have`.
+fn trim_blob_files(conn: &Connection, dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let mut st = conn
+        .prepare("SELECT hash, have FROM blobs WHERE have < size")
+        .map_err(db)?;
+    let rows: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    for (hash, have) in rows {
+        if !cunwu_protocol::model::attachment::is_hash(&hash) {
+            continue;
+        }
+        let path = blob_file(dir, &hash);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.len() > have as u64 {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io)?;
+                f.set_len(have as u64).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                tracing::info!(%hash, have, was = meta.len(), "attachment file cut back to what was acknowledged");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parsed rosters by space, with the stored text they were parsed from: every sync
@@ -319,6 +423,22 @@ CREATE INDEX IF NOT EXISTS entities_ref ON entities(space_id, ref_id);
 CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE type = 'tally';
 "#;
 
+/// The attachment tables version 6 added (`pg.rs` derives its own from it, plus
+/// `blob_pieces`, which holds the bytes there).
+pub(crate) const BLOB_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS blob_refs (
+    space_id TEXT NOT NULL, hash TEXT NOT NULL, entity_id TEXT NOT NULL, author TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (space_id, hash, entity_id, author)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY, size INTEGER NOT NULL, pieces BLOB, have INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS blob_holders (
+    space_id TEXT NOT NULL, hash TEXT NOT NULL, member TEXT NOT NULL, have INTEGER NOT NULL,
+    PRIMARY KEY (space_id, hash, member)
+) WITHOUT ROWID;
+"#;
+
 /// The relay schema's version: `PRAGMA user_version` in SQLite, the `schema_version`
 /// table in PostgreSQL. Databases written before versions existed are version 0.
 ///
@@ -340,7 +460,11 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 ///    with a log since lost to a restore pulls again and re-sends its changes.
 /// 5. An invite may name the person on the village register it enrols, with the
 ///    migrant flag and residence (`invites.enrols`, JSON of `InviteFor`; NULL before).
-pub const SCHEMA_VERSION: i64 = 5;
+/// 6. Attachments ([`BLOB_SCHEMA`]): `blob_refs` (which accepted changes reference which
+///    bytes), `blobs` (one row per content address, whatever the space) and
+///    `blob_holders` (how much of the bytes each member delivered). New tables only:
+///    no relay before version 6 accepted an attach event, so nothing is backfilled.
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The SQL that adds version 5's column to a database written before it.
 pub(crate) const ADD_ENROLS: &str = "ALTER TABLE invites ADD COLUMN enrols TEXT";
@@ -442,6 +566,10 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         moved = true;
         tx.execute(ADD_ENROLS, []).map_err(db)?;
     }
+    if version < 6 {
+        // the tables are made by `BLOB_SCHEMA` on open
+        moved = true;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
     tx.commit().map_err(db)?;
@@ -477,13 +605,18 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        conn.execute_batch(BLOB_SCHEMA).map_err(db)?;
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
+        let blob_dir = blob_dir_of(path);
+        trim_blob_files(&conn, &blob_dir)?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
             group: GroupCommit::default(),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![]),
             rosters: RosterCache::default(),
+            blob_dir,
+            blob_write: Mutex::new(()),
         })
     }
 
@@ -762,6 +895,13 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
                 ent.execute(params![space, ch.entity, e.kind, e.audience, e.ref_id])
                     .map_err(db)?;
             }
+        }
+        let mut refs = tx
+            .prepare_cached("INSERT OR IGNORE INTO blob_refs(space_id, hash, entity_id, author, size) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db)?;
+        for r in &b.blob_refs {
+            refs.execute(params![space, r.hash, r.entity, r.author, r.size as i64])
+                .map_err(db)?;
         }
     }
     Ok(seq as u64)
@@ -1232,6 +1372,149 @@ impl Storage for SqliteStorage {
         tx.commit().map_err(db)?;
         Ok(n)
     }
+
+    fn blob_refs(&self, space: &str, hash: &str) -> Result<Vec<BlobRef>> {
+        let c = self.reader()?;
+        let mut st = c
+            .prepare_cached(
+                "SELECT entity_id, author, size FROM blob_refs WHERE space_id = ?1 AND hash = ?2",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![space, hash], |r| {
+                Ok(BlobRef {
+                    entity: r.get(0)?,
+                    hash: hash.to_string(),
+                    author: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn blob(&self, hash: &str) -> Result<Option<BlobRecord>> {
+        let c = self.reader()?;
+        c.query_row(
+            "SELECT size, pieces, have FROM blobs WHERE hash = ?1",
+            [hash],
+            |r| {
+                Ok(BlobRecord {
+                    size: r.get::<_, i64>(0)? as u64,
+                    pieces: r.get(1)?,
+                    have: r.get::<_, i64>(2)? as u64,
+                })
+            },
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    fn put_blob_pieces(&self, hash: &str, size: u64, pieces: &[u8]) -> Result<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "INSERT INTO blobs(hash, size, pieces, have) VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT(hash) DO UPDATE SET pieces = excluded.pieces WHERE blobs.pieces IS NULL",
+            params![hash, size as i64, pieces],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn append_blob(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64> {
+        use std::io::{Seek, SeekFrom, Write};
+        let _w = self.blob_write.lock();
+        let Some(rec) = self.blob(hash)? else {
+            return Err(RelayError::Conflict(format!(
+                "the relay holds no piece list for {hash}; send it first"
+            )));
+        };
+        if offset < rec.have {
+            return Ok(rec.have);
+        }
+        if offset > rec.have {
+            return Err(RelayError::Conflict(format!(
+                "bytes of {hash} from {offset} cannot be stored: the relay holds {} bytes of it",
+                rec.have
+            )));
+        }
+        let end = offset + bytes.len() as u64;
+        if end > rec.size {
+            return Err(RelayError::BadRequest(format!(
+                "{} bytes from {offset} run past the end of {hash} ({} bytes)",
+                bytes.len(),
+                rec.size
+            )));
+        }
+        let path = blob_file(&self.blob_dir, hash);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        // anything past `have` was never acknowledged: write over it
+        f.set_len(offset).map_err(io)?;
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_data().map_err(io)?;
+        let c = self.conn.lock();
+        c.execute(
+            "UPDATE blobs SET have = ?2 WHERE hash = ?1 AND have = ?3",
+            params![hash, end as i64, offset as i64],
+        )
+        .map_err(db)?;
+        Ok(end)
+    }
+
+    fn read_blob(&self, hash: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(rec) = self.blob(hash)? else {
+            return Ok(vec![]);
+        };
+        let end = rec.have.min(offset.saturating_add(len));
+        if end <= offset {
+            return Ok(vec![]);
+        }
+        let mut f = std::fs::File::open(blob_file(&self.blob_dir, hash)).map_err(io)?;
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut out = vec![0u8; (end - offset) as usize];
+        f.read_exact(&mut out).map_err(io)?;
+        Ok(out)
+    }
+
+    fn blob_holders(&self, space: &str, hash: &str) -> Result<Vec<(String, u64)>> {
+        let c = self.reader()?;
+        let mut st = c
+            .prepare_cached(
+                "SELECT member, have FROM blob_holders WHERE space_id = ?1 AND hash = ?2",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![space, hash], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    fn set_blob_holder(&self, space: &str, hash: &str, member: &str, have: u64) -> Result<()> {
+        let c = self.conn.lock();
+        c.execute(
+            "INSERT INTO blob_holders(space_id, hash, member, have) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(space_id, hash, member) DO UPDATE SET have = max(have, excluded.have)",
+            params![space, hash, member, have as i64],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
 }
 
 /// `cunwu-relay backup`: a consistent copy of the SQLite relay database at `from`
@@ -1450,6 +1733,7 @@ pub(crate) mod tests {
                     arrived_at: 99,
                     public_changes: 1,
                     public_bytes: 7,
+                    blob_refs: vec![],
                 },
             )
             .unwrap();
@@ -1759,6 +2043,7 @@ pub(crate) mod tests {
             arrived_at: 5,
             public_changes: 1,
             public_bytes: 100,
+            blob_refs: vec![],
         };
         let commits = s.group.commits.load(Relaxed);
         // the writer connection is busy (a transaction being written): eight syncs of

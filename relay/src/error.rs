@@ -34,6 +34,10 @@ pub enum RelayError {
     /// A request body that did not arrive in time (408).
     #[error("{0}")]
     Timeout(String),
+    /// Well-formed input whose content is wrong: a corrupt attachment piece, a piece
+    /// list that does not hash to its attachment (422).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("storage: {0}")]
     Storage(String),
     /// The relay's database cannot be written (disk full, or read-only): 507. Syncs
@@ -65,6 +69,7 @@ impl RelayError {
             RelayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            RelayError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             RelayError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RelayError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
         }

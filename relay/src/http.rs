@@ -119,6 +119,18 @@ fn router_with(
         timeout: cfg.body_timeout,
         memory,
     };
+    // the attachment lane reads its bodies itself, piece by piece (never whole, never
+    // behind the body-read middleware), and takes no sync worker
+    let blobs = Router::new()
+        .route("/v1/blobs/:hash", get(blob_get).put(blob_put))
+        .route(
+            "/v1/blobs/:hash/pieces",
+            get(blob_get_pieces).put(blob_put_pieces),
+        )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            cfg.request_timeout,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -136,6 +148,7 @@ fn router_with(
             StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,
         ))
+        .merge(blobs)
         .with_state(state)
 }
 
@@ -370,6 +383,251 @@ async fn rotate(
         },
         Err(e) => e.into_response(),
     }
+}
+
+// ---- the attachment lane (`service/blobs.rs`, `wire::blob`) ------------------------------
+
+/// The signed header of a blob request (a header that is not text reads as malformed).
+fn blob_auth(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(cunwu_protocol::wire::blob::AUTH_HEADER)
+        .map(|v| v.to_str().unwrap_or("").to_string())
+}
+
+/// `offset` and `len` of a blob request's query.
+fn blob_query(q: Option<&str>) -> Result<(Option<u64>, Option<u64>), RelayError> {
+    let (mut offset, mut len) = (None, None);
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n = || {
+            v.parse::<u64>().map_err(|_| {
+                RelayError::BadRequest(format!(
+                    "the query's {k} must be a number of bytes, not {v:?}"
+                ))
+            })
+        };
+        match k {
+            "offset" => offset = Some(n()?),
+            "len" => len = Some(n()?),
+            _ => {
+                return Err(RelayError::BadRequest(format!(
+                    "a blob request takes only offset and len in its query, not {k:?}"
+                )))
+            }
+        }
+    }
+    Ok((offset, len))
+}
+
+fn json_or_error<T: serde::Serialize>(r: Result<T, RelayError>) -> Response {
+    match r {
+        Ok(t) => Json(t).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn bytes_or_error(r: Result<Vec<u8>, RelayError>) -> Response {
+    match r {
+        Ok(b) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            b,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/blobs/{hash}` (status) and `GET /v1/blobs/{hash}?offset=N&len=L` (bytes).
+async fn blob_get(
+    State(s): State<AppState>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use cunwu_protocol::wire::blob::Op;
+    let auth = blob_auth(&headers);
+    let (offset, len) = match blob_query(q.as_deref()) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let r = s.relay;
+    match offset {
+        None => json_or_error(
+            blocking(move || {
+                let c = r.blob_caller(auth.as_deref(), Op::Status, &hash, 0, now_ms())?;
+                r.blob_status(&c, &hash)
+            })
+            .await,
+        ),
+        Some(offset) => bytes_or_error(
+            blocking(move || {
+                let c = r.blob_caller(auth.as_deref(), Op::Get, &hash, offset, now_ms())?;
+                let len =
+                    len.unwrap_or(cunwu_protocol::model::attachment::MAX_TRANSFER_BYTES as u64);
+                r.blob_get(&c, &hash, offset, len)
+            })
+            .await,
+        ),
+    }
+}
+
+/// `GET /v1/blobs/{hash}/pieces`.
+async fn blob_get_pieces(
+    State(s): State<AppState>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use cunwu_protocol::wire::blob::Op;
+    let auth = blob_auth(&headers);
+    let r = s.relay;
+    bytes_or_error(
+        blocking(move || {
+            let c = r.blob_caller(auth.as_deref(), Op::GetPieces, &hash, 0, now_ms())?;
+            r.blob_get_pieces(&c, &hash)
+        })
+        .await,
+    )
+}
+
+/// The most bytes a piece list has (`MAX_PIECES` hashes of 32 bytes).
+const MAX_PIECE_LIST_BYTES: usize = cunwu_protocol::model::attachment::MAX_PIECES * 32;
+
+/// `PUT /v1/blobs/{hash}/pieces`: authenticated before the body is read, which is
+/// bounded by the longest piece list.
+async fn blob_put_pieces(
+    State(s): State<AppState>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    mut body: Body,
+) -> Response {
+    use cunwu_protocol::wire::blob::Op;
+    let auth = blob_auth(&headers);
+    let r = s.relay.clone();
+    let h = hash.clone();
+    let caller = match blocking(move || {
+        r.blob_caller(auth.as_deref(), Op::PutPieces, &h, 0, now_ms())
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let mut list = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map(|f| f.into_data()) else {
+            return RelayError::BadRequest("the piece list's body was cut".into()).into_response();
+        };
+        let Ok(data) = data else { continue };
+        if list.len() + data.len() > MAX_PIECE_LIST_BYTES {
+            return RelayError::TooLarge(format!(
+                "a piece list has at most {MAX_PIECE_LIST_BYTES} bytes (32 per piece)"
+            ))
+            .into_response();
+        }
+        list.extend_from_slice(&data);
+    }
+    let r = s.relay;
+    json_or_error(blocking(move || r.blob_put_pieces(&caller, &hash, &list)).await)
+}
+
+/// `PUT /v1/blobs/{hash}?offset=N`: authenticated and checked (the caller's resume
+/// point) before the body is read; the body is cut into pieces as it streams in, each
+/// verified and stored durably on its own, so a body cut mid-way keeps every whole
+/// piece it delivered. At most one piece and one frame are held in memory.
+async fn blob_put(
+    State(s): State<AppState>,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+    mut body: Body,
+) -> Response {
+    use crate::service::blobs::{upload_piece_len, PutPlan};
+    use cunwu_protocol::model::attachment::{MAX_TRANSFER_BYTES, PIECE_BYTES};
+    use cunwu_protocol::wire::blob::Op;
+    let auth = blob_auth(&headers);
+    let offset = match blob_query(q.as_deref()) {
+        Ok((Some(o), None)) => o,
+        Ok(_) => {
+            return RelayError::BadRequest(
+                "an upload names where its bytes start: PUT /v1/blobs/{hash}?offset=N".into(),
+            )
+            .into_response()
+        }
+        Err(e) => return e.into_response(),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let r = s.relay.clone();
+    let h = hash.clone();
+    let start = blocking(move || {
+        let c = r.blob_caller(auth.as_deref(), Op::Put, &h, offset, now_ms())?;
+        let plan = r.blob_begin_put(&c, &h, offset)?;
+        Ok((c, plan))
+    })
+    .await;
+    let (caller, up) = match start {
+        Ok((_, PutPlan::Done(status))) => return Json(status).into_response(),
+        Ok((c, PutPlan::Take(up))) => (Arc::new(c), Arc::new(up)),
+        Err(e) => return e.into_response(),
+    };
+    if declared.is_some_and(|n| n > MAX_TRANSFER_BYTES as u64) {
+        return RelayError::TooLarge(format!(
+            "a blob upload carries at most {MAX_TRANSFER_BYTES} bytes; send the rest in further requests"
+        ))
+        .into_response();
+    }
+    let mut piece: Vec<u8> = Vec::with_capacity(PIECE_BYTES);
+    let mut i = up.first_piece;
+    let mut total = 0usize;
+    loop {
+        let data = match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                // the pieces before the cut are kept; the device resumes from its `have`
+                return RelayError::BadRequest(format!(
+                    "the upload was cut after {total} bytes ({e}); the whole pieces before the cut are kept"
+                ))
+                .into_response();
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) => d,
+                Err(_) => continue,
+            },
+        };
+        total += data.len();
+        if total > MAX_TRANSFER_BYTES {
+            return RelayError::TooLarge(format!(
+                "a blob upload carries at most {MAX_TRANSFER_BYTES} bytes; the pieces before the limit are kept, send the rest in further requests"
+            ))
+            .into_response();
+        }
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let Some(need) = upload_piece_len(&up, i) else {
+                return RelayError::BadRequest(format!(
+                    "the upload runs past the end of {hash} ({} bytes)",
+                    up.list.size
+                ))
+                .into_response();
+            };
+            let take = (need - piece.len()).min(rest.len());
+            piece.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if piece.len() == need {
+                let bytes = std::mem::replace(&mut piece, Vec::with_capacity(PIECE_BYTES));
+                let (r, c, u) = (s.relay.clone(), caller.clone(), up.clone());
+                if let Err(e) = blocking(move || r.blob_take_piece(&c, &u, i, &bytes)).await {
+                    return e.into_response();
+                }
+                i += 1;
+            }
+        }
+    }
+    // a partial piece at the end is dropped: it cannot be verified on its own
+    let r = s.relay;
+    json_or_error(blocking(move || r.blob_status_after(&caller, &hash)).await)
 }
 
 #[cfg(test)]

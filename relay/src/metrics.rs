@@ -51,6 +51,9 @@ pub struct Metrics {
     pub bytes_out: Counter,
     pub rate_limited: Counter,
     pub enrollments: Counter,
+    pub blob_requests: Counter,
+    pub blob_bytes_in: Counter,
+    pub blob_bytes_out: Counter,
     pub sync_latency: Histogram,
 }
 
@@ -93,6 +96,21 @@ impl Metrics {
                 "cunwu_enrollments_total",
                 "Devices enrolled",
                 &self.enrollments,
+            ),
+            (
+                "cunwu_blob_requests_total",
+                "Attachment requests from authenticated devices",
+                &self.blob_requests,
+            ),
+            (
+                "cunwu_blob_bytes_in_total",
+                "Attachment bytes received and verified",
+                &self.blob_bytes_in,
+            ),
+            (
+                "cunwu_blob_bytes_out_total",
+                "Attachment bytes served",
+                &self.blob_bytes_out,
             ),
         ];
         for (name, help, c) in counters {

@@ -13,8 +13,8 @@
 //! Connections come from a small pool; each write method is one transaction.
 
 use crate::db::{
-    counter_sql, invite_usable, parse_roster, roster_json, EntityRecord, InviteRecord, LogBatch,
-    LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage,
+    counter_sql, invite_usable, parse_roster, roster_json, BlobRecord, BlobRef, EntityRecord,
+    InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage,
 };
 use crate::error::RelayError;
 use cunwu_protocol::roster::Roster;
@@ -28,11 +28,25 @@ use std::sync::Arc;
 /// The same tables as the SQLite storage (`db::SCHEMA`, the one place they are
 /// defined), in PostgreSQL's types: 64-bit integers, BYTEA, no `WITHOUT ROWID`.
 fn schema() -> String {
-    crate::db::SCHEMA
-        .replace("INTEGER", "BIGINT")
-        .replace("BLOB", "BYTEA")
-        .replace(") WITHOUT ROWID;", ");")
+    let pg = |sql: &str| {
+        sql.replace("INTEGER", "BIGINT")
+            .replace("BLOB", "BYTEA")
+            .replace(") WITHOUT ROWID;", ");")
+    };
+    format!(
+        "{}{}{BLOB_PIECES}",
+        pg(crate::db::SCHEMA),
+        pg(crate::db::BLOB_SCHEMA)
+    )
 }
+
+/// Attachment bytes in PostgreSQL: one row per verified piece, in the database every
+/// relay node reaches (the SQLite relay keeps them in files beside its database).
+const BLOB_PIECES: &str = "
+CREATE TABLE IF NOT EXISTS blob_pieces (
+    hash TEXT NOT NULL, piece BIGINT NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (hash, piece)
+);
+";
 
 /// A fresh epoch in PostgreSQL: random, 1 to 2^53 (as `db::NEW_EPOCH` in SQLite).
 const NEW_EPOCH: &str = "(floor(random() * 9007199254740991)::bigint + 1)";
@@ -141,6 +155,10 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
             moved = true;
             tx.batch_execute(crate::db::ADD_ENROLS).map_err(pg)?;
         }
+    }
+    if version < 6 {
+        // the attachment tables are made by `schema()` before this runs
+        moved = true;
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
@@ -601,6 +619,13 @@ impl Storage for PgStorage {
                     .map_err(pg)?;
             }
         }
+        for r in &b.blob_refs {
+            tx.execute(
+                "INSERT INTO blob_refs(space_id, hash, entity_id, author, size) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&space, &r.hash, &r.entity, &r.author, &(r.size as i64)],
+            )
+            .map_err(pg)?;
+        }
         tx.commit().map_err(pg)?;
         Ok(seq as u64)
     }
@@ -803,6 +828,145 @@ impl Storage for PgStorage {
         }
         tx.commit().map_err(pg)?;
         Ok(n)
+    }
+
+    fn blob_refs(&self, space: &str, hash: &str) -> Result<Vec<BlobRef>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT entity_id, author, size FROM blob_refs WHERE space_id = $1 AND hash = $2",
+                &[&space, &hash],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| BlobRef {
+                entity: r.get(0),
+                hash: hash.to_string(),
+                author: r.get(1),
+                size: r.get::<_, i64>(2) as u64,
+            })
+            .collect())
+    }
+
+    fn blob(&self, hash: &str) -> Result<Option<BlobRecord>> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT size, pieces, have FROM blobs WHERE hash = $1",
+                &[&hash],
+            )
+            .map_err(pg)?
+            .map(|r| BlobRecord {
+                size: r.get::<_, i64>(0) as u64,
+                pieces: r.get(1),
+                have: r.get::<_, i64>(2) as u64,
+            }))
+    }
+
+    fn put_blob_pieces(&self, hash: &str, size: u64, pieces: &[u8]) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO blobs(hash, size, pieces, have) VALUES ($1, $2, $3, 0)
+                 ON CONFLICT (hash) DO UPDATE SET pieces = excluded.pieces WHERE blobs.pieces IS NULL",
+                &[&hash, &(size as i64), &pieces],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn append_blob(&self, hash: &str, offset: u64, bytes: &[u8]) -> Result<u64> {
+        use cunwu_protocol::model::attachment::PIECE_BYTES;
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        // the row lock orders appends of the same bytes across relay nodes
+        let Some(row) = tx
+            .query_opt(
+                "SELECT size, have FROM blobs WHERE hash = $1 FOR UPDATE",
+                &[&hash],
+            )
+            .map_err(pg)?
+        else {
+            return Err(RelayError::Conflict(format!(
+                "the relay holds no piece list for {hash}; send it first"
+            )));
+        };
+        let (size, have) = (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64);
+        if offset < have {
+            return Ok(have);
+        }
+        if offset > have {
+            return Err(RelayError::Conflict(format!(
+                "bytes of {hash} from {offset} cannot be stored: the relay holds {have} bytes of it"
+            )));
+        }
+        let end = offset + bytes.len() as u64;
+        if end > size {
+            return Err(RelayError::BadRequest(format!(
+                "{} bytes from {offset} run past the end of {hash} ({size} bytes)",
+                bytes.len()
+            )));
+        }
+        for (i, piece) in bytes.chunks(PIECE_BYTES).enumerate() {
+            let n = (offset as usize / PIECE_BYTES + i) as i64;
+            tx.execute(
+                "INSERT INTO blob_pieces(hash, piece, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&hash, &n, &piece],
+            )
+            .map_err(pg)?;
+        }
+        tx.execute(
+            "UPDATE blobs SET have = $2 WHERE hash = $1",
+            &[&hash, &(end as i64)],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)?;
+        Ok(end)
+    }
+
+    fn read_blob(&self, hash: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        use cunwu_protocol::model::attachment::PIECE_BYTES;
+        let piece = PIECE_BYTES as u64;
+        let first = (offset / piece) as i64;
+        let last = offset.saturating_add(len).div_ceil(piece) as i64;
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT bytes FROM blob_pieces WHERE hash = $1 AND piece >= $2 AND piece < $3 ORDER BY piece",
+                &[&hash, &first, &last],
+            )
+            .map_err(pg)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend_from_slice(r.get::<_, &[u8]>(0));
+        }
+        let skip = (offset - first as u64 * piece) as usize;
+        let mut out = out.split_off(skip.min(out.len()));
+        out.truncate(len as usize);
+        Ok(out)
+    }
+
+    fn blob_holders(&self, space: &str, hash: &str) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .conn()?
+            .query(
+                "SELECT member, have FROM blob_holders WHERE space_id = $1 AND hash = $2",
+                &[&space, &hash],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
+    fn set_blob_holder(&self, space: &str, hash: &str, member: &str, have: u64) -> Result<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO blob_holders(space_id, hash, member, have) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (space_id, hash, member) DO UPDATE SET have = GREATEST(blob_holders.have, excluded.have)",
+                &[&space, &hash, &member, &(have as i64)],
+            )
+            .map_err(pg)?;
+        Ok(())
     }
 }
 

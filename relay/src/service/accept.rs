@@ -310,6 +310,8 @@ impl Relay {
         // documents held as drafts before this batch: if the batch publishes one, the
         // relay opens its earlier batches to every reader
         let mut drafts_before: HashSet<String> = HashSet::new();
+        // the attachments the batch's new events reference (`blob_refs`)
+        let mut blob_refs: Vec<crate::db::BlobRef> = vec![];
         let forget = |touched: &[String]| self.cache.forget_docs(space, touched);
         for vc in verified {
             if Instant::now() > deadline {
@@ -357,7 +359,8 @@ impl Relay {
                 );
                 continue;
             }
-            let doc = self.load_doc(space, &vc.entity)?.unwrap_or_default();
+            let before = self.load_doc(space, &vc.entity)?.unwrap_or_default();
+            let doc = &before;
             let is_new = doc.header().is_none();
             let ctx = policy::Context {
                 roster,
@@ -366,7 +369,7 @@ impl Relay {
                 roster_floor: Some(roster_floor),
                 lookup: &RelayLookup { relay: self, space },
             };
-            let doc = match policy::judge(&ctx, member, &doc, &vc.entity, &vc.change) {
+            let doc = match policy::judge(&ctx, member, doc, &vc.entity, &vc.change) {
                 policy::Verdict::Accept(after) => *after,
                 // devices send a document's changes in order, and a ballot after its
                 // deliberation: the relay parks nothing
@@ -399,6 +402,7 @@ impl Relay {
             };
             let after = doc.to_json();
             let (kind, _) = doc.header().expect("checked by the policy");
+            blob_refs.extend(new_references(kind, &vc.entity, &before, &after));
             // an audience is fixed when the document is made, but for a draft, which
             // widens to every member when published (`Audience::widens_to`)
             let audience = match known_audience {
@@ -491,6 +495,7 @@ impl Relay {
                 changes: accepted,
                 opened,
                 arrived_at: now,
+                blob_refs,
             };
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {
@@ -558,4 +563,41 @@ impl Relay {
             .flatten()
             .and_then(|r| serde_json::from_str::<Audience>(&r.audience).ok())
     }
+}
+
+/// The attachments a change's new events reference: what `model::attachment::referenced`
+/// finds in the document after the change and did not find before it (counted per
+/// author and hash, so re-attaching the same bytes in a later event is a reference too
+/// only when it is a new one).
+fn new_references(
+    kind: EntityKind,
+    entity: &str,
+    before: &cunwu_protocol::doc::EntityDoc,
+    after: &serde_json::Value,
+) -> Vec<crate::db::BlobRef> {
+    use cunwu_protocol::model::attachment::referenced;
+    let Some(events) = after.get("events").and_then(|e| e.as_array()) else {
+        return vec![];
+    };
+    let now = referenced(kind, events);
+    if now.is_empty() {
+        return vec![];
+    }
+    let mut held: HashMap<(String, String), usize> = HashMap::new();
+    for (by, a) in referenced(kind, &before.events_json()) {
+        *held.entry((by, a.hash)).or_default() += 1;
+    }
+    let mut out = vec![];
+    for (by, a) in now {
+        match held.get_mut(&(by.clone(), a.hash.clone())) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => out.push(crate::db::BlobRef {
+                entity: entity.to_string(),
+                hash: a.hash,
+                author: by,
+                size: a.size,
+            }),
+        }
+    }
+    out
 }

@@ -10,11 +10,14 @@
 //!   changes judged by the policy and appended to the log;
 //! - `read.rs`: a member's view — the log after their cursor as they may read it;
 //! - `tally.rs`: the signed tallies the relay publishes;
+//! - `blobs.rs`: the attachment lane — blob requests' authentication, the read rule
+//!   for attachment bytes (`blobs::may_fetch`), uploads verified piece by piece;
 //! - `cache.rs`: what this process keeps in memory per space (`SpaceCache`);
 //! - here: the `Relay` and what every job shares (documents, the space lock, the policy's
 //!   view of other entities).
 
 mod accept;
+pub mod blobs;
 mod cache;
 mod control;
 mod read;
