@@ -283,3 +283,93 @@ async fn an_upload_whose_answers_are_cut_resumes_from_the_relays_have() {
     assert_eq!(a.state, AttachmentState::Downloaded, "{a:?}");
     assert_eq!(std::fs::read(a.path.as_deref().unwrap()).unwrap(), photo);
 }
+
+/// Flip one byte of the bytes an SQLite relay holds for `hash` (`<db>.blobs/ab/<hash>`).
+fn flip_on_relay(relay: &RelayProcess, hash: &str, at: u64) {
+    let mut name = relay.db_path().file_name().unwrap().to_os_string();
+    name.push(".blobs");
+    let file = relay
+        .db_path()
+        .with_file_name(name)
+        .join(&hash[..2])
+        .join(hash);
+    let mut bytes = std::fs::read(&file).expect("the relay holds the attachment's bytes");
+    bytes[at as usize] ^= 0x20;
+    std::fs::write(&file, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_piece_is_never_stored_and_fails_only_its_own_attachment() {
+    let relay = relay();
+    if relay.backend() != "sqlite" {
+        return; // the bytes are flipped in the SQLite relay's files
+    }
+    let (cadre, resident) = village(&relay).await;
+    let photo = bytes_of(JPEG, 5 * PIECE_BYTES + 99, 5);
+    let voice = bytes_of(AMR, 80_000, 6);
+    let id = file_with(
+        &resident,
+        vec![
+            write(&resident, "坏.jpg", &photo),
+            write(&resident, "好.amr", &voice),
+        ],
+    );
+    resident.sync().await.unwrap();
+    assert_eq!(
+        resident
+            .client
+            .sync_blobs(&resident.store, None)
+            .await
+            .unwrap()
+            .blobs_sent,
+        2
+    );
+    let hash = PieceList::of(&photo).hash();
+    // the relay's disk rots in the photo's third piece
+    let at = 2 * PIECE_BYTES as u64 + 1234;
+    flip_on_relay(&relay, &hash, at);
+    cadre.sync().await.unwrap();
+    let r = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    assert_eq!(
+        r.blobs_received, 1,
+        "the voice note is not held back: {r:?}"
+    );
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(
+        r.failed[0].starts_with(&hash) && r.failed[0].contains("corrupt"),
+        "{r:?}"
+    );
+    let a = cadre.store.attachment(&hash).unwrap();
+    assert_eq!(a.state, AttachmentState::Failed);
+    assert!(a.error.as_deref().unwrap().contains("piece 2"), "{a:?}");
+    assert_eq!(
+        a.done,
+        2 * PIECE_BYTES as u64,
+        "the pieces before it are kept"
+    );
+    assert!(a.path.is_none());
+    let part = cadre.store.blob_dir().join(format!("{hash}.part"));
+    assert_eq!(
+        std::fs::read(&part).unwrap(),
+        photo[..2 * PIECE_BYTES],
+        "nothing corrupt stored"
+    );
+    assert_eq!(
+        cadre.store.attachments(&id).unwrap()[1].state,
+        AttachmentState::Downloaded
+    );
+    // mended: the next sync tries again and fetches only what is missing
+    flip_on_relay(&relay, &hash, at);
+    let r = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    assert_eq!(r.blobs_received, 1, "{r:?}");
+    assert_eq!(
+        r.blob_bytes_received,
+        (photo.len() - 2 * PIECE_BYTES) as u64
+    );
+    let a = cadre.store.attachment(&hash).unwrap();
+    assert_eq!(
+        (a.state, a.error.as_deref()),
+        (AttachmentState::Downloaded, None)
+    );
+    assert_eq!(std::fs::read(a.path.unwrap()).unwrap(), photo);
+}
