@@ -318,3 +318,79 @@ fn the_budget_evicts_least_recently_used_and_never_what_is_not_uploaded() {
     );
     drop(ids);
 }
+
+#[test]
+fn bundles_carry_the_attachments_the_peer_may_read_and_lacks_verified() {
+    use cunwu_core::bundle;
+    let dir = tempfile::tempdir().unwrap();
+    let cadre = Store::open(dir.path().join("cadre.db")).unwrap();
+    let resident = Store::open(dir.path().join("resident.db")).unwrap();
+    let neighbour = Store::open(dir.path().join("neighbour.db")).unwrap();
+    let mut v = LocalSpace::new("青石村");
+    v.join(&cadre, "陈建国", Role::Cadre).unwrap();
+    v.join(&resident, "王秀英", Role::Resident).unwrap();
+    v.join(&neighbour, "李四", Role::Resident).unwrap();
+    v.publish(&[&cadre, &resident, &neighbour]).unwrap();
+    // a 低保 application's scan: only the applicant and the cadres may read it
+    let scan = bytes_of(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0", 3 * PIECE_BYTES + 7, 20);
+    let id = resident
+        .file_request(NewRequest {
+            kind: "social_assistance".into(),
+            ..request("低保申请", vec![write(dir.path(), "户口簿.pdf", &scan)])
+        })
+        .unwrap();
+    let hash = PieceList::of(&scan).hash();
+    let have = dir.path().join("cadre.have");
+    let file = dir.path().join("to-cadre.bundle");
+    bundle::write_have(&cadre, &have).unwrap();
+    let (summary, holds) = bundle::read_have_holding(&have).unwrap();
+    assert!(holds.is_empty());
+    bundle::export_for(&resident, &file, Some(&summary), &holds).unwrap();
+    // a bundle whose attachment bytes were altered is refused whole
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == &scan[PIECE_BYTES..PIECE_BYTES + 64])
+        .expect("the bundle carries the scan");
+    bytes[at] ^= 1;
+    let tampered = dir.path().join("tampered.bundle");
+    std::fs::write(&tampered, &bytes).unwrap();
+    assert!(matches!(
+        bundle::import(&cadre, &tampered),
+        Err(Error::BadSignature(_))
+    ));
+    assert!(cadre.request(&id).is_err(), "nothing of it was imported");
+    let r = bundle::import(&cadre, &file).unwrap();
+    assert_eq!(r.attachments, 1);
+    let a = cadre.attachment(&hash).unwrap();
+    assert_eq!(a.state, AttachmentState::Downloaded);
+    assert_eq!(std::fs::read(a.path.unwrap()).unwrap(), scan);
+    // what the peer holds is not sent again
+    bundle::write_have(&cadre, &have).unwrap();
+    let (summary, holds) = bundle::read_have_holding(&have).unwrap();
+    assert_eq!(holds, vec![hash.clone()]);
+    let again = dir.path().join("again.bundle");
+    bundle::export_for(&resident, &again, Some(&summary), &holds).unwrap();
+    assert!(!std::fs::read(&again)
+        .unwrap()
+        .windows(64)
+        .any(|w| w == &scan[PIECE_BYTES..PIECE_BYTES + 64]));
+    // the cadre's bundle for a neighbour carries neither the application nor its scan
+    let nh = dir.path().join("neighbour.have");
+    bundle::write_have(&neighbour, &nh).unwrap();
+    let to_neighbour = dir.path().join("to-neighbour.bundle");
+    bundle::export(
+        &cadre,
+        &to_neighbour,
+        Some(&bundle::read_have(&nh).unwrap()),
+    )
+    .unwrap();
+    assert!(!std::fs::read(&to_neighbour)
+        .unwrap()
+        .windows(64)
+        .any(|w| w == &scan[PIECE_BYTES..PIECE_BYTES + 64]));
+    let r = bundle::import(&neighbour, &to_neighbour).unwrap();
+    assert_eq!(r.attachments, 0);
+    assert!(neighbour.attachment(&hash).is_err());
+    assert!(!neighbour.blob_dir().join(&hash).exists());
+}

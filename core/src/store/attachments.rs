@@ -648,6 +648,65 @@ impl Store {
         Ok(true)
     }
 
+    // ---- for bundles (`core::bundle`) ------------------------------------------
+
+    /// The hashes of every attachment held whole here (what a `Have` file declares).
+    pub fn held_blobs(&self) -> Result<Vec<String>> {
+        let hashes = self.hashes(
+            "SELECT hash FROM blobs WHERE state IN ('downloaded', 'pending', 'uploading', 'uploaded', 'failed') ORDER BY hash",
+        )?;
+        Ok(hashes
+            .into_iter()
+            .filter(|h| self.blob_path(h).is_file())
+            .collect())
+    }
+
+    /// The attachments a bundle carries for a peer: held whole here, referenced by an
+    /// entity the peer may read (`readable`, from `export_bundle`), not among what the
+    /// peer says it holds; at most `max_bytes` of them, smaller first (voice, photos,
+    /// then documents).
+    pub(crate) fn bundle_blobs(
+        &self,
+        readable: &[String],
+        holds: &[String],
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let readable: std::collections::HashSet<&str> =
+            readable.iter().map(String::as_str).collect();
+        let holds: std::collections::HashSet<&str> = holds.iter().map(String::as_str).collect();
+        let refs: Vec<(String, String, String, i64)> = {
+            let c = self.conn.lock();
+            let mut s = c.prepare(
+                "SELECT DISTINCT r.hash, r.entity_id, b.kind, b.size FROM blob_refs r JOIN blobs b ON b.hash = r.hash
+                 ORDER BY CASE b.kind WHEN 'voice' THEN 0 WHEN 'photo' THEN 1 ELSE 2 END, b.size, r.hash",
+            )?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let mut out: Vec<(String, Vec<u8>)> = vec![];
+        let mut total = 0u64;
+        for (hash, entity, _, size) in refs {
+            if !readable.contains(entity.as_str())
+                || holds.contains(hash.as_str())
+                || out.iter().any(|(h, _)| *h == hash)
+                || total + size as u64 > max_bytes
+            {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(self.blob_path(&hash)) else {
+                continue;
+            };
+            if bytes.len() as u64 != size as u64 || PieceList::of(&bytes).hash() != hash {
+                continue; // damaged here: not passed on
+            }
+            total += size as u64;
+            out.push((hash, bytes));
+        }
+        Ok(out)
+    }
+
     // ---- for the lane (`core::blobs`) ------------------------------------------
 
     /// A whole file is already in the folder (left by an older build, or attached here
