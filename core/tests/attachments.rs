@@ -179,7 +179,7 @@ fn the_same_bytes_are_stored_once_whatever_their_names() {
     // attaching to something that cannot carry attachments, or a line of a request, is refused
     let photo = write(dir.path(), "p.jpg", &bytes_of(JPEG, 100, 5));
     assert!(resident
-        .attach(&r2, &[photo.clone()], None, Some(0))
+        .attach(&r2, std::slice::from_ref(&photo), None, Some(0))
         .is_err());
     assert!(matches!(
         resident.attach("0123456789abcdef0123456789abcdef", &[photo], None, None),
