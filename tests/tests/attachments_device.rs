@@ -223,8 +223,8 @@ async fn a_download_cut_every_100_kb_resumes_and_arrives_whole() {
     };
     assert_eq!(std::fs::read(&path).unwrap(), pdf);
     let stats = proxy.stats();
-    // every GET is cut after 100 kB: what was sent is the file, the piece in flight at
-    // each cut, and headers
+    // every exchange is cut after 100 kB: what was sent is the file, the piece in flight
+    // at each cut, and headers (after the first cut, requests carry one piece and get through)
     let limit = pdf.len() as u64 + stats.cuts * PIECE_BYTES as u64 + stats.connections * 2_000;
     eprintln!(
         "1.5 MB through cuts every 100 kB: {} bytes down over {} connections, {} cuts (ratio {:.3})",
@@ -233,7 +233,7 @@ async fn a_download_cut_every_100_kb_resumes_and_arrives_whole() {
         stats.cuts,
         stats.bytes_down as f64 / pdf.len() as f64
     );
-    assert!(stats.cuts >= 10, "{stats:?}");
+    assert!(stats.cuts >= 1, "{stats:?}");
     assert!(stats.bytes_down <= limit, "{stats:?} > {limit}");
     assert_eq!(
         cadre.store.attachment(&hash).unwrap().state,
@@ -372,4 +372,77 @@ async fn a_corrupt_piece_is_never_stored_and_fails_only_its_own_attachment() {
         (AttachmentState::Downloaded, None)
     );
     assert_eq!(std::fs::read(a.path.unwrap()).unwrap(), photo);
+}
+
+/// Figures for docs/BENCHMARKS.md (not a timed assertion): a 600 kB voice note up and
+/// down at 2G (32 kB/s each way, 200 ms one way), then down again with the connection
+/// cut every 100 kB, each against the physical limit (size ÷ bandwidth).
+/// `cargo test -p cunwu-tests --test attachments_device -- --ignored --nocapture two_g`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: about a minute at 2G"]
+async fn two_g_figures() {
+    use std::time::Instant;
+    let relay = relay();
+    let (cadre, resident) = village(&relay).await;
+    let voice = bytes_of(AMR, 600 * 1024, 9);
+    let id = file_with(&resident, vec![write(&resident, "低保申请.amr", &voice)]);
+    resident.sync().await.unwrap();
+    cadre.sync().await.unwrap();
+    let link = Impairment::two_g();
+    let limit = voice.len() as f64 / link.bandwidth_bytes_per_sec.unwrap() as f64;
+    let (pr, pc) = (
+        Proxy::start(relay.addr(), link).await,
+        Proxy::start(relay.addr(), link).await,
+    );
+    route(&resident, &pr.url());
+    route(&cadre, &pc.url());
+    let t = Instant::now();
+    let up = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    let up_s = t.elapsed().as_secs_f64();
+    assert_eq!(up.blobs_sent, 1);
+    let t = Instant::now();
+    let down = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    let down_s = t.elapsed().as_secs_f64();
+    assert_eq!(down.blobs_received, 1);
+    let (su, sd) = (pr.stats(), pc.stats());
+    println!(
+        "2G 600 KiB voice: up {up_s:.1} s ({:.2}× the {limit:.1} s limit), {} B up / {} B down on the wire ({:.4}× the file); down {down_s:.1} s ({:.2}×), {} B down ({:.4}×)",
+        up_s / limit,
+        su.bytes_up,
+        su.bytes_down,
+        su.bytes_up as f64 / voice.len() as f64,
+        down_s / limit,
+        sd.bytes_down,
+        sd.bytes_down as f64 / voice.len() as f64
+    );
+    // again, cut every 100 kB
+    let hash = PieceList::of(&voice).hash();
+    cadre.store.set_blob_budget(0).unwrap();
+    cadre.store.set_blob_budget(1 << 30).unwrap();
+    assert_eq!(
+        cadre.store.attachments(&id).unwrap()[0].state,
+        AttachmentState::NotDownloaded
+    );
+    let cut = Proxy::start(relay.addr(), link.with_cut_after(100_000)).await;
+    route(&cadre, &cut.url());
+    let t = Instant::now();
+    let mut passes = 0;
+    while cadre.store.attachment(&hash).unwrap().state != AttachmentState::Downloaded {
+        passes += 1;
+        assert!(passes < 20);
+        let _ = cadre.client.sync_blobs(&cadre.store, None).await;
+    }
+    let cut_s = t.elapsed().as_secs_f64();
+    let sc = cut.stats();
+    println!(
+        "2G 600 KiB voice cut every 100 kB: down {cut_s:.1} s ({:.2}× the limit) in {passes} pass(es), {} B down ({:.3}× the file), {} cuts",
+        cut_s / limit,
+        sc.bytes_down,
+        sc.bytes_down as f64 / voice.len() as f64,
+        sc.cuts
+    );
 }
