@@ -394,3 +394,22 @@ fn bundles_carry_the_attachments_the_peer_may_read_and_lacks_verified() {
     assert!(neighbour.attachment(&hash).is_err());
     assert!(!neighbour.blob_dir().join(&hash).exists());
 }
+
+#[test]
+fn states_and_what_is_on_the_way_read_in_both_languages() {
+    use cunwu_core::words::{label, text, Lang};
+    assert_eq!(label(Lang::Zh, &AttachmentState::Uploading), "上传中");
+    assert_eq!(
+        label(Lang::En, &AttachmentState::NotDownloaded),
+        "Not downloaded"
+    );
+    let args = [("count", 2u32.into()), ("left", "1.3 MB".into())];
+    assert_eq!(
+        text(Lang::Zh, "attachments-on-the-way", &args),
+        "2 个附件正在传送（还剩 1.3 MB）"
+    );
+    assert_eq!(
+        text(Lang::En, "attachments-on-the-way", &args),
+        "2 attachments on the way (1.3 MB left)"
+    );
+}

@@ -390,3 +390,33 @@ sign-in-in_person = Signed in at the meeting
 sign-in-online = Attended online
     .explain = took part remotely on a phone; counts as present
     .spoken = Attended online
+
+## Attachments on this phone (AttachmentState)
+
+attachment-state-pending = Waiting to upload
+    .explain = saved on this phone and not at the relay yet; it continues by itself when there is signal
+    .spoken = Waiting to upload
+attachment-state-uploading = Uploading
+    .explain = going to the relay; after a cut it continues where it stopped
+    .spoken = Uploading
+attachment-state-uploaded = Uploaded
+    .explain = the relay holds all of it; everyone who may read it can fetch it
+    .spoken = Uploaded
+attachment-state-not_downloaded = Not downloaded
+    .explain = not on this phone yet; photos and voice notes come by themselves, documents when opened
+    .spoken = Not downloaded
+attachment-state-downloading = Downloading
+    .explain = coming to this phone; after a cut it continues where it stopped
+    .spoken = Downloading
+attachment-state-downloaded = Downloaded
+    .explain = all of it is on this phone, checked against its fingerprint
+    .spoken = Downloaded
+attachment-state-failed = Failed
+    .explain = the last transfer did not succeed; the next sync tries again
+    .spoken = Failed
+
+# Attachments still on the way: { $count } of them, { $left } left (already formatted)
+attachments-on-the-way = { $count ->
+    [one] 1 attachment on the way ({ $left } left)
+   *[other] { $count } attachments on the way ({ $left } left)
+}

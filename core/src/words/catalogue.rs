@@ -26,7 +26,7 @@ use crate::model::register::{Departure, PersonStatus};
 use crate::model::request::{Status, DEFAULT_KINDS};
 use crate::model::EntityKind;
 use crate::roster::Role;
-use crate::store::ChangeState;
+use crate::store::{AttachmentState, ChangeState};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::borrow::Cow;
@@ -508,6 +508,30 @@ impl Labelled for ChangeState {
     }
 }
 
+/// Where an attachment stands on this phone (`Store::attachments`).
+pub const ATTACHMENT_STATE_ALL: [AttachmentState; 7] = [
+    AttachmentState::Pending,
+    AttachmentState::Uploading,
+    AttachmentState::Uploaded,
+    AttachmentState::NotDownloaded,
+    AttachmentState::Downloading,
+    AttachmentState::Downloaded,
+    AttachmentState::Failed,
+];
+impl Labelled for AttachmentState {
+    fn word_id(&self) -> &'static str {
+        match self {
+            AttachmentState::Pending => "attachment-state-pending",
+            AttachmentState::Uploading => "attachment-state-uploading",
+            AttachmentState::Uploaded => "attachment-state-uploaded",
+            AttachmentState::NotDownloaded => "attachment-state-not_downloaded",
+            AttachmentState::Downloading => "attachment-state-downloading",
+            AttachmentState::Downloaded => "attachment-state-downloaded",
+            AttachmentState::Failed => "attachment-state-failed",
+        }
+    }
+}
+
 pub const ENTITY_KIND_ALL: [EntityKind; 9] = EntityKind::ALL;
 impl Labelled for EntityKind {
     fn word_id(&self) -> &'static str {
@@ -706,6 +730,7 @@ pub fn families() -> Vec<(&'static str, Vec<&'static str>)> {
                 .collect(),
         ),
         ("change-", ids(&CHANGE_STATE_ALL)),
+        ("attachment-state-", ids(&ATTACHMENT_STATE_ALL)),
         ("entity-", ids(&ENTITY_KIND_ALL)),
         ("person-", ids(&PERSON_STATUS_ALL)),
         ("departure-", ids(&DEPARTURE_ALL)),
@@ -805,6 +830,7 @@ mod tests {
         check_words(&HIDDEN_ALL, &mut missing);
         check_words(&RESULT_VIEW_ALL, &mut missing);
         check_words(&CHANGE_STATE_ALL, &mut missing);
+        check_words(&ATTACHMENT_STATE_ALL, &mut missing);
         check_words(&ENTITY_KIND_ALL, &mut missing);
         check_words(&MATTER_STAGE_ALL, &mut missing);
         check_words(&MATTER_OUTCOME_ALL, &mut missing);
