@@ -17,6 +17,9 @@
 //!   checked (`PieceList::check_piece`) before it is written; a corrupt piece is fetched
 //!   again (bounded), then the attachment is marked failed. Written, fsynced, then
 //!   counted.
+//! - **After a cut** a request carries what got through before it (whole pieces, at
+//!   least one) for the rest of that attachment's pass, so a link that cuts every
+//!   100 kB stops losing the piece in flight on every request.
 //! - **One failing blob never stops the others**: it is recorded as failed with the
 //!   reason and tried again at the next sync.
 //!
@@ -45,6 +48,20 @@ pub const MAX_CORRUPT_PIECES: u32 = 3;
 const MAX_STATUS_BYTES: usize = 16 * 1024;
 
 type Obs = Option<Arc<dyn BlobObserver>>;
+
+/// The bytes one request carries after a cut: what got through before it, in whole
+/// pieces (at least one), so a link that cuts every N bytes stops cutting our requests
+/// instead of losing the piece in flight each time. Kept for the rest of the
+/// attachment's pass.
+fn window_after_cut(window: u64, got: u64) -> u64 {
+    let piece = PIECE_BYTES as u64;
+    let through = got / piece * piece;
+    if through == 0 {
+        (window / 2 / piece * piece).max(piece)
+    } else {
+        through.min(window).max(piece)
+    }
+}
 
 /// What one request of the lane came back with.
 enum Answer {
@@ -307,6 +324,7 @@ impl SyncClient {
         };
         let mut status = self.blob_status(store, m, hash).await?;
         let mut fruitless = 0;
+        let mut window = MAX_TRANSFER_BYTES as u64;
         loop {
             if status.complete || status.have >= row.size {
                 store.set_blob_state(hash, AttachmentState::Uploaded, row.size, None)?;
@@ -344,7 +362,7 @@ impl SyncClient {
                         "the relay says it holds {offset} bytes of {name}, not a whole number of pieces"
                     )));
                 }
-                let len = (row.size - offset).min(MAX_TRANSFER_BYTES as u64) as usize;
+                let len = (row.size - offset).min(window) as usize;
                 let body = store.read_blob_range(hash, offset, len)?;
                 if body.len() != len {
                     return Err(Error::Database(format!(
@@ -378,6 +396,9 @@ impl SyncClient {
                     tracing::info!(%hash, error = %e, "attachment upload cut; resuming from the relay's have");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     status = self.blob_status(store, m, hash).await?;
+                    if had_pieces && matches!(e, Error::Network(_)) {
+                        window = window_after_cut(window, status.have.saturating_sub(before));
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -404,7 +425,7 @@ impl SyncClient {
         let row = store
             .blob_row(hash)?
             .ok_or_else(|| Error::NotFound(format!("attachment {hash}")))?;
-        if store.blob_path(hash).is_file() {
+        if store.blob_path(hash).is_file() && store.adopt_held_blob(hash)? {
             return Ok(true);
         }
         let name = store.blob_name(hash);
@@ -467,6 +488,7 @@ impl SyncClient {
         };
         progress(offset);
         let (mut fruitless, mut corrupt) = (0u32, 0u32);
+        let mut window = MAX_TRANSFER_BYTES as u64;
         while offset < row.size {
             let held = if status.complete {
                 row.size
@@ -492,7 +514,7 @@ impl SyncClient {
                     row.size
                 )));
             }
-            let len = (held - offset).min(MAX_TRANSFER_BYTES as u64);
+            let len = (held - offset).min(window);
             let (got, outcome) = self.get_chunk(store, m, hash, &list, offset, len).await;
             if !got.is_empty() {
                 offset = store.append_part(hash, offset, &got)?;
@@ -516,6 +538,9 @@ impl SyncClient {
                         fruitless += 1;
                     } else {
                         fruitless = 0;
+                    }
+                    if matches!(e, Error::Network(_)) {
+                        window = window_after_cut(window, got.len() as u64);
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -590,5 +615,29 @@ impl SyncClient {
                 Err(e) => return (good, Err(net(e))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_a_cut_requests_carry_what_got_through_in_whole_pieces() {
+        let p = PIECE_BYTES as u64;
+        let max = MAX_TRANSFER_BYTES as u64;
+        assert_eq!(
+            window_after_cut(max, 100_000),
+            p,
+            "100 kB through: one piece"
+        );
+        assert_eq!(window_after_cut(max, 5 * p + 7), 5 * p);
+        assert_eq!(window_after_cut(max, 0), max / 2, "nothing through: half");
+        assert_eq!(window_after_cut(p, 0), p, "never below one piece");
+        assert_eq!(
+            window_after_cut(2 * p, 9 * p),
+            2 * p,
+            "never above the window"
+        );
     }
 }

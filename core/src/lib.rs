@@ -17,6 +17,25 @@ pub use cunwu_protocol::{doc, identity, ids, model, policy, roster, wire};
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+// A file path crosses the FFI as its text (`NewRequest::attachments`).
+#[cfg(feature = "uniffi")]
+use std::path::PathBuf;
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(PathBuf, String);
+
+#[cfg(feature = "uniffi")]
+impl UniffiCustomTypeConverter for PathBuf {
+    type Builtin = String;
+
+    fn into_custom(val: String) -> uniffi::Result<Self> {
+        Ok(std::path::PathBuf::from(val))
+    }
+
+    fn from_custom(obj: Self) -> String {
+        obj.to_string_lossy().into_owned()
+    }
+}
+
 #[cfg(feature = "http")]
 pub mod blobs;
 pub mod bundle;

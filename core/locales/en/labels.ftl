@@ -402,24 +402,33 @@ attachment-kind-photo = Photo
 attachment-kind-document = Document
     .explain = A scan or document (PDF), downloaded when opened
     .spoken = document
+
+## Attachments on this phone (AttachmentState)
+
 attachment-state-pending = Waiting to upload
-    .explain = On this phone; it uploads when there is signal
-    .spoken = waiting to upload
+    .explain = saved on this phone and not at the relay yet; it continues by itself when there is signal
+    .spoken = Waiting to upload
 attachment-state-uploading = Uploading
-    .explain = Uploading; a cut resumes where it stopped
-    .spoken = uploading
+    .explain = going to the relay; after a cut it continues where it stopped
+    .spoken = Uploading
 attachment-state-uploaded = Uploaded
-    .explain = The relay holds all of it; whoever may read it can download it
-    .spoken = uploaded
+    .explain = the relay holds all of it; everyone who may read it can fetch it
+    .spoken = Uploaded
 attachment-state-not_downloaded = Not downloaded
-    .explain = Not yet on this phone
-    .spoken = not downloaded
+    .explain = not on this phone yet; photos and voice notes come by themselves, documents when opened
+    .spoken = Not downloaded
 attachment-state-downloading = Downloading
-    .explain = Downloading; a cut resumes where it stopped
-    .spoken = downloading
+    .explain = coming to this phone; after a cut it continues where it stopped
+    .spoken = Downloading
 attachment-state-downloaded = Downloaded
-    .explain = On this phone, ready to open
-    .spoken = downloaded
+    .explain = all of it is on this phone, checked against its fingerprint
+    .spoken = Downloaded
 attachment-state-failed = Failed
-    .explain = The transfer failed; the next sync tries again
-    .spoken = failed
+    .explain = the last transfer did not succeed; the next sync tries again
+    .spoken = Failed
+
+# Attachments still on the way: { $count } of them, { $left } left (already formatted)
+attachments-on-the-way = { $count ->
+    [one] 1 attachment on the way ({ $left } left)
+   *[other] { $count } attachments on the way ({ $left } left)
+}

@@ -402,24 +402,30 @@ attachment-kind-photo = 照片
 attachment-kind-document = 文件
     .explain = 扫描件或文件（PDF），打开时才下载
     .spoken = 文件
-attachment-state-pending = 等待上传
-    .explain = 附件在本机，信号好时自动上传
+
+## 附件在本机的状态 (AttachmentState)
+
+attachment-state-pending = 待上传
+    .explain = 附件保存在本机，还没有传到中继；有信号时会自动续传
     .spoken = 等待上传
-attachment-state-uploading = 正在上传
-    .explain = 正在上传，断了会从断的地方接着传
+attachment-state-uploading = 上传中
+    .explain = 附件正在传到中继，断了会从断点接着传
     .spoken = 正在上传
 attachment-state-uploaded = 已上传
-    .explain = 中继已收全，村里能看的人都能下载
+    .explain = 中继已收下完整的附件，有权看的人都能取到
     .spoken = 已经上传
 attachment-state-not_downloaded = 未下载
-    .explain = 附件还没下载到本机
+    .explain = 附件还不在本机；照片和语音会自动下载，文件要点开才下载
     .spoken = 还没下载
-attachment-state-downloading = 正在下载
-    .explain = 正在下载，断了会从断的地方接着下
+attachment-state-downloading = 下载中
+    .explain = 附件正在下载，断了会从断点接着下
     .spoken = 正在下载
 attachment-state-downloaded = 已下载
-    .explain = 附件在本机，可以打开
+    .explain = 完整的附件在本机，已核对无误
     .spoken = 已经下载
-attachment-state-failed = 没有成功
-    .explain = 传输没有成功，下次同步会再试
-    .spoken = 没有成功
+attachment-state-failed = 传送失败
+    .explain = 上次传送没有成功，下次同步会再试
+    .spoken = 传送失败
+
+# 还有附件在路上：{ $count } 个，还剩 { $left }（已按大小格式化）
+attachments-on-the-way = { $count } 个附件正在传送（还剩 { $left }）

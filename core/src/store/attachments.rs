@@ -505,17 +505,19 @@ impl Store {
             .ok_or_else(|| Error::NotFound(format!("attachment {hash}")))
     }
 
-    /// What is still to upload or to download (others' voice notes and photos; a
-    /// document only once asked for): how many attachments and how many bytes are left.
+    /// What is still to upload or to download (others' voice notes and photos that fit
+    /// the budget; a document only once asked for): how many attachments and how many
+    /// bytes are left.
     pub fn blobs_pending(&self) -> Result<(u32, u64)> {
+        let budget = self.blob_budget()?.min(i64::MAX as u64) as i64;
         let c = self.reader.lock();
         let (n, bytes): (i64, i64) = c.query_row(
             "SELECT count(*), coalesce(sum(max(size - done, 0)), 0) FROM blobs
              WHERE (own = 1 AND state IN ('pending', 'uploading', 'failed'))
                 OR (own = 0 AND state IN ('downloading', 'failed'))
-                OR (own = 0 AND state = 'not_downloaded' AND kind != 'document'
+                OR (own = 0 AND state = 'not_downloaded' AND kind != 'document' AND size <= ?1
                     AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash))",
-            [],
+            [budget],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((n as u32, bytes as u64))
@@ -646,7 +648,90 @@ impl Store {
         Ok(true)
     }
 
+    // ---- for bundles (`core::bundle`) ------------------------------------------
+
+    /// The hashes of every attachment held whole here (what a `Have` file declares).
+    pub fn held_blobs(&self) -> Result<Vec<String>> {
+        let hashes = self.hashes(
+            "SELECT hash FROM blobs WHERE state IN ('downloaded', 'pending', 'uploading', 'uploaded', 'failed') ORDER BY hash",
+        )?;
+        Ok(hashes
+            .into_iter()
+            .filter(|h| self.blob_path(h).is_file())
+            .collect())
+    }
+
+    /// The attachments a bundle carries for a peer: held whole here, referenced by an
+    /// entity the peer may read (`readable`, from `export_bundle`), not among what the
+    /// peer says it holds; at most `max_bytes` of them, smaller first (voice, photos,
+    /// then documents).
+    pub(crate) fn bundle_blobs(
+        &self,
+        readable: &[String],
+        holds: &[String],
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let readable: std::collections::HashSet<&str> =
+            readable.iter().map(String::as_str).collect();
+        let holds: std::collections::HashSet<&str> = holds.iter().map(String::as_str).collect();
+        let refs: Vec<(String, String, String, i64)> = {
+            let c = self.conn.lock();
+            let mut s = c.prepare(
+                "SELECT DISTINCT r.hash, r.entity_id, b.kind, b.size FROM blob_refs r JOIN blobs b ON b.hash = r.hash
+                 ORDER BY CASE b.kind WHEN 'voice' THEN 0 WHEN 'photo' THEN 1 ELSE 2 END, b.size, r.hash",
+            )?;
+            let v = s
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let mut out: Vec<(String, Vec<u8>)> = vec![];
+        let mut total = 0u64;
+        for (hash, entity, _, size) in refs {
+            if !readable.contains(entity.as_str())
+                || holds.contains(hash.as_str())
+                || out.iter().any(|(h, _)| *h == hash)
+                || total + size as u64 > max_bytes
+            {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(self.blob_path(&hash)) else {
+                continue;
+            };
+            if bytes.len() as u64 != size as u64 || PieceList::of(&bytes).hash() != hash {
+                continue; // damaged here: not passed on
+            }
+            total += size as u64;
+            out.push((hash, bytes));
+        }
+        Ok(out)
+    }
+
     // ---- for the lane (`core::blobs`) ------------------------------------------
+
+    /// A whole file is already in the folder (left by an older build, or attached here
+    /// before): take it if it verifies, remove it if not. Returns whether it is held.
+    pub(crate) fn adopt_held_blob(&self, hash: &str) -> Result<bool> {
+        let path = self.blob_path(hash);
+        let ok = std::fs::read(&path).is_ok_and(|b| {
+            self.blob_row(hash)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.size == b.len() as u64)
+                && PieceList::of(&b).hash() == hash
+        });
+        if !ok {
+            let _ = std::fs::remove_file(&path);
+            return Ok(false);
+        }
+        self.conn.lock().execute(
+            "UPDATE blobs SET state = CASE WHEN own = 1 THEN state ELSE 'downloaded' END,
+                done = size, error = NULL, last_used = ?2
+             WHERE hash = ?1 AND state != 'downloaded'",
+            params![hash, now_ms()],
+        )?;
+        Ok(true)
+    }
 
     pub(crate) fn blob_row(&self, hash: &str) -> Result<Option<BlobRow>> {
         let c = self.conn.lock();
@@ -848,5 +933,39 @@ impl Store {
         };
         self.notify(changes);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_download_is_cut_back_to_its_last_verified_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("phone.db")).unwrap();
+        let bytes: Vec<u8> = (0..4 * PIECE_BYTES + 10).map(|i| (i % 253) as u8).collect();
+        let list = PieceList::of(&bytes);
+        let hash = list.hash();
+        std::fs::create_dir_all(store.blob_dir()).unwrap();
+        // two good pieces, a corrupt third, half of a fourth
+        let mut part = bytes[..3 * PIECE_BYTES + PIECE_BYTES / 2].to_vec();
+        part[2 * PIECE_BYTES + 9] ^= 0x10;
+        std::fs::write(store.part_path(&hash), &part).unwrap();
+        assert_eq!(
+            store.open_part(&hash, &list).unwrap(),
+            2 * PIECE_BYTES as u64
+        );
+        assert_eq!(
+            std::fs::read(store.part_path(&hash)).unwrap(),
+            bytes[..2 * PIECE_BYTES],
+            "only whole verified pieces are kept"
+        );
+        // a clean half piece is dropped too: a partial holds whole pieces only
+        std::fs::write(store.part_path(&hash), &bytes[..PIECE_BYTES + 100]).unwrap();
+        assert_eq!(store.open_part(&hash, &list).unwrap(), PIECE_BYTES as u64);
+        // and the last, short piece of a whole blob counts
+        std::fs::write(store.part_path(&hash), &bytes).unwrap();
+        assert_eq!(store.open_part(&hash, &list).unwrap(), bytes.len() as u64);
     }
 }

@@ -31,6 +31,8 @@ pub struct ReceiveReport {
     pub tallies: usize,
     /// Batches whose signature did not verify (from the relay: skipped and reported).
     pub bad_batches: Vec<String>,
+    /// Attachments a bundle brought that were new here (`bundle::import`).
+    pub attachments: usize,
 }
 
 /// Keep a batch's signature (to pass it on in bundles) and, when the relay says when
@@ -127,6 +129,15 @@ impl Store {
     /// of the space may read (notices, deliberations, public ballots) — never someone's
     /// service request or a secret ballot.
     pub fn export_bundle(&self, peer: Option<&Have>) -> Result<Bundle> {
+        Ok(self.export_bundle_readable(peer)?.0)
+    }
+
+    /// `export_bundle`, and the ids of every entity the peer may read (whose
+    /// attachments the bundle file may carry, `bundle::export_for`).
+    pub(crate) fn export_bundle_readable(
+        &self,
+        peer: Option<&Have>,
+    ) -> Result<(Bundle, Vec<String>)> {
         let m = self.membership()?.ok_or(Error::NotEnrolled)?;
         let roster = self.roster()?;
         let reader: Option<crate::roster::Member> = match peer {
@@ -160,6 +171,7 @@ impl Store {
         // drafts go to the supervision committee too (`policy::may_read_in`)
         // (folded only when a draft meets a reader who is not staff)
         let mut register: Option<Option<crate::model::register::Register>> = None;
+        let mut readable_ids: Vec<String> = vec![];
         for id in ids {
             let Some(doc) = Store::load_doc(&conn, &id)? else {
                 continue;
@@ -179,6 +191,7 @@ impl Store {
             if !readable {
                 continue;
             }
+            readable_ids.push(id.clone());
             let e = entity_bytes(&id)?;
             let have: Vec<ChangeHash> = peer_heads
                 .get(&e)
@@ -279,13 +292,16 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             v
         };
-        Ok(Bundle {
-            space: entity_bytes(&m.space_id)?,
-            created_at: now_ms(),
-            roster: Some(roster),
-            batches,
-            tallies,
-        })
+        Ok((
+            Bundle {
+                space: entity_bytes(&m.space_id)?,
+                created_at: now_ms(),
+                roster: Some(roster),
+                batches,
+                tallies,
+            },
+            readable_ids,
+        ))
     }
 
     /// Import a bundle. Every signature (roster, batches, tallies) is checked first; if
@@ -355,6 +371,7 @@ impl Store {
             merge,
             tallies,
             bad_batches: vec![],
+            attachments: 0,
         })
     }
 }

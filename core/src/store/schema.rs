@@ -739,4 +739,61 @@ mod tests {
             "the list row was projected again"
         );
     }
+
+    #[test]
+    fn version_7_database_upgrades_to_attachments_with_the_references_of_its_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        let photo: Vec<u8> = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0"
+            .iter()
+            .copied()
+            .chain((0..70_000u32).map(|i| (i * 7 % 251) as u8))
+            .collect();
+        let file = dir.path().join("水管.jpg");
+        std::fs::write(&file, &photo).unwrap();
+        let id;
+        {
+            let store = Store::open(&path).unwrap();
+            LocalSpace::new("青石村")
+                .join(&store, "王秀英", Role::Resident)
+                .unwrap();
+            id = store
+                .file_request(NewRequest {
+                    kind: "public_facility_repair".into(),
+                    title: "水管爆了".into(),
+                    description: String::new(),
+                    place: None,
+                    on_behalf_of: None,
+                    materials: vec![],
+                    attachments: vec![file],
+                })
+                .unwrap();
+        }
+        {
+            // what version 7 left: the documents (whose events name the attachment,
+            // as a newer phone's change could), no attachment tables
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE blobs; DROP TABLE blob_refs; PRAGMA user_version = 7;")
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(version(&store.conn.lock()).unwrap(), LATEST);
+        let list = store.attachments(&id).unwrap();
+        assert_eq!(
+            list.len(),
+            1,
+            "the references are projected from the documents"
+        );
+        assert_eq!(list[0].attachment.name, "水管.jpg");
+        assert_eq!(
+            list[0].attachment.hash,
+            crate::model::attachment::PieceList::of(&photo).hash()
+        );
+        assert_eq!(
+            list[0].state,
+            crate::store::AttachmentState::NotDownloaded,
+            "no row of its own survived: fetched like anyone else's"
+        );
+        assert_eq!(store.blobs_pending().unwrap(), (1, photo.len() as u64));
+    }
 }
