@@ -748,3 +748,81 @@ async fn blob_requests_are_authenticated_before_anything_else() {
     assert_eq!(v.status(&v.owner, &hash).await.0, 403);
     assert_eq!(v.get(&v.owner, &hash, 0, 100).await.0, 403);
 }
+
+/// The one hop of the read rule: a cadre who may fetch a resident's photo (through her
+/// request) re-attaches it to a published notice without sending it again, and every
+/// member may then fetch it through the notice. A resident who never had another's
+/// scan attaches its hash to a question on the same public notice: that grants nothing,
+/// to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cadre_re_attaching_a_photo_shares_it_and_a_stranger_attaching_a_hash_does_not() {
+    let v = Village::new().await;
+    let photo = photo_bytes(150_000, 8);
+    let shared = reference(&photo, "积水.jpg");
+    let scan = photo_bytes(90_000, 9);
+    let private = reference(&scan, "户口簿.jpg");
+    v.file_request_with(&v.owner, vec![shared.clone(), private.clone()])
+        .await;
+    v.upload(&v.owner, &photo).await;
+    v.upload(&v.owner, &scan).await;
+    let nid = v
+        .cadre
+        .store
+        .post_notice(NewNotice {
+            category: Category::Village,
+            subtype: Subtype::Other,
+            period: Period::default(),
+            title: "排水沟清理".into(),
+            body: "请各户配合".into(),
+            opening_balance_fen: None,
+            lines: vec![],
+            publish: true,
+        })
+        .unwrap();
+    v.cadre.sync().await.unwrap();
+    let mut doc = doc_held_by(&v.cadre, &nid);
+    let attach = NoticeEvent::Attach {
+        attachments: vec![shared.clone()],
+        to: None,
+        line: None,
+    };
+    let change = doc
+        .append(
+            &v.cadre.key().public(),
+            &ev(&attach, &v.cadre.member_id()),
+            now_ms(),
+        )
+        .unwrap();
+    v.push_change(&v.cadre, &nid, &change).await;
+    // the cadre sends nothing: the relay says complete
+    let st = v.status_ok(&v.cadre, &shared.hash).await;
+    assert!(st.complete && st.readable && st.have == st.size, "{st:?}");
+    assert_eq!(v.download(&v.snoop, &shared.hash, shared.size).await, photo);
+    // the snoop asks a question and attaches the private scan's hash to it
+    v.snoop.sync().await.unwrap();
+    v.snoop.store.ask_question(&nid, "清理费用谁出？").unwrap();
+    v.snoop.sync().await.unwrap();
+    let mut doc = doc_held_by(&v.snoop, &nid);
+    let q = v.snoop.store.notice(&nid).unwrap().questions[0].id.clone();
+    let attach = NoticeEvent::Attach {
+        attachments: vec![private.clone()],
+        to: Some(q),
+        line: None,
+    };
+    let change = doc
+        .append(
+            &v.snoop.key().public(),
+            &ev(&attach, &v.snoop.member_id()),
+            now_ms(),
+        )
+        .unwrap();
+    v.push_change(&v.snoop, &nid, &change).await;
+    let st = v.status_ok(&v.snoop, &private.hash).await;
+    assert!(!st.readable, "{st:?}");
+    assert_eq!(v.get(&v.snoop, &private.hash, 0, 1000).await.0, 403);
+    // the owner, who reads the notice too, still fetches her own scan
+    assert_eq!(
+        v.download(&v.owner, &private.hash, private.size).await,
+        scan
+    );
+}
