@@ -373,7 +373,7 @@ impl Relay {
                 "a blob request reads at most {MAX_TRANSFER_BYTES} bytes; this one asks for {len}"
             )));
         }
-        if offset % PIECE_BYTES as u64 != 0 {
+        if !offset.is_multiple_of(PIECE_BYTES as u64) {
             return Err(RelayError::BadRequest(format!(
                 "offset {offset} is not a multiple of the piece size {PIECE_BYTES}"
             )));
