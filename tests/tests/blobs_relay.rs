@@ -817,3 +817,76 @@ async fn a_cadre_re_attaching_a_photo_shares_it_and_a_stranger_attaching_a_hash_
         scan
     );
 }
+
+/// A small filesystem mounted for the test (tmpfs; needs root), unmounted on drop (as
+/// `county.rs` mounts one).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(bytes: usize) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+
+    /// Write a file until the filesystem has no room left.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).and_then(|_| f.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// On a full disk an upload is refused with 507 as a sync would be, nothing of it is
+/// acknowledged, document sync goes on, and the upload succeeds once there is room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_bytes_with_507_and_acknowledges_nothing() {
+    let mut v = Village::new().await;
+    if v.relay.backend() != "sqlite" {
+        return;
+    }
+    let Some(disk) = SmallDisk::mount(8 * 1024 * 1024) else {
+        eprintln!("skipped: cannot mount a small filesystem (needs root)");
+        return;
+    };
+    v.relay.stop();
+    let db = disk.0.path().join("relay.db");
+    std::fs::copy(v.relay.db_path(), &db).unwrap();
+    v.relay.move_db(db);
+    v.relay.restart();
+    let bytes = photo_bytes(600_000, 10);
+    let att = reference(&bytes, "水表.jpg");
+    let hash = att.hash.clone();
+    v.file_request_with(&v.owner, vec![att.clone()]).await;
+    assert_eq!(v.put_pieces(&v.owner, &PieceList::of(&bytes)).await.0, 200);
+    let filler = disk.fill();
+    let (code, body) = v.put(&v.owner, &hash, 0, bytes.clone()).await;
+    assert_eq!(code, 507, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("disk is full"),
+        "{body}"
+    );
+    assert_eq!(v.status_ok(&v.owner, &hash).await.have, 0);
+    // documents still sync (receiving needs no room)
+    v.cadre.sync().await.unwrap();
+    std::fs::remove_file(filler).unwrap();
+    v.upload(&v.owner, &bytes).await;
+    assert_eq!(v.download(&v.cadre, &hash, att.size).await, bytes);
+}
