@@ -1522,7 +1522,8 @@ impl Storage for SqliteStorage {
 /// so the copy is the database as of one commit; WAL lets the relay keep appending
 /// meanwhile). The copy's spaces get new epochs, so copying the file back over the
 /// database is already a restore that devices notice (`restore` renews them again).
-/// Returns the pages copied.
+/// The attachment bytes (`<db>.blobs/`) are copied to `<out>.blobs/` after the
+/// snapshot. Returns the pages copied.
 pub fn backup(from: &Path, out: &Path) -> Result<i32> {
     if out.exists() {
         return Err(RelayError::BadRequest(format!(
@@ -1554,11 +1555,47 @@ pub fn backup(from: &Path, out: &Path) -> Result<i32> {
     };
     dst.execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
         .map_err(db)?;
+    // the attachment bytes after the snapshot: files only grow, so each holds at least
+    // what the copy's `have` says (the excess is cut off when the copy is opened)
+    copy_blob_files(&blob_dir_of(from), &blob_dir_of(out))?;
     Ok(pages)
 }
 
+/// Copy the attachment files of one relay database's folder into another's: each file
+/// the destination lacks or holds less of. Bytes of one hash are the same everywhere
+/// (content addressed), so a longer file is never overwritten by a shorter one.
+fn copy_blob_files(from: &Path, to: &Path) -> Result<()> {
+    let Ok(subs) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    for sub in subs {
+        let sub = sub.map_err(io)?;
+        if !sub.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path()).map_err(io)? {
+            let f = f.map_err(io)?;
+            let name = f.file_name();
+            if !cunwu_protocol::model::attachment::is_hash(&name.to_string_lossy()) {
+                continue;
+            }
+            let dest = to.join(sub.file_name()).join(&name);
+            let have = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+            if f.metadata().map_err(io)?.len() > have {
+                std::fs::create_dir_all(to.join(sub.file_name())).map_err(io)?;
+                std::fs::copy(f.path(), &dest).map_err(io)?;
+                std::fs::File::open(&dest)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `cunwu-relay restore --from FILE`: copy a backup over the SQLite database at `to`
-/// (the relay must be stopped), through SQLite so the database's WAL stays consistent.
+/// (the relay must be stopped), through SQLite so the database's WAL stays consistent;
+/// the backup's attachment files (`<from>.blobs/`) are copied beside it.
 pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
     let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(db)?;
@@ -1577,7 +1614,9 @@ pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
                 to.display()
             ))
         })? {
-            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::Done => {
+                return copy_blob_files(&blob_dir_of(from), &blob_dir_of(to))
+            }
             rusqlite::backup::StepResult::More => continue,
             _ => {
                 return Err(RelayError::Storage(format!(
@@ -2031,6 +2070,30 @@ pub(crate) mod tests {
             s.read_blob(&hash, 0, 1 << 20).unwrap(),
             &bytes[..2 * PIECE_BYTES]
         );
+    }
+
+    /// `backup` and `restore` carry the attachment files beside the database.
+    #[test]
+    fn backups_and_restores_carry_the_attachment_bytes() {
+        use cunwu_protocol::model::attachment::PieceList;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let bytes: Vec<u8> = (0..100_000).map(|i| (i % 239) as u8).collect();
+        let list = PieceList::of(&bytes);
+        let hash = list.hash();
+        {
+            let s = SqliteStorage::open(&path).unwrap();
+            s.put_blob_pieces(&hash, bytes.len() as u64, &list.to_bytes())
+                .unwrap();
+            s.append_blob(&hash, 0, &bytes).unwrap();
+        }
+        let out = dir.path().join("backup.db");
+        backup(&path, &out).unwrap();
+        assert!(blob_file(&blob_dir_of(&out), &hash).is_file());
+        let restored = dir.path().join("elsewhere.db");
+        restore_file(&out, &restored).unwrap();
+        let s = SqliteStorage::open(&restored).unwrap();
+        assert_eq!(s.read_blob(&hash, 0, 1 << 20).unwrap(), bytes);
     }
 
     /// The tables as a version-3 relay wrote them: no `spaces.epoch`.
