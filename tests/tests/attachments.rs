@@ -48,10 +48,7 @@ fn request(title: &str, attach: Vec<PathBuf>) -> NewRequest {
         place: None,
         on_behalf_of: None,
         materials: vec![],
-        attachments: attach
-            .into_iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect(),
+        attachments: attach,
     }
 }
 

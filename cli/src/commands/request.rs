@@ -170,11 +170,7 @@ fn file(ctx: &Ctx, a: RequestFileArgs) -> CliResult<()> {
         place,
         on_behalf_of,
         materials: vec![],
-        attachments: a
-            .attach
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect(),
+        attachments: a.attach,
     })?;
     done(ctx, &store, &id, &t!("cli-request-filed", id = short(&id)))
 }

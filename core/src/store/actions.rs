@@ -51,8 +51,7 @@ pub struct NewRequest {
     /// Files to attach in the filing event itself (`Store::prepare_attachment`); a
     /// request may be filed with only a voice note, its title then empty.
     #[cfg_attr(feature = "uniffi", uniffi(default = []))]
-    /// (Paths as text: what the FFI carries.)
-    pub attachments: Vec<String>,
+    pub attachments: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,7 +308,7 @@ impl Store {
         }
         let mut attachments: Vec<crate::model::attachment::Attachment> = vec![];
         for p in &r.attachments {
-            let a = self.prepare_attachment(std::path::Path::new(p))?;
+            let a = self.prepare_attachment(p)?;
             if !attachments.iter().any(|b| b.hash == a.hash) {
                 attachments.push(a);
             }

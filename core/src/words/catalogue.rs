@@ -26,7 +26,7 @@ use crate::model::register::{Departure, PersonStatus};
 use crate::model::request::{Status, DEFAULT_KINDS};
 use crate::model::EntityKind;
 use crate::roster::Role;
-use crate::store::{AttachmentState, ChangeState};
+use crate::store::ChangeState;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::borrow::Cow;

@@ -97,7 +97,7 @@ pub fn run(args: &[String]) {
                         place: None,
                         on_behalf_of: None,
                         materials: vec![],
-                        attachments: vec![file.to_string_lossy().into_owned()],
+                        attachments: vec![file.clone()],
                     })
                     .unwrap();
                 resident.sync().await.unwrap();
