@@ -20,6 +20,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
+class Changes(cw.StoreObserver):
+    def __init__(self):
+        self.seen = []
+
+    def entities_changed(self, changes):
+        self.seen.extend(changes)
+
+
 class Bytes(cw.AttachmentObserver):
     def __init__(self):
         self.seen = []
@@ -75,8 +83,12 @@ def test_a_voice_note_request_and_a_scan_on_demand(relay, tmp_path):
     assert sent.blobs_sent == 1 and sent.blob_bytes_sent >= 150_000
     assert resident.attachments(request_id)[0].state == cw.AttachmentState.UPLOADED
 
+    heard = Changes()
+    cadre.subscribe(heard)
     got = run(cadre.sync_attachments())
     assert got.blobs_received == 1
+    # the screens hear that the request's voice note is here
+    assert any(c.id == request_id and c.origin == cw.ChangeOrigin.REMOTE for c in heard.seen)
     held = cadre.attachments(request_id)[0]
     assert held.state == cw.AttachmentState.DOWNLOADED
     out = tmp_path / "heard.amr"
