@@ -446,3 +446,72 @@ async fn two_g_figures() {
         sc.cuts
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_resumes_after_the_phone_restarts_without_starting_over() {
+    let relay = relay();
+    let (cadre, mut resident) = village(&relay).await;
+    let scan = bytes_of(
+        b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0",
+        3 * MAX_TRANSFER_BYTES + 4321,
+        8,
+    );
+    let id = file_with(&resident, vec![write(&resident, "户口簿.pdf", &scan)]);
+    resident.sync().await.unwrap();
+    let proxy = Arc::new(Proxy::start(relay.addr(), Impairment::none()).await);
+    route(&resident, &proxy.url());
+    // the signal goes once 1.5 MB are through
+    let p = proxy.clone();
+    let watcher = tokio::spawn(async move {
+        while p.stats().bytes_up < 1_500_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        p.set_impairment(Impairment::none().with_offline(true));
+    });
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    watcher.await.unwrap();
+    assert_eq!(r.blobs_sent, 0, "{r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    let a = &resident.store.attachments(&id).unwrap()[0];
+    assert_eq!(a.state, AttachmentState::Failed, "{a:?}");
+    let held = a.done;
+    assert!(
+        held >= MAX_TRANSFER_BYTES as u64 && held < scan.len() as u64,
+        "{a:?}"
+    );
+    let up_before = proxy.stats().bytes_up;
+    // the phone restarts: a new store on the same file; the signal comes back
+    let path = resident.db_path();
+    resident.store = cunwu_core::Store::open(&path).unwrap();
+    proxy.set_impairment(Impairment::none());
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    assert_eq!(r.blobs_sent, 1, "{r:?}");
+    let resent = proxy.stats().bytes_up - up_before;
+    assert!(
+        resent < scan.len() as u64 - held + 10_000,
+        "only what the relay lacked went again: {resent} bytes for {} missing",
+        scan.len() as u64 - held
+    );
+    // the relay's have is the truth: it may hold pieces of the cut request the phone
+    // never heard acknowledged, and those are not sent again either
+    assert!(r.blob_bytes_sent <= scan.len() as u64 - held, "{r:?}");
+    assert!(
+        r.blob_bytes_sent < scan.len() as u64 - MAX_TRANSFER_BYTES as u64,
+        "{r:?}"
+    );
+    cadre.sync().await.unwrap();
+    let got = cadre
+        .client
+        .fetch_attachment(&cadre.store, &PieceList::of(&scan).hash(), None)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(got).unwrap(), scan);
+}
