@@ -118,6 +118,11 @@ fn types_are_known_by_content_and_limits_are_checked_before_reading() {
     let a = resident.prepare_attachment(&photo).unwrap();
     assert_eq!(a.mime, "image/png");
     assert_eq!((a.width, a.height), (Some(800), Some(600)));
+    assert_eq!(
+        resident.blobs_pending().unwrap(),
+        (0, 0),
+        "prepared, attached to nothing: not on the way"
+    );
     // over the largest size: refused from the metadata (a sparse file: no byte is read)
     let huge = dir.path().join("huge.pdf");
     std::fs::write(&huge, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj").unwrap();

@@ -507,16 +507,17 @@ impl Store {
 
     /// What is still to upload or to download (others' voice notes and photos that fit
     /// the budget; a document only once asked for): how many attachments and how many
-    /// bytes are left.
+    /// bytes are left. Only what an entity held here references counts (bytes prepared
+    /// but never attached, or attached by a change the relay refused, do not).
     pub fn blobs_pending(&self) -> Result<(u32, u64)> {
         let budget = self.blob_budget()?.min(i64::MAX as u64) as i64;
         let c = self.reader.lock();
         let (n, bytes): (i64, i64) = c.query_row(
             "SELECT count(*), coalesce(sum(max(size - done, 0)), 0) FROM blobs
-             WHERE (own = 1 AND state IN ('pending', 'uploading', 'failed'))
-                OR (own = 0 AND state IN ('downloading', 'failed'))
-                OR (own = 0 AND state = 'not_downloaded' AND kind != 'document' AND size <= ?1
-                    AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash))",
+             WHERE EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)
+               AND ((own = 1 AND state IN ('pending', 'uploading', 'failed'))
+                 OR (own = 0 AND state IN ('downloading', 'failed'))
+                 OR (own = 0 AND state = 'not_downloaded' AND kind != 'document' AND size <= ?1))",
             [budget],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
