@@ -235,6 +235,13 @@ async fn a_download_cut_every_100_kb_resumes_and_arrives_whole() {
     );
     assert!(stats.cuts >= 1, "{stats:?}");
     assert!(stats.bytes_down <= limit, "{stats:?} > {limit}");
+    // after the first cut, requests carry what got through: the cuts stop costing
+    assert!(
+        stats.bytes_down as f64 <= pdf.len() as f64 * 1.1,
+        "{} bytes down for {} ({stats:?})",
+        stats.bytes_down,
+        pdf.len()
+    );
     assert_eq!(
         cadre.store.attachment(&hash).unwrap().state,
         AttachmentState::Downloaded
