@@ -1522,7 +1522,8 @@ impl Storage for SqliteStorage {
 /// so the copy is the database as of one commit; WAL lets the relay keep appending
 /// meanwhile). The copy's spaces get new epochs, so copying the file back over the
 /// database is already a restore that devices notice (`restore` renews them again).
-/// Returns the pages copied.
+/// The attachment bytes (`<db>.blobs/`) are copied to `<out>.blobs/` after the
+/// snapshot. Returns the pages copied.
 pub fn backup(from: &Path, out: &Path) -> Result<i32> {
     if out.exists() {
         return Err(RelayError::BadRequest(format!(
@@ -1554,11 +1555,47 @@ pub fn backup(from: &Path, out: &Path) -> Result<i32> {
     };
     dst.execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
         .map_err(db)?;
+    // the attachment bytes after the snapshot: files only grow, so each holds at least
+    // what the copy's `have` says (the excess is cut off when the copy is opened)
+    copy_blob_files(&blob_dir_of(from), &blob_dir_of(out))?;
     Ok(pages)
 }
 
+/// Copy the attachment files of one relay database's folder into another's: each file
+/// the destination lacks or holds less of. Bytes of one hash are the same everywhere
+/// (content addressed), so a longer file is never overwritten by a shorter one.
+fn copy_blob_files(from: &Path, to: &Path) -> Result<()> {
+    let Ok(subs) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    for sub in subs {
+        let sub = sub.map_err(io)?;
+        if !sub.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path()).map_err(io)? {
+            let f = f.map_err(io)?;
+            let name = f.file_name();
+            if !cunwu_protocol::model::attachment::is_hash(&name.to_string_lossy()) {
+                continue;
+            }
+            let dest = to.join(sub.file_name()).join(&name);
+            let have = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+            if f.metadata().map_err(io)?.len() > have {
+                std::fs::create_dir_all(to.join(sub.file_name())).map_err(io)?;
+                std::fs::copy(f.path(), &dest).map_err(io)?;
+                std::fs::File::open(&dest)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `cunwu-relay restore --from FILE`: copy a backup over the SQLite database at `to`
-/// (the relay must be stopped), through SQLite so the database's WAL stays consistent.
+/// (the relay must be stopped), through SQLite so the database's WAL stays consistent;
+/// the backup's attachment files (`<from>.blobs/`) are copied beside it.
 pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
     let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(db)?;
@@ -1577,7 +1614,9 @@ pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
                 to.display()
             ))
         })? {
-            rusqlite::backup::StepResult::Done => return Ok(()),
+            rusqlite::backup::StepResult::Done => {
+                return copy_blob_files(&blob_dir_of(from), &blob_dir_of(to))
+            }
             rusqlite::backup::StepResult::More => continue,
             _ => {
                 return Err(RelayError::Storage(format!(
@@ -1877,6 +1916,184 @@ pub(crate) mod tests {
         // opening again changes nothing
         let s = SqliteStorage::open(&path).unwrap();
         assert_eq!(s.counter("s1", "d1").unwrap(), now as u64);
+    }
+
+    /// The attachment tables work on a database upgraded to version 6 whose space `s1`
+    /// exists: a batch's references are stored with it, then one blob's piece list,
+    /// bytes and holders (both storages).
+    pub(crate) fn blobs_work_after_upgrade(s: &dyn Storage) {
+        use cunwu_protocol::model::attachment::{PieceList, PIECE_BYTES};
+        let bytes: Vec<u8> = (0..PIECE_BYTES + 100).map(|i| (i % 253) as u8).collect();
+        let list = PieceList::of(&bytes);
+        let hash = list.hash();
+        let r = BlobRef {
+            entity: "e6".into(),
+            hash: hash.clone(),
+            author: "m1".into(),
+            size: bytes.len() as u64,
+        };
+        s.append_batch(
+            "s1",
+            &LogBatch {
+                author: [6; 32],
+                signed_at: 6,
+                signature: vec![6],
+                pairs: BatchPairs::new(vec![([6; 16], [66; 32])]),
+                changes: vec![AcceptedChange {
+                    entity: "e6".into(),
+                    hash: [66; 32],
+                    bytes: b"attach".to_vec(),
+                    new_entity: None,
+                }],
+                opened: vec![],
+                arrived_at: 6,
+                public_changes: 0,
+                public_bytes: 0,
+                blob_refs: vec![r.clone()],
+            },
+        )
+        .unwrap();
+        assert_eq!(s.blob_refs("s1", &hash).unwrap(), vec![r]);
+        assert!(s.blob_refs("s2", &hash).unwrap().is_empty(), "per space");
+        assert_eq!(s.blob(&hash).unwrap(), None);
+        s.put_blob_pieces(&hash, bytes.len() as u64, &list.to_bytes())
+            .unwrap();
+        // bytes past what is held are refused; the first piece, then the last
+        assert!(s
+            .append_blob(&hash, PIECE_BYTES as u64, &bytes[PIECE_BYTES..])
+            .is_err());
+        assert_eq!(
+            s.append_blob(&hash, 0, &bytes[..PIECE_BYTES]).unwrap(),
+            PIECE_BYTES as u64
+        );
+        // held already: not written again
+        assert_eq!(
+            s.append_blob(&hash, 0, &bytes[..PIECE_BYTES]).unwrap(),
+            PIECE_BYTES as u64
+        );
+        let end = s
+            .append_blob(&hash, PIECE_BYTES as u64, &bytes[PIECE_BYTES..])
+            .unwrap();
+        assert_eq!(end, bytes.len() as u64);
+        let rec = s.blob(&hash).unwrap().unwrap();
+        assert_eq!((rec.size, rec.have), (end, end));
+        assert_eq!(rec.pieces.as_deref(), Some(&list.to_bytes()[..]));
+        assert_eq!(s.read_blob(&hash, 0, 1 << 20).unwrap(), bytes);
+        assert_eq!(
+            s.read_blob(&hash, PIECE_BYTES as u64, 10).unwrap(),
+            &bytes[PIECE_BYTES..PIECE_BYTES + 10]
+        );
+        s.set_blob_holder("s1", &hash, "m1", end).unwrap();
+        s.set_blob_holder("s1", &hash, "m1", 5).unwrap();
+        assert_eq!(
+            s.blob_holders("s1", &hash).unwrap(),
+            vec![("m1".to_string(), end)],
+            "only ever raised"
+        );
+    }
+
+    /// A database written by version 5 (no attachment tables) is upgraded to 6 and
+    /// its attachment tables work.
+    #[test]
+    fn a_version_5_database_gets_the_attachment_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ('s1', 'a', X'00', ?1, 5)",
+                [&old_roster("s1", "d1")],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 5).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        blobs_work_after_upgrade(&s);
+        assert!(
+            blob_dir_of(&path).is_dir(),
+            "bytes live beside the database"
+        );
+    }
+
+    /// Bytes written to a blob file but never committed (a relay killed between the
+    /// write and the commit of `have`) are cut off when the relay opens the database.
+    #[test]
+    fn a_blob_file_longer_than_what_was_committed_is_cut_back_on_open() {
+        use cunwu_protocol::model::attachment::{PieceList, PIECE_BYTES};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let bytes: Vec<u8> = (0..3 * PIECE_BYTES).map(|i| (i % 241) as u8).collect();
+        let list = PieceList::of(&bytes);
+        let hash = list.hash();
+        {
+            let s = SqliteStorage::open(&path).unwrap();
+            s.put_blob_pieces(&hash, bytes.len() as u64, &list.to_bytes())
+                .unwrap();
+            s.append_blob(&hash, 0, &bytes[..PIECE_BYTES]).unwrap();
+        }
+        // what a kill after the write and before the commit leaves: a longer file
+        let file = blob_file(&blob_dir_of(&path), &hash);
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&file)
+                .unwrap();
+            f.write_all(&bytes[PIECE_BYTES..PIECE_BYTES + 5000])
+                .unwrap();
+        }
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            PIECE_BYTES as u64 + 5000
+        );
+        let s = SqliteStorage::open(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            PIECE_BYTES as u64,
+            "cut back to the committed have"
+        );
+        assert_eq!(s.blob(&hash).unwrap().unwrap().have, PIECE_BYTES as u64);
+        s.append_blob(
+            &hash,
+            PIECE_BYTES as u64,
+            &bytes[PIECE_BYTES..2 * PIECE_BYTES],
+        )
+        .unwrap();
+        assert_eq!(
+            s.read_blob(&hash, 0, 1 << 20).unwrap(),
+            &bytes[..2 * PIECE_BYTES]
+        );
+    }
+
+    /// `backup` and `restore` carry the attachment files beside the database.
+    #[test]
+    fn backups_and_restores_carry_the_attachment_bytes() {
+        use cunwu_protocol::model::attachment::PieceList;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let bytes: Vec<u8> = (0..100_000).map(|i| (i % 239) as u8).collect();
+        let list = PieceList::of(&bytes);
+        let hash = list.hash();
+        {
+            let s = SqliteStorage::open(&path).unwrap();
+            s.put_blob_pieces(&hash, bytes.len() as u64, &list.to_bytes())
+                .unwrap();
+            s.append_blob(&hash, 0, &bytes).unwrap();
+        }
+        let out = dir.path().join("backup.db");
+        backup(&path, &out).unwrap();
+        assert!(blob_file(&blob_dir_of(&out), &hash).is_file());
+        let restored = dir.path().join("elsewhere.db");
+        restore_file(&out, &restored).unwrap();
+        let s = SqliteStorage::open(&restored).unwrap();
+        assert_eq!(s.read_blob(&hash, 0, 1 << 20).unwrap(), bytes);
     }
 
     /// The tables as a version-3 relay wrote them: no `spaces.epoch`.

@@ -1047,6 +1047,46 @@ mod tests {
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
+    /// A version-5 database (no attachment tables) is upgraded to 6 and its
+    /// attachment tables work (`db::tests::blobs_work_after_upgrade`).
+    #[test]
+    fn a_version_5_database_gets_the_attachment_tables() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let pg = |sql: &str| {
+                sql.replace("INTEGER", "BIGINT")
+                    .replace("BLOB", "BYTEA")
+                    .replace(") WITHOUT ROWID;", ");")
+            };
+            c.batch_execute(&pg(crate::db::SCHEMA)).unwrap();
+            c.execute(
+                "INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ('s1', 'a', '\\x00'::bytea, $1, 5)",
+                &[&crate::db::tests::old_roster("s1", "d1")],
+            )
+            .unwrap();
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (5);",
+            )
+            .unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        let v: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        crate::db::tests::blobs_work_after_upgrade(&s);
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
     /// A version-3 database (no `spaces.epoch`) gets an epoch per space, kept when it
     /// is opened again; `renew_epochs` (restore) gives new ones.
     #[test]

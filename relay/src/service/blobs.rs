@@ -373,7 +373,7 @@ impl Relay {
                 "a blob request reads at most {MAX_TRANSFER_BYTES} bytes; this one asks for {len}"
             )));
         }
-        if offset % PIECE_BYTES as u64 != 0 {
+        if !offset.is_multiple_of(PIECE_BYTES as u64) {
             return Err(RelayError::BadRequest(format!(
                 "offset {offset} is not a multiple of the piece size {PIECE_BYTES}"
             )));
@@ -399,4 +399,78 @@ impl Relay {
 /// How many bytes piece `i` of an upload has (for the HTTP handler that cuts the body).
 pub fn upload_piece_len(up: &Upload, i: usize) -> Option<usize> {
     (i < piece_count(up.list.size)).then(|| piece_len(up.list.size, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cunwu_protocol::roster::Role;
+
+    fn member(id: &str, role: Role) -> Member {
+        Member {
+            id: id.into(),
+            name: id.into(),
+            role,
+            household: String::new(),
+            group: String::new(),
+            migrant: false,
+            household_rep: false,
+            party: false,
+            revoked: false,
+            joined_version: 1,
+            person: None,
+            lives_in: None,
+        }
+    }
+
+    fn r(entity: &str, author: &str) -> BlobRef {
+        BlobRef {
+            entity: entity.into(),
+            hash: "h".into(),
+            author: author.into(),
+            size: 10,
+        }
+    }
+
+    /// Who reads what in this village: the resident `wang` her request `req`, `zhao`
+    /// his request `req2`; the cadre both; everyone the notice `n`.
+    fn reads(e: &str, m: &Member) -> bool {
+        match e {
+            "n" => true,
+            "req" => m.id == "wang" || m.role == Role::Cadre,
+            "req2" => m.id == "zhao" || m.role == Role::Cadre,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn bytes_go_to_readers_of_an_entity_whose_reference_someone_can_vouch_for() {
+        let roster = |id: &str| {
+            Some(match id {
+                "chen" => member("chen", Role::Cadre),
+                other => member(other, Role::Resident),
+            })
+        };
+        let wang = member("wang", Role::Resident);
+        let zhao = member("zhao", Role::Resident);
+        let chen = member("chen", Role::Cadre);
+        let held: HashSet<&str> = ["wang"].into();
+        let none: HashSet<&str> = HashSet::new();
+        let mut rd = |e: &str, m: &Member| reads(e, m);
+        // wang's request, nobody has sent the bytes: nobody may fetch
+        let refs = vec![r("req", "wang")];
+        assert!(!may_fetch(&chen, &refs, &none, &roster, &mut rd));
+        // she sent them: she and the cadre may; zhao, who cannot read it, may not
+        assert!(may_fetch(&wang, &refs, &held, &roster, &mut rd));
+        assert!(may_fetch(&chen, &refs, &held, &roster, &mut rd));
+        assert!(!may_fetch(&zhao, &refs, &held, &roster, &mut rd));
+        // zhao references the hash in his own request and on the notice: he never had
+        // the bytes and cannot read hers, so neither grants anything
+        let refs = vec![r("req", "wang"), r("req2", "zhao"), r("n", "zhao")];
+        assert!(!may_fetch(&zhao, &refs, &held, &roster, &mut rd));
+        // the cadre re-attaches it to the notice: he reads her request, so he holds
+        // it (one hop), and every reader of the notice may fetch it
+        let refs = vec![r("req", "wang"), r("n", "chen")];
+        assert!(may_fetch(&zhao, &refs, &held, &roster, &mut rd));
+    }
 }

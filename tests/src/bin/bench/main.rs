@@ -6,7 +6,9 @@
 //!   cargo run --release -p cunwu-tests --bin bench -- sync    [--notices N --requests N --deliberations N] [--no-2g]
 //!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N]
 //!   cargo run --release -p cunwu-tests --bin bench -- hostile [--repeat N]
+//!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs
 
+mod blobs_relay_bench;
 mod hostile_bench;
 mod store_bench;
 mod sync_bench;
@@ -84,7 +86,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(
         args.first().map(String::as_str),
-        Some("sync" | "relay-load" | "hostile")
+        Some("sync" | "relay-load" | "hostile" | "relay-blobs")
     ) {
         use_release_relay();
     }
@@ -94,6 +96,7 @@ fn main() {
         Some("sync") => sync_bench::run(&args[1..]),
         Some("relay-load") => sync_bench::relay_load(&args[1..]),
         Some("hostile") => hostile_bench::run(&args[1..]),
+        Some("relay-blobs") => blobs_relay_bench::run(&args[1..]),
         Some("concurrent-view") => hostile_bench::concurrent_view(super_arg_repeat(&args[1..])),
         _ => {
             eprintln!("usage: bench store|sync|relay-load|hostile|concurrent-view [options] (see the top of tests/src/bin/bench.rs)");
