@@ -522,3 +522,49 @@ async fn an_upload_cut_off_resumes_after_the_phone_restarts_without_starting_ove
         .unwrap();
     assert_eq!(std::fs::read(got).unwrap(), scan);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_damaged_on_the_phone_are_refused_by_the_relay_and_fail_only_their_upload() {
+    let relay = relay();
+    let (cadre, resident) = village(&relay).await;
+    let photo = bytes_of(JPEG, 4 * PIECE_BYTES + 5, 10);
+    let voice = bytes_of(AMR, 50_000, 11);
+    let id = file_with(
+        &resident,
+        vec![
+            write(&resident, "坏.jpg", &photo),
+            write(&resident, "好.amr", &voice),
+        ],
+    );
+    resident.sync().await.unwrap();
+    let hash = PieceList::of(&photo).hash();
+    // the phone's copy rots in its second piece before it is uploaded
+    let file = resident.store.blob_dir().join(&hash);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[PIECE_BYTES + 10] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    assert_eq!(r.blobs_sent, 1, "the voice note still goes: {r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(
+        r.failed[0].starts_with(&hash) && r.failed[0].contains("damaged at byte 65536"),
+        "{r:?}"
+    );
+    let a = &resident.store.attachments(&id).unwrap()[0];
+    assert_eq!(a.state, AttachmentState::Failed);
+    assert_eq!(
+        a.done, PIECE_BYTES as u64,
+        "the relay kept the piece before the damage"
+    );
+    // the cadre gets the voice note, and nothing corrupt of the photo
+    cadre.sync().await.unwrap();
+    let c = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    assert_eq!(c.blobs_received, 1, "{c:?}");
+    let seen = cadre.store.attachment(&hash).unwrap();
+    assert_ne!(seen.state, AttachmentState::Downloaded);
+    assert!(seen.done <= PIECE_BYTES as u64, "{seen:?}");
+}
