@@ -541,7 +541,8 @@ impl Store {
     }
 
     /// Remove what can be fetched again beyond the budget, least recently used first
-    /// (never `keep`, the one just fetched). Returns how many were removed.
+    /// (never `keep`, the one just fetched: it stays even alone beyond the budget, until
+    /// the next eviction). Returns how many were removed.
     pub(crate) fn evict_blobs(&self, keep: Option<&str>) -> Result<u32> {
         let budget = self.blob_budget()?;
         let held: Vec<(String, u64, bool)> = {
@@ -560,12 +561,13 @@ impl Store {
         };
         let mut total: u64 = held.iter().map(|h| h.1).sum();
         let mut removed = 0;
-        // least recently used first; the one just fetched is the last to go
-        let mut order: Vec<_> = held.iter().rev().collect();
-        order.sort_by_key(|h| keep == Some(h.0.as_str()));
-        for (hash, size, own) in order {
+        // least recently used first; never the one just fetched (someone is opening it)
+        for (hash, size, own) in held.iter().rev() {
             if total <= budget {
                 break;
+            }
+            if keep == Some(hash.as_str()) {
+                continue;
             }
             let c = self.conn.lock();
             let state = if *own { "uploaded" } else { "not_downloaded" };
