@@ -322,8 +322,9 @@ impl SyncClient {
                 });
             }
         };
+        let list = PieceList::verify(hash, row.size, &pieces)?;
         let mut status = self.blob_status(store, m, hash).await?;
-        let mut fruitless = 0;
+        let (mut fruitless, mut corrupt) = (0, 0u32);
         let mut window = MAX_TRANSFER_BYTES as u64;
         loop {
             if status.complete || status.have >= row.size {
@@ -399,6 +400,33 @@ impl SyncClient {
                     if had_pieces && matches!(e, Error::Network(_)) {
                         window = window_after_cut(window, status.have.saturating_sub(before));
                     }
+                }
+                // the relay refused a piece as corrupt (the pieces before it are kept):
+                // damaged here, or in transit — sent again, a bounded number of times
+                Err(Error::Relay {
+                    status: 422,
+                    reason,
+                }) if had_pieces => {
+                    corrupt += 1;
+                    status = self.blob_status(store, m, hash).await?;
+                    store.set_blob_state(hash, AttachmentState::Uploading, status.have, None)?;
+                    let from = status.have;
+                    let len = (row.size - from).min(PIECE_BYTES as u64) as usize;
+                    let here = store.read_blob_range(hash, from, len)?;
+                    if list
+                        .check_piece((from / PIECE_BYTES as u64) as usize, &here)
+                        .is_err()
+                    {
+                        return Err(Error::Database(format!(
+                            "the file of attachment {name} on this device is damaged at byte {from}; attach it again"
+                        )));
+                    }
+                    if corrupt >= MAX_CORRUPT_PIECES {
+                        return Err(Error::BadSignature(format!(
+                            "{name}: the relay refused a piece as corrupt {corrupt} times ({reason})"
+                        )));
+                    }
+                    tracing::warn!(%hash, %reason, "the relay refused a corrupt piece; sending it again");
                 }
                 Err(e) => return Err(e),
             }

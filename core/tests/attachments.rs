@@ -118,6 +118,11 @@ fn types_are_known_by_content_and_limits_are_checked_before_reading() {
     let a = resident.prepare_attachment(&photo).unwrap();
     assert_eq!(a.mime, "image/png");
     assert_eq!((a.width, a.height), (Some(800), Some(600)));
+    assert_eq!(
+        resident.blobs_pending().unwrap(),
+        (0, 0),
+        "prepared, attached to nothing: not on the way"
+    );
     // over the largest size: refused from the metadata (a sparse file: no byte is read)
     let huge = dir.path().join("huge.pdf");
     std::fs::write(&huge, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj").unwrap();
@@ -411,5 +416,38 @@ fn states_and_what_is_on_the_way_read_in_both_languages() {
     assert_eq!(
         text(Lang::En, "attachments-on-the-way", &args),
         "2 attachments on the way (1.3 MB left)"
+    );
+}
+
+#[test]
+fn an_attachment_just_fetched_stays_even_beyond_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cadre, resident) = village(dir.path());
+    let pdf = bytes_of(b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0", 300_000, 30);
+    let photo = bytes_of(JPEG, 100_000, 31);
+    resident
+        .file_request(request(
+            "申请",
+            vec![
+                write(dir.path(), "a.pdf", &pdf),
+                write(dir.path(), "b.jpg", &photo),
+            ],
+        ))
+        .unwrap();
+    carry(&resident, &cadre);
+    cadre.set_blob_budget(200_000).unwrap();
+    let (hp, hj) = (PieceList::of(&pdf).hash(), PieceList::of(&photo).hash());
+    cadre.receive_blob(&hj, &photo).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    // a document larger than the whole budget, opened now: kept, the older photo goes
+    cadre.receive_blob(&hp, &pdf).unwrap();
+    assert_eq!(
+        cadre.attachment(&hp).unwrap().state,
+        AttachmentState::Downloaded
+    );
+    assert!(cadre.blob_dir().join(&hp).is_file());
+    assert_eq!(
+        cadre.attachment(&hj).unwrap().state,
+        AttachmentState::NotDownloaded
     );
 }

@@ -501,8 +501,18 @@ async fn blob_put_pieces(
     headers: axum::http::HeaderMap,
     mut body: Body,
 ) -> Response {
+    let resp = blob_put_pieces_body(s, hash, &headers, &mut body).await;
+    drain_after_refusal(resp, &headers, &mut body).await
+}
+
+async fn blob_put_pieces_body(
+    s: AppState,
+    hash: String,
+    headers: &axum::http::HeaderMap,
+    body: &mut Body,
+) -> Response {
     use cunwu_protocol::wire::blob::Op;
-    let auth = blob_auth(&headers);
+    let auth = blob_auth(headers);
     let r = s.relay.clone();
     let h = hash.clone();
     let caller = match blocking(move || {
@@ -542,10 +552,47 @@ async fn blob_put(
     headers: axum::http::HeaderMap,
     mut body: Body,
 ) -> Response {
+    let resp = blob_put_body(s, hash, q, &headers, &mut body).await;
+    drain_after_refusal(resp, &headers, &mut body).await
+}
+
+/// After a refusal (a wrong offset, a corrupt piece, a body over the limit, …) read and
+/// discard what is left of the body (bounded: [`drain`]), so the device, still writing,
+/// reads the answer and its reason (the right offset to resume from) instead of a
+/// connection reset.
+async fn drain_after_refusal(
+    resp: Response,
+    headers: &axum::http::HeaderMap,
+    body: &mut Body,
+) -> Response {
+    if !resp.status().is_success() {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        drain(
+            body,
+            tokio::time::Instant::now() + BLOB_DRAIN_WAIT,
+            declared,
+        )
+        .await;
+    }
+    resp
+}
+
+/// How long a refused blob upload's body is read and thrown away, at most.
+const BLOB_DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+async fn blob_put_body(
+    s: AppState,
+    hash: String,
+    q: Option<String>,
+    headers: &axum::http::HeaderMap,
+    body: &mut Body,
+) -> Response {
     use crate::service::blobs::{upload_piece_len, PutPlan};
     use cunwu_protocol::model::attachment::{MAX_TRANSFER_BYTES, PIECE_BYTES};
     use cunwu_protocol::wire::blob::Op;
-    let auth = blob_auth(&headers);
+    let auth = blob_auth(headers);
     let offset = match blob_query(q.as_deref()) {
         Ok((Some(o), None)) => o,
         Ok(_) => {

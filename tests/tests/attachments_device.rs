@@ -235,6 +235,13 @@ async fn a_download_cut_every_100_kb_resumes_and_arrives_whole() {
     );
     assert!(stats.cuts >= 1, "{stats:?}");
     assert!(stats.bytes_down <= limit, "{stats:?} > {limit}");
+    // after the first cut, requests carry what got through: the cuts stop costing
+    assert!(
+        stats.bytes_down as f64 <= pdf.len() as f64 * 1.1,
+        "{} bytes down for {} ({stats:?})",
+        stats.bytes_down,
+        pdf.len()
+    );
     assert_eq!(
         cadre.store.attachment(&hash).unwrap().state,
         AttachmentState::Downloaded
@@ -445,4 +452,119 @@ async fn two_g_figures() {
         sc.bytes_down as f64 / voice.len() as f64,
         sc.cuts
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_resumes_after_the_phone_restarts_without_starting_over() {
+    let relay = relay();
+    let (cadre, mut resident) = village(&relay).await;
+    let scan = bytes_of(
+        b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0",
+        3 * MAX_TRANSFER_BYTES + 4321,
+        8,
+    );
+    let id = file_with(&resident, vec![write(&resident, "户口簿.pdf", &scan)]);
+    resident.sync().await.unwrap();
+    let proxy = Arc::new(Proxy::start(relay.addr(), Impairment::none()).await);
+    route(&resident, &proxy.url());
+    // the signal goes once 1.5 MB are through
+    let p = proxy.clone();
+    let watcher = tokio::spawn(async move {
+        while p.stats().bytes_up < 1_500_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        p.set_impairment(Impairment::none().with_offline(true));
+    });
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    watcher.await.unwrap();
+    assert_eq!(r.blobs_sent, 0, "{r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    let a = &resident.store.attachments(&id).unwrap()[0];
+    assert_eq!(a.state, AttachmentState::Failed, "{a:?}");
+    let held = a.done;
+    assert!(
+        held >= MAX_TRANSFER_BYTES as u64 && held < scan.len() as u64,
+        "{a:?}"
+    );
+    let up_before = proxy.stats().bytes_up;
+    // the phone restarts: a new store on the same file; the signal comes back
+    let path = resident.db_path();
+    resident.store = cunwu_core::Store::open(&path).unwrap();
+    proxy.set_impairment(Impairment::none());
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    assert_eq!(r.blobs_sent, 1, "{r:?}");
+    let resent = proxy.stats().bytes_up - up_before;
+    assert!(
+        resent < scan.len() as u64 - held + 10_000,
+        "only what the relay lacked went again: {resent} bytes for {} missing",
+        scan.len() as u64 - held
+    );
+    // the relay's have is the truth: it may hold pieces of the cut request the phone
+    // never heard acknowledged, and those are not sent again either
+    assert!(r.blob_bytes_sent <= scan.len() as u64 - held, "{r:?}");
+    assert!(
+        r.blob_bytes_sent < scan.len() as u64 - MAX_TRANSFER_BYTES as u64,
+        "{r:?}"
+    );
+    cadre.sync().await.unwrap();
+    let got = cadre
+        .client
+        .fetch_attachment(&cadre.store, &PieceList::of(&scan).hash(), None)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(got).unwrap(), scan);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_damaged_on_the_phone_are_refused_by_the_relay_and_fail_only_their_upload() {
+    let relay = relay();
+    let (cadre, resident) = village(&relay).await;
+    let photo = bytes_of(JPEG, 4 * PIECE_BYTES + 5, 10);
+    let voice = bytes_of(AMR, 50_000, 11);
+    let id = file_with(
+        &resident,
+        vec![
+            write(&resident, "坏.jpg", &photo),
+            write(&resident, "好.amr", &voice),
+        ],
+    );
+    resident.sync().await.unwrap();
+    let hash = PieceList::of(&photo).hash();
+    // the phone's copy rots in its second piece before it is uploaded
+    let file = resident.store.blob_dir().join(&hash);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[PIECE_BYTES + 10] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let r = resident
+        .client
+        .sync_blobs(&resident.store, None)
+        .await
+        .unwrap();
+    assert_eq!(r.blobs_sent, 1, "the voice note still goes: {r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(
+        r.failed[0].starts_with(&hash) && r.failed[0].contains("damaged at byte 65536"),
+        "{r:?}"
+    );
+    let a = &resident.store.attachments(&id).unwrap()[0];
+    assert_eq!(a.state, AttachmentState::Failed);
+    assert_eq!(
+        a.done, PIECE_BYTES as u64,
+        "the relay kept the piece before the damage"
+    );
+    // the cadre gets the voice note, and nothing corrupt of the photo
+    cadre.sync().await.unwrap();
+    let c = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    assert_eq!(c.blobs_received, 1, "{c:?}");
+    let seen = cadre.store.attachment(&hash).unwrap();
+    assert_ne!(seen.state, AttachmentState::Downloaded);
+    assert!(seen.done <= PIECE_BYTES as u64, "{seen:?}");
 }

@@ -507,16 +507,17 @@ impl Store {
 
     /// What is still to upload or to download (others' voice notes and photos that fit
     /// the budget; a document only once asked for): how many attachments and how many
-    /// bytes are left.
+    /// bytes are left. Only what an entity held here references counts (bytes prepared
+    /// but never attached, or attached by a change the relay refused, do not).
     pub fn blobs_pending(&self) -> Result<(u32, u64)> {
         let budget = self.blob_budget()?.min(i64::MAX as u64) as i64;
         let c = self.reader.lock();
         let (n, bytes): (i64, i64) = c.query_row(
             "SELECT count(*), coalesce(sum(max(size - done, 0)), 0) FROM blobs
-             WHERE (own = 1 AND state IN ('pending', 'uploading', 'failed'))
-                OR (own = 0 AND state IN ('downloading', 'failed'))
-                OR (own = 0 AND state = 'not_downloaded' AND kind != 'document' AND size <= ?1
-                    AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash))",
+             WHERE EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)
+               AND ((own = 1 AND state IN ('pending', 'uploading', 'failed'))
+                 OR (own = 0 AND state IN ('downloading', 'failed'))
+                 OR (own = 0 AND state = 'not_downloaded' AND kind != 'document' AND size <= ?1))",
             [budget],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -540,7 +541,8 @@ impl Store {
     }
 
     /// Remove what can be fetched again beyond the budget, least recently used first
-    /// (never `keep`, the one just fetched). Returns how many were removed.
+    /// (never `keep`, the one just fetched: it stays even alone beyond the budget, until
+    /// the next eviction). Returns how many were removed.
     pub(crate) fn evict_blobs(&self, keep: Option<&str>) -> Result<u32> {
         let budget = self.blob_budget()?;
         let held: Vec<(String, u64, bool)> = {
@@ -559,12 +561,13 @@ impl Store {
         };
         let mut total: u64 = held.iter().map(|h| h.1).sum();
         let mut removed = 0;
-        // least recently used first; the one just fetched is the last to go
-        let mut order: Vec<_> = held.iter().rev().collect();
-        order.sort_by_key(|h| keep == Some(h.0.as_str()));
-        for (hash, size, own) in order {
+        // least recently used first; never the one just fetched (someone is opening it)
+        for (hash, size, own) in held.iter().rev() {
             if total <= budget {
                 break;
+            }
+            if keep == Some(hash.as_str()) {
+                continue;
             }
             let c = self.conn.lock();
             let state = if *own { "uploaded" } else { "not_downloaded" };
