@@ -390,6 +390,8 @@ pub struct ImportReport {
     pub parked: u32,
     /// Changes refused by signature or policy, with the reason.
     pub refused: Vec<String>,
+    /// Attachments the bundle carried, checked against their content address.
+    pub attachments: u32,
 }
 impl From<cs::ReceiveReport> for ImportReport {
     fn from(r: cs::ReceiveReport) -> Self {
@@ -404,6 +406,7 @@ impl From<cs::ReceiveReport> for ImportReport {
                 .map(|(id, _, why)| format!("{id}: {why}"))
                 .chain(r.bad_batches)
                 .collect(),
+            attachments: r.attachments as u32,
         }
     }
 }

@@ -451,3 +451,25 @@ fn an_attachment_just_fetched_stays_even_beyond_the_budget() {
         AttachmentState::NotDownloaded
     );
 }
+
+#[test]
+fn a_voice_note_says_how_long_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, resident) = village(dir.path());
+    // 40 seconds of AMR-NB at 12.2 kbit/s: 2,000 frames of 20 ms, 32 bytes each
+    let mut amr = b"#!AMR\n".to_vec();
+    for i in 0..2000u32 {
+        amr.push(0x3C);
+        amr.extend((0..31).map(|j| (i as u8).wrapping_mul(31).wrapping_add(j)));
+    }
+    let a = resident
+        .prepare_attachment(&write(dir.path(), "低保说明.amr", &amr))
+        .unwrap();
+    assert_eq!(a.mime, "audio/amr");
+    assert_eq!(a.duration_ms, Some(40_000));
+    // a photo has no duration
+    let p = resident
+        .prepare_attachment(&write(dir.path(), "a.png", &png(4, 3, 200, 1)))
+        .unwrap();
+    assert_eq!((p.duration_ms, p.width, p.height), (None, Some(4), Some(3)));
+}

@@ -152,8 +152,12 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
     let store = ctx.store()?;
     match cmd {
         BundleCmd::Export { file, have } => {
-            let have = have.map(|h| bundle::read_have(&h)).transpose()?;
-            let n = bundle::export(&store, &file, have.as_ref())?;
+            // the peer's summary names the attachments it holds: those are not sent again
+            let have = have.map(|h| bundle::read_have_holding(&h)).transpose()?;
+            let n = match &have {
+                Some((summary, holds)) => bundle::export_for(&store, &file, Some(summary), holds)?,
+                None => bundle::export(&store, &file, None)?,
+            };
             if ctx.json {
                 return print_json(
                     &json!({ "file": file, "bytes": n, "incremental": have.is_some() }),
@@ -185,6 +189,7 @@ pub fn bundle(ctx: &Ctx, cmd: BundleCmd) -> CliResult<()> {
                     "parked": r.merge.parked,
                     "rejected": rejected,
                     "tallies": r.tallies,
+                    "attachments": r.attachments,
                 }));
             }
             say(t!(

@@ -217,6 +217,24 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// A recording's length where its format tells it without decoding: AMR-NB (the
+/// format of most feature phones and many voice-note apps) is frames of 20 ms, each
+/// frame's size given by its first byte. Other formats: `None` (the app may say).
+fn duration_ms(mime: &str, b: &[u8]) -> Option<u64> {
+    const SIZES: [usize; 16] = [12, 13, 15, 17, 19, 20, 26, 31, 5, 0, 0, 0, 0, 0, 0, 0];
+    if mime != "audio/amr" || !b.starts_with(b"#!AMR\n") {
+        return None;
+    }
+    let (mut at, mut frames) = (6usize, 0u64);
+    while at < b.len() {
+        let ft = ((b[at] >> 3) & 0x0F) as usize;
+        at += 1 + SIZES[ft];
+        frames += 1;
+    }
+    let ms = frames * 20;
+    (ms > 0 && ms <= crate::model::attachment::MAX_DURATION_MS).then_some(ms)
+}
+
 /// The pixel size of a PNG or JPEG picture from its header, when it
 /// says so plainly.
 fn pixel_size(mime: &str, b: &[u8]) -> Option<(u32, u32)> {
@@ -327,7 +345,7 @@ impl Store {
             size: bytes.len() as u64,
             mime: mime.into(),
             name,
-            duration_ms: None,
+            duration_ms: duration_ms(mime, &bytes),
             width,
             height,
             preview: None,
