@@ -53,6 +53,26 @@ type Obs = Option<Arc<dyn BlobObserver>>;
 /// pieces (at least one), so a link that cuts every N bytes stops cutting our requests
 /// instead of losing the piece in flight each time. Kept for the rest of the
 /// attachment's pass.
+/// How long one request of the lane should take at the rate the last one went: long
+/// enough that its round trip is a small part of it, short enough to end well inside the
+/// client's timeout on a 2G link (where 1 MiB takes half a minute).
+const REQUEST_SECS: f64 = 8.0;
+
+/// The first request's size, before any rate is known: 8 s at 2G's 32 kB/s.
+const FIRST_WINDOW: u64 = 256 * 1024;
+
+/// The next request's size after one of `bytes` took `elapsed`: what the link carries in
+/// `REQUEST_SECS`, in whole pieces, at most twice the last and at most 1 MiB.
+fn window_at_rate(window: u64, bytes: u64, elapsed: Duration) -> u64 {
+    let piece = PIECE_BYTES as u64;
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let ideal = (bytes as f64 / secs * REQUEST_SECS) as u64;
+    let next = ideal
+        .min(window.saturating_mul(2))
+        .min(MAX_TRANSFER_BYTES as u64);
+    (next / piece * piece).max(piece)
+}
+
 fn window_after_cut(window: u64, got: u64) -> u64 {
     let piece = PIECE_BYTES as u64;
     let through = got / piece * piece;
@@ -325,7 +345,7 @@ impl SyncClient {
         let list = PieceList::verify(hash, row.size, &pieces)?;
         let mut status = self.blob_status(store, m, hash).await?;
         let (mut fruitless, mut corrupt) = (0, 0u32);
-        let mut window = MAX_TRANSFER_BYTES as u64;
+        let mut window = FIRST_WINDOW;
         loop {
             if status.complete || status.have >= row.size {
                 store.set_blob_state(hash, AttachmentState::Uploaded, row.size, None)?;
@@ -371,6 +391,7 @@ impl SyncClient {
                         row.size
                     )));
                 }
+                let started = std::time::Instant::now();
                 let a = self
                     .blob_call(
                         store,
@@ -383,10 +404,14 @@ impl SyncClient {
                         Some(body),
                     )
                     .await;
-                match a {
+                let answer = match a {
                     Ok(a) => Self::status_of(a, hash).await,
                     Err(e) => Err(e),
+                };
+                if answer.is_ok() {
+                    window = window_at_rate(window, len as u64, started.elapsed());
                 }
+                answer
             };
             let (before, had_pieces) = (status.have, status.pieces);
             match step {
@@ -516,7 +541,7 @@ impl SyncClient {
         };
         progress(offset);
         let (mut fruitless, mut corrupt) = (0u32, 0u32);
-        let mut window = MAX_TRANSFER_BYTES as u64;
+        let mut window = FIRST_WINDOW;
         while offset < row.size {
             let held = if status.complete {
                 row.size
@@ -543,7 +568,11 @@ impl SyncClient {
                 )));
             }
             let len = (held - offset).min(window);
+            let started = std::time::Instant::now();
             let (got, outcome) = self.get_chunk(store, m, hash, &list, offset, len).await;
+            if outcome.is_ok() && !got.is_empty() {
+                window = window_at_rate(window, got.len() as u64, started.elapsed());
+            }
             if !got.is_empty() {
                 offset = store.append_part(hash, offset, &got)?;
                 report.blob_bytes_received += got.len() as u64;
@@ -656,10 +685,23 @@ mod tests {
         let max = MAX_TRANSFER_BYTES as u64;
         assert_eq!(
             window_after_cut(max, 100_000),
-            p,
-            "100 kB through: one piece"
+            100_000 / p * p,
+            "100 kB through: the whole pieces of it"
         );
         assert_eq!(window_after_cut(max, 5 * p + 7), 5 * p);
+        // paced by the last request: 8 s worth, never more than twice the last or 1 MiB
+        let at_2g = window_at_rate(FIRST_WINDOW, 256_000, Duration::from_secs(8));
+        assert_eq!(at_2g, 256_000 / p * p, "2G keeps 8 s requests");
+        assert_eq!(
+            window_at_rate(FIRST_WINDOW, FIRST_WINDOW, Duration::from_millis(50)),
+            2 * FIRST_WINDOW
+        );
+        assert_eq!(window_at_rate(max, max, Duration::from_millis(5)), max);
+        assert_eq!(
+            window_at_rate(max, p, Duration::from_secs(60)),
+            p,
+            "never below one piece"
+        );
         assert_eq!(window_after_cut(max, 0), max / 2, "nothing through: half");
         assert_eq!(window_after_cut(p, 0), p, "never below one piece");
         assert_eq!(
