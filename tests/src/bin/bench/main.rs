@@ -6,7 +6,7 @@
 //!   cargo run --release -p cunwu-tests --bin bench -- sync    [--notices N --requests N --deliberations N] [--no-2g]
 //!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N]
 //!   cargo run --release -p cunwu-tests --bin bench -- hostile [--repeat N]
-//!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs
+//!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs [--repeat N]
 
 mod blobs_relay_bench;
 mod hostile_bench;
