@@ -890,3 +890,62 @@ async fn a_full_disk_refuses_bytes_with_507_and_acknowledges_nothing() {
     v.upload(&v.owner, &bytes).await;
     assert_eq!(v.download(&v.cadre, &hash, att.size).await, bytes);
 }
+
+/// A separate lane: while an upload is stalled mid-body (a phone on a weak signal, the
+/// relay waiting for its next bytes), the same phone and others sync documents as
+/// usual, and a cadre reads the request the photo belongs to before its bytes arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_sync_never_waits_for_a_stalled_upload() {
+    let v = Village::new().await;
+    let bytes = photo_bytes(5 * PIECE_BYTES, 11);
+    let att = reference(&bytes, "漏水.jpg");
+    let hash = att.hash.clone();
+    let rid = v.file_request_with(&v.owner, vec![att.clone()]).await;
+    v.put_pieces(&v.owner, &PieceList::of(&bytes)).await;
+    let mut s = tokio::net::TcpStream::connect(v.relay.addr())
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /v1/blobs/{hash}?offset=0 HTTP/1.1\r\nhost: relay\r\n{AUTH_HEADER}: {}\r\ncontent-length: {}\r\n\r\n",
+        v.auth(&v.owner, Op::Put, &hash, 0),
+        bytes.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&bytes[..PIECE_BYTES + 10]).await.unwrap();
+    s.flush().await.unwrap();
+    wait_have(&v, &v.owner, &hash, PIECE_BYTES as u64).await;
+    // the upload is now waiting for bytes; documents go through meanwhile
+    let filed = v
+        .owner
+        .store
+        .file_request(cunwu_core::store::NewRequest {
+            kind: "social_assistance".into(),
+            title: "路灯坏了".into(),
+            description: "村口路灯不亮".into(),
+            place: None,
+            on_behalf_of: None,
+            materials: vec![],
+        })
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), v.owner.sync())
+        .await
+        .expect("the sync does not wait for the upload")
+        .unwrap();
+    assert_eq!(r.acked, 1, "{r:?}");
+    let r = v.cadre.sync().await.unwrap();
+    assert!(r.received >= 2, "{r:?}");
+    let held = v.cadre.store.request(&rid).unwrap();
+    assert_eq!(
+        held.attachments.len(),
+        1,
+        "the reference arrived with its request"
+    );
+    assert!(v.cadre.store.request(&filed).is_ok());
+    // the stalled upload then finishes on the same connection
+    s.write_all(&bytes[PIECE_BYTES + 10..]).await.unwrap();
+    s.flush().await.unwrap();
+    let st = wait_have(&v, &v.owner, &hash, bytes.len() as u64).await;
+    assert!(st.complete, "{st:?}");
+    drop(s);
+    assert_eq!(v.download(&v.cadre, &hash, att.size).await, bytes);
+}

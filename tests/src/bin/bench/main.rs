@@ -7,7 +7,7 @@
 //!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N]
 //!   cargo run --release -p cunwu-tests --bin bench -- hostile [--repeat N]
 //!   cargo run -p cunwu-tests --bin bench -- attachments [--cut BYTES]
-//!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs
+//!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs [--repeat N]
 
 mod blob_bench;
 mod blobs_relay_bench;
