@@ -486,10 +486,9 @@ async fn an_upload_cut_off_resumes_after_the_phone_restarts_without_starting_ove
     let a = &resident.store.attachments(&id).unwrap()[0];
     assert_eq!(a.state, AttachmentState::Failed, "{a:?}");
     let held = a.done;
-    assert!(
-        held >= MAX_TRANSFER_BYTES as u64 && held < scan.len() as u64,
-        "{a:?}"
-    );
+    // requests are paced by the link (the first 256 KiB, then twice as much): some
+    // whole requests were answered before the signal went
+    assert!(held > 0 && held < scan.len() as u64, "{a:?}");
     let up_before = proxy.stats().bytes_up;
     // the phone restarts: a new store on the same file; the signal comes back
     let path = resident.db_path();
@@ -551,7 +550,8 @@ async fn bytes_damaged_on_the_phone_are_refused_by_the_relay_and_fail_only_their
     assert_eq!(r.blobs_sent, 1, "the voice note still goes: {r:?}");
     assert_eq!(r.failed.len(), 1, "{r:?}");
     assert!(
-        r.failed[0].starts_with(&hash) && r.failed[0].contains("damaged at byte 65536"),
+        r.failed[0].starts_with(&hash)
+            && r.failed[0].contains(&format!("damaged at byte {PIECE_BYTES}")),
         "{r:?}"
     );
     let a = &resident.store.attachments(&id).unwrap()[0];
