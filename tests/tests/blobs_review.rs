@@ -1,0 +1,285 @@
+//! The attachment lane (issue 12) read as an attacker would: a resident with a tampered
+//! phone who learned a hash, a village that happens to hold the same bytes as another
+//! village on the same relay, a bundle handed over by a cadre. Each test states what must
+//! hold and drives a REAL relay process, real SQLite files and real signatures; each one
+//! failed when it was written (the review of branch `blobs-lead`), see the report of
+//! session 19.
+//!
+//! Forged references are made the way `blobs_relay.rs` makes them: an automerge change
+//! signed with the device's own key (what a tampered app on that phone can do).
+
+use cunwu_core::doc::EntityDoc;
+use cunwu_core::ids::{new_event_id, new_id, now_ms};
+use cunwu_core::model::attachment::{Attachment, PieceList, PIECE_BYTES};
+use cunwu_core::model::request::RequestEvent;
+use cunwu_core::store::NewRequest;
+use cunwu_core::wire::blob::{BlobAuth, BlobStatus, Op, AUTH_HEADER};
+use cunwu_core::wire::{entity_bytes, SignedBatch};
+use cunwu_core::{EntityKind, Role};
+use cunwu_tests::harness::{Device, RelayProcess};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+// ---- test-only helpers ------------------------------------------------------------------------
+
+fn relay() -> RelayProcess {
+    RelayProcess::start_with(&["--rate-per-minute", "1000000"])
+}
+
+const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0";
+
+/// `len` bytes of a JPEG that differ with `seed`.
+fn jpeg(len: usize, seed: u32) -> Vec<u8> {
+    let mut b = JPEG.to_vec();
+    let mut x = seed * 2 + 1;
+    while b.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        b.push(x as u8);
+    }
+    b
+}
+
+fn write(d: &Device, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = d.dir().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A request filed through the device API with `files` attached.
+fn file_with(d: &Device, title: &str, files: Vec<PathBuf>) -> String {
+    d.store
+        .file_request(NewRequest {
+            kind: "social_assistance".into(),
+            title: title.into(),
+            description: "户口簿和身份证扫描件".into(),
+            place: None,
+            on_behalf_of: None,
+            materials: vec![],
+            attachments: files,
+        })
+        .unwrap()
+}
+
+/// A village: its space, a cadre and one resident, all synced once.
+async fn village(relay: &RelayProcess, name: &str) -> (String, Device, Device) {
+    let (space, cadre_invite) = relay.create_space(name);
+    let cadre = Device::enroll(relay, &cadre_invite, "村干部").await;
+    let resident = Device::enroll(relay, &relay.invite(&space, Role::Resident), "村民").await;
+    cadre.sync().await.unwrap();
+    resident.sync().await.unwrap();
+    (space, cadre, resident)
+}
+
+fn reference(bytes: &[u8], name: &str) -> Attachment {
+    Attachment {
+        hash: PieceList::of(bytes).hash(),
+        size: bytes.len() as u64,
+        mime: "image/jpeg".into(),
+        name: name.into(),
+        duration_ms: None,
+        width: None,
+        height: None,
+        preview: None,
+    }
+}
+
+/// An event as the app writes it: the body plus id, author and time.
+fn ev<B: Serialize>(body: &B, by: &str) -> Value {
+    let mut v = serde_json::to_value(body).unwrap();
+    let m = v.as_object_mut().unwrap();
+    m.insert("id".into(), Value::String(new_event_id()));
+    m.insert("by".into(), Value::String(by.into()));
+    m.insert("at".into(), Value::from(now_ms()));
+    v
+}
+
+/// A tampered phone files a request of its own that references `attachments` (it knows
+/// their hashes, not their bytes), straight to the relay; the relay must accept it.
+async fn forge_request_with(
+    relay: &RelayProcess,
+    dev: &Device,
+    attachments: Vec<Attachment>,
+) -> String {
+    let id = new_id();
+    let file = RequestEvent::File {
+        kind: "social_assistance".into(),
+        title: "低保申请".into(),
+        description: "材料见附件".into(),
+        place: None,
+        filer: dev.member_id(),
+        materials: vec![],
+        attachments,
+    };
+    let (_, change) = EntityDoc::create(
+        &dev.key().public(),
+        EntityKind::Request,
+        &id,
+        &ev(&file, &dev.member_id()),
+        now_ms(),
+    )
+    .unwrap();
+    let batch = SignedBatch::sign(
+        dev.key(),
+        now_ms(),
+        &[(entity_bytes(&id).unwrap(), change.clone())],
+    );
+    let resp = dev.push_raw(relay, vec![batch]).await.sync_response();
+    assert!(
+        resp.acks.contains(&change.hash().0),
+        "the relay refused the forged reference: {:?}",
+        resp.rejections
+    );
+    id
+}
+
+/// `GET /v1/blobs/{hash}` signed by `dev` for `space`.
+async fn status(relay: &RelayProcess, space: &str, dev: &Device, hash: &str) -> (u16, Value) {
+    let r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{}/v1/blobs/{hash}", relay.url()))
+        .header(
+            AUTH_HEADER,
+            BlobAuth::header(space, dev.key(), Op::Status, hash, 0, now_ms()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.json().await.unwrap())
+}
+
+// ---- finding 1: dedup across villages makes an upload look done that never happened ----------
+
+/// Two villages on one relay (a county relay) hold the same bytes: the same scanned form,
+/// the same photo forwarded in a chat group. Village A's resident uploads them; village B's
+/// resident attaches the same file to her own request. The relay's status for her says
+/// `complete: true` (the bytes are complete *somewhere* on the relay: `Known::complete`
+/// reads the global `blobs` row), and the device lane (`core::blobs::upload`) takes
+/// `status.complete` as "uploaded" — so she never sends a byte, her phone marks the
+/// attachment uploaded (and may evict it), and in village B nobody is a holder: her cadre
+/// is refused the bytes (403) for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_whose_bytes_another_village_uploaded_still_reaches_readers_in_this_one() {
+    let relay = relay();
+    let (_, _cadre_a, res_a) = village(&relay, "青石村").await;
+    let (_, cadre_b, res_b) = village(&relay, "白水村").await;
+    let form = jpeg(3 * PIECE_BYTES + 123, 7);
+
+    file_with(&res_a, "低保申请", vec![write(&res_a, "申请表.jpg", &form)]);
+    res_a.sync().await.unwrap();
+    let up_a = res_a.client.sync_blobs(&res_a.store, None).await.unwrap();
+    assert_eq!(up_a.blob_bytes_sent, form.len() as u64, "{up_a:?}");
+
+    let id_b = file_with(&res_b, "低保申请", vec![write(&res_b, "申请表.jpg", &form)]);
+    res_b.sync().await.unwrap();
+    let up_b = res_b.client.sync_blobs(&res_b.store, None).await.unwrap();
+    assert!(up_b.failed.is_empty(), "{up_b:?}");
+
+    cadre_b.sync().await.unwrap();
+    assert_eq!(cadre_b.store.request(&id_b).unwrap().attachments.len(), 1);
+    let down = cadre_b
+        .client
+        .sync_blobs(&cadre_b.store, None)
+        .await
+        .unwrap();
+    assert!(
+        down.failed.is_empty() && down.blobs_received == 1,
+        "village B's cadre must receive the form village B's resident attached \
+         (her lane reported {} bytes sent of {}): {down:?}",
+        up_b.blob_bytes_sent,
+        form.len()
+    );
+}
+
+// ---- finding 2: the status answers what other villages hold ----------------------------------
+
+/// A member of village B who learned a hash (never the bytes) references it in a request
+/// of her own; the relay's status must say nothing about bytes uploaded in village A (the
+/// blob storage is shared across spaces for dedup, the knowledge must not be): today it
+/// answers `complete: true, pieces: true` to her and `have: <size>` to her cadre, a
+/// confirmation oracle for "does anyone on this relay hold this document".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_in_one_village_reveals_nothing_of_bytes_uploaded_in_another() {
+    let relay = relay();
+    let (_, _cadre_a, res_a) = village(&relay, "青石村").await;
+    let (space_b, cadre_b, res_b) = village(&relay, "白水村").await;
+    let scan = jpeg(2 * PIECE_BYTES + 9, 11);
+    file_with(&res_a, "低保申请", vec![write(&res_a, "户口簿.jpg", &scan)]);
+    res_a.sync().await.unwrap();
+    res_a.client.sync_blobs(&res_a.store, None).await.unwrap();
+
+    let att = reference(&scan, "猜的.jpg");
+    forge_request_with(&relay, &res_b, vec![att.clone()]).await;
+    let (code, body) = status(&relay, &space_b, &res_b, &att.hash).await;
+    assert_eq!(code, 200, "{body}");
+    let st: BlobStatus = serde_json::from_value(body).unwrap();
+    let (code, body) = status(&relay, &space_b, &cadre_b, &att.hash).await;
+    assert_eq!(code, 200, "{body}");
+    let cadre_st: BlobStatus = serde_json::from_value(body).unwrap();
+    assert!(
+        !st.complete && !st.pieces && st.have == 0 && cadre_st.have == 0 && !cadre_st.complete,
+        "nobody in village B sent a byte, yet the relay tells village B: {st:?} / {cadre_st:?}"
+    );
+}
+
+// ---- finding 3: a bundle hands over what the relay refuses ------------------------------------
+
+/// The relay refuses a resident who references another resident's private scan by hash
+/// (`a_hash_alone_or_a_reference_without_the_bytes_grants_nothing`), but a cadre's bundle
+/// does not: `Store::bundle_blobs` carries every held attachment referenced by *an entity
+/// the peer may read*, and the tampered phone's own request is one. So the snoop forges a
+/// request referencing the hash, hands the cadre a `Have` file, and the cadre's bundle
+/// delivers the 低保 applicant's scan. The bundle must follow the relay's read rule (a
+/// reference counts only if its author held or could read the bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cadres_bundle_does_not_carry_a_private_scan_to_a_resident_who_only_knows_its_hash() {
+    let relay = relay();
+    let (space, cadre, owner) = village(&relay, "青石村").await;
+    let snoop = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "赵四").await;
+    snoop.sync().await.unwrap();
+    let scan = jpeg(PIECE_BYTES + 500, 13);
+    let hash = PieceList::of(&scan).hash();
+    file_with(&owner, "低保申请", vec![write(&owner, "身份证.jpg", &scan)]);
+    owner.sync().await.unwrap();
+    owner.client.sync_blobs(&owner.store, None).await.unwrap();
+    cadre.sync().await.unwrap();
+    let got = cadre.client.sync_blobs(&cadre.store, None).await.unwrap();
+    assert_eq!(got.blobs_received, 1, "the cadre holds the scan: {got:?}");
+
+    // the relay's rule holds: the snoop's reference grants nothing there
+    forge_request_with(&relay, &snoop, vec![reference(&scan, "随便.jpg")]).await;
+    assert_eq!(
+        status(&relay, &space, &snoop, &hash).await.1["readable"],
+        false
+    );
+
+    // the cadre syncs (receives the snoop's request) and makes a bundle for the snoop
+    cadre.sync().await.unwrap();
+    snoop.sync().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let have = dir.path().join("snoop.have");
+    cunwu_core::bundle::write_have(&snoop.store, &have).unwrap();
+    let (summary, holds) = cunwu_core::bundle::read_have_holding(&have).unwrap();
+    let file = dir.path().join("for-snoop.cunwu");
+    cunwu_core::bundle::export_for(&cadre.store, &file, Some(&summary), &holds).unwrap();
+    let r = cunwu_core::bundle::import(&snoop.store, &file).unwrap();
+    let leaked = snoop.store.blob_dir().join(&hash);
+    assert!(
+        r.attachments == 0 && !leaked.is_file(),
+        "the cadre's bundle carried the applicant's scan to a resident who only knew its hash \
+         ({} attachment(s) taken, {} on the snoop's phone: {})",
+        r.attachments,
+        if leaked.is_file() {
+            "the bytes are"
+        } else {
+            "nothing"
+        },
+        leaked.display()
+    );
+}
