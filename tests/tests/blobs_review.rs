@@ -283,3 +283,131 @@ async fn a_cadres_bundle_does_not_carry_a_private_scan_to_a_resident_who_only_kn
         leaked.display()
     );
 }
+
+// ---- finding 4: the relay never looks at the bytes' type -----------------------------------
+
+/// A blob request signed by `dev` for `space`: (status code, body bytes).
+#[allow(clippy::too_many_arguments)]
+async fn blob_call(
+    relay: &RelayProcess,
+    space: &str,
+    dev: &Device,
+    method: reqwest::Method,
+    path_and_query: &str,
+    op: Op,
+    hash: &str,
+    offset: u64,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    let r = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .request(
+            method,
+            format!("{}/v1/blobs/{hash}{path_and_query}", relay.url()),
+        )
+        .header(
+            AUTH_HEADER,
+            BlobAuth::header(space, dev.key(), op, hash, offset, now_ms()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// The issue: "Limits per kind (size, type checked by content, not by file name)
+/// enforced on the device and at the relay". Only the attaching phone sniffs
+/// (`Store::prepare_attachment`); the relay takes any bytes that match the piece list.
+/// A tampered phone declares `image/jpeg` for a Windows executable (`MZ…`), the relay
+/// stores it and serves it to the cadre as a photo. The relay must refuse the first
+/// piece when `sniff` of it is not the reference's `mime` (422, saying so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_refuses_bytes_that_are_not_of_the_type_their_reference_declares() {
+    let relay = relay();
+    let (space, cadre, resident) = village(&relay, "青石村").await;
+    let mut exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF\0\0".to_vec();
+    exe.extend(jpeg(PIECE_BYTES + 100, 5).into_iter().skip(JPEG.len()));
+    assert_eq!(cunwu_core::model::attachment::sniff(&exe), None);
+    let att = reference(&exe, "水管.jpg"); // declares image/jpeg
+    let hash = att.hash.clone();
+    forge_request_with(&relay, &resident, vec![att]).await;
+    let list = PieceList::of(&exe);
+    let (code, body) = blob_call(
+        &relay,
+        &space,
+        &resident,
+        reqwest::Method::PUT,
+        "/pieces",
+        Op::PutPieces,
+        &hash,
+        0,
+        list.to_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let (code, body) = blob_call(
+        &relay,
+        &space,
+        &resident,
+        reqwest::Method::PUT,
+        "?offset=0",
+        Op::Put,
+        &hash,
+        0,
+        exe.clone(),
+    )
+    .await;
+    let (get, served) = blob_call(
+        &relay,
+        &space,
+        &cadre,
+        reqwest::Method::GET,
+        "?offset=0&len=1048576",
+        Op::Get,
+        &hash,
+        0,
+        vec![],
+    )
+    .await;
+    assert!(
+        code == 422 && get != 200,
+        "an executable declared as image/jpeg was taken ({code}: {}) and served to the cadre \
+         ({get}, {} bytes starting {:?})",
+        String::from_utf8_lossy(&body),
+        served.len(),
+        &served[..served.len().min(2)]
+    );
+}
+
+// ---- finding 1, second consequence: eviction of bytes the village never got -------------------
+
+/// "Never evict what has not been uploaded." Because the lane takes the relay's global
+/// `complete` for "uploaded" (finding 1), a phone in village B under a small storage
+/// budget deletes the only copy of an attachment its village never received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_never_evicts_an_attachment_its_own_village_has_not_received() {
+    let relay = relay();
+    let (_, _cadre_a, res_a) = village(&relay, "青石村").await;
+    let (space_b, _cadre_b, res_b) = village(&relay, "白水村").await;
+    let photo = jpeg(2 * PIECE_BYTES + 77, 21);
+    let hash = PieceList::of(&photo).hash();
+    file_with(&res_a, "水管爆了", vec![write(&res_a, "水管.jpg", &photo)]);
+    res_a.sync().await.unwrap();
+    res_a.client.sync_blobs(&res_a.store, None).await.unwrap();
+
+    res_b.store.set_blob_budget(PIECE_BYTES as u64).unwrap();
+    file_with(&res_b, "水管爆了", vec![write(&res_b, "水管.jpg", &photo)]);
+    res_b.sync().await.unwrap();
+    let up = res_b.client.sync_blobs(&res_b.store, None).await.unwrap();
+    // evicting is fine once the bytes can be fetched again in this village
+    let (code, st) = status(&relay, &space_b, &res_b, &hash).await;
+    let fetchable_again = code == 200 && st["readable"] == true && st["have"] == photo.len();
+    assert!(
+        res_b.store.blob_dir().join(&hash).is_file() || fetchable_again,
+        "village B's only copy of the photo was evicted though no byte of it reached the relay \
+         from village B (relay: {code} {st}): {up:?}"
+    );
+}
