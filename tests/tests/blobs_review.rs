@@ -411,3 +411,101 @@ async fn a_phone_never_evicts_an_attachment_its_own_village_has_not_received() {
          from village B (relay: {code} {st}): {up:?}"
     );
 }
+
+// ---- finding 5: a blob file shorter than its committed `have` is zero-filled ----------------
+
+/// `SqliteStorage::append_blob` creates `<db>.blobs/<xx>/<hash>` and fsyncs the file's
+/// data, never the folders it created, so after a power cut the file (or its folder) can
+/// be gone while `have` is committed. On open, `trim_blob_files` only cuts files that
+/// are *longer* than `have`; a shorter one is left, the next append does
+/// `set_len(offset)` — zeros where acknowledged bytes were — and the relay serves a
+/// "complete" blob whose first pieces are zeros, forever (every reader's check_piece
+/// refuses it). Simulated here by removing the file while the relay is down. The relay
+/// must notice on open (or on append) and ask for those bytes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_lost_an_unsynced_blob_file_asks_for_the_bytes_again() {
+    let mut relay = relay();
+    if relay.backend() != "sqlite" {
+        return;
+    }
+    let (space, cadre, resident) = village(&relay, "青石村").await;
+    let photo = jpeg(3 * PIECE_BYTES + 10, 31);
+    let att = reference(&photo, "水管.jpg");
+    let hash = att.hash.clone();
+    forge_request_with(&relay, &resident, vec![att]).await;
+    let put = |offset: usize, body: Vec<u8>, relay: &RelayProcess| {
+        let (space, resident, hash) = (space.clone(), &resident, hash.clone());
+        let url = relay.url();
+        async move {
+            let r = reqwest::Client::new()
+                .put(format!("{url}/v1/blobs/{hash}?offset={offset}"))
+                .header(
+                    AUTH_HEADER,
+                    BlobAuth::header(
+                        &space,
+                        resident.key(),
+                        Op::Put,
+                        &hash,
+                        offset as u64,
+                        now_ms(),
+                    ),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (code, body) = blob_call(
+        &relay,
+        &space,
+        &resident,
+        reqwest::Method::PUT,
+        "/pieces",
+        Op::PutPieces,
+        &hash,
+        0,
+        PieceList::of(&photo).to_bytes(),
+    )
+    .await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    // two pieces acknowledged
+    let (code, body) = put(0, photo[..2 * PIECE_BYTES].to_vec(), &relay).await;
+    assert_eq!(code, 200, "{body}");
+    // power cut: the unsynced file is gone, the committed `have` is not
+    relay.kill_hard();
+    let file = cunwu_relay::db::blob_file(&cunwu_relay::db::blob_dir_of(relay.db_path()), &hash);
+    assert!(file.is_file(), "{}", file.display());
+    std::fs::remove_file(&file).unwrap();
+    relay.restart();
+    // the device resumes where the relay says
+    let (code, st) = status(&relay, &space, &resident, &hash).await;
+    assert_eq!(code, 200, "{st}");
+    let from = st["have"].as_u64().unwrap() as usize;
+    let (code, body) = put(from, photo[from..].to_vec(), &relay).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, served) = blob_call(
+        &relay,
+        &space,
+        &cadre,
+        reqwest::Method::GET,
+        "?offset=0&len=1048576",
+        Op::Get,
+        &hash,
+        0,
+        vec![],
+    )
+    .await;
+    assert!(
+        code == 200 && served == photo,
+        "after losing the file the relay resumed at byte {from} and serves {code}: {} bytes, \
+         the first piece {}",
+        served.len(),
+        if served.len() >= PIECE_BYTES && served[JPEG.len()..PIECE_BYTES].iter().all(|b| *b == 0) {
+            "all zeros"
+        } else {
+            "not zeros"
+        }
+    );
+}
