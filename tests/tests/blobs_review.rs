@@ -509,3 +509,47 @@ async fn a_relay_that_lost_an_unsynced_blob_file_asks_for_the_bytes_again() {
         }
     );
 }
+
+// ---- finding 6: names that display as something else ----------------------------------------
+
+/// `Attachment::check` refuses slashes and control characters (`char::is_control`, the
+/// Cc category) but not the bidirectional overrides and isolates (Cf: U+202A–U+202E,
+/// U+2066–U+2069) nor zero-width characters: `发票\u{202E}gpj.exe` shows as
+/// `发票exe.jpg` in the cadre's list. With finding 4 the bytes need not be a JPEG either.
+/// The relay must refuse such a name (the policy calls `check_all`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_whose_name_reorders_itself_on_screen_is_refused() {
+    let relay = relay();
+    let (_, _cadre, resident) = village(&relay, "青石村").await;
+    let bytes = jpeg(5000, 41);
+    let att = reference(&bytes, "发票\u{202E}gpj.exe");
+    let id = new_id();
+    let file = RequestEvent::File {
+        kind: "social_assistance".into(),
+        title: "报销".into(),
+        description: "发票见附件".into(),
+        place: None,
+        filer: resident.member_id(),
+        materials: vec![],
+        attachments: vec![att],
+    };
+    let (_, change) = EntityDoc::create(
+        &resident.key().public(),
+        EntityKind::Request,
+        &id,
+        &ev(&file, &resident.member_id()),
+        now_ms(),
+    )
+    .unwrap();
+    let batch = SignedBatch::sign(
+        resident.key(),
+        now_ms(),
+        &[(entity_bytes(&id).unwrap(), change.clone())],
+    );
+    let resp = resident.push_raw(&relay, vec![batch]).await.sync_response();
+    assert!(
+        !resp.acks.contains(&change.hash().0),
+        "the relay accepted an attachment named {:?} (shown as 发票exe.jpg)",
+        "发票\u{202E}gpj.exe"
+    );
+}
