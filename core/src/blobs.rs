@@ -347,7 +347,9 @@ impl SyncClient {
         let (mut fruitless, mut corrupt) = (0, 0u32);
         let mut window = FIRST_WINDOW;
         loop {
-            if status.complete || status.have >= row.size {
+            // done when the relay says this member's bytes are all there (`have`):
+            // `complete` alone may be another's upload
+            if status.have >= row.size {
                 store.set_blob_state(hash, AttachmentState::Uploaded, row.size, None)?;
                 progress(row.size);
                 store.evict_blobs(None)?;

@@ -86,6 +86,8 @@ pub struct BlobRef {
     pub hash: String,
     pub author: String,
     pub size: u64,
+    /// The type the reference declares (the relay checks the first piece against it).
+    pub mime: String,
 }
 
 /// What the relay holds of one attachment's bytes, whatever the space (one copy per
@@ -293,7 +295,7 @@ fn trim_blob_files(conn: &Connection, dir: &Path) -> Result<()> {
         return Ok(());
     }
     let mut st = conn
-        .prepare("SELECT hash, have FROM blobs WHERE have < size")
+        .prepare("SELECT hash, have FROM blobs WHERE have > 0")
         .map_err(db)?;
     let rows: Vec<(String, i64)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -305,6 +307,11 @@ fn trim_blob_files(conn: &Connection, dir: &Path) -> Result<()> {
             continue;
         }
         let path = blob_file(dir, &hash);
+        let held = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if held < have as u64 {
+            lower_blob_have(conn, &hash, held)?;
+            tracing::warn!(%hash, have, held, "attachment bytes acknowledged once are missing; the uploaders are asked again");
+        }
         if let Ok(meta) = std::fs::metadata(&path) {
             if meta.len() > have as u64 {
                 let f = std::fs::OpenOptions::new()
@@ -318,6 +325,35 @@ fn trim_blob_files(conn: &Connection, dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `len` bytes rounded down to whole pieces.
+fn whole_pieces(len: u64) -> u64 {
+    let p = cunwu_protocol::model::attachment::PIECE_BYTES as u64;
+    len / p * p
+}
+
+/// The bytes of `hash` really held are `len`: `have` and every uploader's resume point
+/// come down to the whole pieces of it, so the missing bytes are sent again.
+fn lower_blob_have(conn: &Connection, hash: &str, len: u64) -> Result<()> {
+    let keep = whole_pieces(len) as i64;
+    conn.execute(
+        "UPDATE blobs SET have = min(have, ?2) WHERE hash = ?1",
+        params![hash, keep],
+    )
+    .map_err(db)?;
+    conn.execute(
+        "UPDATE blob_holders SET have = min(have, ?2) WHERE hash = ?1",
+        params![hash, keep],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 /// Parsed rosters by space, with the stored text they were parsed from: every sync
@@ -428,6 +464,7 @@ CREATE INDEX IF NOT EXISTS log_tallies ON log(space_id, deliberation, seq) WHERE
 pub(crate) const BLOB_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS blob_refs (
     space_id TEXT NOT NULL, hash TEXT NOT NULL, entity_id TEXT NOT NULL, author TEXT NOT NULL, size INTEGER NOT NULL,
+    mime TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (space_id, hash, entity_id, author)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (
@@ -897,11 +934,18 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
             }
         }
         let mut refs = tx
-            .prepare_cached("INSERT OR IGNORE INTO blob_refs(space_id, hash, entity_id, author, size) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare_cached("INSERT OR IGNORE INTO blob_refs(space_id, hash, entity_id, author, size, mime) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(db)?;
         for r in &b.blob_refs {
-            refs.execute(params![space, r.hash, r.entity, r.author, r.size as i64])
-                .map_err(db)?;
+            refs.execute(params![
+                space,
+                r.hash,
+                r.entity,
+                r.author,
+                r.size as i64,
+                r.mime
+            ])
+            .map_err(db)?;
         }
     }
     Ok(seq as u64)
@@ -1377,7 +1421,7 @@ impl Storage for SqliteStorage {
         let c = self.reader()?;
         let mut st = c
             .prepare_cached(
-                "SELECT entity_id, author, size FROM blob_refs WHERE space_id = ?1 AND hash = ?2",
+                "SELECT entity_id, author, size, mime FROM blob_refs WHERE space_id = ?1 AND hash = ?2",
             )
             .map_err(db)?;
         let rows = st
@@ -1387,6 +1431,7 @@ impl Storage for SqliteStorage {
                     hash: hash.to_string(),
                     author: r.get(1)?,
                     size: r.get::<_, i64>(2)? as u64,
+                    mime: r.get(3)?,
                 })
             })
             .map_err(db)?
@@ -1449,15 +1494,38 @@ impl Storage for SqliteStorage {
             )));
         }
         let path = blob_file(&self.blob_dir, hash);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if len < offset {
+            // bytes acknowledged once are gone (a file lost with its folder in a power
+            // cut, a restore without the folder): never pad with zeros; count only what
+            // is really here and ask the uploaders for the rest
+            let c = self.conn.lock();
+            lower_blob_have(&c, hash, len)?;
+            return Err(RelayError::Conflict(format!(
+                "the relay lost bytes of {hash} after byte {}; ask GET /v1/blobs/{hash} where to resume",
+                whole_pieces(len)
+            )));
         }
+        if let Some(parent) = path.parent() {
+            if !parent.is_dir() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+                // the new folders reach the disk before anything in them is acknowledged
+                sync_dir(parent);
+                sync_dir(&self.blob_dir);
+            }
+        }
+        let created = len == 0 && !path.exists();
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .map_err(io)?;
+        if created {
+            if let Some(parent) = path.parent() {
+                sync_dir(parent);
+            }
+        }
         // anything past `have` was never acknowledged: write over it
         f.set_len(offset).map_err(io)?;
         f.seek(SeekFrom::Start(offset)).map_err(io)?;
@@ -1931,6 +1999,7 @@ pub(crate) mod tests {
             hash: hash.clone(),
             author: "m1".into(),
             size: bytes.len() as u64,
+            mime: "image/png".into(),
         };
         s.append_batch(
             "s1",

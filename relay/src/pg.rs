@@ -621,8 +621,8 @@ impl Storage for PgStorage {
         }
         for r in &b.blob_refs {
             tx.execute(
-                "INSERT INTO blob_refs(space_id, hash, entity_id, author, size) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[&space, &r.hash, &r.entity, &r.author, &(r.size as i64)],
+                "INSERT INTO blob_refs(space_id, hash, entity_id, author, size, mime) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[&space, &r.hash, &r.entity, &r.author, &(r.size as i64), &r.mime],
             )
             .map_err(pg)?;
         }
@@ -834,7 +834,7 @@ impl Storage for PgStorage {
         Ok(self
             .conn()?
             .query(
-                "SELECT entity_id, author, size FROM blob_refs WHERE space_id = $1 AND hash = $2",
+                "SELECT entity_id, author, size, mime FROM blob_refs WHERE space_id = $1 AND hash = $2",
                 &[&space, &hash],
             )
             .map_err(pg)?
@@ -844,6 +844,7 @@ impl Storage for PgStorage {
                 hash: hash.to_string(),
                 author: r.get(1),
                 size: r.get::<_, i64>(2) as u64,
+                mime: r.get(3),
             })
             .collect())
     }

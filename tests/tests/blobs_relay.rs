@@ -925,6 +925,7 @@ async fn document_sync_never_waits_for_a_stalled_upload() {
             place: None,
             on_behalf_of: None,
             materials: vec![],
+            attachments: vec![],
         })
         .unwrap();
     let r = tokio::time::timeout(Duration::from_secs(20), v.owner.sync())

@@ -695,21 +695,32 @@ impl Store {
         let readable: std::collections::HashSet<&str> =
             readable.iter().map(String::as_str).collect();
         let holds: std::collections::HashSet<&str> = holds.iter().map(String::as_str).collect();
-        let refs: Vec<(String, String, String, i64)> = {
+        // A reference carries the bytes to the peer only when its author vouches for
+        // them: this phone's member (who holds them), or staff (who may read every
+        // request anyway). A resident who learnt a hash and referenced it in their own
+        // request or question gets nothing by it, from the relay or from a bundle
+        // (the relay's rule is `service::blobs::may_fetch`).
+        let me = self.me()?.id;
+        let roster = self.roster()?;
+        let vouches = |by: &str| by == me || roster.member(by).is_some_and(|m| m.role.is_staff());
+        let refs: Vec<(String, String, String, i64, String)> = {
             let c = self.conn.lock();
             let mut s = c.prepare(
-                "SELECT DISTINCT r.hash, r.entity_id, b.kind, b.size FROM blob_refs r JOIN blobs b ON b.hash = r.hash
+                "SELECT DISTINCT r.hash, r.entity_id, b.kind, b.size, r.by FROM blob_refs r JOIN blobs b ON b.hash = r.hash
                  ORDER BY CASE b.kind WHEN 'voice' THEN 0 WHEN 'photo' THEN 1 ELSE 2 END, b.size, r.hash",
             )?;
             let v = s
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             v
         };
         let mut out: Vec<(String, Vec<u8>)> = vec![];
         let mut total = 0u64;
-        for (hash, entity, _, size) in refs {
+        for (hash, entity, _, size, by) in refs {
             if !readable.contains(entity.as_str())
+                || !vouches(&by)
                 || holds.contains(hash.as_str())
                 || out.iter().any(|(h, _)| *h == hash)
                 || total + size as u64 > max_bytes
@@ -916,6 +927,28 @@ impl Store {
     /// kept.
     pub(crate) fn finish_download(&self, hash: &str) -> Result<()> {
         let dir = self.blob_dir();
+        // the bytes are what their reference says they are (a program declared a photo
+        // is never kept, whoever sent it): the type by the bytes, as when attaching
+        let mut head = [0u8; 16];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(self.part_path(hash))?;
+            f.read(&mut head)?
+        };
+        let declared: String =
+            self.conn
+                .lock()
+                .query_row("SELECT mime FROM blobs WHERE hash = ?1", [hash], |r| {
+                    r.get(0)
+                })?;
+        let found = crate::model::attachment::sniff(&head[..n]);
+        if found != Some(declared.as_str()) {
+            let _ = std::fs::remove_file(self.part_path(hash));
+            return Err(Error::invalid(format!(
+                "the bytes of attachment {hash} are not the {declared} its reference declares ({}); they were not kept",
+                found.unwrap_or("an unknown type")
+            )));
+        }
         std::fs::rename(self.part_path(hash), self.blob_path(hash))?;
         sync_dir(&dir);
         let row = self.blob_row(hash)?;

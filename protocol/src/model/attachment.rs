@@ -206,6 +206,15 @@ impl Attachment {
                 "an attachment's name may not hold a folder, a slash or control characters",
             ));
         }
+        // characters that reorder or hide text on screen: "发票\u{202E}gpj.exe" shows as
+        // 发票exe.jpg
+        if name.chars().any(|c| {
+            matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        }) {
+            return Err(Error::invalid(
+                "an attachment's name may not hold characters that reorder or hide text (bidirectional controls, zero-width characters)",
+            ));
+        }
         if self.duration_ms.is_some_and(|d| d > MAX_DURATION_MS) {
             return Err(Error::invalid("a recording may last at most one hour"));
         }

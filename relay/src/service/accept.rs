@@ -596,6 +596,7 @@ fn new_references(
                 hash: a.hash,
                 author: by,
                 size: a.size,
+                mime: a.mime,
             }),
         }
     }

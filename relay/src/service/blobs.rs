@@ -43,8 +43,18 @@ impl Known {
             .or_else(|| self.refs.first().map(|r| r.size))
             .unwrap_or(0)
     }
+    /// Every byte is here *for this village*: stored, and delivered whole by a member of
+    /// this space. The bytes are kept once whatever the space, but what one village sent
+    /// neither spares another village's uploader nor is told to it (a hash shared by two
+    /// villages reveals nothing of the other).
     fn complete(&self) -> bool {
-        self.blob.as_ref().is_some_and(|b| b.have == b.size)
+        self.blob
+            .as_ref()
+            .is_some_and(|b| b.have == b.size && self.holders.iter().any(|(_, h)| *h == b.size))
+    }
+    /// Whether this village has begun to send the bytes (the piece list is told only then).
+    fn begun_here(&self) -> bool {
+        !self.holders.is_empty()
     }
     fn held_by(&self, member: &str) -> u64 {
         self.holders
@@ -229,14 +239,17 @@ impl Relay {
             } else {
                 k.held_by(&c.member.id)
             }
+        } else if complete {
+            size
         } else {
-            k.blob.as_ref().map_or(0, |b| b.have)
+            // what this village's uploads delivered so far (never another village's)
+            k.holders.iter().map(|(_, h)| *h).max().unwrap_or(0)
         };
         BlobStatus {
             hash: hash.to_string(),
             size,
             have,
-            pieces: k.blob.as_ref().is_some_and(|b| b.pieces.is_some()),
+            pieces: k.begun_here() && k.blob.as_ref().is_some_and(|b| b.pieces.is_some()),
             complete,
             readable: fetch,
         }
@@ -280,7 +293,15 @@ impl Relay {
                 ))
             })?;
             self.storage.put_blob_pieces(hash, mine.size, body)?;
+        } else if !k.begun_here() {
+            // another village sent the list: this village's uploader must still show it
+            // holds the same list (and then the bytes) before anything is told
+            PieceList::verify(hash, mine.size, body)
+                .map_err(|e| RelayError::Unprocessable(e.to_string()))?;
         }
+        // this member has begun: the list is told to this village from now on
+        self.storage
+            .set_blob_holder(&c.space, hash, &c.member.id, 0)?;
         let k = self.known(c, hash)?;
         let (fetch, _) = self.access(c, &k);
         Ok(self.status_of(c, hash, &k, fetch))
@@ -336,6 +357,21 @@ impl Relay {
                 piece * PIECE_BYTES
             ))
         })?;
+        if piece == 0 {
+            // the type by the bytes, as the attaching phone judged it: a program declared
+            // a photo is refused before anything of it is stored
+            let declared = Self::my_reference(c, &self.known(c, &up.hash)?)?
+                .mime
+                .clone();
+            let found = cunwu_protocol::model::attachment::sniff(bytes);
+            if found != Some(declared.as_str()) {
+                return Err(RelayError::Unprocessable(format!(
+                    "the bytes of {} are not the {declared} its reference declares ({}); nothing was stored",
+                    up.hash,
+                    found.unwrap_or("an unknown type")
+                )));
+            }
+        }
         let start = (piece * PIECE_BYTES) as u64;
         self.storage.append_blob(&up.hash, start, bytes)?;
         self.storage.set_blob_holder(
@@ -429,6 +465,7 @@ mod tests {
             hash: "h".into(),
             author: author.into(),
             size: 10,
+            mime: "image/jpeg".into(),
         }
     }
 
