@@ -186,11 +186,9 @@ impl BlobObserver for TerminalBar {
             ((p.done.min(p.size) as u128 * width as u128) / p.size as u128) as usize
         };
         let bar: String = "█".repeat(filled) + &"░".repeat(width - filled);
-        let percent = if p.size == 0 {
-            100
-        } else {
-            p.done.min(p.size) * 100 / p.size
-        };
+        let percent = (p.done.min(p.size) * 100)
+            .checked_div(p.size)
+            .unwrap_or(100);
         let what = if p.upload {
             t!("cli-attachment-uploading", name = p.name.as_str())
         } else {
