@@ -4873,7 +4873,11 @@ data class ImportReport (
     /**
      * Changes refused by signature or policy, with the reason.
      */
-    val `refused`: List<kotlin.String>
+    val `refused`: List<kotlin.String>, 
+    /**
+     * Attachments the bundle carried, checked against their content address.
+     */
+    val `attachments`: kotlin.UInt
 ) {
     
     companion object
@@ -4889,6 +4893,7 @@ public object FfiConverterTypeImportReport: FfiConverterRustBuffer<ImportReport>
             FfiConverterUInt.read(buf),
             FfiConverterUInt.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterUInt.read(buf),
         )
     }
 
@@ -4896,7 +4901,8 @@ public object FfiConverterTypeImportReport: FfiConverterRustBuffer<ImportReport>
             FfiConverterUInt.allocationSize(value.`applied`) +
             FfiConverterUInt.allocationSize(value.`duplicates`) +
             FfiConverterUInt.allocationSize(value.`parked`) +
-            FfiConverterSequenceString.allocationSize(value.`refused`)
+            FfiConverterSequenceString.allocationSize(value.`refused`) +
+            FfiConverterUInt.allocationSize(value.`attachments`)
     )
 
     override fun write(value: ImportReport, buf: ByteBuffer) {
@@ -4904,6 +4910,7 @@ public object FfiConverterTypeImportReport: FfiConverterRustBuffer<ImportReport>
             FfiConverterUInt.write(value.`duplicates`, buf)
             FfiConverterUInt.write(value.`parked`, buf)
             FfiConverterSequenceString.write(value.`refused`, buf)
+            FfiConverterUInt.write(value.`attachments`, buf)
     }
 }
 

@@ -1879,9 +1879,8 @@ data class NewRequest (
     /**
      * Files to attach in the filing event itself (`Store::prepare_attachment`); a
      * request may be filed with only a voice note, its title then empty.
-     * (Paths as text: what the FFI carries.)
      */
-    val `attachments`: List<kotlin.String> = listOf()
+    val `attachments`: List<PathBuf> = listOf()
 ) {
     
     companion object
@@ -1899,7 +1898,7 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterOptionalTypePlace.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceTypeMaterial.read(buf),
-            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypePathBuf.read(buf),
         )
     }
 
@@ -1910,7 +1909,7 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterOptionalTypePlace.allocationSize(value.`place`) +
             FfiConverterOptionalString.allocationSize(value.`onBehalfOf`) +
             FfiConverterSequenceTypeMaterial.allocationSize(value.`materials`) +
-            FfiConverterSequenceString.allocationSize(value.`attachments`)
+            FfiConverterSequenceTypePathBuf.allocationSize(value.`attachments`)
     )
 
     override fun write(value: NewRequest, buf: ByteBuffer) {
@@ -1920,7 +1919,7 @@ public object FfiConverterTypeNewRequest: FfiConverterRustBuffer<NewRequest> {
             FfiConverterOptionalTypePlace.write(value.`place`, buf)
             FfiConverterOptionalString.write(value.`onBehalfOf`, buf)
             FfiConverterSequenceTypeMaterial.write(value.`materials`, buf)
-            FfiConverterSequenceString.write(value.`attachments`, buf)
+            FfiConverterSequenceTypePathBuf.write(value.`attachments`, buf)
     }
 }
 
@@ -2802,6 +2801,30 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
 
 
 
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePathBuf: FfiConverterRustBuffer<List<PathBuf>> {
+    override fun read(buf: ByteBuffer): List<PathBuf> {
+        val len = buf.getInt()
+        return List<PathBuf>(len) {
+            FfiConverterTypePathBuf.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PathBuf>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePathBuf.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PathBuf>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePathBuf.write(it, buf)
+        }
+    }
+}
 
 
 
@@ -2854,4 +2877,18 @@ public object FfiConverterSequenceTypeMaterial: FfiConverterRustBuffer<List<Mate
 
 
 
+
+
+
+
+
+
+
+/**
+ * Typealias from the type name used in the UDL file to the builtin type.  This
+ * is needed because the UDL type name is used in function/method signatures.
+ * It's also what we have an external type that references a custom type.
+ */
+public typealias PathBuf = kotlin.String
+public typealias FfiConverterTypePathBuf = FfiConverterString
 
