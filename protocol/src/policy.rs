@@ -1561,7 +1561,7 @@ mod issue_14 {
         kinds: Vec<String>,
     }
 
-    fn m(id: &str, role: Role) -> Member {
+    pub(super) fn m(id: &str, role: Role) -> Member {
         Member {
             id: id.into(),
             name: id.into(),
@@ -1635,7 +1635,7 @@ mod issue_14 {
         json!({"date": date, "direction": "income", "account": "补助收入", "item": "补助", "amount_fen": amount})
     }
 
-    fn refused(r: Result<()>, needle: &str) {
+    pub(super) fn refused(r: Result<()>, needle: &str) {
         match r {
             Err(e) => assert!(
                 e.to_string().contains(needle),
@@ -1910,25 +1910,9 @@ mod issue_14 {
 /// phone: the JSON before and after, straight into `check_write`.
 #[cfg(test)]
 mod attachments {
+    use super::issue_14::{m, refused};
     use super::*;
     use serde_json::json;
-
-    fn m(id: &str, role: Role) -> Member {
-        Member {
-            id: id.into(),
-            name: id.into(),
-            role,
-            household: String::new(),
-            group: String::new(),
-            migrant: false,
-            household_rep: false,
-            party: false,
-            revoked: false,
-            joined_version: 1,
-            person: None,
-            lives_in: None,
-        }
-    }
 
     fn roster() -> Roster {
         Roster {
@@ -1976,16 +1960,6 @@ mod attachments {
 
     fn photo() -> Value {
         json!({"hash": "ab".repeat(32), "size": 300_000, "mime": "image/jpeg", "name": "水管.jpg"})
-    }
-
-    fn refused(r: Result<()>, needle: &str) {
-        match r {
-            Err(e) => assert!(
-                e.to_string().contains(needle),
-                "refused, but the reason {e} does not say {needle:?}"
-            ),
-            Ok(()) => panic!("accepted; expected a refusal saying {needle:?}"),
-        }
     }
 
     #[test]

@@ -952,6 +952,24 @@ pub async fn post_raw(url: &str, path: &str, content_type: &str, body: Vec<u8>) 
     HttpReply { status, body }
 }
 
+/// A file of `size` bytes behind a real type's `magic` (the rest incompressible noise, as
+/// photos and voice are), for attachment tests and benchmarks; the same `seed` gives the
+/// same bytes.
+pub fn noise_file(dir: &Path, name: &str, magic: &[u8], size: usize, seed: u64) -> PathBuf {
+    let mut bytes = magic.to_vec();
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(size);
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write a test file");
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,29 +8,12 @@
 use cunwu_core::model::attachment::PIECE_BYTES;
 use cunwu_core::store::{AttachmentState, NewRequest};
 use cunwu_core::Role;
-use cunwu_tests::harness::{cli_binary, Device, RelayProcess};
+use cunwu_tests::harness::{cli_binary, noise_file, Device, RelayProcess};
 use cunwu_tests::proxy::{Impairment, Proxy};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Bytes standing in for a file of a type: its magic, then noise (incompressible, as
-/// photos and voice are).
-fn file_of(dir: &Path, name: &str, magic: &[u8], size: usize, seed: u64) -> PathBuf {
-    let mut bytes = magic.to_vec();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while bytes.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    bytes.truncate(size);
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).expect("write test file");
-    p
-}
 
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
 const AMR: &[u8] = b"#!AMR\n";
@@ -84,9 +67,9 @@ async fn a_photo_a_voice_note_and_a_scan_arrive_whole_through_a_link_cut_every_1
     let cadre = Device::enroll(&relay, &cadre_invite, "王书记").await;
     let resident = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "李秀英").await;
     let dir = tempfile::tempdir().unwrap();
-    let photo = file_of(dir.path(), "水管.jpg", JPEG, 3_000_000, 1);
-    let voice = file_of(dir.path(), "说明.amr", AMR, 600_000, 2);
-    let scan = file_of(dir.path(), "低保申请.pdf", PDF, 5_000_000, 3);
+    let photo = noise_file(dir.path(), "水管.jpg", JPEG, 3_000_000, 1);
+    let voice = noise_file(dir.path(), "说明.amr", AMR, 600_000, 2);
+    let scan = noise_file(dir.path(), "低保申请.pdf", PDF, 5_000_000, 3);
     let total = (3_000_000 + 600_000 + 5_000_000) as u64;
 
     let id = resident
@@ -185,10 +168,10 @@ async fn a_pending_upload_never_holds_the_request_back() {
     let cadre = Device::enroll(&relay, &cadre_invite, "王书记").await;
     let resident = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "李秀英").await;
     let dir = tempfile::tempdir().unwrap();
-    let scan = file_of(dir.path(), "户口簿.pdf", PDF, 5_000_000, 4);
+    let scan = noise_file(dir.path(), "户口簿.pdf", PDF, 5_000_000, 4);
     let photos = [
-        file_of(dir.path(), "一.jpg", JPEG, 700_000, 5),
-        file_of(dir.path(), "二.jpg", JPEG, 600_000, 6),
+        noise_file(dir.path(), "一.jpg", JPEG, 700_000, 5),
+        noise_file(dir.path(), "二.jpg", JPEG, 600_000, 6),
     ];
     let id = resident
         .store
@@ -261,7 +244,7 @@ async fn a_phone_killed_mid_upload_resumes_after_restart_without_starting_over()
         ],
     );
     let size = 5_000_000u64;
-    let scan = file_of(home.path(), "scan.pdf", PDF, size as usize, 7);
+    let scan = noise_file(home.path(), "scan.pdf", PDF, size as usize, 7);
     let filed = cunwu(
         home.path(),
         &[

@@ -136,10 +136,17 @@ fn row(v: &AttachmentView) -> serde_json::Value {
 fn state_text(v: &AttachmentView) -> String {
     let state = crate::lang::label(&v.state);
     match (&v.error, v.done) {
-        (Some(why), _) => format!("{state}：{why}"),
-        (None, d) if d > 0 && d < v.attachment.size => {
-            format!("{state} {}/{}", bytes(d), bytes(v.attachment.size))
-        }
+        (Some(why), _) => t!(
+            "cli-attachment-state-why",
+            state = state,
+            why = why.as_str()
+        ),
+        (None, d) if d > 0 && d < v.attachment.size => t!(
+            "cli-attachment-state-done",
+            state = state,
+            done = bytes(d),
+            size = bytes(v.attachment.size)
+        ),
         _ => state,
     }
 }

@@ -464,3 +464,5 @@ cli-request-attachments = Attachments ({ $n }):
 cli-request-attachments-hint = (`cunwu attachment list { $id }` shows each one's state and full hash)
 cli-demo-voice-note = {"   "}[{ $who }] cannot type easily and adds a voice note ({ $size })
 cli-demo-blobs = {"   "}[{ $who }] attachments: sent { $sent } ({ $up }), received { $received } ({ $down })
+cli-attachment-state-why = { $state }: { $why }
+cli-attachment-state-done = { $state } ({ $done } of { $size })

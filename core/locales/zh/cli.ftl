@@ -460,3 +460,5 @@ cli-request-attachments = 附件（{ $n } 个）：
 cli-request-attachments-hint = （`cunwu attachment list { $id }` 看每个附件的状态和完整哈希）
 cli-demo-voice-note = {"   "}[{ $who }] 不便打字，附上一段语音留言（{ $size }）
 cli-demo-blobs = {"   "}[{ $who }] 附件：发出 { $sent } 个（{ $up }），收到 { $received } 个（{ $down }）
+cli-attachment-state-why = { $state }：{ $why }
+cli-attachment-state-done = { $state }（{ $done } / { $size }）

@@ -8,25 +8,10 @@
 
 use cunwu_core::store::NewRequest;
 use cunwu_core::Role;
-use cunwu_tests::harness::{Device, RelayProcess};
+use cunwu_tests::harness::{noise_file, Device, RelayProcess};
 use cunwu_tests::proxy::{Impairment, Proxy};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn noise(dir: &Path, name: &str, magic: &[u8], size: usize, seed: u64) -> PathBuf {
-    let mut bytes = magic.to_vec();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while bytes.len() < size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    bytes.truncate(size);
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
 
 fn dir_bytes(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
@@ -87,7 +72,7 @@ pub fn run(args: &[String]) {
                 let resident =
                     Device::enroll(&relay, &relay.invite(&space, Role::Resident), "李秀英").await;
                 let dir = tempfile::tempdir().unwrap();
-                let file = noise(dir.path(), name, magic, *size, i as u64 + 1);
+                let file = noise_file(dir.path(), name, magic, *size, i as u64 + 1);
                 let id = resident
                     .store
                     .file_request(NewRequest {
