@@ -23,6 +23,7 @@ impl LocalSpace {
                 version: 1,
                 members: vec![],
                 devices: vec![],
+                deltas_from: None,
             },
         }
     }
@@ -43,6 +44,7 @@ impl LocalSpace {
             joined_version: self.roster.version + 1,
             person: None,
             lives_in: None,
+            changed_version: 0,
         });
         self.roster.version += 1;
         id
@@ -54,6 +56,7 @@ impl LocalSpace {
             key: store.device_id(),
             member: member.into(),
             revoked_at_seq: None,
+            changed_version: 0,
         });
         self.roster.version += 1;
         store.set_membership(&self.membership(member), &self.signed())

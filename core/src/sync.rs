@@ -19,9 +19,9 @@ use crate::ids::now_ms;
 use crate::store::{Membership, Store};
 #[cfg(feature = "http")]
 use crate::wire::control::{
-    enroll_message, invite_message, revoke_message, rotate_message, EnrollRequest, EnrollResponse,
-    ErrorBody, InviteFor, InviteRequest, InviteResponse, RevokeRequest, RotateRequest,
-    RotateResponse,
+    enroll_message, fresh_nonce, invite_message, revoke_message, rotate_message, EnrollRequest,
+    EnrollResponse, ErrorBody, InviteFor, InviteRequest, InviteResponse, RevokeRequest,
+    RotateRequest, RotateResponse,
 };
 #[cfg(feature = "http")]
 use crate::wire::{self, entity_bytes, SealedRequest, SyncRequest, SyncResponse};
@@ -106,6 +106,16 @@ pub trait ProgressObserver: Send + Sync {
     fn progress(&self, p: &SyncProgress);
 }
 
+/// Why `SyncClient::sync_once` makes a second pass.
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// The relay's log is another than the one this phone synced with.
+    Restarted,
+    /// A roster update did not verify: ask for the whole roster.
+    WholeRoster,
+}
+
 #[cfg(feature = "http")]
 #[derive(Clone)]
 pub struct SyncClient {
@@ -157,7 +167,7 @@ async fn refusal(
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
         error: text,
-        expected_counter: None,
+        ..ErrorBody::default()
     });
     Err((status, body))
 }
@@ -274,26 +284,23 @@ impl SyncClient {
             }
         }
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
-        let mut req = InviteRequest {
-            space_id: m.space_id,
-            device_key: store.device_id(),
-            role,
-            household: household.into(),
-            group: group.into(),
-            nonce: crate::ids::new_id(),
-            signature: String::new(),
-            enrols,
+        let sign = |at: i64| {
+            let mut req = InviteRequest {
+                space_id: m.space_id.clone(),
+                device_key: store.device_id(),
+                role,
+                household: household.into(),
+                group: group.into(),
+                nonce: fresh_nonce(at),
+                signature: String::new(),
+                enrols: enrols.clone(),
+            };
+            req.signature = hex::encode(store.key.sign(&invite_message(&req)));
+            req
         };
-        req.signature = hex::encode(store.key.sign(&invite_message(&req)));
-        let resp = check(
-            self.http
-                .post(format!("{}/v1/invites", m.relay_url))
-                .json(&req)
-                .send()
-                .await
-                .map_err(net)?,
-        )
-        .await?;
+        let resp = self
+            .post_control(format!("{}/v1/invites", m.relay_url), sign)
+            .await?;
         resp.json()
             .await
             .map_err(|e| Error::Malformed(format!("invite answer: {e}")))
@@ -302,24 +309,52 @@ impl SyncClient {
     /// A cadre revokes a device (hex key) or a member (id) with all their devices.
     pub async fn revoke(&self, store: &Store, target: &str) -> Result<()> {
         let m = store.membership()?.ok_or(Error::NotEnrolled)?;
-        let mut req = RevokeRequest {
-            space_id: m.space_id,
-            device_key: store.device_id(),
-            target: target.into(),
-            nonce: crate::ids::new_id(),
-            signature: String::new(),
+        let sign = |at: i64| {
+            let mut req = RevokeRequest {
+                space_id: m.space_id.clone(),
+                device_key: store.device_id(),
+                target: target.into(),
+                nonce: fresh_nonce(at),
+                signature: String::new(),
+            };
+            req.signature = hex::encode(store.key.sign(&revoke_message(&req)));
+            req
         };
-        req.signature = hex::encode(store.key.sign(&revoke_message(&req)));
-        check(
-            self.http
-                .post(format!("{}/v1/revoke", m.relay_url))
-                .json(&req)
-                .send()
-                .await
-                .map_err(net)?,
-        )
-        .await?;
+        self.post_control(format!("{}/v1/revoke", m.relay_url), sign)
+            .await?;
         Ok(())
+    }
+
+    /// POST a signed control request made by `sign` at this phone's time. A relay whose
+    /// clock is far from the phone's refuses it and says its time (`relay_time`): the
+    /// request is signed again with that time and sent once more.
+    async fn post_control<T: serde::Serialize>(
+        &self,
+        url: String,
+        sign: impl Fn(i64) -> T,
+    ) -> Result<reqwest::Response> {
+        let send = |req: T| self.http.post(&url).json(&req).send();
+        match refusal(send(sign(now_ms())).await.map_err(net)?).await {
+            Ok(r) => Ok(r),
+            Err((
+                409,
+                ErrorBody {
+                    relay_time: Some(t),
+                    ..
+                },
+            )) => {
+                tracing::info!(
+                    phone_ms = now_ms(),
+                    relay_ms = t,
+                    "the phone's clock is far from the relay's: signing the request again with the relay's time"
+                );
+                check(send(sign(t)).await.map_err(net)?).await
+            }
+            Err((status, body)) => Err(Error::Relay {
+                status,
+                reason: body.error,
+            }),
+        }
     }
 
     /// One sync: push the outbox, pull every page after the cursor.
@@ -338,25 +373,36 @@ impl SyncClient {
         // the cursor backwards; the second waits for the first
         let _one_at_a_time = store.sync_lock.lock().await;
         let mut report = SyncReport::default();
-        if self
-            .sync_pass(store, observer.clone(), &mut report, true)
+        if let Some(again) = self
+            .sync_pass(store, observer.clone(), &mut report, true, false)
             .await?
         {
-            self.sync_pass(store, observer, &mut report, false).await?;
+            self.sync_pass(
+                store,
+                observer,
+                &mut report,
+                false,
+                again == Again::WholeRoster,
+            )
+            .await?;
         }
         Ok(report)
     }
 
-    /// One pass of `sync_once`, adding to `report`. Returns true when the relay's log
-    /// turned out to be another than the one this phone synced with and the phone was
-    /// set to start over (only when `may_restart`).
+    /// One pass of `sync_once`, adding to `report`. Returns why a second pass is needed
+    /// (only when `may_restart`): the relay's log turned out to be another than the one
+    /// this phone synced with and the phone was set to start over, or a roster update
+    /// did not verify and the whole roster is asked for (`whole_roster`: the request
+    /// says the phone holds no roster version, so the relay sends it whole).
     async fn sync_pass(
         &self,
         store: &Store,
         observer: Option<Arc<dyn ProgressObserver>>,
         report: &mut SyncReport,
         may_restart: bool,
-    ) -> Result<bool> {
+        whole_roster: bool,
+    ) -> Result<Option<Again>> {
+        let ask_whole_roster = std::sync::atomic::AtomicBool::new(whole_roster);
         if !store.key_is_current()? {
             return Err(Error::invalid(
                 "this device's key was rotated: reopen the store to sign with the new key",
@@ -379,7 +425,10 @@ impl SyncClient {
                 },
                 sent_at: now_ms(),
                 cursor,
-                roster_version: store.roster()?.version,
+                roster_version: match ask_whole_roster.load(std::sync::atomic::Ordering::Relaxed) {
+                    true => 0,
+                    false => store.roster()?.version,
+                },
                 max_page_bytes: self.page_bytes,
                 batches,
             };
@@ -452,7 +501,7 @@ impl SyncClient {
                         resend,
                         "the relay's log is not the one this phone synced with (restored from a backup?): pulling it again and re-sending acked changes"
                     );
-                    return Ok(true);
+                    return Ok(Some(Again::Restarted));
                 }
                 if resp.epoch != 0 && resp.epoch != known {
                     store.set_relay_epoch(resp.epoch)?;
@@ -472,6 +521,21 @@ impl SyncClient {
             };
             if let Some(r) = &resp.roster {
                 store.install_roster(r)?;
+                ask_whole_roster.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            if let Some(d) = &resp.roster_delta {
+                if let Err(e) = store.apply_roster_delta(d) {
+                    // nothing of this answer is applied: its entries may be signed by
+                    // members only the new roster names
+                    if !may_restart {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, "a roster update did not verify: asking for the whole roster");
+                    if let Some(next) = next {
+                        next.abort();
+                    }
+                    return Ok(Some(Again::WholeRoster));
+                }
             }
             store.apply_acks(&resp.acks, resp.server_time)?;
             report.acked += resp.acks.len() as u32;
@@ -536,7 +600,7 @@ impl SyncClient {
                 None => break,
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// One POST of a framed sync request; the answer's body, or the relay's refusal.
@@ -597,26 +661,23 @@ impl SyncClient {
                 store.begin_key_rotation()?
             }
         };
-        let mut req = RotateRequest {
-            space_id: m.space_id,
-            old_key: store.device_id(),
-            new_key: new.id(),
-            nonce: crate::ids::new_id(),
-            old_signature: String::new(),
-            new_signature: String::new(),
+        let sign = |at: i64| {
+            let mut req = RotateRequest {
+                space_id: m.space_id.clone(),
+                old_key: store.device_id(),
+                new_key: new.id(),
+                nonce: fresh_nonce(at),
+                old_signature: String::new(),
+                new_signature: String::new(),
+            };
+            let msg = rotate_message(&req);
+            req.old_signature = hex::encode(store.key.sign(&msg));
+            req.new_signature = hex::encode(new.sign(&msg));
+            req
         };
-        let msg = rotate_message(&req);
-        req.old_signature = hex::encode(store.key.sign(&msg));
-        req.new_signature = hex::encode(new.sign(&msg));
-        let resp = check(
-            self.http
-                .post(format!("{}/v1/rotate", m.relay_url))
-                .json(&req)
-                .send()
-                .await
-                .map_err(net)?,
-        )
-        .await?;
+        let resp = self
+            .post_control(format!("{}/v1/rotate", m.relay_url), sign)
+            .await?;
         let r: RotateResponse = resp
             .json()
             .await

@@ -42,12 +42,15 @@ fn version_1_database_upgrades_and_keeps_its_data() {
                 joined_version: 1,
                 person: None,
                 lives_in: None,
+                changed_version: 0,
             }],
             devices: vec![DeviceEntry {
                 key: device.id(),
                 member: member.into(),
                 revoked_at_seq: None,
+                changed_version: 0,
             }],
+            deltas_from: None,
         };
         let signed = SignedRoster::sign(&roster, &relay);
         for (k, v) in [

@@ -1465,6 +1465,7 @@ mod tests {
             joined_version: 1,
             person: None,
             lives_in: None,
+            changed_version: 0,
         }
     }
 
@@ -1575,6 +1576,7 @@ mod issue_14 {
             joined_version: 1,
             person: None,
             lives_in: None,
+            changed_version: 0,
         }
     }
 
@@ -1592,6 +1594,7 @@ mod issue_14 {
                     m("township", Role::Township),
                 ],
                 devices: vec![],
+                deltas_from: None,
             },
             kinds: crate::model::request::catalogue(),
         }
@@ -1925,6 +1928,7 @@ mod attachments {
                 m("other", Role::Resident),
             ],
             devices: vec![],
+            deltas_from: None,
         }
     }
 

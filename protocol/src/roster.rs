@@ -78,6 +78,15 @@ pub struct Member {
     /// Where a migrant member lives or works, as the invite said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lives_in: Option<String>,
+    /// The roster version that last changed this member (0 when that was before the
+    /// relay began stamping changes, [`Roster::deltas_from`]): what a roster delta
+    /// carries ([`Roster::delta_since`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changed_version: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +98,9 @@ pub struct DeviceEntry {
     /// accepted before stay.
     #[serde(default)]
     pub revoked_at_seq: Option<u64>,
+    /// The roster version that last changed this entry (see [`Member::changed_version`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub changed_version: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +111,12 @@ pub struct Roster {
     pub version: u64,
     pub members: Vec<Member>,
     pub devices: Vec<DeviceEntry>,
+    /// The version from which every change is stamped on the members and devices it
+    /// changed (`changed_version`), so the relay can send a device holding that version
+    /// or a later one only what changed since ([`Roster::delta_since`]). `None` in a
+    /// roster no change has been stamped in yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deltas_from: Option<u64>,
 }
 
 impl Roster {
@@ -176,5 +194,315 @@ impl SignedRoster {
         .map_err(|_| Error::BadSignature("roster is not signed by this space's relay".into()))?;
         serde_json::from_slice(&self.roster_json)
             .map_err(|e| Error::Malformed(format!("roster: {e}")))
+    }
+}
+
+impl Roster {
+    /// Record a change the relay made to this roster (from `before`): the version goes up
+    /// by one and every member and device entry that is new or differs from `before` is
+    /// stamped with the new version, so later deltas carry it. The relay calls this once
+    /// for every roster change it makes (enrolment, revocation, key rotation).
+    pub fn record_change(&mut self, before: &Roster) {
+        self.version = before.version + 1;
+        self.deltas_from.get_or_insert(before.version);
+        let version = self.version;
+        for m in self.members.iter_mut() {
+            if before.member(&m.id) != Some(m) {
+                m.changed_version = version;
+            }
+        }
+        for d in self.devices.iter_mut() {
+            if before.device(&d.key) != Some(d) {
+                d.changed_version = version;
+            }
+        }
+    }
+
+    /// What changed after version `from`, for a device that holds that version: `None`
+    /// when this roster cannot say (changes before [`Roster::deltas_from`] were not
+    /// stamped, or `from` is not an earlier version of it), and the device gets the
+    /// whole roster instead.
+    pub fn delta_since(&self, from: u64) -> Option<RosterDelta> {
+        let stamped = self.deltas_from?;
+        if from == 0 || from < stamped || from >= self.version {
+            return None;
+        }
+        Some(RosterDelta {
+            space_id: self.space_id.clone(),
+            space_name: self.space_name.clone(),
+            from,
+            version: self.version,
+            deltas_from: self.deltas_from,
+            members: self
+                .members
+                .iter()
+                .filter(|m| m.changed_version > from)
+                .cloned()
+                .collect(),
+            devices: self
+                .devices
+                .iter()
+                .filter(|d| d.changed_version > from)
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
+/// The changes to a roster after version `from`, up to `version`: the members and
+/// device entries that are new or changed (members and devices are never removed; a
+/// revocation is a flag), each as it now is. Applied to the roster at `from` it gives
+/// the roster at `version` exactly, byte for byte in its canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterDelta {
+    pub space_id: String,
+    pub space_name: String,
+    pub from: u64,
+    pub version: u64,
+    pub deltas_from: Option<u64>,
+    pub members: Vec<Member>,
+    pub devices: Vec<DeviceEntry>,
+}
+
+impl RosterDelta {
+    /// `base` with this delta applied: changed entries replaced where they are, new
+    /// ones appended in the relay's order. `base` may be any version from `from` on (a
+    /// delta from an earlier version carries every entry a later one would, each as it
+    /// is at `version`), so an answer to a request sent before the phone took a newer
+    /// roster still applies.
+    pub fn apply(&self, base: &Roster) -> Result<Roster> {
+        if base.space_id != self.space_id {
+            return Err(Error::BadSignature(
+                "a roster update is for another space".into(),
+            ));
+        }
+        if base.version < self.from || base.version >= self.version {
+            return Err(Error::invalid(format!(
+                "a roster update from version {} to {} cannot be applied to version {}",
+                self.from, self.version, base.version
+            )));
+        }
+        let mut r = base.clone();
+        r.space_name = self.space_name.clone();
+        r.version = self.version;
+        r.deltas_from = self.deltas_from;
+        for m in &self.members {
+            match r.members.iter_mut().find(|x| x.id == m.id) {
+                Some(x) => *x = m.clone(),
+                None => r.members.push(m.clone()),
+            }
+        }
+        for d in &self.devices {
+            match r.devices.iter_mut().find(|x| x.key == d.key) {
+                Some(x) => *x = d.clone(),
+                None => r.devices.push(d.clone()),
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A roster delta as the relay sends it: the delta's JSON and the relay's signature
+/// of the WHOLE roster it leads to ([`SignedRoster`]'s signature at `version`). The
+/// delta itself is not signed: the device applies it to the roster it holds, encodes
+/// the result and checks the relay's signature over that, so a wrong or tampered delta
+/// can only fail, and the phone keeps a whole signed roster as before (for its own
+/// checks and for bundles to other phones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRosterDelta {
+    pub delta_json: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl SignedRosterDelta {
+    /// The delta from the device's roster version to `roster`'s, signed as `roster`
+    /// is in `signed`; `None` when [`Roster::delta_since`] cannot say.
+    pub fn between(roster: &Roster, signed: &SignedRoster, from: u64) -> Option<Self> {
+        let delta = roster.delta_since(from)?;
+        Some(SignedRosterDelta {
+            delta_json: serde_json::to_vec(&delta).expect("roster delta serializes"),
+            signature: signed.signature.clone(),
+        })
+    }
+
+    /// The delta, decoded (not yet checked: see [`SignedRosterDelta::apply`]).
+    pub fn delta(&self) -> Result<RosterDelta> {
+        serde_json::from_slice(&self.delta_json)
+            .map_err(|e| Error::Malformed(format!("roster update: {e}")))
+    }
+
+    /// The signed roster this delta leads to from `base` (the signed roster the device
+    /// holds), checked against the pinned relay key.
+    pub fn apply(&self, base: &Roster, relay_public: &[u8]) -> Result<(Roster, SignedRoster)> {
+        let delta = self.delta()?;
+        let next = delta.apply(base)?;
+        let signed = SignedRoster {
+            roster_json: serde_json::to_vec(&next).expect("roster serializes"),
+            signature: self.signature.clone(),
+        };
+        let checked = signed.verify(relay_public).map_err(|_| {
+            Error::BadSignature(format!(
+                "the roster update from version {} to {} does not lead to the roster the relay signed",
+                delta.from, delta.version
+            ))
+        })?;
+        Ok((checked, signed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, role: Role) -> Member {
+        Member {
+            id: id.into(),
+            name: format!("成员{id}"),
+            role,
+            household: String::new(),
+            group: String::new(),
+            migrant: false,
+            household_rep: false,
+            party: false,
+            revoked: false,
+            joined_version: 0,
+            person: None,
+            lives_in: None,
+            changed_version: 0,
+        }
+    }
+
+    /// The relay's side of an enrolment, as `control.rs` makes it.
+    fn enrol(r: &mut Roster, id: &str, key: &str) {
+        let before = r.clone();
+        r.members.push(Member {
+            joined_version: r.version + 1,
+            ..member(id, Role::Resident)
+        });
+        r.devices.push(DeviceEntry {
+            key: key.into(),
+            member: id.into(),
+            revoked_at_seq: None,
+            changed_version: 0,
+        });
+        r.record_change(&before);
+    }
+
+    #[test]
+    fn a_delta_rebuilds_the_signed_roster_byte_for_byte() {
+        let relay = DeviceKey::generate();
+        // a roster written before stamping began: its changes cannot be told apart
+        let mut r = Roster {
+            space_id: "s".into(),
+            space_name: "青石村".into(),
+            version: 3,
+            members: vec![member("a", Role::Cadre), member("b", Role::Resident)],
+            devices: vec![
+                DeviceEntry {
+                    key: "ka".into(),
+                    member: "a".into(),
+                    revoked_at_seq: None,
+                    changed_version: 0,
+                },
+                DeviceEntry {
+                    key: "kb".into(),
+                    member: "b".into(),
+                    revoked_at_seq: None,
+                    changed_version: 0,
+                },
+            ],
+            deltas_from: None,
+        };
+        assert_eq!(r.delta_since(2), None, "nothing stamped yet");
+        let at3 = r.clone();
+        enrol(&mut r, "c", "kc");
+        let at4 = r.clone();
+        enrol(&mut r, "d", "kd");
+        // revoke b, rotate a's key
+        let before = r.clone();
+        r.members[1].revoked = true;
+        r.devices[1].revoked_at_seq = Some(9);
+        r.devices[0].revoked_at_seq = Some(9);
+        r.devices.push(DeviceEntry {
+            key: "ka2".into(),
+            member: "a".into(),
+            revoked_at_seq: None,
+            changed_version: 0,
+        });
+        r.record_change(&before);
+        assert_eq!(r.version, 6);
+        let signed = SignedRoster::sign(&r, &relay);
+        // from version 3 or 4; and a delta from 3 applies to 4 as well (a phone that took
+        // version 4 after it sent the request this answers)
+        let from3 = SignedRosterDelta::between(&r, &signed, 3).unwrap();
+        assert_eq!(from3.apply(&at4, &relay.public()).unwrap().1, signed);
+        for base in [&at3, &at4] {
+            let d = SignedRosterDelta::between(&r, &signed, base.version).expect("a delta");
+            let (got, stored) = d.apply(base, &relay.public()).unwrap();
+            assert_eq!(got, r);
+            assert_eq!(
+                stored, signed,
+                "the phone keeps exactly what the relay signed"
+            );
+        }
+        let from4 = r.delta_since(4).unwrap();
+        assert_eq!(
+            (from4.members.len(), from4.devices.len()),
+            (2, 5),
+            "from version 4: d enrolled, b revoked; devices kd, kb, ka revoked and ka2 new"
+        );
+        assert_eq!(
+            r.delta_since(2),
+            None,
+            "before stamping began: the whole roster"
+        );
+        assert_eq!(r.delta_since(6), None, "nothing to send");
+        assert_eq!(r.delta_since(0), None);
+    }
+
+    #[test]
+    fn a_wrong_delta_only_fails() {
+        let relay = DeviceKey::generate();
+        let mut r = Roster {
+            space_id: "s".into(),
+            space_name: "青石村".into(),
+            version: 1,
+            members: vec![member("a", Role::Cadre)],
+            devices: vec![],
+            deltas_from: Some(0),
+        };
+        let base = r.clone();
+        enrol(&mut r, "b", "kb");
+        let signed = SignedRoster::sign(&r, &relay);
+        let honest = SignedRosterDelta::between(&r, &signed, 1).unwrap();
+        // a delta that raises a role, or drops a revocation, leads elsewhere
+        let mut d: RosterDelta = serde_json::from_slice(&honest.delta_json).unwrap();
+        d.members[0].role = Role::Cadre;
+        let forged = SignedRosterDelta {
+            delta_json: serde_json::to_vec(&d).unwrap(),
+            signature: honest.signature.clone(),
+        };
+        let e = forged.apply(&base, &relay.public()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("does not lead to the roster the relay signed"),
+            "{e}"
+        );
+        // applied to a version before the one it is from, or to the one it leads to
+        let older = Roster {
+            version: 0,
+            ..base.clone()
+        };
+        let e = honest.apply(&older, &relay.public()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("from version 1 to 2 cannot be applied to version 0"),
+            "{e}"
+        );
+        assert!(honest.apply(&r, &relay.public()).is_err());
+        // signed by someone else
+        let other = DeviceKey::generate();
+        assert!(honest.apply(&base, &other.public()).is_err());
+        assert!(honest.apply(&base, &relay.public()).is_ok());
     }
 }

@@ -14,7 +14,7 @@
 use crate::doc::change_from_bytes;
 use crate::error::{Error, Result};
 use crate::identity::{self, DeviceKey};
-use crate::roster::SignedRoster;
+use crate::roster::{SignedRoster, SignedRosterDelta};
 use automerge::{Change, ChangeHash};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Digest;
@@ -25,14 +25,16 @@ pub const MAGIC: &[u8; 3] = b"CWU";
 /// version 4 adds to a sync response when each log entry reached the relay and what
 /// remains after the page ([`Remaining`]); version 5 adds the space log's `epoch` to a
 /// sync response (a restored log has a new one: the device pulls again and re-sends
-/// what the relay no longer holds). Messages of other kinds are the same in versions 1
-/// to 5 and are written as version 3 ([`WRITTEN_VERSION`]), so builds that read only up
-/// to 3 still read them; a sync request must be version 3 or later.
-pub const WIRE_VERSION: u8 = 5;
-/// The version every message but a version-4 or -5 sync response is written in.
+/// what the relay no longer holds); version 6 adds `roster_delta`: a device whose
+/// roster is behind receives what changed since its version, not the whole roster.
+/// Messages of other kinds are the same in versions 1 to 6 and are written as version 3
+/// ([`WRITTEN_VERSION`]), so builds that read only up to 3 still read them; a sync
+/// request must be version 3 or later.
+pub const WIRE_VERSION: u8 = 6;
+/// The version every message but a sync response of version 4 or later is written in.
 pub const WRITTEN_VERSION: u8 = 3;
 /// The HTTP request header with which a device asks for sync responses of this wire
-/// version (value `5`). A relay answers a request without it in version 3, which every
+/// version (value `6`). A relay answers a request without it in version 3, which every
 /// older build reads; an older relay ignores the header and answers version 3.
 pub const RESPONSE_VERSION_HEADER: &str = "cunwu-wire";
 pub const OLDEST_READABLE_VERSION: u8 = 1;
@@ -699,6 +701,42 @@ pub struct SyncResponse {
     /// synced in another epoch pulls the log again from the start and re-sends its
     /// changes the relay acked (it acks again those it holds; `SyncClient::sync_once`).
     pub epoch: u64,
+    /// Version 6: instead of `roster`, what changed in the roster since the version the
+    /// device said it holds (`SyncRequest::roster_version`), with the relay's signature
+    /// of the whole roster it leads to. At most one of `roster` and `roster_delta` is set.
+    pub roster_delta: Option<SignedRosterDelta>,
+}
+
+/// Sync responses as wire version 5 lays them out: no `roster_delta`.
+mod v5 {
+    use super::{Hash, LogEntry, Rejection, Remaining, SignedRoster};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize)]
+    pub struct SyncResponseRef<'a> {
+        pub acks: &'a [Hash],
+        pub rejections: &'a [Rejection],
+        pub entries: &'a [LogEntry],
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: &'a Option<SignedRoster>,
+        pub server_time: i64,
+        pub remaining: Remaining,
+        pub epoch: u64,
+    }
+
+    #[derive(Deserialize)]
+    pub struct SyncResponse {
+        pub acks: Vec<Hash>,
+        pub rejections: Vec<Rejection>,
+        pub entries: Vec<LogEntry>,
+        pub cursor: u64,
+        pub more: bool,
+        pub roster: Option<SignedRoster>,
+        pub server_time: i64,
+        pub remaining: Remaining,
+        pub epoch: u64,
+    }
 }
 
 /// Sync responses as wire version 4 lays them out: no `epoch`.
@@ -777,8 +815,22 @@ impl SyncResponse {
     /// The frame for a device that reads sync responses up to `version` (the value of
     /// its [`RESPONSE_VERSION_HEADER`], else 3).
     pub fn encode(&self, version: u8) -> Vec<u8> {
-        if version >= 5 {
-            return frame(5, FrameKind::SyncResponse, self);
+        if version >= 6 {
+            return frame(6, FrameKind::SyncResponse, self);
+        }
+        if version == 5 {
+            let v5 = v5::SyncResponseRef {
+                acks: &self.acks,
+                rejections: &self.rejections,
+                entries: &self.entries,
+                cursor: self.cursor,
+                more: self.more,
+                roster: &self.roster,
+                server_time: self.server_time,
+                remaining: self.remaining,
+                epoch: self.epoch,
+            };
+            return frame(5, FrameKind::SyncResponse, &v5);
         }
         if version == 4 {
             let v4 = v4::SyncResponseRef {
@@ -818,8 +870,23 @@ impl SyncResponse {
     pub fn decode(bytes: &[u8]) -> Result<SyncResponse> {
         check_frame_header(bytes, FrameKind::SyncResponse)?;
         let body = inflate(&bytes[5..], decoded_limit(FrameKind::SyncResponse))?;
-        if bytes[3] >= 5 {
+        if bytes[3] >= 6 {
             return whole(&body);
+        }
+        if bytes[3] == 5 {
+            let v: v5::SyncResponse = whole(&body)?;
+            return Ok(SyncResponse {
+                acks: v.acks,
+                rejections: v.rejections,
+                entries: v.entries,
+                cursor: v.cursor,
+                more: v.more,
+                roster: v.roster,
+                server_time: v.server_time,
+                remaining: v.remaining,
+                epoch: v.epoch,
+                roster_delta: None,
+            });
         }
         if bytes[3] == 4 {
             let v: v4::SyncResponse = whole(&body)?;
@@ -833,6 +900,7 @@ impl SyncResponse {
                 server_time: v.server_time,
                 remaining: v.remaining,
                 epoch: 0,
+                roster_delta: None,
             });
         }
         let old: v3::SyncResponse = whole(&body)?;
@@ -861,6 +929,7 @@ impl SyncResponse {
             server_time: old.server_time,
             remaining: Remaining::default(),
             epoch: 0,
+            roster_delta: None,
         })
     }
 }
@@ -923,7 +992,7 @@ impl Have {
 
 pub type Hash32List = Vec<Hash>;
 
-/// Encode a message as a frame. A sync response is written in version 5 here; the
+/// Encode a message as a frame. A sync response is written in version 6 here; the
 /// relay writes it with [`SyncResponse::encode`], in the version the device reads.
 pub fn encode<T: Serialize>(kind: FrameKind, msg: &T) -> Vec<u8> {
     let version = match kind {
@@ -1032,9 +1101,9 @@ pub fn decode<T: DeserializeOwned>(kind: FrameKind, bytes: &[u8]) -> Result<T> {
                 "a sync request is read with SealedRequest::read, not decode".into(),
             ))
         }
-        FrameKind::SyncResponse if bytes[3] < 5 => {
+        FrameKind::SyncResponse if bytes[3] < 6 => {
             return Err(Error::Malformed(
-                "a sync response before version 5 has another layout: read it with SyncResponse::decode"
+                "a sync response before version 6 has another layout: read it with SyncResponse::decode"
                     .into(),
             ))
         }
@@ -1055,6 +1124,29 @@ pub fn change_hash(h: &Hash) -> ChangeHash {
 /// Control-plane messages (JSON over HTTP): enrolment, invites, revocation.
 pub mod control {
     use super::*;
+
+    /// How far the time in a control request's nonce may be from the relay's clock
+    /// ([`nonce_time`]); the same window as blob requests'.
+    pub const MAX_NONCE_SKEW_MS: i64 = super::blob::MAX_AUTH_SKEW_MS;
+
+    /// A nonce for a signed control request (invite, revoke, rotate) made at `now`:
+    /// `t<ms>.<random>`. The time is inside what the device signs, so the relay refuses
+    /// the request once it is older than [`MAX_NONCE_SKEW_MS`] and may forget the
+    /// nonces of requests older than that: a replay of one is refused by its time.
+    /// (Apps before this sent a bare random nonce; the relay keeps those for good.)
+    pub fn fresh_nonce(now: i64) -> String {
+        format!("t{now}.{}", crate::ids::new_id())
+    }
+
+    /// The time a nonce made by [`fresh_nonce`] carries; `None` for an older app's
+    /// nonce, which has none.
+    pub fn nonce_time(nonce: &str) -> Option<i64> {
+        let (t, rest) = nonce.strip_prefix('t')?.split_once('.')?;
+        if rest.len() < 16 {
+            return None;
+        }
+        t.parse().ok()
+    }
 
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct EnrollRequest {
@@ -1205,6 +1297,11 @@ pub mod control {
         /// older clients ignore it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub expected_counter: Option<u64>,
+        /// On a control request whose nonce carries a time too far from the relay's
+        /// clock (409, [`nonce_time`]): the relay's clock, so the device signs the
+        /// request again with a nonce of that time. Older clients ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub relay_time: Option<i64>,
     }
 }
 
@@ -1448,10 +1545,26 @@ mod tests {
                 bytes: 900,
             },
             epoch: 77,
+            roster_delta: Some(SignedRosterDelta {
+                delta_json: b"{}".to_vec(),
+                signature: vec![9; 64],
+            }),
         };
-        let newest = resp.encode(5);
-        assert_eq!(newest[3], 5);
+        let v6 = resp.encode(6);
+        let newest = v6.clone();
+        assert_eq!(newest[3], 6);
         assert_eq!(SyncResponse::decode(&newest).unwrap(), resp);
+        assert_eq!(resp.encode(WIRE_VERSION), newest);
+        // a version-5 answer is the same but for the roster delta, which it does not carry
+        let resp = SyncResponse {
+            roster_delta: None,
+            ..resp
+        };
+        let v5 = resp.encode(5);
+        assert_eq!(v5[3], 5);
+        assert_eq!(SyncResponse::decode(&v5).unwrap(), resp);
+        assert!(v5.len() < newest.len());
+        let newest = v5;
         // a version-4 answer is the same but for the epoch, which it does not carry
         let new = resp.encode(4);
         assert_eq!(new[3], 4);
@@ -1489,10 +1602,14 @@ mod tests {
         .unwrap();
         assert_eq!(inflate(&old[5..], 1 << 20).unwrap(), by_hand);
         assert_eq!(
-            decode::<SyncResponse>(FrameKind::SyncResponse, &newest).unwrap(),
-            resp
+            decode::<SyncResponse>(FrameKind::SyncResponse, &v6)
+                .unwrap()
+                .roster_delta
+                .map(|d| d.signature),
+            Some(vec![9; 64])
         );
         // the generic decoder reads only the newest layout
+        assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &newest).is_err());
         assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &new).is_err());
         assert!(decode::<SyncResponse>(FrameKind::SyncResponse, &old).is_err());
     }

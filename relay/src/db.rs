@@ -173,6 +173,9 @@ pub trait Storage: Send + Sync + 'static {
     fn counter(&self, space: &str, device: &str) -> Result<u64>;
     /// Record a one-time nonce; false if seen before.
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<bool>;
+    /// Forget the nonces of timed control requests (`wire::control::fresh_nonce`) used
+    /// before `before` (relay time); untimed nonces of older apps stay. Returns how many.
+    fn prune_nonces(&self, before: i64) -> Result<u64>;
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>>;
     fn entity_changes(&self, space: &str, id: &str) -> Result<Vec<Vec<u8>>>;
     fn has_change(&self, space: &str, hash: &[u8; 32]) -> Result<bool>;
@@ -1132,6 +1135,18 @@ impl Storage for SqliteStorage {
         Ok(n == 1)
     }
 
+    fn prune_nonces(&self, before: i64) -> Result<u64> {
+        let n = self
+            .conn
+            .lock()
+            .execute(
+                "DELETE FROM nonces WHERE at < ?1 AND nonce LIKE 't%'",
+                params![before],
+            )
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         self.reader()?
             .query_row(
@@ -1713,7 +1728,9 @@ pub(crate) mod tests {
                 key: device.into(),
                 member: "m1".into(),
                 revoked_at_seq: None,
+                changed_version: 0,
             }],
+            deltas_from: None,
         };
         roster_json(&roster)
     }

@@ -25,6 +25,10 @@ pub enum RelayError {
     /// clock): 409, with the lowest counter it will accept in `ErrorBody`.
     #[error("{reason}")]
     Counter { reason: String, expected: u64 },
+    /// A control request whose nonce's time is too far from the relay's clock: 409,
+    /// with the relay's clock in `ErrorBody::relay_time` (the device signs again).
+    #[error("{reason}")]
+    Clock { reason: String, relay_time: i64 },
     /// The relay is too busy right now: 503 with a Retry-After of `RETRY_AFTER_SECS`.
     #[error("{0}")]
     Unavailable(String),
@@ -65,7 +69,7 @@ impl RelayError {
             RelayError::NotFound(_) => StatusCode::NOT_FOUND,
             RelayError::Conflict(_) => StatusCode::CONFLICT,
             RelayError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            RelayError::Counter { .. } => StatusCode::CONFLICT,
+            RelayError::Counter { .. } | RelayError::Clock { .. } => StatusCode::CONFLICT,
             RelayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RelayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             RelayError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -116,9 +120,14 @@ impl IntoResponse for RelayError {
             RelayError::Counter { expected, .. } => Some(*expected),
             _ => None,
         };
+        let relay_time = match &self {
+            RelayError::Clock { relay_time, .. } => Some(*relay_time),
+            _ => None,
+        };
         let body = axum::Json(ErrorBody {
             error: self.to_string(),
             expected_counter,
+            relay_time,
         });
         match self {
             RelayError::Unavailable(_) => (

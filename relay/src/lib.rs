@@ -46,6 +46,29 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    // a relay serves for months: the nonces of old control requests are forgotten hourly
+    let pruner = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            hourly.tick().await;
+            loop {
+                hourly.tick().await;
+                let r = relay.clone();
+                match tokio::task::spawn_blocking(move || {
+                    r.prune_nonces(cunwu_protocol::ids::now_ms())
+                })
+                .await
+                {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::info!(rows = n, "pruned the nonces of old control requests")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not prune nonces"),
+                    _ => {}
+                }
+            }
+        })
+    };
     let app = http::router(relay, &cfg);
     let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -85,6 +108,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    pruner.abort();
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(cfg.request_timeout + Duration::from_secs(1)) => {

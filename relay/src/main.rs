@@ -244,6 +244,11 @@ fn main() -> ExitCode {
                 ),
                 Err(e) => tracing::warn!(error = %e, "could not prune replay counters"),
             }
+            match relay.prune_nonces(cunwu_protocol::ids::now_ms()) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "pruned the nonces of old control requests"),
+                Err(e) => tracing::warn!(error = %e, "could not prune nonces"),
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -496,6 +496,15 @@ impl Storage for PgStorage {
         Ok(n == 1)
     }
 
+    fn prune_nonces(&self, before: i64) -> Result<u64> {
+        self.conn()?
+            .execute(
+                "DELETE FROM nonces WHERE at < $1 AND nonce LIKE 't%'",
+                &[&before],
+            )
+            .map_err(pg)
+    }
+
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         let row = self
             .conn()?

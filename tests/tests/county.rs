@@ -345,3 +345,163 @@ async fn a_full_disk_refuses_changes_clearly_and_pull_only_syncs_still_work() {
     assert!(cadre.sync().await.unwrap().received >= 1);
     relay.stop();
 }
+
+/// A phone whose roster is behind receives what changed since its version (an
+/// enrolment, a revocation), checks it against the relay's signature of the whole
+/// roster and keeps a whole signed roster, which it can still hand to another phone
+/// in a bundle; an app from before roster deltas gets the whole roster as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_a_member_behind_receives_that_member_not_the_whole_roster() {
+    let relay = RelayProcess::start();
+    let (space, cadre_invite) = relay.create_space("青石村");
+    let _cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+    let mut villagers = vec![];
+    for i in 0..60 {
+        let invite = relay.invite_with(&space, Role::Resident, &format!("H{i:02}"), "二组");
+        villagers.push(Device::enroll(&relay, &invite, &format!("村民{i}")).await);
+    }
+    let wang = &villagers[0];
+    wang.sync().await.unwrap();
+    let whole = serde_json::to_vec(&wang.store.roster().unwrap())
+        .unwrap()
+        .len();
+    assert!(wang.store.roster().unwrap().members.len() == 61);
+
+    // one member joins: the next sync brings that member and nothing of the other 61
+    let li = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "李新来").await;
+    let r = one_trip(&relay, wang, "one member behind").await;
+    let roster = wang.store.roster().unwrap();
+    assert!(
+        roster.member(&li.member_id()).is_some(),
+        "the new member arrived"
+    );
+    assert!(
+        (r.bytes_received as usize) < whole / 8,
+        "a sync one member behind received {} B; the whole roster is {whole} B of JSON",
+        r.bytes_received
+    );
+
+    // a revocation arrives the same way, and the revoked member's changes stop counting
+    relay.revoke(&space, &villagers[5].member_id());
+    let r = one_trip(&relay, wang, "one revocation behind").await;
+    assert!((r.bytes_received as usize) < whole / 8, "{r:?}");
+    let roster = wang.store.roster().unwrap();
+    assert!(roster.member(&villagers[5].member_id()).unwrap().revoked);
+
+    // the roster the phone pieced together verifies as the relay's own: a phone that was
+    // never told of 李新来 takes it from 王's bundle
+    let zhao = &villagers[1];
+    let bundle = wang.store.export_bundle(None).unwrap();
+    zhao.store.import_bundle(&bundle).unwrap();
+    assert!(zhao
+        .store
+        .roster()
+        .unwrap()
+        .member(&li.member_id())
+        .is_some());
+
+    // an app that reads only wire version 5 still gets the whole roster
+    let behind = &villagers[2];
+    let body = behind.sync_body(vec![], behind.store.cursor().unwrap());
+    let v5 = cunwu_tests::harness::post_sync_as(&relay.url(), body, Some(5))
+        .await
+        .sync_response();
+    assert!(v5.roster.is_some() && v5.roster_delta.is_none());
+    let body = behind.sync_body(vec![], behind.store.cursor().unwrap());
+    let v6 = cunwu_tests::harness::post_sync_as(&relay.url(), body, Some(6))
+        .await
+        .sync_response();
+    assert!(v6.roster.is_none() && v6.roster_delta.is_some(), "{v6:?}");
+}
+
+/// Control requests (invite, revoke, rotate) carry the time they were signed in their
+/// nonce: the relay refuses one signed more than 15 minutes from its clock and says its
+/// time, so a phone whose clock is off signs again with it; and the relay forgets the
+/// nonces of timed requests older than that (at start), since a replay of one is
+/// refused by its time. An older app's untimed nonce is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_nonces_carry_a_time_and_old_ones_are_pruned() {
+    use cunwu_core::wire::control::{fresh_nonce, revoke_message, ErrorBody, RevokeRequest};
+    use cunwu_tests::harness::post_raw;
+    let mut relay = RelayProcess::start();
+    let (space, cadre_invite) = relay.create_space("青石村");
+    let cadre = Device::enroll(&relay, &cadre_invite, "陈建国").await;
+    let wang = Device::enroll(&relay, &relay.invite(&space, Role::Resident), "王秀英").await;
+    let revoke_at = |at: i64| {
+        let mut req = RevokeRequest {
+            space_id: space.clone(),
+            device_key: cadre.device_id(),
+            target: wang.member_id(),
+            nonce: fresh_nonce(at),
+            signature: String::new(),
+        };
+        req.signature = hex::encode(cadre.key().sign(&revoke_message(&req)));
+        serde_json::to_vec(&req).unwrap()
+    };
+    let now = cunwu_core::ids::now_ms();
+    // signed by a phone whose clock is 20 minutes behind: refused, with the relay's time
+    let stale = revoke_at(now - 20 * 60_000);
+    let r = post_raw(
+        &relay.url(),
+        "/v1/revoke",
+        "application/json",
+        stale.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.error());
+    let body: ErrorBody = serde_json::from_slice(&r.body).unwrap();
+    let relay_time = body.relay_time.expect("the relay says its time");
+    assert!((relay_time - now).abs() < 60_000, "{relay_time} vs {now}");
+    assert!(body.error.contains("sign it again"), "{}", body.error);
+    assert!(wang.sync().await.is_ok(), "nothing was revoked");
+    // signed again with the relay's time: taken, once
+    let fresh = revoke_at(relay_time);
+    let r = post_raw(
+        &relay.url(),
+        "/v1/revoke",
+        "application/json",
+        fresh.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.error());
+    let r = post_raw(
+        &relay.url(),
+        "/v1/revoke",
+        "application/json",
+        fresh.clone(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error().contains("replayed")),
+        (409, true),
+        "{}",
+        r.error()
+    );
+
+    // nonces a day old: a timed one is forgotten at start, an older app's is kept
+    let old = format!(
+        "t{}.{}",
+        now - 86_400_000,
+        "00112233445566778899aabbccddeeff"
+    );
+    relay.execute(&format!(
+        "INSERT INTO nonces(nonce, at) VALUES ('{old}', {}), ('00112233445566778899aabbccddeeff', {})",
+        now - 86_400_000,
+        now - 86_400_000
+    ));
+    assert_eq!(relay.query_i64("SELECT count(*) FROM nonces"), 3);
+    relay.restart();
+    let left = relay.query_i64(&format!(
+        "SELECT count(*) FROM nonces WHERE nonce = '{old}'"
+    ));
+    assert_eq!(left, 0, "the day-old timed nonce is pruned");
+    assert_eq!(
+        relay.query_i64("SELECT count(*) FROM nonces"),
+        2,
+        "the fresh one and the untimed one stay"
+    );
+    // and a replay of the stale request is still refused, by its time
+    let r = post_raw(&relay.url(), "/v1/revoke", "application/json", stale).await;
+    assert_eq!(r.status, 409, "{}", r.error());
+    assert!(cadre.sync().await.is_ok());
+}

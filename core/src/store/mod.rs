@@ -51,7 +51,7 @@ use crate::identity::DeviceKey;
 use crate::model::deliberation::Deliberation;
 use crate::model::EntityKind;
 use crate::policy::{self, Lookup};
-use crate::roster::{Member, Roster, SignedRoster};
+use crate::roster::{Member, Roster, SignedRoster, SignedRosterDelta};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -286,6 +286,29 @@ impl Store {
             &self.conn.lock(),
             "roster",
             &serde_json::to_vec(signed).expect("roster json"),
+        )?;
+        Ok(true)
+    }
+
+    /// Take a roster update (wire version 6): the changes since a version this phone
+    /// held, with the relay's signature of the whole roster they lead to. The result
+    /// must verify against the pinned relay key exactly as a whole roster would, and is
+    /// kept as one. Returns false when this phone already holds that version or a newer
+    /// one (a later page of the same sync may carry the update again).
+    pub fn apply_roster_delta(&self, delta: &SignedRosterDelta) -> Result<bool> {
+        let m = self.membership()?.ok_or(Error::NotEnrolled)?;
+        let cur = self.roster()?;
+        if delta.delta()?.version <= cur.version {
+            return Ok(false);
+        }
+        let (new, signed) = delta.apply(&cur, &m.relay_key)?;
+        if new.space_id != m.space_id {
+            return Err(Error::BadSignature("roster is for another space".into()));
+        }
+        local_set(
+            &self.conn.lock(),
+            "roster",
+            &serde_json::to_vec(&signed).expect("roster json"),
         )?;
         Ok(true)
     }

@@ -7,7 +7,7 @@ use super::{first_field, Relay, RelayLookup, Result, MAX_COUNTER_AHEAD_MS};
 use crate::db::{AcceptedChange, EntityRecord, LogBatch};
 use crate::error::RelayError;
 use cunwu_protocol::policy::{self, Audience};
-use cunwu_protocol::roster::{Member, Roster};
+use cunwu_protocol::roster::{Member, Roster, SignedRosterDelta};
 use cunwu_protocol::wire::{
     self, entity_hex, Item, Rejection, Remaining, SignedBatch, SyncResponse,
 };
@@ -100,8 +100,8 @@ impl Relay {
     /// over the still-compressed body must verify. Only then is the body inflated (to
     /// an absolute bound) and decoded, and only after that is any change parsed.
     ///
-    /// The answer is written in wire version `response_version` (4 when the device asked
-    /// for it with `wire::RESPONSE_VERSION_HEADER`, else 3, which older apps read).
+    /// The answer is written in wire version `response_version` (the newest the device
+    /// said it reads with `wire::RESPONSE_VERSION_HEADER`, else 3, which older apps read).
     pub fn sync(&self, body: &[u8], now: i64, response_version: u8) -> Result<Vec<u8>> {
         let deadline = Instant::now() + self.limits.sync_budget;
         let sealed = wire::SealedRequest::read(body)?;
@@ -197,7 +197,7 @@ impl Relay {
             from_seq,
             req.max_page_bytes,
         )?;
-        let roster = if rec.roster.version > req.roster_version {
+        let (roster, roster_delta) = if rec.roster.version > req.roster_version {
             let current = self
                 .storage
                 .space(&space_id)?
@@ -206,13 +206,22 @@ impl Relay {
             if current.version > roster_floor {
                 self.note_roster_sent(&space_id, &device_hex, current.version, pull_only)?;
             }
-            Some(self.signed_roster(&space_id, &current, &rec.relay_secret)?)
+            let signed = self.signed_roster(&space_id, &current, &rec.relay_secret)?;
+            // a device that reads version 6 gets only what changed since its version
+            // when the roster can say (`Roster::delta_since`); else the whole roster
+            match (response_version >= 6)
+                .then(|| SignedRosterDelta::between(&current, &signed, req.roster_version))
+                .flatten()
+            {
+                Some(delta) => (None, Some(delta)),
+                None => (Some(signed), None),
+            }
         } else {
             let held = req.roster_version.min(rec.roster.version);
             if held > roster_floor {
                 self.note_roster_sent(&space_id, &device_hex, held, pull_only)?;
             }
-            None
+            (None, None)
         };
         let remaining = if more {
             self.storage.remaining(&space_id, cursor)?
@@ -229,6 +238,7 @@ impl Relay {
             server_time: now,
             remaining,
             epoch: rec.epoch,
+            roster_delta,
         };
         Ok(resp.encode(response_version))
     }

@@ -456,6 +456,7 @@ mod tests {
             joined_version: 1,
             person: None,
             lives_in: None,
+            changed_version: 0,
         }
     }
 

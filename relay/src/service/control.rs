@@ -51,6 +51,7 @@ impl Relay {
             version: 1,
             members: vec![],
             devices: vec![],
+            deltas_from: None,
         };
         self.storage
             .create_space(&id, name, &key.secret_bytes(), &roster)?;
@@ -151,6 +152,7 @@ impl Relay {
         // read, change and write the roster in one transaction: an enrolment on
         // another thread or relay node cannot slip in between and be lost
         self.storage.update_roster(space, &mut |roster| {
+            let before = roster.clone();
             let mut hit = false;
             for d in roster.devices.iter_mut() {
                 if (d.key == target || d.member == target) && d.revoked_at_seq.is_none() {
@@ -167,7 +169,7 @@ impl Relay {
                     "no device or member {target} to revoke"
                 )));
             }
-            roster.version += 1;
+            roster.record_change(&before);
             Ok(())
         })
     }
@@ -186,6 +188,13 @@ impl Relay {
     /// (`Storage::prune_counters`); run when the relay starts serving.
     pub fn prune_counters(&self) -> Result<u64> {
         self.storage.prune_counters()
+    }
+
+    /// Forget the nonces of timed control requests older than twice the accepted skew
+    /// (a replay of one is refused by its time, `use_nonce`); run when the relay starts
+    /// serving and every hour while it serves (`serve`).
+    pub fn prune_nonces(&self, now: i64) -> Result<u64> {
+        self.storage.prune_nonces(now - 2 * MAX_NONCE_SKEW_MS)
     }
 
     // ---- control plane -------------------------------------------------------------
@@ -207,6 +216,7 @@ impl Relay {
         let (inv, roster) =
             self.storage
                 .redeem_invite(&invite_hash(&req.invite), now, &mut |inv, roster| {
+                    let before = roster.clone();
                     if roster.device(&device_hex).is_some() {
                         return Err(RelayError::Conflict(
                             "this device is already enrolled".into(),
@@ -254,13 +264,15 @@ impl Relay {
                             .lives_in
                             .clone()
                             .or_else(|| person.as_ref().and_then(|p| p.details.lives_in.clone())),
+                        changed_version: 0,
                     });
                     roster.devices.push(DeviceEntry {
                         key: device_hex.clone(),
                         member: member_id.clone(),
                         revoked_at_seq: None,
+                        changed_version: 0,
                     });
-                    roster.version += 1;
+                    roster.record_change(&before);
                     Ok(())
                 })?;
         let space = self
@@ -305,12 +317,34 @@ impl Relay {
             .ok_or_else(|| RelayError::NotFound(format!("no space {space}")))?;
         let m = rec.roster.signer(device_key, None)?.clone();
         may(&m)?;
+        self.use_nonce(nonce, now)?;
+        Ok(m)
+    }
+
+    /// The replay rule for signed control requests (invite, revoke, rotate): a nonce
+    /// is used once. A nonce that carries a time (`wire::control::fresh_nonce`, signed
+    /// with the request) must be within `MAX_NONCE_SKEW_MS` of the relay's clock, so a
+    /// replay is refused by its time once the nonce is forgotten
+    /// (`Storage::prune_nonces`); an older app's nonce without a time is kept for good.
+    fn use_nonce(&self, nonce: &str, now: i64) -> Result<()> {
+        if let Some(t) = nonce_time(nonce) {
+            if (t - now).abs() > MAX_NONCE_SKEW_MS {
+                return Err(RelayError::Clock {
+                    reason: format!(
+                        "this request was signed at {t} ms by the phone's clock and the relay's is {now} ms: \
+                         more than {} minutes apart; sign it again with the relay's time (`relay_time`)",
+                        MAX_NONCE_SKEW_MS / 60_000
+                    ),
+                    relay_time: now,
+                });
+            }
+        }
         if nonce.len() < 16 || !self.storage.use_nonce(nonce, now)? {
             return Err(RelayError::Conflict(
                 "this request was already used (replayed nonce)".into(),
             ));
         }
-        Ok(m)
+        Ok(())
     }
 
     pub fn create_invite(&self, req: &InviteRequest, now: i64) -> Result<InviteResponse> {
@@ -389,11 +423,7 @@ impl Relay {
                 ))
             }
         };
-        if req.nonce.len() < 16 || !self.storage.use_nonce(&req.nonce, now)? {
-            return Err(RelayError::Conflict(
-                "this request was already used (replayed nonce)".into(),
-            ));
-        }
+        self.use_nonce(&req.nonce, now)?;
         let roster = self.rotate_in(&req.space_id, &req.old_key, &req.new_key, &member)?;
         // the new key inherits the old one's roster floor (eligibility snapshots)
         let floor = self
@@ -415,6 +445,7 @@ impl Relay {
         let from = self.storage.last_seq(space)? + 1;
         let mut unchanged = None;
         let roster = self.storage.update_roster(space, &mut |roster| {
+            let before = roster.clone();
             let new_entry = roster
                 .device(new)
                 .map(|d| (d.member.clone(), d.revoked_at_seq));
@@ -446,8 +477,9 @@ impl Relay {
                 key: new.to_string(),
                 member: member.to_string(),
                 revoked_at_seq: None,
+                changed_version: 0,
             });
-            roster.version += 1;
+            roster.record_change(&before);
             Ok(())
         });
         match unchanged {
