@@ -1634,7 +1634,7 @@ mod tests {
         v3[3] = WIRE_VERSION + 1;
         assert!(matches!(
             decode::<Bundle>(FrameKind::Bundle, &v3),
-            Err(Error::UnsupportedVersion { found: 6, .. })
+            Err(Error::UnsupportedVersion { found, .. }) if found == WIRE_VERSION + 1
         ));
         // a version 1 message (no created items) still reads
         let mut v1 = ok.clone();
