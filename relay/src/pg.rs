@@ -842,11 +842,8 @@ impl Storage for PgStorage {
     }
 
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
-        self.group.submit(
-            (space.to_string(), b.clone()),
-            || self.conn(),
-            |c, jobs| commit_group(c, jobs),
-        )
+        self.group
+            .submit((space.to_string(), b.clone()), || self.conn(), commit_group)
     }
 
     fn append_tally(
