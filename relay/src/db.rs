@@ -258,7 +258,7 @@ fn prune_sql(table: &str) -> String {
 /// for a writer's fsync, and several syncs read the log at once).
 pub struct SqliteStorage {
     conn: Mutex<Connection>,
-    group: GroupCommit,
+    group: crate::group::GroupCommit<(String, LogBatch)>,
     path: std::path::PathBuf,
     readers: Mutex<Vec<Connection>>,
     rosters: RosterCache,
@@ -651,7 +651,7 @@ impl SqliteStorage {
         trim_blob_files(&conn, &blob_dir)?;
         Ok(SqliteStorage {
             conn: Mutex::new(conn),
-            group: GroupCommit::default(),
+            group: Default::default(),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![]),
             rosters: RosterCache::default(),
@@ -706,139 +706,28 @@ pub(crate) fn parse_roster(s: &str) -> Result<Roster> {
     serde_json::from_str(s).map_err(|e| RelayError::Storage(format!("stored roster: {e}")))
 }
 
-/// Group commit of log appends: the batches of syncs that arrive together are appended
-/// in one SQLite transaction, with one fsync (`synchronous=FULL`), instead of one each.
-/// Each sync's append still waits until the transaction holding it is committed, so
-/// nothing is acknowledged before it is durable; a batch that fails rolls back to its
-/// own savepoint and fails alone. The service holds each space's lock around its
-/// append, so the batches of one transaction are of different spaces, which never wait
-/// for each other's locks; they share the fsync.
-///
-/// Leader and followers: a sync that finds no commit under way leads: it takes the
-/// writer connection, then every append queued by then, and commits them; appends
-/// queued meanwhile are the next round's (the leader runs rounds until none is left).
-#[derive(Default)]
-pub(crate) struct GroupCommit {
-    state: Mutex<GroupState>,
-    /// Transactions committed and batches appended through them (tests, metrics).
-    pub(crate) commits: std::sync::atomic::AtomicU64,
-    pub(crate) appended: std::sync::atomic::AtomicU64,
-}
-
-#[derive(Default)]
-struct GroupState {
-    queue: Vec<GroupJob>,
-    leading: bool,
-}
-
-struct GroupJob {
-    space: String,
-    batch: LogBatch,
-    done: std::sync::Arc<Slot>,
-}
-
-/// Where a follower waits for its append's result.
-#[derive(Default)]
-struct Slot {
-    result: Mutex<Option<Result<u64>>>,
-    ready: parking_lot::Condvar,
-}
-
-impl Slot {
-    fn put(&self, r: Result<u64>) {
-        *self.result.lock() = Some(r);
-        self.ready.notify_all();
-    }
-    fn wait(&self) -> Result<u64> {
-        let mut r = self.result.lock();
-        loop {
-            if let Some(v) = r.take() {
-                return v;
-            }
-            self.ready.wait(&mut r);
-        }
-    }
-}
-
-impl GroupCommit {
-    fn append(&self, conn: &Mutex<Connection>, space: &str, b: &LogBatch) -> Result<u64> {
-        let done = std::sync::Arc::new(Slot::default());
-        {
-            let mut st = self.state.lock();
-            st.queue.push(GroupJob {
-                space: space.to_string(),
-                batch: b.clone(),
-                done: done.clone(),
-            });
-            if st.leading {
-                drop(st);
-                return done.wait();
-            }
-            st.leading = true;
-        }
-        loop {
-            // the connection first, then the queue: what arrived while the previous
-            // transaction was being written joins this one
-            let mut c = conn.lock();
-            let jobs = {
-                let mut st = self.state.lock();
-                if st.queue.is_empty() {
-                    st.leading = false;
-                    break;
-                }
-                std::mem::take(&mut st.queue)
-            };
-            self.commit(&mut c, jobs);
-        }
-        done.wait()
-    }
-
-    /// One transaction for `jobs`; each job's result goes to its slot once committed.
-    fn commit(&self, c: &mut Connection, jobs: Vec<GroupJob>) {
-        let mut results: Vec<Result<u64>> = Vec::with_capacity(jobs.len());
-        let outcome = (|| -> Result<()> {
-            let mut tx = c.transaction().map_err(db)?;
-            for j in &jobs {
-                let mut sp = tx.savepoint().map_err(db)?;
-                match append_batch_in(&sp, &j.space, &j.batch) {
-                    Ok(seq) => {
-                        sp.commit().map_err(db)?;
-                        results.push(Ok(seq));
-                    }
-                    Err(e) => {
-                        sp.rollback().map_err(db)?;
-                        drop(sp);
-                        results.push(Err(e));
-                    }
-                }
-            }
-            tx.commit().map_err(db)
-        })();
-        use std::sync::atomic::Ordering::Relaxed;
-        match outcome {
-            Ok(()) => {
-                self.commits.fetch_add(1, Relaxed);
-                self.appended
-                    .fetch_add(results.iter().filter(|r| r.is_ok()).count() as u64, Relaxed);
-                for (j, r) in jobs.iter().zip(results) {
-                    j.done.put(r);
-                }
+/// One SQLite transaction (one fsync, `synchronous=FULL`) for the appends that arrived
+/// together (`group::GroupCommit`), each in its own savepoint so that one that fails
+/// fails alone.
+fn commit_group(c: &mut Connection, jobs: &[(String, LogBatch)]) -> Result<Vec<Result<u64>>> {
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut tx = c.transaction().map_err(db)?;
+    for (space, batch) in jobs {
+        let mut sp = tx.savepoint().map_err(db)?;
+        match append_batch_in(&sp, space, batch) {
+            Ok(seq) => {
+                sp.commit().map_err(db)?;
+                results.push(Ok(seq));
             }
             Err(e) => {
-                // nothing of this transaction is stored
-                for j in &jobs {
-                    j.done.put(Err(RelayError::Storage(format!(
-                        "the log append was not committed: {e}"
-                    ))));
-                }
+                sp.rollback().map_err(db)?;
+                drop(sp);
+                results.push(Err(e));
             }
         }
     }
-
-    #[cfg(test)]
-    fn queued(&self) -> usize {
-        self.state.lock().queue.len()
-    }
+    tx.commit().map_err(db)?;
+    Ok(results)
 }
 
 /// Append one batch inside the caller's transaction (see `GroupCommit`).
@@ -1186,7 +1075,11 @@ impl Storage for SqliteStorage {
     }
 
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
-        self.group.append(&self.conn, space, b)
+        self.group.submit(
+            (space.to_string(), b.clone()),
+            || Ok(self.conn.lock()),
+            |c, jobs| commit_group(c, jobs),
+        )
     }
 
     fn append_tally(
@@ -1715,6 +1608,31 @@ pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
 pub(crate) mod tests {
     use super::*;
     use cunwu_protocol::roster::DeviceEntry;
+
+    /// A batch of one new notice, its bytes, hash and author all `n` (group commit tests).
+    pub(crate) fn one_change_batch(n: u8) -> LogBatch {
+        LogBatch {
+            author: [n; 32],
+            signed_at: 1,
+            signature: vec![n],
+            pairs: BatchPairs::new(vec![([n; 16], [n; 32])]),
+            changes: vec![AcceptedChange {
+                entity: format!("{n:032x}"),
+                hash: [n; 32],
+                bytes: vec![n; 100],
+                new_entity: Some(EntityRecord {
+                    kind: "notice".into(),
+                    audience: r#"{"type":"space"}"#.into(),
+                    ref_id: None,
+                }),
+            }],
+            opened: vec![],
+            arrived_at: 5,
+            public_changes: 1,
+            public_bytes: 100,
+            blob_refs: vec![],
+        }
+    }
 
     /// The tables of a relay written before schema versions (per-device counters and
     /// roster floors), with one space whose roster lists `device`.
@@ -2327,27 +2245,7 @@ pub(crate) mod tests {
             s.create_space(id, "a", &[0], &parse_roster(&old_roster(id, "d1")).unwrap())
                 .unwrap();
         }
-        let batch = |n: u8| LogBatch {
-            author: [n; 32],
-            signed_at: 1,
-            signature: vec![n],
-            pairs: BatchPairs::new(vec![([n; 16], [n; 32])]),
-            changes: vec![AcceptedChange {
-                entity: format!("{n:032x}"),
-                hash: [n; 32],
-                bytes: vec![n; 100],
-                new_entity: Some(EntityRecord {
-                    kind: "notice".into(),
-                    audience: r#"{"type":"space"}"#.into(),
-                    ref_id: None,
-                }),
-            }],
-            opened: vec![],
-            arrived_at: 5,
-            public_changes: 1,
-            public_bytes: 100,
-            blob_refs: vec![],
-        };
+        let batch = one_change_batch;
         let commits = s.group.commits.load(Relaxed);
         // the writer connection is busy (a transaction being written): eight syncs of
         // eight spaces, and one of a space that does not exist, arrive meanwhile

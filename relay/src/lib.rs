@@ -7,6 +7,7 @@
 
 pub mod db;
 pub mod error;
+mod group;
 pub mod http;
 pub mod metrics;
 pub mod pg;

@@ -17,10 +17,12 @@ use crate::db::{
     InviteRecord, LogBatch, LogRow, Result, RosterCache, SpaceGuard, SpaceRecord, Storage,
 };
 use crate::error::RelayError;
+use crate::group::GroupCommit;
 use cunwu_protocol::roster::Roster;
 use cunwu_protocol::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
-use postgres::{Client, NoTls};
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, NoTls, Row, Statement};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,7 +55,7 @@ const NEW_EPOCH: &str = "(floor(random() * 9007199254740991)::bigint + 1)";
 
 /// Bring a database written by an older relay to `db::SCHEMA_VERSION` (the steps are
 /// listed there), inside the transaction that holds `SCHEMA_LOCK`.
-fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
+fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .map_err(pg)?;
     let version: i64 = tx
@@ -63,7 +65,7 @@ fn migrate(tx: &mut postgres::Transaction<'_>, now: i64) -> Result<()> {
     if version >= crate::db::SCHEMA_VERSION {
         return Ok(());
     }
-    let exists = |tx: &mut postgres::Transaction<'_>, t: &str| -> Result<bool> {
+    let exists = |tx: &mut Transaction<'_>, t: &str| -> Result<bool> {
         Ok(tx
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
             .map_err(pg)?
@@ -191,34 +193,201 @@ fn pg(e: postgres::Error) -> RelayError {
 
 pub struct PgStorage {
     url: String,
-    pool: Arc<Mutex<Vec<Client>>>,
+    pool: Arc<Mutex<Vec<Pooled>>>,
     rosters: RosterCache,
+    /// Log appends of syncs that arrive together, one transaction for them all.
+    group: GroupCommit<(String, LogBatch)>,
+}
+
+/// A connection and the statements prepared on it, keyed by their SQL text: each is
+/// prepared (one round trip, one parse on the server) the first time this connection
+/// runs it, then only bound and executed. The SQL text of this file never carries
+/// values (they are parameters), so the cache holds a fixed set; a connection that
+/// broke is dropped with its statements.
+struct Pooled {
+    client: Client,
+    statements: Statements,
+}
+
+#[derive(Default)]
+struct Statements {
+    by_sql: HashMap<String, Statement>,
+    /// Statements prepared on this connection (tests).
+    prepared: u64,
+}
+
+impl Statements {
+    fn get(
+        &mut self,
+        c: &mut impl GenericClient,
+        sql: &str,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(st) = self.by_sql.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = c.prepare(sql)?;
+        self.prepared += 1;
+        self.by_sql.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+/// SQL text (prepared once per connection) or a statement already prepared.
+trait Sql {
+    fn statement(
+        &self,
+        c: &mut impl GenericClient,
+        cache: &mut Statements,
+    ) -> std::result::Result<Statement, postgres::Error>;
+}
+
+impl Sql for str {
+    fn statement(
+        &self,
+        c: &mut impl GenericClient,
+        cache: &mut Statements,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        cache.get(c, self)
+    }
+}
+
+impl Sql for String {
+    fn statement(
+        &self,
+        c: &mut impl GenericClient,
+        cache: &mut Statements,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        cache.get(c, self)
+    }
+}
+
+impl Sql for Statement {
+    fn statement(
+        &self,
+        _: &mut impl GenericClient,
+        _: &mut Statements,
+    ) -> std::result::Result<Statement, postgres::Error> {
+        Ok(self.clone())
+    }
+}
+
+/// The `postgres` calls this file makes, by the same names, on a connection or a
+/// transaction, each through the connection's statement cache.
+macro_rules! cached_calls {
+    () => {
+        fn execute<S: Sql + ?Sized>(
+            &mut self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> std::result::Result<u64, postgres::Error> {
+            let (c, cache) = self.parts();
+            let st = sql.statement(c, cache)?;
+            c.execute(&st, params)
+        }
+
+        fn query<S: Sql + ?Sized>(
+            &mut self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> std::result::Result<Vec<Row>, postgres::Error> {
+            let (c, cache) = self.parts();
+            let st = sql.statement(c, cache)?;
+            c.query(&st, params)
+        }
+
+        fn query_one<S: Sql + ?Sized>(
+            &mut self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> std::result::Result<Row, postgres::Error> {
+            let (c, cache) = self.parts();
+            let st = sql.statement(c, cache)?;
+            c.query_one(&st, params)
+        }
+
+        fn query_opt<S: Sql + ?Sized>(
+            &mut self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> std::result::Result<Option<Row>, postgres::Error> {
+            let (c, cache) = self.parts();
+            let st = sql.statement(c, cache)?;
+            c.query_opt(&st, params)
+        }
+
+        /// Prepared once per connection, like every statement here.
+        fn prepare(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+            let (c, cache) = self.parts();
+            cache.get(c, sql)
+        }
+
+        /// Several statements in one simple query (schema, `SET LOCAL`): not prepared.
+        #[allow(dead_code)]
+        fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+            self.parts().0.batch_execute(sql)
+        }
+    };
 }
 
 /// A pooled connection, returned on drop unless it broke.
 struct Conn {
-    client: Option<Client>,
-    pool: Arc<Mutex<Vec<Client>>>,
+    pooled: Option<Pooled>,
+    pool: Arc<Mutex<Vec<Pooled>>>,
 }
 
-impl std::ops::Deref for Conn {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        self.client.as_ref().expect("present until drop")
+impl Conn {
+    fn parts(&mut self) -> (&mut Client, &mut Statements) {
+        let p = self.pooled.as_mut().expect("present until drop");
+        (&mut p.client, &mut p.statements)
+    }
+
+    cached_calls!();
+
+    fn transaction(&mut self) -> std::result::Result<Transaction<'_>, postgres::Error> {
+        let (c, statements) = self.parts();
+        Ok(Transaction {
+            tx: c.transaction()?,
+            statements,
+        })
     }
 }
 
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().expect("present until drop")
+/// A transaction on a pooled connection, whose statements go through the
+/// connection's cache (`postgres::Transaction` under the same method names).
+struct Transaction<'a> {
+    tx: postgres::Transaction<'a>,
+    statements: &'a mut Statements,
+}
+
+impl<'a> Transaction<'a> {
+    fn parts(&mut self) -> (&mut postgres::Transaction<'a>, &mut Statements) {
+        (&mut self.tx, &mut *self.statements)
+    }
+
+    cached_calls!();
+
+    /// A savepoint inside this transaction: committed into it, or rolled back alone.
+    fn transaction(&mut self) -> std::result::Result<Transaction<'_>, postgres::Error> {
+        Ok(Transaction {
+            tx: self.tx.transaction()?,
+            statements: &mut *self.statements,
+        })
+    }
+
+    fn commit(self) -> std::result::Result<(), postgres::Error> {
+        self.tx.commit()
+    }
+
+    fn rollback(self) -> std::result::Result<(), postgres::Error> {
+        self.tx.rollback()
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
+        if let Some(c) = self.pooled.take() {
             let mut pool = self.pool.lock();
-            if !c.is_closed() && pool.len() < 16 {
+            if !c.client.is_closed() && pool.len() < 16 {
                 pool.push(c);
             }
         }
@@ -243,6 +412,7 @@ impl PgStorage {
             url: url.to_string(),
             pool: Arc::new(Mutex::new(vec![])),
             rosters: RosterCache::default(),
+            group: GroupCommit::default(),
         };
         let mut c = s.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
@@ -256,23 +426,28 @@ impl PgStorage {
     }
 
     fn conn(&self) -> Result<Conn> {
-        let pooled = self.pool.lock().pop();
-        let client = match pooled {
-            Some(c) => c,
-            None => Client::connect(&self.url, NoTls).map_err(|e| {
-                RelayError::Storage(format!(
-                    "cannot connect to PostgreSQL at {}: {e}",
-                    redact(&self.url)
-                ))
-            })?,
-        };
+        if let Some(pooled) = self.pool.lock().pop() {
+            return Ok(Conn {
+                pooled: Some(pooled),
+                pool: self.pool.clone(),
+            });
+        }
+        let client = Client::connect(&self.url, NoTls).map_err(|e| {
+            RelayError::Storage(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                redact(&self.url)
+            ))
+        })?;
         Ok(Conn {
-            client: Some(client),
+            pooled: Some(Pooled {
+                client,
+                statements: Statements::default(),
+            }),
             pool: self.pool.clone(),
         })
     }
 
-    fn append_seq(tx: &mut postgres::Transaction<'_>, space: &str) -> Result<i64> {
+    fn append_seq(tx: &mut Transaction<'_>, space: &str) -> Result<i64> {
         let row = tx
             .query_opt(
                 "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq - 1",
@@ -310,12 +485,148 @@ impl Drop for AdvisoryLock {
                 .is_err()
             {
                 // a connection that could not unlock must not go back to the pool
-                if let Some(client) = c.client.take() {
-                    drop(client);
+                if let Some(pooled) = c.pooled.take() {
+                    drop(pooled);
                 }
             }
         }
     }
+}
+
+/// One transaction (one commit, one WAL flush) for the appends that arrived together
+/// (`group::GroupCommit`), each in its own savepoint when there are several, so that
+/// one that fails fails alone. The appends take the `spaces` rows of their spaces
+/// (`append_seq`) in the order of the space ids, so two relay nodes committing groups
+/// at once never wait for each other in a cycle; the service's advisory lock of each
+/// space (`lock_space`) is held on another connection, which this transaction never
+/// waits for.
+fn commit_group(c: &mut Conn, jobs: &[(String, LogBatch)]) -> Result<Vec<Result<u64>>> {
+    let mut tx = c.transaction().map_err(pg)?;
+    if let [(space, batch)] = jobs {
+        // alone: no savepoint needed, a failure rolls the transaction back
+        let r = append_batch_in(&mut tx, space, batch);
+        if r.is_ok() {
+            tx.commit().map_err(pg)?;
+        }
+        return Ok(vec![r]);
+    }
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|a, b| jobs[*a].0.cmp(&jobs[*b].0));
+    let mut results: Vec<Option<Result<u64>>> = jobs.iter().map(|_| None).collect();
+    for i in order {
+        let (space, batch) = &jobs[i];
+        let mut sp = tx.transaction().map_err(pg)?;
+        let r = append_batch_in(&mut sp, space, batch);
+        if r.is_ok() {
+            sp.commit().map_err(pg)?;
+        } else {
+            sp.rollback().map_err(pg)?;
+        }
+        results[i] = Some(r);
+    }
+    tx.commit().map_err(pg)?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect())
+}
+
+/// Append one batch inside the caller's transaction (see `commit_group`).
+fn append_batch_in(tx: &mut Transaction<'_>, space: &str, b: &LogBatch) -> Result<u64> {
+    // the running totals of what every member may read, up to the row before
+    fn totals(tx: &mut Transaction<'_>, space: &str, seq: i64) -> Result<(i64, i64)> {
+        Ok(tx
+            .query_opt(
+                "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = $1 AND seq = $2",
+                &[&space, &(seq - 1)],
+            )
+            .map_err(pg)?
+            .map_or((0, 0), |r| (r.get(0), r.get(1))))
+    }
+    for (entity, audience) in &b.opened {
+        tx.execute(
+            "UPDATE entities SET audience = $3 WHERE space_id = $1 AND id = $2",
+            &[&space, entity, audience],
+        )
+        .map_err(pg)?;
+        let earlier: Vec<i64> = tx
+            .query(
+                "SELECT DISTINCT seq FROM changes WHERE space_id = $1 AND entity_id = $2 ORDER BY seq",
+                &[&space, entity],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for original in earlier {
+            let copy = PgStorage::append_seq(tx, space)?;
+            let (n, bytes) = totals(tx, space, copy)?;
+            let row = tx
+                .query_one(
+                    "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes WHERE space_id = $1 AND seq = $2",
+                    &[&space, &original],
+                )
+                .map_err(pg)?;
+            let (dn, dbytes): (i64, i64) = (row.get(0), row.get(1));
+            tx.execute(
+                "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
+                 SELECT space_id, $3::BIGINT, type, author, signed_at, signature, pairs, seq, arrived_at, $4::BIGINT, $5::BIGINT
+                 FROM log WHERE space_id = $1 AND seq = $2",
+                &[&space, &original, &copy, &(n + dn), &(bytes + dbytes)],
+            )
+            .map_err(pg)?;
+        }
+    }
+    let seq = PgStorage::append_seq(tx, space)?;
+    let (n, bytes) = totals(tx, space, seq)?;
+    tx.execute(
+        "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
+         VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &space,
+            &seq,
+            &&b.author[..],
+            &b.signed_at,
+            &b.signature,
+            &b.pairs.to_bytes(),
+            &b.arrived_at,
+            &(n + b.public_changes as i64),
+            &(bytes + b.public_bytes as i64),
+        ],
+    )
+    .map_err(pg)?;
+    let ins = tx
+        .prepare("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ($1, $2, $3, $4, $5, $6)")
+        .map_err(pg)?;
+    let ent = tx
+        .prepare("INSERT INTO entities(space_id, id, kind, audience, ref_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+        .map_err(pg)?;
+    for (i, ch) in b.changes.iter().enumerate() {
+        tx.execute(
+            &ins,
+            &[
+                &space,
+                &&ch.hash[..],
+                &ch.entity,
+                &seq,
+                &(i as i64),
+                &ch.bytes,
+            ],
+        )
+        .map_err(pg)?;
+        if let Some(e) = &ch.new_entity {
+            tx.execute(&ent, &[&space, &ch.entity, &e.kind, &e.audience, &e.ref_id])
+                .map_err(pg)?;
+        }
+    }
+    for r in &b.blob_refs {
+        tx.execute(
+            "INSERT INTO blob_refs(space_id, hash, entity_id, author, size, mime) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[&space, &r.hash, &r.entity, &r.author, &(r.size as i64), &r.mime],
+        )
+        .map_err(pg)?;
+    }
+    Ok(seq as u64)
 }
 
 impl Storage for PgStorage {
@@ -540,103 +851,8 @@ impl Storage for PgStorage {
     }
 
     fn append_batch(&self, space: &str, b: &LogBatch) -> Result<u64> {
-        let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(pg)?;
-        // the running totals of what every member may read, up to the row before
-        fn totals(tx: &mut postgres::Transaction<'_>, space: &str, seq: i64) -> Result<(i64, i64)> {
-            Ok(tx
-                .query_opt(
-                    "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = $1 AND seq = $2",
-                    &[&space, &(seq - 1)],
-                )
-                .map_err(pg)?
-                .map_or((0, 0), |r| (r.get(0), r.get(1))))
-        }
-        for (entity, audience) in &b.opened {
-            tx.execute(
-                "UPDATE entities SET audience = $3 WHERE space_id = $1 AND id = $2",
-                &[&space, entity, audience],
-            )
-            .map_err(pg)?;
-            let earlier: Vec<i64> = tx
-                .query(
-                    "SELECT DISTINCT seq FROM changes WHERE space_id = $1 AND entity_id = $2 ORDER BY seq",
-                    &[&space, entity],
-                )
-                .map_err(pg)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            for original in earlier {
-                let copy = Self::append_seq(&mut tx, space)?;
-                let (n, bytes) = totals(&mut tx, space, copy)?;
-                let row = tx
-                    .query_one(
-                        "SELECT count(*), coalesce(sum(octet_length(bytes)), 0)::BIGINT FROM changes WHERE space_id = $1 AND seq = $2",
-                        &[&space, &original],
-                    )
-                    .map_err(pg)?;
-                let (dn, dbytes): (i64, i64) = (row.get(0), row.get(1));
-                tx.execute(
-                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
-                     SELECT space_id, $3::BIGINT, type, author, signed_at, signature, pairs, seq, arrived_at, $4::BIGINT, $5::BIGINT
-                     FROM log WHERE space_id = $1 AND seq = $2",
-                    &[&space, &original, &copy, &(n + dn), &(bytes + dbytes)],
-                )
-                .map_err(pg)?;
-            }
-        }
-        let seq = Self::append_seq(&mut tx, space)?;
-        let (n, bytes) = totals(&mut tx, space, seq)?;
-        tx.execute(
-            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
-             VALUES ($1, $2, 'batch', $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &space,
-                &seq,
-                &&b.author[..],
-                &b.signed_at,
-                &b.signature,
-                &b.pairs.to_bytes(),
-                &b.arrived_at,
-                &(n + b.public_changes as i64),
-                &(bytes + b.public_bytes as i64),
-            ],
-        )
-        .map_err(pg)?;
-        let ins = tx
-            .prepare("INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ($1, $2, $3, $4, $5, $6)")
-            .map_err(pg)?;
-        let ent = tx
-            .prepare("INSERT INTO entities(space_id, id, kind, audience, ref_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
-            .map_err(pg)?;
-        for (i, ch) in b.changes.iter().enumerate() {
-            tx.execute(
-                &ins,
-                &[
-                    &space,
-                    &&ch.hash[..],
-                    &ch.entity,
-                    &seq,
-                    &(i as i64),
-                    &ch.bytes,
-                ],
-            )
-            .map_err(pg)?;
-            if let Some(e) = &ch.new_entity {
-                tx.execute(&ent, &[&space, &ch.entity, &e.kind, &e.audience, &e.ref_id])
-                    .map_err(pg)?;
-            }
-        }
-        for r in &b.blob_refs {
-            tx.execute(
-                "INSERT INTO blob_refs(space_id, hash, entity_id, author, size, mime) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                &[&space, &r.hash, &r.entity, &r.author, &(r.size as i64), &r.mime],
-            )
-            .map_err(pg)?;
-        }
-        tx.commit().map_err(pg)?;
-        Ok(seq as u64)
+        self.group
+            .submit((space.to_string(), b.clone()), || self.conn(), commit_group)
     }
 
     fn append_tally(
@@ -1242,6 +1458,170 @@ mod tests {
             now as u64,
             "opening again changes nothing"
         );
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
+    /// The statements on a connection, with how often each is prepared there.
+    fn prepared_statements(s: &PgStorage) -> Vec<(String, i64)> {
+        s.conn()
+            .unwrap()
+            .query(
+                "SELECT statement, count(*) FROM pg_prepared_statements GROUP BY statement ORDER BY statement",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
+    /// Each pooled connection prepares a statement once: the same storage calls made
+    /// again on that connection send no new statement to the server.
+    #[test]
+    fn statements_are_prepared_once_per_connection() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        let s = PgStorage::open(&url).unwrap();
+        let roster = crate::db::parse_roster(&crate::db::tests::old_roster("s1", "d1")).unwrap();
+        s.create_space("s1", "a", &[0], &roster).unwrap();
+        // one caller at a time: every call below runs on the one pooled connection
+        let round = |n: u8| {
+            assert!(s.space("s1").unwrap().is_some());
+            let seq = s
+                .append_batch("s1", &crate::db::tests::one_change_batch(n))
+                .unwrap();
+            assert_eq!(seq, u64::from(n));
+            let rows = s.read_log("s1", 0, 100, &mut |_, _| true).unwrap();
+            assert_eq!(rows.len(), usize::from(n));
+            assert!(s.advance_counter("s1", "d1", u64::from(n)).unwrap());
+            assert_eq!(s.last_seq("s1").unwrap(), u64::from(n));
+        };
+        let prepares = || s.pool.lock()[0].statements.prepared;
+        round(1);
+        let after_one = prepares();
+        let first = prepared_statements(&s);
+        for sql in [
+            "FROM spaces WHERE id",
+            "INSERT INTO changes",
+            "FROM log",
+            "INSERT INTO sync_counters",
+        ] {
+            assert!(
+                first.iter().any(|(st, _)| st.contains(sql)),
+                "no prepared statement with {sql:?} on the connection: {first:?}"
+            );
+        }
+        round(2);
+        assert_eq!(
+            prepares(),
+            after_one + 1,
+            "only the listing of prepared statements is new"
+        );
+        let second = prepared_statements(&s);
+        assert_eq!(first, second, "the second round prepared statements again");
+        assert!(second.iter().all(|(_, n)| *n == 1), "{second:?}");
+        assert_eq!(s.pool.lock().len(), 1, "one connection served every call");
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
+    /// Appends that arrive together are committed in one PostgreSQL transaction, each
+    /// returns only after that commit, and one that fails fails alone; each append is
+    /// made as the service makes it, holding its space's advisory lock.
+    #[test]
+    fn appends_that_arrive_together_share_one_commit() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        let s = Arc::new(PgStorage::open(&url).unwrap());
+        let spaces: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for id in &spaces {
+            let roster = crate::db::parse_roster(&crate::db::tests::old_roster(id, "d1")).unwrap();
+            s.create_space(id, "a", &[0], &roster).unwrap();
+        }
+        let append = |id: String, n: u8| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let _held = s.lock_space(&id)?;
+                s.append_batch(&id, &crate::db::tests::one_change_batch(n))
+            })
+        };
+        // another client holds the log: the first append leads, and its transaction
+        // waits on that lock while eight more syncs, of seven spaces and of one that
+        // does not exist, arrive
+        let mut blocker = Client::connect(&url, NoTls).unwrap();
+        let mut hold = blocker.transaction().unwrap();
+        hold.batch_execute("LOCK TABLE log IN EXCLUSIVE MODE")
+            .unwrap();
+        let commits = s.group.commits.load(Relaxed);
+        let mut threads = vec![append(spaces[0].clone(), 1)];
+        let t = std::time::Instant::now();
+        let mut watch = Client::connect(&url, NoTls).unwrap();
+        while watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'log'::regclass",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(
+                t.elapsed().as_secs() < 20,
+                "the first append never waited for the log"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for (i, id) in spaces[1..]
+            .iter()
+            .cloned()
+            .chain(["nowhere".to_string()])
+            .enumerate()
+        {
+            threads.push(append(id, i as u8 + 2));
+        }
+        while s.group.queued() != 8 {
+            assert!(
+                t.elapsed().as_secs() < 40,
+                "{} appends queued, not 8",
+                s.group.queued()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            threads.iter().all(|t| !t.is_finished()),
+            "nothing is acknowledged before its commit"
+        );
+        hold.rollback().unwrap();
+        let results: Vec<Result<u64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for r in &results[..8] {
+            assert_eq!(*r.as_ref().unwrap(), 1, "{results:?}");
+        }
+        let Err(RelayError::NotFound(e)) = &results[8] else {
+            panic!("the append to a missing space: {:?}", results[8])
+        };
+        assert!(e.contains("no space nowhere"), "{e}");
+        assert_eq!(
+            s.group.commits.load(Relaxed) - commits,
+            2,
+            "the first append's transaction, then one for the eight that waited"
+        );
+        drop(s);
+        // durable, each in its own space
+        let s = PgStorage::open(&url).unwrap();
+        for (i, id) in spaces.iter().enumerate() {
+            assert_eq!(s.last_seq(id).unwrap(), 1);
+            assert!(s.has_change(id, &[i as u8 + 1; 32]).unwrap());
+            assert!(!s.has_change(id, &[i as u8 + 2; 32]).unwrap());
+        }
         drop(s);
         let _ = Client::connect(&server, NoTls)
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));

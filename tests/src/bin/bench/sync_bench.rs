@@ -15,6 +15,13 @@
 //! phones far behind (they sync only in the last round). `--json` prints one JSON object:
 //! `syncs_per_s`, `p50_ms`, `p99_ms`, `relay_cpu_ms_per_sync` (the relay process's CPU,
 //! user + system, from /proc/<pid>/stat, over the measured syncs).
+//!
+//! Both `relay-load` shapes take `--postgres URL` (relay storage on the PostgreSQL server
+//! at URL, in a fresh database made for the run and dropped after it; without it, an
+//! SQLite file, or `CUNWU_TEST_POSTGRES` when set) and `--nodes N` (default 1: N relay
+//! processes on that one database, as behind a load balancer; each phone enrols with,
+//! and syncs through, node `i % N`; N > 1 needs PostgreSQL). The relay CPU then adds up
+//! every node's.
 
 use super::{arg, flag};
 use automerge::sync::{self as amsync, SyncDoc};
@@ -257,6 +264,47 @@ fn signed_roster_of(d: &Device) -> cunwu_core::roster::SignedRoster {
     serde_json::from_slice(&raw).unwrap()
 }
 
+/// The relay nodes of a `relay-load` run (`--postgres URL`, `--nodes N`: see the top of
+/// this file); the first one also serves the admin commands.
+fn load_nodes(args: &[String]) -> Vec<RelayProcess> {
+    let nodes = arg(args, "--nodes", 1).max(1);
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    if let Some(url) = &postgres {
+        if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            eprintln!("--postgres takes a server URL such as postgres://user@127.0.0.1:5432/postgres, not {url:?}");
+            std::process::exit(2);
+        }
+        // the harness makes (and drops) a fresh database on this server per relay
+        std::env::set_var("CUNWU_TEST_POSTGRES", url);
+    }
+    if nodes > 1 && cunwu_tests::harness::postgres_server().is_none() {
+        eprintln!(
+            "--nodes {nodes} needs --postgres URL: an SQLite relay file is served by one process"
+        );
+        std::process::exit(2);
+    }
+    let first = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
+    let mut all: Vec<RelayProcess> = (1..nodes).map(|_| first.second_node()).collect();
+    all.insert(0, first);
+    all
+}
+
+/// Which storage and how many nodes served a run (the table's title).
+fn storage_line(nodes: &[RelayProcess]) -> String {
+    match nodes.len() {
+        1 => format!("relay on {}", nodes[0].backend()),
+        n => format!("{n} relay nodes on one {} database", nodes[0].backend()),
+    }
+}
+
+/// CPU time (user + system) every node has used so far, added up.
+fn nodes_cpu(nodes: &[RelayProcess]) -> Option<std::time::Duration> {
+    nodes.iter().map(|n| n.cpu_time()).sum()
+}
+
 /// The figures of a load run, as `--json` prints them.
 fn load_figures(
     shape: &str,
@@ -289,8 +337,10 @@ fn county_load(args: &[String]) {
     let rounds = arg(args, "--rounds", 4).max(1);
     let concurrency = arg(args, "--concurrency", 64);
     let json = flag(args, "--json");
+    let nodes = load_nodes(args);
     rt().block_on(async move {
-        let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
+        let relay = &nodes[0];
+        let node = |k: usize| &nodes[k % nodes.len()];
         let c = corpus::load();
         let t = Instant::now();
         // (phone, far behind)
@@ -298,14 +348,14 @@ fn county_load(args: &[String]) {
         let mut n = 0usize;
         for s in 0..spaces {
             let (space, invite) = relay.create_space(&format!("村{s}"));
-            let cadre = Device::enroll(&relay, &invite, "村干部").await;
+            let cadre = Device::enroll(node(phones.len()), &invite, "村干部").await;
             for i in 0..10 {
                 cadre.store.post_notice(c.notice(s * 10 + i)).unwrap();
             }
             cadre.sync().await.unwrap();
             phones.push((Arc::new(cadre), false));
             for i in 1..per_space {
-                let d = Device::enroll(&relay, &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
+                let d = Device::enroll(node(phones.len()), &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
                 d.sync().await.unwrap();
                 phones.push((Arc::new(d), i % 10 == 0));
                 n += 1;
@@ -340,7 +390,7 @@ fn county_load(args: &[String]) {
                 order.swap(i, rng.gen_range(0..=i));
             }
             let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-            let cpu_before = relay.cpu_time();
+            let cpu_before = nodes_cpu(&nodes);
             let t = Instant::now();
             let tasks: Vec<_> = order
                 .into_iter()
@@ -361,7 +411,7 @@ fn county_load(args: &[String]) {
                 syncs += 1;
             }
             wall += t.elapsed();
-            if let Some(c) = relay.cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b)) {
+            if let Some(c) = nodes_cpu(&nodes).zip(cpu_before).map(|(a, b)| a.saturating_sub(b)) {
                 cpu += c;
             }
         }
@@ -369,7 +419,7 @@ fn county_load(args: &[String]) {
         if json {
             println!("{v}");
         } else {
-            println!("| county-shaped relay load: {spaces} spaces × {per_space} phones, {rounds} rounds of 0–3 changes per sync, a tenth far behind, {concurrency} at a time | |");
+            println!("| county-shaped relay load: {spaces} spaces × {per_space} phones, {rounds} rounds of 0–3 changes per sync, a tenth far behind, {concurrency} at a time, {} | |", storage_line(&nodes));
             println!("|---|---|");
             println!("| syncs | {syncs} ({changes_up} changes up) |");
             println!("| syncs per second | {:.0} |", v["syncs_per_s"].as_f64().unwrap());
@@ -389,10 +439,11 @@ pub fn relay_load(args: &[String]) {
     let devices = arg(args, "--devices", 1000);
     let changes = arg(args, "--changes", 5);
     let concurrency = arg(args, "--concurrency", 64);
+    let nodes = load_nodes(args);
     rt().block_on(async move {
-        let relay = RelayProcess::start_with(&["--rate-per-minute", "1000000"]);
+        let relay = &nodes[0];
         let (space, invite) = relay.create_space("青石村");
-        let cadre = Device::enroll(&relay, &invite, "陈建国").await;
+        let cadre = Device::enroll(relay, &invite, "陈建国").await;
         let c = corpus::load();
         for i in 0..20 {
             cadre.store.post_notice(c.notice(i)).unwrap();
@@ -401,7 +452,7 @@ pub fn relay_load(args: &[String]) {
         let t = Instant::now();
         let mut phones = vec![];
         for i in 0..devices {
-            let d = Device::enroll(&relay, &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
+            let d = Device::enroll(&nodes[i % nodes.len()], &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
             d.sync().await.unwrap();
             for k in 0..changes {
                 d.store.file_request(c.request(i * changes + k)).unwrap();
@@ -410,7 +461,7 @@ pub fn relay_load(args: &[String]) {
         }
         eprintln!("{devices} devices enrolled and primed in {:.1} s", t.elapsed().as_secs_f64());
         let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
-        let cpu_before = relay.cpu_time();
+        let cpu_before = nodes_cpu(&nodes);
         let t = Instant::now();
         let mut tasks = vec![];
         for d in phones.clone() {
@@ -430,7 +481,7 @@ pub fn relay_load(args: &[String]) {
             acked += a;
         }
         let total = t.elapsed();
-        let relay_cpu = relay.cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+        let relay_cpu = nodes_cpu(&nodes).zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
         if json {
             assert_eq!(acked as usize, devices * changes, "every change acked");
             println!("{}", load_figures("steady", devices, acked as u64, total, &mut lat, relay_cpu));
@@ -439,7 +490,7 @@ pub fn relay_load(args: &[String]) {
         lat.sort();
         let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
         assert_eq!(acked as usize, devices * changes, "every change acked");
-        println!("| relay load: {devices} devices × {changes} changes, {concurrency} at a time, relay and load generator on one 2-core machine | |");
+        println!("| relay load: {devices} devices × {changes} changes, {concurrency} at a time, relay and load generator on one 2-core machine, {} | |", storage_line(&nodes));
         println!("|---|---|");
         println!("| syncs per second | {:.0} |", devices as f64 / total.as_secs_f64());
         println!("| changes accepted per second | {:.0} |", (devices * changes) as f64 / total.as_secs_f64());
