@@ -44,7 +44,7 @@ pg_url=$(bash scripts/postgres.sh start)
 trap 'bash scripts/postgres.sh stop' EXIT
 # --workspace: the same feature set as the shared build above (with -p alone cargo
 # resolves features for cunwu-tests only and rebuilds core and relay)
-CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --test attacks --test network --test hardening_relay --test hardening_store --test blobs_relay --test county --test village
+CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --test attacks --test network --test hardening_relay --test hardening_store --test blobs_relay --test county --test village --test read_index
 # and the relay's PostgreSQL storage tests (schema upgrades), skipped without a server
 CUNWU_TEST_POSTGRES="$pg_url" cargo test --workspace --locked --lib -- pg::tests
 

@@ -1372,6 +1372,50 @@ pub fn may_read(a: &Audience, reader: &Member) -> bool {
     }
 }
 
+/// The relay's read index (`log_readers`): a log row is filed under the keys of the
+/// audiences of the documents it carries ([`index_keys`]) and a member reads the rows
+/// filed under their keys ([`reader_keys`]), so a sync loads only rows the member may
+/// read. The index is a superset filter: every `(audience, member)` that
+/// [`may_read_in`] allows shares a key, and the relay still applies `may_read_in` to
+/// each row it loads. Keys depend on the audience alone (never on the register or the
+/// roster, which change after a row is filed): a draft is filed under `person`, read
+/// by every member linked to a person who is not a cadre, the superset of the
+/// supervision committee whatever the register says later.
+pub fn index_keys(a: &Audience) -> Vec<String> {
+    const STAFF: &str = "staff";
+    let member = |id: &str| format!("m:{id}");
+    match a {
+        Audience::Space => vec!["space".into()],
+        Audience::Request { filer, filed_by } => {
+            let mut keys = vec![STAFF.to_string(), member(filer)];
+            keys.extend(filed_by.as_deref().map(member));
+            keys
+        }
+        Audience::Staff => vec![STAFF.into()],
+        Audience::Draft { .. } => vec![STAFF.into(), "person".into()],
+        Audience::Voter { member: m } => vec![member(m)],
+        Audience::Party => vec![STAFF.into(), "party".into()],
+    }
+}
+
+/// The index keys a member reads (see [`index_keys`]); none for a revoked member.
+pub fn reader_keys(m: &Member) -> Vec<String> {
+    if m.revoked {
+        return vec![];
+    }
+    let mut keys = vec!["space".to_string(), format!("m:{}", m.id)];
+    if m.role.is_staff() {
+        keys.push("staff".into());
+    }
+    if is_party_member(m) {
+        keys.push("party".into());
+    }
+    if m.person.is_some() && !is_cadre(m) {
+        keys.push("person".into());
+    }
+    keys
+}
+
 // ---- the control plane and the action layer's early checks -------------------------
 //
 // The rules below are stated once and applied twice: by the relay to a control request
@@ -1466,6 +1510,95 @@ mod tests {
             person: None,
             lives_in: None,
             changed_version: 0,
+        }
+    }
+
+    /// The read index never hides a row a member may read: for every audience and
+    /// every kind of member (each role, the filer, whoever filed for them, a party
+    /// member, the supervision committee, a person who is not on it, the revoked),
+    /// `may_read_in` implies the member's keys meet the row's.
+    #[test]
+    fn the_read_index_keys_cover_every_reader() {
+        use crate::model::register::{PersonDetails, RegisterEvent};
+        let add = |person: &str, supervisor: bool| Event {
+            id: format!("e-{person}"),
+            by: "cadre".into(),
+            at: 1,
+            body: RegisterEvent::Add {
+                person: person.into(),
+                details: PersonDetails {
+                    name: person.into(),
+                    adult: true,
+                    supervisor,
+                    ..PersonDetails::default()
+                },
+            },
+        };
+        let reg = Register::fold("r", &[add("p-sup", true), add("p-plain", false)]);
+        let audiences = [
+            Audience::Space,
+            Audience::Request {
+                filer: "filer".into(),
+                filed_by: None,
+            },
+            Audience::Request {
+                filer: "filer".into(),
+                filed_by: Some("helper".into()),
+            },
+            Audience::Staff,
+            Audience::Draft {
+                notice: "n1".into(),
+            },
+            Audience::Voter {
+                member: "filer".into(),
+            },
+            Audience::Party,
+        ];
+        let mut members = vec![];
+        for role in Role::ALL {
+            for id in ["other", "filer", "helper"] {
+                for party in [false, true] {
+                    for person in [None, Some("p-sup"), Some("p-plain")] {
+                        for revoked in [false, true] {
+                            let mut m = member(role);
+                            m.id = id.into();
+                            m.party = party;
+                            m.person = person.map(String::from);
+                            m.revoked = revoked;
+                            members.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        let mut allowed = 0;
+        for a in &audiences {
+            let row = index_keys(a);
+            for m in &members {
+                for register in [None, Some(&reg)] {
+                    if may_read_in(a, m, register) {
+                        allowed += 1;
+                        let keys = reader_keys(m);
+                        assert!(
+                            keys.iter().any(|k| row.contains(k)),
+                            "{m:?} may read {a:?} but its keys {keys:?} miss the row's {row:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(allowed > 100, "the cases include readers: {allowed}");
+        // the committee reads drafts through the register: a non-cadre on it does
+        let mut sup = member(Role::Resident);
+        sup.person = Some("p-sup".into());
+        assert!(may_read_in(&audiences[4], &sup, Some(&reg)));
+        // and the index files others' private rows away from a resident
+        let resident = reader_keys(&member(Role::Resident));
+        for a in &audiences[1..] {
+            assert!(
+                !index_keys(a).iter().any(|k| resident.contains(k)),
+                "{a:?} is not filed where a plain resident reads"
+            );
         }
     }
 

@@ -199,6 +199,22 @@ pub trait Storage: Send + Sync + 'static {
         max_rows: u32,
         wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
     ) -> Result<Vec<LogRow>>;
+    /// The read index (`log_readers`): for each of `keys` (`policy::reader_keys`), the
+    /// first `limit` log positions after `cursor` filed under it, ascending.
+    fn reader_seqs(
+        &self,
+        space: &str,
+        keys: &[String],
+        cursor: u64,
+        limit: u32,
+    ) -> Result<Vec<Vec<u64>>>;
+    /// The log rows at `seqs` (ascending), read as `read_log` reads them.
+    fn read_log_at(
+        &self,
+        space: &str,
+        seqs: &[u64],
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>>;
     fn last_seq(&self, space: &str) -> Result<u64>;
     /// What is left after `cursor`: log entries, changes and change bytes (for a
     /// device's progress; see `wire::Remaining`).
@@ -479,6 +495,51 @@ CREATE TABLE IF NOT EXISTS blob_holders (
 ) WITHOUT ROWID;
 "#;
 
+/// The read index version 7 added (`pg.rs` derives its own from it): a log row's
+/// position under every reader key of the audiences of the documents it carries
+/// (`policy::index_keys`), so a sync reads only the positions filed under the member's
+/// keys (`policy::reader_keys`) instead of walking the whole log.
+pub(crate) const READ_INDEX_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS log_readers (
+    space_id TEXT NOT NULL, reader TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (space_id, reader, seq)
+) WITHOUT ROWID;
+"#;
+
+/// The audiences, as stored now, of the documents whose changes the batch row at
+/// position `?2` holds (a copy's are its original's: pass `copy_of`). A row is filed
+/// in the read index under their keys (`index_keys_of`); both backends use it.
+pub(crate) const ROW_AUDIENCES: &str = "SELECT DISTINCT e.audience FROM changes c JOIN entities e ON e.space_id = c.space_id AND e.id = c.entity_id WHERE c.space_id = ?1 AND c.seq = ?2";
+
+/// The read-index keys of a row carrying documents of these audiences (stored JSON):
+/// the union of `policy::index_keys`. An audience that does not parse is read by no
+/// one (`service/read.rs` withholds it), so it adds no key.
+pub(crate) fn index_keys_of(
+    audiences: impl IntoIterator<Item = String>,
+) -> std::collections::BTreeSet<String> {
+    audiences
+        .into_iter()
+        .filter_map(|a| serde_json::from_str::<cunwu_protocol::policy::Audience>(&a).ok())
+        .flat_map(|a| cunwu_protocol::policy::index_keys(&a))
+        .collect()
+}
+
+/// Version 7's backfill of the read index, after `audience_readers(audience, reader)`
+/// (a temporary table) holds the keys of every distinct stored audience: a batch row
+/// is filed under its changes' documents' audiences (a copy's under its original's),
+/// a tally under its deliberation's. Both backends run it.
+pub(crate) const FILL_READ_INDEX: &str = "INSERT INTO log_readers(space_id, reader, seq)
+ SELECT l.space_id, ar.reader, l.seq FROM log l
+   JOIN changes c ON c.space_id = l.space_id AND c.seq = coalesce(l.copy_of, l.seq)
+   JOIN entities e ON e.space_id = c.space_id AND e.id = c.entity_id
+   JOIN audience_readers ar ON ar.audience = e.audience
+   WHERE l.type = 'batch'
+ UNION
+ SELECT l.space_id, ar.reader, l.seq FROM log l
+   JOIN entities e ON e.space_id = l.space_id AND e.id = l.deliberation
+   JOIN audience_readers ar ON ar.audience = e.audience
+   WHERE l.type = 'tally'";
+
 /// The relay schema's version: `PRAGMA user_version` in SQLite, the `schema_version`
 /// table in PostgreSQL. Databases written before versions existed are version 0.
 ///
@@ -504,7 +565,10 @@ CREATE TABLE IF NOT EXISTS blob_holders (
 ///    bytes), `blobs` (one row per content address, whatever the space) and
 ///    `blob_holders` (how much of the bytes each member delivered). New tables only:
 ///    no relay before version 6 accepted an attach event, so nothing is backfilled.
-pub const SCHEMA_VERSION: i64 = 6;
+/// 7. The read index ([`READ_INDEX_SCHEMA`], `log_readers`), written with every log row
+///    and filled for the rows written before ([`FILL_READ_INDEX`]) from the audiences
+///    of their documents as stored at the migration.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The SQL that adds version 5's column to a database written before it.
 pub(crate) const ADD_ENROLS: &str = "ALTER TABLE invites ADD COLUMN enrols TEXT";
@@ -610,6 +674,35 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         // the tables are made by `BLOB_SCHEMA` on open
         moved = true;
     }
+    if version < 7 {
+        // the table is made by `READ_INDEX_SCHEMA` on open; fill it for the log so far
+        moved = true;
+        tx.execute_batch(
+            "DELETE FROM log_readers;
+             CREATE TEMP TABLE audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL);",
+        )
+        .map_err(db)?;
+        let audiences: Vec<String> = tx
+            .prepare("SELECT DISTINCT audience FROM entities")
+            .map_err(db)?
+            .query_map([], |r| r.get(0))
+            .map_err(db)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?;
+        {
+            let mut ins = tx
+                .prepare("INSERT INTO audience_readers(audience, reader) VALUES (?1, ?2)")
+                .map_err(db)?;
+            for a in audiences {
+                for k in index_keys_of([a.clone()]) {
+                    ins.execute(params![a, k]).map_err(db)?;
+                }
+            }
+        }
+        tx.execute(FILL_READ_INDEX, []).map_err(db)?;
+        tx.execute_batch("DROP TABLE temp.audience_readers")
+            .map_err(db)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
     tx.commit().map_err(db)?;
@@ -646,6 +739,7 @@ impl SqliteStorage {
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute_batch(BLOB_SCHEMA).map_err(db)?;
+        conn.execute_batch(READ_INDEX_SCHEMA).map_err(db)?;
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
         let blob_dir = blob_dir_of(path);
         trim_blob_files(&conn, &blob_dir)?;
@@ -783,6 +877,9 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
                 params![space, original, copy, n + dn, bytes + dbytes],
             )
             .map_err(db)?;
+            // the copy is read by the widened audience; the original is filed under it
+            // too, for readers whose cursor is still before it
+            file_row(tx, space, original, &[original, copy])?;
         }
     }
     let seq = next_seq(tx)?;
@@ -840,7 +937,130 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
             .map_err(db)?;
         }
     }
+    file_row(tx, space, seq, &[seq])?;
     Ok(seq as u64)
+}
+
+/// File the log rows at `at` in the read index under the keys of the documents the
+/// batch row at `changes_of` holds changes of (`ROW_AUDIENCES`).
+fn file_row(tx: &Connection, space: &str, changes_of: i64, at: &[i64]) -> Result<()> {
+    let audiences: Vec<String> = tx
+        .prepare_cached(ROW_AUDIENCES)
+        .map_err(db)?
+        .query_map(params![space, changes_of], |r| r.get(0))
+        .map_err(db)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    file_keys(tx, space, index_keys_of(audiences), at)
+}
+
+fn file_keys(
+    tx: &Connection,
+    space: &str,
+    keys: std::collections::BTreeSet<String>,
+    at: &[i64],
+) -> Result<()> {
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO log_readers(space_id, reader, seq) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(db)?;
+    for k in &keys {
+        for seq in at {
+            ins.execute(params![space, k, seq]).map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// The columns of a log row as `read_log` reads them (`log_row_sql`).
+const LOG_COLUMNS: &str = "seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at";
+
+type LogRowSql = (
+    i64,
+    String,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+    Option<i64>,
+);
+
+fn log_row_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogRowSql> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
+}
+
+/// Log rows as the service reads them: a batch carries the bytes of the changes
+/// `wanted(author, entity)` accepts only (a copy's are read from its original's rows).
+fn decode_log_rows(
+    c: &Connection,
+    space: &str,
+    rows: Vec<LogRowSql>,
+    wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+) -> Result<Vec<LogRow>> {
+    let mut ch = c
+        .prepare_cached("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 AND seq = ?2 ORDER BY idx")
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, ty, author, signed_at, signature, pairs, delib, tally, stored, arrived_at) in rows {
+        if ty == "tally" {
+            out.push(LogRow::Tally {
+                seq: seq as u64,
+                deliberation: delib.unwrap_or_default(),
+                tally_json: tally.unwrap_or_default(),
+                signature,
+                arrived_at,
+            });
+            continue;
+        }
+        let author: [u8; 32] = author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
+        let pairs = BatchPairs::from_bytes(&pairs.unwrap_or_default())
+            .map_err(|e| RelayError::Storage(e.to_string()))?;
+        let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
+        let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
+            // a copy's changes are those of the batch it copies
+            ch.query_map(params![space, stored], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db)?
+            .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
+                r.as_ref()
+                    .map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
+            })
+            .collect::<rusqlite::Result<_>>()
+            .map_err(db)?
+        } else {
+            vec![]
+        };
+        out.push(LogRow::Batch {
+            seq: seq as u64,
+            author,
+            signed_at: signed_at.unwrap_or(0),
+            signature,
+            pairs,
+            changes: changes
+                .into_iter()
+                .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
+                .collect(),
+            arrived_at,
+            origin: stored as u64,
+        });
+    }
+    Ok(out)
 }
 
 impl Storage for SqliteStorage {
@@ -1105,6 +1325,16 @@ impl Storage for SqliteStorage {
             params![space, seq, signature, deliberation, tally_json, cunwu_protocol::ids::now_ms()],
         )
         .map_err(db)?;
+        // a tally is read by its deliberation's audience
+        let audience: Option<String> = tx
+            .query_row(
+                "SELECT audience FROM entities WHERE space_id = ?1 AND id = ?2",
+                params![space, deliberation],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        file_keys(&tx, space, index_keys_of(audience), &[seq])?;
         tx.commit().map_err(db)?;
         Ok(seq as u64)
     }
@@ -1117,92 +1347,67 @@ impl Storage for SqliteStorage {
         wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
     ) -> Result<Vec<LogRow>> {
         let c = self.reader()?;
-        let mut s = c
-            .prepare_cached(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at FROM log
-                 WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )
-            .map_err(db)?;
-        type Row = (
-            i64,
-            String,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Vec<u8>,
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<Vec<u8>>,
-            i64,
-            Option<i64>,
-        );
-        let rows: Vec<Row> = s
-            .query_map(params![space, cursor as i64, max_rows], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                ))
-            })
+        let rows: Vec<LogRowSql> = c
+            .prepare_cached(&format!(
+                "SELECT {LOG_COLUMNS} FROM log WHERE space_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(db)?
+            .query_map(params![space, cursor as i64, max_rows], log_row_sql)
             .map_err(db)?
             .collect::<rusqlite::Result<_>>()
             .map_err(db)?;
-        let mut ch = c
-            .prepare_cached("SELECT entity_id, hash, bytes FROM changes WHERE space_id = ?1 AND seq = ?2 ORDER BY idx")
+        decode_log_rows(&c, space, rows, wanted)
+    }
+
+    fn reader_seqs(
+        &self,
+        space: &str,
+        keys: &[String],
+        cursor: u64,
+        limit: u32,
+    ) -> Result<Vec<Vec<u64>>> {
+        let c = self.reader()?;
+        let mut s = c
+            .prepare_cached(
+                "SELECT seq FROM log_readers WHERE space_id = ?1 AND reader = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            )
             .map_err(db)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, ty, author, signed_at, signature, pairs, delib, tally, stored, arrived_at) in rows
-        {
-            if ty == "tally" {
-                out.push(LogRow::Tally {
-                    seq: seq as u64,
-                    deliberation: delib.unwrap_or_default(),
-                    tally_json: tally.unwrap_or_default(),
-                    signature,
-                    arrived_at,
-                });
-                continue;
-            }
-            let author: [u8; 32] = author.and_then(|a| a.try_into().ok()).unwrap_or([0; 32]);
-            let pairs = BatchPairs::from_bytes(&pairs.unwrap_or_default())
-                .map_err(|e| RelayError::Storage(e.to_string()))?;
-            let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
-            let changes: Vec<(String, Vec<u8>, Vec<u8>)> = if any_wanted {
-                // a copy's changes are those of the batch it copies
-                ch.query_map(params![space, stored], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        keys.iter()
+            .map(|k| {
+                s.query_map(params![space, k, cursor as i64, limit], |r| {
+                    r.get::<_, i64>(0).map(|v| v as u64)
                 })
                 .map_err(db)?
-                .filter(|r: &rusqlite::Result<(String, Vec<u8>, Vec<u8>)>| {
-                    r.as_ref()
-                        .map_or(true, |(e, _, _)| wanted(&author, e.as_str()))
-                })
                 .collect::<rusqlite::Result<_>>()
+                .map_err(db)
+            })
+            .collect()
+    }
+
+    fn read_log_at(
+        &self,
+        space: &str,
+        seqs: &[u64],
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>> {
+        let c = self.reader()?;
+        let mut s = c
+            .prepare_cached(&format!(
+                "SELECT {LOG_COLUMNS} FROM log WHERE space_id = ?1 AND seq = ?2"
+            ))
+            .map_err(db)?;
+        let mut rows = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(r) = s
+                .query_row(params![space, *seq as i64], log_row_sql)
+                .optional()
                 .map_err(db)?
-            } else {
-                vec![]
-            };
-            out.push(LogRow::Batch {
-                seq: seq as u64,
-                author,
-                signed_at: signed_at.unwrap_or(0),
-                signature,
-                pairs,
-                changes: changes
-                    .into_iter()
-                    .map(|(e, h, b)| (e, h.try_into().unwrap_or([0; 32]), b))
-                    .collect(),
-                arrived_at,
-                origin: stored as u64,
-            });
+            {
+                rows.push(r);
+            }
         }
-        Ok(out)
+        drop(s);
+        decode_log_rows(&c, space, rows, wanted)
     }
 
     fn last_seq(&self, space: &str) -> Result<u64> {
@@ -2023,6 +2228,218 @@ pub(crate) mod tests {
         assert!(
             blob_dir_of(&path).is_dir(),
             "bytes live beside the database"
+        );
+    }
+
+    /// The rows of a log as version 6 wrote it (no read index), after its tables, in
+    /// the dialect `blob` writes a byte string in. Space `s1`: 1 a request of `m2`, 2 a
+    /// staff note, 3 a draft notice published since (its audience is `space` now), 4
+    /// its copy, 5 a tally of a party deliberation, 6 a ballot only `m3` reads.
+    pub(crate) fn version_6_log(blob: &dyn Fn(&[u8]) -> String) -> String {
+        let audiences = [
+            r#"{"type":"request","filer":"m2","filed_by":null}"#,
+            r#"{"type":"staff"}"#,
+            r#"{"type":"space"}"#,
+            r#"{"type":"party"}"#,
+            r#"{"type":"voter","member":"m3"}"#,
+        ];
+        let mut sql = format!(
+            "INSERT INTO spaces(id, name, relay_secret, roster, next_seq, epoch) VALUES ('s1', 'a', {z}, '{r}', 7, 5);\n",
+            z = blob(&[0]),
+            r = old_roster("s1", "d1"),
+        );
+        for (i, a) in audiences.iter().enumerate() {
+            let n = i as u8 + 1;
+            let e = entity_hex(&[n; 16]);
+            sql += &format!(
+                "INSERT INTO entities(space_id, id, kind, audience) VALUES ('s1', '{e}', 'x', '{a}');\n"
+            );
+            // entity 4 (the deliberation) has its tally at 5, entity 5 its ballot at 6
+            let seq = [1, 2, 3, 0, 6][i];
+            if seq > 0 {
+                let pairs = BatchPairs::new(vec![([n; 16], [n; 32])]).to_bytes();
+                sql += &format!(
+                    "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs) VALUES ('s1', {seq}, 'batch', {a}, 5, {z}, {p});
+                     INSERT INTO changes(space_id, hash, entity_id, seq, idx, bytes) VALUES ('s1', {h}, '{e}', {seq}, 0, {b});\n",
+                    a = blob(&[1; 32]),
+                    z = blob(&[0]),
+                    p = blob(&pairs),
+                    h = blob(&[n; 32]),
+                    b = blob(b"c"),
+                );
+            }
+        }
+        sql += &format!(
+            "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of) SELECT space_id, 4, type, author, signed_at, signature, pairs, 3 FROM log WHERE space_id = 's1' AND seq = 3;
+             INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json) VALUES ('s1', 5, 'tally', {z}, '{d}', {t});\n",
+            z = blob(&[0]),
+            d = entity_hex(&[4; 16]),
+            t = blob(b"{}"),
+        );
+        sql
+    }
+
+    /// After the upgrade to version 7: the rows written before are in the read index
+    /// under their documents' audiences (the published draft and its copy under
+    /// `space`, the tally under its deliberation's), and new rows are filed as they are
+    /// appended (both storages).
+    pub(crate) fn read_index_works_after_upgrade(s: &dyn Storage) {
+        let keys: Vec<String> = ["space", "staff", "m:m2", "party", "m:m3", "m:m9"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            s.reader_seqs("s1", &keys, 0, 10).unwrap(),
+            vec![vec![3, 4], vec![1, 2, 5], vec![1], vec![5], vec![6], vec![]],
+            "the index of the log written before"
+        );
+        assert_eq!(
+            s.reader_seqs("s1", &keys[1..2], 1, 1).unwrap(),
+            vec![vec![2]],
+            "after a cursor, up to a limit"
+        );
+        let seq = s
+            .append_batch(
+                "s1",
+                &LogBatch {
+                    author: [2; 32],
+                    signed_at: 7,
+                    signature: vec![7],
+                    pairs: BatchPairs::new(vec![([7; 16], [7; 32])]),
+                    changes: vec![AcceptedChange {
+                        entity: entity_hex(&[7; 16]),
+                        hash: [7; 32],
+                        bytes: b"file".to_vec(),
+                        new_entity: Some(EntityRecord {
+                            kind: "request".into(),
+                            audience: r#"{"type":"request","filer":"m9","filed_by":"m2"}"#.into(),
+                            ref_id: None,
+                        }),
+                    }],
+                    opened: vec![],
+                    arrived_at: 7,
+                    public_changes: 0,
+                    public_bytes: 0,
+                    blob_refs: vec![],
+                },
+            )
+            .unwrap();
+        assert_eq!(seq, 7);
+        let tally = s
+            .append_tally("s1", &entity_hex(&[4; 16]), b"{}", &[8])
+            .unwrap();
+        assert_eq!(tally, 8);
+        assert_eq!(
+            s.reader_seqs("s1", &keys, 6, 10).unwrap(),
+            vec![vec![], vec![7, 8], vec![7], vec![8], vec![], vec![7]],
+            "a new request is filed for staff, its filer and whoever filed it; a tally as its deliberation"
+        );
+        let rows = s.read_log_at("s1", &[1, 5, 7], &mut |_, _| true).unwrap();
+        let seqs: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                LogRow::Batch { seq, .. } | LogRow::Tally { seq, .. } => *seq,
+            })
+            .collect();
+        assert_eq!(seqs, vec![1, 5, 7]);
+        assert!(
+            matches!(&rows[2], LogRow::Batch { changes, .. } if changes[0].2 == b"file"),
+            "{:?}",
+            rows[2]
+        );
+    }
+
+    /// A database written by version 6 (no read index) is upgraded to 7: its log is
+    /// indexed and new rows are filed as they are appended.
+    #[test]
+    fn a_version_6_database_gets_the_read_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
+            c.execute_batch(&format!("{SCHEMA}{BLOB_SCHEMA}{}", version_6_log(&hex)))
+                .unwrap();
+            c.pragma_update(None, "user_version", 6).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let v: i64 = s
+            .conn
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        read_index_works_after_upgrade(&s);
+        // opening again does not index the log twice
+        drop(s);
+        let s = SqliteStorage::open(&path).unwrap();
+        let n: i64 = s
+            .conn
+            .lock()
+            .query_row("SELECT count(*) FROM log_readers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            n, 13,
+            "8 keys for the 6 rows written before, 5 for the 2 after"
+        );
+    }
+
+    /// A draft is filed for staff and the committee's superset; when it is published,
+    /// its copy and the original are filed under `space` too, so a resident whose
+    /// cursor is before either reads it.
+    #[test]
+    fn publishing_a_draft_files_its_batches_for_everyone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let s = SqliteStorage::open(&path).unwrap();
+        s.create_space("s1", "a", &[0], &Roster::default()).unwrap();
+        let e = entity_hex(&[3; 16]);
+        let batch =
+            |hash: u8, new_entity: Option<EntityRecord>, opened: Vec<(String, String)>| LogBatch {
+                author: [1; 32],
+                signed_at: 1,
+                signature: vec![1],
+                pairs: BatchPairs::new(vec![([3; 16], [hash; 32])]),
+                changes: vec![AcceptedChange {
+                    entity: e.clone(),
+                    hash: [hash; 32],
+                    bytes: vec![hash],
+                    new_entity,
+                }],
+                opened,
+                arrived_at: 1,
+                public_changes: 0,
+                public_bytes: 0,
+                blob_refs: vec![],
+            };
+        let draft = format!(r#"{{"type":"draft","notice":"{e}"}}"#);
+        s.append_batch(
+            "s1",
+            &batch(
+                1,
+                Some(EntityRecord {
+                    kind: "notice".into(),
+                    audience: draft,
+                    ref_id: None,
+                }),
+                vec![],
+            ),
+        )
+        .unwrap();
+        let keys: Vec<String> = ["space", "staff", "person"].map(String::from).into();
+        assert_eq!(
+            s.reader_seqs("s1", &keys, 0, 10).unwrap(),
+            vec![vec![], vec![1], vec![1]]
+        );
+        let publish = s
+            .append_batch(
+                "s1",
+                &batch(2, None, vec![(e.clone(), r#"{"type":"space"}"#.into())]),
+            )
+            .unwrap();
+        assert_eq!(publish, 3, "the copy at 2, the publishing batch at 3");
+        assert_eq!(
+            s.reader_seqs("s1", &keys, 0, 10).unwrap(),
+            vec![vec![1, 2, 3], vec![1], vec![1]]
         );
     }
 

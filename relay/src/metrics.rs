@@ -54,6 +54,9 @@ pub struct Metrics {
     pub blob_requests: Counter,
     pub blob_bytes_in: Counter,
     pub blob_bytes_out: Counter,
+    /// Log rows loaded to answer syncs (`service/read.rs`): with the read index, what
+    /// the readers may read, not the whole log after their cursors.
+    pub log_rows_read: Counter,
     pub sync_latency: Histogram,
 }
 
@@ -111,6 +114,11 @@ impl Metrics {
                 "cunwu_blob_bytes_out_total",
                 "Attachment bytes served",
                 &self.blob_bytes_out,
+            ),
+            (
+                "cunwu_log_rows_read_total",
+                "Log rows loaded to answer syncs",
+                &self.log_rows_read,
             ),
         ];
         for (name, help, c) in counters {

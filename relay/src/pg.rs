@@ -36,9 +36,10 @@ fn schema() -> String {
             .replace(") WITHOUT ROWID;", ");")
     };
     format!(
-        "{}{}{BLOB_PIECES}",
+        "{}{}{BLOB_PIECES}{}",
         pg(crate::db::SCHEMA),
-        pg(crate::db::BLOB_SCHEMA)
+        pg(crate::db::BLOB_SCHEMA),
+        pg(crate::db::READ_INDEX_SCHEMA)
     )
 }
 
@@ -161,6 +162,30 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
     if version < 6 {
         // the attachment tables are made by `schema()` before this runs
         moved = true;
+    }
+    if version < 7 {
+        // `log_readers` is made by `schema()`; fill it for the log so far
+        moved = true;
+        tx.batch_execute(
+            "DELETE FROM log_readers;
+             CREATE TEMP TABLE audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL) ON COMMIT DROP;",
+        )
+        .map_err(pg)?;
+        let audiences: Vec<String> = tx
+            .query("SELECT DISTINCT audience FROM entities", &[])
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let ins = tx
+            .prepare("INSERT INTO audience_readers(audience, reader) VALUES ($1, $2)")
+            .map_err(pg)?;
+        for a in audiences {
+            for k in crate::db::index_keys_of([a.clone()]) {
+                tx.execute(&ins, &[&a, &k]).map_err(pg)?;
+            }
+        }
+        tx.batch_execute(crate::db::FILL_READ_INDEX).map_err(pg)?;
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
@@ -575,6 +600,9 @@ fn append_batch_in(tx: &mut Transaction<'_>, space: &str, b: &LogBatch) -> Resul
                 &[&space, &original, &copy, &(n + dn), &(bytes + dbytes)],
             )
             .map_err(pg)?;
+            // the copy is read by the widened audience; the original is filed
+            // under it too, for readers whose cursor is still before it
+            file_row(tx, space, original, &[original, copy])?;
         }
     }
     let seq = PgStorage::append_seq(tx, space)?;
@@ -626,7 +654,109 @@ fn append_batch_in(tx: &mut Transaction<'_>, space: &str, b: &LogBatch) -> Resul
         )
         .map_err(pg)?;
     }
+    file_row(tx, space, seq, &[seq])?;
     Ok(seq as u64)
+}
+
+/// The columns of a log row as `read_log` reads them (`decode_log_rows`).
+const LOG_COLUMNS: &str = "seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at";
+
+/// Log rows as the service reads them: a batch carries the bytes of the changes
+/// `wanted(author, entity)` accepts only (a copy's are read from its original's rows).
+fn decode_log_rows(
+    c: &mut Conn,
+    space: &str,
+    rows: Vec<postgres::Row>,
+    wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+) -> Result<Vec<LogRow>> {
+    let ch = c.prepare("SELECT entity_id, hash, bytes FROM changes WHERE space_id = $1 AND seq = $2 ORDER BY idx").map_err(pg)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.get(0);
+        let ty: String = r.get(1);
+        if ty == "tally" {
+            out.push(LogRow::Tally {
+                seq: seq as u64,
+                deliberation: r.get::<_, Option<String>>(6).unwrap_or_default(),
+                tally_json: r.get::<_, Option<Vec<u8>>>(7).unwrap_or_default(),
+                signature: r.get(4),
+                arrived_at: r.get(9),
+            });
+            continue;
+        }
+        let author: [u8; 32] = r
+            .get::<_, Option<Vec<u8>>>(2)
+            .and_then(|a| a.try_into().ok())
+            .unwrap_or([0; 32]);
+        let pairs = BatchPairs::from_bytes(&r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default())
+            .map_err(|e| RelayError::Storage(e.to_string()))?;
+        let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
+        let mut changes = vec![];
+        // a copy's changes are those of the batch it copies
+        let stored: i64 = r.get(8);
+        if any_wanted {
+            for row in c.query(&ch, &[&space, &stored]).map_err(pg)? {
+                let entity: String = row.get(0);
+                if wanted(&author, &entity) {
+                    let hash: Vec<u8> = row.get(1);
+                    changes.push((entity, hash.try_into().unwrap_or([0; 32]), row.get(2)));
+                }
+            }
+        }
+        out.push(LogRow::Batch {
+            seq: seq as u64,
+            author,
+            signed_at: r.get::<_, Option<i64>>(3).unwrap_or(0),
+            signature: r.get(4),
+            pairs,
+            changes,
+            arrived_at: r.get(9),
+            origin: stored as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// File the log rows at `at` in the read index under the keys of the documents the
+/// batch row at `changes_of` holds changes of (`db::ROW_AUDIENCES`).
+fn file_row(
+    tx: &mut Transaction<'_>,
+    space: &str,
+    changes_of: i64,
+    at: &[i64],
+) -> Result<()> {
+    let audiences: Vec<String> = tx
+        .query(
+            &crate::db::ROW_AUDIENCES
+                .replace("?1", "$1")
+                .replace("?2", "$2"),
+            &[&space, &changes_of],
+        )
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    file_keys(tx, space, crate::db::index_keys_of(audiences), at)
+}
+
+fn file_keys(
+    tx: &mut Transaction<'_>,
+    space: &str,
+    keys: std::collections::BTreeSet<String>,
+    at: &[i64],
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = keys.into_iter().collect();
+    tx.execute(
+        "INSERT INTO log_readers(space_id, reader, seq)
+         SELECT $1::TEXT, k, s FROM unnest($2::TEXT[]) k CROSS JOIN unnest($3::BIGINT[]) s
+         ON CONFLICT DO NOTHING",
+        &[&space, &keys, &at],
+    )
+    .map_err(pg)?;
+    Ok(())
 }
 
 impl Storage for PgStorage {
@@ -873,6 +1003,15 @@ impl Storage for PgStorage {
             &[&space, &seq, &signature, &deliberation, &tally_json, &cunwu_protocol::ids::now_ms()],
         )
         .map_err(pg)?;
+        // a tally is read by its deliberation's audience
+        let audience: Option<String> = tx
+            .query_opt(
+                "SELECT audience FROM entities WHERE space_id = $1 AND id = $2",
+                &[&space, &deliberation],
+            )
+            .map_err(pg)?
+            .map(|r| r.get(0));
+        file_keys(&mut tx, space, crate::db::index_keys_of(audience), &[seq])?;
         tx.commit().map_err(pg)?;
         Ok(seq as u64)
     }
@@ -887,57 +1026,55 @@ impl Storage for PgStorage {
         let mut c = self.conn()?;
         let rows = c
             .query(
-                "SELECT seq, type, author, signed_at, signature, pairs, deliberation, tally_json, coalesce(copy_of, seq), arrived_at FROM log
-                 WHERE space_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &format!("SELECT {LOG_COLUMNS} FROM log WHERE space_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
                 &[&space, &(cursor as i64), &i64::from(max_rows)],
             )
             .map_err(pg)?;
-        let ch = c.prepare("SELECT entity_id, hash, bytes FROM changes WHERE space_id = $1 AND seq = $2 ORDER BY idx").map_err(pg)?;
-        let mut out = Vec::with_capacity(rows.len());
+        decode_log_rows(&mut c, space, rows, wanted)
+    }
+
+    fn reader_seqs(
+        &self,
+        space: &str,
+        keys: &[String],
+        cursor: u64,
+        limit: u32,
+    ) -> Result<Vec<Vec<u64>>> {
+        // one round trip: the first `limit` positions of each key
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT k.i, s.seq FROM unnest($2::TEXT[]) WITH ORDINALITY AS k(reader, i)
+                 CROSS JOIN LATERAL (SELECT seq FROM log_readers
+                     WHERE space_id = $1 AND reader = k.reader AND seq > $3 ORDER BY seq LIMIT $4) s
+                 ORDER BY k.i, s.seq",
+                &[&space, &keys, &(cursor as i64), &i64::from(limit)],
+            )
+            .map_err(pg)?;
+        let mut out = vec![vec![]; keys.len()];
         for r in rows {
-            let seq: i64 = r.get(0);
-            let ty: String = r.get(1);
-            if ty == "tally" {
-                out.push(LogRow::Tally {
-                    seq: seq as u64,
-                    deliberation: r.get::<_, Option<String>>(6).unwrap_or_default(),
-                    tally_json: r.get::<_, Option<Vec<u8>>>(7).unwrap_or_default(),
-                    signature: r.get(4),
-                    arrived_at: r.get(9),
-                });
-                continue;
-            }
-            let author: [u8; 32] = r
-                .get::<_, Option<Vec<u8>>>(2)
-                .and_then(|a| a.try_into().ok())
-                .unwrap_or([0; 32]);
-            let pairs = BatchPairs::from_bytes(&r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default())
-                .map_err(|e| RelayError::Storage(e.to_string()))?;
-            let any_wanted = pairs.iter().any(|(e, _)| wanted(&author, &entity_hex(e)));
-            let mut changes = vec![];
-            // a copy's changes are those of the batch it copies
-            let stored: i64 = r.get(8);
-            if any_wanted {
-                for row in c.query(&ch, &[&space, &stored]).map_err(pg)? {
-                    let entity: String = row.get(0);
-                    if wanted(&author, &entity) {
-                        let hash: Vec<u8> = row.get(1);
-                        changes.push((entity, hash.try_into().unwrap_or([0; 32]), row.get(2)));
-                    }
-                }
-            }
-            out.push(LogRow::Batch {
-                seq: seq as u64,
-                author,
-                signed_at: r.get::<_, Option<i64>>(3).unwrap_or(0),
-                signature: r.get(4),
-                pairs,
-                changes,
-                arrived_at: r.get(9),
-                origin: stored as u64,
-            });
+            let i: i64 = r.get(0);
+            let seq: i64 = r.get(1);
+            out[(i - 1) as usize].push(seq as u64);
         }
         Ok(out)
+    }
+
+    fn read_log_at(
+        &self,
+        space: &str,
+        seqs: &[u64],
+        wanted: &mut dyn FnMut(&[u8; 32], &str) -> bool,
+    ) -> Result<Vec<LogRow>> {
+        let mut c = self.conn()?;
+        let at: Vec<i64> = seqs.iter().map(|s| *s as i64).collect();
+        let rows = c
+            .query(
+                &format!("SELECT {LOG_COLUMNS} FROM log WHERE space_id = $1 AND seq = ANY($2) ORDER BY seq"),
+                &[&space, &at],
+            )
+            .map_err(pg)?;
+        decode_log_rows(&mut c, space, rows, wanted)
     }
 
     fn remaining(&self, space: &str, cursor: u64) -> Result<cunwu_protocol::wire::Remaining> {
@@ -1308,6 +1445,57 @@ mod tests {
             .get(0);
         assert_eq!(v, crate::db::SCHEMA_VERSION);
         crate::db::tests::blobs_work_after_upgrade(&s);
+        drop(s);
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
+    /// A version-6 database (no read index) is upgraded to 7: its log is indexed and
+    /// new rows are filed as they are appended (`db::tests::read_index_works_after_upgrade`).
+    #[test]
+    fn a_version_6_database_gets_the_read_index() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let pg = |sql: &str| {
+                sql.replace("INTEGER", "BIGINT")
+                    .replace("BLOB", "BYTEA")
+                    .replace(") WITHOUT ROWID;", ");")
+            };
+            let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
+            c.batch_execute(&format!(
+                "{}{}{BLOB_PIECES}{}",
+                pg(crate::db::SCHEMA),
+                pg(crate::db::BLOB_SCHEMA),
+                crate::db::tests::version_6_log(&hex)
+            ))
+            .unwrap();
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (6);",
+            )
+            .unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        let v: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT max(version) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        crate::db::tests::read_index_works_after_upgrade(&s);
+        drop(s);
+        let s = PgStorage::open(&url).unwrap();
+        let n: i64 = s
+            .conn()
+            .unwrap()
+            .query_one("SELECT count(*) FROM log_readers", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 13, "opening again does not index the log twice");
         drop(s);
         let _ = Client::connect(&server, NoTls)
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));

@@ -1,7 +1,9 @@
 //! A member's view: the space log after their cursor as they may read it
 //! (`policy::may_read_in` on each entity's audience), in pages of about the size the
 //! device asked for. Others' items of a batch a reader may not see become
-//! `Withheld{entity, hash}`, so the batch's signature still verifies.
+//! `Withheld{entity, hash}`, so the batch's signature still verifies. The rows are
+//! found through the read index (`log_readers`, `policy::reader_keys`), so a reader far
+//! behind loads only rows filed for them, and `more` says there is more for them.
 
 use super::{Relay, Result};
 use crate::db::LogRow;
@@ -9,6 +11,9 @@ use cunwu_protocol::policy::{self, Audience};
 use cunwu_protocol::roster::Member;
 use cunwu_protocol::wire::{BatchPairs, Item, LogEntry, SignedBatch, SignedTally};
 use std::collections::HashMap;
+
+/// Index positions read per reader key at a time, and log rows loaded at a time.
+const PAGE_ROWS: u32 = 256;
 
 impl Relay {
     /// The log after `cursor` as this member may read it, up to about `max_bytes`.
@@ -72,24 +77,42 @@ impl Relay {
             aud_cache.insert(entity.to_string(), ok);
             ok
         };
+        // the read index (`policy::reader_keys`): only positions filed under this
+        // member's keys are loaded, so what others may read alone costs nothing here
+        let keys = policy::reader_keys(member);
         let mut entries = vec![];
         let mut cur = cursor;
         let mut size = 0usize;
+        let mut more = false;
         'outer: while cur < last {
+            let per_key = self.storage.reader_seqs(space, &keys, cur, PAGE_ROWS)?;
+            // a key whose page came back full may file more after its last position:
+            // take positions only up to the smallest such, so that none is skipped
+            let mut bound = per_key
+                .iter()
+                .filter(|s| s.len() >= PAGE_ROWS as usize)
+                .filter_map(|s| s.last().copied())
+                .min()
+                .unwrap_or(last)
+                .min(last);
+            let mut seqs: Vec<u64> = per_key
+                .into_iter()
+                .flatten()
+                .filter(|s| *s <= bound)
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            if seqs.len() > PAGE_ROWS as usize {
+                seqs.truncate(PAGE_ROWS as usize);
+                bound = *seqs.last().expect("not empty");
+            }
             // change bytes are loaded only for what this reader may see (not its own)
             let rows = self
                 .storage
-                .read_log(space, cur, 256, &mut |author, e| author != device && may(e))?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in rows {
-                let row_seq = match &row {
-                    LogRow::Tally { seq, .. } | LogRow::Batch { seq, .. } => *seq,
-                };
-                if row_seq > last {
-                    break 'outer;
-                }
+                .read_log_at(space, &seqs, &mut |author, e| author != device && may(e))?;
+            self.metrics.log_rows_read.add(rows.len() as u64);
+            let n = rows.len();
+            for (i, row) in rows.into_iter().enumerate() {
                 match row {
                     LogRow::Tally {
                         seq,
@@ -158,10 +181,17 @@ impl Relay {
                     }
                 }
                 if size >= budget {
+                    // more only when this member has more to read: a row of the
+                    // index after this one, or a key that came back full
+                    more = i + 1 < n || bound < last;
+                    if !more {
+                        cur = last;
+                    }
                     break 'outer;
                 }
             }
+            cur = bound;
         }
-        Ok((entries, cur, cur < last))
+        Ok((entries, cur, more))
     }
 }

@@ -1849,7 +1849,13 @@ data class Member (
     /**
      * Where a migrant member lives or works, as the invite said.
      */
-    val `livesIn`: kotlin.String?
+    val `livesIn`: kotlin.String?, 
+    /**
+     * The roster version that last changed this member (0 when that was before the
+     * relay began stamping changes, [`Roster::deltas_from`]): what a roster delta
+     * carries ([`Roster::delta_since`]).
+     */
+    val `changedVersion`: kotlin.ULong
 ) {
     
     companion object
@@ -1873,6 +1879,7 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterULong.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -1888,7 +1895,8 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterBoolean.allocationSize(value.`revoked`) +
             FfiConverterULong.allocationSize(value.`joinedVersion`) +
             FfiConverterOptionalString.allocationSize(value.`person`) +
-            FfiConverterOptionalString.allocationSize(value.`livesIn`)
+            FfiConverterOptionalString.allocationSize(value.`livesIn`) +
+            FfiConverterULong.allocationSize(value.`changedVersion`)
     )
 
     override fun write(value: Member, buf: ByteBuffer) {
@@ -1904,6 +1912,7 @@ public object FfiConverterTypeMember: FfiConverterRustBuffer<Member> {
             FfiConverterULong.write(value.`joinedVersion`, buf)
             FfiConverterOptionalString.write(value.`person`, buf)
             FfiConverterOptionalString.write(value.`livesIn`, buf)
+            FfiConverterULong.write(value.`changedVersion`, buf)
     }
 }
 
