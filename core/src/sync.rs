@@ -106,6 +106,11 @@ pub trait ProgressObserver: Send + Sync {
     fn progress(&self, p: &SyncProgress);
 }
 
+/// How far the relay's time may be from the phone's for the phone to sign a control
+/// request again with it (`SyncClient::post_control`).
+#[cfg(feature = "http")]
+const MAX_RELAY_TIME_GAP_MS: u64 = 7 * 24 * 3_600_000;
+
 /// Why `SyncClient::sync_once` makes a second pass.
 #[cfg(feature = "http")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,13 +341,16 @@ impl SyncClient {
         let send = |req: T| self.http.post(&url).json(&req).send();
         match refusal(send(sign(now_ms())).await.map_err(net)?).await {
             Ok(r) => Ok(r),
+            // the error body is not signed: a time more than a week from the phone's is
+            // not taken (an on-path forger could otherwise have the phone sign a request
+            // valid far in the future)
             Err((
                 409,
                 ErrorBody {
                     relay_time: Some(t),
                     ..
                 },
-            )) => {
+            )) if t.abs_diff(now_ms()) <= MAX_RELAY_TIME_GAP_MS => {
                 tracing::info!(
                     phone_ms = now_ms(),
                     relay_ms = t,

@@ -206,13 +206,18 @@ impl Roster {
         self.version = before.version + 1;
         self.deltas_from.get_or_insert(before.version);
         let version = self.version;
+        // by id and key, so a county-sized roster costs one pass, not one per entry
+        let members: std::collections::HashMap<&str, &Member> =
+            before.members.iter().map(|m| (m.id.as_str(), m)).collect();
+        let devices: std::collections::HashMap<&str, &DeviceEntry> =
+            before.devices.iter().map(|d| (d.key.as_str(), d)).collect();
         for m in self.members.iter_mut() {
-            if before.member(&m.id) != Some(m) {
+            if members.get(m.id.as_str()) != Some(&&*m) {
                 m.changed_version = version;
             }
         }
         for d in self.devices.iter_mut() {
-            if before.device(&d.key) != Some(d) {
+            if devices.get(d.key.as_str()) != Some(&&*d) {
                 d.changed_version = version;
             }
         }
@@ -286,16 +291,50 @@ impl RosterDelta {
         r.space_name = self.space_name.clone();
         r.version = self.version;
         r.deltas_from = self.deltas_from;
+        // by id and key: an update of any size (it arrives before its signature can be
+        // checked) costs one pass; an id or key named twice is refused
+        let mut at: std::collections::HashMap<String, usize> = r
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
         for m in &self.members {
-            match r.members.iter_mut().find(|x| x.id == m.id) {
-                Some(x) => *x = m.clone(),
-                None => r.members.push(m.clone()),
+            if !seen.insert(m.id.as_str()) {
+                return Err(Error::Malformed(format!(
+                    "a roster update names member {} twice",
+                    m.id
+                )));
+            }
+            match at.get(&m.id) {
+                Some(&i) => r.members[i] = m.clone(),
+                None => {
+                    at.insert(m.id.clone(), r.members.len());
+                    r.members.push(m.clone());
+                }
             }
         }
+        let mut at: std::collections::HashMap<String, usize> = r
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.key.clone(), i))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
         for d in &self.devices {
-            match r.devices.iter_mut().find(|x| x.key == d.key) {
-                Some(x) => *x = d.clone(),
-                None => r.devices.push(d.clone()),
+            if !seen.insert(d.key.as_str()) {
+                return Err(Error::Malformed(format!(
+                    "a roster update names device {} twice",
+                    short(&d.key)
+                )));
+            }
+            match at.get(&d.key) {
+                Some(&i) => r.devices[i] = d.clone(),
+                None => {
+                    at.insert(d.key.clone(), r.devices.len());
+                    r.devices.push(d.clone());
+                }
             }
         }
         Ok(r)
@@ -500,6 +539,28 @@ mod tests {
             "{e}"
         );
         assert!(honest.apply(&r, &relay.public()).is_err());
+        // an entry named twice is refused before anything is checked
+        let mut twice = d.clone();
+        twice.members.push(twice.members[0].clone());
+        let e = SignedRosterDelta {
+            delta_json: serde_json::to_vec(&twice).unwrap(),
+            signature: honest.signature.clone(),
+        }
+        .apply(&base, &relay.public())
+        .unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        // a forged update of 100,000 new members is applied in one pass, then refused
+        let mut huge = d.clone();
+        huge.members = (0..100_000)
+            .map(|i| member(&format!("x{i}"), Role::Resident))
+            .collect();
+        let e = SignedRosterDelta {
+            delta_json: serde_json::to_vec(&huge).unwrap(),
+            signature: honest.signature.clone(),
+        }
+        .apply(&base, &relay.public())
+        .unwrap_err();
+        assert!(e.to_string().contains("does not lead"), "{e}");
         // signed by someone else
         let other = DeviceKey::generate();
         assert!(honest.apply(&base, &other.public()).is_err());

@@ -1148,6 +1148,13 @@ pub mod control {
         t.parse().ok()
     }
 
+    /// Whether a nonce is of the timed form's shape without parsing as one (`t…` or
+    /// `T…`): refused, since the relay forgets nonces of that shape
+    /// (`Storage::prune_nonces`) and one without a readable time could then be replayed.
+    pub fn looks_timed(nonce: &str) -> bool {
+        nonce.starts_with(['t', 'T']) && nonce_time(nonce).is_none()
+    }
+
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct EnrollRequest {
         pub invite: String,

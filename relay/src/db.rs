@@ -504,6 +504,7 @@ CREATE TABLE IF NOT EXISTS log_readers (
     space_id TEXT NOT NULL, reader TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (space_id, reader, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_readers_seq ON log_readers(space_id, seq);
 "#;
 
 /// The audiences, as stored now, of the documents whose changes the batch row at
@@ -528,17 +529,23 @@ pub(crate) fn index_keys_of(
 /// (a temporary table) holds the keys of every distinct stored audience: a batch row
 /// is filed under its changes' documents' audiences (a copy's under its original's),
 /// a tally under its deliberation's. Both backends run it.
+///
+/// Only rows filed under no key are filed, so it also runs on every open: it files the
+/// rows a relay older than version 7 appended to this database (a node not yet
+/// upgraded, or a binary rolled back), which readers would otherwise never be shown.
 pub(crate) const FILL_READ_INDEX: &str = "INSERT INTO log_readers(space_id, reader, seq)
  SELECT l.space_id, ar.reader, l.seq FROM log l
    JOIN changes c ON c.space_id = l.space_id AND c.seq = coalesce(l.copy_of, l.seq)
    JOIN entities e ON e.space_id = c.space_id AND e.id = c.entity_id
    JOIN audience_readers ar ON ar.audience = e.audience
    WHERE l.type = 'batch'
+     AND NOT EXISTS (SELECT 1 FROM log_readers r WHERE r.space_id = l.space_id AND r.seq = l.seq)
  UNION
  SELECT l.space_id, ar.reader, l.seq FROM log l
    JOIN entities e ON e.space_id = l.space_id AND e.id = l.deliberation
    JOIN audience_readers ar ON ar.audience = e.audience
-   WHERE l.type = 'tally'";
+   WHERE l.type = 'tally'
+     AND NOT EXISTS (SELECT 1 FROM log_readers r WHERE r.space_id = l.space_id AND r.seq = l.seq)";
 
 /// The relay schema's version: `PRAGMA user_version` in SQLite, the `schema_version`
 /// table in PostgreSQL. Databases written before versions existed are version 0.
@@ -604,7 +611,19 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db)?;
-    if version >= SCHEMA_VERSION {
+    if version > SCHEMA_VERSION {
+        return Err(newer_schema(version));
+    }
+    if version == SCHEMA_VERSION {
+        let tx = conn.transaction().map_err(db)?;
+        let filed = fill_read_index(&tx)?;
+        tx.commit().map_err(db)?;
+        if filed > 0 {
+            tracing::warn!(
+                rows = filed,
+                "log rows an older relay appended were filed in the read index"
+            );
+        }
         return Ok(());
     }
     let tx = conn
@@ -677,31 +696,8 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     if version < 7 {
         // the table is made by `READ_INDEX_SCHEMA` on open; fill it for the log so far
         moved = true;
-        tx.execute_batch(
-            "DELETE FROM log_readers;
-             CREATE TEMP TABLE audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL);",
-        )
-        .map_err(db)?;
-        let audiences: Vec<String> = tx
-            .prepare("SELECT DISTINCT audience FROM entities")
-            .map_err(db)?
-            .query_map([], |r| r.get(0))
-            .map_err(db)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db)?;
-        {
-            let mut ins = tx
-                .prepare("INSERT INTO audience_readers(audience, reader) VALUES (?1, ?2)")
-                .map_err(db)?;
-            for a in audiences {
-                for k in index_keys_of([a.clone()]) {
-                    ins.execute(params![a, k]).map_err(db)?;
-                }
-            }
-        }
-        tx.execute(FILL_READ_INDEX, []).map_err(db)?;
-        tx.execute_batch("DROP TABLE temp.audience_readers")
-            .map_err(db)?;
+        tx.execute_batch("DELETE FROM log_readers").map_err(db)?;
+        fill_read_index(&tx)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
@@ -714,6 +710,46 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A database written by a newer relay: refused, so an older binary never writes rows
+/// the newer schema's indexes do not know of.
+pub(crate) fn newer_schema(version: i64) -> RelayError {
+    RelayError::Storage(format!(
+        "the relay database is of schema version {version}, newer than this relay's {SCHEMA_VERSION}: \
+         run the relay version that wrote it (or a newer one)"
+    ))
+}
+
+/// File in the read index every log row filed under no key ([`FILL_READ_INDEX`]);
+/// returns how many index rows were written.
+fn fill_read_index(tx: &rusqlite::Transaction<'_>) -> Result<usize> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL);
+         DELETE FROM temp.audience_readers;",
+    )
+    .map_err(db)?;
+    let audiences: Vec<String> = tx
+        .prepare("SELECT DISTINCT audience FROM entities")
+        .map_err(db)?
+        .query_map([], |r| r.get(0))
+        .map_err(db)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db)?;
+    {
+        let mut ins = tx
+            .prepare("INSERT INTO audience_readers(audience, reader) VALUES (?1, ?2)")
+            .map_err(db)?;
+        for a in audiences {
+            for k in index_keys_of([a.clone()]) {
+                ins.execute(params![a, k]).map_err(db)?;
+            }
+        }
+    }
+    let n = tx.execute(FILL_READ_INDEX, []).map_err(db)?;
+    tx.execute_batch("DROP TABLE temp.audience_readers")
+        .map_err(db)?;
+    Ok(n)
 }
 
 fn db(e: rusqlite::Error) -> RelayError {
@@ -2381,6 +2417,37 @@ pub(crate) mod tests {
             n, 13,
             "8 keys for the 6 rows written before, 5 for the 2 after"
         );
+    }
+
+    /// Rows a relay older than version 7 appended to a version-7 database (a node not yet
+    /// upgraded, a binary rolled back) are in no index row: the next open files them, or
+    /// readers would never be shown them. A database of a newer version is refused.
+    #[test]
+    fn rows_an_older_relay_appended_are_filed_when_a_newer_one_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
+            c.execute_batch(&format!(
+                "{SCHEMA}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
+                version_6_log(&hex)
+            ))
+            .unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        read_index_works_after_upgrade(&s);
+        drop(s);
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(c);
+        let e = SqliteStorage::open(&path)
+            .err()
+            .expect("a newer database is refused");
+        assert!(e.to_string().contains("newer than this relay's"), "{e}");
     }
 
     /// A draft is filed for staff and the committee's superset; when it is published,

@@ -63,7 +63,17 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
         .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])
         .map_err(pg)?
         .get(0);
-    if version >= crate::db::SCHEMA_VERSION {
+    if version > crate::db::SCHEMA_VERSION {
+        return Err(crate::db::newer_schema(version));
+    }
+    if version == crate::db::SCHEMA_VERSION {
+        let filed = fill_read_index(tx)?;
+        if filed > 0 {
+            tracing::warn!(
+                rows = filed,
+                "log rows an older relay appended were filed in the read index"
+            );
+        }
         return Ok(());
     }
     let exists = |tx: &mut Transaction<'_>, t: &str| -> Result<bool> {
@@ -166,26 +176,8 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
     if version < 7 {
         // `log_readers` is made by `schema()`; fill it for the log so far
         moved = true;
-        tx.batch_execute(
-            "DELETE FROM log_readers;
-             CREATE TEMP TABLE audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL) ON COMMIT DROP;",
-        )
-        .map_err(pg)?;
-        let audiences: Vec<String> = tx
-            .query("SELECT DISTINCT audience FROM entities", &[])
-            .map_err(pg)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let ins = tx
-            .prepare("INSERT INTO audience_readers(audience, reader) VALUES ($1, $2)")
-            .map_err(pg)?;
-        for a in audiences {
-            for k in crate::db::index_keys_of([a.clone()]) {
-                tx.execute(&ins, &[&a, &k]).map_err(pg)?;
-            }
-        }
-        tx.batch_execute(crate::db::FILL_READ_INDEX).map_err(pg)?;
+        tx.batch_execute("DELETE FROM log_readers").map_err(pg)?;
+        fill_read_index(tx)?;
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
@@ -205,6 +197,32 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
 
 /// Serializes schema creation when several relay nodes start at once.
 const SCHEMA_LOCK: i64 = 0x6375_6e77_7500_0001;
+
+/// File in the read index every log row filed under no key (`db::FILL_READ_INDEX`; on
+/// every open, for rows a relay older than version 7 appended); returns how many index
+/// rows were written.
+fn fill_read_index(tx: &mut Transaction<'_>) -> Result<u64> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS audience_readers (audience TEXT NOT NULL, reader TEXT NOT NULL) ON COMMIT DROP;
+         DELETE FROM audience_readers;",
+    )
+    .map_err(pg)?;
+    let audiences: Vec<String> = tx
+        .query("SELECT DISTINCT audience FROM entities", &[])
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let ins = tx
+        .prepare("INSERT INTO audience_readers(audience, reader) VALUES ($1, $2)")
+        .map_err(pg)?;
+    for a in audiences {
+        for k in crate::db::index_keys_of([a.clone()]) {
+            tx.execute(&ins, &[&a, &k]).map_err(pg)?;
+        }
+    }
+    tx.execute(crate::db::FILL_READ_INDEX, &[]).map_err(pg)
+}
 
 fn pg(e: postgres::Error) -> RelayError {
     use postgres::error::SqlState;
@@ -719,12 +737,7 @@ fn decode_log_rows(
 
 /// File the log rows at `at` in the read index under the keys of the documents the
 /// batch row at `changes_of` holds changes of (`db::ROW_AUDIENCES`).
-fn file_row(
-    tx: &mut Transaction<'_>,
-    space: &str,
-    changes_of: i64,
-    at: &[i64],
-) -> Result<()> {
+fn file_row(tx: &mut Transaction<'_>, space: &str, changes_of: i64, at: &[i64]) -> Result<()> {
     let audiences: Vec<String> = tx
         .query(
             &crate::db::ROW_AUDIENCES

@@ -278,12 +278,13 @@ impl Store {
         if new.space_id != m.space_id {
             return Err(Error::BadSignature("roster is for another space".into()));
         }
-        let cur = self.roster()?;
+        let c = self.conn.lock();
+        let cur = roster_of(&c)?;
         if new.version <= cur.version {
             return Ok(false);
         }
         local_set(
-            &self.conn.lock(),
+            &c,
             "roster",
             &serde_json::to_vec(signed).expect("roster json"),
         )?;
@@ -297,7 +298,10 @@ impl Store {
     /// one (a later page of the same sync may carry the update again).
     pub fn apply_roster_delta(&self, delta: &SignedRosterDelta) -> Result<bool> {
         let m = self.membership()?.ok_or(Error::NotEnrolled)?;
-        let cur = self.roster()?;
+        // read, check and write under one lock: a bundle installing a newer roster
+        // meanwhile is never overwritten by an older one
+        let c = self.conn.lock();
+        let cur = roster_of(&c)?;
         if delta.delta()?.version <= cur.version {
             return Ok(false);
         }
@@ -306,7 +310,7 @@ impl Store {
             return Err(Error::BadSignature("roster is for another space".into()));
         }
         local_set(
-            &self.conn.lock(),
+            &c,
             "roster",
             &serde_json::to_vec(&signed).expect("roster json"),
         )?;

@@ -190,11 +190,12 @@ impl Relay {
         self.storage.prune_counters()
     }
 
-    /// Forget the nonces of timed control requests older than twice the accepted skew
-    /// (a replay of one is refused by its time, `use_nonce`); run when the relay starts
-    /// serving and every hour while it serves (`serve`).
+    /// Forget the nonces of timed control requests a day older than the accepted skew
+    /// (a replay of one is refused by its time, `use_nonce`; the day is margin for relay
+    /// nodes whose clocks differ); run when the relay starts serving and every hour
+    /// while it serves (`serve`).
     pub fn prune_nonces(&self, now: i64) -> Result<u64> {
-        self.storage.prune_nonces(now - 2 * MAX_NONCE_SKEW_MS)
+        self.storage.prune_nonces(now - MAX_NONCE_SKEW_MS - DAY_MS)
     }
 
     // ---- control plane -------------------------------------------------------------
@@ -327,8 +328,13 @@ impl Relay {
     /// replay is refused by its time once the nonce is forgotten
     /// (`Storage::prune_nonces`); an older app's nonce without a time is kept for good.
     fn use_nonce(&self, nonce: &str, now: i64) -> Result<()> {
+        if looks_timed(nonce) {
+            return Err(RelayError::BadRequest(
+                "a nonce beginning with 't' must be t<milliseconds>.<at least 16 random characters> (wire::control::fresh_nonce)".into(),
+            ));
+        }
         if let Some(t) = nonce_time(nonce) {
-            if (t - now).abs() > MAX_NONCE_SKEW_MS {
+            if t.abs_diff(now) > MAX_NONCE_SKEW_MS as u64 {
                 return Err(RelayError::Clock {
                     reason: format!(
                         "this request was signed at {t} ms by the phone's clock and the relay's is {now} ms: \

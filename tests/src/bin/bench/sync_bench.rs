@@ -8,7 +8,10 @@
 //! automerge's own per-document sync protocol (`automerge::sync`) is the baseline.
 //!
 //! `relay-load`: N devices (default 1,000) each sync M new changes (default 5) against
-//! one relay process, 64 at a time: syncs per second, p50 and p99 latency.
+//! one relay process, 64 at a time: syncs per second, p50 and p99 latency. With
+//! `--settled` every phone syncs once more after all have enrolled, so the measured sync
+//! is a steady small one (the roster current); without it a phone is as many members
+//! behind as enrolled after it, and its sync carries that roster delta.
 //! `relay-load --county`: a county-shaped load instead: `--spaces` villages (default 20)
 //! of `--devices-per-space` phones each (default 30, one a cadre), `--rounds` rounds
 //! (default 4) in which every phone syncs with 0 to 3 new changes, and a tenth of the
@@ -439,6 +442,7 @@ pub fn relay_load(args: &[String]) {
     let devices = arg(args, "--devices", 1000);
     let changes = arg(args, "--changes", 5);
     let concurrency = arg(args, "--concurrency", 64);
+    let settled = flag(args, "--settled");
     let nodes = load_nodes(args);
     rt().block_on(async move {
         let relay = &nodes[0];
@@ -454,10 +458,20 @@ pub fn relay_load(args: &[String]) {
         for i in 0..devices {
             let d = Device::enroll(&nodes[i % nodes.len()], &relay.invite(&space, Role::Resident), &format!("村民{i}")).await;
             d.sync().await.unwrap();
+            phones.push(Arc::new(d));
+        }
+        // `--settled`: every phone syncs once more, so each holds the roster as it is and
+        // the measured sync is a steady small one (else a phone is as many members behind
+        // as enrolled after it)
+        if settled {
+            for d in &phones {
+                d.sync().await.unwrap();
+            }
+        }
+        for (i, d) in phones.iter().enumerate() {
             for k in 0..changes {
                 d.store.file_request(c.request(i * changes + k)).unwrap();
             }
-            phones.push(Arc::new(d));
         }
         eprintln!("{devices} devices enrolled and primed in {:.1} s", t.elapsed().as_secs_f64());
         let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
