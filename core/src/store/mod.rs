@@ -298,23 +298,14 @@ impl Store {
     /// one (a later page of the same sync may carry the update again).
     pub fn apply_roster_delta(&self, delta: &SignedRosterDelta) -> Result<bool> {
         let m = self.membership()?.ok_or(Error::NotEnrolled)?;
-        // read, check and write under one lock: a bundle installing a newer roster
-        // meanwhile is never overwritten by an older one
-        let c = self.conn.lock();
-        let cur = roster_of(&c)?;
+        let cur = self.roster()?;
         if delta.delta()?.version <= cur.version {
             return Ok(false);
         }
-        let (new, signed) = delta.apply(&cur, &m.relay_key)?;
-        if new.space_id != m.space_id {
-            return Err(Error::BadSignature("roster is for another space".into()));
-        }
-        local_set(
-            &c,
-            "roster",
-            &serde_json::to_vec(&signed).expect("roster json"),
-        )?;
-        Ok(true)
+        let (_, signed) = delta.apply(&cur, &m.relay_key)?;
+        // kept as any whole roster is: the space, and the version against what this
+        // phone holds by then (a bundle may have brought a newer one meanwhile)
+        self.install_roster(&signed)
     }
 
     /// The current roster. It is re-verified against the pinned relay key on every
