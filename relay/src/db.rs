@@ -11,6 +11,48 @@ use cunwu_protocol::wire::{entity_hex, BatchPairs};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::Arc;
+
+/// Statements the relay runs again and again are prepared once per connection:
+/// `row`/`exec` take them from the connection's statement cache (rusqlite's own
+/// `query_row`/`execute` parse the SQL on every call, a tenth of a small sync's CPU).
+trait Cached {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// How many statements a connection keeps prepared (more than the relay has).
+const STATEMENT_CACHE: usize = 256;
+
+/// Settings of every connection the relay serves from (the writer and each reader):
+/// statements kept prepared; sorting and `DISTINCT` in memory (else SQLite creates,
+/// and unlinks, a temporary file for them on most syncs). No memory map: a reader
+/// unmaps it whenever another connection has committed, which under load is before
+/// every read, and the unmapping costs more than the reads it saves.
+fn tune(c: &Connection) -> Result<()> {
+    c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    c.pragma_update(None, "temp_store", "MEMORY").map_err(db)?;
+    Ok(())
+}
 
 pub type Result<T> = std::result::Result<T, RelayError>;
 
@@ -19,7 +61,7 @@ pub struct SpaceRecord {
     pub id: String,
     pub name: String,
     pub relay_secret: Vec<u8>,
-    pub roster: Roster,
+    pub roster: Arc<Roster>,
     /// The log's epoch: a random number set when the space is made and renewed when
     /// the relay's database is restored from a backup (`wire::SyncResponse::epoch`).
     pub epoch: u64,
@@ -264,8 +306,8 @@ pub trait Storage: Send + Sync + 'static {
 fn prune_sql(table: &str) -> String {
     format!(
         "DELETE FROM {table} WHERE NOT EXISTS (
-             SELECT 1 FROM spaces s, json_each(s.roster, '$.devices') d
-             WHERE s.id = {table}.space_id AND json_extract(d.value, '$.key') = {table}.device
+             SELECT 1 FROM rosters s, json_each(s.roster, '$.devices') d
+             WHERE s.space_id = {table}.space_id AND json_extract(d.value, '$.key') = {table}.device
                AND json_extract(d.value, '$.revoked_at_seq') IS NULL)"
     )
 }
@@ -356,12 +398,12 @@ fn whole_pieces(len: u64) -> u64 {
 /// come down to the whole pieces of it, so the missing bytes are sent again.
 fn lower_blob_have(conn: &Connection, hash: &str, len: u64) -> Result<()> {
     let keep = whole_pieces(len) as i64;
-    conn.execute(
+    conn.exec(
         "UPDATE blobs SET have = min(have, ?2) WHERE hash = ?1",
         params![hash, keep],
     )
     .map_err(db)?;
-    conn.execute(
+    conn.exec(
         "UPDATE blob_holders SET have = min(have, ?2) WHERE hash = ?1",
         params![hash, keep],
     )
@@ -375,22 +417,35 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Parsed rosters by space, with the stored text they were parsed from: every sync
-/// reads its space's roster, and parsing a village's roster costs more than the rest
-/// of a small sync. Checked against the stored text on every read, so a roster written
-/// by another process (the admin commands, another relay node) is never served stale.
+/// Parsed rosters by space: every sync needs its space's roster, and reading and
+/// parsing a village's roster costs more than the rest of a small sync. The parsed roster of each space, by its version and the log's epoch (a restore may
+/// bring back an older roster whose later versions differ from the ones before it; it
+/// renews the epoch). Every roster change raises the version (`Roster::record_change`),
+/// so a sync reads the version beside the roster (`rosters.version`) and the roster
+/// itself only when it changed: a roster written by another process (the admin
+/// commands, another relay node) is never served stale. Shared, not copied.
 #[derive(Default)]
-pub(crate) struct RosterCache(Mutex<std::collections::HashMap<String, (String, Roster)>>);
+pub(crate) struct RosterCache(Mutex<std::collections::HashMap<String, CachedRoster>>);
+
+/// A roster as cached: its version, the epoch of the log it was read with, the roster.
+type CachedRoster = (u64, u64, Arc<Roster>);
 
 impl RosterCache {
-    pub(crate) fn parse(&self, space: &str, text: String) -> Result<Roster> {
-        if let Some((t, r)) = self.0.lock().get(space) {
-            if *t == text {
-                return Ok(r.clone());
-            }
+    /// The cached roster of `space` at this version and epoch, if any.
+    pub(crate) fn get(&self, space: &str, version: u64, epoch: u64) -> Option<Arc<Roster>> {
+        match self.0.lock().get(space) {
+            Some((v, e, r)) if *v == version && *e == epoch => Some(r.clone()),
+            _ => None,
         }
-        let r = parse_roster(&text)?;
-        self.0.lock().insert(space.to_string(), (text, r.clone()));
+    }
+
+    /// Parse a stored roster and keep it (under its own version: it may be newer than
+    /// the version read before it).
+    pub(crate) fn parse(&self, space: &str, epoch: u64, text: &str) -> Result<Arc<Roster>> {
+        let r = Arc::new(parse_roster(text)?);
+        self.0
+            .lock()
+            .insert(space.to_string(), (r.version, epoch, r.clone()));
         Ok(r)
     }
 }
@@ -444,7 +499,7 @@ pub(crate) fn parse_enrols(
 /// The relay tables, in SQLite's dialect; `pg.rs` derives the PostgreSQL ones from it.
 pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS spaces (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1,
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, relay_secret BLOB NOT NULL, next_seq INTEGER NOT NULL DEFAULT 1,
     epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS invites (
@@ -506,6 +561,24 @@ CREATE TABLE IF NOT EXISTS log_readers (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS log_readers_seq ON log_readers(space_id, seq);
 "#;
+
+/// The rosters, out of the `spaces` row since version 8: a roster of a village is tens
+/// or hundreds of kilobytes, and the `spaces` row is read and written on every sync
+/// (`next_seq`), which then walked (and compared) every page of the roster. `version`
+/// is the roster's, so a sync reads the roster only when it changed
+/// ([`RosterCache`]). `pg.rs` derives its own from it.
+pub(crate) const ROSTER_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS rosters (
+    space_id TEXT PRIMARY KEY, version INTEGER NOT NULL, roster TEXT NOT NULL
+);
+"#;
+
+/// Version 8's move of the rosters out of `spaces` (both backends; PostgreSQL's cast
+/// is in `pg.rs`). Run when `spaces.roster` exists.
+pub(crate) const MOVE_ROSTERS: &str = "INSERT INTO rosters(space_id, version, roster)
+     SELECT id, coalesce(json_extract(roster, '$.version'), 0), roster FROM spaces WHERE true
+     ON CONFLICT(space_id) DO NOTHING;
+     ALTER TABLE spaces DROP COLUMN roster;";
 
 /// The audiences, as stored now, of the documents whose changes the batch row at
 /// position `?2` holds (a copy's are its original's: pass `copy_of`). A row is filed
@@ -575,7 +648,9 @@ pub(crate) const FILL_READ_INDEX: &str = "INSERT INTO log_readers(space_id, read
 /// 7. The read index ([`READ_INDEX_SCHEMA`], `log_readers`), written with every log row
 ///    and filled for the rows written before ([`FILL_READ_INDEX`]) from the audiences
 ///    of their documents as stored at the migration.
-pub const SCHEMA_VERSION: i64 = 7;
+/// 8. The rosters in their own table ([`ROSTER_SCHEMA`], `rosters`, with the roster's
+///    version beside it), moved out of `spaces.roster` ([`MOVE_ROSTERS`]).
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The SQL that adds version 5's column to a database written before it.
 pub(crate) const ADD_ENROLS: &str = "ALTER TABLE invites ADD COLUMN enrols TEXT";
@@ -595,7 +670,7 @@ pub(crate) const NEW_EPOCH: &str = "((random() & 9007199254740991) + 1)";
 
 /// Whether an SQLite table has a column (a migration step adds it only once).
 fn has_column(tx: &Connection, table: &str, column: &str) -> Result<bool> {
-    tx.query_row(
+    tx.row(
         "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
         [table, column],
         |r| r.get::<_, i64>(0),
@@ -609,7 +684,7 @@ fn has_column(tx: &Connection, table: &str, column: &str) -> Result<bool> {
 /// again inside it).
 fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db)?;
     if version > SCHEMA_VERSION {
         return Err(newer_schema(version));
@@ -630,12 +705,12 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db)?;
     let version: i64 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db)?;
     let mut moved = false;
     if version < 1 {
         let exists = |t: &str| -> Result<bool> {
-            tx.query_row(
+            tx.row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
                 [t],
                 |r| r.get::<_, i64>(0),
@@ -645,30 +720,30 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         };
         if exists("counters")? {
             moved = true;
-            tx.execute(
+            tx.exec(
                 "INSERT OR IGNORE INTO sync_counters(space_id, device, counter)
                  SELECT s.id, c.device, min(c.counter, ?1) FROM counters c, spaces s, json_each(s.roster, '$.devices') d
                  WHERE json_extract(d.value, '$.key') = c.device",
                 [now + crate::service::MAX_COUNTER_AHEAD_MS],
             )
             .map_err(db)?;
-            tx.execute("DROP TABLE counters", []).map_err(db)?;
+            tx.exec("DROP TABLE counters", []).map_err(db)?;
         }
         if exists("roster_sent")? {
             moved = true;
-            tx.execute(
+            tx.exec(
                 "INSERT OR IGNORE INTO roster_floors(space_id, device, version)
                  SELECT s.id, r.device, r.version FROM roster_sent r, spaces s, json_each(s.roster, '$.devices') d
                  WHERE json_extract(d.value, '$.key') = r.device",
                 [],
             )
             .map_err(db)?;
-            tx.execute("DROP TABLE roster_sent", []).map_err(db)?;
+            tx.exec("DROP TABLE roster_sent", []).map_err(db)?;
         }
     }
     if version < 2 && !has_column(&tx, "log", "copy_of")? {
         moved = true;
-        tx.execute(ADD_COPY_OF, []).map_err(db)?;
+        tx.exec(ADD_COPY_OF, []).map_err(db)?;
     }
     if version < 3 && !has_column(&tx, "log", "arrived_at")? {
         moved = true;
@@ -676,10 +751,10 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     }
     if version < 4 {
         if !has_column(&tx, "spaces", "epoch")? {
-            tx.execute(ADD_EPOCH, []).map_err(db)?;
+            tx.exec(ADD_EPOCH, []).map_err(db)?;
         }
         moved = true;
-        tx.execute(
+        tx.exec(
             &format!("UPDATE spaces SET epoch = {NEW_EPOCH} WHERE epoch = 0"),
             [],
         )
@@ -687,7 +762,7 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     }
     if version < 5 && !has_column(&tx, "invites", "enrols")? {
         moved = true;
-        tx.execute(ADD_ENROLS, []).map_err(db)?;
+        tx.exec(ADD_ENROLS, []).map_err(db)?;
     }
     if version < 6 {
         // the tables are made by `BLOB_SCHEMA` on open
@@ -698,6 +773,15 @@ fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         moved = true;
         tx.execute_batch("DELETE FROM log_readers").map_err(db)?;
         fill_read_index(&tx)?;
+    }
+    if version >= 7 {
+        // rows an older relay appended meanwhile (as on every open)
+        fill_read_index(&tx)?;
+    }
+    if version < 8 && has_column(&tx, "spaces", "roster")? {
+        // `rosters` is made by `ROSTER_SCHEMA` on open
+        moved = true;
+        tx.execute_batch(MOVE_ROSTERS).map_err(db)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
@@ -746,7 +830,7 @@ fn fill_read_index(tx: &rusqlite::Transaction<'_>) -> Result<usize> {
             }
         }
     }
-    let n = tx.execute(FILL_READ_INDEX, []).map_err(db)?;
+    let n = tx.exec(FILL_READ_INDEX, []).map_err(db)?;
     tx.execute_batch("DROP TABLE temp.audience_readers")
         .map_err(db)?;
     Ok(n)
@@ -765,10 +849,11 @@ impl SqliteStorage {
         let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db)?;
-        conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+        conn.row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
             .map_err(|e| {
                 RelayError::Storage(format!("{} is not a relay database: {e}", path.display()))
             })?;
+        tune(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -776,6 +861,7 @@ impl SqliteStorage {
         conn.execute_batch(SCHEMA).map_err(db)?;
         conn.execute_batch(BLOB_SCHEMA).map_err(db)?;
         conn.execute_batch(READ_INDEX_SCHEMA).map_err(db)?;
+        conn.execute_batch(ROSTER_SCHEMA).map_err(db)?;
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
         let blob_dir = blob_dir_of(path);
         trim_blob_files(&conn, &blob_dir)?;
@@ -799,6 +885,7 @@ impl SqliteStorage {
                 c.busy_timeout(std::time::Duration::from_secs(30))
                     .map_err(db)?;
                 c.pragma_update(None, "query_only", true).map_err(db)?;
+                tune(&c)?;
                 c
             }
         };
@@ -828,6 +915,28 @@ pub(crate) fn counter_sql(counter: u64) -> i64 {
     i64::try_from(counter).unwrap_or(i64::MAX)
 }
 
+/// Store a changed roster of a space, with its version.
+fn put_roster(tx: &Connection, space: &str, roster: &Roster) -> Result<()> {
+    let n = tx
+        .exec(
+            "UPDATE rosters SET version = ?2, roster = ?3 WHERE space_id = ?1 AND version < ?2",
+            params![space, roster.version as i64, roster_json(roster)],
+        )
+        .map_err(db)?;
+    match n {
+        1 => Ok(()),
+        _ => Err(unraised_roster(space, roster.version)),
+    }
+}
+
+/// A roster written without raising its version (both backends refuse it: the
+/// rosters are cached by version, `RosterCache`, and signed once per version).
+pub(crate) fn unraised_roster(space: &str, version: u64) -> RelayError {
+    RelayError::Storage(format!(
+        "a changed roster of space {space} must have a version above the stored one, not {version} (Roster::record_change)"
+    ))
+}
+
 pub(crate) fn roster_json(r: &Roster) -> String {
     serde_json::to_string(r).expect("roster serializes")
 }
@@ -839,7 +948,18 @@ pub(crate) fn parse_roster(s: &str) -> Result<Roster> {
 /// One SQLite transaction (one fsync, `synchronous=FULL`) for the appends that arrived
 /// together (`group::GroupCommit`), each in its own savepoint so that one that fails
 /// fails alone.
+/// A group of one (most syncs when the relay is not busy) needs no savepoint: its
+/// failure rolls the whole transaction back (a savepoint copies every page it changes
+/// to a statement journal first, a twentieth of a small sync's CPU).
 fn commit_group(c: &mut Connection, jobs: &[(String, LogBatch)]) -> Result<Vec<Result<u64>>> {
+    if let [(space, batch)] = jobs {
+        let tx = c.transaction().map_err(db)?;
+        let appended = append_batch_in(&tx, space, batch);
+        if appended.is_ok() {
+            tx.commit().map_err(db)?;
+        } // else dropping the transaction rolls it back
+        return Ok(vec![appended]);
+    }
     let mut results = Vec::with_capacity(jobs.len());
     let mut tx = c.transaction().map_err(db)?;
     for (space, batch) in jobs {
@@ -863,7 +983,7 @@ fn commit_group(c: &mut Connection, jobs: &[(String, LogBatch)]) -> Result<Vec<R
 /// Append one batch inside the caller's transaction (see `GroupCommit`).
 fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
     let next_seq = |tx: &Connection| -> Result<i64> {
-        tx.query_row(
+        tx.row(
             "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
             [space],
             |r| r.get(0),
@@ -872,7 +992,7 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
     };
     // the running totals of what every member may read, up to the row before
     let totals = |tx: &Connection, seq: i64| -> Result<(i64, i64)> {
-        tx.query_row(
+        tx.row(
             "SELECT coalesce(total_changes, 0), coalesce(total_bytes, 0) FROM log WHERE space_id = ?1 AND seq = ?2",
             params![space, seq - 1],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -882,7 +1002,7 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
         .map_err(db)
     };
     for (entity, audience) in &b.opened {
-        tx.execute(
+        tx.exec(
             "UPDATE entities SET audience = ?3 WHERE space_id = ?1 AND id = ?2",
             params![space, entity, audience],
         )
@@ -900,13 +1020,13 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
             let copy = next_seq(tx)?;
             let (n, bytes) = totals(tx, copy)?;
             let (dn, dbytes): (i64, i64) = tx
-                .query_row(
+                .row(
                     "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM changes WHERE space_id = ?1 AND seq = ?2",
                     params![space, original],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db)?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, copy_of, arrived_at, total_changes, total_bytes)
                  SELECT space_id, ?3, type, author, signed_at, signature, pairs, seq, arrived_at, ?4, ?5 FROM log
                  WHERE space_id = ?1 AND seq = ?2",
@@ -920,7 +1040,7 @@ fn append_batch_in(tx: &Connection, space: &str, b: &LogBatch) -> Result<u64> {
     }
     let seq = next_seq(tx)?;
     let (n, bytes) = totals(tx, seq)?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO log(space_id, seq, type, author, signed_at, signature, pairs, arrived_at, total_changes, total_bytes)
          VALUES (?1, ?2, 'batch', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
@@ -1111,36 +1231,54 @@ impl Storage for SqliteStorage {
         relay_secret: &[u8],
         roster: &Roster,
     ) -> Result<()> {
-        self.conn
-            .lock()
-            .execute(
-                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES (?1, ?2, ?3, ?4, {NEW_EPOCH})"),
-                params![id, name, relay_secret, roster_json(roster)],
-            )
-            .map_err(db)?;
-        Ok(())
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        tx.exec(
+            &format!("INSERT INTO spaces(id, name, relay_secret, epoch) VALUES (?1, ?2, ?3, {NEW_EPOCH})"),
+            params![id, name, relay_secret],
+        )
+        .map_err(db)?;
+        tx.exec(
+            "INSERT INTO rosters(space_id, version, roster) VALUES (?1, ?2, ?3)",
+            params![id, roster.version as i64, roster_json(roster)],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
     }
 
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
         let c = self.reader()?;
-        let row: Option<(String, String, Vec<u8>, String, i64)> = c
-            .query_row(
-                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = ?1",
+        let row: Option<(String, String, Vec<u8>, i64, i64)> = c
+            .row(
+                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.version FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, text, epoch)) = row else {
+        let Some((id, name, relay_secret, epoch, version)) = row else {
             return Ok(None);
         };
-        let roster = self.rosters.parse(&id, text)?;
+        let epoch = epoch as u64;
+        let roster = match self.rosters.get(&id, version as u64, epoch) {
+            Some(r) => r,
+            None => {
+                let text: String = c
+                    .row(
+                        "SELECT roster FROM rosters WHERE space_id = ?1",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                self.rosters.parse(&id, epoch, &text)?
+            }
+        };
         Ok(Some(SpaceRecord {
             id,
             name,
             relay_secret,
             roster,
-            epoch: epoch as u64,
+            epoch,
         }))
     }
 
@@ -1154,19 +1292,20 @@ impl Storage for SqliteStorage {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db)?;
         let text: String = tx
-            .query_row("SELECT roster FROM spaces WHERE id = ?1", [space], |r| {
-                r.get(0)
-            })
+            .row(
+                "SELECT roster FROM rosters WHERE space_id = ?1",
+                [space],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db)?
             .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
-        let mut roster = parse_roster(&text)?;
+        let before = parse_roster(&text)?;
+        let mut roster = before.clone();
         apply(&mut roster)?;
-        tx.execute(
-            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
-            params![space, roster_json(&roster)],
-        )
-        .map_err(db)?;
+        if roster != before {
+            put_roster(&tx, space, &roster)?;
+        }
         tx.commit().map_err(db)?;
         Ok(roster)
     }
@@ -1174,7 +1313,7 @@ impl Storage for SqliteStorage {
     fn put_invite(&self, inv: &InviteRecord) -> Result<()> {
         self.conn
             .lock()
-            .execute(
+            .exec(
                 "INSERT INTO invites(code_hash, space_id, role, household, grp, expires_at, created_by, enrols) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![inv.code_hash, inv.space_id, inv.role.as_str(), inv.household, inv.group, inv.expires_at, inv.created_by, enrols_json(&inv.enrols)],
             )
@@ -1191,7 +1330,7 @@ impl Storage for SqliteStorage {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let row: Option<InviteRow> = tx
-            .query_row(
+            .row(
                 "SELECT space_id, role, household, grp, expires_at, created_by, used_at, enrols FROM invites WHERE code_hash = ?1",
                 [code_hash],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
@@ -1215,24 +1354,23 @@ impl Storage for SqliteStorage {
             enrols: parse_enrols(enrols)?,
         };
         let roster: String = tx
-            .query_row(
-                "SELECT roster FROM spaces WHERE id = ?1",
+            .row(
+                "SELECT roster FROM rosters WHERE space_id = ?1",
                 [&space_id],
                 |r| r.get(0),
             )
             .map_err(db)?;
-        let mut roster = parse_roster(&roster)?;
+        let before = parse_roster(&roster)?;
+        let mut roster = before.clone();
         apply(&inv, &mut roster)?;
-        tx.execute(
+        tx.exec(
             "UPDATE invites SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash, now],
         )
         .map_err(db)?;
-        tx.execute(
-            "UPDATE spaces SET roster = ?2 WHERE id = ?1",
-            params![space_id, roster_json(&roster)],
-        )
-        .map_err(db)?;
+        if roster != before {
+            put_roster(&tx, &space_id, &roster)?;
+        }
         tx.commit().map_err(db)?;
         Ok((inv, roster))
     }
@@ -1245,20 +1383,20 @@ impl Storage for SqliteStorage {
         // content-addressed) and the window is tiny; one fsync fewer per sync is a
         // fifth more syncs per second (docs/BENCHMARKS.md).
         let c = self.conn.lock();
-        c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-        let n = c.execute(
+        c.exec("PRAGMA synchronous = NORMAL", []).map_err(db)?;
+        let n = c.exec(
             "INSERT INTO sync_counters(space_id, device, counter) VALUES (?1, ?2, ?3)
              ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
             params![space, device, counter_sql(counter)],
         );
-        c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        c.exec("PRAGMA synchronous = FULL", []).map_err(db)?;
         Ok(n.map_err(db)? == 1)
     }
 
     fn counter(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row(
+            .row(
                 "SELECT counter FROM sync_counters WHERE space_id = ?1 AND device = ?2",
                 [space, device],
                 |r| r.get(0),
@@ -1272,7 +1410,7 @@ impl Storage for SqliteStorage {
         let n = self
             .conn
             .lock()
-            .execute(
+            .exec(
                 "INSERT OR IGNORE INTO nonces(nonce, at) VALUES (?1, ?2)",
                 params![nonce, now],
             )
@@ -1284,7 +1422,7 @@ impl Storage for SqliteStorage {
         let n = self
             .conn
             .lock()
-            .execute(
+            .exec(
                 "DELETE FROM nonces WHERE at < ?1 AND nonce LIKE 't%'",
                 params![before],
             )
@@ -1294,7 +1432,7 @@ impl Storage for SqliteStorage {
 
     fn entity(&self, space: &str, id: &str) -> Result<Option<EntityRecord>> {
         self.reader()?
-            .query_row(
+            .row(
                 "SELECT kind, audience, ref_id FROM entities WHERE space_id = ?1 AND id = ?2",
                 [space, id],
                 |r| {
@@ -1348,13 +1486,13 @@ impl Storage for SqliteStorage {
         let mut c = self.conn.lock();
         let tx = c.transaction().map_err(db)?;
         let seq: i64 = tx
-            .query_row(
+            .row(
                 "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
                 [space],
                 |r| r.get(0),
             )
             .map_err(db)?;
-        tx.execute(
+        tx.exec(
             "INSERT INTO log(space_id, seq, type, signature, deliberation, tally_json, arrived_at, total_changes, total_bytes)
              SELECT ?1, ?2, 'tally', ?3, ?4, ?5, ?6, coalesce(max(total_changes), 0), coalesce(max(total_bytes), 0)
              FROM log WHERE space_id = ?1 AND seq = ?2 - 1",
@@ -1363,7 +1501,7 @@ impl Storage for SqliteStorage {
         .map_err(db)?;
         // a tally is read by its deliberation's audience
         let audience: Option<String> = tx
-            .query_row(
+            .row(
                 "SELECT audience FROM entities WHERE space_id = ?1 AND id = ?2",
                 params![space, deliberation],
                 |r| r.get(0),
@@ -1449,7 +1587,7 @@ impl Storage for SqliteStorage {
     fn last_seq(&self, space: &str) -> Result<u64> {
         let n: i64 = self
             .reader()?
-            .query_row(
+            .row(
                 "SELECT next_seq - 1 FROM spaces WHERE id = ?1",
                 [space],
                 |r| r.get(0),
@@ -1471,7 +1609,7 @@ impl Storage for SqliteStorage {
             .map_err(db)
         };
         let last: i64 = c
-            .query_row(
+            .row(
                 "SELECT next_seq - 1 FROM spaces WHERE id = ?1",
                 [space],
                 |r| r.get(0),
@@ -1513,7 +1651,7 @@ impl Storage for SqliteStorage {
 
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>> {
         self.reader()?
-            .query_row(
+            .row(
                 "SELECT tally_json FROM log WHERE space_id = ?1 AND type = 'tally' AND deliberation = ?2 ORDER BY seq DESC LIMIT 1",
                 [space, deliberation],
                 |r| r.get(0),
@@ -1525,7 +1663,7 @@ impl Storage for SqliteStorage {
     fn roster_sent(&self, space: &str, device: &str) -> Result<u64> {
         let v: Option<i64> = self
             .reader()?
-            .query_row(
+            .row(
                 "SELECT version FROM roster_floors WHERE space_id = ?1 AND device = ?2",
                 [space, device],
                 |r| r.get(0),
@@ -1538,7 +1676,7 @@ impl Storage for SqliteStorage {
     fn set_roster_sent(&self, space: &str, device: &str, version: u64) -> Result<()> {
         self.conn
             .lock()
-            .execute(
+            .exec(
                 "INSERT INTO roster_floors(space_id, device, version) VALUES (?1, ?2, ?3)
                  ON CONFLICT(space_id, device) DO UPDATE SET version = max(version, excluded.version)",
                 params![space, device, version as i64],
@@ -1550,7 +1688,7 @@ impl Storage for SqliteStorage {
     fn renew_epochs(&self) -> Result<()> {
         self.conn
             .lock()
-            .execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+            .exec(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
             .map_err(db)?;
         Ok(())
     }
@@ -1560,7 +1698,7 @@ impl Storage for SqliteStorage {
         let tx = c.transaction().map_err(db)?;
         let mut n = 0;
         for table in ["sync_counters", "roster_floors"] {
-            n += tx.execute(&prune_sql(table), []).map_err(db)? as u64;
+            n += tx.exec(&prune_sql(table), []).map_err(db)? as u64;
         }
         tx.commit().map_err(db)?;
         Ok(n)
@@ -1591,7 +1729,7 @@ impl Storage for SqliteStorage {
 
     fn blob(&self, hash: &str) -> Result<Option<BlobRecord>> {
         let c = self.reader()?;
-        c.query_row(
+        c.row(
             "SELECT size, pieces, have FROM blobs WHERE hash = ?1",
             [hash],
             |r| {
@@ -1608,7 +1746,7 @@ impl Storage for SqliteStorage {
 
     fn put_blob_pieces(&self, hash: &str, size: u64, pieces: &[u8]) -> Result<()> {
         let c = self.conn.lock();
-        c.execute(
+        c.exec(
             "INSERT INTO blobs(hash, size, pieces, have) VALUES (?1, ?2, ?3, 0)
              ON CONFLICT(hash) DO UPDATE SET pieces = excluded.pieces WHERE blobs.pieces IS NULL",
             params![hash, size as i64, pieces],
@@ -1681,7 +1819,7 @@ impl Storage for SqliteStorage {
         f.write_all(bytes).map_err(io)?;
         f.sync_data().map_err(io)?;
         let c = self.conn.lock();
-        c.execute(
+        c.exec(
             "UPDATE blobs SET have = ?2 WHERE hash = ?1 AND have = ?3",
             params![hash, end as i64, offset as i64],
         )
@@ -1724,7 +1862,7 @@ impl Storage for SqliteStorage {
 
     fn set_blob_holder(&self, space: &str, hash: &str, member: &str, have: u64) -> Result<()> {
         let c = self.conn.lock();
-        c.execute(
+        c.exec(
             "INSERT INTO blob_holders(space_id, hash, member, have) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(space_id, hash, member) DO UPDATE SET have = max(have, excluded.have)",
             params![space, hash, member, have as i64],
@@ -1752,7 +1890,7 @@ pub fn backup(from: &Path, out: &Path) -> Result<i32> {
         .map_err(db)?;
     src.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(db)?;
-    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+    src.row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
         .map_err(|e| {
             RelayError::Storage(format!("{} is not a relay database: {e}", from.display()))
         })?;
@@ -1770,7 +1908,7 @@ pub fn backup(from: &Path, out: &Path) -> Result<i32> {
         }
         b.progress().pagecount
     };
-    dst.execute(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
+    dst.exec(&format!("UPDATE spaces SET epoch = {NEW_EPOCH}"), [])
         .map_err(db)?;
     // the attachment bytes after the snapshot: files only grow, so each holds at least
     // what the copy's `have` says (the excess is cut off when the copy is opened)
@@ -1816,7 +1954,7 @@ fn copy_blob_files(from: &Path, to: &Path) -> Result<()> {
 pub fn restore_file(from: &Path, to: &Path) -> Result<()> {
     let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(db)?;
-    src.query_row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
+    src.row("SELECT count(*) FROM spaces", [], |r| r.get::<_, i64>(0))
         .map_err(|e| {
             RelayError::Storage(format!("{} is not a relay backup: {e}", from.display()))
         })?;
@@ -1896,7 +2034,7 @@ pub(crate) mod tests {
 
     /// `SCHEMA` without the columns versions 2 and 3 added.
     fn version_1_schema() -> String {
-        let v1 = SCHEMA
+        let v1 = schema_v7()
             .replace(
                 ", copy_of INTEGER,\n    arrived_at INTEGER, total_changes INTEGER, total_bytes INTEGER,",
                 ",",
@@ -2245,7 +2383,7 @@ pub(crate) mod tests {
         let path = dir.path().join("v5.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch(&schema_v7()).unwrap();
             c.execute(
                 "INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ('s1', 'a', X'00', ?1, 5)",
                 [&old_roster("s1", "d1")],
@@ -2384,6 +2522,76 @@ pub(crate) mod tests {
         );
     }
 
+    /// After the upgrade to version 8: the roster written before (version 3, device d1)
+    /// is served from `rosters` and `spaces` holds none; a roster change made through
+    /// another connection to the file (the admin commands, or a second process) is
+    /// seen by the next read of a storage that cached the old one, and a change that
+    /// does not raise the version is refused.
+    pub(crate) fn rosters_work_after_upgrade(s: &dyn Storage, other: &dyn Storage) {
+        let r = s.space("s1").unwrap().expect("the space").roster;
+        assert_eq!(r.version, 3, "the roster moved with its version");
+        assert_eq!(r.devices[0].key, "d1", "the roster moved whole");
+        let before = r.as_ref().clone();
+        other
+            .update_roster("s1", &mut |roster| {
+                roster.devices[0].revoked_at_seq = Some(1);
+                roster.record_change(&before);
+                Ok(())
+            })
+            .unwrap();
+        let r = s.space("s1").unwrap().unwrap().roster;
+        assert_eq!(
+            (r.version, r.devices[0].revoked_at_seq),
+            (4, Some(1)),
+            "a roster changed elsewhere is not served stale"
+        );
+        let e = s
+            .update_roster("s1", &mut |roster| {
+                roster.devices[0].revoked_at_seq = None;
+                Ok(())
+            })
+            .expect_err("a change that keeps the version");
+        assert!(e.to_string().contains("must have a version above"), "{e}");
+        assert_eq!(
+            s.space("s1").unwrap().unwrap().roster.devices[0].revoked_at_seq,
+            Some(1)
+        );
+    }
+
+    /// A database written by version 7 (the roster in the `spaces` row) is upgraded to
+    /// 8: the roster moves to `rosters`, and the column leaves `spaces`.
+    #[test]
+    fn a_version_7_database_moves_its_rosters_out_of_the_spaces_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
+            c.execute_batch(&format!(
+                "{}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
+                schema_v7(),
+                version_6_log(&hex)
+            ))
+            .unwrap();
+            c.pragma_update(None, "user_version", 7).unwrap();
+        }
+        let s = SqliteStorage::open(&path).unwrap();
+        let other = SqliteStorage::open(&path).unwrap();
+        {
+            let c = s.conn.lock();
+            assert!(
+                !has_column(&c, "spaces", "roster").unwrap(),
+                "the column is gone"
+            );
+            let v: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, SCHEMA_VERSION);
+        }
+        rosters_work_after_upgrade(&s, &other);
+        read_index_works_after_upgrade(&s);
+    }
+
     /// A database written by version 6 (no read index) is upgraded to 7: its log is
     /// indexed and new rows are filed as they are appended.
     #[test]
@@ -2393,8 +2601,12 @@ pub(crate) mod tests {
         {
             let c = Connection::open(&path).unwrap();
             let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
-            c.execute_batch(&format!("{SCHEMA}{BLOB_SCHEMA}{}", version_6_log(&hex)))
-                .unwrap();
+            c.execute_batch(&format!(
+                "{}{BLOB_SCHEMA}{}",
+                schema_v7(),
+                version_6_log(&hex)
+            ))
+            .unwrap();
             c.pragma_update(None, "user_version", 6).unwrap();
         }
         let s = SqliteStorage::open(&path).unwrap();
@@ -2420,8 +2632,9 @@ pub(crate) mod tests {
     }
 
     /// Rows a relay older than version 7 appended to a version-7 database (a node not yet
-    /// upgraded, a binary rolled back) are in no index row: the next open files them, or
-    /// readers would never be shown them. A database of a newer version is refused.
+    /// upgraded, a binary rolled back) are in no index row: the next open files them
+    /// (here the one that upgrades it to version 8), or readers would never be shown
+    /// them. A database of a newer version is refused.
     #[test]
     fn rows_an_older_relay_appended_are_filed_when_a_newer_one_opens() {
         let dir = tempfile::tempdir().unwrap();
@@ -2430,12 +2643,12 @@ pub(crate) mod tests {
             let c = Connection::open(&path).unwrap();
             let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
             c.execute_batch(&format!(
-                "{SCHEMA}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
+                "{}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
+                schema_v7(),
                 version_6_log(&hex)
             ))
             .unwrap();
-            c.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .unwrap();
+            c.pragma_update(None, "user_version", 7).unwrap();
         }
         let s = SqliteStorage::open(&path).unwrap();
         read_index_works_after_upgrade(&s);
@@ -2586,9 +2799,20 @@ pub(crate) mod tests {
 
     /// The tables as a version-3 relay wrote them: no `spaces.epoch`.
     pub(crate) fn version_3_schema() -> String {
-        let v3 = SCHEMA.replace(",\n    epoch INTEGER NOT NULL DEFAULT 0", "");
-        assert_ne!(v3, SCHEMA, "the epoch column is where this test expects it");
+        let v7 = schema_v7();
+        let v3 = v7.replace(",\n    epoch INTEGER NOT NULL DEFAULT 0", "");
+        assert_ne!(v3, v7, "the epoch column is where this test expects it");
         v3
+    }
+
+    /// `SCHEMA` as it was before version 8: the roster in the `spaces` row.
+    pub(crate) fn schema_v7() -> String {
+        let v7 = SCHEMA.replace(
+            "relay_secret BLOB NOT NULL, next_seq",
+            "relay_secret BLOB NOT NULL, roster TEXT NOT NULL, next_seq",
+        );
+        assert_ne!(v7, SCHEMA, "the spaces table is as this test expects it");
+        v7
     }
 
     fn epochs(s: &SqliteStorage) -> Vec<u64> {

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The relay allocates and frees many small buffers per sync on many threads (rows,
+/// changes, answers); mimalloc's per-thread pages do that at about a third of the cost
+/// of glibc's malloc, which was a sixth of a small sync's CPU (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cunwu-relay",

@@ -36,10 +36,11 @@ fn schema() -> String {
             .replace(") WITHOUT ROWID;", ");")
     };
     format!(
-        "{}{}{BLOB_PIECES}{}",
+        "{}{}{BLOB_PIECES}{}{}",
         pg(crate::db::SCHEMA),
         pg(crate::db::BLOB_SCHEMA),
-        pg(crate::db::READ_INDEX_SCHEMA)
+        pg(crate::db::READ_INDEX_SCHEMA),
+        pg(crate::db::ROSTER_SCHEMA)
     )
 }
 
@@ -178,6 +179,28 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
         moved = true;
         tx.batch_execute("DELETE FROM log_readers").map_err(pg)?;
         fill_read_index(tx)?;
+    }
+    if version >= 7 {
+        // rows an older relay appended meanwhile (as on every open)
+        fill_read_index(tx)?;
+    }
+    if version < 8 {
+        let has: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'spaces' AND column_name = 'roster' AND table_schema = current_schema())",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        if has {
+            // `rosters` is made by `schema()`
+            moved = true;
+            tx.batch_execute(&crate::db::MOVE_ROSTERS.replace(
+                "json_extract(roster, '$.version')",
+                "(roster::jsonb ->> 'version')::bigint",
+            ))
+            .map_err(pg)?;
+        }
     }
     tx.execute("DELETE FROM schema_version", &[]).map_err(pg)?;
     tx.execute(
@@ -434,6 +457,40 @@ impl Drop for Conn {
                 pool.push(c);
             }
         }
+    }
+}
+
+/// The stored roster of a space, locked for this transaction, with the space's row (a
+/// roster change waits for the appends of that space, as it did when the roster was
+/// in that row).
+fn roster_for_update(tx: &mut Transaction<'_>, space: &str) -> Result<Option<String>> {
+    let held = tx
+        .query_opt("SELECT 1 FROM spaces WHERE id = $1 FOR UPDATE", &[&space])
+        .map_err(pg)?;
+    if held.is_none() {
+        return Ok(None);
+    }
+    Ok(tx
+        .query_opt(
+            "SELECT roster FROM rosters WHERE space_id = $1 FOR UPDATE",
+            &[&space],
+        )
+        .map_err(pg)?
+        .map(|r| r.get(0)))
+}
+
+/// Store a changed roster of a space, with its version (refused unless raised, as in
+/// SQLite: `db::unraised_roster`).
+fn put_roster(tx: &mut Transaction<'_>, space: &str, roster: &Roster) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE rosters SET version = $2, roster = $3 WHERE space_id = $1 AND version < $2",
+            &[&space, &(roster.version as i64), &roster_json(roster)],
+        )
+        .map_err(pg)?;
+    match n {
+        1 => Ok(()),
+        _ => Err(crate::db::unraised_roster(space, roster.version)),
     }
 }
 
@@ -791,32 +848,48 @@ impl Storage for PgStorage {
         relay_secret: &[u8],
         roster: &Roster,
     ) -> Result<()> {
-        self.conn()?
-            .execute(
-                &format!("INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ($1, $2, $3, $4, {NEW_EPOCH})"),
-                &[&id, &name, &relay_secret, &roster_json(roster)],
-            )
-            .map_err(pg)?;
-        Ok(())
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(pg)?;
+        tx.execute(
+            &format!("INSERT INTO spaces(id, name, relay_secret, epoch) VALUES ($1, $2, $3, {NEW_EPOCH})"),
+            &[&id, &name, &relay_secret],
+        )
+        .map_err(pg)?;
+        tx.execute(
+            "INSERT INTO rosters(space_id, version, roster) VALUES ($1, $2, $3)",
+            &[&id, &(roster.version as i64), &roster_json(roster)],
+        )
+        .map_err(pg)?;
+        tx.commit().map_err(pg)
     }
 
     fn space(&self, id: &str) -> Result<Option<SpaceRecord>> {
-        let row = self
-            .conn()?
+        let mut c = self.conn()?;
+        let row = c
             .query_opt(
-                "SELECT id, name, relay_secret, roster, epoch FROM spaces WHERE id = $1",
+                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.version FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = $1",
                 &[&id],
             )
             .map_err(pg)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.get(0);
-        let roster = self.rosters.parse(&id, row.get(3))?;
+        let epoch = row.get::<_, i64>(3) as u64;
+        let roster = match self.rosters.get(&id, row.get::<_, i64>(4) as u64, epoch) {
+            Some(r) => r,
+            None => {
+                let text: String = c
+                    .query_one("SELECT roster FROM rosters WHERE space_id = $1", &[&id])
+                    .map_err(pg)?
+                    .get(0);
+                self.rosters.parse(&id, epoch, &text)?
+            }
+        };
         Ok(Some(SpaceRecord {
             id,
             name: row.get(1),
             relay_secret: row.get(2),
             roster,
-            epoch: row.get::<_, i64>(4) as u64,
+            epoch,
         }))
     }
 
@@ -827,21 +900,14 @@ impl Storage for PgStorage {
     ) -> Result<Roster> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(pg)?;
-        let row = tx
-            .query_opt(
-                "SELECT roster FROM spaces WHERE id = $1 FOR UPDATE",
-                &[&space],
-            )
-            .map_err(pg)?;
-        let row =
-            row.ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
-        let mut roster = parse_roster(row.get(0))?;
+        let text = roster_for_update(&mut tx, space)?
+            .ok_or_else(|| RelayError::NotFound(format!("no space {space} on this relay")))?;
+        let before = parse_roster(&text)?;
+        let mut roster = before.clone();
         apply(&mut roster)?;
-        tx.execute(
-            "UPDATE spaces SET roster = $2 WHERE id = $1",
-            &[&space, &roster_json(&roster)],
-        )
-        .map_err(pg)?;
+        if roster != before {
+            put_roster(&mut tx, space, &roster)?;
+        }
         tx.commit().map_err(pg)?;
         Ok(roster)
     }
@@ -888,25 +954,22 @@ impl Storage for PgStorage {
             created_by: row.get(5),
             enrols: crate::db::parse_enrols(row.get(7))?,
         };
-        let text: String = tx
-            .query_one(
-                "SELECT roster FROM spaces WHERE id = $1 FOR UPDATE",
-                &[&space_id],
-            )
-            .map_err(pg)?
-            .get(0);
-        let mut roster = parse_roster(&text)?;
+        let text = roster_for_update(&mut tx, &space_id)?.ok_or_else(|| {
+            RelayError::Storage(format!(
+                "an invite of space {space_id}, which has no roster"
+            ))
+        })?;
+        let before = parse_roster(&text)?;
+        let mut roster = before.clone();
         apply(&inv, &mut roster)?;
         tx.execute(
             "UPDATE invites SET used_at = $2 WHERE code_hash = $1",
             &[&code_hash, &now],
         )
         .map_err(pg)?;
-        tx.execute(
-            "UPDATE spaces SET roster = $2 WHERE id = $1",
-            &[&space_id, &roster_json(&roster)],
-        )
-        .map_err(pg)?;
+        if roster != before {
+            put_roster(&mut tx, &space_id, &roster)?;
+        }
         tx.commit().map_err(pg)?;
         Ok((inv, roster))
     }
@@ -1194,8 +1257,8 @@ impl Storage for PgStorage {
                 .execute(
                     &format!(
                         "DELETE FROM {table} t WHERE NOT EXISTS (
-                             SELECT 1 FROM spaces s, jsonb_array_elements(s.roster::jsonb -> 'devices') d
-                             WHERE s.id = t.space_id AND d ->> 'key' = t.device AND d ->> 'revoked_at_seq' IS NULL)"
+                             SELECT 1 FROM rosters s, jsonb_array_elements(s.roster::jsonb -> 'devices') d
+                             WHERE s.space_id = t.space_id AND d ->> 'key' = t.device AND d ->> 'revoked_at_seq' IS NULL)"
                     ),
                     &[],
                 )
@@ -1438,7 +1501,8 @@ mod tests {
                     .replace("BLOB", "BYTEA")
                     .replace(") WITHOUT ROWID;", ");")
             };
-            c.batch_execute(&pg(crate::db::SCHEMA)).unwrap();
+            c.batch_execute(&pg(&crate::db::tests::schema_v7()))
+                .unwrap();
             c.execute(
                 "INSERT INTO spaces(id, name, relay_secret, roster, epoch) VALUES ('s1', 'a', '\\x00'::bytea, $1, 5)",
                 &[&crate::db::tests::old_roster("s1", "d1")],
@@ -1463,6 +1527,62 @@ mod tests {
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
+    /// A version-7 database (the roster in the `spaces` row) is upgraded to 8: the
+    /// roster moves to `rosters` (`db::tests::rosters_work_after_upgrade`, with a second
+    /// node changing it), and the column leaves `spaces`.
+    #[test]
+    fn a_version_7_database_moves_its_rosters_out_of_the_spaces_row() {
+        let Some((server, name, url)) = empty_database() else {
+            eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
+            return;
+        };
+        {
+            let mut c = Client::connect(&url, NoTls).unwrap();
+            let pg = |sql: &str| {
+                sql.replace("INTEGER", "BIGINT")
+                    .replace("BLOB", "BYTEA")
+                    .replace(") WITHOUT ROWID;", ");")
+            };
+            let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
+            c.batch_execute(&format!(
+                "{}{}{BLOB_PIECES}{}{}",
+                pg(&crate::db::tests::schema_v7()),
+                pg(crate::db::BLOB_SCHEMA),
+                pg(crate::db::READ_INDEX_SCHEMA),
+                crate::db::tests::version_6_log(&hex)
+            ))
+            .unwrap();
+            c.batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (7);",
+            )
+            .unwrap();
+        }
+        let s = PgStorage::open(&url).unwrap();
+        let other = PgStorage::open(&url).unwrap();
+        let (v, has): (i64, bool) = {
+            let mut c = s.conn().unwrap();
+            let v = c
+                .query_one("SELECT max(version) FROM schema_version", &[])
+                .unwrap()
+                .get(0);
+            let has = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'spaces' AND column_name = 'roster' AND table_schema = current_schema())",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            (v, has)
+        };
+        assert_eq!(v, crate::db::SCHEMA_VERSION);
+        assert!(!has, "the column is gone");
+        crate::db::tests::rosters_work_after_upgrade(&s, &other);
+        crate::db::tests::read_index_works_after_upgrade(&s);
+        drop((s, other));
+        let _ = Client::connect(&server, NoTls)
+            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
+    }
+
     /// A version-6 database (no read index) is upgraded to 7: its log is indexed and
     /// new rows are filed as they are appended (`db::tests::read_index_works_after_upgrade`).
     #[test]
@@ -1481,7 +1601,7 @@ mod tests {
             let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
             c.batch_execute(&format!(
                 "{}{}{BLOB_PIECES}{}",
-                pg(crate::db::SCHEMA),
+                pg(&crate::db::tests::schema_v7()),
                 pg(crate::db::BLOB_SCHEMA),
                 crate::db::tests::version_6_log(&hex)
             ))

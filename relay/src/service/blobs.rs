@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 pub struct BlobCaller {
     pub space: String,
     pub member: Member,
-    roster: Roster,
+    roster: std::sync::Arc<Roster>,
 }
 
 /// What the relay knows of one attachment in one space when a request comes in.
