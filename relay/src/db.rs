@@ -16,6 +16,8 @@ use std::sync::Arc;
 /// Statements the relay runs again and again are prepared once per connection:
 /// `row`/`exec` take them from the connection's statement cache (rusqlite's own
 /// `query_row`/`execute` parse the SQL on every call, a tenth of a small sync's CPU).
+/// Not for a PRAGMA that sets a value (it acts when prepared, so a cached one acts once):
+/// use `pragma_update`.
 trait Cached {
     fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
         &self,
@@ -418,34 +420,41 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Parsed rosters by space: every sync needs its space's roster, and reading and
-/// parsing a village's roster costs more than the rest of a small sync. The parsed roster of each space, by its version and the log's epoch (a restore may
-/// bring back an older roster whose later versions differ from the ones before it; it
-/// renews the epoch). Every roster change raises the version (`Roster::record_change`),
-/// so a sync reads the version beside the roster (`rosters.version`) and the roster
-/// itself only when it changed: a roster written by another process (the admin
-/// commands, another relay node) is never served stale. Shared, not copied.
+/// parsing a village's roster costs more than the rest of a small sync. A roster is
+/// cached under its row's `stamp`, a random number written with every roster change
+/// (`rosters.stamp`), and the log's epoch: a sync reads that one small column and the
+/// roster itself only when it changed, so a roster written by another process (the
+/// admin commands, another relay node) is never served stale. A version would not
+/// do: a database rolled back without a restore (a PostgreSQL failover to a lagging
+/// standby, a snapshot) can come to hold another roster of a version seen before.
+/// Shared, not copied.
 #[derive(Default)]
 pub(crate) struct RosterCache(Mutex<std::collections::HashMap<String, CachedRoster>>);
 
-/// A roster as cached: its version, the epoch of the log it was read with, the roster.
-type CachedRoster = (u64, u64, Arc<Roster>);
+/// A roster as cached: the stamp of its row, the epoch of the log, the roster.
+type CachedRoster = (i64, u64, Arc<Roster>);
 
 impl RosterCache {
-    /// The cached roster of `space` at this version and epoch, if any.
-    pub(crate) fn get(&self, space: &str, version: u64, epoch: u64) -> Option<Arc<Roster>> {
+    /// The cached roster of `space` for this stamp and epoch, if any.
+    pub(crate) fn get(&self, space: &str, stamp: i64, epoch: u64) -> Option<Arc<Roster>> {
         match self.0.lock().get(space) {
-            Some((v, e, r)) if *v == version && *e == epoch => Some(r.clone()),
+            Some((s, e, r)) if *s == stamp && *e == epoch => Some(r.clone()),
             _ => None,
         }
     }
 
-    /// Parse a stored roster and keep it (under its own version: it may be newer than
-    /// the version read before it).
-    pub(crate) fn parse(&self, space: &str, epoch: u64, text: &str) -> Result<Arc<Roster>> {
+    /// Parse a stored roster and keep it under the stamp read with it.
+    pub(crate) fn parse(
+        &self,
+        space: &str,
+        stamp: i64,
+        epoch: u64,
+        text: &str,
+    ) -> Result<Arc<Roster>> {
         let r = Arc::new(parse_roster(text)?);
         self.0
             .lock()
-            .insert(space.to_string(), (r.version, epoch, r.clone()));
+            .insert(space.to_string(), (stamp, epoch, r.clone()));
         Ok(r)
     }
 }
@@ -569,14 +578,14 @@ CREATE INDEX IF NOT EXISTS log_readers_seq ON log_readers(space_id, seq);
 /// ([`RosterCache`]). `pg.rs` derives its own from it.
 pub(crate) const ROSTER_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS rosters (
-    space_id TEXT PRIMARY KEY, version INTEGER NOT NULL, roster TEXT NOT NULL
+    space_id TEXT PRIMARY KEY, version INTEGER NOT NULL, stamp INTEGER NOT NULL, roster TEXT NOT NULL
 );
 "#;
 
 /// Version 8's move of the rosters out of `spaces` (both backends; PostgreSQL's cast
 /// is in `pg.rs`). Run when `spaces.roster` exists.
-pub(crate) const MOVE_ROSTERS: &str = "INSERT INTO rosters(space_id, version, roster)
-     SELECT id, coalesce(json_extract(roster, '$.version'), 0), roster FROM spaces WHERE true
+pub(crate) const MOVE_ROSTERS: &str = "INSERT INTO rosters(space_id, version, stamp, roster)
+     SELECT id, coalesce(json_extract(roster, '$.version'), 0), ((random() & 9007199254740991) + 1), roster FROM spaces WHERE true
      ON CONFLICT(space_id) DO NOTHING;
      ALTER TABLE spaces DROP COLUMN roster;";
 
@@ -853,7 +862,6 @@ impl SqliteStorage {
             .map_err(|e| {
                 RelayError::Storage(format!("{} is not a relay database: {e}", path.display()))
             })?;
-        tune(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -863,6 +871,9 @@ impl SqliteStorage {
         conn.execute_batch(READ_INDEX_SCHEMA).map_err(db)?;
         conn.execute_batch(ROSTER_SCHEMA).map_err(db)?;
         migrate_sqlite(&mut conn, cunwu_protocol::ids::now_ms())?;
+        // after the migration, which may sort a whole log (`FILL_READ_INDEX`) and so
+        // keeps SQLite's temporary files on disk
+        tune(&conn)?;
         let blob_dir = blob_dir_of(path);
         trim_blob_files(&conn, &blob_dir)?;
         Ok(SqliteStorage {
@@ -919,7 +930,7 @@ pub(crate) fn counter_sql(counter: u64) -> i64 {
 fn put_roster(tx: &Connection, space: &str, roster: &Roster) -> Result<()> {
     let n = tx
         .exec(
-            "UPDATE rosters SET version = ?2, roster = ?3 WHERE space_id = ?1 AND version < ?2",
+            &format!("UPDATE rosters SET version = ?2, stamp = {NEW_EPOCH}, roster = ?3 WHERE space_id = ?1 AND version < ?2"),
             params![space, roster.version as i64, roster_json(roster)],
         )
         .map_err(db)?;
@@ -1239,7 +1250,7 @@ impl Storage for SqliteStorage {
         )
         .map_err(db)?;
         tx.exec(
-            "INSERT INTO rosters(space_id, version, roster) VALUES (?1, ?2, ?3)",
+            &format!("INSERT INTO rosters(space_id, version, stamp, roster) VALUES (?1, ?2, {NEW_EPOCH}, ?3)"),
             params![id, roster.version as i64, roster_json(roster)],
         )
         .map_err(db)?;
@@ -1250,27 +1261,27 @@ impl Storage for SqliteStorage {
         let c = self.reader()?;
         let row: Option<(String, String, Vec<u8>, i64, i64)> = c
             .row(
-                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.version FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = ?1",
+                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.stamp FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db)?;
-        let Some((id, name, relay_secret, epoch, version)) = row else {
+        let Some((id, name, relay_secret, epoch, stamp)) = row else {
             return Ok(None);
         };
         let epoch = epoch as u64;
-        let roster = match self.rosters.get(&id, version as u64, epoch) {
+        let roster = match self.rosters.get(&id, stamp, epoch) {
             Some(r) => r,
             None => {
-                let text: String = c
+                let (stamp, text): (i64, String) = c
                     .row(
-                        "SELECT roster FROM rosters WHERE space_id = ?1",
+                        "SELECT stamp, roster FROM rosters WHERE space_id = ?1",
                         [&id],
-                        |r| r.get(0),
+                        |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .map_err(db)?;
-                self.rosters.parse(&id, epoch, &text)?
+                self.rosters.parse(&id, stamp, epoch, &text)?
             }
         };
         Ok(Some(SpaceRecord {
@@ -1383,13 +1394,15 @@ impl Storage for SqliteStorage {
         // content-addressed) and the window is tiny; one fsync fewer per sync is a
         // fifth more syncs per second (docs/BENCHMARKS.md).
         let c = self.conn.lock();
-        c.exec("PRAGMA synchronous = NORMAL", []).map_err(db)?;
+        // (`pragma_update`, never `Cached::exec`: a PRAGMA that sets a value acts when it
+        // is prepared, so a cached one would set it once, on the first call only)
+        c.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
         let n = c.exec(
             "INSERT INTO sync_counters(space_id, device, counter) VALUES (?1, ?2, ?3)
              ON CONFLICT(space_id, device) DO UPDATE SET counter = excluded.counter WHERE excluded.counter > sync_counters.counter",
             params![space, device, counter_sql(counter)],
         );
-        c.exec("PRAGMA synchronous = FULL", []).map_err(db)?;
+        c.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         Ok(n.map_err(db)? == 1)
     }
 
@@ -2589,6 +2602,23 @@ pub(crate) mod tests {
             assert_eq!(v, SCHEMA_VERSION);
         }
         rosters_work_after_upgrade(&s, &other);
+        // the database rolled back (a snapshot) to another roster of version 4: the
+        // row's stamp differs, so it is read again, though the version is the same
+        let mut back = s.space("s1").unwrap().unwrap().roster.as_ref().clone();
+        back.devices[0].revoked_at_seq = Some(2);
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE rosters SET roster = ?1, stamp = stamp + 1 WHERE space_id = 's1'",
+                [roster_json(&back)],
+            )
+            .unwrap();
+        let r = s.space("s1").unwrap().unwrap().roster;
+        assert_eq!(
+            (r.version, r.devices[0].revoked_at_seq),
+            (4, Some(2)),
+            "another roster of the same version is not served stale"
+        );
         read_index_works_after_upgrade(&s);
     }
 

@@ -195,10 +195,14 @@ fn migrate(tx: &mut Transaction<'_>, now: i64) -> Result<()> {
         if has {
             // `rosters` is made by `schema()`
             moved = true;
-            tx.batch_execute(&crate::db::MOVE_ROSTERS.replace(
-                "json_extract(roster, '$.version')",
-                "(roster::jsonb ->> 'version')::bigint",
-            ))
+            tx.batch_execute(
+                &crate::db::MOVE_ROSTERS
+                    .replace(
+                        "json_extract(roster, '$.version')",
+                        "(roster::jsonb ->> 'version')::bigint",
+                    )
+                    .replace(crate::db::NEW_EPOCH, NEW_EPOCH),
+            )
             .map_err(pg)?;
         }
     }
@@ -484,7 +488,7 @@ fn roster_for_update(tx: &mut Transaction<'_>, space: &str) -> Result<Option<Str
 fn put_roster(tx: &mut Transaction<'_>, space: &str, roster: &Roster) -> Result<()> {
     let n = tx
         .execute(
-            "UPDATE rosters SET version = $2, roster = $3 WHERE space_id = $1 AND version < $2",
+            &format!("UPDATE rosters SET version = $2, stamp = {NEW_EPOCH}, roster = $3 WHERE space_id = $1 AND version < $2"),
             &[&space, &(roster.version as i64), &roster_json(roster)],
         )
         .map_err(pg)?;
@@ -856,7 +860,7 @@ impl Storage for PgStorage {
         )
         .map_err(pg)?;
         tx.execute(
-            "INSERT INTO rosters(space_id, version, roster) VALUES ($1, $2, $3)",
+            &format!("INSERT INTO rosters(space_id, version, stamp, roster) VALUES ($1, $2, {NEW_EPOCH}, $3)"),
             &[&id, &(roster.version as i64), &roster_json(roster)],
         )
         .map_err(pg)?;
@@ -867,21 +871,23 @@ impl Storage for PgStorage {
         let mut c = self.conn()?;
         let row = c
             .query_opt(
-                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.version FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = $1",
+                "SELECT s.id, s.name, s.relay_secret, s.epoch, r.stamp FROM spaces s JOIN rosters r ON r.space_id = s.id WHERE s.id = $1",
                 &[&id],
             )
             .map_err(pg)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.get(0);
         let epoch = row.get::<_, i64>(3) as u64;
-        let roster = match self.rosters.get(&id, row.get::<_, i64>(4) as u64, epoch) {
+        let roster = match self.rosters.get(&id, row.get(4), epoch) {
             Some(r) => r,
             None => {
-                let text: String = c
-                    .query_one("SELECT roster FROM rosters WHERE space_id = $1", &[&id])
-                    .map_err(pg)?
-                    .get(0);
-                self.rosters.parse(&id, epoch, &text)?
+                let r = c
+                    .query_one(
+                        "SELECT stamp, roster FROM rosters WHERE space_id = $1",
+                        &[&id],
+                    )
+                    .map_err(pg)?;
+                self.rosters.parse(&id, r.get(0), epoch, r.get(1))?
             }
         };
         Ok(Some(SpaceRecord {
