@@ -23,7 +23,7 @@ groups = [
     ("zstd", r"ZSTD|zstd|HUF_|FSE_"),
     ("SQLite", r"sqlite|^yy|^pcache|Vdbe|Btree|Pager|wal"),
     ("Ed25519 and SHA-2", r"curve25519|ed25519|sha2|Sha512|Sha256|scalar|edwards|FieldElement"),
-    ("allocator and memcpy", r"malloc|free|memmove|memcpy|memset|realloc|_int_|unlink_chunk|alloc::|tcache"),
+    ("allocator and memcpy", r"malloc|free|memmove|memcpy|memset|realloc|_int_|unlink_chunk|alloc::|tcache|^_?mi_"),
     ("automerge", r"automerge"),
     ("JSON and postcard", r"serde|postcard|json"),
     ("tokio / hyper / axum", r"tokio|hyper|axum|mio"),

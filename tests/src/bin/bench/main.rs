@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release -p cunwu-tests --bin bench -- store   [--notices N --requests N --deliberations N]
 //!   cargo run --release -p cunwu-tests --bin bench -- sync    [--notices N --requests N --deliberations N] [--no-2g]
-//!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N | --county] [--postgres URL] [--nodes N]
+//!   cargo run --release -p cunwu-tests --bin bench -- relay-load [--devices N --changes N [--settled [--replay]] | --county] [--postgres URL] [--nodes N]
 //!   cargo run --release -p cunwu-tests --bin bench -- hostile [--repeat N]
 //!   cargo run -p cunwu-tests --bin bench -- attachments [--cut BYTES]
 //!   cargo run --release -p cunwu-tests --bin bench -- relay-blobs [--repeat N]
