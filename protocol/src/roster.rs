@@ -293,52 +293,53 @@ impl RosterDelta {
         r.deltas_from = self.deltas_from;
         // by id and key: an update of any size (it arrives before its signature can be
         // checked) costs one pass; an id or key named twice is refused
-        let mut at: std::collections::HashMap<String, usize> = r
-            .members
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.id.clone(), i))
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        for m in &self.members {
-            if !seen.insert(m.id.as_str()) {
-                return Err(Error::Malformed(format!(
-                    "a roster update names member {} twice",
-                    m.id
-                )));
-            }
-            match at.get(&m.id) {
-                Some(&i) => r.members[i] = m.clone(),
-                None => {
-                    at.insert(m.id.clone(), r.members.len());
-                    r.members.push(m.clone());
-                }
-            }
-        }
-        let mut at: std::collections::HashMap<String, usize> = r
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.key.clone(), i))
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        for d in &self.devices {
-            if !seen.insert(d.key.as_str()) {
-                return Err(Error::Malformed(format!(
-                    "a roster update names device {} twice",
-                    short(&d.key)
-                )));
-            }
-            match at.get(&d.key) {
-                Some(&i) => r.devices[i] = d.clone(),
-                None => {
-                    at.insert(d.key.clone(), r.devices.len());
-                    r.devices.push(d.clone());
-                }
-            }
-        }
+        merge_by(
+            &mut r.members,
+            &self.members,
+            |m| &m.id,
+            |id| format!("member {id}"),
+        )?;
+        merge_by(
+            &mut r.devices,
+            &self.devices,
+            |d| &d.key,
+            |key| format!("device {}", short(key)),
+        )?;
         Ok(r)
     }
+}
+
+/// Put each of `updates` in `base` in place of the entry of the same key, or after the
+/// others when none has it; an update naming a key twice is refused (`what` names it).
+fn merge_by<T: Clone>(
+    base: &mut Vec<T>,
+    updates: &[T],
+    key: impl Fn(&T) -> &String,
+    what: impl Fn(&str) -> String,
+) -> Result<()> {
+    let mut at: std::collections::HashMap<String, usize> = base
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (key(e).clone(), i))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for u in updates {
+        let k = key(u);
+        if !seen.insert(k.as_str()) {
+            return Err(Error::Malformed(format!(
+                "a roster update names {} twice",
+                what(k)
+            )));
+        }
+        match at.get(k) {
+            Some(&i) => base[i] = u.clone(),
+            None => {
+                at.insert(k.clone(), base.len());
+                base.push(u.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A roster delta as the relay sends it: the delta's JSON and the relay's signature

@@ -2571,23 +2571,28 @@ pub(crate) mod tests {
         );
     }
 
+    /// An SQLite database of schema `version` (6 or 7: `schema_v7()` and `tables`)
+    /// holding `version_6_log`.
+    fn write_version_6_log(path: &Path, tables: &[&str], version: i64) {
+        let c = Connection::open(path).unwrap();
+        let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
+        c.execute_batch(&format!(
+            "{}{}{}",
+            schema_v7(),
+            tables.concat(),
+            version_6_log(&hex)
+        ))
+        .unwrap();
+        c.pragma_update(None, "user_version", version).unwrap();
+    }
+
     /// A database written by version 7 (the roster in the `spaces` row) is upgraded to
     /// 8: the roster moves to `rosters`, and the column leaves `spaces`.
     #[test]
     fn a_version_7_database_moves_its_rosters_out_of_the_spaces_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v7.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
-            c.execute_batch(&format!(
-                "{}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
-                schema_v7(),
-                version_6_log(&hex)
-            ))
-            .unwrap();
-            c.pragma_update(None, "user_version", 7).unwrap();
-        }
+        write_version_6_log(&path, &[BLOB_SCHEMA, READ_INDEX_SCHEMA], 7);
         let s = SqliteStorage::open(&path).unwrap();
         let other = SqliteStorage::open(&path).unwrap();
         {
@@ -2628,17 +2633,7 @@ pub(crate) mod tests {
     fn a_version_6_database_gets_the_read_index() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v6.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
-            c.execute_batch(&format!(
-                "{}{BLOB_SCHEMA}{}",
-                schema_v7(),
-                version_6_log(&hex)
-            ))
-            .unwrap();
-            c.pragma_update(None, "user_version", 6).unwrap();
-        }
+        write_version_6_log(&path, &[BLOB_SCHEMA], 6);
         let s = SqliteStorage::open(&path).unwrap();
         let v: i64 = s
             .conn
@@ -2669,17 +2664,7 @@ pub(crate) mod tests {
     fn rows_an_older_relay_appended_are_filed_when_a_newer_one_opens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v7.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            let hex = |b: &[u8]| format!("X'{}'", hex::encode(b));
-            c.execute_batch(&format!(
-                "{}{BLOB_SCHEMA}{READ_INDEX_SCHEMA}{}",
-                schema_v7(),
-                version_6_log(&hex)
-            ))
-            .unwrap();
-            c.pragma_update(None, "user_version", 7).unwrap();
-        }
+        write_version_6_log(&path, &[BLOB_SCHEMA, READ_INDEX_SCHEMA], 7);
         let s = SqliteStorage::open(&path).unwrap();
         read_index_works_after_upgrade(&s);
         drop(s);

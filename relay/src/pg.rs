@@ -30,11 +30,7 @@ use std::sync::Arc;
 /// The same tables as the SQLite storage (`db::SCHEMA`, the one place they are
 /// defined), in PostgreSQL's types: 64-bit integers, BYTEA, no `WITHOUT ROWID`.
 fn schema() -> String {
-    let pg = |sql: &str| {
-        sql.replace("INTEGER", "BIGINT")
-            .replace("BLOB", "BYTEA")
-            .replace(") WITHOUT ROWID;", ");")
-    };
+    let pg = dialect;
     format!(
         "{}{}{BLOB_PIECES}{}{}",
         pg(crate::db::SCHEMA),
@@ -42,6 +38,13 @@ fn schema() -> String {
         pg(crate::db::READ_INDEX_SCHEMA),
         pg(crate::db::ROSTER_SCHEMA)
     )
+}
+
+/// SQLite's table definitions in PostgreSQL's words.
+fn dialect(sql: &str) -> String {
+    sql.replace("INTEGER", "BIGINT")
+        .replace("BLOB", "BYTEA")
+        .replace(") WITHOUT ROWID;", ");")
 }
 
 /// Attachment bytes in PostgreSQL: one row per verified piece, in the database every
@@ -1502,11 +1505,7 @@ mod tests {
         };
         {
             let mut c = Client::connect(&url, NoTls).unwrap();
-            let pg = |sql: &str| {
-                sql.replace("INTEGER", "BIGINT")
-                    .replace("BLOB", "BYTEA")
-                    .replace(") WITHOUT ROWID;", ");")
-            };
+            let pg = dialect;
             c.batch_execute(&pg(&crate::db::tests::schema_v7()))
                 .unwrap();
             c.execute(
@@ -1533,6 +1532,20 @@ mod tests {
             .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)")));
     }
 
+    /// A PostgreSQL database of schema `version` (6 or 7: `db::tests::schema_v7()` and
+    /// `tables`) holding `db::tests::version_6_log`.
+    fn write_version_6_log(url: &str, tables: &[&str], version: i64) {
+        let mut c = Client::connect(url, NoTls).unwrap();
+        let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
+        let tables: String = tables.iter().map(|t| dialect(t)).collect();
+        c.batch_execute(&format!(
+            "{}{tables}{}CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES ({version});",
+            dialect(&crate::db::tests::schema_v7()),
+            crate::db::tests::version_6_log(&hex)
+        ))
+        .unwrap();
+    }
+
     /// A version-7 database (the roster in the `spaces` row) is upgraded to 8: the
     /// roster moves to `rosters` (`db::tests::rosters_work_after_upgrade`, with a second
     /// node changing it), and the column leaves `spaces`.
@@ -1542,27 +1555,15 @@ mod tests {
             eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
             return;
         };
-        {
-            let mut c = Client::connect(&url, NoTls).unwrap();
-            let pg = |sql: &str| {
-                sql.replace("INTEGER", "BIGINT")
-                    .replace("BLOB", "BYTEA")
-                    .replace(") WITHOUT ROWID;", ");")
-            };
-            let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
-            c.batch_execute(&format!(
-                "{}{}{BLOB_PIECES}{}{}",
-                pg(&crate::db::tests::schema_v7()),
-                pg(crate::db::BLOB_SCHEMA),
-                pg(crate::db::READ_INDEX_SCHEMA),
-                crate::db::tests::version_6_log(&hex)
-            ))
-            .unwrap();
-            c.batch_execute(
-                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (7);",
-            )
-            .unwrap();
-        }
+        write_version_6_log(
+            &url,
+            &[
+                crate::db::BLOB_SCHEMA,
+                BLOB_PIECES,
+                crate::db::READ_INDEX_SCHEMA,
+            ],
+            7,
+        );
         let s = PgStorage::open(&url).unwrap();
         let other = PgStorage::open(&url).unwrap();
         let (v, has): (i64, bool) = {
@@ -1597,26 +1598,7 @@ mod tests {
             eprintln!("skipped: CUNWU_TEST_POSTGRES is not set");
             return;
         };
-        {
-            let mut c = Client::connect(&url, NoTls).unwrap();
-            let pg = |sql: &str| {
-                sql.replace("INTEGER", "BIGINT")
-                    .replace("BLOB", "BYTEA")
-                    .replace(") WITHOUT ROWID;", ");")
-            };
-            let hex = |b: &[u8]| format!("'\\x{}'::bytea", hex::encode(b));
-            c.batch_execute(&format!(
-                "{}{}{BLOB_PIECES}{}",
-                pg(&crate::db::tests::schema_v7()),
-                pg(crate::db::BLOB_SCHEMA),
-                crate::db::tests::version_6_log(&hex)
-            ))
-            .unwrap();
-            c.batch_execute(
-                "CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (6);",
-            )
-            .unwrap();
-        }
+        write_version_6_log(&url, &[crate::db::BLOB_SCHEMA, BLOB_PIECES], 6);
         let s = PgStorage::open(&url).unwrap();
         let v: i64 = s
             .conn()
