@@ -301,6 +301,24 @@ pub trait Storage: Send + Sync + 'static {
     fn blob_holders(&self, space: &str, hash: &str) -> Result<Vec<(String, u64)>>;
     /// Record that `member` delivered `have` verified bytes of `hash` (only ever raises it).
     fn set_blob_holder(&self, space: &str, hash: &str, member: &str, have: u64) -> Result<()>;
+
+    /// Let this thread's reads until [`Storage::end_reads`] see one snapshot of the
+    /// database (scopes nest; the outermost ends it). A sync's reads between two of
+    /// its writes are a dozen small lookups: in one read transaction SQLite takes its
+    /// WAL read lock and checks its page cache once, not once per lookup. Writes are
+    /// not part of it: what the thread writes meanwhile is seen only after the scope.
+    /// A storage without such a thing reads as before.
+    fn begin_reads(&self) -> Result<()> {
+        Ok(())
+    }
+    fn end_reads(&self) {}
+
+    /// Whether other relay processes append to this storage's logs (PostgreSQL): a
+    /// process then checks its cached documents against the log end before it uses
+    /// them (`Relay::hold_space`) on every sync, not only on those that append.
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
 }
 
 /// Rows of `table` (with `space_id` and `device`) whose device is not an active device
@@ -465,10 +483,25 @@ impl RosterCache {
 /// relay processes serving one space append in turn.
 pub struct SpaceGuard(#[allow(dead_code)] pub(crate) Option<Box<dyn Send>>);
 
-/// A reader connection borrowed from the pool, returned on drop.
+/// A reader connection borrowed from the pool, returned on drop; or the connection of
+/// this thread's open read snapshot (`Storage::begin_reads`), returned to it.
 struct Reader<'a> {
     conn: Option<Connection>,
     pool: &'a Mutex<Vec<Connection>>,
+    /// Borrowed from the snapshot of the storage at this address.
+    snapshot: Option<usize>,
+}
+
+/// Reader connections kept for reuse (each with its statement cache); a sync holds
+/// one for each of its read snapshots (`Storage::begin_reads`) and sometimes a second.
+const READERS_POOLED: usize = 16;
+
+thread_local! {
+    /// Per thread, the open read snapshots (`Storage::begin_reads`): the storage's
+    /// address, the connection holding the read transaction (absent while a `Reader`
+    /// borrows it), and how many scopes are open on it.
+    static SNAPSHOTS: std::cell::RefCell<Vec<(usize, Option<Connection>, u32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::ops::Deref for Reader<'_> {
@@ -480,9 +513,18 @@ impl std::ops::Deref for Reader<'_> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
+        if let Some(at) = self.snapshot {
+            let c = self.conn.take();
+            SNAPSHOTS.with_borrow_mut(|v| {
+                if let Some(slot) = v.iter_mut().find(|s| s.0 == at) {
+                    slot.1 = c;
+                }
+            });
+            return;
+        }
         if let Some(c) = self.conn.take() {
             let mut pool = self.pool.lock();
-            if pool.len() < 8 {
+            if pool.len() < READERS_POOLED {
                 pool.push(c);
             }
         }
@@ -592,7 +634,15 @@ pub(crate) const MOVE_ROSTERS: &str = "INSERT INTO rosters(space_id, version, st
 /// The audiences, as stored now, of the documents whose changes the batch row at
 /// position `?2` holds (a copy's are its original's: pass `copy_of`). A row is filed
 /// in the read index under their keys (`index_keys_of`); both backends use it.
-pub(crate) const ROW_AUDIENCES: &str = "SELECT DISTINCT e.audience FROM changes c JOIN entities e ON e.space_id = c.space_id AND e.id = c.entity_id WHERE c.space_id = ?1 AND c.seq = ?2";
+///
+/// This and `TALLIED` name their index (`INDEXED BY`, which `pg::dialect` removes):
+/// without statistics SQLite's planner preferred an index on `space_id` alone that
+/// walked every change, or every log row, of the space, once per append
+/// (`tests::lookups_of_one_row_do_not_walk_the_whole_space`).
+pub(crate) const ROW_AUDIENCES: &str = "SELECT DISTINCT e.audience FROM changes c INDEXED BY changes_seq JOIN entities e ON e.space_id = c.space_id AND e.id = c.entity_id WHERE c.space_id = ?1 AND c.seq = ?2";
+
+/// The newest tally published for deliberation `?2` of space `?1`.
+pub(crate) const TALLIED: &str = "SELECT tally_json FROM log INDEXED BY log_tallies WHERE space_id = ?1 AND type = 'tally' AND deliberation = ?2 ORDER BY seq DESC LIMIT 1";
 
 /// The read-index keys of a row carrying documents of these audiences (stored JSON):
 /// the union of `policy::index_keys`. An audience that does not parse is read by no
@@ -888,6 +938,18 @@ impl SqliteStorage {
     }
 
     fn reader(&self) -> Result<Reader<'_>> {
+        let at = self as *const SqliteStorage as usize;
+        // this thread's snapshot, unless a reader of it is already out (a read made
+        // while another one's rows are walked): that one reads the latest state
+        let pinned = SNAPSHOTS
+            .with_borrow_mut(|v| v.iter_mut().find(|s| s.0 == at).and_then(|s| s.1.take()));
+        if let Some(conn) = pinned {
+            return Ok(Reader {
+                conn: Some(conn),
+                pool: &self.readers,
+                snapshot: Some(at),
+            });
+        }
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
@@ -903,6 +965,7 @@ impl SqliteStorage {
         Ok(Reader {
             conn: Some(conn),
             pool: &self.readers,
+            snapshot: None,
         })
     }
 }
@@ -1664,11 +1727,7 @@ impl Storage for SqliteStorage {
 
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>> {
         self.reader()?
-            .row(
-                "SELECT tally_json FROM log WHERE space_id = ?1 AND type = 'tally' AND deliberation = ?2 ORDER BY seq DESC LIMIT 1",
-                [space, deliberation],
-                |r| r.get(0),
-            )
+            .row(TALLIED, [space, deliberation], |r| r.get(0))
             .optional()
             .map_err(db)
     }
@@ -1715,6 +1774,44 @@ impl Storage for SqliteStorage {
         }
         tx.commit().map_err(db)?;
         Ok(n)
+    }
+
+    fn begin_reads(&self) -> Result<()> {
+        let at = self as *const SqliteStorage as usize;
+        let nested = SNAPSHOTS.with_borrow_mut(|v| match v.iter_mut().find(|s| s.0 == at) {
+            Some(slot) => {
+                slot.2 += 1;
+                true
+            }
+            None => false,
+        });
+        if nested {
+            return Ok(());
+        }
+        let mut r = self.reader()?;
+        let conn = r.conn.take().expect("present until drop");
+        // deferred: the snapshot is taken at the first read
+        conn.exec("BEGIN", []).map_err(db)?;
+        SNAPSHOTS.with_borrow_mut(|v| v.push((at, Some(conn), 1)));
+        Ok(())
+    }
+
+    fn end_reads(&self) {
+        let at = self as *const SqliteStorage as usize;
+        let ended = SNAPSHOTS.with_borrow_mut(|v| {
+            let i = v.iter().position(|s| s.0 == at)?;
+            v[i].2 -= 1;
+            (v[i].2 == 0).then(|| v.remove(i).1).flatten()
+        });
+        if let Some(c) = ended {
+            // a connection whose read transaction will not end is not pooled again
+            if c.exec("COMMIT", []).is_ok() {
+                let mut pool = self.readers.lock();
+                if pool.len() < READERS_POOLED {
+                    pool.push(c);
+                }
+            }
+        }
     }
 
     fn blob_refs(&self, space: &str, hash: &str) -> Result<Vec<BlobRef>> {
@@ -2386,6 +2483,82 @@ pub(crate) mod tests {
             vec![("m1".to_string(), end)],
             "only ever raised"
         );
+    }
+
+    /// `begin_reads`: until the scope ends, this thread reads one snapshot, whatever
+    /// is committed meanwhile (here through another connection); nested scopes end
+    /// with the outermost; a read made while another reader is out still works; after
+    /// the scope the thread reads the latest state, and the connection is pooled again
+    /// with no transaction open.
+    #[test]
+    fn reads_in_a_scope_see_one_snapshot_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let s = SqliteStorage::open(&path).unwrap();
+        s.create_space("s1", "青石村", &[7; 32], &Roster::default())
+            .unwrap();
+        s.append_batch("s1", &one_change_batch(1)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let bump = || {
+            other
+                .execute(
+                    "UPDATE spaces SET next_seq = next_seq + 1 WHERE id = 's1'",
+                    [],
+                )
+                .unwrap()
+        };
+        s.begin_reads().unwrap();
+        assert_eq!(s.last_seq("s1").unwrap(), 1);
+        bump();
+        assert_eq!(s.last_seq("s1").unwrap(), 1, "the snapshot holds");
+        s.begin_reads().unwrap();
+        {
+            let walking = s.reader().unwrap();
+            // another read while the snapshot's connection is out: the latest state
+            assert_eq!(s.last_seq("s1").unwrap(), 2);
+            drop(walking);
+        }
+        s.end_reads();
+        assert_eq!(s.last_seq("s1").unwrap(), 1, "the outer scope still holds");
+        s.end_reads();
+        assert_eq!(s.last_seq("s1").unwrap(), 2, "the scope ended");
+        bump();
+        assert_eq!(s.last_seq("s1").unwrap(), 3);
+        for c in s.readers.lock().iter() {
+            assert!(c.is_autocommit(), "a pooled reader has no transaction open");
+        }
+        SNAPSHOTS.with_borrow(|v| assert!(v.is_empty()));
+    }
+
+    /// The planner, without statistics, is free to answer a lookup of one log row by
+    /// walking every row of the space through an index on `space_id` alone: a cost
+    /// that grows with the village on every append (`ROW_AUDIENCES`, once per batch)
+    /// and every tally check (`TALLIED`). Each of them must search on more than the
+    /// space.
+    #[test]
+    fn lookups_of_one_row_do_not_walk_the_whole_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("r.db")).unwrap();
+        let c = s.conn.lock();
+        for sql in [ROW_AUDIENCES, TALLIED] {
+            let n = sql.matches('?').count();
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(vec![1; n]), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .filter(|p| p.starts_with("SEARCH") || p.starts_with("SCAN"))
+                    .all(|p| p.starts_with("SEARCH") && !p.ends_with("(space_id=?)")),
+                "{sql}\nis planned as {plan:?}"
+            );
+        }
     }
 
     /// A database written by version 5 (no attachment tables) is upgraded to 6 and

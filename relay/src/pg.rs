@@ -42,10 +42,27 @@ fn schema() -> String {
 
 /// SQLite's table definitions in PostgreSQL's words.
 fn dialect(sql: &str) -> String {
-    sql.replace("INTEGER", "BIGINT")
+    let mut sql = sql
+        .replace("INTEGER", "BIGINT")
         .replace("BLOB", "BYTEA")
-        .replace(") WITHOUT ROWID;", ");")
+        .replace(") WITHOUT ROWID;", ");");
+    // SQLite's index hints (`db::ROW_AUDIENCES`); PostgreSQL plans from statistics
+    while let Some(at) = sql.find(" INDEXED BY ") {
+        let end = sql[at + 12..].find(' ').map_or(sql.len(), |n| at + 12 + n);
+        sql.replace_range(at..end, "");
+    }
+    // numbered parameters
+    for n in (1..10).rev() {
+        sql = sql.replace(&format!("?{n}"), &format!("${n}"));
+    }
+    sql
 }
+
+/// `db::ROW_AUDIENCES` and `db::TALLIED` as PostgreSQL reads them.
+static ROW_AUDIENCES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| dialect(crate::db::ROW_AUDIENCES));
+static TALLIED: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| dialect(crate::db::TALLIED));
 
 /// Attachment bytes in PostgreSQL: one row per verified piece, in the database every
 /// relay node reaches (the SQLite relay keeps them in files beside its database).
@@ -803,12 +820,7 @@ fn decode_log_rows(
 /// batch row at `changes_of` holds changes of (`db::ROW_AUDIENCES`).
 fn file_row(tx: &mut Transaction<'_>, space: &str, changes_of: i64, at: &[i64]) -> Result<()> {
     let audiences: Vec<String> = tx
-        .query(
-            &crate::db::ROW_AUDIENCES
-                .replace("?1", "$1")
-                .replace("?2", "$2"),
-            &[&space, &changes_of],
-        )
+        .query(ROW_AUDIENCES.as_str(), &[&space, &changes_of])
         .map_err(pg)?
         .iter()
         .map(|r| r.get(0))
@@ -1220,10 +1232,7 @@ impl Storage for PgStorage {
     fn tallied(&self, space: &str, deliberation: &str) -> Result<Option<Vec<u8>>> {
         let row = self
             .conn()?
-            .query_opt(
-                "SELECT tally_json FROM log WHERE space_id = $1 AND type = 'tally' AND deliberation = $2 ORDER BY seq DESC LIMIT 1",
-                &[&space, &deliberation],
-            )
+            .query_opt(TALLIED.as_str(), &[&space, &deliberation])
             .map_err(pg)?;
         Ok(row.and_then(|r| r.get(0)))
     }

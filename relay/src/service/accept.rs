@@ -16,6 +16,10 @@ use cunwu_protocol::EntityKind;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+/// The longest a batch's judgement reads one snapshot before it takes a newer one
+/// (`Reads::renew`): a large upload does not keep the WAL from being checkpointed.
+const SNAPSHOT_MAX: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Who sent a sync and what its batches are judged by: the space and its roster as
 /// the request found them, the member and device, the newest roster delivered to that
 /// device, the relay's clock and the time budget.
@@ -107,6 +111,9 @@ impl Relay {
         let sealed = wire::SealedRequest::read(body)?;
         let space_id = entity_hex(&sealed.space);
         let device_hex = hex::encode(sealed.device);
+        // the space, and the roster floor of a device enrolled there, in one snapshot
+        // (ended before the signature is checked and the body inflated)
+        let reads = self.reads()?;
         let rec = self
             .storage
             .space(&space_id)?
@@ -116,6 +123,8 @@ impl Relay {
             Err(cunwu_protocol::Error::BadSignature(m)) => return Err(RelayError::Unauthorized(m)),
             Err(e) => return Err(RelayError::Forbidden(e.to_string())),
         };
+        let roster_floor = self.storage.roster_sent(&space_id, &device_hex)?;
+        drop(reads);
         let req = sealed.open()?;
         // what judging this request may cost, counted before any change is judged
         let mut ops: u64 = 0;
@@ -136,7 +145,6 @@ impl Relay {
         self.check_counter(&space_id, &device_hex, req.counter, now, pull_only)?;
         // counted only for fresh requests, so replaying a captured one cannot lock a device out
         self.check_rate(&space_id, &device_hex, now)?;
-        let roster_floor = self.storage.roster_sent(&space_id, &device_hex)?;
         // the space is locked one batch at a time, so one large upload never keeps the
         // village's other phones waiting for long
         let lock = self.space_lock(&space_id);
@@ -157,52 +165,58 @@ impl Relay {
         };
         for batch in &req.batches {
             let _guard = lock.lock();
+            // what the batch is judged by is read in one snapshot, taken once the space
+            // is held; `accept_batch` ends it before the append
+            let reads = self.reads()?;
             let _held = self.hold_space(&space_id)?;
-            let (a, r, t) = self.accept_batch(&from, batch, &mut refused)?;
+            let (a, r, t) = self.accept_batch(&from, batch, &mut refused, reads)?;
             acks.extend(a);
             rejections.extend(r);
             needs_tally |= t;
         }
-        {
+        // another relay node may have extended the log since this process's documents
+        // were cached: checked on every sync there (`Storage::shared_by_nodes`), else
+        // only when the space is taken to publish tallies
+        let tally_due = self.cache.tally_due(&space_id, now, needs_tally);
+        if tally_due || self.storage.shared_by_nodes() {
             let _guard = lock.lock();
             let _held = self.hold_space(&space_id)?;
-            match self.publish_tallies(&space_id, &rec.relay_secret, needs_tally, now) {
-                // a tally due now is published by a later sync, once the disk has room
-                Err(RelayError::Full(why)) if pull_only => {
-                    tracing::warn!(%why, "tallies not published: the disk is full or read-only")
+            if tally_due {
+                match self.publish_tallies(&space_id, &rec.relay_secret, now) {
+                    // a tally due now is published by a later sync, once the disk has room
+                    Err(RelayError::Full(why)) if pull_only => {
+                        tracing::warn!(%why, "tallies not published: the disk is full or read-only")
+                    }
+                    other => other?,
                 }
-                other => other?,
             }
         }
         self.metrics.changes_accepted.add(acks.len() as u64);
         self.metrics.changes_rejected.add(rejections.len() as u64);
-        // a cursor beyond the end of the log was handed out by a log this one no longer
-        // is (the database was restored from a backup): never echo it, or the device
-        // would skip what is appended next. Served from the start instead, so the
-        // device sees its cursor go back and pulls again (`SyncClient::sync_once`).
-        let from_seq = if req.cursor > self.storage.last_seq(&space_id)? {
-            tracing::info!(
-                space = %space_id,
-                cursor = req.cursor,
-                "a device's cursor is beyond the end of the log (restored?): served from the start"
-            );
-            0
-        } else {
-            req.cursor
-        };
+        // the answer is read in one snapshot, after the appends
+        let reads = self.reads()?;
         let (entries, cursor, more) = self.read_for(
             &space_id,
             &member,
             &req.device,
-            from_seq,
+            req.cursor,
             req.max_page_bytes,
         )?;
+        let remaining = if more {
+            self.storage.remaining(&space_id, cursor)?
+        } else {
+            Remaining::default()
+        };
+        // the roster as it is now, for a device that holds an older one
+        let newer = if rec.roster.version > req.roster_version {
+            self.storage.space(&space_id)?.map(|s| s.roster)
+        } else {
+            None
+        };
+        // ended before anything is written or signed
+        drop(reads);
         let (roster, roster_delta) = if rec.roster.version > req.roster_version {
-            let current = self
-                .storage
-                .space(&space_id)?
-                .map(|s| s.roster)
-                .unwrap_or(rec.roster.clone());
+            let current = newer.unwrap_or(rec.roster.clone());
             if current.version > roster_floor {
                 self.note_roster_sent(&space_id, &device_hex, current.version, pull_only)?;
             }
@@ -222,11 +236,6 @@ impl Relay {
                 self.note_roster_sent(&space_id, &device_hex, held, pull_only)?;
             }
             (None, None)
-        };
-        let remaining = if more {
-            self.storage.remaining(&space_id, cursor)?
-        } else {
-            Remaining::default()
         };
         let resp = SyncResponse {
             acks,
@@ -269,6 +278,7 @@ impl Relay {
         from: &Sender,
         batch: &SignedBatch,
         refused: &mut HashMap<ChangeHash, String>,
+        reads: super::Reads<'_>,
     ) -> Result<(Vec<[u8; 32]>, Vec<Rejection>, bool)> {
         let Sender {
             space,
@@ -323,7 +333,17 @@ impl Relay {
         // the attachments the batch's new events reference (`blob_refs`)
         let mut blob_refs: Vec<crate::db::BlobRef> = vec![];
         let forget = |touched: &[String]| self.cache.forget_docs(space, touched);
+        let mut reads = reads;
+        let mut snapshot_since = Instant::now();
         for vc in verified {
+            // the space is held, so a newer snapshot sees only what other spaces appended
+            if snapshot_since.elapsed() > SNAPSHOT_MAX {
+                if let Err(e) = reads.renew() {
+                    forget(&touched);
+                    return Err(e);
+                }
+                snapshot_since = Instant::now();
+            }
             if Instant::now() > deadline {
                 // nothing of this batch is stored; batches before it are, and are acked
                 // again when the device retries
@@ -507,6 +527,8 @@ impl Relay {
                 arrived_at: now,
                 blob_refs,
             };
+            // the append is read by what follows it, so the snapshot ends first
+            drop(reads);
             let appended = self.storage.append_batch(space, &lb);
             if let Ok(seq) = &appended {
                 self.cache.appended(space, *seq);

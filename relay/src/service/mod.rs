@@ -109,6 +109,25 @@ impl Lookup for RelayLookup<'_> {
     }
 }
 
+/// An open read snapshot (`Relay::reads`), ended on drop. Not `Send`: the snapshot
+/// belongs to the thread that opened it.
+struct Reads<'a>(&'a dyn Storage, std::marker::PhantomData<*const ()>);
+
+impl Reads<'_> {
+    /// End the snapshot and take a new one: a long judgement (a large upload) does not
+    /// hold one read transaction, and so the WAL, for its whole length.
+    fn renew(&mut self) -> Result<()> {
+        self.0.end_reads();
+        self.0.begin_reads()
+    }
+}
+
+impl Drop for Reads<'_> {
+    fn drop(&mut self) {
+        self.0.end_reads()
+    }
+}
+
 fn bad_sig(e: cunwu_protocol::Error) -> RelayError {
     RelayError::Unauthorized(e.to_string())
 }
@@ -146,6 +165,13 @@ impl Relay {
         let last = self.storage.last_seq(space)?;
         self.cache.saw_log_end(space, last);
         Ok(guard)
+    }
+
+    /// Until the guard drops, this thread's reads see one snapshot of the storage
+    /// (`Storage::begin_reads`): for the lookups a sync makes between two of its writes.
+    fn reads(&self) -> Result<Reads<'_>> {
+        self.storage.begin_reads()?;
+        Ok(Reads(&*self.storage, std::marker::PhantomData))
     }
 
     fn space_lock(&self, space: &str) -> Arc<Mutex<()>> {

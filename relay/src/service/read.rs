@@ -29,6 +29,20 @@ impl Relay {
         // read the end of the log first: every entity created at or before `last` is
         // then in the audience snapshot taken after it (another sync may append meanwhile)
         let last = self.storage.last_seq(space)?;
+        // a cursor beyond the end of the log was handed out by a log this one no longer
+        // is (the database was restored from a backup): never echo it, or the device
+        // would skip what is appended next. Served from the start instead, so the
+        // device sees its cursor go back and pulls again (`SyncClient::sync_once`).
+        let cursor = if cursor > last {
+            tracing::info!(
+                space,
+                cursor,
+                "a device's cursor is beyond the end of the log (restored?): served from the start"
+            );
+            0
+        } else {
+            cursor
+        };
         if !self.cache.audiences_loaded(space) {
             let all: HashMap<String, Audience> = self
                 .storage

@@ -11,18 +11,10 @@ use cunwu_protocol::wire::SignedTally;
 
 impl Relay {
     /// Publish a signed tally for each closed deliberation with secret ballots or hidden
-    /// results whose counts changed. Checked when ballots or deliberations change, and
-    /// at most every 10 s otherwise (deadlines pass without any write).
-    pub(super) fn publish_tallies(
-        &self,
-        space: &str,
-        relay_secret: &[u8],
-        forced: bool,
-        now: i64,
-    ) -> Result<()> {
-        if !self.cache.tally_due(space, now, forced) {
-            return Ok(());
-        }
+    /// results whose counts changed. Called when ballots or deliberations change, and
+    /// at most every 10 s otherwise (deadlines pass without any write): the sync asks
+    /// `Caches::tally_due` first, before it takes the space.
+    pub(super) fn publish_tallies(&self, space: &str, relay_secret: &[u8], now: i64) -> Result<()> {
         let relay_key = DeviceKey::from_secret(relay_secret)?;
         for did in self.storage.referencing(space, "tally")? {
             let Some(doc) = self.load_doc(space, &did)? else {
