@@ -496,6 +496,14 @@ struct Reader<'a> {
 /// one for each of its read snapshots (`Storage::begin_reads`) and sometimes a second.
 const READERS_POOLED: usize = 16;
 
+/// Keep a reader connection for reuse, up to `READERS_POOLED` (else it is closed).
+fn pool_reader(pool: &Mutex<Vec<Connection>>, c: Connection) {
+    let mut pool = pool.lock();
+    if pool.len() < READERS_POOLED {
+        pool.push(c);
+    }
+}
+
 thread_local! {
     /// Per thread, the open read snapshots (`Storage::begin_reads`): the storage's
     /// address, the connection holding the read transaction (absent while a `Reader`
@@ -523,10 +531,7 @@ impl Drop for Reader<'_> {
             return;
         }
         if let Some(c) = self.conn.take() {
-            let mut pool = self.pool.lock();
-            if pool.len() < READERS_POOLED {
-                pool.push(c);
-            }
+            pool_reader(self.pool, c);
         }
     }
 }
@@ -635,7 +640,7 @@ pub(crate) const MOVE_ROSTERS: &str = "INSERT INTO rosters(space_id, version, st
 /// position `?2` holds (a copy's are its original's: pass `copy_of`). A row is filed
 /// in the read index under their keys (`index_keys_of`); both backends use it.
 ///
-/// This and `TALLIED` name their index (`INDEXED BY`, which `pg::dialect` removes):
+/// This and `TALLIED` name their index (`INDEXED BY`, which `pg::query_dialect` removes):
 /// without statistics SQLite's planner preferred an index on `space_id` alone that
 /// walked every change, or every log row, of the space, once per append
 /// (`tests::lookups_of_one_row_do_not_walk_the_whole_space`).
@@ -937,8 +942,13 @@ impl SqliteStorage {
         })
     }
 
+    /// This storage's entry in the thread's `SNAPSHOTS`.
+    fn snapshot_key(&self) -> usize {
+        self as *const SqliteStorage as usize
+    }
+
     fn reader(&self) -> Result<Reader<'_>> {
-        let at = self as *const SqliteStorage as usize;
+        let at = self.snapshot_key();
         // this thread's snapshot, unless a reader of it is already out (a read made
         // while another one's rows are walked): that one reads the latest state
         let pinned = SNAPSHOTS
@@ -1777,7 +1787,7 @@ impl Storage for SqliteStorage {
     }
 
     fn begin_reads(&self) -> Result<()> {
-        let at = self as *const SqliteStorage as usize;
+        let at = self.snapshot_key();
         let nested = SNAPSHOTS.with_borrow_mut(|v| match v.iter_mut().find(|s| s.0 == at) {
             Some(slot) => {
                 slot.2 += 1;
@@ -1797,7 +1807,7 @@ impl Storage for SqliteStorage {
     }
 
     fn end_reads(&self) {
-        let at = self as *const SqliteStorage as usize;
+        let at = self.snapshot_key();
         let ended = SNAPSHOTS.with_borrow_mut(|v| {
             let i = v.iter().position(|s| s.0 == at)?;
             v[i].2 -= 1;
@@ -1806,10 +1816,7 @@ impl Storage for SqliteStorage {
         if let Some(c) = ended {
             // a connection whose read transaction will not end is not pooled again
             if c.exec("COMMIT", []).is_ok() {
-                let mut pool = self.readers.lock();
-                if pool.len() < READERS_POOLED {
-                    pool.push(c);
-                }
+                pool_reader(&self.readers, c);
             }
         }
     }

@@ -42,16 +42,27 @@ fn schema() -> String {
 
 /// SQLite's table definitions in PostgreSQL's words.
 fn dialect(sql: &str) -> String {
-    let mut sql = sql
-        .replace("INTEGER", "BIGINT")
+    sql.replace("INTEGER", "BIGINT")
         .replace("BLOB", "BYTEA")
-        .replace(") WITHOUT ROWID;", ");");
-    // SQLite's index hints (`db::ROW_AUDIENCES`); PostgreSQL plans from statistics
-    while let Some(at) = sql.find(" INDEXED BY ") {
-        let end = sql[at + 12..].find(' ').map_or(sql.len(), |n| at + 12 + n);
-        sql.replace_range(at..end, "");
+        .replace(") WITHOUT ROWID;", ");")
+}
+
+/// A query written for SQLite and shared (`db::ROW_AUDIENCES`, `db::TALLIED`) as
+/// PostgreSQL reads it: without SQLite's index hints (PostgreSQL plans from its
+/// statistics) and with `$N` parameters.
+fn query_dialect(sql: &str) -> String {
+    let mut words = vec![];
+    let mut it = sql.split_whitespace();
+    while let Some(w) = it.next() {
+        if w == "INDEXED" {
+            // "INDEXED BY <index>"
+            it.next();
+            it.next();
+        } else {
+            words.push(w);
+        }
     }
-    // numbered parameters
+    let mut sql = words.join(" ");
     for n in (1..10).rev() {
         sql = sql.replace(&format!("?{n}"), &format!("${n}"));
     }
@@ -60,9 +71,9 @@ fn dialect(sql: &str) -> String {
 
 /// `db::ROW_AUDIENCES` and `db::TALLIED` as PostgreSQL reads them.
 static ROW_AUDIENCES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| dialect(crate::db::ROW_AUDIENCES));
+    std::sync::LazyLock::new(|| query_dialect(crate::db::ROW_AUDIENCES));
 static TALLIED: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| dialect(crate::db::TALLIED));
+    std::sync::LazyLock::new(|| query_dialect(crate::db::TALLIED));
 
 /// Attachment bytes in PostgreSQL: one row per verified piece, in the database every
 /// relay node reaches (the SQLite relay keeps them in files beside its database).
@@ -849,6 +860,10 @@ fn file_keys(
 }
 
 impl Storage for PgStorage {
+    fn shared_by_nodes(&self) -> bool {
+        true
+    }
+
     fn lock_space(&self, space: &str) -> Result<SpaceGuard> {
         let mut c = self.conn()?;
         let key = space_key(space);
